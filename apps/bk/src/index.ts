@@ -1,0 +1,1 @@
+export {KNOWN_PLUGINS, missingPluginHint} from './plugins.js'

@@ -1,0 +1,41 @@
+import {execa} from 'execa'
+import {join} from 'node:path'
+import {repoRoot} from './paths.js'
+import {tempDir} from './tmp.js'
+
+export interface CliResult {
+  exitCode: number
+  stdout: string
+  stderr: string
+  json<T = unknown>(): T
+}
+
+export interface RunBkOptions {
+  cwd?: string
+  env?: Record<string, string | undefined>
+  input?: string
+  /** Load the workspace plugins (default true). false: a bk with no plugin installed. */
+  plugins?: boolean
+}
+
+/** Run the built `bk` binary (apps/bk/bin/run.js) as a user would, capturing output and exit code. */
+export async function runBk(args: string[], options: RunBkOptions = {}): Promise<CliResult> {
+  const root = repoRoot()
+  const dataDir = options.plugins === false ? tempDir('bk-nodata-') : join(root, '.bk-dev')
+  const result = await execa(process.execPath, [join(root, 'apps/bk/bin/run.js'), ...args], {
+    cwd: options.cwd ?? root,
+    env: {BK_DATA_DIR: dataDir, BK_CONFIG_DIR: tempDir('bk-config-'), BK_CACHE_DIR: tempDir('bk-cache-'), ...options.env},
+    input: options.input ?? '',
+    reject: false,
+    stripFinalNewline: false,
+  })
+  const stdout = String(result.stdout)
+  return {
+    exitCode: result.exitCode ?? 1,
+    stdout,
+    stderr: String(result.stderr),
+    json<T>() {
+      return JSON.parse(stdout) as T
+    },
+  }
+}
