@@ -1,5 +1,5 @@
-import {execa} from 'execa'
 import {join} from 'node:path'
+import {execa} from 'execa'
 import {repoRoot} from './paths.js'
 import {tempDir} from './tmp.js'
 
@@ -24,7 +24,12 @@ export async function runBk(args: string[], options: RunBkOptions = {}): Promise
   const dataDir = options.plugins === false ? tempDir('bk-nodata-') : join(root, '.bk-dev')
   const result = await execa(process.execPath, [join(root, 'apps/bk/bin/run.js'), ...args], {
     cwd: options.cwd ?? root,
-    env: {BK_DATA_DIR: dataDir, BK_CONFIG_DIR: tempDir('bk-config-'), BK_CACHE_DIR: tempDir('bk-cache-'), ...options.env},
+    env: {
+      BK_DATA_DIR: dataDir,
+      BK_CONFIG_DIR: tempDir('bk-config-'),
+      BK_CACHE_DIR: tempDir('bk-cache-'),
+      ...options.env,
+    },
     input: options.input ?? '',
     reject: false,
     stripFinalNewline: false,

@@ -12,9 +12,12 @@ const hook: Hook<'command_not_found'> = async function (options) {
     process.stderr.write(`${hint}\n`)
     this.exit(127)
   }
-  this.error(`command ${id.replaceAll(':', ' ')} not found. Run '${options.config.bin} --help' for the list of commands.`, {
-    exit: 2,
-  })
+  this.error(
+    `command ${id.replaceAll(':', ' ')} not found. Run '${options.config.bin} --help' for the list of commands.`,
+    {
+      exit: 2,
+    },
+  )
 }
 
 export default hook

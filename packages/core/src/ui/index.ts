@@ -1,1 +1,4 @@
-export {}
+export {type BkArgs, BkCommand, type BkFlags} from './command.js'
+export {createProgress, formatBytes, type Progress} from './progress.js'
+export {confirm} from './prompt.js'
+export {redact, redactText} from './redact.js'

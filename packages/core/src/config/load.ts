@@ -1,0 +1,47 @@
+import {existsSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
+import {resolve} from 'node:path'
+import {parse} from 'yaml'
+import {BkError, messageOf} from '../errors.js'
+
+/** bk.yml: `core:` plus one section per plugin; each section maps long-flag names to values. */
+export type ConfigSections = Record<string, Record<string, unknown>>
+
+export interface LoadedConfig {
+  /** The file read, or undefined when there is none. */
+  file?: string
+  sections: ConfigSections
+}
+
+export const DEFAULT_CONFIG_FILE = 'bk.yml'
+
+/**
+ * Reads `--config <file>`, else ./bk.yml when present. A named file that is missing is an error;
+ * an absent ./bk.yml is not. Shape errors name the file and the key.
+ */
+export async function loadConfigFile(explicit?: string, cwd = process.cwd()): Promise<LoadedConfig> {
+  const file = explicit ? resolve(cwd, explicit) : resolve(cwd, DEFAULT_CONFIG_FILE)
+  if (!existsSync(file)) {
+    if (explicit) throw new BkError(`config file ${explicit} does not exist`, {code: 'ECONFIG'})
+    return {sections: {}}
+  }
+  let data: unknown
+  try {
+    data = parse(await readFile(file, 'utf8'))
+  } catch (error) {
+    throw new BkError(`${file}: not valid YAML: ${messageOf(error).split('\n')[0]}`, {code: 'ECONFIG'})
+  }
+  if (data === null || data === undefined) return {file, sections: {}}
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new BkError(`${file}: expected sections such as 'core:' or 'trac:' at the top level`, {code: 'ECONFIG'})
+  }
+  const sections: ConfigSections = {}
+  for (const [name, body] of Object.entries(data)) {
+    if (body === null || body === undefined) continue
+    if (typeof body !== 'object' || Array.isArray(body)) {
+      throw new BkError(`${file}: section '${name}' must map option names to values`, {code: 'ECONFIG'})
+    }
+    sections[name] = body as Record<string, unknown>
+  }
+  return {file, sections}
+}

@@ -1,0 +1,210 @@
+import {Command, Flags, type Interfaces} from '@oclif/core'
+import {configToArgv, type FlagShape} from '../config/flags.js'
+import {type ConfigSections, loadConfigFile} from '../config/load.js'
+import {BkError, isBkError, messageOf} from '../errors.js'
+import {createProgress, type Progress} from './progress.js'
+import {confirm} from './prompt.js'
+import {redact, redactText} from './redact.js'
+
+export type BkFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BkCommand)['baseFlags'] & T['flags']>
+export type BkArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+type Parsed = Interfaces.ParserOutput
+
+/**
+ * The base of every bk command: the shared flags, bk.yml merging (flags win), one-line errors,
+ * --json/--quiet rendering, confirmations and progress. Commands stay thin: parse, call one domain
+ * function, `return this.report(result, text)`.
+ */
+export abstract class BkCommand<T extends typeof Command> extends Command {
+  static override baseFlags = {
+    json: Flags.boolean({description: 'Print one JSON document on stdout and nothing else.', helpGroup: 'GLOBAL'}),
+    quiet: Flags.boolean({
+      char: 'q',
+      description: 'Print nothing unless something fails (for cron).',
+      helpGroup: 'GLOBAL',
+    }),
+    yes: Flags.boolean({
+      char: 'y',
+      aliases: ['no-prompt'],
+      description: 'Answer yes to confirmations (alias --no-prompt); required without a terminal.',
+      helpGroup: 'GLOBAL',
+    }),
+    'dry-run': Flags.boolean({description: 'Show what would be done, change nothing.', helpGroup: 'GLOBAL'}),
+    verbose: Flags.boolean({char: 'v', description: 'More detail; stack traces on errors.', helpGroup: 'GLOBAL'}),
+    config: Flags.string({description: 'Config file (YAML); default ./bk.yml when present.', helpGroup: 'GLOBAL'}),
+  }
+
+  protected flags!: BkFlags<T>
+  protected args!: BkArgs<T>
+  /** Values of the config file that apply to this command (core section, then the plugin's), secrets included. */
+  protected configValues: Record<string, unknown> = {}
+  private parsedOutput?: Parsed
+
+  public override async init(): Promise<void> {
+    await super.init()
+    const ctor = this.ctor as typeof BkCommand
+    const input = {flags: ctor.flags, baseFlags: ctor.baseFlags, args: ctor.args, strict: ctor.strict}
+    const first = await super.parse(input, this.argv)
+    const extra = await this.argvFromConfig(first)
+    let parsed: Parsed = first
+    if (extra.argv.length > 0) {
+      try {
+        parsed = await super.parse(input, [...extra.argv, ...this.argv])
+      } catch (error) {
+        throw new BkError(`${extra.file}: ${messageOf(error).split('\n')[0]}`, {code: 'ECONFIG'})
+      }
+    }
+    this.parsedOutput = parsed
+    this.flags = parsed.flags as BkFlags<T>
+    this.args = parsed.args as BkArgs<T>
+  }
+
+  /** Commands may still call `this.parse(Cmd)`: they get the merged result computed in init(). */
+  // biome-ignore lint/suspicious/noExplicitAny: matches oclif's generic signature
+  protected override async parse(options?: any, argv?: string[]): Promise<any> {
+    if (this.parsedOutput && argv === undefined) return this.parsedOutput
+    return super.parse(options, argv)
+  }
+
+  /** The plugin's topic, which names its config section (`trac:`). */
+  protected get topic(): string {
+    return (this.id ?? '').split(':')[0] ?? ''
+  }
+
+  private async argvFromConfig(first: Parsed): Promise<{argv: string[]; file?: string}> {
+    const flags = first.flags as {config?: string}
+    const loaded = await loadConfigFile(flags.config)
+    if (!loaded.file) return {argv: []}
+    const given = new Set(
+      first.raw.filter((token) => token.type === 'flag').map((token) => (token as {flag: string}).flag),
+    )
+    const ctor = this.ctor as typeof BkCommand
+    const commandFlags = flagShapes({...ctor.baseFlags, ...ctor.flags})
+    const sections: ConfigSections = loaded.sections
+    const argv: string[] = []
+    const applied = new Set<string>()
+    // The plugin's own section first, so that its values win over core's.
+    for (const name of [this.topic, 'core']) {
+      const values = sections[name]
+      if (!values) continue
+      const known = this.knownKeys(name === 'core' ? undefined : name)
+      const tokens = configToArgv({
+        file: loaded.file,
+        section: name,
+        values,
+        known,
+        commandFlags,
+        given: new Set([...given, ...applied]),
+      })
+      for (const key of Object.keys(values)) {
+        applied.add(key)
+        if (!(key in this.configValues)) this.configValues[key] = values[key]
+      }
+      argv.push(...tokens)
+    }
+    for (const name of Object.keys(sections)) {
+      if (name !== 'core' && !this.config.topics.some((t) => t.name === name) && !knownPluginSection(name)) {
+        throw new BkError(`${loaded.file}: unknown section '${name}' (expected core or a plugin name)`, {
+          code: 'ECONFIG',
+        })
+      }
+    }
+    return {argv, file: loaded.file}
+  }
+
+  /** Every long-flag name of the commands of a topic (all commands for `core:`), so a shared bk.yml fits them all. */
+  private knownKeys(topic?: string): Set<string> {
+    const keys = new Set<string>()
+    for (const command of this.config.commands) {
+      if (topic && !command.id.startsWith(`${topic}:`)) continue
+      for (const name of Object.keys(command.flags ?? {})) keys.add(name)
+    }
+    const ctor = this.ctor as typeof BkCommand
+    for (const name of Object.keys({...ctor.baseFlags, ...ctor.flags})) keys.add(name)
+    return keys
+  }
+
+  /** A secret from the config file (e.g. `db-password`); never accepted as a flag. */
+  protected configSecret(key: string): string | undefined {
+    const value = this.configValues[key]
+    return value === undefined || value === null ? undefined : String(value)
+  }
+
+  /** Prints the result: one JSON document with --json, nothing with --quiet, else the human text. */
+  protected report<R>(result: R, text: (result: R) => string | string[]): R {
+    if (this.flags.json) {
+      process.stdout.write(`${JSON.stringify(redact(result), null, 2)}\n`)
+    } else if (!this.flags.quiet) {
+      const lines = text(result)
+      this.log(redactText(Array.isArray(lines) ? lines.join('\n') : lines))
+    }
+    return result
+  }
+
+  /** Progress and narration: stdout normally, stderr under --json, nothing under --quiet. */
+  protected info(message: string): void {
+    if (this.flags?.quiet) return
+    if (this.flags?.json) process.stderr.write(`${redactText(message)}\n`)
+    else this.log(redactText(message))
+  }
+
+  /** A warning on stderr (not under --quiet). */
+  protected note(message: string): void {
+    if (this.flags?.quiet) return
+    process.stderr.write(`bk: warning: ${redactText(message)}\n`)
+  }
+
+  /** Asks before destroying something; --yes answers yes; no terminal and no --yes refuses. Declining aborts. */
+  protected async confirmOrAbort(question: string, action: string): Promise<void> {
+    const ok = await confirm(question, {assumeYes: Boolean(this.flags.yes), action})
+    if (!ok) throw new BkError('aborted: nothing was changed', {exit: 1, code: 'EABORTED'})
+  }
+
+  protected progress(label: string, total?: number): Progress {
+    return createProgress(label, {total, enabled: !this.flags.quiet && !this.flags.json})
+  }
+
+  protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
+    // oclif's own exit (this.exit) passes through untouched.
+    const oclifExit = (error as unknown as {oclif?: {exit?: number}}).oclif?.exit
+    if (oclifExit !== undefined && (error as unknown as {code?: string}).code === 'EEXIT') throw error
+    const verbose = this.flags?.verbose ?? this.argv.some((a) => a === '--verbose' || a === '-v')
+    const json = this.flags?.json ?? this.argv.includes('--json')
+    let exit = 1
+    let message = messageOf(error)
+    let code = 'EBK'
+    if (isBkError(error)) {
+      exit = error.exit
+      code = error.code
+    } else if (oclifExit !== undefined) {
+      // oclif parse errors (unknown flag, missing argument): usage errors, exit 2.
+      exit = oclifExit || 2
+      code = 'EUSAGE'
+      message = `${message.split('\n')[0]} (see '${this.config.bin} ${(this.id ?? '').replaceAll(':', ' ')} --help')`
+    } else if (!verbose) {
+      message = `${message.split('\n')[0]} (run with --verbose for details)`
+    }
+    message = redactText(message.split('\n')[0] ?? message)
+    process.stderr.write(`${this.config.bin}: ${message}\n`)
+    if (verbose && error instanceof Error && error.stack && !isBkError(error)) {
+      process.stderr.write(`${redactText(error.stack)}\n`)
+    }
+    if (json) process.stdout.write(`${JSON.stringify({ok: false, error: {code, message}}, null, 2)}\n`)
+    return this.exit(exit)
+  }
+}
+
+function flagShapes(flags: Record<string, unknown>): Record<string, FlagShape> {
+  const shapes: Record<string, FlagShape> = {}
+  for (const [name, def] of Object.entries(flags)) {
+    const flag = def as {type: 'boolean' | 'option'; multiple?: boolean; allowNo?: boolean}
+    shapes[name] = {type: flag.type, multiple: flag.multiple, allowNo: flag.allowNo}
+  }
+  return shapes
+}
+
+const PLUGIN_SECTIONS = new Set(['trac', 'roundup', 'zodb', 'aegir', 'iotstack'])
+function knownPluginSection(name: string): boolean {
+  return PLUGIN_SECTIONS.has(name)
+}
