@@ -3,21 +3,20 @@ import {missingPluginHint} from '../plugins.js'
 
 /**
  * Unknown command: if it belongs to an application plugin that is not installed, say how to install it (exit 127);
- * otherwise a plain "not found" (exit 2). This hook must always end the process: returning would exit 0.
+ * otherwise a plain "not found" (exit 2). One line each, whatever the terminal width. This hook must always end
+ * the process: returning would exit 0.
  */
 const hook: Hook<'command_not_found'> = async function (options) {
-  const id = options.id
-  const hint = missingPluginHint(id, options.config.plugins.keys(), options.config.bin)
+  const {id, config} = options
+  const hint = missingPluginHint(id, config.plugins.keys(), config.bin)
   if (hint) {
     process.stderr.write(`${hint}\n`)
     this.exit(127)
   }
-  this.error(
-    `command ${id.replaceAll(':', ' ')} not found. Run '${options.config.bin} --help' for the list of commands.`,
-    {
-      exit: 2,
-    },
+  process.stderr.write(
+    `${config.bin}: command ${id.replaceAll(':', ' ')} not found; run '${config.bin} --help' for the list\n`,
   )
+  this.exit(2)
 }
 
 export default hook
