@@ -1,4 +1,5 @@
-import {runBk} from '@bkcli/testkit'
+import {join} from 'node:path'
+import {repoRoot, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
 import {KNOWN_PLUGINS, missingPluginHint} from '../src/plugins.js'
 
@@ -40,6 +41,26 @@ describe('bk CLI', () => {
     expect(result.exitCode).toBe(2)
     expect(result.stderr.trim().split('\n')).toHaveLength(1)
     expect(result.stderr).toContain('command frobnicate not found')
+  })
+})
+
+describe('plugin discovery', () => {
+  it('links, lists and uninstalls a plugin package in a fresh data dir', async () => {
+    const data = tempDir('bk-data-')
+    const env = {BK_DATA_DIR: data, OCLIF_DISABLE_LINKED_ESM_WARNING: '1'}
+    const before = await runBk(['trac', 'hotcopy', 'env', 'dest'], {env})
+    expect(before.exitCode).toBe(127)
+    const link = await runBk(['plugins', 'link', '--no-install', join(repoRoot(), 'packages/plugin-trac')], {env})
+    expect(link.exitCode).toBe(0)
+    const list = await runBk(['plugins'], {env})
+    expect(list.stdout).toMatch(/^trac \d+\.\d+\.\d+ \(link\)/m)
+    const help = await runBk(['--help'], {env})
+    expect(help.stdout).toMatch(/^\s+trac\s+\S/m)
+    expect(help.stdout).not.toMatch(/^\s+zodb\s/m)
+    const uninstall = await runBk(['plugins', 'uninstall', 'trac'], {env})
+    expect(uninstall.exitCode).toBe(0)
+    const after = await runBk(['plugins'], {env})
+    expect(after.stdout).toContain('No plugins installed.')
   })
 })
 
