@@ -52,7 +52,7 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
       try {
         parsed = await super.parse(input, [...extra.argv, ...this.argv])
       } catch (error) {
-        throw new BkError(`${extra.file}: ${messageOf(error).split('\n')[0]}`, {code: 'ECONFIG'})
+        throw new BkError(`${extra.file}: ${oneLine(messageOf(error))}`, {code: 'ECONFIG'})
       }
     }
     this.parsedOutput = parsed
@@ -104,7 +104,12 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
       argv.push(...tokens)
     }
     for (const name of Object.keys(sections)) {
-      if (name !== 'core' && !this.config.topics.some((t) => t.name === name) && !knownPluginSection(name)) {
+      if (
+        name !== 'core' &&
+        name !== this.topic &&
+        !this.config.topics.some((t) => t.name === name) &&
+        !knownPluginSection(name)
+      ) {
         throw new BkError(`${loaded.file}: unknown section '${name}' (expected core or a plugin name)`, {
           code: 'ECONFIG',
         })
@@ -137,7 +142,7 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
       process.stdout.write(`${JSON.stringify(redact(result), null, 2)}\n`)
     } else if (!this.flags.quiet) {
       const lines = text(result)
-      this.log(redactText(Array.isArray(lines) ? lines.join('\n') : lines))
+      process.stdout.write(`${redactText(Array.isArray(lines) ? lines.join('\n') : lines)}\n`)
     }
     return result
   }
@@ -146,7 +151,7 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
   protected info(message: string): void {
     if (this.flags?.quiet) return
     if (this.flags?.json) process.stderr.write(`${redactText(message)}\n`)
-    else this.log(redactText(message))
+    else process.stdout.write(`${redactText(message)}\n`)
   }
 
   /** A warning on stderr (not under --quiet). */
@@ -181,7 +186,7 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
       // oclif parse errors (unknown flag, missing argument): usage errors, exit 2.
       exit = oclifExit || 2
       code = 'EUSAGE'
-      message = `${message.split('\n')[0]} (see '${this.config.bin} ${(this.id ?? '').replaceAll(':', ' ')} --help')`
+      message = `${oneLine(message)} (see '${this.config.bin} ${(this.id ?? '').replaceAll(':', ' ')} --help')`
     } else if (!verbose) {
       message = `${message.split('\n')[0]} (run with --verbose for details)`
     }
@@ -193,6 +198,11 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     if (json) process.stdout.write(`${JSON.stringify({ok: false, error: {code, message}}, null, 2)}\n`)
     return this.exit(exit)
   }
+}
+
+/** oclif's parse errors span lines ("Parsing --keep\n\tExpected an integer…"): one line for the user. */
+function oneLine(message: string): string {
+  return message.replace(/\s+/g, ' ').trim()
 }
 
 function flagShapes(flags: Record<string, unknown>): Record<string, FlagShape> {
