@@ -1,0 +1,86 @@
+import type {Readable, Writable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+import {BkError} from '@bkcli/core'
+import {execa} from 'execa'
+
+/**
+ * Drives `docker compose` for a stack folder (IOTstack runs compose from the stack root, so compose finds
+ * docker-compose.yml, docker-compose.override.yml and .env itself). Falls back to the v1 `docker-compose`.
+ * Secrets never go through argv: scripts run in a container refer to the container's own environment.
+ */
+export class ComposeDriver {
+  private constructor(
+    readonly dir: string,
+    private readonly command: readonly string[],
+    private readonly env: NodeJS.ProcessEnv,
+  ) {}
+
+  /** `docker compose` when the plugin answers, else `docker-compose`, else a BkError saying what to install. */
+  static async open(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<ComposeDriver> {
+    for (const command of [['docker', 'compose'], ['docker-compose']] as const) {
+      const probe = await execa(command[0], [...command.slice(1), 'version'], {cwd: dir, env, reject: false})
+      if (probe.exitCode === 0) return new ComposeDriver(dir, command, env)
+    }
+    throw new BkError(
+      'neither `docker compose` nor `docker-compose` works here: install Docker Compose, or leave out --stop/--dump-databases',
+    )
+  }
+
+  /** The command line bk uses, for logs: `docker compose` or `docker-compose`. */
+  get name(): string {
+    return this.command.join(' ')
+  }
+
+  /** True when at least one container of the project is running. */
+  async isUp(): Promise<boolean> {
+    const result = await this.run(['ps', '-q'])
+    return result.trim() !== ''
+  }
+
+  async down(): Promise<void> {
+    await this.run(['down'])
+  }
+
+  async up(services: string[] = []): Promise<void> {
+    await this.run(['up', '-d', ...services])
+  }
+
+  /** `exec -T <service> sh -c <script>`, streaming `input` into it and its stdout into `output`. */
+  async exec(service: string, script: string, io: {input?: Readable; output?: Writable} = {}): Promise<void> {
+    const child = execa(this.command[0]!, [...this.command.slice(1), 'exec', '-T', service, 'sh', '-c', script], {
+      cwd: this.dir,
+      env: this.env,
+      reject: false,
+      stdin: io.input ? 'pipe' : 'ignore',
+      stdout: io.output ? 'pipe' : 'ignore',
+      stderr: 'pipe',
+      buffer: {stdout: false, stderr: true},
+    })
+    const feeding = io.input && child.stdin ? pipeline(io.input, child.stdin).catch(() => {}) : Promise.resolve()
+    const draining = io.output && child.stdout ? pipeline(child.stdout, io.output) : Promise.resolve()
+    const [result] = await Promise.all([child, feeding, draining])
+    if (result.exitCode !== 0) {
+      throw new BkError(
+        `${this.name} exec ${service} failed (exit ${result.exitCode}): ${lastLine(String(result.stderr)) || 'no message'}`,
+      )
+    }
+  }
+
+  private async run(args: string[]): Promise<string> {
+    const result = await execa(this.command[0]!, [...this.command.slice(1), ...args], {
+      cwd: this.dir,
+      env: this.env,
+      reject: false,
+    })
+    if (result.exitCode !== 0) {
+      throw new BkError(
+        `${this.name} ${args.join(' ')} failed (exit ${result.exitCode}): ${lastLine(String(result.stderr)) || 'no message'}`,
+      )
+    }
+    return String(result.stdout)
+  }
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').at(-1)?.trim() ?? ''
+}
