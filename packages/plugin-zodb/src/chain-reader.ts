@@ -1,0 +1,85 @@
+// Streams the uncompressed bytes of a repository chain file by file, checking each file's size and md5
+// against its `.dat` line and (optionally) the FileStorage structure of the whole stream as it goes.
+import {createHash} from 'node:crypto'
+import {createReadStream} from 'node:fs'
+import {createGunzip} from 'node:zlib'
+import {BkError} from '@bkcli/core'
+import type {FsIndex} from './fsindex.js'
+import {RecordParser, StructureError} from './record-parser.js'
+import type {CheckedChain, RepoFile} from './repository.js'
+
+const CHUNK = 1 << 20
+
+/** The uncompressed bytes of one repository file. */
+export function readRepoFile(file: RepoFile): AsyncIterable<Buffer> {
+  const raw = createReadStream(file.path, {highWaterMark: CHUNK})
+  if (!file.gzip) return raw
+  const gunzip = createGunzip({chunkSize: CHUNK})
+  raw.on('error', (e) => gunzip.destroy(e))
+  return raw.pipe(gunzip)
+}
+
+export interface ChainReadOptions {
+  /** receives every chunk in order (the restore writes it out) */
+  sink?: (chunk: Buffer) => Promise<void> | void
+  /** check the FileStorage structure of the concatenated bytes (default true) */
+  structure?: boolean
+  /** filled with oid → record offset as records go by */
+  index?: FsIndex
+  onProgress?: (bytes: number) => void
+}
+
+export interface ChainReadResult {
+  bytes: number
+  transactions: number
+  lastTid?: Buffer
+}
+
+export async function readChain(chain: CheckedChain, options: ChainReadOptions = {}): Promise<ChainReadResult> {
+  const index = options.index
+  const parser =
+    options.structure === false
+      ? undefined
+      : new RecordParser({start: 0, onRecord: index ? (oid, at) => index.set(oid, at) : undefined})
+  let total = 0
+  for (const [i, file] of chain.files.entries()) {
+    const line = chain.lines[i]!
+    const md5 = createHash('md5')
+    let n = 0
+    try {
+      for await (const chunk of readRepoFile(file) as AsyncIterable<Buffer>) {
+        md5.update(chunk)
+        n += chunk.length
+        parser?.push(chunk)
+        if (options.sink) await options.sink(chunk)
+        options.onProgress?.(total + n)
+      }
+    } catch (e) {
+      if (e instanceof StructureError) {
+        throw new BkError(`${file.name}: the data is not a valid FileStorage (${e.message}); the backup is damaged`)
+      }
+      if (e instanceof BkError) throw e
+      const code = (e as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') throw new BkError(`${file.path} is missing; the backup chain is broken`)
+      if (code?.startsWith('Z_') || /gzip|header|unexpected end/i.test((e as Error).message)) {
+        throw new BkError(`${file.path} is not a valid gzip file (${(e as Error).message}); the backup is damaged`)
+      }
+      throw e
+    }
+    const size = line.end - line.start
+    const z = file.gzip ? ' (when uncompressed)' : ''
+    if (n !== size) throw new BkError(`${file.path} is ${n} bytes${z}, should be ${size} bytes; the backup is damaged`)
+    const sum = md5.digest('hex')
+    if (sum !== line.md5) {
+      throw new BkError(`${file.path} has checksum ${sum}${z} instead of ${line.md5}; the backup is damaged`)
+    }
+    total += n
+  }
+  try {
+    parser?.end()
+  } catch (e) {
+    if (e instanceof StructureError) throw new BkError(`the restored data is not a complete FileStorage (${e.message})`)
+    throw e
+  }
+  return {bytes: total, transactions: parser?.transactions ?? 0, lastTid: parser?.lastTransactionTid}
+}

@@ -1,0 +1,143 @@
+// The `.index` repozo writes beside each backup (ZODB fsIndex.save): a stream of protocol-3 pickles —
+// pos, then one (oid[:6], suffixes + values) pair per 6-byte oid prefix in ascending order, then None.
+// A bucket's bytes are all 2-byte oid suffixes (sorted), then all 6-byte big-endian record offsets.
+import {open, readFile} from 'node:fs/promises'
+import {PickleReader, pickleBytesPair, pickleInt, pickleNone} from './pickle.js'
+
+/** oid → offset of its current data record. Oids are kept as numbers (ZODB hands them out from 0 upwards). */
+export class FsIndex {
+  private readonly small = new Map<number, number>()
+  private readonly big = new Map<bigint, number>()
+
+  get size(): number {
+    return this.small.size + this.big.size
+  }
+
+  set(oid: Buffer, offset: number): void {
+    const hi = oid.readUInt32BE(0)
+    if (hi < 0x200000) this.small.set(hi * 0x1_0000_0000 + oid.readUInt32BE(4), offset)
+    else this.big.set(oid.readBigUInt64BE(0), offset)
+  }
+
+  setNumber(oid: bigint, offset: number): void {
+    if (oid < 0x20_0000_0000_0000n) this.small.set(Number(oid), offset)
+    else this.big.set(oid, offset)
+  }
+
+  /** Entries in ascending oid order. */
+  *sorted(): Generator<[bigint, number]> {
+    const keys = Float64Array.from(this.small.keys()).sort()
+    const bigKeys = [...this.big.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    for (const k of keys) yield [BigInt(k), this.small.get(k)!]
+    for (const k of bigKeys) yield [k, this.big.get(k)!]
+  }
+}
+
+/** Serialises an index exactly as fsIndex.save(pos, file) does. Returns the bytes in pieces (one per bucket). */
+export function* encodeIndex(pos: number, index: FsIndex): Generator<Buffer> {
+  yield pickleInt(pos)
+  let prefix: bigint | undefined
+  let keys: number[] = []
+  let values: number[] = []
+  const flush = function* () {
+    if (prefix === undefined) return
+    const p = Buffer.alloc(8)
+    p.writeBigUInt64BE(prefix << 16n)
+    const bucket = Buffer.alloc(keys.length * 8)
+    keys.forEach((k, i) => {
+      bucket.writeUInt16BE(k, i * 2)
+      const v = values[i]!
+      bucket.writeUInt16BE(Math.floor(v / 0x1_0000_0000) & 0xffff, keys.length * 2 + i * 6)
+      bucket.writeUInt32BE(v % 0x1_0000_0000, keys.length * 2 + i * 6 + 2)
+    })
+    yield pickleBytesPair(p.subarray(0, 6), bucket)
+  }
+  for (const [oid, offset] of index.sorted()) {
+    const pre = oid >> 16n
+    if (pre !== prefix) {
+      yield* flush()
+      prefix = pre
+      keys = []
+      values = []
+    }
+    keys.push(Number(oid & 0xffffn))
+    values.push(offset)
+  }
+  yield* flush()
+  yield pickleNone()
+}
+
+/** Writes the index to `path` (the caller makes it atomic). */
+export async function writeIndexFile(path: string, pos: number, index: FsIndex): Promise<void> {
+  const fh = await open(path, 'w', 0o644)
+  try {
+    let batch: Buffer[] = []
+    let size = 0
+    for (const piece of encodeIndex(pos, index)) {
+      batch.push(piece)
+      size += piece.length
+      if (size >= 1 << 20) {
+        await fh.write(Buffer.concat(batch, size))
+        batch = []
+        size = 0
+      }
+    }
+    if (size) await fh.write(Buffer.concat(batch, size))
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}
+
+export class IndexFormatError extends Error {}
+
+/** Reads only the first pickle: the position the index is valid for. */
+export async function readIndexPos(path: string): Promise<number> {
+  const fh = await open(path, 'r')
+  try {
+    const buf = Buffer.alloc(64)
+    const {bytesRead} = await fh.read(buf, 0, 64, 0)
+    const v = new PickleReader(buf.subarray(0, bytesRead)).next()
+    if (typeof v === 'number') return v
+    if (typeof v === 'bigint') return Number(v)
+    throw new IndexFormatError('not an fsIndex file (first object is not a position)')
+  } catch (e) {
+    if (e instanceof IndexFormatError) throw e
+    throw new IndexFormatError(`not an fsIndex file (${(e as Error).message})`)
+  } finally {
+    await fh.close()
+  }
+}
+
+/** Loads an index file (it is O(objects): ~8 bytes per object). */
+export async function readIndexFile(path: string): Promise<{pos: number; index: FsIndex}> {
+  const buf = await readFile(path)
+  const r = new PickleReader(buf)
+  try {
+    const first = r.next()
+    if (typeof first !== 'number' && typeof first !== 'bigint') {
+      throw new IndexFormatError('old dict-format index (not supported)')
+    }
+    const index = new FsIndex()
+    for (;;) {
+      const item = r.next()
+      if (item === null) break
+      if (!Array.isArray(item) || item.length !== 2 || !Buffer.isBuffer(item[0]) || !Buffer.isBuffer(item[1])) {
+        throw new IndexFormatError('unexpected object in the index')
+      }
+      const [prefix, bucket] = item as [Buffer, Buffer]
+      if (prefix.length !== 6 || bucket.length % 8 !== 0) throw new IndexFormatError('malformed index bucket')
+      const n = bucket.length / 8
+      const base = (BigInt(prefix.readUIntBE(0, 6)) << 16n) as bigint
+      for (let i = 0; i < n; i++) {
+        const oid = base | BigInt(bucket.readUInt16BE(i * 2))
+        const offset = bucket.readUIntBE(n * 2 + i * 6, 6)
+        index.setNumber(oid, offset)
+      }
+    }
+    return {pos: Number(first), index}
+  } catch (e) {
+    if (e instanceof IndexFormatError) throw e
+    throw new IndexFormatError(`cannot read the index: ${(e as Error).message}`)
+  }
+}

@@ -1,0 +1,73 @@
+import {createHash} from 'node:crypto'
+import {copyFileSync, existsSync, readFileSync, unlinkSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {extractFixture, fixturePath, tempDir} from '@bkcli/testkit'
+import {describe, expect, it} from 'vitest'
+import {parseRestoreDate} from '../src/repozo-date.js'
+import {planRestore, restoreFileStorage} from '../src/restore.js'
+
+interface Point {
+  label: string
+  stamps: {plain: string; gzip: string}
+  size: number
+}
+const points: Point[] = JSON.parse(readFileSync(fixturePath('zodb', 'points.json'), 'utf8'))
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex')
+
+describe('restore of repozo repositories written by repozo', () => {
+  const root = extractFixture('zodb', 'repo-plain')
+  extractFixture('zodb', 'repo-gzip', root)
+  const expected = extractFixture('zodb', 'expected')
+
+  for (const kind of ['plain', 'gzip'] as const) {
+    for (const point of points) {
+      it(`${kind}: as of ${point.label} gives the Data.fs of that point`, async () => {
+        const out = join(tempDir(), 'Data.fs')
+        const plan = await planRestore(join(root, `repo-${kind}`), parseRestoreDate(point.stamps[kind]))
+        const result = await restoreFileStorage(plan, out)
+        const want = readFileSync(join(expected, 'expected', point.label, 'Data.fs'))
+        const got = readFileSync(out)
+        expect(got.length).toBe(point.size)
+        expect(md5(got)).toBe(md5(want))
+        expect(result.index).toBe('restored')
+        const last = plan.chain.files.at(-1)!
+        expect(readFileSync(`${out}.index`)).toEqual(readFileSync(join(root, `repo-${kind}`, `${last.stamp}.index`)))
+        expect(existsSync(`${out}.part`)).toBe(false)
+      })
+    }
+  }
+
+  it('a partial date means "before that period starts", as in repozo', async () => {
+    // p2 was made at 22:19:16; 2026-11-21-22-19-16 includes it, 2026-11-21-22-19 (the minute) excludes all.
+    const plan = await planRestore(join(root, 'repo-plain'), parseRestoreDate('2026-11-21-22-19-17'))
+    expect(plan.chain.files.map((f) => f.name)).toEqual(['2026-11-21-22-19-13.fs', '2026-11-21-22-19-16.deltafs'])
+    await expect(planRestore(join(root, 'repo-plain'), parseRestoreDate('2026-11-21-22-19'))).rejects.toThrow(
+      /no backup .* at or before 2026-11-21-22-19/,
+    )
+  })
+
+  it('rejects malformed dates', () => {
+    for (const bad of ['2026-13-01', '2026-02-30', 'yesterday', '2026-11-21-24', '2026-1-1', '2026-11-21-10-61']) {
+      expect(() => parseRestoreDate(bad)).toThrow(/invalid date/)
+    }
+  })
+
+  it('detects a missing middle delta and a corrupt delta, and leaves the old Data.fs alone', async () => {
+    const repo = join(tempDir(), 'repo')
+    const src = join(root, 'repo-gzip')
+    extractFixture('zodb', 'repo-gzip', join(repo, '..'))
+    const r = join(repo, '..', 'repo-gzip')
+    const out = join(tempDir(), 'Data.fs')
+    writeFileSync(out, 'old data')
+    unlinkSync(join(r, '2026-11-21-22-19-16.deltafsz'))
+    await expect(planRestore(r, '2026-11-21-22-19-18')).rejects.toThrow(/2026-11-21-22-19-16.deltafsz is missing/)
+    copyFileSync(join(src, '2026-11-21-22-19-16.deltafsz'), join(r, '2026-11-21-22-19-16.deltafsz'))
+    const bytes = readFileSync(join(r, '2026-11-21-22-19-18.deltafsz'))
+    bytes[bytes.length - 12] ^= 0xff
+    writeFileSync(join(r, '2026-11-21-22-19-18.deltafsz'), bytes)
+    const plan = await planRestore(r, '2026-11-21-22-19-18')
+    await expect(restoreFileStorage(plan, out)).rejects.toThrow(/2026-11-21-22-19-18.deltafsz/)
+    expect(readFileSync(out, 'utf8')).toBe('old data')
+    expect(existsSync(`${out}.part`)).toBe(false)
+  })
+})
