@@ -1,0 +1,81 @@
+import {lstat, readdir, stat} from 'node:fs/promises'
+import {basename, dirname, join, resolve} from 'node:path'
+import {BkError} from '@bkcli/core'
+import {type DatabaseOverrides, readSiteDatabase, type SiteDatabase} from './drupal/credentials.js'
+import {type DrupalVersion, detectDrupalVersion} from './drupal/version.js'
+
+/** A Drupal site folder as Aegir lays it out: `<platform>/sites/<uri>/` holding settings.php and drushrc.php. */
+export interface AegirSite {
+  /** Absolute path of the site folder. */
+  dir: string
+  /** The site's uri: the folder's name (example.com). */
+  uri: string
+  /** The platform root (the folder holding `sites/`), when the site sits in one. */
+  platformRoot?: string
+  database: SiteDatabase
+  drupal?: DrupalVersion
+}
+
+export interface OpenSiteOptions {
+  /** For a cloaked settings.php: credentials from flags/config. */
+  database?: DatabaseOverrides
+}
+
+export async function openSite(siteDir: string, options: OpenSiteOptions = {}): Promise<AegirSite> {
+  const dir = resolve(siteDir)
+  const info = await stat(dir).catch(() => undefined)
+  if (!info?.isDirectory())
+    throw new BkError(`${siteDir} is not a folder; give the site folder (<platform>/sites/<uri>)`)
+  const uri = basename(dir)
+  const parent = dirname(dir)
+  const platformRoot = basename(parent) === 'sites' ? dirname(parent) : undefined
+  const database = await readSiteDatabase(dir, options.database)
+  const drupal = await detectDrupalVersion(dir, platformRoot)
+  return {dir, uri, platformRoot, database, drupal}
+}
+
+/** Folders under `sites/` that are not sites of their own, as Aegir skips them. */
+const NOT_SITES = new Set(['all', 'default'])
+
+/**
+ * The site folders under a platform (`<platform>/sites/*` with a settings.php, not `all`/`default`, not a
+ * symlink: Aegir's aliases are links to the real folder), or under every platform of an Aegir root
+ * (`<root>/platforms/*`) or of a folder of platforms. Sorted by path.
+ */
+export async function discoverSites(root: string): Promise<string[]> {
+  const abs = resolve(root)
+  const platforms = await platformsUnder(abs)
+  if (platforms.length === 0) {
+    throw new BkError(`no Drupal platform found in ${root}; give a platform folder (with sites/) or the Aegir root`)
+  }
+  const sites: string[] = []
+  for (const platform of platforms) {
+    const sitesDir = join(platform, 'sites')
+    for (const name of (await readdir(sitesDir)).sort()) {
+      if (NOT_SITES.has(name) || name.startsWith('.')) continue
+      const dir = join(sitesDir, name)
+      const info = await lstat(dir)
+      if (!info.isDirectory()) continue
+      if (await isFile(join(dir, 'settings.php'))) sites.push(dir)
+    }
+  }
+  return sites
+}
+
+async function platformsUnder(root: string): Promise<string[]> {
+  if (await isDir(join(root, 'sites'))) return [root]
+  const container = (await isDir(join(root, 'platforms'))) ? join(root, 'platforms') : root
+  const found: string[] = []
+  for (const name of (await readdir(container).catch(() => [] as string[])).sort()) {
+    const dir = join(container, name)
+    if ((await lstat(dir)).isDirectory() && (await isDir(join(dir, 'sites')))) found.push(dir)
+  }
+  return found
+}
+
+async function isDir(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false
+}
+async function isFile(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isFile() ?? false
+}
