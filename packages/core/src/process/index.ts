@@ -1,1 +1,2 @@
-export {}
+export {type HookOptions, type Hooks, hookFlags, hooksFromFlags, runHook, withHooks} from './hooks.js'
+export {lastLine, runTool, startTool, type ToolOptions, type ToolResult} from './tool.js'

@@ -1,0 +1,135 @@
+import {spawn, spawnSync} from 'node:child_process'
+import {Flags} from '@oclif/core'
+import {BkError, isBkError, messageOf} from '../errors.js'
+import {onInterrupt} from '../safety/interrupt.js'
+
+export interface HookOptions {
+  /** Added to the inherited environment. */
+  env?: Record<string, string | undefined>
+  cwd?: string
+  /** Names the hook in messages: 'pre-command', 'post-command'. */
+  label: string
+  /** Capture the hook's output instead of passing it to stderr; it is printed to stderr only if the hook fails. */
+  quiet?: boolean
+}
+
+const KEEP_OUTPUT = 64 * 1024
+
+function failure(label: string, command: string, code: number | null, signal: NodeJS.Signals | null): BkError {
+  const how = signal ? `killed by ${signal}` : `exit ${code}`
+  return new BkError(`${label} failed (${how}): ${command}`, {code: 'EHOOK', exit: 1})
+}
+
+/**
+ * Run a user's shell command through `/bin/sh -c`. Its stdout and stderr both go to our stderr (stdout stays
+ * clean for --json), or are captured with `quiet`. A non-zero exit is a BkError "<label> failed (exit N): <command>".
+ */
+export function runHook(command: string, options: HookOptions): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('/bin/sh', ['-c', command], {
+      cwd: options.cwd,
+      env: {...process.env, ...options.env},
+      stdio: options.quiet ? ['ignore', 'pipe', 'pipe'] : ['ignore', process.stderr, process.stderr],
+    })
+    let captured = ''
+    const keep = (chunk: Buffer) => {
+      captured = (captured + chunk.toString('utf8')).slice(-KEEP_OUTPUT)
+    }
+    child.stdout?.on('data', keep)
+    child.stderr?.on('data', keep)
+    child.on('error', (error) =>
+      reject(new BkError(`${options.label} could not be started: ${messageOf(error)}`, {code: 'EHOOK', cause: error})),
+    )
+    child.on('close', (code, signal) => {
+      if (code === 0) return resolvePromise()
+      if (options.quiet && captured) process.stderr.write(captured.endsWith('\n') ? captured : `${captured}\n`)
+      reject(failure(options.label, command, code, signal))
+    })
+  })
+}
+
+export interface Hooks {
+  /** Runs first; if it fails the operation is not run (the post-command still runs, with BK_STATUS=failed). */
+  pre?: string
+  /** Runs afterwards whatever the outcome, with BK_STATUS=ok|failed and BK_ERROR (on failure) in its environment. */
+  post?: string
+  /** Extra environment for both hooks (e.g. BK_TARGET). */
+  env?: Record<string, string | undefined>
+  cwd?: string
+  quiet?: boolean
+}
+
+/**
+ * Run `fn` between the pre- and post-command. A failing pre-command aborts (fn is not run). The post-command
+ * always runs — also after a failure and on SIGINT/SIGTERM — because it often undoes the pre-command (an
+ * unmount, a service start). A failing post-command after a success is an error naming the hook; after a
+ * failure the original error wins and the post-command failure is added to its message.
+ */
+export async function withHooks<T>(hooks: Hooks, fn: () => Promise<T>): Promise<T> {
+  const base = {env: hooks.env, cwd: hooks.cwd, quiet: hooks.quiet}
+  // On a signal the operation dies with the process: run the post-command synchronously before exiting.
+  const unregister = hooks.post
+    ? onInterrupt(() => {
+        spawnSync('/bin/sh', ['-c', hooks.post as string], {
+          cwd: hooks.cwd,
+          env: {...process.env, ...hooks.env, BK_STATUS: 'failed', BK_ERROR: 'interrupted'},
+          stdio: ['ignore', process.stderr, process.stderr],
+        })
+      })
+    : () => {}
+  let failed: unknown
+  let ok = false
+  let result: T | undefined
+  try {
+    if (hooks.pre) await runHook(hooks.pre, {...base, label: 'pre-command'})
+    result = await fn()
+    ok = true
+  } catch (error) {
+    failed = error
+  }
+  unregister()
+  if (hooks.post) {
+    const status = ok ? {BK_STATUS: 'ok'} : {BK_STATUS: 'failed', BK_ERROR: oneLine(messageOf(failed))}
+    try {
+      await runHook(hooks.post, {...base, env: {...hooks.env, ...status}, label: 'post-command'})
+    } catch (postError) {
+      if (ok) throw postError
+      throw withMention(failed, messageOf(postError))
+    }
+  }
+  if (!ok) throw failed
+  return result as T
+}
+
+function oneLine(text: string): string {
+  return text.split('\n')[0] ?? ''
+}
+
+/** The original error, its message extended with "; also: <what else failed>". */
+function withMention(error: unknown, mention: string): unknown {
+  const message = `${messageOf(error)}; also: ${mention}`
+  if (isBkError(error)) return new BkError(message, {exit: error.exit, code: error.code, cause: error})
+  if (error instanceof Error) {
+    error.message = message
+    return error
+  }
+  return new BkError(message)
+}
+
+/** `--pre-command` and `--post-command`, the same on every command that has hooks. */
+export const hookFlags = {
+  'pre-command': Flags.string({
+    description: 'Shell command run before the operation; the operation is aborted if it fails.',
+    helpGroup: 'HOOKS',
+  }),
+  'post-command': Flags.string({
+    description:
+      'Shell command run afterwards whatever the outcome, with BK_STATUS=ok|failed (and BK_ERROR) in its environment.',
+    helpGroup: 'HOOKS',
+  }),
+}
+
+/** The Hooks of parsed `hookFlags`. */
+export function hooksFromFlags(flags: {'pre-command'?: string; 'post-command'?: string}): Hooks {
+  return {pre: flags['pre-command'] || undefined, post: flags['post-command'] || undefined}
+}

@@ -1,0 +1,128 @@
+import {basename} from 'node:path'
+import type {Readable, Writable} from 'node:stream'
+import {execa, type Options, type ResultPromise} from 'execa'
+import {BkError} from '../errors.js'
+
+export interface ToolOptions {
+  cwd?: string
+  /** Added to the inherited environment. */
+  env?: Record<string, string | undefined>
+  /** Like env, for secrets (PGPASSWORD, MYSQL_PWD): never in argv, never in messages (values are masked in stderr lines). */
+  secretEnv?: Record<string, string | undefined>
+  /** Data for stdin: a string/bytes, or a stream (piped). */
+  input?: string | Uint8Array | Readable
+  /** A file to stream into stdin. */
+  inputFile?: string
+  /** Where stdout goes: 'pipe' (default: returned), 'inherit', 'ignore', a file ({file}) or a stream. */
+  stdout?: 'pipe' | 'inherit' | 'ignore' | {file: string; append?: boolean} | Writable
+  /** Extra fds for the child (e.g. a mysql option file on fd 3: `[undefined, undefined, undefined, stream]`). */
+  extraFds?: Array<Readable | 'pipe' | 'ignore'>
+  /** Exit codes that are not failures (default [0]). */
+  okExitCodes?: number[]
+  /** Name used in messages (default: the file's basename). */
+  label?: string
+  timeout?: number
+}
+
+export interface ToolResult {
+  exitCode: number
+  stdout: string
+  stderr: string
+}
+
+function secretsOf(options: ToolOptions): string[] {
+  return Object.values(options.secretEnv ?? {}).filter((v): v is string => typeof v === 'string' && v.length >= 3)
+}
+
+function mask(text: string, secrets: string[]): string {
+  let out = text
+  for (const secret of secrets) out = out.split(secret).join('***')
+  return out
+}
+
+/** The last non-empty line of a tool's stderr, secrets masked. */
+export function lastLine(text: string, secrets: string[] = []): string {
+  const lines = text.split(/\r?\n/).map((l) => l.trim())
+  const last = lines.filter((l) => l.length > 0).pop() ?? ''
+  return mask(last, secrets)
+}
+
+function execaOptions(options: ToolOptions): Options {
+  const stdio: unknown[] = [
+    options.input !== undefined && typeof options.input === 'object' && 'pipe' in options.input
+      ? options.input
+      : options.inputFile
+        ? {file: options.inputFile}
+        : options.input !== undefined
+          ? 'pipe'
+          : 'ignore',
+    options.stdout ?? 'pipe',
+    'pipe',
+    ...(options.extraFds ?? []),
+  ]
+  const input = options.input !== undefined && !(typeof options.input === 'object' && 'pipe' in options.input)
+  return {
+    cwd: options.cwd,
+    env: {...options.env, ...options.secretEnv},
+    extendEnv: true,
+    ...(input ? {input: options.input as string | Uint8Array} : {}),
+    stdio: stdio as unknown as Options['stdio'],
+    reject: false,
+    stripFinalNewline: false,
+    timeout: options.timeout,
+  } as Options
+}
+
+/**
+ * Start a tool without waiting, for piping (`child.stdout.pipe(...)`); `done` settles like runTool.
+ * The subprocess's own stdout is a stream when `stdout` is 'pipe'.
+ */
+export function startTool(
+  file: string,
+  args: readonly string[],
+  options: ToolOptions = {},
+): {child: ResultPromise; done: Promise<ToolResult>} {
+  const label = options.label ?? basename(file)
+  const secrets = secretsOf(options)
+  const child = execa(file, args, execaOptions(options)) as ResultPromise
+  const done = (async () => {
+    const result = (await child) as unknown as {
+      exitCode?: number
+      signal?: string
+      code?: string
+      stdout?: unknown
+      stderr?: unknown
+      timedOut?: boolean
+      failed: boolean
+      cause?: unknown
+    }
+    const stderr = typeof result.stderr === 'string' ? result.stderr : ''
+    const stdout = typeof result.stdout === 'string' ? result.stdout : ''
+    const ok = options.okExitCodes ?? [0]
+    if (result.exitCode !== undefined && ok.includes(result.exitCode) && !result.timedOut) {
+      return {exitCode: result.exitCode, stdout, stderr}
+    }
+    const cause = result.cause as NodeJS.ErrnoException | undefined
+    if (result.exitCode === undefined && !result.signal && (result.code === 'ENOENT' || cause?.code === 'ENOENT')) {
+      throw new BkError(`${label} not found (${file}); install it or give its path`, {code: 'ENOTOOL'})
+    }
+    const how = result.timedOut
+      ? 'timed out'
+      : result.signal
+        ? `killed by ${result.signal}`
+        : result.exitCode !== undefined
+          ? `exit ${result.exitCode}`
+          : (cause?.code ?? 'could not run')
+    const detail = lastLine(stderr, secrets)
+    throw new BkError(`${label} failed (${how})${detail ? `: ${detail}` : ''}`, {code: 'ETOOL'})
+  })()
+  return {child, done}
+}
+
+/**
+ * Run an external tool (pg_dump, mysql, docker…) with execa. The environment is never printed; secrets go
+ * through `secretEnv`, never argv. A failure becomes one BkError line: "<tool> failed (exit N): <last stderr line>".
+ */
+export function runTool(file: string, args: readonly string[], options: ToolOptions = {}): Promise<ToolResult> {
+  return startTool(file, args, options).done
+}

@@ -1,0 +1,143 @@
+import {rmSync} from 'node:fs'
+import {chmod, link, lstat, mkdir, open, readdir, rename, rm, unlink} from 'node:fs/promises'
+import {basename, dirname, join, resolve} from 'node:path'
+import {BkError} from '../errors.js'
+import {onInterrupt} from './interrupt.js'
+import {pidAlive} from './pid.js'
+import {errnoOf, randomTag, syncPath} from './sync.js'
+
+export interface AtomicFileOptions {
+  /** Mode of the new file (e.g. 0o600 for dumps and secrets); the temp file is created with it, so it is never more open. */
+  mode?: number
+  /** Replace an existing `dest` (default false: an existing `dest` is a BkError, and a racing creator wins). */
+  overwrite?: boolean
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path)
+    return true
+  } catch (error) {
+    if (errnoOf(error) === 'ENOENT') return false
+    throw error
+  }
+}
+
+function alreadyExists(dest: string): BkError {
+  return new BkError(`${dest} already exists; remove it or choose another name`, {code: 'EEXIST'})
+}
+
+/**
+ * Write `dest` so that it appears complete or not at all: `write(tmp)` fills a temp file beside `dest`
+ * (`.<name>.bk-partial-<pid>-<tag>`), which is fsynced, renamed onto `dest`, and the directory fsynced.
+ * The temp file is removed when `write` throws and on SIGINT/SIGTERM. Returns what `write` returned.
+ */
+export async function atomicFile<T>(
+  dest: string,
+  write: (tmpPath: string) => Promise<T>,
+  options: AtomicFileOptions = {},
+): Promise<T> {
+  const target = resolve(dest)
+  const dir = dirname(target)
+  if (!options.overwrite && (await exists(target))) throw alreadyExists(dest)
+  const tmp = join(dir, `.${basename(target)}.bk-partial-${process.pid}-${randomTag()}`)
+  const unregister = onInterrupt(() => rmSync(tmp, {force: true}))
+  try {
+    if (options.mode !== undefined) {
+      const handle = await open(tmp, 'wx', options.mode)
+      await handle.close()
+      await chmod(tmp, options.mode) // the umask may have narrowed it
+    }
+    const result = await write(tmp)
+    let stat: Awaited<ReturnType<typeof lstat>>
+    try {
+      stat = await lstat(tmp)
+    } catch {
+      throw new BkError(`nothing was written for ${dest}`, {code: 'ENOWRITE'})
+    }
+    if (!stat.isFile()) throw new BkError(`${dest}: expected a file to be written, found something else`)
+    if (options.mode !== undefined && (stat.mode & 0o7777) !== options.mode) await chmod(tmp, options.mode)
+    await syncPath(tmp)
+    if (options.overwrite) {
+      await rename(tmp, target)
+    } else {
+      // link() fails if dest appeared meanwhile, so a concurrent writer is never silently replaced.
+      try {
+        await link(tmp, target)
+      } catch (error) {
+        if (errnoOf(error) === 'EEXIST') throw alreadyExists(dest)
+        throw error
+      }
+      await unlink(tmp)
+    }
+    await syncPath(dir)
+    return result
+  } catch (error) {
+    await rm(tmp, {force: true})
+    throw error
+  } finally {
+    unregister()
+  }
+}
+
+export interface AtomicDirOptions {
+  /** Mode of the directory (default 0o755 less the umask; 0o700 for dirs holding secrets or dumps). */
+  mode?: number
+}
+
+const partialName = (base: string, pid: number | string) => `.${base}.bk-partial-${pid}`
+
+/** Remove `.<base>.bk-partial-<pid>` stage dirs left by processes that are gone (same host). */
+export async function removeStalePartials(dir: string, base: string): Promise<string[]> {
+  const prefix = `.${base}.bk-partial-`
+  const removed: string[] = []
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch {
+    return removed
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue
+    const pid = Number(name.slice(prefix.length).split('-')[0])
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || pidAlive(pid)) continue
+    await rm(join(dir, name), {recursive: true, force: true})
+    removed.push(join(dir, name))
+  }
+  return removed
+}
+
+/**
+ * Build a directory so that `dest` appears complete or not at all: `build(stage)` fills
+ * `.<name>.bk-partial-<pid>` beside `dest`, which is then renamed onto `dest` (which must not exist).
+ * The stage is removed when `build` throws and on SIGINT/SIGTERM; stages of dead processes are removed first.
+ */
+export async function atomicDir<T>(
+  dest: string,
+  build: (stageDir: string) => Promise<T>,
+  options: AtomicDirOptions = {},
+): Promise<T> {
+  const target = resolve(dest)
+  const dir = dirname(target)
+  const base = basename(target)
+  if (await exists(target)) throw alreadyExists(dest)
+  await removeStalePartials(dir, base)
+  const stage = join(dir, partialName(base, process.pid))
+  await rm(stage, {recursive: true, force: true})
+  const unregister = onInterrupt(() => rmSync(stage, {recursive: true, force: true}))
+  try {
+    await mkdir(stage, {mode: options.mode ?? 0o755})
+    if (options.mode !== undefined) await chmod(stage, options.mode)
+    const result = await build(stage)
+    await syncPath(stage)
+    if (await exists(target)) throw alreadyExists(dest)
+    await rename(stage, target)
+    await syncPath(dir)
+    return result
+  } catch (error) {
+    await rm(stage, {recursive: true, force: true})
+    throw error
+  } finally {
+    unregister()
+  }
+}
