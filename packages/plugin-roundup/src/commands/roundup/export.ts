@@ -1,0 +1,35 @@
+import {BkCommand} from '@bkcli/core'
+import {Args, Flags} from '@oclif/core'
+import {exportTracker} from '../../export.js'
+
+export default class Export extends BkCommand<typeof Export> {
+  static override summary = 'Export a tracker in roundup-admin export format, byte-for-byte (CSV + journals + files).'
+  static override description =
+    'Writes <class>.csv, <class>-journals.csv and <class>-files/ exactly as `roundup-admin export` does, read in one ' +
+    'consistent snapshot of the database (sqlite, PostgreSQL or MySQL). The target directory must be new or empty; ' +
+    'it appears complete or not at all. --no-files gives `roundup-admin exporttables` output.'
+  static override examples = [
+    '<%= config.bin %> roundup export /srv/tracker /tmp/tracker-export',
+    '<%= config.bin %> roundup export /srv/tracker /tmp/tables --no-files --classes -msg,file',
+  ]
+  static override args = {
+    home: Args.directory({description: 'tracker home', required: true}),
+    dir: Args.string({description: 'directory to write the export to (new or empty)', required: true}),
+  }
+  static override flags = {
+    classes: Flags.string({description: 'classes to export: a,b — or all but these: -a,b'}),
+    'no-files': Flags.boolean({description: 'leave out file contents (roundup-admin exporttables)'}),
+  }
+
+  async run() {
+    const {args, flags} = await this.parse(Export)
+    const result = await exportTracker(args.home, args.dir, {classes: flags.classes, files: !flags['no-files']})
+    for (const w of result.warnings) this.note(w)
+    return this.report(result, (r) => [
+      ...r.classes.map(
+        (c) => `${c.name}: ${c.items} items, ${c.journals} journal entries${c.files ? `, ${c.files} files` : ''}`,
+      ),
+      `Exported ${r.classes.length} classes from the ${r.backend} tracker ${r.tracker} to ${r.dir}`,
+    ])
+  }
+}
