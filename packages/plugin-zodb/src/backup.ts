@@ -1,0 +1,455 @@
+// Backup of one filestorage into a repozo repository, in repozo's format (names, .dat, .index), at the cost of
+// the delta: Data.fs is opened once and everything — the decision, the boundary scan, the copy, the index —
+// is read through that one descriptor, so a pack that swaps the file mid-way cannot mix two files.
+//
+// Incremental or full? repozo md5s the whole previous chain and the source prefix (≈3× Data.fs of I/O);
+// its quick mode trusts one md5 of the last chunk. bk checks, in O(1) reads:
+//   • the chain is whole (every file has its .dat line, ranges contiguous from 0);
+//   • the Data.fs is at least as long as the backed-up prefix;
+//   • a transaction still ends exactly at the previous end offset: redundant length → header whose length,
+//     status and tid agree (tid recorded at the previous backup);
+//   • the first and the last 64 KiB of the backed-up prefix are unchanged (md5 against the sidecar).
+// FileStorage only appends; only a pack (a new file) or a truncation changes bytes before the end, and either
+// breaks these checks — then bk makes a full backup, as repozo does. Only complete, committed transactions
+// are copied: the scan stops before a voted-but-unfinished or half-written tail.
+import {createHash} from 'node:crypto'
+import {createWriteStream} from 'node:fs'
+import {type FileHandle, open} from 'node:fs/promises'
+import {Readable, Transform} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {createGzip} from 'node:zlib'
+import {atomicFile, BkError, withLock} from '@bkcli/core'
+import {readRepoFile} from './chain-reader.js'
+import {checkBoundary, hasMagic, preadExactly, scanTransactions, tidToDate} from './filestorage.js'
+import {FsIndex, IndexFormatError, readIndexFile, writeIndexFile} from './fsindex.js'
+import {RecordParser, StructureError} from './record-parser.js'
+import {
+  type DatLine,
+  datPathOf,
+  formatDatLine,
+  indexPathOf,
+  listDataFiles,
+  type RepoFile,
+  readDat,
+  selectChain,
+} from './repository.js'
+import {dateOfStamp, stampOf} from './repozo-date.js'
+import {readSidecar, type Sidecar, sidecarPathOf, writeSidecar} from './sidecar.js'
+
+/** Bytes of the backed-up prefix compared at its start and end before an incremental. */
+export const PROBE = 64 * 1024
+const CHUNK = 1 << 20
+
+export interface BackupOptions {
+  /** repository directory (absolute) */
+  repository: string
+  /** the repository as written into .dat lines (repozo writes its -r argument) */
+  datPrefix?: string
+  /** force a full backup */
+  full?: boolean
+  gzip?: boolean
+  /** zlib level for .fsz/.deltafsz (repozo uses 9; bk defaults to 6: same format, much faster) */
+  gzipLevel?: number
+  now?: () => Date
+  onProgress?: (bytes: number, total: number) => void
+  log?: (message: string) => void
+}
+
+export interface BackupResult {
+  kind: 'full' | 'incremental' | 'none'
+  /** why this kind was chosen */
+  reason: string
+  datafs: string
+  repository: string
+  file?: string
+  start: number
+  end: number
+  /** bytes of the new file, uncompressed */
+  bytes: number
+  md5?: string
+  transactions: number
+  lastTransaction?: string
+}
+
+interface Decision {
+  kind: 'full' | 'incremental'
+  reason: string
+  start: number
+  chainHead?: RepoFile
+  previous?: RepoFile
+}
+
+export async function backupFileStorage(datafs: string, options: BackupOptions): Promise<BackupResult> {
+  return withLock(options.repository, 'bk zodb backup', async () => {
+    let fh: FileHandle
+    try {
+      fh = await open(datafs, 'r')
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') throw new BkError(`filestorage ${datafs} does not exist; check --datafs`)
+      throw new BkError(`cannot read ${datafs}: ${(e as Error).message}`)
+    }
+    try {
+      return await backupFrom(fh, datafs, options)
+    } finally {
+      await fh.close()
+    }
+  })
+}
+
+async function backupFrom(fh: FileHandle, datafs: string, options: BackupOptions): Promise<BackupResult> {
+  const log = options.log ?? (() => {})
+  const size = (await fh.stat()).size
+  if (!(await hasMagic(fh))) throw new BkError(`${datafs} is not a FileStorage (no FS30 header); check --datafs`)
+  const files = await listDataFiles(options.repository)
+  const decision = options.full
+    ? ({kind: 'full', reason: 'full backup requested', start: 0} as Decision)
+    : await decide(fh, size, options.repository, files)
+  log(decision.reason)
+
+  const scan = await scanTransactions(fh, decision.kind === 'full' ? 4 : decision.start, size)
+  const base: Omit<BackupResult, 'kind' | 'reason'> = {
+    datafs,
+    repository: options.repository,
+    start: decision.start,
+    end: scan.end,
+    bytes: 0,
+    transactions: scan.transactions,
+    lastTransaction: scan.lastTid ? tidToDate(scan.lastTid).toISOString() : undefined,
+  }
+  if (decision.kind === 'incremental' && scan.end === decision.start) {
+    return {...base, kind: 'none', reason: 'no new committed transactions since the last backup: nothing to do'}
+  }
+
+  const stamp = await nextStamp(files, options.now ?? (() => new Date()))
+  const full = decision.kind === 'full'
+  const ext = `${full ? '' : 'delta'}${options.gzip ? 'fsz' : 'fs'}`
+  const name = `${stamp}.${ext}`
+  const dest = `${options.repository}/${name}`
+
+  const index = full ? new FsIndex() : await indexAt(fh, options.repository, decision.previous!, decision.start, log)
+  const copy = await atomicFile(dest, (tmp) =>
+    copyRange(fh, decision.start, scan.end, tmp, {
+      gzip: options.gzip ?? false,
+      level: options.gzipLevel ?? 6,
+      index,
+      onProgress: options.onProgress,
+    }),
+  )
+  await atomicFile(indexPathOf(options.repository, {stamp} as RepoFile), async (tmp) => {
+    await writeIndexFile(tmp, scan.end, index)
+  })
+  const prefix = options.datPrefix ?? options.repository
+  const line = formatDatLine(prefix, name, decision.start, scan.end, copy.md5)
+  if (full) {
+    await atomicFile(`${options.repository}/${stamp}.dat`, async (tmp) => {
+      const out = await open(tmp, 'w', 0o644)
+      await out.write(line)
+      await out.close()
+    })
+  } else {
+    const out = await open(datPathOf(options.repository, decision.chainHead!), 'a')
+    try {
+      await out.write(line)
+      await out.sync()
+    } finally {
+      await out.close()
+    }
+  }
+  const sidecar = await probeSidecar(fh, {
+    kind: full ? 'full' : 'incremental',
+    datafs,
+    start: decision.start,
+    end: scan.end,
+    md5: copy.md5,
+    lastTid: scan.lastTid ?? copy.lastTid,
+    sha256: copy.sha256,
+    size: copy.written,
+    name,
+  })
+  await writeSidecar(`${options.repository}/${name}`, sidecar)
+  return {
+    ...base,
+    kind: decision.kind,
+    reason: decision.reason,
+    file: dest,
+    bytes: scan.end - decision.start,
+    md5: copy.md5,
+  }
+}
+
+/** Chooses full or incremental (see the module comment). */
+async function decide(fh: FileHandle, size: number, repo: string, files: RepoFile[]): Promise<Decision> {
+  const full = (reason: string): Decision => ({kind: 'full', reason: `${reason}: full backup`, start: 0})
+  const chain = selectChain(files)
+  const head = chain[0]
+  if (!head) return full('no backup in the repository yet')
+  if (!head.full) return full(`the newest chain has no full backup (${head.name})`)
+  const dat = await readDat(datPathOf(repo, head))
+  if (!dat || dat.length === 0) return full(`${head.stamp}.dat is missing or empty`)
+  const whole = chainIsWhole(chain, dat)
+  if (whole !== true) return full(whole)
+  const last = chain[chain.length - 1]!
+  const line = dat.find((l) => l.name === last.name)!
+  if (size < line.end) return full(`Data.fs shrank below the backed-up ${line.end} bytes (packed?)`)
+  const probe = (await readSidecar(`${repo}/${last.name}`)) ?? (await probeFromRepository(chain, dat))
+  if (!probe || probe.end !== line.end || probe.md5 !== line.md5) {
+    return full('cannot tell where the last backup ended (no usable sidecar)')
+  }
+  const boundary = await checkBoundary(
+    fh,
+    line.end,
+    size,
+    probe.lastTid ? Buffer.from(probe.lastTid, 'hex') : undefined,
+  )
+  if (!boundary.ok) return full(`Data.fs changed before the backed-up end: ${boundary.reason} (packed?)`)
+  const headNow = await md5Range(fh, 0, probe.headLength)
+  const tailNow = await md5Range(fh, probe.tailStart, line.end)
+  if (headNow !== probe.headMd5 || tailNow !== probe.tailMd5) {
+    return full('Data.fs differs from the backed-up bytes (packed or replaced?)')
+  }
+  return {
+    kind: 'incremental',
+    reason: `incremental from byte ${line.end}`,
+    start: line.end,
+    chainHead: head,
+    previous: last,
+  }
+}
+
+/** true, or why the chain cannot be extended. */
+function chainIsWhole(chain: RepoFile[], dat: DatLine[]): true | string {
+  const names = new Set(chain.map((f) => f.name))
+  let expected = 0
+  for (const l of dat) {
+    if (!names.has(l.name)) return `${l.name} (listed in the .dat) is missing`
+    if (l.start !== expected) return `${l.name} does not start where the previous backup ended`
+    expected = l.end
+  }
+  for (const f of chain) {
+    if (!dat.some((l) => l.name === f.name)) return `${f.name} is not recorded in the .dat (interrupted backup?)`
+  }
+  return true
+}
+
+/** For repositories written by repozo (no sidecar): the probe values, read from the backup files themselves. */
+async function probeFromRepository(chain: RepoFile[], dat: DatLine[]): Promise<Sidecar | undefined> {
+  const last = chain[chain.length - 1]!
+  const line = dat.find((l) => l.name === last.name)!
+  const headLength = Math.min(PROBE, line.end)
+  const head = await firstBytes(chain[0]!, headLength)
+  const tailStart = Math.max(line.start, line.end - PROBE)
+  const tail = await lastBytes(last, line.end - tailStart)
+  if (!head || !tail) return undefined
+  return {
+    name: last.name,
+    kind: last.full ? 'full' : 'incremental',
+    start: line.start,
+    end: line.end,
+    md5: line.md5,
+    headLength,
+    headMd5: md5(head),
+    tailStart,
+    tailMd5: md5(tail),
+    lastTid: lastTidOf(tail),
+  }
+}
+
+/** The tid of the transaction that ends a buffer ending on a transaction boundary. */
+function lastTidOf(tail: Buffer): string | undefined {
+  if (tail.length < 8) return undefined
+  const tlen = Number(tail.readBigUInt64BE(tail.length - 8))
+  const at = tail.length - 8 - tlen
+  return at >= 0 ? tail.subarray(at, at + 8).toString('hex') : undefined
+}
+
+async function firstBytes(file: RepoFile, n: number): Promise<Buffer | undefined> {
+  const parts: Buffer[] = []
+  let got = 0
+  const stream = readRepoFile(file)
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    parts.push(chunk)
+    got += chunk.length
+    if (got >= n) break
+  }
+  ;(stream as unknown as {destroy?: () => void}).destroy?.()
+  const all = Buffer.concat(parts)
+  return all.length >= n ? all.subarray(0, n) : undefined
+}
+
+async function lastBytes(file: RepoFile, n: number): Promise<Buffer | undefined> {
+  if (!file.gzip) {
+    const fh = await open(file.path, 'r')
+    try {
+      const size = (await fh.stat()).size
+      return size >= n ? await preadExactly(fh, n, size - n) : undefined
+    } finally {
+      await fh.close()
+    }
+  }
+  // a gzip member can only be read from its start: O(this file), once (later backups have a sidecar)
+  let keep = Buffer.alloc(0)
+  for await (const chunk of readRepoFile(file) as AsyncIterable<Buffer>) {
+    keep = Buffer.concat([keep, chunk])
+    if (keep.length > 2 * n) keep = keep.subarray(keep.length - n)
+  }
+  return keep.length >= n ? Buffer.from(keep.subarray(keep.length - n)) : undefined
+}
+
+function md5(b: Buffer): string {
+  return createHash('md5').update(b).digest('hex')
+}
+
+async function md5Range(fh: FileHandle, start: number, end: number): Promise<string | undefined> {
+  const b = await preadExactly(fh, end - start, start)
+  return b ? md5(b) : undefined
+}
+
+async function probeSidecar(
+  fh: FileHandle,
+  info: {
+    kind: 'full' | 'incremental'
+    datafs: string
+    start: number
+    end: number
+    md5: string
+    lastTid?: Buffer
+    sha256: string
+    size: number
+    name: string
+  },
+): Promise<Sidecar> {
+  const headLength = Math.min(PROBE, info.end)
+  const tailStart = Math.max(info.start, info.end - PROBE)
+  return {
+    name: info.name,
+    kind: info.kind,
+    source: info.datafs,
+    start: info.start,
+    end: info.end,
+    md5: info.md5,
+    headLength,
+    headMd5: (await md5Range(fh, 0, headLength))!,
+    tailStart,
+    tailMd5: (await md5Range(fh, tailStart, info.end))!,
+    lastTid: info.lastTid?.toString('hex'),
+    size: info.size,
+    sha256: info.sha256,
+  }
+}
+
+/**
+ * The index as of `start` for an incremental: the previous backup's .index when it covers exactly `start`,
+ * else rebuilt by reading Data.fs up to `start` once (slow, logged).
+ */
+async function indexAt(
+  fh: FileHandle,
+  repo: string,
+  previous: RepoFile,
+  start: number,
+  log: (m: string) => void,
+): Promise<FsIndex> {
+  try {
+    const loaded = await readIndexFile(indexPathOf(repo, previous))
+    if (loaded.pos === start) return loaded.index
+    log(`${previous.stamp}.index is for byte ${loaded.pos}, not ${start}: rebuilding the index from Data.fs`)
+  } catch (e) {
+    if (!(e instanceof IndexFormatError) && (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
+    log(`${previous.stamp}.index is missing or unreadable: rebuilding the index from Data.fs`)
+  }
+  const index = new FsIndex()
+  const parser = new RecordParser({start: 0, onRecord: (oid, at) => index.set(oid, at)})
+  try {
+    for await (const chunk of fh.createReadStream({start: 0, end: start - 1, autoClose: false, highWaterMark: CHUNK})) {
+      parser.push(chunk as Buffer)
+    }
+    parser.end()
+  } catch (e) {
+    if (e instanceof StructureError) throw new BkError(`Data.fs is damaged before byte ${start}: ${e.message}`)
+    throw e
+  }
+  return index
+}
+
+interface CopyResult {
+  md5: string
+  sha256: string
+  written: number
+  lastTid?: Buffer
+}
+
+/** Copies [start, end) of Data.fs to `tmp` (gzip optional), hashing and parsing the bytes on the way. */
+async function copyRange(
+  fh: FileHandle,
+  start: number,
+  end: number,
+  tmp: string,
+  options: {gzip: boolean; level: number; index: FsIndex; onProgress?: (done: number, total: number) => void},
+): Promise<CopyResult> {
+  const md5 = createHash('md5')
+  const sha = createHash('sha256')
+  const parser = new RecordParser({start, onRecord: (oid, at) => options.index.set(oid, at)})
+  let done = 0
+  let written = 0
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      try {
+        md5.update(chunk)
+        parser.push(chunk)
+        done += chunk.length
+        options.onProgress?.(done, end - start)
+        cb(null, chunk)
+      } catch (e) {
+        cb(e as Error)
+      }
+    },
+  })
+  const count = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      sha.update(chunk)
+      written += chunk.length
+      cb(null, chunk)
+    },
+  })
+  const output = createWriteStream(tmp, {highWaterMark: CHUNK})
+  const stages: NodeJS.ReadWriteStream[] = [tap]
+  if (options.gzip) stages.push(createGzip({level: options.level, chunkSize: CHUNK}))
+  stages.push(count)
+  try {
+    if (end > start) {
+      const input = fh.createReadStream({start, end: end - 1, autoClose: false, highWaterMark: CHUNK})
+      await pipeline([input, ...stages, output])
+    } else {
+      await pipeline([Readable.from([]), ...stages, output])
+    }
+    parser.end()
+  } catch (e) {
+    if (e instanceof StructureError) {
+      throw new BkError(`Data.fs changed or is damaged while being copied (${e.message}); nothing was written`)
+    }
+    throw e
+  }
+  if (done !== end - start)
+    throw new BkError(`read ${done} bytes of Data.fs, expected ${end - start}; nothing was written`)
+  return {md5: md5.digest('hex'), sha256: sha.digest('hex'), written, lastTid: parser.lastTransactionTid}
+}
+
+/**
+ * A stamp later than every existing one, in UTC: two backups in one second would collide (repozo:
+ * WouldOverwriteFiles) or lose a same-second delta on restore, so bk waits for the next second.
+ */
+async function nextStamp(files: RepoFile[], now: () => Date): Promise<string> {
+  const newest = files.reduce<string>((max, f) => (f.stamp > max ? f.stamp : max), '')
+  for (let attempt = 0; ; attempt++) {
+    const stamp = stampOf(now())
+    if (stamp > newest) return stamp
+    const ahead = dateOfStamp(newest).getTime() - now().getTime()
+    if (ahead > 5000 || attempt > 10) {
+      throw new BkError(
+        `the newest backup (${newest}) is dated after the clock (${stamp}); fix the clock or move that backup away`,
+      )
+    }
+    await sleep(Math.max(50, ahead + 1000 - (now().getTime() % 1000)))
+  }
+}

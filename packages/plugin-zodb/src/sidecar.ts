@@ -1,0 +1,75 @@
+// `<backup file>.bk.json`: bk's sidecar beside a repozo backup file (the design's rule for artifacts that must
+// stay in a foreign format). repozo ignores it (its data-file pattern is anchored). It holds the manifest
+// fields plus what the next incremental needs to check Data.fs in O(1): the md5 of the first and the last
+// 64 KiB of the backed-up prefix and the tid of the transaction that ends it.
+import {readFileSync} from 'node:fs'
+import {open, readFile} from 'node:fs/promises'
+import {basename} from 'node:path'
+import {atomicFile} from '@bkcli/core'
+
+export interface Sidecar {
+  name: string
+  kind: 'full' | 'incremental'
+  source?: string
+  start: number
+  end: number
+  /** md5 of the uncompressed bytes, as in the .dat */
+  md5: string
+  headLength: number
+  headMd5: string
+  tailStart: number
+  tailMd5: string
+  lastTid?: string
+  /** size and sha256 of the file as stored (compressed for .fsz/.deltafsz) */
+  size?: number
+  sha256?: string
+}
+
+export function sidecarPathOf(file: string): string {
+  return `${file}.bk.json`
+}
+
+function pluginVersion(): string {
+  try {
+    return JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string
+  } catch {
+    return '0.0.0'
+  }
+}
+
+export async function writeSidecar(file: string, s: Sidecar): Promise<void> {
+  const version = pluginVersion()
+  const doc = {
+    format: 1,
+    tool: {name: 'bk', version},
+    plugin: {name: '@bkcli/plugin-zodb', version},
+    application: 'zodb',
+    kind: s.kind,
+    created: new Date().toISOString(),
+    source: s.source ?? '',
+    components: [{type: 'files', path: basename(file), count: 1, bytes: s.end - s.start}],
+    files: s.sha256 ? [{path: basename(file), size: s.size ?? 0, sha256: s.sha256}] : [],
+    extra: {repozo: s},
+  }
+  await atomicFile(
+    sidecarPathOf(file),
+    async (tmp) => {
+      const fh = await open(tmp, 'w', 0o644)
+      await fh.write(`${JSON.stringify(doc, null, 2)}\n`)
+      await fh.close()
+    },
+    {overwrite: true},
+  )
+}
+
+/** The sidecar of a backup file, or undefined when it is missing or not bk's. */
+export async function readSidecar(file: string): Promise<Sidecar | undefined> {
+  try {
+    const doc = JSON.parse(await readFile(sidecarPathOf(file), 'utf8')) as {extra?: {repozo?: Sidecar}}
+    const s = doc.extra?.repozo
+    if (!s || typeof s.end !== 'number' || typeof s.tailMd5 !== 'string' || typeof s.headMd5 !== 'string') return
+    return s
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,172 @@
+import {createHash} from 'node:crypto'
+import {copyFileSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {gunzipSync} from 'node:zlib'
+import {extractFixture, tempDir} from '@bkcli/testkit'
+import {describe, expect, it} from 'vitest'
+import {backupFileStorage} from '../src/backup.js'
+import {dateOfStamp} from '../src/repozo-date.js'
+import {planRestore, restoreFileStorage} from '../src/restore.js'
+import {SyntheticStorage} from '../src/synthetic-storage.js'
+
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex')
+const expected = join(extractFixture('zodb', 'expected'), 'expected')
+const fixtures = extractFixture('zodb', 'repo-plain')
+extractFixture('zodb', 'repo-gzip', fixtures)
+const points = [
+  ['p1-full', '2026-11-21-22-19-13'],
+  ['p2-incr', '2026-11-21-22-19-16'],
+  ['p3-incr', '2026-11-21-22-19-18'],
+  ['p4-after-pack', '2026-11-21-22-19-21'],
+] as const
+
+/** repository files without bk's sidecars, which comparisons with repozo leave out */
+const repozoFiles = (dir: string) =>
+  readdirSync(dir)
+    .filter((n) => !n.endsWith('.bk.json'))
+    .sort()
+
+describe('bk backup writes what repozo wrote', () => {
+  for (const gzip of [false, true]) {
+    const kind = gzip ? 'gzip' : 'plain'
+    it(`${kind}: the fixture's Data.fs history backed up at the same stamps gives repozo's repository`, async () => {
+      const work = tempDir()
+      const repo = join(work, `repo-${kind}`)
+      const datafs = join(work, 'Data.fs')
+      const {mkdirSync} = await import('node:fs')
+      mkdirSync(repo)
+      const kinds: string[] = []
+      for (const [label, stamp] of points) {
+        copyFileSync(join(expected, label, 'Data.fs'), datafs)
+        const r = await backupFileStorage(datafs, {
+          repository: repo,
+          datPrefix: `repo-${kind}`,
+          gzip,
+          now: () => dateOfStamp(stamp),
+        })
+        kinds.push(r.kind)
+      }
+      expect(kinds).toEqual(['full', 'incremental', 'incremental', 'full'])
+      const theirs = join(fixtures, `repo-${kind}`)
+      expect(repozoFiles(repo)).toEqual(repozoFiles(theirs))
+      for (const name of repozoFiles(repo)) {
+        const a = readFileSync(join(repo, name))
+        const b = readFileSync(join(theirs, name))
+        if (name.endsWith('z')) expect(md5(gunzipSync(a))).toBe(md5(gunzipSync(b)))
+        else expect(a.equals(b), name).toBe(true)
+      }
+    })
+  }
+})
+
+describe('backups of a growing, then packed Data.fs', () => {
+  it('follow repozo rules and restore each point exactly; unfinished tails are left out', async () => {
+    const work = tempDir()
+    const repo = join(work, 'backups')
+    const {mkdirSync} = await import('node:fs')
+    mkdirSync(repo)
+    const datafs = join(work, 'Data.fs')
+    const db = SyntheticStorage.open(datafs)
+    const snapshots: {stamp: string; data: Buffer}[] = []
+    let clock = Date.UTC(2030, 0, 1, 12, 0, 0)
+    const backup = async (full = false) => {
+      clock += 60_000
+      const r = await backupFileStorage(datafs, {repository: repo, gzip: true, full, now: () => new Date(clock)})
+      return r
+    }
+    for (let i = 0; i < 5; i++) db.commit({oids: [0, 1, 2, 3 + i], size: 300})
+    const r1 = await backup()
+    expect(r1.kind).toBe('full')
+    snapshots.push({stamp: r1.file!.split('/').pop()!.slice(0, 19), data: readFileSync(datafs)})
+    // growth + a voted-but-unfinished transaction at the tail: not copied
+    for (let i = 0; i < 3; i++) db.commit({oids: [1, 20 + i], size: 5000})
+    const committed = readFileSync(datafs)
+    db.commit({oids: [2], size: 100, unfinished: true})
+    const r2 = await backup()
+    expect(r2.kind).toBe('incremental')
+    expect(r2.start).toBe(r1.end)
+    expect(r2.end).toBe(committed.length)
+    snapshots.push({stamp: r2.file!.split('/').pop()!.slice(0, 19), data: committed})
+    db.truncateToEnd()
+    // nothing new: nothing written
+    const before = readdirSync(repo).length
+    expect((await backup()).kind).toBe('none')
+    expect(readdirSync(repo).length).toBe(before)
+    for (let i = 0; i < 2; i++) db.commit({oids: [0, 40 + i], size: 70000})
+    const r3 = await backup()
+    expect(r3.kind).toBe('incremental')
+    snapshots.push({stamp: r3.file!.split('/').pop()!.slice(0, 19), data: readFileSync(datafs)})
+    db.pack()
+    db.commit({oids: [5], size: 10})
+    const r4 = await backup()
+    expect(r4.kind).toBe('full')
+    expect(r4.reason).toMatch(/pack/)
+    snapshots.push({stamp: r4.file!.split('/').pop()!.slice(0, 19), data: readFileSync(datafs)})
+
+    // .dat lines: contiguous, md5 of the uncompressed bytes
+    const dat = readFileSync(join(repo, `${snapshots[0]!.stamp}.dat`), 'utf8')
+      .trim()
+      .split('\n')
+    expect(dat).toHaveLength(3)
+    expect(dat.map((l) => l.split(' ').slice(1, 3).map(Number))).toEqual([
+      [0, r1.end],
+      [r1.end, r2.end],
+      [r2.end, r3.end],
+    ])
+    expect(dat[1]!.split(' ')[3]).toBe(md5(committed.subarray(r1.end, r2.end)))
+    expect(dat[0]!.startsWith(`${repo}/${snapshots[0]!.stamp}.fsz 0 `)).toBe(true)
+
+    for (const s of snapshots) {
+      const out = join(tempDir(), 'Data.fs')
+      await restoreFileStorage(await planRestore(repo, s.stamp), out)
+      expect(md5(readFileSync(out))).toBe(md5(s.data))
+    }
+  })
+
+  it('falls back to a full backup when Data.fs was truncated or rewritten in place', async () => {
+    const work = tempDir()
+    const repo = join(work, 'backups')
+    const {mkdirSync} = await import('node:fs')
+    mkdirSync(repo)
+    const datafs = join(work, 'Data.fs')
+    const db = SyntheticStorage.open(datafs)
+    for (let i = 0; i < 4; i++) db.commit({oids: [i], size: 200})
+    let clock = Date.UTC(2030, 0, 1)
+    const backup = () => backupFileStorage(datafs, {repository: repo, now: () => new Date((clock += 1000))})
+    const first = await backup()
+    // same length, one byte changed inside the backed-up head: not an append
+    const bytes = readFileSync(datafs)
+    bytes[100] ^= 1
+    writeFileSync(datafs, bytes)
+    db.commit({oids: [9], size: 10})
+    expect((await backup()).kind).toBe('full')
+    truncateSync(datafs, first.end - 5)
+    await expect(backup()).resolves.toMatchObject({kind: 'full'})
+    expect(statSync(join(repo)).isDirectory()).toBe(true)
+  })
+
+  it('makes a full backup when a middle delta is missing, and refuses a file that is not a FileStorage', async () => {
+    const work = tempDir()
+    const repo = join(work, 'backups')
+    const {mkdirSync} = await import('node:fs')
+    mkdirSync(repo)
+    const datafs = join(work, 'Data.fs')
+    const db = SyntheticStorage.open(datafs)
+    let clock = Date.UTC(2030, 0, 1)
+    const backup = () => backupFileStorage(datafs, {repository: repo, now: () => new Date((clock += 1000))})
+    db.commit({oids: [1], size: 10})
+    await backup()
+    db.commit({oids: [1], size: 10})
+    const mid = await backup()
+    db.commit({oids: [1], size: 10})
+    await backup()
+    unlinkSync(mid.file!)
+    db.commit({oids: [1], size: 10})
+    const r = await backup()
+    expect(r.kind).toBe('full')
+    expect(r.reason).toMatch(/missing/)
+    writeFileSync(join(work, 'bad.fs'), 'hello world, not a storage')
+    await expect(backupFileStorage(join(work, 'bad.fs'), {repository: repo})).rejects.toThrow(/not a FileStorage/)
+    await expect(backupFileStorage(join(work, 'nope.fs'), {repository: repo})).rejects.toThrow(/does not exist/)
+  })
+})
