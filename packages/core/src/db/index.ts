@@ -1,1 +1,33 @@
-export {}
+export {type CreateDatabaseOptions, type DbClient, dbClient, type UserOptions, withDbClient} from './client.js'
+export {type DumpOptions, type DumpResult, dumpDatabase} from './dump.js'
+export {classifyDbFailure, type DbFailureKind, dbFailure} from './failure.js'
+export {type LoadOptions, loadDump} from './load.js'
+export {
+  effectivePassword,
+  type PasswordOptions,
+  passwordFromEnv,
+  resolvePassword,
+  withResolvedPassword,
+} from './password.js'
+export {quoteMysqlIdent, quotePgIdent} from './quote.js'
+export {type CreateStatements, createStatementsFilter, stripDefinerFilter} from './sql-stream.js'
+export {
+  type SqliteBackupOptions,
+  type SqliteBackupResult,
+  sqliteBackup,
+  sqliteIntegrityCheck,
+  sqliteTableCounts,
+} from './sqlite.js'
+export {type ClientTool, findClientTool, type SecretChannel} from './tools.js'
+export {
+  type DbEngine,
+  type DbTarget,
+  DEFAULT_PORTS,
+  describeServer,
+  formatDbUrl,
+  parseDbUrl,
+  redactUrl,
+  serverName,
+  urlHasPassword,
+  warnIfPasswordInArgv,
+} from './url.js'

@@ -1,0 +1,116 @@
+import {createReadStream} from 'node:fs'
+import {open, stat} from 'node:fs/promises'
+import type {Transform} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+import {createGunzip} from 'node:zlib'
+import {BkError, messageOf} from '../errors.js'
+import {startClient} from './run-client.js'
+import {byteCounter, type CreateStatements, createStatementsFilter} from './sql-stream.js'
+import {pgDbnameArg, type SecretChannel} from './tools.js'
+import {type DbTarget, describeServer} from './url.js'
+
+export interface LoadOptions {
+  /** The client program (psql / mysql), a path or a name on PATH. */
+  clientPath?: string
+  /** 'stop' (default): the first error aborts (psql ON_ERROR_STOP; mysql stops); 'continue': psql/mysql --force. */
+  onError?: 'stop' | 'continue'
+  /**
+   * The dump's own CREATE DATABASE / \connect / USE statements (pg_dump -C, mysqldump --databases):
+   * 'skip' (default) loads into `target.database`, which must exist; 'rewrite' lets the dump create
+   * `target.database` itself; 'keep' runs them as they are.
+   */
+  createStatements?: CreateStatements
+  /** psql `--single-transaction` (default true, except when the dump creates its database: it cannot run in one). */
+  singleTransaction?: boolean
+  /** More arguments for the client. */
+  extraArgs?: string[]
+  /** Bytes of the file read so far, and its size. */
+  onProgress?: (bytesRead: number, totalBytes: number) => void
+  secretChannel?: SecretChannel
+  onSpawn?: (pid: number) => void
+}
+
+/**
+ * Load a plain SQL dump (`.sql`, or gzip-compressed — detected from its first bytes) into a database with psql /
+ * mysql, streaming the file into the client's stdin.
+ */
+export async function loadDump(target: DbTarget, file: string, options: LoadOptions = {}): Promise<void> {
+  if (target.engine === 'sqlite') throw new BkError('loadDump is for PostgreSQL and MySQL/MariaDB', {code: 'EDBENGINE'})
+  const database = target.database
+  if (!database) {
+    throw new BkError(`no database to load into: the URL for ${describeServer(target)} names none`, {
+      code: 'EDBMISSING',
+    })
+  }
+  const size = await stat(file).then(
+    (s) => s.size,
+    (error) => {
+      throw new BkError(`cannot read the dump ${file}: ${messageOf(error)}`, {code: 'ENOENT', cause: error})
+    },
+  )
+  const mode = options.createStatements ?? 'skip'
+  const stop = (options.onError ?? 'stop') === 'stop'
+  let tool: 'psql' | 'mysql'
+  let args: string[]
+  if (target.engine === 'postgres') {
+    tool = 'psql'
+    // With 'rewrite'/'keep' the dump creates the database and \connects to it: start from the maintenance database.
+    const connectTo = mode === 'skip' ? database : (target.params.maintenance_db ?? 'postgres')
+    args = ['-X', '-q', '-v', `ON_ERROR_STOP=${stop ? 1 : 0}`]
+    if ((options.singleTransaction ?? mode === 'skip') && stop) args.push('--single-transaction')
+    args.push(...(options.extraArgs ?? []), pgDbnameArg(connectTo))
+  } else {
+    tool = 'mysql'
+    args = ['--default-character-set=utf8mb4', '--batch']
+    if (!stop) args.push('--force')
+    args.push(...(options.extraArgs ?? []))
+    if (mode === 'skip') args.push(`--database=${database}`)
+  }
+
+  const transforms: Transform[] = []
+  if (options.onProgress) {
+    const report = options.onProgress
+    transforms.push(byteCounter((bytes) => report(bytes, size)))
+  }
+  if (await isGzip(file)) transforms.push(createGunzip())
+  transforms.push(createStatementsFilter(target.engine, mode, database))
+
+  const run = await startClient({
+    tool,
+    target,
+    args,
+    clientPath: options.clientPath,
+    stdin: 'pipe',
+    stdout: 'ignore',
+    secretChannel: options.secretChannel,
+    onSpawn: options.onSpawn,
+  })
+  const stdin = run.subprocess.stdin!
+  const feeding = pipeline([createReadStream(file), ...transforms, stdin] as unknown as NodeJS.ReadWriteStream[])
+  const [fed, finished] = await Promise.allSettled([
+    feeding,
+    run.finish(`loading ${file} into ${database} on ${describeServer(target)}`, database),
+  ])
+  // The client's own error explains a broken pipe better than EPIPE does.
+  if (finished.status === 'rejected') throw finished.reason
+  if (fed.status === 'rejected') {
+    const reason = fed.reason as {code?: string}
+    const corrupt = reason.code === 'Z_DATA_ERROR' || reason.code === 'Z_BUF_ERROR'
+    throw new BkError(
+      corrupt
+        ? `the dump ${file} is corrupt or truncated (gzip: ${messageOf(fed.reason)}); the load was not completed`
+        : `cannot feed ${file} to ${tool}: ${messageOf(fed.reason)}`,
+      {code: corrupt ? 'ECORRUPT' : 'EDBLOAD', cause: fed.reason},
+    )
+  }
+}
+
+async function isGzip(file: string): Promise<boolean> {
+  const handle = await open(file, 'r')
+  try {
+    const {bytesRead, buffer} = await handle.read(Buffer.alloc(2), 0, 2, 0)
+    return bytesRead === 2 && buffer[0] === 0x1f && buffer[1] === 0x8b
+  } finally {
+    await handle.close()
+  }
+}
