@@ -1,4 +1,20 @@
 export {type CliResult, type RunBkOptions, runBk} from './cli.js'
+export {
+  adminClient,
+  adminTarget,
+  adminUrl,
+  createTestDatabase,
+  createTestUser,
+  dropTestDatabase,
+  dropTestLeftovers,
+  dropTestUser,
+  requireServer,
+  type ServerEngine,
+  type TestDatabase,
+  type TestUser,
+  uniqueDbName,
+  withTestDatabase,
+} from './db.js'
 export {copyFixture, extractFixture} from './fixtures.js'
 export {fixturePath, fixturesDir, repoRoot} from './paths.js'
 export {cleanupTempDirs, tempDir} from './tmp.js'
