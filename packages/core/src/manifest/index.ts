@@ -1,1 +1,32 @@
-export {}
+export {type BkArchiveOptions, createBkArchive} from './bk-archive.js'
+export {
+  type ArchiveManifestCollector,
+  bkTool,
+  buildArchiveManifest,
+  buildManifest,
+  completeManifest,
+  manifestForArchive,
+} from './build.js'
+export {
+  locateManifest,
+  type ManifestSource,
+  parseManifest,
+  readManifest,
+  serializeManifest,
+  sidecarPath,
+  writeManifest,
+  writeSidecar,
+} from './io.js'
+export {manifestSchema, validateManifest} from './schema.js'
+export {
+  type Component,
+  type DatabaseComponent,
+  type FilesComponent,
+  MANIFEST_NAME,
+  type Manifest,
+  type ManifestFile,
+  type ManifestMeta,
+  type OtherComponent,
+  type VerifyResult,
+} from './types.js'
+export {verifyManifest} from './verify.js'

@@ -1,0 +1,82 @@
+import {constants, createReadStream} from 'node:fs'
+import {access, open} from 'node:fs/promises'
+import {delimiter, join} from 'node:path'
+import type {Duplex, Readable} from 'node:stream'
+import {pipeline} from 'node:stream'
+import {createGunzip, createGzip} from 'node:zlib'
+import {execa} from 'execa'
+import {BkError} from '../errors.js'
+import type {Compression} from './types.js'
+
+/** Compression implied by a file name: .tar.gz/.tgz → gzip, .tar.zst/.tzst → zstd, anything else → none. */
+export function compressionOf(file: string): Compression {
+  const name = file.toLowerCase()
+  if (name.endsWith('.gz') || name.endsWith('.tgz')) return 'gzip'
+  if (name.endsWith('.zst') || name.endsWith('.tzst') || name.endsWith('.zstd')) return 'zstd'
+  return 'none'
+}
+
+let zstdFound: Promise<boolean> | undefined
+
+/** True when the `zstd` program is on PATH (looked up once). */
+export function zstdAvailable(): Promise<boolean> {
+  zstdFound ??= (async () => {
+    for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+      if (!dir) continue
+      try {
+        await access(join(dir, 'zstd'), constants.X_OK)
+        return true
+      } catch {}
+    }
+    return false
+  })()
+  return zstdFound
+}
+
+export async function requireZstd(file: string): Promise<void> {
+  if (!(await zstdAvailable()))
+    throw new BkError(`${file}: zstd compression needs the zstd program on PATH (install the zstd package)`, {
+      code: 'ENOZSTD',
+    })
+}
+
+/** Compression of an existing file, from its first bytes (the name can lie). */
+export async function sniffCompression(file: string): Promise<Compression> {
+  const handle = await open(file, 'r')
+  try {
+    const buf = Buffer.alloc(4)
+    const {bytesRead} = await handle.read(buf, 0, 4, 0)
+    if (bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return 'gzip'
+    if (bytesRead === 4 && buf.readUInt32LE(0) === 0xfd2fb528) return 'zstd'
+    return 'none'
+  } finally {
+    await handle.close()
+  }
+}
+
+/** A stream of the decompressed tar bytes of `file`; errors of the decompressor surface as stream errors. */
+export async function openTar(file: string): Promise<Readable> {
+  const compression = await sniffCompression(file)
+  const raw = createReadStream(file, {highWaterMark: 1024 * 1024})
+  if (compression === 'none') return raw
+  if (compression === 'gzip') return pipeline(raw, createGunzip(), () => {})
+  raw.destroy()
+  await requireZstd(file)
+  return execa('zstd', ['-d', '-c', '-q', '--', file], {stdin: 'ignore'}).readable()
+}
+
+/** A Duplex compressing tar bytes; identity for 'none'. */
+export function compressor(compression: Compression, level?: number): Duplex | undefined {
+  if (compression === 'none') return undefined
+  if (compression === 'gzip') return createGzip({level: level ?? 6})
+  return execa('zstd', ['-q', '-c', `-${level ?? 3}`], {}).duplex()
+}
+
+/** Compress a small buffer completely (one gzip member / zstd frame), e.g. a manifest member. */
+export async function compressBuffer(data: Buffer, compression: Compression, level?: number): Promise<Buffer> {
+  if (compression === 'none') return data
+  const {gzipSync} = await import('node:zlib')
+  if (compression === 'gzip') return gzipSync(data, {level: level ?? 6})
+  const result = await execa('zstd', ['-q', '-c', `-${level ?? 3}`], {input: data, encoding: 'buffer'})
+  return Buffer.from(result.stdout)
+}

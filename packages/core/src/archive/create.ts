@@ -1,0 +1,246 @@
+import {createHash} from 'node:crypto'
+import type {Stats} from 'node:fs'
+import {createReadStream, createWriteStream} from 'node:fs'
+import {lstat, open, stat} from 'node:fs/promises'
+import {dirname, join, resolve} from 'node:path'
+import {Readable, type Transform} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+import {Header, Pack} from 'tar'
+import {BkError, isBkError, messageOf} from '../errors.js'
+import {pathExists} from '../fs/paths.js'
+import {walk} from '../fs/walk.js'
+import {compressionOf, compressor, requireZstd} from './compression.js'
+import {PartialFile} from './partial.js'
+import {normalizeName} from './read.js'
+import type {ArchiveResult, Compression, CreateArchiveOptions, PrependMember} from './types.js'
+
+/** Paths queued in node-tar's Pack but not yet turned into entries: bounds memory on huge trees. */
+const MAX_QUEUED = 256
+/** node-tar reads files in blocks of this size (its default, 16 MiB per concurrent entry, is too greedy). */
+const READ_BLOCK = 1024 * 1024
+
+export interface WrittenTar {
+  bytes: number
+  entries: number
+  sha256: string
+  skipped: string[]
+}
+
+/** Extra stages for createBkArchive: `tap` sees every uncompressed tar byte, in order. */
+export interface WriteHooks {
+  tap?: (chunk: Buffer) => void
+}
+
+/**
+ * Create a tar archive (.tar, .tar.gz/.tgz, .tar.zst), streaming: memory stays flat whatever the size of the tree.
+ * Written to `<file>.partial-<pid>` then moved into place; on any failure, SIGINT or SIGTERM the partial file is
+ * removed, so a file at `file` is always complete. Modes, numeric owners, mtimes, symlinks, hard links and empty
+ * directories are kept; sockets, fifos and devices are left out (listed in `skipped`).
+ */
+export async function createArchive(options: CreateArchiveOptions): Promise<ArchiveResult> {
+  const compression = await checkCreate(options)
+  const partial = new PartialFile(options.file)
+  try {
+    const written = await writeTar(partial.path, options, compression)
+    await partial.commit(archiveMode(options), options.overwrite ?? false)
+    return {file: options.file, ...written}
+  } catch (error) {
+    partial.discard()
+    throw createError(options, error)
+  }
+}
+
+export function archiveMode(options: CreateArchiveOptions): number {
+  return options.mode ?? (options.secret ? 0o600 : 0o644)
+}
+
+/** Validate the options; returns the compression to use. */
+export async function checkCreate(options: CreateArchiveOptions): Promise<Compression> {
+  const cwdStat = await stat(options.cwd).catch(() => undefined)
+  if (!cwdStat?.isDirectory()) throw new BkError(`cannot archive ${options.cwd}: not a directory`)
+  if (!options.overwrite && (await pathExists(options.file)))
+    throw new BkError(`${options.file} already exists (remove it or choose another name)`, {code: 'EEXIST'})
+  const dirStat = await stat(dirname(resolve(options.file))).catch(() => undefined)
+  if (!dirStat?.isDirectory())
+    throw new BkError(`cannot write ${options.file}: folder ${dirname(options.file)} does not exist`)
+  const compression = options.compression ?? compressionOf(options.file)
+  if (compression === 'zstd') await requireZstd(options.file)
+  return compression
+}
+
+export function createError(options: CreateArchiveOptions, error: unknown): BkError {
+  if (isBkError(error)) return error
+  const e = error as NodeJS.ErrnoException
+  if (e.code === 'ENOSPC')
+    return new BkError(`no space left writing ${options.file}; nothing was written`, {cause: error})
+  if (e.code === 'ENOENT' && e.path)
+    return new BkError(`${e.path} vanished while ${options.file} was being written; run the backup again`, {
+      cause: error,
+    })
+  if (e.code === 'EACCES' && e.path) return new BkError(`cannot read ${e.path}: permission denied`, {cause: error})
+  return new BkError(`creating ${options.file} failed: ${messageOf(error).split('\n')[0]}`, {cause: error})
+}
+
+/** One regular-file member as raw tar blocks (header, content, padding), for `prepend`. */
+export function memberBlocks(member: PrependMember): Buffer {
+  const content = typeof member.content === 'string' ? Buffer.from(member.content) : member.content
+  const header = new Header({
+    path: member.name,
+    mode: member.mode ?? 0o644,
+    size: content.length,
+    mtime: new Date(),
+    type: 'File',
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+  })
+  if (header.encode() || !header.block) throw new BkError(`prepended member name too long: ${member.name}`)
+  const pad = (512 - (content.length % 512)) % 512
+  return Buffer.concat([header.block, content, Buffer.alloc(pad)])
+}
+
+/** Write the (compressed) tar stream of `options` to `path`, which must not exist. */
+export async function writeTar(
+  path: string,
+  options: CreateArchiveOptions,
+  compression: Compression,
+  hooks: WriteHooks = {},
+): Promise<WrittenTar> {
+  const out = createWriteStream(path, {flags: 'wx', mode: 0o600})
+  await new Promise<void>((res, rej) => out.once('open', () => res()).once('error', rej))
+  // never archive the archive itself (when it is written inside cwd)
+  const own = await stat(path)
+  const exclude = new Set([`${own.dev}:${own.ino}`])
+  const old = await stat(options.file).catch(() => undefined)
+  if (old) exclude.add(`${old.dev}:${old.ino}`)
+
+  const skipped: string[] = []
+  let entries = 0
+  let produced = 0
+  const hash = createHash('sha256')
+  let bytes = 0
+
+  async function* tarBytes(): AsyncGenerator<Buffer> {
+    for (const member of options.prepend ?? []) {
+      const block = memberBlocks(member)
+      entries++
+      produced += block.length
+      yield block
+    }
+    let created = 0
+    let wake: (() => void) | undefined
+    const pack = new Pack({
+      cwd: resolve(options.cwd),
+      portable: options.portable ?? false,
+      noDirRecurse: true,
+      maxReadSize: READ_BLOCK,
+      jobs: 4,
+      onWriteEntry: () => {
+        created++
+        wake?.()
+      },
+    })
+    const feeding = (async () => {
+      let written = 0
+      for await (const entry of sources(options)) {
+        const st = entry.stat
+        if (exclude.has(`${st.dev}:${st.ino}`)) continue
+        if (!st.isFile() && !st.isDirectory() && !st.isSymbolicLink()) {
+          skipped.push(entry.path)
+          continue
+        }
+        pack.write(entry.path)
+        written++
+        entries++
+        while (written - created > MAX_QUEUED) await new Promise<void>((r) => (wake = r))
+        wake = undefined
+      }
+      pack.end()
+    })()
+    feeding.catch((error) => pack.emit('error', error))
+    for await (const chunk of pack as AsyncIterable<Buffer>) {
+      produced += chunk.length
+      options.onProgress?.(produced)
+      yield chunk
+    }
+    await feeding
+  }
+
+  const stages: (
+    | NodeJS.ReadableStream
+    | NodeJS.WritableStream
+    | Transform
+    | ((src: AsyncIterable<Buffer>) => AsyncGenerator<Buffer>)
+  )[] = [Readable.from(tarBytes())]
+  if (hooks.tap) {
+    const tap = hooks.tap
+    stages.push(async function* (src: AsyncIterable<Buffer>) {
+      for await (const chunk of src) {
+        tap(chunk)
+        yield chunk
+      }
+    })
+  }
+  const zip = compressor(compression, options.level)
+  if (zip) stages.push(zip)
+  stages.push(async function* (src: AsyncIterable<Buffer>) {
+    for await (const chunk of src) {
+      hash.update(chunk)
+      bytes += chunk.length
+      yield chunk
+    }
+  })
+  stages.push(out)
+  // biome-ignore lint/suspicious/noExplicitAny: pipeline's overloads do not take a computed list of stages
+  await (pipeline as any)(...stages)
+  return {bytes, entries, sha256: hash.digest('hex'), skipped}
+}
+
+/** Entries to archive: everything under cwd, or the listed entries (directories recursively), filtered. */
+async function* sources(options: CreateArchiveOptions): AsyncGenerator<{path: string; stat: Stats}> {
+  const cwd = resolve(options.cwd)
+  const filter = options.filter
+  if (!options.entries) {
+    yield* walk(cwd, {filter: filter ? (p) => filter(p) : undefined})
+    return
+  }
+  for (const raw of options.entries) {
+    const rel = normalizeName(raw)
+    if (rel === '.' || rel.split('/').includes('..') || raw.startsWith('/'))
+      throw new BkError(`cannot archive entry '${raw}': give paths inside ${options.cwd}`)
+    if (filter && !filter(rel)) continue
+    const st = await lstat(join(cwd, rel)).catch(() => undefined)
+    if (!st) throw new BkError(`cannot archive ${join(options.cwd, rel)}: no such file or directory`)
+    yield {path: rel, stat: st}
+    if (st.isDirectory())
+      for await (const entry of walk(join(cwd, rel), {filter: filter ? (p) => filter(`${rel}/${p}`) : undefined}))
+        yield {path: `${rel}/${entry.path}`, stat: entry.stat}
+  }
+}
+
+/** Write `head` then the bytes of `bodyPath` into `path` (a new file); returns size and sha256 of the result. */
+export async function writeConcatenated(
+  path: string,
+  head: Buffer,
+  bodyPath: string,
+): Promise<{bytes: number; sha256: string}> {
+  const hash = createHash('sha256')
+  let bytes = 0
+  const handle = await open(path, 'wx', 0o600)
+  await handle.close()
+  async function* all(): AsyncGenerator<Buffer> {
+    yield head
+    yield* createReadStream(bodyPath, {highWaterMark: 1024 * 1024}) as AsyncIterable<Buffer>
+  }
+  await pipeline(
+    all(),
+    async function* (src: AsyncIterable<Buffer>) {
+      for await (const chunk of src) {
+        hash.update(chunk)
+        bytes += chunk.length
+        yield chunk
+      }
+    },
+    createWriteStream(path, {flags: 'r+'}),
+  )
+  return {bytes, sha256: hash.digest('hex')}
+}

@@ -1,0 +1,182 @@
+import {lstatSync, readlinkSync} from 'node:fs'
+import {join} from 'node:path'
+
+/** The parts of a tar entry the safety rules look at (node-tar's ReadEntry has them). */
+export interface RawEntry {
+  path: string
+  type: string
+  linkpath?: string
+}
+
+export interface CheckedEntry {
+  /** Normalised path relative to the target ('.' is the target itself). */
+  path: string
+  /** Normalised link target for hard links (relative to the target); symlink target as stored otherwise. */
+  linkpath?: string
+}
+
+const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile'])
+const DIR_TYPES = new Set(['Directory', 'GNUDumpDir'])
+const MAX_LINK_DEPTH = 40
+
+export class UnsafeEntry extends Error {
+  constructor(
+    readonly entryPath: string,
+    readonly reason: string,
+  ) {
+    super(`${entryPath}: ${reason}`)
+  }
+}
+
+/** Split an archive path into clean components; throws UnsafeEntry for absolute paths and '..'. */
+export function splitSafe(raw: string, what = 'path'): string[] {
+  if (raw.startsWith('/') || /^[a-zA-Z]:[\\/]/.test(raw) || raw.startsWith('\\'))
+    throw new UnsafeEntry(raw, `absolute ${what}`)
+  const parts = raw.split('/').filter((p) => p !== '' && p !== '.')
+  if (parts.includes('..')) throw new UnsafeEntry(raw, `${what} contains '..'`)
+  return parts
+}
+
+/**
+ * Decides, entry by entry and in archive order, whether extracting an archive into a directory is safe:
+ * no absolute paths, no '..', nothing written through a symlink, no symlink or hard link whose target resolves
+ * outside the directory (following the archive's own symlinks and those already on disk), no devices or fifos.
+ * Symlinks are checked again at the end, because a later entry can change what an earlier link resolves to.
+ */
+export class EntryChecker {
+  /** archive path -> symlink target, as extracted so far */
+  private readonly links = new Map<string, string>()
+
+  /** `root`: the extraction directory, consulted for symlinks that exist before extraction (optional). */
+  constructor(
+    private readonly root?: string,
+    private readonly strip = 0,
+  ) {}
+
+  /**
+   * Returns the normalised entry, undefined when `strip` removes it entirely, or throws UnsafeEntry.
+   */
+  check(entry: RawEntry): CheckedEntry | undefined {
+    let parts = splitSafe(entry.path)
+    if (this.strip > 0) {
+      if (parts.length <= this.strip) return undefined
+      parts = parts.slice(this.strip)
+    }
+    const path = parts.length === 0 ? '.' : parts.join('/')
+    const type = entry.type
+    if (path === '.' && !DIR_TYPES.has(type)) throw new UnsafeEntry(entry.path, 'replaces the target directory itself')
+    const through = this.firstLinkIn(parts.slice(0, -1))
+    if (through !== undefined) throw new UnsafeEntry(entry.path, `is written through the symlink ${through}`)
+    if (FILE_TYPES.has(type) || DIR_TYPES.has(type)) {
+      this.forget(path)
+      return {path}
+    }
+    if (type === 'SymbolicLink') {
+      const target = entry.linkpath ?? ''
+      this.assertInside(entry.path, parts, target)
+      this.links.set(path, target)
+      return {path, linkpath: target}
+    }
+    if (type === 'Link') {
+      let linkParts = splitSafe(entry.linkpath ?? '', 'hard link target')
+      if (this.strip > 0) {
+        if (linkParts.length <= this.strip) throw new UnsafeEntry(entry.path, 'hard link target removed by strip')
+        linkParts = linkParts.slice(this.strip)
+      }
+      if (linkParts.length === 0) throw new UnsafeEntry(entry.path, 'hard link to the target directory')
+      const linkThrough = this.firstLinkIn(linkParts.slice(0, -1))
+      if (linkThrough !== undefined)
+        throw new UnsafeEntry(entry.path, `hard link target goes through the symlink ${linkThrough}`)
+      const linkpath = linkParts.join('/')
+      // a hard link to a symlink is a new symlink with the same text, which may resolve elsewhere from here
+      const symlinkText = this.symlinkAt(linkpath)
+      if (symlinkText !== undefined) {
+        this.assertInside(entry.path, parts, symlinkText)
+        this.links.set(path, symlinkText)
+      } else this.forget(path)
+      return {path, linkpath}
+    }
+    if (type === 'CharacterDevice' || type === 'BlockDevice') throw new UnsafeEntry(entry.path, 'device file')
+    if (type === 'FIFO') throw new UnsafeEntry(entry.path, 'fifo (named pipe)')
+    throw new UnsafeEntry(entry.path, `unsupported entry type ${type}`)
+  }
+
+  /** Re-check every symlink against the final tree; returns the unsafe ones. */
+  finish(): UnsafeEntry[] {
+    const bad: UnsafeEntry[] = []
+    for (const [path, target] of this.links) {
+      try {
+        this.assertInside(path, path.split('/'), target)
+      } catch (error) {
+        if (error instanceof UnsafeEntry) bad.push(error)
+        else throw error
+      }
+    }
+    return bad
+  }
+
+  private assertInside(rawPath: string, parts: string[], target: string): void {
+    if (target === '') throw new UnsafeEntry(rawPath, 'symlink with an empty target')
+    if (target.startsWith('/'))
+      throw new UnsafeEntry(rawPath, `symlink to the absolute path ${target}, outside the target`)
+    if (this.resolve(parts.slice(0, -1), target.split('/'), 0) === undefined)
+      throw new UnsafeEntry(rawPath, `symlink to ${target} resolves outside the target`)
+  }
+
+  /** Resolve `link` from directory `from` (both inside the root), following symlinks; undefined = escapes. */
+  private resolve(from: string[], link: string[], depth: number): string[] | undefined {
+    if (depth > MAX_LINK_DEPTH) return undefined
+    let stack = [...from]
+    for (const part of link) {
+      if (part === '' || part === '.') continue
+      if (part === '..') {
+        if (stack.length === 0) return undefined
+        stack.pop()
+        continue
+      }
+      stack.push(part)
+      const text = this.symlinkAt(stack.join('/'))
+      if (text === undefined) continue
+      if (text.startsWith('/')) return undefined
+      const resolved = this.resolve(stack.slice(0, -1), text.split('/'), depth + 1)
+      if (resolved === undefined) return undefined
+      stack = resolved
+    }
+    return stack
+  }
+
+  private firstLinkIn(dirParts: string[]): string | undefined {
+    for (let i = 1; i <= dirParts.length; i++) {
+      const p = dirParts.slice(0, i).join('/')
+      if (this.symlinkAt(p) !== undefined) return p
+    }
+    return undefined
+  }
+
+  /** Symlink text at an archive path: from this archive's entries, else from the disk (pre-existing content). */
+  private symlinkAt(path: string): string | undefined {
+    const known = this.links.get(path)
+    if (known !== undefined) return known
+    if (!this.root || this.replaced.has(path)) return undefined
+    let onDisk = this.disk.get(path)
+    if (onDisk === undefined) {
+      onDisk = null
+      try {
+        const abs = join(this.root, path)
+        if (lstatSync(abs).isSymbolicLink()) onDisk = readlinkSync(abs)
+      } catch {}
+      this.disk.set(path, onDisk)
+    }
+    return onDisk ?? undefined
+  }
+
+  /** An entry that is not a symlink now occupies `path` (extraction replaces whatever was there). */
+  private forget(path: string): void {
+    this.links.delete(path)
+    if (this.root) this.replaced.add(path)
+  }
+
+  /** Only used when the target had content before: what was on disk, and what this archive replaced. */
+  private readonly disk = new Map<string, string | null>()
+  private readonly replaced = new Set<string>()
+}

@@ -1,0 +1,178 @@
+import {rmSync} from 'node:fs'
+import {chmod, lchown, lstat, lutimes, mkdir, rename, stat, utimes} from 'node:fs/promises'
+import {basename, dirname, join, resolve} from 'node:path'
+import {type ReadEntry, Unpack} from 'tar'
+import {BkError, isBkError, messageOf} from '../errors.js'
+import {registerCleanup} from '../fs/cleanup.js'
+import {fsyncDir, isEmptyDir, pathExists} from '../fs/paths.js'
+import {feedTar} from './drive.js'
+import {EntryChecker, UnsafeEntry} from './entry-check.js'
+import {readError} from './errors.js'
+import {scanArchive} from './read.js'
+import type {ExtractOptions, ExtractResult} from './types.js'
+
+const isRoot = () => process.getuid?.() === 0
+
+interface Fixups {
+  dirs: {path: string; mode: number; mtime?: Date}[]
+  files: {path: string; mode: number}[]
+  symlinks: {path: string; uid: number; gid: number; mtime?: Date}[]
+}
+
+/**
+ * Extract an archive safely: every entry is checked before node-tar sees it (see EntryChecker) and the first unsafe
+ * one refuses the whole extraction with a BkError naming it. A new or empty `target` is built in a stage beside it
+ * and renamed into place at the end, so a refused, corrupt or interrupted extraction leaves nothing behind; a
+ * target that already has content is checked in a first read-only pass (`precheck`) before anything is written.
+ * Modes (setuid/setgid included), numeric owners (as root), mtimes of files, directories and symlinks are restored.
+ */
+export async function extractArchive(options: ExtractOptions): Promise<ExtractResult> {
+  const file = options.file
+  const target = resolve(options.target)
+  const fileStat = await stat(file).catch((error) => {
+    throw readError(file, error)
+  })
+  if (!fileStat.isFile()) throw new BkError(`archive ${file} is not a file`)
+  const existing = await lstat(target).catch(() => undefined)
+  if (existing && !existing.isDirectory()) throw new BkError(`cannot extract into ${options.target}: not a directory`)
+  const hasContent = existing !== undefined && !(await isEmptyDir(target))
+  const strip = options.strip ?? 0
+
+  if (options.precheck ?? hasContent) await precheck(file, hasContent ? target : undefined, strip, options.filter)
+
+  const staged = !hasContent
+  const dest = staged ? join(dirname(target), `.${basename(target)}.bk-partial-${process.pid}`) : target
+  const unregister = staged ? registerCleanup(() => rmSync(dest, {recursive: true, force: true})) : () => {}
+  try {
+    if (staged) {
+      rmSync(dest, {recursive: true, force: true})
+      await mkdir(dirname(target), {recursive: true})
+      await mkdir(dest, {mode: 0o700})
+    }
+    const result = await unpackInto(file, dest, hasContent ? target : undefined, options)
+    if (staged) {
+      // rename(2) replaces an empty directory atomically
+      await rename(dest, target)
+      await fsyncDir(dirname(target))
+    }
+    unregister()
+    return result
+  } catch (error) {
+    unregister()
+    if (staged) rmSync(dest, {recursive: true, force: true})
+    if (error instanceof UnsafeEntry)
+      throw new BkError(
+        `refusing to extract ${file}: unsafe entry '${error.entryPath}' (${error.reason})${staged || hasContent ? '; nothing was extracted' : ''}`,
+        {code: 'EUNSAFE', cause: error},
+      )
+    if (isBkError(error)) throw error
+    const converted = readError(file, error)
+    if (converted.code === 'ECORRUPT' || converted.code === 'ENOENT') throw converted
+    throw new BkError(`extracting ${file} into ${options.target} failed: ${messageOf(error)}`, {cause: error})
+  }
+}
+
+async function precheck(file: string, root: string | undefined, strip: number, filter?: (path: string) => boolean) {
+  const checker = new EntryChecker(root, strip)
+  let refusal: UnsafeEntry | undefined
+  await scanArchive(file, (entry, stop) => {
+    try {
+      const checked = checker.check(entry)
+      if (checked && filter && !filter(checked.path)) return
+    } catch (error) {
+      if (!(error instanceof UnsafeEntry)) throw error
+      refusal = error
+      stop()
+    }
+  })
+  if (refusal) throw refusal
+  const late = checker.finish()
+  if (late[0]) throw late[0]
+}
+
+async function unpackInto(
+  file: string,
+  dest: string,
+  existingRoot: string | undefined,
+  options: ExtractOptions,
+): Promise<ExtractResult> {
+  const preserveOwner = options.preserveOwners ?? isRoot()
+  const umask = process.umask()
+  const checker = new EntryChecker(existingRoot, options.strip ?? 0)
+  const fix: Fixups = {dirs: [], files: [], symlinks: []}
+  const result: ExtractResult = {entries: 0, bytes: 0}
+  let refusal: UnsafeEntry | undefined
+  let progress = 0
+
+  const admit = (entry: ReadEntry): boolean => {
+    if (refusal) return false
+    let checked: ReturnType<EntryChecker['check']>
+    try {
+      checked = checker.check(entry)
+    } catch (error) {
+      if (error instanceof UnsafeEntry) {
+        refusal = error
+        return false
+      }
+      throw error
+    }
+    if (!checked) return false
+    if (options.filter && !options.filter(checked.path)) return false
+    entry.path = checked.path
+    if (entry.type === 'Link') entry.linkpath = checked.linkpath
+    const mode = (entry.mode ?? 0) & 0o7777
+    switch (entry.type) {
+      case 'Directory':
+      case 'GNUDumpDir':
+        // node-tar forces u+rwx on directories so it can fill them: the real mode is put back afterwards
+        if (entry.mode !== undefined) fix.dirs.push({path: checked.path, mode, mtime: entry.mtime})
+        break
+      case 'SymbolicLink':
+        fix.symlinks.push({path: checked.path, uid: entry.uid ?? 0, gid: entry.gid ?? 0, mtime: entry.mtime})
+        break
+      case 'Link':
+        break
+      default:
+        // open(2) applies the umask, and chown(2) clears setuid/setgid: such files get a chmod afterwards
+        if ((mode & umask) !== 0 || (mode & 0o6000) !== 0) fix.files.push({path: checked.path, mode})
+        result.bytes += entry.size ?? 0
+        if (options.onProgress) {
+          const size = entry.size ?? 0
+          entry.on('end', () => {
+            progress += size
+            options.onProgress?.(progress)
+          })
+        }
+    }
+    result.entries++
+    return true
+  }
+
+  const unpack = new Unpack({
+    cwd: dest,
+    strict: true,
+    preserveOwner,
+    chmod: true,
+    processUmask: umask,
+    maxDepth: 4096,
+    filter: (_path, entry) => admit(entry as ReadEntry),
+  })
+  await feedTar(file, unpack)
+  if (refusal) throw refusal
+  const late = checker.finish()
+  if (late[0]) throw late[0]
+
+  for (const f of fix.files) await chmod(join(dest, f.path), f.mode)
+  for (const l of fix.symlinks) {
+    const abs = join(dest, l.path)
+    if (preserveOwner) await lchown(abs, l.uid, l.gid).catch(() => {})
+    if (l.mtime) await lutimes(abs, l.mtime, l.mtime).catch(() => {})
+  }
+  for (const d of fix.dirs) {
+    const abs = join(dest, d.path)
+    await chmod(abs, d.mode)
+    if (d.mtime) await utimes(abs, d.mtime, d.mtime)
+  }
+  if (!(await pathExists(dest))) throw new Error(`${dest} vanished during extraction`)
+  return result
+}

@@ -1,0 +1,95 @@
+/**
+ * Tar archives through node-tar, always streaming. Compression is chosen from the file name
+ * (.tar, .tar.gz/.tgz, .tar.zst — zstd through the `zstd` program, which must be on PATH).
+ */
+export type Compression = 'none' | 'gzip' | 'zstd'
+
+export interface PrependMember {
+  /** Name inside the archive (short: at most 100 bytes). */
+  name: string
+  content: string | Buffer
+  /** Default 0o644. */
+  mode?: number
+}
+
+export interface CreateArchiveOptions {
+  /** Directory whose contents are archived (entry names are relative to it, without a './' prefix). */
+  cwd: string
+  /** Entries (relative to cwd) to archive, in this order (directories recursively); default: everything in cwd. */
+  entries?: string[]
+  /** Destination file; written atomically (temp name beside it, fsync, rename). Refuses to overwrite unless `overwrite`. */
+  file: string
+  compression?: Compression // default: from the file name
+  /** Extra members written first, e.g. bk-manifest.json. */
+  prepend?: PrependMember[]
+  /** Return false to leave a path (relative, '/'-separated) out; for a directory, its contents too. */
+  filter?: (path: string) => boolean
+  /** Leave owners (uid/gid), atime and ctime out of the archive (node-tar's `portable`). Default false: numeric owners are kept. */
+  portable?: boolean
+  /** The archive holds secrets (database dumps, .env): written 0600. */
+  secret?: boolean
+  /** File mode of the archive (default 0o600 when `secret`, else 0o644). */
+  mode?: number
+  /** zstd/gzip level (default: gzip 6, zstd 3). */
+  level?: number
+  /** Called with the uncompressed tar bytes produced so far. */
+  onProgress?: (bytesDone: number) => void
+  overwrite?: boolean
+}
+
+export interface ArchiveResult {
+  file: string
+  /** Size of the archive file. */
+  bytes: number
+  entries: number
+  /** sha256 of the archive file. */
+  sha256: string
+  /** Sockets, fifos and device files found in the source and left out. */
+  skipped: string[]
+}
+
+export interface ExtractOptions {
+  file: string
+  /** Directory to extract into; created if missing. Nothing is ever written outside it. */
+  target: string
+  /** Restore owners (default: when running as root). */
+  preserveOwners?: boolean
+  /** Return false to leave an entry (its normalised path, no './') out. */
+  filter?: (path: string) => boolean
+  strip?: number
+  /** Called with the member bytes extracted so far. */
+  onProgress?: (bytesDone: number) => void
+  /**
+   * Read the whole archive once through the safety checks before writing anything. Default: only when `target`
+   * already has content (a new or empty target is simply removed/emptied again when extraction is refused).
+   */
+  precheck?: boolean
+}
+
+export interface ExtractResult {
+  entries: number
+  /** Member data bytes written. */
+  bytes: number
+}
+
+export interface ArchiveEntry {
+  /** Normalised: no leading './', no trailing '/'; '.' for the archive's root directory entry. */
+  path: string
+  type: 'file' | 'directory' | 'symlink' | 'hardlink' | 'other'
+  /** node-tar's type name (e.g. 'CharacterDevice' for an 'other'). */
+  tarType: string
+  size: number
+  mode: number
+  uid: number
+  gid: number
+  mtime: Date
+  linkpath?: string
+}
+
+export interface CheckResult {
+  entries: number
+  /** Member data bytes. */
+  bytes: number
+  /** One line per entry extractArchive would refuse: "<path>: <reason>". */
+  unsafe: string[]
+}

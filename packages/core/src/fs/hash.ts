@@ -1,0 +1,31 @@
+import {createHash} from 'node:crypto'
+import {createReadStream} from 'node:fs'
+import type {Readable} from 'node:stream'
+
+/** Hex digest of everything a stream yields (consumes the stream). */
+export async function hashStream(stream: Readable | AsyncIterable<Buffer | string>, algo = 'sha256'): Promise<string> {
+  const hash = createHash(algo)
+  for await (const chunk of stream) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+/** sha256 (hex) of a file, streamed. */
+export function sha256File(path: string): Promise<string> {
+  return hashStream(createReadStream(path, {highWaterMark: 1024 * 1024}), 'sha256')
+}
+
+export interface RangeOptions {
+  /** First byte (default 0). */
+  start?: number
+  /** End of the range, EXCLUSIVE (half-open [start, end), as repozo's .dat records it); default: end of file. */
+  end?: number
+}
+
+/** md5 (hex) of a file or of the byte range [start, end) of it, streamed. */
+export function md5File(path: string, range: RangeOptions = {}): Promise<string> {
+  const start = range.start ?? 0
+  if (range.end !== undefined && range.end <= start) return Promise.resolve(createHash('md5').digest('hex'))
+  // createReadStream's `end` is inclusive
+  const end = range.end === undefined ? undefined : range.end - 1
+  return hashStream(createReadStream(path, {start, end, highWaterMark: 1024 * 1024}), 'md5')
+}

@@ -1,0 +1,111 @@
+import {createHash} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import {Parser} from 'tar'
+import {hashArchiveMembers, normalizeName} from '../archive/read.js'
+import {sha256File} from '../fs/hash.js'
+import {walk} from '../fs/walk.js'
+import {MANIFEST_NAME, type Manifest, type ManifestFile, type ManifestMeta} from './types.js'
+
+let coreVersion: string | undefined
+
+/** This bk's tool record ({name: 'bk', version of @bkcli/core}). */
+export function bkTool(): Manifest['tool'] {
+  if (!coreVersion) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {version?: string}
+      coreVersion = pkg.version ?? '0.0.0'
+    } catch {
+      coreVersion = '0.0.0'
+    }
+  }
+  return {name: 'bk', version: coreVersion}
+}
+
+/** Assemble a manifest from the plugin's meta and the list of files. */
+export function completeManifest(meta: ManifestMeta, files: ManifestFile[]): Manifest {
+  const {created, tool, ...rest} = meta
+  const manifest: Manifest = {
+    format: 1,
+    tool: tool ?? bkTool(),
+    ...rest,
+    created: created ?? new Date().toISOString(),
+    files,
+  }
+  return manifest
+}
+
+/** Walk `root` and hash every regular file (streamed), leaving a root-level bk-manifest.json out. */
+export async function buildManifest(root: string, meta: ManifestMeta): Promise<Manifest> {
+  const files: ManifestFile[] = []
+  for await (const entry of walk(root)) {
+    if (!entry.stat.isFile() || entry.path === MANIFEST_NAME) continue
+    files.push({path: entry.path, size: entry.stat.size, sha256: await sha256File(entry.abs)})
+  }
+  return completeManifest(meta, files)
+}
+
+/** A manifest listing the members of an existing archive (e.g. for the sidecar of a foreign tarball). */
+export async function buildArchiveManifest(file: string, meta: ManifestMeta): Promise<Manifest> {
+  const files: ManifestFile[] = []
+  await hashArchiveMembers(file, (path, size, sha256) => {
+    if (path !== MANIFEST_NAME) files.push({path, size, sha256})
+  })
+  return completeManifest(meta, files)
+}
+
+export interface ArchiveManifestCollector {
+  /** Feed every uncompressed tar byte, in order. */
+  write(chunk: Buffer): void
+  /** After the last byte: the manifest of the members seen. */
+  finish(): Promise<Manifest>
+}
+
+/**
+ * Hash the members of a tar stream while it is being written, so a big source is read once and the manifest
+ * describes exactly the bytes that went into the archive (a file changing meanwhile cannot make them disagree).
+ */
+export function manifestForArchive(meta: ManifestMeta): ArchiveManifestCollector {
+  const files: ManifestFile[] = []
+  const digests = new Map<string, ManifestFile>()
+  let failure: unknown
+  const parser = new Parser({
+    strict: true,
+    onReadEntry: (entry) => {
+      const path = normalizeName(entry.path)
+      if (entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile') {
+        const hash = createHash('sha256')
+        let size = 0
+        entry.on('data', (chunk: Buffer) => {
+          hash.update(chunk)
+          size += chunk.length
+        })
+        entry.on('end', () => {
+          if (path === MANIFEST_NAME) return
+          const file = {path, size, sha256: hash.digest('hex')}
+          digests.set(path, file)
+          files.push(file)
+        })
+      } else if (entry.type === 'Link' && entry.linkpath) {
+        const target = digests.get(normalizeName(entry.linkpath))
+        if (target) files.push({...target, path})
+      }
+      entry.resume()
+    },
+  })
+  parser.on('error', (error) => {
+    failure ??= error
+  })
+  const closed = new Promise<void>((resolve) => parser.on('close', () => resolve()))
+  return {
+    write(chunk) {
+      if (failure) throw failure
+      parser.write(chunk)
+    },
+    async finish() {
+      parser.end()
+      await closed
+      if (failure) throw failure
+      return completeManifest(meta, files)
+    },
+  }
+}

@@ -1,0 +1,79 @@
+import {readFile, stat} from 'node:fs/promises'
+import {basename, join} from 'node:path'
+import {readArchiveMember} from '../archive/read.js'
+import {BkError} from '../errors.js'
+import {writeFileAtomic} from '../fs/atomic.js'
+import {pathExists} from '../fs/paths.js'
+import {validateManifest} from './schema.js'
+import {MANIFEST_NAME, type Manifest} from './types.js'
+
+/** Sidecar of an artifact that must stay in a foreign format byte for byte. */
+export function sidecarPath(artifact: string): string {
+  return `${artifact}.bk.json`
+}
+
+/** Manifest as written: validated, two-space JSON, trailing newline. */
+export function serializeManifest(manifest: Manifest, where = 'being written'): string {
+  validateManifest(manifest, where)
+  return `${JSON.stringify(manifest, null, 2)}\n`
+}
+
+export function parseManifest(text: string, where: string): Manifest {
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch (error) {
+    throw new BkError(`invalid manifest ${where}: not JSON (${(error as Error).message})`, {code: 'EMANIFEST'})
+  }
+  validateManifest(data, where)
+  return data
+}
+
+/** Write `<dir>/bk-manifest.json` atomically (validated first). */
+export async function writeManifest(dir: string, manifest: Manifest): Promise<string> {
+  const file = join(dir, MANIFEST_NAME)
+  await writeFileAtomic(file, serializeManifest(manifest, `for ${dir}`))
+  return file
+}
+
+/** Write `<artifact>.bk.json` atomically (validated first). */
+export async function writeSidecar(artifact: string, manifest: Manifest): Promise<string> {
+  const file = sidecarPath(artifact)
+  await writeFileAtomic(file, serializeManifest(manifest, `for ${artifact}`))
+  return file
+}
+
+export type ManifestSource = 'directory' | 'archive' | 'sidecar' | 'file'
+
+/** Where the manifest of `artifact` lives, without reading it (undefined: it has none). */
+export async function locateManifest(artifact: string): Promise<{source: ManifestSource; path: string} | undefined> {
+  const st = await stat(artifact).catch(() => undefined)
+  if (!st) throw new BkError(`${artifact} not found`, {code: 'ENOENT'})
+  if (st.isDirectory()) {
+    if (await pathExists(join(artifact, MANIFEST_NAME)))
+      return {source: 'directory', path: join(artifact, MANIFEST_NAME)}
+    if (await pathExists(sidecarPath(artifact))) return {source: 'sidecar', path: sidecarPath(artifact)}
+    return undefined
+  }
+  if (basename(artifact) === MANIFEST_NAME || artifact.endsWith('.bk.json')) return {source: 'file', path: artifact}
+  if (await pathExists(sidecarPath(artifact))) return {source: 'sidecar', path: sidecarPath(artifact)}
+  return {source: 'archive', path: artifact}
+}
+
+/**
+ * The manifest of an artifact: a directory's bk-manifest.json, a bk archive's first member, an artifact's sidecar
+ * `<artifact>.bk.json`, or a manifest file named directly. Validated; BkError naming the bad field.
+ */
+export async function readManifest(artifact: string): Promise<Manifest> {
+  const found = await locateManifest(artifact)
+  if (!found) throw new BkError(`${artifact} has no ${MANIFEST_NAME} (not made by bk?)`, {code: 'ENOMANIFEST'})
+  if (found.source === 'archive') {
+    const content = await readArchiveMember(artifact, MANIFEST_NAME, {firstOnly: true, maxBytes: 1024 * 1024 * 1024})
+    if (!content)
+      throw new BkError(`${artifact} has no ${MANIFEST_NAME} as its first member (not made by bk?)`, {
+        code: 'ENOMANIFEST',
+      })
+    return parseManifest(content.toString('utf8'), `in ${artifact}`)
+  }
+  return parseManifest(await readFile(found.path, 'utf8'), found.path === artifact ? artifact : `${found.path}`)
+}

@@ -1,0 +1,124 @@
+import {Ajv, type ErrorObject, type ValidateFunction} from 'ajv'
+import {BkError} from '../errors.js'
+import type {Manifest} from './types.js'
+
+const nonEmpty = {type: 'string', minLength: 1}
+const count = {type: 'integer', minimum: 0}
+
+export const manifestSchema = {
+  $id: 'https://bkcli.dev/schema/bk-manifest-1.json',
+  type: 'object',
+  required: ['format', 'tool', 'plugin', 'application', 'kind', 'created', 'source', 'components', 'files'],
+  additionalProperties: false,
+  properties: {
+    format: {const: 1},
+    tool: {
+      type: 'object',
+      required: ['name', 'version'],
+      additionalProperties: false,
+      properties: {name: {const: 'bk'}, version: nonEmpty},
+    },
+    plugin: {
+      type: 'object',
+      required: ['name', 'version'],
+      additionalProperties: false,
+      properties: {name: nonEmpty, version: nonEmpty},
+    },
+    application: nonEmpty,
+    kind: nonEmpty,
+    created: {type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?Z$'},
+    // a URL with a password must never be written down
+    source: {type: 'string', not: {pattern: '^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]*@'}},
+    description: {type: 'string'},
+    components: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['type'],
+        properties: {type: nonEmpty},
+        allOf: [
+          {
+            if: {properties: {type: {const: 'files'}}},
+            // biome-ignore lint/suspicious/noThenProperty: JSON Schema keyword
+            then: {required: ['path', 'count', 'bytes'], properties: {path: nonEmpty, count, bytes: count}},
+          },
+          {
+            if: {properties: {type: {const: 'database'}}},
+            // biome-ignore lint/suspicious/noThenProperty: JSON Schema keyword
+            then: {
+              required: ['engine', 'path', 'format'],
+              properties: {
+                engine: nonEmpty,
+                serverVersion: {type: 'string'},
+                path: nonEmpty,
+                database: {type: 'string'},
+                format: nonEmpty,
+              },
+            },
+          },
+        ],
+      },
+    },
+    files: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['path', 'size', 'sha256'],
+        additionalProperties: false,
+        properties: {
+          // relative, '/'-separated, no '.' or '..' components
+          path: {type: 'string', pattern: '^(?!/)(?!.*(^|/)\\.\\.?(/|$))(?!.*//).+$'},
+          size: count,
+          sha256: {type: 'string', pattern: '^[0-9a-f]{64}$'},
+        },
+      },
+    },
+    extra: {type: 'object'},
+  },
+} as const
+
+let validator: ValidateFunction | undefined
+
+function field(error: ErrorObject): string {
+  const path = error.instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`))
+    .join('')
+    .replace(/^\./, '')
+  const params = error.params as Record<string, unknown>
+  if (error.keyword === 'required') return path ? `${path}.${params.missingProperty}` : String(params.missingProperty)
+  if (error.keyword === 'additionalProperties')
+    return path ? `${path}.${params.additionalProperty}` : String(params.additionalProperty)
+  return path || '(top level)'
+}
+
+function explain(error: ErrorObject): string {
+  const params = error.params as Record<string, unknown>
+  switch (error.keyword) {
+    case 'required':
+      return 'is missing'
+    case 'additionalProperties':
+      return 'is not a known field'
+    case 'const':
+      return `must be ${JSON.stringify(params.allowedValue)}`
+    case 'not':
+      return 'must not contain a password'
+    case 'pattern':
+      return error.instancePath.endsWith('/created')
+        ? 'must be a UTC ISO-8601 time (…Z)'
+        : `has a bad format (${error.message})`
+    default:
+      return error.message ?? 'is invalid'
+  }
+}
+
+/** Throws a BkError naming the first bad field ("bk-manifest.json in <where>: field 'files[3].sha256' …"). */
+export function validateManifest(data: unknown, where: string): asserts data is Manifest {
+  validator ??= new Ajv({allErrors: false, strict: false}).compile(manifestSchema)
+  if (validator(data)) return
+  const errors = (validator.errors ?? []).filter((e) => e.keyword !== 'if')
+  const first = errors[0]
+  const detail = first ? `field '${field(first)}' ${explain(first)}` : 'invalid'
+  throw new BkError(`invalid manifest ${where}: ${detail}`, {code: 'EMANIFEST'})
+}
