@@ -1,0 +1,164 @@
+import {existsSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {runBk, tempDir} from '@bkcli/testkit'
+import Database from 'better-sqlite3'
+import {afterAll, describe, expect, it} from 'vitest'
+import {exportTracker} from '../src/export.js'
+import {
+  createMyDb,
+  createPgDb,
+  dropMyDb,
+  dropPgDb,
+  fixtureTree,
+  roundupFixture,
+  setRdbms,
+  treeDifferences,
+  uniqueName,
+} from './helpers.js'
+
+const exportFixture = fixtureTree('export')
+const tablesFixture = fixtureTree('exporttables')
+
+describe('bk roundup export from the sqlite fixture', () => {
+  it('is byte-identical to roundup-admin export (every CSV and every file under *-files)', async () => {
+    const home = fixtureTree('sqlite-home')
+    const out = join(tempDir(), 'export')
+    const result = await exportTracker(home, out)
+    expect(result.classes.map((c) => c.name)).toEqual([
+      'priority',
+      'status',
+      'keyword',
+      'query',
+      'user',
+      'msg',
+      'file',
+      'issue',
+    ])
+    expect(treeDifferences(out, exportFixture)).toEqual([])
+    // the fixture holds 66 files besides the CSVs; make sure the comparison saw them
+    expect(result.files).toBe(66)
+  })
+
+  it('--no-files through the CLI equals roundup-admin exporttables', async () => {
+    const home = fixtureTree('sqlite-home')
+    const out = join(tempDir(), 'tables')
+    const r = await runBk(['roundup', 'export', home, out, '--no-files'])
+    expect(r.stderr).toBe('')
+    expect(r.exitCode).toBe(0)
+    expect(r.stdout).toContain('Exported 8 classes')
+    expect(treeDifferences(out, tablesFixture)).toEqual([])
+  })
+
+  it('--classes picks classes, and -a,b excludes them', async () => {
+    const home = fixtureTree('sqlite-home')
+    const only = join(tempDir(), 'only')
+    await exportTracker(home, only, {classes: 'user,keyword'})
+    expect(readFileSync(join(only, 'user.csv'))).toEqual(readFileSync(join(exportFixture, 'user.csv')))
+    expect(existsSync(join(only, 'issue.csv'))).toBe(false)
+    const but = join(tempDir(), 'but')
+    await exportTracker(home, but, {classes: '-msg,file,issue'})
+    expect(existsSync(join(but, 'msg.csv'))).toBe(false)
+    expect(readFileSync(join(but, 'priority-journals.csv'))).toEqual(
+      readFileSync(join(exportFixture, 'priority-journals.csv')),
+    )
+  })
+
+  it('reads committed rows still in the WAL (a file copy of db/db would miss them)', async () => {
+    const home = fixtureTree('sqlite-home')
+    const db = new Database(join(home, 'db', 'db'))
+    db.pragma('journal_mode = WAL')
+    db.pragma('wal_autocheckpoint = 0')
+    db.prepare("update _user set _realname = 'In WAL only' where id = 3").run()
+    const out = join(tempDir(), 'wal')
+    try {
+      expect(existsSync(join(home, 'db', 'db-wal'))).toBe(true)
+      await exportTracker(home, out, {classes: 'user'})
+    } finally {
+      db.close()
+    }
+    expect(readFileSync(join(out, 'user.csv'), 'utf8')).toContain("'In WAL only'")
+  })
+
+  it('refuses bad inputs with one-line errors and writes nothing', async () => {
+    const notHome = tempDir()
+    let r = await runBk(['roundup', 'export', notHome, join(tempDir(), 'x')])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/^bk: .* is not a Roundup tracker home/)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+
+    const home = fixtureTree('sqlite-home')
+    const busy = tempDir()
+    writeFileSync(join(busy, 'keep.txt'), 'x')
+    r = await runBk(['roundup', 'export', home, busy])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/is not empty/)
+
+    r = await runBk(['roundup', 'export', home, join(busy, 'out'), '--classes', 'nosuch'])
+    expect(r.stderr).toMatch(/no such class "nosuch"/)
+    expect(existsSync(join(busy, 'out'))).toBe(false)
+
+    const unknown = fixtureTree('sqlite-home')
+    setRdbms(unknown, {backend: 'oracle'})
+    r = await runBk(['roundup', 'export', unknown, join(tempDir(), 'y')])
+    expect(r.stderr).toMatch(/unknown \[rdbms\] backend 'oracle'/)
+  })
+
+  it('fails when a file content is missing and leaves no partial export', async () => {
+    const home = fixtureTree('sqlite-home')
+    rmSync(join(home, 'db', 'files', 'msg', '0', 'msg7'))
+    const parent = tempDir()
+    const out = join(parent, 'e')
+    await expect(exportTracker(home, out)).rejects.toThrow(/content of msg7 is missing/)
+    expect(existsSync(out)).toBe(false)
+    expect(readdirSync(parent)).toEqual([])
+  })
+
+  it('refuses a database whose schema does not match schema.py', async () => {
+    const home = fixtureTree('sqlite-home')
+    const schema = readFileSync(join(home, 'schema.py'), 'utf8')
+    writeFileSync(
+      join(home, 'schema.py'),
+      schema.replace('name=String())\nkeyword.setkey', 'name=String(), colour=String())\nkeyword.setkey'),
+    )
+    await expect(exportTracker(home, join(tempDir(), 'z'))).rejects.toThrow(/schema.py does not match.*keyword\.colour/)
+  })
+})
+
+describe('bk roundup export from PostgreSQL and MySQL', () => {
+  const pgName = uniqueName()
+  const myName = uniqueName()
+  afterAll(() => {
+    dropPgDb(pgName)
+    dropMyDb(myName)
+  })
+
+  it('PostgreSQL: identical to roundup-admin export of the same database', async () => {
+    createPgDb(pgName, roundupFixture('postgresql-dump.sql'))
+    const home = fixtureTree('postgresql-home')
+    setRdbms(home, {name: pgName})
+    const out = join(tempDir(), 'pg')
+    await exportTracker(home, out)
+    expect(treeDifferences(out, fixtureTree('postgresql-home-reexport'))).toEqual([])
+  })
+
+  it('MySQL: identical to roundup-admin export of the same database', async () => {
+    createMyDb(myName, roundupFixture('mysql-dump.sql'))
+    const home = fixtureTree('mysql-home')
+    setRdbms(home, {name: myName})
+    const out = join(tempDir(), 'my')
+    await exportTracker(home, out)
+    expect(treeDifferences(out, fixtureTree('mysql-home-reexport'))).toEqual([])
+  })
+
+  it('server down and unknown database are one-line errors', async () => {
+    const home = fixtureTree('postgresql-home')
+    setRdbms(home, {name: pgName, port: '1'})
+    let r = await runBk(['roundup', 'export', home, join(tempDir(), 'a')])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/^bk: cannot connect to PostgreSQL at 127\.0\.0\.1:1 .*is the server running\?\n$/)
+    const my = fixtureTree('mysql-home')
+    setRdbms(my, {name: 'bk_no_such_db_here'})
+    r = await runBk(['roundup', 'export', my, join(tempDir(), 'b')])
+    expect(r.stderr).toMatch(/^bk: MySQL database bk_no_such_db_here does not exist/)
+  })
+})
