@@ -1,1 +1,10 @@
-export {}
+export {type BackupOptions, type BackupResult, backup, listBackups} from './backup.js'
+export {type ConvertOptions, type ConvertResult, convert} from './convert.js'
+export {formatTracDbUrl, parseTracDbUrl, type TracDbUrl} from './db-url.js'
+export {type ExternalDependency, externalDependencies} from './dependencies.js'
+export {checkEnvironmentDir, TracEnvironment} from './environment.js'
+export {type ExampleEnvironment, type ExampleEnvironmentOptions, makeExampleEnvironment} from './example.js'
+export {type HotcopyOptions, type HotcopyResult, hotcopy} from './hotcopy.js'
+export {type RestoreOptions, type RestoreResult, restore} from './restore.js'
+export {TRAC_DB_VERSION, TRAC_SCHEMA} from './schema.js'
+export {type VerifyResult, verifyBackup} from './verify.js'

@@ -1,0 +1,103 @@
+/**
+ * `bk trac backup` / `list`: a hotcopy packed into one archive (bk-manifest.json first, 0600: it holds the
+ * database and trac.ini's password) in a backup location with dated names, then retention.
+ */
+import {mkdir, mkdtemp, readFile, rm} from 'node:fs/promises'
+import {basename, dirname, join, resolve} from 'node:path'
+import {
+  Catalog,
+  type CatalogEntry,
+  createArchive,
+  datedNaming,
+  hasRetention,
+  MANIFEST_NAME,
+  onInterrupt,
+  planRetention,
+  prune,
+  type RetentionPolicy,
+} from '@bkcli/core'
+import type {TracEnvironment} from './environment.js'
+import {type HotcopyResult, hotcopy} from './hotcopy.js'
+
+export interface BackupOptions {
+  location?: string
+  retention?: RetentionPolicy
+  description?: string
+  includeExternal?: boolean
+  dryRun?: boolean
+}
+
+export interface BackupResult {
+  archive: string
+  bytes: number
+  sha256: string
+  engine: string
+  databaseVersion?: number
+  files: number
+  external: HotcopyResult['external']
+  pruned: string[]
+}
+
+/** Default location: `<env>.backups` beside the env (inside it, later hotcopies would copy old backups). */
+export function defaultLocation(envPath: string): string {
+  return join(dirname(envPath), `${basename(envPath)}.backups`)
+}
+
+/** `<env name>-YYYY-MM-DD_HHMMSS.tar.gz`, UTC. */
+export function tracCatalog(location: string, envName?: string): Catalog {
+  const prefix = envName ? `${envName}-` : ''
+  return new Catalog(location, datedNaming({prefix, suffix: ['.tar.gz', '.tar.zst', '.tar'], clock: 'utc'}), {
+    filter: envName ? undefined : (name) => /\.tar(\.gz|\.zst)?$/.test(name),
+  })
+}
+
+export async function backup(env: TracEnvironment, options: BackupOptions = {}): Promise<BackupResult> {
+  const location = resolve(options.location ?? defaultLocation(env.path))
+  const name = basename(env.path)
+  await mkdir(location, {recursive: true, mode: 0o700})
+  const catalog = tracCatalog(location, name)
+  const file = await catalog.nextPath()
+  const scratch = await mkdtemp(join(location, `.${name}.bk-stage-`))
+  const unregister = onInterrupt(() => {
+    void rm(scratch, {recursive: true, force: true})
+  })
+  let copy: HotcopyResult
+  let archive: Awaited<ReturnType<typeof createArchive>>
+  try {
+    copy = await hotcopy(env, join(scratch, name), {
+      kind: 'full',
+      description: options.description,
+      includeExternal: options.includeExternal,
+    })
+    const manifest = await readFile(join(copy.dest, MANIFEST_NAME))
+    archive = await createArchive({
+      cwd: copy.dest,
+      file,
+      mode: 0o600,
+      prepend: [{name: MANIFEST_NAME, content: manifest, mode: 0o600}],
+      filter: (path) => path !== MANIFEST_NAME,
+    })
+  } finally {
+    await rm(scratch, {recursive: true, force: true})
+    unregister()
+  }
+  let pruned: string[] = []
+  if (options.retention && hasRetention(options.retention)) {
+    const plan = planRetention(await catalog.list(), options.retention)
+    pruned = await prune(plan, {dryRun: options.dryRun})
+  }
+  return {
+    archive: archive.file,
+    bytes: archive.bytes,
+    sha256: archive.sha256,
+    engine: copy.engine,
+    databaseVersion: copy.databaseVersion,
+    files: copy.files,
+    external: copy.external,
+    pruned,
+  }
+}
+
+export async function listBackups(location: string): Promise<CatalogEntry[]> {
+  return tracCatalog(resolve(location)).list()
+}

@@ -1,0 +1,49 @@
+import {BkCommand, BkError, warnIfPasswordInArgv} from '@bkcli/core'
+import {Args, Flags} from '@oclif/core'
+import {convert} from '../../convert.js'
+import {resolveTracDbUrl} from '../../db-url.js'
+import {TracEnvironment} from '../../environment.js'
+
+export default class Convert extends BkCommand<typeof Convert> {
+  static override summary = "Move a Trac environment's database to SQLite, PostgreSQL or MySQL/MariaDB."
+  static override description =
+    `What trac-admin convert_db does, natively: every table — plugin tables included, which convert_db drops — is copied in batches inside one transaction on the target, each table's row count checked before commit, PostgreSQL sequences reset. The target database must be empty (it is created when missing). Into a new environment (a copy of the whole env), or --in-place (trac.ini saved as trac.ini.convert_db-<time>, then [trac] database changed, comments kept). Stop Trac first: the source is read in one snapshot, but writes after it are not copied.`
+  static override examples = [
+    '<%= config.bin %> trac convert /var/trac/project /var/trac/project-pg --to postgres://trac@localhost/trac',
+    '<%= config.bin %> trac convert /var/trac/project --in-place --to sqlite:db/trac.db',
+  ]
+  static override args = {
+    env: Args.string({description: 'The Trac environment.', required: true}),
+    'new-env': Args.string({description: 'A new environment to create (omit with --in-place).'}),
+  }
+  static override flags = {
+    to: Flags.string({
+      description: 'Target database, in Trac URL form (postgresql:// and mariadb:// accepted).',
+      required: true,
+    }),
+    'in-place': Flags.boolean({description: 'Convert the environment itself instead of creating a new one.'}),
+    'password-file': Flags.string({description: 'File holding the password for --to.'}),
+    'batch-size': Flags.integer({description: 'Rows per INSERT batch.', default: 500, min: 1}),
+  }
+
+  async run() {
+    const {args, flags} = this
+    if (!args['new-env'] && !flags['in-place']) throw new BkError('give a new environment path, or --in-place')
+    if (args['new-env'] && flags['in-place'])
+      throw new BkError('give either a new environment path or --in-place, not both')
+    warnIfPasswordInArgv(flags.to, (m) => this.note(m))
+    const to = await resolveTracDbUrl(flags.to, flags['password-file'])
+    const env = await TracEnvironment.open(args.env)
+    this.info('Copying tables:')
+    const result = await convert(env, {
+      to,
+      newEnv: args['new-env'],
+      batchSize: flags['batch-size'],
+      onTable: (t) => this.info(`  ${t.name} table... ${t.rows} records.${t.trac ? '' : ' (plugin table)'}`),
+    })
+    return this.report(result, (r) => [
+      `Converted ${r.tables.length} tables (${r.rows} rows${r.pluginTables.length ? `, plugin tables: ${r.pluginTables.join(', ')}` : ''}) from ${r.from} to ${r.to}${r.inPlace ? '' : ` in the new environment ${r.env}`}.`,
+      ...(r.configBackup ? [`The previous trac.ini is saved as ${r.configBackup}.`] : []),
+    ])
+  }
+}

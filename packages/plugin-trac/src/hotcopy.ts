@@ -1,0 +1,157 @@
+/**
+ * `bk trac hotcopy`: trac-admin hotcopy's result layout (a copy of the whole env, symlinks kept, SQLite side
+ * files left out, pg/mysql dumps under db/ with trac's names) without its defects: a consistent SQLite copy
+ * through the backup API, dumps that do not deadlock, `?params` and databases outside the env handled, the
+ * partial destination removed on any failure, a bk-manifest.json written last.
+ */
+import {cp, mkdir, mkdtemp, rename, rm, rmdir} from 'node:fs/promises'
+import {basename, dirname, join, relative, resolve} from 'node:path'
+import {
+  acquireLock,
+  atomicDir,
+  BkError,
+  buildManifest,
+  copyTree,
+  isInside,
+  pathExists,
+  redactUrl,
+  writeManifest,
+} from '@bkcli/core'
+import {type DatabaseSnapshot, snapshotDatabase} from './database.js'
+import {type ExternalDependency, externalDependencies} from './dependencies.js'
+import type {TracEnvironment} from './environment.js'
+import {pluginInfo} from './plugin-info.js'
+
+export interface HotcopyOptions {
+  /** false: files only, like trac-admin's --no-database. */
+  database?: boolean
+  /** Copy what the env depends on outside itself into `bk-external/<absolute path>`. */
+  includeExternal?: boolean
+  description?: string
+  /** Manifest kind ('hotcopy' by default; backup uses 'full'). */
+  kind?: string
+  onProgress?: (bytes: number) => void
+}
+
+export interface HotcopyResult {
+  source: string
+  dest: string
+  engine: string
+  database?: DatabaseSnapshot
+  databaseVersion?: number
+  files: number
+  bytes: number
+  symlinks: number
+  /** Sockets/fifos/devices that were not copied. */
+  skipped: string[]
+  external: ExternalDependency[]
+  externalIncluded: boolean
+}
+
+/** Name of the directory inside a hotcopy holding included outside dependencies. */
+export const EXTERNAL_DIR = 'bk-external'
+
+export async function hotcopy(
+  env: TracEnvironment,
+  destArg: string,
+  options: HotcopyOptions = {},
+): Promise<HotcopyResult> {
+  const dest = resolve(destArg)
+  if (await pathExists(dest)) {
+    throw new BkError(`hotcopy can't overwrite existing '${destArg}'; choose a new destination`, {code: 'EEXIST'})
+  }
+  if (dest === env.path || isInside(dest, env.path)) {
+    throw new BkError(`hotcopy destination ${destArg} is inside the environment ${env.path}; choose a path outside it`)
+  }
+  const withDb = options.database ?? true
+  const db = env.database
+  const sqlite = env.sqlitePath
+  // SQLite: the database and its side files are never copied as files (the snapshot replaces the db file).
+  const dbRel = sqlite && isInside(sqlite, env.path) ? relative(env.path, sqlite) : undefined
+  const skipped = new Set<string>()
+  if (dbRel) for (const suffix of ['', '-journal', '-stmtjrnl', '-wal', '-shm']) skipped.add(dbRel + suffix)
+  const snapshotRel = dbRel ?? (sqlite ? join('db', sqliteBaseName(sqlite)) : undefined)
+
+  const lock = await acquireLock(env.path, {operation: 'bk trac hotcopy'})
+  try {
+    const external = await externalDependencies(env)
+    let copied = {files: 0, bytes: 0, symlinks: 0, skipped: [] as string[]}
+    return await atomicDir(dest, async (stage) => {
+      // The database first: every row's attachment file is then on disk when the tree is copied after it.
+      // It is taken into a scratch dir beside the stage, since copyTree must create the stage root itself.
+      let snapshot: DatabaseSnapshot | undefined
+      const scratch = await mkdtemp(join(dirname(dest), `.${basename(dest)}.bk-db-`))
+      try {
+        if (withDb) snapshot = await snapshotDatabase(env, scratch, snapshotRel ?? '')
+        await rmdir(stage) // copyTree creates the root itself, with the env's mode
+        copied = await copyTree(env.path, stage, {skip: (path) => skipped.has(path), onProgress: options.onProgress})
+        if (snapshot) {
+          await mkdir(dirname(join(stage, snapshot.path)), {recursive: true, mode: 0o755})
+          await rename(join(scratch, snapshot.path), join(stage, snapshot.path))
+        }
+      } finally {
+        await rm(scratch, {recursive: true, force: true})
+      }
+      if (options.includeExternal) await includeExternal(stage, external)
+      const manifest = await buildManifest(stage, {
+        tool: pluginInfo.tool,
+        plugin: pluginInfo.plugin,
+        application: 'trac',
+        kind: options.kind ?? 'hotcopy',
+        source: env.path,
+        description: options.description,
+        components: [
+          {type: 'files', path: '.', count: copied.files, bytes: copied.bytes},
+          ...(snapshot
+            ? [
+                {
+                  type: 'database' as const,
+                  engine: snapshot.engine,
+                  path: snapshot.path,
+                  database: db.engine === 'sqlite' ? undefined : db.database,
+                  format: snapshot.format,
+                },
+              ]
+            : []),
+        ],
+        extra: {
+          database: redactUrl(env.databaseUri),
+          databaseVersion: snapshot?.databaseVersion,
+          sqliteOriginalPath: snapshot?.originalPath,
+          external: external.map((d) => ({...d, included: Boolean(options.includeExternal && d.exists)})),
+        },
+      })
+      await writeManifest(stage, manifest)
+      return {
+        source: env.path,
+        dest,
+        engine: db.engine,
+        database: snapshot,
+        databaseVersion: snapshot?.databaseVersion,
+        files: copied.files,
+        bytes: copied.bytes + (snapshot?.bytes ?? 0),
+        symlinks: copied.symlinks,
+        skipped: copied.skipped,
+        external,
+        externalIncluded: Boolean(options.includeExternal),
+      }
+    })
+  } finally {
+    await lock.release()
+  }
+}
+
+function sqliteBaseName(path: string): string {
+  return path.split('/').pop() || 'trac.db'
+}
+
+/** Copies each existing outside dependency to bk-external/<its absolute path> (modes and symlinks kept). */
+async function includeExternal(stage: string, deps: ExternalDependency[]): Promise<void> {
+  for (const dep of deps) {
+    if (!dep.exists || dep.kind === 'database') continue
+    const target = join(stage, EXTERNAL_DIR, dep.path)
+    if (await pathExists(target)) continue
+    await mkdir(dirname(target), {recursive: true, mode: 0o700})
+    await cp(dep.path, target, {recursive: true, preserveTimestamps: true, verbatimSymlinks: true, errorOnExist: true})
+  }
+}
