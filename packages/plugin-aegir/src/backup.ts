@@ -1,0 +1,177 @@
+import {rmSync} from 'node:fs'
+import {chmod, mkdir, open, rm, stat} from 'node:fs/promises'
+import {join} from 'node:path'
+import {acquireLock, BkError, createArchive, dbClient, dumpDatabase, onInterrupt, pathExists} from '@bkcli/core'
+import {writeBackupSidecar} from './manifest.js'
+import {siteCatalog} from './naming.js'
+import type {AegirSite} from './site.js'
+import {siteTarget} from './target.js'
+
+/** Aegir's reasons, as its frontend records them. */
+export const REASON_ON_REQUEST = 'Generated on request'
+export const REASON_PRE_RESTORE = 'Generated before being restored to a previous version'
+
+/** provision refuses a dump under 1024 bytes (an empty or failed dump), unless forced. */
+export const MIN_DUMP_BYTES = 1024
+
+export interface BackupOptions {
+  /** The backup location (Aegir: /var/aegir/backups). Created 0700 when missing. */
+  location: string
+  description?: string
+  /** Manifest kind: 'full', 'pre-restore', 'pre-clone', 'pre-migrate'. */
+  kind?: string
+  /** Accept a dump smaller than 1024 bytes (provision's --force). */
+  force?: boolean
+  /** Remove DEFINER clauses from the dump (default true) so it loads under a new database user. */
+  stripDefiner?: boolean
+  /** The caller already holds the site's lock (restore, clone, migrate take a backup inside theirs). */
+  locked?: boolean
+  now?: Date
+  onProgress?: (bytes: number) => void
+  /** Called with the dump client's pid (tests read its argv). */
+  onSpawn?: (pid: number) => void
+}
+
+export interface BackupResult {
+  file: string
+  uri: string
+  site: string
+  description: string
+  kind: string
+  /** Size of the tarball. */
+  bytes: number
+  sha256: string
+  entries: number
+  database: {engine: string; name: string; dumpBytes: number; serverVersion?: string}
+  /** UTC ISO-8601. */
+  created: string
+}
+
+/**
+ * provision-backup, natively: the site's database dumped as `database.sql` (0600) inside the site folder, the
+ * folder archived as `<uri>-YYYYmmdd.HHMMSS.tar.gz` (0600; `_1`, `_2` when taken, never overwritten), the dump
+ * removed again, and a sidecar `<tarball>.bk.json` holding the description and checksums. A failure leaves no
+ * tarball, no sidecar and no dump behind.
+ */
+export async function backupSite(site: AegirSite, options: BackupOptions): Promise<BackupResult> {
+  const lock = options.locked ? undefined : await acquireLock(site.dir, {operation: 'bk aegir backup'})
+  try {
+    return await writeBackup(site, options)
+  } finally {
+    await lock?.release()
+  }
+}
+
+async function writeBackup(site: AegirSite, options: BackupOptions): Promise<BackupResult> {
+  const now = options.now ?? new Date()
+  const description = options.description?.trim() || REASON_ON_REQUEST
+  const kind = options.kind ?? 'full'
+  await ensureLocation(options.location)
+
+  const dump = join(site.dir, 'database.sql')
+  if (await pathExists(dump)) {
+    throw new BkError(
+      `${dump} already exists (left by an interrupted backup or restore?); move it away and run the backup again`,
+    )
+  }
+  const removeDump = () => rmSync(dump, {force: true})
+  const unregister = onInterrupt(removeDump)
+  let file: string | undefined
+  try {
+    const target = siteTarget(site.database)
+    const serverVersion = await serverVersionOf(target)
+    const dumped = await dumpDatabase(target, dump, {
+      singleTransaction: true,
+      routines: true,
+      events: site.database.engine === 'mysql',
+      stripDefiner: options.stripDefiner ?? true,
+      mode: 0o600,
+      onSpawn: options.onSpawn,
+    })
+    if (!options.force) await checkPlausibleDump(dump, dumped.bytes, site.database.database)
+    await chmod(dump, 0o600)
+    file = await siteCatalog(options.location, site.uri).nextPath(now)
+    const archive = await createArchive({
+      cwd: site.dir,
+      file,
+      secret: true,
+      mode: 0o600,
+      onProgress: options.onProgress,
+    })
+    const created = now.toISOString()
+    await writeBackupSidecar(archive.file, {
+      created,
+      source: site.dir,
+      description,
+      kind,
+      sha256: archive.sha256,
+      bytes: archive.bytes,
+      database: {engine: site.database.engine, name: site.database.database, serverVersion},
+      extra: {uri: site.uri, platform: site.platformRoot, drupal: site.drupal?.major},
+    })
+    return {
+      file: archive.file,
+      uri: site.uri,
+      site: site.dir,
+      description,
+      kind,
+      bytes: archive.bytes,
+      sha256: archive.sha256,
+      entries: archive.entries,
+      database: {engine: site.database.engine, name: site.database.database, dumpBytes: dumped.bytes, serverVersion},
+      created,
+    }
+  } catch (error) {
+    // never leave a tarball that looks complete without its sidecar
+    if (file) {
+      await rm(file, {force: true})
+      await rm(`${file}.bk.json`, {force: true})
+    }
+    throw error
+  } finally {
+    removeDump()
+    unregister()
+  }
+}
+
+/**
+ * provision refuses a dump under 1024 bytes; a MariaDB dump of an empty database is larger than that, so bk
+ * also wants a table in it (a Drupal site without tables is not a site, and its backup would restore nothing).
+ */
+async function checkPlausibleDump(file: string, bytes: number, database: string): Promise<void> {
+  const hint = 'check the database and the credentials in settings.php, or use --force'
+  if (bytes < MIN_DUMP_BYTES) {
+    throw new BkError(`the dump of ${database} is only ${bytes} bytes, implausibly small for a Drupal site; ${hint}`)
+  }
+  const head = await readHead(file, 4 * 1024 * 1024)
+  if (!/CREATE TABLE/i.test(head)) {
+    throw new BkError(`the dump of ${database} holds no tables, implausible for a Drupal site; ${hint}`)
+  }
+}
+
+async function readHead(file: string, max: number): Promise<string> {
+  const handle = await open(file, 'r')
+  try {
+    const buffer = Buffer.alloc(max)
+    const {bytesRead} = await handle.read(buffer, 0, max, 0)
+    return buffer.toString('latin1', 0, bytesRead)
+  } finally {
+    await handle.close()
+  }
+}
+
+async function serverVersionOf(target: ReturnType<typeof siteTarget>): Promise<string> {
+  const client = dbClient(target)
+  try {
+    return await client.serverVersion()
+  } finally {
+    await client.close()
+  }
+}
+
+/** The backup folder, made 0700 like provision's server verify does (dumps and credentials are inside). */
+async function ensureLocation(location: string): Promise<void> {
+  const info = await stat(location).catch(() => undefined)
+  if (info && !info.isDirectory()) throw new BkError(`backup location ${location} is not a folder`)
+  if (!info) await mkdir(location, {recursive: true, mode: 0o700})
+}

@@ -1,0 +1,112 @@
+import {execFileSync, spawnSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {extractFixture, fixturePath, tempDir} from '@bkcli/testkit'
+
+export const FIXTURE_BACKUP = 'example.com-20261121.222734.tar.gz'
+export const FIXTURE_PASSWORD = 'Xk3vP9qLm2'
+
+/** Runs SQL as the MariaDB root user through the mysql client (independent of bk's code). */
+export function mysqlRoot(sql: string, database?: string): string {
+  const args = ['-uroot', '-h127.0.0.1', '-P3306', '--batch', '--skip-column-names']
+  if (database) args.push(database)
+  const r = spawnSync('mysql', args, {input: sql, encoding: 'utf8'})
+  if (r.status !== 0) throw new Error(`mysql failed: ${r.stderr}`)
+  return r.stdout
+}
+
+/** Fails loudly when the MariaDB server is missing (tests never skip silently). */
+export function requireMariadb(): void {
+  try {
+    mysqlRoot('SELECT 1')
+  } catch (error) {
+    throw new Error(`MariaDB at 127.0.0.1:3306 is required for these tests: ${(error as Error).message}`)
+  }
+}
+
+export interface TestSite {
+  root: string
+  platform: string
+  site: string
+  database: string
+  user: string
+  password: string
+  location: string
+  drop(): void
+}
+
+/**
+ * The fixture platform extracted to a temp dir, its database loaded from the fixture backup's database.sql into a
+ * uniquely named MariaDB database with its own user and password, and settings.php/drushrc.php pointed at it.
+ */
+export function makeTestSite(): TestSite {
+  requireMariadb()
+  const tag = randomBytes(4).toString('hex')
+  const database = `bkt_${tag}_db`
+  const user = `bkt_${tag}`
+  const password = `Pw_${randomBytes(6).toString('hex')}`
+  const root = extractFixture('aegir', 'platforms')
+  const platform = join(root, 'platforms/drupal-7')
+  const site = join(platform, 'sites/example.com')
+  const dumpDir = tempDir()
+  execFileSync('tar', ['-xzf', fixturePath('aegir', 'backups', FIXTURE_BACKUP), '-C', dumpDir, './database.sql'])
+  mysqlRoot(
+    `CREATE DATABASE \`${database}\`; CREATE USER '${user}'@'%' IDENTIFIED BY '${password}'; GRANT ALL ON \`${database}\`.* TO '${user}'@'%';`,
+  )
+  mysqlRoot(readFileSync(join(dumpDir, 'database.sql'), 'utf8'), database)
+  for (const name of ['settings.php', 'drushrc.php']) {
+    const file = join(site, name)
+    const text = readFileSync(file, 'utf8')
+      .replaceAll('site_examplecom', database)
+      .replaceAll('examplecom', user)
+      .replaceAll(FIXTURE_PASSWORD, password)
+    writeFileSync(file, text)
+  }
+  const location = join(root, 'backups')
+  return {
+    root,
+    platform,
+    site,
+    database,
+    user,
+    password,
+    location,
+    drop() {
+      dropDatabases(database)
+      mysqlRoot(`DROP USER IF EXISTS '${user}'@'%';`)
+    },
+  }
+}
+
+export function dropDatabases(...names: string[]): void {
+  mysqlRoot(names.map((n) => `DROP DATABASE IF EXISTS \`${n}\`;`).join(' '))
+}
+
+/** Row counts per table, as counts.tsv lists them. */
+export function fixtureCounts(): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const line of readFileSync(fixturePath('aegir', 'counts.tsv'), 'utf8').trim().split('\n')) {
+    const [table, count] = line.split('\t')
+    out[table!] = Number(count)
+  }
+  return out
+}
+
+export function tableCounts(database: string): Record<string, number> {
+  const tables = mysqlRoot('SHOW TABLES', database).trim().split('\n').filter(Boolean)
+  const out: Record<string, number> = {}
+  for (const t of tables) out[t] = Number(mysqlRoot(`SELECT COUNT(*) FROM \`${t}\``, database).trim())
+  return out
+}
+
+/** `tar tv`-like listing of a tarball: "mode type name size" per member, via GNU tar. */
+export function tarListing(file: string): string[] {
+  return execFileSync('tar', ['-tvzf', file, '--numeric-owner'], {encoding: 'utf8'})
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const parts = line.split(/\s+/)
+      return `${parts[0]} ${parts[2]} ${parts.slice(5).join(' ')}`
+    })
+}
