@@ -1,4 +1,4 @@
-import type {Readable, Writable} from 'node:stream'
+import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {BkError} from '@bkcli/core'
 import {execa} from 'execa'
@@ -45,8 +45,12 @@ export class ComposeDriver {
     await this.run(['up', '-d', ...services])
   }
 
-  /** `exec -T <service> sh -c <script>`, streaming `input` into it and its stdout into `output`. */
-  async exec(service: string, script: string, io: {input?: Readable; output?: Writable} = {}): Promise<void> {
+  /** `exec -T <service> sh -c <script>`, streaming `input` into it and handing its stdout to `output`. */
+  async exec(
+    service: string,
+    script: string,
+    io: {input?: Readable; output?: (stdout: Readable) => Promise<void>} = {},
+  ): Promise<void> {
     const child = execa(this.command[0]!, [...this.command.slice(1), 'exec', '-T', service, 'sh', '-c', script], {
       cwd: this.dir,
       env: this.env,
@@ -57,13 +61,21 @@ export class ComposeDriver {
       buffer: {stdout: false, stderr: true},
     })
     const feeding = io.input && child.stdin ? pipeline(io.input, child.stdin).catch(() => {}) : Promise.resolve()
-    const draining = io.output && child.stdout ? pipeline(child.stdout, io.output) : Promise.resolve()
-    const [result] = await Promise.all([child, feeding, draining])
+    const draining = io.output && child.stdout ? io.output(child.stdout) : Promise.resolve()
+    const [result, , drainError] = await Promise.all([
+      child,
+      feeding,
+      draining.then(
+        () => undefined,
+        (e: Error) => e,
+      ),
+    ])
     if (result.exitCode !== 0) {
       throw new BkError(
         `${this.name} exec ${service} failed (exit ${result.exitCode}): ${lastLine(String(result.stderr)) || 'no message'}`,
       )
     }
+    if (drainError) throw new BkError(`cannot write the output of ${service}: ${drainError.message}`)
   }
 
   private async run(args: string[]): Promise<string> {

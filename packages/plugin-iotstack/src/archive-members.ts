@@ -1,0 +1,47 @@
+import {mkdir} from 'node:fs/promises'
+import {join} from 'node:path'
+import {type ArchiveResult, Catalog, createArchive} from '@bkcli/core'
+import type {DumpResult} from './database-dumps.js'
+import {DATED_NAMING} from './naming.js'
+import {writeSidecar} from './sidecar.js'
+import type {StackPaths} from './stack.js'
+
+/**
+ * Archives the stack's members (`services`, `volumes`, `.env`…, relative names like IOTstack's) into `file`:
+ * plain tar.gz, owners/modes/symlinks/empty folders kept, 0600, written atomically, with its sidecar manifest.
+ */
+export async function archiveMembersTo(
+  paths: StackPaths,
+  file: string,
+  info: {members: string[]; kind: string; dumps?: DumpResult[]; overwrite?: boolean; now?: Date},
+): Promise<ArchiveResult> {
+  const archive = await createArchive({
+    cwd: paths.dir,
+    entries: info.members,
+    file,
+    secret: true,
+    mode: 0o600,
+    overwrite: info.overwrite,
+  })
+  await writeSidecar(file, {
+    stack: paths.dir,
+    members: info.members,
+    kind: info.kind,
+    sha256: archive.sha256,
+    bytes: archive.bytes,
+    dumps: info.dumps ?? [],
+    created: info.now,
+  })
+  return archive
+}
+
+/** A dated archive in `folder` (restore's safety copy goes to backups/pre-restore/). */
+export async function archiveStackMembers(
+  paths: StackPaths,
+  info: {folder: string; kind: string; now: Date; members: string[]},
+): Promise<ArchiveResult & {path: string}> {
+  await mkdir(info.folder, {recursive: true, mode: 0o700})
+  const path = join(info.folder, await new Catalog(info.folder, DATED_NAMING, {manifests: false}).nextName(info.now))
+  const archive = await archiveMembersTo(paths, path, info)
+  return {...archive, path}
+}

@@ -1,0 +1,96 @@
+import {relative} from 'node:path'
+import {
+  BkCommand,
+  formatBytes,
+  hookFlags,
+  hooksFromFlags,
+  retentionFlags,
+  retentionFromFlags,
+  withHooks,
+} from '@bkcli/core'
+import {Args, Flags} from '@oclif/core'
+import {backupStack, planBackup} from '../../backup.js'
+
+export default class Backup extends BkCommand<typeof Backup> {
+  static override summary = "Back up an IOTstack folder with IOTstack's names: dated, rolling or both, .env included."
+  static override description =
+    `Writes backups/backup/backup_YYYY-MM-DD_HHMM.tar.gz and/or backups/rolling/backup_<1-7>.tar.gz (date +%u, local time) and a log in backups/logs/, like IOTstack's backup.sh, but with everything needed to bring the stack back: docker-compose.yml, docker-compose.override.yml, compose-override.yml, .env, services/, volumes/, extra/, postbuild.sh and the hook scripts. Owners, modes and symlinks are kept; archives are 0600 plain tar.gz (IOTstack's restore reads them) with a <archive>.bk.json manifest beside them. pre_backup.sh and post_backup.sh run at IOTstack's points. By default the stack keeps running: databases in containers need --dump-databases (or --stop) for a consistent copy. Any failure exits non-zero.`
+  static override examples = [
+    '<%= config.bin %> iotstack backup ~/IOTstack',
+    '<%= config.bin %> iotstack backup --type dated --keep 14 --dump-databases',
+    'cd ~/IOTstack && <%= config.bin %> iotstack backup -q   # cron',
+    'sudo <%= config.bin %> iotstack backup --stop --user pi --copy-to restic:/mnt/usb/restic',
+  ]
+  static override args = {
+    'stack-dir': Args.string({description: 'The IOTstack folder (default: the current folder).', default: '.'}),
+  }
+  static override flags = {
+    type: Flags.string({
+      description: 'dated (backups/backup/), rolling (backups/rolling/) or both, like backup.sh types 1, 2, 3.',
+      options: ['dated', 'rolling', 'both'],
+      default: 'both',
+    }),
+    location: Flags.string({description: 'Backups folder (default <stack>/backups).', aliases: ['backups-dir']}),
+    user: Flags.string({description: 'When run as root: give the archives and log to this user.'}),
+    stop: Flags.boolean({description: 'docker compose down before the copy and up -d after it (as IOTstack does).'}),
+    'dump-databases': Flags.boolean({
+      description:
+        'Dump MariaDB/PostgreSQL/InfluxDB services through docker compose exec into their backup folder first.',
+    }),
+    'copy-to': Flags.string({
+      description: 'Copy the archive off-site: an rclone destination (remote:path) or restic:<repository>.',
+      multiple: true,
+    }),
+    'allow-unencrypted': Flags.boolean({
+      description: 'Allow --copy-to a target that does not encrypt, although the archive holds .env.',
+    }),
+    ...retentionFlags,
+    ...hookFlags,
+  }
+
+  async run() {
+    const {args, flags} = this
+    const options = {
+      type: flags.type as 'dated' | 'rolling' | 'both',
+      location: flags.location,
+      user: flags.user,
+      stop: flags.stop,
+      dumpDatabases: flags['dump-databases'],
+      retention: retentionFromFlags(flags, 'local'),
+      copyTo: flags['copy-to'],
+      allowUnencrypted: flags['allow-unencrypted'],
+      onStep: (text: string) => this.info(text),
+    }
+    if (flags['dry-run']) {
+      const plan = await planBackup(args['stack-dir'], options)
+      return this.report(plan, (p) => [
+        `Would archive ${p.members.join(', ')} of ${p.stack}`,
+        ...p.targets.map((t) => `  into ${relative(process.cwd(), t) || t}`),
+        ...(p.includesEnv ? [] : ['  (no .env in the stack)']),
+      ])
+    }
+    const result = await withHooks({...hooksFromFlags(flags), cwd: args['stack-dir']}, () =>
+      backupStack(args['stack-dir'], options),
+    )
+    for (const w of result.warnings) this.note(w)
+    if (result.liveCopy === true || result.liveCopy === 'unknown') {
+      if (!flags.stop && !flags['dump-databases']) {
+        this.note(
+          'the stack kept running: databases in containers need --dump-databases or --stop for a consistent copy',
+        )
+      }
+    }
+    return this.report(result, (r) => [
+      ...r.archives.map(
+        (a) =>
+          `Wrote ${relative(process.cwd(), a.path) || a.path} (${formatBytes(a.bytes)}, ${r.entries} entries${a.overwritten ? ', replaced the previous one' : ''})`,
+      ),
+      `Members: ${r.members.join(', ')}${r.includesEnv ? '' : ' (no .env in the stack)'}`,
+      ...r.dumps.map((d) => `Dumped ${d.service} (${d.engine}) to ${d.file} (${formatBytes(d.bytes)})`),
+      ...(r.stopped ? ['The stack was brought down for the copy and up again.'] : []),
+      ...r.pruned.map((p) => `Pruned ${relative(process.cwd(), p) || p}`),
+      ...r.copies.map((c) => `Copied to ${c.target} (${c.tool}${c.encrypted ? ', encrypted' : ', not encrypted'})`),
+      `Log: ${relative(process.cwd(), r.log) || r.log}`,
+    ])
+  }
+}

@@ -1,0 +1,57 @@
+import {relative} from 'node:path'
+import {BkCommand} from '@bkcli/core'
+import {Args, Flags} from '@oclif/core'
+import {restoreStack} from '../../restore.js'
+
+export default class Restore extends BkCommand<typeof Restore> {
+  static override summary =
+    'Restore an IOTstack backup into the stack folder: checked first, atomic, with a safety copy.'
+  static override description =
+    `A bare name is looked up under <stack>/backups/ like IOTstack's restore.sh (also in its backup/ and rolling/ folders). The whole archive is read and checked before anything changes; it is extracted beside the stack; a running stack is brought down (docker compose down); the current files are archived into backups/pre-restore/; the restored members replace the current ones in one step, so an interrupted restore leaves the old files or the new ones. .env, docker-compose.override.yml, extra/ and post_restore.sh are kept when the archive lacks them (IOTstack's own archives never hold them). backups/ and its logs are never touched. post_restore.sh runs afterwards. Archives made by IOTstack's backup.sh restore too.`
+  static override examples = [
+    '<%= config.bin %> iotstack restore backup/backup_2026-11-21_2219.tar.gz ~/IOTstack --yes --start',
+    '<%= config.bin %> iotstack restore backup_6.tar.gz --restore-databases --start',
+  ]
+  static override args = {
+    archive: Args.string({description: 'Archive path, or a name under <stack>/backups/.', required: true}),
+    'stack-dir': Args.string({description: 'The IOTstack folder (default: the current folder).', default: '.'}),
+  }
+  static override flags = {
+    location: Flags.string({description: 'Backups folder (default <stack>/backups).', aliases: ['backups-dir']}),
+    start: Flags.boolean({description: 'docker compose up -d afterwards.'}),
+    'restore-databases': Flags.boolean({
+      description: 'Load the dumps taken by backup --dump-databases back into their services.',
+    }),
+  }
+
+  async run() {
+    const {args, flags} = this
+    const result = await restoreStack(args.archive, args['stack-dir'], {
+      location: flags.location,
+      start: flags.start,
+      restoreDatabases: flags['restore-databases'],
+      onStep: (text) => this.info(text),
+      confirm: (plan) =>
+        this.confirmOrAbort(
+          `Replace the stack's files in ${plan.stack} with ${plan.archive} (${plan.entries} entries)?`,
+          `restore over ${plan.stack}`,
+        ),
+    })
+    for (const w of result.warnings) this.note(w)
+    return this.report(result, (r) => [
+      `Restored ${r.restored.join(', ')} from ${relative(process.cwd(), r.archive) || r.archive} (${r.madeBy === 'bk' ? 'bk' : 'IOTstack'} archive, ${r.entries} entries) into ${r.stack}`,
+      ...(r.includesEnv ? [] : ['The archive holds no .env (IOTstack never archives it): the current .env was kept.']),
+      ...(r.kept.length > 0 ? [`Kept: ${r.kept.join(', ')}`] : []),
+      ...(r.removed.length > 0 ? [`Removed (not in the archive): ${r.removed.join(', ')}`] : []),
+      ...(r.safetyArchive
+        ? [`Safety copy of the previous files: ${relative(process.cwd(), r.safetyArchive) || r.safetyArchive}`]
+        : []),
+      ...(r.postRestoreHook ? ['post_restore.sh ran.'] : []),
+      ...r.databases.map((d) => `Loaded ${d.file} into ${d.service}`),
+      ...(r.stoppedStack && !r.started
+        ? ['The stack was brought down and is still down: start it with docker compose up -d (or --start).']
+        : []),
+      ...(r.started ? ['The stack is up again.'] : []),
+    ])
+  }
+}

@@ -1,0 +1,89 @@
+import {readFileSync} from 'node:fs'
+import {lstat} from 'node:fs/promises'
+import {
+  BkError,
+  buildArchiveManifest,
+  type Manifest,
+  readManifest,
+  sidecarPath,
+  writeSidecar as writeCoreSidecar,
+} from '@bkcli/core'
+import type {DumpResult} from './database-dumps.js'
+
+/**
+ * IOTstack archives stay plain tar.gz (IOTstack's restore.sh must read them), so bk's manifest goes beside them:
+ * `<archive>.bk.json` (core's sidecar), listing every member file's size and sha256 — read back from the archive
+ * just written, which also proves it reads back — and, in `extra`, the archive's own sha256 and its members.
+ */
+export interface IotstackExtra {
+  archive: {sha256: string; bytes: number}
+  members: string[]
+  includesEnv: boolean
+}
+
+export type IotstackManifest = Manifest & {extra: IotstackExtra}
+
+export function pluginVersion(): string {
+  return JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string
+}
+
+export async function writeSidecar(
+  archive: string,
+  info: {
+    stack: string
+    members: string[]
+    kind: string
+    sha256: string
+    bytes: number
+    dumps: DumpResult[]
+    created?: Date
+  },
+): Promise<IotstackManifest> {
+  const extra: IotstackExtra = {
+    archive: {sha256: info.sha256, bytes: info.bytes},
+    members: info.members,
+    includesEnv: info.members.includes('.env'),
+  }
+  const manifest = await buildArchiveManifest(archive, {
+    plugin: {name: '@bkcli/plugin-iotstack', version: pluginVersion()},
+    application: 'iotstack',
+    kind: info.kind,
+    created: (info.created ?? new Date()).toISOString(),
+    source: info.stack,
+    components: [],
+    extra: extra as unknown as Record<string, unknown>,
+  })
+  manifest.components = [
+    ...info.members.map((member) => {
+      const files = manifest.files.filter((f) => f.path === member || f.path.startsWith(`${member}/`))
+      return {type: 'files', path: member, count: files.length, bytes: files.reduce((n, f) => n + f.size, 0)}
+    }),
+    ...info.dumps.map((d) => ({
+      type: 'database',
+      engine: d.engine,
+      path: d.file,
+      format: d.engine.startsWith('influx') ? 'influx-backup-tar' : 'sql.gz',
+    })),
+  ]
+  await writeCoreSidecar(archive, manifest)
+  return manifest as IotstackManifest
+}
+
+/** The sidecar manifest of an archive, or undefined when it has none (an archive made by IOTstack's backup.sh). */
+export async function readSidecar(archive: string): Promise<IotstackManifest | undefined> {
+  if (
+    !(await lstat(sidecarPath(archive)).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return undefined
+  const manifest = await readManifest(archive)
+  const extra = manifest.extra as Partial<IotstackExtra> | undefined
+  if (manifest.application !== 'iotstack' || typeof extra?.archive?.sha256 !== 'string') {
+    throw new BkError(
+      `${sidecarPath(archive)} is not a bk iotstack manifest; move it away to use the archive without it`,
+    )
+  }
+  return manifest as IotstackManifest
+}

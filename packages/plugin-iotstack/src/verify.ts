@@ -1,0 +1,61 @@
+import {BkError, checkArchive, listArchive, sha256File} from '@bkcli/core'
+import {findArchive} from './restore.js'
+import {readSidecar} from './sidecar.js'
+import {STACK_MEMBERS, stackPaths} from './stack.js'
+
+/**
+ * `bk iotstack verify`: reads the whole archive (gzip checksums, tar headers), refuses entries a restore would
+ * refuse, and for a bk archive compares it with its sidecar manifest. An archive made by IOTstack's backup.sh has no
+ * manifest: it is checked for readability and shape only.
+ */
+export interface VerifyResult {
+  archive: string
+  ok: true
+  madeBy: 'bk' | 'iotstack'
+  entries: number
+  bytes: number
+  members: string[]
+  includesEnv: boolean
+  sha256: string
+}
+
+export async function verifyBackup(
+  archiveArg: string,
+  stackDir: string,
+  options: {location?: string} = {},
+): Promise<VerifyResult> {
+  const archive = await findArchive(archiveArg, stackPaths(stackDir, options.location))
+  const sidecar = await readSidecar(archive)
+  const check = await checkArchive(archive)
+  if (check.unsafe.length > 0) throw new BkError(`${archive} holds entries a restore would refuse: ${check.unsafe[0]}`)
+  const top = new Set<string>()
+  for await (const entry of listArchive(archive)) {
+    const first = entry.path.split('/')[0]
+    if (first && first !== '.') top.add(first)
+  }
+  const members = [...top]
+  if (!members.some((m) => m === 'docker-compose.yml' || m === 'services' || m === 'volumes')) {
+    throw new BkError(
+      `${archive} is readable but is not an IOTstack backup (no docker-compose.yml, services/ or volumes/)`,
+    )
+  }
+  const sha256 = await sha256File(archive)
+  if (sidecar && sidecar.extra.archive.sha256 !== sha256) {
+    throw new BkError(`${archive} does not match its manifest (sha256 differs): it changed after bk wrote it`)
+  }
+  const order = (m: string) => {
+    const i = (STACK_MEMBERS as readonly string[]).indexOf(m)
+    return i < 0 ? STACK_MEMBERS.length : i
+  }
+  members.sort((a, b) => order(a) - order(b) || a.localeCompare(b))
+  return {
+    archive,
+    ok: true,
+    madeBy: sidecar ? 'bk' : 'iotstack',
+    entries: check.entries,
+    bytes: check.bytes,
+    members,
+    includesEnv: members.includes('.env'),
+    sha256,
+  }
+}
