@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import type {Stats} from 'node:fs'
 import {createReadStream, createWriteStream} from 'node:fs'
-import {lstat, open, stat} from 'node:fs/promises'
+import {lstat, stat} from 'node:fs/promises'
 import {dirname, join, resolve} from 'node:path'
 import {Readable, type Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
@@ -9,8 +9,8 @@ import {Header, Pack} from 'tar'
 import {BkError, isBkError, messageOf} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
 import {walk} from '../fs/walk.js'
+import {atomicFile} from '../safety/atomic.js'
 import {compressionOf, compressor, requireZstd} from './compression.js'
-import {PartialFile} from './partial.js'
 import {normalizeName} from './read.js'
 import type {ArchiveResult, Compression, CreateArchiveOptions, PrependMember} from './types.js'
 
@@ -33,19 +33,19 @@ export interface WriteHooks {
 
 /**
  * Create a tar archive (.tar, .tar.gz/.tgz, .tar.zst), streaming: memory stays flat whatever the size of the tree.
- * Written to `<file>.partial-<pid>` then moved into place; on any failure, SIGINT or SIGTERM the partial file is
- * removed, so a file at `file` is always complete. Modes, numeric owners, mtimes, symlinks, hard links and empty
+ * Written through safety's atomicFile (a `.<name>.bk-partial-<pid>-<tag>` temp beside it, fsync, rename); on any
+ * failure, SIGINT or SIGTERM the partial file is removed, so a file at `file` is always complete. Modes, numeric owners, mtimes, symlinks, hard links and empty
  * directories are kept; sockets, fifos and devices are left out (listed in `skipped`).
  */
 export async function createArchive(options: CreateArchiveOptions): Promise<ArchiveResult> {
   const compression = await checkCreate(options)
-  const partial = new PartialFile(options.file)
   try {
-    const written = await writeTar(partial.path, options, compression)
-    await partial.commit(archiveMode(options), options.overwrite ?? false)
+    const written = await atomicFile(options.file, (tmp) => writeTar(tmp, options, compression), {
+      mode: archiveMode(options),
+      overwrite: options.overwrite ?? false,
+    })
     return {file: options.file, ...written}
   } catch (error) {
-    partial.discard()
     throw createError(options, error)
   }
 }
@@ -98,14 +98,14 @@ export function memberBlocks(member: PrependMember): Buffer {
   return Buffer.concat([header.block, content, Buffer.alloc(pad)])
 }
 
-/** Write the (compressed) tar stream of `options` to `path`, which must not exist. */
+/** Write the (compressed) tar stream of `options` to `path` (a fresh temp file: truncated). */
 export async function writeTar(
   path: string,
   options: CreateArchiveOptions,
   compression: Compression,
   hooks: WriteHooks = {},
 ): Promise<WrittenTar> {
-  const out = createWriteStream(path, {flags: 'wx', mode: 0o600})
+  const out = createWriteStream(path, {flags: 'w', mode: 0o600})
   await new Promise<void>((res, rej) => out.once('open', () => res()).once('error', rej))
   // never archive the archive itself (when it is written inside cwd)
   const own = await stat(path)
@@ -217,7 +217,7 @@ async function* sources(options: CreateArchiveOptions): AsyncGenerator<{path: st
   }
 }
 
-/** Write `head` then the bytes of `bodyPath` into `path` (a new file); returns size and sha256 of the result. */
+/** Write `head` then the bytes of `bodyPath` into `path` (truncated); returns size and sha256 of the result. */
 export async function writeConcatenated(
   path: string,
   head: Buffer,
@@ -225,8 +225,6 @@ export async function writeConcatenated(
 ): Promise<{bytes: number; sha256: string}> {
   const hash = createHash('sha256')
   let bytes = 0
-  const handle = await open(path, 'wx', 0o600)
-  await handle.close()
   async function* all(): AsyncGenerator<Buffer> {
     yield head
     yield* createReadStream(bodyPath, {highWaterMark: 1024 * 1024}) as AsyncIterable<Buffer>
@@ -240,7 +238,7 @@ export async function writeConcatenated(
         yield chunk
       }
     },
-    createWriteStream(path, {flags: 'r+'}),
+    createWriteStream(path, {flags: 'w', mode: 0o600}),
   )
   return {bytes, sha256: hash.digest('hex')}
 }

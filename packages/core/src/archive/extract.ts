@@ -1,10 +1,11 @@
-import {rmSync} from 'node:fs'
-import {chmod, lchown, lstat, lutimes, mkdir, rename, stat, utimes} from 'node:fs/promises'
-import {basename, dirname, join, resolve} from 'node:path'
+import {readdirSync, rmSync} from 'node:fs'
+import {chmod, lchown, lstat, lutimes, mkdir, stat, utimes} from 'node:fs/promises'
+import {dirname, join, resolve} from 'node:path'
 import {type ReadEntry, Unpack} from 'tar'
 import {BkError, isBkError, messageOf} from '../errors.js'
-import {registerCleanup} from '../fs/cleanup.js'
-import {fsyncDir, isEmptyDir, pathExists} from '../fs/paths.js'
+import {isEmptyDir, pathExists} from '../fs/paths.js'
+import {atomicDir} from '../safety/atomic.js'
+import {onInterrupt} from '../safety/interrupt.js'
 import {feedTar} from './drive.js'
 import {EntryChecker, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
@@ -21,9 +22,10 @@ interface Fixups {
 
 /**
  * Extract an archive safely: every entry is checked before node-tar sees it (see EntryChecker) and the first unsafe
- * one refuses the whole extraction with a BkError naming it. A new or empty `target` is built in a stage beside it
- * and renamed into place at the end, so a refused, corrupt or interrupted extraction leaves nothing behind; a
- * target that already has content is checked in a first read-only pass (`precheck`) before anything is written.
+ * one refuses the whole extraction with a BkError naming it. A missing `target` is built in a stage beside it
+ * (safety's atomicDir) and renamed into place at the end; an empty one is emptied again on failure; one that already
+ * has content is checked in a first read-only pass (`precheck`) before anything is written to it. So a refused,
+ * corrupt or interrupted extraction leaves nothing behind, and nothing is ever written outside `target`.
  * Modes (setuid/setgid included), numeric owners (as root), mtimes of files, directories and symlinks are restored.
  */
 export async function extractArchive(options: ExtractOptions): Promise<ExtractResult> {
@@ -37,32 +39,27 @@ export async function extractArchive(options: ExtractOptions): Promise<ExtractRe
   if (existing && !existing.isDirectory()) throw new BkError(`cannot extract into ${options.target}: not a directory`)
   const hasContent = existing !== undefined && !(await isEmptyDir(target))
   const strip = options.strip ?? 0
-
-  if (options.precheck ?? hasContent) await precheck(file, hasContent ? target : undefined, strip, options.filter)
-
-  const staged = !hasContent
-  const dest = staged ? join(dirname(target), `.${basename(target)}.bk-partial-${process.pid}`) : target
-  const unregister = staged ? registerCleanup(() => rmSync(dest, {recursive: true, force: true})) : () => {}
   try {
-    if (staged) {
-      rmSync(dest, {recursive: true, force: true})
+    if (options.precheck ?? hasContent) await precheck(file, hasContent ? target : undefined, strip, options.filter)
+    if (!existing) {
       await mkdir(dirname(target), {recursive: true})
-      await mkdir(dest, {mode: 0o700})
+      return await atomicDir(target, (stage) => unpackInto(file, stage, undefined, options))
     }
-    const result = await unpackInto(file, dest, hasContent ? target : undefined, options)
-    if (staged) {
-      // rename(2) replaces an empty directory atomically
-      await rename(dest, target)
-      await fsyncDir(dirname(target))
+    if (hasContent) return await unpackInto(file, target, target, options)
+    // an empty directory (maybe a mount point, which cannot be renamed over): fill it, empty it again on failure
+    const unregister = onInterrupt(() => emptyDirSync(target), {sweep: true})
+    try {
+      return await unpackInto(file, target, undefined, options)
+    } catch (error) {
+      emptyDirSync(target)
+      throw error
+    } finally {
+      unregister()
     }
-    unregister()
-    return result
   } catch (error) {
-    unregister()
-    if (staged) rmSync(dest, {recursive: true, force: true})
     if (error instanceof UnsafeEntry)
       throw new BkError(
-        `refusing to extract ${file}: unsafe entry '${error.entryPath}' (${error.reason})${staged || hasContent ? '; nothing was extracted' : ''}`,
+        `refusing to extract ${file}: unsafe entry '${error.entryPath}' (${error.reason}); nothing was extracted`,
         {code: 'EUNSAFE', cause: error},
       )
     if (isBkError(error)) throw error
@@ -70,6 +67,10 @@ export async function extractArchive(options: ExtractOptions): Promise<ExtractRe
     if (converted.code === 'ECORRUPT' || converted.code === 'ENOENT') throw converted
     throw new BkError(`extracting ${file} into ${options.target} failed: ${messageOf(error)}`, {cause: error})
   }
+}
+
+function emptyDirSync(dir: string): void {
+  for (const name of readdirSync(dir)) rmSync(join(dir, name), {recursive: true, force: true})
 }
 
 async function precheck(file: string, root: string | undefined, strip: number, filter?: (path: string) => boolean) {

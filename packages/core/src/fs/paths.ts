@@ -35,6 +35,9 @@ export async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, constants.O_RDONLY)
   try {
     await handle.sync()
+  } catch (error) {
+    // some file systems refuse fsync on directories (EINVAL): durability is then the kernel's business
+    if ((error as NodeJS.ErrnoException).code !== 'EINVAL') throw error
   } finally {
     await handle.close()
   }

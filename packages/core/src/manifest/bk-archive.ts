@@ -1,7 +1,9 @@
+import {rmSync} from 'node:fs'
 import {compressBuffer} from '../archive/compression.js'
 import {archiveMode, checkCreate, createError, memberBlocks, writeConcatenated, writeTar} from '../archive/create.js'
-import {PartialFile} from '../archive/partial.js'
 import type {ArchiveResult, CreateArchiveOptions} from '../archive/types.js'
+import {atomicFile} from '../safety/atomic.js'
+import {onInterrupt} from '../safety/interrupt.js'
 import {manifestForArchive} from './build.js'
 import {serializeManifest} from './io.js'
 import {MANIFEST_NAME, type Manifest, type ManifestMeta} from './types.js'
@@ -12,7 +14,7 @@ export interface BkArchiveOptions extends Omit<CreateArchiveOptions, 'prepend'> 
 
 /**
  * A bk archive: bk-manifest.json as its first member, then the tree. The source is read ONCE: the tar stream is
- * written compressed to `<file>.partial-<pid>.body` while its members are hashed; then the manifest is compressed as
+ * written compressed to a temp body file beside it while its members are hashed; then the manifest is compressed as
  * its own gzip member / zstd frame and the final file is that member followed by the body's bytes (concatenated
  * gzip members and zstd frames are one valid stream to gzip, zstd, GNU tar and node-tar). Cost: one sequential
  * copy of the compressed body, instead of a second read and hash of the whole source; and the manifest hashes are
@@ -20,41 +22,49 @@ export interface BkArchiveOptions extends Omit<CreateArchiveOptions, 'prepend'> 
  */
 export async function createBkArchive(options: BkArchiveOptions): Promise<ArchiveResult & {manifest: Manifest}> {
   const compression = await checkCreate(options)
-  const body = new PartialFile(options.file, '.body')
-  const final = new PartialFile(options.file)
   try {
-    const collector = manifestForArchive(options.meta)
-    const userFilter = options.filter
-    const written = await writeTar(
-      body.path,
-      {
-        ...options,
-        // a manifest already at the source's root would shadow ours on extraction
-        filter: (path) => path !== MANIFEST_NAME && (userFilter ? userFilter(path) : true),
+    return await atomicFile(
+      options.file,
+      async (tmp) => {
+        const body = `${tmp}-body`
+        const unregister = onInterrupt(() => rmSync(body, {force: true}), {sweep: true})
+        try {
+          const collector = manifestForArchive(options.meta)
+          const userFilter = options.filter
+          const written = await writeTar(
+            body,
+            {
+              ...options,
+              // a manifest already at the source's root would shadow ours on extraction
+              filter: (path) => path !== MANIFEST_NAME && (userFilter ? userFilter(path) : true),
+            },
+            compression,
+            {tap: (chunk) => collector.write(chunk)},
+          )
+          const manifest = await collector.finish()
+          const member = memberBlocks({
+            name: MANIFEST_NAME,
+            content: serializeManifest(manifest, `for ${options.file}`),
+            mode: 0o644,
+          })
+          const head = await compressBuffer(member, compression, options.level)
+          const whole = await writeConcatenated(tmp, head, body)
+          return {
+            file: options.file,
+            bytes: whole.bytes,
+            sha256: whole.sha256,
+            entries: written.entries + 1,
+            skipped: written.skipped,
+            manifest,
+          }
+        } finally {
+          rmSync(body, {force: true})
+          unregister()
+        }
       },
-      compression,
-      {tap: (chunk) => collector.write(chunk)},
+      {mode: archiveMode(options), overwrite: options.overwrite ?? false},
     )
-    const manifest = await collector.finish()
-    const head = await compressBuffer(
-      memberBlocks({name: MANIFEST_NAME, content: serializeManifest(manifest, `for ${options.file}`), mode: 0o644}),
-      compression,
-      options.level,
-    )
-    const whole = await writeConcatenated(final.path, head, body.path)
-    body.discard()
-    await final.commit(archiveMode(options), options.overwrite ?? false)
-    return {
-      file: options.file,
-      bytes: whole.bytes,
-      sha256: whole.sha256,
-      entries: written.entries + 1,
-      skipped: written.skipped,
-      manifest,
-    }
   } catch (error) {
-    body.discard()
-    final.discard()
     throw createError(options, error)
   }
 }

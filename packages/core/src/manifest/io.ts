@@ -1,9 +1,9 @@
-import {readFile, stat} from 'node:fs/promises'
+import {readFile, stat, writeFile} from 'node:fs/promises'
 import {basename, join} from 'node:path'
 import {readArchiveMember} from '../archive/read.js'
 import {BkError} from '../errors.js'
-import {writeFileAtomic} from '../fs/atomic.js'
 import {pathExists} from '../fs/paths.js'
+import {atomicFile} from '../safety/atomic.js'
 import {validateManifest} from './schema.js'
 import {MANIFEST_NAME, type Manifest} from './types.js'
 
@@ -32,14 +32,16 @@ export function parseManifest(text: string, where: string): Manifest {
 /** Write `<dir>/bk-manifest.json` atomically (validated first). */
 export async function writeManifest(dir: string, manifest: Manifest): Promise<string> {
   const file = join(dir, MANIFEST_NAME)
-  await writeFileAtomic(file, serializeManifest(manifest, `for ${dir}`))
+  const text = serializeManifest(manifest, `for ${dir}`)
+  await atomicFile(file, (tmp) => writeFile(tmp, text), {mode: 0o644, overwrite: true})
   return file
 }
 
 /** Write `<artifact>.bk.json` atomically (validated first). */
 export async function writeSidecar(artifact: string, manifest: Manifest): Promise<string> {
   const file = sidecarPath(artifact)
-  await writeFileAtomic(file, serializeManifest(manifest, `for ${artifact}`))
+  const text = serializeManifest(manifest, `for ${artifact}`)
+  await atomicFile(file, (tmp) => writeFile(tmp, text), {mode: 0o644, overwrite: true})
   return file
 }
 
