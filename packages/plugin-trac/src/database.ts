@@ -92,7 +92,7 @@ export async function serverDatabaseVersion(db: TracDbUrl): Promise<number | und
       return rows[0] ? Number(rows[0].value) : undefined
     } catch (error) {
       const message = messageOf(error)
-      if (/does not exist|doesn't exist/i.test(message)) {
+      if (/relation .* does not exist|Table .* doesn.t exist/i.test(message)) {
         throw new BkError(`${db.database} is not a Trac database (no system table)`, {code: 'ENOTTRAC'})
       }
       throw error

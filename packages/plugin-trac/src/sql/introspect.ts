@@ -66,8 +66,8 @@ export async function introspectPostgres(client: pg.Client, schema: string): Pro
     )
     const idx = await client.query<{name: string; primary: boolean; unique: boolean; columns: string[]}>(
       `SELECT i.relname AS name, x.indisprimary AS primary, x.indisunique AS unique,
-              array(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY k(attnum, n)
-                    JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum ORDER BY k.n) AS columns
+              array(SELECT a.attname::text FROM unnest(x.indkey) WITH ORDINALITY k(attnum, n)
+                    JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum ORDER BY k.n)::text[] AS columns
        FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
        JOIN pg_namespace n ON n.oid = t.relnamespace
        WHERE n.nspname = $1 AND t.relname = $2 ORDER BY i.relname`,

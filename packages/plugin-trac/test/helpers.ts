@@ -1,0 +1,143 @@
+/** Shared test helpers: fixture envs, real PostgreSQL/MariaDB scratch databases, SQLite table dumps. */
+import {createHash, randomBytes} from 'node:crypto'
+import {lstatSync, readdirSync, readFileSync, readlinkSync} from 'node:fs'
+import {join} from 'node:path'
+import {extractFixture, fixturePath, tempDir} from '@bkcli/testkit'
+import Database from 'better-sqlite3'
+import mysql from 'mysql2/promise'
+import pg from 'pg'
+
+export const PG_URL = 'postgres://root@127.0.0.1:5432'
+export const MY_URL = 'mysql://root@127.0.0.1:3306'
+
+/** A unique database name for this test run. */
+export function dbName(prefix = 'bk_trac_t'): string {
+  return `${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`
+}
+
+/** Extracts a trac fixture tree (sqlite-env, postgres-hotcopy, …) into a temp dir; returns its path. */
+export function fixtureEnv(name: string): string {
+  return join(extractFixture('trac', name), name)
+}
+
+export function fixtureCounts(engine: 'sqlite' | 'postgres' | 'mysql'): Record<string, number> {
+  return JSON.parse(readFileSync(fixturePath('trac', `${engine}-counts.json`), 'utf8'))
+}
+
+export async function pgAdmin<T>(fn: (c: pg.Client) => Promise<T>, database = 'postgres'): Promise<T> {
+  const client = new pg.Client({host: '127.0.0.1', port: 5432, user: 'root', database})
+  await client.connect()
+  try {
+    return await fn(client)
+  } finally {
+    await client.end()
+  }
+}
+
+export async function myAdmin<T>(fn: (c: mysql.Connection) => Promise<T>, database?: string): Promise<T> {
+  const conn = await mysql.createConnection({host: '127.0.0.1', port: 3306, user: 'root', password: '', database})
+  try {
+    return await fn(conn)
+  } finally {
+    await conn.end()
+  }
+}
+
+export async function dropPg(name: string): Promise<void> {
+  await pgAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))
+}
+
+export async function dropMy(name: string): Promise<void> {
+  await myAdmin((c) => c.query(`DROP DATABASE IF EXISTS \`${name}\``))
+}
+
+/** Every row of every table, ordered, as JSON-able values (bigints and buffers spelled out). */
+export type TableDump = Record<string, string[]>
+
+const norm = (v: unknown): string => {
+  if (v === null || v === undefined) return 'NULL'
+  if (Buffer.isBuffer(v)) return `x'${v.toString('hex')}'`
+  if (typeof v === 'bigint') return v.toString()
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(v)
+  return JSON.stringify(String(v))
+}
+const sortRows = (rows: unknown[][]) => rows.map((r) => r.map(norm).join('|')).sort()
+
+export function sqliteDump(file: string): TableDump {
+  const db = new Database(file, {readonly: true})
+  try {
+    const names = db
+      .prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+      .pluck()
+      .all() as string[]
+    const out: TableDump = {}
+    for (const n of names)
+      out[n] = sortRows(db.prepare(`SELECT * FROM "${n}"`).raw(true).safeIntegers(true).all() as unknown[][])
+    return out
+  } finally {
+    db.close()
+  }
+}
+
+export async function pgDump(database: string): Promise<TableDump> {
+  return pgAdmin(async (c) => {
+    const t = await c.query<{n: string}>(
+      "SELECT table_name AS n FROM information_schema.tables WHERE table_schema='public' AND table_type='BASE TABLE' ORDER BY 1",
+    )
+    const out: TableDump = {}
+    for (const {n} of t.rows) out[n] = sortRows((await c.query({text: `SELECT * FROM "${n}"`, rowMode: 'array'})).rows)
+    return out
+  }, database)
+}
+
+export async function myDump(database: string): Promise<TableDump> {
+  return myAdmin(async (c) => {
+    const [t] = (await c.query(
+      "SELECT TABLE_NAME AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA=? AND TABLE_TYPE='BASE TABLE' ORDER BY 1",
+      [database],
+    )) as unknown as [{n: string}[]]
+    const out: TableDump = {}
+    for (const {n} of t) {
+      const [rows] = (await c.query({
+        sql: `SELECT * FROM \`${n}\``,
+        rowsAsArray: true,
+        supportBigNumbers: true,
+        bigNumberStrings: true,
+      } as never)) as unknown as [unknown[][]]
+      out[n] = sortRows(rows)
+    }
+    return out
+  }, database)
+}
+
+/** Row counts of a dump, in the shape of the fixtures' *-counts.json (tables with rows only, plus database_version). */
+export function countsOf(dump: TableDump, databaseVersion: number): Record<string, number> {
+  const out: Record<string, number> = {database_version: databaseVersion}
+  for (const [t, rows] of Object.entries(dump)) if (rows.length > 0) out[t] = rows.length
+  return out
+}
+
+/** Path → type/mode/content hash of a tree, for comparing copies. */
+export function treeListing(root: string, skip: (rel: string) => boolean = () => false): Record<string, string> {
+  const out: Record<string, string> = {}
+  const visit = (rel: string) => {
+    for (const name of readdirSync(join(root, rel)).sort()) {
+      const r = rel ? `${rel}/${name}` : name
+      if (skip(r)) continue
+      const st = lstatSync(join(root, r))
+      const mode = (st.mode & 0o7777).toString(8)
+      if (st.isSymbolicLink()) out[r] = `link ${readlinkSync(join(root, r))}`
+      else if (st.isDirectory()) {
+        out[r] = `dir ${mode}`
+        visit(r)
+      } else
+        out[r] = `file ${mode} ${createHash('sha256')
+          .update(readFileSync(join(root, r)))
+          .digest('hex')}`
+    }
+  }
+  visit('')
+  return out
+}
+
+export {tempDir}
