@@ -1,6 +1,6 @@
 import {lstat, readdir, readFile, stat} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
-import * as manifestModule from '../manifest/index.js'
+import {readManifest} from '../manifest/index.js'
 import type {Naming} from './naming.js'
 
 /** One artifact of a backup location. */
@@ -60,18 +60,15 @@ async function readJson(path: string): Promise<ManifestSummary | undefined> {
   }
 }
 
-type ReadManifest = (path: string) => Promise<ManifestSummary>
-
 /**
- * The manifest of an artifact: `bk-manifest.json` inside a directory, or the sidecar. A bk archive holds it as
- * its first member; that is read through the manifest module's `readManifest` as soon as it exists there
- * (looked up at run time so the catalog does not depend on its landing order). Unreadable → undefined.
+ * What the catalog shows of an artifact's manifest: `bk-manifest.json` inside a directory or the sidecar
+ * (read leniently: a listing shows what it can), or a bk archive's first member (through the manifest module).
+ * No manifest, or an unreadable one → undefined.
  */
 async function manifestOf(path: string, type: 'file' | 'dir', sidecar: string | undefined) {
   if (type === 'dir') return readJson(join(path, MANIFEST_FILE))
   if (sidecar) return readJson(sidecar)
-  const readManifest = (manifestModule as unknown as Record<string, unknown>).readManifest as ReadManifest | undefined
-  if (readManifest && ARCHIVE.test(path)) {
+  if (ARCHIVE.test(path)) {
     try {
       return await readManifest(path)
     } catch {

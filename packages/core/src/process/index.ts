@@ -1,2 +1,2 @@
 export {type HookOptions, type Hooks, hookFlags, hooksFromFlags, runHook, withHooks} from './hooks.js'
-export {lastLine, runTool, startTool, type ToolOptions, type ToolResult} from './tool.js'
+export {type ExtraFd, lastLine, runTool, startTool, type ToolOptions, type ToolResult} from './tool.js'

@@ -1,7 +1,9 @@
 import {basename} from 'node:path'
-import type {Readable, Writable} from 'node:stream'
+import {Readable, type Writable} from 'node:stream'
 import {execa, type Options, type ResultPromise} from 'execa'
 import {BkError} from '../errors.js'
+
+export type ExtraFd = string | Uint8Array | Readable | 'pipe' | 'ignore'
 
 export interface ToolOptions {
   cwd?: string
@@ -15,8 +17,12 @@ export interface ToolOptions {
   inputFile?: string
   /** Where stdout goes: 'pipe' (default: returned), 'inherit', 'ignore', a file ({file}) or a stream. */
   stdout?: 'pipe' | 'inherit' | 'ignore' | {file: string; append?: boolean} | Writable
-  /** Extra fds for the child (e.g. a mysql option file on fd 3: `[undefined, undefined, undefined, stream]`). */
-  extraFds?: Array<Readable | 'pipe' | 'ignore'>
+  /**
+   * Inputs on fds 3, 4…: text, bytes or a stream. Node hands them over as a socket, not a pipe: a child can
+   * read the fd (`<&3`), but opening `/dev/fd/3` by path fails with ENXIO — for a client that opens a path
+   * (mysql --defaults-extra-file) use a 0600 temp file or a FIFO instead.
+   */
+  extraFds?: ExtraFd[]
   /** Exit codes that are not failures (default [0]). */
   okExitCodes?: number[]
   /** Name used in messages (default: the file's basename). */
@@ -47,25 +53,21 @@ export function lastLine(text: string, secrets: string[] = []): string {
   return mask(last, secrets)
 }
 
+function extraFd(fd: ExtraFd): unknown {
+  if (typeof fd === 'string' && (fd === 'pipe' || fd === 'ignore')) return fd
+  if (typeof fd === 'string') return new TextEncoder().encode(fd)
+  if (fd instanceof Uint8Array) return fd
+  return Readable.toWeb(fd) // execa takes a Node stream only when it has a file descriptor
+}
+
 function execaOptions(options: ToolOptions): Options {
-  const stdio: unknown[] = [
-    options.input !== undefined && typeof options.input === 'object' && 'pipe' in options.input
-      ? options.input
-      : options.inputFile
-        ? {file: options.inputFile}
-        : options.input !== undefined
-          ? 'pipe'
-          : 'ignore',
-    options.stdout ?? 'pipe',
-    'pipe',
-    ...(options.extraFds ?? []),
-  ]
-  const input = options.input !== undefined && !(typeof options.input === 'object' && 'pipe' in options.input)
+  const stdin = options.inputFile ? {file: options.inputFile} : options.input !== undefined ? 'pipe' : 'ignore'
+  const stdio = [stdin, options.stdout ?? 'pipe', 'pipe', ...(options.extraFds ?? []).map(extraFd)]
   return {
     cwd: options.cwd,
     env: {...options.env, ...options.secretEnv},
     extendEnv: true,
-    ...(input ? {input: options.input as string | Uint8Array} : {}),
+    ...(options.input !== undefined && !options.inputFile ? {input: options.input} : {}),
     stdio: stdio as unknown as Options['stdio'],
     reject: false,
     stripFinalNewline: false,

@@ -41,7 +41,7 @@ export async function atomicFile<T>(
   const dir = dirname(target)
   if (!options.overwrite && (await exists(target))) throw alreadyExists(dest)
   const tmp = join(dir, `.${basename(target)}.bk-partial-${process.pid}-${randomTag()}`)
-  const unregister = onInterrupt(() => rmSync(tmp, {force: true}))
+  const unregister = onInterrupt(() => rmSync(tmp, {force: true}), {sweep: true})
   try {
     if (options.mode !== undefined) {
       const handle = await open(tmp, 'wx', options.mode)
@@ -124,7 +124,7 @@ export async function atomicDir<T>(
   await removeStalePartials(dir, base)
   const stage = join(dir, partialName(base, process.pid))
   await rm(stage, {recursive: true, force: true})
-  const unregister = onInterrupt(() => rmSync(stage, {recursive: true, force: true}))
+  const unregister = onInterrupt(() => rmSync(stage, {recursive: true, force: true}), {sweep: true})
   try {
     await mkdir(stage, {mode: options.mode ?? 0o755})
     if (options.mode !== undefined) await chmod(stage, options.mode)

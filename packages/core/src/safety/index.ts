@@ -1,5 +1,5 @@
 export {type AtomicDirOptions, type AtomicFileOptions, atomicDir, atomicFile, removeStalePartials} from './atomic.js'
-export {type Cleanup, onInterrupt, runCleanups} from './interrupt.js'
+export {type Cleanup, type InterruptOptions, onInterrupt, runCleanups} from './interrupt.js'
 export {acquireLock, type Lock, type LockInfo, type LockOptions, lockPathFor, withLock} from './lock.js'
 export {pidAlive} from './pid.js'
 export {type SafeRestoreOptions, type SafeRestoreResult, safeRestore} from './restore.js'

@@ -3,11 +3,26 @@
  * here; on a signal every cleanup runs (newest first, synchronously: the process is about to exit), then the
  * process exits 130 (SIGINT) or 143 (SIGTERM). Listeners are installed only while something is registered,
  * so a process with nothing to clean up keeps Node's default signal behaviour.
+ *
+ * A file operation already handed to libuv's thread pool (an open() with O_CREAT) can recreate a temp file
+ * just after its cleanup removed it. Cleanups registered with `{sweep: true}` (idempotent removals) therefore
+ * run a second time after a short pause that blocks the main thread — no application code runs in between.
  */
 export type Cleanup = () => void
 
-const cleanups = new Set<{run: Cleanup}>()
+export interface InterruptOptions {
+  /** Idempotent (removing a path): run again after in-flight file operations have settled. */
+  sweep?: boolean
+}
+
+interface Entry {
+  run: Cleanup
+  sweep: boolean
+}
+
+const cleanups = new Set<Entry>()
 const EXIT: Record<string, number> = {SIGINT: 130, SIGTERM: 143}
+const SWEEP_PAUSE_MS = 60
 let installed = false
 let exiting = false
 
@@ -32,12 +47,8 @@ function uninstall(): void {
   process.off('SIGTERM', onSignal)
 }
 
-/** Runs every registered cleanup now (newest first) and empties the registry. Errors are swallowed. */
-export function runCleanups(): void {
-  const all = [...cleanups].reverse()
-  cleanups.clear()
-  uninstall()
-  for (const entry of all) {
+function runEach(entries: Entry[]): void {
+  for (const entry of entries) {
     try {
       entry.run()
     } catch {
@@ -46,12 +57,25 @@ export function runCleanups(): void {
   }
 }
 
+/** Runs every registered cleanup now (newest first) and empties the registry. Errors are swallowed. */
+export function runCleanups(): void {
+  const all = [...cleanups].reverse()
+  cleanups.clear()
+  uninstall()
+  runEach(all)
+  const sweeps = all.filter((entry) => entry.sweep)
+  if (sweeps.length > 0) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, SWEEP_PAUSE_MS)
+    runEach(sweeps)
+  }
+}
+
 /**
  * Register `cleanup` (synchronous: use the *Sync fs calls) to run on SIGINT/SIGTERM.
  * Returns a function that unregisters it; call it once the work it protects is finished.
  */
-export function onInterrupt(cleanup: Cleanup): () => void {
-  const entry = {run: cleanup}
+export function onInterrupt(cleanup: Cleanup, options: InterruptOptions = {}): () => void {
+  const entry = {run: cleanup, sweep: options.sweep ?? false}
   cleanups.add(entry)
   install()
   return () => {

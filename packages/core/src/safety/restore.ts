@@ -112,7 +112,7 @@ export async function safeRestore(options: SafeRestoreOptions): Promise<SafeRest
     }
     rmSync(stagePath, {recursive: true, force: true})
   }
-  const unregister = onInterrupt(rollback)
+  const unregister = onInterrupt(rollback, {sweep: true})
   try {
     const existing = await lstat(target).catch(() => undefined)
     if (existing && existing.isDirectory() !== (type === 'dir')) {
