@@ -35,7 +35,7 @@ import {
   selectChain,
 } from './repository.js'
 import {dateOfStamp, stampOf} from './repozo-date.js'
-import {readSidecar, type Sidecar, sidecarPathOf, writeSidecar} from './sidecar.js'
+import {readSidecar, type Sidecar, writeSidecar} from './sidecar.js'
 
 /** Bytes of the backed-up prefix compared at its start and end before an incremental. */
 export const PROBE = 64 * 1024
@@ -440,7 +440,8 @@ async function copyRange(
  * WouldOverwriteFiles) or lose a same-second delta on restore, so bk waits for the next second.
  */
 async function nextStamp(files: RepoFile[], now: () => Date): Promise<string> {
-  const newest = files.reduce<string>((max, f) => (f.stamp > max ? f.stamp : max), '')
+  // names sort by stamp: the last data file is the newest
+  const newest = files.at(-1)?.stamp ?? ''
   for (let attempt = 0; ; attempt++) {
     const stamp = stampOf(now())
     if (stamp > newest) return stamp

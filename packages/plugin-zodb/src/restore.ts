@@ -43,6 +43,26 @@ export async function restoreFileStorage(
   output: string,
   options: {onProgress?: (bytes: number) => void} = {},
 ): Promise<RestoreFileResult> {
+  const staged = await stageFileStorage(plan, output, options)
+  return staged.commit()
+}
+
+export interface StagedFileStorage {
+  /** renames the verified `<out>.part` (and its index) into place */
+  commit(): Promise<RestoreFileResult>
+  /** removes the staged files; the live Data.fs was never touched */
+  abort(): Promise<void>
+}
+
+/**
+ * Writes and verifies `<out>.part` (and `<out>.index.part`) without touching `output`, so several parts of a
+ * site (filestorages, blobs) can all be prepared before any of them replaces the live copy.
+ */
+export async function stageFileStorage(
+  plan: RestorePlan,
+  output: string,
+  options: {onProgress?: (bytes: number) => void} = {},
+): Promise<StagedFileStorage> {
   const part = `${output}.part`
   const indexPart = `${output}.index.part`
   await mkdir(dirname(output), {recursive: true})
@@ -54,8 +74,12 @@ export async function restoreFileStorage(
     rmSync(part, {force: true})
     rmSync(indexPart, {force: true})
   })
+  const abort = async () => {
+    unregister()
+    await rm(part, {force: true})
+    await rm(indexPart, {force: true})
+  }
   const fh = await open(part, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode)
-  let ok = false
   try {
     let pending: Buffer[] = []
     let pendingBytes = 0
@@ -89,27 +113,32 @@ export async function restoreFileStorage(
       await ih.close()
       index = 'restored'
     }
-    // The old index must not survive beside the new data; it is derived data, ZODB rebuilds it.
-    await rm(`${output}.index`, {force: true})
-    await rename(part, output)
-    if (index === 'restored') await rename(indexPart, `${output}.index`)
-    await fsyncDir(dirname(output))
-    ok = true
     return {
-      output,
-      files: plan.chain.files.map((f) => f.name),
-      bytes: written,
-      transactions: result.transactions,
-      lastTransaction: result.lastTid ? tidToDate(result.lastTid).toISOString() : undefined,
-      index,
+      abort,
+      async commit() {
+        try {
+          // The old index must not survive beside the new data; it is derived data, ZODB rebuilds it.
+          await rm(`${output}.index`, {force: true})
+          await rename(part, output)
+          if (index === 'restored') await rename(indexPart, `${output}.index`)
+          await fsyncDir(dirname(output))
+        } finally {
+          await abort()
+        }
+        return {
+          output,
+          files: plan.chain.files.map((f) => f.name),
+          bytes: written,
+          transactions: result.transactions,
+          lastTransaction: result.lastTid ? tidToDate(result.lastTid).toISOString() : undefined,
+          index,
+        }
+      },
     }
-  } finally {
-    unregister()
-    if (!ok) {
-      await fh.close().catch(() => {})
-      await rm(part, {force: true})
-      await rm(indexPart, {force: true})
-    }
+  } catch (e) {
+    await fh.close().catch(() => {})
+    await abort()
+    throw e
   }
 }
 

@@ -132,7 +132,10 @@ describe('backups of a growing, then packed Data.fs', () => {
     const db = SyntheticStorage.open(datafs)
     for (let i = 0; i < 4; i++) db.commit({oids: [i], size: 200})
     let clock = Date.UTC(2030, 0, 1)
-    const backup = () => backupFileStorage(datafs, {repository: repo, now: () => new Date((clock += 1000))})
+    const backup = () => {
+      clock += 1000
+      return backupFileStorage(datafs, {repository: repo, now: () => new Date(clock)})
+    }
     const first = await backup()
     // same length, one byte changed inside the backed-up head: not an append
     const bytes = readFileSync(datafs)
@@ -153,7 +156,10 @@ describe('backups of a growing, then packed Data.fs', () => {
     const datafs = join(work, 'Data.fs')
     const db = SyntheticStorage.open(datafs)
     let clock = Date.UTC(2030, 0, 1)
-    const backup = () => backupFileStorage(datafs, {repository: repo, now: () => new Date((clock += 1000))})
+    const backup = () => {
+      clock += 1000
+      return backupFileStorage(datafs, {repository: repo, now: () => new Date(clock)})
+    }
     db.commit({oids: [1], size: 10})
     await backup()
     db.commit({oids: [1], size: 10})

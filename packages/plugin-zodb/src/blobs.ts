@@ -1,0 +1,216 @@
+// Blob storage backups, in collective.recipe.backup's shapes so its restore scripts (and bk) read them:
+//   <location>/<base>.<stamp>/<base>/…     a dated directory (default); unchanged blobs are hard links into
+//                                          the previous one (rsync --link-dest, natively); `latest` → newest
+//   <location>/<base>.<stamp>.tar[.gz]     archive_blob mode; the archive holds the blob dir's contents
+// <stamp> is the newest repozo file's stamp, so a filestorage backup and its blobs pair up by name. Blobs are
+// immutable files, so "unchanged" = same size and mtime. Transient content is left out: tmp/ (uncommitted
+// blobs), .removed and *.tmp (pack leftovers); .layout is kept. Rotated backups (<base>.N) are read, not written.
+// Unlike the recipe, every copy is built in a stage and renamed into place, and every failure is an error.
+import {lstat, readdir, readlink, rename, rm, rmdir, stat, symlink} from 'node:fs/promises'
+import {basename, join, resolve} from 'node:path'
+import {atomicDir, BkError, copyTree, createArchive, extractArchive, safeRestore} from '@bkcli/core'
+import {isStamp, stampOf} from './repozo-date.js'
+
+export interface BlobBackupEntry {
+  name: string
+  path: string
+  kind: 'dir' | 'archive'
+  /** repozo-style stamp, for timestamped backups */
+  stamp?: string
+  /** N of a rotated `<base>.N` backup (0 = newest) */
+  rotation?: number
+  delta?: boolean
+  gzip?: boolean
+  /** the stamp, or the mtime (UTC) for rotated backups: what restore-by-date compares */
+  when: string
+}
+
+/** The directory's name without a trailing slash (the recipe's 4.0b2 bug made `.0` of a trailing `/`). */
+export function blobBase(blobStorage: string): string {
+  return basename(resolve(blobStorage))
+}
+
+/** Transient blob-storage content that never goes into a backup. */
+export function skipTransient(rel: string): boolean {
+  return rel === 'tmp' || rel.startsWith('tmp/') || rel === '.removed' || rel.endsWith('.tmp')
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
+/** Blob backups in a location, newest first. */
+export async function listBlobBackups(location: string, base: string): Promise<BlobBackupEntry[]> {
+  let names: string[]
+  try {
+    names = await readdir(location)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw e
+  }
+  const re = new RegExp(`^${escapeRegExp(base)}\\.(\\d{4}(?:-\\d\\d){5}|\\d+)(\\.delta)?(\\.tar(\\.gz)?)?$`)
+  const out: BlobBackupEntry[] = []
+  for (const name of names) {
+    const m = re.exec(name)
+    if (!m) continue
+    const path = join(location, name)
+    const st = await lstat(path)
+    const archive = m[3] !== undefined
+    if (archive ? !st.isFile() : !st.isDirectory()) continue
+    const stamped = isStamp(m[1]!)
+    if (!stamped && m[2]) continue
+    out.push({
+      name,
+      path,
+      kind: archive ? 'archive' : 'dir',
+      stamp: stamped ? m[1] : undefined,
+      rotation: stamped ? undefined : Number(m[1]),
+      delta: m[2] !== undefined,
+      gzip: m[4] !== undefined,
+      when: stamped ? m[1]! : stampOf(st.mtime),
+    })
+  }
+  return out.sort((a, b) => {
+    if (a.stamp && b.stamp) return a.stamp < b.stamp ? 1 : a.stamp > b.stamp ? -1 : 0
+    if (a.stamp) return -1
+    if (b.stamp) return 1
+    return (a.rotation ?? 0) - (b.rotation ?? 0)
+  })
+}
+
+export interface BlobBackupOptions {
+  source: string
+  location: string
+  /** the stamp of the filestorage backup this pairs with (UTC) */
+  stamp: string
+  archive?: boolean
+  compress?: boolean
+  /** hard-link unchanged blobs to the previous dated backup (default true) */
+  hardLinks?: boolean
+  onProgress?: (bytes: number) => void
+}
+
+export interface BlobBackupResult {
+  kind: 'dir' | 'archive' | 'none'
+  path?: string
+  reason?: string
+  files: number
+  /** bytes copied (hard-linked files are not counted) */
+  bytes: number
+  linked: number
+}
+
+export async function backupBlobs(options: BlobBackupOptions): Promise<BlobBackupResult> {
+  const source = resolve(options.source)
+  const base = blobBase(source)
+  const st = await stat(source).catch(() => undefined)
+  if (!st?.isDirectory())
+    throw new BkError(`blob storage ${source} does not exist or is not a directory; check --blob-storage`)
+  const existing = await listBlobBackups(options.location, base)
+  const same = existing.find((e) => e.stamp === options.stamp)
+  if (same) {
+    return {
+      kind: 'none',
+      path: same.path,
+      reason: `blob backup ${same.name} already exists: no database changes since the last backup`,
+      files: 0,
+      bytes: 0,
+      linked: 0,
+    }
+  }
+  if (options.archive) {
+    const file = join(options.location, `${base}.${options.stamp}.tar${options.compress ? '.gz' : ''}`)
+    const r = await createArchive({
+      cwd: source,
+      file,
+      filter: (p) => !skipTransient(p),
+      onProgress: options.onProgress,
+    })
+    return {kind: 'archive', path: file, files: r.entries, bytes: r.bytes, linked: 0}
+  }
+  const dest = join(options.location, `${base}.${options.stamp}`)
+  const previous = existing.find((e) => e.kind === 'dir' && e.stamp !== undefined && e.stamp < options.stamp)
+  const linkFrom = options.hardLinks !== false && previous ? await innerDir(previous.path, base) : undefined
+  // the backup holds the blob directory itself (<base>.<stamp>/<base>/…), as the recipe's rsync makes it
+  const r = await atomicDir(dest, (stage) =>
+    copyTree(source, join(stage, base), {
+      skip: (rel) => skipTransient(rel),
+      hardlinkFrom: linkFrom,
+      onProgress: options.onProgress,
+    }),
+  )
+  await updateLatest(options.location, basename(dest))
+  return {kind: 'dir', path: dest, files: r.files, bytes: r.bytes, linked: r.linked}
+}
+
+/** The blob directory inside a dated backup: `<base>` when present, else its only directory. */
+async function innerDir(backup: string, base: string): Promise<string> {
+  const names = await readdir(backup, {withFileTypes: true})
+  const dirs = names.filter((d) => d.isDirectory())
+  const named = dirs.find((d) => d.name === base)
+  if (named) return join(backup, named.name)
+  if (dirs.length === 1) return join(backup, dirs[0]!.name)
+  throw new BkError(`${backup} does not hold one blob directory (found ${dirs.length}); it is not a blob backup`)
+}
+
+/** `<location>/latest` → the newest dated backup, replaced atomically. */
+async function updateLatest(location: string, target: string): Promise<void> {
+  const link = join(location, 'latest')
+  const current = await readlink(link).catch(() => undefined)
+  if (current === target) return
+  const st = await lstat(link).catch(() => undefined)
+  if (st && !st.isSymbolicLink()) return // not ours
+  const tmp = join(location, `.latest.bk-${process.pid}`)
+  await rm(tmp, {force: true})
+  await symlink(target, tmp)
+  await rename(tmp, link)
+}
+
+/**
+ * The blob backup to restore as of `date` (repozo's string rule on stamps; mtimes for rotated backups), or
+ * the newest. Throws a BkError when there is none, before anything is touched.
+ */
+export async function findBlobBackup(location: string, base: string, date?: string): Promise<BlobBackupEntry> {
+  const all = await listBlobBackups(location, base)
+  if (all.length === 0)
+    throw new BkError(`there are no blob backups of ${base} in ${location}; check --blob-backup-location`)
+  const candidates = date === undefined ? all : all.filter((e) => e.when <= date)
+  const pick = candidates.find((e) => e.stamp !== undefined) ?? candidates[0]
+  if (!pick) throw new BkError(`no blob backup of ${base} in ${location} at or before ${date}`)
+  if (pick.delta) {
+    throw new BkError(`${pick.name} is an incremental tar backup (incremental_blobs), which bk does not restore yet`)
+  }
+  return pick
+}
+
+export interface BlobRestoreResult {
+  target: string
+  from: string
+  kind: 'dir' | 'archive'
+}
+
+/**
+ * Replaces the blob storage with a backup: built in a stage beside it, then swapped by rename (core
+ * safeRestore); `afterSwap` runs with the new blobs in place (the filestorage rename), and a throw rolls back.
+ */
+export async function restoreBlobs(
+  entry: BlobBackupEntry,
+  target: string,
+  options: {afterSwap?: () => Promise<void>; onProgress?: (bytes: number) => void} = {},
+): Promise<BlobRestoreResult> {
+  const abs = resolve(target)
+  const base = blobBase(abs)
+  await safeRestore({
+    target: abs,
+    stage: async (stage) => {
+      if (entry.kind === 'archive') {
+        await extractArchive({file: entry.path, target: stage, onProgress: options.onProgress})
+      } else {
+        await rmdir(stage)
+        await copyTree(await innerDir(entry.path, base), stage, {onProgress: options.onProgress})
+      }
+    },
+    afterSwap: options.afterSwap ? async () => options.afterSwap?.() : undefined,
+  })
+  return {target: abs, from: entry.path, kind: entry.kind}
+}

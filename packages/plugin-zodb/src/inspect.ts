@@ -1,0 +1,185 @@
+// `verify` and `list`: what a repository holds, and whether every chain in it restores. Verify reads every
+// chain through (gunzip, size and md5 per file against its .dat line, contiguity, missing files, and the
+// FileStorage structure of the whole restored stream) — more than repozo -V, which checks only the newest
+// chain, stops at the first problem and misses gaps — and checks blob archives read through.
+import {stat} from 'node:fs/promises'
+import {basename} from 'node:path'
+import {checkArchive, isBkError, messageOf} from '@bkcli/core'
+import {type BlobBackupEntry, blobBase, listBlobBackups} from './blobs.js'
+import {readChain} from './chain-reader.js'
+import {tidToDate} from './filestorage.js'
+import {allChains, checkChain, datPathOf, listDataFiles, readDat} from './repository.js'
+import {type Mode, repositoryOf, type Site} from './settings.js'
+
+export interface ChainReport {
+  full: string
+  files: string[]
+  /** uncompressed size of the Data.fs this chain restores */
+  size?: number
+  transactions?: number
+  lastTransaction?: string
+  ok: boolean
+  problem?: string
+}
+
+export interface BlobReport {
+  name: string
+  kind: 'dir' | 'archive'
+  ok: boolean
+  problem?: string
+}
+
+export interface StorageVerifyReport {
+  name: string
+  repository: string
+  chains: ChainReport[]
+  blobs: BlobReport[]
+  ok: boolean
+}
+
+export async function verifySite(site: Site, mode: Mode): Promise<{ok: boolean; storages: StorageVerifyReport[]}> {
+  const storages: StorageVerifyReport[] = []
+  for (const storage of site.storages) {
+    const repo = repositoryOf(storage, mode)
+    const chains = site.onlyBlobs ? [] : await verifyRepository(repo.abs)
+    const blobs =
+      site.backupBlobs && storage.blobStorage ? await verifyBlobs(repo.blobs, blobBase(storage.blobStorage)) : []
+    const ok = chains.every((c) => c.ok) && blobs.every((b) => b.ok)
+    storages.push({name: storage.name, repository: repo.abs, chains, blobs, ok})
+  }
+  return {ok: storages.every((s) => s.ok), storages}
+}
+
+export async function verifyRepository(repository: string): Promise<ChainReport[]> {
+  const files = await listDataFiles(repository)
+  const reports: ChainReport[] = []
+  for (const chain of allChains(files)) {
+    const head = chain[0]!
+    const report: ChainReport = {full: head.name, files: chain.map((f) => f.name), ok: false}
+    reports.push(report)
+    try {
+      const checked = await checkChain(repository, chain, `for ${head.name}`)
+      const dat = (await readDat(datPathOf(repository, head))) ?? []
+      const present = new Set(chain.map((f) => f.name))
+      const lost = dat.find((l) => !present.has(l.name))
+      if (lost) {
+        report.problem = `${lost.name} is listed in ${head.stamp}.dat but missing`
+        continue
+      }
+      const read = await readChain(checked)
+      report.size = read.bytes
+      report.transactions = read.transactions
+      report.lastTransaction = read.lastTid ? tidToDate(read.lastTid).toISOString() : undefined
+      report.ok = true
+    } catch (e) {
+      if (!isBkError(e)) throw e
+      report.problem = messageOf(e)
+    }
+  }
+  return reports
+}
+
+async function verifyBlobs(location: string, base: string): Promise<BlobReport[]> {
+  const reports: BlobReport[] = []
+  for (const entry of await listBlobBackups(location, base)) {
+    const report: BlobReport = {name: entry.name, kind: entry.kind, ok: true}
+    try {
+      if (entry.kind === 'archive') {
+        const r = await checkArchive(entry.path)
+        if (r.unsafe.length) {
+          report.ok = false
+          report.problem = `unsafe entries: ${r.unsafe.slice(0, 3).join(', ')}`
+        }
+      }
+    } catch (e) {
+      if (!isBkError(e)) throw e
+      report.ok = false
+      report.problem = messageOf(e)
+    }
+    reports.push(report)
+  }
+  return reports
+}
+
+export interface ListedFile {
+  name: string
+  kind: 'full' | 'incremental'
+  stamp: string
+  start?: number
+  end?: number
+  /** size on disk (compressed for .fsz/.deltafsz) */
+  size: number
+}
+
+export interface StorageListing {
+  name: string
+  repository: string
+  chains: {full: string; files: ListedFile[]}[]
+  blobs: BlobBackupEntry[]
+}
+
+export async function listSite(site: Site, mode: Mode): Promise<{storages: StorageListing[]}> {
+  const storages: StorageListing[] = []
+  for (const storage of site.storages) {
+    const repo = repositoryOf(storage, mode)
+    const files = await listDataFiles(repo.abs).catch((e) => {
+      if (isBkError(e) && /does not exist/.test(e.message)) return []
+      throw e
+    })
+    const chains: StorageListing['chains'] = []
+    for (const chain of allChains(files)) {
+      const dat = chain[0]!.full ? ((await readDat(datPathOf(repo.abs, chain[0]!))) ?? []) : []
+      const listed: ListedFile[] = []
+      for (const f of chain) {
+        const line = dat.find((l) => l.name === f.name)
+        listed.push({
+          name: f.name,
+          kind: f.full ? 'full' : 'incremental',
+          stamp: f.stamp,
+          start: line?.start,
+          end: line?.end,
+          size: (await stat(f.path)).size,
+        })
+      }
+      chains.push({full: chain[0]!.name, files: listed})
+    }
+    const blobs =
+      site.backupBlobs && storage.blobStorage ? await listBlobBackups(repo.blobs, blobBase(storage.blobStorage)) : []
+    storages.push({name: storage.name, repository: repo.abs, chains: chains.reverse(), blobs})
+  }
+  return {storages}
+}
+
+export function verifyText(result: {ok: boolean; storages: StorageVerifyReport[]}): string[] {
+  const lines: string[] = []
+  for (const s of result.storages) {
+    lines.push(`${s.repository}:`)
+    if (s.chains.length === 0) lines.push('  no filestorage backups')
+    for (const c of s.chains) {
+      lines.push(
+        c.ok
+          ? `  ok    ${c.full} + ${c.files.length - 1} incremental(s): ${c.size} bytes, ${c.transactions} transactions`
+          : `  FAIL  ${c.full}: ${c.problem}`,
+      )
+    }
+    for (const b of s.blobs) lines.push(b.ok ? `  ok    ${b.name}` : `  FAIL  ${b.name}: ${b.problem}`)
+  }
+  lines.push(result.ok ? 'All backups verified.' : 'Verification FAILED.')
+  return lines
+}
+
+export function listText(result: {storages: StorageListing[]}): string[] {
+  const lines: string[] = []
+  for (const s of result.storages) {
+    lines.push(`${s.repository}:`)
+    if (s.chains.length === 0) lines.push('  (no filestorage backups)')
+    for (const c of s.chains) {
+      for (const f of c.files) {
+        const range = f.end === undefined ? 'not in .dat' : `bytes ${f.start}–${f.end}`
+        lines.push(`  ${f.stamp}  ${f.kind.padEnd(11)}  ${basename(f.name).padEnd(28)}  ${range}`)
+      }
+    }
+    for (const b of s.blobs) lines.push(`  ${b.when}  blobs (${b.kind})  ${b.name}`)
+  }
+  return lines
+}

@@ -1,0 +1,152 @@
+// Where things are: the filestorage(s), blob storage(s) and the six backup locations, resolved as
+// collective.recipe.backup resolves them — defaults under the var directory (the parent of `filestorage/`),
+// named extra filestorages with `_<name>` locations — and then validated after normalisation: the locations
+// must be distinct (real paths compared, not strings) and none may lie inside a blob storage.
+import {stat} from 'node:fs/promises'
+import {dirname, isAbsolute, join, resolve} from 'node:path'
+import {BkError, resolveReal, sameOrInside} from '@bkcli/core'
+
+export type Mode = 'backup' | 'snapshot' | 'zip'
+
+export interface SiteFlags {
+  datafs?: string[]
+  'blob-storage'?: string[]
+  'location-prefix'?: string
+  location?: string
+  'snapshot-location'?: string
+  'zip-location'?: string
+  'blob-backup-location'?: string
+  'blob-snapshot-location'?: string
+  'blob-zip-location'?: string
+  'backup-blobs'?: boolean
+  'only-blobs'?: boolean
+}
+
+export interface Locations {
+  location: string
+  snapshot: string
+  zip: string
+  blobBackup: string
+  blobSnapshot: string
+  blobZip: string
+}
+
+export interface Storage {
+  /** 'Data' for the main filestorage, else the name given with --datafs name=path */
+  name: string
+  datafs: string
+  blobStorage?: string
+  /** absolute locations */
+  locations: Locations
+  /** the locations as the user wrote them, for the .dat lines (repozo writes its -r argument) */
+  written: Locations
+}
+
+export interface Site {
+  /** extra storages first, the main one last: the recipe's backup order */
+  storages: Storage[]
+  backupBlobs: boolean
+  onlyBlobs: boolean
+}
+
+export const MAIN = 'Data'
+const DEFAULT_DATAFS = 'var/filestorage/Data.fs'
+
+const KEYS: [keyof Locations, keyof SiteFlags, string][] = [
+  ['location', 'location', 'backups'],
+  ['snapshot', 'snapshot-location', 'snapshotbackups'],
+  ['zip', 'zip-location', 'zipbackups'],
+  ['blobBackup', 'blob-backup-location', 'blobstoragebackups'],
+  ['blobSnapshot', 'blob-snapshot-location', 'blobstoragesnapshots'],
+  ['blobZip', 'blob-zip-location', 'blobstoragezips'],
+]
+
+/** `name=path` or `path`. */
+function named(value: string): {name?: string; path: string} {
+  const m = /^([A-Za-z0-9_-]+)=(.+)$/.exec(value)
+  return m ? {name: m[1], path: m[2]!} : {path: value}
+}
+
+async function isDir(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false
+}
+
+export function repositoryOf(storage: Storage, mode: Mode): {abs: string; written: string; blobs: string} {
+  const key = mode === 'backup' ? 'location' : mode
+  const blobKey = mode === 'backup' ? 'blobBackup' : mode === 'snapshot' ? 'blobSnapshot' : 'blobZip'
+  return {abs: storage.locations[key], written: storage.written[key], blobs: storage.locations[blobKey]}
+}
+
+export async function resolveSite(flags: SiteFlags, cwd = process.cwd()): Promise<Site> {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p))
+  const entries = (flags.datafs?.length ? flags.datafs : [DEFAULT_DATAFS]).map(named)
+  const names = new Set<string>()
+  let main: {name?: string; path: string} | undefined
+  for (const e of entries) {
+    const name = e.name === undefined || e.name === '1' ? MAIN : e.name
+    if (names.has(name)) throw new BkError(`--datafs names the filestorage '${name}' twice`)
+    names.add(name)
+    if (name === MAIN) main = e
+  }
+  if (!main) throw new BkError(`--datafs: give the main filestorage as a plain path (or Data=<path>)`)
+  const prefix = abs(flags['location-prefix'] ?? dirname(dirname(abs(main.path))))
+  const blobFlags = new Map<string, string>()
+  for (const b of (flags['blob-storage'] ?? []).map(named)) {
+    const name = b.name === undefined || b.name === '1' ? MAIN : b.name
+    if (!names.has(name)) throw new BkError(`--blob-storage ${name}=…: there is no filestorage named '${name}'`)
+    blobFlags.set(name, b.path)
+  }
+  const onlyBlobs = flags['only-blobs'] ?? false
+  const storages: Storage[] = []
+  for (const e of entries) {
+    const name = e.name === undefined || e.name === '1' ? MAIN : e.name
+    const suffix = name === MAIN ? '' : `_${name}`
+    const written = {} as Locations
+    const locations = {} as Locations
+    for (const [key, flag, dir] of KEYS) {
+      const given = flags[flag] as string | undefined
+      written[key] = (given ?? join(prefix, dir)) + suffix
+      locations[key] = abs(written[key])
+    }
+    const defaultBlobs = join(prefix, name === MAIN ? 'blobstorage' : `blobstorage-${name}`)
+    const blobStorage = blobFlags.has(name)
+      ? abs(blobFlags.get(name)!)
+      : (await isDir(defaultBlobs))
+        ? defaultBlobs
+        : undefined
+    storages.push({name, datafs: abs(e.path), blobStorage, locations, written})
+  }
+  const backupBlobs = flags['backup-blobs'] ?? storages.some((s) => s.blobStorage !== undefined)
+  if (onlyBlobs && !backupBlobs) throw new BkError('--only-blobs needs blob backups: drop --no-backup-blobs')
+  if (backupBlobs) {
+    const missing = storages.find((s) => !s.blobStorage)
+    if (missing && flags['backup-blobs']) {
+      throw new BkError(`no blob storage found for ${missing.datafs}; give --blob-storage, or --no-backup-blobs`)
+    }
+  }
+  await checkDistinct(storages)
+  // extra filestorages first, the main one last
+  storages.sort((a, b) => Number(a.name === MAIN) - Number(b.name === MAIN))
+  return {storages, backupBlobs, onlyBlobs}
+}
+
+async function checkDistinct(storages: Storage[]): Promise<void> {
+  const seen = new Map<string, string>()
+  for (const s of storages) {
+    for (const [key, flag] of KEYS) {
+      const real = await resolveReal(s.locations[key])
+      const label = `--${flag}${s.name === MAIN ? '' : ` (${s.name})`} = ${s.locations[key]}`
+      const other = seen.get(real)
+      if (other) throw new BkError(`these must be distinct locations: ${other} and ${label}`)
+      seen.set(real, label)
+      for (const t of storages) {
+        if (t.blobStorage && (await sameOrInside(s.locations[key], t.blobStorage))) {
+          throw new BkError(`${label} lies inside the blob storage ${t.blobStorage}; choose a location outside it`)
+        }
+        if (real === (await resolveReal(dirname(t.datafs)))) {
+          throw new BkError(`${label} is the filestorage's own directory; choose another location`)
+        }
+      }
+    }
+  }
+}
