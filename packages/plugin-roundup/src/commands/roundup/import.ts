@@ -1,0 +1,33 @@
+import {BkCommand} from '@bkcli/core'
+import {Args, Flags} from '@oclif/core'
+import {importTracker} from '../../import.js'
+
+export default class Import extends BkCommand<typeof Import> {
+  static override summary = 'Import a roundup-admin export into a fresh, empty tracker database — all or nothing.'
+  static override description =
+    'Reads <class>.csv, <class>-journals.csv and <class>-files/ as `roundup-admin import` does, creates the tables ' +
+    "exactly as Roundup creates them (sqlite, PostgreSQL or MySQL, from the home's config.ini and schema.py), and " +
+    'keeps ids; id counters end at max id + 2 like roundup-admin. The database must not exist yet or be empty; ' +
+    'on any failure it is removed again. The full-text index is left empty: run `roundup-admin reindex` after.'
+  static override examples = [
+    '<%= config.bin %> roundup import /srv/new-tracker /tmp/tracker-export',
+    '<%= config.bin %> roundup import /srv/new-tracker /tmp/tables --no-files',
+  ]
+  static override args = {
+    home: Args.directory({description: 'tracker home to import into (config.ini + schema.py)', required: true}),
+    dir: Args.directory({description: 'directory of a roundup-admin export', required: true, exists: true}),
+  }
+  static override flags = {
+    'no-files': Flags.boolean({description: 'do not import file contents (roundup-admin importtables)'}),
+  }
+
+  async run() {
+    const {args, flags} = await this.parse(Import)
+    const result = await importTracker(args.home, args.dir, {files: !flags['no-files']})
+    for (const n of result.notes) this.note(n)
+    return this.report(result, (r) => [
+      ...r.classes.map((c) => `${c.name}: ${c.items} items, ${c.journals} journal entries, next id ${c.nextId}`),
+      `Imported ${r.classes.length} classes into the ${r.backend} database ${r.database}`,
+    ])
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * A fresh, empty database for a tracker (import, migrate-backend): created if missing, refused if it holds
+ * tables, and removed again when the work fails — so a failure never leaves a partial database behind.
+ */
+import {existsSync} from 'node:fs'
+import {mkdir, rename, rm} from 'node:fs/promises'
+import {join} from 'node:path'
+import {BkError} from '@bkcli/core'
+import {connect, openMysql, openPostgres, openSqlite, type SqlConn, sqlitePath} from './store.js'
+import type {Tracker} from './tracker.js'
+
+export interface FreshDatabase {
+  conn: SqlConn
+  /** make the work permanent (sqlite: move the staged file into place) */
+  commit(): Promise<void>
+  /** undo everything (drop what was created) */
+  abort(): Promise<void>
+}
+
+export async function openFreshDatabase(tracker: Tracker): Promise<FreshDatabase> {
+  if (tracker.backend === 'sqlite') return freshSqlite(tracker)
+  if (tracker.backend === 'postgresql') return freshPostgres(tracker)
+  return freshMysql(tracker)
+}
+
+async function freshSqlite(tracker: Tracker): Promise<FreshDatabase> {
+  const final = sqlitePath(tracker)
+  if (existsSync(final)) {
+    throw new BkError(
+      `${final} already exists; bk imports only into a fresh, empty database (move the old db away or use a new tracker home)`,
+    )
+  }
+  await mkdir(tracker.dbDir, {recursive: true})
+  const stage = join(tracker.dbDir, `.db.bk-import-${process.pid}`)
+  await rm(stage, {force: true})
+  const conn = openSqlite(stage, {create: true})
+  await conn.run('pragma journal_mode=delete')
+  await conn.begin()
+  return {
+    conn,
+    async commit() {
+      await conn.commit()
+      await conn.run('pragma journal_mode=wal')
+      await conn.close()
+      await rename(stage, final)
+    },
+    async abort() {
+      await conn.rollback().catch(() => {})
+      await conn.close().catch(() => {})
+      await rm(stage, {force: true})
+      await rm(`${stage}-journal`, {force: true})
+    },
+  }
+}
+
+async function freshPostgres(tracker: Tracker): Promise<FreshDatabase> {
+  const s = tracker.rdbms
+  if (s.name.includes('.')) {
+    throw new BkError(`[rdbms] name ${s.name} names a PostgreSQL schema; bk imports only into a whole database`)
+  }
+  const admin = await openPostgres(s, {database: null})
+  let created = false
+  try {
+    const exists = await admin.all('select 1 from pg_database where datname = $1', [s.name])
+    if (exists.length === 0) {
+      const template = s.template ? ` TEMPLATE="${s.template.replaceAll('"', '""')}"` : ''
+      await admin.run(`CREATE DATABASE "${s.name.replaceAll('"', '""')}" WITH ENCODING='UNICODE'${template}`)
+      created = true
+    }
+  } finally {
+    await admin.close()
+  }
+  const conn = await connect(tracker)
+  if (!created) {
+    const tables = await conn.all(
+      "select count(*) from information_schema.tables where table_schema not in ('pg_catalog','information_schema')",
+    )
+    if (Number(tables[0]?.[0]) > 0) {
+      await conn.close()
+      throw new BkError(
+        `PostgreSQL database ${s.name} already exists and is not empty; bk imports only into a fresh database (set [rdbms] name to a new name)`,
+      )
+    }
+  }
+  await conn.begin()
+  const drop = async () => {
+    if (!created) return
+    const a = await openPostgres(s, {database: null})
+    try {
+      await a.run(`DROP DATABASE IF EXISTS "${s.name.replaceAll('"', '""')}"`)
+    } finally {
+      await a.close()
+    }
+  }
+  return {
+    conn,
+    async commit() {
+      await conn.commit()
+      await conn.close()
+    },
+    async abort() {
+      await conn.rollback().catch(() => {})
+      await conn.close()
+      await drop()
+    },
+  }
+}
+
+async function freshMysql(tracker: Tracker): Promise<FreshDatabase> {
+  const s = tracker.rdbms
+  const admin = await openMysql(s, {database: null})
+  let created = false
+  const q = `\`${s.name.replaceAll('`', '``')}\``
+  try {
+    const exists = await admin.all('select schema_name from information_schema.schemata where schema_name = ?', [
+      s.name,
+    ])
+    if (exists.length === 0) {
+      await admin.run(`CREATE DATABASE ${q} COLLATE ${s.mysqlCollation} CHARACTER SET ${s.mysqlCharset}`)
+      created = true
+    } else {
+      const tables = await admin.all('select count(*) from information_schema.tables where table_schema = ?', [s.name])
+      if (Number(tables[0]?.[0]) > 0) {
+        throw new BkError(
+          `MySQL database ${s.name} already exists and is not empty; bk imports only into a fresh database (set [rdbms] name to a new name)`,
+        )
+      }
+    }
+  } finally {
+    await admin.close()
+  }
+  const conn = await connect(tracker)
+  await conn.begin()
+  return {
+    conn,
+    async commit() {
+      await conn.commit()
+      await conn.close()
+    },
+    async abort() {
+      // MySQL DDL is not transactional: remove what was made
+      await conn.rollback().catch(() => {})
+      if (created) {
+        await conn.run(`DROP DATABASE IF EXISTS ${q}`).catch(() => {})
+      } else {
+        const tables = await conn.all('select table_name from information_schema.tables where table_schema = ?', [
+          s.name,
+        ])
+        for (const [t] of tables) await conn.run(`DROP TABLE IF EXISTS \`${String(t)}\``).catch(() => {})
+      }
+      await conn.close()
+    },
+  }
+}
