@@ -9,7 +9,7 @@ export const FIXTURE_PASSWORD = 'Xk3vP9qLm2'
 
 /** Runs SQL as the MariaDB root user through the mysql client (independent of bk's code). */
 export function mysqlRoot(sql: string, database?: string): string {
-  const args = ['-uroot', '-h127.0.0.1', '-P3306', '--batch', '--skip-column-names']
+  const args = ['-uroot', '-h127.0.0.1', '-P3306', '--default-character-set=utf8mb4', '--batch', '--skip-column-names']
   if (database) args.push(database)
   const r = spawnSync('mysql', args, {input: sql, encoding: 'utf8'})
   if (r.status !== 0) throw new Error(`mysql failed: ${r.stderr}`)

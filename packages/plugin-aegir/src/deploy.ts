@@ -1,0 +1,219 @@
+import {chown, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {
+  atomicFile,
+  BkError,
+  type DbClient,
+  type DbTarget,
+  dbClient,
+  extractArchive,
+  loadDump,
+  pathExists,
+  safeRestore,
+} from '@bkcli/core'
+import {newPassword, suggestDbName} from './db-names.js'
+import type {SiteDatabase} from './drupal/credentials.js'
+import {setMaintenance} from './drupal/maintenance.js'
+import {
+  platformRootInSettings,
+  rewriteDrushrcCredentials,
+  rewriteDrushrcOption,
+  rewriteSettingsCredentials,
+  rewriteSitePathsInText,
+} from './drupal/rewrite-settings.js'
+import {rewriteDumpFile, sitePathLineRewriter} from './dump/rewrite-dump.js'
+import {applyProvisionLayout} from './layout.js'
+import {sessionFor} from './session.js'
+import {siteTarget} from './target.js'
+
+/** provision-deploy: a backup tarball becomes a live site folder with a database of its own. */
+export interface DeployPlan {
+  backupFile: string
+  /** The site folder to create, or to replace (restore). */
+  targetDir: string
+  /** The uri the backup was made of, and the uri it becomes (clone: a new one). */
+  fromUri: string
+  toUri: string
+  /** The platform root the site moves to (migrate); settings.php's include paths follow it. */
+  toPlatformRoot?: string
+  admin: DbTarget
+  /** Host part of the new MySQL account. */
+  grantHost: string
+  /** How the site reaches its database server (kept from the site's settings). */
+  site: Pick<SiteDatabase, 'engine' | 'driver' | 'host' | 'port'>
+  /** Group for files/ and settings.php; undefined keeps the archive's. */
+  webGroup?: number
+  /** Drupal major and the raw maintenance value the deployed site gets (the live site's own from before). */
+  maintenance?: {major: number; value: string | undefined}
+  onSpawn?: (pid: number) => void
+  /** Called as each step starts (progress narration). */
+  onStep?: (step: string) => void
+}
+
+export interface DeployResult {
+  dir: string
+  database: string
+  username: string
+  /** Rows per table in the new database. */
+  tables: Record<string, number>
+  /** Values rewritten in the dump (sites/<old> → sites/<new>). */
+  rewrittenValues: number
+  leftovers: string[]
+}
+
+/**
+ * Unpacks the backup in a stage beside the target, creates a new database and user (fresh password) through
+ * the admin account, imports the dump as the new user, rewrites settings.php/drushrc.php (credentials, and
+ * paths when the uri or platform changes), gives the folder provision's modes and web group, then swaps it in
+ * by rename. Any failure removes the stage and the new database and user; the target is as it was.
+ */
+export async function deploySite(plan: DeployPlan): Promise<DeployResult> {
+  const admin = dbClient(plan.admin)
+  const step = plan.onStep ?? (() => {})
+  let created: {database?: string; user?: string} = {}
+  try {
+    await admin.serverVersion()
+    const taken = async (name: string) =>
+      (await admin.databaseExists(name)) || (await admin.userExists(name, userOptions(plan)))
+    const database = await suggestDbName(plan.toUri, taken)
+    const username = database
+    const password = newPassword()
+    const newDb = {...plan.site, database, username, password, host: plan.site.host, port: plan.site.port}
+    let rewrittenValues = 0
+    let tables: Record<string, number> = {}
+    const restored = await safeRestore({
+      target: plan.targetDir,
+      stage: async (stageDir) => {
+        step('unpacking')
+        await extractArchive({file: plan.backupFile, target: stageDir})
+        const dump = join(stageDir, 'database.sql')
+        if (!(await pathExists(dump))) {
+          throw new BkError(
+            `${plan.backupFile} holds no database.sql; it is not a site backup (the live site is untouched)`,
+          )
+        }
+        step('creating database')
+        created = await createSiteDatabase(admin, plan, database, username, password)
+        let load = dump
+        if (plan.fromUri !== plan.toUri) {
+          step('rewriting paths in the dump')
+          load = join(stageDir, '.database.rewritten.sql')
+          const stats = await rewriteDumpFile(
+            dump,
+            load,
+            sitePathLineRewriter({fromUri: plan.fromUri, toUri: plan.toUri, engine: plan.site.engine}),
+          )
+          rewrittenValues = stats.changed
+        }
+        step('importing the database')
+        await loadDump(siteTarget(newDb), load, {onSpawn: plan.onSpawn})
+        await rm(dump, {force: true})
+        await rm(join(stageDir, '.database.rewritten.sql'), {force: true})
+        step('rewriting settings.php')
+        await rewriteSiteFiles(stageDir, plan, newDb)
+        if (plan.maintenance) {
+          const session = sessionFor(dbClient(siteTarget(newDb)), plan.site.engine)
+          try {
+            await setMaintenance(session, plan.maintenance.major, plan.maintenance.value)
+          } finally {
+            await session.close()
+          }
+        }
+        await applyProvisionLayout(stageDir, plan.webGroup)
+      },
+      verify: async () => {
+        tables = await admin.tableCounts(database)
+        if (Object.keys(tables).length === 0) throw new BkError(`the import into ${database} produced no tables`)
+      },
+    })
+    return {dir: restored.target, database, username, tables, rewrittenValues, leftovers: restored.leftovers}
+  } catch (error) {
+    await dropCreated(admin, plan, created)
+    throw error
+  } finally {
+    await admin.close()
+  }
+}
+
+function userOptions(plan: DeployPlan) {
+  return plan.admin.engine === 'mysql' ? {host: plan.grantHost} : {}
+}
+
+async function createSiteDatabase(
+  admin: DbClient,
+  plan: DeployPlan,
+  database: string,
+  username: string,
+  password: string,
+): Promise<{database?: string; user?: string}> {
+  const created: {database?: string; user?: string} = {}
+  try {
+    await admin.createUser(username, password, userOptions(plan))
+    created.user = username
+    if (plan.admin.engine === 'postgres') await admin.createDatabase(database, {owner: username, encoding: 'UTF8'})
+    else await admin.createDatabase(database, {encoding: 'utf8mb4'})
+    created.database = database
+    await admin.grantAll(database, username, userOptions(plan))
+    return created
+  } catch (error) {
+    await dropCreated(admin, plan, created)
+    throw error
+  }
+}
+
+async function dropCreated(admin: DbClient, plan: DeployPlan, created: {database?: string; user?: string}) {
+  if (created.database) await admin.dropDatabase(created.database).catch(() => undefined)
+  if (created.user) await admin.dropUser(created.user, userOptions(plan)).catch(() => undefined)
+}
+
+/** settings.php and drushrc.php in the stage: new credentials; new uri/platform paths when they change. */
+async function rewriteSiteFiles(
+  stageDir: string,
+  plan: DeployPlan,
+  db: {database: string; username: string; password: string; host: string; port?: number},
+): Promise<void> {
+  const settingsFile = join(stageDir, 'settings.php')
+  if (await pathExists(settingsFile)) {
+    await rewriteInPlace(settingsFile, (text) => {
+      const from = {uri: plan.fromUri, platformRoot: platformRootInSettings(text)}
+      const to = {uri: plan.toUri, platformRoot: plan.toPlatformRoot ?? from.platformRoot}
+      const rewritten = rewriteSettingsCredentials(text, db)
+      if (rewritten.changed === 0) {
+        throw new BkError(
+          'settings.php in the backup has no literal database credentials to rewrite (cloaked?); it would not reach the new database',
+        )
+      }
+      return rewriteSitePathsInText(rewritten.text, from, to)
+    })
+  }
+  const drushrc = join(stageDir, 'drushrc.php')
+  if (await pathExists(drushrc)) {
+    await rewriteInPlace(drushrc, (text) => {
+      let out = rewriteDrushrcCredentials(text, db).text
+      if (plan.fromUri !== plan.toUri) out = rewriteDrushrcOption(out, 'uri', plan.toUri)
+      return rewriteSitePathsInText(out, {uri: plan.fromUri}, {uri: plan.toUri})
+    })
+  }
+  for (const name of ['local.settings.php', 'local.drushrc.php']) {
+    const file = join(stageDir, name)
+    if (plan.fromUri !== plan.toUri && (await pathExists(file))) {
+      await rewriteInPlace(file, (text) => rewriteSitePathsInText(text, {uri: plan.fromUri}, {uri: plan.toUri}))
+    }
+  }
+}
+
+/** Rewrite a small text file atomically, keeping its mode (settings.php is 0440) and owner. */
+async function rewriteInPlace(file: string, change: (text: string) => string): Promise<void> {
+  const info = await stat(file)
+  const text = await readFile(file, 'utf8')
+  const next = change(text)
+  if (next === text) return
+  await atomicFile(
+    file,
+    async (tmp) => {
+      await writeFile(tmp, next)
+      if (process.getuid?.() === 0) await chown(tmp, info.uid, info.gid)
+    },
+    {mode: info.mode & 0o7777, overwrite: true},
+  )
+}

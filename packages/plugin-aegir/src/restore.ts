@@ -1,0 +1,177 @@
+import {basename, join, resolve} from 'node:path'
+import {
+  acquireLock,
+  BkError,
+  checkArchive,
+  type DbTarget,
+  dbClient,
+  messageOf,
+  pathExists,
+  sha256File,
+} from '@bkcli/core'
+import {type BackupResult, backupSite, REASON_PRE_RESTORE} from './backup.js'
+import {type DeployResult, deploySite} from './deploy.js'
+import {setMaintenance} from './drupal/maintenance.js'
+import {currentWebGroup} from './layout.js'
+import {readBackupSidecar} from './manifest.js'
+import {siteCatalog} from './naming.js'
+import {retireDatabase} from './retire.js'
+import {sessionFor} from './session.js'
+import type {AegirSite} from './site.js'
+import {siteTarget} from './target.js'
+
+export interface RestoreOptions {
+  location: string
+  admin: DbTarget
+  grantHost?: string
+  webGroup?: number
+  /** Accept a small dump in the pre-restore backup. */
+  force?: boolean
+  stripDefiner?: boolean
+  onStep?: (step: string) => void
+  onSpawn?: (pid: number) => void
+}
+
+export interface RestoreResult {
+  site: string
+  uri: string
+  backup: string
+  /** The pre-restore backup, kept whatever happens. */
+  preRestoreBackup: string
+  database: {old: string; new: string; user: string}
+  tables: Record<string, number>
+  oldDatabaseDropped: boolean
+  warnings: string[]
+}
+
+/**
+ * Aegir's Restore task, safely: check the archive first, put the site in maintenance mode (in the variable or
+ * state its Drupal major honours), take a pre-restore backup that is kept also when the restore fails, deploy
+ * the backup beside the site with a new database and user, swap it in, then drop the old database and user.
+ * A failure at any step leaves the live site folder and its database as they were (maintenance mode undone)
+ * and the new database dropped.
+ */
+export async function restoreSite(
+  site: AegirSite,
+  backupArg: string | undefined,
+  options: RestoreOptions,
+): Promise<RestoreResult> {
+  const step = options.onStep ?? (() => {})
+  const lock = await acquireLock(site.dir, {operation: 'bk aegir restore'})
+  try {
+    const backup = await resolveBackup(options.location, site.uri, backupArg)
+    step(`checking ${basename(backup)}`)
+    await checkBackup(backup)
+
+    // the admin account must work before anything changes
+    const admin = dbClient(options.admin)
+    try {
+      await admin.serverVersion()
+    } finally {
+      await admin.close()
+    }
+
+    const major = site.drupal?.major
+    const warnings: string[] = []
+    const siteSession = () => sessionFor(dbClient(siteTarget(site.database)), site.database.engine)
+    let before: string | undefined
+    let maintenanceSet = false
+    if (major !== undefined) {
+      step('maintenance mode on')
+      const session = siteSession()
+      try {
+        before = await setMaintenance(session, major, true)
+        maintenanceSet = true
+      } finally {
+        await session.close()
+      }
+    } else {
+      warnings.push('Drupal version unknown: the site was not put in maintenance mode')
+    }
+
+    let pre: BackupResult | undefined
+    let deployed: DeployResult
+    try {
+      step('pre-restore backup')
+      pre = await backupSite(site, {
+        location: options.location,
+        description: REASON_PRE_RESTORE,
+        kind: 'pre-restore',
+        locked: true,
+        force: options.force,
+        stripDefiner: options.stripDefiner,
+      })
+      deployed = await deploySite({
+        backupFile: backup,
+        targetDir: site.dir,
+        fromUri: (await backupUri(backup)) ?? site.uri,
+        toUri: site.uri,
+        admin: options.admin,
+        grantHost: options.grantHost ?? '%',
+        site: site.database,
+        webGroup: options.webGroup ?? (await currentWebGroup(site.dir)),
+        maintenance: major === undefined ? undefined : {major, value: before},
+        onSpawn: options.onSpawn,
+        onStep: step,
+      })
+    } catch (error) {
+      if (maintenanceSet && major !== undefined) {
+        const session = siteSession()
+        await setMaintenance(session, major, before)
+          .catch((e) => warnings.push(`could not take the site out of maintenance mode: ${messageOf(e)}`))
+          .finally(() => session.close())
+      }
+      if (pre && error instanceof BkError) {
+        const message = `${error.message.replace(/[.\s]+$/, '')}; the live site is unchanged and the pre-restore backup is kept: ${pre.file}`
+        throw new BkError(message, {exit: error.exit, code: error.code, cause: error})
+      }
+      throw error
+    }
+
+    step('dropping the old database')
+    const retired = await retireDatabase(options.admin, site.database, options.grantHost ?? '%')
+    warnings.push(...retired.warnings)
+    return {
+      site: site.dir,
+      uri: site.uri,
+      backup,
+      preRestoreBackup: pre.file,
+      database: {old: site.database.database, new: deployed.database, user: deployed.username},
+      tables: deployed.tables,
+      oldDatabaseDropped: retired.dropped,
+      warnings: [...warnings, ...deployed.leftovers.map((l) => `left from an earlier interrupted restore: ${l}`)],
+    }
+  } finally {
+    await lock.release()
+  }
+}
+
+/** The backup to restore: a path, a name in the location, or (none given) the site's newest backup. */
+export async function resolveBackup(location: string, uri: string, arg: string | undefined): Promise<string> {
+  if (arg) {
+    for (const candidate of [resolve(arg), join(location, arg)]) if (await pathExists(candidate)) return candidate
+    throw new BkError(`no backup '${arg}' (as a path or in ${location}); see bk aegir list`)
+  }
+  const newest = (await siteCatalog(location, uri).list()).find((e) => e.type === 'file')
+  if (!newest) throw new BkError(`no backup of ${uri} in ${location}; give the backup file`)
+  return newest.path
+}
+
+/** Reads the whole archive through (gzip CRC, tar headers, unsafe paths) and compares the sidecar checksum. */
+export async function checkBackup(file: string): Promise<void> {
+  const check = await checkArchive(file)
+  if (check.unsafe.length > 0) {
+    throw new BkError(`${file} has unsafe entries (${check.unsafe[0]}); refusing to restore it`)
+  }
+  const sidecar = await readBackupSidecar(file)
+  if (sidecar?.sha256 && sidecar.sha256 !== (await sha256File(file))) {
+    throw new BkError(`${file} does not match the checksum recorded when it was made; it changed or is damaged`)
+  }
+}
+
+/** The uri a backup was made of: from its sidecar, else from its provision name. */
+export async function backupUri(file: string): Promise<string | undefined> {
+  const name = basename(file)
+  const m = /^(.+)-\d{8}\.\d{6}(?:_\d+)?\.(?:tar\.gz|tgz|tar\.bz2|tar)$/.exec(name)
+  return m?.[1]
+}
