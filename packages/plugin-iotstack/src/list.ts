@@ -4,7 +4,7 @@ import {DATED_NAMING, ROLLING_NAMING} from './naming.js'
 import {readSidecar} from './sidecar.js'
 import {stackPaths} from './stack.js'
 
-/** `bk iotstack list`: the stack's archives — dated, rolling and restore's safety copies — newest first. */
+/** `bk iotstack list`: the stack's archives — dated, rolling and restore's safety copies — newest first in each group. */
 export interface ListedBackup {
   kind: 'dated' | 'rolling' | 'pre-restore'
   name: string
@@ -43,5 +43,6 @@ export async function listBackups(stackDir: string, options: {location?: string}
       })
     }
   }
-  return listed.sort((a, b) => (a.date < b.date ? 1 : a.date > b.date ? -1 : 0))
+  // Grouped like IOTstack's folders (dated, rolling, safety copies), newest first in each.
+  return listed
 }

@@ -160,15 +160,16 @@ async function runRestore(
       `Restore File: ${archive} (${plan.madeBy === 'bk' ? 'bk archive, manifest checked' : 'IOTstack archive'})`,
     )
     await log.line(`Entries checked: ${check.entries}`)
+    const current = await presentMembers(paths.dir)
     if (!includesEnv) {
-      const text =
-        'the archive holds no .env (IOTstack backups never do): the current .env is kept; without one, services needing its passwords will not start'
+      const text = current.includes('.env')
+        ? 'the archive holds no .env (IOTstack backups never do): the current .env is kept'
+        : 'the archive holds no .env (IOTstack backups never do) and the folder has none: services whose passwords come from .env will not start until you recreate it'
       warnings.push(text)
       await log.line(`Note: ${text}`)
     }
 
     // 3. Files open in running containers must not be replaced under them.
-    const current = await presentMembers(paths.dir)
     const hasCompose = current.includes('docker-compose.yml')
     if (hasCompose && (options.start || options.restoreDatabases || (await composeAvailable(paths.dir, env)))) {
       driver = await ComposeDriver.open(paths.dir, env)

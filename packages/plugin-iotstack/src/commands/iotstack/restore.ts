@@ -40,7 +40,6 @@ export default class Restore extends BkCommand<typeof Restore> {
     for (const w of result.warnings) this.note(w)
     return this.report(result, (r) => [
       `Restored ${r.restored.join(', ')} from ${relative(process.cwd(), r.archive) || r.archive} (${r.madeBy === 'bk' ? 'bk' : 'IOTstack'} archive, ${r.entries} entries) into ${r.stack}`,
-      ...(r.includesEnv ? [] : ['The archive holds no .env (IOTstack never archives it): the current .env was kept.']),
       ...(r.kept.length > 0 ? [`Kept: ${r.kept.join(', ')}`] : []),
       ...(r.removed.length > 0 ? [`Removed (not in the archive): ${r.removed.join(', ')}`] : []),
       ...(r.safetyArchive
