@@ -85,6 +85,8 @@ async function writeBackup(site: AegirSite, options: BackupOptions): Promise<Bac
       routines: true,
       events: site.database.engine === 'mysql',
       stripDefiner: options.stripDefiner ?? true,
+      // the dump must load under a new database user: no owners or grants of the old one (PostgreSQL)
+      extraArgs: site.database.engine === 'postgres' ? ['--no-owner', '--no-privileges'] : [],
       mode: 0o600,
       onSpawn: options.onSpawn,
     })
