@@ -134,9 +134,13 @@ export async function writeTar(
       noDirRecurse: true,
       maxReadSize: READ_BLOCK,
       jobs: 4,
-      onWriteEntry: () => {
+      onWriteEntry: (entry) => {
         created++
         wake?.()
+        // node-tar adds SCHILY.dev/ino/nlink to pax headers (long or non-ASCII names), which GNU tar warns about on
+        // every restore; nobody needs them. Hard-linked files keep theirs: node-tar still matches links by them.
+        const st = (entry as unknown as {stat?: Stats}).stat
+        if (st && !(st.isFile() && st.nlink > 1)) Object.assign(st, {dev: undefined, ino: undefined, nlink: undefined})
       },
     })
     const feeding = (async () => {

@@ -78,7 +78,13 @@ export class EntryChecker {
       return {path, linkpath: target}
     }
     if (type === 'Link') {
-      let linkParts = splitSafe(entry.linkpath ?? '', 'hard link target')
+      let linkParts: string[]
+      try {
+        linkParts = splitSafe(entry.linkpath ?? '', 'hard link target')
+      } catch (error) {
+        if (!(error instanceof UnsafeEntry)) throw error
+        throw new UnsafeEntry(entry.path, `${error.reason}: ${entry.linkpath}`)
+      }
       if (this.strip > 0) {
         if (linkParts.length <= this.strip) throw new UnsafeEntry(entry.path, 'hard link target removed by strip')
         linkParts = linkParts.slice(this.strip)

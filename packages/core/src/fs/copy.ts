@@ -111,8 +111,8 @@ async function copyInto(
 
 async function linkUnchanged(previous: string, st: Stats, target: string): Promise<boolean> {
   const prev = await lstat(previous).catch(() => undefined)
-  // copies carry millisecond mtimes (utimes with a Date), so compare at that precision
-  if (!prev?.isFile() || prev.size !== st.size || Math.trunc(prev.mtimeMs) !== Math.trunc(st.mtimeMs)) return false
+  // copies carry millisecond mtimes (utimes with a Date, through a float): same to within a millisecond
+  if (!prev?.isFile() || prev.size !== st.size || Math.abs(prev.mtimeMs - st.mtimeMs) >= 1) return false
   // a hard link shares mode and owner: only reuse it when those match too, else the copy would lie about them
   if ((prev.mode & 0o7777) !== (st.mode & 0o7777) || prev.uid !== st.uid || prev.gid !== st.gid) return false
   await mkdir(dirname(target), {recursive: true})

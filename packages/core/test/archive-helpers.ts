@@ -1,0 +1,125 @@
+import {createHash} from 'node:crypto'
+import {lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {dirname, join, resolve} from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {gzipSync} from 'node:zlib'
+import {Header} from 'tar'
+
+const made: string[] = []
+
+/** A fresh temp dir, removed by cleanupTemp() (afterAll). */
+export function temp(prefix = 'bk-core-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  made.push(dir)
+  return dir
+}
+
+export function cleanupTemp(): void {
+  for (const dir of made.splice(0)) rmSync(dir, {recursive: true, force: true})
+}
+
+/** The shared fixtures folder: ../shared/fixtures beside the repository (BK_FIXTURES overrides). */
+export function fixture(...parts: string[]): string {
+  const here = dirname(fileURLToPath(import.meta.url))
+  const base = process.env.BK_FIXTURES ?? resolve(here, '..', '..', '..', '..', 'shared', 'fixtures')
+  return join(base, ...parts)
+}
+
+export const isRoot = process.getuid?.() === 0
+
+/**
+ * Everything about a tree that an archive or a copy must keep, one line per entry:
+ * "<path> <type> <mode> <uid>:<gid> <mtime> <content digest | link target>". mtimes in whole seconds (tar's precision).
+ */
+export function snapshot(root: string, options: {owners?: boolean; mtimes?: boolean; skip?: string[]} = {}): string[] {
+  const lines: string[] = []
+  const visit = (dir: string, rel: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const abs = join(dir, name)
+      const path = rel ? `${rel}/${name}` : name
+      if (options.skip?.includes(path)) continue
+      const st = lstatSync(abs)
+      const type = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : '?'
+      const owner = options.owners === false ? '' : ` ${st.uid}:${st.gid}`
+      const mtime = options.mtimes === false || type === 'l' ? '' : ` ${Math.floor(st.mtimeMs / 1000)}`
+      const content =
+        type === 'f'
+          ? createHash('sha256').update(readFileSync(abs)).digest('hex').slice(0, 16)
+          : type === 'l'
+            ? `-> ${readlinkSync(abs)}`
+            : ''
+      lines.push(`${path} ${type} ${(st.mode & 0o7777).toString(8)}${owner}${mtime} ${content}`.trimEnd())
+      if (type === 'd') visit(abs, path)
+    }
+  }
+  visit(root, '')
+  return lines
+}
+
+export interface RawMember {
+  path: string
+  type?: 'File' | 'Directory' | 'SymbolicLink' | 'Link' | 'CharacterDevice' | 'BlockDevice' | 'FIFO'
+  linkpath?: string
+  content?: string
+  mode?: number
+}
+
+/** A tar stream written header by header, so tests can build archives no honest tool would make. */
+export function rawTar(members: RawMember[], options: {gzip?: boolean} = {}): Buffer {
+  const blocks: Buffer[] = []
+  for (const m of members) {
+    const content = Buffer.from(m.content ?? '')
+    const type = m.type ?? 'File'
+    const header = new Header({
+      path: m.path,
+      type,
+      linkpath: m.linkpath,
+      mode: m.mode ?? (type === 'Directory' ? 0o755 : 0o644),
+      size: type === 'File' ? content.length : 0,
+      mtime: new Date('2024-01-02T03:04:05Z'),
+      uid: 0,
+      gid: 0,
+    })
+    header.encode()
+    blocks.push(header.block as Buffer)
+    if (type === 'File' && content.length > 0) {
+      blocks.push(content, Buffer.alloc((512 - (content.length % 512)) % 512))
+    }
+  }
+  blocks.push(Buffer.alloc(1024))
+  const tar = Buffer.concat(blocks)
+  return options.gzip ? gzipSync(tar) : tar
+}
+
+/** Parse a `tar -tv` listing line: mode string, owner/group, size, path (no './'), link target. */
+export function parseListing(
+  text: string,
+): {path: string; perms: string; owner: string; size: number; link?: string}[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((line) => {
+      const m = /^(\S+) (\S+)\/(\S+)\s+(\d+) \S+ \S+ (.*)$/.exec(line)
+      if (!m) throw new Error(`bad listing line: ${line}`)
+      const [, perms, user, group, size, rest] = m as unknown as string[]
+      const [rawPath, link] = (rest as string).split(' -> ')
+      const path = (rawPath as string).replace(/^\.\//, '').replace(/\/$/, '') || '.'
+      return {path, perms: perms as string, owner: `${user}:${group}`, size: Number(size), link}
+    })
+}
+
+/** `drwxr-sr-x` style permission string of a numeric mode and type. */
+export function permString(type: string, mode: number): string {
+  const t = type === 'directory' ? 'd' : type === 'symlink' ? 'l' : type === 'hardlink' ? 'h' : '-'
+  const bits = ['r', 'w', 'x', 'r', 'w', 'x', 'r', 'w', 'x'].map((c, i) => ((mode >> (8 - i)) & 1 ? c : '-'))
+  if (mode & 0o4000) bits[2] = bits[2] === 'x' ? 's' : 'S'
+  if (mode & 0o2000) bits[5] = bits[5] === 'x' ? 's' : 'S'
+  if (mode & 0o1000) bits[8] = bits[8] === 'x' ? 't' : 'T'
+  return t + bits.join('')
+}
+
+/** Names of everything directly in `dir` (to prove nothing was written there). */
+export function names(dir: string): string[] {
+  return readdirSync(dir).sort()
+}

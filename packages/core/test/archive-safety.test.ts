@@ -1,0 +1,314 @@
+import {execFileSync} from 'node:child_process'
+import {mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {afterAll, describe, expect, it} from 'vitest'
+import {checkArchive, createArchive, extractArchive, listArchive, readArchiveMember} from '../src/archive/index.js'
+import {BkError} from '../src/errors.js'
+import {verifyManifest} from '../src/manifest/index.js'
+import {cleanupTemp, names, type RawMember, rawTar, temp} from './archive-helpers.js'
+
+afterAll(cleanupTemp)
+
+async function rejection(p: Promise<unknown>): Promise<BkError> {
+  try {
+    await p
+  } catch (error) {
+    expect(error).toBeInstanceOf(BkError)
+    return error as BkError
+  }
+  throw new Error('expected a BkError, got success')
+}
+
+/** A sandbox: `outside` (must stay untouched), `target` (to extract into) inside `box`. */
+function sandbox() {
+  const box = temp()
+  const outside = join(box, 'outside')
+  mkdirSync(outside)
+  writeFileSync(join(outside, 'keep.txt'), 'keep')
+  return {box, outside, target: join(box, 'area', 'target')}
+}
+
+const ok: RawMember = {path: 'fine.txt', content: 'fine'}
+
+describe('safe extraction refuses tar-slip archives, naming the entry, writing nothing', () => {
+  const attacks: {name: string; members: (outside: string) => RawMember[]; entry: string; reason: RegExp}[] = [
+    {
+      name: "'..' in a path",
+      members: () => [ok, {path: '../../outside/x', content: 'pwned'}],
+      entry: '../../outside/x',
+      reason: /'\.\.'/,
+    },
+    {
+      name: "'..' in the middle",
+      members: () => [ok, {path: 'a/../../../outside/x', content: 'p'}],
+      entry: 'a/../../../outside/x',
+      reason: /'\.\.'/,
+    },
+    {
+      name: 'an absolute path',
+      members: (outside) => [ok, {path: join(outside, 'abs.txt'), content: 'p'}],
+      entry: '/',
+      reason: /absolute/,
+    },
+    {
+      name: 'a symlink pointing outside, then a file through it',
+      members: () => [
+        ok,
+        {path: 'esc', type: 'SymbolicLink', linkpath: '../../outside'},
+        {path: 'esc/x', content: 'p'},
+      ],
+      entry: 'esc',
+      reason: /outside the target/,
+    },
+    {
+      name: 'an absolute symlink',
+      members: (outside) => [{path: 'abs-link', type: 'SymbolicLink', linkpath: outside}],
+      entry: 'abs-link',
+      reason: /absolute path/,
+    },
+    {
+      name: 'a file written through an inside symlink',
+      members: () => [
+        {path: 'sub', type: 'Directory'},
+        {path: 'in', type: 'SymbolicLink', linkpath: 'sub'},
+        {path: 'in/x', content: 'p'},
+      ],
+      entry: 'in/x',
+      reason: /through the symlink in/,
+    },
+    {
+      name: 'a chain of symlinks that escapes (a -> ., b -> a/..)',
+      members: () => [
+        {path: 'a', type: 'SymbolicLink', linkpath: '.'},
+        {path: 'b', type: 'SymbolicLink', linkpath: 'a/..'},
+      ],
+      entry: 'b',
+      reason: /outside the target/,
+    },
+    {
+      name: 'a symlink made to escape by a later entry',
+      members: () => [
+        {path: 'a', type: 'SymbolicLink', linkpath: 'b/x/../..'},
+        {path: 'x', type: 'Directory'},
+        {path: 'b', type: 'SymbolicLink', linkpath: '.'},
+      ],
+      entry: 'a',
+      reason: /outside the target/,
+    },
+    {
+      name: 'a hard link to a file outside',
+      members: () => [ok, {path: 'hl', type: 'Link', linkpath: '../../outside/keep.txt'}],
+      entry: 'hl',
+      reason: /'\.\.'/,
+    },
+    {
+      name: 'a hard link to an absolute path',
+      members: (outside) => [ok, {path: 'hl', type: 'Link', linkpath: join(outside, 'keep.txt')}],
+      entry: 'hl',
+      reason: /absolute/,
+    },
+    {
+      name: 'a hard link to an inside symlink that escapes from its new place',
+      members: () => [
+        {path: 'd', type: 'Directory'},
+        {path: 'd/up', type: 'SymbolicLink', linkpath: '..'},
+        {path: 'hl', type: 'Link', linkpath: 'd/up'},
+      ],
+      entry: 'hl',
+      reason: /outside the target/,
+    },
+    {
+      name: 'a character device',
+      members: () => [ok, {path: 'null', type: 'CharacterDevice'}],
+      entry: 'null',
+      reason: /device/,
+    },
+    {name: 'a block device', members: () => [ok, {path: 'sda', type: 'BlockDevice'}], entry: 'sda', reason: /device/},
+    {name: 'a fifo', members: () => [ok, {path: 'pipe', type: 'FIFO'}], entry: 'pipe', reason: /fifo/},
+  ]
+
+  for (const attack of attacks) {
+    for (const gzip of [false, true]) {
+      it(`${attack.name}${gzip ? ' (.tar.gz)' : ''}`, async () => {
+        const {box, outside, target} = sandbox()
+        const file = join(box, gzip ? 'evil.tar.gz' : 'evil.tar')
+        writeFileSync(file, rawTar(attack.members(outside), {gzip}))
+        const error = await rejection(extractArchive({file, target}))
+        expect(error.message).toContain(attack.entry === '/' ? 'unsafe entry' : `'${attack.entry}'`)
+        expect(error.message).toMatch(attack.reason)
+        expect(error.message).not.toContain('\n')
+        expect(error.code).toBe('EUNSAFE')
+        // nothing outside, nothing left of the target, no stage
+        expect(names(outside)).toEqual(['keep.txt'])
+        expect(readFileSync(join(outside, 'keep.txt'), 'utf8')).toBe('keep')
+        expect(names(box).sort()).toEqual(['area', 'outside', file.endsWith('gz') ? 'evil.tar.gz' : 'evil.tar'].sort())
+        expect(names(join(box, 'area'))).toEqual([])
+        // checkArchive reports it without writing
+        const check = await checkArchive(file)
+        expect(check.unsafe.length).toBeGreaterThan(0)
+        expect(check.unsafe.join('\n')).toMatch(attack.reason)
+      })
+    }
+  }
+
+  it('an absolute path made by GNU tar -P', async () => {
+    const {box, outside, target} = sandbox()
+    const file = join(box, 'gnu-abs.tar')
+    execFileSync('tar', ['-cPf', file, join(outside, 'keep.txt')])
+    const error = await rejection(extractArchive({file, target}))
+    expect(error.message).toMatch(/unsafe entry '\/.*keep\.txt' \(absolute path\)/)
+    expect(names(join(box, 'area'))).toEqual([])
+  })
+
+  it('a pre-existing symlink in a non-empty target is not written through', async () => {
+    const {box, outside, target} = sandbox()
+    mkdirSync(target, {recursive: true})
+    symlinkSync('../../outside', join(target, 'link'))
+    writeFileSync(join(target, 'existing.txt'), 'mine')
+    const file = join(box, 'through.tar')
+    writeFileSync(
+      file,
+      rawTar([
+        {path: 'new.txt', content: 'n'},
+        {path: 'link/x', content: 'pwned'},
+      ]),
+    )
+    const error = await rejection(extractArchive({file, target}))
+    expect(error.message).toMatch(/'link\/x' \(is written through the symlink link\)/)
+    expect(names(outside)).toEqual(['keep.txt'])
+    // precheck: nothing at all was written into the existing target
+    expect(names(target)).toEqual(['existing.txt', 'link'])
+  })
+
+  it('an archive that replaces the target itself with a file', async () => {
+    const {box, target} = sandbox()
+    const file = join(box, 'dot.tar')
+    writeFileSync(file, rawTar([{path: '.', content: 'x'}]))
+    const error = await rejection(extractArchive({file, target}))
+    expect(error.message).toMatch(/replaces the target/)
+  })
+
+  it('an empty existing target is emptied again on refusal', async () => {
+    const {box, target} = sandbox()
+    mkdirSync(target, {recursive: true})
+    const file = join(box, 'late.tar')
+    writeFileSync(
+      file,
+      rawTar([
+        ok,
+        {path: 'dir', type: 'Directory'},
+        {path: 'dir/f', content: 'f'},
+        {path: 'dev', type: 'CharacterDevice'},
+      ]),
+    )
+    await rejection(extractArchive({file, target}))
+    expect(names(target)).toEqual([])
+  })
+
+  it('allows symlinks that stay inside, and .. inside link targets that stay inside', async () => {
+    const {box, target} = sandbox()
+    const file = join(box, 'good.tar')
+    writeFileSync(
+      file,
+      rawTar([
+        {path: 'a/b', type: 'Directory'},
+        {path: 'a/b/f', content: 'f'},
+        {path: 'a/up', type: 'SymbolicLink', linkpath: '../a/b/f'},
+        {path: 'top', type: 'SymbolicLink', linkpath: 'a/b/../b/f'},
+        {path: 'hl', type: 'Link', linkpath: 'a/b/f'},
+      ]),
+    )
+    const r = await extractArchive({file, target})
+    expect(r.entries).toBe(5)
+    expect(readFileSync(join(target, 'top'), 'utf8')).toBe('f')
+    expect(readFileSync(join(target, 'a/up'), 'utf8')).toBe('f')
+    expect(statSync(join(target, 'hl')).ino).toBe(statSync(join(target, 'a/b/f')).ino)
+    expect((await checkArchive(file)).unsafe).toEqual([])
+  })
+
+  it('strip removes leading components and still checks what remains', async () => {
+    const {box, target} = sandbox()
+    const file = join(box, 'strip.tar')
+    writeFileSync(
+      file,
+      rawTar([
+        {path: 'top/', type: 'Directory'},
+        {path: 'top/a.txt', content: 'a'},
+      ]),
+    )
+    await extractArchive({file, target, strip: 1})
+    expect(names(target)).toEqual(['a.txt'])
+  })
+})
+
+describe('corrupt or truncated archives', () => {
+  async function goodArchive(ext: string): Promise<{dir: string; file: string}> {
+    const dir = temp()
+    const src = join(dir, 'src')
+    mkdirSync(src)
+    // incompressible content so a cut or a flipped bit lands in real data
+    writeFileSync(join(src, 'data.bin'), Buffer.from(Array.from({length: 400_000}, (_, i) => (i * 7919) % 251)))
+    writeFileSync(join(src, 'rand.bin'), execFileSync('head', ['-c', '300000', '/dev/urandom']))
+    const file = join(dir, `good.${ext}`)
+    await createArchive({cwd: src, file})
+    return {dir, file}
+  }
+
+  async function expectCorrupt(file: string, dir: string) {
+    const target = join(dir, 'out')
+    const e1 = await rejection(extractArchive({file, target}))
+    expect(e1.message).toMatch(
+      new RegExp(`^archive ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is corrupt or truncated: .+`),
+    )
+    expect(e1.message).not.toContain('\n')
+    expect(names(dir).includes('out')).toBe(false)
+    expect(names(dir).filter((n) => n.includes('partial'))).toEqual([])
+    await expect(checkArchive(file)).rejects.toThrow(/is corrupt or truncated/)
+    await expect(
+      (async () => {
+        for await (const _ of listArchive(file)) {
+        }
+      })(),
+    ).rejects.toThrow(/is corrupt or truncated/)
+  }
+
+  for (const ext of ['tar.gz', 'tar.zst', 'tar']) {
+    it(`a truncated .${ext} is refused`, async () => {
+      const {dir, file} = await goodArchive(ext)
+      truncateSync(file, Math.floor(statSync(file).size / 2))
+      await expectCorrupt(file, dir)
+    })
+  }
+
+  for (const ext of ['tar.gz', 'tar.zst']) {
+    it(`a bit-flipped .${ext} is refused`, async () => {
+      const {dir, file} = await goodArchive(ext)
+      const bytes = readFileSync(file)
+      const at = Math.floor(bytes.length * 0.6)
+      bytes[at] = (bytes[at] as number) ^ 0x10
+      writeFileSync(file, bytes)
+      await expectCorrupt(file, dir)
+    })
+  }
+
+  it('a file that is not an archive at all', async () => {
+    const dir = temp()
+    const file = join(dir, 'notes.tar.gz')
+    writeFileSync(file, 'this is not a tarball, just some text that is long enough '.repeat(20))
+    await expectCorrupt(file, dir)
+  })
+
+  it('a missing archive', async () => {
+    const dir = temp()
+    const e = await rejection(extractArchive({file: join(dir, 'nope.tar.gz'), target: join(dir, 'x')}))
+    expect(e.message).toMatch(/not found/)
+    await expect(readArchiveMember(join(dir, 'nope.tar.gz'), 'x')).rejects.toThrow(/not found/)
+  })
+
+  it('verifyManifest of a corrupt bk archive is an error, not a pass', async () => {
+    const {dir, file} = await goodArchive('tar.gz')
+    truncateSync(file, Math.floor(statSync(file).size * 0.7))
+    await expect(verifyManifest(file)).rejects.toThrow(/corrupt or truncated|no bk-manifest/)
+    expect(readdirSync(dir).length).toBeGreaterThan(0)
+  })
+})

@@ -1,0 +1,75 @@
+import {spawn} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {existsSync, mkdirSync, readdirSync, writeFileSync} from 'node:fs'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {createArchive} from '../src/archive/index.js'
+import {cleanupTemp, temp} from './archive-helpers.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+let src = ''
+let bigArchive = ''
+
+afterAll(cleanupTemp)
+beforeAll(async () => {
+  // incompressible, so compressing it takes long enough to be interrupted in the middle
+  src = join(temp(), 'big')
+  mkdirSync(src)
+  for (let i = 0; i < 96; i++) writeFileSync(join(src, `chunk-${i}.bin`), randomBytes(1024 * 1024))
+  bigArchive = join(temp(), 'big.tar')
+  await createArchive({cwd: src, file: bigArchive})
+})
+
+/** Run archive-child.mjs, send `signal` once it has produced some output, wait for it to end. */
+async function interrupt(args: string[], signal: NodeJS.Signals) {
+  const child = spawn(process.execPath, [join(here, 'archive-child.mjs'), ...args], {stdio: ['ignore', 'pipe', 'pipe']})
+  let out = ''
+  let err = ''
+  child.stderr.on('data', (d) => {
+    err += d
+  })
+  const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>((resolve) =>
+    child.on('exit', (code, sig) => resolve({code, signal: sig})),
+  )
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d
+      if (out.includes('progress')) resolve()
+    })
+    child.on('exit', () => reject(new Error(`child ended before it was interrupted: ${out} ${err}`)))
+  })
+  child.kill(signal)
+  const result = await exited
+  return {...result, out, err}
+}
+
+describe('an interrupted archive leaves nothing that looks complete', () => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`createArchive killed by ${signal}`, async () => {
+      const dir = temp()
+      const file = join(dir, 'backup.tar.gz')
+      const r = await interrupt(['create', src, file], signal)
+      expect(r.out).not.toContain('done')
+      expect(r.code === (signal === 'SIGTERM' ? 143 : 130) || r.signal === signal).toBe(true)
+      expect(existsSync(file)).toBe(false)
+      expect(readdirSync(dir)).toEqual([]) // the partial file is gone too
+    })
+  }
+
+  it('createBkArchive killed by SIGTERM (body and final temp files)', async () => {
+    const dir = temp()
+    const file = join(dir, 'backup.tar.gz')
+    const r = await interrupt(['create-bk', src, file], 'SIGTERM')
+    expect(r.out).not.toContain('done')
+    expect(readdirSync(dir)).toEqual([])
+  })
+
+  it('extractArchive killed by SIGTERM leaves no target and no stage', async () => {
+    const dir = temp()
+    const target = join(dir, 'restored')
+    const r = await interrupt(['extract', bigArchive, target], 'SIGTERM')
+    expect(r.out).not.toContain('done')
+    expect(readdirSync(dir)).toEqual([])
+  })
+})

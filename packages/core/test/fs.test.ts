@@ -1,0 +1,175 @@
+import {createHash} from 'node:crypto'
+import {lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {Readable} from 'node:stream'
+import {afterAll, describe, expect, it} from 'vitest'
+import {BkError} from '../src/errors.js'
+import {
+  copyTree,
+  dirSize,
+  fsyncDir,
+  fsyncPath,
+  hashStream,
+  isEmptyDir,
+  md5File,
+  pathExists,
+  sameOrInside,
+  sha256File,
+  walk,
+} from '../src/fs/index.js'
+import {cleanupTemp, isRoot, snapshot, temp} from './archive-helpers.js'
+import {makeTree} from './archive-tree.js'
+
+afterAll(cleanupTemp)
+
+const digest = (algo: string, data: Buffer) => createHash(algo).update(data).digest('hex')
+
+describe('walk', () => {
+  it('is sorted, lists directories before their contents, does not follow symlinks', async () => {
+    const dir = temp()
+    mkdirSync(join(dir, 'b/sub'), {recursive: true})
+    writeFileSync(join(dir, 'b/sub/z'), 'z')
+    writeFileSync(join(dir, 'a'), 'a')
+    writeFileSync(join(dir, 'B'), 'B')
+    writeFileSync(join(dir, 'b/a'), 'a')
+    symlinkSync('b', join(dir, 'link'))
+    const seen: string[] = []
+    for await (const e of walk(dir))
+      seen.push(`${e.path}${e.stat.isDirectory() ? '/' : e.stat.isSymbolicLink() ? '@' : ''}`)
+    expect(seen).toEqual(['B', 'a', 'b/', 'b/a', 'b/sub/', 'b/sub/z', 'link@'])
+    const filtered: string[] = []
+    for await (const e of walk(dir, {filter: (p) => p !== 'b/sub'})) filtered.push(e.path)
+    expect(filtered).toEqual(['B', 'a', 'b', 'b/a', 'link'])
+    for await (const e of walk(dir)) expect(e.abs).toBe(join(dir, e.path))
+  })
+})
+
+describe('hashes', () => {
+  it('sha256File, md5File over ranges [start, end), hashStream', async () => {
+    const dir = temp()
+    const data = Buffer.from(Array.from({length: 3 * 1024 * 1024 + 5}, (_, i) => (i * 31) % 256))
+    const file = join(dir, 'data')
+    writeFileSync(file, data)
+    expect(await sha256File(file)).toBe(digest('sha256', data))
+    expect(await md5File(file)).toBe(digest('md5', data))
+    expect(await md5File(file, {start: 100, end: 2_000_000})).toBe(digest('md5', data.subarray(100, 2_000_000)))
+    expect(await md5File(file, {start: 2_000_000})).toBe(digest('md5', data.subarray(2_000_000)))
+    expect(await md5File(file, {start: 5, end: 5})).toBe(digest('md5', Buffer.alloc(0)))
+    expect(await hashStream(Readable.from([data.subarray(0, 10), data.subarray(10)]), 'sha1')).toBe(
+      digest('sha1', data),
+    )
+  })
+})
+
+describe('path helpers', () => {
+  it('pathExists, isEmptyDir, sameOrInside, dirSize, fsync', async () => {
+    const dir = temp()
+    mkdirSync(join(dir, 'empty'))
+    mkdirSync(join(dir, 'full/deeper'), {recursive: true})
+    writeFileSync(join(dir, 'full/a'), Buffer.alloc(1000))
+    writeFileSync(join(dir, 'full/deeper/b'), Buffer.alloc(234))
+    symlinkSync('nowhere', join(dir, 'dangling'))
+    symlinkSync('full', join(dir, 'alias'))
+    expect(await pathExists(join(dir, 'dangling'))).toBe(true)
+    expect(await pathExists(join(dir, 'nope'))).toBe(false)
+    expect(await isEmptyDir(join(dir, 'empty'))).toBe(true)
+    expect(await isEmptyDir(join(dir, 'full'))).toBe(false)
+    expect(await isEmptyDir(join(dir, 'full/a'))).toBe(false)
+    expect(await isEmptyDir(join(dir, 'nope'))).toBe(false)
+    expect(await sameOrInside(join(dir, 'full/deeper'), join(dir, 'full'))).toBe(true)
+    expect(await sameOrInside(join(dir, 'full'), join(dir, 'full/'))).toBe(true)
+    expect(await sameOrInside(join(dir, 'alias/deeper/new'), join(dir, 'full'))).toBe(true) // via the symlink
+    expect(await sameOrInside(join(dir, 'fullish'), join(dir, 'full'))).toBe(false)
+    expect(await sameOrInside(dir, join(dir, 'full'))).toBe(false)
+    expect(await dirSize(join(dir, 'full'))).toBe(1234)
+    expect(await dirSize(join(dir, 'full/a'))).toBe(1000)
+    await fsyncPath(join(dir, 'full/a'))
+    await fsyncDir(dir)
+  })
+})
+
+describe('copyTree', () => {
+  it('copies like cp -a: bytes, modes, owners, mtimes (dirs too), symlinks, hard links, empty dirs', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    makeTree(src)
+    const dest = join(root, 'copy')
+    const r = await copyTree(src, dest)
+    expect(snapshot(dest)).toEqual(snapshot(src))
+    // millisecond mtimes, not just seconds
+    expect(Math.abs(statSync(join(dest, 'run.sh')).mtimeMs - statSync(join(src, 'run.sh')).mtimeMs)).toBeLessThan(1)
+    expect(
+      Math.abs(statSync(join(dest, 'private/key')).mtimeMs - statSync(join(src, 'private/key')).mtimeMs),
+    ).toBeLessThan(1)
+    expect(statSync(join(dest, 'app-hardlink.ini')).ino).toBe(statSync(join(dest, 'conf/app.ini')).ino)
+    expect(lstatSync(join(dest, 'files-link')).isSymbolicLink()).toBe(true)
+    expect(r.symlinks).toBe(3)
+    expect(r.dirs).toBe(9)
+    expect(r.linked).toBe(1)
+    expect(readdirSync(root).sort()).toEqual(['copy', 'src']) // no stage left
+  })
+
+  it('hard-links unchanged files from a previous copy (rsync --link-dest)', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    makeTree(src)
+    const first = join(root, 'first')
+    await copyTree(src, first)
+    writeFileSync(join(src, 'run.sh'), '#!/bin/sh\necho changed\n')
+    const second = join(root, 'second')
+    const r = await copyTree(src, second, {hardlinkFrom: first})
+    expect(snapshot(second)).toEqual(snapshot(src))
+    expect(statSync(join(second, 'files/picture.bin')).ino).toBe(statSync(join(first, 'files/picture.bin')).ino)
+    expect(statSync(join(second, 'run.sh')).ino).not.toBe(statSync(join(first, 'run.sh')).ino)
+    expect(r.linked).toBeGreaterThan(5)
+    expect(r.bytes).toBe(statSync(join(src, 'run.sh')).size)
+  })
+
+  it('skip, and owners left alone when asked', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    makeTree(src)
+    const dest = join(root, 'copy')
+    await copyTree(src, dest, {skip: (p) => p === 'files' || p.endsWith('.env'), preserveOwners: false})
+    expect(readdirSync(dest)).not.toContain('files')
+    expect(readdirSync(join(dest, 'conf'))).not.toContain('secret.env')
+    if (isRoot) expect(statSync(join(dest, 'private/key')).uid).toBe(0)
+  })
+
+  it('refuses an existing destination, a copy into itself, and a missing source', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    mkdirSync(join(src, 'x'), {recursive: true})
+    mkdirSync(join(root, 'taken'))
+    await expect(copyTree(src, join(root, 'taken'))).rejects.toThrow(/already exists/)
+    await expect(copyTree(src, join(src, 'x/inner'))).rejects.toThrow(/into itself/)
+    await expect(copyTree(join(root, 'nope'), join(root, 'c'))).rejects.toBeInstanceOf(BkError)
+  })
+
+  it('removes the half-made copy when it fails', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    makeTree(src)
+    const error = await copyTree(src, join(root, 'copy'), {
+      skip: (p) => {
+        if (p === 'private') throw new Error('disk on fire')
+        return false
+      },
+    }).catch((e) => e)
+    expect(error).toBeInstanceOf(BkError)
+    expect(error.message).toMatch(/disk on fire/)
+    expect(readdirSync(root)).toEqual(['src'])
+  })
+
+  it('leaves fifos out and lists them', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    mkdirSync(src)
+    writeFileSync(join(src, 'a'), 'a')
+    const {execFileSync} = await import('node:child_process')
+    execFileSync('mkfifo', [join(src, 'p')])
+    const r = await copyTree(src, join(root, 'c'))
+    expect(r.skipped).toEqual(['p'])
+    expect(readdirSync(join(root, 'c'))).toEqual(['a'])
+  })
+})
