@@ -451,6 +451,6 @@ async function nextStamp(files: RepoFile[], now: () => Date): Promise<string> {
         `the newest backup (${newest}) is dated after the clock (${stamp}); fix the clock or move that backup away`,
       )
     }
-    await sleep(Math.max(50, ahead + 1000 - (now().getTime() % 1000)))
+    await sleep(Math.max(50, ahead + 1000))
   }
 }

@@ -80,7 +80,6 @@ async function backupStorage(
       log,
       now: options.now,
     })
-    log(result.filestorage.reason)
   }
   const policy: RetentionPolicy = zip ? {keep: 1} : (options.retention ?? {keep: 2})
   let oldestKept: string | undefined

@@ -33,7 +33,11 @@ export async function holdStorageLock(datafs: string): Promise<StorageLock> {
     return {method: 'absent', release: async () => {}}
   }
   const viaFlock = await tryFlock(lockPath)
-  if (viaFlock === 'held') throw lockedError(datafs, lockPath, await pidIn(lockPath))
+  if (viaFlock === 'held') {
+    // the pid written in the file names the holder only if it is still alive
+    const pid = await pidIn(lockPath)
+    throw lockedError(datafs, lockPath, pid !== undefined && pidAlive(pid) ? pid : undefined)
+  }
   if (viaFlock) return viaFlock
   const pid = await pidIn(lockPath)
   if (pid !== undefined && pidAlive(pid)) throw lockedError(datafs, lockPath, pid)
