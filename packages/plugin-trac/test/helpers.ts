@@ -7,6 +7,9 @@ import Database from 'better-sqlite3'
 import mysql from 'mysql2/promise'
 import pg from 'pg'
 
+// bigint columns compare as integers on every engine (pg returns int8 as text by default)
+pg.types.setTypeParser(20, (v) => BigInt(v))
+
 export const PG_URL = 'postgres://root@127.0.0.1:5432'
 export const MY_URL = 'mysql://root@127.0.0.1:3306'
 
@@ -102,7 +105,7 @@ export async function myDump(database: string): Promise<TableDump> {
         sql: `SELECT * FROM \`${n}\``,
         rowsAsArray: true,
         supportBigNumbers: true,
-        bigNumberStrings: true,
+        bigNumberStrings: false,
       } as never)) as unknown as [unknown[][]]
       out[n] = sortRows(rows)
     }

@@ -61,7 +61,9 @@ describe('bk trac hotcopy (PostgreSQL, MySQL/MariaDB)', () => {
     const password = 'pg s3cret/:@x'
     setDatabase(env, `postgres://root:${encodeURIComponent(password)}@127.0.0.1:5432/${name}`)
     // hold a lock so pg_dump stays alive while its argv is read
-    const blocker = await import('pg').then((m) => new m.default.Client({host: '127.0.0.1', user: 'root', database: name}))
+    const blocker = await import('pg').then(
+      (m) => new m.default.Client({host: '127.0.0.1', user: 'root', database: name}),
+    )
     await blocker.connect()
     await blocker.query('BEGIN; LOCK TABLE ticket IN ACCESS EXCLUSIVE MODE')
     const dest = join(tempDir(), 'copy')
@@ -151,7 +153,10 @@ describe('bk trac hotcopy (PostgreSQL, MySQL/MariaDB)', () => {
   it('honours [trac] pg_dump_path', async () => {
     const {env} = await liveEnv('postgres')
     const file = join(env, 'conf/trac.ini')
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/^pg_dump_path = .*$/m, 'pg_dump_path = /nonexistent/pg_dump'))
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace(/^pg_dump_path = .*$/m, 'pg_dump_path = /nonexistent/pg_dump'),
+    )
     const parent = tempDir()
     const r = await runBk(['trac', 'hotcopy', env, join(parent, 'copy')])
     expect(r.exitCode).toBe(1)
