@@ -1,6 +1,6 @@
 import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {type DbClient, type DbTarget, dbClient, formatDbUrl, parseDbUrl, quotePgIdent} from '@bkcli/core'
+import {type DbClient, type DbTarget, dbClient, formatDbUrl, parseDbUrl} from '@bkcli/core'
 
 /**
  * Real PostgreSQL and MariaDB servers for tests. Every database and user made here is named `bkt_<pid>_<random>`,
@@ -150,21 +150,7 @@ export async function createTestUser(
 export async function dropTestUser(engine: ServerEngine, name: string): Promise<void> {
   const client = adminClient(engine)
   try {
-    try {
-      await client.dropUser(name)
-    } catch (error) {
-      if (engine !== 'postgres') throw error
-      // A role that owns or was granted something cannot be dropped before that goes, in every database.
-      const databases = await client.query<{datname: string}>(
-        'SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate',
-      )
-      for (const {datname} of databases) {
-        const inDb = dbClient(adminTarget('postgres', datname))
-        await inDb.query(`DROP OWNED BY ${quotePgIdent(name)}`).catch(() => {})
-        await inDb.close()
-      }
-      await client.dropUser(name)
-    }
+    await client.dropUser(name, {cascade: true})
     createdUsers.delete(name)
   } finally {
     await client.close()

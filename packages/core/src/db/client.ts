@@ -17,6 +17,14 @@ export interface UserOptions {
   host?: string
 }
 
+export interface DropUserOptions extends UserOptions {
+  /**
+   * postgres: a role that owns objects or holds privileges cannot be dropped; with `cascade`, `DROP OWNED BY` runs
+   * in every database first (its objects are dropped, its privileges revoked). Without it, a BkError says where.
+   */
+  cascade?: boolean
+}
+
 /**
  * One connection to a PostgreSQL or MySQL/MariaDB server (through the `pg` / `mysql2` drivers). It connects on
  * first use; failures are one-line BkErrors ("cannot connect to … is the server running?", "… refused the password …").
@@ -32,7 +40,7 @@ export interface DbClient {
   userExists(name: string, options?: UserOptions): Promise<boolean>
   createUser(name: string, password: string, options?: UserOptions): Promise<void>
   /** Drops if it exists. */
-  dropUser(name: string, options?: UserOptions): Promise<void>
+  dropUser(name: string, options?: DropUserOptions): Promise<void>
   /** Everything on `db` (postgres: the database, its public schema, tables and sequences). */
   grantAll(db: string, user: string, options?: UserOptions): Promise<void>
   /** Base tables of `db` (default: the target's database); postgres: `schema.table` outside public/the URL's schema. */

@@ -1,4 +1,11 @@
-export {type CreateDatabaseOptions, type DbClient, dbClient, type UserOptions, withDbClient} from './client.js'
+export {
+  type CreateDatabaseOptions,
+  type DbClient,
+  type DropUserOptions,
+  dbClient,
+  type UserOptions,
+  withDbClient,
+} from './client.js'
 export {type DumpOptions, type DumpResult, dumpDatabase} from './dump.js'
 export {classifyDbFailure, type DbFailureKind, dbFailure} from './failure.js'
 export {type LoadOptions, loadDump} from './load.js'

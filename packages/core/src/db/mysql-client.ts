@@ -1,6 +1,6 @@
 import mysql from 'mysql2/promise'
 import {BkError, messageOf} from '../errors.js'
-import type {CreateDatabaseOptions, DbClient, UserOptions} from './client.js'
+import type {CreateDatabaseOptions, DbClient, DropUserOptions, UserOptions} from './client.js'
 import {mysqlConnectionConfig} from './connect.js'
 import {dbFailure} from './failure.js'
 import {quoteMysqlIdent} from './quote.js'
@@ -78,7 +78,7 @@ export class MysqlClient implements DbClient {
     await this.query('CREATE USER ?@? IDENTIFIED BY ?', [name, options.host ?? '%', password])
   }
 
-  async dropUser(name: string, options: UserOptions = {}): Promise<void> {
+  async dropUser(name: string, options: DropUserOptions = {}): Promise<void> {
     await this.query('DROP USER IF EXISTS ?@?', [name, options.host ?? '%'])
   }
 
@@ -95,7 +95,10 @@ export class MysqlClient implements DbClient {
         WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY table_name`,
       [schema],
     )
-    return rows.map((row) => row.name)
+    if (rows.length === 0 && !(await this.databaseExists(schema))) {
+      throw dbFailure(this.target, {errno: 1049, message: `Unknown database '${schema}'`}, {database: schema})
+    }
+    return rows.map((row) => String(row.name)).sort()
   }
 
   async tableCounts(db?: string): Promise<Record<string, number>> {

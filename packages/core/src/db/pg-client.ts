@@ -1,6 +1,6 @@
 import pg from 'pg'
 import {BkError, messageOf} from '../errors.js'
-import type {CreateDatabaseOptions, DbClient} from './client.js'
+import type {CreateDatabaseOptions, DbClient, DropUserOptions} from './client.js'
 import {pgConnectionConfig} from './connect.js'
 import {dbFailure} from './failure.js'
 import {quotePgIdent, quotePgLiteral} from './quote.js'
@@ -93,7 +93,15 @@ export class PgClient implements DbClient {
     await this.query(`CREATE ROLE ${quotePgIdent(name)} LOGIN PASSWORD ${quotePgLiteral(password)}`)
   }
 
-  async dropUser(name: string): Promise<void> {
+  async dropUser(name: string, options: DropUserOptions = {}): Promise<void> {
+    if (options.cascade && (await this.userExists(name))) {
+      const databases = await this.query<{datname: string}>(
+        'SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1',
+      )
+      for (const {datname} of databases) {
+        await this.inDatabase(datname, (client) => client.query(`DROP OWNED BY ${quotePgIdent(name)}`))
+      }
+    }
     await this.query(`DROP ROLE IF EXISTS ${quotePgIdent(name)}`)
   }
 
@@ -109,13 +117,14 @@ export class PgClient implements DbClient {
   }
 
   async listTables(db?: string): Promise<string[]> {
-    return this.inDatabase(db, async (client) => (await client.tables()).map((t) => t.key))
+    return this.inDatabase(db, async (client) => (await client.tables()).map((t) => t.key).sort())
   }
 
   async tableCounts(db?: string): Promise<Record<string, number>> {
     return this.inDatabase(db, async (client) => {
       const counts: Record<string, number> = {}
-      for (const table of await client.tables()) {
+      const tables = (await client.tables()).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      for (const table of tables) {
         const rows = await client.query<{n: string}>(
           `SELECT count(*) AS n FROM ${quotePgIdent(table.schema)}.${quotePgIdent(table.name)}`,
         )

@@ -1,0 +1,206 @@
+import {spawn} from 'node:child_process'
+import {chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {createRequire} from 'node:module'
+import {join} from 'node:path'
+import {extractFixture, fixturePath, tempDir} from '@bkcli/testkit'
+import Database from 'better-sqlite3'
+import {afterEach, describe, expect, it} from 'vitest'
+import {sqliteBackup, sqliteIntegrityCheck, sqliteTableCounts} from '../src/db/index.js'
+
+const betterSqlite = createRequire(import.meta.url).resolve('better-sqlite3')
+const children: ReturnType<typeof spawn>[] = []
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill('SIGKILL')
+})
+
+/**
+ * A writer in another process, one committed INSERT after another (WAL: bursts, no automatic checkpoint; rollback
+ * journal: one every few ms, as a web application would — a writer that never pauses starves every reader there).
+ */
+function startWriter(file: string, journalMode = 'WAL') {
+  const script = `
+    const Database = require(${JSON.stringify(betterSqlite)})
+    const db = new Database(${JSON.stringify(file)}, {timeout: 10000})
+    db.pragma('journal_mode = ${journalMode}')
+    db.pragma('wal_autocheckpoint = 0')
+    const insert = db.prepare("INSERT INTO t (payload) VALUES (?)")
+    let n = 0
+    function burst() {
+      for (let i = 0; i < ${journalMode === 'WAL' ? 20 : 1}; i++) insert.run('w'.repeat(200) + (n++))
+      if (n === ${journalMode === 'WAL' ? 200 : 10}) process.stdout.write('ready\\n')
+      setTimeout(burst, ${journalMode === 'WAL' ? 1 : 3})
+    }
+    burst()
+  `
+  const child = spawn(process.execPath, ['-e', script], {stdio: ['ignore', 'pipe', 'inherit']})
+  children.push(child)
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (data: Buffer) => {
+      if (data.toString().includes('ready')) resolve()
+    })
+    child.on('exit', (code) => reject(new Error(`writer exited early (${code})`)))
+  })
+  return {child, ready}
+}
+
+function makeWalDb(dir: string, rows: number): string {
+  const file = join(dir, 'live.db')
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)')
+  const insert = db.prepare('INSERT INTO t (payload) VALUES (?)')
+  db.transaction(() => {
+    for (let i = 0; i < rows; i++) insert.run(`${'x'.repeat(500)}${i}`)
+  })()
+  db.pragma('wal_checkpoint(TRUNCATE)')
+  db.close()
+  return file
+}
+
+describe('sqliteBackup', () => {
+  it('copies a WAL database while another process writes: every row committed before it started, consistent, no -wal', async () => {
+    const dir = tempDir()
+    const src = makeWalDb(dir, 3000)
+    const writer = startWriter(src)
+    await writer.ready
+    // What was committed before the backup starts (read by another connection).
+    const reader = new Database(src, {readonly: true})
+    const committed = Number(reader.prepare('SELECT max(id) FROM t').pluck().get())
+    reader.close()
+    expect(committed).toBeGreaterThanOrEqual(3200)
+    // Those rows are (partly) still in the -wal file: a plain file copy of the db alone lacks them (Trac's defect).
+    expect(statSync(`${src}-wal`).size).toBeGreaterThan(0)
+    const naive = join(dir, 'naive.db')
+    copyFileSync(src, naive)
+    const naiveDb = new Database(naive, {readonly: true})
+    expect(Number(naiveDb.prepare('SELECT count(*) FROM t').pluck().get())).toBeLessThan(committed)
+    naiveDb.close()
+
+    const dest = join(dir, 'backup.db')
+    const steps: number[] = []
+    const result = await sqliteBackup(src, dest, {pagesPerStep: 8, onProgress: (p) => steps.push(p.pagesDone)})
+    writer.child.kill('SIGKILL')
+
+    expect(result.sourceJournalMode).toBe('wal')
+    expect(result.bytes).toBe(statSync(dest).size)
+    expect(steps.at(-1)).toBe(result.pages)
+    expect(await sqliteIntegrityCheck(dest)).toEqual([])
+    const copy = new Database(dest, {readonly: true})
+    const {n, max, min} = copy.prepare('SELECT count(*) AS n, max(id) AS max, min(id) AS min FROM t').get() as {
+      n: number
+      max: number
+      min: number
+    }
+    expect(String(copy.pragma('journal_mode', {simple: true}))).toBe('delete')
+    copy.close()
+    expect(max).toBeGreaterThanOrEqual(committed)
+    expect(min).toBe(1)
+    expect(n).toBe(max) // one snapshot: no gaps
+    expect(existsSync(`${dest}-wal`)).toBe(false)
+    expect(readdirSync(dir).filter((name) => name.includes('backup'))).toEqual(['backup.db'])
+    // The file header says rollback journal (bytes 18-19 = 1), so no -wal is expected beside it.
+    const header = readFileSync(dest).subarray(18, 20)
+    expect([...header]).toEqual([1, 1])
+  })
+
+  it('finishes a consistent copy of a rollback-journal database while another process keeps committing', async () => {
+    const dir = tempDir()
+    const src = makeWalDb(dir, 3000)
+    const switcher = new Database(src)
+    switcher.pragma('journal_mode = DELETE')
+    switcher.close()
+    const writer = startWriter(src, 'DELETE')
+    await writer.ready
+    const reader = new Database(src, {readonly: true, timeout: 10000})
+    const committed = Number(reader.prepare('SELECT max(id) FROM t').pluck().get())
+    reader.close()
+    const dest = join(dir, 'backup.db')
+    const result = await sqliteBackup(src, dest, {pagesPerStep: 8})
+    writer.child.kill('SIGKILL')
+    expect(result.sourceJournalMode).toBe('delete')
+    expect(await sqliteIntegrityCheck(dest)).toEqual([])
+    const copy = new Database(dest, {readonly: true})
+    const {n, max} = copy.prepare('SELECT count(*) AS n, max(id) AS max FROM t').get() as {n: number; max: number}
+    copy.close()
+    expect(max).toBeGreaterThanOrEqual(committed)
+    expect(n).toBe(max)
+  })
+
+  it('copies a rollback-journal database step by step and keeps the source mode', async () => {
+    const dir = tempDir()
+    const src = join(dir, 'plain.db')
+    const db = new Database(src)
+    db.exec('CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE "we""ird name" (x BLOB)')
+    const ins = db.prepare('INSERT INTO a (v) VALUES (?)')
+    db.transaction(() => {
+      for (let i = 0; i < 2000; i++) ins.run(`été ${i} 🙂`)
+    })()
+    db.prepare('INSERT INTO "we""ird name" VALUES (?)').run(Buffer.from([0, 1, 2, 255]))
+    db.close()
+    chmodSync(src, 0o640)
+    const dest = join(dir, 'copy.db')
+    const result = await sqliteBackup(src, dest, {pagesPerStep: 4})
+    expect(result.sourceJournalMode).toBe('delete')
+    expect(statSync(dest).mode & 0o777).toBe(0o640)
+    expect(await sqliteTableCounts(dest)).toEqual({a: 2000, 'we"ird name': 1})
+    const copy = new Database(dest, {readonly: true})
+    expect(copy.prepare('SELECT v FROM a WHERE id = 2000').pluck().get()).toBe('été 1999 🙂')
+    expect(copy.prepare('SELECT x FROM "we""ird name"').pluck().get()).toEqual(Buffer.from([0, 1, 2, 255]))
+    copy.close()
+    await sqliteBackup(src, join(dir, 'private.db'), {mode: 0o600})
+    expect(statSync(join(dir, 'private.db')).mode & 0o777).toBe(0o600)
+  })
+
+  it('backs up the Trac fixture database with its row counts', async () => {
+    const dir = tempDir()
+    extractFixture('trac', 'sqlite-env', dir)
+    const envDir = join(dir, readdirSync(dir)[0]!)
+    const dest = join(dir, 'trac-copy.db')
+    await sqliteBackup(join(envDir, 'db', 'trac.db'), dest)
+    const expected = JSON.parse(readFileSync(fixturePath('trac', 'sqlite-counts.json'), 'utf8')) as Record<
+      string,
+      number
+    >
+    const counts = await sqliteTableCounts(dest)
+    for (const [table, rows] of Object.entries(expected)) {
+      if (table === 'database_version') continue
+      expect(counts[table], table).toBe(rows)
+    }
+    expect(await sqliteIntegrityCheck(dest)).toEqual([])
+  })
+
+  it('fails with a BkError and leaves nothing at the destination when the source is not a database', async () => {
+    const dir = tempDir()
+    const src = join(dir, 'not.db')
+    writeFileSync(src, 'this is not an sqlite database, just text '.repeat(200))
+    const dest = join(dir, 'out.db')
+    await expect(sqliteBackup(src, dest)).rejects.toThrow(/not.db.*not an SQLite database|file is not a database/)
+    expect(readdirSync(dir)).toEqual(['not.db'])
+    await expect(sqliteBackup(join(dir, 'missing.db'), dest)).rejects.toMatchObject({name: 'BkError'})
+    expect(readdirSync(dir)).toEqual(['not.db'])
+  })
+})
+
+describe('sqliteIntegrityCheck', () => {
+  it('reports corruption', async () => {
+    const dir = tempDir()
+    const file = join(dir, 'c.db')
+    const db = new Database(file)
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); CREATE INDEX tv ON t (v)')
+    const ins = db.prepare('INSERT INTO t (v) VALUES (?)')
+    db.transaction(() => {
+      for (let i = 0; i < 5000; i++) ins.run(`value ${i}`)
+    })()
+    db.close()
+    expect(await sqliteIntegrityCheck(file)).toEqual([])
+    // Overwrite a page in the middle with garbage.
+    const bytes = readFileSync(file)
+    bytes.fill(0x41, 4096 * 5, 4096 * 6)
+    writeFileSync(file, bytes)
+    const problems = await sqliteIntegrityCheck(file)
+    expect(problems.length).toBeGreaterThan(0)
+    writeFileSync(join(dir, 'text.db'), 'hello, not a database at all '.repeat(100))
+    expect((await sqliteIntegrityCheck(join(dir, 'text.db'))).join(' ')).toMatch(/not a database/)
+    await expect(sqliteIntegrityCheck(join(dir, 'missing.db'))).rejects.toThrow(/cannot check/)
+  })
+})
