@@ -1,0 +1,173 @@
+// Site-level behaviour: retention by stamps, snapshot and zip round trips, named filestorages, hooks, verify.
+import {createHash} from 'node:crypto'
+import {existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {runBk, tempDir} from '@bkcli/testkit'
+import {describe, expect, it} from 'vitest'
+import {verifyRepository} from '../src/inspect.js'
+import {resolveSite} from '../src/settings.js'
+import {backupSite, restoreSite} from '../src/site.js'
+import {SyntheticStorage} from '../src/synthetic-storage.js'
+
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex')
+
+function makeSite() {
+  const root = tempDir()
+  const fsDir = join(root, 'var', 'filestorage')
+  mkdirSync(fsDir, {recursive: true})
+  const blobs = join(root, 'var', 'blobstorage')
+  mkdirSync(join(blobs, '0x00'), {recursive: true})
+  writeFileSync(join(blobs, '.layout'), 'bushy')
+  writeFileSync(join(blobs, '0x00', 'a.blob'), 'A')
+  const datafs = join(fsDir, 'Data.fs')
+  const db = SyntheticStorage.open(datafs)
+  db.commit({oids: [0, 1], size: 100})
+  return {root, datafs, blobs, db}
+}
+
+describe('retention', () => {
+  it('keeps the newest N full backups with their incrementals and blob backups, and never foreign files', async () => {
+    const {root, datafs, db} = makeSite()
+    const site = await resolveSite({datafs: [datafs]}, root)
+    let clock = Date.UTC(2030, 0, 1)
+    const tick = () => new Date(clock)
+    const run = async (full: boolean) => {
+      clock += 60_000
+      db.commit({oids: [1], size: 50})
+      return backupSite(site, {mode: 'backup', full, retention: {keep: 2}, now: tick})
+    }
+    const repo = join(root, 'var', 'backups')
+    await run(true)
+    writeFileSync(join(repo, 'README.txt'), 'not a backup')
+    await run(false)
+    await run(true)
+    await run(false)
+    const last = await run(true)
+    const stamps = new Set(readdirSync(repo).map((n) => n.slice(0, 19)))
+    // first chain (full + incremental) gone; second chain (full + incremental) and third kept
+    expect([...stamps].sort()).toEqual([
+      '2030-01-01-00-03-00',
+      '2030-01-01-00-04-00',
+      '2030-01-01-00-05-00',
+      'README.txt',
+    ])
+    expect(last.storages[0]!.pruned.some((p) => p.endsWith('2030-01-01-00-01-00.fsz'))).toBe(true)
+    const blobDirs = readdirSync(join(root, 'var', 'blobstoragebackups')).filter((n) => n !== 'latest')
+    expect(blobDirs.sort()).toEqual([
+      'blobstorage.2030-01-01-00-03-00',
+      'blobstorage.2030-01-01-00-04-00',
+      'blobstorage.2030-01-01-00-05-00',
+    ])
+    expect(readFileSync(join(repo, 'README.txt'), 'utf8')).toBe('not a backup')
+  })
+})
+
+describe('snapshot and zip', () => {
+  it('round-trip through their own locations; zip keeps one and archives the blobs', async () => {
+    const {root, datafs, blobs, db} = makeSite()
+    const site = await resolveSite({datafs: [datafs]}, root)
+    let clock = Date.UTC(2030, 0, 1)
+    const now = () => new Date(clock)
+    await backupSite(site, {mode: 'snapshot', now})
+    const snap1 = readFileSync(datafs)
+    clock += 2000
+    db.commit({oids: [5], size: 10})
+    await backupSite(site, {mode: 'zip', now})
+    clock += 2000
+    db.commit({oids: [6], size: 10})
+    await backupSite(site, {mode: 'zip', now})
+    const zipped = readFileSync(datafs)
+    expect(readdirSync(join(root, 'var', 'zipbackups')).filter((n) => n.endsWith('.fsz'))).toHaveLength(1)
+    expect(readdirSync(join(root, 'var', 'blobstoragezips'))).toEqual(['blobstorage.2030-01-01-00-00-04.tar'])
+    expect(readdirSync(join(root, 'var', 'snapshotbackups')).filter((n) => n.endsWith('.fsz'))).toHaveLength(1)
+
+    writeFileSync(join(blobs, '0x00', 'a.blob'), 'changed')
+    await restoreSite(site, {mode: 'snapshot'})
+    expect(md5(readFileSync(datafs))).toBe(md5(snap1))
+    expect(readFileSync(join(blobs, '0x00', 'a.blob'), 'utf8')).toBe('A')
+    await restoreSite(site, {mode: 'zip'})
+    expect(md5(readFileSync(datafs))).toBe(md5(zipped))
+    expect(readFileSync(join(blobs, '.layout'), 'utf8')).toBe('bushy')
+  })
+})
+
+describe('several named filestorages', () => {
+  it('backs up the extra ones first into <location>_<name> and restores each', async () => {
+    const {root, datafs, db} = makeSite()
+    const catalog = join(root, 'var', 'filestorage', 'catalog.fs')
+    SyntheticStorage.open(catalog).commit({oids: [0, 7], size: 33})
+    const site = await resolveSite({datafs: [datafs, `catalog=${catalog}`], 'backup-blobs': false}, root)
+    expect(site.storages.map((s) => s.name)).toEqual(['catalog', 'Data'])
+    const r = await backupSite(site, {mode: 'backup', now: () => new Date(Date.UTC(2030, 0, 1))})
+    expect(r.storages.map((s) => s.repository)).toEqual([
+      join(root, 'var', 'backups_catalog'),
+      join(root, 'var', 'backups'),
+    ])
+    const c = readFileSync(catalog)
+    const d = readFileSync(datafs)
+    db.commit({oids: [3], size: 3})
+    writeFileSync(catalog, 'garbage')
+    await restoreSite(site, {mode: 'backup'})
+    expect(readFileSync(catalog).equals(c)).toBe(true)
+    expect(readFileSync(datafs).equals(d)).toBe(true)
+  })
+})
+
+describe('hooks and verify through the CLI', () => {
+  it('runs the post-command after a failure with BK_STATUS=failed, and verify finds a missing middle delta', async () => {
+    const {root, datafs, db} = makeSite()
+    const out = join(root, 'hook.log')
+    const common = ['--datafs', datafs, '--no-backup-blobs']
+    const ok = await runBk([
+      'zodb',
+      'backup',
+      ...common,
+      '--pre-command',
+      `echo pre >> ${out}`,
+      '--post-command',
+      `echo post $BK_STATUS >> ${out}`,
+      '-q',
+    ])
+    expect(ok.exitCode).toBe(0)
+    expect(ok.stdout).toBe('')
+    for (let i = 0; i < 2; i++) {
+      await new Promise((r) => setTimeout(r, 1000))
+      db.commit({oids: [i], size: 10})
+      expect((await runBk(['zodb', 'backup', ...common, '-q'])).exitCode).toBe(0)
+    }
+    const repo = join(root, 'var', 'backups')
+    expect((await runBk(['zodb', 'verify', ...common])).exitCode).toBe(0)
+    const deltas = readdirSync(repo)
+      .filter((n) => n.endsWith('.deltafsz'))
+      .sort()
+    expect(deltas).toHaveLength(2)
+    unlinkSync(join(repo, deltas[0]!))
+    const verify = await runBk(['zodb', 'verify', ...common, '--json'])
+    expect(verify.exitCode).toBe(1)
+    expect(JSON.stringify(verify.json())).toContain(`${deltas[0]} is missing`)
+    expect((await verifyRepository(repo))[0]!.ok).toBe(false)
+    const restore = await runBk([
+      'zodb',
+      'restore',
+      ...common,
+      '-y',
+      '--post-command',
+      `echo post $BK_STATUS >> ${out}`,
+    ])
+    expect(restore.exitCode).toBe(1)
+    expect(restore.stderr).toMatch(/is missing .*the backup chain is broken/)
+    // the failure was found before the post-command could run: planning happens first
+    const failing = await runBk([
+      'zodb',
+      'backup',
+      '--datafs',
+      join(root, 'nope.fs'),
+      '--no-backup-blobs',
+      '--post-command',
+      `echo post $BK_STATUS >> ${out}`,
+    ])
+    expect(failing.exitCode).toBe(1)
+    expect(readFileSync(out, 'utf8')).toBe('pre\npost ok\npost failed\n')
+    expect(existsSync(`${datafs}.part`)).toBe(false)
+  })
+})
