@@ -16,6 +16,8 @@ export interface CommitOptions {
   description?: string
   /** leave the transaction voted but unfinished (status 'c') */
   unfinished?: boolean
+  /** pickle bytes to use (sliced to `size`) instead of random ones, e.g. compressible text for benchmarks */
+  data?: Buffer
 }
 
 export class SyntheticStorage {
@@ -63,6 +65,7 @@ export class SyntheticStorage {
 
   /** Appends one transaction. Returns its offset. */
   commit(options: CommitOptions): number {
+    if (options.data && options.data.length < options.size) throw new Error('data is shorter than size')
     const tid = this.nextTid()
     const user = Buffer.from(options.user ?? 'bk-test')
     const descr = Buffer.from(options.description ?? '')
@@ -78,7 +81,7 @@ export class SyntheticStorage {
       h.writeBigUInt64BE(BigInt(tpos), 24)
       h.writeUInt16BE(0, 32)
       h.writeBigUInt64BE(BigInt(options.size), 34)
-      parts.push(h, randomBytes(options.size))
+      parts.push(h, options.data ? options.data.subarray(0, options.size) : randomBytes(options.size))
       updates.push([oid, pos])
       pos += DATA_HEADER_LEN + options.size
     }
