@@ -2,7 +2,7 @@
  * `bk trac backup` / `list`: a hotcopy packed into one archive (bk-manifest.json first, 0600: it holds the
  * database and trac.ini's password) in a backup location with dated names, then retention.
  */
-import {mkdir, mkdtemp, readFile, rm} from 'node:fs/promises'
+import {mkdir, mkdtemp, readdir, readFile, rm} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 import {
   Catalog,
@@ -15,6 +15,7 @@ import {
   planRetention,
   prune,
   type RetentionPolicy,
+  sortNewestFirst,
 } from '@bkcli/core'
 import type {TracEnvironment} from './environment.js'
 import {type HotcopyResult, hotcopy} from './hotcopy.js'
@@ -44,11 +45,11 @@ export function defaultLocation(envPath: string): string {
 }
 
 /** `<env name>-YYYY-MM-DD_HHMMSS.tar.gz`, UTC. */
-export function tracCatalog(location: string, envName?: string): Catalog {
-  const prefix = envName ? `${envName}-` : ''
-  return new Catalog(location, datedNaming({prefix, suffix: ['.tar.gz', '.tar.zst', '.tar'], clock: 'utc'}), {
-    filter: envName ? undefined : (name) => /\.tar(\.gz|\.zst)?$/.test(name),
-  })
+export function tracCatalog(location: string, envName: string): Catalog {
+  return new Catalog(
+    location,
+    datedNaming({prefix: `${envName}-`, suffix: ['.tar.gz', '.tar.zst', '.tar'], clock: 'utc'}),
+  )
 }
 
 export async function backup(env: TracEnvironment, options: BackupOptions = {}): Promise<BackupResult> {
@@ -98,6 +99,19 @@ export async function backup(env: TracEnvironment, options: BackupOptions = {}):
   }
 }
 
+/** Every env's backups in a location (names `<env>-YYYY-MM-DD_HHMMSS[_n].tar.gz`), newest first. */
 export async function listBackups(location: string): Promise<CatalogEntry[]> {
-  return tracCatalog(resolve(location)).list()
+  const dir = resolve(location)
+  const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [] as string[]
+    throw error
+  })
+  const prefixes = new Set<string>()
+  for (const name of names) {
+    const m = /^(.+)-\d{4}-\d{2}-\d{2}_\d{6}(?:_\d+)?\.tar(?:\.gz|\.zst)?$/.exec(name)
+    if (m && !name.startsWith('.')) prefixes.add(m[1]!)
+  }
+  const entries: CatalogEntry[] = []
+  for (const prefix of prefixes) entries.push(...(await tracCatalog(dir, prefix).list()))
+  return sortNewestFirst(entries)
 }
