@@ -62,7 +62,7 @@ export async function exportTracker(
   dest: string,
   options: ExportOptions = {},
 ): Promise<ExportResult> {
-  const tracker = typeof home === 'string' ? openTracker(home) : home
+  const tracker = typeof home === 'string' ? await openTracker(home) : home
   const conn = await connect(tracker, {readonly: true})
   try {
     await conn.begin(true)

@@ -66,7 +66,7 @@ export async function importTracker(
   dir: string,
   options: ImportOptions = {},
 ): Promise<ImportResult> {
-  const tracker = typeof home === 'string' ? openTracker(home) : home
+  const tracker = typeof home === 'string' ? await openTracker(home) : home
   let schema: TrackerSchema
   try {
     schema = readSchemaPy(tracker)

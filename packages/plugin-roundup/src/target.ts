@@ -78,7 +78,7 @@ async function freshPostgres(tracker: Tracker): Promise<FreshDatabase> {
     if (Number(tables[0]?.[0]) > 0) {
       await conn.close()
       throw new BkError(
-        `PostgreSQL database ${s.name} already exists and is not empty; bk imports only into a fresh database (set [rdbms] name to a new name)`,
+        `PostgreSQL database ${s.name} already exists and is not empty; bk writes only into a fresh database (set [rdbms] name or --backend-url to a new name, or drop it first)`,
       )
     }
   }
@@ -122,7 +122,7 @@ async function freshMysql(tracker: Tracker): Promise<FreshDatabase> {
       const tables = await admin.all('select count(*) from information_schema.tables where table_schema = ?', [s.name])
       if (Number(tables[0]?.[0]) > 0) {
         throw new BkError(
-          `MySQL database ${s.name} already exists and is not empty; bk imports only into a fresh database (set [rdbms] name to a new name)`,
+          `MySQL database ${s.name} already exists and is not empty; bk writes only into a fresh database (set [rdbms] name or --backend-url to a new name, or drop it first)`,
         )
       }
     }
@@ -150,5 +150,41 @@ async function freshMysql(tracker: Tracker): Promise<FreshDatabase> {
       }
       await conn.close()
     },
+  }
+}
+
+/**
+ * For loading a dump with the real client: the tracker's database created (or found empty), nothing else.
+ * `drop()` removes it again if bk created it (else empties it).
+ */
+export async function prepareEmptyDatabase(tracker: Tracker): Promise<{created: boolean; drop(): Promise<void>}> {
+  if (tracker.backend === 'sqlite') throw new Error('prepareEmptyDatabase is for PostgreSQL and MySQL')
+  const fresh = await openFreshDatabase(tracker)
+  await fresh.commit()
+  return {
+    created: true,
+    async drop() {
+      await dropDatabaseOf(tracker)
+    },
+  }
+}
+
+/** Drop a tracker's PostgreSQL/MySQL database (after a failed restore or migration into it). */
+export async function dropDatabaseOf(tracker: Tracker): Promise<void> {
+  const s = tracker.rdbms
+  if (tracker.backend === 'postgresql') {
+    const a = await openPostgres(s, {database: null})
+    try {
+      await a.run(`DROP DATABASE IF EXISTS "${s.name.replaceAll('"', '""')}" WITH (FORCE)`)
+    } finally {
+      await a.close()
+    }
+  } else if (tracker.backend === 'mysql') {
+    const a = await openMysql(s, {database: null})
+    try {
+      await a.run(`DROP DATABASE IF EXISTS \`${s.name.replaceAll('`', '``')}\``)
+    } finally {
+      await a.close()
+    }
   }
 }

@@ -4,7 +4,7 @@
  */
 import {existsSync, readFileSync, statSync} from 'node:fs'
 import {isAbsolute, join, resolve} from 'node:path'
-import {BkError} from '@bkcli/core'
+import {BkError, IniFile} from '@bkcli/core'
 import type {Backend} from './rdate.js'
 import {parseSchemaPy, type TrackerSchema} from './schema.js'
 
@@ -33,56 +33,7 @@ export interface Tracker {
   dbDirSetting: string
   rdbms: RdbmsSettings
   csvFieldSize: number
-  config: ConfigIni
-}
-
-/** configparser-style reading of config.ini (sections, `=`/`:`, continuation lines, %(TRACKER_HOME)s). */
-export class ConfigIni {
-  private readonly sections = new Map<string, Map<string, string>>()
-  constructor(
-    text: string,
-    private readonly home: string,
-  ) {
-    let section: Map<string, string> | undefined
-    let lastKey: string | undefined
-    for (const raw of text.split(/\r?\n/)) {
-      if (/^\s*[#;]/.test(raw) || raw.trim() === '') {
-        if (raw.trim() === '') lastKey = undefined
-        continue
-      }
-      const sec = /^\[([^\]]+)\]/.exec(raw)
-      if (sec) {
-        section = this.sections.get(sec[1]!) ?? new Map()
-        this.sections.set(sec[1]!, section)
-        lastKey = undefined
-        continue
-      }
-      if (/^\s/.test(raw) && lastKey && section) {
-        section.set(lastKey, `${section.get(lastKey)}\n${raw.trim()}`)
-        continue
-      }
-      const kv = /^([^=:]+?)\s*[=:]\s?(.*)$/.exec(raw)
-      if (kv && section) {
-        lastKey = kv[1]!.trim().toLowerCase()
-        section.set(lastKey, kv[2]!.trim())
-      }
-    }
-  }
-
-  raw(section: string, key: string): string | undefined {
-    return this.sections.get(section)?.get(key.toLowerCase())
-  }
-
-  get(section: string, key: string): string | undefined {
-    const v = this.raw(section, key)
-    if (v === undefined) return undefined
-    return v.replace(/%\((\w+)\)s|%%/g, (m, name: string | undefined) => {
-      if (m === '%%') return '%'
-      const n = name?.toLowerCase()
-      if (n === 'tracker_home' || n === 'home') return this.home
-      return this.get(section, n ?? '') ?? m
-    })
-  }
+  config: IniFile
 }
 
 export function readSecret(value: string, home: string): {value: string; file?: string} {
@@ -100,7 +51,7 @@ export function readSecret(value: string, home: string): {value: string; file?: 
 const BACKENDS: Record<string, Backend> = {sqlite: 'sqlite', postgresql: 'postgresql', mysql: 'mysql'}
 
 /** Open a tracker home: checks it is one, reads config.ini. */
-export function openTracker(homeArg: string): Tracker {
+export async function openTracker(homeArg: string): Promise<Tracker> {
   const home = resolve(homeArg)
   if (!existsSync(home) || !statSync(home).isDirectory()) {
     throw new BkError(`${homeArg} does not exist or is not a directory; give the path of a Roundup tracker home`)
@@ -109,7 +60,7 @@ export function openTracker(homeArg: string): Tracker {
   if (!existsSync(configPath) || !existsSync(join(home, 'schema.py'))) {
     throw new BkError(`${homeArg} is not a Roundup tracker home (no config.ini and schema.py)`)
   }
-  const config = new ConfigIni(readFileSync(configPath, 'utf8'), home)
+  const config = await IniFile.read(configPath, {interpolation: 'basic', defaults: {HOME: home, TRACKER_HOME: home}})
   const backendName = (config.get('rdbms', 'backend') ?? '').trim()
   const backend = BACKENDS[backendName]
   if (!backend) {

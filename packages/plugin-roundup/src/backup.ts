@@ -1,0 +1,234 @@
+/**
+ * `bk roundup backup` / `list`: the database snapshot FIRST (sqlite online backup API incl. WAL and the
+ * db-session/db-otk files; pg_dump; mysqldump --single-transaction), then db/files and the rest of the home,
+ * packed into one bk archive (manifest first, 0600) in a dated catalog, then retention.
+ * Layout inside the archive: `database/` (snapshot), `home/` (the tracker home without its live database files),
+ * `dbdir/` (an absolute [main] database outside the home: its files/).
+ */
+import {existsSync} from 'node:fs'
+import {mkdir, mkdtemp, readdir, rm} from 'node:fs/promises'
+import {basename, dirname, join, relative, resolve} from 'node:path'
+import {
+  acquireLock,
+  BkError,
+  Catalog,
+  type CatalogEntry,
+  type Component,
+  copyTree,
+  createBkArchive,
+  type DbTarget,
+  datedNaming,
+  dumpDatabase,
+  hasRetention,
+  onInterrupt,
+  planRetention,
+  prune,
+  type RetentionPolicy,
+  sortNewestFirst,
+  sqliteBackup,
+} from '@bkcli/core'
+import {loadSchema, readStoredSchemaText} from './dbschema.js'
+import {type StoppedServer, stopServer} from './frontends.js'
+import {PLUGIN} from './plugin-info.js'
+import {connect, sqlitePath} from './store.js'
+import {describeDatabase, openTracker, type Tracker} from './tracker.js'
+
+export interface BackupOptions {
+  location?: string
+  retention?: RetentionPolicy
+  description?: string
+  /** roundup-server pidfile: SIGTERM it before the snapshot */
+  stopServer?: string
+  dryRun?: boolean
+}
+
+export interface BackupResult {
+  archive: string
+  bytes: number
+  sha256: string
+  backend: string
+  schemaVersion?: number
+  files: number
+  stoppedServer?: StoppedServer
+  frontendsLeftRunning: boolean
+  notes: string[]
+  pruned: string[]
+}
+
+/** Files of db/ that are the live database (taken by the snapshot, never by a file copy). */
+export const LIVE_DB_FILES =
+  /^(db|db-wal|db-shm|db-journal|db-session|db-session-wal|db-session-shm|db-session-journal|db-otk|db-otk-wal|db-otk-shm|db-otk-journal|lock)$/
+const SESSION_FILES = ['db-session', 'db-otk']
+
+export function defaultLocation(home: string): string {
+  return join(dirname(resolve(home)), `${basename(resolve(home))}.backups`)
+}
+
+export function roundupCatalog(location: string, name?: string): Catalog {
+  return new Catalog(
+    location,
+    datedNaming({prefix: name ? `${name}-` : '', suffix: ['.tar.gz', '.tar.zst', '.tar'], clock: 'utc'}),
+    {filter: (n) => /\.tar(\.gz|\.zst)?$/.test(n)},
+  )
+}
+
+/** The core database target of a tracker (password from config.ini, never on argv). */
+export function dbTarget(t: Tracker, database = t.rdbms.name): DbTarget {
+  return {
+    engine: t.backend === 'postgresql' ? 'postgres' : 'mysql',
+    host: t.rdbms.host,
+    port: t.rdbms.port ?? (t.backend === 'postgresql' ? 5432 : 3306),
+    user: t.rdbms.user,
+    password: t.rdbms.password,
+    database,
+    params: {},
+  }
+}
+
+export async function backupTracker(homeArg: string, options: BackupOptions = {}): Promise<BackupResult> {
+  const tracker = await openTracker(homeArg)
+  const location = resolve(options.location ?? defaultLocation(tracker.home))
+  const name = basename(tracker.home)
+  const lock = await acquireLock(tracker.home, {operation: 'bk roundup backup'})
+  const notes: string[] = []
+  try {
+    // read the schema (also proves the database answers) before stopping anything
+    const conn = await connect(tracker, {readonly: true})
+    let schemaText: string
+    let schemaVersion: number | undefined
+    try {
+      const {schema, warnings} = await loadSchema(conn, tracker, {requireMatch: false})
+      notes.push(...warnings)
+      schemaVersion = schema.version
+      schemaText = await readStoredSchemaText(conn)
+    } finally {
+      await conn.close()
+    }
+    const stopped = options.stopServer ? await stopServer(options.stopServer) : undefined
+    if (!stopped)
+      notes.push('web and mail frontends were left running (use --stop-server <pidfile> to stop roundup-server)')
+    await mkdir(location, {recursive: true, mode: 0o700})
+    const catalog = roundupCatalog(location, name)
+    const file = await catalog.nextPath()
+    const stage = await mkdtemp(join(location, `.${name}.bk-stage-`))
+    const unregister = onInterrupt(() => {
+      void rm(stage, {recursive: true, force: true})
+    })
+    let archive: Awaited<ReturnType<typeof createBkArchive>>
+    let files = 0
+    const components: Component[] = []
+    try {
+      // 1. the database, first (the blobfiles crash analysis assumes files are taken after it)
+      await mkdir(join(stage, 'database'), {mode: 0o700})
+      if (tracker.backend === 'sqlite') {
+        await sqliteBackup(sqlitePath(tracker), join(stage, 'database', 'db'))
+        components.push({type: 'database', engine: 'sqlite', path: 'database/db', format: 'sqlite'})
+        for (const f of SESSION_FILES) {
+          const src = join(tracker.dbDir, f)
+          if (!existsSync(src)) continue
+          try {
+            await sqliteBackup(src, join(stage, 'database', f))
+          } catch {
+            notes.push(`${f} is not an sqlite file and was not copied (sessions: users log in again)`)
+          }
+        }
+      } else {
+        const dump = join(stage, 'database', 'dump.sql')
+        await dumpDatabase(dbTarget(tracker), dump, {
+          singleTransaction: true,
+          extraArgs: tracker.backend === 'postgresql' ? ['--no-owner', '--no-privileges'] : [],
+        })
+        components.push({
+          type: 'database',
+          engine: tracker.backend,
+          path: 'database/dump.sql',
+          database: tracker.rdbms.name,
+          format: 'sql',
+        })
+      }
+      // 2. then the files: the home without the live database files, and an outside db dir's files
+      const dbInHome = !relative(tracker.home, tracker.dbDir).startsWith('..')
+      const dbRel = relative(tracker.home, tracker.dbDir).split('\\').join('/')
+      const home = await copyTree(tracker.home, join(stage, 'home'), {
+        skip: (path) => {
+          if (resolve(tracker.home, path) === location) return true
+          if (!dbInHome) return false
+          const inDb = dbRel === '' ? path : path.startsWith(`${dbRel}/`) ? path.slice(dbRel.length + 1) : undefined
+          return inDb !== undefined && LIVE_DB_FILES.test(inDb)
+        },
+      })
+      files += home.files
+      components.push({type: 'files', path: 'home', count: home.files, bytes: home.bytes})
+      if (!dbInHome && existsSync(tracker.dbDir)) {
+        const outside = await copyTree(tracker.dbDir, join(stage, 'dbdir'), {skip: (p) => LIVE_DB_FILES.test(p)})
+        files += outside.files
+        components.push({type: 'files', path: 'dbdir', count: outside.files, bytes: outside.bytes})
+        notes.push(`[main] database is outside the home (${tracker.dbDirSetting}): its files were taken as dbdir/`)
+      }
+      if (tracker.rdbms.passwordFile) {
+        notes.push(`[rdbms] password comes from ${tracker.rdbms.passwordFile}, which is not part of the backup`)
+      }
+      archive = await createBkArchive({
+        cwd: stage,
+        file,
+        secret: true,
+        meta: {
+          plugin: PLUGIN,
+          application: 'roundup',
+          kind: 'full',
+          source: tracker.home,
+          description: options.description,
+          components,
+          extra: {
+            backend: tracker.backend,
+            database: describeDatabase(tracker),
+            databaseDir: tracker.dbDirSetting,
+            schemaVersion,
+            schema: schemaText,
+            serverStopped: Boolean(stopped),
+          },
+        },
+      })
+    } finally {
+      await rm(stage, {recursive: true, force: true})
+      unregister()
+    }
+    let pruned: string[] = []
+    if (options.retention && hasRetention(options.retention)) {
+      pruned = await prune(planRetention(await catalog.list(), options.retention), {dryRun: options.dryRun})
+    }
+    return {
+      archive: archive.file,
+      bytes: archive.bytes,
+      sha256: archive.sha256,
+      backend: tracker.backend,
+      schemaVersion,
+      files,
+      stoppedServer: stopped,
+      frontendsLeftRunning: !stopped,
+      notes,
+      pruned,
+    }
+  } finally {
+    await lock.release()
+  }
+}
+
+/** Every tracker's backups in a location (names are `<home name>-<UTC stamp>.tar.gz`), newest first. */
+export async function listBackups(locationArg: string): Promise<CatalogEntry[]> {
+  const location = resolve(locationArg)
+  let names: string[] = []
+  try {
+    names = await readdir(location)
+  } catch {
+    throw new BkError(`${locationArg} is not a readable backup location`)
+  }
+  const prefixes = new Set<string>()
+  for (const n of names) {
+    const m = /^(.+)-\d{4}-\d\d-\d\d_\d{6}(?:_\d+)?\.tar(?:\.gz|\.zst)?$/.exec(n)
+    if (m && !n.startsWith('.')) prefixes.add(m[1]!)
+  }
+  const all: CatalogEntry[] = []
+  for (const p of prefixes) all.push(...(await roundupCatalog(location, p).list()))
+  return sortNewestFirst(all)
+}
