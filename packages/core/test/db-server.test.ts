@@ -103,6 +103,7 @@ for (const engine of ['postgres', 'mysql'] as const) {
         await admin.dropUser(user, {cascade: true})
         expect(await admin.userExists(user)).toBe(false)
       } finally {
+        await admin.dropUser(`${source.name}_u`, {cascade: true}).catch(() => {})
         await admin.dropDatabase(weird).catch(() => {})
         await admin.close()
       }

@@ -179,7 +179,7 @@ async function sweepDeadLeftovers(engine: ServerEngine): Promise<void> {
   const client = adminClient(engine)
   try {
     const dead = (name: string) => {
-      const pid = Number(/^bkt_(\d+)_[0-9a-f]+$/.exec(name)?.[1])
+      const pid = Number(/^bkt_(\d+)_[0-9a-f]+(_.*)?$/s.exec(name)?.[1])
       return pid > 0 && pid !== process.pid && !pidAlive(pid)
     }
     const dbSql =

@@ -1,8 +1,9 @@
 import {createReadStream} from 'node:fs'
 import {open, stat} from 'node:fs/promises'
-import type {Transform} from 'node:stream'
+import {type Transform, Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
+import type {ResultPromise} from 'execa'
 import {BkError, messageOf} from '../errors.js'
 import {startClient} from './run-client.js'
 import {byteCounter, type CreateStatements, createStatementsFilter} from './sql-stream.js'
@@ -85,24 +86,49 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
     secretChannel: options.secretChannel,
     onSpawn: options.onSpawn,
   })
-  const stdin = run.subprocess.stdin!
-  const feeding = pipeline([createReadStream(file), ...transforms, stdin] as unknown as NodeJS.ReadWriteStream[])
+  const feeding = pipeline([
+    createReadStream(file),
+    ...transforms,
+    intoClient(run.subprocess),
+  ] as unknown as NodeJS.ReadWriteStream[])
   const [fed, finished] = await Promise.allSettled([
     feeding,
     run.finish(`loading ${file} into ${database} on ${describeServer(target)}`, database),
   ])
-  // The client's own error explains a broken pipe better than EPIPE does.
-  if (finished.status === 'rejected') throw finished.reason
-  if (fed.status === 'rejected') {
-    const reason = fed.reason as {code?: string}
-    const corrupt = reason.code === 'Z_DATA_ERROR' || reason.code === 'Z_BUF_ERROR'
+  const feedError = fed.status === 'rejected' ? (fed.reason as {code?: string}) : undefined
+  // The client's own error explains a broken pipe (EPIPE) better; anything else on our side comes first.
+  if (finished.status === 'rejected' && (!feedError || feedError.code === 'EPIPE')) throw finished.reason
+  if (feedError) {
+    const corrupt = feedError.code === 'Z_DATA_ERROR' || feedError.code === 'Z_BUF_ERROR'
     throw new BkError(
       corrupt
-        ? `the dump ${file} is corrupt or truncated (gzip: ${messageOf(fed.reason)}); the load was not completed`
-        : `cannot feed ${file} to ${tool}: ${messageOf(fed.reason)}`,
-      {code: corrupt ? 'ECORRUPT' : 'EDBLOAD', cause: fed.reason},
+        ? `the dump ${file} is corrupt or truncated (gzip: ${messageOf(feedError)}); nothing was committed${target.engine === 'mysql' ? ' after the point it broke off' : ''}`
+        : `cannot feed ${file} to ${tool}: ${messageOf(feedError)}`,
+      {code: corrupt ? 'ECORRUPT' : 'EDBLOAD', cause: feedError},
     )
   }
+  if (finished.status === 'rejected') throw finished.reason
+}
+
+/**
+ * The client's stdin as the end of the pipeline. If reading or decompressing the dump fails, the client is killed
+ * before it sees end-of-input: an EOF would make psql COMMIT the part it had received.
+ */
+function intoClient(subprocess: ResultPromise): Writable {
+  const stdin = subprocess.stdin!
+  stdin.on('error', () => {}) // reported through the write callbacks and the client's exit
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      stdin.write(chunk, (error) => callback(error ?? undefined))
+    },
+    final(callback) {
+      stdin.end(() => callback())
+    },
+    destroy(error, callback) {
+      if (error) subprocess.kill('SIGKILL')
+      callback(error)
+    },
+  })
 }
 
 async function isGzip(file: string): Promise<boolean> {
