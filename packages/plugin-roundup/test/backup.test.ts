@@ -1,0 +1,206 @@
+import {spawn} from 'node:child_process'
+import {existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {listArchive, readManifest} from '@bkcli/core'
+import {runBk, tempDir} from '@bkcli/testkit'
+import Database from 'better-sqlite3'
+import {afterAll, describe, expect, it} from 'vitest'
+import {backupTracker, listBackups} from '../src/backup.js'
+import {exportTracker} from '../src/export.js'
+import {restoreTracker} from '../src/restore.js'
+import {verifyBackup} from '../src/verify.js'
+import {
+  createMyDb,
+  createPgDb,
+  dropMyDb,
+  dropPgDb,
+  fixtureTree,
+  mysqlq,
+  psql,
+  roundupFixture,
+  setRdbms,
+  treeDifferences,
+  uniqueName,
+} from './helpers.js'
+
+const exportFixture = fixtureTree('export')
+
+async function members(file: string): Promise<string[]> {
+  const out: string[] = []
+  for await (const e of listArchive(file)) out.push(e.path)
+  return out
+}
+
+describe('bk roundup backup / verify / list / restore (sqlite)', () => {
+  it('snapshots the database first, WAL rows included, and restores to the same export', async () => {
+    const home = fixtureTree('sqlite-home')
+    // a committed row that lives only in db-wal, and a session file
+    const db = new Database(join(home, 'db', 'db'))
+    db.pragma('journal_mode = WAL')
+    db.pragma('wal_autocheckpoint = 0')
+    db.prepare("update _user set _realname = 'only in the WAL' where id = 4").run()
+    const session = new Database(join(home, 'db', 'db-session'))
+    session.exec(
+      "create table sessions (session_key varchar, session_time real, session_value text); insert into sessions values ('k', 1, '{}')",
+    )
+    session.close()
+    const location = join(tempDir(), 'backups')
+    let result: Awaited<ReturnType<typeof backupTracker>>
+    try {
+      result = await backupTracker(home, {location})
+    } finally {
+      db.close()
+    }
+    expect(statSync(result.archive).mode & 0o777).toBe(0o600)
+    expect(result.frontendsLeftRunning).toBe(true)
+    const names = await members(result.archive)
+    expect(names[0]).toBe('bk-manifest.json')
+    expect(names).toContain('database/db')
+    expect(names).toContain('database/db-session')
+    expect(names).toContain('home/db/files/msg/0/msg1')
+    expect(names.filter((n) => /home\/db\/db(-wal|-shm)?$/.test(n))).toEqual([])
+    const manifest = await readManifest(result.archive)
+    expect(manifest.application).toBe('roundup')
+    expect(manifest.extra?.backend).toBe('sqlite')
+    expect(manifest.extra?.schemaVersion).toBe(8)
+
+    const v = await verifyBackup(result.archive)
+    expect(v).toMatchObject({ok: true, backend: 'sqlite', problems: []})
+    expect((await listBackups(location)).map((e) => e.path)).toEqual([result.archive])
+
+    const target = join(tempDir(), 'restored')
+    await restoreTracker(result.archive, target)
+    const out = join(tempDir(), 'export')
+    await exportTracker(target, out)
+    expect(readFileSync(join(out, 'user.csv'), 'utf8')).toContain("'only in the WAL'")
+    const diffs = treeDifferences(out, exportFixture)
+    expect(diffs).toEqual(['user.csv'])
+    expect(existsSync(join(target, 'db', 'db-session'))).toBe(true)
+  })
+
+  it('restore over an existing home keeps the previous one as <home>.old (CLI asks; --yes)', async () => {
+    const home = fixtureTree('sqlite-home')
+    const {archive} = await backupTracker(home, {location: join(tempDir(), 'b')})
+    writeFileSync(join(home, 'marker.txt'), 'before')
+    let r = await runBk(['roundup', 'restore', archive, home])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/without --yes/)
+    expect(existsSync(join(home, 'marker.txt'))).toBe(true)
+    r = await runBk(['roundup', 'restore', archive, home, '--yes'])
+    expect(r.exitCode).toBe(0)
+    expect(existsSync(join(home, 'marker.txt'))).toBe(false)
+    expect(readFileSync(join(`${home}.old`, 'marker.txt'), 'utf8')).toBe('before')
+  })
+
+  it('a truncated or corrupted archive is refused by verify and restore, nothing written', async () => {
+    const home = fixtureTree('sqlite-home')
+    const {archive} = await backupTracker(home, {location: join(tempDir(), 'b')})
+    truncateSync(archive, Math.floor(statSync(archive).size / 2))
+    let r = await runBk(['roundup', 'verify', archive])
+    expect(r.exitCode).not.toBe(0)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    const parent = tempDir()
+    r = await runBk(['roundup', 'restore', archive, join(parent, 'new')])
+    expect(r.exitCode).not.toBe(0)
+    expect(readdirSync(parent)).toEqual([])
+  })
+
+  it('refuses to restore when schema.py does not match the database in the backup', async () => {
+    const home = fixtureTree('sqlite-home')
+    const schema = readFileSync(join(home, 'schema.py'), 'utf8')
+    writeFileSync(
+      join(home, 'schema.py'),
+      schema.replace('name=String())\nkeyword.setkey', 'name=String(), colour=String())\nkeyword.setkey'),
+    )
+    const {archive} = await backupTracker(home, {location: join(tempDir(), 'b')})
+    const parent = tempDir()
+    await expect(restoreTracker(archive, join(parent, 'new'))).rejects.toThrow(
+      /refusing to restore: schema\.py does not match/,
+    )
+    expect(readdirSync(parent)).toEqual([])
+    const v = await verifyBackup(archive)
+    expect(v.ok).toBe(false)
+    expect(v.problems[0]).toMatch(/keyword\.colour/)
+  })
+
+  it('--stop-server stops the roundup-server of a pidfile (SIGTERM) and refuses a stale pidfile', async () => {
+    // Stand-in for roundup-server: a node process whose command line names roundup-server (no Python here).
+    const dir = tempDir()
+    const script = join(dir, 'roundup-server.mjs')
+    writeFileSync(script, "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000)\n")
+    const child = spawn(process.execPath, [script], {stdio: 'ignore'})
+    const pidfile = join(dir, 'roundup.pid')
+    writeFileSync(pidfile, `${child.pid}\n`)
+    const exited = new Promise((res) => child.on('exit', res))
+    await new Promise((res) => setTimeout(res, 300))
+    const home = fixtureTree('sqlite-home')
+    const r = await runBk(['roundup', 'backup', home, '--location', join(dir, 'b'), '--stop-server', pidfile])
+    expect(r.stderr).toBe('')
+    expect(r.exitCode).toBe(0)
+    expect(r.stdout).toContain(`Stopped roundup-server (pid ${child.pid}); it was not restarted.`)
+    await exited
+    // the pidfile is now stale: refused, no backup made
+    const r2 = await runBk(['roundup', 'backup', home, '--location', join(dir, 'c'), '--stop-server', pidfile])
+    expect(r2.exitCode).toBe(1)
+    expect(r2.stderr).toMatch(/^bk: stale pidfile .* is not running/)
+    expect(existsSync(join(dir, 'c'))).toBe(false)
+  })
+
+  it('retention prunes older backups', async () => {
+    const home = fixtureTree('sqlite-home')
+    const location = join(tempDir(), 'b')
+    for (let i = 0; i < 3; i++) await backupTracker(home, {location})
+    const r = await backupTracker(home, {location, retention: {keep: 2}})
+    expect(r.pruned).toHaveLength(2)
+    expect(await listBackups(location)).toHaveLength(2)
+  })
+})
+
+describe('bk roundup backup / restore on PostgreSQL and MySQL', () => {
+  const pg: string[] = []
+  const my: string[] = []
+  afterAll(() => {
+    for (const n of pg) dropPgDb(n)
+    for (const n of my) dropMyDb(n)
+  })
+
+  it('PostgreSQL: pg_dump snapshot, restore into a new database, same export; a non-empty database is refused', async () => {
+    const source = uniqueName()
+    pg.push(source)
+    createPgDb(source, roundupFixture('postgresql-dump.sql'))
+    const home = fixtureTree('postgresql-home')
+    setRdbms(home, {name: source})
+    const {archive} = await backupTracker(home, {location: join(tempDir(), 'b')})
+    expect(await members(archive)).toContain('database/dump.sql')
+    expect((await verifyBackup(archive)).ok).toBe(true)
+    // restoring onto the live (non-empty) database is refused
+    const parent = tempDir()
+    await expect(restoreTracker(archive, join(parent, 'same'))).rejects.toThrow(/already exists and is not empty/)
+    expect(readdirSync(parent)).toEqual([])
+    const target = uniqueName()
+    pg.push(target)
+    const home2 = join(tempDir(), 'restored')
+    await restoreTracker(archive, home2, {backendUrl: `postgresql://root@127.0.0.1:5432/${target}`})
+    expect(psql('select count(*) from _msg', target).trim()).toBe('54')
+    const out = join(tempDir(), 'x')
+    await exportTracker(home2, out)
+    expect(treeDifferences(out, fixtureTree('postgresql-home-reexport'))).toEqual([])
+  })
+
+  it('MySQL: mysqldump snapshot restores into a new database', async () => {
+    const source = uniqueName()
+    my.push(source)
+    createMyDb(source, roundupFixture('mysql-dump.sql'))
+    const home = fixtureTree('mysql-home')
+    setRdbms(home, {name: source})
+    const {archive} = await backupTracker(home, {location: join(tempDir(), 'b')})
+    const target = uniqueName()
+    my.push(target)
+    const home2 = join(tempDir(), 'restored')
+    await restoreTracker(archive, home2, {backendUrl: `mysql://root@127.0.0.1:3306/${target}`})
+    expect(mysqlq('select count(*) from _issue', target).trim()).toBe('40')
+    const out = join(tempDir(), 'x')
+    await exportTracker(home2, out)
+    expect(treeDifferences(out, fixtureTree('mysql-home-reexport'))).toEqual([])
+  })
+})
