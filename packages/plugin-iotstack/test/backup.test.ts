@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
 import {fixturePath, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
-import {fakeDocker, fixtureStack, sha256Of, treeOf, weekday, without} from './helpers.js'
+import {fakeDocker, fixtureStack, sha256Of, treeOf, weekday} from './helpers.js'
 
 // `docker` here is the stand-in in test/bin (no Docker engine on the test machine): it records its calls.
 
