@@ -312,3 +312,26 @@ describe('corrupt or truncated archives', () => {
     expect(readdirSync(dir).length).toBeGreaterThan(0)
   })
 })
+
+describe('zstd missing from PATH', () => {
+  it('creating or reading a .tar.zst says what to install', async () => {
+    const {execFileSync: run} = await import('node:child_process')
+    const dir = temp()
+    writeFileSync(join(dir, 'a'), 'a')
+    const zst = join(dir, 'real.tar.zst')
+    await createArchive({cwd: dir, file: zst, filter: (p) => p === 'a'})
+    const script = `
+      import {createArchive, extractArchive} from '../dist/index.js'
+      const out = []
+      for (const f of [() => createArchive({cwd: ${JSON.stringify(dir)}, file: ${JSON.stringify(join(dir, 'new.tar.zst'))}}),
+                       () => extractArchive({file: ${JSON.stringify(zst)}, target: ${JSON.stringify(join(dir, 'x'))}})])
+        out.push(await f().then(() => 'ok', (e) => e.name + ': ' + e.message))
+      console.log(JSON.stringify(out))`
+    const here = new URL('.', import.meta.url).pathname
+    const text = run(process.execPath, ['--input-type=module', '-e', script], {cwd: here, env: {PATH: '/nonexistent'}})
+    const [created, extracted] = JSON.parse(text.toString()) as string[]
+    expect(created).toMatch(/^BkError: .*new\.tar\.zst: zstd compression needs the zstd program on PATH/)
+    expect(extracted).toMatch(/^BkError: .*real\.tar\.zst: zstd compression needs the zstd program on PATH/)
+    expect(names(dir)).toEqual(['a', 'real.tar.zst'])
+  })
+})

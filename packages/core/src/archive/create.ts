@@ -71,6 +71,10 @@ export async function checkCreate(options: CreateArchiveOptions): Promise<Compre
 export function createError(options: CreateArchiveOptions, error: unknown): BkError {
   if (isBkError(error)) return error
   const e = error as NodeJS.ErrnoException
+  if (e.code === 'EOF' && e.path)
+    return new BkError(`${e.path} shrank while ${options.file} was being written; stop the application or retry`, {
+      cause: error,
+    })
   if (e.code === 'ENOSPC')
     return new BkError(`no space left writing ${options.file}; nothing was written`, {cause: error})
   if (e.code === 'ENOENT' && e.path)
