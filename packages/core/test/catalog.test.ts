@@ -12,6 +12,7 @@ import {
   snapshotNaming,
 } from '../src/catalog/index.js'
 import {BkError} from '../src/errors.js'
+import {createBkArchive} from '../src/manifest/index.js'
 
 process.env.TZ = 'UTC'
 
@@ -66,6 +67,34 @@ describe('Catalog', () => {
     const naming = datedNaming({prefix: 'backup_', format: '%Y-%m-%d_%H%M', suffix: '.tar.gz', clock: 'local'})
     const [entry] = await new Catalog(dir, naming).list()
     expect(entry).toMatchObject({name: 'backup_2026-11-21_2219.tar.gz', size: 803025, kind: undefined})
+  })
+
+  it('reads kind and description of a bk archive from its first member', async () => {
+    const dir = tempDir()
+    const source = tempDir()
+    writeFileSync(join(source, 'data.txt'), 'data')
+    const naming = datedNaming({prefix: 'tracker-', format: '%Y%m%d-%H%M%S', suffix: '.tar.gz', clock: 'utc'})
+    await createBkArchive({
+      cwd: source,
+      file: join(dir, naming.format(new Date('2026-05-01T02:00:00Z'))),
+      meta: {
+        plugin: {name: '@bkcli/plugin-roundup', version: '0.0.0'},
+        application: 'roundup',
+        kind: 'full',
+        source,
+        description: 'weekly',
+        components: [],
+      },
+    })
+    const [entry] = await new Catalog(dir, naming).list()
+    expect(entry).toMatchObject({
+      name: 'tracker-20260501-020000.tar.gz',
+      kind: 'full',
+      description: 'weekly',
+      application: 'roundup',
+    })
+    const [quick] = await new Catalog(dir, naming, {manifests: false}).list()
+    expect(quick?.kind).toBeUndefined()
   })
 
   it('rolling names take their date from the file (mtime) and are reused by nextName', async () => {
