@@ -141,6 +141,16 @@ describe('verifyManifest', () => {
     expect(snapshot(out, {skip: [MANIFEST_NAME]})).toEqual(snapshot(src, {skip: [MANIFEST_NAME]}))
   })
 
+  it('never archives its own output or temp files written inside the source', async () => {
+    const src = smallTree()
+    const file = join(src, 'self.tar.gz')
+    const r = await createBkArchive({cwd: src, file, meta: meta(src)})
+    const listed = execFileSync('tar', ['-tzf', file]).toString().trim().split('\n')
+    expect(listed.filter((l) => l.includes('self.tar.gz') || l.includes('partial'))).toEqual([])
+    expect(r.manifest.files.map((f) => f.path)).toEqual(['VERSION', 'db/.hidden', 'db/trac.db'])
+    expect((await verifyManifest(file)).ok).toBe(true)
+  })
+
   for (const ext of ['tar.zst', 'tar']) {
     it(`createBkArchive as .${ext}`, async () => {
       const root = temp()

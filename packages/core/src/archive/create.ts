@@ -29,6 +29,8 @@ export interface WrittenTar {
 /** Extra stages for createBkArchive: `tap` sees every uncompressed tar byte, in order. */
 export interface WriteHooks {
   tap?: (chunk: Buffer) => void
+  /** Other files of ours that may sit inside cwd (temp files) and must not be archived. */
+  exclude?: string[]
 }
 
 /**
@@ -114,8 +116,10 @@ export async function writeTar(
   // never archive the archive itself (when it is written inside cwd)
   const own = await stat(path)
   const exclude = new Set([`${own.dev}:${own.ino}`])
-  const old = await stat(options.file).catch(() => undefined)
-  if (old) exclude.add(`${old.dev}:${old.ino}`)
+  for (const other of [options.file, ...(hooks.exclude ?? [])]) {
+    const st = await stat(other).catch(() => undefined)
+    if (st) exclude.add(`${st.dev}:${st.ino}`)
+  }
 
   const skipped: string[] = []
   let entries = 0
