@@ -242,3 +242,25 @@ describe('listArchive', () => {
     expect(seen).toBe(5)
   })
 })
+
+describe('extracting into a folder that already has content', () => {
+  it('merges: existing files stay, archived ones are written, progress is reported', async () => {
+    const dir = temp()
+    const src = join(dir, 'src')
+    makeTree(src)
+    const file = join(dir, 'a.tar.gz')
+    const created: number[] = []
+    await createArchive({cwd: src, file, onProgress: (b) => created.push(b)})
+    expect(created.length).toBeGreaterThan(1)
+    expect([...created].sort((a, b) => a - b)).toEqual(created)
+    const target = join(dir, 'target')
+    mkdirSync(target)
+    writeFileSync(join(target, 'mine.txt'), 'mine')
+    writeFileSync(join(target, 'run.sh'), 'old content')
+    const done: number[] = []
+    const r = await extractArchive({file, target, onProgress: (b) => done.push(b)})
+    expect(done.at(-1)).toBe(r.bytes)
+    expect(readFileSync(join(target, 'mine.txt'), 'utf8')).toBe('mine')
+    expect(snapshot(target, {skip: ['mine.txt']})).toEqual(snapshot(src))
+  })
+})

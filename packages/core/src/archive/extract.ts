@@ -155,6 +155,9 @@ async function unpackInto(
     preserveOwner,
     chmod: true,
     processUmask: umask,
+    // replace existing files instead of rewriting them in place: an in-place rewrite keeps the old mode and owner,
+    // and would change the content of every other hard link to them
+    unlink: true,
     maxDepth: 4096,
     filter: (_path, entry) => admit(entry as ReadEntry),
   })
