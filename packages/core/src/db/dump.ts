@@ -4,7 +4,7 @@ import type {Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGzip} from 'node:zlib'
 import {BkError, messageOf} from '../errors.js'
-import {writeAtomically} from './atomic.js'
+import {atomicFile} from '../safety/index.js'
 import {startClient} from './run-client.js'
 import {byteCounter, stripDefinerFilter} from './sql-stream.js'
 import {pgDbnameArg, type SecretChannel} from './tools.js'
@@ -33,6 +33,8 @@ export interface DumpOptions {
   clientPath?: string
   /** File mode (default 0600: a dump holds the application's data, password hashes included). */
   mode?: number
+  /** Replace an existing file at `file` (default true); false: an existing file is a BkError. */
+  overwrite?: boolean
   /** Bytes of SQL produced so far (before compression). */
   onProgress?: (bytes: number) => void
   /** mysql: pass the options file on fd 3 (default) or in a 0600 temp file removed afterwards. */
@@ -71,42 +73,46 @@ export async function dumpDatabase(target: DbTarget, file: string, options: Dump
   const level = options.gzip === true ? 6 : typeof options.gzip === 'number' ? options.gzip : 0
   if (level > 0) transforms.push(createGzip({level}))
 
-  await writeAtomically(file, async (tmp) => {
-    const handle = await open(tmp, 'wx', options.mode ?? 0o600)
-    try {
-      const direct = transforms.length === 0
-      const run = await startClient({
-        tool,
-        target,
-        args,
-        clientPath: options.clientPath,
-        stdin: 'ignore',
-        stdout: direct ? handle.fd : 'pipe',
-        secretChannel: options.secretChannel,
-        onSpawn: options.onSpawn,
-      })
-      if (direct) {
-        await run.finish(`dumping ${database} from ${describeServer(target)}`, database)
-      } else {
-        const out = createWriteStream('', {fd: handle.fd, autoClose: false})
-        const copying = pipeline([run.subprocess.stdout!, ...transforms, out] as unknown as NodeJS.ReadWriteStream[])
-        const [copied, finished] = await Promise.allSettled([
-          copying,
-          run.finish(`dumping ${database} from ${describeServer(target)}`, database),
-        ])
-        if (finished.status === 'rejected') throw finished.reason
-        if (copied.status === 'rejected') {
-          throw new BkError(`cannot write the dump ${file}: ${messageOf(copied.reason)}`, {
-            code: 'EDUMPWRITE',
-            cause: copied.reason,
-          })
+  const mode = options.mode ?? 0o600
+  await atomicFile(
+    file,
+    async (tmp) => {
+      const handle = await open(tmp, 'r+')
+      try {
+        const direct = transforms.length === 0
+        const run = await startClient({
+          tool,
+          target,
+          args,
+          clientPath: options.clientPath,
+          stdin: 'ignore',
+          stdout: direct ? handle.fd : 'pipe',
+          secretChannel: options.secretChannel,
+          onSpawn: options.onSpawn,
+        })
+        if (direct) {
+          await run.finish(`dumping ${database} from ${describeServer(target)}`, database)
+        } else {
+          const out = createWriteStream('', {fd: handle.fd, autoClose: false})
+          const copying = pipeline([run.subprocess.stdout!, ...transforms, out] as unknown as NodeJS.ReadWriteStream[])
+          const [copied, finished] = await Promise.allSettled([
+            copying,
+            run.finish(`dumping ${database} from ${describeServer(target)}`, database),
+          ])
+          if (finished.status === 'rejected') throw finished.reason
+          if (copied.status === 'rejected') {
+            throw new BkError(`cannot write the dump ${file}: ${messageOf(copied.reason)}`, {
+              code: 'EDUMPWRITE',
+              cause: copied.reason,
+            })
+          }
         }
+      } finally {
+        await handle.close()
       }
-      await handle.chmod(options.mode ?? 0o600)
-    } finally {
-      await handle.close()
-    }
-  })
+    },
+    {mode, overwrite: options.overwrite ?? true},
+  )
   return {file, bytes: (await stat(file)).size, tool, compressed: level > 0}
 }
 

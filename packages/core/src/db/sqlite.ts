@@ -1,7 +1,7 @@
 import {chmod, stat} from 'node:fs/promises'
 import Database from 'better-sqlite3'
 import {BkError, messageOf} from '../errors.js'
-import {writeAtomically} from './atomic.js'
+import {atomicFile} from '../safety/index.js'
 import {quotePgIdent as quoteSqliteIdent} from './quote.js'
 
 export interface SqliteBackupOptions {
@@ -16,6 +16,8 @@ export interface SqliteBackupOptions {
   busyTimeout?: number
   /** Mode of the copy; default the source's mode. */
   mode?: number
+  /** Replace an existing file at `dest` (default true); false: an existing file is a BkError. */
+  overwrite?: boolean
 }
 
 export interface SqliteBackupResult {
@@ -47,19 +49,23 @@ export async function sqliteBackup(
     const srcMode = (await stat(src)).mode & 0o7777
     let restarts = 0
     let lastRemaining = Number.POSITIVE_INFINITY
-    const meta = await writeAtomically(dest, async (tmp) => {
-      const result = await source.backup(tmp, {
-        progress({totalPages, remainingPages}) {
-          if (remainingPages > lastRemaining) restarts++
-          lastRemaining = remainingPages
-          options.onProgress?.({pagesDone: totalPages - remainingPages, totalPages})
-          return wal || restarts >= MAX_RESTARTS ? 0x7fffffff : stepPages
-        },
-      })
-      setRollbackJournal(tmp, busyTimeout)
-      await chmod(tmp, options.mode ?? srcMode)
-      return result
-    })
+    const meta = await atomicFile(
+      dest,
+      async (tmp) => {
+        const result = await source.backup(tmp, {
+          progress({totalPages, remainingPages}) {
+            if (remainingPages > lastRemaining) restarts++
+            lastRemaining = remainingPages
+            options.onProgress?.({pagesDone: totalPages - remainingPages, totalPages})
+            return wal || restarts >= MAX_RESTARTS ? 0x7fffffff : stepPages
+          },
+        })
+        setRollbackJournal(tmp, busyTimeout)
+        await chmod(tmp, options.mode ?? srcMode)
+        return result
+      },
+      {overwrite: options.overwrite ?? true},
+    )
     options.onProgress?.({pagesDone: meta.totalPages, totalPages: meta.totalPages})
     return {pages: meta.totalPages, bytes: (await stat(dest)).size, sourceJournalMode}
   } catch (error) {
