@@ -75,6 +75,14 @@ describe('atomicFile', () => {
     expect(readdirSync(dir)).toEqual([])
   })
 
+  it('a missing folder is a BkError saying so', async () => {
+    const dir = tempDir()
+    await expect(atomicFile(join(dir, 'no', 'x'), async (tmp) => writeFile(tmp, 'x'))).rejects.toThrow(
+      /the folder .*no does not exist/,
+    )
+    await expect(atomicDir(join(dir, 'no', 'x'), async () => {})).rejects.toThrow(BkError)
+  })
+
   it('a writer that writes nothing is an error, not an empty artifact', async () => {
     const dir = tempDir()
     await expect(atomicFile(join(dir, 'x'), async () => {})).rejects.toThrow(/nothing was written/)

@@ -1,37 +1,43 @@
-import {rm} from 'node:fs/promises'
+import {lstat, rm} from 'node:fs/promises'
 import {BkError, messageOf} from '../errors.js'
 import {SIDECAR_SUFFIX} from './catalog.js'
 import type {RetentionPlan} from './retention.js'
 
 export interface PruneOptions {
   dryRun?: boolean
-  /** Called before each entry is removed (progress, logging). */
+  /** Called before each path is removed (progress, logging). */
   onRemove?: (path: string) => void
 }
 
 type Prunable = {name: string; date: Date; path: string; sidecar?: string; extraPaths?: string[]}
 
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  )
+}
+
 /**
- * Remove the plan's `remove` entries: files or whole directories, with their sidecars and extra paths.
- * Returns the paths removed (with dryRun: the paths that would be), newest entry first.
+ * Remove the plan's `remove` entries: files or whole directories, with their sidecars (`<artifact>.bk.json`)
+ * and extra paths. Returns the paths removed (with dryRun: the paths that would be), newest entry first.
+ * Stops at the first path it cannot remove (BkError), so what remains is still a consistent location.
  */
 export async function prune<E extends Prunable>(plan: RetentionPlan<E>, options: PruneOptions = {}): Promise<string[]> {
   const removed: string[] = []
   for (const entry of plan.remove) {
     const paths = [entry.path, entry.sidecar ?? entry.path + SIDECAR_SUFFIX, ...(entry.extraPaths ?? [])]
     for (const path of paths) {
+      if (!(await exists(path))) continue // e.g. a sidecar that was never written
       if (!options.dryRun) {
         options.onRemove?.(path)
         try {
-          await rm(path, {recursive: true})
+          await rm(path, {recursive: true, force: true})
         } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue // a sidecar that never existed
           throw new BkError(`cannot remove ${path}: ${messageOf(error)}; older backups were not pruned`, {cause: error})
         }
-        removed.push(path)
-      } else if (path === entry.path || entry.sidecar === path || entry.extraPaths?.includes(path)) {
-        removed.push(path)
       }
+      removed.push(path)
     }
   }
   return removed

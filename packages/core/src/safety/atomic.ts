@@ -7,7 +7,10 @@ import {pidAlive} from './pid.js'
 import {errnoOf, randomTag, syncPath} from './sync.js'
 
 export interface AtomicFileOptions {
-  /** Mode of the new file (e.g. 0o600 for dumps and secrets); the temp file is created with it, so it is never more open. */
+  /**
+   * Mode of the new file (e.g. 0o600 for dumps and secrets). The temp file is then created (empty) with this mode
+   * before `write` runs, so it is never more open: write into it with flags 'w' (not 'wx').
+   */
   mode?: number
   /** Replace an existing `dest` (default false: an existing `dest` is a BkError, and a racing creator wins). */
   overwrite?: boolean
@@ -20,6 +23,13 @@ async function exists(path: string): Promise<boolean> {
   } catch (error) {
     if (errnoOf(error) === 'ENOENT') return false
     throw error
+  }
+}
+
+async function checkFolder(dir: string, dest: string): Promise<void> {
+  const st = await lstat(dir).catch(() => undefined)
+  if (!st?.isDirectory()) {
+    throw new BkError(`cannot write ${dest}: the folder ${dir} does not exist; create it first`, {code: 'ENOENT'})
   }
 }
 
@@ -40,6 +50,7 @@ export async function atomicFile<T>(
   const target = resolve(dest)
   const dir = dirname(target)
   if (!options.overwrite && (await exists(target))) throw alreadyExists(dest)
+  await checkFolder(dir, dest)
   const tmp = join(dir, `.${basename(target)}.bk-partial-${process.pid}-${randomTag()}`)
   const unregister = onInterrupt(() => rmSync(tmp, {force: true}), {sweep: true})
   try {
@@ -121,6 +132,7 @@ export async function atomicDir<T>(
   const dir = dirname(target)
   const base = basename(target)
   if (await exists(target)) throw alreadyExists(dest)
+  await checkFolder(dir, dest)
   await removeStalePartials(dir, base)
   const stage = join(dir, partialName(base, process.pid))
   await rm(stage, {recursive: true, force: true})
