@@ -63,6 +63,25 @@ describe('acquireLock', () => {
     expect(existsSync(lock.path)).toBe(false)
   })
 
+  it('takes over a lock written before a reboot, even if its pid is in use again', async () => {
+    const resource = join(tempDir(), 'Data.fs')
+    const old = {
+      pid: 1,
+      host: hostname(),
+      operation: 'bk zodb backup',
+      started: '2026-01-01T00:00:00Z',
+      boot: 'an-older-boot',
+      token: 'y',
+    }
+    writeFileSync(lockPathFor(resource), JSON.stringify(old))
+    const lock = await acquireLock(resource, {operation: 'bk zodb restore'})
+    expect(JSON.parse(readFileSync(lock.path, 'utf8')).pid).toBe(process.pid)
+    await lock.release()
+    // without the boot id, pid 1 is alive: the lock holds
+    writeFileSync(lockPathFor(resource), JSON.stringify({...old, boot: undefined}))
+    await expect(acquireLock(resource, {operation: 'x'})).rejects.toThrow(/locked by pid 1 \(bk zodb backup/)
+  })
+
   it('does not take over a lock of another host, whose pid it cannot check', async () => {
     const resource = join(tempDir(), 'Data.fs')
     const pid = await deadPid()
