@@ -4,7 +4,7 @@
 import {randomBytes} from 'node:crypto'
 import {mkdirSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {bk, benchDir, cleanup, measure, printTable, repoRoot, scale, sh} from './lib.mjs'
+import {benchDir, bk, cleanup, measure, printTable, repoRoot, scale, sh} from './lib.mjs'
 
 const {SyntheticStorage} = await import(join(repoRoot, 'packages/plugin-zodb/dist/synthetic-storage.js'))
 
@@ -69,18 +69,35 @@ try {
   grow(db, deltaBytes)
   sh('sync')
   const cp2 = measure(['cp', datafs, join(work, 'copy2.fs')])
-  rows.push({case: `incremental (+${(deltaBytes / 2 ** 20).toFixed(0)} MiB)`, tool: 'cp (whole file)', ...cp2, ratio: 1})
+  rows.push({
+    case: `incremental (+${(deltaBytes / 2 ** 20).toFixed(0)} MiB)`,
+    tool: 'cp (whole file)',
+    ...cp2,
+    ratio: 1,
+  })
   const inc = measure(bk('zodb', 'backup', ...fsOnly, '--no-gzip', '--location', join(work, 'plain')))
-  rows.push({case: `incremental (+${(deltaBytes / 2 ** 20).toFixed(0)} MiB)`, tool: 'bk zodb backup --no-gzip', ...inc, ratio: inc.seconds / cp2.seconds})
+  rows.push({
+    case: `incremental (+${(deltaBytes / 2 ** 20).toFixed(0)} MiB)`,
+    tool: 'bk zodb backup --no-gzip',
+    ...inc,
+    ratio: inc.seconds / cp2.seconds,
+  })
   const incGz = measure(bk('zodb', 'backup', ...fsOnly, '--location', join(work, 'gz')))
-  rows.push({case: `incremental (+${(deltaBytes / 2 ** 20).toFixed(0)} MiB)`, tool: 'bk zodb backup (gzip)', ...incGz, ratio: incGz.seconds / cp2.seconds})
+  rows.push({
+    case: `incremental (+${(deltaBytes / 2 ** 20).toFixed(0)} MiB)`,
+    tool: 'bk zodb backup (gzip)',
+    ...incGz,
+    ratio: incGz.seconds / cp2.seconds,
+  })
   const none = measure(bk('zodb', 'backup', ...fsOnly, '--location', join(work, 'gz')))
   rows.push({case: 'no change', tool: 'bk zodb backup (gzip)', ...none, ratio: none.seconds / cp2.seconds})
 
   // restore of the gzip chain (full + delta), verified
   const rcp = measure(`gunzip -c '${join(work, 'copy.fs.gz')}' > '${join(work, 'gunzipped.fs')}'`, {shell: true})
   rows.push({case: 'restore (gzip chain)', tool: 'gunzip -c (full only)', ...rcp, ratio: 1})
-  const rest = measure(bk('zodb', 'restore', '--datafs', datafs, '--no-backup-blobs', '-q', '--location', join(work, 'gz'), '-y'))
+  const rest = measure(
+    bk('zodb', 'restore', '--datafs', datafs, '--no-backup-blobs', '-q', '--location', join(work, 'gz'), '-y'),
+  )
   rows.push({case: 'restore (gzip chain)', tool: 'bk zodb restore', ...rest, ratio: rest.seconds / rcp.seconds})
 
   // blobs: first copy, then an unchanged second backup (hard links)
@@ -88,14 +105,27 @@ try {
   const rs1 = measure(['rsync', '-a', `${blobs}`, join(work, 'rsync.1')])
   rows.push({case: `blobs ${blobCount}, first`, tool: 'rsync -a', ...rs1, ratio: 1})
   const b1 = measure(bk('zodb', 'backup', ...blobFlags, '--blob-backup-location', join(work, 'blobbackups')))
-  rows.push({case: `blobs ${blobCount}, first`, tool: 'bk zodb backup --only-blobs', ...b1, ratio: b1.seconds / rs1.seconds})
+  rows.push({
+    case: `blobs ${blobCount}, first`,
+    tool: 'bk zodb backup --only-blobs',
+    ...b1,
+    ratio: b1.seconds / rs1.seconds,
+  })
   const rs2 = measure(['rsync', '-a', `--link-dest=${join(work, 'rsync.1')}`, `${blobs}`, join(work, 'rsync.2')])
   rows.push({case: `blobs ${blobCount}, unchanged`, tool: 'rsync -a --link-dest', ...rs2, ratio: 1})
   sh('sleep 1')
   const b2 = measure(bk('zodb', 'backup', ...blobFlags, '--blob-backup-location', join(work, 'blobbackups')))
-  rows.push({case: `blobs ${blobCount}, unchanged`, tool: 'bk zodb backup --only-blobs (hard links)', ...b2, ratio: b2.seconds / rs2.seconds})
+  rows.push({
+    case: `blobs ${blobCount}, unchanged`,
+    tool: 'bk zodb backup --only-blobs (hard links)',
+    ...b2,
+    ratio: b2.seconds / rs2.seconds,
+  })
 
-  printTable(`ZODB: Data.fs ${(size / 2 ** 30).toFixed(2)} GiB, delta ${(deltaBytes / 2 ** 20).toFixed(0)} MiB, ${blobCount} blobs`, rows)
+  printTable(
+    `ZODB: Data.fs ${(size / 2 ** 30).toFixed(2)} GiB, delta ${(deltaBytes / 2 ** 20).toFixed(0)} MiB, ${blobCount} blobs`,
+    rows,
+  )
 } finally {
   cleanup(work)
 }

@@ -26,6 +26,12 @@ import {pruneBlobBackups, pruneRepository} from './retention.js'
 import {type Mode, repositoryOf, type Site, type Storage} from './settings.js'
 import {holdStorageLock, type StorageLock} from './storage-lock.js'
 
+/** A byte progress bar (the command's, drawn on a TTY only). */
+export type ProgressFactory = (
+  label: string,
+  total?: number,
+) => {update(done: number): void; setTotal?(total: number): void; done(): void}
+
 export interface SiteBackupOptions {
   mode: Mode
   /** full backup even when an incremental is possible (`backup --full`; always for snapshot and zip) */
@@ -38,6 +44,7 @@ export interface SiteBackupOptions {
   keepBlobDays?: number
   hooks?: Hooks
   log?: (message: string) => void
+  progress?: ProgressFactory
   now?: () => Date
 }
 
@@ -72,14 +79,25 @@ async function backupStorage(
   if (!site.onlyBlobs) {
     await ensureDir(repo.abs, log)
     log(`Backing up ${storage.datafs} to ${repo.abs}`)
-    result.filestorage = await backupFileStorage(storage.datafs, {
-      repository: repo.abs,
-      datPrefix: repo.written,
-      full: options.full || options.mode !== 'backup',
-      gzip: zip || (options.gzip ?? true),
-      log,
-      now: options.now,
-    })
+    const bar = options.progress?.(`backing up ${storage.name}`)
+    try {
+      result.filestorage = await backupFileStorage(storage.datafs, {
+        repository: repo.abs,
+        datPrefix: repo.written,
+        full: options.full || options.mode !== 'backup',
+        gzip: zip || (options.gzip ?? true),
+        log,
+        now: options.now,
+        onProgress: bar
+          ? (done, total) => {
+              bar.setTotal?.(total)
+              bar.update(done)
+            }
+          : undefined,
+      })
+    } finally {
+      bar?.done()
+    }
   }
   const policy: RetentionPolicy = zip ? {keep: 1} : (options.retention ?? {keep: 2})
   let oldestKept: string | undefined
@@ -129,6 +147,7 @@ export interface SiteRestoreOptions {
   confirm?: (question: string) => Promise<void>
   hooks?: Hooks
   log?: (message: string) => void
+  progress?: ProgressFactory
 }
 
 export interface StorageRestoreResult {
@@ -204,7 +223,12 @@ async function restoreStorage(
     let staged: StagedFileStorage | undefined
     if (p.plan) {
       log(`Restoring ${p.plan.chain.files.map((f) => f.name).join(', ')} to ${p.storage.datafs}`)
-      staged = await stageFileStorage(p.plan, p.storage.datafs)
+      const bar = options.progress?.(`restoring ${p.storage.name}`, p.plan.chain.size)
+      try {
+        staged = await stageFileStorage(p.plan, p.storage.datafs, {onProgress: bar ? (n) => bar.update(n) : undefined})
+      } finally {
+        bar?.done()
+      }
     }
     const result: StorageRestoreResult = {name: p.storage.name, from: fromOf(p), lock: lock?.method ?? 'ignored'}
     try {

@@ -171,3 +171,28 @@ describe('hooks and verify through the CLI', () => {
     expect(existsSync(`${datafs}.part`)).toBe(false)
   })
 })
+
+describe('bk.yml', () => {
+  it('takes options from the zodb section (flags win) and names an unknown key', async () => {
+    const {root} = makeSite()
+    writeFileSync(
+      join(root, 'bk.yml'),
+      'zodb:\n  datafs: [var/filestorage/Data.fs]\n  gzip: false\n  backup-blobs: false\n  keep: 1\n',
+    )
+    const r = await runBk(['zodb', 'backup', '-q'], {cwd: root})
+    expect(r.stderr).toBe('')
+    expect(r.exitCode).toBe(0)
+    const names = readdirSync(join(root, 'var', 'backups'))
+    expect(names.filter((n) => n.endsWith('.fs'))).toHaveLength(1)
+    const dat = readFileSync(join(root, 'var', 'backups', names.find((n) => n.endsWith('.dat'))!), 'utf8')
+    expect(dat).toMatch(new RegExp(`^${join(root, 'var', 'backups')}/\\d{4}(-\\d\\d){5}\\.fs 0 \\d+ [0-9a-f]{32}\\n$`))
+    await new Promise((res) => setTimeout(res, 1000))
+    const flagWins = await runBk(['zodb', 'fullbackup', '-q', '--gzip'], {cwd: root})
+    expect(flagWins.exitCode).toBe(0)
+    expect(readdirSync(join(root, 'var', 'backups')).filter((n) => n.endsWith('.fsz'))).toHaveLength(1)
+    writeFileSync(join(root, 'bk.yml'), 'zodb:\n  kep: 1\n')
+    const bad = await runBk(['zodb', 'backup'], {cwd: root})
+    expect(bad.exitCode).toBe(1)
+    expect(bad.stderr).toMatch(/unknown key 'zodb.kep'/)
+  })
+})

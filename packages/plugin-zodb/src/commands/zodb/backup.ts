@@ -35,6 +35,7 @@ header, tid, redundant length, first and last 64 KiB); a pack or a truncation ma
       keepBlobDays: flags['keep-blob-days'],
       hooks: hooksFromFlags(flags),
       log: (m) => this.info(m),
+      progress: (label, total) => this.progress(label, total),
     })
     return this.report(result, backupText)
   }

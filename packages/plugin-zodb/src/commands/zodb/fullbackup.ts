@@ -24,6 +24,7 @@ export default class Fullbackup extends BkCommand<typeof Fullbackup> {
       keepBlobDays: flags['keep-blob-days'],
       hooks: hooksFromFlags(flags),
       log: (m) => this.info(m),
+      progress: (label, total) => this.progress(label, total),
     })
     return this.report(result, backupText)
   }

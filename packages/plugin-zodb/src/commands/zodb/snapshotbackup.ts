@@ -24,6 +24,7 @@ export default class Snapshotbackup extends BkCommand<typeof Snapshotbackup> {
       keepBlobDays: flags['keep-blob-days'],
       hooks: hooksFromFlags(flags),
       log: (m) => this.info(m),
+      progress: (label, total) => this.progress(label, total),
     })
     return this.report(result, backupText)
   }

@@ -31,6 +31,7 @@ renamed over Data.fs. Refuses while Data.fs.lock is held by a running Zope/ZEO (
       confirm: (question) => this.confirmOrAbort(question, 'replace the filestorage'),
       hooks: hooksFromFlags(flags),
       log: (m) => this.info(m),
+      progress: (label, total) => this.progress(label, total),
     })
     return this.report(result, restoreText)
   }

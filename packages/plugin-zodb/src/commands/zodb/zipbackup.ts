@@ -25,6 +25,7 @@ export default class Zipbackup extends BkCommand<typeof Zipbackup> {
       keepBlobDays: flags['keep-blob-days'],
       hooks: hooksFromFlags(flags),
       log: (m) => this.info(m),
+      progress: (label, total) => this.progress(label, total),
     })
     return this.report(result, backupText)
   }
