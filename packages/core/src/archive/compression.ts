@@ -62,14 +62,14 @@ export async function openTar(file: string): Promise<Readable> {
   if (compression === 'gzip') return pipeline(raw, createGunzip(), () => {})
   raw.destroy()
   await requireZstd(file)
-  return execa('zstd', ['-d', '-c', '-q', '--', file], {stdin: 'ignore'}).readable()
+  return execa('zstd', ['-d', '-c', '-q', '--', file], {stdin: 'ignore', buffer: false}).readable()
 }
 
 /** A Duplex compressing tar bytes; identity for 'none'. */
 export function compressor(compression: Compression, level?: number): Duplex | undefined {
   if (compression === 'none') return undefined
   if (compression === 'gzip') return createGzip({level: level ?? 6})
-  return execa('zstd', ['-q', '-c', `-${level ?? 3}`], {}).duplex()
+  return execa('zstd', ['-q', '-c', `-${level ?? 3}`], {buffer: false}).duplex()
 }
 
 /** Compress a small buffer completely (one gzip member / zstd frame), e.g. a manifest member. */
