@@ -1,0 +1,58 @@
+import {BkCommand} from '@bkcli/core'
+import {Args, Flags} from '@oclif/core'
+import {adminTarget} from '../../admin.js'
+import {migrateSite} from '../../clone-migrate.js'
+import {overridesFromUrl} from '../../db-overrides.js'
+import {adminFlags, dumpFlags, locationFlag, siteDbFlags, webGroupFlag} from '../../flags.js'
+import {resolveGroup} from '../../layout.js'
+import {openSite} from '../../site.js'
+
+export default class Migrate extends BkCommand<typeof Migrate> {
+  static override summary = 'Move a site to another platform (optionally under a new uri), then retire the old one.'
+  static override description =
+    `Puts the site in maintenance mode, backs it up (kept), deploys the backup into <platform>/sites/<uri> with a new database and user, rewrites the platform paths and, with --new-uri, sites/<old-uri> paths in the files' settings and the database (serialized values included). Only after that succeeded are the old database, its user and the old site folder removed. On failure the old site is taken out of maintenance mode and left as it was.`
+  static override examples = [
+    '<%= config.bin %> aegir migrate /var/aegir/platforms/drupal-7.98/sites/example.com /var/aegir/platforms/drupal-7.99 --yes',
+  ]
+  static override args = {
+    site: Args.string({description: 'The site folder to migrate.', required: true}),
+    platform: Args.string({description: 'The platform to move it to (the folder holding sites/).', required: true}),
+  }
+  static override flags = {
+    'new-uri': Flags.string({description: 'Give the site a new uri on the way.'}),
+    location: locationFlag,
+    'web-group': webGroupFlag,
+    ...adminFlags,
+    ...dumpFlags,
+    ...siteDbFlags,
+  }
+
+  async run() {
+    const {args, flags} = this
+    const database = await overridesFromUrl(flags['db-url'], flags['password-file'], (m) => this.note(m))
+    const site = await openSite(args.site, {database})
+    await this.confirmOrAbort(
+      `Migrate ${site.uri} to ${args.platform} and remove ${site.dir} and its database ${site.database.database} afterwards?`,
+      `migrate ${site.uri}`,
+    )
+    const result = await migrateSite(site, args.platform, {
+      newUri: flags['new-uri'],
+      location: flags.location,
+      admin: await adminTarget({
+        url: flags['db-admin-url'],
+        passwordFile: flags['db-admin-password-file'],
+        configPassword: this.configSecret('db-admin-password'),
+      }),
+      grantHost: flags['db-grant-host'],
+      webGroup: flags['web-group'] === undefined ? undefined : await resolveGroup(flags['web-group']),
+      force: flags.force,
+      stripDefiner: flags['strip-definer'],
+      onStep: (s) => this.info(`- ${s}`),
+    })
+    for (const w of result.warnings) this.note(w)
+    return this.report(result, (r) => [
+      `Migrated ${site.uri} to ${r.site}: database ${r.database} (user ${r.user}).`,
+      `Old database ${site.database.database} ${r.oldDatabaseDropped ? 'dropped' : 'kept (see warnings)'}, old folder ${r.oldSiteRemoved ? 'removed' : 'kept'}; backup: ${r.backup}`,
+    ])
+  }
+}
