@@ -17,7 +17,7 @@ export function classifyDbFailure(input: {code?: string; errno?: number; message
     errno === 2002 ||
     errno === 2003 ||
     errno === 2005 ||
-    /connection refused|could not connect|can't connect|no such file or directory.*\.s\.PGSQL|Unknown (MySQL|MariaDB) server host|could not translate host name|timeout expired/i.test(
+    /connection refused|could not connect|can't connect|no such file or directory.*\.s\.PGSQL|\.s\.PGSQL\.\d+" failed: No such file|Is the server running|Unknown (MySQL|MariaDB) server host|could not translate host name|timeout expired/i.test(
       message,
     )
   ) {

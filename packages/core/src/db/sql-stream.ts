@@ -115,9 +115,12 @@ function pgLine(line: string, mode: CreateStatements, target: string, dumpName?:
     const onDb = new RegExp(
       String.raw`^((?:ALTER|COMMENT ON|SECURITY LABEL ON|GRANT .* ON|REVOKE .* ON) DATABASE )${escapeRegExp(dumpName)}(?=[\s;])`,
     )
-    if (onDb.test(line)) {
-      if (mode === 'skip' && /^ALTER DATABASE \S+ OWNER TO/.test(line)) return {}
-      return {line: line.replace(onDb, `$1${quotePgIdent(target)}`)}
+    const found = onDb.exec(line)
+    if (found) {
+      const rest = line.slice(found[0].length)
+      // The owner of a database bk did not create may not exist here: 'skip' leaves ownership to the caller.
+      if (mode === 'skip' && found[1] === 'ALTER DATABASE ' && /^\s+OWNER TO\b/.test(rest)) return {}
+      return {line: `${found[1]}${quotePgIdent(target)}${rest}`}
     }
   }
   return {line}
