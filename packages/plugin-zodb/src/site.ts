@@ -256,3 +256,39 @@ export function assertMode(mode: string): Mode {
   if (mode === 'backup' || mode === 'snapshot' || mode === 'zip') return mode
   throw new BkError(`unknown mode ${mode}`)
 }
+
+export interface StoragePruneResult {
+  name: string
+  repository: string
+  removed: string[]
+}
+
+/** Retention on demand (backups apply it themselves): the same rules, optionally as a dry run. */
+export async function pruneSite(
+  site: Site,
+  options: {mode: Mode; retention: RetentionPolicy; keepBlobDays?: number; dryRun?: boolean},
+): Promise<{dryRun: boolean; storages: StoragePruneResult[]}> {
+  const storages: StoragePruneResult[] = []
+  for (const storage of site.storages) {
+    const repo = repositoryOf(storage, options.mode)
+    const result: StoragePruneResult = {name: storage.name, repository: repo.abs, removed: []}
+    let oldestKept: string | undefined
+    if (!site.onlyBlobs) {
+      const pruned = await pruneRepository(repo.abs, options.retention, {dryRun: options.dryRun})
+      result.removed.push(...pruned.removed)
+      oldestKept = pruned.oldestKept
+    }
+    if (site.backupBlobs && storage.blobStorage) {
+      result.removed.push(
+        ...(await pruneBlobBackups(
+          repo.blobs,
+          blobBase(storage.blobStorage),
+          {oldestKept, keep: options.retention.keep, keepBlobDays: site.onlyBlobs ? options.keepBlobDays : undefined},
+          {dryRun: options.dryRun},
+        )),
+      )
+    }
+    storages.push(result)
+  }
+  return {dryRun: options.dryRun ?? false, storages}
+}

@@ -2,7 +2,7 @@
 import {createHash} from 'node:crypto'
 import {existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {runBk, tempDir} from '@bkcli/testkit'
+import {extractFixture, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
 import {verifyRepository} from '../src/inspect.js'
 import {resolveSite} from '../src/settings.js'
@@ -194,5 +194,36 @@ describe('bk.yml', () => {
     const bad = await runBk(['zodb', 'backup'], {cwd: root})
     expect(bad.exitCode).toBe(1)
     expect(bad.stderr).toMatch(/unknown key 'zodb.kep'/)
+  })
+})
+
+describe('prune', () => {
+  it('removes whole old chains of a repozo-written repository, after a dry run shows them', async () => {
+    const root = tempDir()
+    mkdirSync(join(root, 'var', 'filestorage'), {recursive: true})
+    extractFixture('zodb', 'repo-gzip', join(root, 'var'))
+    const args = ['--datafs', join(root, 'var', 'filestorage', 'Data.fs'), '--location', join(root, 'var', 'repo-gzip')]
+    const dry = await runBk(['zodb', 'prune', ...args, '--keep', '1', '--dry-run', '--json'])
+    expect(dry.exitCode).toBe(0)
+    const planned = dry.json<{storages: {removed: string[]}[]}>().storages[0]!.removed.map((p) => p.split('/').pop())
+    expect(planned).toEqual([
+      '2026-11-21-22-19-13.dat',
+      '2026-11-21-22-19-13.fsz',
+      '2026-11-21-22-19-13.index',
+      '2026-11-21-22-19-16.deltafsz',
+      '2026-11-21-22-19-16.index',
+      '2026-11-21-22-19-18.deltafsz',
+      '2026-11-21-22-19-18.index',
+    ])
+    expect(readdirSync(join(root, 'var', 'repo-gzip'))).toHaveLength(10)
+    const refused = await runBk(['zodb', 'prune', ...args, '--keep', '1'])
+    expect(refused.exitCode).toBe(1)
+    const done = await runBk(['zodb', 'prune', ...args, '--keep', '1', '-y', '-q'])
+    expect(done.exitCode).toBe(0)
+    expect(readdirSync(join(root, 'var', 'repo-gzip')).sort()).toEqual([
+      '2026-11-21-22-19-21.dat',
+      '2026-11-21-22-19-21.fsz',
+      '2026-11-21-22-19-21.index',
+    ])
   })
 })
