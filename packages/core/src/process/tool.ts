@@ -60,7 +60,7 @@ function extraFd(fd: ExtraFd): unknown {
   return Readable.toWeb(fd) // execa takes a Node stream only when it has a file descriptor
 }
 
-function execaOptions(options: ToolOptions): Options {
+function execaOptions(options: ToolOptions, streamStdout: boolean): Options {
   const stdin = options.inputFile ? {file: options.inputFile} : options.input !== undefined ? 'pipe' : 'ignore'
   const stdio = [stdin, options.stdout ?? 'pipe', 'pipe', ...(options.extraFds ?? []).map(extraFd)]
   return {
@@ -70,6 +70,9 @@ function execaOptions(options: ToolOptions): Options {
     ...(options.input !== undefined && !options.inputFile ? {input: options.input} : {}),
     stdio: stdio as unknown as Options['stdio'],
     reject: false,
+    // A piped stdout that the caller consumes as a stream must not also be collected in memory.
+    buffer: {stdout: !streamStdout, stderr: true},
+    maxBuffer: {stderr: 1024 * 1024},
     stripFinalNewline: false,
     timeout: options.timeout,
   } as Options
@@ -77,16 +80,25 @@ function execaOptions(options: ToolOptions): Options {
 
 /**
  * Start a tool without waiting, for piping (`child.stdout.pipe(...)`); `done` settles like runTool.
- * The subprocess's own stdout is a stream when `stdout` is 'pipe'.
+ * The subprocess's own stdout is a stream when `stdout` is 'pipe', and is not collected into `done`'s result.
  */
 export function startTool(
   file: string,
   args: readonly string[],
   options: ToolOptions = {},
 ): {child: ResultPromise; done: Promise<ToolResult>} {
+  return launch(file, args, options, true)
+}
+
+function launch(
+  file: string,
+  args: readonly string[],
+  options: ToolOptions,
+  streamStdout: boolean,
+): {child: ResultPromise; done: Promise<ToolResult>} {
   const label = options.label ?? basename(file)
   const secrets = secretsOf(options)
-  const child = execa(file, args, execaOptions(options)) as ResultPromise
+  const child = execa(file, args, execaOptions(options, streamStdout)) as ResultPromise
   const done = (async () => {
     const result = (await child) as unknown as {
       exitCode?: number
@@ -126,5 +138,5 @@ export function startTool(
  * through `secretEnv`, never argv. A failure becomes one BkError line: "<tool> failed (exit N): <last stderr line>".
  */
 export function runTool(file: string, args: readonly string[], options: ToolOptions = {}): Promise<ToolResult> {
-  return startTool(file, args, options).done
+  return launch(file, args, options, false).done
 }
