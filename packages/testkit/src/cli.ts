@@ -21,7 +21,8 @@ export interface RunBkOptions {
 /** Run the built `bk` binary (apps/bk/bin/run.js) as a user would, capturing output and exit code. */
 export async function runBk(args: string[], options: RunBkOptions = {}): Promise<CliResult> {
   const root = repoRoot()
-  const dataDir = options.env?.BK_DATA_DIR ?? (options.plugins === false ? tempDir('bk-nodata-') : join(root, '.bk-dev'))
+  const dataDir =
+    options.env?.BK_DATA_DIR ?? (options.plugins === false ? tempDir('bk-nodata-') : join(root, '.bk-dev'))
   const result = await execa(process.execPath, [join(root, 'apps/bk/bin/run.js'), ...args], {
     cwd: options.cwd ?? root,
     env: {
