@@ -100,6 +100,16 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
   const owner = await resolveOwner(options.user)
   const warnings: string[] = []
 
+  // Refuse an unencrypted off-site target before doing anything, not after the copy.
+  const holdsEnv = (await presentMembers(paths.dir)).includes('.env')
+  for (const text of options.copyTo ?? []) {
+    const target = parseTarget(text)
+    if (holdsEnv && !options.allowUnencrypted && !(await isEncrypting(target, env))) {
+      throw new BkError(
+        `--copy-to ${text} does not encrypt and the archive will hold .env (passwords): use restic or an rclone crypt remote, or pass --allow-unencrypted`,
+      )
+    }
+  }
   const created = await makeDirs(paths, type)
   const dated = new Catalog(paths.dated, DATED_NAMING, {manifests: false})
   const datedName = await dated.nextName(now)
@@ -147,16 +157,6 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
       warnings.push(
         `.env does not set ${missing.join(', ')}, which docker-compose.yml requires: docker compose will refuse to start the stack`,
       )
-    }
-    // Refuse an unencrypted off-site target before doing anything, not after the copy.
-    const holdsEnv = (await presentMembers(paths.dir)).includes('.env')
-    for (const text of options.copyTo ?? []) {
-      const target = parseTarget(text)
-      if (holdsEnv && !options.allowUnencrypted && !(await isEncrypting(target, env))) {
-        throw new BkError(
-          `--copy-to ${text} does not encrypt and the archive will hold .env (passwords): use restic or an rclone crypt remote, or pass --allow-unencrypted`,
-        )
-      }
     }
     if (options.stop || options.dumpDatabases) {
       driver = await ComposeDriver.open(paths.dir, env)

@@ -107,7 +107,7 @@ export async function pullFromTarget(
 ): Promise<PullResult> {
   const env = options.env ?? process.env
   if (target.kind === 'rclone') {
-    const listing = JSON.parse(await tool('rclone', ['lsjson', '--files-only', target.dest], {env})) as {
+    const listing = JSON.parse(await rcloneList(target.dest, env)) as {
       Name: string
       ModTime: string
     }[]
@@ -133,7 +133,20 @@ export async function pullFromTarget(
       options.name ? basename(p) === options.name : ARCHIVE_NAME.test(basename(p)),
     )
     if (!archive) continue
-    const files = [archive, ...snapshot.paths.filter((p) => p === `${archive}.bk.json`)]
+    // Where the files sit inside the snapshot differs between restic versions (0.14 strips the common parent): ask it.
+    const inTree = await resticPaths(target.repository, snapshot.id, env)
+    const wanted = [
+      basename(archive),
+      ...(snapshot.paths.includes(`${archive}.bk.json`) ? [`${basename(archive)}.bk.json`] : []),
+    ]
+    const files = wanted.map((name) => {
+      const path = inTree.get(name)
+      if (!path)
+        throw new BkError(
+          `restic snapshot ${snapshot.short_id} does not list ${name}; check it with 'restic ls ${snapshot.short_id}'`,
+        )
+      return path
+    })
     for (const path of files) {
       await intoPlace(join(destDir, basename(path)), async (tmp) => {
         const child = execa('restic', ['-r', target.repository, 'dump', snapshot.id, path], {
@@ -155,6 +168,28 @@ export async function pullFromTarget(
     }
   }
   throw notFound(target, options.name)
+}
+
+/** `rclone lsjson` of the destination; a folder that does not exist yet lists as empty. */
+async function rcloneList(dest: string, env: NodeJS.ProcessEnv): Promise<string> {
+  try {
+    return await tool('rclone', ['lsjson', '--files-only', dest], {env})
+  } catch (error) {
+    if (/directory not found/.test((error as Error).message)) return '[]'
+    throw error
+  }
+}
+
+/** File name -> path inside the snapshot, from `restic ls --json`. */
+async function resticPaths(repository: string, id: string, env: NodeJS.ProcessEnv): Promise<Map<string, string>> {
+  const out = await tool('restic', ['-r', repository, 'ls', '--json', id], {env})
+  const paths = new Map<string, string>()
+  for (const line of out.split('\n')) {
+    if (!line.trim()) continue
+    const node = JSON.parse(line) as {struct_type?: string; type?: string; name?: string; path?: string}
+    if (node.struct_type === 'node' && node.type === 'file' && node.name && node.path) paths.set(node.name, node.path)
+  }
+  return paths
 }
 
 async function intoPlace(dest: string, write: (tmp: string) => Promise<void>): Promise<void> {
