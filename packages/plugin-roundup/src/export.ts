@@ -10,7 +10,7 @@ import {BkError} from '@bkcli/core'
 import {csvLine} from './csv.js'
 import {loadSchema, selectClasses} from './dbschema.js'
 import {compareCodePoints, type PyValue, reprExport} from './pyrepr.js'
-import {allProps, type ClassDef, type PropDef} from './schema.js'
+import {allProps, type ClassDef, type PropDef, type TrackerSchema} from './schema.js'
 import {writeDirAtomically} from './staging.js'
 import {connect, type SqlConn} from './store.js'
 import {blobPath, openTracker, type Tracker} from './tracker.js'
@@ -67,15 +67,7 @@ export async function exportTracker(
   try {
     await conn.begin(true)
     const {schema, warnings} = await loadSchema(conn, tracker)
-    const names = selectClasses(schema, options.classes)
-    const classes: ClassExport[] = []
-    await writeDirAtomically(dest, async (stage) => {
-      for (const name of names) {
-        options.onClass?.(name)
-        const cls = schema.classes.find((c) => c.name === name) as ClassDef
-        classes.push(await exportClass(conn, tracker, cls, stage, options.files !== false, warnings))
-      }
-    })
+    const classes = await exportFromConnection(conn, tracker, schema, dest, options, warnings)
     await conn.commit()
     return {
       tracker: tracker.home,
@@ -89,6 +81,27 @@ export async function exportTracker(
     await conn.rollback().catch(() => {})
     await conn.close()
   }
+}
+
+/** Export through an open connection (inside the caller's read transaction: one consistent snapshot). */
+export async function exportFromConnection(
+  conn: SqlConn,
+  tracker: Tracker,
+  schema: TrackerSchema,
+  dest: string,
+  options: ExportOptions,
+  warnings: string[],
+): Promise<ClassExport[]> {
+  const names = selectClasses(schema, options.classes)
+  const classes: ClassExport[] = []
+  await writeDirAtomically(dest, async (stage) => {
+    for (const name of names) {
+      options.onClass?.(name)
+      const cls = schema.classes.find((c) => c.name === name) as ClassDef
+      classes.push(await exportClass(conn, tracker, cls, stage, options.files !== false, warnings))
+    }
+  })
+  return classes
 }
 
 /** getnodeids(): `select id from _<class>` in the database's own order (sqlite: the __retired__ index). */

@@ -41,8 +41,9 @@ export interface RestoreResult {
 }
 
 /** Rewrite config.ini's [rdbms] for a database URL (no password on the command line: it is kept from config.ini). */
-export async function pointConfigAt(home: string, url: string): Promise<void> {
-  const t = parseDbUrl(url)
+export async function pointConfigAt(home: string, url: string, passwordFile?: string): Promise<void> {
+  const ini0 = /^sqlite:?$/.test(url)
+  const t = ini0 ? ({engine: 'sqlite', params: {}} as ReturnType<typeof parseDbUrl>) : parseDbUrl(url)
   if (t.password)
     throw new BkError('put no password in --backend-url (argv is visible to every user); keep it in config.ini')
   const ini = await IniFile.read(join(home, 'config.ini'), {
@@ -58,6 +59,8 @@ export async function pointConfigAt(home: string, url: string): Promise<void> {
     ini.set('rdbms', 'port', t.port ? String(t.port) : '')
     if (t.user) ini.set('rdbms', 'user', t.user)
   }
+  // Roundup's own secret mechanism: the password stays in a file, config.ini names it
+  if (passwordFile) ini.set('rdbms', 'password', `file://${resolve(passwordFile)}`)
   await ini.write()
 }
 

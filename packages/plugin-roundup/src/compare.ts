@@ -1,0 +1,39 @@
+/**
+ * Comparing two exports the way the fixture README does: every CSV's lines sorted, date seconds rounded to
+ * milliseconds (PostgreSQL's float noise) or cut to whole seconds (MySQL keeps none).
+ */
+import {readdir, readFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+export async function listFilesSorted(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = []
+  for (const e of await readdir(dir, {withFileTypes: true})) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name
+    if (e.isDirectory()) out.push(...(await listFilesSorted(join(dir, e.name), rel)))
+    else out.push(rel)
+  }
+  return out.sort()
+}
+
+const DATE = /\((\d+), (\d+), (\d+), (\d+), (\d+), ([\d.e+-]+), 0, 0, 0\)/g
+
+export function normaliseLine(line: string, dropMillis: boolean): string {
+  return line.replace(DATE, (_m, y, mo, d, h, mi, s) => {
+    const n = Number(s)
+    const sec = dropMillis ? Math.floor(n) : Math.round(n * 1000) / 1000
+    return `(${y}, ${mo}, ${d}, ${h}, ${mi}, ${sec}, 0, 0, 0)`
+  })
+}
+
+/** CSV file → its lines, normalised and sorted. Loads one file at a time. */
+export async function normalisedExport(dir: string, dropMillis: boolean): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {}
+  for (const f of (await listFilesSorted(dir)).filter((x) => x.endsWith('.csv'))) {
+    out[f] = (await readFile(join(dir, f), 'utf8'))
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => normaliseLine(l, dropMillis))
+      .sort()
+  }
+  return out
+}

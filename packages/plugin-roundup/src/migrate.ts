@@ -1,0 +1,340 @@
+/**
+ * `bk roundup migrate-backend`: the admin guide's "Migrating Backends" in one command, natively.
+ * One read snapshot of the source; a copy of the home with config.ini pointed at the new backend; the target
+ * schema created as Roundup creates it; rows, multilinks, journals (Date/Boolean params re-encoded), counters,
+ * the schema row and the native full-text index (__textids/__words + counter) copied table by table; then both
+ * trackers exported (exporttables) and compared; then the new home swapped in (old kept as `<home>.old`),
+ * or left beside it with --no-swap. The source database is never written.
+ */
+import {existsSync} from 'node:fs'
+import {mkdtemp, rename, rm} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {basename, dirname, isAbsolute, join, relative, resolve} from 'node:path'
+import {acquireLock, BkError, copyTree, IniFile, onInterrupt, parseDbUrl, removeStalePartials} from '@bkcli/core'
+import {LIVE_DB_FILES} from './backup.js'
+import {listFilesSorted, normalisedExport} from './compare.js'
+import {loadSchema, readStoredSchemaText} from './dbschema.js'
+import {classColumns, createStatements, setNextIdSql} from './ddl.js'
+import {exportFromConnection} from './export.js'
+import type {Backend} from './rdate.js'
+import {pointConfigAt} from './restore.js'
+import {allProps, type ClassDef, type TrackerSchema} from './schema.js'
+import {connect, type SqlConn} from './store.js'
+import {openFreshDatabase} from './target.js'
+import {describeDatabase, openTracker, type Tracker} from './tracker.js'
+import {convertDate, convertJournalParams} from './values.js'
+
+export interface MigrateOptions {
+  to: Backend
+  /** target database URL (postgresql://user@host:port/name, mysql://…); sqlite needs none */
+  url?: string
+  /** file holding the target database password (config.ini gets `password = file://<it>`) */
+  passwordFile?: string
+  /** leave the new home beside the old one instead of swapping */
+  noSwap?: boolean
+  /** where the new home goes with --no-swap (default `<home>-<backend>`) */
+  newHome?: string
+  onStep?: (step: string) => void
+  /** bk roundup move: copy into a new home on the same backend */
+  sameBackend?: boolean
+}
+
+export interface MigrateResult {
+  home: string
+  from: Backend
+  to: Backend
+  database: string
+  newHome: string
+  oldHome?: string
+  classes: {name: string; items: number; journals: number}[]
+  verified: {files: number}
+  notes: string[]
+}
+
+const BATCH = 1000
+
+export async function migrateBackend(homeArg: string, options: MigrateOptions): Promise<MigrateResult> {
+  const source = await openTracker(homeArg)
+  if (source.backend === options.to && !options.sameBackend) {
+    throw new BkError(`${homeArg} already uses the ${options.to} backend`)
+  }
+  if (options.to !== 'sqlite' && !options.url) {
+    throw new BkError(`--url is required for --to ${options.to} (e.g. ${options.to}://user@host/newdb)`)
+  }
+  if (options.url) {
+    const t = parseDbUrl(options.url)
+    const engine = t.engine === 'postgres' ? 'postgresql' : t.engine
+    if (engine !== options.to) throw new BkError(`--url ${options.url} is not a ${options.to} URL`)
+  }
+  const home = source.home
+  const finalHome = options.noSwap ? resolve(options.newHome ?? `${home}-${options.to}`) : home
+  if (options.noSwap && existsSync(finalHome))
+    throw new BkError(`${finalHome} already exists; choose another --new-home`)
+  if (!options.noSwap && existsSync(`${home}.old`)) {
+    throw new BkError(`${home}.old already exists (an earlier migration?); move it away first`)
+  }
+  const notes: string[] = []
+  const lock = await acquireLock(home, {operation: 'bk roundup migrate-backend'})
+  const stageName = `.${basename(home)}.bk-migrate`
+  await removeStalePartials(dirname(home), stageName.slice(1))
+  const stage = join(dirname(home), `${stageName}-${process.pid}`)
+  const scratch = await mkdtemp(join(tmpdir(), 'bk-roundup-migrate-'))
+  const unregister = onInterrupt(() => {
+    void rm(stage, {recursive: true, force: true})
+    void rm(scratch, {recursive: true, force: true})
+  })
+  const src = await connect(source, {readonly: true})
+  let target: Awaited<ReturnType<typeof openFreshDatabase>> | undefined
+  let committed = false
+  let targetTracker: Tracker | undefined
+  const classes: MigrateResult['classes'] = []
+  try {
+    await src.begin(true)
+    options.onStep?.('reading the source schema')
+    const {schema} = await loadSchema(src, source)
+    const schemaText = await readStoredSchemaText(src)
+
+    options.onStep?.('copying the tracker home')
+    const dbInHome = !relative(home, source.dbDir).startsWith('..')
+    const dbRel = relative(home, source.dbDir).split('\\').join('/')
+    await copyTree(home, stage, {
+      skip: (path) => {
+        if (!dbInHome) return false
+        const inDb = path.startsWith(`${dbRel}/`) ? path.slice(dbRel.length + 1) : undefined
+        return inDb !== undefined && LIVE_DB_FILES.test(inDb)
+      },
+    })
+    if (!dbInHome || isAbsolute(source.dbDirSetting)) {
+      const ini = await IniFile.read(join(stage, 'config.ini'), {
+        interpolation: 'basic',
+        defaults: {HOME: stage, TRACKER_HOME: stage},
+      })
+      ini.set('main', 'database', 'db')
+      await ini.write()
+      if (existsSync(join(source.dbDir, 'files')))
+        await copyTree(join(source.dbDir, 'files'), join(stage, 'db', 'files'))
+      notes.push(`[main] database was ${source.dbDirSetting}: the new home keeps its files in its own db/`)
+    }
+    await pointConfigAt(stage, options.url ?? 'sqlite:', options.passwordFile)
+    targetTracker = await openTracker(stage)
+
+    options.onStep?.(`creating the ${options.to} database`)
+    target = await openFreshDatabase(targetTracker)
+    const dst = target.conn
+    for (const sql of createStatements(schema, dst.backend)) await dst.run(sql)
+    // the schema row does not depend on the backend: copied verbatim
+    await dst.run(`insert into ${dst.backend === 'mysql' ? '`schema`' : 'schema'} values (${dst.arg(1)})`, [schemaText])
+
+    for (const cls of schema.classes) {
+      options.onStep?.(`copying ${cls.name}`)
+      classes.push(await copyClass(src, dst, cls))
+    }
+    options.onStep?.('copying the full-text index')
+    await copyFullText(src, dst, notes)
+    await target.commit()
+    committed = true
+
+    options.onStep?.('verifying: exporting both trackers')
+    const a = join(scratch, 'source')
+    await exportFromConnection(src, source, schema, a, {files: false}, [])
+    const b = join(scratch, 'target')
+    const check = await connect(targetTracker, {readonly: true})
+    try {
+      await check.begin(true)
+      const {schema: tschema} = await loadSchema(check, targetTracker)
+      await exportFromConnection(check, targetTracker, tschema, b, {files: false}, [])
+    } finally {
+      await check.rollback().catch(() => {})
+      await check.close()
+    }
+    const dropMillis = source.backend === 'mysql' || options.to === 'mysql'
+    const na = await normalisedExport(a, dropMillis)
+    const nb = await normalisedExport(b, dropMillis)
+    for (const f of new Set([...Object.keys(na), ...Object.keys(nb)])) {
+      const x = na[f] ?? []
+      const y = nb[f] ?? []
+      const i = x.findIndex((line, k) => line !== y[k])
+      if (x.length !== y.length || i >= 0) {
+        throw new BkError(
+          `verification failed: ${f} differs after migration (line ${i >= 0 ? i + 1 : x.length}); nothing was swapped`,
+        )
+      }
+    }
+    const verifiedFiles = (await listFilesSorted(a)).length
+    await src.rollback()
+
+    let oldHome: string | undefined
+    if (options.noSwap) {
+      await rename(stage, finalHome)
+      if (options.to === 'sqlite') await pointConfigAt(finalHome, 'sqlite:')
+    } else {
+      oldHome = `${home}.old`
+      await rename(home, oldHome)
+      try {
+        await rename(stage, home)
+      } catch (error) {
+        await rename(oldHome, home)
+        throw error
+      }
+    }
+    if (source.rdbms.passwordFile && options.to !== 'sqlite')
+      notes.push(`[rdbms] password stays ${source.rdbms.passwordFile}: check it is right for the new database`)
+    notes.push('sessions and one-time keys were not copied: users log in again')
+    const t = await openTracker(finalHome)
+    return {
+      home,
+      from: source.backend,
+      to: options.to,
+      database: describeDatabase(t),
+      newHome: finalHome,
+      oldHome,
+      classes,
+      verified: {files: verifiedFiles},
+      notes,
+    }
+  } catch (error) {
+    if (target && !committed) await target.abort().catch(() => {})
+    else if (committed && targetTracker && targetTracker.backend !== 'sqlite') {
+      const {dropDatabaseOf} = await import('./target.js')
+      await dropDatabaseOf(targetTracker).catch(() => {})
+    }
+    await rm(stage, {recursive: true, force: true})
+    throw error
+  } finally {
+    await src.rollback().catch(() => {})
+    await src.close()
+    await rm(scratch, {recursive: true, force: true})
+    unregister()
+    await lock.release()
+  }
+}
+
+function plain(v: unknown): unknown {
+  if (Buffer.isBuffer(v)) return v.toString('utf8')
+  if (typeof v === 'bigint') return Number(v)
+  return v
+}
+
+function boolTo(v: unknown, to: Backend): unknown {
+  if (v === null || v === undefined) return null
+  const n = v === true || v === 'TRUE' || v === 't' ? 1 : v === false || v === 'FALSE' || v === 'f' ? 0 : Number(v)
+  return to === 'postgresql' ? n !== 0 : n
+}
+
+async function copyClass(
+  src: SqlConn,
+  dst: SqlConn,
+  cls: ClassDef,
+): Promise<{name: string; items: number; journals: number}> {
+  const from = src.backend
+  const to = dst.backend
+  const {columns, multilinks} = classColumns(cls, to)
+  const names = ['id', '__retired__', ...columns.map((c) => c.name)]
+  const props = allProps(cls)
+  const ml = (c: SqlConn, m: string) => (c.backend === 'mysql' ? `\`${cls.name}_${m}\`` : `${cls.name}_${m}`)
+  const tie = from === 'postgresql' ? ', ctid' : from === 'sqlite' ? ', rowid' : ''
+  let items = 0
+  let journals = 0
+  let last = 0
+  for (;;) {
+    const rows = await src.all(
+      `select ${names.join(',')} from _${cls.name} where id > ${src.arg(1)} order by id limit ${BATCH}`,
+      [last],
+    )
+    const lo = last
+    const hi = rows.length === 0 ? undefined : Number(rows[rows.length - 1]![0])
+    if (rows.length > 0) {
+      const out = rows.map((r) =>
+        r.map((v, i) => {
+          if (i < 2) return Number(v)
+          const c = columns[i - 2]!
+          if (c.intervalSeconds) return v === null ? null : Number(v)
+          if (c.prop?.type === 'Date') return convertDate(v, from, to)
+          if (c.prop?.type === 'Boolean') return boolTo(v, to)
+          if (c.prop?.type === 'Link' || c.prop?.type === 'Integer') return v === null ? null : Number(v)
+          return plain(v)
+        }),
+      )
+      await dst.insertMany(`_${cls.name}`, names, out)
+      items += rows.length
+    }
+    // multilink and journal rows of the node-id window (lo, hi]; the last window is open-ended (orphans too)
+    const range = hi === undefined ? `nodeid > ${src.arg(1)}` : `nodeid > ${src.arg(1)} and nodeid <= ${src.arg(2)}`
+    const args = hi === undefined ? [lo] : [lo, hi]
+    for (const m of multilinks) {
+      const links = await src.all(`select linkid, nodeid from ${ml(src, m.name)} where ${range}`, args)
+      if (links.length > 0) {
+        await dst.insertMany(
+          ml(dst, m.name),
+          ['linkid', 'nodeid'],
+          links.map(([l, n]) => (to === 'mysql' ? [String(l), String(n)] : [Number(l), Number(n)])),
+        )
+      }
+    }
+    const jrows = await src.all(
+      `select nodeid, date, tag, action, params from ${cls.name}__journal where ${range} order by nodeid, date${tie}`,
+      args,
+    )
+    if (jrows.length > 0) {
+      await dst.insertMany(
+        `${cls.name}__journal`,
+        ['nodeid', 'date', 'tag', 'action', 'params'],
+        jrows.map(([n, d, t, a, p]) => {
+          const action = String(plain(a))
+          const params = p === null ? null : convertJournalParams(String(plain(p)), action, props, from, to)
+          return [Number(n), convertDate(d, from, to), t === null ? null : String(plain(t)), action, params]
+        }),
+      )
+      journals += jrows.length
+    }
+    if (hi === undefined) break
+    last = hi
+  }
+  const next = await nextId(src, cls.name)
+  const {sql, params} = setNextIdSql(cls.name, next, to)
+  await dst.run(sql, params)
+  return {name: cls.name, items, journals}
+}
+
+/** The next id a class would get (ids of destroyed items are never reused). */
+export async function nextId(conn: SqlConn, cls: string): Promise<number> {
+  if (conn.backend === 'postgresql') {
+    const [row] = await conn.all(`select last_value, is_called from _${cls}_ids`)
+    const lastValue = Number(row?.[0])
+    return row?.[1] ? lastValue + 1 : lastValue
+  }
+  const [row] = await conn.all(`select num from ids where name = ${conn.arg(1)}`, [cls])
+  return row ? Number(row[0]) : 1
+}
+
+async function copyFullText(src: SqlConn, dst: SqlConn, notes: string[]): Promise<void> {
+  for (const [table, cols] of [
+    ['__textids', ['_textid', '_class', '_itemid', '_prop']],
+    ['__words', ['_word', '_textid']],
+  ] as const) {
+    let offset = 0
+    for (;;) {
+      const rows = await src.all(
+        `select ${cols.join(',')} from ${table} order by ${cols.join(',')} limit ${BATCH} offset ${offset}`,
+      )
+      if (rows.length === 0) break
+      await dst.insertMany(
+        table,
+        [...cols],
+        rows.map((r) => r.map(plain)),
+      )
+      offset += rows.length
+    }
+  }
+  const next = await nextId(src, '__textids').catch(() => 1)
+  if (dst.backend === 'postgresql') {
+    if (next > 1) await dst.run(`select setval('___textids_ids', ${dst.arg(1)})`, [next - 1])
+  } else {
+    await dst.run(`update ids set num=${dst.arg(1)} where name=${dst.arg(2)}`, [next, '__textids'])
+  }
+  notes.push(
+    'the native full-text index (__textids/__words) was copied; with indexer = native-fts run `roundup-admin reindex`',
+  )
+}
+
+export type {TrackerSchema}
