@@ -167,6 +167,26 @@ for (const engine of ['postgres', 'mysql'] as const) {
       expect(await client.tableCounts()).toEqual({'Mixed Case': 2500, items: 6})
     })
 
+    it("'rewrite' of a dump without CREATE DATABASE creates the target and loads there, not where the client started", async () => {
+      const file = join(tempDir(), 'plain.sql')
+      await dumpDatabase(source.target, file)
+      const copy = await createTestDatabase(engine)
+      await copy.drop()
+      await loadDump(copy.target, file, {createStatements: 'rewrite'})
+      const copyClient = dbClient(copy.target)
+      try {
+        expect(await copyClient.tableCounts()).toEqual({'Mixed Case': 2500, items: 6})
+      } finally {
+        await copyClient.close()
+        await copy.drop()
+      }
+      if (engine === 'postgres') {
+        const maintenance = dbClient({...source.target, database: 'postgres'})
+        expect(await maintenance.listTables()).not.toContain('items')
+        await maintenance.close()
+      }
+    })
+
     it('stops at the first error, and a single-transaction load leaves nothing behind', async () => {
       const dir = tempDir()
       const file = join(dir, 'bad.sql')

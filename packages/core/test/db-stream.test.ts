@@ -100,6 +100,23 @@ describe('createStatementsFilter (pg_dump -C)', () => {
   })
 })
 
+describe('createStatementsFilter rewrite of a plain dump', () => {
+  it('puts CREATE DATABASE and the switch first, before the session settings', async () => {
+    const plain = "SET client_encoding = 'UTF8';\nCREATE TABLE t (a int);\n"
+    expect(await through(createStatementsFilter('postgres', 'rewrite', 'Neu'), Buffer.from(plain), [3])).toBe(
+      `CREATE DATABASE "Neu";\n\\connect -reuse-previous=on "dbname='Neu'"\n${plain}`,
+    )
+    const my = '/*!40101 SET NAMES utf8mb4 */;\nDROP TABLE IF EXISTS `t`;\n'
+    expect(await through(createStatementsFilter('mysql', 'rewrite', 'neu'), Buffer.from(my), [1 << 16])).toBe(
+      `CREATE DATABASE \`neu\`;\nUSE \`neu\`;\n${my}`,
+    )
+    // A dump that is all header still gets it.
+    expect(await through(createStatementsFilter('mysql', 'rewrite', 'n'), Buffer.from('SET a=1;'), [2])).toBe(
+      'CREATE DATABASE `n`;\nUSE `n`;\nSET a=1;',
+    )
+  })
+})
+
 describe('createStatementsFilter (mysqldump --databases)', () => {
   const text = [
     '/*!40101 SET NAMES utf8mb4 */;',

@@ -6,7 +6,8 @@ import {quoteMysqlIdent, quotePgIdent} from './quote.js'
  * `CREATE DATABASE`, `ALTER DATABASE … OWNER`, `\connect`; `mysqldump --databases`: `CREATE DATABASE`, `USE`):
  * - 'skip': drop them, load into the target database (which must exist); other `… DATABASE <name>` statements
  *   (properties, comments) are renamed to it;
- * - 'rewrite': keep them, renamed to the target database (the dump creates it);
+ * - 'rewrite': keep them, renamed to the target database (the dump creates it; a dump without them gets a
+ *   `CREATE DATABASE` + `\\connect`/`USE` of the target put in front);
  * - 'keep': load the dump as it is.
  */
 export type CreateStatements = 'skip' | 'rewrite' | 'keep'
@@ -27,11 +28,23 @@ export function createStatementsFilter(
   let pending: Buffer = Buffer.alloc(0)
   let seen = 0
   let dumpName: string | undefined
-  const rewriteLine = (line: string): string | undefined => {
+  const headerOut: string[] = []
+  const rewriteLine = (line: string): void => {
     const result = engine === 'postgres' ? pgLine(line, mode, target, dumpName) : mysqlLine(line, mode, target)
     if (result.dumpName) dumpName = result.dumpName
     if (result.endOfHeader) header = false
-    return result.line
+    else if (result.line !== undefined) headerOut.push(result.line)
+  }
+  /**
+   * The rewritten header, held back until its end: a 'rewrite' of a dump that does not create its database
+   * (plain pg_dump / mysqldump) must still land in the target, not in the database the client started in — so
+   * the creating statements go first, before the header's session settings.
+   */
+  const releaseHeader = (): string => {
+    const preamble = mode === 'rewrite' && !dumpName ? createPreamble(engine, target) : ''
+    const text = preamble + headerOut.join('')
+    headerOut.length = 0
+    return text
   }
   return new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
@@ -41,16 +54,15 @@ export function createStatementsFilter(
       while (header) {
         const end = pending.indexOf(NEWLINE, start)
         if (end < 0) break
-        const line = pending.subarray(start, end + 1).toString('utf8')
-        const out = rewriteLine(line)
+        rewriteLine(pending.subarray(start, end + 1).toString('utf8'))
         if (!header) break // this line starts the body: pass it on unchanged with the rest
-        if (out !== undefined) this.push(out)
         start = end + 1
       }
       seen += start
       pending = pending.subarray(start)
       if (!header || seen + pending.length > HEADER_LIMIT) {
         header = false
+        this.push(releaseHeader())
         const rest = pending
         pending = Buffer.alloc(0)
         return callback(null, rest.length ? rest : undefined)
@@ -58,14 +70,24 @@ export function createStatementsFilter(
       callback()
     },
     flush(callback: TransformCallback) {
-      if (pending.length) {
-        const out = header ? rewriteLine(pending.toString('utf8')) : pending.toString('utf8')
+      if (header) {
+        if (pending.length) rewriteLine(pending.toString('utf8'))
+        const text = releaseHeader() + (header ? '' : pending.toString('utf8'))
         pending = Buffer.alloc(0)
-        return callback(null, out)
+        return callback(null, text || undefined)
       }
+      if (pending.length) return callback(null, pending)
       callback()
     },
   })
+}
+
+function createPreamble(engine: 'postgres' | 'mysql', target: string): string {
+  if (engine === 'mysql') {
+    const name = quoteMysqlIdent(target)
+    return `CREATE DATABASE ${name};\nUSE ${name};\n`
+  }
+  return `CREATE DATABASE ${quotePgIdent(target)};\n${pgConnectLine(target)}`
 }
 
 interface LineResult {
