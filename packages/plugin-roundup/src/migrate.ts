@@ -7,7 +7,7 @@
  * or left beside it with --no-swap. The source database is never written.
  */
 import {existsSync} from 'node:fs'
-import {mkdtemp, rename, rm} from 'node:fs/promises'
+import {mkdir, mkdtemp, rename, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {basename, dirname, isAbsolute, join, relative, resolve} from 'node:path'
 import {acquireLock, BkError, copyTree, IniFile, onInterrupt, parseDbUrl, removeStalePartials} from '@bkcli/core'
@@ -111,6 +111,7 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
       })
       ini.set('main', 'database', 'db')
       await ini.write()
+      await mkdir(join(stage, 'db'), {recursive: true})
       if (existsSync(join(source.dbDir, 'files')))
         await copyTree(join(source.dbDir, 'files'), join(stage, 'db', 'files'))
       notes.push(`[main] database was ${source.dbDirSetting}: the new home keeps its files in its own db/`)
