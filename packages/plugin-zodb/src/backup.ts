@@ -15,6 +15,7 @@
 import {createHash} from 'node:crypto'
 import {createWriteStream} from 'node:fs'
 import {type FileHandle, open} from 'node:fs/promises'
+import {availableParallelism} from 'node:os'
 import {Readable, Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -23,6 +24,7 @@ import {atomicFile, BkError, withLock} from '@bkcli/core'
 import {readRepoFile} from './chain-reader.js'
 import {checkBoundary, hasMagic, preadExactly, scanTransactions, tidToDate} from './filestorage.js'
 import {FsIndex, IndexFormatError, readIndexFile, writeIndexFile} from './fsindex.js'
+import {ParallelMd5} from './parallel-md5.js'
 import {RecordParser, StructureError} from './record-parser.js'
 import {
   type DatLine,
@@ -387,7 +389,8 @@ async function copyRange(
   tmp: string,
   options: {gzip: boolean; level: number; index: FsIndex; onProgress?: (done: number, total: number) => void},
 ): Promise<CopyResult> {
-  const md5 = createHash('md5')
+  // big copies hash in a worker thread, beside the copy; small ones are not worth starting it
+  const md5 = end - start > 16 * CHUNK && availableParallelism() > 1 ? new ParallelMd5(4) : syncMd5()
   const sha = createHash('sha256')
   const parser = new RecordParser({start, onRecord: (oid, at) => options.index.set(oid, at)})
   let done = 0
@@ -395,11 +398,13 @@ async function copyRange(
   const tap = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       try {
-        md5.update(chunk)
         parser.push(chunk)
         done += chunk.length
         options.onProgress?.(done, end - start)
-        cb(null, chunk)
+        md5.update(chunk).then(
+          () => cb(null, chunk),
+          (e: Error) => cb(e),
+        )
       } catch (e) {
         cb(e as Error)
       }
@@ -425,14 +430,27 @@ async function copyRange(
     }
     parser.end()
   } catch (e) {
+    await md5.close()
     if (e instanceof StructureError) {
       throw new BkError(`Data.fs changed or is damaged while being copied (${e.message}); nothing was written`)
     }
     throw e
   }
+  const md5hex = await md5.digest()
   if (done !== end - start)
     throw new BkError(`read ${done} bytes of Data.fs, expected ${end - start}; nothing was written`)
-  return {md5: md5.digest('hex'), sha256: sha.digest('hex'), written, lastTid: parser.lastTransactionTid}
+  return {md5: md5hex, sha256: sha.digest('hex'), written, lastTid: parser.lastTransactionTid}
+}
+
+function syncMd5(): {update(chunk: Buffer): Promise<void>; digest(): Promise<string>; close(): Promise<void>} {
+  const hash = createHash('md5')
+  return {
+    update: async (chunk) => {
+      hash.update(chunk)
+    },
+    digest: async () => hash.digest('hex'),
+    close: async () => {},
+  }
 }
 
 /**

@@ -176,3 +176,20 @@ describe('backups of a growing, then packed Data.fs', () => {
     await expect(backupFileStorage(join(work, 'nope.fs'), {repository: repo})).rejects.toThrow(/does not exist/)
   })
 })
+
+describe('large copies', () => {
+  it('hash in a worker thread and still give the md5 of the bytes copied', async () => {
+    const work = tempDir()
+    const repo = join(work, 'backups')
+    const {mkdirSync} = await import('node:fs')
+    mkdirSync(repo)
+    const datafs = join(work, 'Data.fs')
+    const db = SyntheticStorage.open(datafs)
+    for (let i = 0; i < 24; i++) db.commit({oids: [i, i + 100], size: 512 * 1024})
+    const r = await backupFileStorage(datafs, {repository: repo, gzip: true})
+    const data = readFileSync(datafs)
+    expect(r.end).toBe(data.length)
+    expect(r.md5).toBe(md5(data))
+    expect(md5(gunzipSync(readFileSync(r.file!)))).toBe(md5(data))
+  })
+})
