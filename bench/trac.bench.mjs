@@ -6,7 +6,7 @@ import {spawn} from 'node:child_process'
 import {readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {join} from 'node:path'
-import {bk, benchDir, cleanup, measure, printTable, repoRoot, scale, sh} from './lib.mjs'
+import {benchDir, bk, cleanup, measure, printTable, repoRoot, scale, sh} from './lib.mjs'
 
 const {makeExampleEnvironment} = await import(join(repoRoot, 'packages/plugin-trac/dist/index.js'))
 const requireFromPlugin = createRequire(join(repoRoot, 'packages/plugin-trac/package.json'))

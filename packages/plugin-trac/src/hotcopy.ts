@@ -4,6 +4,7 @@
  * through the backup API, dumps that do not deadlock, `?params` and databases outside the env handled, the
  * partial destination removed on any failure, a bk-manifest.json written last.
  */
+import {rmSync} from 'node:fs'
 import {cp, mkdir, mkdtemp, rename, rm, rmdir} from 'node:fs/promises'
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {
@@ -13,6 +14,7 @@ import {
   buildManifest,
   copyTree,
   isInside,
+  onInterrupt,
   pathExists,
   redactUrl,
   writeManifest,
@@ -81,6 +83,7 @@ export async function hotcopy(
       // It is taken into a scratch dir beside the stage, since copyTree must create the stage root itself.
       let snapshot: DatabaseSnapshot | undefined
       const scratch = await mkdtemp(join(dirname(dest), `.${basename(dest)}.bk-db-`))
+      const unregister = onInterrupt(() => rmSync(scratch, {recursive: true, force: true}))
       try {
         if (withDb) snapshot = await snapshotDatabase(env, scratch, snapshotRel ?? '')
         await rmdir(stage) // copyTree creates the root itself, with the env's mode
@@ -90,6 +93,7 @@ export async function hotcopy(
           await rename(join(scratch, snapshot.path), join(stage, snapshot.path))
         }
       } finally {
+        unregister()
         await rm(scratch, {recursive: true, force: true})
       }
       if (options.includeExternal) await includeExternal(stage, external)

@@ -122,6 +122,34 @@ describe('bk trac hotcopy (PostgreSQL, MySQL/MariaDB)', () => {
     expect(sql).toMatch(/'database_version','45'/)
   })
 
+  it('passes the port to pg_dump with a socket directory (?host=), which trac-admin dropped', async () => {
+    const {env, name} = await liveEnv('postgres')
+    setDatabase(env, `postgres://root@:5432/${name}?host=/var/run/postgresql`)
+    const blocker = await import('pg').then(
+      (m) => new m.default.Client({host: '127.0.0.1', user: 'root', database: name}),
+    )
+    await blocker.connect()
+    await blocker.query('BEGIN; LOCK TABLE wiki IN ACCESS EXCLUSIVE MODE')
+    const dest = join(tempDir(), 'copy')
+    const running = runBk(['trac', 'hotcopy', env, dest])
+    try {
+      const [proc] = await waitForProcess(['pg_dump'])
+      const argv = proc!.argv.join(' ')
+      expect(argv).toContain('-h /var/run/postgresql')
+      expect(argv).toContain('-p 5432')
+    } finally {
+      await blocker.query('ROLLBACK')
+      await blocker.end()
+    }
+    const r = await running
+    expect(r.exitCode, r.stderr).toBe(0)
+    // a port nothing listens on, through the same socket dir: the error names that port's socket
+    setDatabase(env, `postgres://root@:6543/${name}?host=/var/run/postgresql`)
+    const bad = await runBk(['trac', 'hotcopy', env, join(tempDir(), 'copy')])
+    expect(bad.exitCode).toBe(1)
+    expect(bad.stderr).toMatch(/cannot connect to PostgreSQL at \/var\/run\/postgresql\/\.s\.PGSQL\.6543/)
+  })
+
   it('a wrong MariaDB password: one line, nothing left behind', async () => {
     const {env, name} = await liveEnv('mysql')
     const user = `bk_w_${process.pid}`
