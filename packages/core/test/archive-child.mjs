@@ -1,6 +1,6 @@
 // A second process for the archive tests: creates (or extracts) an archive and is killed in the middle.
 // Imports the built module (run `pnpm --filter @bkcli/core build` first). Reports progress on stdout.
-import {createArchive, extractArchive} from '../dist/index.js'
+import {checkArchive, createArchive, extractArchive} from '../dist/index.js'
 import {createBkArchive} from '../dist/manifest/index.js'
 
 const [mode, a, b] = process.argv.slice(2)
@@ -21,4 +21,6 @@ else if (mode === 'create-bk')
     meta: {plugin: {name: '@bkcli/test', version: '0'}, application: 'test', kind: 'full', source: a, components: []},
   })
 else if (mode === 'extract') await extractArchive({file: a, target: b, onProgress})
+else if (mode === 'check') await checkArchive(a)
 say('done')
+say(`maxrss ${process.resourceUsage().maxRSS}`)

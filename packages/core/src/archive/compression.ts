@@ -62,14 +62,18 @@ export async function openTar(file: string): Promise<Readable> {
   if (compression === 'gzip') return pipeline(raw, createGunzip(), () => {})
   raw.destroy()
   await requireZstd(file)
-  return execa('zstd', ['-d', '-c', '-q', '--', file], {stdin: 'ignore', buffer: false}).readable()
+  // buffer stdout and execa keeps a copy of everything in memory (GBs): only stderr, for the error message
+  return execa('zstd', ['-d', '-c', '-q', '--', file], {
+    stdin: 'ignore',
+    buffer: {stdout: false, stderr: true},
+  }).readable()
 }
 
 /** A Duplex compressing tar bytes; identity for 'none'. */
 export function compressor(compression: Compression, level?: number): Duplex | undefined {
   if (compression === 'none') return undefined
   if (compression === 'gzip') return createGzip({level: level ?? 6})
-  return execa('zstd', ['-q', '-c', `-${level ?? 3}`], {buffer: false}).duplex()
+  return execa('zstd', ['-q', '-c', `-${level ?? 3}`], {buffer: {stdout: false, stderr: true}}).duplex()
 }
 
 /** Compress a small buffer completely (one gzip member / zstd frame), e.g. a manifest member. */
