@@ -227,3 +227,26 @@ describe('prune', () => {
     ])
   })
 })
+
+describe('blob retention without filestorage backups (--only-blobs)', () => {
+  it('keeps blob backups younger than keep-blob-days (by their name stamps) and always the newest', async () => {
+    const {pruneBlobBackups} = await import('../src/retention.js')
+    const loc = tempDir()
+    for (const stamp of ['2030-01-01-00-00-00', '2030-01-10-00-00-00', '2030-01-20-00-00-00']) {
+      mkdirSync(join(loc, `blobstorage.${stamp}`, 'blobstorage'), {recursive: true})
+    }
+    mkdirSync(join(loc, 'someone-elses-dir'))
+    const removed = await pruneBlobBackups(loc, 'blobstorage', {
+      keepBlobDays: 14,
+      now: new Date(Date.UTC(2030, 0, 21)),
+    })
+    expect(removed.map((p) => p.split('/').pop())).toEqual(['blobstorage.2030-01-01-00-00-00'])
+    expect(readdirSync(loc).sort()).toEqual([
+      'blobstorage.2030-01-10-00-00-00',
+      'blobstorage.2030-01-20-00-00-00',
+      'someone-elses-dir',
+    ])
+    const none = await pruneBlobBackups(loc, 'blobstorage', {keepBlobDays: 1, now: new Date(Date.UTC(2031, 0, 1))})
+    expect(none.map((p) => p.split('/').pop())).toEqual(['blobstorage.2030-01-10-00-00-00'])
+  })
+})
