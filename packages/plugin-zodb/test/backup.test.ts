@@ -193,3 +193,21 @@ describe('large copies', () => {
     expect(md5(gunzipSync(readFileSync(r.file!)))).toBe(md5(data))
   })
 })
+
+describe('continuing a repository written by repozo', () => {
+  for (const kind of ['plain', 'gzip']) {
+    it(`${kind}: the first bk backup is an incremental on repozo's chain (no sidecar needed)`, async () => {
+      const work = tempDir()
+      extractFixture('zodb', `repo-${kind}`, work)
+      const repo = join(work, `repo-${kind}`)
+      const datafs = join(work, 'Data.fs')
+      copyFileSync(join(expected, 'p4-after-pack', 'Data.fs'), datafs)
+      SyntheticStorage.open(datafs).commit({oids: [1, 2], size: 1000})
+      const r = await backupFileStorage(datafs, {repository: repo, datPrefix: `repo-${kind}`, gzip: kind === 'gzip'})
+      expect(r).toMatchObject({kind: 'incremental', start: 62011, end: statSync(datafs).size})
+      const out = join(tempDir(), 'Data.fs')
+      await restoreFileStorage(await planRestore(repo), out)
+      expect(md5(readFileSync(out))).toBe(md5(readFileSync(datafs)))
+    })
+  }
+})
