@@ -6,7 +6,7 @@
  * `dbdir/` (an absolute [main] database outside the home: its files/).
  */
 import {existsSync} from 'node:fs'
-import {mkdir, mkdtemp, readdir, rm} from 'node:fs/promises'
+import {mkdir, mkdtemp, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {
   acquireLock,
@@ -149,7 +149,10 @@ export async function backupTracker(homeArg: string, options: BackupOptions = {}
       // 2. then the files: the home without the live database files, and an outside db dir's files
       const dbInHome = !relative(tracker.home, tracker.dbDir).startsWith('..')
       const dbRel = relative(tracker.home, tracker.dbDir).split('\\').join('/')
+      // same file system: hard links instead of copies (Roundup replaces files by rename, never in place)
+      const sameFs = (await stat(tracker.home)).dev === (await stat(stage)).dev
       const home = await copyTree(tracker.home, join(stage, 'home'), {
+        hardlinkFrom: sameFs ? tracker.home : undefined,
         skip: (path) => {
           if (resolve(tracker.home, path) === location) return true
           if (!dbInHome) return false

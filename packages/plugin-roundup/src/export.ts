@@ -3,6 +3,8 @@
  * `is retired`, rows in roundup-admin's order), headerless `<class>-journals.csv`, `<class>-files/` trees.
  * Read inside one read transaction, so the export is a consistent snapshot of a live tracker.
  */
+
+import {once} from 'node:events'
 import {createWriteStream, type WriteStream} from 'node:fs'
 import {copyFile, mkdir} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
@@ -43,11 +45,7 @@ export interface ExportResult {
 const BATCH = 500
 
 async function write(out: WriteStream, text: string): Promise<void> {
-  if (!out.write(text))
-    await new Promise<void>((res, rej) => {
-      out.once('drain', res)
-      out.once('error', rej)
-    })
+  if (!out.write(text)) await once(out, 'drain')
 }
 
 async function closeStream(out: WriteStream): Promise<void> {
