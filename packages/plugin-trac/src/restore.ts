@@ -5,7 +5,7 @@
  * database loaded into a new or empty database (from trac.ini, or `--db` elsewhere, trac.ini rewritten),
  * SQLite side files of a stale database removed, a dump newer than Trac can use refused.
  */
-import {copyFile, mkdtemp, readdir, rm, rmdir, stat} from 'node:fs/promises'
+import {copyFile, mkdir, mkdtemp, readdir, rm, rmdir, stat} from 'node:fs/promises'
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {
   acquireLock,
@@ -155,6 +155,15 @@ async function restoreFrom(
     if (isEnv) await options.confirmReplace(`Replace the Trac environment ${target} with ${sourceArg}?`)
   }
 
+  if (db.engine === 'sqlite') {
+    const outside = sqlitePathIn(target, db)
+    if (!isInside(outside, target) && (await pathExists(outside))) {
+      await options.confirmReplace(
+        `Replace the SQLite database ${outside} (outside the environment) with the backup's?`,
+      )
+    }
+  }
+
   const lock = await acquireLock(target, {operation: 'bk trac restore'})
   const removedSideFiles: string[] = []
   let tables: Record<string, number> | undefined
@@ -165,7 +174,11 @@ async function restoreFrom(
       tables = loaded.tables
       undoDb = loaded.undo
     }
-    const sqliteRel = db.engine === 'sqlite' && db.path && !db.path.startsWith('/') ? db.path : undefined
+    // SQLite: the copy in the hotcopy (srcRel) goes to where the restored trac.ini points (inside the env,
+    // or back to its own path outside it)
+    const srcRel = db.engine === 'sqlite' ? relative(dir, snapshot) : undefined
+    const live = db.engine === 'sqlite' ? sqlitePathIn(target, db) : undefined
+    const targetRel = live && isInside(live, target) ? relative(target, live) : undefined
     const result = await safeRestore({
       target,
       keepPrevious: options.keepPrevious,
@@ -173,21 +186,25 @@ async function restoreFrom(
         await rmdir(stage)
         await copyTree(dir, stage, {
           skip: (path) =>
-            path === MANIFEST_NAME || (sqliteRel !== undefined && SIDE_FILES.some((s) => path === sqliteRel + s)),
+            path === MANIFEST_NAME || (srcRel !== undefined && ['', ...SIDE_FILES].some((s) => path === srcRel + s)),
         })
+        if (srcRel && targetRel) {
+          await mkdir(dirname(join(stage, targetRel)), {recursive: true})
+          await copyFile(snapshot, join(stage, targetRel))
+        }
         if (options.db) await rewriteDatabase(join(stage, 'conf', 'trac.ini'), options.db)
       },
       verify: async (stage) => {
         await checkEnvironmentDir(stage)
-        if (sqliteRel) {
-          const problems = await sqliteIntegrityCheck(join(stage, sqliteRel))
+        const file = targetRel ? join(stage, targetRel) : srcRel ? snapshot : undefined
+        if (file) {
+          const problems = await sqliteIntegrityCheck(file)
           if (problems.length > 0)
             throw new BkError(`the restored SQLite database fails integrity_check: ${problems[0]}`)
         }
       },
     })
-    if (db.engine === 'sqlite') {
-      const live = sqlitePathIn(target, db)
+    if (live) {
       for (const suffix of SIDE_FILES) {
         // a stale -wal would be replayed over the restored file
         if (await pathExists(live + suffix)) {

@@ -130,6 +130,28 @@ describe('bk trac restore over an existing env', () => {
     expect(ok.exitCode).toBe(0)
   })
 
+  it('puts the SQLite database where --db points, and back outside the env only with --yes', async () => {
+    const hot = fixtureEnv('sqlite-hotcopy')
+    const env = join(tempDir(), 'env')
+    let r = await runBk(['trac', 'restore', hot, env, '--db', 'sqlite:data/restored.db'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(existsSync(join(env, 'db/trac.db'))).toBe(false)
+    expect(sqliteDump(join(env, 'data/restored.db'))).toEqual(sqliteDump(join(hot, 'db/trac.db')))
+    expect(tracIniDatabase(env)).toBe('sqlite:data/restored.db')
+    const outside = join(tempDir(), 'live.db')
+    writeFileSync(outside, 'live data of someone')
+    const env2 = join(tempDir(), 'env2')
+    r = await runBk(['trac', 'restore', hot, env2, '--db', `sqlite:${outside}`])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/^bk: refusing to /)
+    expect(readFileSync(outside, 'utf8')).toBe('live data of someone')
+    expect(existsSync(env2)).toBe(false)
+    r = await runBk(['trac', 'restore', hot, env2, '--db', `sqlite:${outside}`, '--yes'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(sqliteDump(outside)).toEqual(sqliteDump(join(hot, 'db/trac.db')))
+    expect(existsSync(join(env2, 'db/trac.db'))).toBe(false)
+  })
+
   it('refuses something that is not a hotcopy', async () => {
     const parent = tempDir()
     const r = await runBk(['trac', 'restore', tempDir(), join(parent, 'env')])
