@@ -8,7 +8,7 @@ import {join} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
 import {BkError, dbClient, describeServer, loadDump} from '@bkcli/core'
-import {pgSchema, type TracDbUrl} from './db-url.js'
+import type {TracDbUrl} from './db-url.js'
 import {PgDumpRewriter} from './pg-dump-rewrite.js'
 
 export interface LoadedDatabase {

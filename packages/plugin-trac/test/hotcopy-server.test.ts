@@ -3,7 +3,7 @@ import {basename, join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
 import {runBk, tempDir} from '@bkcli/testkit'
 import {afterAll, describe, expect, it} from 'vitest'
-import {dbName, dropMy, dropPg, fixtureEnv, MY_URL, myAdmin, PG_URL, pgAdmin} from './helpers.js'
+import {dbName, dropMy, dropPg, fixtureEnv, MY_URL, myAdmin, PG_URL} from './helpers.js'
 
 const pgDbs: string[] = []
 const myDbs: string[] = []
