@@ -1,7 +1,7 @@
 import {rmSync} from 'node:fs'
 import {chmod, mkdir, open, rm, stat} from 'node:fs/promises'
 import {join} from 'node:path'
-import {acquireLock, BkError, createArchive, dbClient, dumpDatabase, onInterrupt, pathExists} from '@bkcli/core'
+import {acquireLock, BkError, createArchive, dbClient, dumpDatabase, onInterrupt, pathExists, walk} from '@bkcli/core'
 import {writeBackupSidecar} from './manifest.js'
 import {siteCatalog} from './naming.js'
 import type {AegirSite} from './site.js'
@@ -108,6 +108,7 @@ async function writeBackup(site: AegirSite, options: BackupOptions): Promise<Bac
       kind,
       sha256: archive.sha256,
       bytes: archive.bytes,
+      files: await treeTotals(site.dir),
       database: {engine: site.database.engine, name: site.database.database, serverVersion},
       extra: {uri: site.uri, platform: site.platformRoot, drupal: site.drupal?.major},
     })
@@ -160,6 +161,18 @@ async function readHead(file: string, max: number): Promise<string> {
   } finally {
     await handle.close()
   }
+}
+
+/** Regular files and their bytes in the site folder (the manifest's files component). */
+async function treeTotals(dir: string): Promise<{count: number; bytes: number}> {
+  let count = 0
+  let bytes = 0
+  for await (const entry of walk(dir)) {
+    if (!entry.stat.isFile()) continue
+    count++
+    bytes += entry.stat.size
+  }
+  return {count, bytes}
 }
 
 async function serverVersionOf(target: ReturnType<typeof siteTarget>): Promise<string> {

@@ -6,12 +6,14 @@ export async function overridesFromUrl(
   url: string | undefined,
   passwordFile: string | undefined,
   warn: (message: string) => void,
+  /** `db-password` from the config file. */
+  configPassword?: string,
 ): Promise<DatabaseOverrides | undefined> {
   if (!url) return undefined
   warnIfPasswordInArgv(url, warn)
   const target = parseDbUrl(url)
   if (target.engine === 'sqlite') throw new BkError('--db-url must be a mysql:// or postgres:// URL')
-  const password = await resolvePassword(target, {passwordFile})
+  const password = (await resolvePassword(target, {passwordFile})) ?? configPassword
   return {
     driver: target.engine === 'postgres' ? 'pgsql' : 'mysql',
     database: target.database,

@@ -4,7 +4,7 @@ import {DEFAULT_LOCATION} from './naming.js'
 
 /** Flags several aegir commands share. */
 export const locationFlag = Flags.string({
-  description: `Backup location (provision's backups folder). Default ${DEFAULT_LOCATION}.`,
+  description: "Backup location (provision's backups folder).",
   aliases: ['backups-dir'],
   default: DEFAULT_LOCATION,
 })

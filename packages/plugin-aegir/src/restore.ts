@@ -157,15 +157,22 @@ export async function resolveBackup(location: string, uri: string, arg: string |
   return newest.path
 }
 
-/** Reads the whole archive through (gzip CRC, tar headers, unsafe paths) and compares the sidecar checksum. */
+/**
+ * Before anything changes: a tarball with bk's sidecar must match the checksum recorded when it was written
+ * (then it is bk's own archive, byte for byte, and extraction checks gzip and every entry again); a tarball
+ * without one (made by provision) is read through first (gzip CRC, tar headers, unsafe paths).
+ */
 export async function checkBackup(file: string): Promise<void> {
+  const sidecar = await readBackupSidecar(file)
+  if (sidecar?.sha256) {
+    if (sidecar.sha256 !== (await sha256File(file))) {
+      throw new BkError(`${file} does not match the checksum recorded when it was made; it changed or is damaged`)
+    }
+    return
+  }
   const check = await checkArchive(file)
   if (check.unsafe.length > 0) {
     throw new BkError(`${file} has unsafe entries (${check.unsafe[0]}); refusing to restore it`)
-  }
-  const sidecar = await readBackupSidecar(file)
-  if (sidecar?.sha256 && sidecar.sha256 !== (await sha256File(file))) {
-    throw new BkError(`${file} does not match the checksum recorded when it was made; it changed or is damaged`)
   }
 }
 

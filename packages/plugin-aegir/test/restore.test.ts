@@ -5,6 +5,7 @@ import {join, relative} from 'node:path'
 import {extractFixture, fixturePath, tempDir} from '@bkcli/testkit'
 import {afterEach, describe, expect, it} from 'vitest'
 import {adminTarget} from '../src/admin.js'
+import {backupSite} from '../src/backup.js'
 import {readSiteDatabase} from '../src/drupal/credentials.js'
 import {lexPhp} from '../src/php/lexer.js'
 import {restoreSite} from '../src/restore.js'
@@ -176,6 +177,18 @@ describe('restoreSite', () => {
     expect(maintenanceValue(t.database)).toBe('i:0;')
     expect(mysqlRoot('SELECT title FROM node WHERE nid = 1', t.database).trim()).toBe('changed after the backup')
     expect(readdirSync(t.location).filter((n) => n.endsWith('.bk.json'))).toEqual([])
+
+    // a bk backup whose bytes changed after it was made (its sidecar says so)
+    const made = await backupSite(site, {location: t.location, now: new Date(2026, 0, 2, 3, 4, 5)})
+    const bytes = readFileSync(made.file)
+    bytes[bytes.length - 5] = (bytes[bytes.length - 5]! + 1) % 256
+    writeFileSync(made.file, bytes)
+    const stateBefore = treeState(t.site)
+    await expect(restoreSite(site, made.file, {location: t.location, admin})).rejects.toThrow(
+      /does not match the checksum/,
+    )
+    expect(treeState(t.site)).toEqual(stateBefore)
+    expect(databases()).toEqual(dbsBefore)
   })
 
   it('an import error leaves the live site and database as they were, drops the new db, keeps the pre-restore backup', async () => {

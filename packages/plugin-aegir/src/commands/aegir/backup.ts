@@ -31,7 +31,12 @@ export default class Backup extends BkCommand<typeof Backup> {
 
   async run() {
     const {args, flags} = this
-    const database = await overridesFromUrl(flags['db-url'], flags['password-file'], (m) => this.note(m))
+    const database = await overridesFromUrl(
+      flags['db-url'],
+      flags['password-file'],
+      (m) => this.note(m),
+      this.configSecret('db-password'),
+    )
     const options = {
       location: flags.location,
       description: flags.description,

@@ -28,7 +28,12 @@ export default class Clone extends BkCommand<typeof Clone> {
 
   async run() {
     const {args, flags} = this
-    const database = await overridesFromUrl(flags['db-url'], flags['password-file'], (m) => this.note(m))
+    const database = await overridesFromUrl(
+      flags['db-url'],
+      flags['password-file'],
+      (m) => this.note(m),
+      this.configSecret('db-password'),
+    )
     const site = await openSite(args.site, {database})
     const result = await cloneSite(site, args['new-uri'], {
       location: flags.location,

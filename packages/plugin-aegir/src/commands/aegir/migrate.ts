@@ -29,7 +29,12 @@ export default class Migrate extends BkCommand<typeof Migrate> {
 
   async run() {
     const {args, flags} = this
-    const database = await overridesFromUrl(flags['db-url'], flags['password-file'], (m) => this.note(m))
+    const database = await overridesFromUrl(
+      flags['db-url'],
+      flags['password-file'],
+      (m) => this.note(m),
+      this.configSecret('db-password'),
+    )
     const site = await openSite(args.site, {database})
     await this.confirmOrAbort(
       `Migrate ${site.uri} to ${args.platform} and remove ${site.dir} and its database ${site.database.database} afterwards?`,

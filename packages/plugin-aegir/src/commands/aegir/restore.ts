@@ -28,7 +28,12 @@ export default class Restore extends BkCommand<typeof Restore> {
 
   async run() {
     const {args, flags} = this
-    const database = await overridesFromUrl(flags['db-url'], flags['password-file'], (m) => this.note(m))
+    const database = await overridesFromUrl(
+      flags['db-url'],
+      flags['password-file'],
+      (m) => this.note(m),
+      this.configSecret('db-password'),
+    )
     const site = await openSite(args.site, {database})
     await this.confirmOrAbort(
       `Replace ${site.uri} (${site.dir}) and its database ${site.database.database} with ${args.backup ?? 'its newest backup'}?`,
