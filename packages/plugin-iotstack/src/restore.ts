@@ -171,7 +171,13 @@ async function runRestore(
 
     // 3. Files open in running containers must not be replaced under them.
     const hasCompose = current.includes('docker-compose.yml')
-    if (hasCompose && (options.start || options.restoreDatabases || (await composeAvailable(paths.dir, env)))) {
+    const canAsk = hasCompose && (options.start || options.restoreDatabases || (await composeAvailable(paths.dir, env)))
+    if (hasCompose && !canAsk) {
+      warnings.push(
+        'docker compose is not available here: bk could not check whether the stack runs (stop it first if it does)',
+      )
+    }
+    if (canAsk) {
       driver = await ComposeDriver.open(paths.dir, env)
       if (await driver.isUp()) {
         step(`Stopping the stack (${driver.name} down)`)

@@ -63,6 +63,53 @@ describe('compose project of the fixture stack', () => {
   })
 })
 
+describe('PostgreSQL and InfluxDB 2 services', () => {
+  it('name the password and token variables in their scripts, and use the mapped dump folder', () => {
+    const services = parseComposeText(
+      [
+        'services:',
+        '  postgres:',
+        '    image: postgres:16-alpine',
+        '    environment:',
+        '      POSTGRES_USER: ${POSTGRES_USER:-iot}',
+        '      POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set it}',
+        '    volumes:',
+        '      - ./volumes/postgres/db_backup:/backup',
+        '  influxdb2:',
+        '    image: influxdb:2.7',
+        '    environment:',
+        '      - DOCKER_INFLUXDB_INIT_ADMIN_TOKEN=${INFLUXDB2_TOKEN:?set it}',
+        '    volumes:',
+        '      - type: bind',
+        '        source: ./volumes/influxdb2/backup',
+        '        target: /var/lib/backup',
+      ].join('\n'),
+    )
+    const project = {
+      dir: '.',
+      files: [],
+      services,
+      variables: {POSTGRES_PASSWORD: 'pg-secret', INFLUXDB2_TOKEN: 'tok-secret'},
+    }
+    const [pg, influx] = findDatabaseServices(project)
+    expect(pg).toMatchObject({
+      engine: 'postgres',
+      dumpDir: 'volumes/postgres/db_backup',
+      dumpFile: 'bk-dump-postgres.sql.gz',
+    })
+    expect(pg!.dumpScript).toBe(
+      'export PGPASSWORD="$POSTGRES_PASSWORD"; exec pg_dumpall -U "${POSTGRES_USER:-postgres}" --clean --if-exists',
+    )
+    expect(influx).toMatchObject({engine: 'influxdb2', dumpDir: 'volumes/influxdb2/backup'})
+    expect(influx!.dumpScript).toContain('export INFLUX_TOKEN="$DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"')
+    for (const db of [pg!, influx!]) expect(`${db.dumpScript}${db.loadScript}`).not.toMatch(/secret/)
+    delete project.variables.POSTGRES_PASSWORD
+    expect(() => findDatabaseServices(project)).toThrow(
+      /POSTGRES_PASSWORD needs POSTGRES_PASSWORD, which .env does not set/,
+    )
+  })
+})
+
 describe('engine detection', () => {
   const vars = {variables: {PG: 'postgres:16'}}
   const svc = (image?: string, build?: string) => ({name: 's', image, build, environment: {}, binds: []})

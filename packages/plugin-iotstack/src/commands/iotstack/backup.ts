@@ -1,4 +1,3 @@
-import {relative} from 'node:path'
 import {
   BkCommand,
   formatBytes,
@@ -10,6 +9,7 @@ import {
 } from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 import {backupStack, planBackup} from '../../backup.js'
+import {shown} from '../../display.js'
 
 export default class Backup extends BkCommand<typeof Backup> {
   static override summary = "Back up an IOTstack folder with IOTstack's names: dated, rolling or both, .env included."
@@ -65,7 +65,7 @@ export default class Backup extends BkCommand<typeof Backup> {
       const plan = await planBackup(args['stack-dir'], options)
       return this.report(plan, (p) => [
         `Would archive ${p.members.join(', ')} of ${p.stack}`,
-        ...p.targets.map((t) => `  into ${relative(process.cwd(), t) || t}`),
+        ...p.targets.map((t) => `  into ${shown(t)}`),
         ...(p.includesEnv ? [] : ['  (no .env in the stack)']),
       ])
     }
@@ -83,14 +83,14 @@ export default class Backup extends BkCommand<typeof Backup> {
     return this.report(result, (r) => [
       ...r.archives.map(
         (a) =>
-          `Wrote ${relative(process.cwd(), a.path) || a.path} (${formatBytes(a.bytes)}, ${r.entries} entries${a.overwritten ? ', replaced the previous one' : ''})`,
+          `Wrote ${shown(a.path)} (${formatBytes(a.bytes)}, ${r.entries} entries${a.overwritten ? ', replaced the previous one' : ''})`,
       ),
       `Members: ${r.members.join(', ')}${r.includesEnv ? '' : ' (no .env in the stack)'}`,
       ...r.dumps.map((d) => `Dumped ${d.service} (${d.engine}) to ${d.file} (${formatBytes(d.bytes)})`),
       ...(r.stopped ? ['The stack was brought down for the copy and up again.'] : []),
-      ...r.pruned.map((p) => `Pruned ${relative(process.cwd(), p) || p}`),
+      ...r.pruned.map((p) => `Pruned ${shown(p)}`),
       ...r.copies.map((c) => `Copied to ${c.target} (${c.tool}${c.encrypted ? ', encrypted' : ', not encrypted'})`),
-      `Log: ${relative(process.cwd(), r.log) || r.log}`,
+      `Log: ${shown(r.log)}`,
     ])
   }
 }

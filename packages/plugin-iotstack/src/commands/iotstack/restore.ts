@@ -1,6 +1,6 @@
-import {relative} from 'node:path'
 import {BkCommand} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
+import {shown} from '../../display.js'
 import {restoreStack} from '../../restore.js'
 
 export default class Restore extends BkCommand<typeof Restore> {
@@ -39,12 +39,10 @@ export default class Restore extends BkCommand<typeof Restore> {
     })
     for (const w of result.warnings) this.note(w)
     return this.report(result, (r) => [
-      `Restored ${r.restored.join(', ')} from ${relative(process.cwd(), r.archive) || r.archive} (${r.madeBy === 'bk' ? 'bk' : 'IOTstack'} archive, ${r.entries} entries) into ${r.stack}`,
+      `Restored ${r.restored.join(', ')} from ${shown(r.archive)} (${r.madeBy === 'bk' ? 'bk' : 'IOTstack'} archive, ${r.entries} entries) into ${r.stack}`,
       ...(r.kept.length > 0 ? [`Kept: ${r.kept.join(', ')}`] : []),
       ...(r.removed.length > 0 ? [`Removed (not in the archive): ${r.removed.join(', ')}`] : []),
-      ...(r.safetyArchive
-        ? [`Safety copy of the previous files: ${relative(process.cwd(), r.safetyArchive) || r.safetyArchive}`]
-        : []),
+      ...(r.safetyArchive ? [`Safety copy of the previous files: ${shown(r.safetyArchive)}`] : []),
       ...(r.postRestoreHook ? ['post_restore.sh ran.'] : []),
       ...r.databases.map((d) => `Loaded ${d.file} into ${d.service}`),
       ...(r.stoppedStack && !r.started
