@@ -37,6 +37,7 @@ export interface BackupResult {
   files: number
   external: HotcopyResult['external']
   pruned: string[]
+  dryRun?: boolean
 }
 
 /** Default location: `<env>.backups` beside the env (inside it, later hotcopies would copy old backups). */
@@ -55,6 +56,7 @@ export function tracCatalog(location: string, envName: string): Catalog {
 export async function backup(env: TracEnvironment, options: BackupOptions = {}): Promise<BackupResult> {
   const location = resolve(options.location ?? defaultLocation(env.path))
   const name = basename(env.path)
+  if (options.dryRun) return planBackup(env, location, options)
   await mkdir(location, {recursive: true, mode: 0o700})
   const catalog = tracCatalog(location, name)
   const file = await catalog.nextPath()
@@ -97,6 +99,19 @@ export async function backup(env: TracEnvironment, options: BackupOptions = {}):
     external: copy.external,
     pruned,
   }
+}
+
+/** --dry-run: the archive that would be written and what retention would then remove; nothing is written. */
+async function planBackup(env: TracEnvironment, location: string, options: BackupOptions): Promise<BackupResult> {
+  const catalog = tracCatalog(location, basename(env.path))
+  const archive = await catalog.nextPath()
+  let pruned: string[] = []
+  if (options.retention && hasRetention(options.retention)) {
+    const next = {name: basename(archive), date: new Date(), path: archive}
+    const plan = planRetention([next, ...(await catalog.list())], options.retention)
+    pruned = plan.remove.map((e) => e.path)
+  }
+  return {archive, bytes: 0, sha256: '', engine: env.database.engine, files: 0, external: [], pruned, dryRun: true}
 }
 
 /** Every env's backups in a location (names `<env>-YYYY-MM-DD_HHMMSS[_n].tar.gz`), newest first. */

@@ -21,6 +21,8 @@ export interface ConvertOptions {
   newEnv?: string
   batchSize?: number
   onTable?: (table: TableCopy) => void
+  /** Check the inputs and report the plan; connect to nothing, write nothing. */
+  dryRun?: boolean
 }
 
 export interface ConvertResult {
@@ -34,6 +36,7 @@ export interface ConvertResult {
   /** Tables Trac does not define (plugin tables): trac-admin convert_db can drop these. */
   pluginTables: string[]
   configBackup?: string
+  dryRun?: boolean
 }
 
 export async function convert(env: TracEnvironment, options: ConvertOptions): Promise<ConvertResult> {
@@ -44,6 +47,22 @@ export async function convert(env: TracEnvironment, options: ConvertOptions): Pr
     (from.engine !== 'sqlite' || env.sqlitePath === sqlitePathIn(env.path, to))
   ) {
     throw new BkError(`source database and destination database are the same: ${redactUrl(formatTracDbUrl(to))}`)
+  }
+  if (options.newEnv && (await pathExists(resolve(options.newEnv)))) {
+    throw new BkError(`cannot create Trac environment: ${resolve(options.newEnv)} already exists; give a new path`)
+  }
+  if (options.dryRun) {
+    return {
+      source: env.path,
+      env: options.newEnv ? resolve(options.newEnv) : env.path,
+      inPlace: !options.newEnv,
+      from: redactUrl(env.databaseUri),
+      to: redactUrl(formatTracDbUrl(to)),
+      tables: [],
+      rows: 0,
+      pluginTables: [],
+      dryRun: true,
+    }
   }
   const lock = await acquireLock(env.path, {operation: 'bk trac convert'})
   try {

@@ -19,7 +19,7 @@ import {
   redactUrl,
   writeManifest,
 } from '@bkcli/core'
-import {type DatabaseSnapshot, snapshotDatabase} from './database.js'
+import {type DatabaseSnapshot, DUMP_FILES, snapshotDatabase} from './database.js'
 import {type ExternalDependency, externalDependencies} from './dependencies.js'
 import type {TracEnvironment} from './environment.js'
 import {pluginInfo} from './plugin-info.js'
@@ -33,6 +33,8 @@ export interface HotcopyOptions {
   /** Manifest kind ('hotcopy' by default; backup uses 'full'). */
   kind?: string
   onProgress?: (bytes: number) => void
+  /** Check the inputs and report the plan; write nothing. */
+  dryRun?: boolean
 }
 
 export interface HotcopyResult {
@@ -48,6 +50,9 @@ export interface HotcopyResult {
   skipped: string[]
   external: ExternalDependency[]
   externalIncluded: boolean
+  /** Set for --dry-run: nothing was written; `databasePath` is where the snapshot would go. */
+  dryRun?: boolean
+  databasePath?: string
 }
 
 /** Name of the directory inside a hotcopy holding included outside dependencies. */
@@ -74,6 +79,21 @@ export async function hotcopy(
   if (dbRel) for (const suffix of ['', '-journal', '-stmtjrnl', '-wal', '-shm']) skipped.add(dbRel + suffix)
   const snapshotRel = dbRel ?? (sqlite ? join('db', sqliteBaseName(sqlite)) : undefined)
 
+  if (options.dryRun) {
+    return {
+      source: env.path,
+      dest,
+      engine: db.engine,
+      files: 0,
+      bytes: 0,
+      symlinks: 0,
+      skipped: [],
+      external: await externalDependencies(env),
+      externalIncluded: Boolean(options.includeExternal),
+      dryRun: true,
+      databasePath: withDb ? (snapshotRel ?? DUMP_FILES[db.engine as 'postgres' | 'mysql']) : undefined,
+    }
+  }
   const lock = await acquireLock(env.path, {operation: 'bk trac hotcopy'})
   try {
     const external = await externalDependencies(env)

@@ -38,6 +38,8 @@ export interface RestoreOptions {
   /** Highest database_version the installed Trac can use (default 45, or the replaced env's own if higher). */
   maxDatabaseVersion?: number
   keepPrevious?: boolean
+  /** Check the backup and the target, report the plan, change nothing. */
+  dryRun?: boolean
 }
 
 export interface RestoreResult {
@@ -50,6 +52,7 @@ export interface RestoreResult {
   replaced: boolean
   previous?: string
   removedSideFiles: string[]
+  dryRun?: boolean
 }
 
 const SIDE_FILES = ['-wal', '-shm', '-journal']
@@ -152,9 +155,22 @@ async function restoreFrom(
     if (!isEnv && (await readdir(target)).length > 0) {
       throw new BkError(`${target} exists and is not a Trac environment; choose an empty or new directory`)
     }
-    if (isEnv) await options.confirmReplace(`Replace the Trac environment ${target} with ${sourceArg}?`)
+    if (isEnv && !options.dryRun)
+      await options.confirmReplace(`Replace the Trac environment ${target} with ${sourceArg}?`)
   }
 
+  if (options.dryRun) {
+    return {
+      source: sourceArg,
+      env: target,
+      engine: db.engine,
+      database: redactUrl(formatTracDbUrl(db)),
+      databaseVersion: version,
+      replaced: replacing,
+      removedSideFiles: [],
+      dryRun: true,
+    }
+  }
   if (db.engine === 'sqlite') {
     const outside = sqlitePathIn(target, db)
     if (!isInside(outside, target) && (await pathExists(outside))) {

@@ -29,7 +29,9 @@ export default class Backup extends BkCommand<typeof Backup> {
       dryRun: flags['dry-run'],
     })
     return this.report(result, (r) => [
-      `Backed up ${env.path} (${r.engine}, database_version ${r.databaseVersion ?? '?'}) to ${r.archive} (${formatBytes(r.bytes)}).`,
+      r.dryRun
+        ? `Would back up ${env.path} (${r.engine}) to ${r.archive}; nothing was written (--dry-run).`
+        : `Backed up ${env.path} (${r.engine}, database_version ${r.databaseVersion ?? '?'}) to ${r.archive} (${formatBytes(r.bytes)}).`,
       ...r.pruned.map((p) => `${flags['dry-run'] ? 'Would prune' : 'Pruned'} ${p}`),
     ])
   }

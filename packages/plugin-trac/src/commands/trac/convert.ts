@@ -34,15 +34,18 @@ export default class Convert extends BkCommand<typeof Convert> {
     warnIfPasswordInArgv(flags.to, (m) => this.note(m))
     const to = await resolveTracDbUrl(flags.to, flags['password-file'])
     const env = await TracEnvironment.open(args.env)
-    this.info('Copying tables:')
+    if (!flags['dry-run']) this.info('Copying tables:')
     const result = await convert(env, {
       to,
       newEnv: args['new-env'],
       batchSize: flags['batch-size'],
+      dryRun: flags['dry-run'],
       onTable: (t) => this.info(`  ${t.name} table... ${t.rows} records.${t.trac ? '' : ' (plugin table)'}`),
     })
     return this.report(result, (r) => [
-      `Converted ${r.tables.length} tables (${r.rows} rows${r.pluginTables.length ? `, plugin tables: ${r.pluginTables.join(', ')}` : ''}) from ${r.from} to ${r.to}${r.inPlace ? '' : ` in the new environment ${r.env}`}.`,
+      r.dryRun
+        ? `Would copy every table from ${r.from} to ${r.to}${r.inPlace ? ' in place' : ` in the new environment ${r.env}`}; nothing was changed (--dry-run).`
+        : `Converted ${r.tables.length} tables (${r.rows} rows${r.pluginTables.length ? `, plugin tables: ${r.pluginTables.join(', ')}` : ''}) from ${r.from} to ${r.to}${r.inPlace ? '' : ` in the new environment ${r.env}`}.`,
       ...(r.configBackup ? [`The previous trac.ini is saved as ${r.configBackup}.`] : []),
     ])
   }

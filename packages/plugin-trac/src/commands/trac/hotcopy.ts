@@ -27,16 +27,22 @@ export default class Hotcopy extends BkCommand<typeof Hotcopy> {
   async run() {
     const {args, flags} = this
     const env = await TracEnvironment.open(args.env)
-    this.info(`Hotcopying ${env.path} to ${args.dest} ...`)
+    if (!flags['dry-run']) this.info(`Hotcopying ${env.path} to ${args.dest} ...`)
     const progress = this.progress('copying files')
     const result = await hotcopy(env, args.dest, {
       database: !flags['no-database'],
       includeExternal: flags['include-external'],
       description: flags.description,
+      dryRun: flags['dry-run'],
       onProgress: (bytes) => progress.update(bytes),
     })
     progress.done()
     return this.report(result, (r) => {
+      if (r.dryRun) {
+        const what = r.databasePath ? ` with the ${r.engine} database in ${r.databasePath}` : ' without the database'
+        const deps = r.external.map((d) => `  outside the env: ${d.source}: ${d.path}`)
+        return [`Would hotcopy ${r.source} to ${r.dest}${what}; nothing was written (--dry-run).`, ...deps]
+      }
       const lines = [
         `Hotcopied ${r.files} files${r.database ? ` and the ${r.engine} database (${r.database.path}, database_version ${r.databaseVersion ?? '?'})` : ''} to ${r.dest} (${formatBytes(r.bytes)}).`,
       ]

@@ -34,9 +34,13 @@ export default class Restore extends BkCommand<typeof Restore> {
       db,
       maxDatabaseVersion: flags['max-database-version'],
       keepPrevious: flags['keep-previous'],
+      dryRun: flags['dry-run'],
       confirmReplace: (question) => this.confirmOrAbort(question, `replace the Trac environment ${args.env}`),
     })
     return this.report(result, (r) => {
+      if (r.dryRun) {
+        return `Would restore ${r.source} (database_version ${r.databaseVersion}) to ${r.env}${r.replaced ? ', replacing the environment there' : ''}, loading the ${r.engine} database into ${r.database}; nothing was changed (--dry-run).`
+      }
       const rows = r.tables ? Object.values(r.tables).reduce((a, b) => a + b, 0) : undefined
       const lines = [
         `Restored ${r.source} to ${r.env} (${r.engine} database ${r.database}, database_version ${r.databaseVersion ?? '?'}${rows === undefined ? '' : `, ${rows} rows`}).`,
