@@ -114,7 +114,7 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
   const dated = new Catalog(paths.dated, DATED_NAMING, {manifests: false})
   const datedName = await dated.nextName(now)
   const rollingName = ROLLING_NAMING.format(now)
-  const logFile = join(paths.logs, datedName.replace(/\.tar\.gz$/, '.log'))
+  const logFile = await freeName(join(paths.logs, datedName.replace(/\.tar\.gz$/, '.log')))
   const log = await StackLog.open(logFile)
 
   const targets: {kind: 'dated' | 'rolling'; path: string}[] = []
@@ -338,6 +338,18 @@ async function makeDirs(paths: StackPaths, type: BackupType): Promise<string[]> 
     }
   }
   return created
+}
+
+/** `path`, or `<base>_1.log`, `_2`… when a run of the same minute already wrote it (IOTstack overwrote it). */
+async function freeName(path: string): Promise<string> {
+  const exists = (p: string) =>
+    stat(p).then(
+      () => true,
+      () => false,
+    )
+  let candidate = path
+  for (let n = 1; await exists(candidate); n++) candidate = path.replace(/\.log$/, `_${n}.log`)
+  return candidate
 }
 
 function mention(first: unknown, next: unknown): unknown {

@@ -68,7 +68,7 @@ describe('bk iotstack backup', () => {
     expect(log).toContain('Result: ok')
     // Without --stop or --dump-databases, nothing is asked of docker, and the user is told why that matters.
     expect(docker.calls()).toEqual([])
-    expect(result.stderr).toContain('databases in containers need --dump-databases or --stop')
+    expect(result.stderr).toContain('if it runs, databases in containers need --dump-databases or --stop')
   })
 
   it('restores (GNU tar, as IOTstack would) to the identical tree, .env included', async () => {

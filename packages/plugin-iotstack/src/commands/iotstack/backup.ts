@@ -73,12 +73,12 @@ export default class Backup extends BkCommand<typeof Backup> {
       backupStack(args['stack-dir'], options),
     )
     for (const w of result.warnings) this.note(w)
-    if (result.liveCopy === true || result.liveCopy === 'unknown') {
-      if (!flags.stop && !flags['dump-databases']) {
-        this.note(
-          'the stack kept running: databases in containers need --dump-databases or --stop for a consistent copy',
-        )
-      }
+    if (result.liveCopy === true) {
+      this.note('the stack kept running: databases in containers need --dump-databases or --stop for a consistent copy')
+    } else if (result.liveCopy === 'unknown') {
+      this.note(
+        'bk left the stack as it was: if it runs, databases in containers need --dump-databases or --stop for a consistent copy',
+      )
     }
     return this.report(result, (r) => [
       ...r.archives.map(
