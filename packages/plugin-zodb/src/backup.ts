@@ -72,6 +72,9 @@ export interface BackupResult {
   md5?: string
   transactions: number
   lastTransaction?: string
+  /** bytes after `end` left out: an unfinished commit, or unreadable data (then `damaged` is true) */
+  leftOut: number
+  damaged?: boolean
 }
 
 interface Decision {
@@ -119,6 +122,13 @@ async function backupFrom(fh: FileHandle, datafs: string, options: BackupOptions
     bytes: 0,
     transactions: scan.transactions,
     lastTransaction: scan.lastTid ? tidToDate(scan.lastTid).toISOString() : undefined,
+    leftOut: size - scan.end,
+    damaged: scan.stopped === 'garbage' || undefined,
+  }
+  if (scan.stopped === 'garbage') {
+    log(
+      `warning: ${datafs} has no valid transaction at byte ${scan.end} (${size - scan.end} bytes follow); only the data before it is backed up — check it with fstest`,
+    )
   }
   if (decision.kind === 'incremental' && scan.end === decision.start) {
     return {...base, kind: 'none', reason: 'no new committed transactions since the last backup: nothing to do'}

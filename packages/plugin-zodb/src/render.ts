@@ -43,3 +43,10 @@ export function restoreText(result: SiteRestoreResult): string[] {
   }
   return lines
 }
+
+/** A backup that had to stop at unreadable data is kept, but the run must not look successful (cron). */
+export function damageOf(result: {storages: StorageBackupResult[]}): string | undefined {
+  const bad = result.storages.find((s) => s.filestorage?.damaged)
+  if (!bad?.filestorage) return undefined
+  return `${bad.datafs} is damaged at byte ${bad.filestorage.end}: only the data before it was backed up; check it (fstest) before the next pack`
+}

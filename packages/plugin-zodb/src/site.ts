@@ -218,7 +218,8 @@ async function restoreStorage(
   log: (m: string) => void,
 ): Promise<StorageRestoreResult> {
   let lock: StorageLock | undefined
-  if (!options.ignoreLock && p.plan) lock = await holdStorageLock(p.storage.datafs)
+  // blobs alone are replaced under the same lock: a running Zope uses them too
+  if (!options.ignoreLock) lock = await holdStorageLock(p.storage.datafs)
   try {
     let staged: StagedFileStorage | undefined
     if (p.plan) {

@@ -211,3 +211,22 @@ describe('continuing a repository written by repozo', () => {
     })
   }
 })
+
+describe('a damaged Data.fs', () => {
+  it('is backed up up to the damage, and the result says so', async () => {
+    const work = tempDir()
+    const repo = join(work, 'backups')
+    const {mkdirSync} = await import('node:fs')
+    mkdirSync(repo)
+    const datafs = join(work, 'Data.fs')
+    const db = SyntheticStorage.open(datafs)
+    const starts: number[] = []
+    for (let i = 0; i < 5; i++) starts.push(db.commit({oids: [i], size: 100}))
+    const bytes = readFileSync(datafs)
+    bytes[starts[3]! - 1] ^= 0x40 // the redundant length of transaction 3 (index 2)
+    writeFileSync(datafs, bytes)
+    const r = await backupFileStorage(datafs, {repository: repo})
+    expect(r).toMatchObject({kind: 'full', end: starts[2], damaged: true})
+    expect(r.leftOut).toBe(bytes.length - starts[2]!)
+  })
+})

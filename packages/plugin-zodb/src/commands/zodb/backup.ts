@@ -1,7 +1,7 @@
 import {BkCommand, BkError, hooksFromFlags, retentionFromFlags} from '@bkcli/core'
 import {Flags} from '@oclif/core'
 import {backupFlags} from '../../flags.js'
-import {backupText} from '../../render.js'
+import {backupText, damageOf} from '../../render.js'
 import {resolveSite} from '../../settings.js'
 import {backupSite} from '../../site.js'
 
@@ -37,6 +37,12 @@ header, tid, redundant length, first and last 64 KiB); a pack or a truncation ma
       log: (m) => this.info(m),
       progress: (label, total) => this.progress(label, total),
     })
-    return this.report(result, backupText)
+    this.report(result, backupText)
+    const damage = damageOf(result)
+    if (damage) {
+      process.stderr.write(`bk: ${damage}\n`)
+      this.exit(1)
+    }
+    return result
   }
 }

@@ -1,6 +1,6 @@
 import {BkCommand, BkError, hooksFromFlags, retentionFromFlags} from '@bkcli/core'
 import {backupFlags} from '../../flags.js'
-import {backupText} from '../../render.js'
+import {backupText, damageOf} from '../../render.js'
 import {resolveSite} from '../../settings.js'
 import {backupSite} from '../../site.js'
 
@@ -26,6 +26,12 @@ export default class Fullbackup extends BkCommand<typeof Fullbackup> {
       log: (m) => this.info(m),
       progress: (label, total) => this.progress(label, total),
     })
-    return this.report(result, backupText)
+    this.report(result, backupText)
+    const damage = damageOf(result)
+    if (damage) {
+      process.stderr.write(`bk: ${damage}\n`)
+      this.exit(1)
+    }
+    return result
   }
 }
