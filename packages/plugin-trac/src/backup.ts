@@ -5,6 +5,7 @@
 import {mkdir, mkdtemp, readdir, readFile, rm} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 import {
+  BkError,
   Catalog,
   type CatalogEntry,
   createArchive,
@@ -121,12 +122,42 @@ export async function listBackups(location: string): Promise<CatalogEntry[]> {
     if (error.code === 'ENOENT') return [] as string[]
     throw error
   })
+  const entries: CatalogEntry[] = []
+  for (const prefix of envNames(names)) entries.push(...(await tracCatalog(dir, prefix).list()))
+  return sortNewestFirst(entries)
+}
+
+/** The env names of the backups in a directory listing (`<env>-YYYY-MM-DD_HHMMSS[_n].tar…`). */
+function envNames(names: string[]): Set<string> {
   const prefixes = new Set<string>()
   for (const name of names) {
     const m = /^(.+)-\d{4}-\d{2}-\d{2}_\d{6}(?:_\d+)?\.tar(?:\.gz|\.zst)?$/.exec(name)
     if (m && !name.startsWith('.')) prefixes.add(m[1]!)
   }
-  const entries: CatalogEntry[] = []
-  for (const prefix of prefixes) entries.push(...(await tracCatalog(dir, prefix).list()))
-  return sortNewestFirst(entries)
+  return prefixes
+}
+
+export interface PruneResult {
+  location: string
+  kept: {name: string; reason: string}[]
+  removed: string[]
+  dryRun: boolean
+}
+
+/** Applies a retention policy to each env's backups in a location separately (the newest of each is always kept). */
+export async function pruneBackups(location: string, policy: RetentionPolicy, dryRun = false): Promise<PruneResult> {
+  if (!hasRetention(policy)) {
+    throw new BkError('give a retention rule (--keep, --keep-days, --keep-daily, --keep-weekly or --keep-monthly)')
+  }
+  const dir = resolve(location)
+  const names = await readdir(dir).catch(() => {
+    throw new BkError(`backup location ${location} does not exist`)
+  })
+  const result: PruneResult = {location: dir, kept: [], removed: [], dryRun}
+  for (const env of envNames(names)) {
+    const plan = planRetention(await tracCatalog(dir, env).list(), policy)
+    for (const e of plan.keep) result.kept.push({name: e.name, reason: plan.reasons.get(e.name) ?? ''})
+    result.removed.push(...(await prune(plan, {dryRun})))
+  }
+  return result
 }

@@ -51,6 +51,31 @@ describe('bk trac backup / list / verify', () => {
     expect(list.map((e) => e.name)).toEqual([...names].reverse())
   })
 
+  it('prune applies retention per env, asks first, --dry-run removes nothing', async () => {
+    const location = join(tempDir(), 'backups')
+    const a = fixtureEnv('sqlite-env')
+    for (let i = 0; i < 3; i++) expect((await runBk(['trac', 'backup', a, '--location', location])).exitCode).toBe(0)
+    const other = join(tempDir(), 'other')
+    expect((await runBk(['trac', 'restore', fixtureEnv('sqlite-hotcopy'), other])).exitCode).toBe(0)
+    expect((await runBk(['trac', 'backup', other, '--location', location])).exitCode).toBe(0)
+    const all = readdirSync(location).sort()
+    expect(all).toHaveLength(4)
+    let r = await runBk(['trac', 'prune', location, '--keep', '1'])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/^bk: refusing to prune .* without --yes/)
+    r = await runBk(['trac', 'prune', location, '--keep', '1', '--dry-run'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(readdirSync(location).sort()).toEqual(all)
+    r = await runBk(['trac', 'prune', location, '--keep', '1', '--yes', '--json'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.json<{removed: string[]}>().removed).toHaveLength(2)
+    const left = readdirSync(location).sort()
+    expect(left).toEqual([
+      all.filter((n) => n.startsWith('other-'))[0],
+      all.filter((n) => n.startsWith('sqlite-env-')).at(-1),
+    ])
+  })
+
   it('verify fails on a damaged archive', async () => {
     const env = fixtureEnv('sqlite-env')
     const location = join(tempDir(), 'backups')
