@@ -1,4 +1,4 @@
-import {spawn} from 'node:child_process'
+import {execFileSync, spawn} from 'node:child_process'
 import {
   existsSync,
   lstatSync,
@@ -10,6 +10,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs'
+import {createServer} from 'node:net'
 import {dirname, join} from 'node:path'
 import {runBk, tempDir} from '@bkcli/testkit'
 import Database from 'better-sqlite3'
@@ -185,6 +186,22 @@ describe('bk trac hotcopy: bad inputs', () => {
     expect(r.stderr).toMatch(/^bk: unknown Trac environment type 'Trac Environment Version 2'/)
     expect(r.stderr.trim().split('\n')).toHaveLength(1)
     expect(existsSync(dest)).toBe(false)
+  })
+
+  it('skips a socket and a FIFO in the env (trac-admin crashed or hung on them) and says so', async () => {
+    const env = fixtureEnv('sqlite-env')
+    const server = createServer().listen(join(env, 'log/tracd.sock'))
+    await new Promise((r) => server.once('listening', r))
+    execFileSync('mkfifo', [join(env, 'log/pipe')])
+    try {
+      const dest = join(tempDir(), 'copy')
+      const r = await runBk(['trac', 'hotcopy', env, dest, '--json'])
+      expect(r.exitCode, r.stderr).toBe(0)
+      expect(r.json<{skipped: string[]}>().skipped.sort()).toEqual(['log/pipe', 'log/tracd.sock'])
+      expect(readdirSync(join(dest, 'log'))).toEqual(['trac.log'])
+    } finally {
+      server.close()
+    }
   })
 
   it('removes the partial destination when the database copy fails', async () => {
