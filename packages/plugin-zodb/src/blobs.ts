@@ -8,7 +8,7 @@
 // Unlike the recipe, every copy is built in a stage and renamed into place, and every failure is an error.
 import {lstat, readdir, readlink, rename, rm, rmdir, stat, symlink} from 'node:fs/promises'
 import {basename, join, resolve} from 'node:path'
-import {atomicDir, BkError, copyTree, createArchive, extractArchive, safeRestore} from '@bkcli/core'
+import {atomicDir, BkError, copyTree, createArchive, extractArchive, runTool, safeRestore} from '@bkcli/core'
 import {isStamp, stampOf} from './repozo-date.js'
 
 export interface BlobBackupEntry {
@@ -23,6 +23,8 @@ export interface BlobBackupEntry {
   gzip?: boolean
   /** the stamp, or the mtime (UTC) for rotated backups: what restore-by-date compares */
   when: string
+  /** for an incremental tar backup: the archives to extract in order, full first */
+  chain?: BlobBackupEntry[]
 }
 
 /** The directory's name without a trailing slash (the recipe's 4.0b2 bug made `.0` of a trailing `/`). */
@@ -178,7 +180,14 @@ export async function findBlobBackup(location: string, base: string, date?: stri
   const pick = candidates.find((e) => e.stamp !== undefined) ?? candidates[0]
   if (!pick) throw new BkError(`no blob backup of ${base} in ${location} at or before ${date}`)
   if (pick.delta) {
-    throw new BkError(`${pick.name} is an incremental tar backup (incremental_blobs), which bk does not restore yet`)
+    // the recipe's incremental_blobs: a full tar and the deltas after it, newest first until the full one
+    const chain: BlobBackupEntry[] = []
+    for (const e of candidates.filter((c) => c.kind === 'archive' && c.stamp !== undefined)) {
+      chain.push(e)
+      if (!e.delta) break
+    }
+    if (chain.at(-1)?.delta) throw new BkError(`the incremental blob backup ${pick.name} has no full archive before it`)
+    pick.chain = chain.reverse()
   }
   return pick
 }
@@ -203,7 +212,14 @@ export async function restoreBlobs(
   await safeRestore({
     target: abs,
     stage: async (stage) => {
-      if (entry.kind === 'archive') {
+      if (entry.chain) {
+        // GNU tar's listed-incremental dumps: only GNU tar applies them (deletions included)
+        for (const part of entry.chain) {
+          await runTool('tar', [`-x${part.gzip ? 'z' : ''}f`, part.path, '--incremental', '-C', stage], {
+            label: 'tar',
+          })
+        }
+      } else if (entry.kind === 'archive') {
         await extractArchive({file: entry.path, target: stage, onProgress: options.onProgress})
       } else {
         await rmdir(stage)

@@ -250,3 +250,37 @@ describe('blob retention without filestorage backups (--only-blobs)', () => {
     expect(none.map((p) => p.split('/').pop())).toEqual(['blobstorage.2030-01-10-00-00-00'])
   })
 })
+
+describe("the recipe's incremental blob archives (incremental_blobs, GNU tar)", () => {
+  it('restores a full tar and its deltas in order, deletions included', async () => {
+    const {execFileSync} = await import('node:child_process')
+    const {findBlobBackup, restoreBlobs} = await import('../src/blobs.js')
+    const root = tempDir()
+    const blobs = join(root, 'blobstorage')
+    const loc = join(root, 'blobbackups')
+    mkdirSync(join(blobs, '0x01'), {recursive: true})
+    mkdirSync(loc)
+    writeFileSync(join(blobs, '.layout'), 'bushy')
+    writeFileSync(join(blobs, '0x01', 'a.blob'), 'A')
+    writeFileSync(join(blobs, '0x01', 'b.blob'), 'B')
+    const snar = join(loc, 'blobstorage.2030-01-01-00-00-00.snar')
+    const tar = (name: string) =>
+      execFileSync('tar', ['-cf', join(loc, name), `--listed-incremental=${snar}`, '-C', blobs, '.'])
+    tar('blobstorage.2030-01-01-00-00-00.tar')
+    unlinkSync(join(blobs, '0x01', 'a.blob'))
+    writeFileSync(join(blobs, '0x01', 'c.blob'), 'C')
+    await new Promise((r) => setTimeout(r, 1100))
+    tar('blobstorage.2030-01-02-00-00-00.delta.tar')
+    const live = () => readdirSync(join(blobs, '0x01')).sort()
+    const newest = await findBlobBackup(loc, 'blobstorage')
+    expect(newest.chain?.map((e) => e.name)).toEqual([
+      'blobstorage.2030-01-01-00-00-00.tar',
+      'blobstorage.2030-01-02-00-00-00.delta.tar',
+    ])
+    writeFileSync(join(blobs, '0x01', 'junk.blob'), 'X')
+    await restoreBlobs(newest, blobs)
+    expect(live()).toEqual(['b.blob', 'c.blob'])
+    await restoreBlobs(await findBlobBackup(loc, 'blobstorage', '2030-01-01-12'), blobs)
+    expect(live()).toEqual(['a.blob', 'b.blob'])
+  })
+})
