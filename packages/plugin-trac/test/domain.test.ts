@@ -5,12 +5,13 @@ import {text} from 'node:stream/consumers'
 import {tempDir} from '@bkcli/testkit'
 import Database from 'better-sqlite3'
 import {describe, expect, it} from 'vitest'
+import {dumpDatabaseVersion} from '../src/database.js'
 import {formatTracDbUrl, parseTracDbUrl, pgSchema, sqlitePathIn} from '../src/db-url.js'
 import {TracEnvironment} from '../src/environment.js'
 import {attachmentPath, makeExampleEnvironment} from '../src/example.js'
 import {PgDumpRewriter} from '../src/pg-dump-rewrite.js'
 import {createTableSql, tracTable} from '../src/schema.js'
-import {sqliteDump} from './helpers.js'
+import {fixtureEnv, sqliteDump} from './helpers.js'
 
 describe('Trac database URLs', () => {
   it('reads Trac’s forms', () => {
@@ -130,6 +131,19 @@ describe('PgDumpRewriter', () => {
       ].join('\n'),
     )
     expect(rewriter.info).toEqual({createdDatabase: 'trac_fixture', databaseVersion: 45})
+  })
+})
+
+describe('dumpDatabaseVersion', () => {
+  it('reads database_version from trac-admin’s pg and mysql dumps without loading them', async () => {
+    expect(await dumpDatabaseVersion(join(fixtureEnv('postgres-hotcopy'), 'db/postgres-db-backup.sql.gz'))).toBe(45)
+    expect(await dumpDatabaseVersion(join(fixtureEnv('mysql-hotcopy'), 'db/mysql-db-backup.sql'))).toBe(45)
+    const copyFormat = join(tempDir(), 'copy.sql')
+    writeFileSync(
+      copyFormat,
+      'COPY public.system (name, value) FROM stdin;\ninitial_database_version\t41\ndatabase_version\t44\n\\.\n',
+    )
+    expect(await dumpDatabaseVersion(copyFormat)).toBe(44)
   })
 })
 

@@ -152,6 +152,27 @@ describe('bk trac restore over an existing env', () => {
     expect(existsSync(join(env2, 'db/trac.db'))).toBe(false)
   })
 
+  it('refuses a pg dump newer than this Trac before touching any database', async () => {
+    const name = dbName()
+    pgDbs.push(name)
+    const parent = tempDir()
+    const r = await runBk([
+      'trac',
+      'restore',
+      fixtureEnv('postgres-hotcopy'),
+      join(parent, 'env'),
+      '--db',
+      `${PG_URL}/${name}`,
+      '--max-database-version',
+      '44',
+    ])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/^bk: the backup's database_version is 45 but this Trac uses at most 44/)
+    expect(readdirSync(parent)).toEqual([])
+    const exists = await pgAdmin((c) => c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]))
+    expect(exists.rowCount).toBe(0)
+  })
+
   it('refuses something that is not a hotcopy', async () => {
     const parent = tempDir()
     const r = await runBk(['trac', 'restore', tempDir(), join(parent, 'env')])
