@@ -159,7 +159,7 @@ try {
       tool: 'bk aegir restore',
       ...restore,
       ratio: restore.seconds / baseRestore.seconds,
-      note: `includes archive check, pre-restore backup, new db+user, swap; ${restoredRows} nodes checked`,
+      note: `${restoredRows} nodes checked; steps: ${restored.timings.map((t) => `${t.step} ${t.seconds.toFixed(1)} s`).join(', ')}`,
     },
   ])
   mysql(`DROP USER IF EXISTS '${restored.database.user}'@'%'`)

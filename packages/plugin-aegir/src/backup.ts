@@ -89,6 +89,14 @@ async function writeBackup(site: AegirSite, options: BackupOptions): Promise<Bac
       extraArgs: site.database.engine === 'postgres' ? ['--no-owner', '--no-privileges'] : [],
       mode: 0o600,
       onSpawn: options.onSpawn,
+    }).catch((error: unknown) => {
+      if (error instanceof BkError && /insufficient privileges to SHOW CREATE/i.test(error.message)) {
+        throw new BkError(
+          `${error.message.replace(/[.\s]+$/, '')}; a routine or trigger of ${site.database.database} belongs to another user: let the site's user read it (SELECT on mysql.proc) or redefine it as the site's user`,
+          {code: error.code, cause: error},
+        )
+      }
+      throw error
     })
     if (!options.force) await checkPlausibleDump(dump, dumped.bytes, site.database.database)
     await chmod(dump, 0o600)

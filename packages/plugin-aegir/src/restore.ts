@@ -42,6 +42,8 @@ export interface RestoreResult {
   tables: Record<string, number>
   oldDatabaseDropped: boolean
   warnings: string[]
+  /** Seconds per step. */
+  timings: {step: string; seconds: number}[]
 }
 
 /**
@@ -56,7 +58,15 @@ export async function restoreSite(
   backupArg: string | undefined,
   options: RestoreOptions,
 ): Promise<RestoreResult> {
-  const step = options.onStep ?? (() => {})
+  // each step's duration, for --json and the benchmark (the pre-restore backup is most of a big restore)
+  const timings: {step: string; seconds: number}[] = []
+  let last = {step: 'start', at: Date.now()}
+  const step = (name: string) => {
+    const now = Date.now()
+    if (last.step !== 'start') timings.push({step: last.step, seconds: (now - last.at) / 1000})
+    last = {step: name, at: now}
+    options.onStep?.(name)
+  }
   const lock = await acquireLock(site.dir, {operation: 'bk aegir restore'})
   try {
     const backup = await resolveBackup(options.location, site.uri, backupArg)
@@ -131,7 +141,9 @@ export async function restoreSite(
     step('dropping the old database')
     const retired = await retireDatabase(options.admin, site.database, options.grantHost ?? '%')
     warnings.push(...retired.warnings)
+    step('done')
     return {
+      timings,
       site: site.dir,
       uri: site.uri,
       backup,

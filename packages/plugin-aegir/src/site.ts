@@ -52,7 +52,8 @@ export async function discoverSites(root: string): Promise<string[]> {
   for (const platform of platforms) {
     const sitesDir = join(platform, 'sites')
     for (const name of (await readdir(sitesDir)).sort()) {
-      if (NOT_SITES.has(name) || name.startsWith('.')) continue
+      // hidden names are bk's stages and locks; <uri>.bk-prev-<pid> is a site being swapped out by a restore
+      if (NOT_SITES.has(name) || name.startsWith('.') || /\.bk-prev-\d+$/.test(name)) continue
       const dir = join(sitesDir, name)
       const info = await lstat(dir)
       if (!info.isDirectory()) continue

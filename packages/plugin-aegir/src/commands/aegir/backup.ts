@@ -73,7 +73,10 @@ export default class Backup extends BkCommand<typeof Backup> {
       return result
     }
     const site = await openSite(args.site, {database})
-    const result = await withHooks(hooksFromFlags(flags), () => backupSite(site, options))
+    const progress = this.progress(`backing up ${site.uri}`)
+    const result = await withHooks(hooksFromFlags(flags), () =>
+      backupSite(site, {...options, onProgress: (bytes) => progress.update(bytes)}),
+    ).finally(() => progress.done())
     return this.report(
       result,
       (r) =>
