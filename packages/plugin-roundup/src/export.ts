@@ -7,7 +7,7 @@
 import {once} from 'node:events'
 import {createWriteStream, type WriteStream} from 'node:fs'
 import {copyFile, mkdir} from 'node:fs/promises'
-import {dirname, join} from 'node:path'
+import {join} from 'node:path'
 import {BkError} from '@bkcli/core'
 import {csvLine} from './csv.js'
 import {loadSchema, selectClasses} from './dbschema.js'
@@ -143,6 +143,7 @@ async function exportClass(
   }
   const out = createWriteStream(join(dir, `${cls.name}.csv`))
   let files = 0
+  const copies = new BlobCopier(tracker, cls.name, dir)
   try {
     await write(out, csvLine([...propnames, 'is retired']))
     const select = `select id, __retired__${columns.map((c) => `, _${c}`).join('')} from _${cls.name} where id in `
@@ -180,25 +181,63 @@ async function exportClass(
         fields.push(reprExport(Number(r[1]) > 0))
         await write(out, csvLine(fields))
         if (withFiles && cls.kind === 'FileClass') {
-          const src = blobPath(tracker, cls.name, id)
-          const target = join(dir, `${cls.name}-files`, String(Math.floor(id / 1000)), `${cls.name}${id}`)
-          await mkdir(dirname(target), {recursive: true})
-          try {
-            await copyFile(src, target)
-          } catch {
-            throw new BkError(
-              `the content of ${cls.name}${id} is missing (expected ${src}); the export would be incomplete — restore db/files first`,
-            )
-          }
+          await copies.add(id)
           files++
         }
       }
     }
+    await copies.finish()
   } finally {
+    await copies.settle()
     await closeStream(out)
   }
   const journals = await exportJournals(conn, cls, ids, props, dir, warnings)
   return {name: cls.name, items: order.length, journals, files}
+}
+
+/** Copies FileClass contents into `<class>-files/`, several at a time (small files: latency-bound). */
+class BlobCopier {
+  private readonly pending = new Set<Promise<void>>()
+  private readonly dirs = new Set<string>()
+  private failure: unknown
+  constructor(
+    private readonly tracker: Tracker,
+    private readonly cls: string,
+    private readonly dir: string,
+    private readonly limit = 16,
+  ) {}
+
+  async add(id: number): Promise<void> {
+    if (this.failure) throw this.failure
+    const src = blobPath(this.tracker, this.cls, id)
+    const sub = join(this.dir, `${this.cls}-files`, String(Math.floor(id / 1000)))
+    if (!this.dirs.has(sub)) {
+      await mkdir(sub, {recursive: true})
+      this.dirs.add(sub)
+    }
+    const p: Promise<void> = copyFile(src, join(sub, `${this.cls}${id}`)).then(
+      () => {
+        this.pending.delete(p)
+      },
+      () => {
+        this.pending.delete(p)
+        this.failure ??= new BkError(
+          `the content of ${this.cls}${id} is missing (expected ${src}); the export would be incomplete — restore db/files first`,
+        )
+      },
+    )
+    this.pending.add(p)
+    if (this.pending.size >= this.limit) await Promise.race(this.pending)
+  }
+
+  async finish(): Promise<void> {
+    await this.settle()
+    if (this.failure) throw this.failure
+  }
+
+  async settle(): Promise<void> {
+    await Promise.all([...this.pending])
+  }
 }
 
 /** export_journals(): per node in getnodeids() order, `order by date`, filtered as history() does. */

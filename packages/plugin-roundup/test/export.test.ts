@@ -160,5 +160,12 @@ describe('bk roundup export from PostgreSQL and MySQL', () => {
     setRdbms(my, {name: 'bk_no_such_db_here'})
     r = await runBk(['roundup', 'export', my, join(tempDir(), 'b')])
     expect(r.stderr).toMatch(/^bk: MySQL database bk_no_such_db_here does not exist/)
+    const wrong = fixtureTree('mysql-home')
+    setRdbms(wrong, {name: myName, password: 'not-the-password'})
+    r = await runBk(['roundup', 'export', wrong, join(tempDir(), 'c')])
+    expect(r.stderr).toMatch(
+      /^bk: MySQL at 127\.0\.0\.1:3306 refused the password for user root; check \[rdbms\] password\n$/,
+    )
+    expect(r.stderr).not.toContain('not-the-password')
   })
 })
