@@ -75,6 +75,13 @@ try {
     ...cp2,
     ratio: 1,
   })
+  const md5pass = measure(['md5sum', datafs])
+  rows.push({
+    case: `incremental (+${(deltaBytes / 2 ** 20).toFixed(0)} MiB)`,
+    tool: "md5sum Data.fs (1 of repozo's ~3 passes)",
+    ...md5pass,
+    ratio: md5pass.seconds / cp2.seconds,
+  })
   const inc = measure(bk('zodb', 'backup', ...fsOnly, '--no-gzip', '--location', join(work, 'plain')))
   rows.push({
     case: `incremental (+${(deltaBytes / 2 ** 20).toFixed(0)} MiB)`,

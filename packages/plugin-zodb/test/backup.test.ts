@@ -191,6 +191,22 @@ describe('large copies', () => {
     expect(r.end).toBe(data.length)
     expect(r.md5).toBe(md5(data))
     expect(md5(gunzipSync(readFileSync(r.file!)))).toBe(md5(data))
+    const out = join(tempDir(), 'Data.fs')
+    await restoreFileStorage(await planRestore(repo), out)
+    expect(md5(readFileSync(out))).toBe(md5(data))
+    // a flipped byte in a big plain backup: found by the worker's md5, nothing left behind
+    const plainRepo = join(work, 'plain')
+    mkdirSync(plainRepo)
+    const p = await backupFileStorage(datafs, {repository: plainRepo})
+    const bytes = readFileSync(p.file!)
+    bytes[bytes.length >> 1] ^= 1
+    writeFileSync(p.file!, bytes)
+    await expect(restoreFileStorage(await planRestore(plainRepo), out)).rejects.toThrow(/not a valid FileStorage/)
+    bytes[bytes.length >> 1] ^= 1
+    bytes[200] ^= 1 // inside the first pickle: only the md5 can tell
+    writeFileSync(p.file!, bytes)
+    await expect(restoreFileStorage(await planRestore(plainRepo), out)).rejects.toThrow(/has checksum .* instead of/)
+    expect(md5(readFileSync(out))).toBe(md5(data))
   })
 })
 
