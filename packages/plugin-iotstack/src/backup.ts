@@ -1,4 +1,4 @@
-import {chown, copyFile, mkdir, stat} from 'node:fs/promises'
+import {chown, copyFile, mkdir, rm, stat} from 'node:fs/promises'
 import {basename, join, relative} from 'node:path'
 import {
   acquireLock,
@@ -17,7 +17,7 @@ import {type DumpResult, dumpDatabases} from './database-dumps.js'
 import {findDatabaseServices, missingRequiredVariables} from './database-services.js'
 import {ComposeDriver} from './docker-compose.js'
 import {runStackHook} from './hook-scripts.js'
-import {DATED_NAMING, ROLLING_NAMING} from './naming.js'
+import {baseName, datedNamingFor, rollingNamingFor, type StackCompression, SUFFIX} from './naming.js'
 import {type CopyResult, copyToTarget, isEncrypting, parseTarget} from './offsite.js'
 import {resolveOwner} from './owner.js'
 import {recoverInterruptedRestore} from './restore-swap.js'
@@ -45,6 +45,8 @@ export interface BackupOptions {
   retention?: RetentionPolicy
   copyTo?: string[]
   allowUnencrypted?: boolean
+  /** gzip (IOTstack's .tar.gz, the default) or zstd (.tar.zst: much faster; IOTstack's restore.sh cannot read it). */
+  compression?: StackCompression
   /** Kind recorded in the sidecar manifest ('full', or 'pre-restore' for restore's safety copy). */
   kind?: string
   now?: Date
@@ -111,10 +113,11 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
     }
   }
   const created = await makeDirs(paths, type)
-  const dated = new Catalog(paths.dated, DATED_NAMING, {manifests: false})
+  const compression = options.compression ?? 'gzip'
+  const dated = new Catalog(paths.dated, datedNamingFor(compression), {manifests: false})
   const datedName = await dated.nextName(now)
-  const rollingName = ROLLING_NAMING.format(now)
-  const logFile = await freeName(join(paths.logs, datedName.replace(/\.tar\.gz$/, '.log')))
+  const rollingName = rollingNamingFor(compression).format(now)
+  const logFile = await freeName(join(paths.logs, `${baseName(datedName)}.log`))
   const log = await StackLog.open(logFile)
 
   const targets: {kind: 'dated' | 'rolling'; path: string}[] = []
@@ -239,6 +242,23 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
       })
     }
     const rolling = result.archives.find((a) => a.kind === 'rolling')
+    if (rolling) {
+      // One archive per weekday slot: a slot written with the other compression before is replaced too.
+      for (const suffix of Object.values(SUFFIX)) {
+        const other = rolling.path.replace(/\.tar\.(gz|zst)$/, suffix)
+        if (
+          other === rolling.path ||
+          !(await stat(other).then(
+            () => true,
+            () => false,
+          ))
+        )
+          continue
+        await rm(other, {force: true})
+        await rm(`${other}.bk.json`, {force: true})
+        rolling.overwritten = true
+      }
+    }
     if (rolling) await log.line(`Rolling Overwritten: ${rolling.overwritten ? 'True' : 'False'}`)
     await log.line(`Backup Size (bytes): ${archive.bytes}`)
     await log.line(`sha256: ${archive.sha256}`)
@@ -373,7 +393,12 @@ export async function planBackup(stackDir: string, options: BackupOptions = {}):
   const members = await presentMembers(paths.dir)
   const targets: string[] = []
   if (type !== 'rolling')
-    targets.push(join(paths.dated, await new Catalog(paths.dated, DATED_NAMING, {manifests: false}).nextName(now)))
-  if (type !== 'dated') targets.push(join(paths.rolling, ROLLING_NAMING.format(now)))
+    targets.push(
+      join(
+        paths.dated,
+        await new Catalog(paths.dated, datedNamingFor(options.compression), {manifests: false}).nextName(now),
+      ),
+    )
+  if (type !== 'dated') targets.push(join(paths.rolling, rollingNamingFor(options.compression).format(now)))
   return {stack: paths.dir, members, targets, includesEnv: members.includes('.env')}
 }

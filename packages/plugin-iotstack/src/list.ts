@@ -1,6 +1,6 @@
 import {relative} from 'node:path'
 import {Catalog} from '@bkcli/core'
-import {DATED_NAMING, ROLLING_NAMING} from './naming.js'
+import {DATED_NAMING, ROLLING_NAMINGS} from './naming.js'
 import {readSidecar} from './sidecar.js'
 import {stackPaths} from './stack.js'
 
@@ -23,7 +23,7 @@ export async function listBackups(stackDir: string, options: {location?: string}
   const paths = stackPaths(stackDir, options.location)
   const sources = [
     {kind: 'dated' as const, dir: paths.dated, naming: DATED_NAMING},
-    {kind: 'rolling' as const, dir: paths.rolling, naming: ROLLING_NAMING},
+    ...ROLLING_NAMINGS.map((naming) => ({kind: 'rolling' as const, dir: paths.rolling, naming})),
     {kind: 'pre-restore' as const, dir: paths.preRestore, naming: DATED_NAMING},
   ]
   const listed: ListedBackup[] = []

@@ -4,6 +4,7 @@ import {basename, dirname, join} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {BkError} from '@bkcli/core'
 import {execa} from 'execa'
+import {ARCHIVE_NAME} from './naming.js'
 
 /**
  * Off-site copies through tools that already do transport well: rclone (SFTP, Dropbox, Google Drive, S3, …) and
@@ -93,8 +94,6 @@ export interface PullResult {
   archive: string
   files: string[]
 }
-
-const ARCHIVE_NAME = /^backup_[^/]*\.tar\.gz$/
 
 /**
  * Fetches an archive (by name, else the newest) and its sidecar from the target into `destDir`. Each file is
@@ -208,7 +207,7 @@ function notFound(target: OffsiteTarget, name?: string): BkError {
   return new BkError(
     name
       ? `${target.text} holds no ${name}; list it with ${target.kind === 'rclone' ? `'rclone ls ${target.dest}'` : `'restic -r ${target.repository} snapshots'`}`
-      : `${target.text} holds no IOTstack backup (backup_*.tar.gz)`,
+      : `${target.text} holds no IOTstack backup (backup_*.tar.gz or .tar.zst)`,
   )
 }
 

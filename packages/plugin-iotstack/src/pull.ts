@@ -1,7 +1,7 @@
 import {lstat, mkdir, rename, rm} from 'node:fs/promises'
 import {join, relative} from 'node:path'
 import {BkError} from '@bkcli/core'
-import {DATED_NAMING, ROLLING_NAMING} from './naming.js'
+import {DATED_NAMING, ROLLING_NAMINGS} from './naming.js'
 import {parseTarget, pullFromTarget} from './offsite.js'
 import {stackPaths} from './stack.js'
 import {type VerifyResult, verifyBackup} from './verify.js'
@@ -31,7 +31,7 @@ export async function pullBackup(
   try {
     const pulled = await pullFromTarget(parseTarget(source), incoming, {name: options.name, env: options.env})
     const name = pulled.files[0]!
-    const folder = ROLLING_NAMING.parse(name) && !DATED_NAMING.parse(name) ? paths.rolling : paths.dated
+    const folder = ROLLING_NAMINGS.some((n) => n.parse(name)) && !DATED_NAMING.parse(name) ? paths.rolling : paths.dated
     await mkdir(folder, {recursive: true, mode: 0o700})
     const dest = join(folder, name)
     if (

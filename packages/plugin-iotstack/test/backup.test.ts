@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
 import {fixturePath, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
-import {fakeDocker, fixtureStack, sha256Of, treeOf, weekday} from './helpers.js'
+import {fakeDocker, fixtureStack, sha256Of, treeOf, weekday, without} from './helpers.js'
 
 // `docker` here is the stand-in in test/bin (no Docker engine on the test machine): it records its calls.
 
@@ -266,6 +266,33 @@ describe('bk iotstack backup', () => {
     expect(r2.stderr).toMatch(/dump of mariadb \(mariadb\) failed: .*Access denied/)
     expect(archivesIn(join(stack, 'backups/backup'))).toEqual([])
     expect(readdirSync(join(stack, 'volumes/mariadb/db_backup'))).toEqual(['marker.txt'])
+  })
+
+  it("--zstd writes .tar.zst under the same names, replaces the slot's .tar.gz, and restores identically", async () => {
+    const stack = fixtureStack()
+    const before = treeOf(stack)
+    expect((await runBk(['iotstack', 'backup', stack, '-q'])).exitCode).toBe(0)
+    const result = await runBk(['iotstack', 'backup', stack, '--zstd', '--json'])
+    expect(result.exitCode).toBe(0)
+    const archives = result.json<{archives: {kind: string; path: string; overwritten?: boolean}[]}>().archives
+    expect(archives.map((a) => a.path.split('/').pop())).toEqual([
+      expect.stringMatching(/^backup_\d{4}-\d\d-\d\d_\d{4}(_1)?\.tar\.zst$/),
+      `backup_${weekday()}.tar.zst`,
+    ])
+    expect(archives[1]!.overwritten).toBe(true)
+    expect(readdirSync(join(stack, 'backups/rolling')).sort()).toEqual([
+      `backup_${weekday()}.tar.zst`,
+      `backup_${weekday()}.tar.zst.bk.json`,
+    ])
+    expect(
+      execFileSync('sh', ['-c', `zstd -dc "${archives[0]!.path}" | tar -t | wc -l`], {encoding: 'utf8'}).trim(),
+    ).toBe('35')
+    const list = (await runBk(['iotstack', 'list', stack, '--json'])).json<{ref: string}[]>()
+    expect(list.map((r) => r.ref.split('.').slice(1).join('.')).sort()).toEqual(['tar.gz', 'tar.zst', 'tar.zst'])
+    const target = join(tempDir(), 'IOTstack')
+    const restored = await runBk(['iotstack', 'restore', archives[1]!.path, target, '--yes'])
+    expect(restored.exitCode).toBe(0)
+    expect(without(treeOf(target), 'post_restore.ran')).toEqual(before)
   })
 
   it('list and verify show bk and IOTstack archives; verify fails on a damaged one', async () => {
