@@ -1,4 +1,4 @@
-import {BkCommand, hooksFromFlags} from '@bkcli/core'
+import {BkCommand, BkError, hooksFromFlags} from '@bkcli/core'
 import {restoreArgs, restoreFlags} from '../../flags.js'
 import {restoreText} from '../../render.js'
 import {parseRestoreDate} from '../../repozo-date.js'
@@ -20,6 +20,9 @@ renamed over Data.fs. Refuses while Data.fs.lock is held by a running Zope/ZEO (
 
   async run() {
     const {args, flags} = await this.parse(Snapshotrestore)
+    if (args.date && flags.date && args.date !== flags.date) {
+      throw new BkError(`two different dates given (${args.date} and --date ${flags.date}); give one`)
+    }
     const given = args.date ?? flags.date
     const date = given === undefined ? undefined : parseRestoreDate(given)
     const site = await resolveSite(flags)
