@@ -3,9 +3,9 @@
 // fields plus what the next incremental needs to check Data.fs in O(1): the md5 of the first and the last
 // 64 KiB of the backed-up prefix and the tid of the transaction that ends it.
 import {readFileSync} from 'node:fs'
-import {open, readFile} from 'node:fs/promises'
+import {readFile} from 'node:fs/promises'
 import {basename} from 'node:path'
-import {atomicFile} from '@bkcli/core'
+import {completeManifest, writeSidecar as writeCoreSidecar} from '@bkcli/core'
 
 export interface Sidecar {
   name: string
@@ -37,29 +37,20 @@ function pluginVersion(): string {
   }
 }
 
+/** Written through core's manifest code (schema-checked, atomic); `bk verify`-style checks hash the file. */
 export async function writeSidecar(file: string, s: Sidecar): Promise<void> {
-  const version = pluginVersion()
-  const doc = {
-    format: 1,
-    tool: {name: 'bk', version},
-    plugin: {name: '@bkcli/plugin-zodb', version},
-    application: 'zodb',
-    kind: s.kind,
-    created: new Date().toISOString(),
-    source: s.source ?? '',
-    components: [{type: 'files', path: basename(file), count: 1, bytes: s.end - s.start}],
-    files: s.sha256 ? [{path: basename(file), size: s.size ?? 0, sha256: s.sha256}] : [],
-    extra: {repozo: s},
-  }
-  await atomicFile(
-    sidecarPathOf(file),
-    async (tmp) => {
-      const fh = await open(tmp, 'w', 0o644)
-      await fh.write(`${JSON.stringify(doc, null, 2)}\n`)
-      await fh.close()
+  const manifest = completeManifest(
+    {
+      plugin: {name: '@bkcli/plugin-zodb', version: pluginVersion()},
+      application: 'zodb',
+      kind: s.kind,
+      source: s.source ?? '',
+      components: [{type: 'files', path: '.', count: 1, bytes: s.end - s.start}],
+      extra: {repozo: s},
     },
-    {overwrite: true},
+    s.sha256 ? [{path: basename(file), size: s.size ?? 0, sha256: s.sha256}] : [],
   )
+  await writeCoreSidecar(file, manifest)
 }
 
 /** The sidecar of a backup file, or undefined when it is missing or not bk's. */
