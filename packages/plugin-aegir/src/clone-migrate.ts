@@ -30,12 +30,12 @@ export interface CloneResult {
   tables: Record<string, number>
   /** Values in the database whose `sites/<old-uri>` paths were rewritten. */
   rewrittenValues: number
+  warnings: string[]
 }
 
 export interface MigrateResult extends CloneResult {
   oldDatabaseDropped: boolean
   oldSiteRemoved: boolean
-  warnings: string[]
 }
 
 const URI = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i
@@ -170,7 +170,12 @@ export async function migrateSite(
     } catch (error) {
       warnings.push(`could not remove the old site folder ${site.dir}: ${messageOf(error)}`)
     }
-    return {...summary(site, uri, backup, deployed), oldDatabaseDropped: retired.dropped, oldSiteRemoved, warnings}
+    return {
+      ...summary(site, uri, backup, deployed),
+      oldDatabaseDropped: retired.dropped,
+      oldSiteRemoved,
+      warnings: [...warnings, ...deployed.warnings],
+    }
   } finally {
     await lock.release()
   }
@@ -186,5 +191,6 @@ function summary(site: AegirSite, uri: string, backup: BackupResult, deployed: D
     user: deployed.username,
     tables: deployed.tables,
     rewrittenValues: deployed.rewrittenValues,
+    warnings: deployed.warnings,
   }
 }

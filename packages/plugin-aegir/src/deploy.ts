@@ -12,7 +12,7 @@ import {
   safeRestore,
 } from '@bkcli/core'
 import {newPassword, suggestDbName} from './db-names.js'
-import type {SiteDatabase} from './drupal/credentials.js'
+import {type SiteDatabase, usesServerCredentials} from './drupal/credentials.js'
 import {setMaintenance} from './drupal/maintenance.js'
 import {
   platformRootInSettings,
@@ -59,6 +59,7 @@ export interface DeployResult {
   /** Values rewritten in the dump (sites/<old> → sites/<new>). */
   rewrittenValues: number
   leftovers: string[]
+  warnings: string[]
 }
 
 /**
@@ -80,6 +81,7 @@ export async function deploySite(plan: DeployPlan): Promise<DeployResult> {
     const password = newPassword()
     const newDb = {...plan.site, database, username, password, host: plan.site.host, port: plan.site.port}
     let rewrittenValues = 0
+    const warnings: string[] = []
     let tables: Record<string, number> = {}
     const restored = await safeRestore({
       target: plan.targetDir,
@@ -110,7 +112,7 @@ export async function deploySite(plan: DeployPlan): Promise<DeployResult> {
         await rm(dump, {force: true})
         await rm(join(stageDir, '.database.rewritten.sql'), {force: true})
         step('rewriting settings.php')
-        await rewriteSiteFiles(stageDir, plan, newDb)
+        await rewriteSiteFiles(stageDir, plan, newDb, warnings)
         if (plan.maintenance) {
           const session = sessionFor(dbClient(siteTarget(newDb)), plan.site.engine)
           try {
@@ -126,7 +128,7 @@ export async function deploySite(plan: DeployPlan): Promise<DeployResult> {
         if (Object.keys(tables).length === 0) throw new BkError(`the import into ${database} produced no tables`)
       },
     })
-    return {dir: restored.target, database, username, tables, rewrittenValues, leftovers: restored.leftovers}
+    return {dir: restored.target, database, username, tables, rewrittenValues, leftovers: restored.leftovers, warnings}
   } catch (error) {
     await dropCreated(admin, plan, created)
     throw error
@@ -171,22 +173,28 @@ async function rewriteSiteFiles(
   stageDir: string,
   plan: DeployPlan,
   db: {database: string; username: string; password: string; host: string; port?: number},
+  warnings: string[],
 ): Promise<void> {
   const settingsFile = join(stageDir, 'settings.php')
+  const drushrc = join(stageDir, 'drushrc.php')
   if (await pathExists(settingsFile)) {
-    await rewriteInPlace(settingsFile, (text) => {
+    await rewriteInPlace(settingsFile, async (text) => {
       const from = {uri: plan.fromUri, platformRoot: platformRootInSettings(text)}
       const to = {uri: plan.toUri, platformRoot: plan.toPlatformRoot ?? from.platformRoot}
       const rewritten = rewriteSettingsCredentials(text, db)
       if (rewritten.changed === 0) {
-        throw new BkError(
-          'settings.php in the backup has no literal database credentials to rewrite (cloaked?); it would not reach the new database',
+        if (!usesServerCredentials(text) || !(await pathExists(drushrc))) {
+          throw new BkError(
+            'settings.php in the backup has no database credentials bk can rewrite; the site would not reach its new database',
+          )
+        }
+        warnings.push(
+          `settings.php of ${plan.toUri} reads its database credentials from the web server ($_SERVER, cloaked): drushrc.php now holds the new ones; regenerate the vhost (drush @${plan.toUri} provision-verify) before the site is served`,
         )
       }
       return rewriteSitePathsInText(rewritten.text, from, to)
     })
   }
-  const drushrc = join(stageDir, 'drushrc.php')
   if (await pathExists(drushrc)) {
     await rewriteInPlace(drushrc, (text) => {
       let out = rewriteDrushrcCredentials(text, db).text
@@ -203,10 +211,10 @@ async function rewriteSiteFiles(
 }
 
 /** Rewrite a small text file atomically, keeping its mode (settings.php is 0440) and owner. */
-async function rewriteInPlace(file: string, change: (text: string) => string): Promise<void> {
+async function rewriteInPlace(file: string, change: (text: string) => string | Promise<string>): Promise<void> {
   const info = await stat(file)
   const text = await readFile(file, 'utf8')
-  const next = change(text)
+  const next = await change(text)
   if (next === text) return
   await atomicFile(
     file,

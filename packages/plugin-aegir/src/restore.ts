@@ -151,7 +151,11 @@ export async function restoreSite(
       database: {old: site.database.database, new: deployed.database, user: deployed.username},
       tables: deployed.tables,
       oldDatabaseDropped: retired.dropped,
-      warnings: [...warnings, ...deployed.leftovers.map((l) => `left from an earlier interrupted restore: ${l}`)],
+      warnings: [
+        ...warnings,
+        ...deployed.warnings,
+        ...deployed.leftovers.map((l) => `left from an earlier interrupted restore: ${l}`),
+      ],
     }
   } finally {
     await lock.release()

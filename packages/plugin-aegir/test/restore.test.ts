@@ -263,3 +263,37 @@ describe('restoreSite', () => {
     expect(tableCounts(result.database.new)).toEqual(fixtureCounts())
   })
 })
+
+describe('restoreSite of a cloaked site', () => {
+  it('rewrites drushrc.php and warns that the vhost must pass the new credentials', async () => {
+    const {t, admin} = await setup()
+    // settings.php as provision writes it with cloaking on: credentials from $_SERVER (set by the vhost)
+    const file = join(t.site, 'settings.php')
+    const text = readFileSync(file, 'utf8')
+    const start = text.indexOf("  $databases['default']['default'] = array(")
+    const end = text.indexOf('  $profile')
+    writeFileSync(
+      file,
+      `${text.slice(0, start)}  $databases['default']['default'] = array(
+    'driver' => urldecode($_SERVER['db_type']),
+    'database' => urldecode($_SERVER['db_name']),
+    'username' => urldecode($_SERVER['db_user']),
+    'password' => urldecode($_SERVER['db_passwd']),
+    'host' => urldecode($_SERVER['db_host']),
+  );
+
+${text.slice(end)}`,
+    )
+    const site = await openSite(t.site)
+    expect(site.database.from).toBe('drushrc.php')
+    const made = await backupSite(site, {location: t.location, now: new Date(2026, 0, 3)})
+    const result = await restoreSite(site, made.file, {location: t.location, admin})
+    extraDbs.push(result.database.new)
+    extraUsers.push(result.database.user)
+    expect(result.warnings.join('\n')).toMatch(/cloaked.*provision-verify/)
+    const db = await readSiteDatabase(t.site)
+    expect(db).toMatchObject({database: result.database.new, username: result.database.user, from: 'drushrc.php'})
+    expect(readFileSync(file, 'utf8')).toContain("urldecode($_SERVER['db_passwd'])")
+    expect(tableCounts(result.database.new).node).toBe(200)
+  })
+})

@@ -48,6 +48,7 @@ export default class Clone extends BkCommand<typeof Clone> {
       stripDefiner: flags['strip-definer'],
       onStep: (s) => this.info(`- ${s}`),
     })
+    for (const w of result.warnings) this.note(w)
     return this.report(result, (r) => [
       `Cloned ${site.uri} to ${r.uri} at ${r.site}: database ${r.database} (user ${r.user}), ${r.rewrittenValues} database values rewritten to sites/${r.uri}.`,
       `Backup used: ${r.backup}`,
