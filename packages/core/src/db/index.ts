@@ -6,6 +6,8 @@ export {
   type UserOptions,
   withDbClient,
 } from './client.js'
+export {mysqlConnectionConfig, pgConnectionConfig} from './connect.js'
+export {connectMysql, connectPostgres} from './driver.js'
 export {type DumpOptions, type DumpResult, dumpDatabase} from './dump.js'
 export {classifyDbFailure, type DbFailureKind, dbFailure} from './failure.js'
 export {type LoadOptions, loadDump} from './load.js'
