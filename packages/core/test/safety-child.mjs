@@ -59,6 +59,17 @@ if (mode === 'lock') {
       await forever()
     },
   })
+} else if (mode === 'restore-signal-in-cleanup') {
+  // Swaps in a new copy; SIGINT arrives while the (large) previous copy is being removed: the restore is
+  // finished by then, so the new copy must stay.
+  await safeRestore({
+    target: path,
+    stage: async (stage) => writeFileSync(join(stage, 'new.txt'), 'new'),
+    afterSwap: async () => {
+      process.kill(process.pid, 'SIGINT')
+    },
+  })
+  say('finished')
 } else if (mode === 'restore-stage') {
   await safeRestore({
     target: path,

@@ -171,6 +171,19 @@ describe('safeRestore', () => {
     expect(readdirSync(dir)).toEqual(['tracker'])
   })
 
+  it('SIGINT while the previous copy is being removed keeps the new copy (the swap is committed)', async () => {
+    const dir = tempDir()
+    const target = makeOld(dir)
+    // big enough that removing it takes many event-loop turns, so the signal lands during the removal
+    for (let i = 0; i < 3000; i++) writeFileSync(join(target, `f${i}`), 'x')
+    const child = startChild(['restore-signal-in-cleanup', target])
+    const {code} = await child.exited
+    expect(code === 130 || code === 0).toBe(true)
+    expect(readFileSync(join(target, 'new.txt'), 'utf8')).toBe('new')
+    expect(readdirSync(target)).toEqual(['new.txt'])
+    expect(readdirSync(dir)).toEqual(['tracker'])
+  })
+
   it('SIGINT while staging leaves the target untouched and no stage', async () => {
     const dir = tempDir()
     const target = makeOld(dir)

@@ -142,14 +142,17 @@ export async function safeRestore(options: SafeRestoreOptions): Promise<SafeRest
     if (options.afterSwap) await options.afterSwap(target)
 
     let previous: string | undefined
-    if (existing) {
-      if (options.keepPrevious || options.previousName) {
-        previous = join(dir, options.previousName ?? `${base}.old`)
-        await rm(previous, {recursive: true, force: true})
-        renameSync(prevPath, previous)
-      } else {
-        await rm(prevPath, {recursive: true, force: true})
-      }
+    if (existing && (options.keepPrevious || options.previousName)) {
+      previous = join(dir, options.previousName ?? `${base}.old`)
+      await rm(previous, {recursive: true, force: true})
+      renameSync(prevPath, previous)
+      state = 'done'
+    } else if (existing) {
+      // Commit before the slow removal: a signal or error during it must not roll back onto a half-removed
+      // previous copy. Under the stage name, what is left is removed by the cleanup or by the next restore.
+      renameSync(prevPath, stagePath)
+      state = 'done'
+      await rm(stagePath, {recursive: true, force: true})
     }
     state = 'done'
     await syncPath(dir)
