@@ -117,6 +117,12 @@ describe('formatDbUrl / redactUrl', () => {
     expect(redactUrl('postgres://u@h/db')).toBe('postgres://u@h/db')
     expect(redactUrl('weird://a:b@c:notaport/x')).toBe('weird://a:***@c:notaport/x')
     expect(urlHasPassword('mysql://u:@h/d')).toBe(true)
+    // passwords parseDbUrl accepts unencoded: the whole of them is hidden, and the argv warning still fires
+    for (const pw of ['p@ss', 'pa/ss', 'pa#ss', 'pa?ss']) {
+      const url = `postgres://u:${pw}@h/db`
+      expect(redactUrl(url)).toBe('postgres://u:***@h/db')
+      expect(urlHasPassword(url)).toBe(true)
+    }
     expect(urlHasPassword('mysql://u@h/d')).toBe(false)
   })
 

@@ -207,12 +207,17 @@ function encodeParam(value: string): string {
  * The URL with any password replaced by `***`. Works on text that does not parse (it is used in error messages).
  */
 export function redactUrl(url: string): string {
-  return url
-    .replace(/^([a-zA-Z][\w+.-]*:\/\/)([^/?#]*)@/, (whole, scheme: string, userInfo: string) => {
-      const colon = userInfo.indexOf(':')
-      return colon < 0 ? whole : `${scheme}${userInfo.slice(0, colon)}:***@`
-    })
-    .replace(/([?&]password=)[^&#]*/gi, '$1***')
+  const scheme = /^[a-zA-Z][\w+.-]*:\/\//.exec(url)?.[0]
+  let out = url
+  if (scheme) {
+    // Like parseDbUrl: the user info ends at the LAST '@', so an unencoded '@', '/', '?' or '#' in a password
+    // is hidden whole. (A ':' and '@' later in the text may hide more than the password: harmless.)
+    const rest = url.slice(scheme.length)
+    const at = rest.lastIndexOf('@')
+    const colon = rest.indexOf(':')
+    if (colon >= 0 && colon < at) out = `${scheme}${rest.slice(0, colon)}:***${rest.slice(at)}`
+  }
+  return out.replace(/([?&]password=)[^&#\s'"]*/gi, '$1***')
 }
 
 /** True when the URL carries a password (in the user info or a `password=` parameter). */

@@ -1,9 +1,11 @@
+import {redactUrl} from '../db/url.js'
+
 /** Keys whose values never reach output, whatever a plugin puts into a result. */
 const SECRET_KEY = /pass(word)?|secret|token|credential|api[-_]?key/i
 
-/** Removes the password from any URL-looking text: scheme://user:pass@host → scheme://user:***@host. */
+/** Removes the password from every URL in the text: scheme://user:pass@host → scheme://user:***@host (redactUrl). */
 export function redactText(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):([^@/\s]+)@/gi, '$1:***@')
+  return text.replace(/[a-z][a-z0-9+.-]*:\/\/\S*/gi, (url) => redactUrl(url))
 }
 
 /** A deep copy of `value` fit for JSON output and logs: secret-named keys masked, URL passwords removed. */
