@@ -2,9 +2,10 @@ import {rmSync} from 'node:fs'
 import {chmod, link, lstat, mkdir, open, readdir, rename, rm, unlink} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 import {BkError} from '../errors.js'
+import {fsyncPath, pathExists} from '../fs/paths.js'
 import {onInterrupt} from './interrupt.js'
 import {pidAlive} from './pid.js'
-import {errnoOf, randomTag, syncPath} from './sync.js'
+import {errnoOf, randomTag} from './sync.js'
 
 export interface AtomicFileOptions {
   /**
@@ -14,16 +15,6 @@ export interface AtomicFileOptions {
   mode?: number
   /** Replace an existing `dest` (default false: an existing `dest` is a BkError, and a racing creator wins). */
   overwrite?: boolean
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path)
-    return true
-  } catch (error) {
-    if (errnoOf(error) === 'ENOENT') return false
-    throw error
-  }
 }
 
 async function checkFolder(dir: string, dest: string): Promise<void> {
@@ -49,7 +40,7 @@ export async function atomicFile<T>(
 ): Promise<T> {
   const target = resolve(dest)
   const dir = dirname(target)
-  if (!options.overwrite && (await exists(target))) throw alreadyExists(dest)
+  if (!options.overwrite && (await pathExists(target))) throw alreadyExists(dest)
   await checkFolder(dir, dest)
   const tmp = join(dir, `.${basename(target)}.bk-partial-${process.pid}-${randomTag()}`)
   const unregister = onInterrupt(() => rmSync(tmp, {force: true}), {sweep: true})
@@ -68,7 +59,7 @@ export async function atomicFile<T>(
     }
     if (!stat.isFile()) throw new BkError(`${dest}: expected a file to be written, found something else`)
     if (options.mode !== undefined && (stat.mode & 0o7777) !== options.mode) await chmod(tmp, options.mode)
-    await syncPath(tmp)
+    await fsyncPath(tmp)
     if (options.overwrite) {
       await rename(tmp, target)
     } else {
@@ -81,7 +72,7 @@ export async function atomicFile<T>(
       }
       await unlink(tmp)
     }
-    await syncPath(dir)
+    await fsyncPath(dir)
     return result
   } catch (error) {
     await rm(tmp, {force: true})
@@ -131,7 +122,7 @@ export async function atomicDir<T>(
   const target = resolve(dest)
   const dir = dirname(target)
   const base = basename(target)
-  if (await exists(target)) throw alreadyExists(dest)
+  if (await pathExists(target)) throw alreadyExists(dest)
   await checkFolder(dir, dest)
   await removeStalePartials(dir, base)
   const stage = join(dir, partialName(base, process.pid))
@@ -141,10 +132,10 @@ export async function atomicDir<T>(
     await mkdir(stage, {mode: options.mode ?? 0o755})
     if (options.mode !== undefined) await chmod(stage, options.mode)
     const result = await build(stage)
-    await syncPath(stage)
-    if (await exists(target)) throw alreadyExists(dest)
+    await fsyncPath(stage)
+    if (await pathExists(target)) throw alreadyExists(dest)
     await rename(stage, target)
-    await syncPath(dir)
+    await fsyncPath(dir)
     return result
   } catch (error) {
     await rm(stage, {recursive: true, force: true})

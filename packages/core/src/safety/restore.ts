@@ -2,9 +2,9 @@ import {renameSync, rmSync} from 'node:fs'
 import {chmod, lstat, mkdir, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 import {BkError} from '../errors.js'
+import {fsyncPath, pathExists} from '../fs/paths.js'
 import {onInterrupt} from './interrupt.js'
 import {pidAlive} from './pid.js'
-import {errnoOf, syncPath} from './sync.js'
 
 export interface SafeRestoreOptions {
   /** What is replaced: a directory (default) or a file (`type: 'file'`). It need not exist yet. */
@@ -34,16 +34,6 @@ export interface SafeRestoreResult {
 const stageName = (base: string, pid: number) => `.${base}.bk-restore-${pid}`
 const prevName = (base: string, pid: number) => `${base}.bk-prev-${pid}`
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path)
-    return true
-  } catch (error) {
-    if (errnoOf(error) === 'ENOENT') return false
-    throw error
-  }
-}
-
 /**
  * Before a new restore: remove stages of interrupted restores, and put back a previous copy that an
  * interrupted swap left while the target is missing. A previous copy beside an existing target is kept
@@ -67,7 +57,7 @@ async function recoverInterrupted(dir: string, base: string, target: string): Pr
     }
     if (isStage) {
       await rm(join(dir, name), {recursive: true, force: true})
-    } else if (!(await exists(target))) {
+    } else if (!(await pathExists(target))) {
       renameSync(join(dir, name), target)
     } else {
       leftovers.push(join(dir, name))
@@ -126,9 +116,10 @@ export async function safeRestore(options: SafeRestoreOptions): Promise<SafeRest
       await chmod(stagePath, existing ? existing.mode & 0o7777 : 0o755)
     }
     await options.stage(stagePath)
-    if (!(await exists(stagePath))) throw new BkError(`restore of ${target} produced nothing; the target is untouched`)
+    if (!(await pathExists(stagePath)))
+      throw new BkError(`restore of ${target} produced nothing; the target is untouched`)
     if (options.verify) await options.verify(stagePath)
-    if (type === 'dir') await syncPath(stagePath)
+    if (type === 'dir') await fsyncPath(stagePath)
 
     if (existing) {
       await rm(prevPath, {recursive: true, force: true})
@@ -138,7 +129,7 @@ export async function safeRestore(options: SafeRestoreOptions): Promise<SafeRest
     }
     renameSync(stagePath, target)
     state = 'swapped'
-    await syncPath(dir)
+    await fsyncPath(dir)
     if (options.afterSwap) await options.afterSwap(target)
 
     let previous: string | undefined
@@ -155,7 +146,7 @@ export async function safeRestore(options: SafeRestoreOptions): Promise<SafeRest
       await rm(stagePath, {recursive: true, force: true})
     }
     state = 'done'
-    await syncPath(dir)
+    await fsyncPath(dir)
     return {target, replaced: Boolean(existing), previous, leftovers}
   } catch (error) {
     if (state !== 'done') rollback()
