@@ -1,4 +1,12 @@
-import {BkCommand, formatBytes, retentionFlags, retentionFromFlags} from '@bkcli/core'
+import {
+  BkCommand,
+  formatBytes,
+  hookFlags,
+  hooksFromFlags,
+  retentionFlags,
+  retentionFromFlags,
+  withHooks,
+} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 import {backupTracker} from '../../backup.js'
 
@@ -20,17 +28,20 @@ export default class Backup extends BkCommand<typeof Backup> {
     description: Flags.string({description: 'a note stored in the manifest'}),
     'stop-server': Flags.string({description: 'pidfile of roundup-server: stop it (SIGTERM) before the snapshot'}),
     ...retentionFlags,
+    ...hookFlags,
   }
 
   async run() {
     const {args, flags} = this
-    const result = await backupTracker(args.home, {
-      location: flags.location,
-      description: flags.description,
-      stopServer: flags['stop-server'],
-      retention: retentionFromFlags(flags, 'utc'),
-      dryRun: flags['dry-run'],
-    })
+    const result = await withHooks(hooksFromFlags(flags), () =>
+      backupTracker(args.home, {
+        location: flags.location,
+        description: flags.description,
+        stopServer: flags['stop-server'],
+        retention: retentionFromFlags(flags, 'utc'),
+        dryRun: flags['dry-run'],
+      }),
+    )
     for (const n of result.notes) this.note(n)
     return this.report(result, (r) => [
       ...(r.stoppedServer ? [`Stopped roundup-server (pid ${r.stoppedServer.pid}); it was not restarted.`] : []),
