@@ -65,8 +65,8 @@ export async function restoreStack(
   options: RestoreOptions = {},
 ): Promise<RestoreResult> {
   const paths = stackPaths(stackDir, options.location)
-  await mkdir(paths.dir, {recursive: true})
   const archive = await findArchive(archiveArg, paths)
+  await mkdir(paths.dir, {recursive: true})
   const lock = await acquireLock(paths.dir, {operation: 'bk iotstack restore'})
   try {
     await recoverInterruptedRestore(paths.dir)
