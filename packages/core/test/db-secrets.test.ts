@@ -308,3 +308,33 @@ describe('failures are one-line BkErrors and leave no file', () => {
     await db.drop()
   })
 })
+
+describe('the temp options file (secretChannel file) on a signal', () => {
+  it('is removed when bk is killed while the client runs', async () => {
+    const {spawn} = await import('node:child_process')
+    const {fileURLToPath} = await import('node:url')
+    const dist = fileURLToPath(new URL('../dist/db/run-client.js', import.meta.url))
+    const url = fileURLToPath(new URL('../dist/db/url.js', import.meta.url))
+    const script = `
+      import {startClient} from ${JSON.stringify(dist)}
+      import {parseDbUrl} from ${JSON.stringify(url)}
+      const run = await startClient({tool: 'mysql', target: parseDbUrl('mysql://root@127.0.0.1:3306/'),
+        args: ['-e', 'SELECT SLEEP(2)'], stdin: 'ignore', stdout: 'ignore', secretChannel: 'file'})
+      process.stdout.write('file ' + run.secretFile + '\\n')
+      await run.finish('sleeping')`
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {stdio: ['ignore', 'pipe', 'inherit']})
+    const file = await new Promise<string>((resolve, reject) => {
+      let out = ''
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString()
+        const match = /^file (\S+)$/m.exec(out)
+        if (match?.[1]) resolve(match[1])
+      })
+      child.on('exit', () => reject(new Error(`child ended first: ${out}`)))
+    })
+    expect(existsSync(file)).toBe(true)
+    child.kill('SIGTERM')
+    await new Promise((resolve) => child.on('exit', resolve))
+    expect(existsSync(file)).toBe(false)
+  })
+})

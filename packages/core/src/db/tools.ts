@@ -1,8 +1,9 @@
-import {constants} from 'node:fs'
+import {constants, rmSync} from 'node:fs'
 import {access, mkdtemp, open, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {delimiter, join} from 'node:path'
 import {BkError} from '../errors.js'
+import {onInterrupt} from '../safety/interrupt.js'
 import {defaultUser} from './connect.js'
 import {effectivePassword} from './password.js'
 import {type DbTarget, DEFAULT_PORTS} from './url.js'
@@ -111,7 +112,15 @@ export async function mysqlSecret(target: DbTarget, channel: SecretChannel = 'fd
   const removeDir = () => rm(dir, {recursive: true, force: true})
   try {
     await writeFile(file, mysqlOptionsText(target), {mode: 0o600, flag: 'wx'})
-    if (channel === 'file') return {arg: `--defaults-file=${file}`, file, cleanup: removeDir}
+    if (channel === 'file') {
+      // a SIGINT/SIGTERM while the client runs must not leave the password behind in the temp dir
+      const unregister = onInterrupt(() => rmSync(dir, {recursive: true, force: true}), {sweep: true})
+      const cleanup = async () => {
+        unregister()
+        await removeDir()
+      }
+      return {arg: `--defaults-file=${file}`, file, cleanup}
+    }
     const handle = await open(file, 'r')
     await removeDir()
     return {arg: '--defaults-file=/dev/fd/3', fd3: handle.fd, cleanup: () => handle.close().catch(() => {})}
