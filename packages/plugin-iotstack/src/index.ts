@@ -14,6 +14,7 @@ export {type ExampleStack, type ExampleStackOptions, makeExampleStack} from './e
 export {type ListedBackup, listBackups} from './list.js'
 export {DATED_NAMING, ROLLING_NAMING} from './naming.js'
 export {type OffsiteTarget, parseTarget} from './offsite.js'
+export {type PruneResult, pruneStack} from './prune.js'
 export {type PullBackupResult, pullBackup} from './pull.js'
 export {type RestoreOptions, type RestorePlan, type RestoreResult, restoreStack} from './restore.js'
 export {STACK_MEMBERS} from './stack.js'

@@ -327,3 +327,27 @@ describe('bk iotstack backup', () => {
     expect(bad.stderr).toMatch(/^bk: .*(corrupt|truncated|manifest)/m)
   })
 })
+
+describe('bk iotstack prune', () => {
+  it('removes old dated archives with their sidecars; --dry-run and no --yes change nothing', async () => {
+    const stack = fixtureStack()
+    const datedDir = join(stack, 'backups/backup')
+    mkdirSync(datedDir, {recursive: true})
+    const archive = fixturePath('iotstack', 'archives', 'backup_2026-11-21_2219.tar.gz')
+    const names = ['backup_2025-01-01_0200.tar.gz', 'backup_2025-02-01_0200.tar.gz', 'backup_2025-03-01_0200.tar.gz']
+    for (const name of names) copyFileSync(archive, join(datedDir, name))
+    writeFileSync(join(datedDir, 'backup_2025-01-01_0200.tar.gz.bk.json'), '{}')
+    const dry = await runBk(['iotstack', 'prune', stack, '--keep', '1', '--dry-run'])
+    expect(dry.exitCode).toBe(0)
+    expect(dry.stdout).toContain('Would remove')
+    const refused = await runBk(['iotstack', 'prune', stack, '--keep', '1'])
+    expect(refused.exitCode).not.toBe(0)
+    expect(readdirSync(datedDir)).toHaveLength(4)
+    const none = await runBk(['iotstack', 'prune', stack])
+    expect(none.exitCode).not.toBe(0)
+    expect(none.stderr).toContain('say what to keep')
+    const done = await runBk(['iotstack', 'prune', stack, '--keep', '1', '--yes'])
+    expect(done.exitCode).toBe(0)
+    expect(readdirSync(datedDir)).toEqual(['backup_2025-03-01_0200.tar.gz'])
+  })
+})
