@@ -1,5 +1,6 @@
 import {lstat, readdir, readFile, stat} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
+import {pathExists} from '../fs/paths.js'
 import {readManifest} from '../manifest/index.js'
 import type {Naming} from './naming.js'
 
@@ -90,13 +91,6 @@ export async function treeSize(dir: string): Promise<number> {
   return total
 }
 
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    () => false,
-  )
-}
-
 /** A backup location: a directory of artifacts named by one Naming. */
 export class Catalog {
   readonly dir: string
@@ -176,7 +170,7 @@ export class Catalog {
     for (let seq = 0; ; seq++) {
       const name = this.naming.format(date, seq)
       const path = join(this.dir, name)
-      if (!(await exists(path)) && !(await exists(path + SIDECAR_SUFFIX))) return name
+      if (!(await pathExists(path)) && !(await pathExists(path + SIDECAR_SUFFIX))) return name
     }
   }
 

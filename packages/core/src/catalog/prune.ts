@@ -1,5 +1,6 @@
-import {lstat, rm} from 'node:fs/promises'
+import {rm} from 'node:fs/promises'
 import {BkError, messageOf} from '../errors.js'
+import {pathExists} from '../fs/paths.js'
 import {SIDECAR_SUFFIX} from './catalog.js'
 import type {RetentionPlan} from './retention.js'
 
@@ -11,13 +12,6 @@ export interface PruneOptions {
 
 type Prunable = {name: string; date: Date; path: string; sidecar?: string; extraPaths?: string[]}
 
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    () => false,
-  )
-}
-
 /**
  * Remove the plan's `remove` entries: files or whole directories, with their sidecars (`<artifact>.bk.json`)
  * and extra paths. Returns the paths removed (with dryRun: the paths that would be), newest entry first.
@@ -28,14 +22,14 @@ export async function prune<E extends Prunable>(plan: RetentionPlan<E>, options:
   for (const entry of plan.remove) {
     const paths = [entry.path, entry.sidecar ?? entry.path + SIDECAR_SUFFIX, ...(entry.extraPaths ?? [])]
     for (const path of paths) {
-      if (!(await exists(path))) continue // e.g. a sidecar that was never written
-      if (!options.dryRun) {
-        options.onRemove?.(path)
-        try {
+      try {
+        if (!(await pathExists(path))) continue // e.g. a sidecar that was never written
+        if (!options.dryRun) {
+          options.onRemove?.(path)
           await rm(path, {recursive: true, force: true})
-        } catch (error) {
-          throw new BkError(`cannot remove ${path}: ${messageOf(error)}; older backups were not pruned`, {cause: error})
         }
+      } catch (error) {
+        throw new BkError(`cannot remove ${path}: ${messageOf(error)}; older backups were not pruned`, {cause: error})
       }
       removed.push(path)
     }
