@@ -204,3 +204,36 @@ describe('bk roundup backup / restore on PostgreSQL and MySQL', () => {
     expect(treeDifferences(out, fixtureTree('mysql-home-reexport'))).toEqual([])
   })
 })
+
+describe('secrets stay out of argv', () => {
+  const user = `bkru_u${process.pid}`
+  const db = uniqueName()
+  afterAll(() => {
+    dropMyDb(db)
+    mysqlq(`DROP USER IF EXISTS '${user}'@'%'`)
+  })
+
+  it('mysqldump gets the config.ini password without it appearing in its command line', async () => {
+    const password = 'S3cret-pw-for-bk-test'
+    createMyDb(db, roundupFixture('mysql-dump.sql'))
+    mysqlq(`CREATE USER '${user}'@'%' IDENTIFIED BY '${password}'; GRANT ALL ON \`${db}\`.* TO '${user}'@'%'`)
+    const home = fixtureTree('mysql-home')
+    setRdbms(home, {name: db, user, password})
+    // a recording wrapper first on PATH (the real mysqldump still does the work): it logs its argv
+    const bin = tempDir()
+    const log = join(bin, 'argv.log')
+    const {execFileSync} = await import('node:child_process')
+    const real = execFileSync('sh', ['-c', 'command -v mysqldump'], {encoding: 'utf8'}).trim()
+    writeFileSync(join(bin, 'mysqldump'), `#!/bin/sh\necho "$@" >> ${log}\nexec ${real} "$@"\n`, {mode: 0o755})
+    const r = await runBk(['roundup', 'backup', home, '--location', join(tempDir(), 'b'), '--json'], {
+      env: {PATH: `${bin}:${process.env.PATH}`},
+    })
+    expect(r.exitCode).toBe(0)
+    const argv = readFileSync(log, 'utf8')
+    expect(argv).toContain(db)
+    expect(argv).not.toContain(password)
+    expect(r.stdout).not.toContain(password)
+    const {archive} = r.json<{archive: string}>()
+    expect((await verifyBackup(archive)).ok).toBe(true)
+  })
+})
