@@ -171,6 +171,18 @@ describe('safeRestore', () => {
     expect(readdirSync(dir)).toEqual(['tracker'])
   })
 
+  it('SIGHUP (the terminal or ssh session went away) after the swap puts the old copy back too', async () => {
+    const dir = tempDir()
+    const target = makeOld(dir)
+    const before = treeDigest(target)
+    const child = startChild(['restore-after-swap', target])
+    await child.waitFor('swapped')
+    child.proc.kill('SIGHUP')
+    expect((await child.exited).code).toBe(129)
+    expect(treeDigest(target)).toBe(before)
+    expect(readdirSync(dir)).toEqual(['tracker'])
+  })
+
   it('SIGINT while the previous copy is being removed keeps the new copy (the swap is committed)', async () => {
     const dir = tempDir()
     const target = makeOld(dir)

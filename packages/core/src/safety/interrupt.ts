@@ -1,7 +1,8 @@
 /**
- * One registry of cleanups for SIGINT/SIGTERM. Partial files, stage dirs, locks and post-commands register
+ * One registry of cleanups for SIGINT/SIGTERM/SIGHUP. Partial files, stage dirs, locks and post-commands register
  * here; on a signal every cleanup runs (newest first, synchronously: the process is about to exit), then the
- * process exits 130 (SIGINT) or 143 (SIGTERM). Listeners are installed only while something is registered,
+ * process exits 130 (SIGINT), 143 (SIGTERM) or 129 (SIGHUP: the terminal or ssh session of a long restore went
+ * away; Node dies of it even under nohup, so it gets the same cleanup). Listeners are installed only while something is registered,
  * so a process with nothing to clean up keeps Node's default signal behaviour.
  *
  * A file operation already handed to libuv's thread pool (an open() with O_CREAT) can recreate a temp file
@@ -21,7 +22,8 @@ interface Entry {
 }
 
 const cleanups = new Set<Entry>()
-const EXIT: Record<string, number> = {SIGINT: 130, SIGTERM: 143}
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
+const EXIT: Record<string, number> = {SIGINT: 130, SIGTERM: 143, SIGHUP: 129}
 const SWEEP_PAUSE_MS = 60
 let installed = false
 let exiting = false
@@ -36,15 +38,13 @@ function onSignal(signal: NodeJS.Signals): void {
 function install(): void {
   if (installed) return
   installed = true
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  for (const signal of SIGNALS) process.on(signal, onSignal)
 }
 
 function uninstall(): void {
   if (!installed) return
   installed = false
-  process.off('SIGINT', onSignal)
-  process.off('SIGTERM', onSignal)
+  for (const signal of SIGNALS) process.off(signal, onSignal)
 }
 
 function runEach(entries: Entry[]): void {
@@ -71,7 +71,7 @@ export function runCleanups(): void {
 }
 
 /**
- * Register `cleanup` (synchronous: use the *Sync fs calls) to run on SIGINT/SIGTERM.
+ * Register `cleanup` (synchronous: use the *Sync fs calls) to run on SIGINT/SIGTERM/SIGHUP.
  * Returns a function that unregisters it; call it once the work it protects is finished.
  */
 export function onInterrupt(cleanup: Cleanup, options: InterruptOptions = {}): () => void {
