@@ -5,6 +5,8 @@ import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {gzipSync} from 'node:zlib'
 import {Header} from 'tar'
+import {expect} from 'vitest'
+import {BkError} from '../src/errors.js'
 
 const made: string[] = []
 
@@ -122,4 +124,15 @@ export function permString(type: string, mode: number): string {
 /** Names of everything directly in `dir` (to prove nothing was written there). */
 export function names(dir: string): string[] {
   return readdirSync(dir).sort()
+}
+
+/** The BkError `p` rejects with (fails the test when it resolves or throws something else). */
+export async function rejection(p: Promise<unknown>): Promise<BkError> {
+  try {
+    await p
+  } catch (error) {
+    expect(error).toBeInstanceOf(BkError)
+    return error as BkError
+  }
+  throw new Error('expected a BkError, got success')
 }

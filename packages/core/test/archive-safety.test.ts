@@ -3,21 +3,10 @@ import {mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSyn
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {checkArchive, createArchive, extractArchive, listArchive, readArchiveMember} from '../src/archive/index.js'
-import {BkError} from '../src/errors.js'
 import {verifyManifest} from '../src/manifest/index.js'
-import {cleanupTemp, names, type RawMember, rawTar, temp} from './archive-helpers.js'
+import {cleanupTemp, names, type RawMember, rawTar, rejection, temp} from './archive-helpers.js'
 
 afterAll(cleanupTemp)
-
-async function rejection(p: Promise<unknown>): Promise<BkError> {
-  try {
-    await p
-  } catch (error) {
-    expect(error).toBeInstanceOf(BkError)
-    return error as BkError
-  }
-  throw new Error('expected a BkError, got success')
-}
 
 /** A sandbox: `outside` (must stay untouched), `target` (to extract into) inside `box`. */
 function sandbox() {

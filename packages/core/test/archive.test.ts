@@ -12,21 +12,10 @@ import {
   sniffCompression,
   zstdAvailable,
 } from '../src/archive/index.js'
-import {BkError} from '../src/errors.js'
-import {cleanupTemp, fixture, isRoot, parseListing, permString, snapshot, temp} from './archive-helpers.js'
+import {cleanupTemp, fixture, isRoot, parseListing, permString, rejection, snapshot, temp} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
 
 afterAll(cleanupTemp)
-
-async function rejection(p: Promise<unknown>): Promise<BkError> {
-  try {
-    await p
-  } catch (error) {
-    expect(error).toBeInstanceOf(BkError)
-    return error as BkError
-  }
-  throw new Error('expected a BkError, got success')
-}
 
 describe('compression', () => {
   it('is chosen from the name and sniffed from the content', async () => {

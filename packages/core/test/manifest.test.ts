@@ -3,7 +3,6 @@ import {copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync} 
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {createArchive, extractArchive} from '../src/archive/index.js'
-import {BkError} from '../src/errors.js'
 import {
   buildArchiveManifest,
   buildManifest,
@@ -17,7 +16,7 @@ import {
   writeManifest,
   writeSidecar,
 } from '../src/manifest/index.js'
-import {cleanupTemp, fixture, snapshot, temp} from './archive-helpers.js'
+import {cleanupTemp, fixture, rejection, snapshot, temp} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
 
 afterAll(cleanupTemp)
@@ -36,16 +35,6 @@ const meta = (source: string): ManifestMeta => ({
 })
 
 const sha = (data: string | Buffer) => execFileSync('sha256sum', {input: data}).toString().split(' ')[0]
-
-async function rejection(p: Promise<unknown>): Promise<BkError> {
-  try {
-    await p
-  } catch (error) {
-    expect(error).toBeInstanceOf(BkError)
-    return error as BkError
-  }
-  throw new Error('expected a BkError, got success')
-}
 
 function smallTree(): string {
   const dir = join(temp(), 'artifact')
