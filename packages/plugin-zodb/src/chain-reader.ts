@@ -2,11 +2,9 @@
 // against its `.dat` line and (optionally) the FileStorage structure of the whole stream as it goes.
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
-import {availableParallelism} from 'node:os'
 import {createGunzip} from 'node:zlib'
 import {BkError} from '@bkcli/core'
 import type {FsIndex} from './fsindex.js'
-import {ParallelMd5} from './parallel-md5.js'
 import {RecordParser, StructureError} from './record-parser.js'
 import type {CheckedChain, RepoFile} from './repository.js'
 
@@ -46,21 +44,17 @@ export async function readChain(chain: CheckedChain, options: ChainReadOptions =
   let total = 0
   for (const [i, file] of chain.files.entries()) {
     const line = chain.lines[i]!
-    // big files hash in a worker thread, beside the read/parse/write
-    const md5 = line.end - line.start > 16 * CHUNK && availableParallelism() > 1 ? new ParallelMd5(4) : undefined
-    const syncMd5 = md5 ? undefined : createHash('md5')
+    const md5 = createHash('md5')
     let n = 0
     try {
       for await (const chunk of readRepoFile(file) as AsyncIterable<Buffer>) {
-        if (md5) await md5.update(chunk)
-        else syncMd5!.update(chunk)
+        md5.update(chunk)
         n += chunk.length
         parser?.push(chunk)
         if (options.sink) await options.sink(chunk)
         options.onProgress?.(total + n)
       }
     } catch (e) {
-      await md5?.close()
       if (e instanceof StructureError) {
         throw new BkError(`${file.name}: the data is not a valid FileStorage (${e.message}); the backup is damaged`)
       }
@@ -72,7 +66,7 @@ export async function readChain(chain: CheckedChain, options: ChainReadOptions =
       }
       throw e
     }
-    const sum = md5 ? await md5.digest() : syncMd5!.digest('hex')
+    const sum = md5.digest('hex')
     const size = line.end - line.start
     const z = file.gzip ? ' (when uncompressed)' : ''
     if (n !== size) throw new BkError(`${file.path} is ${n} bytes${z}, should be ${size} bytes; the backup is damaged`)

@@ -178,7 +178,7 @@ describe('backups of a growing, then packed Data.fs', () => {
 })
 
 describe('large copies', () => {
-  it('hash in a worker thread and still give the md5 of the bytes copied', async () => {
+  it('give the md5 of the bytes copied, and a restore finds a damaged byte', async () => {
     const work = tempDir()
     const repo = join(work, 'backups')
     const {mkdirSync} = await import('node:fs')
