@@ -219,6 +219,18 @@ describe('failures are one-line BkErrors and leave no file', () => {
     expect(readdirSync(dir)).toEqual([])
   })
 
+  it('server down while a big dump is being fed: the client error, whoever wins the race to close its stdin', async () => {
+    const dir = tempDir()
+    const dump = join(dir, 'big.sql')
+    writeFileSync(dump, 'SELECT 1;\n'.repeat(100_000))
+    const target = parseDbUrl('mysql://root@127.0.0.1:1/bkt_x')
+    for (let i = 0; i < 20; i++) {
+      expect((await failure(loadDump(target, dump))).message).toBe(
+        'cannot connect to MySQL/MariaDB at 127.0.0.1:1 (connection refused); is the server running?',
+      )
+    }
+  })
+
   it('missing database', async () => {
     const dir = tempDir()
     for (const url of [

@@ -10,6 +10,9 @@ import {byteCounter, type CreateStatements, createStatementsFilter} from './sql-
 import {pgDbnameArg, type SecretChannel} from './tools.js'
 import {type DbTarget, describeServer} from './url.js'
 
+/** Errors of writing to a client that has exited. */
+const CLIENT_GONE = new Set(['EPIPE', 'ECONNRESET', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_PREMATURE_CLOSE'])
+
 export interface LoadOptions {
   /** The client program (psql / mysql), a path or a name on PATH. */
   clientPath?: string
@@ -96,8 +99,9 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
     run.finish(`loading ${file} into ${database} on ${describeServer(target)}`, database),
   ])
   const feedError = fed.status === 'rejected' ? (fed.reason as {code?: string}) : undefined
-  // The client's own error explains a broken pipe (EPIPE) better; anything else on our side comes first.
-  if (finished.status === 'rejected' && (!feedError || feedError.code === 'EPIPE')) throw finished.reason
+  // The client's own error explains its stdin going away (EPIPE, or a stdin already destroyed when it exited first:
+  // which one is a race) better; anything else on our side comes first.
+  if (finished.status === 'rejected' && (!feedError || CLIENT_GONE.has(feedError.code ?? ''))) throw finished.reason
   if (feedError) {
     const corrupt = feedError.code === 'Z_DATA_ERROR' || feedError.code === 'Z_BUF_ERROR'
     throw new BkError(
