@@ -269,6 +269,18 @@ describe('corrupt or truncated archives', () => {
     })
   }
 
+  it('a plain .tar cut exactly at a member boundary (GNU tar would list it without a word)', async () => {
+    const dir = temp()
+    const src = join(dir, 'src')
+    mkdirSync(src)
+    writeFileSync(join(src, 'a'), Buffer.alloc(1000, 1))
+    writeFileSync(join(src, 'b'), Buffer.alloc(1000, 2))
+    const file = join(dir, 'cut.tar')
+    execFileSync('tar', ['-cf', file, '-C', src, 'a', 'b'])
+    truncateSync(file, 512 + 1024) // the header and data blocks of 'a', nothing after
+    await expectCorrupt(file, dir)
+  })
+
   for (const ext of ['tar.gz', 'tar.zst']) {
     it(`a bit-flipped .${ext} is refused`, async () => {
       const {dir, file} = await goodArchive(ext)
