@@ -129,6 +129,15 @@ describe('acquireLock', () => {
     expect(existsSync(lockPathFor(resource))).toBe(false)
   })
 
+  it('a resource in a folder that does not exist: one line saying so, not the temp file open() failed on', async () => {
+    const dir = join(tempDir(), 'missing')
+    const resource = join(dir, 'Data.fs')
+    const error = await acquireLock(resource, {operation: 'a'}).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(BkError)
+    expect((error as BkError).message).toBe(`cannot lock ${resource}: the folder ${dir} does not exist; check the path`)
+    expect((error as BkError).code).toBe('ELOCK')
+  })
+
   it('release never removes a lock that is no longer its own', async () => {
     const resource = join(tempDir(), 'env')
     const lock = await acquireLock(resource, {operation: 'a'})

@@ -147,7 +147,7 @@ export async function acquireLock(resource: string, options: LockOptions): Promi
     try {
       created = await createExclusive(path, text)
     } catch (error) {
-      throw new BkError(`cannot create the lock ${path}: ${messageOf(error)}`, {code: 'ELOCK', cause: error})
+      throw lockCreateError(abs, path, error)
     }
     if (created) return makeLock(abs, path, info)
     const holder = await readInfo(path)
@@ -157,6 +157,21 @@ export async function acquireLock(resource: string, options: LockOptions): Promi
     await sleep(5 + Math.random() * 20)
   }
   throw new BkError(`could not take the lock ${path} (too much contention); try again`, {code: 'ELOCKED'})
+}
+
+/** Why the lock file could not be written, and what to do about it (one line). */
+function lockCreateError(resource: string, path: string, error: unknown): BkError {
+  const dir = dirname(path)
+  const code = errnoOf(error)
+  const why =
+    code === 'ENOENT'
+      ? `the folder ${dir} does not exist; check the path`
+      : code === 'EACCES' || code === 'EPERM'
+        ? `no permission to create ${path}; run bk as a user who may write in ${dir}`
+        : code === 'EROFS'
+          ? `${dir} is on a read-only file system, where bk cannot keep its lock; remount it read-write`
+          : `cannot create ${path}: ${messageOf(error)}`
+  return new BkError(`cannot lock ${resource}: ${why}`, {code: 'ELOCK', cause: error})
 }
 
 function makeLock(resource: string, path: string, info: LockInfo): Lock {
