@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {
   type DbTarget,
+  dbFailure,
   formatDbUrl,
   parseDbUrl,
   redactUrl,
@@ -167,5 +168,19 @@ describe('resolvePassword', () => {
     await expect(resolvePassword(pg, {passwordFile: '/nonexistent/pw'})).rejects.toThrow(
       /cannot read the password file \/nonexistent\/pw/,
     )
+  })
+})
+
+describe('dbFailure', () => {
+  it('says what to do when PostgreSQL wants a password and the driver had none (also for connectPostgres)', () => {
+    const target = parseDbUrl('postgres://trac@db.example.org:5432/trac')
+    for (const message of [
+      'SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a string',
+      'fe_sendauth: no password supplied',
+    ]) {
+      expect(dbFailure(target, {message}).message).toBe(
+        'PostgreSQL at db.example.org:5432 wants a password for user "trac" and none was given — set BK_DB_PASSWORD, PGPASSWORD or --password-file',
+      )
+    }
   })
 })

@@ -24,7 +24,9 @@ export function classifyDbFailure(input: {code?: string; errno?: number; message
     return 'unreachable'
   }
   if (code === '28P01' || /password authentication failed/i.test(message)) return 'password'
-  if (/no password supplied|password is required|fe_sendauth/i.test(message)) return 'no-password'
+  // 'client password must be a string': the pg driver, asked for a SCRAM password it was not given
+  if (/no password supplied|password is required|fe_sendauth|client password must be a string/i.test(message))
+    return 'no-password'
   if (errno === 1045 || code === 'ER_ACCESS_DENIED_ERROR' || /Access denied for user .*using password/i.test(message)) {
     return /using password: NO/i.test(message) ? 'no-password' : 'password'
   }

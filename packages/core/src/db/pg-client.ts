@@ -45,9 +45,11 @@ export class PgClient implements DbClient {
   private fail(error: unknown, database?: string): BkError {
     if (error instanceof BkError) return error
     const e = error as {code?: string; message?: string}
-    let message = messageOf(error)
-    if (/client password must be a string/i.test(message)) message = 'no password supplied'
-    return dbFailure(this.target, {code: e.code, message}, {cause: error, database: database ?? this.database})
+    return dbFailure(
+      this.target,
+      {code: e.code, message: messageOf(error)},
+      {cause: error, database: database ?? this.database},
+    )
   }
 
   async query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
