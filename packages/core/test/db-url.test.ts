@@ -90,6 +90,12 @@ describe('parseDbUrl', () => {
     expect((error as Error).message).not.toContain('\n')
   })
 
+  it('never echoes a password fragment that an unencoded ? made look like a port', () => {
+    expect(() => parseDbUrl('postgres://u:pa?ss@h/db')).toThrow(
+      "invalid database URL 'postgres://u:***@h/db': percent-encode a '?' in the password as %3F",
+    )
+  })
+
   it('never puts the password into a refusal message', () => {
     expect(() => parseDbUrl('mysql://u:topsecret@h:0/d')).toThrow(/u:\*\*\*@h/)
     expect(() => parseDbUrl('mysql://u:topsecret@h:0/d')).not.toThrow(/topsecret/)

@@ -129,6 +129,13 @@ function parseHostPort(hostPort: string, url: string): {host?: string; port?: nu
 function parsePort(text: string, url: string): number {
   const port = /^\d+$/.test(text) ? Number(text) : Number.NaN
   if (!(port >= 1 && port <= 65535)) {
+    // 'u:pa?ss@h': the '?' ended the authority early, so the "port" is part of the password: never echo it
+    const query = url.indexOf('?')
+    if (query >= 0 && url.indexOf('@', query) >= 0 && !/^\d+$/.test(text)) {
+      throw new BkError(`invalid database URL '${redactUrl(url)}': percent-encode a '?' in the password as %3F`, {
+        code: 'EDBURL',
+      })
+    }
     throw new BkError(`invalid port '${text}' in database URL '${redactUrl(url)}' (expected 1-65535)`, {
       code: 'EDBURL',
     })
