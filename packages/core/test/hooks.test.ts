@@ -37,6 +37,17 @@ describe('runHook', () => {
 })
 
 describe('withHooks', () => {
+  it('BK_ERROR never carries a database password from the failure message', async () => {
+    const dir = tempDir()
+    const rec = recorder(dir)
+    await expect(
+      withHooks({post: rec.post}, async () => {
+        throw new Error('connect to postgres://trac:s3cret@db/trac failed')
+      }),
+    ).rejects.toThrow()
+    expect(rec.seen()).toBe('status=failed error=connect to postgres://trac:***@db/trac failed target=\n')
+  })
+
   it('runs pre, the work, then post with BK_STATUS=ok', async () => {
     const dir = tempDir()
     const rec = recorder(dir)

@@ -2,6 +2,7 @@ import {spawn, spawnSync} from 'node:child_process'
 import {Flags} from '@oclif/core'
 import {BkError, isBkError, messageOf} from '../errors.js'
 import {onInterrupt} from '../safety/interrupt.js'
+import {redactText} from '../ui/redact.js'
 
 export interface HookOptions {
   /** Added to the inherited environment. */
@@ -101,8 +102,9 @@ export async function withHooks<T>(hooks: Hooks, fn: () => Promise<T>): Promise<
   return result as T
 }
 
+/** The first line, URL passwords masked: the hook may log it. */
 function oneLine(text: string): string {
-  return text.split('\n')[0] ?? ''
+  return redactText(text.split('\n')[0] ?? '')
 }
 
 /** The original error, its message extended with "; also: <what else failed>". */
