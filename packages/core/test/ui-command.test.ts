@@ -1,4 +1,4 @@
-import {writeFileSync} from 'node:fs'
+import {chmodSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {tempDir} from '@bkcli/testkit'
@@ -164,6 +164,25 @@ describe('BkCommand', () => {
       const out2 = capture()
       expect(await run(['src', '--config', file])).toBe(1)
       expect(out2.stderr).toContain('demo.gzip must be true or false')
+    })
+
+    it('warns when a config file holding a password can be read by other users (not under --quiet)', async () => {
+      const dir = tempDir()
+      const file = join(dir, 'bk.yml')
+      writeFileSync(file, 'demo:\n  db-password: s3cret\n  keep: 1\n', {mode: 0o644})
+      chmodSync(file, 0o644)
+      const out = capture()
+      expect(await run(['src', '--config', file])).toBe(0)
+      expect(out.stderr).toBe(
+        `bk: warning: ${file} holds a password (db-password) and other users may read it; run: chmod 600 ${file}\n`,
+      )
+      const quiet = capture()
+      expect(await run(['src', '--config', file, '--quiet'])).toBe(0)
+      expect(quiet.stderr).toBe('')
+      chmodSync(file, 0o600)
+      const out2 = capture()
+      expect(await run(['src', '--config', file])).toBe(0)
+      expect(out2.stderr).toBe('')
     })
 
     it('reports a missing --config file and broken YAML', async () => {

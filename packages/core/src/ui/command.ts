@@ -1,5 +1,6 @@
+import {stat} from 'node:fs/promises'
 import {Command, Flags, type Interfaces} from '@oclif/core'
-import {configToArgv, type FlagShape} from '../config/flags.js'
+import {CONFIG_ONLY_KEYS, configToArgv, type FlagShape} from '../config/flags.js'
 import {type ConfigSections, loadConfigFile} from '../config/load.js'
 import {BkError, isBkError, messageOf} from '../errors.js'
 import {createProgress, type Progress} from './progress.js'
@@ -103,6 +104,8 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
       }
       argv.push(...tokens)
     }
+    const secrets = Object.keys(this.configValues).filter((key) => CONFIG_ONLY_KEYS.has(key))
+    if (secrets.length > 0 && !(first.flags as {quiet?: boolean}).quiet) await warnIfShared(loaded.file, secrets)
     for (const name of Object.keys(sections)) {
       if (
         name !== 'core' &&
@@ -198,6 +201,16 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     if (json) process.stdout.write(`${JSON.stringify({ok: false, error: {code, message}}, null, 2)}\n`)
     return this.exit(exit)
   }
+}
+
+/** A password in a config file that other users may read is as exposed as one on the command line. */
+async function warnIfShared(file: string, keys: string[]): Promise<void> {
+  const mode = (await stat(file).catch(() => undefined))?.mode ?? 0
+  if ((mode & 0o077) === 0) return
+  const what = keys.length === 1 ? 'a password' : 'passwords'
+  process.stderr.write(
+    `bk: warning: ${file} holds ${what} (${keys.join(', ')}) and other users may read it; run: chmod 600 ${file}\n`,
+  )
 }
 
 /** oclif's parse errors span lines ("Parsing --keep\n\tExpected an integer…"): one line for the user. */
