@@ -1,11 +1,9 @@
-import {BkCommand, BkError, hooksFromFlags, retentionFromFlags} from '@bkcli/core'
+import type {BkFlags} from '@bkcli/core'
 import {Flags} from '@oclif/core'
+import {BackupCommand} from '../../command-families.js'
 import {backupFlags} from '../../flags.js'
-import {backupText, damageOf} from '../../render.js'
-import {resolveSite} from '../../settings.js'
-import {backupSite} from '../../site.js'
 
-export default class Backup extends BkCommand<typeof Backup> {
+export default class Backup extends BackupCommand {
   static override summary = 'Back up the filestorage and its blobs: incremental when possible, else full (bin/backup).'
   static override description =
     `Writes repozo's repository format (.fsz/.deltafsz, .dat, .index), readable by repozo and by bk.
@@ -19,30 +17,10 @@ header, tid, redundant length, first and last 64 KiB); a pack or a truncation ma
     ...backupFlags,
     full: Flags.boolean({description: "Always make a full backup (the recipe's `full` option)."}),
   }
+  protected readonly mode = 'backup'
 
-  async run() {
-    const {flags} = await this.parse(Backup)
-    if (flags['dry-run']) throw new BkError('--dry-run is not supported by backups; run without it')
-    const site = await resolveSite(flags)
-    const result = await backupSite(site, {
-      mode: 'backup',
-      full: flags.full,
-      gzip: flags.gzip,
-      archiveBlob: flags['archive-blob'],
-      compressBlob: flags['compress-blob'],
-      hardLinks: flags['hard-links'],
-      retention: retentionFromFlags(flags),
-      keepBlobDays: flags['keep-blob-days'],
-      hooks: hooksFromFlags(flags),
-      log: (m) => this.info(m),
-      progress: (label, total) => this.progress(label, total),
-    })
-    this.report(result, backupText)
-    const damage = damageOf(result)
-    if (damage) {
-      process.stderr.write(`bk: ${damage}\n`)
-      this.exit(1)
-    }
-    return result
+  // Incremental unless --full (or bk.yml's `full: true`) asks otherwise.
+  protected override wantsFull(): boolean {
+    return (this.flags as BkFlags<typeof Backup>).full
   }
 }

@@ -1,42 +1,9 @@
-import {BkCommand, BkError, hooksFromFlags} from '@bkcli/core'
-import {restoreArgs, restoreFlags} from '../../flags.js'
-import {restoreText} from '../../render.js'
-import {parseRestoreDate} from '../../repozo-date.js'
-import {resolveSite} from '../../settings.js'
-import {restoreSite} from '../../site.js'
+import {RestoreCommand, restoreDescription, restoreExamples} from '../../command-families.js'
 
-export default class Restore extends BkCommand<typeof Restore> {
+export default class Restore extends RestoreCommand {
   static override summary =
     'Restore the filestorage and its blobs as of a date, from the backup locations (bin/restore).'
-  static override description =
-    `Nothing live is replaced until the restored Data.fs is complete and verified: it is written to
-<Data.fs>.part, each backup file's size and md5 and the FileStorage structure are checked, it is fsynced and
-renamed over Data.fs. Refuses while Data.fs.lock is held by a running Zope/ZEO (unless --ignore-lock).`
-  static override examples = [
-    '<%= config.bin %> <%= command.id %>',
-    '<%= config.bin %> <%= command.id %> 2024-01-02-10-30-00 --no-prompt',
-  ]
-  static override args = restoreArgs
-  static override flags = restoreFlags
-
-  async run() {
-    const {args, flags} = await this.parse(Restore)
-    if (args.date && flags.date && args.date !== flags.date) {
-      throw new BkError(`two different dates given (${args.date} and --date ${flags.date}); give one`)
-    }
-    const given = args.date ?? flags.date
-    const date = given === undefined ? undefined : parseRestoreDate(given)
-    const site = await resolveSite(flags)
-    const result = await restoreSite(site, {
-      mode: 'backup',
-      date,
-      ignoreLock: flags['ignore-lock'],
-      dryRun: flags['dry-run'],
-      confirm: (question) => this.confirmOrAbort(question, 'replace the filestorage'),
-      hooks: hooksFromFlags(flags),
-      log: (m) => this.info(m),
-      progress: (label, total) => this.progress(label, total),
-    })
-    return this.report(result, restoreText)
-  }
+  static override description = restoreDescription
+  static override examples = restoreExamples
+  protected readonly mode = 'backup'
 }
