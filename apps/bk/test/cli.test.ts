@@ -29,6 +29,19 @@ describe('bk CLI', () => {
     )
   })
 
+  it.each([
+    [['zodb', '--help'], 'zodb'],
+    [['zodb', 'backup', '--help'], 'zodb backup'],
+    [['help', 'zodb', 'backup'], 'zodb backup'],
+  ])('asking for help on a plugin that is not installed names the install command too (%j)', async (args, what) => {
+    const result = await runBk(args, {plugins: false})
+    expect(result.exitCode).toBe(127)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toBe(
+      `bk: '${what}' is provided by plugin @bkcli/plugin-zodb, which is not installed. Run: bk plugins install zodb\n`,
+    )
+  })
+
   it('still shows the plugin-management commands without any plugin', async () => {
     const result = await runBk(['--help'], {plugins: false})
     expect(result.exitCode).toBe(0)

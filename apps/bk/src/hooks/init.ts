@@ -1,0 +1,18 @@
+import type {Hook} from '@oclif/core'
+import {missingPluginHint} from '../plugins.js'
+
+/**
+ * `bk zodb --help`, `bk zodb backup --help` and `bk help zodb backup` with the zodb plugin not installed: oclif's
+ * help would answer "Command zodb not found"; say how to install it instead, like command_not_found does (exit 127).
+ */
+const hook: Hook<'init'> = async function ({id, argv, config}) {
+  const words = id === 'help' ? argv : argv.some((a) => a === '--help' || a === '-h') ? [id ?? '', ...argv] : []
+  const asked = words.filter((word) => word && !word.startsWith('-'))
+  if (asked.length === 0) return
+  const hint = missingPluginHint(asked.join(' '), config.plugins.keys(), config.bin)
+  if (!hint) return
+  process.stderr.write(`${hint}\n`)
+  this.exit(127)
+}
+
+export default hook
