@@ -26,6 +26,9 @@ export async function runBk(args: string[], options: RunBkOptions = {}): Promise
   const result = await execa(process.execPath, [join(root, 'apps/bk/bin/run.js'), ...args], {
     cwd: options.cwd ?? root,
     env: {
+      // CI=true makes oclif's color detection switch colors on even into a pipe: tests compare plain text.
+      NO_COLOR: '1',
+      FORCE_COLOR: '0',
       BK_DATA_DIR: dataDir,
       BK_CONFIG_DIR: tempDir('bk-config-'),
       BK_CACHE_DIR: tempDir('bk-cache-'),
