@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite: installs and builds first, then runs every project's tests once (vitest projects),
+# The whole test suite: installs, builds and lints first, then runs every project's tests once (vitest projects),
 # and ends with one plain summary line ("N passed, N failed, N skipped").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+pnpm lint
 report=$(mktemp)
 status=0
 pnpm exec vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
