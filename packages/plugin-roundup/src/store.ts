@@ -4,9 +4,8 @@
  */
 import {existsSync} from 'node:fs'
 import {join} from 'node:path'
-import {BkError} from '@bkcli/core'
+import {BkError, connectMysql, connectPostgres, type DbTarget, DEFAULT_PORTS, dbFailure, isBkError} from '@bkcli/core'
 import Database from 'better-sqlite3'
-import mysql from 'mysql2/promise'
 import pg from 'pg'
 import type {Backend} from './rdate.js'
 import type {RdbmsSettings, Tracker} from './tracker.js'
@@ -100,44 +99,68 @@ export function openSqlite(file: string, options: ConnectOptions = {}): SqlConn 
   }
 }
 
-function pgError(error: unknown, s: RdbmsSettings): never {
-  const e = error as {code?: string; message?: string}
-  const where = `${s.host}:${s.port ?? 5432}`
-  if (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === 'EHOSTUNREACH' || e.code === 'ETIMEDOUT') {
-    throw new BkError(`cannot connect to PostgreSQL at ${where} (${e.code}); is the server running?`)
+/** The core DbTarget for the tracker's [rdbms] settings. */
+export function rdbmsTarget(s: RdbmsSettings, engine: 'postgres' | 'mysql', database?: string): DbTarget {
+  const target: DbTarget = {engine, host: s.host, port: s.port ?? DEFAULT_PORTS[engine], user: s.user, params: {}}
+  if (s.password !== undefined) target.password = s.password
+  if (database !== undefined) target.database = database
+  return target
+}
+
+/** Where the user fixes each kind of failure core recognises: the tracker's config.ini, not a URL or flag. */
+const CONFIG_HINTS: Record<string, string> = {
+  EDBAUTH: 'check [rdbms] user and password in config.ini',
+  EDBACCESS: 'check [rdbms] user and password in config.ini',
+  EDBMISSING: 'check [rdbms] name in config.ini',
+}
+
+/** Core's one-line message, its generic hint replaced by the config.ini setting to check. */
+function withConfigHint(error: unknown): unknown {
+  if (!isBkError(error)) return error
+  const hint = CONFIG_HINTS[error.code]
+  if (!hint) return error
+  const [what] = error.message.split(' — ', 1)
+  return new BkError(`${what} — ${hint}`, {code: error.code, exit: error.exit, cause: error.cause})
+}
+
+async function inConfigTerms<T>(connecting: Promise<T>): Promise<T> {
+  try {
+    return await connecting
+  } catch (error) {
+    throw withConfigHint(error)
   }
-  if (e.code === '28P01' || e.code === '28000') {
-    throw new BkError(`PostgreSQL at ${where} refused the password for user ${s.user}; check [rdbms] password`)
-  }
-  if (e.code === '3D000') throw new BkError(`PostgreSQL database ${s.name} does not exist at ${where}`)
-  throw new BkError(`PostgreSQL at ${where}: ${e.message ?? String(error)}`)
+}
+
+/** A driver error after connecting (connection lost, authentication): core's message, in config.ini terms. */
+function failure(target: DbTarget, error: unknown): unknown {
+  const e = error as {code?: string; errno?: number; message?: string}
+  return withConfigHint(
+    dbFailure(target, {code: e.code, errno: e.errno, message: e.message ?? String(error)}, {cause: error}),
+  )
 }
 
 const TEXT = (v: string) => v
 
 export async function openPostgres(s: RdbmsSettings, options: ConnectOptions = {}): Promise<SqlConn> {
   const [dbName, schemaName] = s.name.split('.', 2)
-  const client = new pg.Client({
-    host: s.host,
-    port: s.port ?? 5432,
-    user: s.user,
-    password: s.password,
-    database: options.database === undefined ? dbName : (options.database ?? 'postgres'),
-    types: {
-      getTypeParser: (oid: number, format?: string) => {
-        if (oid === 1114 || oid === 1184 || oid === 1082) return TEXT // timestamps stay text (UTC)
-        if (oid === 20) return (v: string) => Number(v)
-        return pg.types.getTypeParser(oid, format as 'text')
-      },
-    } as pg.CustomTypesConfig,
-  })
-  client.on('error', () => {})
+  const target = rdbmsTarget(s, 'postgres', dbName)
+  const database = options.database === undefined ? dbName : (options.database ?? 'postgres')
+  const client = await inConfigTerms(
+    connectPostgres(target, database, {
+      types: {
+        getTypeParser: (oid: number, format?: string) => {
+          if (oid === 1114 || oid === 1184 || oid === 1082) return TEXT // timestamps stay text (UTC)
+          if (oid === 20) return (v: string) => Number(v)
+          return pg.types.getTypeParser(oid, format as 'text')
+        },
+      } as pg.CustomTypesConfig,
+    }),
+  )
   try {
-    await client.connect()
     if (schemaName && options.database === undefined) await client.query(`SET search_path TO "${schemaName}"`)
   } catch (error) {
     await client.end().catch(() => {})
-    pgError(error, s)
+    throw failure(target, error)
   }
   const wrap = async <T>(f: () => Promise<T>): Promise<T> => {
     try {
@@ -145,7 +168,7 @@ export async function openPostgres(s: RdbmsSettings, options: ConnectOptions = {
     } catch (error) {
       const e = error as {code?: string}
       if (e.code && /^[0-9A-Z]{5}$/.test(e.code) && !e.code.startsWith('28')) throw error
-      return pgError(error, s)
+      throw failure(target, error)
     }
   }
   return {
@@ -177,44 +200,23 @@ export async function openPostgres(s: RdbmsSettings, options: ConnectOptions = {
   }
 }
 
-function mysqlError(error: unknown, s: RdbmsSettings): never {
-  const e = error as {code?: string; message?: string}
-  const where = `${s.host}:${s.port ?? 3306}`
-  if (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === 'EHOSTUNREACH' || e.code === 'ETIMEDOUT') {
-    throw new BkError(`cannot connect to MySQL at ${where} (${e.code}); is the server running?`)
-  }
-  if (e.code === 'ER_ACCESS_DENIED_ERROR') {
-    throw new BkError(`MySQL at ${where} refused the password for user ${s.user}; check [rdbms] password`)
-  }
-  if (e.code === 'ER_BAD_DB_ERROR') throw new BkError(`MySQL database ${s.name} does not exist at ${where}`)
-  throw new BkError(`MySQL at ${where}: ${e.message ?? String(error)}`)
-}
-
 export async function openMysql(s: RdbmsSettings, options: ConnectOptions = {}): Promise<SqlConn> {
-  let conn: mysql.Connection
-  try {
-    conn = await mysql.createConnection({
-      host: s.host,
-      port: s.port ?? 3306,
-      user: s.user,
-      password: s.password,
-      database: options.database === undefined ? s.name : (options.database ?? undefined),
-      dateStrings: true,
+  // database null: connect to no database (the target then names none, so the driver's default does not apply)
+  const target = rdbmsTarget(s, 'mysql', options.database === undefined ? s.name : (options.database ?? undefined))
+  const conn = await inConfigTerms(
+    connectMysql(target, target.database, {
       rowsAsArray: true,
-      supportBigNumbers: true,
       charset: 'UTF8MB4_UNICODE_CI',
       timezone: 'Z',
-    })
-  } catch (error) {
-    mysqlError(error, s)
-  }
+    }),
+  )
   const wrap = async <T>(f: () => Promise<T>): Promise<T> => {
     try {
       return await f()
     } catch (error) {
       const e = error as {code?: string; errno?: number}
       if (e.errno && e.code?.startsWith('ER_') && e.code !== 'ER_ACCESS_DENIED_ERROR') throw error
-      return mysqlError(error, s)
+      throw failure(target, error)
     }
   }
   return {

@@ -159,12 +159,14 @@ describe('bk roundup export from PostgreSQL and MySQL', () => {
     const my = fixtureTree('mysql-home')
     setRdbms(my, {name: 'bk_no_such_db_here'})
     r = await runBk(['roundup', 'export', my, join(tempDir(), 'b')])
-    expect(r.stderr).toMatch(/^bk: MySQL database bk_no_such_db_here does not exist/)
+    expect(r.stderr).toMatch(
+      /^bk: database 'bk_no_such_db_here' does not exist on MySQL\/MariaDB at 127\.0\.0\.1:3306 — check \[rdbms\] name in config\.ini\n$/,
+    )
     const wrong = fixtureTree('mysql-home')
     setRdbms(wrong, {name: myName, password: 'not-the-password'})
     r = await runBk(['roundup', 'export', wrong, join(tempDir(), 'c')])
     expect(r.stderr).toMatch(
-      /^bk: MySQL at 127\.0\.0\.1:3306 refused the password for user root; check \[rdbms\] password\n$/,
+      /^bk: MySQL\/MariaDB refused the password for user 'root'@127\.0\.0\.1 — check \[rdbms\] user and password in config\.ini\n$/,
     )
     expect(r.stderr).not.toContain('not-the-password')
   })
