@@ -106,6 +106,8 @@ async function writeBackup(site: AegirSite, options: BackupOptions): Promise<Bac
       file,
       secret: true,
       mode: 0o600,
+      // provision's layout (`tar -C <site> -czf <file> .`): './database.sql', so `tar xzf <file> ./database.sql` works
+      dotSlash: true,
       onProgress: options.onProgress,
     })
     const created = now.toISOString()

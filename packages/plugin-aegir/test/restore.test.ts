@@ -2,6 +2,7 @@ import {execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join, relative} from 'node:path'
+import {createArchive} from '@bkcli/core'
 import {extractFixture, fixturePath, tempDir} from '@bkcli/testkit'
 import {afterEach, describe, expect, it} from 'vitest'
 import {adminTarget} from '../src/admin.js'
@@ -150,7 +151,7 @@ describe('restoreSite', () => {
     const sidecar = JSON.parse(readFileSync(`${result.preRestoreBackup}.bk.json`, 'utf8'))
     expect(sidecar.description).toBe('Generated before being restored to a previous version')
     // the pre-restore backup holds the live state (with maintenance mode on, as Aegir's does)
-    const preSql = execFileSync('tar', ['-xzOf', result.preRestoreBackup, 'database.sql'], {encoding: 'utf8'})
+    const preSql = execFileSync('tar', ['-xzOf', result.preRestoreBackup, './database.sql'], {encoding: 'utf8'})
     expect(preSql).toContain('changed after the backup')
     expect(preSql).toContain("('maintenance_mode','i:1;')")
 
@@ -161,6 +162,27 @@ describe('restoreSite', () => {
       expect(argv).not.toContain(db.password)
       expect(argv).not.toContain(t.password)
     }
+  })
+
+  it("restores a backup in bk's earlier layout (member names without './', no root entry)", async () => {
+    const {t, admin} = await setup()
+    const work = tempDir()
+    execFileSync('tar', ['-xzpf', join(t.location, FIXTURE_BACKUP), '-C', work])
+    const old = join(t.location, 'example.com-20261119.101010.tar.gz')
+    await createArchive({cwd: work, file: old, secret: true})
+    const names = execFileSync('tar', ['-tzf', old], {encoding: 'utf8'}).trim().split('\n')
+    expect(names).toContain('database.sql')
+    expect(names.some((n) => n.startsWith('./'))).toBe(false)
+    const site = await openSite(t.site)
+    const result = await restoreSite(site, old, {location: t.location, admin})
+    extraDbs.push(result.database.new)
+    extraUsers.push(result.database.user)
+    expect(tableCounts(result.database.new)).toEqual(fixtureCounts())
+    expect(mysqlRoot('SELECT title FROM node WHERE nid = 1', result.database.new).trim()).toBe('Article 1 🚀 café')
+    expect(existsSync(join(t.site, 'files/css/new.css'))).toBe(false) // made after the backup: gone
+    expect(readFileSync(join(t.site, 'files/css/css_abc.css'))).toEqual(
+      readFileSync(join(work, 'files/css/css_abc.css')),
+    )
   })
 
   it('refuses a damaged archive before touching anything', async () => {

@@ -136,7 +136,7 @@ export async function writeTar(
 
   async function* tarBytes(): AsyncGenerator<Buffer> {
     for (const member of options.prepend ?? []) {
-      const block = memberBlocks(member)
+      const block = memberBlocks(options.dotSlash ? {...member, name: dotSlashName(member.name)} : member)
       entries++
       produced += block.length
       yield block
@@ -171,7 +171,7 @@ export async function writeTar(
           skipped.push(entry.path)
           continue
         }
-        pack.write(entry.path)
+        pack.write(options.dotSlash ? dotSlashName(entry.path) : entry.path)
         written++
         entries++
         while (written - created > MAX_QUEUED) await new Promise<void>((r) => (wake = r))
@@ -218,10 +218,18 @@ export async function writeTar(
   return {bytes, entries, sha256: hash.digest('hex'), skipped}
 }
 
+/** 'x' -> './x' ('.' stays '.', which node-tar writes as './'). */
+export function dotSlashName(path: string): string {
+  const name = normalizeName(path)
+  return name === '.' ? '.' : `./${name}`
+}
+
 /** Entries to archive: everything under cwd, or the listed entries (directories recursively), filtered. */
 async function* sources(options: CreateArchiveOptions): AsyncGenerator<{path: string; stat: Stats}> {
   const cwd = resolve(options.cwd)
   const filter = options.filter
+  // the root entry: node-tar names it './' (not subject to the filter, which sees paths inside cwd)
+  if (options.dotSlash) yield {path: '.', stat: await lstat(cwd)}
   if (!options.entries) {
     yield* walk(cwd, {filter: filter ? (p) => filter(p) : undefined})
     return

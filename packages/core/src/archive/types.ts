@@ -13,7 +13,7 @@ export interface PrependMember {
 }
 
 export interface CreateArchiveOptions {
-  /** Directory whose contents are archived (entry names are relative to it, without a './' prefix). */
+  /** Directory whose contents are archived (entry names are relative to it, without a './' prefix unless `dotSlash`). */
   cwd: string
   /** Entries (relative to cwd) to archive, in this order (directories recursively); default: everything in cwd. */
   entries?: string[]
@@ -35,6 +35,13 @@ export interface CreateArchiveOptions {
   /** Called with the uncompressed tar bytes produced so far. */
   onProgress?: (bytesDone: number) => void
   overwrite?: boolean
+  /**
+   * Member names start with './' and a './' directory entry (cwd itself: its mode, owner, mtime) comes first, like
+   * `tar -C dir -czf f .` (provision's and IOTstack's layout, so `tar xzf f ./database.sql` finds the member).
+   * `prepend` members are also named './<name>' and stay before it (createBkArchive's manifest keeps its plain name
+   * and stays first). Readers (list, extract, manifests, readArchiveMember) treat './x' and 'x' alike. Default false.
+   */
+  dotSlash?: boolean
 }
 
 export interface ArchiveResult {
