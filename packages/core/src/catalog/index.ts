@@ -1,6 +1,7 @@
 export {parseAsOf} from './asof.js'
 export {Catalog, type CatalogEntry, type CatalogOptions, SIDECAR_SUFFIX, sortNewestFirst, treeSize} from './catalog.js'
 export {hasRetention, type RetentionFlagValues, retentionFlags, retentionFromFlags} from './flags.js'
+export {formatListing, type ListingRow, listingRows} from './listing.js'
 export {
   type Clock,
   type DatedNamingOptions,

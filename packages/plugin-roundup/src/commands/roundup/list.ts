@@ -1,4 +1,4 @@
-import {BkCommand, formatBytes} from '@bkcli/core'
+import {BkCommand, formatListing, listingRows} from '@bkcli/core'
 import {Args} from '@oclif/core'
 import {listBackups} from '../../backup.js'
 
@@ -9,21 +9,6 @@ export default class List extends BkCommand<typeof List> {
 
   async run() {
     const entries = await listBackups(this.args.location)
-    const rows = entries.map((e) => ({
-      name: e.name,
-      path: e.path,
-      date: e.date.toISOString(),
-      size: e.size,
-      kind: e.kind,
-      description: e.description,
-    }))
-    return this.report(rows, (r) =>
-      r.length === 0
-        ? `No backups in ${this.args.location}.`
-        : r.map(
-            (e) =>
-              `${e.date}  ${formatBytes(e.size).padStart(10)}  ${e.name}${e.description ? `  ${e.description}` : ''}`,
-          ),
-    )
+    return this.report(listingRows(entries), (rows) => formatListing(rows, this.args.location))
   }
 }
