@@ -49,8 +49,16 @@ function treeState(dir: string): Record<string, string> {
   return out
 }
 
+/**
+ * The databases a restore of example.com could create or drop (provision names them after the uri), beside the
+ * test site's own: other test files create and drop their own databases on the same server meanwhile.
+ */
 function databases(): string[] {
-  return mysqlRoot('SHOW DATABASES').trim().split('\n').sort()
+  return mysqlRoot('SHOW DATABASES')
+    .trim()
+    .split('\n')
+    .filter((name) => name.startsWith('examplecom') || sites.some((t) => t.database === name))
+    .sort()
 }
 
 function maintenanceValue(db: string): string {

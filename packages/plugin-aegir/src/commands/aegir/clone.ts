@@ -1,11 +1,8 @@
 import {BkCommand} from '@bkcli/core'
 import {Args} from '@oclif/core'
-import {adminTarget} from '../../admin.js'
 import {cloneSite} from '../../clone-migrate.js'
-import {overridesFromUrl} from '../../db-overrides.js'
+import {deployOptions, openSiteFromFlags} from '../../deploy-options.js'
 import {adminFlags, dumpFlags, locationFlag, siteDbFlags, webGroupFlag} from '../../flags.js'
-import {resolveGroup} from '../../layout.js'
-import {openSite} from '../../site.js'
 
 export default class Clone extends BkCommand<typeof Clone> {
   static override summary = 'Clone a site under a new uri beside it, with its own database; the source keeps running.'
@@ -26,27 +23,19 @@ export default class Clone extends BkCommand<typeof Clone> {
     ...siteDbFlags,
   }
 
+  private io() {
+    return {
+      configSecret: (k: string) => this.configSecret(k),
+      note: (m: string) => this.note(m),
+      info: (m: string) => this.info(m),
+    }
+  }
+
   async run() {
     const {args, flags} = this
-    const database = await overridesFromUrl(
-      flags['db-url'],
-      flags['password-file'],
-      (m) => this.note(m),
-      this.configSecret('db-password'),
-    )
-    const site = await openSite(args.site, {database})
+    const site = await openSiteFromFlags(args.site, flags, this.io())
     const result = await cloneSite(site, args['new-uri'], {
-      location: flags.location,
-      admin: await adminTarget({
-        url: flags['db-admin-url'],
-        passwordFile: flags['db-admin-password-file'],
-        configPassword: this.configSecret('db-admin-password'),
-      }),
-      grantHost: flags['db-grant-host'],
-      webGroup: flags['web-group'] === undefined ? undefined : await resolveGroup(flags['web-group']),
-      force: flags.force,
-      stripDefiner: flags['strip-definer'],
-      onStep: (s) => this.info(`- ${s}`),
+      ...(await deployOptions(flags, this.io())),
     })
     for (const w of result.warnings) this.note(w)
     return this.report(result, (r) => [

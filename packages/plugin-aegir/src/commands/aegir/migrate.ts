@@ -1,11 +1,8 @@
 import {BkCommand} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
-import {adminTarget} from '../../admin.js'
 import {migrateSite} from '../../clone-migrate.js'
-import {overridesFromUrl} from '../../db-overrides.js'
+import {deployOptions, openSiteFromFlags} from '../../deploy-options.js'
 import {adminFlags, dumpFlags, locationFlag, siteDbFlags, webGroupFlag} from '../../flags.js'
-import {resolveGroup} from '../../layout.js'
-import {openSite} from '../../site.js'
 
 export default class Migrate extends BkCommand<typeof Migrate> {
   static override summary = 'Move a site to another platform (optionally under a new uri), then retire the old one.'
@@ -27,32 +24,24 @@ export default class Migrate extends BkCommand<typeof Migrate> {
     ...siteDbFlags,
   }
 
+  private io() {
+    return {
+      configSecret: (k: string) => this.configSecret(k),
+      note: (m: string) => this.note(m),
+      info: (m: string) => this.info(m),
+    }
+  }
+
   async run() {
     const {args, flags} = this
-    const database = await overridesFromUrl(
-      flags['db-url'],
-      flags['password-file'],
-      (m) => this.note(m),
-      this.configSecret('db-password'),
-    )
-    const site = await openSite(args.site, {database})
+    const site = await openSiteFromFlags(args.site, flags, this.io())
     await this.confirmOrAbort(
       `Migrate ${site.uri} to ${args.platform} and remove ${site.dir} and its database ${site.database.database} afterwards?`,
       `migrate ${site.uri}`,
     )
     const result = await migrateSite(site, args.platform, {
       newUri: flags['new-uri'],
-      location: flags.location,
-      admin: await adminTarget({
-        url: flags['db-admin-url'],
-        passwordFile: flags['db-admin-password-file'],
-        configPassword: this.configSecret('db-admin-password'),
-      }),
-      grantHost: flags['db-grant-host'],
-      webGroup: flags['web-group'] === undefined ? undefined : await resolveGroup(flags['web-group']),
-      force: flags.force,
-      stripDefiner: flags['strip-definer'],
-      onStep: (s) => this.info(`- ${s}`),
+      ...(await deployOptions(flags, this.io())),
     })
     for (const w of result.warnings) this.note(w)
     return this.report(result, (r) => [

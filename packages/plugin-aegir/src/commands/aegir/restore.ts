@@ -1,11 +1,8 @@
 import {BkCommand} from '@bkcli/core'
 import {Args} from '@oclif/core'
-import {adminTarget} from '../../admin.js'
-import {overridesFromUrl} from '../../db-overrides.js'
+import {deployOptions, openSiteFromFlags} from '../../deploy-options.js'
 import {adminFlags, dumpFlags, locationFlag, siteDbFlags, webGroupFlag} from '../../flags.js'
-import {resolveGroup} from '../../layout.js'
 import {restoreSite} from '../../restore.js'
-import {openSite} from '../../site.js'
 
 export default class Restore extends BkCommand<typeof Restore> {
   static override summary = 'Restore a site from one of its backups, the way Aegir does it, but safely.'
@@ -26,31 +23,23 @@ export default class Restore extends BkCommand<typeof Restore> {
     ...siteDbFlags,
   }
 
+  private io() {
+    return {
+      configSecret: (k: string) => this.configSecret(k),
+      note: (m: string) => this.note(m),
+      info: (m: string) => this.info(m),
+    }
+  }
+
   async run() {
     const {args, flags} = this
-    const database = await overridesFromUrl(
-      flags['db-url'],
-      flags['password-file'],
-      (m) => this.note(m),
-      this.configSecret('db-password'),
-    )
-    const site = await openSite(args.site, {database})
+    const site = await openSiteFromFlags(args.site, flags, this.io())
     await this.confirmOrAbort(
       `Replace ${site.uri} (${site.dir}) and its database ${site.database.database} with ${args.backup ?? 'its newest backup'}?`,
       `restore ${site.uri}`,
     )
     const result = await restoreSite(site, args.backup, {
-      location: flags.location,
-      admin: await adminTarget({
-        url: flags['db-admin-url'],
-        passwordFile: flags['db-admin-password-file'],
-        configPassword: this.configSecret('db-admin-password'),
-      }),
-      grantHost: flags['db-grant-host'],
-      webGroup: flags['web-group'] === undefined ? undefined : await resolveGroup(flags['web-group']),
-      force: flags.force,
-      stripDefiner: flags['strip-definer'],
-      onStep: (s) => this.info(`- ${s}`),
+      ...(await deployOptions(flags, this.io())),
     })
     for (const w of result.warnings) this.note(w)
     return this.report(result, (r) => [
