@@ -1,14 +1,12 @@
 import {rm, stat} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
-import {acquireLock, BkError, type DbTarget, dbClient, messageOf, pathExists} from '@bkcli/core'
+import {acquireLock, BkError, type DbTarget, messageOf, pathExists} from '@bkcli/core'
 import {type BackupResult, backupSite} from './backup.js'
 import {type DeployResult, deploySite} from './deploy.js'
-import {setMaintenance} from './drupal/maintenance.js'
 import {currentWebGroup} from './layout.js'
+import {enterMaintenance} from './maintenance-window.js'
 import {retireDatabase} from './retire.js'
-import {sessionFor} from './session.js'
 import type {AegirSite} from './site.js'
-import {siteTarget} from './target.js'
 
 export interface CopyOptions {
   location: string
@@ -111,21 +109,8 @@ export async function migrateSite(
   const step = options.onStep ?? (() => {})
   const lock = await acquireLock(site.dir, {operation: 'bk aegir migrate'})
   try {
-    const major = site.drupal?.major
     const warnings: string[] = []
-    const session = () => sessionFor(dbClient(siteTarget(site.database)), site.database.engine)
-    let before: string | undefined
-    let offline = false
-    if (major !== undefined) {
-      step('maintenance mode on')
-      const s = session()
-      try {
-        before = await setMaintenance(s, major, true)
-        offline = true
-      } finally {
-        await s.close()
-      }
-    } else warnings.push('Drupal version unknown: the site was not put in maintenance mode')
+    const maintenance = await enterMaintenance(site, step, warnings)
     let backup: BackupResult
     let deployed: DeployResult
     try {
@@ -148,16 +133,11 @@ export async function migrateSite(
         grantHost: options.grantHost ?? '%',
         site: site.database,
         webGroup: options.webGroup ?? (await currentWebGroup(site.dir)),
-        maintenance: major === undefined ? undefined : {major, value: before},
+        maintenance: maintenance.carryOver,
         onStep: step,
       })
     } catch (error) {
-      if (offline && major !== undefined) {
-        const s = session()
-        await setMaintenance(s, major, before)
-          .catch(() => undefined)
-          .finally(() => s.close())
-      }
+      await maintenance.leave()
       throw error
     }
     step('retiring the old site')

@@ -1,5 +1,8 @@
+import {BkCommand} from '@bkcli/core'
+import type {Command} from '@oclif/core'
 import {adminTarget} from './admin.js'
 import {overridesFromUrl} from './db-overrides.js'
+import {adminFlags, dumpFlags, locationFlag, siteDbFlags, webGroupFlag} from './flags.js'
 import {resolveGroup} from './layout.js'
 import {type AegirSite, openSite} from './site.js'
 
@@ -48,5 +51,25 @@ export async function deployOptions(flags: DeployFlags, io: CommandIo) {
     force: flags.force,
     stripDefiner: flags['strip-definer'],
     onStep: (step: string) => io.info(`- ${step}`),
+  }
+}
+
+/** The flags restore, clone and migrate all take. */
+export const deployFlags = {
+  location: locationFlag,
+  'web-group': webGroupFlag,
+  ...adminFlags,
+  ...dumpFlags,
+  ...siteDbFlags,
+}
+
+/** Base of the commands that deploy a site (restore, clone, migrate): gives the domain steps the command's I/O. */
+export abstract class DeployCommand<T extends typeof Command> extends BkCommand<T> {
+  protected io(): CommandIo {
+    return {
+      configSecret: (key) => this.configSecret(key),
+      note: (message) => this.note(message),
+      info: (message) => this.info(message),
+    }
   }
 }

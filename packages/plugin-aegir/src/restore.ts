@@ -1,24 +1,13 @@
 import {basename, join, resolve} from 'node:path'
-import {
-  acquireLock,
-  BkError,
-  checkArchive,
-  type DbTarget,
-  dbClient,
-  messageOf,
-  pathExists,
-  sha256File,
-} from '@bkcli/core'
+import {acquireLock, BkError, checkArchive, type DbTarget, dbClient, pathExists, sha256File} from '@bkcli/core'
 import {type BackupResult, backupSite, REASON_PRE_RESTORE} from './backup.js'
 import {type DeployResult, deploySite} from './deploy.js'
-import {setMaintenance} from './drupal/maintenance.js'
 import {currentWebGroup} from './layout.js'
+import {enterMaintenance} from './maintenance-window.js'
 import {readBackupSidecar} from './manifest.js'
 import {siteCatalog} from './naming.js'
 import {retireDatabase} from './retire.js'
-import {sessionFor} from './session.js'
 import type {AegirSite} from './site.js'
-import {siteTarget} from './target.js'
 
 export interface RestoreOptions {
   location: string
@@ -81,23 +70,8 @@ export async function restoreSite(
       await admin.close()
     }
 
-    const major = site.drupal?.major
     const warnings: string[] = []
-    const siteSession = () => sessionFor(dbClient(siteTarget(site.database)), site.database.engine)
-    let before: string | undefined
-    let maintenanceSet = false
-    if (major !== undefined) {
-      step('maintenance mode on')
-      const session = siteSession()
-      try {
-        before = await setMaintenance(session, major, true)
-        maintenanceSet = true
-      } finally {
-        await session.close()
-      }
-    } else {
-      warnings.push('Drupal version unknown: the site was not put in maintenance mode')
-    }
+    const maintenance = await enterMaintenance(site, step, warnings)
 
     let pre: BackupResult | undefined
     let deployed: DeployResult
@@ -120,17 +94,12 @@ export async function restoreSite(
         grantHost: options.grantHost ?? '%',
         site: site.database,
         webGroup: options.webGroup ?? (await currentWebGroup(site.dir)),
-        maintenance: major === undefined ? undefined : {major, value: before},
+        maintenance: maintenance.carryOver,
         onSpawn: options.onSpawn,
         onStep: step,
       })
     } catch (error) {
-      if (maintenanceSet && major !== undefined) {
-        const session = siteSession()
-        await setMaintenance(session, major, before)
-          .catch((e) => warnings.push(`could not take the site out of maintenance mode: ${messageOf(e)}`))
-          .finally(() => session.close())
-      }
+      await maintenance.leave()
       if (pre && error instanceof BkError) {
         const message = `${error.message.replace(/[.\s]+$/, '')}; the live site is unchanged and the pre-restore backup is kept: ${pre.file}`
         throw new BkError(message, {exit: error.exit, code: error.code, cause: error})

@@ -1,10 +1,8 @@
-import {BkCommand} from '@bkcli/core'
 import {Args} from '@oclif/core'
 import {cloneSite} from '../../clone-migrate.js'
-import {deployOptions, openSiteFromFlags} from '../../deploy-options.js'
-import {adminFlags, dumpFlags, locationFlag, siteDbFlags, webGroupFlag} from '../../flags.js'
+import {DeployCommand, deployFlags, deployOptions, openSiteFromFlags} from '../../deploy-options.js'
 
-export default class Clone extends BkCommand<typeof Clone> {
+export default class Clone extends DeployCommand<typeof Clone> {
   static override summary = 'Clone a site under a new uri beside it, with its own database; the source keeps running.'
   static override description =
     `Backs the site up (kept in the backup location), deploys that backup as <platform>/sites/<new-uri> with a new database and user (fresh password, through --db-admin-url), and rewrites sites/<old-uri> paths to sites/<new-uri> in settings.php, drushrc.php and in the database, PHP-serialized values included (their length prefixes follow). The web server's vhost for the new uri is not made here.`
@@ -16,19 +14,7 @@ export default class Clone extends BkCommand<typeof Clone> {
     'new-uri': Args.string({description: 'The uri of the clone.', required: true}),
   }
   static override flags = {
-    location: locationFlag,
-    'web-group': webGroupFlag,
-    ...adminFlags,
-    ...dumpFlags,
-    ...siteDbFlags,
-  }
-
-  private io() {
-    return {
-      configSecret: (k: string) => this.configSecret(k),
-      note: (m: string) => this.note(m),
-      info: (m: string) => this.info(m),
-    }
+    ...deployFlags,
   }
 
   async run() {

@@ -1,10 +1,8 @@
-import {BkCommand} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 import {migrateSite} from '../../clone-migrate.js'
-import {deployOptions, openSiteFromFlags} from '../../deploy-options.js'
-import {adminFlags, dumpFlags, locationFlag, siteDbFlags, webGroupFlag} from '../../flags.js'
+import {DeployCommand, deployFlags, deployOptions, openSiteFromFlags} from '../../deploy-options.js'
 
-export default class Migrate extends BkCommand<typeof Migrate> {
+export default class Migrate extends DeployCommand<typeof Migrate> {
   static override summary = 'Move a site to another platform (optionally under a new uri), then retire the old one.'
   static override description =
     `Puts the site in maintenance mode, backs it up (kept), deploys the backup into <platform>/sites/<uri> with a new database and user, rewrites the platform paths and, with --new-uri, sites/<old-uri> paths in the files' settings and the database (serialized values included). Only after that succeeded are the old database, its user and the old site folder removed. On failure the old site is taken out of maintenance mode and left as it was.`
@@ -17,19 +15,7 @@ export default class Migrate extends BkCommand<typeof Migrate> {
   }
   static override flags = {
     'new-uri': Flags.string({description: 'Give the site a new uri on the way.'}),
-    location: locationFlag,
-    'web-group': webGroupFlag,
-    ...adminFlags,
-    ...dumpFlags,
-    ...siteDbFlags,
-  }
-
-  private io() {
-    return {
-      configSecret: (k: string) => this.configSecret(k),
-      note: (m: string) => this.note(m),
-      info: (m: string) => this.info(m),
-    }
+    ...deployFlags,
   }
 
   async run() {

@@ -1,10 +1,8 @@
-import {BkCommand} from '@bkcli/core'
 import {Args} from '@oclif/core'
-import {deployOptions, openSiteFromFlags} from '../../deploy-options.js'
-import {adminFlags, dumpFlags, locationFlag, siteDbFlags, webGroupFlag} from '../../flags.js'
+import {DeployCommand, deployFlags, deployOptions, openSiteFromFlags} from '../../deploy-options.js'
 import {restoreSite} from '../../restore.js'
 
-export default class Restore extends BkCommand<typeof Restore> {
+export default class Restore extends DeployCommand<typeof Restore> {
   static override summary = 'Restore a site from one of its backups, the way Aegir does it, but safely.'
   static override description =
     `Checks the archive first; puts the site in maintenance mode (the variable or state its Drupal version honours); takes a pre-restore backup ("Generated before being restored to a previous version"), which is kept also when the restore fails; unpacks the backup beside the site; creates a new database and user with a fresh password through --db-admin-url; imports the dump; rewrites the credentials in settings.php and drushrc.php; swaps the folders; then drops the old database and user. On any failure the live site and its database stay as they were and the new database is dropped. Without [backup], the newest backup of the site is used.`
@@ -16,19 +14,7 @@ export default class Restore extends BkCommand<typeof Restore> {
     backup: Args.string({description: 'The backup: a file, or a name in the backup location (default: the newest).'}),
   }
   static override flags = {
-    location: locationFlag,
-    'web-group': webGroupFlag,
-    ...adminFlags,
-    ...dumpFlags,
-    ...siteDbFlags,
-  }
-
-  private io() {
-    return {
-      configSecret: (k: string) => this.configSecret(k),
-      note: (m: string) => this.note(m),
-      info: (m: string) => this.info(m),
-    }
+    ...deployFlags,
   }
 
   async run() {
