@@ -1,4 +1,5 @@
 import {join} from 'node:path'
+import {checkResult} from '@bkcli/core'
 import {execa} from 'execa'
 import {repoRoot} from './paths.js'
 import {tempDir} from './tmp.js'
@@ -7,8 +8,12 @@ export interface CliResult {
   exitCode: number
   stdout: string
   stderr: string
+  /** The --json document, checked against its kind's committed schema (throws naming what does not match). */
   json<T = unknown>(): T
 }
+
+// One lock folder per test process: two bk runs of one test meet on the same locks, other tests' runs do not.
+let lockDir: string | undefined
 
 export interface RunBkOptions {
   cwd?: string
@@ -32,6 +37,7 @@ export async function runBk(args: string[], options: RunBkOptions = {}): Promise
       BK_DATA_DIR: dataDir,
       BK_CONFIG_DIR: tempDir('bk-config-'),
       BK_CACHE_DIR: tempDir('bk-cache-'),
+      BK_LOCK_DIR: (lockDir ??= tempDir('bk-locks-')),
       ...options.env,
     },
     input: options.input ?? '',
@@ -39,11 +45,21 @@ export async function runBk(args: string[], options: RunBkOptions = {}): Promise
     stripFinalNewline: false,
   })
   const stdout = String(result.stdout)
+  let problems: string[] = []
+  if (args.includes('--json') && stdout.trim().startsWith('{')) {
+    try {
+      problems = await checkResult(JSON.parse(stdout))
+    } catch {
+      // not JSON: json() reports it
+    }
+  }
   return {
     exitCode: result.exitCode ?? 1,
     stdout,
     stderr: String(result.stderr),
     json<T>() {
+      if (problems.length > 0)
+        throw new Error(`bk ${args.join(' ')}: --json does not match its schema: ${problems.join('; ')}`)
       return JSON.parse(stdout) as T
     },
   }

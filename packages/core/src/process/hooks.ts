@@ -50,10 +50,10 @@ export function runHook(command: string, options: HookOptions): Promise<void> {
 }
 
 export interface Hooks {
-  /** Runs first; if it fails the operation is not run (the post-command still runs, with BK_STATUS=failed). */
-  pre?: string
-  /** Runs afterwards whatever the outcome, with BK_STATUS=ok|failed and BK_ERROR (on failure) in its environment. */
-  post?: string
+  /** Run first, in order; if one fails the operation is not run (the post-commands still run, with BK_STATUS=failed). */
+  pre?: string | string[]
+  /** Run afterwards in order whatever the outcome, with BK_STATUS=ok|failed and BK_ERROR (on failure) in their environment. */
+  post?: string | string[]
   /** Extra environment for both hooks (e.g. BK_TARGET). */
   env?: Record<string, string | undefined>
   cwd?: string
@@ -68,38 +68,49 @@ export interface Hooks {
  */
 export async function withHooks<T>(hooks: Hooks, fn: () => Promise<T>): Promise<T> {
   const base = {env: hooks.env, cwd: hooks.cwd, quiet: hooks.quiet}
-  // On a signal the operation dies with the process: run the post-command synchronously before exiting.
-  const unregister = hooks.post
-    ? onInterrupt(() => {
-        spawnSync('/bin/sh', ['-c', hooks.post as string], {
-          cwd: hooks.cwd,
-          env: {...process.env, ...hooks.env, BK_STATUS: 'failed', BK_ERROR: 'interrupted'},
-          stdio: ['ignore', process.stderr, process.stderr],
+  const pres = listOf(hooks.pre)
+  const posts = listOf(hooks.post)
+  // On a signal the operation dies with the process: run the post-commands synchronously before exiting.
+  const unregister =
+    posts.length > 0
+      ? onInterrupt(() => {
+          for (const post of posts) {
+            spawnSync('/bin/sh', ['-c', post], {
+              cwd: hooks.cwd,
+              env: {...process.env, ...hooks.env, BK_STATUS: 'failed', BK_ERROR: 'interrupted'},
+              stdio: ['ignore', process.stderr, process.stderr],
+            })
+          }
         })
-      })
-    : () => {}
+      : () => {}
   let failed: unknown
   let ok = false
   let result: T | undefined
   try {
-    if (hooks.pre) await runHook(hooks.pre, {...base, label: 'pre-command'})
+    for (const pre of pres) await runHook(pre, {...base, label: 'pre-command'})
     result = await fn()
     ok = true
   } catch (error) {
     failed = error
   }
   unregister()
-  if (hooks.post) {
-    const status = ok ? {BK_STATUS: 'ok'} : {BK_STATUS: 'failed', BK_ERROR: oneLine(messageOf(failed))}
+  const status = ok ? {BK_STATUS: 'ok'} : {BK_STATUS: 'failed', BK_ERROR: oneLine(messageOf(failed))}
+  let postFailure: unknown
+  // Every post-command runs even when an earlier one failed: each may undo a different pre-command.
+  for (const post of posts) {
     try {
-      await runHook(hooks.post, {...base, env: {...hooks.env, ...status}, label: 'post-command'})
-    } catch (postError) {
-      if (ok) throw postError
-      throw withMention(failed, messageOf(postError))
+      await runHook(post, {...base, env: {...hooks.env, ...status}, label: 'post-command'})
+    } catch (error) {
+      postFailure ??= error
     }
   }
-  if (!ok) throw failed
+  if (!ok) throw postFailure ? withMention(failed, messageOf(postFailure)) : failed
+  if (postFailure) throw postFailure
   return result as T
+}
+
+function listOf(value: string | string[] | undefined): string[] {
+  return (Array.isArray(value) ? value : value ? [value] : []).filter((c) => c.trim() !== '')
 }
 
 /** The first line, URL passwords masked: the hook may log it. */
@@ -121,17 +132,21 @@ function withMention(error: unknown, mention: string): unknown {
 /** `--pre-command` and `--post-command`, the same on every command that has hooks. */
 export const hookFlags = {
   'pre-command': Flags.string({
-    description: 'Shell command run before the operation; the operation is aborted if it fails.',
+    description:
+      'Shell command run before the operation (repeatable, run in order); the operation is aborted if one fails.',
+    multiple: true,
     helpGroup: 'HOOKS',
   }),
   'post-command': Flags.string({
     description:
-      'Shell command run afterwards whatever the outcome, with BK_STATUS=ok|failed (and BK_ERROR) in its environment.',
+      'Shell command run afterwards whatever the outcome (repeatable), with BK_STATUS=ok|failed (and BK_ERROR) in its environment.',
+    multiple: true,
     helpGroup: 'HOOKS',
   }),
 }
 
 /** The Hooks of parsed `hookFlags`. */
-export function hooksFromFlags(flags: {'pre-command'?: string; 'post-command'?: string}): Hooks {
-  return {pre: flags['pre-command'] || undefined, post: flags['post-command'] || undefined}
+export function hooksFromFlags(flags: {'pre-command'?: string | string[]; 'post-command'?: string | string[]}): Hooks {
+  const given = (v: string | string[] | undefined) => (listOf(v).length > 0 ? v : undefined)
+  return {pre: given(flags['pre-command']), post: given(flags['post-command'])}
 }

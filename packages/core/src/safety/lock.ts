@@ -31,6 +31,8 @@ export interface Lock {
 export interface LockOptions {
   /** What is running, shown to whoever finds the lock: 'bk trac hotcopy'. */
   operation: string
+  /** Where the lock file goes (default: beside the resource, see lockPathFor). */
+  path?: string
 }
 
 /** `.<name>.bk-lock` beside the protected resource. */
@@ -130,7 +132,7 @@ async function takeOver(path: string, stale: LockInfo, host: string, boot: strin
  */
 export async function acquireLock(resource: string, options: LockOptions): Promise<Lock> {
   const abs = resolve(resource)
-  const path = lockPathFor(abs)
+  const path = options.path ?? lockPathFor(abs)
   const host = hostname()
   const boot = bootId()
   const info: LockInfo = {

@@ -1,4 +1,3 @@
-export {type BkArgs, BkCommand, type BkFlags} from './command.js'
 export {createProgress, formatBytes, type Progress} from './progress.js'
 export {confirm} from './prompt.js'
 export {redact, redactText} from './redact.js'

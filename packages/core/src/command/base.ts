@@ -1,11 +1,18 @@
 import {stat} from 'node:fs/promises'
 import {Command, Flags, type Interfaces} from '@oclif/core'
+import {hasRetention, type RetentionFlagValues, retentionFromFlags} from '../catalog/flags.js'
 import {CONFIG_ONLY_KEYS, configToArgv, type FlagShape} from '../config/flags.js'
 import {type ConfigSections, loadConfigFile} from '../config/load.js'
 import {BkError, isBkError, messageOf} from '../errors.js'
-import {createProgress, type Progress} from './progress.js'
-import {confirm} from './prompt.js'
-import {redact, redactText} from './redact.js'
+import {createProgress, type Progress} from '../ui/progress.js'
+import {confirm} from '../ui/prompt.js'
+import {redact, redactText} from '../ui/redact.js'
+import type {Artifact, ArtifactStore} from '../workflow/artifacts.js'
+import {type Operation, type OperationContext, runOperation} from '../workflow/operation.js'
+import type {Plan} from '../workflow/plan.js'
+import {formatPlan} from '../workflow/plan.js'
+import type {PruneOutcome} from '../workflow/prune.js'
+import type {ResultKind} from '../workflow/results.js'
 
 export type BkFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BkCommand)['baseFlags'] & T['flags']>
 export type BkArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -31,10 +38,14 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
       description: 'Answer yes to confirmations (alias --no-prompt); required without a terminal.',
       helpGroup: 'GLOBAL',
     }),
+    // TRANSITIONAL: removed from the base once every plugin's mutating commands spread dryRunFlag themselves.
     'dry-run': Flags.boolean({description: 'Show what would be done, change nothing.', helpGroup: 'GLOBAL'}),
     verbose: Flags.boolean({char: 'v', description: 'More detail; stack traces on errors.', helpGroup: 'GLOBAL'}),
     config: Flags.string({description: 'Config file (YAML); default ./bk.yml when present.', helpGroup: 'GLOBAL'}),
   }
+
+  /** The kind of this command's result (its --json schema); commands run through execute() take the operation's. */
+  static resultKind: ResultKind = 'operation'
 
   protected flags!: BkFlags<T>
   protected args!: BkArgs<T>
@@ -139,10 +150,25 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     return value === undefined || value === null ? undefined : String(value)
   }
 
-  /** Prints the result: one JSON document with --json, nothing with --quiet, else the human text. */
-  protected report<R>(result: R, text: (result: R) => string | string[]): R {
+  /** The command as typed after `bk`: 'trac backup'. */
+  protected get commandName(): string {
+    return (this.id ?? '').replaceAll(':', ' ')
+  }
+
+  /**
+   * Prints the result: one JSON document with --json (core's envelope first: kind, app, command, dryRun), nothing
+   * with --quiet, else the human text.
+   */
+  protected report<R>(result: R, text: (result: R) => string | string[], kind?: ResultKind): R {
     if (this.flags.json) {
-      process.stdout.write(`${JSON.stringify(redact(result), null, 2)}\n`)
+      const envelope = {
+        kind: kind ?? (this.ctor as unknown as typeof BkCommand).resultKind,
+        app: this.topic,
+        command: this.commandName,
+        dryRun: false,
+      }
+      const doc = result && typeof result === 'object' && !Array.isArray(result) ? {...envelope, ...result} : result
+      process.stdout.write(`${JSON.stringify(redact(doc), null, 2)}\n`)
     } else if (!this.flags.quiet) {
       const lines = text(result)
       process.stdout.write(`${redactText(Array.isArray(lines) ? lines.join('\n') : lines)}\n`)
@@ -167,6 +193,71 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
   protected async confirmOrAbort(question: string, action: string): Promise<void> {
     const ok = await confirm(question, {assumeYes: Boolean(this.flags.yes), action})
     if (!ok) throw new BkError('aborted: nothing was changed', {exit: 1, code: 'EABORTED'})
+  }
+
+  /**
+   * Runs a mutating command through core's workflow (see Operation): the plan is printed and nothing happens under
+   * --dry-run; otherwise confirm, lock, recover, hooks, act, retention, and one result for text and --json.
+   * `render` gives the human lines of a real run; a backup's pruned artifacts are listed after them.
+   */
+  protected async execute<R extends object>(
+    op: Operation<R>,
+    render: (result: R) => string | string[],
+  ): Promise<R | {plan: unknown}> {
+    const flags = this.flags as Record<string, unknown>
+    const hooks = {
+      pre: flags['pre-command'] as string[] | undefined,
+      post: flags['post-command'] as string[] | undefined,
+    }
+    const outcome = await runOperation(op, {
+      dryRun: Boolean(flags['dry-run']),
+      operation: `${this.config.bin} ${this.commandName}`,
+      confirm: (question, action) => this.confirmOrAbort(question, action),
+      hooks,
+      context: this.operationContext(),
+    })
+    if (outcome.dryRun) {
+      const doc = {plan: outcome.plan}
+      if (flags.json) {
+        const envelope = {kind: 'plan', app: this.topic, command: this.commandName, dryRun: true}
+        process.stdout.write(`${JSON.stringify(redact({...envelope, ...doc}), null, 2)}\n`)
+      } else if (!flags.quiet) {
+        process.stdout.write(
+          `${redactText([...formatPlan(outcome.plan), 'Nothing was changed (--dry-run).'].join('\n'))}\n`,
+        )
+      }
+      return doc
+    }
+    const result = outcome.pruned ? {...outcome.result, pruned: outcome.pruned} : outcome.result
+    return this.report(
+      result,
+      (r) => {
+        const lines = render(r)
+        return [...(Array.isArray(lines) ? lines : [lines]), ...prunedLines(outcome.pruned)]
+      },
+      op.kind,
+    )
+  }
+
+  /**
+   * The retention of a backup command's flags (`...retentionFlags`), or undefined when no rule was given.
+   * `upcoming` describes the artifact the run adds, so --dry-run shows what the real run would prune.
+   */
+  protected retention(
+    store: () => Promise<ArtifactStore>,
+    upcoming?: (plan: Plan) => Artifact | undefined,
+  ): Operation<object>['retention'] {
+    const policy = retentionFromFlags(this.flags as RetentionFlagValues)
+    return hasRetention(policy) ? {policy, store, upcoming} : undefined
+  }
+
+  /** What an operation may use while it acts. */
+  protected operationContext(): OperationContext {
+    return {
+      progress: (label, total) => this.progress(label, total),
+      info: (message) => this.info(message),
+      note: (message) => this.note(message),
+    }
   }
 
   protected progress(label: string, total?: number): Progress {
@@ -201,6 +292,14 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     if (json) process.stdout.write(`${JSON.stringify({ok: false, error: {code, message}}, null, 2)}\n`)
     return this.exit(exit)
   }
+}
+
+function prunedLines(pruned: PruneOutcome | undefined): string[] {
+  if (!pruned) return []
+  return [
+    ...pruned.removed.map((r) => `Pruned ${r.path}`),
+    `Retention: ${pruned.removed.length} removed, ${pruned.kept.length} kept.`,
+  ]
 }
 
 /** A password in a config file that other users may read is as exposed as one on the command line. */

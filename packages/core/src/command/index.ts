@@ -1,0 +1,5 @@
+export {type BkArgs, BkCommand, type BkFlags} from './base.js'
+export {dryRunFlag, locationFlag} from './flags.js'
+export {ListCommand} from './list.js'
+export {PruneCommand} from './prune.js'
+export {VerifyCommand} from './verify.js'
