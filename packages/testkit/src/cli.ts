@@ -6,6 +6,8 @@ import {tempDir} from './tmp.js'
 
 export interface CliResult {
   exitCode: number
+  /** The signal that ended bk ('SIGKILL' after a BK_CRASH_AT crash point), if any. */
+  signal?: string
   stdout: string
   stderr: string
   /** The --json document, checked against its kind's committed schema (throws naming what does not match). */
@@ -14,6 +16,10 @@ export interface CliResult {
 
 // One lock folder per test process: two bk runs of one test meet on the same locks, other tests' runs do not.
 let lockDir: string | undefined
+function testLockDir(): string {
+  lockDir ??= tempDir('bk-locks-')
+  return lockDir
+}
 
 export interface RunBkOptions {
   cwd?: string
@@ -37,7 +43,7 @@ export async function runBk(args: string[], options: RunBkOptions = {}): Promise
       BK_DATA_DIR: dataDir,
       BK_CONFIG_DIR: tempDir('bk-config-'),
       BK_CACHE_DIR: tempDir('bk-cache-'),
-      BK_LOCK_DIR: (lockDir ??= tempDir('bk-locks-')),
+      BK_LOCK_DIR: testLockDir(),
       ...options.env,
     },
     input: options.input ?? '',
@@ -55,6 +61,7 @@ export async function runBk(args: string[], options: RunBkOptions = {}): Promise
   }
   return {
     exitCode: result.exitCode ?? 1,
+    signal: result.signal ?? undefined,
     stdout,
     stderr: String(result.stderr),
     json<T>() {
