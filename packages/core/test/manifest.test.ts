@@ -34,7 +34,7 @@ const meta = (source: string): ManifestMeta => ({
   extra: {database_version: 45},
 })
 
-const sha = (data: string | Buffer) => execFileSync('sha256sum', {input: data}).toString().split(' ')[0]
+const sha = (data: string | Buffer) => execFileSync('sha256sum', {input: data}).toString().split(' ')[0] ?? ''
 
 function smallTree(): string {
   const dir = join(temp(), 'artifact')

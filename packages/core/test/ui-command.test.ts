@@ -5,7 +5,7 @@ import {tempDir} from '@bkcli/testkit'
 import {Args, Flags} from '@oclif/core'
 import {afterEach, describe, expect, it, vi} from 'vitest'
 import {BkError} from '../src/errors.js'
-import {BkCommand} from '../src/ui/command.js'
+import {BkCommand} from '../src/command/base.js'
 
 // The real bk CLI's config, so that messages name 'bk' as users see it.
 const root = fileURLToPath(new URL('../../../apps/bk', import.meta.url))
