@@ -4,8 +4,8 @@ import {fileURLToPath} from 'node:url'
 import {tempDir} from '@bkcli/testkit'
 import {Args, Flags} from '@oclif/core'
 import {afterEach, describe, expect, it, vi} from 'vitest'
-import {BkError} from '../src/errors.js'
 import {BkCommand} from '../src/command/base.js'
+import {BkError} from '../src/errors.js'
 
 // The real bk CLI's config, so that messages name 'bk' as users see it.
 const root = fileURLToPath(new URL('../../../apps/bk', import.meta.url))

@@ -4,7 +4,7 @@ import {hasRetention, type RetentionFlagValues, retentionFromFlags} from '../cat
 import {CONFIG_ONLY_KEYS, configToArgv, type FlagShape} from '../config/flags.js'
 import {type ConfigSections, loadConfigFile} from '../config/load.js'
 import {BkError, isBkError, messageOf} from '../errors.js'
-import {createProgress, type Progress} from '../ui/progress.js'
+import {createProgress, type Progress, type ProgressMode, setProgressOutput} from '../ui/progress.js'
 import {confirm} from '../ui/prompt.js'
 import {redact, redactText} from '../ui/redact.js'
 import type {Artifact, ArtifactStore} from '../workflow/artifacts.js'
@@ -42,6 +42,13 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     'dry-run': Flags.boolean({description: 'Show what would be done, change nothing.', helpGroup: 'GLOBAL'}),
     verbose: Flags.boolean({char: 'v', description: 'More detail; stack traces on errors.', helpGroup: 'GLOBAL'}),
     config: Flags.string({description: 'Config file (YAML); default ./bk.yml when present.', helpGroup: 'GLOBAL'}),
+    progress: Flags.option({
+      options: ['auto', 'json', 'none'] as const,
+      default: 'auto' as const,
+      description:
+        'Progress of long steps on stderr: auto (a line per step with rate and ETA on a terminal), json (one JSON object per line), none.',
+      helpGroup: 'GLOBAL',
+    })(),
   }
 
   /** The kind of this command's result (its --json schema); commands run through execute() take the operation's. */
@@ -70,6 +77,7 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     this.parsedOutput = parsed
     this.flags = parsed.flags as BkFlags<T>
     this.args = parsed.args as BkArgs<T>
+    setProgressOutput(progressMode(parsed.flags as {progress?: string; quiet?: boolean; json?: boolean}))
   }
 
   /** Commands may still call `this.parse(Cmd)`: they get the merged result computed in init(). */
@@ -260,8 +268,9 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     }
   }
 
+  /** A step of the command's own (the engine's steps report themselves); shown as --progress says. */
   protected progress(label: string, total?: number): Progress {
-    return createProgress(label, {total, enabled: !this.flags.quiet && !this.flags.json})
+    return createProgress(label, {total, enabled: true})
   }
 
   protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
@@ -292,6 +301,13 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     if (json) process.stdout.write(`${JSON.stringify({ok: false, error: {code, message}}, null, 2)}\n`)
     return this.exit(exit)
   }
+}
+
+/** --progress=json always (stderr); otherwise a terminal line unless --quiet, --json or no terminal. */
+function progressMode(flags: {progress?: string; quiet?: boolean; json?: boolean}): ProgressMode {
+  if (flags.progress === 'json') return 'json'
+  if (flags.progress === 'none' || flags.quiet || flags.json) return 'off'
+  return process.stderr.isTTY ? 'tty' : 'off'
 }
 
 function prunedLines(pruned: PruneOutcome | undefined): string[] {
