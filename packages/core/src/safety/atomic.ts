@@ -5,7 +5,7 @@ import {BkError} from '../errors.js'
 import {fsyncPath, pathExists} from '../fs/paths.js'
 import {onInterrupt} from './interrupt.js'
 import {pidAlive} from './pid.js'
-import {errnoOf, randomTag} from './sync.js'
+import {errnoOf, randomTag} from './errno.js'
 
 export interface AtomicFileOptions {
   /**

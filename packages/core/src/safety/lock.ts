@@ -6,7 +6,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {BkError, messageOf} from '../errors.js'
 import {onInterrupt} from './interrupt.js'
 import {pidAlive} from './pid.js'
-import {errnoOf, randomTag} from './sync.js'
+import {errnoOf, randomTag} from './errno.js'
 
 /** What a lock file holds (JSON). */
 export interface LockInfo {
