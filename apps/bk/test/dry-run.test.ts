@@ -9,6 +9,8 @@ import {type DryRunCase, fingerprint, repoRoot, runBk, tempDir} from '@bkcli/tes
 import {describe, expect, it} from 'vitest'
 
 const PLUGINS = ['trac', 'roundup', 'zodb', 'aegir', 'iotstack']
+/** Each package's folder: the plugins, and the CLI itself (bk run, schedule, report). */
+const PACKAGES = [...PLUGINS.map((p) => join('packages', `plugin-${p}`)), join('apps', 'bk')]
 
 interface ManifestCommand {
   flags: Record<string, unknown>
@@ -16,8 +18,8 @@ interface ManifestCommand {
 
 function commandsWithDryRun(): string[] {
   const ids: string[] = []
-  for (const plugin of PLUGINS) {
-    const file = join(repoRoot(), 'packages', `plugin-${plugin}`, 'oclif.manifest.json')
+  for (const pkg of PACKAGES) {
+    const file = join(repoRoot(), pkg, 'oclif.manifest.json')
     const manifest = JSON.parse(readFileSync(file, 'utf8')) as {commands: Record<string, ManifestCommand>}
     for (const [id, command] of Object.entries(manifest.commands)) if ('dry-run' in command.flags) ids.push(id)
   }
@@ -26,8 +28,8 @@ function commandsWithDryRun(): string[] {
 
 async function allCases(): Promise<DryRunCase[]> {
   const cases: DryRunCase[] = []
-  for (const plugin of PLUGINS) {
-    const file = join(repoRoot(), 'packages', `plugin-${plugin}`, 'test', 'dry-run.cases.ts')
+  for (const pkg of PACKAGES) {
+    const file = join(repoRoot(), pkg, 'test', 'dry-run.cases.ts')
     if (!existsSync(file)) continue
     const mod = (await import(file)) as {cases: DryRunCase[]}
     cases.push(...mod.cases)
@@ -74,8 +76,10 @@ describe('--dry-run changes nothing', () => {
 })
 
 function commandFlags(id: string): Record<string, unknown> {
-  const plugin = id.split(':')[0]
-  const file = join(repoRoot(), 'packages', `plugin-${plugin}`, 'oclif.manifest.json')
-  const manifest = JSON.parse(readFileSync(file, 'utf8')) as {commands: Record<string, ManifestCommand>}
-  return manifest.commands[id]?.flags ?? {}
+  for (const pkg of PACKAGES) {
+    const file = join(repoRoot(), pkg, 'oclif.manifest.json')
+    const manifest = JSON.parse(readFileSync(file, 'utf8')) as {commands: Record<string, ManifestCommand>}
+    if (manifest.commands[id]) return manifest.commands[id].flags
+  }
+  return {}
 }

@@ -2,7 +2,7 @@ import {stat} from 'node:fs/promises'
 import {Command, Flags, type Interfaces} from '@oclif/core'
 import {hasRetention, type RetentionFlagValues, retentionFromFlags} from '../catalog/flags.js'
 import {CONFIG_ONLY_KEYS, configToArgv, type FlagShape} from '../config/flags.js'
-import {type ConfigSections, loadConfigFile} from '../config/load.js'
+import {type ConfigSections, type LoadedConfig, loadConfigFile} from '../config/load.js'
 import {BkError, isBkError, messageOf} from '../errors.js'
 import {createProgress, type Progress, type ProgressMode, setProgressOutput} from '../ui/progress.js'
 import {confirm} from '../ui/prompt.js'
@@ -58,6 +58,8 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
   protected args!: BkArgs<T>
   /** Values of the config file that apply to this command (core section, then the plugin's), secrets included. */
   protected configValues: Record<string, unknown> = {}
+  /** The config file as read (its path, jobs and alerts), when there is one. */
+  protected loadedConfig?: LoadedConfig
   private parsedOutput?: Parsed
 
   public override async init(): Promise<void> {
@@ -92,9 +94,15 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     return (this.id ?? '').split(':')[0] ?? ''
   }
 
+  /** Who answers in --json: the plugin's topic, or 'bk' for the CLI's own commands (run, status …). */
+  protected get app(): string {
+    return (this.id ?? '').includes(':') ? this.topic : 'bk'
+  }
+
   private async argvFromConfig(first: Parsed): Promise<{argv: string[]; file?: string}> {
     const flags = first.flags as {config?: string}
     const loaded = await loadConfigFile(flags.config)
+    this.loadedConfig = loaded
     if (!loaded.file) return {argv: []}
     const given = new Set(
       first.raw.filter((token) => token.type === 'flag').map((token) => (token as {flag: string}).flag),
@@ -158,6 +166,11 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     return value === undefined || value === null ? undefined : String(value)
   }
 
+  /** The positional arguments as given (all of them, for commands with `strict = false`). */
+  protected get positionals(): string[] {
+    return ((this.parsedOutput?.argv ?? []) as unknown[]).map(String)
+  }
+
   /** The command as typed after `bk`: 'trac backup'. */
   protected get commandName(): string {
     return (this.id ?? '').replaceAll(':', ' ')
@@ -171,7 +184,7 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     if (this.flags.json) {
       const envelope = {
         kind: kind ?? (this.ctor as unknown as typeof BkCommand).resultKind,
-        app: this.topic,
+        app: this.app,
         command: this.commandName,
         dryRun: false,
       }
@@ -227,7 +240,7 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     if (outcome.dryRun) {
       const doc = {plan: outcome.plan}
       if (flags.json) {
-        const envelope = {kind: 'plan', app: this.topic, command: this.commandName, dryRun: true}
+        const envelope = {kind: 'plan', app: this.app, command: this.commandName, dryRun: true}
         process.stdout.write(`${JSON.stringify(redact({...envelope, ...doc}), null, 2)}\n`)
       } else if (!flags.quiet) {
         process.stdout.write(

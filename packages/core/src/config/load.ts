@@ -11,6 +11,9 @@ export interface LoadedConfig {
   /** The file read, or undefined when there is none. */
   file?: string
   sections: ConfigSections
+  /** `jobs:` (a list) and `alerts:`, read by `bk run`/`status`/`schedule`/`report` (jobs/config.ts checks them). */
+  jobs?: unknown
+  alerts?: unknown
 }
 
 export const DEFAULT_CONFIG_FILE = 'bk.yml'
@@ -36,12 +39,17 @@ export async function loadConfigFile(explicit?: string, cwd = process.cwd()): Pr
     throw new BkError(`${file}: expected sections such as 'core:' or 'trac:' at the top level`, {code: 'ECONFIG'})
   }
   const sections: ConfigSections = {}
+  const loaded: LoadedConfig = {file, sections}
   for (const [name, body] of Object.entries(data)) {
+    if (name === 'jobs' || name === 'alerts') {
+      loaded[name] = body
+      continue
+    }
     if (body === null || body === undefined) continue
     if (typeof body !== 'object' || Array.isArray(body)) {
       throw new BkError(`${file}: section '${name}' must map option names to values`, {code: 'ECONFIG'})
     }
     sections[name] = body as Record<string, unknown>
   }
-  return {file, sections}
+  return loaded
 }

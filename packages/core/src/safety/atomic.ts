@@ -3,9 +3,9 @@ import {chmod, link, lstat, mkdir, open, readdir, rename, rm, unlink} from 'node
 import {basename, dirname, join, resolve} from 'node:path'
 import {BkError} from '../errors.js'
 import {fsyncPath, pathExists} from '../fs/paths.js'
+import {errnoOf, randomTag} from './errno.js'
 import {onInterrupt} from './interrupt.js'
 import {pidAlive} from './pid.js'
-import {errnoOf, randomTag} from './errno.js'
 
 export interface AtomicFileOptions {
   /**

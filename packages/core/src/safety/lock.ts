@@ -4,9 +4,9 @@ import {hostname} from 'node:os'
 import {basename, dirname, join, resolve} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {BkError, messageOf} from '../errors.js'
+import {errnoOf, randomTag} from './errno.js'
 import {onInterrupt} from './interrupt.js'
 import {pidAlive} from './pid.js'
-import {errnoOf, randomTag} from './errno.js'
 
 /** What a lock file holds (JSON). */
 export interface LockInfo {

@@ -10,6 +10,8 @@ export interface Plan {
   steps: PlanStep[]
   /** Things the user should know before saying yes (a running server, a missing .env, …). */
   warnings?: string[]
+  /** Files the run would write, with their whole text (unit files, cron lines), shown under --dry-run. */
+  files?: {path: string; text: string}[]
 }
 
 /** The verbs of a plan, so every plugin's plan reads alike. */
@@ -51,5 +53,6 @@ export function formatPlan(plan: Plan): string[] {
   }
   if (plan.steps.length === 0) lines.push('  nothing to do')
   for (const w of plan.warnings ?? []) lines.push(`  warning: ${w}`)
+  for (const f of plan.files ?? []) lines.push('', `# ${f.path}`, ...f.text.replace(/\n$/, '').split('\n'))
   return lines
 }

@@ -8,10 +8,21 @@ import type {PruneOutcome} from './prune.js'
  * - restore:   a target replaced or filled (restore, import, migrate, clone, convert …): source, target, kept?
  * - list / prune / verify: the shared verbs, the same shape in every plugin
  * - plan:      what --dry-run would do (nothing changed)
+ * - status:    `bk status`: each job's state
  * - operation: anything else (pull, status)
  * - error:     {ok: false, error: {code, message}}
  */
-export const RESULT_KINDS = ['backup', 'restore', 'list', 'prune', 'verify', 'plan', 'operation', 'error'] as const
+export const RESULT_KINDS = [
+  'backup',
+  'restore',
+  'list',
+  'prune',
+  'verify',
+  'plan',
+  'status',
+  'operation',
+  'error',
+] as const
 export type ResultKind = (typeof RESULT_KINDS)[number]
 
 /** The fields core adds to every result. */
