@@ -47,7 +47,13 @@ function signature(symbol, decl) {
   }
   if (ts.isClassDeclaration(decl)) return `class ${symbol.name}`
   if (ts.isInterfaceDeclaration(decl)) {
-    const members = decl.members.map((m) => `  ${m.getText().replace(/\/\*\*[\s\S]*?\*\/\s*/g, '').replace(/\s+/g, ' ')}`)
+    const members = decl.members.map(
+      (m) =>
+        `  ${m
+          .getText()
+          .replace(/\/\*\*[\s\S]*?\*\/\s*/g, '')
+          .replace(/\s+/g, ' ')}`,
+    )
     return `interface ${symbol.name} {\n${members.join('\n')}\n}`
   }
   return symbol.name
