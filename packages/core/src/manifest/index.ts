@@ -1,3 +1,4 @@
+export {type PluginIdentity, pluginIdentity} from './identity.js'
 export {type BkArchiveOptions, createBkArchive} from './bk-archive.js'
 export {
   type ArchiveManifestCollector,
