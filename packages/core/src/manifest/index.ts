@@ -1,4 +1,3 @@
-export {type PluginIdentity, pluginIdentity} from './identity.js'
 export {type BkArchiveOptions, createBkArchive} from './bk-archive.js'
 export {
   type ArchiveManifestCollector,
@@ -8,6 +7,7 @@ export {
   completeManifest,
   manifestForArchive,
 } from './build.js'
+export {type PluginIdentity, pluginIdentity} from './identity.js'
 export {
   locateManifest,
   type ManifestSource,
