@@ -48,7 +48,11 @@ export function describeEntry(entry: ReadEntry): ArchiveEntry {
  * Walk the members of an archive in order. `onEntry` gets each entry and may attach 'data'/'end' listeners (the
  * entry is resumed after the callback returns). Calling `stop()` ends the reading early (after the current chunk).
  */
-export async function scanArchive(file: string, onEntry: (entry: ReadEntry, stop: () => void) => void): Promise<void> {
+export async function scanArchive(
+  file: string,
+  onEntry: (entry: ReadEntry, stop: () => void) => void,
+  onRaw?: (chunk: Buffer) => void,
+): Promise<void> {
   const stop = new AbortController()
   const parser = new Parser({
     strict: true,
@@ -59,7 +63,7 @@ export async function scanArchive(file: string, onEntry: (entry: ReadEntry, stop
     },
   })
   try {
-    await feedTar(file, parser, stop.signal)
+    await feedTar(file, parser, stop.signal, onRaw)
   } catch (error) {
     throw readError(file, error)
   }

@@ -71,6 +71,12 @@ export interface ExtractOptions {
    * already has content (a new or empty target is simply removed/emptied again when extraction is refused).
    */
   precheck?: boolean
+  /**
+   * Expected sha256 (hex) of the archive file: hashed while it is read for extraction (one pass, no separate
+   * verify read); a mismatch refuses the extraction like a corrupt archive, and nothing stays behind (a target that
+   * already has content is checked in its read-only precheck pass, before anything is written to it).
+   */
+  sha256?: string
 }
 
 export interface ExtractResult {
