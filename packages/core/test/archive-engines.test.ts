@@ -6,7 +6,7 @@ import {createHash} from 'node:crypto'
 import {linkSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
-import {createArchive, extractArchive, listArchive} from '../src/archive/index.js'
+import {checkArchive, createArchive, extractArchive, listArchive} from '../src/archive/index.js'
 import {fastCompressor, findProgram, gnuTar, pigz} from '../src/archive/native.js'
 import {walk} from '../src/fs/walk.js'
 import {createBkArchive} from '../src/manifest/bk-archive.js'
@@ -95,6 +95,8 @@ describe('archive engines', () => {
         delete process.env.BK_ARCHIVE_ENGINE
         expect(result.sha256).toBe(sha(file))
         expect(result.bytes).toBe(statSync(file).size)
+        const check = await checkArchive(file)
+        expect(check).toMatchObject({unsafe: [], sha256: result.sha256})
         const walked: string[] = []
         for await (const e of walk(src)) walked.push(e.path)
         expect(await names(file)).toEqual(walked)

@@ -63,7 +63,8 @@ export async function openTar(file: string, onRaw?: (chunk: Buffer) => void): Pr
   const raw = createReadStream(file, {highWaterMark: 1024 * 1024})
   if (onRaw) raw.on('data', (chunk) => onRaw(chunk as Buffer))
   if (compression === 'none') return raw
-  if (compression === 'gzip') return pipeline(raw, createGunzip(), () => {})
+  // 256 KiB out per chunk (zlib's default is 16 KiB): fewer, larger writes into the tar parser
+  if (compression === 'gzip') return pipeline(raw, createGunzip({chunkSize: 256 * 1024}), () => {})
   if (onRaw) {
     await requireZstd(file)
     // the file's bytes go through us (hashed on the way) into zstd's stdin

@@ -215,17 +215,25 @@ export async function hashArchiveMembers(
  */
 export async function checkArchive(file: string): Promise<CheckResult> {
   const checker = new EntryChecker()
-  const result: CheckResult = {entries: 0, bytes: 0, unsafe: []}
-  await scanArchive(file, (entry) => {
-    result.entries++
-    result.bytes += entry.size ?? 0
-    try {
-      checker.check(entry)
-    } catch (error) {
-      if (!(error instanceof UnsafeEntry)) throw error
-      result.unsafe.push(error.message)
-    }
-  })
+  const result: CheckResult = {entries: 0, bytes: 0, unsafe: [], sha256: ''}
+  const hash = createHash('sha256')
+  await scanArchive(
+    file,
+    (entry) => {
+      result.entries++
+      result.bytes += entry.size ?? 0
+      try {
+        checker.check(entry)
+      } catch (error) {
+        if (!(error instanceof UnsafeEntry)) throw error
+        result.unsafe.push(error.message)
+      }
+    },
+    (chunk) => {
+      hash.update(chunk)
+    },
+  )
+  result.sha256 = hash.digest('hex')
   for (const bad of checker.finish()) if (!result.unsafe.includes(bad.message)) result.unsafe.push(bad.message)
   return result
 }

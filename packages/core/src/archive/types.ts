@@ -105,4 +105,6 @@ export interface CheckResult {
   bytes: number
   /** One line per entry extractArchive would refuse: "<path>: <reason>". */
   unsafe: string[]
+  /** sha256 (hex) of the archive file, hashed in the same read (no separate sha256File pass needed). */
+  sha256: string
 }
