@@ -95,7 +95,9 @@ export function paired(label, anchor, contenders, prepare = () => {}) {
       const m = measure(all[i].argv, all[i].options ?? {})
       times[i].push(m.seconds)
       rss[i] = Math.max(rss[i], m.peakRssMB)
-      console.error(`bench: ${label} round ${r + 1}: ${all[i].tool} ${m.seconds.toFixed(2)} s, ${m.peakRssMB.toFixed(0)} MB`)
+      console.error(
+        `bench: ${label} round ${r + 1}: ${all[i].tool} ${m.seconds.toFixed(2)} s, ${m.peakRssMB.toFixed(0)} MB`,
+      )
     }
   }
   const spread = Math.max(...times[0]) / Math.min(...times[0])
