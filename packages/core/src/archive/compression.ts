@@ -2,7 +2,7 @@ import {constants, createReadStream} from 'node:fs'
 import {access, open} from 'node:fs/promises'
 import {delimiter, join} from 'node:path'
 import type {Duplex, Readable} from 'node:stream'
-import {pipeline} from 'node:stream'
+import {pipeline, Transform} from 'node:stream'
 import {createGunzip, createGzip} from 'node:zlib'
 import {execa} from 'execa'
 import {BkError} from '../errors.js'
@@ -60,19 +60,30 @@ export async function sniffCompression(file: string): Promise<Compression> {
  */
 export async function openTar(file: string, onRaw?: (chunk: Buffer) => void): Promise<Readable> {
   const compression = await sniffCompression(file)
-  const raw = createReadStream(file, {highWaterMark: 1024 * 1024})
-  if (onRaw) raw.on('data', (chunk) => onRaw(chunk as Buffer))
+  if (compression === 'zstd') await requireZstd(file)
+  const fileStream = createReadStream(file, {highWaterMark: 1024 * 1024})
+  // a tap in the pipeline, not a 'data' listener: a listener starts the flow before the consumer is attached
+  const raw = onRaw
+    ? pipeline(
+        fileStream,
+        new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            onRaw(chunk)
+            callback(null, chunk)
+          },
+        }),
+        () => {},
+      )
+    : fileStream
   if (compression === 'none') return raw
   // 256 KiB out per chunk (zlib's default is 16 KiB): fewer, larger writes into the tar parser
   if (compression === 'gzip') return pipeline(raw, createGunzip({chunkSize: 256 * 1024}), () => {})
   if (onRaw) {
-    await requireZstd(file)
     // the file's bytes go through us (hashed on the way) into zstd's stdin
     const child = execa('zstd', ['-d', '-c', '-q'], {buffer: {stdout: false, stderr: true}})
     return pipeline(raw, child.duplex(), () => {})
   }
   raw.destroy()
-  await requireZstd(file)
   // buffer stdout and execa keeps a copy of everything in memory (GBs): only stderr, for the error message
   return execa('zstd', ['-d', '-c', '-q', '--', file], {
     stdin: 'ignore',

@@ -10,6 +10,7 @@ import {BkError, isBkError, messageOf} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
 import {walk} from '../fs/walk.js'
 import {atomicFile} from '../safety/atomic.js'
+import {stepProgress} from '../ui/progress.js'
 import {compressionOf, requireZstd} from './compression.js'
 import {fastCompressor, gnuTar, gnuTarStream} from './native.js'
 import {normalizeName} from './read.js'
@@ -134,6 +135,7 @@ export async function writeTar(
   const skipped: string[] = []
   let entries = 0
   let produced = 0
+  const step = stepProgress('archiving')
   const hash = createHash('sha256')
   let bytes = 0
 
@@ -163,6 +165,7 @@ export async function writeTar(
     for await (const chunk of body) {
       produced += chunk.length
       options.onProgress?.(produced)
+      step.update(produced)
       yield chunk
     }
   }
@@ -195,6 +198,7 @@ export async function writeTar(
   stages.push(out)
   // biome-ignore lint/suspicious/noExplicitAny: pipeline's overloads do not take a computed list of stages
   await (pipeline as any)(...stages)
+  step.done()
   return {bytes, entries, sha256: hashing ? hash.digest('hex') : '', skipped}
 }
 

@@ -1,7 +1,9 @@
 import {chmod, stat} from 'node:fs/promises'
+import {basename} from 'node:path'
 import Database from 'better-sqlite3'
 import {BkError, messageOf} from '../errors.js'
 import {atomicFile} from '../safety/index.js'
+import {stepProgress} from '../ui/progress.js'
 import {quotePgIdent as quoteSqliteIdent} from './quote.js'
 
 export interface SqliteBackupOptions {
@@ -57,6 +59,7 @@ export async function sqliteBackup(
     const srcMode = (await stat(src)).mode & 0o7777
     let restarts = 0
     let lastRemaining = Number.POSITIVE_INFINITY
+    const step = stepProgress(`copying ${basename(src)}`, {unit: 'pages'})
     const meta = await atomicFile(
       dest,
       async (tmp) => {
@@ -67,6 +70,8 @@ export async function sqliteBackup(
             const copied = Number.isFinite(lastRemaining) ? lastRemaining - remainingPages : 0
             lastRemaining = remainingPages
             options.onProgress?.({pagesDone: totalPages - remainingPages, totalPages})
+            step.setTotal(totalPages)
+            step.update(totalPages - remainingPages)
             if (wal || restarts >= MAX_RESTARTS) return 0x7fffffff
             const now = performance.now()
             const took = now - lastAt
@@ -86,6 +91,8 @@ export async function sqliteBackup(
       {overwrite: options.overwrite ?? true},
     )
     options.onProgress?.({pagesDone: meta.totalPages, totalPages: meta.totalPages})
+    step.update(meta.totalPages)
+    step.done()
     return {pages: meta.totalPages, bytes: (await stat(dest)).size, sourceJournalMode}
   } catch (error) {
     throw sqliteError(`cannot back up the SQLite database ${src}`, error)
