@@ -1,6 +1,7 @@
 // `bk zodb follow` as a real process against a Data.fs appended to by a writer (SyntheticStorage: well-formed
 // FileStorage transactions, as the fixtures make them). Contents are asserted (restored bytes, .dat ranges),
 // never times: the test polls for the shipped state with a generous timeout.
+import {spawnSync} from 'node:child_process'
 import {closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 import {runBk, tempDir} from '@bkcli/testkit'
@@ -208,6 +209,38 @@ describe('bk zodb follow', () => {
       expect((await restored(repo)).equals(readFileSync(datafs))).toBe(true)
     }, 60_000)
   }
+
+  it('a full disk stops the follower with a clear error and leaves only whole shipments', async (ctx) => {
+    const {datafs, repo, env, db} = setup()
+    mkdirSync(repo)
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', repo])
+    if (mounted.status !== 0) {
+      console.log('skipped: cannot mount a tmpfs here (not permitted)')
+      ctx.skip()
+      return
+    }
+    try {
+      await write(db, 400, 0)
+      const f = new FollowProcess([datafs, '--location', repo, '--json'], env)
+      await f.until(() => f.shippedEnd === db.size, 'the full backup')
+      let i = 400
+      while (f.child.exitCode === null && i < 4000) {
+        await write(db, 20, 5, i)
+        i += 20
+      }
+      const exit = await f.exited
+      expect(exit.code).toBe(1)
+      expect(f.stderr).toMatch(/no space left in .*was discarded/)
+      expectContiguous(repo)
+      const names = readdirSync(repo)
+      expect(names.filter((n) => n.startsWith('.'))).toEqual([])
+      const lines = datLines(repo)[0]!.lines
+      expect(names.filter((n) => /\.(delta)?fs$/.test(n))).toHaveLength(lines.length)
+      expect((await restored(repo)).equals(readFileSync(datafs).subarray(0, lines.at(-1)![2]))).toBe(true)
+    } finally {
+      spawnSync('umount', [repo])
+    }
+  }, 120_000)
 
   it('refuses a second follower on the same location, naming the first', async () => {
     const {datafs, repo, env, db} = setup()

@@ -297,13 +297,18 @@ export class Follower {
     // the scan may have been made a while ago: take what is complete now
     scan = await scanTransactions(this.fh!, pos.end, (await this.fh!.stat()).size)
     const name = `${stamp}.${this.options.gzip ? 'deltafsz' : 'deltafs'}`
-    const copied = await this.copyChecked(pos.end, scan.end, name)
+    let dat = ''
+    const copied = await this.discardOnError(stamp, name, async () => {
+      const copied = await this.copyChecked(pos.end, scan.end, name)
+      if (!copied) return undefined
+      for (const [oid, at] of copied.records) pos.index.set(oid, at)
+      await this.publishIndex(stamp, copied.end, pos.index)
+      crashPoint('zodb-follow-index')
+      dat = pos.dat + formatDatLine(this.location, name, pos.end, copied.end, copied.md5)
+      await atomicFile(datPathOf(this.location, pos.head), (tmp) => writeText(tmp, dat), {overwrite: true})
+      return copied
+    })
     if (!copied) return false
-    for (const [oid, at] of copied.records) pos.index.set(oid, at)
-    await this.publishIndex(stamp, copied.end, pos.index)
-    crashPoint('zodb-follow-index')
-    const dat = pos.dat + formatDatLine(this.location, name, pos.end, copied.end, copied.md5)
-    await atomicFile(datPathOf(this.location, pos.head), (tmp) => writeText(tmp, dat), {overwrite: true})
     crashPoint('zodb-follow-dat')
     const start = pos.end
     pos.dat = dat
@@ -321,15 +326,20 @@ export class Follower {
     const stamp = (await this.stampNow(true))!
     if (!stamp) throw new BkError('no backup stamp later than the newest one is available; check the clock')
     const name = `${stamp}.${this.options.gzip ? 'fsz' : 'fs'}`
-    const copied = await this.copyChecked(0, scan.end, name)
-    if (!copied) throw new BkError(`${this.datafs} could not be copied whole (it changed while being read)`)
-    const index = new FsIndex()
-    for (const [oid, at] of copied.records) index.set(oid, at)
-    await this.publishIndex(stamp, copied.end, index)
-    crashPoint('zodb-follow-full-index')
     const head = repoFileOf(this.location, name)
-    const dat = formatDatLine(this.location, name, 0, copied.end, copied.md5)
-    await atomicFile(datPathOf(this.location, head), (tmp) => writeText(tmp, dat))
+    const index = new FsIndex()
+    let dat = ''
+    const copied = await this.discardOnError(stamp, name, async () => {
+      const copied = await this.copyChecked(0, scan.end, name)
+      if (!copied) throw new BkError(`${this.datafs} could not be copied whole (it changed while being read)`)
+      for (const [oid, at] of copied.records) index.set(oid, at)
+      await this.publishIndex(stamp, copied.end, index)
+      crashPoint('zodb-follow-full-index')
+      dat = formatDatLine(this.location, name, 0, copied.end, copied.md5)
+      await atomicFile(datPathOf(this.location, head), (tmp) => writeText(tmp, dat))
+      return copied
+    })
+    if (!copied) throw new BkError(`${this.datafs} could not be copied whole`)
     crashPoint('zodb-follow-full-dat')
     this.pos = {
       head,
@@ -342,6 +352,31 @@ export class Follower {
     }
     this.shipped.fulls++
     this.report('full', name, 0, copied, reason)
+  }
+
+  /**
+   * Runs one shipment's publication; when it fails before its `.dat` line is written (a full disk, an I/O
+   * error), the data file and .index it wrote are removed, so the location holds exactly the shipped chain.
+   */
+  private async discardOnError<T>(stamp: string, name: string, publish: () => Promise<T>): Promise<T> {
+    try {
+      return await publish()
+    } catch (e) {
+      // the .dat names the file once it is published: then it stays, whatever failed after
+      const head = name.includes('delta') ? this.pos?.head : repoFileOf(this.location, name)
+      const dat = head ? await readFile(datPathOf(this.location, head), 'utf8').catch(() => '') : ''
+      if (!dat.includes(name)) {
+        await rm(join(this.location, name), {force: true}).catch(() => {})
+        await rm(indexPathOf(this.location, {stamp} as RepoFile), {force: true}).catch(() => {})
+      }
+      if ((e as NodeJS.ErrnoException).code === 'ENOSPC') {
+        throw new BkError(
+          `no space left in ${this.location}: the shipment ${name} was discarded; free space and start again (it resumes after the last shipped file)`,
+          {code: 'ENOSPC'},
+        )
+      }
+      throw e
+    }
   }
 
   private report(kind: Shipment['kind'], name: string, start: number, copied: Copied, reason?: string): void {
