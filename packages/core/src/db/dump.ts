@@ -11,6 +11,7 @@ import {byteCounter, stripDefinerFilter} from './sql-stream.js'
 import {pgDbnameArg, type SecretChannel} from './tools.js'
 import {type DbTarget, describeServer} from './url.js'
 
+/** How to dump: compression, schema, extra client arguments, file mode, progress. */
 export interface DumpOptions {
   /** gzip the dump (true = level 6, or a level 1-9) through a zlib stream. */
   gzip?: boolean | number
@@ -44,6 +45,7 @@ export interface DumpOptions {
   onSpawn?: (pid: number) => void
 }
 
+/** The dump written: its file, size, the tool that made it and whether it is gzipped. */
 export interface DumpResult {
   file: string
   /** Size of the written file. */

@@ -14,6 +14,7 @@ import {type DbTarget, describeServer} from './url.js'
 /** Errors of writing to a client that has exited. */
 const CLIENT_GONE = new Set(['EPIPE', 'ECONNRESET', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_PREMATURE_CLOSE'])
 
+/** How to load a dump: error handling, CREATE DATABASE statements, transaction, progress. */
 export interface LoadOptions {
   /** The client program (psql / mysql), a path or a name on PATH. */
   clientPath?: string
