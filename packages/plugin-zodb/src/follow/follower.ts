@@ -117,6 +117,7 @@ export class Follower {
     try {
       const size = (await fh.stat()).size
       const resume = await decideResume(fh, size, this.location)
+      const z = this.options.gzip ? 'z' : ''
       const steps = [step('check', this.datafs, 'FileStorage header and transactions')]
       const exists = await stat(this.location).then(
         (s) => {
@@ -126,12 +127,12 @@ export class Follower {
         () => false,
       )
       if (!exists) steps.push(step('create', this.location, 'repozo repository'))
-      if (resume.kind === 'full') steps.push(step('create', `${this.location}/<stamp>.fs`, resume.reason, size))
+      if (resume.kind === 'full') steps.push(step('create', `${this.location}/<stamp>.fs${z}`, resume.reason, size))
       else steps.push(step('keep', `${this.location}/${resume.chain!.last.name}`, resume.reason))
       steps.push(
         step(
           'copy',
-          `${this.location}/<stamp>.deltafs`,
+          `${this.location}/<stamp>.deltafs${z}`,
           `new transactions every ${this.interval / 1000}s, with .index and .dat line, until SIGTERM`,
         ),
       )
