@@ -72,8 +72,8 @@ export interface TreeEntry {
   link?: string
 }
 
-/** Every entry under `root` (except the top-level names in `exclude`), with owners, modes, contents' sha256 and link targets. */
-export function treeOf(root: string, exclude: string[] = ['backups']): Record<string, TreeEntry> {
+/** Every entry under `root` (except the top-level names in `exclude`: by default backups/ and restore's kept copies), with owners, modes, contents' sha256 and link targets. */
+export function treeOf(root: string, exclude: string[] = ['backups', '.bk-kept']): Record<string, TreeEntry> {
   const out: Record<string, TreeEntry> = {}
   const visit = (rel: string) => {
     const abs = rel ? join(root, rel) : root

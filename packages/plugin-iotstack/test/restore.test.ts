@@ -82,7 +82,7 @@ describe('bk iotstack restore', () => {
     expect(result.exitCode).toBe(0)
     const json = result.json<{
       safetyArchive: string
-      kept: string[]
+      keptMembers: string[]
       stoppedStack: boolean
       started: boolean
       postRestoreHook: boolean
@@ -91,7 +91,7 @@ describe('bk iotstack restore', () => {
       stoppedStack: true,
       started: true,
       postRestoreHook: true,
-      kept: ['post_restore.sh', '.env'],
+      keptMembers: ['post_restore.sh', '.env'],
     })
     expect(docker.sequence().filter((s) => s !== 'compose version')).toEqual([
       'compose ps -q',
