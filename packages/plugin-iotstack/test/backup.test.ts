@@ -322,7 +322,8 @@ describe('bk iotstack backup', () => {
     // Flip one byte in the middle of the bk archive: verify must fail.
     const file = ourRow.path
     const data = readFileSync(file)
-    data[Math.floor(data.length / 2)] ^= 0xff
+    const middle = Math.floor(data.length / 2)
+    data[middle] = data[middle]! ^ 0xff
     writeFileSync(file, data)
     const bad = await runBk(['iotstack', 'verify', ref(ourRow), stack])
     expect(bad.exitCode).not.toBe(0)

@@ -24,6 +24,14 @@ function copyStack(from: string): string {
   return dir
 }
 
+/** A member's text from a tar.gz, whether the archive names it `./x` or `x`. */
+function member(file: string, path: string): string {
+  const names = execFileSync('tar', ['-tzf', file], {encoding: 'utf8'}).split('\n')
+  const name = names.find((n) => n === path || n === `./${path}`)
+  if (!name) throw new Error(`${file} holds no ${path}`)
+  return execFileSync('tar', ['-xzOf', file, name], {encoding: 'utf8'})
+}
+
 function leftovers(...dirs: string[]): string[] {
   return dirs.flatMap((d) => (existsSync(d) ? readdirSync(d).filter((n) => LEFTOVER.test(n)) : []))
 }
@@ -83,7 +91,7 @@ describe('bk iotstack restore killed (SIGKILL) at every commit point', () => {
       expect(treeOf(stack)).toEqual(expected === 'new' ? newTree : oldTree)
       expect(leftovers(stack, join(stack, 'backups/backup'))).toEqual([])
       const made = next.json<{artifacts: {path: string}[]}>().artifacts[0]!.path
-      const env = execFileSync('tar', ['-xzOf', made, './.env'], {encoding: 'utf8'})
+      const env = member(made, '.env')
       expect(env).toBe(expected === 'new' ? 'MYSQL_ROOT_PASSWORD=new\n' : 'MYSQL_ROOT_PASSWORD=old\n')
       if (expected === 'new') {
         // The replaced members are kept, whole, under a name no later restore reuses.
@@ -131,7 +139,7 @@ describe('bk iotstack backup killed (SIGKILL) while publishing the rolling archi
       if (expected === 'new') expect(next.stderr).toMatch(/finished a backup interrupted at its commit/)
       else expect(next.stderr).toMatch(/removed .*bk-stage-.*interrupted run/)
       expect((await runBk(['iotstack', 'verify', rolling, stack])).exitCode).toBe(0)
-      const flows = execFileSync('tar', ['-xzOf', rolling, './volumes/nodered/data/flows.json'], {encoding: 'utf8'})
+      const flows = member(rolling, 'volumes/nodered/data/flows.json')
       expect(flows.includes('second')).toBe(expected === 'new')
       expect(leftovers(join(stack, 'backups/rolling'), join(stack, 'backups/backup'))).toEqual([])
       expect(readdirSync(join(stack, 'backups/rolling')).sort()).toEqual([

@@ -126,7 +126,7 @@ describe('bk iotstack restore', () => {
     truncateSync(truncated, 400_000)
     const corrupt = join(dir, 'backup_6.tar.gz')
     const data = readFileSync(fixturePath('iotstack', 'archives', 'backup_6.tar.gz'))
-    data[600_000] ^= 0x55
+    data[600_000] = data[600_000]! ^ 0x55
     writeFileSync(corrupt, data)
     for (const file of [truncated, corrupt]) {
       const result = await runBk(['iotstack', 'restore', file, stack, '--yes'], {env: docker.env})
