@@ -3,6 +3,7 @@
 // one or — once the next bk run has finished the commit its journal describes, and said so — the new one, never a
 // mix; the replaced files are kept; nothing is left behind. `docker` is never asked (no --stop): no Docker here.
 import {execFileSync, spawn} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
 import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {repoRoot, runBk, tempDir} from '@bkcli/testkit'
@@ -199,6 +200,32 @@ describe('signals, two runs at once', () => {
     )
     expect(code).toBe(143)
     expect(readdirSync(rolling)).toEqual([])
+  }, 120_000)
+
+  it('a full disk (4 MiB tmpfs) fails a backup in one line, keeps the previous archive and leaves nothing', async () => {
+    const location = tempDir('bk-iot-full-')
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', location], {stdio: 'ignore'})
+    } catch {
+      console.log('skipped: mounting a tmpfs is not permitted here')
+      return
+    }
+    try {
+      const stack = await newStack()
+      const args = ['iotstack', 'backup', stack, '--type', 'rolling', '--location', location]
+      expect((await runBk(args)).exitCode).toBe(0)
+      const rolling = join(location, 'rolling', `backup_${weekday()}.tar.gz`)
+      const before = readFileSync(rolling)
+      writeFileSync(join(stack, 'volumes/big.bin'), randomBytes(6 * 1024 * 1024))
+      const full = await runBk(args)
+      expect(full.exitCode).not.toBe(0)
+      expect(full.stderr).toMatch(/^bk: .*(ENOSPC|no space)/im)
+      expect(readFileSync(rolling).equals(before)).toBe(true)
+      expect(leftovers(join(location, 'rolling'))).toEqual([])
+      expect((await runBk(['iotstack', 'verify', rolling, stack])).exitCode).toBe(0)
+    } finally {
+      execFileSync('umount', [location])
+    }
   }, 120_000)
 
   it('a second bk on the same stack is refused, naming the first and its pid', async () => {
