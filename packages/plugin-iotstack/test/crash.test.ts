@@ -9,7 +9,7 @@ import {join} from 'node:path'
 import {repoRoot, runBk, tempDir} from '@bkcli/testkit'
 import {beforeAll, describe, expect, it} from 'vitest'
 import {makeExampleStack} from '../src/example.js'
-import {treeOf, weekday} from './helpers.js'
+import {treeOf, weekday} from './tree.js'
 
 const LEFTOVER = /\.bk-(extract|stage|partial|restore)-|\.bk-prev-|\.bk-commit\.json/
 
