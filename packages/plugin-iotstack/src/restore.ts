@@ -8,6 +8,7 @@ import {
   commitParts,
   crashPoint,
   extractArchive,
+  fsyncTree,
   listArchive,
   messageOf,
   onInterrupt,
@@ -228,6 +229,7 @@ async function runRestore(
     await extractArchive({file: archive, target: extract, precheck: false})
     const staged = orderMembers((await readdir(extract)).filter((n) => n !== 'backups' && !n.startsWith('.bk-')))
     assertStackShape(archive, staged)
+    await fsyncTree(extract) // durable before the commit points at it (a power cut, not only a kill)
     crashPoint('iotstack:restore:extracted')
     const includesEnv = staged.includes('.env')
     const plan: RestorePlan = {
