@@ -1,3 +1,5 @@
+const hits = new Map<string, number>()
+
 /**
  * A named place where a test may kill bk the hard way: `BK_CRASH_AT=<name>` (or a comma-separated list) makes
  * the process SIGKILL itself there — no cleanup, no handler, as a power cut or `kill -9` would. Put one at every
@@ -5,8 +7,6 @@
  * and that the next run recovers. `name#N` picks the N-th time a point is passed. Costs one environment lookup
  * when unset.
  */
-const hits = new Map<string, number>()
-
 export function crashPoint(name: string): void {
   const at = process.env.BK_CRASH_AT
   if (!at) return
