@@ -24,8 +24,11 @@ import {pidAlive} from '../safety/pid.js'
  * reused (`keep`).
  */
 export interface CommitPart {
-  /** The new copy, complete and checked, on the same file system as `target`. */
-  stage: string
+  /**
+   * The new copy, complete and checked, on the same file system as `target`; `null` removes the part: the target
+   * is only moved aside (kept, or removed at the end) and nothing takes its place.
+   */
+  stage: string | null
   /** What it replaces; need not exist. */
   target: string
 }
@@ -94,10 +97,11 @@ export async function commitParts(parts: CommitPart[], options: CommitOptions): 
     started: new Date().toISOString(),
     keep: Boolean(options.keepAs),
     parts: parts.map((p) => {
-      const stage = resolve(p.stage)
+      const stage = p.stage === null ? null : resolve(p.stage)
       const target = resolve(p.target)
       const previous = options.keepAs ? resolve(options.keepAs(p)) : `${target}.bk-prev-${process.pid}`
-      if (!exists(stage)) throw new BkError(`nothing staged for ${target} (${stage} is missing); nothing was changed`)
+      if (stage !== null && !exists(stage))
+        throw new BkError(`nothing staged for ${target} (${stage} is missing); nothing was changed`)
       if (exists(previous)) throw new BkError(`${previous} already exists and is never overwritten; move it away first`)
       return {stage, target, previous, hadTarget: exists(target)}
     }),
@@ -118,6 +122,14 @@ export async function commitParts(parts: CommitPart[], options: CommitOptions): 
 /** Every part swapped in, idempotently: each rename is done only if it is still to do. */
 function rollForward(journal: Journal): void {
   for (const part of journal.parts) {
+    if (part.stage === null) {
+      // A removal: done once the target is aside.
+      if (part.hadTarget && exists(part.target) && !exists(part.previous)) {
+        renameSync(part.target, part.previous)
+        crashPoint('commit:aside')
+      }
+      continue
+    }
     if (!exists(part.stage)) continue // this part is in place
     if (part.hadTarget && exists(part.target)) {
       if (exists(part.previous)) {
@@ -148,9 +160,10 @@ function finish(path: string, journal: Journal): void {
 
 /**
  * Before anything else on a target: finish a commit that a killed run left (roll forward). Returns a line saying
- * what was done, or nothing when there was no journal. Refuses while the journal's process still runs.
+ * what was done, or nothing when there was no journal. Refuses while the journal's process still runs. `what` names
+ * the interrupted operation in that line ('restore', 'backup').
  */
-export async function recoverCommit(journalPath: string): Promise<string[]> {
+export async function recoverCommit(journalPath: string, what = 'restore'): Promise<string[]> {
   if (!existsSync(journalPath)) return []
   let journal: Journal
   try {
@@ -170,6 +183,6 @@ export async function recoverCommit(journalPath: string): Promise<string[]> {
     ? `; the previous copies are kept at ${journal.parts.map((p) => p.previous).join(', ')}`
     : ''
   return [
-    `finished a restore interrupted at its commit (since ${journal.started}): ${targets} now hold the new copy${kept}`,
+    `finished a ${what} interrupted at its commit (since ${journal.started}): ${targets} now hold the new copy${kept}`,
   ]
 }
