@@ -25,10 +25,11 @@ import {pidAlive} from '../safety/pid.js'
  */
 export interface CommitPart {
   /**
-   * The new copy, complete and checked, on the same file system as `target`; `null` removes the part: the target
-   * is only moved aside (kept, or removed at the end) and nothing takes its place.
+   * The new copy, complete and checked, on the same file system as `target`. `null` or omitted: the part only
+   * takes the target away (moved to its previous name with the rest, or removed at the end), e.g. a stale SQLite
+   * `-wal` that must not meet the new database file.
    */
-  stage: string | null
+  stage?: string | null
   /** What it replaces; need not exist. */
   target: string
 }
@@ -97,7 +98,7 @@ export async function commitParts(parts: CommitPart[], options: CommitOptions): 
     started: new Date().toISOString(),
     keep: Boolean(options.keepAs),
     parts: parts.map((p) => {
-      const stage = p.stage === null ? null : resolve(p.stage)
+      const stage = p.stage == null ? null : resolve(p.stage)
       const target = resolve(p.target)
       const previous = options.keepAs ? resolve(options.keepAs(p)) : `${target}.bk-prev-${process.pid}`
       if (stage !== null && !exists(stage))
@@ -122,9 +123,14 @@ export async function commitParts(parts: CommitPart[], options: CommitOptions): 
 /** Every part swapped in, idempotently: each rename is done only if it is still to do. */
 function rollForward(journal: Journal): void {
   for (const part of journal.parts) {
-    if (part.stage === null) {
-      // A removal: done once the target is aside.
-      if (part.hadTarget && exists(part.target) && !exists(part.previous)) {
+    if (part.stage == null) {
+      // a part that only goes away: moved aside with the replaced copies
+      if (part.hadTarget && exists(part.target)) {
+        if (exists(part.previous)) {
+          throw new BkError(
+            `cannot finish the commit of ${part.target}: both it and ${part.previous} exist; check them by hand`,
+          )
+        }
         renameSync(part.target, part.previous)
         crashPoint('commit:aside')
       }
@@ -185,4 +191,20 @@ export async function recoverCommit(journalPath: string, what = 'restore'): Prom
   return [
     `finished a ${what} interrupted at its commit (since ${journal.started}): ${targets} now hold the new copy${kept}`,
   ]
+}
+
+/**
+ * Where `target`'s new copy is while a commit that a killed run left is pending (its stage, complete and
+ * checked), or undefined when no pending journal names it or the target is in place. Reads only: a command can
+ * plan from it before taking its locks, and its `recover()` then finishes the commit.
+ */
+export function pendingCommitStage(journalPath: string, target: string): string | undefined {
+  if (!existsSync(journalPath)) return undefined
+  try {
+    const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as Journal
+    const part = journal.parts.find((p) => p.target === resolve(target))
+    return part?.stage && exists(part.stage) && !exists(part.target) ? part.stage : undefined
+  } catch {
+    return undefined
+  }
 }
