@@ -17,7 +17,7 @@ import {setMaintenance} from './drupal/maintenance.js'
 import {type JournalState, journalPathOf, readJournal} from './journal.js'
 import {retireDatabase} from './retire.js'
 import {sessionFor} from './session.js'
-import type {AegirSite} from './site.js'
+import {type AegirSite, openSite, takeSettled} from './site.js'
 import {siteTarget} from './target.js'
 
 export interface RecoverOptions {
@@ -39,9 +39,17 @@ const escapeRe = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
  * Returns one line per thing done.
  */
 export async function recoverSite(site: AegirSite, options: RecoverOptions = {}): Promise<string[]> {
-  const lines: string[] = []
+  const lines: string[] = takeSettled(site.dir)
   const journal = readJournal(site.dir)
   if (journal) lines.push(...(await undoJournal(site, journal, options)))
+  if (lines.length > 0 && (await pathExists(site.dir))) {
+    // a finished swap put the new site in place: the command goes on with its settings, not those read before
+    const fresh = await openSite(site.dir).catch(() => undefined)
+    if (fresh && fresh.database.database !== site.database.database) {
+      Object.assign(site, fresh)
+      lines.push(`${site.uri} now uses the database ${site.database.database}`)
+    }
+  }
   lines.push(...(await sweepStages(site.dir)))
   if (options.location) lines.push(...(await sweepLocation(options.location, site.uri)))
   return lines
