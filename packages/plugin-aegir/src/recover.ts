@@ -2,6 +2,7 @@ import {existsSync} from 'node:fs'
 import {readdir, rm} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 import {
+  BkError,
   type DbTarget,
   dbClient,
   journalPathFor,
@@ -42,6 +43,11 @@ export async function recoverSite(site: AegirSite, options: RecoverOptions = {})
   const lines: string[] = takeSettled(site.dir)
   const journal = readJournal(site.dir)
   if (journal) lines.push(...(await undoJournal(site, journal, options)))
+  if (journal?.retire?.folder === site.dir && !(await pathExists(site.dir))) {
+    throw new BkError(`${lines.join('; ')}; ${site.uri} now lives at ${journal.target}: run the command on it there`, {
+      code: 'ERECOVERED',
+    })
+  }
   if (lines.length > 0 && (await pathExists(site.dir))) {
     // a finished swap put the new site in place: the command goes on with its settings, not those read before
     const fresh = await openSite(site.dir).catch(() => undefined)

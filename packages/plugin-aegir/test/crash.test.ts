@@ -305,3 +305,54 @@ describe('bk aegir backup on a full file system', () => {
     }
   })
 })
+
+describe('bk aegir migrate and clone killed', () => {
+  for (const point of ['aegir:db-loaded', 'aegir:committed']) {
+    it(`migrate crash at ${point}: the next command on the site rolls back or finishes the move`, async () => {
+      const {t, before} = setup()
+      const platform = join(t.root, 'platforms', 'drupal-7.2')
+      mkdirSync(join(platform, 'sites', 'all'), {recursive: true})
+      const db = uniqueDbName()
+      created.push(db)
+      const argv = ['aegir', 'migrate', t.site, platform, '--location', t.location, '--db-name', db, '--yes']
+      const crashed = await runBk(argv, {env: {...env, BK_CRASH_AT: point}})
+      expect(crashed.signal).toBe('SIGKILL')
+      const next = await runBk(['aegir', 'backup', t.site, '--location', t.location], {env})
+      const moved = join(platform, 'sites', 'example.com')
+      if (point === 'aegir:committed') {
+        expect(next.exitCode).not.toBe(0)
+        expect(next.stderr).toMatch(/finished 'bk aegir migrate'.*old database \S+ dropped.*now lives at/)
+        expect(existsSync(t.site)).toBe(false)
+        expect(exists(t.database)).toBe(false)
+        expect(maintenance(db)).toBe('i:0;')
+        expect(readFileSync(join(moved, 'settings.php'), 'utf8')).toContain(db)
+        expect(readdirSync(join(t.platform, 'sites'))).toEqual(['all'])
+      } else {
+        expect(next.exitCode, next.stderr).toBe(0)
+        expect(next.stderr).toMatch(/rolled back 'bk aegir migrate'/)
+        expect(tree(t.site)).toEqual(before)
+        expect(maintenance(t.database)).toBe('i:0;')
+        expect(exists(db)).toBe(false)
+        expect(userExists(db)).toBe(false)
+        expect(readdirSync(join(platform, 'sites'))).toEqual(['all'])
+        expectNoLeftovers(t)
+      }
+    })
+  }
+
+  it('clone crash at aegir:db-loaded: the next command on the source drops the half-made clone', async () => {
+    const {t, before} = setup()
+    const db = uniqueDbName()
+    created.push(db)
+    const argv = ['aegir', 'clone', t.site, 'clone.example.org', '--location', t.location, '--db-name', db, '--yes']
+    const crashed = await runBk(argv, {env: {...env, BK_CRASH_AT: 'aegir:db-loaded'}})
+    expect(crashed.signal).toBe('SIGKILL')
+    const next = await runBk(['aegir', 'backup', t.site, '--location', t.location], {env})
+    expect(next.exitCode, next.stderr).toBe(0)
+    expect(next.stderr).toMatch(/rolled back 'bk aegir clone'.*dropped the database/)
+    expect(tree(t.site)).toEqual(before)
+    expect(exists(db)).toBe(false)
+    expect(userExists(db)).toBe(false)
+    expectNoLeftovers(t)
+  })
+})
