@@ -1,9 +1,22 @@
-import {rmSync} from 'node:fs'
+import {linkSync, rmSync, unlinkSync} from 'node:fs'
 import {chmod, mkdir, open, rm, stat} from 'node:fs/promises'
-import {join} from 'node:path'
-import {acquireLock, BkError, createArchive, dbClient, dumpDatabase, onInterrupt, pathExists, walk} from '@bkcli/core'
+import {basename, join} from 'node:path'
+import {
+  BkError,
+  crashPoint,
+  createArchive,
+  dbClient,
+  dumpDatabase,
+  fsyncDir,
+  lockTargets,
+  onInterrupt,
+  pathExists,
+  walk,
+} from '@bkcli/core'
+import {SiteJournal} from './journal.js'
 import {writeBackupSidecar} from './manifest.js'
 import {siteCatalog} from './naming.js'
+import {recoverSite} from './recover.js'
 import type {AegirSite} from './site.js'
 import {siteTarget} from './target.js'
 
@@ -24,8 +37,10 @@ export interface BackupOptions {
   force?: boolean
   /** Remove DEFINER clauses from the dump (default true) so it loads under a new database user. */
   stripDefiner?: boolean
-  /** The caller already holds the site's lock (restore, clone, migrate take a backup inside theirs). */
+  /** The caller already holds the site's lock and recovered it (a command, or restore/clone/migrate). */
   locked?: boolean
+  /** The journal of the run the backup is part of (restore, clone, migrate); default: the backup's own. */
+  journal?: SiteJournal
   now?: Date
   onProgress?: (bytes: number) => void
   /** Called with the dump client's pid (tests read its argv). */
@@ -37,7 +52,10 @@ export interface BackupResult {
   uri: string
   site: string
   description: string
-  kind: string
+  /** What the artifact is (full, pre-restore, pre-clone, pre-migrate); `kind` of --json is the result's kind. */
+  backupKind: string
+  /** The artifact, as core's backup result lists it. */
+  artifacts: {path: string; bytes: number; kind: string}[]
   /** Size of the tarball. */
   bytes: number
   sha256: string
@@ -48,17 +66,20 @@ export interface BackupResult {
 }
 
 /**
- * provision-backup, natively: the site's database dumped as `database.sql` (0600) inside the site folder, the
- * folder archived as `<uri>-YYYYmmdd.HHMMSS.tar.gz` (0600; `_1`, `_2` when taken, never overwritten), the dump
- * removed again, and a sidecar `<tarball>.bk.json` holding the description and checksums. A failure leaves no
- * tarball, no sidecar and no dump behind.
+ * provision-backup, natively: the site's database dumped as `database.sql` (0600) inside the site folder (the
+ * journal records it first, so a killed run's dump is removed by the next run), the folder archived as a hidden
+ * partial tarball in the location, the dump removed, the sidecar `<tarball>.bk.json` written, and only then the
+ * tarball published under its name `<uri>-YYYYmmdd.HHMMSS.tar.gz` (0600; `_1`, `_2` when taken, never
+ * overwritten). A tarball without its sidecar is never left looking complete; a failure leaves nothing behind.
  */
 export async function backupSite(site: AegirSite, options: BackupOptions): Promise<BackupResult> {
-  const lock = options.locked ? undefined : await acquireLock(site.dir, {operation: 'bk aegir backup'})
+  if (options.locked) return await writeBackup(site, options)
+  const release = await lockTargets([site.dir], 'bk aegir backup')
   try {
+    await recoverSite(site, {location: options.location})
     return await writeBackup(site, options)
   } finally {
-    await lock?.release()
+    await release()
   }
 }
 
@@ -71,12 +92,21 @@ async function writeBackup(site: AegirSite, options: BackupOptions): Promise<Bac
   const dump = join(site.dir, 'database.sql')
   if (await pathExists(dump)) {
     throw new BkError(
-      `${dump} already exists (left by an interrupted backup or restore?); move it away and run the backup again`,
+      `${dump} already exists (not made by bk, or by a bk older than this one); move it away and run the backup again`,
     )
   }
-  const removeDump = () => rmSync(dump, {force: true})
-  const unregister = onInterrupt(removeDump)
-  let file: string | undefined
+  const journal = options.journal ?? SiteJournal.forSite(site.dir, 'bk aegir backup')
+  const file = await siteCatalog(options.location, site.uri).nextPath(now)
+  const partial = join(options.location, `.${basename(file)}.bk-partial-${process.pid}.tar.gz`)
+  let sidecarWritten = false
+  const cleanup = () => {
+    rmSync(dump, {force: true})
+    rmSync(partial, {force: true})
+    if (sidecarWritten) rmSync(`${file}.bk.json`, {force: true})
+    journal.record({dump: undefined})
+  }
+  journal.record({dump})
+  const unregister = onInterrupt(cleanup)
   try {
     const target = siteTarget(site.database)
     const serverVersion = await serverVersionOf(target)
@@ -98,36 +128,50 @@ async function writeBackup(site: AegirSite, options: BackupOptions): Promise<Bac
       }
       throw error
     })
+    crashPoint('aegir:backup-dumped')
     if (!options.force) await checkPlausibleDump(dump, dumped.bytes, site.database.database)
     await chmod(dump, 0o600)
-    file = await siteCatalog(options.location, site.uri).nextPath(now)
     const archive = await createArchive({
       cwd: site.dir,
-      file,
+      file: partial,
       secret: true,
       mode: 0o600,
       // provision's layout (`tar -C <site> -czf <file> .`): './database.sql', so `tar xzf <file> ./database.sql` works
       dotSlash: true,
       onProgress: options.onProgress,
     })
+    crashPoint('aegir:backup-archived')
+    const files = await treeTotals(site.dir)
+    await rm(dump, {force: true})
+    journal.record({dump: undefined})
+    crashPoint('aegir:backup-dump-removed')
     const created = now.toISOString()
-    await writeBackupSidecar(archive.file, {
+    sidecarWritten = true
+    await writeBackupSidecar(file, {
       created,
       source: site.dir,
       description,
       kind,
       sha256: archive.sha256,
       bytes: archive.bytes,
-      files: await treeTotals(site.dir),
+      files,
       database: {engine: site.database.engine, name: site.database.database, serverVersion},
       extra: {uri: site.uri, platform: site.platformRoot, drupal: site.drupal?.major},
     })
+    crashPoint('aegir:backup-sidecar')
+    // publish: a hard link never replaces an existing name (EEXIST), then the partial name goes
+    linkSync(partial, file)
+    crashPoint('aegir:backup-linked')
+    unlinkSync(partial)
+    await fsyncDir(options.location)
+    sidecarWritten = false
     return {
-      file: archive.file,
+      file,
       uri: site.uri,
       site: site.dir,
       description,
-      kind,
+      backupKind: kind,
+      artifacts: [{path: file, bytes: archive.bytes, kind}],
       bytes: archive.bytes,
       sha256: archive.sha256,
       entries: archive.entries,
@@ -135,15 +179,11 @@ async function writeBackup(site: AegirSite, options: BackupOptions): Promise<Bac
       created,
     }
   } catch (error) {
-    // never leave a tarball that looks complete without its sidecar
-    if (file) {
-      await rm(file, {force: true})
-      await rm(`${file}.bk.json`, {force: true})
-    }
+    cleanup()
     throw error
   } finally {
-    removeDump()
     unregister()
+    if (!options.journal) journal.clear()
   }
 }
 

@@ -1,8 +1,8 @@
-import {BkCommand} from '@bkcli/core'
+import {BkCommand, dryRunFlag, hookFlags} from '@bkcli/core'
 import type {Command} from '@oclif/core'
 import {adminTarget} from './admin.js'
 import {overridesFromUrl} from './db-overrides.js'
-import {adminFlags, dumpFlags, locationFlag, siteDbFlags, webGroupFlag} from './flags.js'
+import {adminFlags, dumpFlags, locationFlag, locationOf, siteDbFlags, webGroupFlag} from './flags.js'
 import {resolveGroup} from './layout.js'
 import {type AegirSite, openSite} from './site.js'
 
@@ -13,8 +13,9 @@ export interface DeployFlags {
   'db-admin-url'?: string
   'db-admin-password-file'?: string
   'db-grant-host'?: string
+  'db-name'?: string
   'web-group'?: string
-  location: string
+  location?: string
   force?: boolean
   'strip-definer'?: boolean
 }
@@ -40,7 +41,7 @@ export async function openSiteFromFlags(siteDir: string, flags: DeployFlags, io:
 /** The options every deploying step (restore, clone, migrate) takes, resolved from the shared flags. */
 export async function deployOptions(flags: DeployFlags, io: CommandIo) {
   return {
-    location: flags.location,
+    location: locationOf(flags),
     admin: await adminTarget({
       url: flags['db-admin-url'],
       passwordFile: flags['db-admin-password-file'],
@@ -50,12 +51,15 @@ export async function deployOptions(flags: DeployFlags, io: CommandIo) {
     webGroup: flags['web-group'] === undefined ? undefined : await resolveGroup(flags['web-group']),
     force: flags.force,
     stripDefiner: flags['strip-definer'],
+    dbName: flags['db-name'],
     onStep: (step: string) => io.info(`- ${step}`),
   }
 }
 
 /** The flags restore, clone and migrate all take. */
 export const deployFlags = {
+  ...dryRunFlag,
+  ...hookFlags,
   location: locationFlag,
   'web-group': webGroupFlag,
   ...adminFlags,

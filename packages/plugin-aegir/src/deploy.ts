@@ -1,15 +1,20 @@
-import {chown, readFile, rm, stat, writeFile} from 'node:fs/promises'
-import {join} from 'node:path'
+import {existsSync, rmSync} from 'node:fs'
+import {chmod, chown, lstat, mkdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {basename, dirname, join, resolve} from 'node:path'
 import {
   atomicFile,
   BkError,
+  commitParts,
+  crashPoint,
   type DbClient,
   type DbTarget,
   dbClient,
   extractArchive,
+  fsyncTree,
+  journalPathFor,
   loadDump,
+  onInterrupt,
   pathExists,
-  safeRestore,
 } from '@bkcli/core'
 import {newPassword, suggestDbName} from './db-names.js'
 import {type SiteDatabase, usesServerCredentials} from './drupal/credentials.js'
@@ -22,6 +27,7 @@ import {
   rewriteSitePathsInText,
 } from './drupal/rewrite-settings.js'
 import {rewriteDumpFile, sitePathLineRewriter} from './dump/rewrite-dump.js'
+import {type JournalState, SiteJournal} from './journal.js'
 import {applyProvisionLayout} from './layout.js'
 import {sessionFor} from './session.js'
 import {siteTarget} from './target.js'
@@ -48,6 +54,12 @@ export interface DeployPlan {
   onSpawn?: (pid: number) => void
   /** Called as each step starts (progress narration). */
   onStep?: (step: string) => void
+  /** Name of the new database and user (default: provision's suggest_db_name from the uri, the first free one). */
+  dbName?: string
+  /** The run's journal (beside the site the command works on); default: one beside the target. */
+  journal?: SiteJournal
+  /** What the caller retires once the new site is committed (recorded with the commit, for recovery). */
+  retire?: JournalState['retire']
 }
 
 export interface DeployResult {
@@ -58,81 +70,125 @@ export interface DeployResult {
   tables: Record<string, number>
   /** Values rewritten in the dump (sites/<old> → sites/<new>). */
   rewrittenValues: number
-  leftovers: string[]
   warnings: string[]
+}
+
+/** The admin account as a URL without its password (what a journal may hold). */
+export function adminUrl(target: DbTarget): string {
+  const host = target.host?.includes(':') ? `[${target.host}]` : target.host
+  return `${target.engine}://${encodeURIComponent(target.user ?? '')}@${host ?? ''}${target.port ? `:${target.port}` : ''}/`
+}
+
+/** The stage a deploy fills beside its target: swept by recovery when its pid is gone. */
+export function stagePathOf(target: string, pid = process.pid): string {
+  const abs = resolve(target)
+  return join(dirname(abs), `.${basename(abs)}.bk-stage-${pid}`)
 }
 
 /**
  * Unpacks the backup in a stage beside the target, creates a new database and user (fresh password) through
  * the admin account, imports the dump as the new user, rewrites settings.php/drushrc.php (credentials, and
- * paths when the uri or platform changes), gives the folder provision's modes and web group, then swaps it in
- * by rename. Any failure removes the stage and the new database and user; the target is as it was.
+ * paths when the uri or platform changes), gives the folder provision's modes and web group, fsyncs it, then
+ * commits it with core's commitParts. The journal records the stage and the database before they exist, so a
+ * killed run is undone (or, once committing, finished) by the next one. Any failure before the commit removes
+ * the stage and the new database and user; the target is as it was.
  */
 export async function deploySite(plan: DeployPlan): Promise<DeployResult> {
   const admin = dbClient(plan.admin)
   const step = plan.onStep ?? (() => {})
+  const target = resolve(plan.targetDir)
+  const parent = dirname(target)
+  if (!(await stat(parent).catch(() => undefined))?.isDirectory()) {
+    throw new BkError(`cannot deploy to ${target}: its parent folder ${parent} does not exist`, {code: 'ENOENT'})
+  }
+  const existing = await lstat(target).catch(() => undefined)
+  if (existing && !existing.isDirectory()) throw new BkError(`cannot deploy to ${target}: it is not a folder`)
+  const journal = plan.journal ?? SiteJournal.forSite(target, 'bk aegir deploy')
+  const stage = stagePathOf(target)
   let created: {database?: string; user?: string} = {}
+  let committing = false
+  let committed = false
+  const unregister = onInterrupt(() => {
+    if (!committing) rmSync(stage, {recursive: true, force: true})
+  })
   try {
     await admin.serverVersion()
     const taken = async (name: string) =>
       (await admin.databaseExists(name)) || (await admin.userExists(name, userOptions(plan)))
-    const database = await suggestDbName(plan.toUri, taken)
+    const database = plan.dbName ?? (await suggestDbName(plan.toUri, taken))
+    if (plan.dbName && (await taken(plan.dbName))) {
+      throw new BkError(`a database or user named ${plan.dbName} already exists; choose another --db-name`)
+    }
     const username = database
     const password = newPassword()
     const newDb = {...plan.site, database, username, password, host: plan.site.host, port: plan.site.port}
     let rewrittenValues = 0
     const warnings: string[] = []
-    let tables: Record<string, number> = {}
-    const restored = await safeRestore({
-      target: plan.targetDir,
-      stage: async (stageDir) => {
-        step('unpacking')
-        await extractArchive({file: plan.backupFile, target: stageDir})
-        const dump = join(stageDir, 'database.sql')
-        if (!(await pathExists(dump))) {
-          throw new BkError(
-            `${plan.backupFile} holds no database.sql; it is not a site backup (the live site is untouched)`,
-          )
-        }
-        step('creating database')
-        created = await createSiteDatabase(admin, plan, database, username, password)
-        let load = dump
-        if (plan.fromUri !== plan.toUri) {
-          step('rewriting paths in the dump')
-          load = join(stageDir, '.database.rewritten.sql')
-          const stats = await rewriteDumpFile(
-            dump,
-            load,
-            sitePathLineRewriter({fromUri: plan.fromUri, toUri: plan.toUri, engine: plan.site.engine}),
-          )
-          rewrittenValues = stats.changed
-        }
-        step('importing the database')
-        await loadDump(siteTarget(newDb), load, {onSpawn: plan.onSpawn})
-        await rm(dump, {force: true})
-        await rm(join(stageDir, '.database.rewritten.sql'), {force: true})
-        step('rewriting settings.php')
-        await rewriteSiteFiles(stageDir, plan, newDb, warnings)
-        if (plan.maintenance) {
-          const session = sessionFor(dbClient(siteTarget(newDb)), plan.site.engine)
-          try {
-            await setMaintenance(session, plan.maintenance.major, plan.maintenance.value)
-          } finally {
-            await session.close()
-          }
-        }
-        await applyProvisionLayout(stageDir, plan.webGroup)
-      },
-      verify: async () => {
-        tables = await admin.tableCounts(database)
-        if (Object.keys(tables).length === 0) throw new BkError(`the import into ${database} produced no tables`)
-      },
-    })
-    return {dir: restored.target, database, username, tables, rewrittenValues, leftovers: restored.leftovers, warnings}
+    journal.record({admin: {url: adminUrl(plan.admin), grantHost: plan.grantHost}, stage, target, phase: 'staging'})
+    await rm(stage, {recursive: true, force: true})
+    await mkdir(stage, {mode: 0o700})
+    await chmod(stage, existing ? existing.mode & 0o7777 : 0o755)
+    step('unpacking')
+    await extractArchive({file: plan.backupFile, target: stage})
+    const dump = join(stage, 'database.sql')
+    if (!(await pathExists(dump))) {
+      throw new BkError(
+        `${plan.backupFile} holds no database.sql; it is not a site backup (the live site is untouched)`,
+      )
+    }
+    step('creating database')
+    journal.record({created: {database, user: username}})
+    created = await createSiteDatabase(admin, plan, database, username, password)
+    crashPoint('aegir:db-created')
+    let load = dump
+    if (plan.fromUri !== plan.toUri) {
+      step('rewriting paths in the dump')
+      load = join(stage, '.database.rewritten.sql')
+      const stats = await rewriteDumpFile(
+        dump,
+        load,
+        sitePathLineRewriter({fromUri: plan.fromUri, toUri: plan.toUri, engine: plan.site.engine}),
+      )
+      rewrittenValues = stats.changed
+    }
+    step('importing the database')
+    await loadDump(siteTarget(newDb), load, {onSpawn: plan.onSpawn})
+    crashPoint('aegir:db-loaded')
+    await rm(dump, {force: true})
+    await rm(join(stage, '.database.rewritten.sql'), {force: true})
+    step('rewriting settings.php')
+    await rewriteSiteFiles(stage, plan, newDb, warnings)
+    if (plan.maintenance) {
+      const session = sessionFor(dbClient(siteTarget(newDb)), plan.site.engine)
+      try {
+        await setMaintenance(session, plan.maintenance.major, plan.maintenance.value)
+      } finally {
+        await session.close()
+      }
+    }
+    await applyProvisionLayout(stage, plan.webGroup)
+    const tables = await admin.tableCounts(database)
+    if (Object.keys(tables).length === 0) throw new BkError(`the import into ${database} produced no tables`)
+    await fsyncTree(stage)
+    crashPoint('aegir:staged')
+    committing = true
+    journal.record({phase: 'committing', retire: plan.retire})
+    crashPoint('aegir:committing')
+    await commitParts([{stage, target}], {journal: journalPathFor(target)})
+    committed = true
+    journal.record({phase: 'committed'})
+    crashPoint('aegir:committed')
+    return {dir: target, database, username, tables, rewrittenValues, warnings}
   } catch (error) {
-    await dropCreated(admin, plan, created)
+    // a commit that failed half-way is finished by the next run (its journal says how); anything earlier is undone
+    if (!committed && !existsSync(journalPathFor(target))) {
+      await rm(stage, {recursive: true, force: true})
+      await dropCreated(admin, plan, created)
+      journal.record({created: undefined, stage: undefined, target: undefined, phase: undefined, retire: undefined})
+    }
     throw error
   } finally {
+    unregister()
     await admin.close()
   }
 }

@@ -1,13 +1,17 @@
+import {locationFlag as coreLocationFlag} from '@bkcli/core'
 import {Flags} from '@oclif/core'
 import {DEFAULT_ADMIN_URL} from './admin.js'
 import {DEFAULT_LOCATION} from './naming.js'
 
-/** Flags several aegir commands share. */
-export const locationFlag = Flags.string({
-  description: "Backup location (provision's backups folder).",
+/** Flags several aegir commands share: core's --location (old spelling --backups-dir kept as an alias). */
+export const locationFlag = coreLocationFlag(`provision's backups folder (default ${DEFAULT_LOCATION}).`, {
   aliases: ['backups-dir'],
-  default: DEFAULT_LOCATION,
 })
+
+/** The location of the flags, provision's default when none is given. */
+export function locationOf(flags: {location?: string}): string {
+  return flags.location ?? DEFAULT_LOCATION
+}
 
 export const siteDbFlags = {
   'db-url': Flags.string({
@@ -26,6 +30,10 @@ export const adminFlags = {
     helpGroup: 'DATABASE',
   }),
   'db-admin-password-file': Flags.string({description: 'File holding the admin password.', helpGroup: 'DATABASE'}),
+  'db-name': Flags.string({
+    description: 'Name of the new database and its user (default: from the uri as provision does, the first free one).',
+    helpGroup: 'DATABASE',
+  }),
   'db-grant-host': Flags.string({
     description: "Host part of the site's new database account (MySQL/MariaDB).",
     default: '%',

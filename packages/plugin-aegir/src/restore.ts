@@ -1,11 +1,26 @@
+import {stat} from 'node:fs/promises'
 import {basename, join, resolve} from 'node:path'
-import {acquireLock, BkError, checkArchive, type DbTarget, dbClient, pathExists, sha256File} from '@bkcli/core'
+import {
+  BkError,
+  checkArchive,
+  crashPoint,
+  type DbTarget,
+  dbClient,
+  lockTargets,
+  type Plan,
+  pathExists,
+  sha256File,
+  step,
+} from '@bkcli/core'
 import {type BackupResult, backupSite, REASON_PRE_RESTORE} from './backup.js'
 import {type DeployResult, deploySite} from './deploy.js'
+import {SiteJournal} from './journal.js'
 import {currentWebGroup} from './layout.js'
 import {enterMaintenance} from './maintenance-window.js'
 import {readBackupSidecar} from './manifest.js'
 import {siteCatalog} from './naming.js'
+import {backupSteps, newDatabaseSteps, pendingSteps, plannedDbName, retireSteps, settingsSteps} from './plans.js'
+import {recoverSite} from './recover.js'
 import {retireDatabase} from './retire.js'
 import type {AegirSite} from './site.js'
 
@@ -17,11 +32,18 @@ export interface RestoreOptions {
   /** Accept a small dump in the pre-restore backup. */
   force?: boolean
   stripDefiner?: boolean
+  /** Name of the new database and user (default: from the uri, the first free one). */
+  dbName?: string
   onStep?: (step: string) => void
   onSpawn?: (pid: number) => void
 }
 
 export interface RestoreResult {
+  /** The backup restored, and the site folder it replaced (core's restore result). */
+  source: string
+  target: string
+  /** What of the previous state is kept: the pre-restore backup. */
+  kept: string[]
   site: string
   uri: string
   backup: string
@@ -38,30 +60,69 @@ export interface RestoreResult {
 /**
  * Aegir's Restore task, safely: check the archive first, put the site in maintenance mode (in the variable or
  * state its Drupal major honours), take a pre-restore backup that is kept also when the restore fails, deploy
- * the backup beside the site with a new database and user, swap it in, then drop the old database and user.
+ * the backup beside the site with a new database and user, commit it, then drop the old database and user.
  * A failure at any step leaves the live site folder and its database as they were (maintenance mode undone)
- * and the new database dropped.
+ * and the new database dropped; a killed run is undone or finished by the next run's `recover()`.
  */
-export async function restoreSite(
-  site: AegirSite,
-  backupArg: string | undefined,
-  options: RestoreOptions,
-): Promise<RestoreResult> {
-  // each step's duration, for --json and the benchmark (the pre-restore backup is most of a big restore)
-  const timings: {step: string; seconds: number}[] = []
-  let last = {step: 'start', at: Date.now()}
-  const step = (name: string) => {
-    const now = Date.now()
-    if (last.step !== 'start') timings.push({step: last.step, seconds: (now - last.at) / 1000})
-    last = {step: name, at: now}
-    options.onStep?.(name)
-  }
-  const lock = await acquireLock(site.dir, {operation: 'bk aegir restore'})
-  try {
-    const backup = await resolveBackup(options.location, site.uri, backupArg)
-    step(`checking ${basename(backup)}`)
-    await checkBackup(backup)
+export class SiteRestore {
+  private checked = false
 
+  private constructor(
+    readonly site: AegirSite,
+    readonly backup: string,
+    readonly options: RestoreOptions,
+  ) {}
+
+  static async open(site: AegirSite, backupArg: string | undefined, options: RestoreOptions): Promise<SiteRestore> {
+    return new SiteRestore(site, await resolveBackup(options.location, site.uri, backupArg), options)
+  }
+
+  /** Reads only: the archive checked, the admin account tried, every database, user, folder and file named. */
+  async plan(): Promise<Plan> {
+    const {site, backup, options} = this
+    await checkBackup(backup)
+    this.checked = true
+    const grantHost = options.grantHost ?? '%'
+    const name = await plannedDbName(options.admin, site.uri, grantHost, options.dbName)
+    const bytes = (await stat(backup)).size
+    const major = site.drupal?.major
+    return {
+      summary: `restore ${site.uri} (${site.dir}) from ${basename(backup)}`,
+      steps: [
+        ...(await pendingSteps(site)),
+        step('check', backup, 'checksum / archive read through', bytes),
+        ...(major === undefined ? [] : [step('stop', site.uri, `maintenance mode on in ${site.database.database}`)]),
+        ...(await backupSteps(site, options.location, 'pre-restore backup, kept')).filter((s) => s.op !== 'check'),
+        step('create', join(site.dir, '..', `.${site.uri}.bk-stage-<pid>`), `the backup unpacked beside the site`),
+        ...newDatabaseSteps(site.database.engine, name, grantHost, basename(backup)),
+        ...(await settingsSteps(site.dir, 'credentials of the new database')),
+        step('replace', site.dir, `with the site folder of ${basename(backup)}`, bytes),
+        ...retireSteps(site.database),
+        ...(major === undefined ? [] : [step('start', site.uri, 'maintenance mode as it was before the restore')]),
+      ],
+      warnings: major === undefined ? ['Drupal version unknown: the site is not put in maintenance mode'] : undefined,
+    }
+  }
+
+  async recover(): Promise<string[]> {
+    return recoverSite(this.site, {admin: this.options.admin, location: this.options.location})
+  }
+
+  async run(): Promise<RestoreResult> {
+    const {site, backup, options} = this
+    // each step's duration, for --json and the benchmark (the pre-restore backup is most of a big restore)
+    const timings: {step: string; seconds: number}[] = []
+    let last = {step: 'start', at: Date.now()}
+    const stepDone = (name: string) => {
+      const now = Date.now()
+      if (last.step !== 'start') timings.push({step: last.step, seconds: (now - last.at) / 1000})
+      last = {step: name, at: now}
+      options.onStep?.(name)
+    }
+    if (!this.checked) {
+      stepDone(`checking ${basename(backup)}`)
+      await checkBackup(backup)
+    }
     // the admin account must work before anything changes
     const admin = dbClient(options.admin)
     try {
@@ -71,20 +132,23 @@ export async function restoreSite(
     }
 
     const warnings: string[] = []
-    const maintenance = await enterMaintenance(site, step, warnings)
+    const journal = SiteJournal.forSite(site.dir, 'bk aegir restore')
+    const maintenance = await enterMaintenance(site, stepDone, warnings, journal)
 
     let pre: BackupResult | undefined
     let deployed: DeployResult
     try {
-      step('pre-restore backup')
+      stepDone('pre-restore backup')
       pre = await backupSite(site, {
         location: options.location,
         description: REASON_PRE_RESTORE,
         kind: 'pre-restore',
         locked: true,
+        journal,
         force: options.force,
         stripDefiner: options.stripDefiner,
       })
+      crashPoint('aegir:pre-restore-backup')
       deployed = await deploySite({
         backupFile: backup,
         targetDir: site.dir,
@@ -96,7 +160,10 @@ export async function restoreSite(
         webGroup: options.webGroup ?? (await currentWebGroup(site.dir)),
         maintenance: maintenance.carryOver,
         onSpawn: options.onSpawn,
-        onStep: step,
+        onStep: stepDone,
+        dbName: options.dbName,
+        journal,
+        retire: {database: site.database.database, user: site.database.username},
       })
     } catch (error) {
       await maintenance.leave()
@@ -106,12 +173,18 @@ export async function restoreSite(
       }
       throw error
     }
+    maintenance.forget()
 
-    step('dropping the old database')
+    stepDone('dropping the old database')
     const retired = await retireDatabase(options.admin, site.database, options.grantHost ?? '%')
+    crashPoint('aegir:retired')
+    journal.clear()
     warnings.push(...retired.warnings)
-    step('done')
+    stepDone('done')
     return {
+      source: backup,
+      target: site.dir,
+      kept: [pre.file],
       timings,
       site: site.dir,
       uri: site.uri,
@@ -120,14 +193,24 @@ export async function restoreSite(
       database: {old: site.database.database, new: deployed.database, user: deployed.username},
       tables: deployed.tables,
       oldDatabaseDropped: retired.dropped,
-      warnings: [
-        ...warnings,
-        ...deployed.warnings,
-        ...deployed.leftovers.map((l) => `left from an earlier interrupted restore: ${l}`),
-      ],
+      warnings: [...warnings, ...deployed.warnings],
     }
+  }
+}
+
+/** A restore outside a command (library, tests): the site locked and recovered, then restored. */
+export async function restoreSite(
+  site: AegirSite,
+  backupArg: string | undefined,
+  options: RestoreOptions,
+): Promise<RestoreResult> {
+  const release = await lockTargets([site.dir], 'bk aegir restore')
+  try {
+    const restore = await SiteRestore.open(site, backupArg, options)
+    await restore.recover()
+    return await restore.run()
   } finally {
-    await lock.release()
+    await release()
   }
 }
 

@@ -1,6 +1,7 @@
+import {existsSync} from 'node:fs'
 import {lstat, readdir, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
-import {BkError} from '@bkcli/core'
+import {BkError, journalPathFor, lockTargets, recoverCommit} from '@bkcli/core'
 import {type DatabaseOverrides, readSiteDatabase, type SiteDatabase} from './drupal/credentials.js'
 import {type DrupalVersion, detectDrupalVersion} from './drupal/version.js'
 
@@ -23,6 +24,7 @@ export interface OpenSiteOptions {
 
 export async function openSite(siteDir: string, options: OpenSiteOptions = {}): Promise<AegirSite> {
   const dir = resolve(siteDir)
+  if (!existsSync(dir)) await settleCommit(dir)
   const info = await stat(dir).catch(() => undefined)
   if (!info?.isDirectory())
     throw new BkError(`${siteDir} is not a folder; give the site folder (<platform>/sites/<uri>)`)
@@ -32,6 +34,30 @@ export async function openSite(siteDir: string, options: OpenSiteOptions = {}): 
   const database = await readSiteDatabase(dir, options.database)
   const drupal = await detectDrupalVersion(dir, platformRoot)
   return {dir, uri, platformRoot, database, drupal}
+}
+
+const settled = new Map<string, string[]>()
+
+/**
+ * A restore killed in the middle of its folder swap leaves the site folder moved aside: before the site can be
+ * opened (its settings read), the swap is finished under the site's lock. What was done is told by recoverSite.
+ */
+async function settleCommit(dir: string): Promise<void> {
+  const journal = journalPathFor(dir)
+  if (!existsSync(journal)) return
+  const release = await lockTargets([dir], 'bk aegir (finishing an interrupted swap)')
+  try {
+    settled.set(dir, await recoverCommit(journal))
+  } finally {
+    await release()
+  }
+}
+
+/** The lines of a swap openSite finished for this site folder (once). */
+export function takeSettled(dir: string): string[] {
+  const lines = settled.get(dir) ?? []
+  settled.delete(dir)
+  return lines
 }
 
 /** Folders under `sites/` that are not sites of their own, as Aegir skips them. */

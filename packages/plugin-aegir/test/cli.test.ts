@@ -2,7 +2,7 @@ import {cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:
 import {join} from 'node:path'
 import {runBk} from '@bkcli/testkit'
 import {afterEach, describe, expect, it} from 'vitest'
-import {fixtureCounts, makeTestSite, mysqlRoot, type TestSite, tableCounts} from './helpers.js'
+import {fixtureCounts, makeTestSite, mysqlRoot, type TestSite, tableCounts, uniqueDbName} from './helpers.js'
 
 let sites: TestSite[] = []
 const cleanup: string[] = []
@@ -28,32 +28,48 @@ describe('bk aegir (built CLI)', () => {
     ])
     expect(backup.stderr).toBe('')
     expect(backup.exitCode).toBe(0)
-    const made = backup.json<{file: string; description: string}>()
+    const made = backup.json<{file: string; description: string; artifacts: {path: string; kind: string}[]}>()
     expect(made.description).toBe('cli round trip')
+    expect(made.artifacts).toEqual([expect.objectContaining({path: made.file, kind: 'full'})])
     expect(backup.stdout).not.toContain(t.password)
 
     const list = await runBk(['aegir', 'list', t.site, '--backups-dir', t.location])
     expect(list.exitCode).toBe(0)
-    expect(list.stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - cli round trip\n$/)
+    expect(list.stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(/^DATE \(UTC\) +KIND +SIZE +NAME +NOTE$/),
+      expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d +full +.* example\.com-\d{8}\.\d{6}\.tar\.gz +cli round trip$/),
+    ])
 
     mysqlRoot('DELETE FROM node WHERE nid > 100', t.database)
     const refused = await runBk(['aegir', 'restore', t.site, '--location', t.location])
     expect(refused.exitCode).not.toBe(0)
     expect(refused.stderr).toMatch(/without --yes/)
 
-    const restore = await runBk(['aegir', 'restore', t.site, made.file, '--location', t.location, '--yes', '--json'], {
-      env: {BK_DB_ADMIN_PASSWORD: ''},
-    })
+    const dbName = uniqueDbName()
+    const restore = await runBk(
+      ['aegir', 'restore', t.site, made.file, '--location', t.location, '--db-name', dbName, '--yes', '--json'],
+      {
+        env: {BK_DB_ADMIN_PASSWORD: ''},
+      },
+    )
     expect(restore.exitCode).toBe(0)
-    const r = restore.json<{database: {new: string; user: string}; preRestoreBackup: string}>()
+    const r = restore.json<{
+      kind: string
+      source: string
+      target: string
+      kept: string[]
+      database: {new: string; user: string}
+      preRestoreBackup: string
+    }>()
+    expect(r).toMatchObject({kind: 'restore', source: made.file, target: t.site, kept: [r.preRestoreBackup]})
     cleanup.push(`DROP DATABASE IF EXISTS \`${r.database.new}\`; DROP USER IF EXISTS '${r.database.user}'@'%';`)
     expect(tableCounts(r.database.new)).toEqual(fixtureCounts())
     expect(restore.stdout).not.toMatch(/"password"/)
 
     const after = await runBk(['aegir', 'list', t.site, '--location', t.location])
-    expect(after.stdout.trim().split('\n')).toEqual([
-      expect.stringMatching(/ - Generated before being restored to a previous version$/),
-      expect.stringMatching(/ - cli round trip$/),
+    expect(after.stdout.trim().split('\n').slice(1)).toEqual([
+      expect.stringMatching(/ pre-restore .* Generated before being restored to a previous version$/),
+      expect.stringMatching(/ full .* cli round trip$/),
     ])
   })
 

@@ -5,7 +5,7 @@ import {adminTarget} from '../src/admin.js'
 import {cloneSite, migrateSite} from '../src/clone-migrate.js'
 import {readSiteDatabase} from '../src/drupal/credentials.js'
 import {openSite} from '../src/site.js'
-import {fixtureCounts, makeTestSite, mysqlRoot, type TestSite, tableCounts} from './helpers.js'
+import {fixtureCounts, makeTestSite, mysqlRoot, type TestSite, tableCounts, uniqueDbName} from './helpers.js'
 
 let sites: TestSite[] = []
 const cleanup: string[] = []
@@ -24,7 +24,11 @@ describe('cloneSite', () => {
     sites.push(t)
     const sourceSettings = readFileSync(join(t.site, 'settings.php'), 'utf8')
     const site = await openSite(t.site)
-    const result = await cloneSite(site, 'clone.example.org', {location: t.location, admin: await admin()})
+    const result = await cloneSite(site, 'clone.example.org', {
+      location: t.location,
+      admin: await admin(),
+      dbName: uniqueDbName(),
+    })
     cleanup.push(`DROP DATABASE IF EXISTS \`${result.database}\`; DROP USER IF EXISTS '${result.user}'@'%';`)
     expect(result.site).toBe(join(t.platform, 'sites', 'clone.example.org'))
     expect(result.rewrittenValues).toBe(1)
@@ -47,12 +51,12 @@ describe('cloneSite', () => {
     expect(variable(t.database, 'file_public_path')).toBe('s:23:"sites/example.com/files";')
     expect(variable(t.database, 'maintenance_mode')).toBe('i:0;')
 
-    await expect(cloneSite(site, 'clone.example.org', {location: t.location, admin: await admin()})).rejects.toThrow(
-      /already exists/,
-    )
-    await expect(cloneSite(site, '../evil', {location: t.location, admin: await admin()})).rejects.toThrow(
-      /not a site uri/,
-    )
+    await expect(
+      cloneSite(site, 'clone.example.org', {location: t.location, admin: await admin(), dbName: uniqueDbName()}),
+    ).rejects.toThrow(/already exists/)
+    await expect(
+      cloneSite(site, '../evil', {location: t.location, admin: await admin(), dbName: uniqueDbName()}),
+    ).rejects.toThrow(/not a site uri/)
   })
 })
 
@@ -93,7 +97,9 @@ describe('migrateSite', () => {
     cleanup.push(`DROP USER '${weak}'@'%'`)
     const site = await openSite(t.site)
     const weakAdmin = await adminTarget({url: `mysql://${weak}@127.0.0.1:3306/`, env: {BK_DB_ADMIN_PASSWORD: 'weakpw'}})
-    await expect(migrateSite(site, target, {location: t.location, admin: weakAdmin})).rejects.toThrow()
+    await expect(
+      migrateSite(site, target, {location: t.location, admin: weakAdmin, dbName: uniqueDbName()}),
+    ).rejects.toThrow()
     expect(existsSync(join(t.site, 'settings.php'))).toBe(true)
     expect(readdirSync(join(target, 'sites'))).toEqual([])
     expect(variable(t.database, 'maintenance_mode')).toBe('i:0;')

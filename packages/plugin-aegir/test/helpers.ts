@@ -25,6 +25,25 @@ export function requireMariadb(): void {
   }
 }
 
+let dbSeq = 0
+/**
+ * A name for a database a restore, clone or migrate creates (--db-name): unique per test process, so that test
+ * files running at once never race for the uri-derived names (examplecom, examplecom_0 …).
+ */
+export function uniqueDbName(): string {
+  dbSeq++
+  return `bkn${process.pid}_${dbSeq}_${randomBytes(2).toString('hex')}`
+}
+
+/** Every database of this process's uniqueDbName() calls (what a test may check did not appear). */
+export function processDatabases(): string[] {
+  return mysqlRoot('SHOW DATABASES')
+    .trim()
+    .split('\n')
+    .filter((name) => name.startsWith(`bkn${process.pid}_`))
+    .sort()
+}
+
 export interface TestSite {
   root: string
   platform: string

@@ -67,15 +67,18 @@ describe('bk aegir prune / purge', () => {
       '--json',
     ])
     expect(dry.exitCode).toBe(0)
-    expect(dry.json<{removed: unknown[]}>().removed).toHaveLength(4)
+    const plan = dry.json<{kind: string; plan: {steps: {op: string}[]}}>()
+    expect(plan.kind).toBe('plan')
+    expect(plan.plan.steps.filter((s) => s.op === 'remove')).toHaveLength(4)
     expect(readdirSync(location)).toHaveLength(8)
 
     const noTty = await runBk(['aegir', 'purge', 'example.com', '--location', location, '--keep', '2'])
     expect(noTty.exitCode).not.toBe(0)
     expect(readdirSync(location)).toHaveLength(8)
 
-    const run = await runBk(['aegir', 'purge', 'example.com', '--location', location, '--keep', '2', '--yes'])
+    const run = await runBk(['aegir', 'purge', 'example.com', '--location', location, '--keep', '2', '--yes', '--json'])
     expect(run.exitCode).toBe(0)
+    expect(run.json<{removed: unknown[]; kept: unknown[]}>().removed).toHaveLength(4)
     expect(readdirSync(location).sort()).toEqual([...names.slice(0, 2), other].sort())
     expect(existsSync(join(location, `${names[5]}.bk.json`))).toBe(false)
   })

@@ -19,6 +19,7 @@ import {
   mysqlRoot,
   type TestSite,
   tableCounts,
+  uniqueDbName,
 } from './helpers.js'
 
 let sites: TestSite[] = []
@@ -57,7 +58,7 @@ function databases(): string[] {
   return mysqlRoot('SHOW DATABASES')
     .trim()
     .split('\n')
-    .filter((name) => name.startsWith('examplecom') || sites.some((t) => t.database === name))
+    .filter((name) => name.startsWith(`bkn${process.pid}_`) || sites.some((t) => t.database === name))
     .sort()
 }
 
@@ -93,6 +94,7 @@ describe('restoreSite', () => {
     const result = await restoreSite(site, FIXTURE_BACKUP, {
       location: t.location,
       admin,
+      dbName: uniqueDbName(),
       onSpawn: (pid) => {
         try {
           pids.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))
@@ -182,7 +184,7 @@ describe('restoreSite', () => {
     expect(names).toContain('database.sql')
     expect(names.some((n) => n.startsWith('./'))).toBe(false)
     const site = await openSite(t.site)
-    const result = await restoreSite(site, old, {location: t.location, admin})
+    const result = await restoreSite(site, old, {location: t.location, admin, dbName: uniqueDbName()})
     extraDbs.push(result.database.new)
     extraUsers.push(result.database.user)
     expect(tableCounts(result.database.new)).toEqual(fixtureCounts())
@@ -201,7 +203,9 @@ describe('restoreSite', () => {
     const before = treeState(t.site)
     const dbsBefore = databases()
     const site = await openSite(t.site)
-    await expect(restoreSite(site, bad, {location: t.location, admin})).rejects.toThrow(/corrupt|truncated/)
+    await expect(restoreSite(site, bad, {location: t.location, admin, dbName: uniqueDbName()})).rejects.toThrow(
+      /corrupt|truncated/,
+    )
     expect(treeState(t.site)).toEqual(before)
     expect(databases()).toEqual(dbsBefore)
     expect(maintenanceValue(t.database)).toBe('i:0;')
@@ -214,7 +218,7 @@ describe('restoreSite', () => {
     bytes[bytes.length - 5] = (bytes[bytes.length - 5]! + 1) % 256
     writeFileSync(made.file, bytes)
     const stateBefore = treeState(t.site)
-    await expect(restoreSite(site, made.file, {location: t.location, admin})).rejects.toThrow(
+    await expect(restoreSite(site, made.file, {location: t.location, admin, dbName: uniqueDbName()})).rejects.toThrow(
       /does not match the checksum/,
     )
     expect(treeState(t.site)).toEqual(stateBefore)
@@ -232,9 +236,11 @@ describe('restoreSite', () => {
     const before = treeState(t.site)
     const dbsBefore = databases()
     const site = await openSite(t.site)
-    const error = await restoreSite(site, broken, {location: t.location, admin}).catch((e) => e as Error)
+    const error = await restoreSite(site, broken, {location: t.location, admin, dbName: uniqueDbName()}).catch(
+      (e) => e as Error,
+    )
     expect(error).toBeInstanceOf(Error)
-    expect(error.message).toMatch(/pre-restore backup is kept/)
+    expect((error as Error).message).toMatch(/pre-restore backup is kept/)
     expect(treeState(t.site)).toEqual(before)
     expect(databases()).toEqual(dbsBefore)
     expect(maintenanceValue(t.database)).toBe('i:0;')
@@ -250,9 +256,9 @@ describe('restoreSite', () => {
     const before = treeState(t.site)
     const site = await openSite(t.site)
     const admin = await adminTarget({url: 'mysql://root@127.0.0.1:3306/', env: {BK_DB_ADMIN_PASSWORD: 'wrong'}})
-    await expect(restoreSite(site, FIXTURE_BACKUP, {location: t.location, admin})).rejects.toThrow(
-      /refused the password/,
-    )
+    await expect(
+      restoreSite(site, FIXTURE_BACKUP, {location: t.location, admin, dbName: uniqueDbName()}),
+    ).rejects.toThrow(/refused the password/)
     expect(treeState(t.site)).toEqual(before)
     expect(maintenanceValue(t.database)).toBe('i:0;')
     expect(readdirSync(t.location)).toEqual([FIXTURE_BACKUP])
@@ -267,9 +273,9 @@ describe('restoreSite', () => {
       const dbsBefore = databases()
       const site = await openSite(t.site)
       const admin = await adminTarget({url: `mysql://${weak}@127.0.0.1:3306/`, env: {BK_DB_ADMIN_PASSWORD: 'weakpw'}})
-      await expect(restoreSite(site, FIXTURE_BACKUP, {location: t.location, admin})).rejects.toThrow(
-        /pre-restore backup is kept/,
-      )
+      await expect(
+        restoreSite(site, FIXTURE_BACKUP, {location: t.location, admin, dbName: uniqueDbName()}),
+      ).rejects.toThrow(/pre-restore backup is kept/)
       expect(treeState(t.site)).toEqual(before)
       expect(databases()).toEqual(dbsBefore)
       expect(maintenanceValue(t.database)).toBe('i:0;')
@@ -285,7 +291,7 @@ describe('restoreSite', () => {
     mkdirSync(join(stale, 'files'), {recursive: true})
     writeFileSync(join(stale, 'settings.php'), '<?php // half-extracted')
     const site = await openSite(t.site)
-    const result = await restoreSite(site, undefined, {location: t.location, admin})
+    const result = await restoreSite(site, undefined, {location: t.location, admin, dbName: uniqueDbName()})
     extraDbs.push(result.database.new)
     extraUsers.push(result.database.user)
     expect(result.backup).toBe(join(t.location, FIXTURE_BACKUP))
@@ -317,7 +323,7 @@ ${text.slice(end)}`,
     const site = await openSite(t.site)
     expect(site.database.from).toBe('drushrc.php')
     const made = await backupSite(site, {location: t.location, now: new Date(2026, 0, 3)})
-    const result = await restoreSite(site, made.file, {location: t.location, admin})
+    const result = await restoreSite(site, made.file, {location: t.location, admin, dbName: uniqueDbName()})
     extraDbs.push(result.database.new)
     extraUsers.push(result.database.user)
     expect(result.warnings.join('\n')).toMatch(/cloaked.*provision-verify/)

@@ -1,15 +1,18 @@
-import {BkCommand, formatBytes, hookFlags, hooksFromFlags, withHooks} from '@bkcli/core'
+import {BkCommand, BkError, dryRunFlag, formatBytes, hookFlags, retentionFlags} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
-import {backupSite} from '../../backup.js'
-import {backupAll} from '../../backup-all.js'
+import {type BackupOptions, backupSite} from '../../backup.js'
+import {backupAllSites, planAll} from '../../backup-all.js'
 import {overridesFromUrl} from '../../db-overrides.js'
-import {dumpFlags, locationFlag, siteDbFlags} from '../../flags.js'
+import {dumpFlags, locationFlag, locationOf, siteDbFlags} from '../../flags.js'
+import {backupSteps} from '../../plans.js'
+import {recoverSite} from '../../recover.js'
 import {openSite} from '../../site.js'
+import {siteStore} from '../../store.js'
 
 export default class Backup extends BkCommand<typeof Backup> {
   static override summary = 'Back up a Drupal site as provision-backup does: site folder + database.sql in one tarball.'
   static override description =
-    `Writes <uri>-YYYYmmdd.HHMMSS.tar.gz (local time, mode 0600, never overwritten: _1, _2…) in the backup location, with the database dumped as database.sql (0600) inside, and a sidecar <tarball>.bk.json holding the description and checksum. The credentials come from the site's settings.php or drushrc.php; the dump client gets them on a file descriptor, never in argv. With --all, the argument is a platform or the Aegir root and every site on it is backed up; a failing site does not stop the others, and the run exits non-zero with a summary.`
+    `Writes <uri>-YYYYmmdd.HHMMSS.tar.gz (local time, mode 0600, never overwritten: _1, _2…) in the backup location, with the database dumped as database.sql (0600) inside, and a sidecar <tarball>.bk.json holding the description and checksum; the tarball appears under its name only when complete, after its sidecar. The credentials come from the site's settings.php or drushrc.php; the dump client gets them on a file descriptor, never in argv. With --all, the argument is a platform or the Aegir root and every site on it is backed up; a failing site does not stop the others, and the run exits non-zero with a summary.`
   static override examples = [
     '<%= config.bin %> aegir backup /var/aegir/platforms/drupal-7/sites/example.com --description "before the upgrade"',
     '<%= config.bin %> aegir backup --all /var/aegir --quiet',
@@ -21,12 +24,14 @@ export default class Backup extends BkCommand<typeof Backup> {
     }),
   }
   static override flags = {
+    ...dryRunFlag,
     description: Flags.string({description: 'Why the backup is made (Aegir shows it as the reason).'}),
     location: locationFlag,
     all: Flags.boolean({description: 'Back up every site of the platform(s) under the argument.'}),
     ...dumpFlags,
     ...siteDbFlags,
     ...hookFlags,
+    ...retentionFlags,
   }
 
   async run() {
@@ -37,48 +42,78 @@ export default class Backup extends BkCommand<typeof Backup> {
       (m) => this.note(m),
       this.configSecret('db-password'),
     )
-    const options = {
-      location: flags.location,
+    const location = locationOf(flags)
+    const options: BackupOptions = {
+      location,
       description: flags.description,
       force: flags.force,
       stripDefiner: flags['strip-definer'],
+      locked: true,
     }
+    const configPassword = this.configSecret('db-admin-password')
     if (flags.all) {
-      const result = await withHooks(hooksFromFlags(flags), () =>
-        backupAll(args.site, {
-          ...options,
-          open: {database},
-          onSite: (site, o) => {
-            if (!o.ok) this.note(`${site}: ${o.error}`)
+      const all = await planAll(args.site, {database})
+      const result = await this.execute(
+        {
+          kind: 'backup',
+          plan: async () => ({
+            summary: `back up every site under ${args.site} to ${location}`,
+            steps: (await Promise.all(all.sites.map((s) => backupSteps(s, location, 'backup')))).flat(),
+            warnings: all.failed.map((f) => `${f.site}: ${f.error}`),
+          }),
+          locks: all.sites.map((s) => s.dir),
+          recover: async () =>
+            (await Promise.all(all.sites.map((s) => recoverSite(s, {location, configPassword})))).flat(),
+          hooks: {env: {BK_TARGET: args.site}},
+          act: async (_plan, context) => {
+            const r = await backupAllSites(all, {
+              ...options,
+              onSite: (s, o) => !o.ok && context.note(`${s}: ${o.error}`),
+            })
+            if (r.succeeded === 0)
+              throw new BkError(`none of the ${r.sites.length} sites under ${args.site} was backed up`)
+            return r
           },
-        }),
+        },
+        (r) => [
+          ...r.sites.map((s) =>
+            s.ok
+              ? `ok      ${s.site} -> ${s.result?.file} (${formatBytes(s.result?.bytes ?? 0)})`
+              : `FAILED  ${s.site}: ${s.error}`,
+          ),
+          `${r.succeeded} of ${r.sites.length} sites backed up${r.failed ? `, ${r.failed} failed` : ''}.`,
+        ],
       )
-      this.report(result, (r) => [
-        ...r.sites.map((s) =>
-          s.ok
-            ? `ok      ${s.site} -> ${s.result?.file} (${formatBytes(s.result?.bytes ?? 0)})`
-            : `FAILED  ${s.site}: ${s.error}`,
-        ),
-        `${r.succeeded} of ${r.sites.length} sites backed up${r.failed ? `, ${r.failed} failed` : ''}.`,
-      ])
-      if (result.failed > 0) {
-        process.stderr.write(
-          `bk: ${result.failed} of ${result.sites.length} sites failed: ${result.sites
-            .filter((s) => !s.ok)
-            .map((s) => s.site)
-            .join(', ')}\n`,
-        )
+      if ('failed' in result && result.failed > 0) {
+        const failed = result.sites.filter((s) => !s.ok).map((s) => s.site)
+        process.stderr.write(`bk: ${failed.length} of ${result.sites.length} sites failed: ${failed.join(', ')}\n`)
         this.exit(1)
       }
       return result
     }
     const site = await openSite(args.site, {database})
-    const progress = this.progress(`backing up ${site.uri}`)
-    const result = await withHooks(hooksFromFlags(flags), () =>
-      backupSite(site, {...options, onProgress: (bytes) => progress.update(bytes)}),
-    ).finally(() => progress.done())
-    return this.report(
-      result,
+    const store = async () => siteStore(location, site.uri)
+    return this.execute(
+      {
+        kind: 'backup',
+        plan: async () => ({
+          summary: `back up ${site.uri} (${site.dir}) to ${location}`,
+          steps: await backupSteps(site, location, 'backup'),
+        }),
+        locks: [site.dir],
+        recover: () => recoverSite(site, {location, configPassword}),
+        hooks: {env: {BK_TARGET: site.dir}},
+        retention: this.retention(store, (plan) => {
+          const file = plan.steps.find((s) => s.op === 'create' && s.target.endsWith('.tar.gz'))?.target
+          return file ? {name: file, path: file, kind: 'full', date: new Date(), bytes: 0, group: site.uri} : undefined
+        }),
+        act: async () => {
+          const progress = this.progress(`backing up ${site.uri}`)
+          return backupSite(site, {...options, onProgress: (bytes) => progress.update(bytes)}).finally(() =>
+            progress.done(),
+          )
+        },
+      },
       (r) =>
         `Backed up ${r.uri} (${r.database.engine} database ${r.database.name}) to ${r.file} (${formatBytes(r.bytes)}) - ${r.description}`,
     )

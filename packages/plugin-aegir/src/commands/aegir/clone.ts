@@ -1,5 +1,5 @@
 import {Args} from '@oclif/core'
-import {cloneSite} from '../../clone-migrate.js'
+import {SiteClone} from '../../clone-migrate.js'
 import {DeployCommand, deployFlags, deployOptions, openSiteFromFlags} from '../../deploy-options.js'
 
 export default class Clone extends DeployCommand<typeof Clone> {
@@ -20,13 +20,24 @@ export default class Clone extends DeployCommand<typeof Clone> {
   async run() {
     const {args, flags} = this
     const site = await openSiteFromFlags(args.site, flags, this.io())
-    const result = await cloneSite(site, args['new-uri'], {
-      ...(await deployOptions(flags, this.io())),
-    })
-    for (const w of result.warnings) this.note(w)
-    return this.report(result, (r) => [
-      `Cloned ${site.uri} to ${r.uri} at ${r.site}: database ${r.database} (user ${r.user}), ${r.rewrittenValues} database values rewritten to sites/${r.uri}.`,
-      `Backup used: ${r.backup}`,
-    ])
+    const clone = new SiteClone(site, args['new-uri'], await deployOptions(flags, this.io()))
+    return this.execute(
+      {
+        kind: 'restore',
+        plan: () => clone.plan(),
+        locks: clone.locks,
+        recover: () => clone.recover(),
+        hooks: {env: {BK_TARGET: clone.target, BK_SOURCE: site.dir}},
+        act: async (_plan, context) => {
+          const result = await clone.run()
+          for (const w of result.warnings) context.note(w)
+          return result
+        },
+      },
+      (r) => [
+        `Cloned ${site.uri} to ${r.uri} at ${r.site}: database ${r.database} (user ${r.user}), ${r.rewrittenValues} database values rewritten to sites/${r.uri}.`,
+        `Backup used: ${r.backup}`,
+      ],
+    )
   }
 }

@@ -1,10 +1,11 @@
 import {basename, resolve} from 'node:path'
-import {BkCommand, retentionFlags, retentionFromFlags} from '@bkcli/core'
+import {type Artifact, type ArtifactStore, PruneCommand, type PruneDecision} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
-import {locationFlag} from '../../flags.js'
-import {parseKeepPer, pruneSiteBackups} from '../../prune.js'
+import {locationFlag, locationOf} from '../../flags.js'
+import {parseKeepPer, planAegirPrune} from '../../prune.js'
+import {siteStore} from '../../store.js'
 
-export default class Prune extends BkCommand<typeof Prune> {
+export default class Prune extends PruneCommand<typeof Prune> {
   static override aliases = ['aegir:purge']
   static override summary = "Remove a site's old backups by retention rules (alias: purge)."
   static override description =
@@ -15,35 +16,25 @@ export default class Prune extends BkCommand<typeof Prune> {
   ]
   static override args = {site: Args.string({description: 'The site folder, or just its uri.', required: true})}
   static override flags = {
+    ...PruneCommand.pruneFlags,
     location: locationFlag,
     'keep-per': Flags.string({
       description: 'For backups older than <age>, keep one per <interval>: <age>:<interval>, e.g. 7d:1d.',
       multiple: true,
       helpGroup: 'RETENTION',
     }),
-    ...retentionFlags,
   }
 
-  async run() {
-    const {args, flags} = this
-    const uri = basename(resolve(args.site))
-    const rules = (flags['keep-per'] ?? []).map(parseKeepPer)
-    const policy = retentionFromFlags(flags, 'local')
-    const dryRun = flags['dry-run']
-    if (!dryRun) {
-      const plan = await pruneSiteBackups(flags.location, uri, policy, rules, {dryRun: true})
-      if (plan.removed.length > 0) {
-        await this.confirmOrAbort(
-          `Remove ${plan.removed.length} backups of ${uri} from ${flags.location}?`,
-          `prune backups of ${uri}`,
-        )
-      }
+  protected async store() {
+    return siteStore(locationOf(this.flags), basename(resolve(this.args.site)))
+  }
+
+  protected override decide(artifacts: Artifact[], store: ArtifactStore): PruneDecision {
+    const rules = (this.flags['keep-per'] ?? []).map(parseKeepPer)
+    const plan = planAegirPrune(artifacts, {...this.policy(), clock: store.clock}, rules)
+    return {
+      remove: plan.remove,
+      keep: plan.keep.map((artifact) => ({artifact, reason: plan.reasons.get(artifact.name) ?? 'kept'})),
     }
-    const result = await pruneSiteBackups(flags.location, uri, policy, rules, {dryRun})
-    return this.report(result, (r) => [
-      ...r.removed.map((e) => `${r.dryRun ? 'would remove' : 'removed'}  ${e.name}  (${e.reason})`),
-      ...r.kept.map((e) => `kept          ${e.name}  (${e.reason})`),
-      `${r.removed.length} ${r.dryRun ? 'would be removed' : 'removed'}, ${r.kept.length} kept.`,
-    ])
   }
 }

@@ -1,0 +1,50 @@
+import {copyFileSync, mkdirSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {type DryRunCase, type DryRunSetup, fixturePath} from '@bkcli/testkit'
+import {FIXTURE_BACKUP, makeTestSite, type TestSite, uniqueDbName} from './helpers.js'
+
+/**
+ * A live MariaDB site on the fixture platform with the fixture backup in its location; the state is the whole
+ * Aegir root (platforms, backups, the journal's place beside the site), the site's database and the database a
+ * real run would create (absent before and after).
+ */
+function site(argv: (t: TestSite, dbName: string) => string[], prepare?: (t: TestSite) => void): DryRunSetup {
+  const t = makeTestSite()
+  mkdirSync(t.location, {recursive: true, mode: 0o700})
+  copyFileSync(fixturePath('aegir', 'backups', FIXTURE_BACKUP), join(t.location, FIXTURE_BACKUP))
+  prepare?.(t)
+  const dbName = uniqueDbName()
+  return {
+    argv: [...argv(t, dbName), '--location', t.location],
+    state: {paths: [t.root], mysql: [t.database, dbName]},
+    cleanup: async () => t.drop(),
+  }
+}
+
+export const cases: DryRunCase[] = [
+  {command: 'aegir:backup', setup: async () => site((t) => ['aegir', 'backup', t.site, '--keep', '1'])},
+  {
+    command: 'aegir:restore',
+    setup: async () => site((t, db) => ['aegir', 'restore', t.site, FIXTURE_BACKUP, '--db-name', db]),
+  },
+  {
+    command: 'aegir:clone',
+    setup: async () => site((t, db) => ['aegir', 'clone', t.site, 'clone.example.org', '--db-name', db]),
+  },
+  {
+    command: 'aegir:migrate',
+    setup: async () =>
+      site(
+        (t, db) => ['aegir', 'migrate', t.site, join(t.root, 'platforms', 'drupal-7.2'), '--db-name', db],
+        (t) => mkdirSync(join(t.root, 'platforms', 'drupal-7.2', 'sites', 'all'), {recursive: true}),
+      ),
+  },
+  {
+    command: 'aegir:prune',
+    setup: async () =>
+      site(
+        (t) => ['aegir', 'prune', t.site, '--keep', '1'],
+        (t) => writeFileSync(join(t.location, 'example.com-20261122.010203.tar.gz'), 'x'),
+      ),
+  },
+]
