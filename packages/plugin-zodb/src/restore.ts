@@ -111,7 +111,9 @@ export async function stageFileStorage(
     let pendingBytes = 0
     const flush = async () => {
       if (pendingBytes === 0) return
-      await out.write(pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes))
+      const buffer = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes)
+      // a full disk shows first as a short write: finish it, so the next write reports ENOSPC
+      for (let at = 0; at < buffer.length; ) at += (await out.write(buffer, at, buffer.length - at)).bytesWritten
       pending = []
       pendingBytes = 0
     }
