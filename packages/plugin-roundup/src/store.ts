@@ -115,7 +115,7 @@ const CONFIG_HINTS: Record<string, string> = {
 }
 
 /** Core's one-line message, its generic hint replaced by the config.ini setting to check. */
-function withConfigHint(error: unknown): unknown {
+export function withConfigHint(error: unknown): unknown {
   if (!isBkError(error)) return error
   const hint = CONFIG_HINTS[error.code]
   if (!hint) return error
