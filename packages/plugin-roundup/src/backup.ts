@@ -22,17 +22,20 @@ import {
   datedNaming,
   dumpDatabase,
   hasRetention,
+  journalPathFor,
   lockTargets,
   onInterrupt,
   type Plan,
   pluginIdentity,
   pruneStore,
   type RetentionPolicy,
+  recoverCommit,
   sortNewestFirst,
   sqliteBackup,
   step,
   sweepLeftovers,
 } from '@bkcli/core'
+import {dropOrphanDatabases} from './created-database.js'
 import {loadSchema, readStoredSchemaText} from './dbschema.js'
 import {type StoppedServer, serverPid, stopServer} from './frontends.js'
 import {connect, sqlitePath} from './store.js'
@@ -126,9 +129,17 @@ export class TrackerBackup {
     return {summary: `back up ${t.home} to ${this.location}`, steps}
   }
 
-  /** Stages and partial archives of killed backups in the location. */
+  /**
+   * What killed runs left: a restore of this home interrupted at its commit (finished first, as by any bk run on
+   * the home), its orphan database and stages; stages and partial archives of killed backups in the location.
+   */
   async recover(): Promise<string[]> {
-    return sweepLeftovers(this.location)
+    const home = this.tracker.home
+    const lines = await recoverCommit(journalPathFor(home))
+    lines.push(...(await dropOrphanDatabases(home)))
+    lines.push(...(await sweepLeftovers(dirname(home), basename(home))))
+    lines.push(...(await sweepLeftovers(this.location)))
+    return lines
   }
 
   async run(): Promise<BackupResult> {

@@ -171,8 +171,11 @@ export class TrackerRestore {
     const url = this.options.backendUrl
     const backend = url ? (/^sqlite/.test(url) ? 'sqlite' : redactUrl(url)) : this.extra.backend
     const steps = [step('check', this.backup, `${check.checked} files match the manifest`, size)]
-    if (backend === 'sqlite') steps.push(step('create', join(this.home, 'db', 'db'), 'sqlite database from the backup'))
-    else {
+    const dbDir = this.extra.databaseDir ?? 'db'
+    if (backend === 'sqlite') {
+      const file = isAbsolute(dbDir) ? join(dbDir, 'db') : join(this.home, dbDir, 'db')
+      steps.push(step('create', file, 'sqlite database from the backup'))
+    } else {
       steps.push(
         step('create', url ? redactUrl(url) : String(this.extra.database), `new, empty ${this.extra.backend} database`),
         step('load', 'database/dump.sql', 'from the backup'),
@@ -181,6 +184,9 @@ export class TrackerRestore {
     if (this.replacing) {
       steps.push(step('replace', this.home, 'tracker home'), step('keep', keptName(this.home), 'the previous home'))
     } else steps.push(step('create', this.home, 'tracker home'))
+    if (isAbsolute(dbDir) && exists(dbDir)) {
+      steps.push(step('replace', dbDir, '[main] database folder'), step('keep', keptName(dbDir), 'the previous one'))
+    }
     return {summary: `restore ${this.backup} into ${this.home}`, steps}
   }
 
