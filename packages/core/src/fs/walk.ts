@@ -2,6 +2,7 @@ import type {Stats} from 'node:fs'
 import {lstat, readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 
+/** One entry of a walked tree: its relative and absolute path and its lstat. */
 export interface WalkEntry {
   /** Relative to the walked root, '/'-separated. */
   path: string
@@ -10,6 +11,7 @@ export interface WalkEntry {
   stat: Stats
 }
 
+/** Which entries a walk yields and descends into. */
 export interface WalkOptions {
   /** Return false to leave an entry out; for a directory, its contents are left out too. */
   filter?: (path: string, stat: Stats) => boolean

@@ -8,6 +8,7 @@ import {manifestForArchive} from './build.js'
 import {serializeManifest} from './io.js'
 import {MANIFEST_NAME, type Manifest, type ManifestMeta} from './types.js'
 
+/** Options of an archive that carries its own manifest as its first member. */
 export interface BkArchiveOptions extends Omit<CreateArchiveOptions, 'prepend'> {
   meta: ManifestMeta
 }
