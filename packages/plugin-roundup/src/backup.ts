@@ -38,8 +38,8 @@ import {
 import {dropOrphanDatabases} from './created-database.js'
 import {loadSchema, readStoredSchemaText} from './dbschema.js'
 import {type StoppedServer, serverPid, stopServer} from './frontends.js'
-import {connect, sqlitePath} from './store.js'
 import {describeDatabase, openTracker, type Tracker} from './tracker.js'
+import {connect, sqlitePath} from './tracker-db.js'
 
 export interface BackupOptions {
   location?: string

@@ -14,9 +14,9 @@ import {compareCodePoints, evalImport, PyDict, PyLiteralError, type PyValue, rep
 import {DateFormatError, dateFromTuple, dateToSql} from './rdate.js'
 import {allProps, type ClassDef, type PropDef, SchemaError, type TrackerSchema} from './schema.js'
 import {assertEmptyTarget} from './staging.js'
-import type {SqlConn} from './store.js'
 import {openFreshDatabase} from './target.js'
 import {describeDatabase, openTracker, readSchemaPy, type Tracker} from './tracker.js'
+import type {SqlConn} from './tracker-db.js'
 import {importValue, intervalSecondsOf, journalValueToBackend} from './values.js'
 
 export interface ImportOptions {

@@ -35,9 +35,9 @@ import {exportFromConnection} from './export.js'
 import type {Backend} from './rdate.js'
 import {keptName, pointConfigAt} from './restore.js'
 import {allProps, type ClassDef, type TrackerSchema} from './schema.js'
-import {connect, type SqlConn} from './store.js'
 import {openFreshDatabase} from './target.js'
 import {describeDatabase, openTracker, type Tracker} from './tracker.js'
+import {connect, type SqlConn} from './tracker-db.js'
 import {convertDate, convertJournalParams} from './values.js'
 
 export interface MigrateOptions {

@@ -34,9 +34,9 @@ import {dbTarget} from './backup.js'
 import {clearMarker, dropOrphanDatabases, markCreatedDatabase} from './created-database.js'
 import {readStoredSchemaText} from './dbschema.js'
 import {parseSchemaPy, parseStoredSchema, schemaDifferences} from './schema.js'
-import {connect, openSqlite} from './store.js'
 import {dropDatabaseOf, prepareEmptyDatabase} from './target.js'
 import {describeDatabase, openTracker, type Tracker} from './tracker.js'
+import {connect, openSqlite} from './tracker-db.js'
 
 export interface RestoreOptions {
   /** point the restored home at another database: postgresql://user@host:port/name, mysql://…, sqlite: */
@@ -259,7 +259,7 @@ export class TrackerRestore {
           const src = join(work.extract, 'database', f)
           if (existsSync(src)) await copyFile(src, join(dbDir, f))
         }
-        const conn = openSqlite(join(dbDir, 'db'))
+        const conn = await openSqlite(join(dbDir, 'db'))
         try {
           await conn.run('pragma journal_mode=wal')
           checkSchema(stage, await readStoredSchemaText(conn), 'the restored database')

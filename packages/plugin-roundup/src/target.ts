@@ -6,8 +6,8 @@ import {existsSync} from 'node:fs'
 import {mkdir, rename, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 import {BkError, type DbClient, dbClient} from '@bkcli/core'
-import {connect, openSqlite, rdbmsTarget, type SqlConn, sqlitePath, withConfigHint} from './store.js'
 import type {Tracker} from './tracker.js'
+import {connect, openSqlite, rdbmsTarget, type SqlConn, sqlitePath, withConfigHint} from './tracker-db.js'
 
 /** Core's client for the tracker's server, connected to no database of the tracker's (CREATE/DROP DATABASE). */
 function serverClient(tracker: Tracker): DbClient {
@@ -51,7 +51,7 @@ async function freshSqlite(tracker: Tracker): Promise<FreshDatabase> {
   await mkdir(tracker.dbDir, {recursive: true})
   const stage = join(tracker.dbDir, `.db.bk-stage-${process.pid}`)
   await rm(stage, {force: true})
-  const conn = openSqlite(stage, {create: true})
+  const conn = await openSqlite(stage, {create: true})
   await conn.run('pragma journal_mode=delete')
   await conn.begin()
   return {
