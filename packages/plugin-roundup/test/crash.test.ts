@@ -98,6 +98,29 @@ describe('bk roundup restore killed at every crash point', () => {
   }
 })
 
+describe('bk roundup backup killed at every crash point', () => {
+  for (const point of ['roundup-backup:staged', 'roundup-backup:published']) {
+    it(`${point}: list never shows a half-written backup, the next run sweeps what is left`, async () => {
+      const home = oldHome()
+      const location = join(tempDir(), 'backups')
+      const first = await runBk(['roundup', 'backup', home, '--location', location])
+      expect(first.exitCode, first.stderr).toBe(0)
+      const crashed = await runBk(['roundup', 'backup', home, '--location', location], {env: {BK_CRASH_AT: point}})
+      expect(crashed.signal).toBe('SIGKILL')
+      const listed = (await runBk(['roundup', 'list', '--location', location, '--json'])).json<{
+        artifacts: {path: string}[]
+      }>().artifacts
+      // the previous good backup is still there; a listed backup is always complete
+      expect(listed.length).toBe(point === 'roundup-backup:published' ? 2 : 1)
+      for (const a of listed) expect((await runBk(['roundup', 'verify', a.path])).exitCode).toBe(0)
+      const next = await runBk(['roundup', 'backup', home, '--location', location])
+      expect(next.exitCode, next.stderr).toBe(0)
+      expect(next.stderr).toMatch(/warning: removed .*bk-stage-.* left by an interrupted run/)
+      expect(readdirSync(location).filter((n) => n.startsWith('.'))).toEqual([])
+    }, 90_000)
+  }
+})
+
 describe('bk roundup restore: signals, two at once, twice, a full disk', () => {
   const pg: string[] = []
   afterAll(() => {
