@@ -40,7 +40,7 @@ export async function createBkArchive(options: BkArchiveOptions): Promise<Archiv
               filter: (path) => path !== MANIFEST_NAME && (userFilter ? userFilter(path) : true),
             },
             compression,
-            {tap: (chunk) => collector.write(chunk), exclude: [tmp]},
+            {tap: (chunk) => collector.write(chunk), exclude: [tmp], skipHash: true},
           )
           const manifest = await collector.finish()
           const member = memberBlocks({
