@@ -1,6 +1,14 @@
-// One bk archive creation, for archive.bench.mjs to time: node archive-run.mjs <src-dir> <dest-file>
-import {createArchive} from '@bkcli/core'
+// One bk archive operation, for archive.bench.mjs to time:
+//   node archive-run.mjs create <src-dir> <dest-file>   |   node archive-run.mjs extract <file> <target-dir>
+// BK_CORE=<path to a core dist index.js> runs another build of core (the bench's "before" column).
+import {pathToFileURL} from 'node:url'
 
-const [src, file] = process.argv.slice(2)
-const result = await createArchive({cwd: src, file})
-console.log(JSON.stringify({bytes: result.bytes, entries: result.entries}))
+const core = process.env.BK_CORE ? await import(pathToFileURL(process.env.BK_CORE).href) : await import('@bkcli/core')
+const [mode, a, b] = process.argv.slice(2)
+if (mode === 'create') {
+  const result = await core.createArchive({cwd: a, file: b})
+  console.log(JSON.stringify({bytes: result.bytes, entries: result.entries}))
+} else if (mode === 'extract') {
+  const result = await core.extractArchive({file: a, target: b})
+  console.log(JSON.stringify(result))
+} else throw new Error(`archive-run: unknown mode ${mode}`)

@@ -1,11 +1,14 @@
-// Core archive: bk's createArchive on a generated folder (1 GiB at BENCH_SCALE=1) beside tar -czf and tar --zstd.
-// Reports wall time and peak RSS (the issue's bound for bk: under 200 MB).
+// Core archive engine: bk's createArchive and extractArchive beside tar -czf / tar --zstd / tar -xzf on the same
+// data, in paired rounds (BENCH_ROUNDS, default 3; medians). Two data sets: a 1 GiB folder at BENCH_SCALE=1 (half
+// incompressible, half text, 1 KiB to 8 MiB files) and 64k files of 2 KB. BK_CORE_BEFORE=<core dist index.js> adds
+// a "before" row (another build of core) to every case. Reports wall time and peak RSS (bound for bk: 200 MB).
 import {randomBytes} from 'node:crypto'
-import {closeSync, mkdirSync, openSync, writeSync} from 'node:fs'
+import {closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
-import {benchDir, cleanup, measure, printTable, repoRoot, scale, sh} from './lib.mjs'
+import {benchDir, cleanup, paired, printTable, repoRoot, scale, sh} from './lib.mjs'
 
 const totalBytes = Math.round(1024 * 1024 * 1024 * scale)
+const smallCount = Math.max(1000, Math.round(65536 * scale))
 
 /** Half incompressible (random), half text-like (compressible), in files from 1 KiB to 8 MiB, plus empty dirs. */
 function generate(dir) {
@@ -33,30 +36,88 @@ function generate(dir) {
   return {files: n, bytes: written}
 }
 
+function generateSmall(dir) {
+  const body = Buffer.alloc(2048)
+  for (let n = 0; n < smallCount; n++) {
+    const sub = join(dir, `d${n % 64}`)
+    if (n < 64) mkdirSync(sub, {recursive: true})
+    body.write(`${n} ${'x'.repeat(40)}`, 0)
+    writeFileSync(join(sub, `f${n}.txt`), body)
+  }
+}
+
+const runner = join(repoRoot, 'bench', 'archive-run.mjs')
+const before = process.env.BK_CORE_BEFORE
+const bkRows = (args, note = '') => {
+  const rows = [{tool: 'bk', argv: [process.execPath, runner, ...args], note}]
+  rows.push({
+    tool: 'bk, node engines',
+    argv: [process.execPath, runner, ...args],
+    options: {env: {BK_ARCHIVE_ENGINE: 'node'}},
+    note: 'BK_ARCHIVE_ENGINE=node: node-tar + zlib',
+  })
+  if (before)
+    rows.push({tool: 'bk before', argv: [process.execPath, runner, ...args], options: {env: {BK_CORE: before}}})
+  return rows
+}
+
 const work = benchDir('archive')
 try {
-  const src = join(work, 'src')
-  mkdirSync(src)
-  const {files} = generate(src)
+  const big = join(work, 'big')
+  const small = join(work, 'small')
+  mkdirSync(big)
+  mkdirSync(small)
+  const {files} = generate(big)
+  generateSmall(small)
   sh('sync')
-  const runner = join(repoRoot, 'bench', 'archive-run.mjs')
+  const out = (name) => join(work, name)
+  const clean = () => {
+    for (const name of ['a.tar.gz', 'a.tar.zst', 'x']) rmSync(out(name), {recursive: true, force: true})
+  }
   const rows = []
-  const base = measure(['tar', '-czf', join(work, 'tar.tar.gz'), '-C', src, '.'])
-  rows.push({case: 'gzip', tool: 'tar -czf', ...base, ratio: 1})
-  const bkGz = measure([process.execPath, runner, src, join(work, 'bk.tar.gz')])
-  rows.push({case: 'gzip', tool: 'bk createArchive', ...bkGz, ratio: bkGz.seconds / base.seconds})
+  const gib = (totalBytes / 2 ** 30).toFixed(2)
+  rows.push(
+    ...paired(
+      `create ${gib} GiB (${files} files), gzip`,
+      {tool: 'tar -czf', argv: ['tar', '-czf', out('a.tar.gz'), '-C', big, '.']},
+      bkRows(['create', big, out('a.tar.gz')]),
+      clean,
+    ),
+  )
   let zstd = false
   try {
     sh('command -v zstd')
     zstd = true
   } catch {}
-  if (zstd) {
-    const zb = measure(['tar', '--zstd', '-cf', join(work, 'tar.tar.zst'), '-C', src, '.'])
-    rows.push({case: 'zstd', tool: 'tar --zstd', ...zb, ratio: 1})
-    const bz = measure([process.execPath, runner, src, join(work, 'bk.tar.zst')])
-    rows.push({case: 'zstd', tool: 'bk createArchive', ...bz, ratio: bz.seconds / zb.seconds})
-  }
-  printTable(`archive a ${(totalBytes / 2 ** 30).toFixed(2)} GiB folder (${files} files)`, rows)
+  if (zstd)
+    rows.push(
+      ...paired(
+        `create ${gib} GiB, zstd`,
+        {tool: 'tar --zstd', argv: ['tar', '--zstd', '-cf', out('a.tar.zst'), '-C', big, '.']},
+        bkRows(['create', big, out('a.tar.zst')]).filter((r) => r.tool !== 'bk, node engines'),
+        clean,
+      ),
+    )
+  rows.push(
+    ...paired(
+      `create ${smallCount} files of 2 KB, gzip`,
+      {tool: 'tar -czf', argv: ['tar', '-czf', out('a.tar.gz'), '-C', small, '.']},
+      bkRows(['create', small, out('a.tar.gz')]),
+      clean,
+    ),
+  )
+  // extraction: the same archive (GNU tar's) for every tool, into a fresh folder
+  const archive = join(work, 'src.tar.gz')
+  sh(`tar -czf "${archive}" -C "${big}" .`)
+  rows.push(
+    ...paired(
+      `extract ${gib} GiB, gzip`,
+      {tool: 'tar -xzpf', argv: ['sh', '-c', `mkdir "${out('x')}" && tar -xzpf "${archive}" -C "${out('x')}"`]},
+      bkRows(['extract', archive, out('x')], 'every entry checked'),
+      clean,
+    ),
+  )
+  printTable('archive engine (paired rounds, medians)', rows)
   const worst = Math.max(...rows.filter((r) => r.tool.startsWith('bk')).map((r) => r.peakRssMB))
   console.log(`\nbk peak RSS ${worst.toFixed(0)} MB (bound: 200 MB) ${worst < 200 ? 'OK' : 'OVER'}`)
 } finally {

@@ -53,7 +53,7 @@ export function measure(argv, {env = {}, cwd, shell = false} = {}) {
 /** Prints a markdown table: rows of {case, tool, seconds, peakRssMB, ratio?, note?}. */
 export function printTable(title, rows) {
   console.log(`\n### ${title}\n`)
-  console.log('| case | tool | time (s) | peak RSS (MB) | vs baseline | note |')
+  console.log('| case | tool | time (s) | peak RSS (MB) | vs anchor | note |')
   console.log('| --- | --- | ---: | ---: | ---: | --- |')
   for (const r of rows) {
     const ratio = r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`
@@ -67,4 +67,46 @@ export function sh(command, options = {}) {
   const result = spawnSync('sh', ['-c', command], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], ...options})
   if (result.status !== 0) throw new Error(`bench: '${command}' failed (exit ${result.status})`)
   return result.stdout
+}
+
+export const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? '3'))
+
+export const median = (values) => {
+  const s = [...values].sort((x, y) => x - y)
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+}
+
+/**
+ * Paired runs on a loaded machine: each round runs the anchor and every contender back to back (order rotated per
+ * round), after `prepare()` (untimed: remove outputs, drop nothing else). Returns one row per tool with the median
+ * time, the median of the per-round ratios to the anchor, the largest peak RSS and the spread (max/min of the
+ * anchor's times, as a noise figure).
+ */
+export function paired(label, anchor, contenders, prepare = () => {}) {
+  const all = [anchor, ...contenders]
+  const times = all.map(() => [])
+  const rss = all.map(() => 0)
+  for (let r = 0; r < rounds; r++) {
+    const order = all.map((_, i) => i)
+    for (let k = 0; k < r % all.length; k++) order.push(order.shift())
+    for (const i of order) {
+      prepare()
+      const m = measure(all[i].argv, all[i].options ?? {})
+      times[i].push(m.seconds)
+      rss[i] = Math.max(rss[i], m.peakRssMB)
+      console.error(
+        `bench: ${label} round ${r + 1}: ${all[i].tool} ${m.seconds.toFixed(2)} s, ${m.peakRssMB.toFixed(0)} MB`,
+      )
+    }
+  }
+  const spread = Math.max(...times[0]) / Math.min(...times[0])
+  return all.map((t, i) => ({
+    case: label,
+    tool: t.tool,
+    seconds: median(times[i]),
+    peakRssMB: rss[i],
+    ratio: median(times[i].map((s, r) => s / times[0][r])),
+    note: i === 0 ? `${rounds} rounds, anchor spread ${spread.toFixed(2)}x` : (t.note ?? ''),
+  }))
 }

@@ -14,6 +14,7 @@ export class BkError extends Error {
   }
 }
 
+/** Whether `error` is a BkError (also one from another copy of core). */
 export function isBkError(error: unknown): error is BkError {
   return error instanceof BkError
 }

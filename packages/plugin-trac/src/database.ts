@@ -7,8 +7,7 @@ import {mkdir} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {createGunzip} from 'node:zlib'
-import {BkError, dumpDatabase, messageOf, sqliteBackup, withDbClient} from '@bkcli/core'
-import Database from 'better-sqlite3'
+import {BkError, dumpDatabase, messageOf, openSql, sqliteBackup, withDbClient} from '@bkcli/core'
 import {pgSchema, type TracDbUrl} from './db-url.js'
 import type {TracEnvironment} from './environment.js'
 
@@ -46,7 +45,7 @@ export async function snapshotDatabase(
       engine: 'sqlite',
       path: relSqlite,
       bytes: result.bytes,
-      databaseVersion: sqliteDatabaseVersion(join(dest, relSqlite)),
+      databaseVersion: await sqliteDatabaseVersion(join(dest, relSqlite)),
       originalPath: relSqlite === db.path ? undefined : src,
       format: 'sqlite',
     }
@@ -71,16 +70,17 @@ function bytesOf(result: unknown): number {
 }
 
 /** `SELECT value FROM system WHERE name='database_version'` of an SQLite file (undefined if not a Trac db). */
-export function sqliteDatabaseVersion(file: string): number | undefined {
-  let db: Database.Database | undefined
+export async function sqliteDatabaseVersion(file: string): Promise<number | undefined> {
   try {
-    db = new Database(file, {readonly: true, fileMustExist: true})
-    const value = db.prepare("SELECT value FROM system WHERE name = 'database_version'").pluck().get()
-    return value === undefined ? undefined : Number(value)
+    const db = await openSql(file, {readonly: true})
+    try {
+      const rows = await db.all("SELECT value FROM system WHERE name = 'database_version'")
+      return rows[0] === undefined ? undefined : Number(rows[0][0])
+    } finally {
+      await db.close()
+    }
   } catch {
     return undefined
-  } finally {
-    db?.close()
   }
 }
 

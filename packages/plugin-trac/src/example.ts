@@ -6,10 +6,9 @@
 import {createHash, randomBytes} from 'node:crypto'
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {extname, join} from 'node:path'
-import {BkError} from '@bkcli/core'
-import Database from 'better-sqlite3'
+import {BkError, openSql} from '@bkcli/core'
+import {createTableSql, TRAC_DB_VERSION, TRAC_SCHEMA} from './convert/schema.js'
 import {ENV_VERSION_LINE} from './environment.js'
-import {createTableSql, TRAC_DB_VERSION, TRAC_SCHEMA} from './schema.js'
 
 export interface ExampleEnvironmentOptions {
   /** Number of tickets (default 12). */
@@ -73,7 +72,10 @@ pg_dump_path = pg_dump
 `
 
 /** Creates an example Trac environment at `dir` (which must not exist or be empty). */
-export function makeExampleEnvironment(dir: string, options: ExampleEnvironmentOptions = {}): ExampleEnvironment {
+export async function makeExampleEnvironment(
+  dir: string,
+  options: ExampleEnvironmentOptions = {},
+): Promise<ExampleEnvironment> {
   const tickets = options.tickets ?? 12
   const wikiPages = options.wikiPages ?? 5
   const attachments = Math.min(options.attachments ?? 3, Math.max(tickets, 0))
@@ -93,42 +95,51 @@ export function makeExampleEnvironment(dir: string, options: ExampleEnvironmentO
     '2026-01-01 00:00:00,000 Trac[env] INFO: -------- environment startup [Trac 1.6] --------\n',
   )
   const dbFile = database.slice('sqlite:'.length)
-  const db = new Database(dbFile.startsWith('/') ? dbFile : join(dir, dbFile))
+  const db = await openSql(dbFile.startsWith('/') ? dbFile : join(dir, dbFile), {create: true})
   try {
-    if (options.wal) db.pragma('journal_mode = WAL')
-    db.exec('BEGIN')
-    for (const table of TRAC_SCHEMA) for (const sql of createTableSql('sqlite', table)) db.exec(sql)
+    if (options.wal) await db.run('PRAGMA journal_mode = WAL')
+    await db.begin()
+    for (const table of TRAC_SCHEMA) for (const sql of createTableSql('sqlite', table)) await db.run(sql)
     const ins = (table: string, ...values: unknown[]) =>
-      db.prepare(`INSERT INTO ${table} VALUES (${values.map(() => '?').join(',')})`).run(...values)
-    ins('system', 'database_version', String(TRAC_DB_VERSION))
-    ins('system', 'initial_database_version', String(TRAC_DB_VERSION))
+      db.run(`INSERT INTO ${table} VALUES (${values.map(() => '?').join(',')})`, values)
+    await ins('system', 'database_version', String(TRAC_DB_VERSION))
+    await ins('system', 'initial_database_version', String(TRAC_DB_VERSION))
     for (const [type, names] of [
       ['priority', ['blocker', 'critical', 'major', 'minor', 'trivial']],
       ['resolution', ['fixed', 'invalid', 'wontfix', 'duplicate', 'worksforme']],
       ['ticket_type', ['defect', 'enhancement', 'task']],
     ] as const) {
-      for (const [i, name] of names.entries()) ins('enum', type, name, String(i + 1), null)
+      for (const [i, name] of names.entries()) await ins('enum', type, name, String(i + 1), null)
     }
-    ins('component', 'component1', 'somebody', null)
-    ins('component', 'component2', 'somebody', null)
-    for (const m of ['milestone1', 'milestone2', 'milestone3']) ins('milestone', m, 0, 0, null)
+    await ins('component', 'component1', 'somebody', null)
+    await ins('component', 'component2', 'somebody', null)
+    for (const m of ['milestone1', 'milestone2', 'milestone3']) await ins('milestone', m, 0, 0, null)
     for (const action of ['WIKI_VIEW', 'TICKET_VIEW', 'REPORT_VIEW', 'TIMELINE_VIEW'])
-      ins('permission', 'anonymous', action)
-    ins('permission', 'admin', 'TRAC_ADMIN')
-    ins('report', null, null, 'Active Tickets', "SELECT id AS ticket, summary FROM ticket WHERE status <> 'closed'", '')
+      await ins('permission', 'anonymous', action)
+    await ins('permission', 'admin', 'TRAC_ADMIN')
+    await ins(
+      'report',
+      null,
+      null,
+      'Active Tickets',
+      "SELECT id AS ticket, summary FROM ticket WHERE status <> 'closed'",
+      '',
+    )
     const base = 1_700_000_000_000_000n
     const filler = 'Lorem ipsum dolor sit amet, consectetur adipiscing elit — äöü ✓. '
     const descBytes = options.descriptionBytes ?? 200
     const description = filler.repeat(Math.ceil(descBytes / filler.length)).slice(0, descBytes)
-    const ticket = db.prepare(
-      `INSERT INTO ticket (id, type, time, changetime, component, severity, priority, owner, reporter, cc, version,
+    const ticket = (...values: unknown[]) =>
+      db.run(
+        `INSERT INTO ticket (id, type, time, changetime, component, severity, priority, owner, reporter, cc, version,
         milestone, status, resolution, summary, description, keywords) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-    )
-    const change = db.prepare('INSERT INTO ticket_change VALUES (?,?,?,?,?,?)')
+        values,
+      )
+    const change = (...values: unknown[]) => db.run('INSERT INTO ticket_change VALUES (?,?,?,?,?,?)', values)
     for (let id = 1; id <= tickets; id++) {
       const time = base + BigInt(id) * 60_000_000n
       const closed = id % 3 === 0
-      ticket.run(
+      await ticket(
         id,
         'defect',
         time,
@@ -147,12 +158,12 @@ export function makeExampleEnvironment(dir: string, options: ExampleEnvironmentO
         description,
         '',
       )
-      if (closed) change.run(id, time + 1000n, 'bob', 'status', 'new', 'closed')
+      if (closed) await change(id, time + 1000n, 'bob', 'status', 'new', 'closed')
     }
-    const wiki = db.prepare('INSERT INTO wiki VALUES (?,?,?,?,?,?,?)')
+    const wiki = (...values: unknown[]) => db.run('INSERT INTO wiki VALUES (?,?,?,?,?,?,?)', values)
     for (let p = 1; p <= wikiPages; p++) {
       for (let v = 1; v <= 2; v++) {
-        wiki.run(
+        await wiki(
           `ExamplePage${p}`,
           v,
           base + BigInt(p * 10 + v),
@@ -169,11 +180,11 @@ export function makeExampleEnvironment(dir: string, options: ExampleEnvironmentO
       const rel = attachmentPath('ticket', String(i), name)
       mkdirSync(join(dir, rel, '..'), {recursive: true})
       writeFileSync(join(dir, rel), attachmentContent(i, bytes))
-      ins('attachment', 'ticket', String(i), name, bytes, base + BigInt(i), 'an example attachment', 'alice')
+      await ins('attachment', 'ticket', String(i), name, bytes, base + BigInt(i), 'an example attachment', 'alice')
     }
-    db.exec('COMMIT')
+    await db.commit()
   } finally {
-    db.close()
+    await db.close()
   }
   return {path: dir, database, tickets, wikiPages, attachments}
 }

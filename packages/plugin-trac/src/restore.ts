@@ -23,11 +23,11 @@ import {
   sqliteTableCounts,
   verifyManifest,
 } from '@bkcli/core'
+import {TRAC_DB_VERSION} from './convert/schema.js'
 import {DUMP_FILES, dumpDatabaseVersion, sqliteDatabaseVersion} from './database.js'
 import {formatTracDbUrl, parseTracDbUrl, sqlitePathIn, type TracDbUrl} from './db-url.js'
 import {checkEnvironmentDir, DEFAULT_DATABASE, TracEnvironment} from './environment.js'
 import {loadTracDump} from './restore-db.js'
-import {TRAC_DB_VERSION} from './schema.js'
 import {TracConfig} from './trac-config.js'
 
 export interface RestoreOptions {
@@ -132,7 +132,8 @@ async function restoreFrom(
     )
   }
   const version =
-    manifestVersion ?? (db.engine === 'sqlite' ? sqliteDatabaseVersion(snapshot) : await dumpDatabaseVersion(snapshot))
+    manifestVersion ??
+    (db.engine === 'sqlite' ? await sqliteDatabaseVersion(snapshot) : await dumpDatabaseVersion(snapshot))
   let maxVersion = options.maxDatabaseVersion ?? TRAC_DB_VERSION
   const replacing = await pathExists(target)
   if (replacing) {
@@ -254,7 +255,7 @@ async function currentVersion(target: string): Promise<number | undefined> {
   try {
     const env = await TracEnvironment.open(target)
     const path = env.sqlitePath
-    return path ? sqliteDatabaseVersion(path) : undefined
+    return path ? await sqliteDatabaseVersion(path) : undefined
   } catch {
     return undefined
   }

@@ -85,7 +85,7 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
       const file = join(dir, component.path)
       result.integrity = await sqliteIntegrityCheck(file)
       if (result.integrity.length > 0) result.problems.push(`integrity_check: ${result.integrity[0]}`)
-      result.databaseVersion = sqliteDatabaseVersion(file)
+      result.databaseVersion = await sqliteDatabaseVersion(file)
       result.tables = await sqliteTableCounts(file)
     } else {
       const server = options.scratchServer ?? db

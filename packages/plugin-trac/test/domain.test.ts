@@ -5,12 +5,12 @@ import {text} from 'node:stream/consumers'
 import {tempDir} from '@bkcli/testkit'
 import Database from 'better-sqlite3'
 import {describe, expect, it} from 'vitest'
+import {createTableSql, tracTable} from '../src/convert/schema.js'
 import {dumpDatabaseVersion} from '../src/database.js'
 import {formatTracDbUrl, parseTracDbUrl, pgSchema, sqlitePathIn} from '../src/db-url.js'
 import {TracEnvironment} from '../src/environment.js'
 import {attachmentPath, makeExampleEnvironment} from '../src/example.js'
 import {PgDumpRewriter} from '../src/pg-dump-rewrite.js'
-import {createTableSql, tracTable} from '../src/schema.js'
 import {fixtureEnv, sqliteDump} from './helpers.js'
 
 describe('Trac database URLs', () => {
@@ -47,7 +47,7 @@ describe('trac.ini [inherit] chain', () => {
   it('finds [trac] database in a parent of a parent, paths relative to the file naming them', async () => {
     const root = tempDir()
     const env = join(root, 'env')
-    makeExampleEnvironment(env)
+    await makeExampleEnvironment(env)
     mkdirSync(join(root, 'global', 'more'), {recursive: true})
     writeFileSync(join(root, 'global', 'base.ini'), '[inherit]\nfile = more/db.ini\n\n[svn]\nauthz_file = authz\n')
     writeFileSync(join(root, 'global', 'more', 'db.ini'), '[trac]\ndatabase = postgres://trac@localhost/shared\n')
@@ -150,7 +150,7 @@ describe('dumpDatabaseVersion', () => {
 describe('makeExampleEnvironment', () => {
   it('makes an env Trac would recognise, attachments where Trac stores them', async () => {
     const dir = join(tempDir(), 'example')
-    const made = makeExampleEnvironment(dir, {tickets: 7, wikiPages: 2, attachments: 2})
+    const made = await makeExampleEnvironment(dir, {tickets: 7, wikiPages: 2, attachments: 2})
     expect(made).toEqual({path: dir, database: 'sqlite:db/trac.db', tickets: 7, wikiPages: 2, attachments: 2})
     const env = await TracEnvironment.open(dir)
     expect(env.sqlitePath).toBe(join(env.path, 'db/trac.db'))

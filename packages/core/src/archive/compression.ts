@@ -54,12 +54,23 @@ export async function sniffCompression(file: string): Promise<Compression> {
   }
 }
 
-/** A stream of the decompressed tar bytes of `file`; errors of the decompressor surface as stream errors. */
-export async function openTar(file: string): Promise<Readable> {
+/**
+ * A stream of the decompressed tar bytes of `file`; errors of the decompressor surface as stream errors.
+ * `onRaw` sees every byte of the file itself, in order, as it is read (to hash the archive in the same pass).
+ */
+export async function openTar(file: string, onRaw?: (chunk: Buffer) => void): Promise<Readable> {
   const compression = await sniffCompression(file)
   const raw = createReadStream(file, {highWaterMark: 1024 * 1024})
+  if (onRaw) raw.on('data', (chunk) => onRaw(chunk as Buffer))
   if (compression === 'none') return raw
-  if (compression === 'gzip') return pipeline(raw, createGunzip(), () => {})
+  // 256 KiB out per chunk (zlib's default is 16 KiB): fewer, larger writes into the tar parser
+  if (compression === 'gzip') return pipeline(raw, createGunzip({chunkSize: 256 * 1024}), () => {})
+  if (onRaw) {
+    await requireZstd(file)
+    // the file's bytes go through us (hashed on the way) into zstd's stdin
+    const child = execa('zstd', ['-d', '-c', '-q'], {buffer: {stdout: false, stderr: true}})
+    return pipeline(raw, child.duplex(), () => {})
+  }
   raw.destroy()
   await requireZstd(file)
   // buffer stdout and execa keeps a copy of everything in memory (GBs): only stderr, for the error message

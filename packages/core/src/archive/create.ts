@@ -10,7 +10,8 @@ import {BkError, isBkError, messageOf} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
 import {walk} from '../fs/walk.js'
 import {atomicFile} from '../safety/atomic.js'
-import {compressionOf, compressor, requireZstd} from './compression.js'
+import {compressionOf, requireZstd} from './compression.js'
+import {fastCompressor, gnuTar, gnuTarStream} from './native.js'
 import {normalizeName} from './read.js'
 import type {ArchiveResult, Compression, CreateArchiveOptions, PrependMember} from './types.js'
 
@@ -31,6 +32,8 @@ export interface WriteHooks {
   tap?: (chunk: Buffer) => void
   /** Other files of ours that may sit inside cwd (temp files) and must not be archived. */
   exclude?: string[]
+  /** The caller hashes the output itself (createBkArchive copies it once more): `sha256` comes back ''. */
+  skipHash?: boolean
 }
 
 /**
@@ -141,29 +144,7 @@ export async function writeTar(
       produced += block.length
       yield block
     }
-    let created = 0
-    let wake: (() => void) | undefined
-    const pack = new Pack({
-      cwd: resolve(options.cwd),
-      portable: options.portable ?? false,
-      noDirRecurse: true,
-      maxReadSize: READ_BLOCK,
-      jobs: 4,
-      // node-tar keeps every lstat and readdir result for the whole run by default: memory grew with the file count
-      // (258 MB for 64k files). Nothing needs them afterwards (hard links are matched through its linkCache).
-      statCache: new ForgetfulMap(),
-      readdirCache: new ForgetfulMap(),
-      onWriteEntry: (entry) => {
-        created++
-        wake?.()
-        // node-tar adds SCHILY.dev/ino/nlink to pax headers (long or non-ASCII names), which GNU tar warns about on
-        // every restore; nobody needs them. Hard-linked files keep theirs: node-tar still matches links by them.
-        const st = (entry as unknown as {stat?: Stats}).stat
-        if (st && !(st.isFile() && st.nlink > 1)) Object.assign(st, {dev: undefined, ino: undefined, nlink: undefined})
-      },
-    })
-    const feeding = (async () => {
-      let written = 0
+    const accepted = async function* (): AsyncGenerator<string> {
       for await (const entry of sources(options)) {
         const st = entry.stat
         if (exclude.has(`${st.dev}:${st.ino}`)) continue
@@ -171,21 +152,19 @@ export async function writeTar(
           skipped.push(entry.path)
           continue
         }
-        pack.write(options.dotSlash ? dotSlashName(entry.path) : entry.path)
-        written++
         entries++
-        while (written - created > MAX_QUEUED) await new Promise<void>((r) => (wake = r))
-        wake = undefined
+        yield options.dotSlash ? dotSlashName(entry.path) : entry.path
       }
-      pack.end()
-    })()
-    feeding.catch((error) => pack.emit('error', error))
-    for await (const chunk of pack as AsyncIterable<Buffer>) {
+    }
+    const tar = await gnuTar()
+    const body = tar
+      ? gnuTarStream(tar, resolve(options.cwd), accepted(), options.portable ?? false)
+      : nodeTarStream(options, accepted())
+    for await (const chunk of body) {
       produced += chunk.length
       options.onProgress?.(produced)
       yield chunk
     }
-    await feeding
   }
 
   const stages: (
@@ -203,11 +182,12 @@ export async function writeTar(
       }
     })
   }
-  const zip = compressor(compression, options.level)
+  const zip = await fastCompressor(compression, options.level)
   if (zip) stages.push(zip)
+  const hashing = !hooks.skipHash
   stages.push(async function* (src: AsyncIterable<Buffer>) {
     for await (const chunk of src) {
-      hash.update(chunk)
+      if (hashing) hash.update(chunk)
       bytes += chunk.length
       yield chunk
     }
@@ -215,7 +195,45 @@ export async function writeTar(
   stages.push(out)
   // biome-ignore lint/suspicious/noExplicitAny: pipeline's overloads do not take a computed list of stages
   await (pipeline as any)(...stages)
-  return {bytes, entries, sha256: hash.digest('hex'), skipped}
+  return {bytes, entries, sha256: hashing ? hash.digest('hex') : '', skipped}
+}
+
+/** The tar stream of `names` made by node-tar (where no GNU tar is found). */
+async function* nodeTarStream(options: CreateArchiveOptions, names: AsyncIterable<string>): AsyncGenerator<Buffer> {
+  let created = 0
+  let wake: (() => void) | undefined
+  const pack = new Pack({
+    cwd: resolve(options.cwd),
+    portable: options.portable ?? false,
+    noDirRecurse: true,
+    maxReadSize: READ_BLOCK,
+    jobs: 4,
+    // node-tar keeps every lstat and readdir result for the whole run by default: memory grew with the file count
+    // (258 MB for 64k files). Nothing needs them afterwards (hard links are matched through its linkCache).
+    statCache: new ForgetfulMap(),
+    readdirCache: new ForgetfulMap(),
+    onWriteEntry: (entry) => {
+      created++
+      wake?.()
+      // node-tar adds SCHILY.dev/ino/nlink to pax headers (long or non-ASCII names), which GNU tar warns about on
+      // every restore; nobody needs them. Hard-linked files keep theirs: node-tar still matches links by them.
+      const st = (entry as unknown as {stat?: Stats}).stat
+      if (st && !(st.isFile() && st.nlink > 1)) Object.assign(st, {dev: undefined, ino: undefined, nlink: undefined})
+    },
+  })
+  const feeding = (async () => {
+    let written = 0
+    for await (const name of names) {
+      pack.write(name)
+      written++
+      while (written - created > MAX_QUEUED) await new Promise<void>((r) => (wake = r))
+      wake = undefined
+    }
+    pack.end()
+  })()
+  feeding.catch((error) => pack.emit('error', error))
+  for await (const chunk of pack as AsyncIterable<Buffer>) yield chunk
+  await feeding
 }
 
 /** 'x' -> './x' ('.' stays '.', which node-tar writes as './'). */

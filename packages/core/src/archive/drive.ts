@@ -7,7 +7,12 @@ import {openTar} from './compression.js'
  * processed everything ('close': for an Unpack, every file is written). Rejects with the first error of either side,
  * and when the archive lacks its end-of-archive blocks (truncated).
  */
-export async function feedTar(file: string, sink: Parser, stopEarly?: AbortSignal): Promise<void> {
+export async function feedTar(
+  file: string,
+  sink: Parser,
+  stopEarly?: AbortSignal,
+  onRaw?: (chunk: Buffer) => void,
+): Promise<void> {
   // Every tar writer ends the archive with zero blocks. Without one, a plain .tar cut at a member boundary would read
   // as a complete archive with fewer members (gzip and zstd catch a cut by their own checks; plain tar has none).
   let sawEndMarker = false
@@ -19,7 +24,7 @@ export async function feedTar(file: string, sink: Parser, stopEarly?: AbortSigna
     sink.on('close', () => resolve())
   })
   done.catch(() => {}) // observed below; avoid an unhandled rejection while the loop is still running
-  const source = await openTar(file)
+  const source = await openTar(file, onRaw)
   try {
     for await (const chunk of source) {
       if (stopEarly?.aborted) break

@@ -1,3 +1,4 @@
+import {createHash} from 'node:crypto'
 import {readdirSync, rmSync} from 'node:fs'
 import {chmod, lchown, lstat, lutimes, mkdir, stat, utimes} from 'node:fs/promises'
 import {dirname, join, resolve} from 'node:path'
@@ -40,7 +41,10 @@ export async function extractArchive(options: ExtractOptions): Promise<ExtractRe
   const hasContent = existing !== undefined && !(await isEmptyDir(target))
   const strip = options.strip ?? 0
   try {
-    if (options.precheck ?? hasContent) await precheck(file, hasContent ? target : undefined, strip, options.filter)
+    const verifyFirst = options.precheck ?? hasContent
+    if (verifyFirst) await precheck(file, hasContent ? target : undefined, strip, options.filter, options.sha256)
+    // checked already (precheck) or checked by the extracting pass itself
+    if (verifyFirst) options = {...options, sha256: undefined}
     if (!existing) {
       await mkdir(dirname(target), {recursive: true})
       return await atomicDir(target, (stage) => unpackInto(file, stage, undefined, options))
@@ -73,20 +77,50 @@ function emptyDirSync(dir: string): void {
   for (const name of readdirSync(dir)) rmSync(join(dir, name), {recursive: true, force: true})
 }
 
-async function precheck(file: string, root: string | undefined, strip: number, filter?: (path: string) => boolean) {
+/** Compares the hash of everything read with the expected sha256; a mismatch is a corrupt archive. */
+function checksum(file: string, expected: string | undefined) {
+  if (!expected) return {onRaw: undefined, verify: () => {}}
+  const hash = createHash('sha256')
+  return {
+    onRaw: (chunk: Buffer) => {
+      hash.update(chunk)
+    },
+    verify: () => {
+      const actual = hash.digest('hex')
+      if (actual !== expected.toLowerCase())
+        throw new BkError(`archive ${file} is corrupt: its sha256 is ${actual}, expected ${expected}`, {
+          code: 'ECORRUPT',
+        })
+    },
+  }
+}
+
+async function precheck(
+  file: string,
+  root: string | undefined,
+  strip: number,
+  filter?: (path: string) => boolean,
+  sha256?: string,
+) {
   const checker = new EntryChecker(root, strip)
+  const sum = checksum(file, sha256)
   let refusal: UnsafeEntry | undefined
-  await scanArchive(file, (entry, stop) => {
-    try {
-      const checked = checker.check(entry)
-      if (checked && filter && !filter(checked.path)) return
-    } catch (error) {
-      if (!(error instanceof UnsafeEntry)) throw error
-      refusal = error
-      stop()
-    }
-  })
+  await scanArchive(
+    file,
+    (entry, stop) => {
+      try {
+        const checked = checker.check(entry)
+        if (checked && filter && !filter(checked.path)) return
+      } catch (error) {
+        if (!(error instanceof UnsafeEntry)) throw error
+        refusal = error
+        stop()
+      }
+    },
+    sum.onRaw,
+  )
   if (refusal) throw refusal
+  sum.verify()
   const late = checker.finish()
   if (late[0]) throw late[0]
 }
@@ -161,8 +195,10 @@ async function unpackInto(
     maxDepth: 4096,
     filter: (_path, entry) => admit(entry as ReadEntry),
   })
-  await feedTar(file, unpack)
+  const sum = checksum(file, options.sha256)
+  await feedTar(file, unpack, undefined, sum.onRaw)
   if (refusal) throw refusal
+  sum.verify()
   const late = checker.finish()
   if (late[0]) throw late[0]
 

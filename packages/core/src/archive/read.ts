@@ -48,7 +48,11 @@ export function describeEntry(entry: ReadEntry): ArchiveEntry {
  * Walk the members of an archive in order. `onEntry` gets each entry and may attach 'data'/'end' listeners (the
  * entry is resumed after the callback returns). Calling `stop()` ends the reading early (after the current chunk).
  */
-export async function scanArchive(file: string, onEntry: (entry: ReadEntry, stop: () => void) => void): Promise<void> {
+export async function scanArchive(
+  file: string,
+  onEntry: (entry: ReadEntry, stop: () => void) => void,
+  onRaw?: (chunk: Buffer) => void,
+): Promise<void> {
   const stop = new AbortController()
   const parser = new Parser({
     strict: true,
@@ -59,7 +63,7 @@ export async function scanArchive(file: string, onEntry: (entry: ReadEntry, stop
     },
   })
   try {
-    await feedTar(file, parser, stop.signal)
+    await feedTar(file, parser, stop.signal, onRaw)
   } catch (error) {
     throw readError(file, error)
   }
@@ -211,17 +215,25 @@ export async function hashArchiveMembers(
  */
 export async function checkArchive(file: string): Promise<CheckResult> {
   const checker = new EntryChecker()
-  const result: CheckResult = {entries: 0, bytes: 0, unsafe: []}
-  await scanArchive(file, (entry) => {
-    result.entries++
-    result.bytes += entry.size ?? 0
-    try {
-      checker.check(entry)
-    } catch (error) {
-      if (!(error instanceof UnsafeEntry)) throw error
-      result.unsafe.push(error.message)
-    }
-  })
+  const result: CheckResult = {entries: 0, bytes: 0, unsafe: [], sha256: ''}
+  const hash = createHash('sha256')
+  await scanArchive(
+    file,
+    (entry) => {
+      result.entries++
+      result.bytes += entry.size ?? 0
+      try {
+        checker.check(entry)
+      } catch (error) {
+        if (!(error instanceof UnsafeEntry)) throw error
+        result.unsafe.push(error.message)
+      }
+    },
+    (chunk) => {
+      hash.update(chunk)
+    },
+  )
+  result.sha256 = hash.digest('hex')
   for (const bad of checker.finish()) if (!result.unsafe.includes(bad.message)) result.unsafe.push(bad.message)
   return result
 }

@@ -71,6 +71,12 @@ export interface ExtractOptions {
    * already has content (a new or empty target is simply removed/emptied again when extraction is refused).
    */
   precheck?: boolean
+  /**
+   * Expected sha256 (hex) of the archive file: hashed while it is read for extraction (one pass, no separate
+   * verify read); a mismatch refuses the extraction like a corrupt archive, and nothing stays behind (a target that
+   * already has content is checked in its read-only precheck pass, before anything is written to it).
+   */
+  sha256?: string
 }
 
 export interface ExtractResult {
@@ -99,4 +105,6 @@ export interface CheckResult {
   bytes: number
   /** One line per entry extractArchive would refuse: "<path>: <reason>". */
   unsafe: string[]
+  /** sha256 (hex) of the archive file, hashed in the same read (no separate sha256File pass needed). */
+  sha256: string
 }

@@ -28,6 +28,7 @@ export interface CatalogEntry {
   extraPaths?: string[]
 }
 
+/** Which names a catalog takes and whether it reads their manifests. */
 export interface CatalogOptions {
   /** Only names for which this returns true (after the naming recognised them). */
   filter?: (name: string) => boolean
@@ -35,6 +36,7 @@ export interface CatalogOptions {
   manifests?: boolean
 }
 
+/** The suffix of a backup's sidecar manifest (`<artifact>.bk.json`). */
 export const SIDECAR_SUFFIX = '.bk.json'
 const MANIFEST_FILE = 'bk-manifest.json'
 const ARCHIVE = /\.(tar|tar\.gz|tgz|tar\.zst)$/
@@ -180,6 +182,7 @@ export class Catalog {
   }
 }
 
+/** Sorts entries newest first (date, then sequence, then name), in place, and returns them. */
 export function sortNewestFirst<T extends {date: Date; seq: number; name: string}>(entries: T[]): T[] {
   return entries.sort(
     (a, b) => b.date.getTime() - a.date.getTime() || b.seq - a.seq || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0),

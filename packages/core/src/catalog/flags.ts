@@ -24,6 +24,7 @@ export const retentionFlags = {
   }),
 }
 
+/** The parsed values of the shared retention flags (`--keep-last`, `--keep-daily`, …). */
 export interface RetentionFlagValues {
   keep?: number
   'keep-days'?: number

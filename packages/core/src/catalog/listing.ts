@@ -11,6 +11,7 @@ export interface ListingRow {
   description?: string
 }
 
+/** One table row per catalog entry, newest first, as `list` prints them. */
 export function listingRows(entries: CatalogEntry[]): ListingRow[] {
   return entries.map((e) => ({
     name: e.name,

@@ -10,6 +10,7 @@
 
 export type Clock = 'utc' | 'local'
 
+/** What a parsed artifact name says: its date, kind and sequence. */
 export interface ParsedName {
   /** The date the name encodes (undefined for rolling names, whose date comes from the file). */
   date?: Date
@@ -21,6 +22,7 @@ export interface ParsedName {
   slot?: number
 }
 
+/** How an application names its artifacts: makes a new name and parses an existing one. */
 export interface Naming {
   readonly kind: 'dated' | 'rolling' | 'snapshot'
   /** Whether a new artifact replaces the one of the same name (rolling slots) instead of getting `_N`. */
@@ -31,6 +33,7 @@ export interface Naming {
   parse(name: string): ParsedName | undefined
 }
 
+/** A naming scheme of dated artifacts: prefix, date format and suffixes. */
 export interface DatedNamingOptions {
   prefix?: string
   /** The suffix of new names, or several (the first is used for new names; all are recognised). */
@@ -161,6 +164,7 @@ export function snapshotNaming(options: {prefix?: string; suffix?: string | stri
   return {...inner, kind: 'snapshot'}
 }
 
+/** A naming scheme with one rolling artifact per period (IOTstack-style). */
 export interface RollingNamingOptions {
   prefix?: string
   suffix?: string

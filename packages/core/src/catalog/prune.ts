@@ -4,6 +4,7 @@ import {pathExists} from '../fs/paths.js'
 import {SIDECAR_SUFFIX} from './catalog.js'
 import type {RetentionPlan} from './retention.js'
 
+/** Whether a prune only reports, and a callback for each removal. */
 export interface PruneOptions {
   dryRun?: boolean
   /** Called before each path is removed (progress, logging). */

@@ -21,6 +21,7 @@ export interface RetentionPolicy {
   clock?: Clock
 }
 
+/** What a retention policy keeps and removes, with the reason for each. */
 export interface RetentionPlan<E extends {name: string; date: Date}> {
   /** Newest first. */
   keep: E[]
@@ -48,11 +49,13 @@ function calendar(date: Date, clock: Clock): {y: number; m: number; d: number} {
 
 const two = (n: number) => String(n).padStart(2, '0')
 
+/** The calendar day of `date` in the clock's time zone (`YYYY-MM-DD`), the bucket of `--keep-daily`. */
 export function dayKey(date: Date, clock: Clock): string {
   const c = calendar(date, clock)
   return `${c.y}-${two(c.m)}-${two(c.d)}`
 }
 
+/** The calendar month of `date` in the clock's time zone (`YYYY-MM`), the bucket of `--keep-monthly`. */
 export function monthKey(date: Date, clock: Clock): string {
   const c = calendar(date, clock)
   return `${c.y}-${two(c.m)}`

@@ -14,7 +14,9 @@ import {formatPlan} from '../workflow/plan.js'
 import type {PruneOutcome} from '../workflow/prune.js'
 import type {ResultKind} from '../workflow/results.js'
 
+/** The parsed flags of a command class, the shared base flags included. */
 export type BkFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BkCommand)['baseFlags'] & T['flags']>
+/** The parsed arguments of a command class. */
 export type BkArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
 type Parsed = Interfaces.ParserOutput

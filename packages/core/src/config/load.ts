@@ -7,6 +7,7 @@ import {BkError, messageOf} from '../errors.js'
 /** bk.yml: `core:` plus one section per plugin; each section maps long-flag names to values. */
 export type ConfigSections = Record<string, Record<string, unknown>>
 
+/** A loaded bk.yml: where it came from, its per-command sections, jobs and alerts. */
 export interface LoadedConfig {
   /** The file read, or undefined when there is none. */
   file?: string
@@ -16,6 +17,7 @@ export interface LoadedConfig {
   alerts?: unknown
 }
 
+/** The config file read from the current folder when `--config` is not given. */
 export const DEFAULT_CONFIG_FILE = 'bk.yml'
 
 /**

@@ -3,6 +3,7 @@ import {MysqlClient} from './mysql-client.js'
 import {PgClient} from './pg-client.js'
 import type {DbTarget} from './url.js'
 
+/** Owner, encoding and collation of a database to create. */
 export interface CreateDatabaseOptions {
   /** postgres: the owning role; mysql: a user ('name' or 'name@host') granted all privileges on it. */
   owner?: string
@@ -12,11 +13,13 @@ export interface CreateDatabaseOptions {
   collation?: string
 }
 
+/** A database user: the host it connects from (MySQL). */
 export interface UserOptions {
   /** mysql: the host part of the account (default '%'). */
   host?: string
 }
 
+/** A user to drop, and whether what it owns goes too (PostgreSQL). */
 export interface DropUserOptions extends UserOptions {
   /**
    * postgres: a role that owns objects or holds privileges cannot be dropped; with `cascade`, `DROP OWNED BY` runs

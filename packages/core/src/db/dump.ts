@@ -5,11 +5,13 @@ import {pipeline} from 'node:stream/promises'
 import {createGzip} from 'node:zlib'
 import {BkError, messageOf} from '../errors.js'
 import {atomicFile} from '../safety/index.js'
+import {progressOutput, stepProgress} from '../ui/progress.js'
 import {startClient} from './run-client.js'
 import {byteCounter, stripDefinerFilter} from './sql-stream.js'
 import {pgDbnameArg, type SecretChannel} from './tools.js'
 import {type DbTarget, describeServer} from './url.js'
 
+/** How to dump: compression, schema, extra client arguments, file mode, progress. */
 export interface DumpOptions {
   /** gzip the dump (true = level 6, or a level 1-9) through a zlib stream. */
   gzip?: boolean | number
@@ -43,6 +45,7 @@ export interface DumpOptions {
   onSpawn?: (pid: number) => void
 }
 
+/** The dump written: its file, size, the tool that made it and whether it is gzipped. */
 export interface DumpResult {
   file: string
   /** Size of the written file. */
@@ -68,7 +71,16 @@ export async function dumpDatabase(target: DbTarget, file: string, options: Dump
   const args = target.engine === 'postgres' ? pgDumpArgs(target, database, options) : mysqldumpArgs(database, options)
 
   const transforms: Transform[] = []
-  if (options.onProgress) transforms.push(byteCounter(options.onProgress))
+  // The step shows on the terminal / --progress=json when the command turned progress on (counting needs the pipe).
+  const step = stepProgress(`dumping ${database}`)
+  if (options.onProgress || progressOutput() !== 'off') {
+    transforms.push(
+      byteCounter((bytes) => {
+        options.onProgress?.(bytes)
+        step.update(bytes)
+      }),
+    )
+  }
   if (options.stripDefiner && target.engine === 'mysql') transforms.push(stripDefinerFilter())
   const level = options.gzip === true ? 6 : typeof options.gzip === 'number' ? options.gzip : 0
   if (level > 0) transforms.push(createGzip({level}))
@@ -109,6 +121,7 @@ export async function dumpDatabase(target: DbTarget, file: string, options: Dump
         }
       } finally {
         await handle.close()
+        step.done()
       }
     },
     {mode, overwrite: options.overwrite ?? true},

@@ -30,6 +30,7 @@ export {
   withResolvedPassword,
 } from './password.js'
 export {quoteMysqlIdent, quotePgIdent} from './quote.js'
+export {type OpenSqlOptions, openSql, quoteIdent, type SqlConnection, type SqlRow, withSql} from './sql/index.js'
 export {type CreateStatements, createStatementsFilter, stripDefinerFilter} from './sql-stream.js'
 export {
   type SqliteBackupOptions,

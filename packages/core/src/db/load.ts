@@ -5,6 +5,7 @@ import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
 import type {ResultPromise} from 'execa'
 import {BkError, messageOf} from '../errors.js'
+import {progressOutput, stepProgress} from '../ui/progress.js'
 import {startClient} from './run-client.js'
 import {byteCounter, type CreateStatements, createStatementsFilter} from './sql-stream.js'
 import {pgDbnameArg, type SecretChannel} from './tools.js'
@@ -13,6 +14,7 @@ import {type DbTarget, describeServer} from './url.js'
 /** Errors of writing to a client that has exited. */
 const CLIENT_GONE = new Set(['EPIPE', 'ECONNRESET', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_PREMATURE_CLOSE'])
 
+/** How to load a dump: error handling, CREATE DATABASE statements, transaction, progress. */
 export interface LoadOptions {
   /** The client program (psql / mysql), a path or a name on PATH. */
   clientPath?: string
@@ -72,9 +74,14 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
   }
 
   const transforms: Transform[] = []
-  if (options.onProgress) {
-    const report = options.onProgress
-    transforms.push(byteCounter((bytes) => report(bytes, size)))
+  const step = stepProgress(`loading ${database}`, {total: size})
+  if (options.onProgress || progressOutput() !== 'off') {
+    transforms.push(
+      byteCounter((bytes) => {
+        options.onProgress?.(bytes, size)
+        step.update(bytes)
+      }),
+    )
   }
   if (await isGzip(file)) transforms.push(createGunzip())
   transforms.push(createStatementsFilter(target.engine, mode, database))
@@ -98,6 +105,7 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
     feeding,
     run.finish(`loading ${file} into ${database} on ${describeServer(target)}`, database),
   ])
+  step.done()
   const feedError = fed.status === 'rejected' ? (fed.reason as {code?: string}) : undefined
   // The client's own error explains its stdin going away (EPIPE, or a stdin already destroyed when it exited first:
   // which one is a race) better; anything else on our side comes first.

@@ -2,6 +2,7 @@ import {readFile} from 'node:fs/promises'
 import {BkError, messageOf} from '../errors.js'
 import type {DbTarget} from './url.js'
 
+/** Where a password comes from when a URL has none: a file, an environment variable. */
 export interface PasswordOptions {
   /** A file holding the password (`--password-file`); one trailing newline is ignored. Wins over everything. */
   passwordFile?: string

@@ -10,9 +10,14 @@ export interface SqliteBackupOptions {
   onProgress?: (progress: {pagesDone: number; totalPages: number}) => void
   /**
    * Pages copied per step in rollback-journal mode, where a reading step blocks writers from committing: between
-   * steps they get the lock. Default 256. (In WAL mode readers never block writers: the copy is one step, one snapshot.)
+   * steps they get the lock. Default: adaptive — the first step copies 1024 pages, each next one as many as the
+   * measured speed copies in `stepMillis` (so an idle database that copies fast goes in one or two steps, and a
+   * writer never waits much longer than `stepMillis` for its lock). A number here fixes the step size.
+   * (In WAL mode readers never block writers: the copy is one step, one snapshot.)
    */
   pagesPerStep?: number
+  /** Adaptive steps: the longest a step should hold the read lock, in ms. Default 200. */
+  stepMillis?: number
   /** How long to wait for a lock held by another connection, in ms (SQLite busy_timeout). Default 10000. */
   busyTimeout?: number
   /** Mode of the copy; default the source's mode. */
@@ -47,7 +52,10 @@ export async function sqliteBackup(
   try {
     const sourceJournalMode = String(source.pragma('journal_mode', {simple: true})).toLowerCase()
     const wal = sourceJournalMode === 'wal'
-    const stepPages = Math.max(1, Math.floor(options.pagesPerStep ?? 256))
+    const fixed = options.pagesPerStep === undefined ? undefined : Math.max(1, Math.floor(options.pagesPerStep))
+    const stepMillis = Math.max(1, options.stepMillis ?? 200)
+    let stepPages = fixed ?? 1024
+    let lastAt = performance.now()
     const srcMode = (await stat(src)).mode & 0o7777
     let restarts = 0
     let lastRemaining = Number.POSITIVE_INFINITY
@@ -57,9 +65,20 @@ export async function sqliteBackup(
         const result = await source.backup(tmp, {
           progress({totalPages, remainingPages}) {
             if (remainingPages > lastRemaining) restarts++
+            // the first call follows a step of 0 pages (better-sqlite3 opens the copy with it): nothing to measure
+            const copied = Number.isFinite(lastRemaining) ? lastRemaining - remainingPages : 0
             lastRemaining = remainingPages
             options.onProgress?.({pagesDone: totalPages - remainingPages, totalPages})
-            return wal || restarts >= MAX_RESTARTS ? 0x7fffffff : stepPages
+            if (wal || restarts >= MAX_RESTARTS) return 0x7fffffff
+            const now = performance.now()
+            const took = now - lastAt
+            lastAt = now
+            if (fixed === undefined && copied > 0 && took > 0) {
+              // the time since the last call is the step plus one event-loop turn: a slight underestimate of speed
+              const fit = Math.floor((copied * stepMillis) / took)
+              stepPages = Math.max(64, Math.min(fit, stepPages * 8))
+            }
+            return stepPages
           },
         })
         setRollbackJournal(Driver, tmp, busyTimeout)

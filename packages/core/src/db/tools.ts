@@ -8,6 +8,7 @@ import {defaultUser} from './connect.js'
 import {effectivePassword} from './password.js'
 import {type DbTarget, DEFAULT_PORTS} from './url.js'
 
+/** The database client programs bk runs. */
 export type ClientTool = 'pg_dump' | 'psql' | 'mysqldump' | 'mysql'
 
 const TOOLS: Record<ClientTool, {names: string[]; install: string; setting: string}> = {

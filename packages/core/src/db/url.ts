@@ -1,5 +1,6 @@
 import {BkError} from '../errors.js'
 
+/** The database engines bk reads and writes. */
 export type DbEngine = 'sqlite' | 'postgres' | 'mysql'
 
 /** A database to connect to, parsed from a URL such as Trac's `[trac] database`. */
@@ -22,6 +23,7 @@ export interface DbTarget {
   params: Record<string, string>
 }
 
+/** The port of each server engine when a URL gives none. */
 export const DEFAULT_PORTS = {postgres: 5432, mysql: 3306} as const
 
 const SCHEMES: Record<string, DbEngine> = {
@@ -253,6 +255,7 @@ export function describeServer(target: DbTarget): string {
   return `${serverName(target)} at ${serverAddress(target)}`
 }
 
+/** The server a target lives on, as messages name it (`host:port` or the socket). */
 export function serverName(target: DbTarget): string {
   if (target.engine === 'postgres') return 'PostgreSQL'
   if (target.engine === 'sqlite') return 'SQLite'

@@ -50,6 +50,9 @@ export async function copyTree(src: string, dest: string, options: CopyTreeOptio
   }
 }
 
+/** Files copied at once: enough to keep the thread pool and the disk queue busy, bounded for memory and fds. */
+const IN_FLIGHT = 16
+
 async function copyInto(
   srcAbs: string,
   srcStat: Stats,
@@ -60,46 +63,89 @@ async function copyInto(
   const result: CopyTreeResult = {files: 0, bytes: 0, dirs: 0, symlinks: 0, linked: 0, skipped: []}
   // directories get their final mode/mtime after their contents are written
   const dirs: {path: string; stat: Stats}[] = [{path: destAbs, stat: srcStat}]
-  const inodes = new Map<string, string>() // dev:ino of multiply-linked source files -> first copy
+  // dev:ino of multiply-linked source files -> first copy (a promise: linking waits until that copy exists)
+  const inodes = new Map<string, Promise<string>>()
   const skip = options.skip
-  for await (const entry of walk(srcAbs, {filter: skip ? (p, s) => !skip(p, s) : undefined})) {
-    const target = join(destAbs, entry.path)
-    const st = entry.stat
-    if (st.isDirectory()) {
-      await mkdir(target, {mode: 0o700})
-      dirs.push({path: target, stat: st})
-      result.dirs++
-    } else if (st.isSymbolicLink()) {
-      await symlink(await readlink(entry.abs), target)
-      if (owners) await lchown(target, st.uid, st.gid)
-      await lutimes(target, st.atime, st.mtime)
-      result.symlinks++
-    } else if (st.isFile()) {
-      const key = `${st.dev}:${st.ino}`
-      const first = st.nlink > 1 ? inodes.get(key) : undefined
-      if (first) {
-        await link(first, target)
-        result.linked++
-        result.files++
+  const running = new Set<Promise<void>>()
+  let failure: unknown
+  const launch = (task: Promise<void>) => {
+    const tracked = task.then(
+      () => {
+        running.delete(tracked)
+      },
+      (error) => {
+        running.delete(tracked)
+        failure ??= error
+      },
+    )
+    running.add(tracked)
+  }
+
+  const copyOne = async (abs: string, path: string, st: Stats, target: string) => {
+    if (options.hardlinkFrom && (await linkUnchanged(join(options.hardlinkFrom, path), st, target))) {
+      result.linked++
+      return
+    }
+    await copyFile(abs, target)
+    // chown first: it clears setuid/setgid, which chmod then sets; utimes is independent of both
+    if (owners) await chown(target, st.uid, st.gid)
+    await Promise.all([chmod(target, st.mode & 0o7777), utimes(target, st.atime, st.mtime)])
+    result.bytes += st.size
+    options.onProgress?.(result.bytes)
+  }
+
+  try {
+    for await (const entry of walk(srcAbs, {filter: skip ? (p, s) => !skip(p, s) : undefined})) {
+      if (failure) break
+      const target = join(destAbs, entry.path)
+      const st = entry.stat
+      if (st.isDirectory()) {
+        // in walk order and awaited: everything below is created after it
+        await mkdir(target, {mode: 0o700})
+        dirs.push({path: target, stat: st})
+        result.dirs++
         continue
       }
-      if (st.nlink > 1) inodes.set(key, target)
-      if (options.hardlinkFrom && (await linkUnchanged(join(options.hardlinkFrom, entry.path), st, target))) {
-        result.linked++
+      if (st.isSymbolicLink()) {
+        const abs = entry.abs
+        launch(
+          (async () => {
+            await symlink(await readlink(abs), target)
+            if (owners) await lchown(target, st.uid, st.gid)
+            await lutimes(target, st.atime, st.mtime)
+            result.symlinks++
+          })(),
+        )
+      } else if (st.isFile()) {
+        const key = `${st.dev}:${st.ino}`
+        const first = st.nlink > 1 ? inodes.get(key) : undefined
+        result.files++
+        if (first) {
+          launch(
+            (async () => {
+              await link(await first, target)
+              result.linked++
+            })(),
+          )
+        } else {
+          const copied = copyOne(entry.abs, entry.path, st, target).then(() => target)
+          if (st.nlink > 1) {
+            copied.catch(() => {}) // reported through launch
+            inodes.set(key, copied)
+          }
+          launch(copied.then(() => {}))
+        }
       } else {
-        await copyFile(entry.abs, target)
-        if (owners) await chown(target, st.uid, st.gid)
-        // after chown, which clears setuid/setgid
-        await chmod(target, st.mode & 0o7777)
-        await utimes(target, st.atime, st.mtime)
-        result.bytes += st.size
-        options.onProgress?.(result.bytes)
+        result.skipped.push(entry.path)
+        continue
       }
-      result.files++
-    } else {
-      result.skipped.push(entry.path)
+      while (running.size >= IN_FLIGHT) await Promise.race(running)
     }
+  } finally {
+    // also when the walk fails: nothing may still be writing into the stage when it is removed
+    await Promise.all(running)
   }
+  if (failure) throw failure
   // deepest first, so setting a parent's mtime is not undone by touching a child
   for (const dir of dirs.reverse()) {
     if (owners) await chown(dir.path, dir.stat.uid, dir.stat.gid)

@@ -2,6 +2,7 @@ import type {Stats} from 'node:fs'
 import {lstat, readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 
+/** One entry of a walked tree: its relative and absolute path and its lstat. */
 export interface WalkEntry {
   /** Relative to the walked root, '/'-separated. */
   path: string
@@ -10,6 +11,7 @@ export interface WalkEntry {
   stat: Stats
 }
 
+/** Which entries a walk yields and descends into. */
 export interface WalkOptions {
   /** Return false to leave an entry out; for a directory, its contents are left out too. */
   filter?: (path: string, stat: Stats) => boolean
@@ -28,21 +30,37 @@ export async function* walk(root: string, options: WalkOptions = {}): AsyncGener
   yield* walkDir(root, '', options)
 }
 
+/** lstat calls in flight per directory: the thread pool works on a batch while the caller consumes the last. */
+const STAT_BATCH = 64
+
+async function lstatOrGone(path: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(path)
+  } catch (error) {
+    // removed between readdir and lstat (a live application's temp file): nothing to report
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+}
+
 async function* walkDir(abs: string, rel: string, options: WalkOptions): AsyncGenerator<WalkEntry> {
   const names = (await readdir(abs)).sort(compareNames)
-  for (const name of names) {
-    const childAbs = join(abs, name)
-    const childRel = rel === '' ? name : `${rel}/${name}`
-    let stat: Stats
-    try {
-      stat = await lstat(childAbs)
-    } catch (error) {
-      // removed between readdir and lstat (a live application's temp file): nothing to report
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue
-      throw error
+  const statBatch = (from: number) =>
+    Promise.all(names.slice(from, from + STAT_BATCH).map((n) => lstatOrGone(join(abs, n))))
+  let next = names.length > 0 ? statBatch(0) : undefined
+  for (let from = 0; from < names.length; from += STAT_BATCH) {
+    const stats = await (next as Promise<(Stats | undefined)[]>)
+    next = from + STAT_BATCH < names.length ? statBatch(from + STAT_BATCH) : undefined
+    next?.catch(() => {}) // observed when awaited
+    for (let i = 0; i < stats.length; i++) {
+      const stat = stats[i]
+      if (!stat) continue
+      const name = names[from + i] as string
+      const childAbs = join(abs, name)
+      const childRel = rel === '' ? name : `${rel}/${name}`
+      if (options.filter && !options.filter(childRel, stat)) continue
+      yield {path: childRel, abs: childAbs, stat}
+      if (stat.isDirectory()) yield* walkDir(childAbs, childRel, options)
     }
-    if (options.filter && !options.filter(childRel, stat)) continue
-    yield {path: childRel, abs: childAbs, stat}
-    if (stat.isDirectory()) yield* walkDir(childAbs, childRel, options)
   }
 }

@@ -13,6 +13,7 @@ import {
   splitLines,
 } from './parse.js'
 
+/** How an INI file is read: its interpolation. */
 export interface IniOptions {
   /**
    * 'none' (default): values are raw, `%` is literal — Trac ≥ 1.5 (ConfigParser(interpolation=None)).

@@ -50,6 +50,7 @@ export class IniSyntaxError extends Error {
   }
 }
 
+/** The section whose keys every other section inherits (Python configparser's `DEFAULT`). */
 export const DEFAULT_SECTION = 'DEFAULT'
 
 /** Split text into lines keeping each line's ending, so that joining them gives back the same bytes. */

@@ -37,6 +37,7 @@ function sendmail(to: string, subject: string, body: string): Promise<void> {
   })
 }
 
+/** What an alert announces: a job started, succeeded, or failed with a subject and body. */
 export type AlertEvent = {kind: 'start'} | {kind: 'ok'} | {kind: 'fail'; subject: string; body: string}
 
 /**

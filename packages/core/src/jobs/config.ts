@@ -11,6 +11,7 @@ export interface AlertTargets {
   mail?: string
 }
 
+/** A job from bk.yml: its name, the bk command line it runs, its schedule and alerts. */
 export interface Job extends AlertTargets {
   name: string
   /** The bk command line as typed after `bk`. */
@@ -25,6 +26,7 @@ export interface Job extends AlertTargets {
   cron?: string
 }
 
+/** bk.yml's `jobs:` and global `alerts:`. */
 export interface JobsConfig {
   jobs: Job[]
   alerts: AlertTargets

@@ -20,6 +20,7 @@ export interface RunRecord {
   offsite?: boolean
 }
 
+/** The run log (`runs.jsonl`) in bk's state folder (`BK_STATE_DIR`). */
 export function runLogPath(): string {
   return join(stateDir(), 'runs.jsonl')
 }

@@ -11,6 +11,7 @@ export interface ScheduleFile {
   text: string
 }
 
+/** What runs scheduled jobs: systemd timers or cron. */
 export type Scheduler = 'systemd' | 'cron'
 
 /** systemd when it runs this machine (PID 1), else cron. */
@@ -23,6 +24,7 @@ export function defaultUnitDir(): string {
   return process.getuid?.() === 0 ? '/etc/systemd/system' : join(homedir(), '.config', 'systemd', 'user')
 }
 
+/** Where cron lines go where there is no systemd. */
 export const DEFAULT_CRON_FILE = '/etc/cron.d/bk'
 
 /** systemd's quoting for an ExecStart word. */
@@ -39,6 +41,7 @@ function runArgv(job: Job, bk: BkInvocation): string[] {
   return [bk.node, bk.script, 'run', job.name, '--quiet', ...(bk.config ? ['--config', bk.config] : [])]
 }
 
+/** The systemd unit name of a job (`bk-<job>`), escaped as systemd needs. */
 export function unitName(job: Job): string {
   return `bk-${job.name}`
 }

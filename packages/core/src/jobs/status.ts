@@ -2,8 +2,10 @@ import {lstat} from 'node:fs/promises'
 import type {Job} from './config.js'
 import {type RunRecord, readRuns} from './runlog.js'
 
+/** A job's state as `bk status` reports it. */
 export type JobState = 'ok' | 'stale' | 'failed' | 'never' | 'missing'
 
+/** A job's last run and last good backup: age, size, verified, off-site, state. */
 export interface JobStatus {
   job: string
   schedule: string

@@ -8,6 +8,7 @@ import {manifestForArchive} from './build.js'
 import {serializeManifest} from './io.js'
 import {MANIFEST_NAME, type Manifest, type ManifestMeta} from './types.js'
 
+/** Options of an archive that carries its own manifest as its first member. */
 export interface BkArchiveOptions extends Omit<CreateArchiveOptions, 'prepend'> {
   meta: ManifestMeta
 }
@@ -39,7 +40,7 @@ export async function createBkArchive(options: BkArchiveOptions): Promise<Archiv
               filter: (path) => path !== MANIFEST_NAME && (userFilter ? userFilter(path) : true),
             },
             compression,
-            {tap: (chunk) => collector.write(chunk), exclude: [tmp]},
+            {tap: (chunk) => collector.write(chunk), exclude: [tmp], skipHash: true},
           )
           const manifest = await collector.finish()
           const member = memberBlocks({

@@ -53,6 +53,7 @@ export async function buildArchiveManifest(file: string, meta: ManifestMeta): Pr
   return completeManifest(meta, files)
 }
 
+/** Reads the tar stream of an archive being written and builds its manifest from the members. */
 export interface ArchiveManifestCollector {
   /** Feed every uncompressed tar byte, in order. */
   write(chunk: Buffer): void

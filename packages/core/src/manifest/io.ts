@@ -18,6 +18,7 @@ export function serializeManifest(manifest: Manifest, where = 'being written'): 
   return `${JSON.stringify(manifest, null, 2)}\n`
 }
 
+/** Parses and validates a manifest; a bad one is a BkError naming `where`. */
 export function parseManifest(text: string, where: string): Manifest {
   let data: unknown
   try {
@@ -45,6 +46,7 @@ export async function writeSidecar(artifact: string, manifest: Manifest): Promis
   return file
 }
 
+/** Where a manifest was found: inside a directory, an archive, a sidecar or a file. */
 export type ManifestSource = 'directory' | 'archive' | 'sidecar' | 'file'
 
 /** Where the manifest of `artifact` lives, without reading it (undefined: it has none). */

@@ -5,6 +5,7 @@ import type {Manifest} from './types.js'
 const nonEmpty = {type: 'string', minLength: 1}
 const count = {type: 'integer', minimum: 0}
 
+/** The JSON Schema of `bk-manifest.json`. */
 export const manifestSchema = {
   $id: 'https://bkcli.dev/schema/bk-manifest-1.json',
   type: 'object',

@@ -1,5 +1,7 @@
+/** The file name of a manifest inside a backup. */
 export const MANIFEST_NAME = 'bk-manifest.json'
 
+/** A tree of files in a backup. */
 export interface FilesComponent {
   type: 'files'
   /** Folder (relative to the artifact) holding these files; '.' for the whole artifact. */
@@ -8,6 +10,7 @@ export interface FilesComponent {
   bytes: number
 }
 
+/** A database in a backup: engine, dump file and the tool that made it. */
 export interface DatabaseComponent {
   type: 'database'
   engine: string
@@ -25,14 +28,17 @@ export interface OtherComponent {
   [key: string]: unknown
 }
 
+/** One part of a backup: files, a database, or something else the application names. */
 export type Component = FilesComponent | DatabaseComponent | OtherComponent
 
+/** One file of a backup with its size and sha256. */
 export interface ManifestFile {
   path: string
   size: number
   sha256: string
 }
 
+/** What a backup holds and how to check it: tool, plugin, components and file checksums. */
 export interface Manifest {
   format: 1
   tool: {name: 'bk'; version: string}
@@ -58,6 +64,7 @@ export type ManifestMeta = Omit<Manifest, 'format' | 'files' | 'created' | 'tool
   tool?: Manifest['tool']
 }
 
+/** The outcome of checking a backup against its manifest. */
 export interface VerifyResult {
   ok: boolean
   missing: string[]

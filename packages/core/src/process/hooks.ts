@@ -4,6 +4,7 @@ import {BkError, isBkError, messageOf} from '../errors.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {redactText} from '../ui/redact.js'
 
+/** How a hook command runs: its environment, folder, label in messages, quietness. */
 export interface HookOptions {
   /** Added to the inherited environment. */
   env?: Record<string, string | undefined>
@@ -49,6 +50,7 @@ export function runHook(command: string, options: HookOptions): Promise<void> {
   })
 }
 
+/** The pre- and post-commands around an operation (`--pre-command`, `--post-command`). */
 export interface Hooks {
   /** Run first, in order; if one fails the operation is not run (the post-commands still run, with BK_STATUS=failed). */
   pre?: string | string[]

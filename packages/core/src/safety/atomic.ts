@@ -7,6 +7,7 @@ import {errnoOf, randomTag} from './errno.js'
 import {onInterrupt} from './interrupt.js'
 import {pidAlive} from './pid.js'
 
+/** File mode and whether an existing destination may be replaced. */
 export interface AtomicFileOptions {
   /**
    * Mode of the new file (e.g. 0o600 for dumps and secrets). The temp file is then created (empty) with this mode
@@ -82,6 +83,7 @@ export async function atomicFile<T>(
   }
 }
 
+/** The mode of a directory made atomically. */
 export interface AtomicDirOptions {
   /** Mode of the directory (default 0o755 less the umask; 0o700 for dirs holding secrets or dumps). */
   mode?: number

@@ -11,6 +11,7 @@
  */
 export type Cleanup = () => void
 
+/** Whether a cleanup also runs at the next start of bk (sweep) when a signal cut it short. */
 export interface InterruptOptions {
   /** Idempotent (removing a path): run again after in-flight file operations have settled. */
   sweep?: boolean

@@ -21,6 +21,7 @@ export interface LockInfo {
   token: string
 }
 
+/** A held lock file; release it when done. */
 export interface Lock {
   readonly path: string
   readonly resource: string
@@ -28,6 +29,7 @@ export interface Lock {
   release(): Promise<void>
 }
 
+/** What a lock is taken for (named to whoever is refused) and where its file goes. */
 export interface LockOptions {
   /** What is running, shown to whoever finds the lock: 'bk trac hotcopy'. */
   operation: string

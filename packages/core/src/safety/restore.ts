@@ -6,6 +6,7 @@ import {fsyncPath, pathExists} from '../fs/paths.js'
 import {onInterrupt} from './interrupt.js'
 import {pidAlive} from './pid.js'
 
+/** How a restore stages, swaps and keeps the previous state. */
 export interface SafeRestoreOptions {
   /** What is replaced: a directory (default) or a file (`type: 'file'`). It need not exist yet. */
   target: string
@@ -21,6 +22,7 @@ export interface SafeRestoreOptions {
   previousName?: string
 }
 
+/** What a restore replaced and where the previous state was kept, if anywhere. */
 export interface SafeRestoreResult {
   target: string
   /** Whether there was something to replace. */

@@ -19,7 +19,9 @@ export interface Progress {
   done(): void
 }
 
+/** Where progress goes: a terminal line, JSON lines, or nowhere. */
 export type ProgressMode = 'tty' | 'json' | 'off'
+/** What a step counts. */
 export type ProgressUnit = 'bytes' | 'rows' | 'files' | 'records'
 
 const silent: Progress = {update() {}, setTotal() {}, done() {}}
@@ -33,6 +35,7 @@ export function setProgressOutput(next: ProgressMode, to: NodeJS.WritableStream 
   stream = to
 }
 
+/** Where progress goes now (set by the command from its flags and the terminal). */
 export function progressOutput(): ProgressMode {
   return mode
 }
@@ -51,6 +54,7 @@ export function stepProgress(fallback: string, options: {total?: number; unit?: 
   return startStep(label.getStore() ?? fallback, options.unit ?? 'bytes', options.total)
 }
 
+/** A byte count for people (`1.5 MiB`). */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
   let value = bytes

@@ -48,6 +48,7 @@ export interface ArtifactRow {
   pinned?: boolean
 }
 
+/** The list row of an artifact (date, kind, size, name, note). */
 export function artifactRow(a: Artifact): ArtifactRow {
   return {
     name: a.name,
@@ -62,6 +63,7 @@ export function artifactRow(a: Artifact): ArtifactRow {
   }
 }
 
+/** A copy of `list` sorted newest first, ties by name. */
 export function newestFirst<A extends {date: Date; name: string}>(list: A[]): A[] {
   return [...list].sort((a, b) => b.date.getTime() - a.date.getTime() || b.name.localeCompare(a.name))
 }

@@ -30,6 +30,7 @@ export interface CommitPart {
   target: string
 }
 
+/** Where the journal goes and how the previous parts are kept. */
 export interface CommitOptions {
   /** Where the journal goes: on the same disk as the targets (it must survive a power cut). See journalPathFor. */
   journal: string

@@ -46,6 +46,7 @@ export interface Operation<R extends object> {
   }
 }
 
+/** What the command gives an operation to run under: dry run, its name, confirmation, hooks and context. */
 export interface RunSettings {
   dryRun: boolean
   /** The command line's name for lock files and messages: 'bk trac restore'. */
@@ -55,6 +56,7 @@ export interface RunSettings {
   context: OperationContext
 }
 
+/** What an operation ended with: a result, or the plan of a dry run. */
 export type Outcome<R> =
   | {dryRun: true; plan: Plan}
   | {dryRun: false; plan: Plan; result: R; pruned?: PruneOutcome; recovered: string[]}

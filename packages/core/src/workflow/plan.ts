@@ -29,6 +29,7 @@ export type PlanOp =
   | 'check' // a verification that runs before anything changes
   | 'write' // a file written or rewritten in place (settings, config)
 
+/** One step of a plan: what it does to which target, with a detail and size when known. */
 export interface PlanStep {
   op: PlanOp
   /** The thing acted on: a path, a database name, a service. */
@@ -39,6 +40,7 @@ export interface PlanStep {
   bytes?: number
 }
 
+/** A plan step. */
 export function step(op: PlanOp, target: string, detail?: string, bytes?: number): PlanStep {
   return {op, target, ...(detail ? {detail} : {}), ...(bytes === undefined ? {} : {bytes})}
 }

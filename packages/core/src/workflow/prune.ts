@@ -11,6 +11,7 @@ export interface PruneDecision {
   keep: {artifact: Artifact; reason: string}[]
 }
 
+/** A list row of a prune result, with whether it was kept or removed and why. */
 export interface PruneRow extends ArtifactRow {
   reason?: string
 }
@@ -61,6 +62,7 @@ export function pruneSteps(decision: PruneDecision): Plan['steps'] {
   return decision.remove.map((a) => step('remove', a.path, `${a.kind}, ${a.date.toISOString().slice(0, 16)}Z`, a.bytes))
 }
 
+/** The result of a prune decision on a location, as `prune` reports it. */
 export function pruneOutcome(location: string, decision: PruneDecision): PruneOutcome {
   return {
     location,

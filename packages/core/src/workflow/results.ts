@@ -23,6 +23,7 @@ export const RESULT_KINDS = [
   'operation',
   'error',
 ] as const
+/** The kinds of result a command prints, each with a JSON Schema in `schemas/`. */
 export type ResultKind = (typeof RESULT_KINDS)[number]
 
 /** The fields core adds to every result. */
@@ -47,6 +48,7 @@ export interface RestoreOutput {
   kept?: string[]
 }
 
+/** What a verify found: the artifact, whether it is good, what was checked and the problems. */
 export interface VerifyOutput {
   artifact: string
   ok: boolean

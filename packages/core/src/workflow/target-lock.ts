@@ -26,6 +26,7 @@ async function canonical(target: string): Promise<string> {
   }
 }
 
+/** The lock file of a target in the machine-wide lock folder (keyed by the target's real path). */
 export async function targetLockPath(target: string): Promise<string> {
   const real = await canonical(target)
   const key = createHash('sha256').update(real).digest('hex').slice(0, 16)

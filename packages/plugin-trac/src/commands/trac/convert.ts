@@ -1,6 +1,6 @@
 import {BkCommand, BkError, warnIfPasswordInArgv} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
-import {convert} from '../../convert.js'
+import {convert} from '../../convert/convert.js'
 import {resolveTracDbUrl} from '../../db-url.js'
 import {TracEnvironment} from '../../environment.js'
 

@@ -2,25 +2,21 @@
  * Describes every table of a Trac database (core and plugin tables alike) in Trac's schema terms, so that
  * convert can recreate it on another backend.
  */
-import type {Connection as MysqlConnection} from 'mysql2/promise'
-import type pg from 'pg'
-import {abstractType, type ColumnDef, type IndexDef, type TableDef} from '../schema.js'
-import type {SqliteDb} from './connect.js'
+import type {SqlConnection} from '@bkcli/core'
+import {abstractType, type ColumnDef, type IndexDef, type TableDef} from './schema.js'
 
-export function introspectSqlite(db: SqliteDb): TableDef[] {
-  const names = db
-    .prepare(
+export async function introspectSqlite(db: SqlConnection): Promise<TableDef[]> {
+  const names = (
+    await db.all(
       "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
     )
-    .pluck()
-    .all() as string[]
-  return names.map((name) => {
-    const info = db.prepare(`PRAGMA table_info("${name.replaceAll('"', '""')}")`).all() as {
-      name: string
-      type: string
-      pk: number
-    }[]
-    const pk = info.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk)
+  ).map((r) => String(r[0]))
+  const out: TableDef[] = []
+  for (const name of names) {
+    const info = await db.objects<{name: string; type: string; pk: number | bigint}>(
+      `PRAGMA table_info(${db.quoteIdent(name)})`,
+    )
+    const pk = info.filter((c) => Number(c.pk) > 0).sort((a, b) => Number(a.pk) - Number(b.pk))
     const columns: ColumnDef[] = info.map((c) => {
       // SQLite's "integer" is Trac's int and int64 alike: keep the wider one for tables Trac does not know.
       const declared = c.type.toLowerCase()
@@ -31,40 +27,43 @@ export function introspectSqlite(db: SqliteDb): TableDef[] {
     })
     let key = pk.map((c) => c.name)
     const indices: IndexDef[] = []
-    const list = db.prepare(`PRAGMA index_list("${name.replaceAll('"', '""')}")`).all() as {
-      name: string
-      unique: number
-      origin: string
-    }[]
+    const list = await db.objects<{name: string; unique: number | bigint; origin: string}>(
+      `PRAGMA index_list(${db.quoteIdent(name)})`,
+    )
     for (const index of list.reverse()) {
-      const cols = (
-        db.prepare(`PRAGMA index_info("${index.name.replaceAll('"', '""')}")`).all() as {name: string}[]
-      ).map((c) => c.name)
+      const cols = (await db.objects<{name: string}>(`PRAGMA index_info(${db.quoteIdent(index.name)})`)).map(
+        (c) => c.name,
+      )
       if (index.origin === 'pk') continue
       if (index.origin === 'u' && key.length === 0) {
         key = cols // Trac writes a multi-column key as UNIQUE (...)
         continue
       }
-      indices.push({name: index.origin === 'c' ? index.name : undefined, columns: cols, unique: index.unique === 1})
+      indices.push({
+        name: index.origin === 'c' ? index.name : undefined,
+        columns: cols,
+        unique: Number(index.unique) === 1,
+      })
     }
-    return {name, columns, key, indices}
-  })
+    out.push({name, columns, key, indices})
+  }
+  return out
 }
 
-export async function introspectPostgres(client: pg.Client, schema: string): Promise<TableDef[]> {
-  const tables = await client.query<{name: string}>(
+export async function introspectPostgres(db: SqlConnection, schema: string): Promise<TableDef[]> {
+  const tables = await db.objects<{name: string}>(
     `SELECT table_name AS name FROM information_schema.tables
      WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY table_name`,
     [schema],
   )
   const out: TableDef[] = []
-  for (const {name} of tables.rows) {
-    const cols = await client.query<{name: string; type: string; def: string | null}>(
+  for (const {name} of tables) {
+    const cols = await db.objects<{name: string; type: string; def: string | null}>(
       `SELECT column_name AS name, data_type AS type, column_default AS def FROM information_schema.columns
        WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
       [schema, name],
     )
-    const idx = await client.query<{name: string; primary: boolean; unique: boolean; columns: string[]}>(
+    const idx = await db.objects<{name: string; primary: boolean; unique: boolean; columns: string[]}>(
       `SELECT i.relname AS name, x.indisprimary AS primary, x.indisunique AS unique,
               array(SELECT a.attname::text FROM unnest(x.indkey) WITH ORDINALITY k(attnum, n)
                     JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum ORDER BY k.n)::text[] AS columns
@@ -73,39 +72,39 @@ export async function introspectPostgres(client: pg.Client, schema: string): Pro
        WHERE n.nspname = $1 AND t.relname = $2 ORDER BY i.relname`,
       [schema, name],
     )
-    const primary = idx.rows.find((r) => r.primary)
+    const primary = idx.find((r) => r.primary)
     out.push({
       name,
-      columns: cols.rows.map((c) => {
+      columns: cols.map((c) => {
         const col: ColumnDef = {name: c.name, type: abstractType(c.type)}
         if (c.def?.startsWith('nextval(')) col.auto = true
         return col
       }),
       key: primary?.columns ?? [],
-      indices: idx.rows.filter((r) => !r.primary).map((r) => ({name: r.name, columns: r.columns, unique: r.unique})),
+      indices: idx.filter((r) => !r.primary).map((r) => ({name: r.name, columns: r.columns, unique: r.unique})),
     })
   }
   return out
 }
 
-export async function introspectMysql(conn: MysqlConnection, database: string): Promise<TableDef[]> {
-  const [tables] = (await conn.query(
+export async function introspectMysql(db: SqlConnection, database: string): Promise<TableDef[]> {
+  const tables = await db.objects<{name: string}>(
     `SELECT TABLE_NAME AS name FROM information_schema.TABLES
      WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME`,
     [database],
-  )) as unknown as [{name: string}[]]
+  )
   const out: TableDef[] = []
   for (const {name} of tables) {
-    const [cols] = (await conn.query(
+    const cols = await db.objects<{name: string; type: string; extra: string}>(
       `SELECT COLUMN_NAME AS name, DATA_TYPE AS type, EXTRA AS extra FROM information_schema.COLUMNS
        WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
       [database, name],
-    )) as unknown as [{name: string; type: string; extra: string}[]]
-    const [stats] = (await conn.query(
+    )
+    const stats = await db.objects<{name: string; nonUnique: number | string; col: string}>(
       `SELECT INDEX_NAME AS name, NON_UNIQUE AS nonUnique, COLUMN_NAME AS col FROM information_schema.STATISTICS
        WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX`,
       [database, name],
-    )) as unknown as [{name: string; nonUnique: number | string; col: string}[]]
+    )
     const indexes = new Map<string, IndexDef>()
     for (const s of stats) {
       const index = indexes.get(s.name) ?? {name: s.name, columns: [], unique: Number(s.nonUnique) === 0}

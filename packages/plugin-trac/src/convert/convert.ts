@@ -7,12 +7,12 @@
 import {copyFile, mkdir, rename, rm, rmdir} from 'node:fs/promises'
 import {dirname, join, relative, resolve} from 'node:path'
 import {acquireLock, atomicDir, BkError, copyTree, IniFile, isInside, pathExists, redactUrl} from '@bkcli/core'
-import {formatTracDbUrl, sqlitePathIn, type TracDbUrl} from './db-url.js'
-import type {TracEnvironment} from './environment.js'
-import {prepareEmptyDatabase} from './restore-db.js'
-import {copyTables, type TableCopy} from './sql/copy-tables.js'
-import {openSource} from './sql/source.js'
-import {openTarget} from './sql/target.js'
+import {formatTracDbUrl, sqlitePathIn, type TracDbUrl} from '../db-url.js'
+import type {TracEnvironment} from '../environment.js'
+import {prepareEmptyDatabase} from '../restore-db.js'
+import {copyTables, type TableCopy} from './copy-tables.js'
+import {openSource} from './source.js'
+import {openTarget} from './target.js'
 
 export interface ConvertOptions {
   /** The target database (password already resolved). */

@@ -4,7 +4,7 @@
  * checked before the target transaction commits).
  */
 import {BkError} from '@bkcli/core'
-import {isTracTable, preferTracDefinition, type TableDef} from '../schema.js'
+import {isTracTable, preferTracDefinition, type TableDef} from './schema.js'
 import type {SourceDb} from './source.js'
 import type {TargetDb} from './target.js'
 

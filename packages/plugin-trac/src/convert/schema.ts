@@ -4,7 +4,8 @@
  * Trac's (plugin tables) are described by introspection in the same terms, so every table can be recreated
  * on any backend.
  */
-import type {TracEngine} from './db-url.js'
+import {quoteIdent as coreQuoteIdent} from '@bkcli/core'
+import type {TracEngine} from '../db-url.js'
 
 /** Trac's abstract column types, plus the two a plugin table may also use. */
 export type ColumnType = 'text' | 'int' | 'int64' | 'real' | 'blob'
@@ -186,8 +187,7 @@ const typeMaps: Record<TracEngine, Record<ColumnType, string>> = {
 }
 
 export function quoteIdent(engine: TracEngine, name: string): string {
-  if (engine === 'mysql') return '`' + name.replaceAll('`', '``') + '`'
-  return '"' + name.replaceAll('"', '""') + '"'
+  return coreQuoteIdent(engine, name)
 }
 
 function indexName(table: TableDef, index: IndexDef): string {

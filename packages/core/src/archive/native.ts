@@ -1,0 +1,201 @@
+/**
+ * The system's programs as archive engines, where they are present and faster than JavaScript: GNU tar builds the
+ * tar stream from bk's own walked list of entries (so order, filters and exclusions stay bk's), pigz and
+ * `zstd -T0` compress on every core. Each is looked up on PATH (per PATH value, so a test can hide one);
+ * BK_ARCHIVE_ENGINE=node forces the JavaScript engines (node-tar, zlib) everywhere.
+ */
+import {type ChildProcess, execFile, spawn} from 'node:child_process'
+import {constants} from 'node:fs'
+import {access} from 'node:fs/promises'
+import {delimiter, join} from 'node:path'
+import type {Duplex} from 'node:stream'
+import {createGzip} from 'node:zlib'
+import {execa} from 'execa'
+import type {Compression} from './types.js'
+
+const found = new Map<string, Promise<string | undefined>>()
+
+/** Absolute path of `name` on PATH, or undefined (looked up once per PATH value). */
+export function findProgram(name: string): Promise<string | undefined> {
+  const path = process.env.PATH ?? ''
+  const key = `${name}\0${path}`
+  let hit = found.get(key)
+  if (!hit) {
+    hit = (async () => {
+      for (const dir of path.split(delimiter)) {
+        if (!dir) continue
+        const candidate = join(dir, name)
+        try {
+          await access(candidate, constants.X_OK)
+          return candidate
+        } catch {}
+      }
+      return undefined
+    })()
+    found.set(key, hit)
+  }
+  return hit
+}
+
+const jsOnly = () => process.env.BK_ARCHIVE_ENGINE === 'node'
+
+const gnuChecked = new Map<string, Promise<boolean>>()
+
+/** Path of a GNU tar (1.29 or later: --verbatim-files-from) on PATH, or undefined. */
+export async function gnuTar(): Promise<string | undefined> {
+  if (jsOnly()) return undefined
+  const tar = await findProgram('tar')
+  if (!tar) return undefined
+  let ok = gnuChecked.get(tar)
+  if (!ok) {
+    ok = new Promise<boolean>((resolve) => {
+      execFile(tar, ['--version'], {timeout: 10_000}, (error, stdout) => {
+        const m = /GNU tar\)? (\d+)\.(\d+)/.exec(String(stdout))
+        resolve(!error && m !== null && (Number(m[1]) > 1 || Number(m[2]) >= 29))
+      })
+    })
+    gnuChecked.set(tar, ok)
+  }
+  return (await ok) ? tar : undefined
+}
+
+/** pigz on PATH (and not turned off), else undefined: gzip then runs in zlib. */
+export async function pigz(): Promise<string | undefined> {
+  return jsOnly() ? undefined : findProgram('pigz')
+}
+
+/**
+ * A Duplex compressing tar bytes: pigz (all cores) or zlib for gzip, `zstd -T0` for zstd; undefined for 'none'.
+ * Output is a standard gzip member / zstd frame sequence whichever engine makes it.
+ */
+export async function fastCompressor(compression: Compression, level?: number): Promise<Duplex | undefined> {
+  if (compression === 'none') return undefined
+  if (compression === 'gzip') {
+    const program = await pigz()
+    if (!program) return createGzip({level: level ?? 6})
+    return execa(program, ['-c', `-${level ?? 6}`], {buffer: {stdout: false, stderr: true}}).duplex()
+  }
+  return execa('zstd', ['-q', '-c', `-${level ?? 3}`, '-T0'], {buffer: {stdout: false, stderr: true}}).duplex()
+}
+
+export interface GnuTarSource {
+  /** Archive names, in order ('.' for cwd itself). */
+  names: AsyncIterable<string>
+}
+
+/** GNU tar's complaint about one path, turned into the errno node-tar would have given (for createError). */
+function tarFailure(stderr: string, status: number | null, signal: string | null): Error {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/Exiting with failure status/.test(l))
+  const first = lines[0] ?? `tar exited with ${signal ?? `status ${status}`}`
+  const m = /^tar: (.*?): (.*)$/.exec(first)
+  const path = m?.[1]
+  const what = m?.[2] ?? first
+  const error = new Error(first.replace(/^tar: /, '')) as NodeJS.ErrnoException
+  if (path) {
+    error.path = path
+    if (/File shrank/i.test(what)) error.code = 'EOF'
+    else if (/No such file|removed before we read/i.test(what)) error.code = 'ENOENT'
+    else if (/Permission denied/i.test(what)) error.code = 'EACCES'
+  }
+  return error
+}
+
+/**
+ * The uncompressed tar stream of `names` (relative to `cwd`, each archived as given, directories without their
+ * contents) made by GNU tar: GNU format, numeric owners, bk's order. A file that shrinks, vanishes or cannot be
+ * read fails the stream like node-tar did (with the path, for createError); a file that grew while read is
+ * archived at the size it had (GNU tar's "file changed as we read it" is not an error here, as with node-tar).
+ */
+export async function* gnuTarStream(
+  tar: string,
+  cwd: string,
+  names: AsyncIterable<string>,
+  portable: boolean,
+): AsyncGenerator<Buffer> {
+  const args = [
+    '--create',
+    '--file=-',
+    '--format=gnu',
+    '--numeric-owner',
+    '--no-recursion',
+    '--blocking-factor=128',
+    '--warning=no-file-changed',
+    '--directory',
+    cwd,
+    '--null',
+    '--verbatim-files-from',
+    '--no-unquote',
+    '--files-from=-',
+  ]
+  if (portable) args.splice(3, 0, '--owner=0', '--group=0')
+  const child: ChildProcess = spawn(tar, args, {stdio: ['pipe', 'pipe', 'pipe'], env: {...process.env, LC_ALL: 'C'}})
+  let stderr = ''
+  child.stderr?.setEncoding('utf8')
+  child.stderr?.on('data', (text: string) => {
+    if (stderr.length < 65536) stderr += text
+  })
+  const exited = new Promise<{status: number | null; signal: string | null}>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', (status, signal) => resolve({status, signal}))
+  })
+  exited.catch(() => {})
+  const stdin = child.stdin
+  const stdout = child.stdout
+  if (!stdin || !stdout) throw new Error('tar: no pipes')
+  stdin.on('error', () => {}) // EPIPE when tar dies early: its exit status tells why
+  let feedError: unknown
+  const feeding = (async () => {
+    let batch: string[] = []
+    let size = 0
+    const flush = async () => {
+      if (batch.length === 0) return
+      const ok = stdin.write(batch.join(''))
+      batch = []
+      size = 0
+      if (!ok)
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            stdin.off('drain', done)
+            child.off('close', done)
+            resolve()
+          }
+          stdin.on('drain', done)
+          child.on('close', done)
+        })
+    }
+    try {
+      for await (const name of names) {
+        const item = `${name}\0`
+        batch.push(item)
+        size += item.length
+        if (size >= 64 * 1024) await flush()
+      }
+      await flush()
+    } catch (error) {
+      feedError = error
+      child.kill('SIGKILL')
+    } finally {
+      stdin.end()
+    }
+  })()
+  let finished = false
+  try {
+    for await (const chunk of stdout as AsyncIterable<Buffer>) yield chunk
+    await feeding
+    if (feedError) throw feedError
+    const {status, signal} = await exited
+    finished = true
+    // with --warning=no-file-changed, status 1 and a quiet stderr is only "file changed as we read it"
+    if (status === 0 || (status === 1 && stderr.trim() === '')) return
+    throw tarFailure(stderr, status, signal)
+  } finally {
+    if (!finished) {
+      child.kill('SIGKILL')
+      await feeding.catch(() => {})
+      await exited.catch(() => {})
+    }
+  }
+}
