@@ -1,8 +1,7 @@
 import {constants, createReadStream} from 'node:fs'
 import {access, open} from 'node:fs/promises'
 import {delimiter, join} from 'node:path'
-import type {Duplex, Readable} from 'node:stream'
-import {pipeline, Transform} from 'node:stream'
+import {type Duplex, pipeline, type Readable, Transform} from 'node:stream'
 import {createGunzip, createGzip} from 'node:zlib'
 import {execa} from 'execa'
 import {BkError} from '../errors.js'
@@ -61,29 +60,30 @@ export async function sniffCompression(file: string): Promise<Compression> {
 export async function openTar(file: string, onRaw?: (chunk: Buffer) => void): Promise<Readable> {
   const compression = await sniffCompression(file)
   if (compression === 'zstd') await requireZstd(file)
-  const fileStream = createReadStream(file, {highWaterMark: 1024 * 1024})
-  // a tap in the pipeline, not a 'data' listener: a listener starts the flow before the consumer is attached
-  const raw = onRaw
+  const raw = createReadStream(file, {highWaterMark: 1024 * 1024})
+  // a pipeline stage, not a 'data' listener: that would start the flow before anyone reads, and lose bytes
+  const read: Readable = onRaw
     ? pipeline(
-        fileStream,
+        raw,
         new Transform({
-          transform(chunk: Buffer, _encoding, callback) {
+          transform(chunk: Buffer, _encoding, done) {
             onRaw(chunk)
-            callback(null, chunk)
+            done(null, chunk)
           },
         }),
         () => {},
       )
-    : fileStream
-  if (compression === 'none') return raw
+    : raw
+  if (compression === 'none') return read
   // 256 KiB out per chunk (zlib's default is 16 KiB): fewer, larger writes into the tar parser
-  if (compression === 'gzip') return pipeline(raw, createGunzip({chunkSize: 256 * 1024}), () => {})
+  if (compression === 'gzip') return pipeline(read, createGunzip({chunkSize: 256 * 1024}), () => {})
   if (onRaw) {
     // the file's bytes go through us (hashed on the way) into zstd's stdin
     const child = execa('zstd', ['-d', '-c', '-q'], {buffer: {stdout: false, stderr: true}})
-    return pipeline(raw, child.duplex(), () => {})
+    return pipeline(read, child.duplex(), () => {})
   }
   raw.destroy()
+  await requireZstd(file)
   // buffer stdout and execa keeps a copy of everything in memory (GBs): only stderr, for the error message
   return execa('zstd', ['-d', '-c', '-q', '--', file], {
     stdin: 'ignore',

@@ -9,6 +9,7 @@ import {Header, Pack} from 'tar'
 import {BkError, isBkError, messageOf} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
 import {walk} from '../fs/walk.js'
+import {writeBehind} from '../fs/write-behind.js'
 import {atomicFile} from '../safety/atomic.js'
 import {stepProgress} from '../ui/progress.js'
 import {compressionOf, requireZstd} from './compression.js'
@@ -188,11 +189,17 @@ export async function writeTar(
   const zip = await fastCompressor(compression, options.level)
   if (zip) stages.push(zip)
   const hashing = !hooks.skipHash
+  const flusher = writeBehind(() => (out as unknown as {fd?: number}).fd)
   stages.push(async function* (src: AsyncIterable<Buffer>) {
-    for await (const chunk of src) {
-      if (hashing) hash.update(chunk)
-      bytes += chunk.length
-      yield chunk
+    try {
+      for await (const chunk of src) {
+        if (hashing) hash.update(chunk)
+        bytes += chunk.length
+        flusher.wrote(chunk.length)
+        yield chunk
+      }
+    } finally {
+      await flusher.settle()
     }
   })
   stages.push(out)
@@ -282,16 +289,23 @@ export async function writeConcatenated(
     yield head
     yield* createReadStream(bodyPath, {highWaterMark: 1024 * 1024}) as AsyncIterable<Buffer>
   }
+  const out = createWriteStream(path, {flags: 'w', mode: 0o600})
+  const flusher = writeBehind(() => (out as unknown as {fd?: number}).fd)
   await pipeline(
     all(),
     async function* (src: AsyncIterable<Buffer>) {
-      for await (const chunk of src) {
-        hash.update(chunk)
-        bytes += chunk.length
-        yield chunk
+      try {
+        for await (const chunk of src) {
+          hash.update(chunk)
+          bytes += chunk.length
+          flusher.wrote(chunk.length)
+          yield chunk
+        }
+      } finally {
+        await flusher.settle()
       }
     },
-    createWriteStream(path, {flags: 'w', mode: 0o600}),
+    out,
   )
   return {bytes, sha256: hash.digest('hex')}
 }
