@@ -7,6 +7,7 @@ import {tempDir} from '@bkcli/testkit'
 import {resolveSite} from '../src/settings.js'
 import {backupSite} from '../src/site.js'
 import {SyntheticStorage} from '../src/synthetic-storage.js'
+import {followCases} from './follow.dry-run.cases.js'
 
 type Mode = 'backup' | 'snapshot' | 'zip'
 
@@ -51,4 +52,5 @@ export const cases: DryRunCase[] = [
   withCommand('zodb:snapshotrestore', () => site(['snapshot'])),
   withCommand('zodb:ziprestore', () => site(['zip'])),
   withCommand('zodb:prune', () => site(['backup'], 3), ['--keep', '1']),
+  ...followCases,
 ]

@@ -40,8 +40,6 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
       description: 'Answer yes to confirmations (alias --no-prompt); required without a terminal.',
       helpGroup: 'GLOBAL',
     }),
-    // TRANSITIONAL: removed from the base once every plugin's mutating commands spread dryRunFlag themselves.
-    'dry-run': Flags.boolean({description: 'Show what would be done, change nothing.', helpGroup: 'GLOBAL'}),
     verbose: Flags.boolean({char: 'v', description: 'More detail; stack traces on errors.', helpGroup: 'GLOBAL'}),
     config: Flags.string({description: 'Config file (YAML); default ./bk.yml when present.', helpGroup: 'GLOBAL'}),
     progress: Flags.option({
