@@ -1,6 +1,7 @@
-import pg from 'pg'
+import type pg from 'pg'
 import {BkError, messageOf} from '../../errors.js'
 import {connectPostgres} from '../driver.js'
+import {loadPg} from '../drivers.js'
 import type {DbTarget} from '../url.js'
 import {insertSql, quoteIdent, rowsPerInsert} from './quote.js'
 import type {OpenSqlOptions, SqlConnection, SqlRow} from './types.js'
@@ -9,10 +10,12 @@ let cursors = 0
 
 export async function openPostgresConnection(target: DbTarget, options: OpenSqlOptions = {}): Promise<SqlConnection> {
   const parsers = options.pgTypeParsers
-  const types = parsers && {
-    getTypeParser: ((oid: number, format?: string) =>
-      parsers[oid] ?? pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
-  }
+  const driver = parsers && (await loadPg())
+  const types = parsers &&
+    driver && {
+      getTypeParser: ((oid: number, format?: string) =>
+        parsers[oid] ?? driver.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
+    }
   const client = await connectPostgres(target, options.database ?? target.database, types ? {types} : {})
   const fail = (error: unknown): never => {
     throw new BkError(`PostgreSQL ${options.database ?? target.database ?? ''}: ${messageOf(error)}`, {
