@@ -1,6 +1,6 @@
 // Core copy and SQLite engines: copyTree beside `cp -a` and `rsync -a --link-dest` (20k small files at
 // BENCH_SCALE=1, as a ZODB blob folder), sqliteBackup beside `sqlite3 .backup` (a 400 MB rollback-journal
-// database, Trac's default mode). Paired rounds, medians; BK_CORE_BEFORE=<core dist index.js> adds a "before" row.
+// database, Trac's default mode). Paired rounds, medians; BK_CORE_BEFORE=<a core dist folder> adds a "before" row.
 import {spawnSync} from 'node:child_process'
 import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'

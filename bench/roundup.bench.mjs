@@ -16,7 +16,7 @@ const psql = (sql) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'root', '-d
 try {
   const home = join(work, 'tracker')
   const started = Date.now()
-  const made = makeExampleTracker(home, {issues})
+  const made = await makeExampleTracker(home, {issues})
   sh('sync')
   const dbMB = Number(sh(`du -sm ${JSON.stringify(join(home, 'db/db'))} | cut -f1`).trim())
   const filesMB = Number(sh(`du -sm ${JSON.stringify(join(home, 'db/files'))} | cut -f1`).trim())

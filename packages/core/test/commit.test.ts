@@ -59,6 +59,33 @@ describe('commitParts', () => {
     expect(readFileSync(s.b, 'utf8')).toBe('new')
   })
 
+  it('a part staged as null is removed (moved aside, kept when asked); a kill at its aside is rolled forward', async () => {
+    const {commitParts} = await import('../src/index.js')
+    const s = scene()
+    const extra = join(s.dir, 'override.yml')
+    writeFileSync(extra, 'old')
+    await commitParts(
+      [
+        {stage: `${s.a}.stage`, target: s.a},
+        {stage: null, target: extra},
+      ],
+      {journal: journalPathFor(s.a), keepAs: (p) => `${p.target}.kept`},
+    )
+    expect(readFileSync(join(s.a, 'data'), 'utf8')).toBe('new')
+    expect(existsSync(extra)).toBe(false)
+    expect(readFileSync(`${extra}.kept`, 'utf8')).toBe('old')
+    expect(existsSync(journalPathFor(s.a))).toBe(false)
+  })
+
+  it('BK_CRASH_AT=<point>#N kills at the N-th pass: after the first part, before the second', async () => {
+    const s = scene()
+    const run = await execa(process.execPath, [child, s.a, s.b], {env: {BK_CRASH_AT: 'commit:part#1'}, reject: false})
+    expect(run.signal).toBe('SIGKILL')
+    expect(state(s)).toEqual(['new', 'old']) // the mix the journal exists for
+    expect((await recoverCommit(journalPathFor(s.a), 'backup')).join()).toMatch(/finished a backup interrupted/)
+    expect(state(s)).toEqual(['new', 'new'])
+  })
+
   it('with no journal, recovery does nothing', async () => {
     const s = scene()
     expect(await recoverCommit(journalPathFor(s.a))).toEqual([])

@@ -2,7 +2,7 @@ import {mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {type ArchiveResult, Catalog, createArchive} from '@bkcli/core'
 import type {DumpResult} from './database-dumps.js'
-import {DATED_NAMING} from './naming.js'
+import {DATED_NAMING, type StackCompression} from './naming.js'
 import {writeSidecar} from './sidecar.js'
 import type {StackPaths} from './stack.js'
 
@@ -13,10 +13,19 @@ import type {StackPaths} from './stack.js'
 export async function archiveMembersTo(
   paths: StackPaths,
   file: string,
-  info: {members: string[]; kind: string; dumps?: DumpResult[]; overwrite?: boolean; now?: Date},
+  info: {
+    members: string[]
+    kind: string
+    dumps?: DumpResult[]
+    overwrite?: boolean
+    now?: Date
+    /** Needed when `file` is a stage name (no .tar.gz/.tar.zst suffix to tell). */
+    compression?: StackCompression
+  },
 ): Promise<ArchiveResult> {
   const archive = await createArchive({
     cwd: paths.dir,
+    ...(info.compression ? {compression: info.compression} : {}),
     entries: info.members,
     file,
     secret: true,

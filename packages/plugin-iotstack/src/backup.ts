@@ -1,15 +1,19 @@
-import {chown, copyFile, mkdir, rm, stat} from 'node:fs/promises'
-import {basename, join, relative} from 'node:path'
+import {lstat} from 'node:fs'
+import {chown, copyFile, mkdir, stat} from 'node:fs/promises'
+import {basename, dirname, join, relative} from 'node:path'
 import {
-  acquireLock,
   atomicFile,
   BkError,
   Catalog,
-  hasRetention,
+  type CommitPart,
+  commitParts,
+  crashPoint,
+  journalPathFor,
   messageOf,
-  planRetention,
-  prune,
-  type RetentionPolicy,
+  type Plan,
+  type PlanStep,
+  step as planStep,
+  sidecarPath,
 } from '@bkcli/core'
 import {archiveMembersTo} from './archive-members.js'
 import {loadComposeProject} from './compose-file.js'
@@ -20,7 +24,6 @@ import {runStackHook} from './hook-scripts.js'
 import {baseName, datedNamingFor, rollingNamingFor, type StackCompression, SUFFIX} from './naming.js'
 import {type CopyResult, copyToTarget, isEncrypting, parseTarget} from './offsite.js'
 import {resolveOwner} from './owner.js'
-import {recoverInterruptedRestore} from './restore-swap.js'
 import {assertStackDir, presentMembers, type StackPaths, stackPaths} from './stack.js'
 import {logTime, StackLog} from './stack-log.js'
 
@@ -41,8 +44,6 @@ export interface BackupOptions {
   /** Bring the stack down around the copy (and up again), as IOTstack does. */
   stop?: boolean
   dumpDatabases?: boolean
-  /** Retention for the dated archives. */
-  retention?: RetentionPolicy
   copyTo?: string[]
   allowUnencrypted?: boolean
   /** gzip (IOTstack's .tar.gz, the default) or zstd (.tar.zst: much faster; IOTstack's restore.sh cannot read it). */
@@ -76,22 +77,21 @@ export interface BackupResult {
   liveCopy: boolean | 'unknown'
   hooks: {preBackup: boolean; postBackup: boolean}
   dumps: DumpResult[]
-  pruned: string[]
   copies: CopyResult[]
   warnings: string[]
   owner?: string
 }
 
+/**
+ * Runs a backup (core's workflow has locked the stack and its location and recovered what killed runs left).
+ * The archive and its sidecar are staged under `.<name>.bk-stage-<pid>` names beside their targets and published
+ * together through one commit journal (with the rolling slot's previous pair and a slot of the other compression):
+ * a run killed at any instant leaves the previous pair or the new one, and the next run finishes the commit.
+ */
 export async function backupStack(stackDir: string, options: BackupOptions = {}): Promise<BackupResult> {
   const paths = stackPaths(stackDir, options.location)
   await assertStackDir(paths.dir)
-  const lock = await acquireLock(paths.dir, {operation: 'bk iotstack backup'})
-  try {
-    await recoverInterruptedRestore(paths.dir)
-    return await runBackup(paths, options)
-  } finally {
-    await lock.release()
-  }
+  return runBackup(paths, options)
 }
 
 async function runBackup(paths: StackPaths, options: BackupOptions): Promise<BackupResult> {
@@ -143,7 +143,6 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
     liveCopy: 'unknown',
     hooks: {preBackup: false, postBackup: false},
     dumps: [],
-    pruned: [],
     copies: [],
     warnings,
     owner: owner?.name,
@@ -199,66 +198,18 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
     result.members = members
     result.includesEnv = members.includes('.env')
     step(`Archiving ${members.join(', ')}`)
-    const existed = new Set<string>()
-    for (const t of targets)
-      if (
-        await stat(t.path).then(
-          () => true,
-          () => false,
-        )
-      )
-        existed.add(t.path)
-    const first = targets[0]!
-    const archive = await archiveMembersTo(paths, first.path, {
+    const published = await publish(paths, targets, {
       members,
       kind: options.kind ?? 'full',
       dumps: result.dumps,
-      overwrite: first.kind === 'rolling',
       now,
+      compression,
     })
+    const archive = published.archive
     result.entries = archive.entries
     for (const skipped of archive.skipped) warnings.push(`left out (not a file, folder or link): ${skipped}`)
-    const overwritten = (path: string) => (existed.has(path) ? true : undefined)
-    result.archives.push({
-      kind: first.kind,
-      path: first.path,
-      bytes: archive.bytes,
-      sha256: archive.sha256,
-      overwritten: overwritten(first.path),
-    })
-
-    for (const t of targets.slice(1)) {
-      await atomicFile(t.path, (tmp) => copyFile(first.path, tmp), {mode: 0o600, overwrite: true})
-      await atomicFile(`${t.path}.bk.json`, (tmp) => copyFile(`${first.path}.bk.json`, tmp), {
-        mode: 0o644,
-        overwrite: true,
-      })
-      result.archives.push({
-        kind: t.kind,
-        path: t.path,
-        bytes: archive.bytes,
-        sha256: archive.sha256,
-        overwritten: overwritten(t.path),
-      })
-    }
+    result.archives.push(...published.archives)
     const rolling = result.archives.find((a) => a.kind === 'rolling')
-    if (rolling) {
-      // One archive per weekday slot: a slot written with the other compression before is replaced too.
-      for (const suffix of Object.values(SUFFIX)) {
-        const other = rolling.path.replace(/\.tar\.(gz|zst)$/, suffix)
-        if (
-          other === rolling.path ||
-          !(await stat(other).then(
-            () => true,
-            () => false,
-          ))
-        )
-          continue
-        await rm(other, {force: true})
-        await rm(`${other}.bk.json`, {force: true})
-        rolling.overwritten = true
-      }
-    }
     if (rolling) await log.line(`Rolling Overwritten: ${rolling.overwritten ? 'True' : 'False'}`)
     await log.line(`Backup Size (bytes): ${archive.bytes}`)
     await log.line(`sha256: ${archive.sha256}`)
@@ -293,11 +244,6 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
 
   if (!failure) {
     try {
-      if (options.retention && hasRetention(options.retention)) {
-        const plan = planRetention(await dated.list(), options.retention, now)
-        result.pruned = await prune(plan)
-        for (const p of result.pruned) await log.line(`Pruned: ${relative(paths.dir, p)}`)
-      }
       for (const text of options.copyTo ?? []) {
         const archive = result.archives[0]!
         step(`Copying ${basename(archive.path)} to ${text}`)
@@ -377,28 +323,107 @@ function mention(first: unknown, next: unknown): unknown {
   return new BkError(`${messageOf(first)}; also: ${messageOf(next)}`, {cause: first})
 }
 
-export interface BackupPlan {
-  stack: string
-  members: string[]
-  targets: string[]
-  includesEnv: boolean
+const exists = (path: string) => new Promise<boolean>((resolve) => lstat(path, (error) => resolve(!error)))
+
+/** The other compression's archive of a rolling slot (`backup_3.tar.gz` when writing `backup_3.tar.zst`). */
+function otherSlots(path: string): string[] {
+  return Object.values(SUFFIX)
+    .map((suffix) => path.replace(/\.tar\.(gz|zst)$/, suffix))
+    .filter((other) => other !== path)
 }
 
-/** --dry-run: what a backup would archive and where, changing nothing. */
-export async function planBackup(stackDir: string, options: BackupOptions = {}): Promise<BackupPlan> {
+/**
+ * Stage the archive (and a copy for the second target) with their sidecars, then swap them all in with one
+ * commit. The dated name is new; the rolling slot's previous archive+sidecar are replaced as a pair.
+ */
+async function publish(
+  paths: StackPaths,
+  targets: {kind: 'dated' | 'rolling'; path: string}[],
+  info: {members: string[]; kind: string; dumps: DumpResult[]; now: Date; compression: StackCompression},
+): Promise<{archive: Awaited<ReturnType<typeof archiveMembersTo>>; archives: BackupArchive[]}> {
+  const stageOf = (path: string) => join(dirname(path), `.${basename(path)}.bk-stage-${process.pid}`)
+  const first = targets[0]!
+  const firstStage = stageOf(first.path)
+  const archive = await archiveMembersTo(paths, firstStage, {...info, overwrite: true})
+  const parts: CommitPart[] = []
+  const archives: BackupArchive[] = []
+  for (const t of targets) {
+    const stage = stageOf(t.path)
+    if (t !== first) {
+      await atomicFile(stage, (tmp) => copyFile(firstStage, tmp), {mode: 0o600, overwrite: true})
+      await atomicFile(sidecarPath(stage), (tmp) => copyFile(sidecarPath(firstStage), tmp), {
+        mode: 0o644,
+        overwrite: true,
+      })
+    }
+    let overwritten = (await exists(t.path)) || undefined
+    // Sidecar first: mid-commit, an archive never sits beside a sidecar that vouches for it wrongly unnoticed.
+    parts.push({stage: sidecarPath(stage), target: sidecarPath(t.path)}, {stage, target: t.path})
+    if (t.kind === 'rolling') {
+      // One archive per weekday slot: a slot written with the other compression before goes in the same commit.
+      for (const other of otherSlots(t.path)) {
+        if (!(await exists(other))) continue
+        parts.push({stage: null, target: other})
+        if (await exists(sidecarPath(other))) parts.push({stage: null, target: sidecarPath(other)})
+        overwritten = true
+      }
+    }
+    archives.push({kind: t.kind, path: t.path, bytes: archive.bytes, sha256: archive.sha256, overwritten})
+  }
+  crashPoint('iotstack:backup:staged')
+  await commitParts(parts, {journal: journalPathFor(first.path)})
+  return {archive, archives}
+}
+
+/** What a backup would do, computed without changing anything (core prints it under --dry-run). */
+export async function planBackup(stackDir: string, options: BackupOptions = {}): Promise<Plan> {
   const paths = stackPaths(stackDir, options.location)
   await assertStackDir(paths.dir)
   const type = options.type ?? 'both'
   const now = options.now ?? new Date()
+  const env = options.env ?? process.env
+  await resolveOwner(options.user)
   const members = await presentMembers(paths.dir)
-  const targets: string[] = []
-  if (type !== 'rolling')
-    targets.push(
-      join(
-        paths.dated,
-        await new Catalog(paths.dated, datedNamingFor(options.compression), {manifests: false}).nextName(now),
-      ),
-    )
-  if (type !== 'dated') targets.push(join(paths.rolling, rollingNamingFor(options.compression).format(now)))
-  return {stack: paths.dir, members, targets, includesEnv: members.includes('.env')}
+  for (const text of options.copyTo ?? []) {
+    const target = parseTarget(text)
+    if (members.includes('.env') && !options.allowUnencrypted && !(await isEncrypting(target, env))) {
+      throw new BkError(
+        `--copy-to ${text} does not encrypt and the archive will hold .env (passwords): use restic or an rclone crypt remote, or pass --allow-unencrypted`,
+      )
+    }
+  }
+  const steps: PlanStep[] = []
+  if (options.dumpDatabases)
+    steps.push(planStep('run', 'docker compose exec', 'dump MariaDB/PostgreSQL/InfluxDB services'))
+  if (options.stop) steps.push(planStep('stop', paths.dir, 'docker compose down, if the stack runs'))
+  if (await exists(join(paths.dir, 'pre_backup.sh'))) steps.push(planStep('run', join(paths.dir, 'pre_backup.sh')))
+  const detail = `${members.join(', ')}${members.includes('.env') ? '' : ' (no .env in the stack)'}`
+  if (type !== 'rolling') {
+    const name = await new Catalog(paths.dated, datedNamingFor(options.compression), {manifests: false}).nextName(now)
+    steps.push(planStep('create', join(paths.dated, name), `dated archive of ${detail}, with its .bk.json`))
+  }
+  if (type !== 'dated') {
+    const path = join(paths.rolling, rollingNamingFor(options.compression).format(now))
+    const replaced = await exists(path)
+    steps.push(planStep(replaced ? 'replace' : 'create', path, `rolling archive of ${detail}, with its .bk.json`))
+    for (const other of otherSlots(path))
+      if (await exists(other)) steps.push(planStep('remove', other, 'the same weekday slot, other compression'))
+  }
+  if (await exists(join(paths.dir, 'post_backup.sh'))) steps.push(planStep('run', join(paths.dir, 'post_backup.sh')))
+  if (options.stop) steps.push(planStep('start', paths.dir, 'docker compose up -d, if it was up'))
+  for (const text of options.copyTo ?? []) steps.push(planStep('copy', text, 'the dated (else rolling) archive'))
+  steps.push(planStep('write', paths.logs, 'the run log'))
+  return {summary: `back up ${paths.dir} into ${paths.backups}`, steps}
+}
+
+/** The dated archive a backup will add (for retention's plan under --dry-run). */
+export async function upcomingName(stackDir: string, options: BackupOptions = {}): Promise<string | undefined> {
+  if (options.type === 'rolling') return undefined
+  const paths = stackPaths(stackDir, options.location)
+  return join(
+    paths.dated,
+    await new Catalog(paths.dated, datedNamingFor(options.compression), {manifests: false}).nextName(
+      options.now ?? new Date(),
+    ),
+  )
 }

@@ -1,7 +1,5 @@
 import type {Readable} from 'node:stream'
-import {pipeline} from 'node:stream/promises'
-import {BkError} from '@bkcli/core'
-import {execa} from 'execa'
+import {BkError, isBkError, runTool, startTool} from '@bkcli/core'
 
 /**
  * Drives `docker compose` for a stack folder (IOTstack runs compose from the stack root, so compose finds
@@ -18,8 +16,14 @@ export class ComposeDriver {
   /** `docker compose` when the plugin answers, else `docker-compose`, else a BkError saying what to install. */
   static async open(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<ComposeDriver> {
     for (const command of [['docker', 'compose'], ['docker-compose']] as const) {
-      const probe = await execa(command[0], [...command.slice(1), 'version'], {cwd: dir, env, reject: false})
-      if (probe.exitCode === 0) return new ComposeDriver(dir, command, env)
+      const probe = await runTool(command[0], [...command.slice(1), 'version'], {cwd: dir, env}).then(
+        () => true,
+        (error: unknown) => {
+          if (isBkError(error) && (error.code === 'ETOOL' || error.code === 'ENOTOOL')) return false
+          throw error
+        },
+      )
+      if (probe) return new ComposeDriver(dir, command, env)
     }
     throw new BkError(
       'neither `docker compose` nor `docker-compose` works here: install Docker Compose, or leave out --stop/--dump-databases',
@@ -51,48 +55,34 @@ export class ComposeDriver {
     script: string,
     io: {input?: Readable; output?: (stdout: Readable) => Promise<void>} = {},
   ): Promise<void> {
-    const child = execa(this.command[0]!, [...this.command.slice(1), 'exec', '-T', service, 'sh', '-c', script], {
-      cwd: this.dir,
-      env: this.env,
-      reject: false,
-      stdin: io.input ? 'pipe' : 'ignore',
-      stdout: io.output ? 'pipe' : 'ignore',
-      stderr: 'pipe',
-      buffer: {stdout: false, stderr: true},
-    })
-    const feeding = io.input && child.stdin ? pipeline(io.input, child.stdin).catch(() => {}) : Promise.resolve()
+    const {child, done} = startTool(
+      this.command[0]!,
+      [...this.command.slice(1), 'exec', '-T', service, 'sh', '-c', script],
+      {
+        cwd: this.dir,
+        env: this.env,
+        ...(io.input ? {input: io.input} : {}),
+        stdout: io.output ? 'pipe' : 'ignore',
+        label: `${this.name} exec ${service}`,
+      },
+    )
     const draining = io.output && child.stdout ? io.output(child.stdout) : Promise.resolve()
-    const [result, , drainError] = await Promise.all([
-      child,
-      feeding,
+    const [, drainError] = await Promise.all([
+      done,
       draining.then(
         () => undefined,
         (e: Error) => e,
       ),
     ])
-    if (result.exitCode !== 0) {
-      throw new BkError(
-        `${this.name} exec ${service} failed (exit ${result.exitCode}): ${lastLine(String(result.stderr)) || 'no message'}`,
-      )
-    }
     if (drainError) throw new BkError(`cannot write the output of ${service}: ${drainError.message}`)
   }
 
   private async run(args: string[]): Promise<string> {
-    const result = await execa(this.command[0]!, [...this.command.slice(1), ...args], {
+    const result = await runTool(this.command[0]!, [...this.command.slice(1), ...args], {
       cwd: this.dir,
       env: this.env,
-      reject: false,
+      label: `${this.name} ${args.join(' ')}`,
     })
-    if (result.exitCode !== 0) {
-      throw new BkError(
-        `${this.name} ${args.join(' ')} failed (exit ${result.exitCode}): ${lastLine(String(result.stderr)) || 'no message'}`,
-      )
-    }
-    return String(result.stdout)
+    return result.stdout
   }
-}
-
-function lastLine(text: string): string {
-  return text.trim().split('\n').at(-1)?.trim() ?? ''
 }

@@ -1,7 +1,6 @@
 import {lstat} from 'node:fs/promises'
 import {join} from 'node:path'
-import {BkError} from '@bkcli/core'
-import {execa} from 'execa'
+import {BkError, isBkError, messageOf, runTool} from '@bkcli/core'
 
 /**
  * IOTstack's hook scripts in the stack root (`pre_backup.sh`, `post_backup.sh`, `post_restore.sh`), run as
@@ -22,18 +21,12 @@ export async function runStackHook(
 ): Promise<HookRun> {
   const stat = await lstat(join(dir, hook)).catch(() => undefined)
   if (!stat) return {hook, ran: false}
-  const out = options.logFile ? {file: options.logFile, append: true} : 'ignore'
-  const result = await execa('bash', [`./${hook}`], {
-    cwd: dir,
-    env: {...process.env, ...options.env},
-    stdin: 'ignore',
-    stdout: out,
-    stderr: out,
-    reject: false,
-  })
-  if (result.exitCode !== 0) {
-    const why = result.signal ? `killed by ${result.signal}` : `exit ${result.exitCode}`
-    throw new BkError(`${hook} failed (${why}); see its output in the log`, {code: 'EHOOK'})
+  const out = options.logFile ? {file: options.logFile, append: true} : ('ignore' as const)
+  try {
+    await runTool('bash', [`./${hook}`], {cwd: dir, env: options.env, stdout: out, stderr: out, label: hook})
+  } catch (error) {
+    if (!isBkError(error) || error.code !== 'ETOOL') throw error
+    throw new BkError(`${messageOf(error)}; see its output in the log`, {code: 'EHOOK'})
   }
   return {hook, ran: true}
 }

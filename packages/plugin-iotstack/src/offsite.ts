@@ -1,9 +1,5 @@
-import {createWriteStream} from 'node:fs'
-import {rename, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
-import {pipeline} from 'node:stream/promises'
-import {BkError} from '@bkcli/core'
-import {execa} from 'execa'
+import {atomicFile, BkError, isBkError, runTool} from '@bkcli/core'
 import {ARCHIVE_NAME} from './naming.js'
 
 /**
@@ -148,15 +144,7 @@ export async function pullFromTarget(
     })
     for (const path of files) {
       await intoPlace(join(destDir, basename(path)), async (tmp) => {
-        const child = execa('restic', ['-r', target.repository, 'dump', snapshot.id, path], {
-          env,
-          stdout: 'pipe',
-          reject: false,
-          buffer: {stdout: false},
-        })
-        await pipeline(child.stdout!, createWriteStream(tmp, {mode: 0o600}))
-        const result = await child
-        if (result.exitCode !== 0) throw toolError('restic', result.exitCode, String(result.stderr))
+        await tool('restic', ['-r', target.repository, 'dump', snapshot.id, path], {env, stdout: tmp})
       })
     }
     return {
@@ -191,16 +179,9 @@ async function resticPaths(repository: string, id: string, env: NodeJS.ProcessEn
   return paths
 }
 
+/** Written under a temporary name (0600) and renamed: a failed or killed pull leaves nothing that looks complete. */
 async function intoPlace(dest: string, write: (tmp: string) => Promise<void>): Promise<void> {
-  const tmp = `${dest}.partial-${process.pid}`
-  try {
-    await write(tmp)
-    await stat(tmp)
-    await rename(tmp, dest)
-  } catch (error) {
-    await rm(tmp, {force: true})
-    throw error
-  }
+  await atomicFile(dest, write, {mode: 0o600})
 }
 
 function notFound(target: OffsiteTarget, name?: string): BkError {
@@ -221,21 +202,22 @@ function assertResticPassword(env: NodeJS.ProcessEnv): void {
   }
 }
 
-async function tool(file: 'rclone' | 'restic', args: string[], options: {env: NodeJS.ProcessEnv; cwd?: string}) {
-  let result: Awaited<ReturnType<typeof execa>>
+async function tool(
+  file: 'rclone' | 'restic',
+  args: string[],
+  options: {env: NodeJS.ProcessEnv; cwd?: string; stdout?: string},
+): Promise<string> {
   try {
-    result = await execa(file, args, {env: options.env, cwd: options.cwd, reject: false, stdin: 'ignore'})
+    const result = await runTool(file, args, {
+      env: options.env,
+      cwd: options.cwd,
+      ...(options.stdout ? {stdout: {file: options.stdout}} : {}),
+    })
+    return result.stdout
   } catch (error) {
-    throw new BkError(`cannot run ${file}: ${(error as Error).message}`)
+    if (isBkError(error) && error.code === 'ENOTOOL') {
+      throw new BkError(`${file} is not installed; install it (apt-get install ${file}) to copy backups off-site`)
+    }
+    throw error
   }
-  if ((result as {code?: string}).code === 'ENOENT' || (result.failed && result.exitCode === undefined)) {
-    throw new BkError(`${file} is not installed; install it (apt-get install ${file}) to copy backups off-site`)
-  }
-  if (result.exitCode !== 0) throw toolError(file, result.exitCode, String(result.stderr))
-  return String(result.stdout)
-}
-
-function toolError(file: string, exit: number | undefined, stderr: string): BkError {
-  const last = stderr.trim().split('\n').at(-1)?.trim() ?? ''
-  return new BkError(`${file} failed (exit ${exit ?? '?'}): ${last || 'no message'}`)
 }

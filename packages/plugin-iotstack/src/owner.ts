@@ -1,5 +1,4 @@
-import {BkError} from '@bkcli/core'
-import {execa} from 'execa'
+import {BkError, runTool} from '@bkcli/core'
 
 /**
  * `--user <name>`: when bk runs as root (cron, sudo), the artifacts it writes belong to that user, which is what
@@ -15,8 +14,8 @@ export interface Owner {
 export async function resolveOwner(name: string | undefined): Promise<Owner | undefined> {
   if (!name) return undefined
   const euid = process.geteuid?.() ?? -1
-  const result = await execa('getent', ['passwd', name], {reject: false})
-  const fields = String(result.stdout).trim().split(':')
+  const result = await runTool('getent', ['passwd', name], {okExitCodes: [0, 1, 2, 3]})
+  const fields = result.stdout.trim().split(':')
   if (result.exitCode !== 0 || fields.length < 4) {
     throw new BkError(`--user ${name}: no such user on this machine`)
   }

@@ -1,6 +1,7 @@
+import {rmSync} from 'node:fs'
 import {lstat, mkdir, rename, rm} from 'node:fs/promises'
 import {join, relative} from 'node:path'
-import {BkError} from '@bkcli/core'
+import {BkError, onInterrupt, type Plan, step} from '@bkcli/core'
 import {DATED_NAMING, ROLLING_NAMINGS} from './naming.js'
 import {parseTarget, pullFromTarget} from './offsite.js'
 import {stackPaths} from './stack.js'
@@ -26,8 +27,9 @@ export async function pullBackup(
   options: {name?: string; location?: string; env?: NodeJS.ProcessEnv} = {},
 ): Promise<PullBackupResult> {
   const paths = stackPaths(stackDir, options.location)
-  const incoming = join(paths.backups, `.bk-pull-${process.pid}`)
+  const incoming = join(paths.backups, `.pull.bk-partial-${process.pid}`)
   await mkdir(incoming, {recursive: true, mode: 0o700})
+  const unregister = onInterrupt(() => rmSync(incoming, {recursive: true, force: true}), {sweep: true})
   try {
     const pulled = await pullFromTarget(parseTarget(source), incoming, {name: options.name, env: options.env})
     const name = pulled.files[0]!
@@ -50,5 +52,24 @@ export async function pullBackup(
     return {source, tool: pulled.tool, archive: dest, ref: relative(paths.backups, dest), verified}
   } finally {
     await rm(incoming, {recursive: true, force: true})
+    unregister()
+  }
+}
+
+/** What a pull would do; reads nothing remote (the listing is the run's first step). */
+export function planPull(source: string, stackDir: string, options: {name?: string; location?: string} = {}): Plan {
+  const target = parseTarget(source)
+  const paths = stackPaths(stackDir, options.location)
+  return {
+    summary: `pull ${options.name ?? 'the newest archive'} from ${target.text} into ${paths.backups}`,
+    steps: [
+      step('copy', target.text, `${options.name ?? 'the newest archive'} and its .bk.json, through ${target.kind}`),
+      step(
+        'create',
+        paths.backups,
+        `under ${relative(paths.backups, paths.dated)}/ or ${relative(paths.backups, paths.rolling)}/`,
+      ),
+      step('check', paths.backups, 'the archive read through and compared with its manifest'),
+    ],
   }
 }

@@ -1,23 +1,43 @@
-import {lstat, mkdir, readdir, rm} from 'node:fs/promises'
-import {isAbsolute, join, relative, resolve} from 'node:path'
-import {acquireLock, BkError, checkArchive, extractArchive, messageOf, sha256File} from '@bkcli/core'
+import {existsSync, rmSync} from 'node:fs'
+import {lstat, mkdir, readdir, rm, rmdir} from 'node:fs/promises'
+import {basename, isAbsolute, join, relative, resolve} from 'node:path'
+import {
+  BkError,
+  Catalog,
+  checkArchive,
+  commitParts,
+  crashPoint,
+  extractArchive,
+  fsyncTree,
+  listArchive,
+  messageOf,
+  onInterrupt,
+  type Plan,
+  type PlanStep,
+  sha256File,
+  step,
+} from '@bkcli/core'
 import {archiveStackMembers} from './archive-members.js'
 import {loadComposeProject} from './compose-file.js'
 import {type LoadResult, loadDatabaseDumps, presentDumps} from './database-dumps.js'
 import {findDatabaseServices} from './database-services.js'
 import {ComposeDriver} from './docker-compose.js'
 import {runStackHook} from './hook-scripts.js'
-import {finishSwap, PREV_PREFIX, recoverInterruptedRestore, STAGE_PREFIX, swapMembers} from './restore-swap.js'
-import {readSidecar} from './sidecar.js'
-import {NEVER_IN_IOTSTACK_ARCHIVES, presentMembers, STACK_MEMBERS, stackPaths} from './stack.js'
+import {DATED_NAMING} from './naming.js'
+import {KEPT_DIR, restoreJournal} from './recover.js'
+import {type IotstackManifest, readSidecar} from './sidecar.js'
+import {NEVER_IN_IOTSTACK_ARCHIVES, presentMembers, STACK_MEMBERS, type StackPaths, stackPaths} from './stack.js'
 import {logTime, StackLog} from './stack-log.js'
 
 /**
- * `bk iotstack restore`: what IOTstack's restore.sh should do. The whole archive is read and checked before
- * anything changes; it is extracted beside the stack; the stack is brought down if it runs (files open in running
- * containers must not be replaced under them); a safety archive of the current members is taken; the members are
- * swapped in as one step (restore-swap.ts); `post_restore.sh` runs; optionally database dumps are loaded back and
- * the stack started. `backups/` (and its logs) is never touched.
+ * `bk iotstack restore`: what IOTstack's restore.sh should do. `plan()` reads the whole archive through (and its
+ * manifest) and says what would change, touching nothing. `run()` (under core's locks, after its recovery)
+ * extracts beside the stack, brings a running stack down (files open in running containers must not be replaced
+ * under them), takes a safety archive of the current members, and swaps every member — volumes, compose files,
+ * .env, … — through core's commit journal: a run killed or interrupted at any instant leaves the old stack or,
+ * once the next bk run has finished the commit, the new one; never new volumes with the old .env. The replaced
+ * members are kept under `.bk-kept/<time>-<pid>/`. Then `post_restore.sh` runs, optionally dumps are loaded back
+ * and the stack started. `backups/` (and its logs) is never touched.
  */
 export interface RestoreOptions {
   location?: string
@@ -25,8 +45,6 @@ export interface RestoreOptions {
   start?: boolean
   /** Load the dumps taken by `backup --dump-databases` back into their services. */
   restoreDatabases?: boolean
-  /** Called once the archive is checked, before anything changes; throw to abort. */
-  confirm?: (plan: RestorePlan) => Promise<void>
   env?: NodeJS.ProcessEnv
   now?: Date
   onStep?: (text: string) => void
@@ -45,12 +63,18 @@ export interface RestorePlan {
 }
 
 export interface RestoreResult extends RestorePlan {
+  source: string
+  target: string
   restored: string[]
-  /** Current members kept because the archive lacks them and IOTstack never archived them (.env …). */
+  /** What of the previous state is kept: the replaced members' folder and the safety archive. */
   kept: string[]
-  /** Current members moved out because the archive lacks them (they are in the safety archive). */
+  /** Current members left as they are because the archive lacks them and IOTstack never archived them (.env …). */
+  keptMembers: string[]
+  /** Current members moved out because the archive lacks them (kept with the replaced ones). */
   removed: string[]
   safetyArchive?: string
+  /** Folder holding the replaced members. */
+  previous?: string
   stoppedStack: boolean
   started: boolean
   postRestoreHook: boolean
@@ -59,25 +83,107 @@ export interface RestoreResult extends RestorePlan {
   warnings: string[]
 }
 
-export async function restoreStack(
-  archiveArg: string,
-  stackDir: string,
-  options: RestoreOptions = {},
-): Promise<RestoreResult> {
-  const paths = stackPaths(stackDir, options.location)
-  const archive = await findArchive(archiveArg, paths)
-  await mkdir(paths.dir, {recursive: true})
-  const lock = await acquireLock(paths.dir, {operation: 'bk iotstack restore'})
-  try {
-    await recoverInterruptedRestore(paths.dir)
-    return await runRestore(archive, paths, options)
-  } finally {
-    await lock.release()
+interface Checked {
+  sidecar?: IotstackManifest
+  entries: number
+  members: string[]
+}
+
+export class StackRestore {
+  private checked?: Checked
+  private constructor(
+    readonly archive: string,
+    readonly paths: StackPaths,
+    private readonly options: RestoreOptions,
+  ) {}
+
+  static async open(archiveArg: string, stackDir: string, options: RestoreOptions = {}): Promise<StackRestore> {
+    const paths = stackPaths(stackDir, options.location)
+    const st = await lstat(paths.dir).catch(() => undefined)
+    if (st && !st.isDirectory())
+      throw new BkError(`${paths.dir} is not a folder; pass the IOTstack folder to restore into`)
+    return new StackRestore(await findArchive(archiveArg, paths), paths, options)
+  }
+
+  /** Reads only: the whole archive, its manifest and the stack's members; what would change. */
+  async plan(): Promise<Plan> {
+    const {archive, paths} = this
+    const sidecar = await readSidecar(archive)
+    const check = await checkArchive(archive)
+    if (check.unsafe.length > 0) {
+      throw new BkError(`${archive} holds entries bk will not extract (${check.unsafe[0]}); nothing was changed`)
+    }
+    if (sidecar && (await sha256File(archive)) !== sidecar.extra.archive.sha256) {
+      throw new BkError(
+        `${archive} does not match its manifest (sha256 differs): it changed since bk wrote it; nothing was changed`,
+      )
+    }
+    const top = new Set<string>()
+    for await (const entry of listArchive(archive)) {
+      const first = entry.path.replace(/^\.\//, '').split('/')[0]
+      if (first && first !== '.' && first !== 'backups' && !first.startsWith('.bk-')) top.add(first)
+    }
+    const members = orderMembers([...top])
+    assertStackShape(archive, members)
+    this.checked = {sidecar, entries: check.entries, members}
+    const current = await presentMembers(paths.dir).catch(() => [] as string[])
+    const {remove, keep} = split(current, members)
+    const now = this.options.now ?? new Date()
+    const steps: PlanStep[] = [
+      step(
+        'check',
+        archive,
+        `${sidecar ? 'bk archive, manifest matches' : 'IOTstack archive'}, ${check.entries} entries`,
+      ),
+    ]
+    if (current.includes('docker-compose.yml')) steps.push(step('stop', paths.dir, 'docker compose down, if it runs'))
+    if (current.length > 0) {
+      const name = await new Catalog(paths.preRestore, DATED_NAMING, {manifests: false}).nextName(now)
+      steps.push(step('create', join(paths.preRestore, name), `safety archive of ${current.join(', ')}`))
+    }
+    for (const m of members) steps.push(step(current.includes(m) ? 'replace' : 'create', join(paths.dir, m)))
+    for (const m of remove) steps.push(step('remove', join(paths.dir, m), 'not in the archive'))
+    const replaced = [...members.filter((m) => current.includes(m)), ...remove]
+    if (replaced.length > 0)
+      steps.push(step('keep', join(paths.dir, KEPT_DIR, '<time>-<pid>'), `the replaced ${replaced.join(', ')}`))
+    for (const m of keep) steps.push(step('keep', join(paths.dir, m), 'not in the archive: left as it is'))
+    if (members.includes('post_restore.sh') || keep.includes('post_restore.sh'))
+      steps.push(step('run', join(paths.dir, 'post_restore.sh')))
+    if (this.options.restoreDatabases) steps.push(step('load', paths.dir, 'the dumps of --dump-databases'))
+    if (this.options.start) steps.push(step('start', paths.dir, 'docker compose up -d'))
+    const warnings = members.includes('.env')
+      ? []
+      : [
+          `the archive holds no .env (IOTstack backups never do)${current.includes('.env') ? ': the current .env is kept' : ''}`,
+        ]
+    return {summary: `restore ${archive} into ${paths.dir}`, steps, warnings}
+  }
+
+  /** The restore itself (core holds the locks and has recovered leftovers). */
+  async run(): Promise<RestoreResult> {
+    if (!this.checked) await this.plan()
+    return runRestore(this.archive, this.paths, this.checked!, this.options)
+  }
+}
+
+function split(current: string[], staged: string[]): {remove: string[]; keep: string[]} {
+  const never = NEVER_IN_IOTSTACK_ARCHIVES as readonly string[]
+  return {
+    remove: current.filter((m) => !staged.includes(m) && !never.includes(m)),
+    keep: current.filter((m) => !staged.includes(m) && never.includes(m)),
+  }
+}
+
+function assertStackShape(archive: string, members: string[]): void {
+  if (!members.some((n) => n === 'docker-compose.yml' || n === 'services' || n === 'volumes')) {
+    throw new BkError(
+      `${archive} is not an IOTstack backup (no docker-compose.yml, services/ or volumes/); nothing was changed`,
+    )
   }
 }
 
 /** A path, else (like restore.sh) a name under `<stack>/backups/`, also looked up in backup/, rolling/, pre-restore/. */
-export async function findArchive(arg: string, paths: ReturnType<typeof stackPaths>): Promise<string> {
+export async function findArchive(arg: string, paths: StackPaths): Promise<string> {
   const candidates = isAbsolute(arg)
     ? [arg]
     : [
@@ -98,59 +204,41 @@ export async function findArchive(arg: string, paths: ReturnType<typeof stackPat
 
 async function runRestore(
   archive: string,
-  paths: ReturnType<typeof stackPaths>,
+  paths: StackPaths,
+  checked: Checked,
   options: RestoreOptions,
 ): Promise<RestoreResult> {
   const now = options.now ?? new Date()
   const env = options.env ?? process.env
-  const step = options.onStep ?? (() => {})
+  const say = options.onStep ?? (() => {})
   const warnings: string[] = []
-
-  // 1. Read the whole archive through before anything changes.
-  step(`Checking ${archive}`)
-  const sidecar = await readSidecar(archive)
-  const check = await checkArchive(archive)
-  if (check.unsafe.length > 0) {
-    throw new BkError(`${archive} holds entries bk will not extract (${check.unsafe[0]}); nothing was changed`)
-  }
-  if (sidecar) {
-    const actual = await sha256File(archive)
-    if (actual !== sidecar.extra.archive.sha256) {
-      throw new BkError(
-        `${archive} does not match its manifest (sha256 differs): it changed since bk wrote it; nothing was changed`,
-      )
-    }
-  }
-
   const stamp = logTime(now).replace(/T(\d\d)-(\d\d)-\d\d$/, '_$1$2')
   const logFile = join(paths.logs, `restore_${stamp}.log`)
-  const stage = join(paths.dir, `${STAGE_PREFIX}${process.pid}`)
-  const prev = join(paths.dir, `${PREV_PREFIX}${process.pid}`)
-  await rm(stage, {recursive: true, force: true})
+  await mkdir(paths.dir, {recursive: true})
+  const extract = join(paths.dir, `.${basename(paths.dir)}.bk-extract-${process.pid}`)
+  // A signal before the commit leaves the old stack: the extract folder goes (synchronously) with the process.
+  const previous = join(paths.dir, KEPT_DIR, `${logTime(now)}-${process.pid}`)
+  const unregister = onInterrupt(() => rmSync(extract, {recursive: true, force: true}), {sweep: true})
 
-  // 2. Extract beside the stack (same file system, so the swap is renames only).
-  step('Extracting into a staging folder beside the stack')
+  say('Extracting beside the stack')
   let log: StackLog | undefined
   let driver: ComposeDriver | undefined
   let stoppedStack = false
   let swapped = false
   try {
-    await extractArchive({file: archive, target: stage, precheck: false})
-    const staged = (await readdir(stage)).filter((n) => n !== 'backups' && !n.startsWith('.bk-'))
-    if (!staged.some((n) => n === 'docker-compose.yml' || n === 'services' || n === 'volumes')) {
-      throw new BkError(
-        `${archive} is not an IOTstack backup (no docker-compose.yml, services/ or volumes/); nothing was changed`,
-      )
-    }
+    await extractArchive({file: archive, target: extract, precheck: false})
+    const staged = orderMembers((await readdir(extract)).filter((n) => n !== 'backups' && !n.startsWith('.bk-')))
+    assertStackShape(archive, staged)
+    await fsyncTree(extract) // durable before the commit points at it (a power cut, not only a kill)
+    crashPoint('iotstack:restore:extracted')
     const includesEnv = staged.includes('.env')
     const plan: RestorePlan = {
       archive,
       stack: paths.dir,
-      entries: check.entries,
-      madeBy: sidecar ? 'bk' : 'iotstack',
+      entries: checked.entries,
+      madeBy: checked.sidecar ? 'bk' : 'iotstack',
       includesEnv,
     }
-    await options.confirm?.(plan)
 
     log = await StackLog.open(logFile)
     await log.line('### bk iotstack restore log ###')
@@ -159,7 +247,7 @@ async function runRestore(
     await log.line(
       `Restore File: ${archive} (${plan.madeBy === 'bk' ? 'bk archive, manifest checked' : 'IOTstack archive'})`,
     )
-    await log.line(`Entries checked: ${check.entries}`)
+    await log.line(`Entries checked: ${checked.entries}`)
     const current = await presentMembers(paths.dir)
     if (!includesEnv) {
       const text = current.includes('.env')
@@ -169,7 +257,7 @@ async function runRestore(
       await log.line(`Note: ${text}`)
     }
 
-    // 3. Files open in running containers must not be replaced under them.
+    // Files open in running containers must not be replaced under them.
     const hasCompose = current.includes('docker-compose.yml')
     const canAsk = hasCompose && (options.start || options.restoreDatabases || (await composeAvailable(paths.dir, env)))
     if (hasCompose && !canAsk) {
@@ -180,17 +268,17 @@ async function runRestore(
     if (canAsk) {
       driver = await ComposeDriver.open(paths.dir, env)
       if (await driver.isUp()) {
-        step(`Stopping the stack (${driver.name} down)`)
+        say(`Stopping the stack (${driver.name} down)`)
         await log.line(`${driver.name} down`)
         await driver.down()
         stoppedStack = true
       }
     }
 
-    // 4. Safety archive of what is there now.
+    // A safety archive of what is there now.
     let safetyArchive: string | undefined
     if (current.length > 0) {
-      step('Taking a safety archive of the current stack')
+      say('Taking a safety archive of the current stack')
       const made = await archiveStackMembers(paths, {
         folder: paths.preRestore,
         kind: 'pre-restore',
@@ -201,29 +289,40 @@ async function runRestore(
       await log.line(`Safety archive: ${relative(paths.dir, made.path)}`)
     }
 
-    // 5. Swap the members in.
-    const remove = current.filter(
-      (m) => !staged.includes(m) && !(NEVER_IN_IOTSTACK_ARCHIVES as readonly string[]).includes(m),
+    // One commit for every member: volumes, compose files, .env … (removals too); the replaced ones are kept.
+    const {remove, keep: keptMembers} = split(current, staged)
+    await mkdir(previous, {recursive: true, mode: 0o700})
+    say('Putting the restored files in place')
+    await commitParts(
+      [
+        ...staged.map((m) => ({stage: join(extract, m), target: join(paths.dir, m)})),
+        ...remove.map((m) => ({stage: null, target: join(paths.dir, m)})),
+      ],
+      {journal: restoreJournal(paths.dir), keepAs: (part) => join(previous, basename(part.target))},
     )
-    const kept = current.filter(
-      (m) => !staged.includes(m) && (NEVER_IN_IOTSTACK_ARCHIVES as readonly string[]).includes(m),
-    )
-    await mkdir(prev, {recursive: true, mode: 0o700})
-    step('Putting the restored files in place')
-    const swap = {dir: paths.dir, stage, prev, bring: orderMembers(staged), remove}
-    await swapMembers(swap)
     swapped = true
-    await finishSwap(swap)
-    await log.line(`Restored: ${swap.bring.join(', ')}`)
-    if (kept.length > 0) await log.line(`Kept (not in the archive): ${kept.join(', ')}`)
-    if (remove.length > 0) await log.line(`Removed (not in the archive; in the safety archive): ${remove.join(', ')}`)
+    await rm(extract, {recursive: true, force: true})
+    const keptAny = (await readdir(previous)).length > 0
+    if (!keptAny) {
+      await rmdir(previous)
+      await rmdir(join(paths.dir, KEPT_DIR)).catch(() => {})
+    }
+    await log.line(`Restored: ${staged.join(', ')}`)
+    if (keptAny) await log.line(`Previous files kept in: ${relative(paths.dir, previous)}`)
+    if (keptMembers.length > 0) await log.line(`Kept (not in the archive): ${keptMembers.join(', ')}`)
+    if (remove.length > 0)
+      await log.line(`Removed (not in the archive; kept with the previous files): ${remove.join(', ')}`)
 
     const result: RestoreResult = {
       ...plan,
-      restored: swap.bring,
-      kept,
+      source: archive,
+      target: paths.dir,
+      restored: staged,
+      kept: [...(keptAny ? [previous] : []), ...(safetyArchive ? [safetyArchive] : [])],
+      keptMembers,
       removed: remove,
       safetyArchive,
+      ...(keptAny ? {previous} : {}),
       stoppedStack,
       started: false,
       postRestoreHook: false,
@@ -232,7 +331,7 @@ async function runRestore(
       warnings,
     }
 
-    // 6. After the files: post_restore.sh, databases, start.
+    // After the files: post_restore.sh, databases, start.
     let failure: unknown
     try {
       await log.line('Executing postrestore scripts')
@@ -245,7 +344,7 @@ async function runRestore(
         const dumps = await presentDumps(paths.dir, findDatabaseServices(project))
         if (dumps.length === 0)
           warnings.push('--restore-databases: the archive holds no dump taken by --dump-databases')
-        for (const db of dumps) step(`Loading ${db.dumpDir}/${db.dumpFile} into ${db.service}`)
+        for (const db of dumps) say(`Loading ${db.dumpDir}/${db.dumpFile} into ${db.service}`)
         result.databases = await loadDatabaseDumps(paths.dir, dumps, driver!, {
           timeoutMs: options.readyTimeoutMs,
           intervalMs: options.readyIntervalMs,
@@ -253,7 +352,7 @@ async function runRestore(
         for (const d of result.databases) await log.line(`Loaded ${d.file} into ${d.service}`)
       }
       if (options.start) {
-        step(`Starting the stack (${driver!.name} up -d)`)
+        say(`Starting the stack (${driver!.name} up -d)`)
         await log.line(`${driver!.name} up -d`)
         await driver!.up()
         result.started = true
@@ -268,15 +367,17 @@ async function runRestore(
     if (failure) {
       throw new BkError(
         `the files were restored, but then: ${messageOf(failure)} (log: ${relative(paths.dir, logFile)})`,
-        {
-          cause: failure,
-        },
+        {cause: failure},
       )
     }
     return result
   } catch (error) {
-    await rm(stage, {recursive: true, force: true})
-    await rm(prev, {recursive: true, force: true}).catch(() => {})
+    // A commit that failed midway is finished by the next run from its journal: its stages must stay.
+    if (!swapped && !existsSync(restoreJournal(paths.dir))) {
+      await rm(extract, {recursive: true, force: true})
+      await rmdir(previous).catch(() => {})
+      await rmdir(join(paths.dir, KEPT_DIR)).catch(() => {})
+    }
     if (log) {
       await log.line(`Result: FAILED, the stack's files are unchanged: ${messageOf(error)}`).catch(() => {})
       await log.close().catch(() => {})
@@ -284,6 +385,8 @@ async function runRestore(
     // Nothing changed: leave the stack running as it was.
     if (stoppedStack && driver && !swapped) await driver.up().catch(() => {})
     throw error
+  } finally {
+    unregister()
   }
 }
 

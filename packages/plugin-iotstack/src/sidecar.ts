@@ -1,9 +1,9 @@
-import {readFileSync} from 'node:fs'
 import {lstat} from 'node:fs/promises'
 import {
   BkError,
   buildArchiveManifest,
   type Manifest,
+  pluginIdentity,
   readManifest,
   sidecarPath,
   writeSidecar as writeCoreSidecar,
@@ -23,10 +23,6 @@ export interface IotstackExtra {
 
 export type IotstackManifest = Manifest & {extra: IotstackExtra}
 
-export function pluginVersion(): string {
-  return JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string
-}
-
 export async function writeSidecar(
   archive: string,
   info: {
@@ -45,7 +41,7 @@ export async function writeSidecar(
     includesEnv: info.members.includes('.env'),
   }
   const manifest = await buildArchiveManifest(archive, {
-    plugin: {name: '@bkcli/plugin-iotstack', version: pluginVersion()},
+    plugin: pluginIdentity(import.meta.url).plugin,
     application: 'iotstack',
     kind: info.kind,
     created: (info.created ?? new Date()).toISOString(),

@@ -1,4 +1,4 @@
-import {BkError, checkArchive, listArchive, sha256File} from '@bkcli/core'
+import {BkError, checkArchive, isBkError, listArchive, messageOf, sha256File, type VerifyOutput} from '@bkcli/core'
 import {findArchive} from './restore.js'
 import {readSidecar} from './sidecar.js'
 import {STACK_MEMBERS, stackPaths} from './stack.js'
@@ -10,7 +10,7 @@ import {STACK_MEMBERS, stackPaths} from './stack.js'
  */
 export interface VerifyResult {
   archive: string
-  ok: true
+  ok: boolean
   madeBy: 'bk' | 'iotstack'
   entries: number
   bytes: number
@@ -57,5 +57,21 @@ export async function verifyBackup(
     members,
     includesEnv: members.includes('.env'),
     sha256,
+  }
+}
+
+/** verify's result for core's VerifyCommand: what is wrong becomes a problem, not a throw. */
+export async function checkBackup(
+  archiveArg: string,
+  stackDir: string,
+  options: {location?: string} = {},
+): Promise<VerifyOutput & Record<string, unknown>> {
+  const archive = await findArchive(archiveArg, stackPaths(stackDir, options.location))
+  try {
+    const result = await verifyBackup(archive, stackDir, options)
+    return {...result, artifact: archive, checked: result.entries, problems: []}
+  } catch (error) {
+    if (!isBkError(error)) throw error
+    return {artifact: archive, ok: false, checked: 0, problems: [messageOf(error)]}
   }
 }

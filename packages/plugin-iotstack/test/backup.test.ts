@@ -195,10 +195,9 @@ describe('bk iotstack backup', () => {
     const names = archivesIn(datedDir).sort()
     expect(names).toHaveLength(2)
     expect(names[0]).toBe('backup_2025-03-01_0200.tar.gz')
-    expect(result.json<{pruned: string[]}>().pruned.map((p) => p.split('/').pop())).toEqual([
-      'backup_2025-02-01_0200.tar.gz',
-      'backup_2025-01-01_0200.tar.gz',
-    ])
+    expect(
+      result.json<{pruned: {removed: {path: string}[]}}>().pruned.removed.map((p) => p.path.split('/').pop()),
+    ).toEqual(['backup_2025-02-01_0200.tar.gz', 'backup_2025-01-01_0200.tar.gz'])
     expect(archivesIn(rollingDir)).toEqual(['backup_7.tar.gz'])
   })
 
@@ -287,8 +286,8 @@ describe('bk iotstack backup', () => {
     expect(
       execFileSync('sh', ['-c', `zstd -dc "${archives[0]!.path}" | tar -t | wc -l`], {encoding: 'utf8'}).trim(),
     ).toBe('35')
-    const list = (await runBk(['iotstack', 'list', stack, '--json'])).json<{ref: string}[]>()
-    expect(list.map((r) => r.ref.split('.').slice(1).join('.')).sort()).toEqual(['tar.gz', 'tar.zst', 'tar.zst'])
+    const list = (await runBk(['iotstack', 'list', stack, '--json'])).json<{artifacts: {name: string}[]}>().artifacts
+    expect(list.map((r) => r.name.split('.').slice(1).join('.')).sort()).toEqual(['tar.gz', 'tar.zst', 'tar.zst'])
     const target = join(tempDir(), 'IOTstack')
     const restored = await runBk(['iotstack', 'restore', archives[1]!.path, target, '--yes'])
     expect(restored.exitCode).toBe(0)
@@ -305,24 +304,28 @@ describe('bk iotstack backup', () => {
     expect((await runBk(['iotstack', 'backup', stack, '-q'])).exitCode).toBe(0)
     const list = await runBk(['iotstack', 'list', stack, '--json'])
     expect(list.exitCode).toBe(0)
-    const rows = list.json<{ref: string; kind: string; madeBy: string; includesEnv: boolean}[]>()
-    expect(rows.map((r) => [r.kind, r.madeBy, r.includesEnv])).toEqual([
-      ['dated', 'bk', true],
-      ['dated', 'iotstack', false],
-      ['rolling', 'bk', true],
+    const rows = list.json<{artifacts: {path: string; kind: string; madeBy: string; description: string}[]}>().artifacts
+    expect(rows.map((r) => [r.kind, r.madeBy, r.description]).sort()).toEqual([
+      ['dated', 'IOTstack', 'no .env'],
+      ['dated', 'bk', '.env included'],
+      ['rolling', 'bk', '.env included'],
     ])
+    expect((await runBk(['iotstack', 'list', stack])).stdout).toMatch(/^DATE \(UTC\)\s+KIND\s+SIZE\s+NAME\s+NOTE$/m)
+    const ref = (r: {path: string}) => r.path.slice(join(stack, 'backups/').length)
+    const ourRow = rows.find((r) => r.kind === 'dated' && r.madeBy === 'bk')!
     const iot = await runBk(['iotstack', 'verify', 'backup/backup_2026-11-21_2219.tar.gz', stack])
     expect(iot.exitCode).toBe(0)
     expect(iot.stdout).toContain('IOTstack archive, no manifest')
-    const ours = await runBk(['iotstack', 'verify', rows[0]!.ref, stack, '--json'])
+    const ours = await runBk(['iotstack', 'verify', ref(ourRow), stack, '--json'])
     expect(ours.json<{madeBy: string; includesEnv: boolean}>()).toMatchObject({madeBy: 'bk', includesEnv: true})
 
     // Flip one byte in the middle of the bk archive: verify must fail.
-    const file = join(stack, 'backups', rows[0]!.ref)
+    const file = ourRow.path
     const data = readFileSync(file)
-    data[Math.floor(data.length / 2)] ^= 0xff
+    const middle = Math.floor(data.length / 2)
+    data[middle] = data[middle]! ^ 0xff
     writeFileSync(file, data)
-    const bad = await runBk(['iotstack', 'verify', rows[0]!.ref, stack])
+    const bad = await runBk(['iotstack', 'verify', ref(ourRow), stack])
     expect(bad.exitCode).not.toBe(0)
     expect(bad.stderr).toMatch(/^bk: .*(corrupt|truncated|manifest)/m)
   })
@@ -339,7 +342,9 @@ describe('bk iotstack prune', () => {
     writeFileSync(join(datedDir, 'backup_2025-01-01_0200.tar.gz.bk.json'), '{}')
     const dry = await runBk(['iotstack', 'prune', stack, '--keep', '1', '--dry-run'])
     expect(dry.exitCode).toBe(0)
-    expect(dry.stdout).toContain('Would remove')
+    expect(dry.stdout).toMatch(/^Plan: prune /m)
+    expect(dry.stdout).toMatch(/remove\s+\S+backup_2025-01-01_0200\.tar\.gz/)
+    expect(dry.stdout).toContain('Nothing was changed (--dry-run).')
     const refused = await runBk(['iotstack', 'prune', stack, '--keep', '1'])
     expect(refused.exitCode).not.toBe(0)
     expect(readdirSync(datedDir)).toHaveLength(4)

@@ -103,7 +103,7 @@ describe('PostgreSQL and InfluxDB 2 services', () => {
     expect(influx).toMatchObject({engine: 'influxdb2', dumpDir: 'volumes/influxdb2/backup'})
     expect(influx!.dumpScript).toContain('export INFLUX_TOKEN="$DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"')
     for (const db of [pg!, influx!]) expect(`${db.dumpScript}${db.loadScript}`).not.toMatch(/secret/)
-    delete project.variables.POSTGRES_PASSWORD
+    delete (project.variables as Record<string, string | undefined>).POSTGRES_PASSWORD
     expect(() => findDatabaseServices(project)).toThrow(
       /POSTGRES_PASSWORD needs POSTGRES_PASSWORD, which .env does not set/,
     )

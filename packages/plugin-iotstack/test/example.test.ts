@@ -13,7 +13,7 @@ describe('makeExampleStack', () => {
     expect(before['.env']).toMatchObject({mode: '600'})
     expect(before['volumes/mosquitto/data/flows-link.json']).toMatchObject({type: 'symlink', uid: 1883})
     expect((await runBk(['iotstack', 'backup', dir, '--type', 'dated', '-q'])).exitCode).toBe(0)
-    const list = (await runBk(['iotstack', 'list', dir, '--json'])).json<{path: string}[]>()
+    const list = (await runBk(['iotstack', 'list', dir, '--json'])).json<{artifacts: {path: string}[]}>().artifacts
     const target = join(tempDir(), 'restored')
     expect((await runBk(['iotstack', 'restore', list[0]!.path, target, '--yes', '-q'])).exitCode).toBe(0)
     expect(treeOf(target)).toEqual(before)

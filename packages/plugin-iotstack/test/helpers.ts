@@ -1,5 +1,4 @@
-import {createHash} from 'node:crypto'
-import {existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {delimiter, dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {extractFixture, tempDir} from '@bkcli/testkit'
@@ -62,51 +61,4 @@ export function fakeDocker(extra: Record<string, string> = {}): FakeDocker {
   }
 }
 
-export interface TreeEntry {
-  type: 'file' | 'dir' | 'symlink'
-  mode: string
-  uid: number
-  gid: number
-  size?: number
-  sha256?: string
-  link?: string
-}
-
-/** Every entry under `root` (except the top-level names in `exclude`), with owners, modes, contents' sha256 and link targets. */
-export function treeOf(root: string, exclude: string[] = ['backups']): Record<string, TreeEntry> {
-  const out: Record<string, TreeEntry> = {}
-  const visit = (rel: string) => {
-    const abs = rel ? join(root, rel) : root
-    for (const name of readdirSync(abs).sort()) {
-      if (!rel && exclude.includes(name)) continue
-      const path = rel ? `${rel}/${name}` : name
-      const st = lstatSync(join(root, path))
-      const base = {mode: (st.mode & 0o7777).toString(8), uid: st.uid, gid: st.gid}
-      if (st.isSymbolicLink()) out[path] = {type: 'symlink', ...base, link: readlinkSync(join(root, path))}
-      else if (st.isDirectory()) {
-        out[path] = {type: 'dir', ...base}
-        visit(path)
-      } else {
-        const data = readFileSync(join(root, path))
-        out[path] = {type: 'file', ...base, size: st.size, sha256: createHash('sha256').update(data).digest('hex')}
-      }
-    }
-  }
-  visit('')
-  return out
-}
-
-export function without<T>(tree: Record<string, T>, ...names: string[]): Record<string, T> {
-  const copy = {...tree}
-  for (const name of names) delete copy[name]
-  return copy
-}
-
-/** `date +%u` of now, local time (1..7, Monday = 1). */
-export function weekday(date = new Date()): number {
-  return date.getDay() === 0 ? 7 : date.getDay()
-}
-
-export function sha256Of(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex')
-}
+export {sha256Of, type TreeEntry, treeOf, weekday, without} from './tree.js'

@@ -82,7 +82,7 @@ describe('bk iotstack restore', () => {
     expect(result.exitCode).toBe(0)
     const json = result.json<{
       safetyArchive: string
-      kept: string[]
+      keptMembers: string[]
       stoppedStack: boolean
       started: boolean
       postRestoreHook: boolean
@@ -91,7 +91,7 @@ describe('bk iotstack restore', () => {
       stoppedStack: true,
       started: true,
       postRestoreHook: true,
-      kept: ['post_restore.sh', '.env'],
+      keptMembers: ['post_restore.sh', '.env'],
     })
     expect(docker.sequence().filter((s) => s !== 'compose version')).toEqual([
       'compose ps -q',
@@ -126,7 +126,7 @@ describe('bk iotstack restore', () => {
     truncateSync(truncated, 400_000)
     const corrupt = join(dir, 'backup_6.tar.gz')
     const data = readFileSync(fixturePath('iotstack', 'archives', 'backup_6.tar.gz'))
-    data[600_000] ^= 0x55
+    data[600_000] = data[600_000]! ^ 0x55
     writeFileSync(corrupt, data)
     for (const file of [truncated, corrupt]) {
       const result = await runBk(['iotstack', 'restore', file, stack, '--yes'], {env: docker.env})

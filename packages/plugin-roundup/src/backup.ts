@@ -5,33 +5,41 @@
  * Layout inside the archive: `database/` (snapshot), `home/` (the tracker home without its live database files),
  * `dbdir/` (an absolute [main] database outside the home: its files/).
  */
-import {existsSync} from 'node:fs'
-import {mkdir, mkdtemp, readdir, rm, stat} from 'node:fs/promises'
+import {existsSync, rmSync} from 'node:fs'
+import {mkdir, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {
-  acquireLock,
+  type Artifact,
+  type ArtifactStore,
   BkError,
   Catalog,
   type CatalogEntry,
   type Component,
   copyTree,
+  crashPoint,
   createBkArchive,
   type DbTarget,
   datedNaming,
   dumpDatabase,
   hasRetention,
+  journalPathFor,
+  lockTargets,
   onInterrupt,
-  planRetention,
-  prune,
+  type Plan,
+  pluginIdentity,
+  pruneStore,
   type RetentionPolicy,
+  recoverCommit,
   sortNewestFirst,
   sqliteBackup,
+  step,
+  sweepLeftovers,
 } from '@bkcli/core'
+import {dropOrphanDatabases} from './created-database.js'
 import {loadSchema, readStoredSchemaText} from './dbschema.js'
-import {type StoppedServer, stopServer} from './frontends.js'
-import {PLUGIN} from './plugin-info.js'
-import {connect, sqlitePath} from './store.js'
+import {type StoppedServer, serverPid, stopServer} from './frontends.js'
 import {describeDatabase, openTracker, type Tracker} from './tracker.js'
+import {connect, sqlitePath} from './tracker-db.js'
 
 export interface BackupOptions {
   location?: string
@@ -39,7 +47,6 @@ export interface BackupOptions {
   description?: string
   /** roundup-server pidfile: SIGTERM it before the snapshot */
   stopServer?: string
-  dryRun?: boolean
 }
 
 export interface BackupResult {
@@ -85,13 +92,59 @@ export function dbTarget(t: Tracker, database = t.rdbms.name): DbTarget {
   }
 }
 
-export async function backupTracker(homeArg: string, options: BackupOptions = {}): Promise<BackupResult> {
-  const tracker = await openTracker(homeArg)
-  const location = resolve(options.location ?? defaultLocation(tracker.home))
-  const name = basename(tracker.home)
-  const lock = await acquireLock(tracker.home, {operation: 'bk roundup backup'})
-  const notes: string[] = []
-  try {
+/** One backup of one tracker home: plan (reads only), recover (under the locks), run. */
+export class TrackerBackup {
+  private constructor(
+    readonly tracker: Tracker,
+    readonly location: string,
+    readonly options: BackupOptions,
+  ) {}
+
+  static async open(homeArg: string, options: BackupOptions = {}): Promise<TrackerBackup> {
+    const tracker = await openTracker(homeArg)
+    const location = resolve(options.location ?? defaultLocation(tracker.home))
+    return new TrackerBackup(tracker, location, options)
+  }
+
+  get name(): string {
+    return basename(this.tracker.home)
+  }
+
+  get catalog(): Catalog {
+    return roundupCatalog(this.location, this.name)
+  }
+
+  async plan(): Promise<Plan> {
+    const t = this.tracker
+    const steps: Plan['steps'] = []
+    if (this.options.stopServer) {
+      steps.push(step('stop', `roundup-server pid ${serverPid(this.options.stopServer)}`, 'SIGTERM; not restarted'))
+    }
+    const what = t.backend === 'sqlite' ? 'sqlite online backup' : `${t.backend} dump`
+    steps.push(
+      step('copy', describeDatabase(t), `${what}, first`),
+      step('copy', t.home, 'the home and db/files'),
+      step('create', await this.catalog.nextPath(), 'bk archive, 0600'),
+    )
+    return {summary: `back up ${t.home} to ${this.location}`, steps}
+  }
+
+  /**
+   * What killed runs left: a restore of this home interrupted at its commit (finished first, as by any bk run on
+   * the home), its orphan database and stages; stages and partial archives of killed backups in the location.
+   */
+  async recover(): Promise<string[]> {
+    const home = this.tracker.home
+    const lines = await recoverCommit(journalPathFor(home))
+    lines.push(...(await dropOrphanDatabases(home)))
+    lines.push(...(await sweepLeftovers(dirname(home), basename(home))))
+    lines.push(...(await sweepLeftovers(this.location)))
+    return lines
+  }
+
+  async run(): Promise<BackupResult> {
+    const {tracker, location, options, name} = this
+    const notes: string[] = []
     // read the schema (also proves the database answers) before stopping anything
     const conn = await connect(tracker, {readonly: true})
     let schemaText: string
@@ -108,12 +161,11 @@ export async function backupTracker(homeArg: string, options: BackupOptions = {}
     if (!stopped)
       notes.push('web and mail frontends were left running (use --stop-server <pidfile> to stop roundup-server)')
     await mkdir(location, {recursive: true, mode: 0o700})
-    const catalog = roundupCatalog(location, name)
-    const file = await catalog.nextPath()
-    const stage = await mkdtemp(join(location, `.${name}.bk-stage-`))
-    const unregister = onInterrupt(() => {
-      void rm(stage, {recursive: true, force: true})
-    })
+    const file = await this.catalog.nextPath()
+    const stage = join(location, `.${name}.bk-stage-${process.pid}`)
+    await rm(stage, {recursive: true, force: true})
+    await mkdir(stage, {mode: 0o700})
+    const unregister = onInterrupt(() => rmSync(stage, {recursive: true, force: true}), {sweep: true})
     let archive: Awaited<ReturnType<typeof createBkArchive>>
     let files = 0
     const components: Component[] = []
@@ -171,12 +223,13 @@ export async function backupTracker(homeArg: string, options: BackupOptions = {}
       if (tracker.rdbms.passwordFile) {
         notes.push(`[rdbms] password comes from ${tracker.rdbms.passwordFile}, which is not part of the backup`)
       }
+      crashPoint('roundup-backup:staged')
       archive = await createBkArchive({
         cwd: stage,
         file,
         secret: true,
         meta: {
-          plugin: PLUGIN,
+          plugin: pluginIdentity(import.meta.url).plugin,
           application: 'roundup',
           kind: 'full',
           source: tracker.home,
@@ -192,13 +245,10 @@ export async function backupTracker(homeArg: string, options: BackupOptions = {}
           },
         },
       })
+      crashPoint('roundup-backup:published')
     } finally {
       await rm(stage, {recursive: true, force: true})
       unregister()
-    }
-    let pruned: string[] = []
-    if (options.retention && hasRetention(options.retention)) {
-      pruned = await prune(planRetention(await catalog.list(), options.retention), {dryRun: options.dryRun})
     }
     return {
       archive: archive.file,
@@ -210,12 +260,51 @@ export async function backupTracker(homeArg: string, options: BackupOptions = {}
       stoppedServer: stopped,
       frontendsLeftRunning: !stopped,
       notes,
-      pruned,
+      pruned: [],
     }
-  } finally {
-    await lock.release()
   }
 }
+
+/** The whole backup as a function (tests, programmatic use): locked, recovered, run, then retention. */
+export async function backupTracker(homeArg: string, options: BackupOptions = {}): Promise<BackupResult> {
+  const backup = await TrackerBackup.open(homeArg, options)
+  const release = await lockTargets([backup.tracker.home, backup.location], 'bk roundup backup')
+  try {
+    await backup.recover()
+    const result = await backup.run()
+    if (options.retention && hasRetention(options.retention)) {
+      const pruned = await pruneStore(roundupStore(backup.location), options.retention)
+      result.pruned = pruned.removed.map((r) => r.path)
+    }
+    return result
+  } finally {
+    await release()
+  }
+}
+
+/** A location's Roundup backups as core's workflow lists and prunes them (retention per tracker name). */
+export function roundupStore(locationArg: string): ArtifactStore {
+  const location = resolve(locationArg)
+  return {
+    location,
+    clock: 'utc',
+    async list(): Promise<Artifact[]> {
+      if (!existsSync(location)) return []
+      return (await listBackups(location)).map((e) => ({
+        name: e.name,
+        path: e.path,
+        kind: e.kind ?? 'full',
+        date: e.date,
+        bytes: e.size,
+        group: BACKUP_NAME.exec(e.name)?.[1],
+        description: e.description,
+        madeBy: 'bk',
+      }))
+    },
+  }
+}
+
+const BACKUP_NAME = /^(.+)-\d{4}-\d\d-\d\d_\d{6}(?:_\d+)?\.tar(?:\.gz|\.zst)?$/
 
 /** Every tracker's backups in a location (names are `<home name>-<UTC stamp>.tar.gz`), newest first. */
 export async function listBackups(locationArg: string): Promise<CatalogEntry[]> {
@@ -228,8 +317,8 @@ export async function listBackups(locationArg: string): Promise<CatalogEntry[]> 
   }
   const prefixes = new Set<string>()
   for (const n of names) {
-    const m = /^(.+)-\d{4}-\d\d-\d\d_\d{6}(?:_\d+)?\.tar(?:\.gz|\.zst)?$/.exec(n)
-    if (m && !n.startsWith('.')) prefixes.add(m[1]!)
+    const m = BACKUP_NAME.exec(n)
+    if (m && !n.startsWith('.')) prefixes.add(m[1] as string)
   }
   const all: CatalogEntry[] = []
   for (const p of prefixes) all.push(...(await roundupCatalog(location, p).list()))

@@ -4,8 +4,8 @@
  */
 import {BkError} from '@bkcli/core'
 import {type ClassKind, parseStoredSchema, SchemaError, schemaDifferences, type TrackerSchema} from './schema.js'
-import type {SqlConn} from './store.js'
 import {readSchemaPy, type Tracker} from './tracker.js'
+import type {SqlConn} from './tracker-db.js'
 
 export async function readStoredSchemaText(conn: SqlConn): Promise<string> {
   let rows: unknown[][]

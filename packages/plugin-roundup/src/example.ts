@@ -2,9 +2,10 @@
  * A generated sqlite tracker for benchmarks and demos: a classic-style schema with users, issues, messages,
  * files, journals and db/files contents, written straight into the tables Roundup would create.
  */
+
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import Database from 'better-sqlite3'
+import {openSql} from '@bkcli/core'
 import {createStatements, schemaRow} from './ddl.js'
 import {PyDict, PyTuple, reprExport} from './pyrepr.js'
 import {parseSchemaPy} from './schema.js'
@@ -51,10 +52,10 @@ export interface ExampleOptions {
   messageBytes?: number
 }
 
-export function makeExampleTracker(
+export async function makeExampleTracker(
   home: string,
   options: ExampleOptions,
-): {issues: number; messages: number; files: number} {
+): Promise<{issues: number; messages: number; files: number}> {
   const perIssue = options.messagesPerIssue ?? 3
   const fileEvery = options.fileEvery ?? 5
   const fileBytes = options.fileBytes ?? 32 * 1024
@@ -63,12 +64,14 @@ export function makeExampleTracker(
   writeFileSync(join(home, 'config.ini'), CONFIG)
   writeFileSync(join(home, 'schema.py'), SCHEMA)
   const schema = parseSchemaPy(SCHEMA)
-  const db = new Database(join(home, 'db', 'db'))
-  db.pragma('journal_mode = wal')
-  db.pragma('synchronous = off')
-  const tx = db.transaction(() => {
-    for (const sql of createStatements(schema, 'sqlite')) db.exec(sql)
-    db.prepare(schemaRow(schema, 'sqlite').sql).run(schemaRow(schema, 'sqlite').value)
+  const db = await openSql({engine: 'sqlite', path: join(home, 'db', 'db'), params: {}}, {create: true})
+  const prep = (sql: string) => ({run: (...params: unknown[]) => db.run(sql, params)})
+  await db.run('pragma journal_mode = wal')
+  await db.run('pragma synchronous = off')
+  await db.begin()
+  const tx = async () => {
+    for (const sql of createStatements(schema, 'sqlite')) await db.run(sql)
+    await prep(schemaRow(schema, 'sqlite').sql).run(schemaRow(schema, 'sqlite').value)
     let t = Date.UTC(2024, 0, 1)
     const stamp = () => {
       t += 37
@@ -77,37 +80,46 @@ export function makeExampleTracker(
       return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds(), 3)}`
     }
     const journal = (cls: string) =>
-      db.prepare(`insert into ${cls}__journal (nodeid, date, tag, action, params) values (?, ?, '1', ?, ?)`)
-    const simple = (cls: string, names: string[]) => {
-      const ins = db.prepare(
+      prep(`insert into ${cls}__journal (nodeid, date, tag, action, params) values (?, ?, '1', ?, ?)`)
+    const simple = async (cls: string, names: string[]) => {
+      const ins = prep(
         `insert into _${cls} (id, _name, _order, _creation, _activity, _creator, _actor) values (?, ?, ?, ?, ?, 1, 1)`,
       )
       const j = journal(cls)
-      names.forEach((n, i) => {
+      for (const [i, n] of names.entries()) {
         const s = stamp()
-        ins.run(i + 1, n, i + 1, s, s)
-        j.run(i + 1, s, 'create', '{}')
-      })
-      db.prepare('update ids set num = ? where name = ?').run(names.length + 1, cls)
+        await ins.run(i + 1, n, i + 1, s, s)
+        await j.run(i + 1, s, 'create', '{}')
+      }
+      await prep('update ids set num = ? where name = ?').run(names.length + 1, cls)
     }
-    simple('priority', ['critical', 'urgent', 'bug', 'feature', 'wish'])
-    simple('status', ['unread', 'deferred', 'chatting', 'need-eg', 'in-progress', 'testing', 'done-cbb', 'resolved'])
-    const kw = db.prepare(
+    await simple('priority', ['critical', 'urgent', 'bug', 'feature', 'wish'])
+    await simple('status', [
+      'unread',
+      'deferred',
+      'chatting',
+      'need-eg',
+      'in-progress',
+      'testing',
+      'done-cbb',
+      'resolved',
+    ])
+    const kw = prep(
       'insert into _keyword (id, _name, _creation, _activity, _creator, _actor) values (?, ?, ?, ?, 1, 1)',
     )
     for (let i = 1; i <= 10; i++) {
       const s = stamp()
-      kw.run(i, `keyword${i}`, s, s)
-      journal('keyword').run(i, s, 'create', '{}')
+      await kw.run(i, `keyword${i}`, s, s)
+      await journal('keyword').run(i, s, 'create', '{}')
     }
-    db.prepare("update ids set num = 11 where name = 'keyword'").run()
+    await prep("update ids set num = 11 where name = 'keyword'").run()
     const users = 50
-    const insUser = db.prepare(
+    const insUser = prep(
       'insert into _user (id, _username, _password, _address, _realname, _roles, _creation, _activity, _creator, _actor) values (?, ?, ?, ?, ?, ?, ?, ?, 1, 1)',
     )
     for (let i = 1; i <= users; i++) {
       const s = stamp()
-      insUser.run(
+      await insUser.run(
         i,
         i === 1 ? 'admin' : `user${i}`,
         '{PBKDF2S5}250000$c2FsdA$aGFzaA',
@@ -117,19 +129,19 @@ export function makeExampleTracker(
         s,
         s,
       )
-      journal('user').run(i, s, 'create', '{}')
+      await journal('user').run(i, s, 'create', '{}')
     }
-    db.prepare('update ids set num = ? where name = ?').run(users + 1, 'user')
-    const insIssue = db.prepare(
+    await prep('update ids set num = ? where name = ?').run(users + 1, 'user')
+    const insIssue = prep(
       'insert into _issue (id, _title, _status, _priority, _assignedto, _creation, _activity, _creator, _actor, __retired__) values (?, ?, ?, ?, ?, ?, ?, 1, 1, ?)',
     )
-    const insMsg = db.prepare(
+    const insMsg = prep(
       "insert into _msg (id, _author, _date, _summary, _messageid, _type, _creation, _activity, _creator, _actor) values (?, ?, ?, ?, ?, 'text/plain', ?, ?, 1, 1)",
     )
-    const insFile = db.prepare(
+    const insFile = prep(
       "insert into _file (id, _name, _type, _creation, _activity, _creator, _actor) values (?, ?, 'application/octet-stream', ?, ?, 1, 1)",
     )
-    const link = (table: string) => db.prepare(`insert into ${table} (linkid, nodeid) values (?, ?)`)
+    const link = (table: string) => prep(`insert into ${table} (linkid, nodeid) values (?, ?)`)
     const im = link('issue_messages')
     const inosy = link('issue_nosy')
     const ifiles = link('issue_files')
@@ -151,7 +163,7 @@ export function makeExampleTracker(
     for (let i = 1; i <= options.issues; i++) {
       const s = stamp()
       const author = 2 + (i % (users - 1))
-      insIssue.run(
+      await insIssue.run(
         i,
         `Issue ${i} – "quoted" title: with colons`,
         1 + (i % 8),
@@ -161,44 +173,53 @@ export function makeExampleTracker(
         s,
         i % 97 === 0 ? i : 0,
       )
-      ji.run(i, s, 'create', '{}')
-      ik.run(1 + (i % 10), i)
-      inosy.run(1, i)
-      inosy.run(author, i)
+      await ji.run(i, s, 'create', '{}')
+      await ik.run(1 + (i % 10), i)
+      await inosy.run(1, i)
+      await inosy.run(author, i)
       const msgs: string[] = []
       for (let m = 0; m < perIssue; m++) {
         msgId++
         const ms = stamp()
-        insMsg.run(msgId, author, ms, `Message ${m} of issue ${i}: it's "fine"`, `<${msgId}.${i}@example.org>`, ms, ms)
+        await insMsg.run(
+          msgId,
+          author,
+          ms,
+          `Message ${m} of issue ${i}: it's "fine"`,
+          `<${msgId}.${i}@example.org>`,
+          ms,
+          ms,
+        )
         store('msg', msgId, `${body}\n`)
-        jm.run(msgId, ms, 'create', '{}')
-        jm.run(msgId, ms, 'link', reprExport(new PyTuple(['issue', String(i), 'messages'])))
-        mr.run(1, msgId)
-        im.run(msgId, i)
+        await jm.run(msgId, ms, 'create', '{}')
+        await jm.run(msgId, ms, 'link', reprExport(new PyTuple(['issue', String(i), 'messages'])))
+        await mr.run(1, msgId)
+        await im.run(msgId, i)
         msgs.push(String(msgId))
       }
       if (i % fileEvery === 0) {
         fileId++
         const fs = stamp()
-        insFile.run(fileId, `attachment${fileId}.bin`, fs, fs)
+        await insFile.run(fileId, `attachment${fileId}.bin`, fs, fs)
         store('file', fileId, blob)
-        jf.run(fileId, fs, 'create', '{}')
-        jf.run(fileId, fs, 'link', reprExport(new PyTuple(['issue', String(i), 'files'])))
-        ifiles.run(fileId, i)
-        mf.run(fileId, msgId)
+        await jf.run(fileId, fs, 'create', '{}')
+        await jf.run(fileId, fs, 'link', reprExport(new PyTuple(['issue', String(i), 'files'])))
+        await ifiles.run(fileId, i)
+        await mf.run(fileId, msgId)
       }
       const set = new PyDict([
         ['messages', new PyTuple([new PyTuple(['+', msgs])])],
         ['status', '1'],
       ])
-      ji.run(i, stamp(), 'set', reprExport(set))
+      await ji.run(i, stamp(), 'set', reprExport(set))
     }
-    db.prepare("update ids set num = ? where name = 'issue'").run(options.issues + 1)
-    db.prepare("update ids set num = ? where name = 'msg'").run(msgId + 1)
-    db.prepare("update ids set num = ? where name = 'file'").run(fileId + 1)
+    await prep("update ids set num = ? where name = 'issue'").run(options.issues + 1)
+    await prep("update ids set num = ? where name = 'msg'").run(msgId + 1)
+    await prep("update ids set num = ? where name = 'file'").run(fileId + 1)
     return {messages: msgId, files: fileId}
-  })
-  const r = tx() as {messages: number; files: number}
-  db.close()
+  }
+  const r = await tx()
+  await db.commit()
+  await db.close()
   return {issues: options.issues, messages: r.messages, files: r.files}
 }

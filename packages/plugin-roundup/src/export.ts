@@ -14,8 +14,8 @@ import {loadSchema, selectClasses} from './dbschema.js'
 import {compareCodePoints, type PyValue, reprExport} from './pyrepr.js'
 import {allProps, type ClassDef, type PropDef, type TrackerSchema} from './schema.js'
 import {writeDirAtomically} from './staging.js'
-import {connect, type SqlConn} from './store.js'
 import {blobPath, openTracker, type Tracker} from './tracker.js'
+import {connect, type SqlConn} from './tracker-db.js'
 import {exportJournalRow, exportValue} from './values.js'
 
 export interface ExportOptions {

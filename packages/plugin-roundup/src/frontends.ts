@@ -20,7 +20,8 @@ function commandLine(pid: number): string {
   }
 }
 
-export async function stopServer(pidfile: string, timeoutMs = 15000): Promise<StoppedServer> {
+/** The pid of the roundup-server a pidfile names, checked (running, a roundup process); reads only. */
+export function serverPid(pidfile: string): number {
   let text: string
   try {
     text = readFileSync(pidfile, 'utf8').trim()
@@ -38,6 +39,11 @@ export async function stopServer(pidfile: string, timeoutMs = 15000): Promise<St
   if (cmd && !/roundup/i.test(cmd)) {
     throw new BkError(`pid ${pid} from ${pidfile} is not a roundup-server (${cmd.slice(0, 60)}); not stopping it`)
   }
+  return pid
+}
+
+export async function stopServer(pidfile: string, timeoutMs = 15000): Promise<StoppedServer> {
+  const pid = serverPid(pidfile)
   process.kill(pid, 'SIGTERM')
   const until = Date.now() + timeoutMs
   while (pidAlive(pid) && Date.now() < until) await sleep(100)

@@ -7,16 +7,16 @@
 import {existsSync, readdirSync} from 'node:fs'
 import {copyFile, mkdir, rename, rm} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
-import {BkError} from '@bkcli/core'
+import {BkError, type Plan, step} from '@bkcli/core'
 import {CsvError, readCsv} from './csv.js'
 import {classColumns, createStatements, schemaRow, setNextIdSql} from './ddl.js'
 import {compareCodePoints, evalImport, PyDict, PyLiteralError, type PyValue, reprExport} from './pyrepr.js'
 import {DateFormatError, dateFromTuple, dateToSql} from './rdate.js'
 import {allProps, type ClassDef, type PropDef, SchemaError, type TrackerSchema} from './schema.js'
 import {assertEmptyTarget} from './staging.js'
-import type {SqlConn} from './store.js'
 import {openFreshDatabase} from './target.js'
-import {openTracker, readSchemaPy, type Tracker} from './tracker.js'
+import {describeDatabase, openTracker, readSchemaPy, type Tracker} from './tracker.js'
+import type {SqlConn} from './tracker-db.js'
 import {importValue, intervalSecondsOf, journalValueToBackend} from './values.js'
 
 export interface ImportOptions {
@@ -61,23 +61,45 @@ export function exportClasses(dir: string, schema: TrackerSchema): ClassDef[] {
   return schema.classes.filter((c) => names.includes(c.name))
 }
 
+function schemaFor(tracker: Tracker): TrackerSchema {
+  try {
+    return readSchemaPy(tracker)
+  } catch (error) {
+    if (error instanceof SchemaError) throw new BkError(`${error.message}; bk needs it to create the tables`)
+    throw error
+  }
+}
+
+/** What an import would do, checked as the real run checks before writing (reads only). */
+export function importPlan(tracker: Tracker, dir: string, options: ImportOptions = {}): Plan {
+  const classes = exportClasses(dir, schemaFor(tracker))
+  const withFiles = options.files !== false
+  const filesDir = join(tracker.dbDir, 'files')
+  if (tracker.backend === 'sqlite' && existsSync(join(tracker.dbDir, 'db'))) {
+    throw new BkError(
+      `${join(tracker.dbDir, 'db')} already exists; bk imports only into a fresh, empty database (move the old db away or use a new tracker home)`,
+    )
+  }
+  if (withFiles) assertEmptyTarget(filesDir)
+  const steps = [
+    step('create', describeDatabase(tracker), `new ${tracker.backend} database (an existing one must be empty)`),
+    step('load', dir, `${classes.length} classes: ${classes.map((c) => c.name).join(', ')}`),
+  ]
+  if (withFiles) steps.push(step('create', filesDir, 'file contents'))
+  return {summary: `import ${dir} into ${tracker.home}`, steps}
+}
+
 export async function importTracker(
   home: string | Tracker,
   dir: string,
   options: ImportOptions = {},
 ): Promise<ImportResult> {
   const tracker = typeof home === 'string' ? await openTracker(home) : home
-  let schema: TrackerSchema
-  try {
-    schema = readSchemaPy(tracker)
-  } catch (error) {
-    if (error instanceof SchemaError) throw new BkError(`${error.message}; bk needs it to create the tables`)
-    throw error
-  }
+  const schema = schemaFor(tracker)
   const classes = exportClasses(dir, schema)
   const withFiles = options.files !== false
   const filesDir = join(tracker.dbDir, 'files')
-  const filesStage = join(tracker.dbDir, `.files.bk-import-${process.pid}`)
+  const filesStage = join(tracker.dbDir, `.files.bk-stage-${process.pid}`)
   const target = await openFreshDatabase(tracker)
   const conn = target.conn
   const result: ClassImport[] = []

@@ -3,25 +3,41 @@
  * One read snapshot of the source; a copy of the home with config.ini pointed at the new backend; the target
  * schema created as Roundup creates it; rows, multilinks, journals (Date/Boolean params re-encoded), counters,
  * the schema row and the native full-text index (__textids/__words + counter) copied table by table; then both
- * trackers exported (exporttables) and compared; then the new home swapped in (old kept as `<home>.old`),
+ * trackers exported (exporttables) and compared; then the new home swapped in (the old one kept as `<home>.old-<UTC stamp>`),
  * or left beside it with --no-swap. The source database is never written.
  */
-import {existsSync} from 'node:fs'
+import {existsSync, rmSync} from 'node:fs'
 import {mkdir, mkdtemp, rename, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {basename, dirname, isAbsolute, join, relative, resolve} from 'node:path'
-import {acquireLock, BkError, copyTree, IniFile, onInterrupt, parseDbUrl, removeStalePartials} from '@bkcli/core'
+import {
+  BkError,
+  commitParts,
+  copyTree,
+  crashPoint,
+  fsyncTree,
+  IniFile,
+  journalPathFor,
+  onInterrupt,
+  type Plan,
+  parseDbUrl,
+  recoverCommit,
+  redactUrl,
+  step,
+  sweepLeftovers,
+} from '@bkcli/core'
 import {LIVE_DB_FILES} from './backup.js'
 import {listFilesSorted, normalisedExport} from './compare.js'
+import {clearMarker, dropOrphanDatabases, markCreatedDatabase} from './created-database.js'
 import {loadSchema, readStoredSchemaText} from './dbschema.js'
 import {classColumns, createStatements, setNextIdSql} from './ddl.js'
 import {exportFromConnection} from './export.js'
 import type {Backend} from './rdate.js'
-import {pointConfigAt} from './restore.js'
+import {keptName, pointConfigAt} from './restore.js'
 import {allProps, type ClassDef, type TrackerSchema} from './schema.js'
-import {connect, type SqlConn} from './store.js'
 import {openFreshDatabase} from './target.js'
 import {describeDatabase, openTracker, type Tracker} from './tracker.js'
+import {connect, type SqlConn} from './tracker-db.js'
 import {convertDate, convertJournalParams} from './values.js'
 
 export interface MigrateOptions {
@@ -53,7 +69,11 @@ export interface MigrateResult {
 
 const BATCH = 1000
 
-export async function migrateBackend(homeArg: string, options: MigrateOptions): Promise<MigrateResult> {
+/** Checks a migration as the real run does before writing; returns the tracker and where the new home goes. */
+export async function migrateTarget(
+  homeArg: string,
+  options: MigrateOptions,
+): Promise<{source: Tracker; home: string; finalHome: string}> {
   const source = await openTracker(homeArg)
   if (source.backend === options.to && !options.sameBackend) {
     throw new BkError(`${homeArg} already uses the ${options.to} backend`)
@@ -70,19 +90,47 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
   const finalHome = options.noSwap ? resolve(options.newHome ?? `${home}-${options.to}`) : home
   if (options.noSwap && existsSync(finalHome))
     throw new BkError(`${finalHome} already exists; choose another --new-home`)
-  if (!options.noSwap && existsSync(`${home}.old`)) {
-    throw new BkError(`${home}.old already exists (an earlier migration?); move it away first`)
-  }
+  return {source, home, finalHome}
+}
+
+/** The plan of a migration or move (reads only). */
+export async function migratePlan(homeArg: string, options: MigrateOptions): Promise<Plan> {
+  const {source, home, finalHome} = await migrateTarget(homeArg, options)
+  const target = options.url ? redactUrl(options.url) : `${options.noSwap ? finalHome : home}/db/db`
+  const steps = [
+    step('copy', describeDatabase(source), 'one read snapshot; the source is never written'),
+    step('create', target, `new ${options.to} database (an existing one must be empty)`),
+    step('load', target, 'rows, multilinks, journals, counters, full-text index; then both exported and compared'),
+  ]
+  if (options.noSwap) steps.push(step('create', finalHome, 'the new tracker home'))
+  else steps.push(step('replace', home, `home pointed at ${options.to}`), step('keep', keptName(home), 'the old home'))
+  return {summary: `${options.sameBackend ? 'copy' : 'migrate'} ${home} to ${options.to}`, steps}
+}
+
+/** Under the home's lock: finish a swap a killed run left, drop its orphan database, sweep its stages. */
+export async function recoverMigrate(home: string): Promise<string[]> {
+  const lines = await recoverCommit(journalPathFor(home))
+  lines.push(...(await dropOrphanDatabases(home)))
+  lines.push(...(await sweepLeftovers(dirname(resolve(home)), basename(resolve(home)))))
+  return lines
+}
+
+export async function migrateBackend(homeArg: string, options: MigrateOptions): Promise<MigrateResult> {
+  const {source, home, finalHome} = await migrateTarget(homeArg, options)
   const notes: string[] = []
-  const lock = await acquireLock(home, {operation: 'bk roundup migrate-backend'})
-  const stageName = `.${basename(home)}.bk-migrate`
-  await removeStalePartials(dirname(home), stageName.slice(1))
-  const stage = join(dirname(home), `${stageName}-${process.pid}`)
+  const stage = join(dirname(home), `.${basename(home)}.bk-stage-${process.pid}`)
+  await rm(stage, {recursive: true, force: true})
   const scratch = await mkdtemp(join(tmpdir(), 'bk-roundup-migrate-'))
-  const unregister = onInterrupt(() => {
-    void rm(stage, {recursive: true, force: true})
-    void rm(scratch, {recursive: true, force: true})
-  })
+  // Synchronous: a signal exits right after its cleanups (an async rm would never finish).
+  const unregister = onInterrupt(
+    () => {
+      rmSync(stage, {recursive: true, force: true})
+      rmSync(scratch, {recursive: true, force: true})
+    },
+    {sweep: true},
+  )
+  let marker: string | undefined
+  let swapped = false
   const src = await connect(source, {readonly: true})
   let target: Awaited<ReturnType<typeof openFreshDatabase>> | undefined
   let committed = false
@@ -121,6 +169,8 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
 
     options.onStep?.(`creating the ${options.to} database`)
     target = await openFreshDatabase(targetTracker)
+    if (target.created && targetTracker.backend !== 'sqlite') marker = markCreatedDatabase(home, targetTracker)
+    crashPoint('roundup-migrate:database-created')
     const dst = target.conn
     for (const sql of createStatements(schema, dst.backend)) await dst.run(sql)
     // the schema row does not depend on the backend: copied verbatim
@@ -165,19 +215,21 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
     await src.rollback()
 
     let oldHome: string | undefined
+    await fsyncTree(stage)
+    crashPoint('roundup-migrate:staged')
     if (options.noSwap) {
       await rename(stage, finalHome)
       if (options.to === 'sqlite') await pointConfigAt(finalHome, 'sqlite:')
     } else {
-      oldHome = `${home}.old`
-      await rename(home, oldHome)
-      try {
-        await rename(stage, home)
-      } catch (error) {
-        await rename(oldHome, home)
-        throw error
-      }
+      const {kept} = await commitParts([{stage, target: home}], {
+        journal: journalPathFor(home),
+        keepAs: (p) => keptName(p.target),
+      })
+      oldHome = kept[0]
     }
+    swapped = true
+    crashPoint('roundup-migrate:committed')
+    clearMarker(marker)
     if (source.rdbms.passwordFile && options.to !== 'sqlite')
       notes.push(`[rdbms] password stays ${source.rdbms.passwordFile}: check it is right for the new database`)
     notes.push('sessions and one-time keys were not copied: users log in again')
@@ -195,18 +247,20 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
     }
   } catch (error) {
     if (target && !committed) await target.abort().catch(() => {})
-    else if (committed && targetTracker && targetTracker.backend !== 'sqlite') {
+    else if (committed && !swapped && targetTracker && targetTracker.backend !== 'sqlite') {
       const {dropDatabaseOf} = await import('./target.js')
       await dropDatabaseOf(targetTracker).catch(() => {})
     }
-    await rm(stage, {recursive: true, force: true})
+    if (!swapped) {
+      clearMarker(marker)
+      await rm(stage, {recursive: true, force: true})
+    }
     throw error
   } finally {
     await src.rollback().catch(() => {})
     await src.close()
     await rm(scratch, {recursive: true, force: true})
     unregister()
-    await lock.release()
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import {resolve} from 'node:path'
 import {BkError, parseDbUrl} from '@bkcli/core'
-import {type MigrateResult, migrateBackend} from './migrate.js'
+import {type MigrateOptions, type MigrateResult, migrateBackend, migratePlan} from './migrate.js'
 import {openTracker} from './tracker.js'
 
 export interface MoveOptions {
@@ -15,11 +15,12 @@ export interface MoveOptions {
   onStep?: (step: string) => void
 }
 
-export async function moveTracker(
+/** The migrate-backend options of a move, checked as the real run checks them (reads only). */
+export async function moveOptions(
   homeArg: string,
   newHomeArg: string,
   options: MoveOptions = {},
-): Promise<MigrateResult> {
+): Promise<MigrateOptions> {
   const source = await openTracker(homeArg)
   const newHome = resolve(newHomeArg)
   if (newHome === source.home) throw new BkError('the new home is the tracker home itself')
@@ -40,7 +41,7 @@ export async function moveTracker(
   } else if (options.url) {
     throw new BkError('a sqlite tracker moves with its database file: leave out --url (or use migrate-backend)')
   }
-  return migrateBackend(homeArg, {
+  return {
     to: source.backend,
     url: options.url,
     passwordFile: options.passwordFile,
@@ -48,5 +49,17 @@ export async function moveTracker(
     newHome,
     sameBackend: true,
     onStep: options.onStep,
-  })
+  }
+}
+
+export async function movePlan(homeArg: string, newHomeArg: string, options: MoveOptions = {}) {
+  return migratePlan(homeArg, await moveOptions(homeArg, newHomeArg, options))
+}
+
+export async function moveTracker(
+  homeArg: string,
+  newHomeArg: string,
+  options: MoveOptions = {},
+): Promise<MigrateResult> {
+  return migrateBackend(homeArg, await moveOptions(homeArg, newHomeArg, options))
 }

@@ -1,30 +1,42 @@
 /**
- * `bk roundup restore <backup> <tracker-home>`: checks the archive against its manifest, stages the home beside
- * the target, puts the database back (sqlite snapshot; psql/mysql into a fresh, empty database), refuses a
- * database whose stored schema does not match the restored schema.py (Roundup would alter or drop tables on
- * open), then swaps the home in (the previous one kept as `<home>.old`).
+ * `bk roundup restore <backup> <tracker-home>`: checks the archive against its manifest, extracts it beside the
+ * target, stages the home (and an absolute [main] database folder beside its own place), puts the database back
+ * (sqlite snapshot; psql/mysql into a fresh, empty database), refuses a database whose stored schema does not
+ * match the restored schema.py (Roundup would alter or drop tables on open), then swaps every part in through
+ * core's commit journal. The previous home is kept under a dated name that no later run reuses.
  */
-import {existsSync, readFileSync} from 'node:fs'
-import {copyFile, mkdir, mkdtemp, rename, rm} from 'node:fs/promises'
+import {existsSync, lstatSync, readFileSync, rmSync} from 'node:fs'
+import {copyFile, mkdir, rename, rm, stat} from 'node:fs/promises'
 import {basename, dirname, isAbsolute, join, resolve} from 'node:path'
 import {
   BkError,
+  type CommitPart,
+  commitParts,
   copyTree,
+  crashPoint,
   extractArchive,
+  fsyncTree,
   IniFile,
+  journalPathFor,
   loadDump,
+  type Manifest,
   onInterrupt,
+  type Plan,
   parseDbUrl,
   readManifest,
-  safeRestore,
+  recoverCommit,
+  redactUrl,
+  step,
+  sweepLeftovers,
   verifyManifest,
 } from '@bkcli/core'
 import {dbTarget} from './backup.js'
+import {clearMarker, dropOrphanDatabases, markCreatedDatabase} from './created-database.js'
 import {readStoredSchemaText} from './dbschema.js'
 import {parseSchemaPy, parseStoredSchema, schemaDifferences} from './schema.js'
-import {connect, openSqlite} from './store.js'
 import {dropDatabaseOf, prepareEmptyDatabase} from './target.js'
 import {describeDatabase, openTracker, type Tracker} from './tracker.js'
+import {connect, openSqlite} from './tracker-db.js'
 
 export interface RestoreOptions {
   /** point the restored home at another database: postgresql://user@host:port/name, mysql://…, sqlite: */
@@ -36,7 +48,8 @@ export interface RestoreResult {
   home: string
   backend: string
   database: string
-  previous?: string
+  /** the previous home (and database folder), kept under names no later run reuses */
+  kept: string[]
   notes: string[]
 }
 
@@ -79,107 +92,241 @@ function checkSchema(home: string, schemaText: string, where: string): void {
   }
 }
 
+/** `<path>.old-YYYY-MM-DD_HHMMSS` (UTC), `-2`, `-3` … when taken: a kept copy is never overwritten. */
+export function keptName(path: string, now = new Date()): string {
+  const stamp = now.toISOString().slice(0, 19).replace('T', '_').replaceAll(':', '')
+  const base = `${path}.old-${stamp}`
+  for (let n = 1; ; n++) {
+    const name = n === 1 ? base : `${base}-${n}`
+    if (!exists(name)) return name
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The work names of one run beside the home: all match core's leftover sweep (`.<home>.bk-<what>-<pid>`). */
+function workNames(path: string) {
+  const parent = dirname(path)
+  const base = basename(path)
+  return {
+    extract: join(parent, `.${base}.bk-extract-${process.pid}`),
+    stage: join(parent, `.${base}.bk-stage-${process.pid}`),
+  }
+}
+
+/** A restore of one archive into one tracker home: plan (reads only), recover (under the lock), run. */
+export class TrackerRestore {
+  private verified = false
+
+  private constructor(
+    readonly backup: string,
+    readonly home: string,
+    readonly options: RestoreOptions,
+    private readonly manifest: Manifest,
+  ) {}
+
+  static async open(backupArg: string, homeArg: string, options: RestoreOptions = {}): Promise<TrackerRestore> {
+    const backup = resolve(backupArg)
+    const home = resolve(homeArg)
+    const manifest = await readManifest(backup)
+    if (manifest.application !== 'roundup') {
+      throw new BkError(`${backupArg} is a ${manifest.application} backup, not a Roundup one`)
+    }
+    if (exists(home) && !lstatSync(home).isDirectory()) {
+      throw new BkError(`${homeArg} exists and is not a directory; give the path of a tracker home`)
+    }
+    if (options.backendUrl && !/^sqlite:?$/.test(options.backendUrl) && parseDbUrl(options.backendUrl).password) {
+      throw new BkError('put no password in --backend-url (argv is visible to every user); keep it in config.ini')
+    }
+    return new TrackerRestore(backup, home, options, manifest)
+  }
+
+  /** Whether a home is there to be replaced (and kept). */
+  get replacing(): boolean {
+    return exists(this.home)
+  }
+
+  private get extra(): {backend?: string; schema?: string; databaseDir?: string; database?: string} {
+    return (this.manifest.extra ?? {}) as {backend?: string; schema?: string; databaseDir?: string; database?: string}
+  }
+
+  /** What the run would do; reads the archive (checksums) and nothing else. */
+  async plan(): Promise<Plan> {
+    const check = await verifyManifest(this.backup)
+    if (!check.ok) {
+      const bad = [...check.changed, ...check.missing]
+      throw new BkError(
+        `${this.backup} is damaged: ${bad.length} file(s) differ from its manifest (first: ${bad[0]}); nothing was restored`,
+      )
+    }
+    this.verified = true
+    const size = (await stat(this.backup)).size
+    const url = this.options.backendUrl
+    const backend = url ? (/^sqlite/.test(url) ? 'sqlite' : redactUrl(url)) : this.extra.backend
+    const steps = [step('check', this.backup, `${check.checked} files match the manifest`, size)]
+    const dbDir = this.extra.databaseDir ?? 'db'
+    if (backend === 'sqlite') {
+      const file = isAbsolute(dbDir) ? join(dbDir, 'db') : join(this.home, dbDir, 'db')
+      steps.push(step('create', file, 'sqlite database from the backup'))
+    } else {
+      steps.push(
+        step('create', url ? redactUrl(url) : String(this.extra.database), `new, empty ${this.extra.backend} database`),
+        step('load', 'database/dump.sql', 'from the backup'),
+      )
+    }
+    if (this.replacing) {
+      steps.push(step('replace', this.home, 'tracker home'), step('keep', keptName(this.home), 'the previous home'))
+    } else steps.push(step('create', this.home, 'tracker home'))
+    if (isAbsolute(dbDir) && exists(dbDir)) {
+      steps.push(step('replace', dbDir, '[main] database folder'), step('keep', keptName(dbDir), 'the previous one'))
+    }
+    return {summary: `restore ${this.backup} into ${this.home}`, steps}
+  }
+
+  /** Finish a commit a killed run left, drop its orphan database, sweep its stage and extract folders. */
+  async recover(): Promise<string[]> {
+    const lines = await recoverCommit(journalPathFor(this.home))
+    lines.push(...(await dropOrphanDatabases(this.home)))
+    lines.push(...(await sweepLeftovers(dirname(this.home), basename(this.home))))
+    const current = await openTracker(this.home).catch(() => undefined)
+    if (current && isAbsolute(current.dbDirSetting)) {
+      lines.push(...(await sweepLeftovers(dirname(current.dbDir), basename(current.dbDir))))
+    }
+    return lines
+  }
+
+  async run(): Promise<RestoreResult> {
+    if (!this.verified) await this.plan()
+    const {backup, home, options} = this
+    const extra = this.extra
+    const notes: string[] = []
+    const work = workNames(home)
+    let dbStage: string | undefined
+    // Synchronous: a signal exits right after its cleanups (an async rm would never finish).
+    const unregister = onInterrupt(
+      () => {
+        for (const path of [work.extract, work.stage, dbStage]) if (path) rmSync(path, {recursive: true, force: true})
+      },
+      {sweep: true},
+    )
+    let createdDb: Tracker | undefined
+    let marker: string | undefined
+    let committed = false
+    try {
+      await mkdir(dirname(home), {recursive: true})
+      await mkdir(work.extract, {mode: 0o700})
+      await extractArchive({file: backup, target: work.extract})
+      crashPoint('roundup-restore:extracted')
+      if (!existsSync(join(work.extract, 'home', 'config.ini')))
+        throw new BkError(`${backup} holds no tracker home (home/config.ini)`)
+      const stage = work.stage
+      await rename(join(work.extract, 'home'), stage)
+      if (options.backendUrl) await pointConfigAt(stage, options.backendUrl)
+      // the schema of the database in the backup must match the schema.py that comes with it
+      if (extra.schema) checkSchema(stage, extra.schema, 'the schema stored in the backup')
+      const staged = await openTracker(stage)
+      if (staged.backend !== extra.backend) {
+        throw new BkError(
+          `the backup holds a ${extra.backend} database but the home is set to ${staged.backend}; use bk roundup migrate-backend after restoring`,
+        )
+      }
+      const parts: CommitPart[] = [{stage, target: home}]
+      // an absolute [main] database lives outside the home: staged beside its own place, swapped with the home
+      let dbDir = staged.dbDir
+      if (isAbsolute(staged.dbDirSetting)) {
+        notes.push(`[main] database is the absolute path ${staged.dbDirSetting}: restored there`)
+        dbStage = join(dirname(staged.dbDir), `.${basename(staged.dbDir)}.bk-stage-${process.pid}`)
+        await mkdir(dbStage, {recursive: true, mode: 0o700})
+        parts.push({stage: dbStage, target: staged.dbDir})
+        dbDir = dbStage
+      }
+      if (staged.rdbms.passwordFile)
+        notes.push(`[rdbms] password is read from ${staged.rdbms.passwordFile}: make sure it exists`)
+      if (existsSync(join(work.extract, 'dbdir'))) {
+        await mkdir(dbDir, {recursive: true})
+        await copyTree(join(work.extract, 'dbdir'), join(dbDir, 'files'), {})
+      }
+      if (staged.backend === 'sqlite') {
+        await mkdir(dbDir, {recursive: true})
+        for (const f of ['db', 'db-session', 'db-otk']) {
+          const src = join(work.extract, 'database', f)
+          if (existsSync(src)) await copyFile(src, join(dbDir, f))
+        }
+        const conn = await openSqlite(join(dbDir, 'db'))
+        try {
+          await conn.run('pragma journal_mode=wal')
+          checkSchema(stage, await readStoredSchemaText(conn), 'the restored database')
+        } finally {
+          await conn.close()
+        }
+      } else {
+        const prepared = await prepareEmptyDatabase(staged)
+        if (prepared.created) {
+          createdDb = staged
+          marker = markCreatedDatabase(home, staged)
+        }
+        crashPoint('roundup-restore:database-created')
+        await loadDump(dbTarget(staged), join(work.extract, 'database', 'dump.sql'))
+        const conn = await connect(staged)
+        try {
+          checkSchema(stage, await readStoredSchemaText(conn), 'the restored database')
+        } finally {
+          await conn.close()
+        }
+      }
+      for (const part of parts) await fsyncTree(part.stage)
+      crashPoint('roundup-restore:staged')
+      const {kept} = await commitParts(parts, {journal: journalPathFor(home), keepAs: (p) => keptName(p.target)})
+      committed = true
+      crashPoint('roundup-restore:committed')
+      clearMarker(marker)
+      return {
+        backup,
+        home,
+        backend: staged.backend,
+        database:
+          staged.backend === 'sqlite'
+            ? join(isAbsolute(staged.dbDirSetting) ? staged.dbDir : join(home, staged.dbDirSetting), 'db')
+            : describeDatabase(staged),
+        kept,
+        notes,
+      }
+    } catch (error) {
+      if (createdDb && !committed) {
+        await dropDatabaseOf(createdDb).catch(() => {})
+        clearMarker(marker)
+      }
+      throw error
+    } finally {
+      for (const path of [work.extract, ...(committed ? [] : [work.stage, dbStage])]) {
+        if (path) await rm(path, {recursive: true, force: true})
+      }
+      unregister()
+    }
+  }
+}
+
+/** The whole restore as a function (tests, programmatic use): planned, locked, recovered, run. */
 export async function restoreTracker(
   backupArg: string,
   homeArg: string,
   options: RestoreOptions = {},
 ): Promise<RestoreResult> {
-  const backup = resolve(backupArg)
-  const home = resolve(homeArg)
-  const manifest = await readManifest(backup)
-  if (manifest.application !== 'roundup') {
-    throw new BkError(`${backupArg} is a ${manifest.application} backup, not a Roundup one`)
-  }
-  const check = await verifyManifest(backup)
-  if (!check.ok) {
-    const bad = [...check.changed, ...check.missing]
-    throw new BkError(
-      `${backupArg} is damaged: ${bad.length} file(s) differ from its manifest (first: ${bad[0]}); nothing was restored`,
-    )
-  }
-  const extra = (manifest.extra ?? {}) as {backend?: string; schema?: string; databaseDir?: string}
-  const notes: string[] = []
-  const scratch = await mkdtemp(join(dirname(home), `.${basename(home)}.bk-extract-`))
-  const unregister = onInterrupt(() => {
-    void rm(scratch, {recursive: true, force: true})
-  })
-  let createdDb: Tracker | undefined
-  let tracker: Tracker | undefined
+  const {lockTargets} = await import('@bkcli/core')
+  const restore = await TrackerRestore.open(backupArg, homeArg, options)
+  await restore.plan()
+  const release = await lockTargets([restore.home], 'bk roundup restore')
   try {
-    await mkdir(dirname(home), {recursive: true})
-    await extractArchive({file: backup, target: scratch})
-    if (!existsSync(join(scratch, 'home', 'config.ini')))
-      throw new BkError(`${backupArg} holds no tracker home (home/config.ini)`)
-    const result = await safeRestore({
-      target: home,
-      keepPrevious: true,
-      stage: async (stage) => {
-        await rm(stage, {recursive: true, force: true})
-        await rename(join(scratch, 'home'), stage)
-        if (options.backendUrl) await pointConfigAt(stage, options.backendUrl)
-        // the schema of the database in the backup must match the schema.py that comes with it
-        if (extra.schema) checkSchema(stage, extra.schema, 'the schema stored in the backup')
-        const staged = await openTracker(stage)
-        if (staged.backend !== extra.backend) {
-          throw new BkError(
-            `the backup holds a ${extra.backend} database but the home is set to ${staged.backend}; use bk roundup migrate-backend after restoring`,
-          )
-        }
-        const dbdirOutside = isAbsolute(staged.dbDirSetting)
-        if (dbdirOutside) notes.push(`[main] database is the absolute path ${staged.dbDirSetting}: restored there`)
-        if (staged.rdbms.passwordFile)
-          notes.push(`[rdbms] password is read from ${staged.rdbms.passwordFile}: make sure it exists`)
-        if (dbdirOutside && existsSync(join(staged.dbDir, 'db'))) {
-          throw new BkError(
-            `${staged.dbDir}/db exists; move it away before restoring a tracker whose database lives there`,
-          )
-        }
-        if (existsSync(join(scratch, 'dbdir'))) {
-          await mkdir(staged.dbDir, {recursive: true})
-          await copyTree(join(scratch, 'dbdir'), join(staged.dbDir, 'files'), {})
-        }
-        if (staged.backend === 'sqlite') {
-          await mkdir(staged.dbDir, {recursive: true})
-          for (const f of ['db', 'db-session', 'db-otk']) {
-            const src = join(scratch, 'database', f)
-            if (existsSync(src)) await copyFile(src, join(staged.dbDir, f))
-          }
-          const conn = openSqlite(join(staged.dbDir, 'db'))
-          try {
-            await conn.run('pragma journal_mode=wal')
-            checkSchema(stage, await readStoredSchemaText(conn), 'the restored database')
-          } finally {
-            await conn.close()
-          }
-        } else {
-          await prepareEmptyDatabase(staged)
-          createdDb = staged
-          await loadDump(dbTarget(staged), join(scratch, 'database', 'dump.sql'))
-          const conn = await connect(staged)
-          try {
-            checkSchema(stage, await readStoredSchemaText(conn), 'the restored database')
-          } finally {
-            await conn.close()
-          }
-        }
-        tracker = staged
-      },
-    })
-    createdDb = undefined
-    const t = tracker as unknown as Tracker
-    return {
-      backup,
-      home,
-      backend: t.backend,
-      database: t.backend === 'sqlite' ? join(home, t.dbDirSetting, 'db') : describeDatabase(t),
-      previous: result.previous,
-      notes,
-    }
-  } catch (error) {
-    if (createdDb) await dropDatabaseOf(createdDb).catch(() => {})
-    throw error
+    await restore.recover()
+    return await restore.run()
   } finally {
-    await rm(scratch, {recursive: true, force: true})
-    unregister()
+    await release()
   }
 }

@@ -5,12 +5,30 @@
 import {existsSync} from 'node:fs'
 import {mkdir, rename, rm} from 'node:fs/promises'
 import {join} from 'node:path'
-import {BkError} from '@bkcli/core'
-import {connect, openMysql, openPostgres, openSqlite, type SqlConn, sqlitePath} from './store.js'
+import {BkError, type DbClient, dbClient} from '@bkcli/core'
 import type {Tracker} from './tracker.js'
+import {connect, openSqlite, rdbmsTarget, type SqlConn, sqlitePath, withConfigHint} from './tracker-db.js'
+
+/** Core's client for the tracker's server, connected to no database of the tracker's (CREATE/DROP DATABASE). */
+function serverClient(tracker: Tracker): DbClient {
+  return dbClient(rdbmsTarget(tracker.rdbms, tracker.backend === 'postgresql' ? 'postgres' : 'mysql'))
+}
+
+async function withServer<T>(tracker: Tracker, fn: (client: DbClient) => Promise<T>): Promise<T> {
+  const client = serverClient(tracker)
+  try {
+    return await fn(client)
+  } catch (error) {
+    throw withConfigHint(error)
+  } finally {
+    await client.close()
+  }
+}
 
 export interface FreshDatabase {
   conn: SqlConn
+  /** bk created the database (PostgreSQL/MySQL; sqlite: always a new file) */
+  created: boolean
   /** make the work permanent (sqlite: move the staged file into place) */
   commit(): Promise<void>
   /** undo everything (drop what was created) */
@@ -31,13 +49,14 @@ async function freshSqlite(tracker: Tracker): Promise<FreshDatabase> {
     )
   }
   await mkdir(tracker.dbDir, {recursive: true})
-  const stage = join(tracker.dbDir, `.db.bk-import-${process.pid}`)
+  const stage = join(tracker.dbDir, `.db.bk-stage-${process.pid}`)
   await rm(stage, {force: true})
-  const conn = openSqlite(stage, {create: true})
+  const conn = await openSqlite(stage, {create: true})
   await conn.run('pragma journal_mode=delete')
   await conn.begin()
   return {
     conn,
+    created: true,
     async commit() {
       await conn.commit()
       await conn.run('pragma journal_mode=wal')
@@ -58,18 +77,11 @@ async function freshPostgres(tracker: Tracker): Promise<FreshDatabase> {
   if (s.name.includes('.')) {
     throw new BkError(`[rdbms] name ${s.name} names a PostgreSQL schema; bk imports only into a whole database`)
   }
-  const admin = await openPostgres(s, {database: null})
-  let created = false
-  try {
-    const exists = await admin.all('select 1 from pg_database where datname = $1', [s.name])
-    if (exists.length === 0) {
-      const template = s.template ? ` TEMPLATE="${s.template.replaceAll('"', '""')}"` : ''
-      await admin.run(`CREATE DATABASE "${s.name.replaceAll('"', '""')}" WITH ENCODING='UNICODE'${template}`)
-      created = true
-    }
-  } finally {
-    await admin.close()
-  }
+  const created = await withServer(tracker, async (client) => {
+    if (await client.databaseExists(s.name)) return false
+    await client.createDatabase(s.name, {encoding: 'UTF8'})
+    return true
+  })
   const conn = await connect(tracker)
   if (!created) {
     const tables = await conn.all(
@@ -84,16 +96,11 @@ async function freshPostgres(tracker: Tracker): Promise<FreshDatabase> {
   }
   await conn.begin()
   const drop = async () => {
-    if (!created) return
-    const a = await openPostgres(s, {database: null})
-    try {
-      await a.run(`DROP DATABASE IF EXISTS "${s.name.replaceAll('"', '""')}"`)
-    } finally {
-      await a.close()
-    }
+    if (created) await withServer(tracker, (client) => client.dropDatabase(s.name, {force: true}))
   }
   return {
     conn,
+    created,
     async commit() {
       await conn.commit()
       await conn.close()
@@ -108,31 +115,23 @@ async function freshPostgres(tracker: Tracker): Promise<FreshDatabase> {
 
 async function freshMysql(tracker: Tracker): Promise<FreshDatabase> {
   const s = tracker.rdbms
-  const admin = await openMysql(s, {database: null})
-  let created = false
-  const q = `\`${s.name.replaceAll('`', '``')}\``
-  try {
-    const exists = await admin.all('select schema_name from information_schema.schemata where schema_name = ?', [
-      s.name,
-    ])
-    if (exists.length === 0) {
-      await admin.run(`CREATE DATABASE ${q} COLLATE ${s.mysqlCollation} CHARACTER SET ${s.mysqlCharset}`)
-      created = true
-    } else {
-      const tables = await admin.all('select count(*) from information_schema.tables where table_schema = ?', [s.name])
-      if (Number(tables[0]?.[0]) > 0) {
-        throw new BkError(
-          `MySQL database ${s.name} already exists and is not empty; bk writes only into a fresh database (set [rdbms] name or --backend-url to a new name, or drop it first)`,
-        )
-      }
+  const created = await withServer(tracker, async (client) => {
+    if (!(await client.databaseExists(s.name))) {
+      await client.createDatabase(s.name, {encoding: s.mysqlCharset, collation: s.mysqlCollation})
+      return true
     }
-  } finally {
-    await admin.close()
-  }
+    if ((await client.listTables(s.name)).length > 0) {
+      throw new BkError(
+        `MySQL database ${s.name} already exists and is not empty; bk writes only into a fresh database (set [rdbms] name or --backend-url to a new name, or drop it first)`,
+      )
+    }
+    return false
+  })
   const conn = await connect(tracker)
   await conn.begin()
   return {
     conn,
+    created,
     async commit() {
       await conn.commit()
       await conn.close()
@@ -141,7 +140,9 @@ async function freshMysql(tracker: Tracker): Promise<FreshDatabase> {
       // MySQL DDL is not transactional: remove what was made
       await conn.rollback().catch(() => {})
       if (created) {
-        await conn.run(`DROP DATABASE IF EXISTS ${q}`).catch(() => {})
+        await conn.close()
+        await withServer(tracker, (client) => client.dropDatabase(s.name)).catch(() => {})
+        return
       } else {
         const tables = await conn.all('select table_name from information_schema.tables where table_schema = ?', [
           s.name,
@@ -162,7 +163,7 @@ export async function prepareEmptyDatabase(tracker: Tracker): Promise<{created: 
   const fresh = await openFreshDatabase(tracker)
   await fresh.commit()
   return {
-    created: true,
+    created: fresh.created,
     async drop() {
       await dropDatabaseOf(tracker)
     },
@@ -171,20 +172,7 @@ export async function prepareEmptyDatabase(tracker: Tracker): Promise<{created: 
 
 /** Drop a tracker's PostgreSQL/MySQL database (after a failed restore or migration into it). */
 export async function dropDatabaseOf(tracker: Tracker): Promise<void> {
-  const s = tracker.rdbms
-  if (tracker.backend === 'postgresql') {
-    const a = await openPostgres(s, {database: null})
-    try {
-      await a.run(`DROP DATABASE IF EXISTS "${s.name.replaceAll('"', '""')}" WITH (FORCE)`)
-    } finally {
-      await a.close()
-    }
-  } else if (tracker.backend === 'mysql') {
-    const a = await openMysql(s, {database: null})
-    try {
-      await a.run(`DROP DATABASE IF EXISTS \`${s.name.replaceAll('`', '``')}\``)
-    } finally {
-      await a.close()
-    }
-  }
+  if (tracker.backend === 'sqlite') return
+  const name = tracker.rdbms.name.split('.', 1)[0] as string
+  await withServer(tracker, (client) => client.dropDatabase(name, {force: tracker.backend === 'postgresql'}))
 }

@@ -10,7 +10,7 @@ import {join, resolve} from 'node:path'
 import {BkError, extractArchive, readManifest, sqliteIntegrityCheck, verifyManifest} from '@bkcli/core'
 import {readStoredSchemaText} from './dbschema.js'
 import {parseSchemaPy, parseStoredSchema, schemaDifferences} from './schema.js'
-import {openSqlite} from './store.js'
+import {openSqlite} from './tracker-db.js'
 
 export interface VerifyResult {
   backup: string
@@ -54,7 +54,7 @@ export async function verifyBackup(backupArg: string): Promise<VerifyResult> {
       const db = join(scratch, 'database', 'db')
       const errors = await sqliteIntegrityCheck(db)
       for (const e of errors) problems.push(`database/db: ${e}`)
-      const conn = openSqlite(db, {readonly: true})
+      const conn = await openSqlite(db, {readonly: true})
       let stored: string
       try {
         stored = await readStoredSchemaText(conn)

@@ -15,6 +15,7 @@ import {
   dropMyDb,
   dropPgDb,
   fixtureTree,
+  keptCopies,
   mysqlq,
   psql,
   roundupFixture,
@@ -78,7 +79,7 @@ describe('bk roundup backup / verify / list / restore (sqlite)', () => {
     expect(existsSync(join(target, 'db', 'db-session'))).toBe(true)
   })
 
-  it('restore over an existing home keeps the previous one as <home>.old (CLI asks; --yes)', async () => {
+  it('restore over an existing home keeps the previous one under a dated name (CLI asks; --yes)', async () => {
     const home = fixtureTree('sqlite-home')
     const {archive} = await backupTracker(home, {location: join(tempDir(), 'b')})
     writeFileSync(join(home, 'marker.txt'), 'before')
@@ -89,7 +90,10 @@ describe('bk roundup backup / verify / list / restore (sqlite)', () => {
     r = await runBk(['roundup', 'restore', archive, home, '--yes'])
     expect(r.exitCode).toBe(0)
     expect(existsSync(join(home, 'marker.txt'))).toBe(false)
-    expect(readFileSync(join(`${home}.old`, 'marker.txt'), 'utf8')).toBe('before')
+    const kept = keptCopies(home)
+    expect(kept).toHaveLength(1)
+    expect(r.stdout).toContain(`The previous home is kept as ${kept[0]}.`)
+    expect(readFileSync(join(kept[0] as string, 'marker.txt'), 'utf8')).toBe('before')
   })
 
   it('a truncated or corrupted archive is refused by verify and restore, nothing written', async () => {

@@ -114,3 +114,13 @@ export function normalisedCsv(dir: string, dropMillis = false): Record<string, s
   }
   return out
 }
+
+/** The previous homes kept beside `home` (`<home>.old-YYYY-MM-DD_HHMMSS[-N]`), oldest first. */
+export function keptCopies(home: string): string[] {
+  const dir = join(home, '..')
+  const base = home.split('/').pop() as string
+  return readdirSync(dir)
+    .filter((n) => n.startsWith(`${base}.old-`))
+    .sort((a, b) => statSync(join(dir, a)).ctimeMs - statSync(join(dir, b)).ctimeMs || a.localeCompare(b))
+    .map((n) => join(dir, n))
+}

@@ -6,7 +6,7 @@ import {normalisedExport} from '../src/compare.js'
 import {exportTracker} from '../src/export.js'
 import {migrateBackend} from '../src/migrate.js'
 import {moveTracker} from '../src/move.js'
-import {dropMyDb, dropPgDb, fixtureTree, mysqlq, psql, treeDifferences, uniqueName} from './helpers.js'
+import {dropMyDb, dropPgDb, fixtureTree, keptCopies, mysqlq, psql, treeDifferences, uniqueName} from './helpers.js'
 
 const exportFixture = fixtureTree('export')
 
@@ -39,7 +39,8 @@ describe('bk roundup migrate-backend', () => {
     ])
     expect(r1.exitCode).toBe(0)
     expect(readFileSync(join(home, 'config.ini'), 'utf8')).toMatch(/\nbackend = postgresql\n/)
-    expect(existsSync(join(`${home}.old`, 'db', 'db'))).toBe(true)
+    expect(keptCopies(home)).toHaveLength(1)
+    expect(existsSync(join(keptCopies(home)[0] as string, 'db', 'db'))).toBe(true)
     const e1 = join(tempDir(), 'e1')
     await exportTracker(home, e1)
     expect(await normalisedExport(e1, false)).toEqual(original)
@@ -82,10 +83,10 @@ describe('bk roundup migrate-backend', () => {
     const e2 = join(tempDir(), 'e2')
     await exportTracker(home, e2)
     expect(await normalisedExport(e2, true)).toEqual(await normalisedExport(exportFixture, true))
-    const oldDir = `${home}.old`
-    const {rmSync} = await import('node:fs')
-    rmSync(oldDir, {recursive: true})
+    // every migration keeps the home it replaced under a name of its own: none is overwritten
+    expect(keptCopies(home)).toHaveLength(1)
     await migrateBackend(home, {to: 'sqlite'})
+    expect(keptCopies(home)).toHaveLength(2)
     const e3 = join(tempDir(), 'e3')
     await exportTracker(home, e3)
     expect(await normalisedExport(e3, true)).toEqual(await normalisedExport(exportFixture, true))
@@ -112,7 +113,7 @@ describe('bk roundup migrate-backend', () => {
     expect(r.exitCode).toBe(1)
     expect(r.stderr).toMatch(/already exists and is not empty/)
     expect(readFileSync(join(home, 'config.ini')).equals(before)).toBe(true)
-    expect(existsSync(`${home}.old`)).toBe(false)
+    expect(keptCopies(home)).toEqual([])
     expect(readdirSync(join(home, '..')).filter((n) => n.includes('bk-'))).toEqual([])
     expect(psql('select count(*) from precious', pgName).trim()).toBe('1')
   })
@@ -124,7 +125,7 @@ describe('bk roundup migrate-backend', () => {
     await expect(migrateBackend(home, {to: 'postgresql', url: 'postgresql://root@127.0.0.1:1/x'})).rejects.toThrow(
       /cannot connect to PostgreSQL at 127\.0\.0\.1:1/,
     )
-    expect(existsSync(`${home}.old`)).toBe(false)
+    expect(keptCopies(home)).toEqual([])
   })
 })
 

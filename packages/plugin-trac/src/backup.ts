@@ -2,34 +2,40 @@
  * `bk trac backup` / `list`: a hotcopy packed into one archive (bk-manifest.json first, 0600: it holds the
  * database and trac.ini's password) in a backup location with dated names, then retention.
  */
-import {mkdir, mkdtemp, readdir, readFile, rm} from 'node:fs/promises'
+import {rmSync} from 'node:fs'
+import {mkdir, mkdtemp, readdir, readFile, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 import {
+  type Artifact,
+  type ArtifactStore,
   BkError,
   Catalog,
   type CatalogEntry,
+  crashPoint,
   createArchive,
   datedNaming,
-  hasRetention,
+  isInside,
   MANIFEST_NAME,
   onInterrupt,
-  planRetention,
-  prune,
-  type RetentionPolicy,
+  type Plan,
+  type PlanStep,
+  pathExists,
   sortNewestFirst,
+  step,
+  sweepLeftovers,
 } from '@bkcli/core'
 import type {TracEnvironment} from './environment.js'
 import {type HotcopyResult, hotcopy} from './hotcopy.js'
+import {recoverEnv} from './restore.js'
 
 export interface BackupOptions {
   location?: string
-  retention?: RetentionPolicy
   description?: string
   includeExternal?: boolean
-  dryRun?: boolean
 }
 
 export interface BackupResult {
+  artifacts: {path: string; bytes: number; kind: string}[]
   archive: string
   bytes: number
   sha256: string
@@ -37,8 +43,6 @@ export interface BackupResult {
   databaseVersion?: number
   files: number
   external: HotcopyResult['external']
-  pruned: string[]
-  dryRun?: boolean
 }
 
 /** Default location: `<env>.backups` beside the env (inside it, later hotcopies would copy old backups). */
@@ -54,65 +58,130 @@ export function tracCatalog(location: string, envName: string): Catalog {
   )
 }
 
-export async function backup(env: TracEnvironment, options: BackupOptions = {}): Promise<BackupResult> {
-  const location = resolve(options.location ?? defaultLocation(env.path))
-  const name = basename(env.path)
-  if (options.dryRun) return planBackup(env, location, options)
-  await mkdir(location, {recursive: true, mode: 0o700})
-  const catalog = tracCatalog(location, name)
-  const file = await catalog.nextPath()
-  const scratch = await mkdtemp(join(location, `.${name}.bk-stage-`))
-  const unregister = onInterrupt(() => {
-    void rm(scratch, {recursive: true, force: true})
-  })
-  let copy: HotcopyResult
-  let archive: Awaited<ReturnType<typeof createArchive>>
-  try {
-    copy = await hotcopy(env, join(scratch, name), {
+/**
+ * One backup run: `plan()` reads only (the archive it would write), `recover()` removes what killed backups left
+ * in the location, `run()` hotcopies into a stage in the location and publishes the archive atomically (the
+ * manifest is its first member: an archive in the location is always complete), then removes the stage.
+ */
+export class TracBackup {
+  private constructor(
+    readonly env: TracEnvironment,
+    readonly location: string,
+    private readonly options: BackupOptions,
+  ) {}
+
+  static async open(env: TracEnvironment, options: BackupOptions = {}): Promise<TracBackup> {
+    const location = resolve(options.location ?? defaultLocation(env.path))
+    if (isInside(location, env.path) || location === env.path) {
+      throw new BkError(`the backup location ${location} is inside the environment; choose a path outside it`)
+    }
+    const st = await stat(location).catch(() => undefined)
+    if (st && !st.isDirectory()) {
+      throw new BkError(`the backup location ${location} is a file; give a directory`, {code: 'ENOTDIR'})
+    }
+    return new TracBackup(env, location, options)
+  }
+
+  get catalog(): Catalog {
+    return tracCatalog(this.location, basename(this.env.path))
+  }
+
+  async plan(): Promise<Plan> {
+    const archive = await this.catalog.nextPath()
+    const steps: PlanStep[] = []
+    if (!(await pathExists(this.location))) steps.push(step('create', this.location, 'backup location, mode 0700'))
+    steps.push(step('copy', this.env.path, `hotcopy with its ${this.env.database.engine} database`))
+    steps.push(step('create', archive, 'archive, mode 0600'))
+    return {summary: `back up ${this.env.path} to ${this.location}`, steps}
+  }
+
+  /** The archive this run will add (for --dry-run's retention steps). */
+  upcoming(plan: Plan): Artifact | undefined {
+    const created = plan.steps.filter((s) => s.op === 'create').pop()
+    if (!created) return undefined
+    return {
+      name: basename(created.target),
+      path: created.target,
       kind: 'full',
-      description: options.description,
-      includeExternal: options.includeExternal,
-    })
-    const manifest = await readFile(join(copy.dest, MANIFEST_NAME))
-    archive = await createArchive({
-      cwd: copy.dest,
-      file,
-      mode: 0o600,
-      prepend: [{name: MANIFEST_NAME, content: manifest, mode: 0o600}],
-      filter: (path) => path !== MANIFEST_NAME,
-    })
-  } finally {
-    await rm(scratch, {recursive: true, force: true})
-    unregister()
+      date: new Date(),
+      bytes: 0,
+      group: basename(this.env.path),
+    }
   }
-  let pruned: string[] = []
-  if (options.retention && hasRetention(options.retention)) {
-    const plan = planRetention(await catalog.list(), options.retention)
-    pruned = await prune(plan, {dryRun: options.dryRun})
+
+  /** Under the locks: a killed restore of the env is finished first; stages and partial archives of killed backups go. */
+  async recover(): Promise<string[]> {
+    const sqlite = this.env.sqlitePath
+    const outsideSqlite = sqlite && !isInside(sqlite, this.env.path) ? sqlite : undefined
+    return [...(await recoverEnv(this.env.path, {outsideSqlite})), ...(await sweepLeftovers(this.location))]
   }
-  return {
-    archive: archive.file,
-    bytes: archive.bytes,
-    sha256: archive.sha256,
-    engine: copy.engine,
-    databaseVersion: copy.databaseVersion,
-    files: copy.files,
-    external: copy.external,
-    pruned,
+
+  async run(): Promise<BackupResult> {
+    const name = basename(this.env.path)
+    await mkdir(this.location, {recursive: true, mode: 0o700})
+    const file = await this.catalog.nextPath()
+    const scratch = await mkdtemp(join(this.location, `.${name}.bk-stage-`))
+    const unregister = onInterrupt(() => rmSync(scratch, {recursive: true, force: true}), {sweep: true})
+    let copy: HotcopyResult
+    let archive: Awaited<ReturnType<typeof createArchive>>
+    try {
+      copy = await hotcopy(this.env, join(scratch, name), {
+        kind: 'full',
+        description: this.options.description,
+        includeExternal: this.options.includeExternal,
+      })
+      crashPoint('trac-backup:staged')
+      const manifest = await readFile(join(copy.dest, MANIFEST_NAME))
+      archive = await createArchive({
+        cwd: copy.dest,
+        file,
+        mode: 0o600,
+        prepend: [{name: MANIFEST_NAME, content: manifest, mode: 0o600}],
+        filter: (path) => path !== MANIFEST_NAME,
+      })
+      crashPoint('trac-backup:published')
+    } finally {
+      await rm(scratch, {recursive: true, force: true})
+      unregister()
+    }
+    return {
+      artifacts: [{path: archive.file, bytes: archive.bytes, kind: 'full'}],
+      archive: archive.file,
+      bytes: archive.bytes,
+      sha256: archive.sha256,
+      engine: copy.engine,
+      databaseVersion: copy.databaseVersion,
+      files: copy.files,
+      external: copy.external,
+    }
   }
 }
 
-/** --dry-run: the archive that would be written and what retention would then remove; nothing is written. */
-async function planBackup(env: TracEnvironment, location: string, options: BackupOptions): Promise<BackupResult> {
-  const catalog = tracCatalog(location, basename(env.path))
-  const archive = await catalog.nextPath()
-  let pruned: string[] = []
-  if (options.retention && hasRetention(options.retention)) {
-    const next = {name: basename(archive), date: new Date(), path: archive}
-    const plan = planRetention([next, ...(await catalog.list())], options.retention)
-    pruned = plan.remove.map((e) => e.path)
+/** The location as core's list/prune/retention see it: every env's archives, grouped by env. */
+export function tracStore(location: string): ArtifactStore {
+  const dir = resolve(location)
+  return {
+    location: dir,
+    clock: 'utc',
+    async list() {
+      const names = await readdir(dir).catch(() => [] as string[])
+      const out: Artifact[] = []
+      for (const group of envNames(names)) {
+        for (const e of await tracCatalog(dir, group).list()) {
+          out.push({
+            name: e.name,
+            path: e.path,
+            kind: e.kind ?? (e.type === 'dir' ? 'hotcopy' : 'full'),
+            date: e.date,
+            bytes: e.size,
+            group,
+            ...(e.description ? {description: e.description} : {}),
+          })
+        }
+      }
+      return out
+    },
   }
-  return {archive, bytes: 0, sha256: '', engine: env.database.engine, files: 0, external: [], pruned, dryRun: true}
 }
 
 /** Every env's backups in a location (names `<env>-YYYY-MM-DD_HHMMSS[_n].tar.gz`), newest first. */
@@ -135,29 +204,4 @@ function envNames(names: string[]): Set<string> {
     if (m && !name.startsWith('.')) prefixes.add(m[1]!)
   }
   return prefixes
-}
-
-export interface PruneResult {
-  location: string
-  kept: {name: string; reason: string}[]
-  removed: string[]
-  dryRun: boolean
-}
-
-/** Applies a retention policy to each env's backups in a location separately (the newest of each is always kept). */
-export async function pruneBackups(location: string, policy: RetentionPolicy, dryRun = false): Promise<PruneResult> {
-  if (!hasRetention(policy)) {
-    throw new BkError('give a retention rule (--keep, --keep-days, --keep-daily, --keep-weekly or --keep-monthly)')
-  }
-  const dir = resolve(location)
-  const names = await readdir(dir).catch(() => {
-    throw new BkError(`backup location ${location} does not exist`)
-  })
-  const result: PruneResult = {location: dir, kept: [], removed: [], dryRun}
-  for (const env of envNames(names)) {
-    const plan = planRetention(await tracCatalog(dir, env).list(), policy)
-    for (const e of plan.keep) result.kept.push({name: e.name, reason: plan.reasons.get(e.name) ?? ''})
-    result.removed.push(...(await prune(plan, {dryRun})))
-  }
-  return result
 }

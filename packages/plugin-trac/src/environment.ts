@@ -3,8 +3,8 @@
  * Mirrors trac/env.py `verify()` and `setup_config()`, without Python.
  */
 import {readFile, realpath, stat} from 'node:fs/promises'
-import {join} from 'node:path'
-import {BkError, messageOf} from '@bkcli/core'
+import {join, resolve} from 'node:path'
+import {BkError, journalPathFor, messageOf, pendingCommitStage} from '@bkcli/core'
 import {parseTracDbUrl, sqlitePathIn, type TracDbUrl} from './db-url.js'
 import {TracConfig} from './trac-config.js'
 
@@ -20,7 +20,16 @@ export class TracEnvironment {
 
   /** Opens `dir` as a Trac environment, or fails with Trac's own wording of what is wrong. */
   static async open(dir: string): Promise<TracEnvironment> {
-    await checkEnvironmentDir(dir)
+    try {
+      await checkEnvironmentDir(dir)
+    } catch (error) {
+      // A restore killed inside its commit: the env is at its stage until the next run (under the lock) finishes
+      // the commit; read it there, so that run can plan.
+      const stage = pendingCommitStage(journalPathFor(resolve(dir)), resolve(dir))
+      if (!stage) throw error
+      await checkEnvironmentDir(stage)
+      return new TracEnvironment(resolve(dir), await TracConfig.load(join(stage, 'conf', 'trac.ini')))
+    }
     const path = await realpath(dir)
     const config = await TracConfig.load(join(path, 'conf', 'trac.ini'))
     return new TracEnvironment(path, config)

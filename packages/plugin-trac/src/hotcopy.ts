@@ -8,21 +8,23 @@ import {rmSync} from 'node:fs'
 import {cp, mkdir, mkdtemp, rename, rm, rmdir} from 'node:fs/promises'
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {
-  acquireLock,
   atomicDir,
   BkError,
   buildManifest,
   copyTree,
   isInside,
   onInterrupt,
+  type Plan,
+  type PlanStep,
   pathExists,
+  pluginIdentity,
   redactUrl,
+  step,
   writeManifest,
 } from '@bkcli/core'
 import {type DatabaseSnapshot, DUMP_FILES, snapshotDatabase} from './database.js'
 import {type ExternalDependency, externalDependencies} from './dependencies.js'
 import type {TracEnvironment} from './environment.js'
-import {pluginInfo} from './plugin-info.js'
 
 export interface HotcopyOptions {
   /** false: files only, like trac-admin's --no-database. */
@@ -33,8 +35,6 @@ export interface HotcopyOptions {
   /** Manifest kind ('hotcopy' by default; backup uses 'full'). */
   kind?: string
   onProgress?: (bytes: number) => void
-  /** Check the inputs and report the plan; write nothing. */
-  dryRun?: boolean
 }
 
 export interface HotcopyResult {
@@ -50,9 +50,6 @@ export interface HotcopyResult {
   skipped: string[]
   external: ExternalDependency[]
   externalIncluded: boolean
-  /** Set for --dry-run: nothing was written; `databasePath` is where the snapshot would go. */
-  dryRun?: boolean
-  databasePath?: string
 }
 
 /** Name of the directory inside a hotcopy holding included outside dependencies. */
@@ -64,12 +61,7 @@ export async function hotcopy(
   options: HotcopyOptions = {},
 ): Promise<HotcopyResult> {
   const dest = resolve(destArg)
-  if (await pathExists(dest)) {
-    throw new BkError(`hotcopy can't overwrite existing '${destArg}'; choose a new destination`, {code: 'EEXIST'})
-  }
-  if (dest === env.path || isInside(dest, env.path)) {
-    throw new BkError(`hotcopy destination ${destArg} is inside the environment ${env.path}; choose a path outside it`)
-  }
+  checkDestination(env, dest, destArg, await pathExists(dest))
   const withDb = options.database ?? true
   const db = env.database
   const sqlite = env.sqlitePath
@@ -79,31 +71,15 @@ export async function hotcopy(
   if (dbRel) for (const suffix of ['', '-journal', '-stmtjrnl', '-wal', '-shm']) skipped.add(dbRel + suffix)
   const snapshotRel = dbRel ?? (sqlite ? join('db', sqliteBaseName(sqlite)) : undefined)
 
-  if (options.dryRun) {
-    return {
-      source: env.path,
-      dest,
-      engine: db.engine,
-      files: 0,
-      bytes: 0,
-      symlinks: 0,
-      skipped: [],
-      external: await externalDependencies(env),
-      externalIncluded: Boolean(options.includeExternal),
-      dryRun: true,
-      databasePath: withDb ? (snapshotRel ?? DUMP_FILES[db.engine as 'postgres' | 'mysql']) : undefined,
-    }
-  }
-  const lock = await acquireLock(env.path, {operation: 'bk trac hotcopy'})
-  try {
+  {
     const external = await externalDependencies(env)
     let copied = {files: 0, bytes: 0, symlinks: 0, skipped: [] as string[]}
     return await atomicDir(dest, async (stage) => {
       // The database first: every row's attachment file is then on disk when the tree is copied after it.
       // It is taken into a scratch dir beside the stage, since copyTree must create the stage root itself.
       let snapshot: DatabaseSnapshot | undefined
-      const scratch = await mkdtemp(join(dirname(dest), `.${basename(dest)}.bk-db-`))
-      const unregister = onInterrupt(() => rmSync(scratch, {recursive: true, force: true}))
+      const scratch = await mkdtemp(join(dirname(dest), `.${basename(dest)}.bk-partial-db-`))
+      const unregister = onInterrupt(() => rmSync(scratch, {recursive: true, force: true}), {sweep: true})
       try {
         if (withDb) snapshot = await snapshotDatabase(env, scratch, snapshotRel ?? '')
         await rmdir(stage) // copyTree creates the root itself, with the env's mode
@@ -118,8 +94,7 @@ export async function hotcopy(
       }
       if (options.includeExternal) await includeExternal(stage, external)
       const manifest = await buildManifest(stage, {
-        tool: pluginInfo.tool,
-        plugin: pluginInfo.plugin,
+        ...pluginIdentity(import.meta.url),
         application: 'trac',
         kind: options.kind ?? 'hotcopy',
         source: env.path,
@@ -160,8 +135,39 @@ export async function hotcopy(
         externalIncluded: Boolean(options.includeExternal),
       }
     })
-  } finally {
-    await lock.release()
+  }
+}
+
+/** What a hotcopy would do; reads only, and fails as the real run would (destination exists, inside the env). */
+export async function planHotcopy(env: TracEnvironment, destArg: string, options: HotcopyOptions = {}): Promise<Plan> {
+  const dest = resolve(destArg)
+  checkDestination(env, dest, destArg, await pathExists(dest))
+  const withDb = options.database ?? true
+  const db = env.database
+  const steps: PlanStep[] = [step('create', dest, 'copy of the environment')]
+  if (withDb) {
+    const sqlite = env.sqlitePath
+    const rel = sqlite
+      ? isInside(sqlite, env.path)
+        ? relative(env.path, sqlite)
+        : join('db', sqliteBaseName(sqlite))
+      : DUMP_FILES[db.engine as 'postgres' | 'mysql']
+    steps.push(step('copy', redactUrl(env.databaseUri), `${db.engine} database into ${rel}`))
+  }
+  const warnings = (await externalDependencies(env))
+    .filter((d) => d.kind !== 'database')
+    .map(
+      (d) => `outside the env: ${d.source}: ${d.path}${options.includeExternal ? ' (copied into bk-external/)' : ''}`,
+    )
+  return {summary: `hotcopy ${env.path} to ${dest}`, steps, warnings}
+}
+
+function checkDestination(env: TracEnvironment, dest: string, destArg: string, exists: boolean): void {
+  if (exists) {
+    throw new BkError(`hotcopy can't overwrite existing '${destArg}'; choose a new destination`, {code: 'EEXIST'})
+  }
+  if (dest === env.path || isInside(dest, env.path)) {
+    throw new BkError(`hotcopy destination ${destArg} is inside the environment ${env.path}; choose a path outside it`)
   }
 }
 

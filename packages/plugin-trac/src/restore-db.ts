@@ -3,12 +3,23 @@
  * a database that has tables. A database bk created is dropped again when the load fails.
  */
 import {createReadStream, createWriteStream} from 'node:fs'
-import {mkdtemp, rm} from 'node:fs/promises'
-import {join} from 'node:path'
+import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {basename, dirname, join} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
-import {BkError, dbClient, describeServer, loadDump} from '@bkcli/core'
+import {
+  BkError,
+  crashPoint,
+  dbClient,
+  describeServer,
+  formatDbUrl,
+  loadDump,
+  parseDbUrl,
+  pidAlive,
+  resolvePassword,
+} from '@bkcli/core'
 import type {TracDbUrl} from './db-url.js'
+import {TracEnvironment} from './environment.js'
 import {PgDumpRewriter} from './pg-dump-rewrite.js'
 
 export interface LoadedDatabase {
@@ -32,7 +43,7 @@ export interface PreparedDatabase {
  * Makes sure `target.database` exists and has no tables: creates it when missing (UTF8 / utf8mb4_bin, as Trac
  * requires), refuses one that has tables.
  */
-export async function prepareEmptyDatabase(target: TracDbUrl): Promise<PreparedDatabase> {
+export async function prepareEmptyDatabase(target: TracDbUrl, marker?: string): Promise<PreparedDatabase> {
   const name = target.database!
   const maintenance = () => dbClient({...target, database: target.engine === 'postgres' ? 'postgres' : undefined})
   const admin = maintenance()
@@ -48,6 +59,9 @@ export async function prepareEmptyDatabase(target: TracDbUrl): Promise<PreparedD
         )
       }
     } else {
+      // Written (fsynced) before the database exists: a killed run leaves the note that lets the next run drop it.
+      if (marker) await writeMarker(marker, target)
+      crashPoint('trac-db:marked')
       if (target.engine === 'postgres') await admin.createDatabase(name, {encoding: 'UTF8'})
       else await admin.createDatabase(name, {encoding: 'utf8mb4', collation: 'utf8mb4_bin'})
       created = true
@@ -65,15 +79,17 @@ export async function prepareEmptyDatabase(target: TracDbUrl): Promise<PreparedD
       } finally {
         await again.close()
       }
+      if (marker) await rm(marker, {force: true})
     },
   }
 }
 
 /** Loads `dumpFile` into a new or empty `target.database` and returns the row counts; undone on failure. */
-export async function loadTracDump(target: TracDbUrl, dumpFile: string, scratchDir: string): Promise<LoadedDatabase> {
-  const prepared = await prepareEmptyDatabase(target)
+export async function loadTracDump(target: TracDbUrl, dumpFile: string, env: string): Promise<LoadedDatabase> {
+  const prepared = await prepareEmptyDatabase(target, createdDatabaseMarker(env))
   try {
-    if (target.engine === 'postgres') await loadPgDump(target, dumpFile, scratchDir)
+    crashPoint('trac-db:created')
+    if (target.engine === 'postgres') await loadPgDump(target, dumpFile, env)
     else await loadDump(target, dumpFile, {onError: 'stop'})
     const client = dbClient(target)
     try {
@@ -88,8 +104,9 @@ export async function loadTracDump(target: TracDbUrl, dumpFile: string, scratchD
 }
 
 /** trac's `pg_dump -C` output, rewritten (see pg-dump-rewrite) into a 0600 scratch file, then loaded. */
-async function loadPgDump(target: TracDbUrl, dumpFile: string, scratchDir: string): Promise<void> {
-  const scratch = await mkdtemp(join(scratchDir, '.bk-pgload-'))
+async function loadPgDump(target: TracDbUrl, dumpFile: string, env: string): Promise<void> {
+  // a name the next run's sweep of the env's leftovers removes, should this one be killed
+  const scratch = await mkdtemp(join(dirname(env), `.${basename(env)}.bk-extract-pgload-`))
   const rewritten = join(scratch, 'load.sql')
   try {
     const input = createReadStream(dumpFile)
@@ -102,4 +119,72 @@ async function loadPgDump(target: TracDbUrl, dumpFile: string, scratchDir: strin
   } finally {
     await rm(scratch, {recursive: true, force: true})
   }
+}
+
+function sameDatabase(a: TracDbUrl, b: TracDbUrl): boolean {
+  return (
+    a.engine === b.engine &&
+    a.database === b.database &&
+    (a.socket ?? a.host ?? '') === (b.socket ?? b.host ?? '') &&
+    a.port === b.port
+  )
+}
+
+/** `.<env>.bk-created-db.json` beside the env: names the database a running restore or convert created. */
+export function createdDatabaseMarker(env: string): string {
+  return join(dirname(env), `.${basename(env)}.bk-created-db.json`)
+}
+
+interface Marker {
+  pid: number
+  /** The database's URL without its password. */
+  url: string
+}
+
+async function writeMarker(marker: string, target: TracDbUrl): Promise<void> {
+  const doc: Marker = {pid: process.pid, url: formatDbUrl(target)}
+  await writeFile(marker, `${JSON.stringify(doc)}\n`, {mode: 0o600, flush: true})
+}
+
+/**
+ * Under the env's lock: a database that a killed restore or convert created and never committed is dropped
+ * (its password from `known` when it is the same database, else from BK_DB_PASSWORD/PGPASSWORD/MYSQL_PWD).
+ */
+export async function dropCreatedDatabase(
+  marker: string,
+  known?: TracDbUrl,
+  inUseBy: string[] = [],
+): Promise<string[]> {
+  let doc: Marker
+  try {
+    doc = JSON.parse(await readFile(marker, 'utf8')) as Marker
+  } catch {
+    await rm(marker, {force: true})
+    return []
+  }
+  if (doc.pid !== process.pid && pidAlive(doc.pid)) return []
+  const parsed = parseDbUrl(doc.url)
+  for (const env of inUseBy) {
+    // the run was killed after its commit point: the env uses the database now, only the note is left
+    const uses = await TracEnvironment.open(env).then(
+      (e) => sameDatabase(e.database, parsed),
+      () => false,
+    )
+    if (uses) {
+      await rm(marker, {force: true})
+      return []
+    }
+  }
+  const same = known && formatDbUrl(known) === doc.url
+  const password = same ? known.password : await resolvePassword(parsed, {})
+  const target = {...parsed, password}
+  const name = target.database as string
+  const admin = dbClient({...target, database: target.engine === 'postgres' ? 'postgres' : undefined})
+  try {
+    if (await admin.databaseExists(name)) await admin.dropDatabase(name, {force: true})
+  } finally {
+    await admin.close()
+  }
+  await rm(marker, {force: true})
+  return [`dropped the database ${doc.url}, created by an interrupted run (pid ${doc.pid}) and never used`]
 }

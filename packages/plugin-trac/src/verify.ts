@@ -29,6 +29,7 @@ export interface VerifyOptions {
 }
 
 export interface VerifyResult {
+  artifact: string
   backup: string
   ok: boolean
   checked: number
@@ -55,6 +56,7 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
   const manifest = await readManifest(artifact)
   const sums = await verifyManifest(artifact)
   const result: VerifyResult = {
+    artifact,
     backup: artifact,
     ok: false,
     checked: sums.checked,
@@ -91,7 +93,11 @@ export async function verifyBackup(path: string, options: VerifyOptions = {}): P
       const server = options.scratchServer ?? db
       const name = `bk_verify_${process.pid}_${Date.now().toString(36)}`
       const target: TracDbUrl = {...server, database: name, params: {...server.params}}
-      const loaded = await loadTracDump(target, join(dir, component.path ?? DUMP_FILES[db.engine]), scratch)
+      const loaded = await loadTracDump(
+        target,
+        join(dir, component.path ?? DUMP_FILES[db.engine]),
+        join(scratch, 'env'),
+      )
       try {
         result.tables = loaded.tables
         const client = dbClient(target)

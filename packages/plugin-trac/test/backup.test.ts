@@ -21,8 +21,8 @@ describe('bk trac backup / list / verify', () => {
     expect(statSync(archive).mode & 0o777).toBe(0o600)
     expect(readdirSync(location)).toEqual([archive.split('/').pop()]) // no stage left behind
 
-    const list = await runBk(['trac', 'list', location, '--json'])
-    const entries = list.json<{name: string; description: string}[]>()
+    const list = await runBk(['trac', 'list', '--location', location, '--json'])
+    const entries = list.json<{artifacts: {name: string; description: string}[]}>().artifacts
     expect(entries).toHaveLength(1)
     expect(entries[0]!.description).toBe('nightly')
 
@@ -47,7 +47,7 @@ describe('bk trac backup / list / verify', () => {
       expect((await runBk(['trac', 'backup', env, '--location', location, '--keep', '2'])).exitCode).toBe(0)
     const names = readdirSync(location).sort()
     expect(names).toHaveLength(2)
-    const list = (await runBk(['trac', 'list', location, '--json'])).json<{name: string}[]>()
+    const list = (await runBk(['trac', 'list', location, '--json'])).json<{artifacts: {name: string}[]}>().artifacts
     expect(list.map((e) => e.name)).toEqual([...names].reverse())
   })
 
@@ -66,9 +66,9 @@ describe('bk trac backup / list / verify', () => {
     r = await runBk(['trac', 'prune', location, '--keep', '1', '--dry-run'])
     expect(r.exitCode, r.stderr).toBe(0)
     expect(readdirSync(location).sort()).toEqual(all)
-    r = await runBk(['trac', 'prune', location, '--keep', '1', '--yes', '--json'])
+    r = await runBk(['trac', 'prune', '--location', location, '--keep', '1', '--yes', '--json'])
     expect(r.exitCode, r.stderr).toBe(0)
-    expect(r.json<{removed: string[]}>().removed).toHaveLength(2)
+    expect(r.json<{removed: unknown[]}>().removed).toHaveLength(2)
     const left = readdirSync(location).sort()
     expect(left).toEqual([
       all.filter((n) => n.startsWith('other-'))[0],

@@ -12,15 +12,19 @@ describe('--dry-run writes nothing', () => {
 
     let r = await runBk(['trac', 'hotcopy', env, join(parent, 'copy'), '--dry-run'])
     expect(r.exitCode, r.stderr).toBe(0)
-    expect(r.stdout).toMatch(/^Would hotcopy .* with the sqlite database in db\/trac\.db; nothing was written/)
+    expect(r.stdout).toMatch(
+      /^Plan: hotcopy .*\n {2}create +\S+\/copy .*\n {2}copy +sqlite:db\/trac\.db +\(sqlite database into db\/trac\.db\)/,
+    )
+    expect(r.stdout).toMatch(/Nothing was changed \(--dry-run\)\.\n$/)
 
     r = await runBk(['trac', 'backup', env, '--location', join(parent, 'backups'), '--dry-run', '--keep', '1'])
     expect(r.exitCode, r.stderr).toBe(0)
-    expect(r.stdout).toMatch(/^Would back up .*sqlite-env-\d{4}-\d{2}-\d{2}_\d{6}\.tar\.gz; nothing was written/)
+    expect(r.stdout).toMatch(/^ {2}create +\S+\/sqlite-env-\d{4}-\d{2}-\d{2}_\d{6}\.tar\.gz +\(archive, mode 0600\)$/m)
 
     r = await runBk(['trac', 'restore', fixtureEnv('sqlite-hotcopy'), env, '--dry-run'])
     expect(r.exitCode, r.stderr).toBe(0)
-    expect(r.stdout).toMatch(/replacing the environment there.*nothing was changed/)
+    expect(r.stdout).toMatch(/^ {2}replace +\S+sqlite-env +\(Trac environment\)$/m)
+    expect(r.stdout).toMatch(/^ {2}keep +\S+sqlite-env\.old-YYYYmmddTHHMMSSZ/m)
 
     r = await runBk([
       'trac',
@@ -33,7 +37,7 @@ describe('--dry-run writes nothing', () => {
     ])
     expect(r.exitCode, r.stderr).toBe(0)
     expect(r.stdout).toMatch(
-      /^Would copy every table from sqlite:db\/trac\.db to postgres:\/\/root@127\.0\.0\.1\/never_created/,
+      /^ {2}load +postgres:\/\/root@127\.0\.0\.1\/never_created +\(every table of sqlite:db\/trac\.db\)$/m,
     )
 
     expect(readdirSync(parent)).toEqual([])

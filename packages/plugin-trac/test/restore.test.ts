@@ -113,7 +113,11 @@ describe('bk trac restore over an existing env', () => {
     expect(r.exitCode).toBe(0)
     expect(existsSync(join(env, 'db/trac.db-wal'))).toBe(false)
     expect(sqliteDump(join(env, 'db/trac.db'))).toEqual(sqliteDump(join(hot, 'db/trac.db')))
-    expect(readdirSync(dirname(env)).filter((n) => n !== 'sqlite-env')).toEqual([])
+    // the replaced env is kept under a new name, stale -wal and diverged ticket included; nothing else is left
+    const kept = readdirSync(dirname(env)).filter((n) => n !== 'sqlite-env')
+    expect(kept).toHaveLength(1)
+    expect(kept[0]).toMatch(/^sqlite-env\.old-\d{8}T\d{6}Z$/)
+    expect(readFileSync(join(dirname(env), kept[0]!, 'db/trac.db-wal'), 'utf8')).toBe('stale')
   })
 
   it('refuses a database_version newer than this Trac can use', async () => {
@@ -150,6 +154,10 @@ describe('bk trac restore over an existing env', () => {
     expect(r.exitCode, r.stderr).toBe(0)
     expect(sqliteDump(outside)).toEqual(sqliteDump(join(hot, 'db/trac.db')))
     expect(existsSync(join(env2, 'db/trac.db'))).toBe(false)
+    // the replaced outside file is kept, never deleted
+    const kept = readdirSync(dirname(outside)).filter((n) => n.startsWith('live.db.old-'))
+    expect(kept).toHaveLength(1)
+    expect(readFileSync(join(dirname(outside), kept[0]!), 'utf8')).toBe('live data of someone')
   })
 
   it('refuses a pg dump newer than this Trac before touching any database', async () => {

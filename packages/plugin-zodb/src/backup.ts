@@ -14,12 +14,12 @@
 // are copied: the scan stops before a voted-but-unfinished or half-written tail.
 import {createHash} from 'node:crypto'
 import {createWriteStream} from 'node:fs'
-import {type FileHandle, open} from 'node:fs/promises'
+import {type FileHandle, open, readFile, writeFile} from 'node:fs/promises'
 import {Readable, Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {createGzip} from 'node:zlib'
-import {atomicFile, BkError, withLock} from '@bkcli/core'
+import {atomicFile, BkError, crashPoint} from '@bkcli/core'
 import {readRepoFile} from './chain-reader.js'
 import {checkBoundary, hasMagic, preadExactly, scanTransactions, tidToDate} from './filestorage.js'
 import {FsIndex, IndexFormatError, readIndexFile, writeIndexFile} from './fsindex.js'
@@ -84,21 +84,19 @@ interface Decision {
 }
 
 export async function backupFileStorage(datafs: string, options: BackupOptions): Promise<BackupResult> {
-  return withLock(options.repository, 'bk zodb backup', async () => {
-    let fh: FileHandle
-    try {
-      fh = await open(datafs, 'r')
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code
-      if (code === 'ENOENT') throw new BkError(`filestorage ${datafs} does not exist; check --datafs`)
-      throw new BkError(`cannot read ${datafs}: ${(e as Error).message}`)
-    }
-    try {
-      return await backupFrom(fh, datafs, options)
-    } finally {
-      await fh.close()
-    }
-  })
+  let fh: FileHandle
+  try {
+    fh = await open(datafs, 'r')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') throw new BkError(`filestorage ${datafs} does not exist; check --datafs`)
+    throw new BkError(`cannot read ${datafs}: ${(e as Error).message}`)
+  }
+  try {
+    return await backupFrom(fh, datafs, options)
+  } finally {
+    await fh.close()
+  }
 }
 
 async function backupFrom(fh: FileHandle, datafs: string, options: BackupOptions): Promise<BackupResult> {
@@ -139,34 +137,28 @@ async function backupFrom(fh: FileHandle, datafs: string, options: BackupOptions
   const dest = `${options.repository}/${name}`
 
   const index = full ? new FsIndex() : await indexAt(fh, options.repository, decision.previous!, decision.start, log)
-  const copy = await atomicFile(dest, (tmp) =>
-    copyRange(fh, decision.start, scan.end, tmp, {
-      gzip: options.gzip ?? false,
-      level: options.gzipLevel ?? 6,
-      index,
-      onProgress: options.onProgress,
-    }),
+  // Order: data file, .index, sidecar, then the .dat line — the commit point. A kill before it leaves files that
+  // no .dat records: list shows them as partial, the next backup removes them (store.ts recoverRepository).
+  const copy = await atomicFile(
+    dest,
+    (tmp) =>
+      copyRange(fh, decision.start, scan.end, tmp, {
+        gzip: options.gzip ?? false,
+        level: options.gzipLevel ?? 6,
+        index,
+        onProgress: options.onProgress,
+      }),
+    {mode: 0o600},
   )
-  await atomicFile(indexPathOf(options.repository, {stamp} as RepoFile), async (tmp) => {
-    await writeIndexFile(tmp, scan.end, index)
-  })
-  const prefix = options.datPrefix ?? options.repository
-  const line = formatDatLine(prefix, name, decision.start, scan.end, copy.md5)
-  if (full) {
-    await atomicFile(`${options.repository}/${stamp}.dat`, async (tmp) => {
-      const out = await open(tmp, 'w', 0o644)
-      await out.write(line)
-      await out.close()
-    })
-  } else {
-    const out = await open(datPathOf(options.repository, decision.chainHead!), 'a')
-    try {
-      await out.write(line)
-      await out.sync()
-    } finally {
-      await out.close()
-    }
-  }
+  crashPoint('zodb-backup:data')
+  await atomicFile(
+    indexPathOf(options.repository, {stamp} as RepoFile),
+    async (tmp) => {
+      await writeIndexFile(tmp, scan.end, index)
+    },
+    {mode: 0o600},
+  )
+  crashPoint('zodb-backup:index')
   const sidecar = await probeSidecar(fh, {
     kind: full ? 'full' : 'incremental',
     datafs,
@@ -179,6 +171,20 @@ async function backupFrom(fh: FileHandle, datafs: string, options: BackupOptions
     name,
   })
   await writeSidecar(`${options.repository}/${name}`, sidecar)
+  crashPoint('zodb-backup:sidecar')
+  const prefix = options.datPrefix ?? options.repository
+  const line = formatDatLine(prefix, name, decision.start, scan.end, copy.md5)
+  // The .dat is replaced whole (an incremental's line appended to the old text): repozo's bytes, never a torn line.
+  const datPath = full ? `${options.repository}/${stamp}.dat` : datPathOf(options.repository, decision.chainHead!)
+  const before = full ? '' : await readFile(datPath, 'utf8')
+  await atomicFile(
+    datPath,
+    async (tmp) => {
+      await writeFile(tmp, before + line)
+    },
+    {mode: 0o600, overwrite: !full},
+  )
+  crashPoint('zodb-backup:dat')
   return {
     ...base,
     kind: decision.kind,

@@ -6,10 +6,23 @@
 // immutable files, so "unchanged" = same size and mtime. Transient content is left out: tmp/ (uncommitted
 // blobs), .removed and *.tmp (pack leftovers); .layout is kept. Rotated backups (<base>.N) are read, not written.
 // Unlike the recipe, every copy is built in a stage and renamed into place, and every failure is an error.
-import {lstat, readdir, readlink, rename, rm, rmdir, stat, symlink} from 'node:fs/promises'
+import {rmSync} from 'node:fs'
+import {chmod, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink} from 'node:fs/promises'
 import {basename, join, resolve} from 'node:path'
-import {atomicDir, BkError, copyTree, createArchive, extractArchive, runTool, safeRestore} from '@bkcli/core'
+import {
+  atomicDir,
+  BkError,
+  commitParts,
+  copyTree,
+  createArchive,
+  extractArchive,
+  fsyncTree,
+  journalPathFor,
+  onInterrupt,
+  runTool,
+} from '@bkcli/core'
 import {isStamp, stampOf} from './repozo-date.js'
+import {stagePathOf} from './restore.js'
 
 export interface BlobBackupEntry {
   name: string
@@ -199,34 +212,60 @@ export interface BlobRestoreResult {
 }
 
 /**
- * Replaces the blob storage with a backup: built in a stage beside it, then swapped by rename (core
- * safeRestore); `afterSwap` runs with the new blobs in place (the filestorage rename), and a throw rolls back.
+ * Builds the blob storage of a backup in a stage of its own beside `target` (unique per run; the mode of the
+ * current folder kept), fsynced whole: swapped in by the caller's commit. Returns the stage.
  */
-export async function restoreBlobs(
+export async function stageBlobs(
   entry: BlobBackupEntry,
   target: string,
-  options: {afterSwap?: () => Promise<void>; onProgress?: (bytes: number) => void} = {},
-): Promise<BlobRestoreResult> {
+  options: {onProgress?: (bytes: number) => void} = {},
+): Promise<string> {
   const abs = resolve(target)
   const base = blobBase(abs)
-  await safeRestore({
-    target: abs,
-    stage: async (stage) => {
-      if (entry.chain) {
-        // GNU tar's listed-incremental dumps: only GNU tar applies them (deletions included)
-        for (const part of entry.chain) {
-          await runTool('tar', [`-x${part.gzip ? 'z' : ''}f`, part.path, '--incremental', '-C', stage], {
-            label: 'tar',
-          })
-        }
-      } else if (entry.kind === 'archive') {
-        await extractArchive({file: entry.path, target: stage, onProgress: options.onProgress})
-      } else {
-        await rmdir(stage)
-        await copyTree(await innerDir(entry.path, base), stage, {onProgress: options.onProgress})
+  const current = await stat(abs).catch(() => undefined)
+  if (current && !current.isDirectory()) {
+    throw new BkError(`blob storage ${abs} is not a directory; check --blob-storage`)
+  }
+  const stage = stagePathOf(abs)
+  const unregister = onInterrupt(() => rmSync(stage, {recursive: true, force: true}), {sweep: true})
+  try {
+    if (entry.chain) {
+      await mkdir(stage, {mode: 0o700})
+      // GNU tar's listed-incremental dumps: only GNU tar applies them (deletions included)
+      for (const part of entry.chain) {
+        await runTool('tar', [`-x${part.gzip ? 'z' : ''}f`, part.path, '--incremental', '-C', stage], {label: 'tar'})
       }
-    },
-    afterSwap: options.afterSwap ? async () => options.afterSwap?.() : undefined,
-  })
+    } else if (entry.kind === 'archive') {
+      await mkdir(stage, {mode: 0o700})
+      await extractArchive({file: entry.path, target: stage, onProgress: options.onProgress})
+    } else {
+      await copyTree(await innerDir(entry.path, base), stage, {onProgress: options.onProgress})
+    }
+    if (current) await chmod(stage, current.mode & 0o7777)
+    await fsyncTree(stage)
+    return stage
+  } catch (e) {
+    await rm(stage, {recursive: true, force: true})
+    throw e
+  } finally {
+    unregister()
+  }
+}
+
+export interface BlobRestoreResult {
+  target: string
+  from: string
+  kind: 'dir' | 'archive'
+}
+
+/** Replaces the blob storage with a backup on its own (stage, then one commit). */
+export async function restoreBlobs(entry: BlobBackupEntry, target: string): Promise<BlobRestoreResult> {
+  const abs = resolve(target)
+  const stage = await stageBlobs(entry, abs)
+  try {
+    await commitParts([{stage, target: abs}], {journal: journalPathFor(abs)})
+  } finally {
+    await rm(stage, {recursive: true, force: true})
+  }
   return {target: abs, from: entry.path, kind: entry.kind}
 }

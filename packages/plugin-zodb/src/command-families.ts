@@ -1,28 +1,31 @@
 // The two families of `bk zodb` commands: backup-like (backup, fullbackup, snapshotbackup, zipbackup) and
-// restore-like (restore, snapshotrestore, ziprestore). Each family shares its flags, args and run logic here; a
-// concrete command (under commands/, where oclif loads it) only states its help text and which locations it uses.
-// Kept outside commands/ so oclif does not take these abstract classes for commands.
-
-import {BkCommand, BkError, hooksFromFlags, retentionFromFlags} from '@bkcli/core'
+// restore-like (restore, snapshotrestore, ziprestore). Each runs through core's workflow (plan, --dry-run,
+// confirm, target locks, recover, hooks, act, retention, one result); a concrete command (under commands/, where
+// oclif loads it) only states its help text and which locations it uses. Kept outside commands/ so oclif does
+// not take these abstract classes for commands.
+import {BkCommand, BkError, dryRunFlag, retentionFromFlags} from '@bkcli/core'
 import {backupFlags, restoreArgs, restoreFlags} from './flags.js'
-import {backupText, damageOf, restoreText} from './render.js'
+import {backupOutput, backupText, damageOf, restoreText} from './render.js'
 import {parseRestoreDate} from './repozo-date.js'
 import {type Mode, resolveSite} from './settings.js'
-import {backupSite, restoreSite} from './site.js'
+import {backupLocks, backupSite, planBackup, recoverBackup, retentionOf, SiteRestore, upcomingOf} from './site.js'
+import {siteStore} from './store.js'
 
-export const restoreDescription = `Nothing live is replaced until the restored Data.fs is complete and verified: it is written to
-<Data.fs>.part, each backup file's size and md5 and the FileStorage structure are checked, it is fsynced and
-renamed over Data.fs. Refuses while Data.fs.lock is held by a running Zope/ZEO (unless --ignore-lock).`
+export const restoreDescription = `Nothing live is replaced until every part is complete and verified: each Data.fs (with its index) and
+each blob storage is staged beside its target under a name of its own, checked (size and md5 of every backup
+file, FileStorage structure), fsynced, and then all are swapped in at one commit point. A killed restore leaves
+the old or the new state, and the next bk run on the target finishes it. The previous copies are kept as
+<name>.pre-restore-<stamp>. Refuses while Data.fs.lock is held by a running Zope/ZEO (unless --ignore-lock).`
 
 export const restoreExamples = [
-  '<%= config.bin %> <%= command.id %>',
+  '<%= config.bin %> <%= command.id %> --dry-run',
   '<%= config.bin %> <%= command.id %> 2024-01-02-10-30-00 --no-prompt',
 ]
 
 /** Restores a site as of a date (argument or --date) from the repositories of `mode`. */
 export abstract class RestoreCommand extends BkCommand<typeof RestoreCommand> {
   static override args = restoreArgs
-  static override flags = restoreFlags
+  static override flags = {...dryRunFlag, ...restoreFlags}
 
   /** Which locations (backup, snapshot or zip) this command restores from. */
   protected abstract readonly mode: Mode
@@ -35,25 +38,31 @@ export abstract class RestoreCommand extends BkCommand<typeof RestoreCommand> {
     const given = args.date ?? flags.date
     const date = given === undefined ? undefined : parseRestoreDate(given)
     const site = await resolveSite(flags)
-    const result = await restoreSite(site, {
-      mode: this.mode,
-      date,
-      ignoreLock: flags['ignore-lock'],
-      dryRun: flags['dry-run'],
-      confirm: (question) => this.confirmOrAbort(question, 'replace the filestorage'),
-      hooks: hooksFromFlags(flags),
-      log: (m) => this.info(m),
-      progress: (label, total) => this.progress(label, total),
-    })
-    return this.report(result, restoreText)
+    const restore = await SiteRestore.open(site, {mode: this.mode, date, ignoreLock: flags['ignore-lock']})
+    const live = await restore.replacing()
+    return this.execute(
+      {
+        kind: 'restore',
+        plan: () => restore.plan(),
+        confirm: () =>
+          live.length === 0
+            ? undefined
+            : {question: `This will replace ${live.join(', ')}. Are you sure?`, action: 'replace the filestorage'},
+        locks: restore.locks,
+        recover: () => restore.recover(),
+        hooks: {env: {BK_TARGET: restore.main.datafs}},
+        act: (_plan, context) => restore.run(context),
+      },
+      restoreText,
+    )
   }
 }
 
-export const backupExamples = ['<%= config.bin %> <%= command.id %>']
+export const backupExamples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --dry-run']
 
 /** Backs up a site into the repositories of `mode`; exits 1 after reporting when the source looks damaged. */
 export abstract class BackupCommand extends BkCommand<typeof BackupCommand> {
-  static override flags = backupFlags
+  static override flags = {...dryRunFlag, ...backupFlags}
 
   /** Which locations (backup, snapshot or zip) this command writes to. */
   protected abstract readonly mode: Mode
@@ -64,24 +73,34 @@ export abstract class BackupCommand extends BkCommand<typeof BackupCommand> {
   }
 
   async run() {
-    const {flags} = this
-    if (flags['dry-run']) throw new BkError('--dry-run is not supported by backups; run without it')
+    const {flags, mode} = this
     const site = await resolveSite(flags)
-    const result = await backupSite(site, {
-      mode: this.mode,
+    const options = {
+      mode,
       full: this.wantsFull(),
       gzip: flags.gzip,
       archiveBlob: flags['archive-blob'],
       compressBlob: flags['compress-blob'],
       hardLinks: flags['hard-links'],
-      retention: retentionFromFlags(flags),
-      keepBlobDays: flags['keep-blob-days'],
-      hooks: hooksFromFlags(flags),
-      log: (m) => this.info(m),
-      progress: (label, total) => this.progress(label, total),
-    })
-    this.report(result, backupText)
-    const damage = damageOf(result)
+    }
+    const store = async () => siteStore(site, mode)
+    const upcoming = () => upcomingOf(site, mode)
+    const given = this.retention(store, upcoming)
+    const policy = retentionOf(site, mode, given?.policy ?? retentionFromFlags(flags), flags['keep-blob-days'])
+    const retention = given || mode === 'zip' ? {policy, store, upcoming} : undefined
+    const result = await this.execute(
+      {
+        kind: 'backup',
+        plan: () => planBackup(site, options),
+        locks: backupLocks(site, mode),
+        recover: () => recoverBackup(site, mode),
+        hooks: {env: {BK_TARGET: site.storages.at(-1)!.datafs}},
+        act: async (_plan, context) => backupOutput(await backupSite(site, options, context)),
+        retention,
+      },
+      backupText,
+    )
+    const damage = 'storages' in result ? damageOf(result) : undefined
     if (damage) {
       process.stderr.write(`bk: ${damage}\n`)
       this.exit(1)

@@ -1,7 +1,7 @@
 // Flags shared by the `bk zodb` commands, named after collective.recipe.backup's options in kebab-case; every
 // one can also be set in bk.yml under `zodb:` (e.g. `keep-blob-days: 14`).
 
-import {hookFlags, retentionFlags} from '@bkcli/core'
+import {hookFlags, locationFlag, retentionFlags} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 
 const STORAGE = 'STORAGE'
@@ -31,10 +31,7 @@ export const siteFlags = {
     description: 'Folder holding the default locations (default: the var folder, parent of filestorage/).',
     helpGroup: LOCATIONS,
   }),
-  location: Flags.string({
-    description: 'repozo repository of `backup` (default <prefix>/backups).',
-    helpGroup: LOCATIONS,
-  }),
+  location: locationFlag('the repozo repository of `backup` (default <prefix>/backups).'),
   'snapshot-location': Flags.string({
     description: 'Repository of `snapshotbackup` (default <prefix>/snapshotbackups).',
     helpGroup: LOCATIONS,

@@ -1,11 +1,5 @@
-// `verify` and `list`: what a repository holds, and whether every chain in it restores. Verify reads every
-// chain through (gunzip, size and md5 per file against its .dat line, contiguity, missing files, and the
-// FileStorage structure of the whole restored stream) — more than repozo -V, which checks only the newest
-// chain, stops at the first problem and misses gaps — and checks blob archives read through.
-import {stat} from 'node:fs/promises'
-import {basename} from 'node:path'
 import {checkArchive, isBkError, messageOf} from '@bkcli/core'
-import {type BlobBackupEntry, blobBase, listBlobBackups} from './blobs.js'
+import {blobBase, listBlobBackups} from './blobs.js'
 import {readChain} from './chain-reader.js'
 import {tidToDate} from './filestorage.js'
 import {allChains, checkChain, datPathOf, listDataFiles, readDat} from './repository.js'
@@ -101,55 +95,6 @@ async function verifyBlobs(location: string, base: string): Promise<BlobReport[]
   return reports
 }
 
-export interface ListedFile {
-  name: string
-  kind: 'full' | 'incremental'
-  stamp: string
-  start?: number
-  end?: number
-  /** size on disk (compressed for .fsz/.deltafsz) */
-  size: number
-}
-
-export interface StorageListing {
-  name: string
-  repository: string
-  chains: {full: string; files: ListedFile[]}[]
-  blobs: BlobBackupEntry[]
-}
-
-export async function listSite(site: Site, mode: Mode): Promise<{storages: StorageListing[]}> {
-  const storages: StorageListing[] = []
-  for (const storage of site.storages) {
-    const repo = repositoryOf(storage, mode)
-    const files = await listDataFiles(repo.abs).catch((e) => {
-      if (isBkError(e) && /does not exist/.test(e.message)) return []
-      throw e
-    })
-    const chains: StorageListing['chains'] = []
-    for (const chain of allChains(files)) {
-      const dat = chain[0]!.full ? ((await readDat(datPathOf(repo.abs, chain[0]!))) ?? []) : []
-      const listed: ListedFile[] = []
-      for (const f of chain) {
-        const line = dat.find((l) => l.name === f.name)
-        listed.push({
-          name: f.name,
-          kind: f.full ? 'full' : 'incremental',
-          stamp: f.stamp,
-          start: line?.start,
-          end: line?.end,
-          size: (await stat(f.path)).size,
-        })
-      }
-      chains.push({full: chain[0]!.name, files: listed})
-    }
-    const blobs =
-      site.backupBlobs && storage.blobStorage ? await listBlobBackups(repo.blobs, blobBase(storage.blobStorage)) : []
-    storages.push({name: storage.name, repository: repo.abs, chains: chains.reverse(), blobs})
-  }
-  return {storages}
-}
-
 export function verifyText(result: {ok: boolean; storages: StorageVerifyReport[]}): string[] {
   const lines: string[] = []
   for (const s of result.storages) {
@@ -165,21 +110,5 @@ export function verifyText(result: {ok: boolean; storages: StorageVerifyReport[]
     for (const b of s.blobs) lines.push(b.ok ? `  ok    ${b.name}` : `  FAIL  ${b.name}: ${b.problem}`)
   }
   lines.push(result.ok ? 'All backups verified.' : 'Verification FAILED.')
-  return lines
-}
-
-export function listText(result: {storages: StorageListing[]}): string[] {
-  const lines: string[] = []
-  for (const s of result.storages) {
-    lines.push(`${s.repository}:`)
-    if (s.chains.length === 0) lines.push('  (no filestorage backups)')
-    for (const c of s.chains) {
-      for (const f of c.files) {
-        const range = f.end === undefined ? 'not in .dat' : `bytes ${f.start}–${f.end}`
-        lines.push(`  ${f.stamp}  ${f.kind.padEnd(11)}  ${basename(f.name).padEnd(28)}  ${range}`)
-      }
-    }
-    for (const b of s.blobs) lines.push(`  ${b.when}  blobs (${b.kind})  ${b.name}`)
-  }
   return lines
 }

@@ -1,6 +1,25 @@
 // Human-readable lines for the command results (the --json output is the result object itself).
 import type {SiteRestoreResult, StorageBackupResult} from './site.js'
 
+/** core's backup result (artifacts) with the storages' details. */
+export interface SiteBackupOutput {
+  artifacts: {path: string; bytes: number; kind: string}[]
+  storages: StorageBackupResult[]
+}
+
+export function backupOutput(result: {storages: StorageBackupResult[]}): SiteBackupOutput {
+  const artifacts: SiteBackupOutput['artifacts'] = []
+  for (const s of result.storages) {
+    const fs = s.filestorage
+    if (fs?.file) artifacts.push({path: fs.file, bytes: fs.bytes, kind: fs.kind})
+    else if (fs) artifacts.push({path: s.repository, bytes: 0, kind: 'unchanged'})
+    const b = s.blobs
+    if (b?.path)
+      artifacts.push({path: b.path, bytes: b.bytes, kind: b.kind === 'none' ? 'unchanged' : `blobs-${b.kind}`})
+  }
+  return {artifacts, storages: result.storages}
+}
+
 const mb = (n: number) => `${(n / 1048576).toFixed(1)} MiB`
 
 export function backupText(result: {storages: StorageBackupResult[]}): string[] {
@@ -16,31 +35,23 @@ export function backupText(result: {storages: StorageBackupResult[]}): string[] 
       if (b.kind === 'none') lines.push(`blobs: ${b.reason}`)
       else lines.push(`blobs: ${b.path} (${b.files} files, ${mb(b.bytes)} copied, ${b.linked} hard-linked)`)
     }
-    if (s.pruned.length) lines.push(`removed ${s.pruned.length} old backup file(s)`)
   }
   return lines
 }
 
 export function restoreText(result: SiteRestoreResult): string[] {
   const lines: string[] = []
-  if (result.dryRun) {
-    for (const s of result.storages) {
-      if (s.from.files) lines.push(`would restore ${s.name} from ${s.from.files.join(' + ')}`)
-      if (s.from.blobs) lines.push(`would restore its blobs from ${s.from.blobs}`)
-    }
-    return lines
-  }
   for (const s of result.storages) {
     const fs = s.filestorage
     if (fs) {
       lines.push(
         `${fs.output}: restored from ${fs.files.join(' + ')} (${mb(fs.bytes)}, ${fs.transactions} transactions, last ${fs.lastTransaction ?? 'n/a'})`,
       )
-      if (fs.index !== 'restored')
-        lines.push('  no matching .index in the backup: ZODB rebuilds the index on first open')
+      if (fs.index !== 'restored') lines.push('  no matching .index in the backup: the index was built from the data')
     }
     if (s.blobs) lines.push(`${s.blobs.target}: blobs restored from ${s.blobs.from}`)
   }
+  if (result.kept.length) lines.push(`The previous copies are kept as ${result.kept.join(', ')}`)
   return lines
 }
 

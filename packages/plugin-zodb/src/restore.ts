@@ -1,15 +1,17 @@
 // Restore a filestorage from a repozo repository as repozo -R does, but safely: the chain is checked whole
-// before anything is written; the data goes to `<out>.part` while each file's size and md5 and the
-// FileStorage structure are checked; it is fsynced and renamed over the old file, which stays untouched until
-// that rename. The backup's `.index` comes along when it matches the restored size; otherwise a stale
-// `<out>.index` is removed so ZODB rebuilds it instead of trusting the old database's.
+// before anything is written; the data goes to a stage of its own beside the target (unique per run) while each
+// file's size and md5 and the FileStorage structure are checked; it is fsynced and swapped in with its index by
+// core's commitParts (one journal: a crash leaves the old or the new pair, never a mix). The backup's `.index`
+// comes along when it matches the restored size; otherwise one is built from the restored bytes.
+import {randomBytes} from 'node:crypto'
 import {constants, rmSync} from 'node:fs'
-import {copyFile, mkdir, open, rename, rm, stat} from 'node:fs/promises'
-import {dirname} from 'node:path'
-import {BkError, fsyncDir, onInterrupt} from '@bkcli/core'
+import {copyFile, type FileHandle, mkdir, open, rm, stat} from 'node:fs/promises'
+import {basename, dirname, join} from 'node:path'
+import {BkError, type CommitPart, commitParts, fsyncPath, journalPathFor, onInterrupt} from '@bkcli/core'
 import {readChain} from './chain-reader.js'
 import {tidToDate} from './filestorage.js'
-import {IndexFormatError, readIndexPos} from './fsindex.js'
+import {FsIndex, IndexFormatError, readIndexPos, writeIndexFile} from './fsindex.js'
+import {RecordParser, StructureError} from './record-parser.js'
 import {type CheckedChain, checkChain, indexPathOf, listDataFiles, selectChain} from './repository.js'
 
 export interface RestorePlan {
@@ -34,7 +36,8 @@ export interface RestoreFileResult {
   bytes: number
   transactions: number
   lastTransaction?: string
-  index: 'restored' | 'rebuilt-on-open'
+  /** the backup's .index, or one built from the restored bytes */
+  index: 'restored' | 'rebuilt'
 }
 
 /** Writes the planned chain to `output` (see module comment). */
@@ -43,54 +46,80 @@ export async function restoreFileStorage(
   output: string,
   options: {onProgress?: (bytes: number) => void} = {},
 ): Promise<RestoreFileResult> {
+  await mkdir(dirname(output), {recursive: true})
   const staged = await stageFileStorage(plan, output, options)
-  return staged.commit()
+  try {
+    await commitParts(staged.parts, {journal: journalPathFor(output)})
+  } finally {
+    await staged.abort()
+  }
+  return staged.result
 }
 
 export interface StagedFileStorage {
-  /** renames the verified `<out>.part` (and its index) into place */
-  commit(): Promise<RestoreFileResult>
+  /** The parts to swap in with core's commitParts: Data.fs, and its index. */
+  parts: CommitPart[]
+  result: RestoreFileResult
   /** removes the staged files; the live Data.fs was never touched */
   abort(): Promise<void>
 }
 
+/** `.<name>.bk-stage-<pid>-<tag>` beside `path`: unique per run, swept by core's sweepLeftovers. */
+export function stagePathOf(path: string): string {
+  return join(dirname(path), `.${basename(path)}.bk-stage-${process.pid}-${randomBytes(4).toString('hex')}`)
+}
+
 /**
- * Writes and verifies `<out>.part` (and `<out>.index.part`) without touching `output`, so several parts of a
- * site (filestorages, blobs) can all be prepared before any of them replaces the live copy.
+ * Writes and verifies the restored Data.fs and its index under unique stage names beside `output` without touching
+ * it, so several parts of a site (filestorages, blobs) can all be prepared before one commit swaps them in. The
+ * index is the backup's when it matches the restored size, else built from the restored bytes while they are
+ * written (the old index must never survive beside the new data).
  */
 export async function stageFileStorage(
   plan: RestorePlan,
   output: string,
   options: {onProgress?: (bytes: number) => void} = {},
 ): Promise<StagedFileStorage> {
-  const part = `${output}.part`
-  const indexPart = `${output}.index.part`
-  await mkdir(dirname(output), {recursive: true})
+  const part = stagePathOf(output)
+  const indexPart = stagePathOf(`${output}.index`)
   const mode = await stat(output).then(
     (s) => s.mode & 0o7777,
     () => 0o644,
   )
-  const unregister = onInterrupt(() => {
-    rmSync(part, {force: true})
-    rmSync(indexPart, {force: true})
-  })
+  const unregister = onInterrupt(
+    () => {
+      rmSync(part, {force: true})
+      rmSync(indexPart, {force: true})
+    },
+    {sweep: true},
+  )
   const abort = async () => {
     unregister()
     await rm(part, {force: true})
     await rm(indexPart, {force: true})
   }
-  const fh = await open(part, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode)
+  const last = plan.chain.files[plan.chain.files.length - 1]!
+  const indexSource = indexPathOf(plan.repository, last)
+  const indexFits = await indexMatches(indexSource, plan.chain.size)
+  const built = indexFits ? undefined : new FsIndex()
+  const parser = built ? new RecordParser({start: 0, onRecord: (oid, at) => built.set(oid, at)}) : undefined
+  let fh: FileHandle | undefined
   try {
+    fh = await open(part, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode)
+    const out = fh
     let pending: Buffer[] = []
     let pendingBytes = 0
     const flush = async () => {
       if (pendingBytes === 0) return
-      await fh.write(pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes))
+      const buffer = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes)
+      // a full disk shows first as a short write: finish it, so the next write reports ENOSPC
+      for (let at = 0; at < buffer.length; ) at += (await out.write(buffer, at, buffer.length - at)).bytesWritten
       pending = []
       pendingBytes = 0
     }
     const result = await readChain(plan.chain, {
       sink: async (chunk) => {
+        parser?.push(chunk)
         pending.push(chunk)
         pendingBytes += chunk.length
         if (pendingBytes >= 4 << 20) await flush()
@@ -98,46 +127,42 @@ export async function stageFileStorage(
       onProgress: options.onProgress,
     })
     await flush()
-    await fh.sync()
-    await fh.close()
+    await out.sync()
+    await out.close()
+    fh = undefined
     const written = (await stat(part)).size
     if (written !== plan.chain.size) throw new BkError(`wrote ${written} bytes to ${part}, expected ${plan.chain.size}`)
-
-    const last = plan.chain.files[plan.chain.files.length - 1]!
-    const indexSource = indexPathOf(plan.repository, last)
-    let index: RestoreFileResult['index'] = 'rebuilt-on-open'
-    if (await indexMatches(indexSource, written)) {
-      await copyFile(indexSource, indexPart)
-      const ih = await open(indexPart, 'r+')
-      await ih.sync()
-      await ih.close()
-      index = 'restored'
-    }
+    if (built && parser) {
+      parser.end()
+      await writeIndexFile(indexPart, written, built)
+    } else await copyFile(indexSource, indexPart)
+    await fsyncPath(indexPart)
     return {
       abort,
-      async commit() {
-        try {
-          // The old index must not survive beside the new data; it is derived data, ZODB rebuilds it.
-          await rm(`${output}.index`, {force: true})
-          await rename(part, output)
-          if (index === 'restored') await rename(indexPart, `${output}.index`)
-          await fsyncDir(dirname(output))
-        } finally {
-          await abort()
-        }
-        return {
-          output,
-          files: plan.chain.files.map((f) => f.name),
-          bytes: written,
-          transactions: result.transactions,
-          lastTransaction: result.lastTid ? tidToDate(result.lastTid).toISOString() : undefined,
-          index,
-        }
+      parts: [
+        {stage: part, target: output},
+        {stage: indexPart, target: `${output}.index`},
+      ],
+      result: {
+        output,
+        files: plan.chain.files.map((f) => f.name),
+        bytes: written,
+        transactions: result.transactions,
+        lastTransaction: result.lastTid ? tidToDate(result.lastTid).toISOString() : undefined,
+        index: built ? 'rebuilt' : 'restored',
       },
     }
   } catch (e) {
-    await fh.close().catch(() => {})
+    await fh?.close().catch(() => {})
     await abort()
+    if (e instanceof StructureError) throw new BkError(`the restored data is not a valid FileStorage: ${e.message}`)
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      throw new BkError(
+        `no space left in ${dirname(output)} to stage the restored ${basename(output)} (${plan.chain.size} bytes, ${code}); nothing was changed`,
+        {code: 'ENOSPC'},
+      )
+    }
     throw e
   }
 }

@@ -2,10 +2,9 @@
 // stay in a foreign format). repozo ignores it (its data-file pattern is anchored). It holds the manifest
 // fields plus what the next incremental needs to check Data.fs in O(1): the md5 of the first and the last
 // 64 KiB of the backed-up prefix and the tid of the transaction that ends it.
-import {readFileSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import {basename} from 'node:path'
-import {completeManifest, writeSidecar as writeCoreSidecar} from '@bkcli/core'
+import {completeManifest, pluginIdentity, writeSidecar as writeCoreSidecar} from '@bkcli/core'
 
 export interface Sidecar {
   name: string
@@ -29,19 +28,11 @@ export function sidecarPathOf(file: string): string {
   return `${file}.bk.json`
 }
 
-function pluginVersion(): string {
-  try {
-    return JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string
-  } catch {
-    return '0.0.0'
-  }
-}
-
 /** Written through core's manifest code (schema-checked, atomic); `bk verify`-style checks hash the file. */
 export async function writeSidecar(file: string, s: Sidecar): Promise<void> {
   const manifest = completeManifest(
     {
-      plugin: {name: '@bkcli/plugin-zodb', version: pluginVersion()},
+      plugin: pluginIdentity(import.meta.url).plugin,
       application: 'zodb',
       kind: s.kind,
       source: s.source ?? '',

@@ -1,8 +1,29 @@
-// The recipe's scripts as operations on a whole site (every filestorage and its blobs): backup in the
-// recipe's order (extra filestorages first; Data.fs before its blobs, so no backed-up record lacks its blob),
-// retention afterwards; restore with every part checked and staged before anything live is replaced.
-import {mkdir} from 'node:fs/promises'
-import {BkError, type Hooks, type RetentionPolicy, withHooks} from '@bkcli/core'
+// The recipe's scripts as operations on a whole site (every filestorage and its blobs), shaped for core's
+// workflow: `plan()` reads only, `recover()` finishes what a killed run left, `run()` acts. Backup in the recipe's
+// order (extra filestorages first; Data.fs before its blobs, so no backed-up record lacks its blob). Restore:
+// every part (each Data.fs, its index, each blob storage) staged and checked beside its target first, then one
+// commit (core's commitParts journal) swaps them all, keeping the previous copies under names never reused.
+import {existsSync} from 'node:fs'
+import {mkdir, rm, stat} from 'node:fs/promises'
+import {basename, dirname} from 'node:path'
+import {
+  type Artifact,
+  BkError,
+  type CommitPart,
+  commitParts,
+  crashPoint,
+  journalPathFor,
+  type OperationContext,
+  type Plan,
+  type PlanStep,
+  pathExists,
+  pruneStore,
+  type RetentionPolicy,
+  recoverCommit,
+  removeStalePartials,
+  step,
+  sweepLeftovers,
+} from '@bkcli/core'
 import {type BackupResult, backupFileStorage} from './backup.js'
 import {
   type BlobBackupEntry,
@@ -11,26 +32,19 @@ import {
   backupBlobs,
   blobBase,
   findBlobBackup,
-  restoreBlobs,
+  stageBlobs,
 } from './blobs.js'
 import {listDataFiles} from './repository.js'
 import {stampOf} from './repozo-date.js'
-import {
-  planRestore,
-  type RestoreFileResult,
-  type RestorePlan,
-  type StagedFileStorage,
-  stageFileStorage,
-} from './restore.js'
-import {pruneBlobBackups, pruneRepository} from './retention.js'
+import {planRestore, type RestoreFileResult, type RestorePlan, stageFileStorage} from './restore.js'
 import {type Mode, repositoryOf, type Site, type Storage} from './settings.js'
-import {holdStorageLock, type StorageLock} from './storage-lock.js'
+import {checkStorageLock, holdStorageLock, type StorageLock} from './storage-lock.js'
+import {recoverRepository, siteStore} from './store.js'
 
 /** A byte progress bar (the command's, drawn on a TTY only). */
-export type ProgressFactory = (
-  label: string,
-  total?: number,
-) => {update(done: number): void; setTotal?(total: number): void; done(): void}
+export type ProgressFactory = OperationContext['progress']
+
+const quiet: Pick<OperationContext, 'info' | 'note'> = {info: () => {}, note: () => {}}
 
 export interface SiteBackupOptions {
   mode: Mode
@@ -40,11 +54,6 @@ export interface SiteBackupOptions {
   archiveBlob?: boolean
   compressBlob?: boolean
   hardLinks?: boolean
-  retention?: RetentionPolicy
-  keepBlobDays?: number
-  hooks?: Hooks
-  log?: (message: string) => void
-  progress?: ProgressFactory
   now?: () => Date
 }
 
@@ -54,32 +63,99 @@ export interface StorageBackupResult {
   repository: string
   filestorage?: BackupResult
   blobs?: BlobBackupResult
-  pruned: string[]
 }
 
-export async function backupSite(site: Site, options: SiteBackupOptions): Promise<{storages: StorageBackupResult[]}> {
-  const log = options.log ?? (() => {})
-  const run = async () => {
-    const results: StorageBackupResult[] = []
-    for (const storage of site.storages) results.push(await backupStorage(site, storage, options, log))
-    return {storages: results}
+/** Every path a backup of `site` writes to (the core target locks): its filestorages and locations. */
+export function backupLocks(site: Site, mode: Mode): string[] {
+  return site.storages.flatMap((s) => {
+    const repo = repositoryOf(s, mode)
+    return [s.datafs, ...(site.onlyBlobs ? [] : [repo.abs]), ...(site.backupBlobs && s.blobStorage ? [repo.blobs] : [])]
+  })
+}
+
+/** What a backup would write (reads only: the sources must exist, the locations may not). */
+export async function planBackup(site: Site, options: SiteBackupOptions): Promise<Plan> {
+  const steps: PlanStep[] = []
+  for (const storage of site.storages) {
+    const repo = repositoryOf(storage, options.mode)
+    if (!site.onlyBlobs) {
+      const st = await stat(storage.datafs).catch(() => undefined)
+      if (!st?.isFile()) throw new BkError(`filestorage ${storage.datafs} does not exist; check --datafs`)
+      if (!(await pathExists(repo.abs))) steps.push(step('create', repo.abs, 'backup location'))
+      const how = options.full || options.mode !== 'backup' ? 'full backup' : 'incremental when possible, else full'
+      const ext = options.mode === 'zip' || options.gzip !== false ? 'fsz' : 'fs'
+      steps.push(step('create', `${repo.abs}/<stamp>.${ext}`, `${how}, with .dat, .index and sidecar`, st.size))
+    }
+    if (site.backupBlobs && storage.blobStorage) {
+      const st = await stat(storage.blobStorage).catch(() => undefined)
+      if (!st?.isDirectory()) {
+        throw new BkError(
+          `blob storage ${storage.blobStorage} does not exist or is not a directory; check --blob-storage`,
+        )
+      }
+      const archive = options.mode === 'zip' || options.archiveBlob
+      steps.push(
+        step(
+          'create',
+          `${repo.blobs}/${blobBase(storage.blobStorage)}.<stamp>${archive ? `.tar${options.compressBlob ? '.gz' : ''}` : ''}`,
+          archive
+            ? 'blob archive'
+            : options.hardLinks === false
+              ? 'blob copy'
+              : 'blob copy, unchanged blobs hard-linked',
+        ),
+      )
+    }
   }
-  return options.hooks ? withHooks(options.hooks, run) : run()
+  return {
+    summary: `${options.mode === 'backup' ? 'back up' : `${options.mode} backup`} ${site.storages.map((s) => s.datafs).join(', ')}`,
+    steps,
+  }
+}
+
+/** Under the locks, before a backup: interrupted backups' files and partial blob copies removed, said so. */
+export async function recoverBackup(site: Site, mode: Mode): Promise<string[]> {
+  const lines: string[] = []
+  for (const storage of site.storages) {
+    const repo = repositoryOf(storage, mode)
+    if (!site.onlyBlobs) {
+      lines.push(...(await sweepLeftovers(repo.abs)))
+      lines.push(...(await recoverRepository(repo.abs)))
+    }
+    if (site.backupBlobs && storage.blobStorage) {
+      lines.push(...(await sweepLeftovers(repo.blobs)))
+      const base = blobBase(storage.blobStorage)
+      for (const p of await removeStalePartials(repo.blobs, base))
+        lines.push(`removed ${p}, left by an interrupted run`)
+    }
+  }
+  return lines
+}
+
+export async function backupSite(
+  site: Site,
+  options: SiteBackupOptions,
+  context: Partial<OperationContext> = {},
+): Promise<{storages: StorageBackupResult[]}> {
+  const results: StorageBackupResult[] = []
+  for (const storage of site.storages) results.push(await backupStorage(site, storage, options, context))
+  return {storages: results}
 }
 
 async function backupStorage(
   site: Site,
   storage: Storage,
   options: SiteBackupOptions,
-  log: (m: string) => void,
+  context: Partial<OperationContext>,
 ): Promise<StorageBackupResult> {
+  const log = context.info ?? quiet.info
   const repo = repositoryOf(storage, options.mode)
-  const result: StorageBackupResult = {name: storage.name, datafs: storage.datafs, repository: repo.abs, pruned: []}
+  const result: StorageBackupResult = {name: storage.name, datafs: storage.datafs, repository: repo.abs}
   const zip = options.mode === 'zip'
   if (!site.onlyBlobs) {
     await ensureDir(repo.abs, log)
     log(`Backing up ${storage.datafs} to ${repo.abs}`)
-    const bar = options.progress?.(`backing up ${storage.name}`)
+    const bar = context.progress?.(`backing up ${storage.name}`)
     try {
       result.filestorage = await backupFileStorage(storage.datafs, {
         repository: repo.abs,
@@ -99,13 +175,6 @@ async function backupStorage(
       bar?.done()
     }
   }
-  const policy: RetentionPolicy = zip ? {keep: 1} : (options.retention ?? {keep: 2})
-  let oldestKept: string | undefined
-  if (!site.onlyBlobs) {
-    const pruned = await pruneRepository(repo.abs, policy)
-    result.pruned.push(...pruned.removed)
-    oldestKept = pruned.oldestKept
-  }
   if (site.backupBlobs && storage.blobStorage) {
     await ensureDir(repo.blobs, log)
     const files = site.onlyBlobs ? [] : await listDataFiles(repo.abs)
@@ -119,21 +188,41 @@ async function backupStorage(
       compress: options.compressBlob,
       hardLinks: options.hardLinks,
     })
+    crashPoint('zodb-backup:blobs')
     if (result.blobs.reason) log(result.blobs.reason)
-    result.pruned.push(
-      ...(await pruneBlobBackups(repo.blobs, blobBase(storage.blobStorage), {
-        oldestKept,
-        keep: policy.keep,
-        keepBlobDays: site.onlyBlobs ? options.keepBlobDays : undefined,
-      })),
-    )
   }
   return result
 }
 
 async function ensureDir(dir: string, log: (m: string) => void): Promise<void> {
-  const made = await mkdir(dir, {recursive: true})
+  const made = await mkdir(dir, {recursive: true, mode: 0o700})
   if (made) log(`Created ${dir}`)
+}
+
+/** The retention of a mode: zip keeps one (the recipe); --only-blobs keeps blob backups by age. */
+export function retentionOf(site: Site, mode: Mode, policy: RetentionPolicy, keepBlobDays?: number): RetentionPolicy {
+  if (mode === 'zip') return {keep: 1}
+  if (site.onlyBlobs && keepBlobDays) return {keepDays: keepBlobDays}
+  return policy
+}
+
+/** The artifact a backup adds, for a dry run's retention plan. */
+export function upcomingOf(site: Site, mode: Mode): Artifact {
+  const main = site.storages.at(-1)!
+  const repo = repositoryOf(main, mode)
+  return {
+    name: '(this backup)',
+    path: `${repo.abs}/(this backup)`,
+    kind: 'full',
+    date: new Date(),
+    bytes: 0,
+    group: main.name,
+  }
+}
+
+/** Retention on demand or after a backup: core's prune over the site's store. */
+export function pruneSite(site: Site, mode: Mode, policy: RetentionPolicy) {
+  return pruneStore(siteStore(site, mode), {clock: 'utc', ...policy})
 }
 
 export interface SiteRestoreOptions {
@@ -141,18 +230,12 @@ export interface SiteRestoreOptions {
   /** validated repozo date (see repozo-date.ts) */
   date?: string
   ignoreLock?: boolean
-  /** find and check what would be restored, change nothing */
-  dryRun?: boolean
-  /** asked once everything to restore has been found; throws to abort */
-  confirm?: (question: string) => Promise<void>
-  hooks?: Hooks
-  log?: (message: string) => void
-  progress?: ProgressFactory
+  /** when the previous copies were replaced (names of kept copies); default now */
+  now?: () => Date
 }
 
 export interface StorageRestoreResult {
   name: string
-  /** what is (or, with --dry-run, would be) restored */
   from: {files?: string[]; blobs?: string}
   filestorage?: RestoreFileResult
   blobs?: BlobRestoreResult
@@ -166,130 +249,202 @@ interface Planned {
 }
 
 export interface SiteRestoreResult {
+  source: string
+  target: string
   date?: string
-  dryRun?: boolean
   storages: StorageRestoreResult[]
+  /** the previous copies, kept under names never reused */
+  kept: string[]
 }
 
-function fromOf(p: Planned): StorageRestoreResult['from'] {
-  return {files: p.plan?.chain.files.map((f) => f.path), blobs: p.blob?.path}
-}
+/** A restore of a site: found and checked by `open` (reads only), then planned, recovered, run. */
+export class SiteRestore {
+  private constructor(
+    readonly site: Site,
+    readonly options: SiteRestoreOptions,
+    private readonly planned: Planned[],
+  ) {}
 
-export async function restoreSite(site: Site, options: SiteRestoreOptions): Promise<SiteRestoreResult> {
-  const log = options.log ?? (() => {})
-  // 1. find and check everything first: a missing backup fails before any question or change
-  const planned: Planned[] = []
-  for (const storage of site.storages) {
-    const repo = repositoryOf(storage, options.mode)
-    const p: Planned = {storage}
-    if (!site.onlyBlobs) p.plan = await planRestore(repo.abs, options.date)
-    if (site.backupBlobs && storage.blobStorage) {
-      p.blob = await findBlobBackup(repo.blobs, blobBase(storage.blobStorage), options.date)
+  /** Finds and checks every backup to restore: a missing one fails before any question or change. */
+  static async open(site: Site, options: SiteRestoreOptions): Promise<SiteRestore> {
+    const planned: Planned[] = []
+    for (const storage of site.storages) {
+      const repo = repositoryOf(storage, options.mode)
+      const p: Planned = {storage}
+      if (!site.onlyBlobs) p.plan = await planRestore(repo.abs, options.date)
+      if (site.backupBlobs && storage.blobStorage) {
+        p.blob = await findBlobBackup(repo.blobs, blobBase(storage.blobStorage), options.date)
+        const st = await stat(storage.blobStorage).catch(() => undefined)
+        if (st && !st.isDirectory()) {
+          throw new BkError(`blob storage ${storage.blobStorage} is not a directory; check --blob-storage`)
+        }
+      }
+      if (p.plan) {
+        const st = await stat(storage.datafs).catch(() => undefined)
+        if (st && !st.isFile()) throw new BkError(`${storage.datafs} is not a file; check --datafs`)
+      }
+      planned.push(p)
     }
-    planned.push(p)
+    return new SiteRestore(site, options, planned)
   }
-  if (options.dryRun) {
-    return {
-      date: options.date,
-      dryRun: true,
-      storages: planned.map((p) => ({name: p.storage.name, from: fromOf(p), lock: 'ignored' as const})),
-    }
-  }
-  if (options.confirm) {
-    const lines = ['']
-    for (const p of planned) {
-      if (p.plan) lines.push('This will replace the filestorage:', `    ${p.storage.datafs}`)
-      if (p.blob) lines.push('This will replace the blobstorage:', `    ${p.storage.blobStorage}`)
-    }
-    lines.push('Are you sure?')
-    await options.confirm(lines.join('\n'))
-  }
-  const run = async () => {
-    const results: StorageRestoreResult[] = []
-    for (const p of planned) results.push(await restoreStorage(p, options, log))
-    return {date: options.date, storages: results}
-  }
-  return options.hooks ? withHooks(options.hooks, run) : run()
-}
 
-async function restoreStorage(
-  p: Planned,
-  options: SiteRestoreOptions,
-  log: (m: string) => void,
-): Promise<StorageRestoreResult> {
-  let lock: StorageLock | undefined
-  // blobs alone are replaced under the same lock: a running Zope uses them too
-  if (!options.ignoreLock) lock = await holdStorageLock(p.storage.datafs)
-  try {
-    let staged: StagedFileStorage | undefined
-    if (p.plan) {
-      log(`Restoring ${p.plan.chain.files.map((f) => f.name).join(', ')} to ${p.storage.datafs}`)
-      const bar = options.progress?.(`restoring ${p.storage.name}`, p.plan.chain.size)
-      try {
-        staged = await stageFileStorage(p.plan, p.storage.datafs, {onProgress: bar ? (n) => bar.update(n) : undefined})
-      } finally {
-        bar?.done()
+  get main(): Storage {
+    return this.site.storages.at(-1)!
+  }
+
+  /** Targets and locations, locked by core for the whole run. */
+  get locks(): string[] {
+    return this.planned.flatMap((p) => {
+      const repo = repositoryOf(p.storage, this.options.mode)
+      return [p.storage.datafs, ...(p.blob ? [p.storage.blobStorage!, repo.blobs] : []), ...(p.plan ? [repo.abs] : [])]
+    })
+  }
+
+  /** Whether anything live would be replaced (then core asks first). */
+  async replacing(): Promise<string[]> {
+    const live: string[] = []
+    for (const p of this.planned) {
+      if (p.plan && (await pathExists(p.storage.datafs))) live.push(p.storage.datafs)
+      if (p.blob && (await pathExists(p.storage.blobStorage!))) live.push(p.storage.blobStorage!)
+    }
+    return live
+  }
+
+  async plan(): Promise<Plan> {
+    const steps: PlanStep[] = []
+    for (const p of this.planned) {
+      if (p.plan && !this.options.ignoreLock) {
+        await checkStorageLock(p.storage.datafs)
+        steps.push(step('check', `${p.storage.datafs}.lock`, 'no Zope/ZEO holds the filestorage'))
       }
     }
-    const result: StorageRestoreResult = {name: p.storage.name, from: fromOf(p), lock: lock?.method ?? 'ignored'}
-    try {
+    for (const p of this.planned) {
+      const s = p.storage
+      if (p.plan) {
+        const files = p.plan.chain.files.map((f) => f.name).join(' + ')
+        const had = await pathExists(s.datafs)
+        steps.push(step(had ? 'replace' : 'create', s.datafs, `from ${files}`, p.plan.chain.size))
+        steps.push(
+          step(had ? 'replace' : 'create', `${s.datafs}.index`, "the backup's index, or one built from the data"),
+        )
+        if (had) steps.push(step('keep', `${s.datafs}.pre-restore-<stamp>`, 'the previous Data.fs and its index'))
+      }
       if (p.blob) {
-        log(`Restoring blobs from ${p.blob.path} to ${p.storage.blobStorage}`)
-        result.blobs = await restoreBlobs(p.blob, p.storage.blobStorage!, {
-          afterSwap: staged
-            ? async () => {
-                result.filestorage = await staged!.commit()
-              }
-            : undefined,
-        })
-      } else if (staged) result.filestorage = await staged.commit()
-    } catch (e) {
-      await staged?.abort()
-      throw e
+        const had = await pathExists(s.blobStorage!)
+        steps.push(step(had ? 'replace' : 'create', s.blobStorage!, `from ${p.blob.name}`))
+        if (had) steps.push(step('keep', `${s.blobStorage}.pre-restore-<stamp>`, 'the previous blob storage'))
+      }
     }
-    return result
-  } finally {
-    await lock?.release()
+    const when = this.options.date ? ` as of ${this.options.date}` : ' (newest backup)'
+    return {
+      summary: `restore ${this.site.storages.map((s) => s.datafs).join(', ')}${when}`,
+      steps,
+      warnings: this.options.ignoreLock ? ['--ignore-lock: a running Zope/ZEO is not checked'] : undefined,
+    }
   }
+
+  private get journal(): string {
+    const first = this.planned[0]!
+    return journalPathFor(first.plan ? first.storage.datafs : first.storage.blobStorage!)
+  }
+
+  /** Under the locks: a commit a killed run left is finished first, then stale stages are removed. */
+  async recover(): Promise<string[]> {
+    const lines = await recoverCommit(this.journal)
+    for (const p of this.planned) {
+      if (p.plan) {
+        lines.push(...(await sweepLeftovers(dirname(p.storage.datafs), basename(p.storage.datafs))))
+        lines.push(...(await sweepLeftovers(dirname(p.storage.datafs), `${basename(p.storage.datafs)}.index`)))
+      }
+      if (p.blob) {
+        lines.push(...(await sweepLeftovers(dirname(p.storage.blobStorage!), basename(p.storage.blobStorage!))))
+      }
+    }
+    return lines
+  }
+
+  async run(context: Partial<OperationContext> = {}): Promise<SiteRestoreResult> {
+    const log = context.info ?? quiet.info
+    const locks: StorageLock[] = []
+    const parts: CommitPart[] = []
+    const abort: (() => Promise<void>)[] = []
+    const results: StorageRestoreResult[] = []
+    try {
+      // Zope/ZEO must not start while anything is replaced (blobs included: a running Zope uses them too)
+      for (const p of this.planned) {
+        if (!this.options.ignoreLock && p.plan) locks.push(await holdStorageLock(p.storage.datafs))
+      }
+      for (const p of this.planned) {
+        const s = p.storage
+        const result: StorageRestoreResult = {
+          name: s.name,
+          from: {files: p.plan?.chain.files.map((f) => f.path), blobs: p.blob?.path},
+          lock: this.options.ignoreLock || !p.plan ? 'ignored' : (locks.at(-1)?.method ?? 'absent'),
+        }
+        if (p.plan) {
+          log(`Restoring ${p.plan.chain.files.map((f) => f.name).join(', ')} to ${s.datafs}`)
+          await mkdir(dirname(s.datafs), {recursive: true})
+          const bar = context.progress?.(`restoring ${s.name}`, p.plan.chain.size)
+          try {
+            const staged = await stageFileStorage(p.plan, s.datafs, {
+              onProgress: bar ? (n) => bar.update(n) : undefined,
+            })
+            abort.push(staged.abort)
+            parts.push(...staged.parts)
+            result.filestorage = staged.result
+          } finally {
+            bar?.done()
+          }
+        }
+        if (p.blob) {
+          log(`Restoring blobs from ${p.blob.path} to ${s.blobStorage}`)
+          const stage = await stageBlobs(p.blob, s.blobStorage!)
+          abort.push(() => rm(stage, {recursive: true, force: true}))
+          parts.push({stage, target: s.blobStorage!})
+          result.blobs = {target: s.blobStorage!, from: p.blob.path, kind: p.blob.kind}
+        }
+        results.push(result)
+      }
+      crashPoint('zodb-restore:staged')
+      const stamp = stampOf((this.options.now ?? (() => new Date()))())
+      const {kept} = await commitParts(parts, {
+        journal: this.journal,
+        keepAs: (part) => keptName(part.target, stamp),
+      })
+      return {
+        source: repositoryOf(this.main, this.options.mode).abs,
+        target: this.main.datafs,
+        date: this.options.date,
+        storages: results,
+        kept,
+      }
+    } finally {
+      // once the journal is written the stages belong to it: the next run rolls them forward
+      if (!existsSync(this.journal)) for (const a of abort) await a()
+      for (const lock of locks.reverse()) await lock.release()
+    }
+  }
+}
+
+/** `<target>.pre-restore-<stamp>`, or with `-<pid>` (and a counter) when that exists: a kept copy is never replaced. */
+function keptName(target: string, stamp: string): string {
+  const base = `${target}.pre-restore-${stamp}`
+  if (!existsSync(base)) return base
+  for (let i = 0; ; i++) {
+    const candidate = `${base}-${process.pid}${i ? `-${i}` : ''}`
+    if (!existsSync(candidate)) return candidate
+  }
+}
+
+/** Restore as of a date: open, recover, run (for callers outside the command, e.g. tests). */
+export async function restoreSite(site: Site, options: SiteRestoreOptions): Promise<SiteRestoreResult> {
+  const restore = await SiteRestore.open(site, options)
+  await restore.plan()
+  await restore.recover()
+  return restore.run()
 }
 
 export function assertMode(mode: string): Mode {
   if (mode === 'backup' || mode === 'snapshot' || mode === 'zip') return mode
   throw new BkError(`unknown mode ${mode}`)
-}
-
-export interface StoragePruneResult {
-  name: string
-  repository: string
-  removed: string[]
-}
-
-/** Retention on demand (backups apply it themselves): the same rules, optionally as a dry run. */
-export async function pruneSite(
-  site: Site,
-  options: {mode: Mode; retention: RetentionPolicy; keepBlobDays?: number; dryRun?: boolean},
-): Promise<{dryRun: boolean; storages: StoragePruneResult[]}> {
-  const storages: StoragePruneResult[] = []
-  for (const storage of site.storages) {
-    const repo = repositoryOf(storage, options.mode)
-    const result: StoragePruneResult = {name: storage.name, repository: repo.abs, removed: []}
-    let oldestKept: string | undefined
-    if (!site.onlyBlobs) {
-      const pruned = await pruneRepository(repo.abs, options.retention, {dryRun: options.dryRun})
-      result.removed.push(...pruned.removed)
-      oldestKept = pruned.oldestKept
-    }
-    if (site.backupBlobs && storage.blobStorage) {
-      result.removed.push(
-        ...(await pruneBlobBackups(
-          repo.blobs,
-          blobBase(storage.blobStorage),
-          {oldestKept, keep: options.retention.keep, keepBlobDays: site.onlyBlobs ? options.keepBlobDays : undefined},
-          {dryRun: options.dryRun},
-        )),
-      )
-    }
-    storages.push(result)
-  }
-  return {dryRun: options.dryRun ?? false, storages}
 }

@@ -5,8 +5,9 @@ import {join} from 'node:path'
 import {extractFixture, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
 import {verifyRepository} from '../src/inspect.js'
+import {stampOf} from '../src/repozo-date.js'
 import {resolveSite} from '../src/settings.js'
-import {backupSite, restoreSite} from '../src/site.js'
+import {backupSite, pruneSite, restoreSite, retentionOf} from '../src/site.js'
 import {SyntheticStorage} from '../src/synthetic-storage.js'
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex')
@@ -34,7 +35,8 @@ describe('retention', () => {
     const run = async (full: boolean) => {
       clock += 60_000
       db.commit({oids: [1], size: 50})
-      return backupSite(site, {mode: 'backup', full, retention: {keep: 2}, now: tick})
+      await backupSite(site, {mode: 'backup', full, now: tick})
+      return pruneSite(site, 'backup', {keep: 2})
     }
     const repo = join(root, 'var', 'backups')
     await run(true)
@@ -51,7 +53,7 @@ describe('retention', () => {
       '2030-01-01-00-05-00',
       'README.txt',
     ])
-    expect(last.storages[0]!.pruned.some((p) => p.endsWith('2030-01-01-00-01-00.fsz'))).toBe(true)
+    expect(last.removed.map((a) => a.name)).toEqual(['2030-01-01-00-01-00.fsz'])
     const blobDirs = readdirSync(join(root, 'var', 'blobstoragebackups')).filter((n) => n !== 'latest')
     expect(blobDirs.sort()).toEqual([
       'blobstorage.2030-01-01-00-03-00',
@@ -76,6 +78,7 @@ describe('snapshot and zip', () => {
     clock += 2000
     db.commit({oids: [6], size: 10})
     await backupSite(site, {mode: 'zip', now})
+    await pruneSite(site, 'zip', retentionOf(site, 'zip', {}))
     const zipped = readFileSync(datafs)
     expect(readdirSync(join(root, 'var', 'zipbackups')).filter((n) => n.endsWith('.fsz'))).toHaveLength(1)
     expect(readdirSync(join(root, 'var', 'blobstoragezips'))).toEqual(['blobstorage.2030-01-01-00-00-04.tar'])
@@ -156,12 +159,16 @@ describe('hooks and verify through the CLI', () => {
     ])
     expect(restore.exitCode).toBe(1)
     expect(restore.stderr).toMatch(/is missing .*the backup chain is broken/)
-    // the failure was found before the post-command could run: planning happens first
+    // a missing filestorage is found by the plan, before any hook runs
+    const missing = await runBk(['zodb', 'backup', '--datafs', join(root, 'nope.fs'), '--no-backup-blobs'])
+    expect(missing.stderr).toMatch(/nope\.fs does not exist/)
+    // a file that is not a FileStorage fails while acting: the post-command runs with BK_STATUS=failed
+    writeFileSync(join(root, 'garbage.fs'), 'not a filestorage')
     const failing = await runBk([
       'zodb',
       'backup',
       '--datafs',
-      join(root, 'nope.fs'),
+      join(root, 'garbage.fs'),
       '--no-backup-blobs',
       '--post-command',
       `echo post $BK_STATUS >> ${out}`,
@@ -205,15 +212,13 @@ describe('prune', () => {
     const args = ['--datafs', join(root, 'var', 'filestorage', 'Data.fs'), '--location', join(root, 'var', 'repo-gzip')]
     const dry = await runBk(['zodb', 'prune', ...args, '--keep', '1', '--dry-run', '--json'])
     expect(dry.exitCode).toBe(0)
-    const planned = dry.json<{storages: {removed: string[]}[]}>().storages[0]!.removed.map((p) => p.split('/').pop())
-    expect(planned).toEqual([
-      '2026-11-21-22-19-13.dat',
-      '2026-11-21-22-19-13.fsz',
-      '2026-11-21-22-19-13.index',
-      '2026-11-21-22-19-16.deltafsz',
-      '2026-11-21-22-19-16.index',
-      '2026-11-21-22-19-18.deltafsz',
-      '2026-11-21-22-19-18.index',
+    const planned = dry.json<{plan: {steps: {op: string; target: string}[]}}>().plan.steps
+    expect(planned.map((s) => [s.op, s.target.split('/').pop()])).toEqual([['remove', '2026-11-21-22-19-13.fsz']])
+    const listed = await runBk(['zodb', 'list', ...args, '--json'])
+    const chain = listed.json<{artifacts: {name: string; kind: string; description: string}[]}>().artifacts
+    expect(chain.map((a) => [a.name, a.kind, a.description])).toEqual([
+      ['2026-11-21-22-19-21.fsz', 'full', '0 incrementals, until 2026-11-21-22-19-21'],
+      ['2026-11-21-22-19-13.fsz', 'full', '2 incrementals, until 2026-11-21-22-19-18'],
     ])
     expect(readdirSync(join(root, 'var', 'repo-gzip'))).toHaveLength(10)
     const refused = await runBk(['zodb', 'prune', ...args, '--keep', '1'])
@@ -230,24 +235,22 @@ describe('prune', () => {
 
 describe('blob retention without filestorage backups (--only-blobs)', () => {
   it('keeps blob backups younger than keep-blob-days (by their name stamps) and always the newest', async () => {
-    const {pruneBlobBackups} = await import('../src/retention.js')
-    const loc = tempDir()
-    for (const stamp of ['2030-01-01-00-00-00', '2030-01-10-00-00-00', '2030-01-20-00-00-00']) {
-      mkdirSync(join(loc, `blobstorage.${stamp}`, 'blobstorage'), {recursive: true})
-    }
+    const {root, blobs} = makeSite()
+    const site = await resolveSite({'only-blobs': true, 'blob-storage': [blobs]}, root)
+    const loc = join(root, 'var', 'blobstoragebackups')
+    const now = Date.now()
+    const stamps = [40, 20, 1].map((days) => stampOf(new Date(now - days * 86_400_000)))
+    for (const stamp of stamps) mkdirSync(join(loc, `blobstorage.${stamp}`, 'blobstorage'), {recursive: true})
     mkdirSync(join(loc, 'someone-elses-dir'))
-    const removed = await pruneBlobBackups(loc, 'blobstorage', {
-      keepBlobDays: 14,
-      now: new Date(Date.UTC(2030, 0, 21)),
-    })
-    expect(removed.map((p) => p.split('/').pop())).toEqual(['blobstorage.2030-01-01-00-00-00'])
+    const pruned = await pruneSite(site, 'backup', retentionOf(site, 'backup', {keep: 2}, 30))
+    expect(pruned.removed.map((a) => a.name)).toEqual([`blobstorage.${stamps[0]}`])
     expect(readdirSync(loc).sort()).toEqual([
-      'blobstorage.2030-01-10-00-00-00',
-      'blobstorage.2030-01-20-00-00-00',
+      `blobstorage.${stamps[1]}`,
+      `blobstorage.${stamps[2]}`,
       'someone-elses-dir',
     ])
-    const none = await pruneBlobBackups(loc, 'blobstorage', {keepBlobDays: 1, now: new Date(Date.UTC(2031, 0, 1))})
-    expect(none.map((p) => p.split('/').pop())).toEqual(['blobstorage.2030-01-10-00-00-00'])
+    const none = await pruneSite(site, 'backup', retentionOf(site, 'backup', {}, 7))
+    expect(none.removed.map((a) => a.name)).toEqual([`blobstorage.${stamps[1]}`])
   })
 })
 

@@ -1,8 +1,7 @@
 import {constants, createReadStream} from 'node:fs'
 import {access, open} from 'node:fs/promises'
 import {delimiter, join} from 'node:path'
-import type {Duplex, Readable} from 'node:stream'
-import {pipeline} from 'node:stream'
+import {type Duplex, pipeline, type Readable, Transform} from 'node:stream'
 import {createGunzip, createGzip} from 'node:zlib'
 import {execa} from 'execa'
 import {BkError} from '../errors.js'
@@ -60,16 +59,28 @@ export async function sniffCompression(file: string): Promise<Compression> {
  */
 export async function openTar(file: string, onRaw?: (chunk: Buffer) => void): Promise<Readable> {
   const compression = await sniffCompression(file)
+  if (compression === 'zstd') await requireZstd(file)
   const raw = createReadStream(file, {highWaterMark: 1024 * 1024})
-  if (onRaw) raw.on('data', (chunk) => onRaw(chunk as Buffer))
-  if (compression === 'none') return raw
+  // a pipeline stage, not a 'data' listener: that would start the flow before anyone reads, and lose bytes
+  const read: Readable = onRaw
+    ? pipeline(
+        raw,
+        new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            onRaw(chunk)
+            done(null, chunk)
+          },
+        }),
+        () => {},
+      )
+    : raw
+  if (compression === 'none') return read
   // 256 KiB out per chunk (zlib's default is 16 KiB): fewer, larger writes into the tar parser
-  if (compression === 'gzip') return pipeline(raw, createGunzip({chunkSize: 256 * 1024}), () => {})
+  if (compression === 'gzip') return pipeline(read, createGunzip({chunkSize: 256 * 1024}), () => {})
   if (onRaw) {
-    await requireZstd(file)
     // the file's bytes go through us (hashed on the way) into zstd's stdin
     const child = execa('zstd', ['-d', '-c', '-q'], {buffer: {stdout: false, stderr: true}})
-    return pipeline(raw, child.duplex(), () => {})
+    return pipeline(read, child.duplex(), () => {})
   }
   raw.destroy()
   await requireZstd(file)

@@ -9,7 +9,9 @@ import {Header, Pack} from 'tar'
 import {BkError, isBkError, messageOf} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
 import {walk} from '../fs/walk.js'
+import {writeBehind} from '../fs/write-behind.js'
 import {atomicFile} from '../safety/atomic.js'
+import {stepProgress} from '../ui/progress.js'
 import {compressionOf, requireZstd} from './compression.js'
 import {fastCompressor, gnuTar, gnuTarStream} from './native.js'
 import {normalizeName} from './read.js'
@@ -134,6 +136,7 @@ export async function writeTar(
   const skipped: string[] = []
   let entries = 0
   let produced = 0
+  const step = stepProgress('archiving')
   const hash = createHash('sha256')
   let bytes = 0
 
@@ -163,6 +166,7 @@ export async function writeTar(
     for await (const chunk of body) {
       produced += chunk.length
       options.onProgress?.(produced)
+      step.update(produced)
       yield chunk
     }
   }
@@ -185,16 +189,23 @@ export async function writeTar(
   const zip = await fastCompressor(compression, options.level)
   if (zip) stages.push(zip)
   const hashing = !hooks.skipHash
+  const flusher = writeBehind(() => (out as unknown as {fd?: number}).fd)
   stages.push(async function* (src: AsyncIterable<Buffer>) {
-    for await (const chunk of src) {
-      if (hashing) hash.update(chunk)
-      bytes += chunk.length
-      yield chunk
+    try {
+      for await (const chunk of src) {
+        if (hashing) hash.update(chunk)
+        bytes += chunk.length
+        flusher.wrote(chunk.length)
+        yield chunk
+      }
+    } finally {
+      await flusher.settle()
     }
   })
   stages.push(out)
   // biome-ignore lint/suspicious/noExplicitAny: pipeline's overloads do not take a computed list of stages
   await (pipeline as any)(...stages)
+  step.done()
   return {bytes, entries, sha256: hashing ? hash.digest('hex') : '', skipped}
 }
 
@@ -278,16 +289,23 @@ export async function writeConcatenated(
     yield head
     yield* createReadStream(bodyPath, {highWaterMark: 1024 * 1024}) as AsyncIterable<Buffer>
   }
+  const out = createWriteStream(path, {flags: 'w', mode: 0o600})
+  const flusher = writeBehind(() => (out as unknown as {fd?: number}).fd)
   await pipeline(
     all(),
     async function* (src: AsyncIterable<Buffer>) {
-      for await (const chunk of src) {
-        hash.update(chunk)
-        bytes += chunk.length
-        yield chunk
+      try {
+        for await (const chunk of src) {
+          hash.update(chunk)
+          bytes += chunk.length
+          flusher.wrote(chunk.length)
+          yield chunk
+        }
+      } finally {
+        await flusher.settle()
       }
     },
-    createWriteStream(path, {flags: 'w', mode: 0o600}),
+    out,
   )
   return {bytes, sha256: hash.digest('hex')}
 }

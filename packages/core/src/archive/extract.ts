@@ -7,6 +7,7 @@ import {BkError, isBkError, messageOf} from '../errors.js'
 import {isEmptyDir, pathExists} from '../fs/paths.js'
 import {atomicDir} from '../safety/atomic.js'
 import {onInterrupt} from '../safety/interrupt.js'
+import {progressOutput, stepProgress} from '../ui/progress.js'
 import {feedTar} from './drive.js'
 import {EntryChecker, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
@@ -196,7 +197,23 @@ async function unpackInto(
     filter: (_path, entry) => admit(entry as ReadEntry),
   })
   const sum = checksum(file, options.sha256)
-  await feedTar(file, unpack, undefined, sum.onRaw)
+  // progress counts the archive's own (compressed) bytes read, so its size gives the ETA
+  const step = stepProgress('extracting', {total: (await stat(file)).size})
+  let read = 0
+  const counting = sum.onRaw !== undefined || progressOutput() !== 'off'
+  await feedTar(
+    file,
+    unpack,
+    undefined,
+    counting
+      ? (chunk: Buffer) => {
+          sum.onRaw?.(chunk)
+          read += chunk.length
+          step.update(read)
+        }
+      : undefined,
+  )
+  step.done()
   if (refusal) throw refusal
   sum.verify()
   const late = checker.finish()

@@ -1,5 +1,7 @@
 import {createHash} from 'node:crypto'
+import {stat} from 'node:fs/promises'
 import {Parser, type ReadEntry} from 'tar'
+import {stepProgress} from '../ui/progress.js'
 import {feedTar} from './drive.js'
 import {EntryChecker, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
@@ -217,6 +219,8 @@ export async function checkArchive(file: string): Promise<CheckResult> {
   const checker = new EntryChecker()
   const result: CheckResult = {entries: 0, bytes: 0, unsafe: [], sha256: ''}
   const hash = createHash('sha256')
+  const step = stepProgress('checking archive', {total: (await stat(file)).size})
+  let read = 0
   await scanArchive(
     file,
     (entry) => {
@@ -231,8 +235,11 @@ export async function checkArchive(file: string): Promise<CheckResult> {
     },
     (chunk) => {
       hash.update(chunk)
+      read += chunk.length
+      step.update(read)
     },
   )
+  step.done()
   result.sha256 = hash.digest('hex')
   for (const bad of checker.finish()) if (!result.unsafe.includes(bad.message)) result.unsafe.push(bad.message)
   return result

@@ -1,8 +1,9 @@
-import mysql from 'mysql2'
+import type mysql from 'mysql2'
 import type {Connection as MysqlConnection} from 'mysql2/promise'
-import pg from 'pg'
+import type pg from 'pg'
 import {messageOf} from '../errors.js'
 import {mysqlConnectionConfig, pgConnectionConfig} from './connect.js'
+import {loadMysql, loadPg} from './drivers.js'
 import {dbFailure} from './failure.js'
 import type {DbTarget} from './url.js'
 
@@ -16,7 +17,8 @@ export async function connectPostgres(
   overrides: Partial<pg.ClientConfig> = {},
 ): Promise<pg.Client> {
   const config = {...pgConnectionConfig(target, database), ...overrides}
-  const client = new pg.Client(config)
+  const {Client} = await loadPg()
+  const client = new Client(config)
   // A server that drops the connection later must not crash the process with an unhandled 'error'.
   client.on('error', () => {})
   try {
@@ -34,7 +36,8 @@ export async function connectMysql(
   overrides: Partial<mysql.ConnectionOptions> = {},
 ): Promise<MysqlConnection> {
   const config = {...mysqlConnectionConfig(target, database), ...overrides}
-  const conn = mysql.createConnection(config as mysql.ConnectionOptions)
+  const {createConnection} = await loadMysql()
+  const conn = createConnection(config as mysql.ConnectionOptions)
   conn.on('error', () => {})
   const promise = conn.promise()
   try {

@@ -8,6 +8,17 @@ export {
 } from './client.js'
 export {mysqlConnectionConfig, pgConnectionConfig} from './connect.js'
 export {connectMysql, connectPostgres} from './driver.js'
+export {
+  loadDriverModule,
+  loadMysql,
+  loadMysqlPromise,
+  loadPg,
+  loadSqlite,
+  type MysqlDriver,
+  type MysqlPromiseDriver,
+  type PgDriver,
+  type SqliteDriver,
+} from './drivers.js'
 export {type DumpOptions, type DumpResult, dumpDatabase} from './dump.js'
 export {classifyDbFailure, type DbFailureKind, dbFailure} from './failure.js'
 export {type LoadOptions, loadDump} from './load.js'

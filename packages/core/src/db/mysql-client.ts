@@ -1,7 +1,8 @@
-import mysql from 'mysql2/promise'
+import type mysql from 'mysql2/promise'
 import {BkError, messageOf} from '../errors.js'
 import type {CreateDatabaseOptions, DbClient, DropUserOptions, UserOptions} from './client.js'
 import {mysqlConnectionConfig} from './connect.js'
+import {loadMysqlPromise} from './drivers.js'
 import {dbFailure} from './failure.js'
 import {quoteMysqlIdent} from './quote.js'
 import type {DbTarget} from './url.js'
@@ -15,7 +16,8 @@ export class MysqlClient implements DbClient {
     this.connection ??= (async () => {
       const config = mysqlConnectionConfig(this.target)
       try {
-        const connection = await mysql.createConnection(config)
+        const {createConnection} = await loadMysqlPromise()
+        const connection = await createConnection(config)
         connection.on('error', () => {}) // a dropped connection fails the next query instead of the process
         return connection
       } catch (error) {

@@ -1,7 +1,8 @@
-import pg from 'pg'
+import type pg from 'pg'
 import {BkError, messageOf} from '../errors.js'
 import type {CreateDatabaseOptions, DbClient, DropUserOptions} from './client.js'
 import {pgConnectionConfig} from './connect.js'
+import {loadPg} from './drivers.js'
 import {dbFailure} from './failure.js'
 import {quotePgIdent, quotePgLiteral} from './quote.js'
 import type {DbTarget} from './url.js'
@@ -25,7 +26,8 @@ export class PgClient implements DbClient {
   private connect(): Promise<pg.Client> {
     this.connection ??= (async () => {
       const config = pgConnectionConfig(this.target, this.database)
-      const client = new pg.Client(config)
+      const {Client} = await loadPg()
+      const client = new Client(config)
       // A server-side disconnect must not crash the process: remember it, the next query fails with it.
       client.on('error', (error) => {
         this.lastError = error

@@ -1,7 +1,10 @@
 import {chmod, stat} from 'node:fs/promises'
-import Database from 'better-sqlite3'
+import {basename} from 'node:path'
+import type Database from 'better-sqlite3'
 import {BkError, messageOf} from '../errors.js'
 import {atomicFile} from '../safety/index.js'
+import {stepProgress} from '../ui/progress.js'
+import {loadSqlite, type SqliteDriver} from './drivers.js'
 import {quotePgIdent as quoteSqliteIdent} from './quote.js'
 
 export interface SqliteBackupOptions {
@@ -46,7 +49,8 @@ export async function sqliteBackup(
   options: SqliteBackupOptions = {},
 ): Promise<SqliteBackupResult> {
   const busyTimeout = options.busyTimeout ?? 10_000
-  const source = openSource(src, busyTimeout)
+  const Driver = await loadSqlite()
+  const source = openSource(Driver, src, busyTimeout)
   try {
     const sourceJournalMode = String(source.pragma('journal_mode', {simple: true})).toLowerCase()
     const wal = sourceJournalMode === 'wal'
@@ -57,6 +61,7 @@ export async function sqliteBackup(
     const srcMode = (await stat(src)).mode & 0o7777
     let restarts = 0
     let lastRemaining = Number.POSITIVE_INFINITY
+    const step = stepProgress(`copying ${basename(src)}`, {unit: 'pages'})
     const meta = await atomicFile(
       dest,
       async (tmp) => {
@@ -67,6 +72,8 @@ export async function sqliteBackup(
             const copied = Number.isFinite(lastRemaining) ? lastRemaining - remainingPages : 0
             lastRemaining = remainingPages
             options.onProgress?.({pagesDone: totalPages - remainingPages, totalPages})
+            step.setTotal(totalPages)
+            step.update(totalPages - remainingPages)
             if (wal || restarts >= MAX_RESTARTS) return 0x7fffffff
             const now = performance.now()
             const took = now - lastAt
@@ -79,13 +86,15 @@ export async function sqliteBackup(
             return stepPages
           },
         })
-        setRollbackJournal(tmp, busyTimeout)
+        setRollbackJournal(Driver, tmp, busyTimeout)
         await chmod(tmp, options.mode ?? srcMode)
         return result
       },
       {overwrite: options.overwrite ?? true},
     )
     options.onProgress?.({pagesDone: meta.totalPages, totalPages: meta.totalPages})
+    step.update(meta.totalPages)
+    step.done()
     return {pages: meta.totalPages, bytes: (await stat(dest)).size, sourceJournalMode}
   } catch (error) {
     throw sqliteError(`cannot back up the SQLite database ${src}`, error)
@@ -95,16 +104,16 @@ export async function sqliteBackup(
 }
 
 /** Open read-only where possible; a WAL database whose -shm cannot be created read-only needs read-write. */
-function openSource(src: string, busyTimeout: number): Database.Database {
+function openSource(Driver: SqliteDriver, src: string, busyTimeout: number): Database.Database {
   let db: Database.Database | undefined
   try {
-    db = new Database(src, {readonly: true, fileMustExist: true, timeout: busyTimeout})
+    db = new Driver(src, {readonly: true, fileMustExist: true, timeout: busyTimeout})
     db.prepare('SELECT count(*) FROM sqlite_master').get()
     return db
   } catch (readOnlyError) {
     db?.close()
     try {
-      db = new Database(src, {fileMustExist: true, timeout: busyTimeout})
+      db = new Driver(src, {fileMustExist: true, timeout: busyTimeout})
       db.prepare('SELECT count(*) FROM sqlite_master').get()
       return db
     } catch (error) {
@@ -114,8 +123,8 @@ function openSource(src: string, busyTimeout: number): Database.Database {
   }
 }
 
-function setRollbackJournal(file: string, busyTimeout: number): void {
-  const db = new Database(file, {fileMustExist: true, timeout: busyTimeout})
+function setRollbackJournal(Driver: SqliteDriver, file: string, busyTimeout: number): void {
+  const db = new Driver(file, {fileMustExist: true, timeout: busyTimeout})
   try {
     db.pragma('journal_mode = DELETE')
   } finally {
@@ -134,9 +143,9 @@ function sqliteError(prefix: string, error: unknown): BkError {
   return new BkError(`${prefix}: ${message}${hint}`, {code: 'ESQLITE', cause: error})
 }
 
-function openReadOnly(path: string): Database.Database {
+function openReadOnly(Driver: SqliteDriver, path: string): Database.Database {
   try {
-    return openSource(path, 10_000)
+    return openSource(Driver, path, 10_000)
   } catch (error) {
     throw sqliteError(`cannot open the SQLite database ${path}`, error)
   }
@@ -147,9 +156,10 @@ export async function sqliteIntegrityCheck(path: string): Promise<string[]> {
   await stat(path).catch((error) => {
     throw new BkError(`cannot check ${path}: ${messageOf(error)}`, {code: 'ESQLITE', cause: error})
   })
+  const Driver = await loadSqlite()
   let db: Database.Database
   try {
-    db = openSource(path, 10_000)
+    db = openSource(Driver, path, 10_000)
   } catch (error) {
     return [messageOf(error)]
   }
@@ -166,7 +176,7 @@ export async function sqliteIntegrityCheck(path: string): Promise<string[]> {
 
 /** Exact row count of every table (SQLite's internal `sqlite_*` tables left out), by table name. */
 export async function sqliteTableCounts(path: string): Promise<Record<string, number>> {
-  const db = openReadOnly(path)
+  const db = openReadOnly(await loadSqlite(), path)
   try {
     const tables = db
       .prepare(

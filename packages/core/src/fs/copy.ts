@@ -3,6 +3,7 @@ import {chmod, chown, copyFile, lchown, link, lstat, lutimes, mkdir, readlink, s
 import {dirname, join, resolve} from 'node:path'
 import {BkError, messageOf} from '../errors.js'
 import {atomicDir} from '../safety/atomic.js'
+import {stepProgress} from '../ui/progress.js'
 import {pathExists, sameOrInside} from './paths.js'
 import {walk} from './walk.js'
 
@@ -66,6 +67,7 @@ async function copyInto(
   // dev:ino of multiply-linked source files -> first copy (a promise: linking waits until that copy exists)
   const inodes = new Map<string, Promise<string>>()
   const skip = options.skip
+  const step = stepProgress('copying files')
   const running = new Set<Promise<void>>()
   let failure: unknown
   const launch = (task: Promise<void>) => {
@@ -92,6 +94,7 @@ async function copyInto(
     await Promise.all([chmod(target, st.mode & 0o7777), utimes(target, st.atime, st.mtime)])
     result.bytes += st.size
     options.onProgress?.(result.bytes)
+    step.update(result.bytes)
   }
 
   try {
@@ -144,6 +147,7 @@ async function copyInto(
   } finally {
     // also when the walk fails: nothing may still be writing into the stage when it is removed
     await Promise.all(running)
+    step.done()
   }
   if (failure) throw failure
   // deepest first, so setting a parent's mtime is not undone by touching a child

@@ -17,6 +17,8 @@ export interface ToolOptions {
   inputFile?: string
   /** Where stdout goes: 'pipe' (default: returned), 'inherit', 'ignore', a file ({file}) or a stream. */
   stdout?: 'pipe' | 'inherit' | 'ignore' | {file: string; append?: boolean} | Writable
+  /** Where stderr goes: 'pipe' (default: its last line goes into the failure message), 'ignore', or a file (a log). */
+  stderr?: 'pipe' | 'ignore' | {file: string; append?: boolean}
   /**
    * Inputs on fds 3, 4…: text, bytes or a stream. Node hands them over as a socket, not a pipe: a child can
    * read the fd (`<&3`), but opening `/dev/fd/3` by path fails with ENXIO — for a client that opens a path
@@ -62,7 +64,7 @@ function extraFd(fd: ExtraFd): unknown {
 
 function execaOptions(options: ToolOptions, streamStdout: boolean): Options {
   const stdin = options.inputFile ? {file: options.inputFile} : options.input !== undefined ? 'pipe' : 'ignore'
-  const stdio = [stdin, options.stdout ?? 'pipe', 'pipe', ...(options.extraFds ?? []).map(extraFd)]
+  const stdio = [stdin, options.stdout ?? 'pipe', options.stderr ?? 'pipe', ...(options.extraFds ?? []).map(extraFd)]
   return {
     cwd: options.cwd,
     env: {...options.env, ...options.secretEnv},

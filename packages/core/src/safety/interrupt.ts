@@ -23,6 +23,8 @@ interface Entry {
 }
 
 const cleanups = new Set<Entry>()
+/** Long-running commands (follow) that stop cleanly on the first signal: see onStopRequest. */
+const stopRequests = new Set<(signal: NodeJS.Signals) => void>()
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 const EXIT: Record<string, number> = {SIGINT: 130, SIGTERM: 143, SIGHUP: 129}
 const SWEEP_PAUSE_MS = 60
@@ -31,6 +33,13 @@ let exiting = false
 
 function onSignal(signal: NodeJS.Signals): void {
   if (exiting) return
+  if (stopRequests.size > 0) {
+    // The first signal asks a long-running command to finish its current step and return; a second one exits.
+    const handlers = [...stopRequests]
+    stopRequests.clear()
+    for (const handler of handlers) handler(signal)
+    return
+  }
   exiting = true
   runCleanups()
   process.exit(EXIT[signal] ?? 1)
@@ -43,7 +52,7 @@ function install(): void {
 }
 
 function uninstall(): void {
-  if (!installed) return
+  if (!installed || stopRequests.size > 0) return
   installed = false
   for (const signal of SIGNALS) process.off(signal, onSignal)
 }
@@ -82,5 +91,19 @@ export function onInterrupt(cleanup: Cleanup, options: InterruptOptions = {}): (
   return () => {
     cleanups.delete(entry)
     if (cleanups.size === 0) uninstall()
+  }
+}
+
+/**
+ * For a long-running command (`follow`): the first SIGINT/SIGTERM/SIGHUP calls `handler` instead of exiting,
+ * so the command can finish (or discard) its current step and return normally; a second signal runs the
+ * cleanups and exits as usual. Returns a function that unregisters the handler.
+ */
+export function onStopRequest(handler: (signal: NodeJS.Signals) => void): () => void {
+  stopRequests.add(handler)
+  install()
+  return () => {
+    stopRequests.delete(handler)
+    if (stopRequests.size === 0 && cleanups.size === 0) uninstall()
   }
 }

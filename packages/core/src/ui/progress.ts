@@ -22,7 +22,7 @@ export interface Progress {
 /** Where progress goes: a terminal line, JSON lines, or nowhere. */
 export type ProgressMode = 'tty' | 'json' | 'off'
 /** What a step counts. */
-export type ProgressUnit = 'bytes' | 'rows' | 'files' | 'records'
+export type ProgressUnit = 'bytes' | 'rows' | 'files' | 'records' | 'pages'
 
 const silent: Progress = {update() {}, setTotal() {}, done() {}}
 let mode: ProgressMode = 'off'

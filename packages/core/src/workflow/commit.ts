@@ -24,8 +24,12 @@ import {pidAlive} from '../safety/pid.js'
  * reused (`keep`).
  */
 export interface CommitPart {
-  /** The new copy, complete and checked, on the same file system as `target`. */
-  stage: string
+  /**
+   * The new copy, complete and checked, on the same file system as `target`. `null` or omitted: the part only
+   * takes the target away (moved to its previous name with the rest, or removed at the end), e.g. a stale SQLite
+   * `-wal` that must not meet the new database file.
+   */
+  stage?: string | null
   /** What it replaces; need not exist. */
   target: string
 }
@@ -94,10 +98,11 @@ export async function commitParts(parts: CommitPart[], options: CommitOptions): 
     started: new Date().toISOString(),
     keep: Boolean(options.keepAs),
     parts: parts.map((p) => {
-      const stage = resolve(p.stage)
+      const stage = p.stage == null ? null : resolve(p.stage)
       const target = resolve(p.target)
       const previous = options.keepAs ? resolve(options.keepAs(p)) : `${target}.bk-prev-${process.pid}`
-      if (!exists(stage)) throw new BkError(`nothing staged for ${target} (${stage} is missing); nothing was changed`)
+      if (stage !== null && !exists(stage))
+        throw new BkError(`nothing staged for ${target} (${stage} is missing); nothing was changed`)
       if (exists(previous)) throw new BkError(`${previous} already exists and is never overwritten; move it away first`)
       return {stage, target, previous, hadTarget: exists(target)}
     }),
@@ -118,6 +123,19 @@ export async function commitParts(parts: CommitPart[], options: CommitOptions): 
 /** Every part swapped in, idempotently: each rename is done only if it is still to do. */
 function rollForward(journal: Journal): void {
   for (const part of journal.parts) {
+    if (part.stage == null) {
+      // a part that only goes away: moved aside with the replaced copies
+      if (part.hadTarget && exists(part.target)) {
+        if (exists(part.previous)) {
+          throw new BkError(
+            `cannot finish the commit of ${part.target}: both it and ${part.previous} exist; check them by hand`,
+          )
+        }
+        renameSync(part.target, part.previous)
+        crashPoint('commit:aside')
+      }
+      continue
+    }
     if (!exists(part.stage)) continue // this part is in place
     if (part.hadTarget && exists(part.target)) {
       if (exists(part.previous)) {
@@ -148,9 +166,10 @@ function finish(path: string, journal: Journal): void {
 
 /**
  * Before anything else on a target: finish a commit that a killed run left (roll forward). Returns a line saying
- * what was done, or nothing when there was no journal. Refuses while the journal's process still runs.
+ * what was done, or nothing when there was no journal. Refuses while the journal's process still runs. `what` names
+ * the interrupted operation in that line ('restore', 'backup').
  */
-export async function recoverCommit(journalPath: string): Promise<string[]> {
+export async function recoverCommit(journalPath: string, what = 'restore'): Promise<string[]> {
   if (!existsSync(journalPath)) return []
   let journal: Journal
   try {
@@ -170,6 +189,22 @@ export async function recoverCommit(journalPath: string): Promise<string[]> {
     ? `; the previous copies are kept at ${journal.parts.map((p) => p.previous).join(', ')}`
     : ''
   return [
-    `finished a restore interrupted at its commit (since ${journal.started}): ${targets} now hold the new copy${kept}`,
+    `finished a ${what} interrupted at its commit (since ${journal.started}): ${targets} now hold the new copy${kept}`,
   ]
+}
+
+/**
+ * Where `target`'s new copy is while a commit that a killed run left is pending (its stage, complete and
+ * checked), or undefined when no pending journal names it or the target is in place. Reads only: a command can
+ * plan from it before taking its locks, and its `recover()` then finishes the commit.
+ */
+export function pendingCommitStage(journalPath: string, target: string): string | undefined {
+  if (!existsSync(journalPath)) return undefined
+  try {
+    const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as Journal
+    const part = journal.parts.find((p) => p.target === resolve(target))
+    return part?.stage && exists(part.stage) && !exists(part.target) ? part.stage : undefined
+  } catch {
+    return undefined
+  }
 }

@@ -6,7 +6,14 @@ export {
   formatArtifacts,
   newestFirst,
 } from './artifacts.js'
-export {type CommitOptions, type CommitPart, commitParts, journalPathFor, recoverCommit} from './commit.js'
+export {
+  type CommitOptions,
+  type CommitPart,
+  commitParts,
+  journalPathFor,
+  pendingCommitStage,
+  recoverCommit,
+} from './commit.js'
 export {sweepLeftovers} from './leftovers.js'
 export {type Operation, type OperationContext, type Outcome, type RunSettings, runOperation} from './operation.js'
 export {formatPlan, type Plan, type PlanOp, type PlanStep, step} from './plan.js'

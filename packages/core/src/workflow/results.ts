@@ -71,7 +71,8 @@ const validators = new Map<ResultKind, Validator>()
  */
 export async function checkResult(doc: unknown): Promise<string[]> {
   const record = doc as {kind?: unknown; ok?: unknown}
-  const kind = (record?.ok === false ? 'error' : record?.kind) as ResultKind
+  // An error document has no kind; a failed verify (ok: false) keeps its own.
+  const kind = (record?.ok === false && record?.kind === undefined ? 'error' : record?.kind) as ResultKind
   if (!RESULT_KINDS.includes(kind)) return [`unknown result kind ${JSON.stringify(record?.kind)}`]
   let validate = validators.get(kind)
   if (!validate) {

@@ -4,12 +4,28 @@
  * counts, sequences reset on PostgreSQL. Into a new env (a full copy of the env, trac.ini edited in place
  * with its comments kept) or in place (trac.ini saved as trac.ini.convert_db-<unixtime>, as Trac names it).
  */
+import {rmSync} from 'node:fs'
 import {copyFile, mkdir, rename, rm, rmdir} from 'node:fs/promises'
-import {dirname, join, relative, resolve} from 'node:path'
-import {acquireLock, atomicDir, BkError, copyTree, IniFile, isInside, pathExists, redactUrl} from '@bkcli/core'
+import {basename, dirname, join, relative, resolve} from 'node:path'
+import {
+  atomicDir,
+  BkError,
+  copyTree,
+  crashPoint,
+  fsyncTree,
+  IniFile,
+  isInside,
+  onInterrupt,
+  type Plan,
+  type PlanStep,
+  pathExists,
+  redactUrl,
+  step,
+  sweepLeftovers,
+} from '@bkcli/core'
 import {formatTracDbUrl, sqlitePathIn, type TracDbUrl} from '../db-url.js'
 import type {TracEnvironment} from '../environment.js'
-import {prepareEmptyDatabase} from '../restore-db.js'
+import {createdDatabaseMarker, dropCreatedDatabase, prepareEmptyDatabase} from '../restore-db.js'
 import {copyTables, type TableCopy} from './copy-tables.js'
 import {openSource} from './source.js'
 import {openTarget} from './target.js'
@@ -21,12 +37,11 @@ export interface ConvertOptions {
   newEnv?: string
   batchSize?: number
   onTable?: (table: TableCopy) => void
-  /** Check the inputs and report the plan; connect to nothing, write nothing. */
-  dryRun?: boolean
 }
 
 export interface ConvertResult {
   source: string
+  target: string
   env: string
   inPlace: boolean
   from: string
@@ -36,52 +51,97 @@ export interface ConvertResult {
   /** Tables Trac does not define (plugin tables): trac-admin convert_db can drop these. */
   pluginTables: string[]
   configBackup?: string
-  dryRun?: boolean
+  kept: string[]
 }
 
-export async function convert(env: TracEnvironment, options: ConvertOptions): Promise<ConvertResult> {
-  const from = env.database
-  const to = options.to
-  if (
-    formatTracDbUrl(from) === formatTracDbUrl(to) &&
-    (from.engine !== 'sqlite' || env.sqlitePath === sqlitePathIn(env.path, to))
+/**
+ * One conversion: `plan()` reads only; `recover()` drops a database a killed conversion created and never
+ * committed (the commit point is the new env's rename, or trac.ini's rewrite in place) and removes its stages;
+ * `run()` copies every table in one target transaction and rolls back (drops what it created) on failure.
+ */
+export class TracConvert {
+  readonly dest: string
+  constructor(
+    readonly env: TracEnvironment,
+    private readonly options: ConvertOptions,
   ) {
-    throw new BkError(`source database and destination database are the same: ${redactUrl(formatTracDbUrl(to))}`)
+    this.dest = options.newEnv ? resolve(options.newEnv) : env.path
   }
-  if (options.newEnv && (await pathExists(resolve(options.newEnv)))) {
-    throw new BkError(`cannot create Trac environment: ${resolve(options.newEnv)} already exists; give a new path`)
+
+  get inPlace(): boolean {
+    return !this.options.newEnv
   }
-  if (options.dryRun) {
+
+  /** The SQLite file the conversion creates (in the final env). */
+  get sqliteTarget(): string | undefined {
+    return this.options.to.engine === 'sqlite' ? sqlitePathIn(this.dest, this.options.to) : undefined
+  }
+
+  get locks(): string[] {
+    return [this.env.path, ...(this.inPlace ? [] : [this.dest])]
+  }
+
+  async plan(): Promise<Plan> {
+    const {env, options} = this
+    const to = options.to
+    if (
+      formatTracDbUrl(env.database) === formatTracDbUrl(to) &&
+      (env.database.engine !== 'sqlite' || env.sqlitePath === sqlitePathIn(env.path, to))
+    ) {
+      throw new BkError(`source database and destination database are the same: ${redactUrl(formatTracDbUrl(to))}`)
+    }
+    if (!this.inPlace) {
+      if (await pathExists(this.dest))
+        throw new BkError(`cannot create Trac environment: ${this.dest} already exists; give a new path`)
+      if (isInside(this.dest, env.path))
+        throw new BkError(`the new environment ${this.dest} is inside ${env.path}; give a path outside it`)
+    }
+    const sqlite = this.sqliteTarget
+    if (sqlite && this.inPlace && (await pathExists(sqlite))) {
+      throw new BkError(`the target SQLite database ${sqlite} already exists; give a new file`, {
+        code: 'ETARGETNOTEMPTY',
+      })
+    }
+    const steps: PlanStep[] = []
+    if (!this.inPlace) steps.push(step('create', this.dest, `copy of ${env.path}`))
+    steps.push(
+      sqlite
+        ? step('create', sqlite, 'SQLite database')
+        : step('create', `${to.engine} database ${to.database}`, `${redactUrl(formatTracDbUrl(to))}, when missing`),
+    )
+    steps.push(step('load', redactUrl(formatTracDbUrl(to)), `every table of ${redactUrl(env.databaseUri)}`))
+    if (this.inPlace) {
+      steps.push(step('keep', `${env.config.file}.convert_db-<unixtime>`, 'the previous trac.ini'))
+      steps.push(step('write', env.config.file, '[trac] database'))
+    }
+    return {summary: `convert ${env.path} to ${redactUrl(formatTracDbUrl(to))}`, steps}
+  }
+
+  async recover(): Promise<string[]> {
+    const lines = await dropCreatedDatabase(createdDatabaseMarker(this.dest), this.options.to, [this.dest])
+    lines.push(...(await sweepLeftovers(dirname(this.dest), basename(this.dest))))
+    const sqlite = this.sqliteTarget
+    if (sqlite) lines.push(...(await sweepLeftovers(dirname(sqlite), basename(sqlite))))
+    return lines
+  }
+
+  async run(): Promise<ConvertResult> {
+    const {env, options} = this
+    const done = this.inPlace ? await inPlace(env, options) : await intoNewEnv(env, this.dest, options)
+    await rm(createdDatabaseMarker(this.dest), {force: true})
     return {
       source: env.path,
-      env: options.newEnv ? resolve(options.newEnv) : env.path,
-      inPlace: !options.newEnv,
+      target: this.dest,
+      env: this.dest,
+      inPlace: this.inPlace,
       from: redactUrl(env.databaseUri),
-      to: redactUrl(formatTracDbUrl(to)),
-      tables: [],
-      rows: 0,
-      pluginTables: [],
-      dryRun: true,
+      to: redactUrl(formatTracDbUrl(options.to)),
+      tables: done.tables,
+      rows: done.tables.reduce((sum, t) => sum + t.rows, 0),
+      pluginTables: done.tables.filter((t) => !t.trac).map((t) => t.name),
+      configBackup: done.configBackup,
+      kept: done.configBackup ? [done.configBackup] : [],
     }
-  }
-  const lock = await acquireLock(env.path, {operation: 'bk trac convert'})
-  try {
-    const tables = options.newEnv
-      ? await intoNewEnv(env, resolve(options.newEnv), options)
-      : await inPlace(env, options)
-    return {
-      source: env.path,
-      env: options.newEnv ? resolve(options.newEnv) : env.path,
-      inPlace: !options.newEnv,
-      from: redactUrl(env.databaseUri),
-      to: redactUrl(formatTracDbUrl(to)),
-      tables: tables.tables,
-      rows: tables.tables.reduce((sum, t) => sum + t.rows, 0),
-      pluginTables: tables.tables.filter((t) => !t.trac).map((t) => t.name),
-      configBackup: tables.configBackup,
-    }
-  } finally {
-    await lock.release()
   }
 }
 
@@ -90,6 +150,7 @@ async function copyDatabase(
   env: TracEnvironment,
   to: TracDbUrl,
   sqliteFile: string | undefined,
+  marker: string,
   options: ConvertOptions,
 ) {
   let partial: string | undefined
@@ -101,17 +162,20 @@ async function copyDatabase(
       })
     }
     await mkdir(dirname(sqliteFile!), {recursive: true})
-    partial = `${sqliteFile}.bk-partial-${process.pid}`
+    partial = join(dirname(sqliteFile!), `.${basename(sqliteFile!)}.bk-partial-${process.pid}`)
     await rm(partial, {force: true})
   } else {
-    undo = (await prepareEmptyDatabase(to)).undo
+    undo = (await prepareEmptyDatabase(to, marker)).undo
+    crashPoint('trac-convert:db-created')
   }
+  const unregister = onInterrupt(() => partial && rmSync(partial, {force: true}), {sweep: true})
   const source = await openSource(env.database, env.sqlitePath)
   try {
     const target = await openTarget(to, partial)
     try {
       const tables = await copyTables(source, target, {batchSize: options.batchSize, onTable: options.onTable})
       await target.close()
+      crashPoint('trac-convert:copied')
       if (partial) await rename(partial, sqliteFile!)
       return tables
     } catch (error) {
@@ -123,39 +187,48 @@ async function copyDatabase(
     await undo?.().catch(() => {})
     throw error
   } finally {
+    unregister()
     await source.close().catch(() => {})
   }
 }
 
 async function intoNewEnv(env: TracEnvironment, dest: string, options: ConvertOptions) {
-  if (await pathExists(dest))
-    throw new BkError(`cannot create Trac environment: ${dest} already exists; give a new path`)
-  if (isInside(dest, env.path))
-    throw new BkError(`the new environment ${dest} is inside ${env.path}; give a path outside it`)
   const sqlite = env.sqlitePath
   const dbRel = sqlite && isInside(sqlite, env.path) ? relative(env.path, sqlite) : undefined
   const skip = new Set(dbRel ? ['', '-journal', '-wal', '-shm'].map((s) => dbRel + s) : [])
-  return atomicDir(dest, async (stage) => {
-    await rmdir(stage)
-    await copyTree(env.path, stage, {skip: (path) => skip.has(path)})
-    // a relative sqlite target lives in the new env: build it in the stage
-    const file = options.to.engine === 'sqlite' ? sqlitePathIn(stage, options.to) : undefined
-    const tables = await copyDatabase(env, options.to, file, options)
-    const ini = await IniFile.read(join(stage, 'conf', 'trac.ini'))
-    ini.set('trac', 'database', formatTracDbUrl(options.to, {withPassword: true}))
-    await ini.write(join(stage, 'conf', 'trac.ini'))
-    return {tables, configBackup: undefined as string | undefined}
-  })
+  let undo: (() => Promise<void>) | undefined
+  try {
+    return await atomicDir(dest, async (stage) => {
+      await rmdir(stage)
+      await copyTree(env.path, stage, {skip: (path) => skip.has(path)})
+      // a relative sqlite target lives in the new env: build it in the stage
+      const file = options.to.engine === 'sqlite' ? sqlitePathIn(stage, options.to) : undefined
+      const tables = await copyDatabase(env, options.to, file, createdDatabaseMarker(dest), options)
+      if (options.to.engine !== 'sqlite')
+        undo = () => dropCreatedDatabase(createdDatabaseMarker(dest), options.to).then(() => {})
+      const ini = await IniFile.read(join(stage, 'conf', 'trac.ini'))
+      ini.set('trac', 'database', formatTracDbUrl(options.to, {withPassword: true}))
+      await ini.write(join(stage, 'conf', 'trac.ini'))
+      await fsyncTree(stage)
+      crashPoint('trac-convert:staged')
+      return {tables, configBackup: undefined as string | undefined}
+    })
+  } catch (error) {
+    await undo?.().catch(() => {})
+    throw error
+  }
 }
 
 async function inPlace(env: TracEnvironment, options: ConvertOptions) {
   const file = options.to.engine === 'sqlite' ? sqlitePathIn(env.path, options.to) : undefined
-  const tables = await copyDatabase(env, options.to, file, options)
+  const marker = createdDatabaseMarker(env.path)
+  const tables = await copyDatabase(env, options.to, file, marker, options)
   const iniPath = env.config.file
   const configBackup = await uniqueName(`${iniPath}.convert_db-${Math.floor(Date.now() / 1000)}`)
   await copyFile(iniPath, configBackup)
   const ini = await IniFile.read(iniPath)
   ini.set('trac', 'database', formatTracDbUrl(options.to, {withPassword: true}))
+  crashPoint('trac-convert:before-ini')
   await ini.write(iniPath)
   return {tables, configBackup}
 }

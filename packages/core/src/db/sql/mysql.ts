@@ -6,11 +6,10 @@ import {insertSql, quoteIdent, rowsPerInsert} from './quote.js'
 import type {OpenSqlOptions, SqlConnection, SqlRow} from './types.js'
 
 export async function openMysqlConnection(target: DbTarget, options: OpenSqlOptions = {}): Promise<SqlConnection> {
-  const conn = await connectMysql(
-    target,
-    options.database ?? target.database,
-    options.exactIntegers ? {bigNumberStrings: true} : {},
-  )
+  const conn = await connectMysql(target, options.database ?? target.database, {
+    ...(options.exactIntegers ? {bigNumberStrings: true} : {}),
+    ...(options.mysqlTimezone ? {timezone: options.mysqlTimezone} : {}),
+  })
   const fail = (error: unknown): never => {
     throw new BkError(`MySQL ${options.database ?? target.database ?? ''}: ${messageOf(error)}`, {
       code: (error as {code?: string}).code === 'ER_NO_SUCH_TABLE' ? 'ENOTABLE' : 'ESQL',

@@ -1,4 +1,5 @@
 import {BkError} from '../../errors.js'
+import {loadSqlite} from '../drivers.js'
 import {type DbTarget, parseDbUrl} from '../url.js'
 import {openMysqlConnection} from './mysql.js'
 import {openPostgresConnection} from './postgres.js'
@@ -15,7 +16,7 @@ export async function openSql(target: DbTarget | string, options: OpenSqlOptions
   const resolved = typeof target === 'string' ? parseTarget(target) : target
   if (resolved.engine === 'sqlite') {
     if (!resolved.path) throw new BkError('an SQLite target needs a file path', {code: 'EDBURL'})
-    return openSqliteConnection(resolved.path, options)
+    return openSqliteConnection(await loadSqlite(), resolved.path, options)
   }
   if (resolved.engine === 'postgres') return openPostgresConnection(resolved, options)
   return openMysqlConnection(resolved, options)

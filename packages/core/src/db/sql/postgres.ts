@@ -1,4 +1,4 @@
-import type pg from 'pg'
+import pg from 'pg'
 import {BkError, messageOf} from '../../errors.js'
 import {connectPostgres} from '../driver.js'
 import type {DbTarget} from '../url.js'
@@ -8,7 +8,12 @@ import type {OpenSqlOptions, SqlConnection, SqlRow} from './types.js'
 let cursors = 0
 
 export async function openPostgresConnection(target: DbTarget, options: OpenSqlOptions = {}): Promise<SqlConnection> {
-  const client = await connectPostgres(target, options.database ?? target.database)
+  const parsers = options.pgTypeParsers
+  const types = parsers && {
+    getTypeParser: ((oid: number, format?: string) =>
+      parsers[oid] ?? pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
+  }
+  const client = await connectPostgres(target, options.database ?? target.database, types ? {types} : {})
   const fail = (error: unknown): never => {
     throw new BkError(`PostgreSQL ${options.database ?? target.database ?? ''}: ${messageOf(error)}`, {
       code: (error as {code?: string}).code === '42P01' ? 'ENOTABLE' : 'ESQL',

@@ -1,14 +1,16 @@
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
 import {BkError, messageOf} from '../../errors.js'
+import type {SqliteDriver} from '../drivers.js'
 import {insertSql, quoteIdent, rowsPerInsert} from './quote.js'
 import type {OpenSqlOptions, SqlConnection, SqlRow} from './types.js'
 
 const norm = (params: unknown[]) => params.map((p) => (typeof p === 'boolean' ? Number(p) : p))
 
-export function openSqliteConnection(path: string, options: OpenSqlOptions = {}): SqlConnection {
+/** `Driver`: better-sqlite3, loaded by the caller (`loadSqlite()`) so that loading core loads no driver. */
+export function openSqliteConnection(Driver: SqliteDriver, path: string, options: OpenSqlOptions = {}): SqlConnection {
   let db: Database.Database
   try {
-    db = new Database(path, {
+    db = new Driver(path, {
       readonly: options.readonly ?? false,
       fileMustExist: !options.create,
       timeout: options.busyTimeout ?? 10_000,

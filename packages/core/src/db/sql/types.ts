@@ -63,4 +63,11 @@ export interface OpenSqlOptions {
   exactIntegers?: boolean
   /** PostgreSQL: `SET search_path` to this schema after connecting. */
   searchPath?: string
+  /**
+   * PostgreSQL type hook: parsers by type oid that replace pg's own, e.g. `{1114: (v) => v}` keeps `timestamp`
+   * columns as the server's text instead of a Date read in the local time zone.
+   */
+  pgTypeParsers?: Record<number, (value: string) => unknown>
+  /** MySQL type hook: the zone DATETIME values are read and written in (mysql2's `timezone`; `'Z'` for UTC). */
+  mysqlTimezone?: string
 }

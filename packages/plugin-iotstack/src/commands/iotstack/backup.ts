@@ -1,15 +1,10 @@
-import {
-  BkCommand,
-  formatBytes,
-  hookFlags,
-  hooksFromFlags,
-  retentionFlags,
-  retentionFromFlags,
-  withHooks,
-} from '@bkcli/core'
+import {BkCommand, dryRunFlag, formatBytes, hookFlags, locationFlag, retentionFlags} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
-import {backupStack, planBackup} from '../../backup.js'
+import {backupStack, planBackup, upcomingName} from '../../backup.js'
 import {shown} from '../../display.js'
+import {stackStore} from '../../list.js'
+import {recoverStack} from '../../recover.js'
+import {stackPaths} from '../../stack.js'
 
 export default class Backup extends BkCommand<typeof Backup> {
   static override summary = "Back up an IOTstack folder with IOTstack's names: dated, rolling or both, .env included."
@@ -30,7 +25,8 @@ export default class Backup extends BkCommand<typeof Backup> {
       options: ['dated', 'rolling', 'both'],
       default: 'both',
     }),
-    location: Flags.string({description: 'Backups folder (default <stack>/backups).', aliases: ['backups-dir']}),
+    ...dryRunFlag,
+    location: locationFlag('the backups folder (default <stack>/backups).', {aliases: ['backups-dir']}),
     user: Flags.string({description: 'When run as root: give the archives and log to this user.'}),
     stop: Flags.boolean({description: 'docker compose down before the copy and up -d after it (as IOTstack does).'}),
     'dump-databases': Flags.boolean({
@@ -54,6 +50,7 @@ export default class Backup extends BkCommand<typeof Backup> {
 
   async run() {
     const {args, flags} = this
+    const stack = args['stack-dir']
     const options = {
       type: flags.type as 'dated' | 'rolling' | 'both',
       location: flags.location,
@@ -61,41 +58,53 @@ export default class Backup extends BkCommand<typeof Backup> {
       stop: flags.stop,
       compression: flags.zstd ? ('zstd' as const) : ('gzip' as const),
       dumpDatabases: flags['dump-databases'],
-      retention: retentionFromFlags(flags, 'local'),
       copyTo: flags['copy-to'],
       allowUnencrypted: flags['allow-unencrypted'],
+      now: new Date(),
       onStep: (text: string) => this.info(text),
     }
-    if (flags['dry-run']) {
-      const plan = await planBackup(args['stack-dir'], options)
-      return this.report(plan, (p) => [
-        `Would archive ${p.members.join(', ')} of ${p.stack}`,
-        ...p.targets.map((t) => `  into ${shown(t)}`),
-        ...(p.includesEnv ? [] : ['  (no .env in the stack)']),
-      ])
-    }
-    const result = await withHooks({...hooksFromFlags(flags), cwd: args['stack-dir']}, () =>
-      backupStack(args['stack-dir'], options),
+    const paths = stackPaths(stack, flags.location)
+    const upcoming = await upcomingName(stack, options)
+    return this.execute(
+      {
+        kind: 'backup',
+        plan: () => planBackup(stack, options),
+        locks: [paths.dir, paths.backups],
+        recover: () => recoverStack(paths),
+        hooks: {env: {BK_TARGET: paths.dir}, cwd: paths.dir},
+        retention: this.retention(
+          async () => stackStore(stack, flags.location),
+          () =>
+            upcoming
+              ? {name: upcoming, path: upcoming, kind: 'dated', group: 'dated', date: options.now, bytes: 0}
+              : undefined,
+        ),
+        act: async (_plan, context) => {
+          const result = await backupStack(stack, {...options, onStep: (text) => context.info(text)})
+          for (const w of result.warnings) context.note(w)
+          if (result.liveCopy === true) {
+            context.note(
+              'the stack kept running: databases in containers need --dump-databases or --stop for a consistent copy',
+            )
+          } else if (result.liveCopy === 'unknown') {
+            context.note(
+              'bk left the stack as it was: if it runs, databases in containers need --dump-databases or --stop for a consistent copy',
+            )
+          }
+          return {...result, artifacts: result.archives.map((a) => ({path: a.path, bytes: a.bytes, kind: a.kind}))}
+        },
+      },
+      (r) => [
+        ...r.archives.map(
+          (a) =>
+            `Wrote ${shown(a.path)} (${formatBytes(a.bytes)}, ${r.entries} entries${a.overwritten ? ', replaced the previous one' : ''})`,
+        ),
+        `Members: ${r.members.join(', ')}${r.includesEnv ? '' : ' (no .env in the stack)'}`,
+        ...r.dumps.map((d) => `Dumped ${d.service} (${d.engine}) to ${d.file} (${formatBytes(d.bytes)})`),
+        ...(r.stopped ? ['The stack was brought down for the copy and up again.'] : []),
+        ...r.copies.map((c) => `Copied to ${c.target} (${c.tool}${c.encrypted ? ', encrypted' : ', not encrypted'})`),
+        `Log: ${shown(r.log)}`,
+      ],
     )
-    for (const w of result.warnings) this.note(w)
-    if (result.liveCopy === true) {
-      this.note('the stack kept running: databases in containers need --dump-databases or --stop for a consistent copy')
-    } else if (result.liveCopy === 'unknown') {
-      this.note(
-        'bk left the stack as it was: if it runs, databases in containers need --dump-databases or --stop for a consistent copy',
-      )
-    }
-    return this.report(result, (r) => [
-      ...r.archives.map(
-        (a) =>
-          `Wrote ${shown(a.path)} (${formatBytes(a.bytes)}, ${r.entries} entries${a.overwritten ? ', replaced the previous one' : ''})`,
-      ),
-      `Members: ${r.members.join(', ')}${r.includesEnv ? '' : ' (no .env in the stack)'}`,
-      ...r.dumps.map((d) => `Dumped ${d.service} (${d.engine}) to ${d.file} (${formatBytes(d.bytes)})`),
-      ...(r.stopped ? ['The stack was brought down for the copy and up again.'] : []),
-      ...r.pruned.map((p) => `Pruned ${shown(p)}`),
-      ...r.copies.map((c) => `Copied to ${c.target} (${c.tool}${c.encrypted ? ', encrypted' : ', not encrypted'})`),
-      `Log: ${shown(r.log)}`,
-    ])
   }
 }

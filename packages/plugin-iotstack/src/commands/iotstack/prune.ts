@@ -1,11 +1,12 @@
-import {BkCommand, retentionFlags, retentionFromFlags} from '@bkcli/core'
-import {Args, Flags} from '@oclif/core'
-import {shown} from '../../display.js'
-import {pruneStack} from '../../prune.js'
+import {type ArtifactStore, BkError, hasRetention, locationFlag, PruneCommand, type RetentionPolicy} from '@bkcli/core'
+import {Args} from '@oclif/core'
+import {stackStore} from '../../list.js'
 
-export default class Prune extends BkCommand<typeof Prune> {
+export default class Prune extends PruneCommand<typeof Prune> {
   static override summary =
     'Remove old dated backups (backups/backup/) by a retention policy; rolling ones already keep seven.'
+  static override description =
+    "Rolling archives (one per weekday) and restore's safety copies (backups/pre-restore/) are never pruned. Sidecars go with their archives."
   static override examples = [
     '<%= config.bin %> iotstack prune ~/IOTstack --keep 14 --dry-run',
     '<%= config.bin %> iotstack prune --keep-daily 7 --keep-weekly 4 --keep-monthly 6 --yes',
@@ -14,22 +15,18 @@ export default class Prune extends BkCommand<typeof Prune> {
     'stack-dir': Args.string({description: 'The IOTstack folder (default: the current folder).', default: '.'}),
   }
   static override flags = {
-    location: Flags.string({description: 'Backups folder (default <stack>/backups).', aliases: ['backups-dir']}),
-    ...retentionFlags,
+    ...PruneCommand.pruneFlags,
+    location: locationFlag('the backups folder (default <stack>/backups).', {aliases: ['backups-dir']}),
   }
 
-  async run() {
-    const {args, flags} = this
-    const result = await pruneStack(args['stack-dir'], retentionFromFlags(flags, 'local'), {
-      location: flags.location,
-      dryRun: flags['dry-run'],
-      confirm: (plan) =>
-        this.confirmOrAbort(`Remove ${plan.remove.length} dated backup(s)?`, `remove ${plan.remove.length} backups`),
-    })
-    return this.report(result, (r) => [
-      ...r.keep.map((k) => `Keep ${k.name} (${k.reason})`),
-      ...r.removed.map((p) => `${r.dryRun ? 'Would remove' : 'Removed'} ${shown(p)}`),
-      ...(r.removed.length === 0 ? ['Nothing to remove.'] : []),
-    ])
+  protected override policy(): RetentionPolicy {
+    const policy = super.policy()
+    if (!hasRetention(policy))
+      throw new BkError('say what to keep: --keep <n>, --keep-days <n>, --keep-daily/--keep-weekly/--keep-monthly <n>')
+    return policy
+  }
+
+  protected async store(): Promise<ArtifactStore> {
+    return stackStore(this.args['stack-dir'], this.flags.location)
   }
 }

@@ -1,6 +1,8 @@
-import {BkCommand} from '@bkcli/core'
+import {BkCommand, dryRunFlag, locationFlag} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
-import {pullBackup} from '../../pull.js'
+import {planPull, pullBackup} from '../../pull.js'
+import {recoverStack} from '../../recover.js'
+import {stackPaths} from '../../stack.js'
 
 export default class Pull extends BkCommand<typeof Pull> {
   static override summary = 'Fetch an off-site copy (rclone remote or restic repository) back into the backups folder.'
@@ -15,16 +17,27 @@ export default class Pull extends BkCommand<typeof Pull> {
     'stack-dir': Args.string({description: 'The IOTstack folder (default: the current folder).', default: '.'}),
   }
   static override flags = {
+    ...dryRunFlag,
     name: Flags.string({description: 'Archive name to fetch (default: the newest).'}),
-    location: Flags.string({description: 'Backups folder (default <stack>/backups).', aliases: ['backups-dir']}),
+    location: locationFlag('the backups folder (default <stack>/backups).', {aliases: ['backups-dir']}),
   }
 
   async run() {
     const {args, flags} = this
-    const result = await pullBackup(args.source, args['stack-dir'], {name: flags.name, location: flags.location})
-    return this.report(result, (r) => [
-      `Fetched ${r.ref} from ${r.source} (${r.tool}); verified: ${r.verified.entries} entries${r.verified.includesEnv ? ', .env included' : ''}.`,
-      `Restore it with: bk iotstack restore ${r.ref}`,
-    ])
+    const options = {name: flags.name, location: flags.location}
+    const paths = stackPaths(args['stack-dir'], flags.location)
+    return this.execute(
+      {
+        kind: 'operation',
+        plan: async () => planPull(args.source, args['stack-dir'], options),
+        locks: [paths.dir, paths.backups],
+        recover: () => recoverStack(paths),
+        act: () => pullBackup(args.source, args['stack-dir'], options),
+      },
+      (r) => [
+        `Fetched ${r.ref} from ${r.source} (${r.tool}); verified: ${r.verified.entries} entries${r.verified.includesEnv ? ', .env included' : ''}.`,
+        `Restore it with: bk iotstack restore ${r.ref}`,
+      ],
+    )
   }
 }

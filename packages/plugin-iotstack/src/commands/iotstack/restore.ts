@@ -1,7 +1,8 @@
-import {BkCommand} from '@bkcli/core'
+import {BkCommand, dryRunFlag, hookFlags, locationFlag} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 import {shown} from '../../display.js'
-import {restoreStack} from '../../restore.js'
+import {recoverStack} from '../../recover.js'
+import {StackRestore} from '../../restore.js'
 
 export default class Restore extends BkCommand<typeof Restore> {
   static override summary =
@@ -17,7 +18,9 @@ export default class Restore extends BkCommand<typeof Restore> {
     'stack-dir': Args.string({description: 'The IOTstack folder (default: the current folder).', default: '.'}),
   }
   static override flags = {
-    location: Flags.string({description: 'Backups folder (default <stack>/backups).', aliases: ['backups-dir']}),
+    ...dryRunFlag,
+    ...hookFlags,
+    location: locationFlag('the backups folder (default <stack>/backups).', {aliases: ['backups-dir']}),
     start: Flags.boolean({description: 'docker compose up -d afterwards.'}),
     'restore-databases': Flags.boolean({
       description: 'Load the dumps taken by backup --dump-databases back into their services.',
@@ -26,29 +29,43 @@ export default class Restore extends BkCommand<typeof Restore> {
 
   async run() {
     const {args, flags} = this
-    const result = await restoreStack(args.archive, args['stack-dir'], {
+    const restore = await StackRestore.open(args.archive, args['stack-dir'], {
       location: flags.location,
       start: flags.start,
       restoreDatabases: flags['restore-databases'],
       onStep: (text) => this.info(text),
-      confirm: (plan) =>
-        this.confirmOrAbort(
-          `Replace the stack's files in ${plan.stack} with ${plan.archive} (${plan.entries} entries)?`,
-          `restore over ${plan.stack}`,
-        ),
     })
-    for (const w of result.warnings) this.note(w)
-    return this.report(result, (r) => [
-      `Restored ${r.restored.join(', ')} from ${shown(r.archive)} (${r.madeBy === 'bk' ? 'bk' : 'IOTstack'} archive, ${r.entries} entries) into ${r.stack}`,
-      ...(r.kept.length > 0 ? [`Kept: ${r.kept.join(', ')}`] : []),
-      ...(r.removed.length > 0 ? [`Removed (not in the archive): ${r.removed.join(', ')}`] : []),
-      ...(r.safetyArchive ? [`Safety copy of the previous files: ${shown(r.safetyArchive)}`] : []),
-      ...(r.postRestoreHook ? ['post_restore.sh ran.'] : []),
-      ...r.databases.map((d) => `Loaded ${d.file} into ${d.service}`),
-      ...(r.stoppedStack && !r.started
-        ? ['The stack was brought down and is still down: start it with docker compose up -d (or --start).']
-        : []),
-      ...(r.started ? ['The stack is up again.'] : []),
-    ])
+    const {paths} = restore
+    return this.execute(
+      {
+        kind: 'restore',
+        plan: () => restore.plan(),
+        confirm: () => ({
+          question: `Replace the stack's files in ${paths.dir} with ${restore.archive}?`,
+          action: `restore over ${paths.dir}`,
+        }),
+        locks: [paths.dir, paths.backups],
+        recover: () => recoverStack(paths),
+        hooks: {env: {BK_TARGET: paths.dir}},
+        act: async (_plan, context) => {
+          const result = await restore.run()
+          for (const w of result.warnings) context.note(w)
+          return result
+        },
+      },
+      (r) => [
+        `Restored ${r.restored.join(', ')} from ${shown(r.archive)} (${r.madeBy === 'bk' ? 'bk' : 'IOTstack'} archive, ${r.entries} entries) into ${r.stack}`,
+        ...(r.keptMembers.length > 0 ? [`Left as they were (not in the archive): ${r.keptMembers.join(', ')}`] : []),
+        ...(r.removed.length > 0 ? [`Removed (not in the archive): ${r.removed.join(', ')}`] : []),
+        ...(r.previous ? [`The replaced files are kept in ${shown(r.previous)}`] : []),
+        ...(r.safetyArchive ? [`Safety copy of the previous files: ${shown(r.safetyArchive)}`] : []),
+        ...(r.postRestoreHook ? ['post_restore.sh ran.'] : []),
+        ...r.databases.map((d) => `Loaded ${d.file} into ${d.service}`),
+        ...(r.stoppedStack && !r.started
+          ? ['The stack was brought down and is still down: start it with docker compose up -d (or --start).']
+          : []),
+        ...(r.started ? ['The stack is up again.'] : []),
+      ],
+    )
   }
 }

@@ -1,8 +1,8 @@
-import {BkCommand} from '@bkcli/core'
-import {Args, Flags} from '@oclif/core'
-import {verifyBackup} from '../../verify.js'
+import {locationFlag, VerifyCommand, type VerifyOutput} from '@bkcli/core'
+import {Args} from '@oclif/core'
+import {checkBackup} from '../../verify.js'
 
-export default class Verify extends BkCommand<typeof Verify> {
+export default class Verify extends VerifyCommand<typeof Verify> {
   static override summary = 'Read a backup through and check it, without extracting anything.'
   static override description =
     `Checks gzip checksums and tar headers of every entry, refuses entries a restore would refuse, and compares a bk archive with its manifest. Exits non-zero when anything is wrong.`
@@ -12,15 +12,19 @@ export default class Verify extends BkCommand<typeof Verify> {
     'stack-dir': Args.string({description: 'The IOTstack folder (default: the current folder).', default: '.'}),
   }
   static override flags = {
-    location: Flags.string({description: 'Backups folder (default <stack>/backups).', aliases: ['backups-dir']}),
+    location: locationFlag('the backups folder (default <stack>/backups).', {aliases: ['backups-dir']}),
   }
 
-  async run() {
-    const {args, flags} = this
-    const result = await verifyBackup(args.archive, args['stack-dir'], {location: flags.location})
-    return this.report(result, (r) => [
-      `${r.archive}: ok (${r.madeBy === 'bk' ? 'bk archive, matches its manifest' : 'IOTstack archive, no manifest'}; ${r.entries} entries)`,
-      `Members: ${r.members.join(', ')}${r.includesEnv ? '' : ' (no .env)'}`,
-    ])
+  protected check() {
+    return checkBackup(this.args.archive, this.args['stack-dir'], {location: this.flags.location})
+  }
+
+  protected override describe(r: VerifyOutput & Record<string, unknown>): string[] {
+    if (!r.ok) return []
+    const members = (r.members as string[] | undefined) ?? []
+    return [
+      r.madeBy === 'bk' ? 'bk archive, matches its manifest' : 'IOTstack archive, no manifest',
+      `members: ${members.join(', ')}${r.includesEnv ? '' : ' (no .env)'}`,
+    ]
   }
 }

@@ -1,14 +1,7 @@
-import {
-  BkCommand,
-  formatBytes,
-  hookFlags,
-  hooksFromFlags,
-  retentionFlags,
-  retentionFromFlags,
-  withHooks,
-} from '@bkcli/core'
+import {basename} from 'node:path'
+import {BkCommand, dryRunFlag, formatBytes, hookFlags, locationFlag, retentionFlags} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
-import {backupTracker} from '../../backup.js'
+import {roundupStore, TrackerBackup} from '../../backup.js'
 
 export default class Backup extends BkCommand<typeof Backup> {
   static override summary = 'Back up a Roundup tracker: database snapshot first, then db/files and the home.'
@@ -24,7 +17,8 @@ export default class Backup extends BkCommand<typeof Backup> {
   ]
   static override args = {home: Args.string({description: 'tracker home', required: true})}
   static override flags = {
-    location: Flags.string({description: 'backup location (directory)'}),
+    ...dryRunFlag,
+    location: locationFlag('a directory (default <home>.backups beside the home)'),
     description: Flags.string({description: 'a note stored in the manifest'}),
     'stop-server': Flags.string({description: 'pidfile of roundup-server: stop it (SIGTERM) before the snapshot'}),
     ...retentionFlags,
@@ -33,20 +27,34 @@ export default class Backup extends BkCommand<typeof Backup> {
 
   async run() {
     const {args, flags} = this
-    const result = await withHooks(hooksFromFlags(flags), () =>
-      backupTracker(args.home, {
-        location: flags.location,
-        description: flags.description,
-        stopServer: flags['stop-server'],
-        retention: retentionFromFlags(flags, 'utc'),
-        dryRun: flags['dry-run'],
-      }),
+    const backup = await TrackerBackup.open(args.home, {
+      location: flags.location,
+      description: flags.description,
+      stopServer: flags['stop-server'],
+    })
+    const store = () => Promise.resolve(roundupStore(backup.location))
+    return this.execute(
+      {
+        kind: 'backup',
+        plan: () => backup.plan(),
+        locks: [backup.tracker.home, backup.location],
+        recover: () => backup.recover(),
+        hooks: {env: {BK_TARGET: backup.tracker.home, BK_LOCATION: backup.location}},
+        retention: this.retention(store, (plan) => {
+          const path = plan.steps.find((s) => s.op === 'create')?.target
+          if (!path) return undefined
+          return {name: basename(path), path, kind: 'full', date: new Date(), bytes: 0, group: backup.name}
+        }),
+        act: async (_plan, context) => {
+          const {pruned: _none, ...r} = await backup.run()
+          for (const n of r.notes) context.note(n)
+          return {artifacts: [{path: r.archive, bytes: r.bytes, kind: 'full'}], ...r}
+        },
+      },
+      (r) => [
+        ...(r.stoppedServer ? [`Stopped roundup-server (pid ${r.stoppedServer.pid}); it was not restarted.`] : []),
+        `Backed up ${args.home} (${r.backend}, schema version ${r.schemaVersion ?? '?'}) to ${r.archive} (${formatBytes(r.bytes)}).`,
+      ],
     )
-    for (const n of result.notes) this.note(n)
-    return this.report(result, (r) => [
-      ...(r.stoppedServer ? [`Stopped roundup-server (pid ${r.stoppedServer.pid}); it was not restarted.`] : []),
-      `Backed up ${args.home} (${r.backend}, schema version ${r.schemaVersion ?? '?'}) to ${r.archive} (${formatBytes(r.bytes)}).`,
-      ...r.pruned.map((p) => `${flags['dry-run'] ? 'Would prune' : 'Pruned'} ${p}`),
-    ])
   }
 }

@@ -1,6 +1,10 @@
-import {BkCommand} from '@bkcli/core'
+import {resolve} from 'node:path'
+import {BkCommand, dirSize, dryRunFlag, step} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
+import {selectClasses} from '../../dbschema.js'
 import {exportTracker} from '../../export.js'
+import {assertEmptyTarget} from '../../staging.js'
+import {describeDatabase, openTracker, readSchemaPy} from '../../tracker.js'
 
 export default class Export extends BkCommand<typeof Export> {
   static override summary = 'Export a tracker in roundup-admin export format, byte-for-byte (CSV + journals + files).'
@@ -17,19 +21,51 @@ export default class Export extends BkCommand<typeof Export> {
     dir: Args.string({description: 'directory to write the export to (new or empty)', required: true}),
   }
   static override flags = {
+    ...dryRunFlag,
     classes: Flags.string({description: 'classes to export: a,b — or all but these: -a,b'}),
     'no-files': Flags.boolean({description: 'leave out file contents (roundup-admin exporttables)'}),
   }
 
   async run() {
-    const {args, flags} = await this.parse(Export)
-    const result = await exportTracker(args.home, args.dir, {classes: flags.classes, files: !flags['no-files']})
-    for (const w of result.warnings) this.note(w)
-    return this.report(result, (r) => [
-      ...r.classes.map(
-        (c) => `${c.name}: ${c.items} items, ${c.journals} journal entries${c.files ? `, ${c.files} files` : ''}`,
-      ),
-      `Exported ${r.classes.length} classes from the ${r.backend} tracker ${r.tracker} to ${r.dir}`,
-    ])
+    const {args, flags} = this
+    const tracker = await openTracker(args.home)
+    const dir = resolve(args.dir)
+    return this.execute(
+      {
+        kind: 'backup',
+        plan: async () => {
+          assertEmptyTarget(dir)
+          let classes: string[] | undefined
+          try {
+            classes = selectClasses(readSchemaPy(tracker), flags.classes)
+          } catch (error) {
+            if (flags.classes) throw error // a class that does not exist: the real run refuses it too
+          }
+          return {
+            summary: `export ${tracker.home} to ${dir}`,
+            steps: [
+              step('copy', describeDatabase(tracker), 'one read snapshot'),
+              step(
+                'create',
+                dir,
+                `${classes ? `${classes.length} classes, ` : ''}${flags['no-files'] ? 'no files' : 'with files'}`,
+              ),
+            ],
+          }
+        },
+        locks: [dir],
+        act: async (_plan, context) => {
+          const r = await exportTracker(tracker, dir, {classes: flags.classes, files: !flags['no-files']})
+          for (const w of r.warnings) context.note(w)
+          return {artifacts: [{path: r.dir, bytes: await dirSize(r.dir), kind: 'export'}], ...r}
+        },
+      },
+      (r) => [
+        ...r.classes.map(
+          (c) => `${c.name}: ${c.items} items, ${c.journals} journal entries${c.files ? `, ${c.files} files` : ''}`,
+        ),
+        `Exported ${r.classes.length} classes from the ${r.backend} tracker ${r.tracker} to ${r.dir}`,
+      ],
+    )
   }
 }

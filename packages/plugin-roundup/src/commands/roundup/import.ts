@@ -1,6 +1,7 @@
-import {BkCommand} from '@bkcli/core'
+import {BkCommand, dryRunFlag, sweepLeftovers} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
-import {importTracker} from '../../import.js'
+import {importPlan, importTracker} from '../../import.js'
+import {openTracker} from '../../tracker.js'
 
 export default class Import extends BkCommand<typeof Import> {
   static override summary = 'Import a roundup-admin export into a fresh, empty tracker database — all or nothing.'
@@ -18,16 +19,31 @@ export default class Import extends BkCommand<typeof Import> {
     dir: Args.directory({description: 'directory of a roundup-admin export', required: true, exists: true}),
   }
   static override flags = {
+    ...dryRunFlag,
     'no-files': Flags.boolean({description: 'do not import file contents (roundup-admin importtables)'}),
   }
 
   async run() {
-    const {args, flags} = await this.parse(Import)
-    const result = await importTracker(args.home, args.dir, {files: !flags['no-files']})
-    for (const n of result.notes) this.note(n)
-    return this.report(result, (r) => [
-      ...r.classes.map((c) => `${c.name}: ${c.items} items, ${c.journals} journal entries, next id ${c.nextId}`),
-      `Imported ${r.classes.length} classes into the ${r.backend} database ${r.database}`,
-    ])
+    const {args, flags} = this
+    const tracker = await openTracker(args.home)
+    const options = {files: !flags['no-files']}
+    return this.execute(
+      {
+        kind: 'restore',
+        plan: async () => importPlan(tracker, args.dir, options),
+        locks: [tracker.home],
+        // the staged sqlite file and files/ of a killed import
+        recover: () => sweepLeftovers(tracker.dbDir),
+        act: async (_plan, context) => {
+          const r = await importTracker(tracker, args.dir, options)
+          for (const n of r.notes) context.note(n)
+          return {source: args.dir, target: r.database, ...r}
+        },
+      },
+      (r) => [
+        ...r.classes.map((c) => `${c.name}: ${c.items} items, ${c.journals} journal entries, next id ${c.nextId}`),
+        `Imported ${r.classes.length} classes into the ${r.backend} database ${r.database}`,
+      ],
+    )
   }
 }

@@ -1,14 +1,16 @@
-import {BkCommand, formatListing, listingRows} from '@bkcli/core'
+import {type ArtifactStore, BkError, ListCommand, locationFlag} from '@bkcli/core'
 import {Args} from '@oclif/core'
-import {listBackups} from '../../backup.js'
+import {roundupStore} from '../../backup.js'
 
-export default class List extends BkCommand<typeof List> {
+export default class List extends ListCommand<typeof List> {
   static override summary = 'List the Roundup backups in a backup location, newest first.'
-  static override examples = ['<%= config.bin %> roundup list /srv/tracker.backups']
-  static override args = {location: Args.string({description: 'the backup location', required: true})}
+  static override examples = ['<%= config.bin %> roundup list --location /srv/tracker.backups']
+  static override args = {location: Args.string({description: 'the backup location (or --location)'})}
+  static override flags = {location: locationFlag('the directory to list')}
 
-  async run() {
-    const entries = await listBackups(this.args.location)
-    return this.report(listingRows(entries), (rows) => formatListing(rows, this.args.location))
+  protected async store(): Promise<ArtifactStore> {
+    const location = this.flags.location ?? this.args.location
+    if (!location) throw new BkError('give the backup location: --location <dir>', {exit: 2, code: 'EUSAGE'})
+    return roundupStore(location)
   }
 }

@@ -1,6 +1,6 @@
-import {BkCommand} from '@bkcli/core'
+import {BkCommand, dryRunFlag} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
-import {migrateBackend} from '../../migrate.js'
+import {type MigrateOptions, migrateBackend, migratePlan, migrateTarget, recoverMigrate} from '../../migrate.js'
 
 export default class MigrateBackend extends BkCommand<typeof MigrateBackend> {
   static override summary = 'Move a tracker to another backend (sqlite, postgresql, mysql), verified, natively.'
@@ -9,7 +9,7 @@ export default class MigrateBackend extends BkCommand<typeof MigrateBackend> {
     'with config.ini pointed at the new backend, the target schema created as Roundup creates it, rows, ' +
     'multilinks, journals (date and boolean params re-encoded), id counters, the schema row and the native ' +
     'full-text index copied table by table, then both trackers exported and compared. Then the new home is ' +
-    'swapped in and the old one kept as <home>.old — or, with --no-swap, the new home is left beside it. ' +
+    'swapped in at one commit point and the old one kept as <home>.old-YYYY-MM-DD_HHMMSS (UTC, never overwritten) — or, with --no-swap, the new home is left beside it. ' +
     'The target database must be new or empty; the source is never written.'
   static override examples = [
     '<%= config.bin %> roundup migrate-backend /srv/tracker --to postgresql --url postgresql://roundup@db/tracker',
@@ -17,6 +17,7 @@ export default class MigrateBackend extends BkCommand<typeof MigrateBackend> {
   ]
   static override args = {home: Args.string({description: 'tracker home', required: true})}
   static override flags = {
+    ...dryRunFlag,
     to: Flags.string({description: 'the new backend', options: ['sqlite', 'postgresql', 'mysql'], required: true}),
     url: Flags.string({description: 'target database URL (no password: it stays in config.ini)'}),
     'password-file': Flags.string({
@@ -28,27 +29,38 @@ export default class MigrateBackend extends BkCommand<typeof MigrateBackend> {
 
   async run() {
     const {args, flags} = this
-    if (!flags['no-swap']) {
-      await this.confirmOrAbort(
-        `Swap ${args.home} for its migrated copy (the old one kept as ${args.home}.old)?`,
-        'swap the tracker home',
-      )
-    }
-    const result = await migrateBackend(args.home, {
-      to: flags.to as 'sqlite' | 'postgresql' | 'mysql',
+    const options: MigrateOptions = {
+      to: flags.to as MigrateOptions['to'],
       url: flags.url,
       passwordFile: flags['password-file'],
       noSwap: flags['no-swap'],
       newHome: flags['new-home'],
       onStep: (s) => this.info(`… ${s}`),
-    })
-    for (const n of result.notes) this.note(n)
-    return this.report(result, (r) => [
-      ...r.classes.map((c) => `${c.name}: ${c.items} items, ${c.journals} journal entries`),
-      `Migrated ${r.home} from ${r.from} to ${r.to} (${r.database}); verified by comparing ${r.verified.files} exported files.`,
-      r.oldHome
-        ? `The new home is ${r.newHome}; the old one is kept as ${r.oldHome}.`
-        : `The new home is ${r.newHome}; ${r.home} is unchanged.`,
-    ])
+    }
+    const {home, finalHome} = await migrateTarget(args.home, options)
+    return this.execute(
+      {
+        kind: 'restore',
+        plan: () => migratePlan(args.home, options),
+        confirm: () =>
+          flags['no-swap']
+            ? undefined
+            : {question: `Swap ${home} for its migrated copy (the old one kept)?`, action: 'swap the tracker home'},
+        locks: flags['no-swap'] ? [home, finalHome] : [home],
+        recover: () => recoverMigrate(home),
+        act: async (_plan, context) => {
+          const r = await migrateBackend(args.home, options)
+          for (const n of r.notes) context.note(n)
+          return {source: r.home, target: r.newHome, ...(r.oldHome ? {kept: [r.oldHome]} : {}), ...r}
+        },
+      },
+      (r) => [
+        ...r.classes.map((c) => `${c.name}: ${c.items} items, ${c.journals} journal entries`),
+        `Migrated ${r.home} from ${r.from} to ${r.to} (${r.database}); verified by comparing ${r.verified.files} exported files.`,
+        r.oldHome
+          ? `The new home is ${r.newHome}; the old one is kept as ${r.oldHome}.`
+          : `The new home is ${r.newHome}; ${r.home} is unchanged.`,
+      ],
+    )
   }
 }

@@ -1,6 +1,8 @@
-import {BkCommand} from '@bkcli/core'
+import {resolve} from 'node:path'
+import {BkCommand, dryRunFlag} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
-import {moveTracker} from '../../move.js'
+import {recoverMigrate} from '../../migrate.js'
+import {movePlan, moveTracker} from '../../move.js'
 
 export default class Move extends BkCommand<typeof Move> {
   static override summary = 'Copy a tracker to a new home with a database of its own, verified.'
@@ -18,20 +20,27 @@ export default class Move extends BkCommand<typeof Move> {
     'new-home': Args.string({description: 'the new tracker home (must not exist)', required: true}),
   }
   static override flags = {
+    ...dryRunFlag,
     url: Flags.string({description: 'new database for a PostgreSQL/MySQL tracker (no password in it)'}),
     'password-file': Flags.string({description: 'file holding that database password (config.ini will name it)'}),
   }
 
   async run() {
     const {args, flags} = this
-    const result = await moveTracker(args.home, args['new-home'], {
-      url: flags.url,
-      passwordFile: flags['password-file'],
-      onStep: (s) => this.info(`… ${s}`),
-    })
-    for (const n of result.notes) this.note(n)
-    return this.report(
-      result,
+    const options = {url: flags.url, passwordFile: flags['password-file'], onStep: (s: string) => this.info(`… ${s}`)}
+    const home = resolve(args.home)
+    return this.execute(
+      {
+        kind: 'restore',
+        plan: () => movePlan(args.home, args['new-home'], options),
+        locks: [home, resolve(args['new-home'])],
+        recover: () => recoverMigrate(home),
+        act: async (_plan, context) => {
+          const r = await moveTracker(args.home, args['new-home'], options)
+          for (const n of r.notes) context.note(n)
+          return {source: r.home, target: r.newHome, ...r}
+        },
+      },
       (r) => `Copied ${r.home} to ${r.newHome} (${r.database}); verified, the source is unchanged.`,
     )
   }

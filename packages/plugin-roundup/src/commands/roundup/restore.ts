@@ -1,14 +1,16 @@
-import {BkCommand} from '@bkcli/core'
+import {BkCommand, dryRunFlag, hookFlags} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
-import {restoreTracker} from '../../restore.js'
+import {TrackerRestore} from '../../restore.js'
 
 export default class Restore extends BkCommand<typeof Restore> {
-  static override summary = 'Restore a bk roundup backup into a tracker home (the old home kept as <home>.old).'
+  static override summary = 'Restore a bk roundup backup into a tracker home (the old home kept under a dated name).'
   static override description =
     'Checks the archive against its manifest, stages the home beside the target, puts the database back (sqlite ' +
     'file; PostgreSQL/MySQL dump loaded into a fresh, empty database — an existing non-empty one is refused), ' +
-    'refuses a database whose stored schema does not match the restored schema.py, then swaps the home in. ' +
-    '--backend-url points the restored config.ini at another database (no password in the URL).'
+    'refuses a database whose stored schema does not match the restored schema.py, then swaps the home (and an ' +
+    'absolute [main] database folder) in at one commit point. The previous home is kept as ' +
+    '<home>.old-YYYY-MM-DD_HHMMSS (UTC), never overwritten. --backend-url points the restored config.ini at another ' +
+    'database (no password in the URL).'
   static override examples = [
     '<%= config.bin %> roundup restore /backup/tracker-2026-11-21_020000.tar.gz /srv/tracker',
     '<%= config.bin %> roundup restore backup.tar.gz /srv/tracker --backend-url postgresql://roundup@db:5432/tracker_new',
@@ -18,19 +20,37 @@ export default class Restore extends BkCommand<typeof Restore> {
     home: Args.string({description: 'tracker home to restore into (replaced if it exists)', required: true}),
   }
   static override flags = {
+    ...dryRunFlag,
+    ...hookFlags,
     'backend-url': Flags.string({description: 'database for the restored tracker: postgresql://…, mysql://…, sqlite:'}),
   }
 
   async run() {
     const {args, flags} = this
-    const {existsSync} = await import('node:fs')
-    if (existsSync(args.home))
-      await this.confirmOrAbort(`Replace the tracker home ${args.home}?`, 'restore over an existing tracker home')
-    const result = await restoreTracker(args.backup, args.home, {backendUrl: flags['backend-url']})
-    for (const n of result.notes) this.note(n)
-    return this.report(result, (r) => [
-      `Restored ${r.backup} into ${r.home} (${r.backend} database ${r.database}).`,
-      ...(r.previous ? [`The previous home is kept as ${r.previous}.`] : []),
-    ])
+    const restore = await TrackerRestore.open(args.backup, args.home, {backendUrl: flags['backend-url']})
+    return this.execute(
+      {
+        kind: 'restore',
+        plan: () => restore.plan(),
+        confirm: () =>
+          restore.replacing
+            ? {question: `Replace the tracker home ${restore.home}?`, action: 'restore over an existing tracker home'}
+            : undefined,
+        locks: [restore.home],
+        recover: () => restore.recover(),
+        hooks: {env: {BK_TARGET: restore.home, BK_BACKUP: restore.backup}},
+        act: async (_plan, context) => {
+          const r = await restore.run()
+          for (const n of r.notes) context.note(n)
+          return {source: r.backup, target: r.home, ...r}
+        },
+      },
+      (r) => [
+        `Restored ${r.backup} into ${r.home} (${r.backend} database ${r.database}).`,
+        ...r.kept.map(
+          (k) => `The previous ${k.startsWith(`${r.home}.old-`) ? 'home' : 'database folder'} is kept as ${k}.`,
+        ),
+      ],
+    )
   }
 }

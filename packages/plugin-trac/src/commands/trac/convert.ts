@@ -1,13 +1,13 @@
-import {BkCommand, BkError, warnIfPasswordInArgv} from '@bkcli/core'
+import {BkCommand, BkError, dryRunFlag, warnIfPasswordInArgv} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
-import {convert} from '../../convert/convert.js'
+import {TracConvert} from '../../convert/convert.js'
 import {resolveTracDbUrl} from '../../db-url.js'
 import {TracEnvironment} from '../../environment.js'
 
 export default class Convert extends BkCommand<typeof Convert> {
   static override summary = "Move a Trac environment's database to SQLite, PostgreSQL or MySQL/MariaDB."
   static override description =
-    `What trac-admin convert_db does, natively: every table — plugin tables included, which convert_db drops — is copied in batches inside one transaction on the target, each table's row count checked before commit, PostgreSQL sequences reset. The target database must be empty (it is created when missing). Into a new environment (a copy of the whole env), or --in-place (trac.ini saved as trac.ini.convert_db-<time>, then [trac] database changed, comments kept). Stop Trac first: the source is read in one snapshot, but writes after it are not copied.`
+    `What trac-admin convert_db does, natively: every table — plugin tables included, which convert_db drops — is copied in batches inside one transaction on the target, each table's row count checked before commit, PostgreSQL sequences reset. The target database must be empty (it is created when missing, and dropped again when the conversion fails or is killed). Into a new environment (a copy of the whole env), or --in-place (trac.ini saved as trac.ini.convert_db-<time>, then [trac] database changed, comments kept). Stop Trac first: the source is read in one snapshot, but writes after it are not copied.`
   static override examples = [
     '<%= config.bin %> trac convert /var/trac/project /var/trac/project-pg --to postgres://trac@localhost/trac',
     '<%= config.bin %> trac convert /var/trac/project --in-place --to sqlite:db/trac.db',
@@ -17,6 +17,7 @@ export default class Convert extends BkCommand<typeof Convert> {
     'new-env': Args.string({description: 'A new environment to create (omit with --in-place).'}),
   }
   static override flags = {
+    ...dryRunFlag,
     to: Flags.string({
       description: 'Target database, in Trac URL form (postgresql:// and mariadb:// accepted).',
       required: true,
@@ -34,19 +35,27 @@ export default class Convert extends BkCommand<typeof Convert> {
     warnIfPasswordInArgv(flags.to, (m) => this.note(m))
     const to = await resolveTracDbUrl(flags.to, flags['password-file'])
     const env = await TracEnvironment.open(args.env)
-    if (!flags['dry-run']) this.info('Copying tables:')
-    const result = await convert(env, {
+    const convert = new TracConvert(env, {
       to,
       newEnv: args['new-env'],
       batchSize: flags['batch-size'],
-      dryRun: flags['dry-run'],
       onTable: (t) => this.info(`  ${t.name} table... ${t.rows} records.${t.trac ? '' : ' (plugin table)'}`),
     })
-    return this.report(result, (r) => [
-      r.dryRun
-        ? `Would copy every table from ${r.from} to ${r.to}${r.inPlace ? ' in place' : ` in the new environment ${r.env}`}; nothing was changed (--dry-run).`
-        : `Converted ${r.tables.length} tables (${r.rows} rows${r.pluginTables.length ? `, plugin tables: ${r.pluginTables.join(', ')}` : ''}) from ${r.from} to ${r.to}${r.inPlace ? '' : ` in the new environment ${r.env}`}.`,
-      ...(r.configBackup ? [`The previous trac.ini is saved as ${r.configBackup}.`] : []),
-    ])
+    return this.execute(
+      {
+        kind: 'restore',
+        plan: () => convert.plan(),
+        locks: convert.locks,
+        recover: () => convert.recover(),
+        act: (_plan, context) => {
+          context.info('Copying tables:')
+          return convert.run()
+        },
+      },
+      (r) => [
+        `Converted ${r.tables.length} tables (${r.rows} rows${r.pluginTables.length ? `, plugin tables: ${r.pluginTables.join(', ')}` : ''}) from ${r.from} to ${r.to}${r.inPlace ? '' : ` in the new environment ${r.env}`}.`,
+        ...(r.configBackup ? [`The previous trac.ini is saved as ${r.configBackup}.`] : []),
+      ],
+    )
   }
 }

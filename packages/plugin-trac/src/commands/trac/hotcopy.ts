@@ -1,7 +1,9 @@
-import {BkCommand, formatBytes} from '@bkcli/core'
+import {basename, dirname, resolve} from 'node:path'
+import {BkCommand, dryRunFlag, formatBytes, hookFlags, sweepLeftovers} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 import {TracEnvironment} from '../../environment.js'
-import {hotcopy} from '../../hotcopy.js'
+import {hotcopy, planHotcopy} from '../../hotcopy.js'
+import {recoverEnv} from '../../restore.js'
 
 export default class Hotcopy extends BkCommand<typeof Hotcopy> {
   static override summary = 'Copy a live Trac environment, database included, while Trac keeps running.'
@@ -16,6 +18,8 @@ export default class Hotcopy extends BkCommand<typeof Hotcopy> {
     dest: Args.string({description: 'Where to create the copy (must not exist).', required: true}),
   }
   static override flags = {
+    ...dryRunFlag,
+    ...hookFlags,
     'no-database': Flags.boolean({description: 'Copy the files only, not the database.'}),
     'include-external': Flags.boolean({
       description:
@@ -27,35 +31,45 @@ export default class Hotcopy extends BkCommand<typeof Hotcopy> {
   async run() {
     const {args, flags} = this
     const env = await TracEnvironment.open(args.env)
-    if (!flags['dry-run']) this.info(`Hotcopying ${env.path} to ${args.dest} ...`)
-    const progress = this.progress('copying files')
-    const result = await hotcopy(env, args.dest, {
+    const dest = resolve(args.dest)
+    const options = {
       database: !flags['no-database'],
       includeExternal: flags['include-external'],
       description: flags.description,
-      dryRun: flags['dry-run'],
-      onProgress: (bytes) => progress.update(bytes),
-    })
-    progress.done()
-    return this.report(result, (r) => {
-      if (r.dryRun) {
-        const what = r.databasePath ? ` with the ${r.engine} database in ${r.databasePath}` : ' without the database'
-        const deps = r.external.map((d) => `  outside the env: ${d.source}: ${d.path}`)
-        return [`Would hotcopy ${r.source} to ${r.dest}${what}; nothing was written (--dry-run).`, ...deps]
-      }
-      const lines = [
-        `Hotcopied ${r.files} files${r.database ? ` and the ${r.engine} database (${r.database.path}, database_version ${r.databaseVersion ?? '?'})` : ''} to ${r.dest} (${formatBytes(r.bytes)}).`,
-      ]
-      for (const s of r.skipped) lines.push(`  not copied (socket, fifo or device): ${s}`)
-      const outside = r.external.filter((d) => d.kind !== 'database' || !r.database)
-      if (outside.length > 0) {
-        lines.push(
-          `The environment uses ${outside.length} path(s) outside itself${r.externalIncluded ? ' (copied into bk-external/)' : ' (not copied; --include-external copies them)'}:`,
-        )
-        for (const d of outside) lines.push(`  ${d.source}: ${d.path}${d.exists ? '' : ' (missing)'}`)
-      }
-      lines.push('Hotcopy done.')
-      return lines
-    })
+    }
+    return this.execute(
+      {
+        kind: 'backup',
+        plan: () => planHotcopy(env, args.dest, options),
+        locks: [env.path, dest],
+        recover: async () => [
+          ...(await recoverEnv(env.path)),
+          ...(await sweepLeftovers(dirname(dest), basename(dest))),
+        ],
+        hooks: {env: {BK_TARGET: env.path, BK_DESTINATION: dest}},
+        act: async (_plan, context) => {
+          context.info(`Hotcopying ${env.path} to ${args.dest} ...`)
+          const progress = context.progress('copying files')
+          const r = await hotcopy(env, args.dest, {...options, onProgress: (bytes) => progress.update(bytes)})
+          progress.done()
+          return {...r, artifacts: [{path: r.dest, bytes: r.bytes, kind: 'hotcopy'}]}
+        },
+      },
+      (r) => {
+        const lines = [
+          `Hotcopied ${r.files} files${r.database ? ` and the ${r.engine} database (${r.database.path}, database_version ${r.databaseVersion ?? '?'})` : ''} to ${r.dest} (${formatBytes(r.bytes)}).`,
+        ]
+        for (const s of r.skipped) lines.push(`  not copied (socket, fifo or device): ${s}`)
+        const outside = r.external.filter((d) => d.kind !== 'database' || !r.database)
+        if (outside.length > 0) {
+          lines.push(
+            `The environment uses ${outside.length} path(s) outside itself${r.externalIncluded ? ' (copied into bk-external/)' : ' (not copied; --include-external copies them)'}:`,
+          )
+          for (const d of outside) lines.push(`  ${d.source}: ${d.path}${d.exists ? '' : ' (missing)'}`)
+        }
+        lines.push('Hotcopy done.')
+        return lines
+      },
+    )
   }
 }

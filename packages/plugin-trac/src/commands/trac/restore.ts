@@ -1,12 +1,12 @@
-import {BkCommand, warnIfPasswordInArgv} from '@bkcli/core'
+import {BkCommand, dryRunFlag, hookFlags, warnIfPasswordInArgv} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 import {resolveTracDbUrl} from '../../db-url.js'
-import {restore} from '../../restore.js'
+import {TracRestore} from '../../restore.js'
 
 export default class Restore extends BkCommand<typeof Restore> {
   static override summary = 'Restore a Trac hotcopy or bk backup into an environment, database included.'
   static override description =
-    `Takes a hotcopy (trac-admin's or bk's) or a bk trac backup archive. The files are staged beside <env> and swapped in only when complete (the existing env is kept until then). A PostgreSQL or MySQL dump is loaded into a new or empty database: the one in trac.ini, or --db <url> (another name, host or user; trac.ini is rewritten to it). Stale SQLite -wal/-shm files are removed; a database newer than this Trac can use is refused.`
+    `Takes a hotcopy (trac-admin's or bk's) or a bk trac backup archive. The environment (and an SQLite database outside it) is staged complete beside its target and swapped in at one commit point: killed at any instant, the env is the old one or the new one, and the next bk on it finishes or cleans up. The replaced environment and database are kept as <path>.old-<UTC time>, never overwritten. A PostgreSQL or MySQL dump is loaded into a new or empty database: the one in trac.ini, or --db <url> (another name, host or user; trac.ini is rewritten to it). A database newer than this Trac can use is refused.`
   static override examples = [
     '<%= config.bin %> trac restore /backup/project-2026-11-21 /var/trac/project',
     'BK_DB_PASSWORD=… <%= config.bin %> trac restore /backup/pg-hotcopy /var/trac/project --db postgres://trac@db.example.org/trac_restored',
@@ -16,6 +16,8 @@ export default class Restore extends BkCommand<typeof Restore> {
     env: Args.string({description: 'The environment to restore into (replaced after confirmation).', required: true}),
   }
   static override flags = {
+    ...dryRunFlag,
+    ...hookFlags,
     db: Flags.string({
       description: 'Load the database here instead (Trac URL, no password: use BK_DB_PASSWORD or --password-file).',
     }),
@@ -23,34 +25,40 @@ export default class Restore extends BkCommand<typeof Restore> {
     'max-database-version': Flags.integer({
       description: 'Highest database_version the installed Trac can use (default 45).',
     }),
-    'keep-previous': Flags.boolean({description: 'Keep the replaced environment as <env>.old.'}),
+    'keep-previous': Flags.boolean({
+      description: 'Kept for compatibility: the replaced environment is always kept (as <env>.old-<time>).',
+      hidden: true,
+    }),
   }
 
   async run() {
     const {args, flags} = this
     if (flags.db) warnIfPasswordInArgv(flags.db, (m) => this.note(m))
     const db = flags.db ? await resolveTracDbUrl(flags.db, flags['password-file']) : undefined
-    const result = await restore(args.backup, args.env, {
+    const restore = await TracRestore.open(args.backup, args.env, {
       db,
       maxDatabaseVersion: flags['max-database-version'],
-      keepPrevious: flags['keep-previous'],
-      dryRun: flags['dry-run'],
-      confirmReplace: (question) => this.confirmOrAbort(question, `replace the Trac environment ${args.env}`),
     })
-    return this.report(result, (r) => {
-      if (r.dryRun) {
-        return `Would restore ${r.source} (database_version ${r.databaseVersion}) to ${r.env}${r.replaced ? ', replacing the environment there' : ''}, loading the ${r.engine} database into ${r.database}; nothing was changed (--dry-run).`
-      }
-      const rows = r.tables ? Object.values(r.tables).reduce((a, b) => a + b, 0) : undefined
-      const lines = [
-        `Restored ${r.source} to ${r.env} (${r.engine} database ${r.database}, database_version ${r.databaseVersion ?? '?'}${rows === undefined ? '' : `, ${rows} rows`}).`,
-      ]
-      if (r.previous) lines.push(`The replaced environment is kept at ${r.previous}.`)
-      for (const f of r.removedSideFiles) lines.push(`Removed stale ${f}.`)
-      lines.push(
-        'Restart every Trac process (tracd, mod_wsgi, fcgi) so none serves cached data from before the restore.',
-      )
-      return lines
-    })
+    return this.execute(
+      {
+        kind: 'restore',
+        plan: () => restore.plan(),
+        confirm: (plan) => restore.confirm(plan),
+        locks: restore.locks,
+        recover: () => restore.recover(),
+        hooks: {env: {BK_TARGET: restore.env}},
+        act: (_plan, context) => restore.run(context),
+      },
+      (r) => {
+        const rows = r.tables ? Object.values(r.tables).reduce((a, b) => a + b, 0) : undefined
+        return [
+          `Restored ${r.source} to ${r.env} (${r.engine} database ${r.database}, database_version ${r.databaseVersion ?? '?'}${rows === undefined ? '' : `, ${rows} rows`}).`,
+          ...r.kept.map(
+            (k) => `The replaced ${k.startsWith(`${r.env}.`) ? 'environment' : 'database file'} is kept at ${k}.`,
+          ),
+          'Restart every Trac process (tracd, mod_wsgi, fcgi) so none serves cached data from before the restore.',
+        ]
+      },
+    )
   }
 }

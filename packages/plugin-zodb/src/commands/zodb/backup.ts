@@ -1,4 +1,4 @@
-import type {BkFlags} from '@bkcli/core'
+import {type BkFlags, dryRunFlag} from '@bkcli/core'
 import {Flags} from '@oclif/core'
 import {BackupCommand} from '../../command-families.js'
 import {backupFlags} from '../../flags.js'
@@ -14,6 +14,7 @@ header, tid, redundant length, first and last 64 KiB); a pack or a truncation ma
     '<%= config.bin %> <%= command.id %> --datafs var/filestorage/Data.fs --location /backups/plone --keep 3 -q',
   ]
   static override flags = {
+    ...dryRunFlag,
     ...backupFlags,
     full: Flags.boolean({description: "Always make a full backup (the recipe's `full` option)."}),
   }

@@ -1,11 +1,12 @@
-import {BkCommand} from '@bkcli/core'
+import {ListCommand} from '@bkcli/core'
 import {Flags} from '@oclif/core'
 import {siteFlags} from '../../flags.js'
-import {listSite, listText} from '../../inspect.js'
 import {resolveSite} from '../../settings.js'
+import {siteStore} from '../../store.js'
 
-export default class List extends BkCommand<typeof List> {
-  static override summary = 'List the filestorage and blob backups, newest chain first.'
+export default class List extends ListCommand<typeof List> {
+  static override summary =
+    'List the backups: one line per chain (a full backup with its incrementals and blob backups).'
   static override examples = ['<%= config.bin %> <%= command.id %>', '<%= config.bin %> <%= command.id %> --json']
   static override flags = {
     ...siteFlags,
@@ -13,10 +14,8 @@ export default class List extends BkCommand<typeof List> {
     zip: Flags.boolean({description: 'List the zip locations.'}),
   }
 
-  async run() {
-    const {flags} = await this.parse(List)
-    const site = await resolveSite(flags)
-    const result = await listSite(site, flags.snapshot ? 'snapshot' : flags.zip ? 'zip' : 'backup')
-    return this.report(result, listText)
+  protected async store() {
+    const site = await resolveSite(this.flags)
+    return siteStore(site, this.flags.snapshot ? 'snapshot' : this.flags.zip ? 'zip' : 'backup')
   }
 }

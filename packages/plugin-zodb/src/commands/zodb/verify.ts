@@ -1,10 +1,10 @@
-import {BkCommand} from '@bkcli/core'
+import {VerifyCommand} from '@bkcli/core'
 import {Flags} from '@oclif/core'
 import {siteFlags} from '../../flags.js'
 import {verifySite, verifyText} from '../../inspect.js'
 import {resolveSite} from '../../settings.js'
 
-export default class Verify extends BkCommand<typeof Verify> {
+export default class Verify extends VerifyCommand<typeof Verify> {
   static override summary =
     'Check that every backup in the repository restores: files, sizes, md5s, gaps, FileStorage structure.'
   static override description =
@@ -21,15 +21,20 @@ Exits 1 when anything fails.`
     zip: Flags.boolean({description: 'Verify the zip locations.'}),
   }
 
-  async run() {
-    const {flags} = await this.parse(Verify)
-    const site = await resolveSite(flags)
-    const result = await verifySite(site, flags.snapshot ? 'snapshot' : flags.zip ? 'zip' : 'backup')
-    this.report(result, verifyText)
-    if (!result.ok) {
-      process.stderr.write('bk: verification failed: see the report above\n')
-      this.exit(1)
-    }
-    return result
+  protected async check() {
+    const site = await resolveSite(this.flags)
+    const report = await verifySite(site, this.flags.snapshot ? 'snapshot' : this.flags.zip ? 'zip' : 'backup')
+    const problems = report.storages.flatMap((s) => [
+      ...s.chains.filter((c) => !c.ok).map((c) => `${s.repository}: ${c.full}: ${c.problem}`),
+      ...s.blobs.filter((b) => !b.ok).map((b) => `${s.repository}: ${b.name}: ${b.problem}`),
+    ])
+    const checked = report.storages.reduce((n, s) => n + s.chains.length + s.blobs.length, 0)
+    return {...report, artifact: report.storages.map((s) => s.repository).join(', '), checked, problems}
+  }
+
+  protected override describe(result: Awaited<ReturnType<Verify['check']>>) {
+    return verifyText(result)
+      .slice(0, -1)
+      .concat(result.ok ? ['All backups verified.'] : [])
   }
 }

@@ -1,0 +1,79 @@
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {repoRoot, runBk, tempDir} from '@bkcli/testkit'
+import {describe, expect, it} from 'vitest'
+
+const root = repoRoot()
+const pkg = (dir: string) => JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8'))
+const PLUGINS = ['trac', 'roundup', 'zodb', 'aegir', 'iotstack']
+const DRIVERS = ['better-sqlite3', 'mysql2', 'pg']
+
+describe('lean dependency graph', () => {
+  it('core has the database drivers as optional peer dependencies only', () => {
+    const core = pkg('packages/core')
+    for (const driver of DRIVERS) {
+      expect(core.dependencies[driver]).toBeUndefined()
+      expect(core.peerDependencies[driver]).toBeDefined()
+      expect(core.peerDependenciesMeta[driver]).toEqual({optional: true})
+    }
+  })
+
+  it('trac and roundup depend on the drivers they use; zodb, aegir and iotstack on none', () => {
+    for (const plugin of ['trac', 'roundup']) {
+      const deps = pkg(`packages/plugin-${plugin}`).dependencies
+      for (const driver of DRIVERS) expect(deps[driver], `${plugin} → ${driver}`).toBeDefined()
+    }
+    for (const plugin of ['zodb', 'aegir', 'iotstack']) {
+      const deps = Object.keys(pkg(`packages/plugin-${plugin}`).dependencies ?? {})
+      expect(deps.filter((dep) => DRIVERS.includes(dep))).toEqual([])
+    }
+  })
+
+  it('bk --help (every plugin loaded) loads no database driver', async () => {
+    // A preloaded module reports, at exit, which drivers (CommonJS: they land in require.cache) were loaded.
+    const probe = join(tempDir('bk-probe-'), 'probe.cjs')
+    const {writeFileSync} = await import('node:fs')
+    writeFileSync(
+      probe,
+      `process.on('exit', () => {
+        const names = Object.keys(require.cache)
+          .map((file) => /node_modules[\\\\/](pg|mysql2|better-sqlite3)[\\\\/]/.exec(file)?.[1])
+          .filter(Boolean)
+        process.stderr.write('DRIVERS ' + JSON.stringify([...new Set(names)]) + '\\n')
+      })\n`,
+    )
+    const result = await runBk(['--help'], {env: {NODE_OPTIONS: `--require=${probe}`}})
+    expect(result.exitCode).toBe(0)
+    expect(result.stdout).toContain('APPLICATION PLUGINS')
+    expect(result.stderr).toContain('DRIVERS []\n')
+  })
+})
+
+describe('releases cannot ship a stale manifest', () => {
+  it('every published package builds in prepack; oclif packages regenerate their manifest and ship it', () => {
+    expect(pkg('packages/core').scripts.prepack).toBe('tsc -b')
+    for (const dir of ['apps/bk', ...PLUGINS.map((plugin) => `packages/plugin-${plugin}`)]) {
+      const json = pkg(dir)
+      expect(json.scripts.prepack, dir).toMatch(/^tsc -b && oclif manifest( && oclif readme --no-aliases)?$/)
+      expect(json.files, dir).toContain('oclif.manifest.json')
+    }
+    expect(pkg('apps/bk').scripts.prepack).toContain('oclif readme')
+  })
+
+  it('pnpm release versions, rebuilds without the cache, then publishes', () => {
+    expect(pkg('.').scripts.release).toBe(
+      'changeset version && pnpm install --lockfile-only && turbo run build --force && changeset publish',
+    )
+    const readme = readFileSync(join(root, 'README.md'), 'utf8')
+    expect(readme).toContain('## Releasing')
+    expect(readme).toContain('pnpm release')
+  })
+
+  it('bin/run.js never lets oclif auto-transpile with ts-node, even with NODE_ENV=development', async () => {
+    const result = await runBk(['--version'], {env: {NODE_ENV: 'development', DEBUG: 'oclif:config:ts-path'}})
+    expect(result.exitCode).toBe(0)
+    expect(result.stdout).toMatch(/^@bkcli\/cli\/\d+\.\d+\.\d+ /)
+    expect(result.stderr).toContain('because enableAutoTranspile is explicitly set to false')
+    expect(result.stderr).not.toMatch(/registering (ts-node|tsx)/)
+  })
+})

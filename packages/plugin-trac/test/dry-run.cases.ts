@@ -1,0 +1,66 @@
+/**
+ * plugin-trac's --dry-run cases for the central test (apps/bk/test/dry-run.test.ts): one per command that offers
+ * the flag. Each makes real data (example environments, a backup location, a database name that must stay absent)
+ * and names everything the command could touch.
+ */
+import {randomBytes} from 'node:crypto'
+import {mkdirSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {type DryRunCase, tempDir} from '@bkcli/testkit'
+import {makeExampleEnvironment} from '../src/example.js'
+
+async function twoEnvs(): Promise<{parent: string; env: string; other: string}> {
+  const parent = tempDir('bk-trac-dry-')
+  const env = join(parent, 'env')
+  const other = join(parent, 'other')
+  await makeExampleEnvironment(env, {tickets: 4, wikiPages: 1, attachments: 1})
+  await makeExampleEnvironment(other, {tickets: 2, wikiPages: 1, attachments: 0})
+  return {parent, env, other}
+}
+
+export const cases: DryRunCase[] = [
+  {
+    command: 'trac:hotcopy',
+    async setup() {
+      const {parent, env} = await twoEnvs()
+      return {argv: ['trac', 'hotcopy', env, join(parent, 'copy')], state: {paths: [parent]}}
+    },
+  },
+  {
+    command: 'trac:backup',
+    async setup() {
+      const {parent, env} = await twoEnvs()
+      const location = join(parent, 'backups')
+      mkdirSync(location)
+      writeFileSync(join(location, 'env-2026-01-01_000000.tar.gz'), 'old backup')
+      writeFileSync(join(location, 'env-2026-01-02_000000.tar.gz'), 'old backup')
+      return {argv: ['trac', 'backup', env, '--location', location, '--keep', '1'], state: {paths: [parent]}}
+    },
+  },
+  {
+    command: 'trac:restore',
+    async setup() {
+      const {parent, env, other} = await twoEnvs()
+      return {argv: ['trac', 'restore', other, env], state: {paths: [parent]}}
+    },
+  },
+  {
+    command: 'trac:convert',
+    async setup() {
+      const {parent, env} = await twoEnvs()
+      const name = `bk_trac_dry_${process.pid}_${randomBytes(3).toString('hex')}`
+      return {
+        argv: ['trac', 'convert', env, join(parent, 'pg'), '--to', `postgres://root@127.0.0.1/${name}`],
+        state: {paths: [parent], postgres: [name]},
+      }
+    },
+  },
+  {
+    command: 'trac:prune',
+    async setup() {
+      const location = tempDir('bk-trac-dry-')
+      for (const day of ['01', '02', '03']) writeFileSync(join(location, `env-2026-01-${day}_000000.tar.gz`), 'backup')
+      return {argv: ['trac', 'prune', '--location', location, '--keep', '1'], state: {paths: [location]}}
+    },
+  },
+]
