@@ -281,7 +281,7 @@ export class TrackerRestore {
           await conn.close()
         }
       }
-      for (const part of parts) await fsyncTree(part.stage)
+      for (const part of parts) if (part.stage) await fsyncTree(part.stage)
       crashPoint('roundup-restore:staged')
       const {kept} = await commitParts(parts, {journal: journalPathFor(home), keepAs: (p) => keptName(p.target)})
       committed = true

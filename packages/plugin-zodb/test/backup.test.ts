@@ -139,7 +139,7 @@ describe('backups of a growing, then packed Data.fs', () => {
     const first = await backup()
     // same length, one byte changed inside the backed-up head: not an append
     const bytes = readFileSync(datafs)
-    bytes[100] ^= 1
+    bytes[100] = bytes.readUInt8(100) ^ 1
     writeFileSync(datafs, bytes)
     db.commit({oids: [9], size: 10})
     expect((await backup()).kind).toBe('full')
@@ -199,11 +199,11 @@ describe('large copies', () => {
     mkdirSync(plainRepo)
     const p = await backupFileStorage(datafs, {repository: plainRepo})
     const bytes = readFileSync(p.file!)
-    bytes[bytes.length >> 1] ^= 1
+    bytes[bytes.length >> 1] = bytes.readUInt8(bytes.length >> 1) ^ 1
     writeFileSync(p.file!, bytes)
     await expect(restoreFileStorage(await planRestore(plainRepo), out)).rejects.toThrow(/not a valid FileStorage/)
-    bytes[bytes.length >> 1] ^= 1
-    bytes[200] ^= 1 // inside the first pickle: only the md5 can tell
+    bytes[bytes.length >> 1] = bytes.readUInt8(bytes.length >> 1) ^ 1
+    bytes[200] = bytes.readUInt8(200) ^ 1 // inside the first pickle: only the md5 can tell
     writeFileSync(p.file!, bytes)
     await expect(restoreFileStorage(await planRestore(plainRepo), out)).rejects.toThrow(/has checksum .* instead of/)
     expect(md5(readFileSync(out))).toBe(md5(data))
@@ -239,7 +239,7 @@ describe('a damaged Data.fs', () => {
     const starts: number[] = []
     for (let i = 0; i < 5; i++) starts.push(db.commit({oids: [i], size: 100}))
     const bytes = readFileSync(datafs)
-    bytes[starts[3]! - 1] ^= 0x40 // the redundant length of transaction 3 (index 2)
+    bytes[starts[3]! - 1] = bytes.readUInt8(starts[3]! - 1) ^ 0x40 // the redundant length of transaction 3 (index 2)
     writeFileSync(datafs, bytes)
     const r = await backupFileStorage(datafs, {repository: repo})
     expect(r).toMatchObject({kind: 'full', end: starts[2], damaged: true})

@@ -63,7 +63,7 @@ describe('restore of repozo repositories written by repozo', () => {
     await expect(planRestore(r, '2026-11-21-22-19-18')).rejects.toThrow(/2026-11-21-22-19-16.deltafsz is missing/)
     copyFileSync(join(src, '2026-11-21-22-19-16.deltafsz'), join(r, '2026-11-21-22-19-16.deltafsz'))
     const bytes = readFileSync(join(r, '2026-11-21-22-19-18.deltafsz'))
-    bytes[bytes.length - 12] ^= 0xff
+    bytes[bytes.length - 12] = bytes.readUInt8(bytes.length - 12) ^ 0xff
     writeFileSync(join(r, '2026-11-21-22-19-18.deltafsz'), bytes)
     const plan = await planRestore(r, '2026-11-21-22-19-18')
     await expect(restoreFileStorage(plan, out)).rejects.toThrow(/2026-11-21-22-19-18.deltafsz/)
