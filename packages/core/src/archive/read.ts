@@ -130,6 +130,7 @@ export async function* listArchive(file: string): AsyncGenerator<ArchiveEntry> {
   }
 }
 
+/** How far `readMember` reads and how big a member it accepts. */
 export interface ReadMemberOptions {
   /** Only look at the first member (a bk archive's manifest): never reads a big archive through. */
   firstOnly?: boolean

@@ -4,6 +4,7 @@
  */
 export type Compression = 'none' | 'gzip' | 'zstd'
 
+/** A small member written first into an archive (a bk manifest). */
 export interface PrependMember {
   /** Name inside the archive (short: at most 100 bytes). */
   name: string
@@ -12,6 +13,7 @@ export interface PrependMember {
   mode?: number
 }
 
+/** What to archive, where to write it and how to compress it. */
 export interface CreateArchiveOptions {
   /** Directory whose contents are archived (entry names are relative to it, without a './' prefix unless `dotSlash`). */
   cwd: string
@@ -44,6 +46,7 @@ export interface CreateArchiveOptions {
   dotSlash?: boolean
 }
 
+/** The archive written: its file, size, member count and sha256. */
 export interface ArchiveResult {
   file: string
   /** Size of the archive file. */
@@ -55,6 +58,7 @@ export interface ArchiveResult {
   skipped: string[]
 }
 
+/** Which archive to extract where, and which checks and owners apply. */
 export interface ExtractOptions {
   file: string
   /** Directory to extract into; created if missing. Nothing is ever written outside it. */
@@ -79,12 +83,14 @@ export interface ExtractOptions {
   sha256?: string
 }
 
+/** What an extraction wrote. */
 export interface ExtractResult {
   entries: number
   /** Member data bytes written. */
   bytes: number
 }
 
+/** One member of an archive as a listing shows it. */
 export interface ArchiveEntry {
   /** Normalised: no leading './', no trailing '/'; '.' for the archive's root directory entry. */
   path: string
@@ -99,6 +105,7 @@ export interface ArchiveEntry {
   linkpath?: string
 }
 
+/** What reading an archive through found: members, bytes, unsafe entries and its sha256. */
 export interface CheckResult {
   entries: number
   /** Member data bytes. */

@@ -35,6 +35,7 @@ export function mysqlSocket(target: DbTarget): string | undefined {
   return MYSQL_SOCKETS.find((path) => existsSync(path))
 }
 
+/** mysql2's connection settings for a target (socket or host/port, user, password, database). */
 export function mysqlConnectionConfig(target: DbTarget, database?: string) {
   const socketPath = mysqlSocket(target)
   return {

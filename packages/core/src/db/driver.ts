@@ -30,6 +30,7 @@ export async function connectPostgres(
   return client
 }
 
+/** A mysql2 connection to a target, the driver loaded on first use. */
 export async function connectMysql(
   target: DbTarget,
   database = target.database,

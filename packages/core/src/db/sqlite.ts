@@ -7,6 +7,7 @@ import {stepProgress} from '../ui/progress.js'
 import {loadSqlite, type SqliteDriver} from './drivers.js'
 import {quotePgIdent as quoteSqliteIdent} from './quote.js'
 
+/** How an online SQLite backup steps, reports progress and writes its copy. */
 export interface SqliteBackupOptions {
   /** Called after each step with the pages copied so far and the total. */
   onProgress?: (progress: {pagesDone: number; totalPages: number}) => void
@@ -28,6 +29,7 @@ export interface SqliteBackupOptions {
   overwrite?: boolean
 }
 
+/** The copy made: pages, bytes, and the journal mode of the source. */
 export interface SqliteBackupResult {
   pages: number
   bytes: number

@@ -7,6 +7,7 @@ import {stepProgress} from '../ui/progress.js'
 import {pathExists, sameOrInside} from './paths.js'
 import {walk} from './walk.js'
 
+/** What a tree copy skips, whether it keeps owners, what it hard-links from, and its progress. */
 export interface CopyTreeOptions {
   /** Return true to leave a path (relative, '/'-separated) out; for a directory, its contents too. */
   skip?: (path: string, stat: Stats) => boolean
@@ -17,6 +18,7 @@ export interface CopyTreeOptions {
   onProgress?: (bytesDone: number) => void
 }
 
+/** What a tree copy did: files, bytes, folders, symlinks, links and what it skipped. */
 export interface CopyTreeResult {
   files: number
   bytes: number

@@ -14,6 +14,7 @@ export function sha256File(path: string): Promise<string> {
   return hashStream(createReadStream(path, {highWaterMark: 1024 * 1024}), 'sha256')
 }
 
+/** A byte range of a file. */
 export interface RangeOptions {
   /** First byte (default 0). */
   start?: number

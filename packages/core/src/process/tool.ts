@@ -3,8 +3,10 @@ import {Readable, type Writable} from 'node:stream'
 import {execa, type Options, type ResultPromise} from 'execa'
 import {BkError} from '../errors.js'
 
+/** What an extra file descriptor of a child gets: data, a stream, a pipe or nothing. */
 export type ExtraFd = string | Uint8Array | Readable | 'pipe' | 'ignore'
 
+/** How a tool runs: folder, environment, secrets (never in argv), stdin, extra fds, output. */
 export interface ToolOptions {
   cwd?: string
   /** Added to the inherited environment. */
@@ -32,6 +34,7 @@ export interface ToolOptions {
   timeout?: number
 }
 
+/** A finished tool's exit code and output. */
 export interface ToolResult {
   exitCode: number
   stdout: string
