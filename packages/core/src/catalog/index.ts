@@ -1,5 +1,5 @@
 export {parseAsOf} from './asof.js'
-export {Catalog, type CatalogEntry, type CatalogOptions, SIDECAR_SUFFIX, sortNewestFirst, treeSize} from './catalog.js'
+export {Catalog, type CatalogEntry, type CatalogOptions, SIDECAR_SUFFIX, sortNewestFirst} from './catalog.js'
 export {hasRetention, type RetentionFlagValues, retentionFlags, retentionFromFlags} from './flags.js'
 export {formatListing, type ListingRow, listingRows} from './listing.js'
 export {
@@ -15,7 +15,6 @@ export {
 } from './naming.js'
 export {type PruneOptions, prune} from './prune.js'
 export {
-  checkPolicy,
   dayKey,
   isoWeekKey,
   monthKey,

@@ -20,14 +20,13 @@ export {
   type SqliteDriver,
 } from './drivers.js'
 export {type DumpOptions, type DumpResult, dumpDatabase} from './dump.js'
-export {classifyDbFailure, type DbFailureKind, dbFailure} from './failure.js'
+export {dbFailure} from './failure.js'
 export {type LoadOptions, loadDump} from './load.js'
 export {
   effectivePassword,
   type PasswordOptions,
   passwordFromEnv,
   resolvePassword,
-  withResolvedPassword,
 } from './password.js'
 export {quoteMysqlIdent, quotePgIdent} from './quote.js'
 export {type OpenSqlOptions, openSql, quoteIdent, type SqlConnection, type SqlRow, withSql} from './sql/index.js'

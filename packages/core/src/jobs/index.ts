@@ -1,16 +1,14 @@
-export {type AlertEvent, announce, maskAlertUrl} from './alerts.js'
+export {type AlertEvent, announce} from './alerts.js'
 export {splitCommandLine} from './argv.js'
 export {
   type AlertTargets,
   type Job,
   type JobsConfig,
-  parseDuration,
   parseJobs,
-  schedulePeriod,
   selectJobs,
 } from './config.js'
 export {renderReport} from './report.js'
-export {appendRun, type RunRecord, readRuns, runLogPath} from './runlog.js'
+export {appendRun, type RunRecord, readRuns} from './runlog.js'
 export {type BkInvocation, runJob} from './runner.js'
 export {
   cronLines,

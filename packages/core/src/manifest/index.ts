@@ -1,7 +1,6 @@
 export {type BkArchiveOptions, createBkArchive} from './bk-archive.js'
 export {
   type ArchiveManifestCollector,
-  bkTool,
   buildArchiveManifest,
   buildManifest,
   completeManifest,
@@ -11,14 +10,13 @@ export {type PluginIdentity, pluginIdentity} from './identity.js'
 export {
   locateManifest,
   type ManifestSource,
-  parseManifest,
   readManifest,
   serializeManifest,
   sidecarPath,
   writeManifest,
   writeSidecar,
 } from './io.js'
-export {manifestSchema, validateManifest} from './schema.js'
+export {validateManifest} from './schema.js'
 export {
   type Component,
   type DatabaseComponent,

@@ -1,6 +1,6 @@
 export {type AtomicDirOptions, type AtomicFileOptions, atomicDir, atomicFile, removeStalePartials} from './atomic.js'
 export {crashPoint} from './crash-point.js'
-export {type Cleanup, type InterruptOptions, onInterrupt, onStopRequest, runCleanups} from './interrupt.js'
+export {type Cleanup, type InterruptOptions, onInterrupt, onStopRequest} from './interrupt.js'
 export {acquireLock, type Lock, type LockInfo, type LockOptions, lockPathFor, withLock} from './lock.js'
 export {pidAlive} from './pid.js'
 export {type SafeRestoreOptions, type SafeRestoreResult, safeRestore} from './restore.js'

@@ -30,11 +30,9 @@ export {
 export {
   type BackupOutput,
   checkResult,
-  RESULT_KINDS,
   type RestoreOutput,
   type ResultEnvelope,
   type ResultKind,
-  resultSchema,
   type VerifyOutput,
 } from './results.js'
-export {lockDir, lockTargets, targetLockPath} from './target-lock.js'
+export {lockDir, lockTargets} from './target-lock.js'
