@@ -29,7 +29,25 @@ function kindOf(decl) {
   return 'export'
 }
 
+/** Types the checker prints as import("<this machine's path>/node_modules/…") name their package instead. */
+function portable(text) {
+  return text.replace(
+    /import\("[^"]*\/node_modules\/(?:@types\/)?((?:@[^/"]+\/)?[^/"]+)((?:\/[^"]*)?)"\)/g,
+    (_, pkg, rest) => `import("${pkg}${rest.replace(/\/index$/, '')}")`,
+  )
+}
+
 function signature(symbol, decl) {
+  return portable(rawSignature(symbol, decl))
+}
+
+function rawSignature(symbol, decl) {
+  if (ts.isFunctionDeclaration(decl) && decl.type && symbol.declarations.length === 1) {
+    // as written: keeps the aliases (Promise<PgDriver>) the checker would expand
+    const generics = decl.typeParameters ? `<${decl.typeParameters.map((t) => t.getText()).join(', ')}>` : ''
+    const params = decl.parameters.map((p) => p.getText().replace(/\s+/g, ' ')).join(', ')
+    return `${symbol.name}${generics}(${params}): ${decl.type.getText().replace(/\s+/g, ' ')}`
+  }
   if (ts.isFunctionDeclaration(decl)) {
     const type = checker.getTypeOfSymbolAtLocation(symbol, decl)
     return type

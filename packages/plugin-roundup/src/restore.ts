@@ -306,7 +306,7 @@ export class TrackerRestore {
       throw error
     } finally {
       for (const path of [work.extract, ...(committed ? [] : [work.stage, dbStage])]) {
-        if (path) await rm(path, {recursive: true, force: true})
+        if (path) await removeSettled(path)
       }
       unregister()
     }
@@ -328,5 +328,17 @@ export async function restoreTracker(
     return await restore.run()
   } finally {
     await release()
+  }
+}
+
+/**
+ * Removes a work folder and makes sure it stays removed: after a failed extraction (a full disk) the extractor's
+ * writes already in flight can still land and recreate part of it for a moment.
+ */
+async function removeSettled(path: string): Promise<void> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    await rm(path, {recursive: true, force: true, maxRetries: 3, retryDelay: 50})
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    if (!existsSync(path)) return
   }
 }
