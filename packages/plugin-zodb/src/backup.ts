@@ -20,7 +20,7 @@ import {pipeline} from 'node:stream/promises'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {createGzip} from 'node:zlib'
 import {atomicFile, BkError, crashPoint} from '@bkcli/core'
-import {readRepoFile} from './chain-reader.js'
+import {readRepoFile, repoFileHead} from './chain-reader.js'
 import {checkBoundary, hasMagic, preadExactly, scanTransactions, tidToDate} from './filestorage.js'
 import {FsIndex, IndexFormatError, readIndexFile, writeIndexFile} from './fsindex.js'
 import {RecordParser, StructureError} from './record-parser.js'
@@ -254,7 +254,7 @@ async function probeFromRepository(chain: RepoFile[], dat: DatLine[]): Promise<S
   const last = chain[chain.length - 1]!
   const line = dat.find((l) => l.name === last.name)!
   const headLength = Math.min(PROBE, line.end)
-  const head = await firstBytes(chain[0]!, headLength)
+  const head = await repoFileHead(chain[0]!, headLength)
   const tailStart = Math.max(line.start, line.end - PROBE)
   const tail = await lastBytes(last, line.end - tailStart)
   if (!head || !tail) return undefined
@@ -278,20 +278,6 @@ function lastTidOf(tail: Buffer): string | undefined {
   const tlen = Number(tail.readBigUInt64BE(tail.length - 8))
   const at = tail.length - 8 - tlen
   return at >= 0 ? tail.subarray(at, at + 8).toString('hex') : undefined
-}
-
-async function firstBytes(file: RepoFile, n: number): Promise<Buffer | undefined> {
-  const parts: Buffer[] = []
-  let got = 0
-  const stream = readRepoFile(file)
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    parts.push(chunk)
-    got += chunk.length
-    if (got >= n) break
-  }
-  ;(stream as unknown as {destroy?: () => void}).destroy?.()
-  const all = Buffer.concat(parts)
-  return all.length >= n ? all.subarray(0, n) : undefined
 }
 
 async function lastBytes(file: RepoFile, n: number): Promise<Buffer | undefined> {

@@ -83,3 +83,18 @@ export async function readChain(chain: CheckedChain, options: ChainReadOptions =
   }
   return {bytes: total, transactions: parser?.transactions ?? 0, lastTid: parser?.lastTransactionTid}
 }
+
+/** The first `n` bytes of a backup file (decompressed), or undefined when it is shorter. */
+export async function repoFileHead(file: RepoFile, n: number): Promise<Buffer | undefined> {
+  const parts: Buffer[] = []
+  let got = 0
+  const stream = readRepoFile(file)
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    parts.push(chunk)
+    got += chunk.length
+    if (got >= n) break
+  }
+  ;(stream as unknown as {destroy?: () => void}).destroy?.()
+  const all = Buffer.concat(parts)
+  return all.length >= n ? all.subarray(0, n) : undefined
+}

@@ -123,33 +123,29 @@ export async function commitParts(parts: CommitPart[], options: CommitOptions): 
 /** Every part swapped in, idempotently: each rename is done only if it is still to do. */
 function rollForward(journal: Journal): void {
   for (const part of journal.parts) {
+    // a part without a stage only goes away: moved aside with the replaced copies
     if (part.stage == null) {
-      // a part that only goes away: moved aside with the replaced copies
-      if (part.hadTarget && exists(part.target)) {
-        if (exists(part.previous)) {
-          throw new BkError(
-            `cannot finish the commit of ${part.target}: both it and ${part.previous} exist; check them by hand`,
-          )
-        }
-        renameSync(part.target, part.previous)
-        crashPoint('commit:aside')
-      }
+      moveAside(part)
       continue
     }
     if (!exists(part.stage)) continue // this part is in place
-    if (part.hadTarget && exists(part.target)) {
-      if (exists(part.previous)) {
-        throw new BkError(
-          `cannot finish the commit of ${part.target}: both it and ${part.previous} exist; check them by hand`,
-        )
-      }
-      renameSync(part.target, part.previous)
-      crashPoint('commit:aside')
-    }
+    moveAside(part)
     renameSync(part.stage, part.target)
     crashPoint('commit:part')
   }
   for (const dir of new Set(journal.parts.map((p) => dirname(p.target)))) fsyncDirSync(dir)
+}
+
+/** The replaced copy moved to its previous name, unless that was done already (or there was none). */
+function moveAside(part: JournalPart): void {
+  if (!part.hadTarget || !exists(part.target)) return
+  if (exists(part.previous)) {
+    throw new BkError(
+      `cannot finish the commit of ${part.target}: both it and ${part.previous} exist; check them by hand`,
+    )
+  }
+  renameSync(part.target, part.previous)
+  crashPoint('commit:aside')
 }
 
 /** Replaced copies removed (unless kept), then the journal: the commit is complete. */

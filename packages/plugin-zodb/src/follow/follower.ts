@@ -17,7 +17,7 @@ import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {createGzip} from 'node:zlib'
 import {atomicFile, BkError, crashPoint, type Plan, step} from '@bkcli/core'
-import {readRepoFile} from '../chain-reader.js'
+import {repoFileHead} from '../chain-reader.js'
 import {checkBoundary, hasMagic, preadExactly, scanTransactions, TXN_HEADER_LEN, tidToDate} from '../filestorage.js'
 import {FsIndex, IndexFormatError, readIndexFile, writeIndexFile} from '../fsindex.js'
 import {RecordParser, StructureError} from '../record-parser.js'
@@ -552,23 +552,9 @@ export async function decideResume(fh: FileHandle, size: number, location: strin
   }
   if (hash.digest('hex') !== line.md5) return full(`Data.fs differs from ${line.name} (its .dat checksum)`)
   if (chain.lines.length > 1) {
-    const head = await firstBytesOf(chain.head, 4 + TXN_HEADER_LEN)
+    const head = await repoFileHead(chain.head, 4 + TXN_HEADER_LEN)
     const now = await preadExactly(fh, 4 + TXN_HEADER_LEN, 0)
     if (!head || !now || !head.equals(now)) return full('the first transaction of Data.fs changed (packed?)')
   }
   return {kind: 'resume', reason: `${line.name} matches Data.fs (md5 of bytes ${line.start}-${line.end})`, chain}
-}
-
-async function firstBytesOf(file: RepoFile, n: number): Promise<Buffer | undefined> {
-  const parts: Buffer[] = []
-  let got = 0
-  const stream = readRepoFile(file)
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    parts.push(chunk)
-    got += chunk.length
-    if (got >= n) break
-  }
-  ;(stream as unknown as {destroy?: () => void}).destroy?.()
-  const all = Buffer.concat(parts)
-  return all.length >= n ? all.subarray(0, n) : undefined
 }
