@@ -5,7 +5,7 @@
  */
 import {existsSync, readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {type DryRunCase, fingerprint, repoRoot, runBk, tempDir} from '@bkcli/testkit'
+import {type DryRunCase, fingerprint, isMissingFixtures, repoRoot, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
 
 const PLUGINS = ['trac', 'roundup', 'zodb', 'aegir', 'iotstack']
@@ -46,8 +46,15 @@ describe('--dry-run changes nothing', () => {
   })
 
   for (const c of cases) {
-    it(`${c.command.replaceAll(':', ' ')} --dry-run --yes`, async () => {
-      const setup = await c.setup()
+    it(`${c.command.replaceAll(':', ' ')} --dry-run --yes`, async (context) => {
+      let setup: Awaited<ReturnType<DryRunCase['setup']>>
+      try {
+        setup = await c.setup()
+      } catch (error) {
+        // a clone without ../shared/fixtures: this case's data comes from them (CI=true never skips)
+        if (isMissingFixtures(error)) return context.skip()
+        throw error
+      }
       const marker = join(tempDir('bk-dry-hook-'), 'hook-ran')
       const locks = tempDir('bk-dry-locks-')
       try {

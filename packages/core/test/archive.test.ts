@@ -1,6 +1,7 @@
 import {execFileSync} from 'node:child_process'
 import {lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {fixtureTestsRun} from '@bkcli/testkit'
 import {afterAll, describe, expect, it} from 'vitest'
 import {
   checkArchive,
@@ -161,7 +162,7 @@ describe('createArchive + extractArchive round trip', () => {
   })
 })
 
-describe("the real tools' archives (fixtures)", () => {
+describe.skipIf(!fixtureTestsRun())("the real tools' archives (fixtures)", () => {
   const cases = [
     {
       name: 'IOTstack backup.sh',
@@ -170,7 +171,10 @@ describe("the real tools' archives (fixtures)", () => {
     },
     {
       name: 'Aegir provision-backup',
-      file: readdirSync(fixture('aegir/backups')).map((n) => fixture('aegir/backups', n))[0] as string,
+      // read when the tests run: a clone without the fixtures skips this block but still collects it
+      get file() {
+        return readdirSync(fixture('aegir/backups')).map((n) => fixture('aegir/backups', n))[0] as string
+      },
       listing: fixture('aegir/backup-listing.txt'),
     },
   ]

@@ -17,6 +17,6 @@ export {
 } from './db.js'
 export type {DryRunCase, DryRunSetup} from './dry-run.js'
 export {copyFixture, extractFixture} from './fixtures.js'
-export {fixturePath, fixturesDir, repoRoot} from './paths.js'
+export {fixturePath, fixturesDir, fixtureTestsRun, isMissingFixtures, repoRoot} from './paths.js'
 export {fingerprint, type StateSpec} from './state.js'
 export {cleanupTempDirs, tempDir} from './tmp.js'

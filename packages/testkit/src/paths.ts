@@ -23,3 +23,20 @@ export function fixturesDir(): string {
 export function fixturePath(...parts: string[]): string {
   return join(fixturesDir(), ...parts)
 }
+
+/**
+ * Whether tests that read the fixtures should run: they are present, or CI=true (where a missing folder must fail,
+ * never skip). A clone with nothing beside it skips them.
+ */
+export function fixtureTestsRun(): boolean {
+  return (
+    process.env.CI === 'true' || existsSync(process.env.BK_FIXTURES ?? resolve(repoRoot(), '..', 'shared', 'fixtures'))
+  )
+}
+
+/** Whether `error` comes from the fixtures folder being absent (testkit's own error, or ENOENT inside it). */
+export function isMissingFixtures(error: unknown): boolean {
+  if (fixtureTestsRun()) return false
+  const message = error instanceof Error ? error.message : String(error)
+  return message.includes('fixtures not found') || message.includes('/fixtures/') || message.includes("/fixtures'")
+}
