@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
 import {makeExampleStack} from '../src/example.js'
-import {fakeDocker} from './helpers.js'
+import {fakeDocker} from './fake-docker.js'
 import {treeOf} from './tree.js'
 
 async function stackWithLinks(): Promise<string> {

@@ -1,2 +1,10 @@
 export {type HookOptions, type Hooks, hookFlags, hooksFromFlags, runHook, withHooks} from './hooks.js'
-export {type ExtraFd, lastLine, runTool, startTool, type ToolOptions, type ToolResult} from './tool.js'
+export {
+  type ExtraFd,
+  lastLine,
+  runTool,
+  runToolSync,
+  startTool,
+  type ToolOptions,
+  type ToolResult,
+} from './tool.js'
