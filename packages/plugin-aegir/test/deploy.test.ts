@@ -3,8 +3,7 @@
  * lost), with a new MariaDB database and user, settings rewritten, files owned as the platform's other site.
  */
 import {execFileSync, spawnSync} from 'node:child_process'
-import {createHash} from 'node:crypto'
-import {chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join, relative} from 'node:path'
 import {extractFixture, fixturePath, runBk, tempDir} from '@bkcli/testkit'
 import {afterEach, describe, expect, it} from 'vitest'
@@ -15,9 +14,12 @@ import {
   FIXTURE_BACKUP,
   FIXTURE_PASSWORD,
   fixtureCounts,
+  freshPlatform,
+  isRoot,
   mysqlRoot,
-  requireMariadb,
+  SIBLING,
   tableCounts,
+  treeState,
   uniqueDbName,
 } from './helpers.js'
 
@@ -29,25 +31,6 @@ afterEach(() => {
 })
 
 const env = {BK_DB_ADMIN_PASSWORD: ''}
-const isRoot = process.getuid?.() === 0
-const SIBLING = {uid: 1234, gid: 1235, webGroup: 33}
-
-/** mode, size and sha256 of every path under a folder. */
-function treeState(dir: string, skip: string[] = []): Record<string, string> {
-  const out: Record<string, string> = {}
-  const visit = (abs: string) => {
-    const rel = relative(dir, abs) || '.'
-    if (skip.includes(rel)) return
-    const st = statSync(abs)
-    const mode = (st.mode & 0o7777).toString(8)
-    if (st.isDirectory()) {
-      out[rel] = `d ${mode}`
-      for (const name of readdirSync(abs)) visit(join(abs, name))
-    } else out[rel] = `f ${mode} ${createHash('sha256').update(readFileSync(abs)).digest('hex')}`
-  }
-  visit(dir)
-  return out
-}
 
 function owners(dir: string): Record<string, string> {
   const out: Record<string, string> = {}
@@ -65,24 +48,6 @@ function dbExists(name: string): boolean {
 }
 function userExists(name: string): boolean {
   return mysqlRoot(`SELECT COUNT(*) FROM mysql.user WHERE User = '${name}'`).trim() !== '0'
-}
-
-/**
- * A fresh server's platform: the fixture platform whose example.com is gone; another site (the fixture's folder
- * renamed) is there, owned by the Aegir user 1234:1235 with its files in the web group 33.
- */
-export function freshPlatform(): {root: string; platform: string; sibling: string; location: string} {
-  requireMariadb()
-  const root = extractFixture('aegir', 'platforms')
-  const platform = join(root, 'platforms/drupal-7')
-  const sibling = join(platform, 'sites/sibling.example.org')
-  renameSync(join(platform, 'sites/example.com'), sibling)
-  if (isRoot) {
-    execFileSync('chown', ['-R', `${SIBLING.uid}:${SIBLING.gid}`, sibling])
-    execFileSync('chgrp', ['-R', String(SIBLING.webGroup), join(sibling, 'files')])
-  }
-  const location = join(root, 'backups')
-  return {root, platform, sibling, location}
 }
 
 describe('bk aegir deploy', () => {

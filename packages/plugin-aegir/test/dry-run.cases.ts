@@ -1,7 +1,7 @@
-import {copyFileSync, mkdirSync, renameSync, writeFileSync} from 'node:fs'
+import {copyFileSync, mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {type DryRunCase, type DryRunSetup, extractFixture, fixturePath} from '@bkcli/testkit'
-import {FIXTURE_BACKUP, makeTestSite, requireMariadb, type TestSite, uniqueDbName} from './helpers.js'
+import {type DryRunCase, type DryRunSetup, fixturePath} from '@bkcli/testkit'
+import {FIXTURE_BACKUP, freshPlatform, makeTestSite, type TestSite, uniqueDbName} from './helpers.js'
 
 /**
  * A live MariaDB site on the fixture platform with the fixture backup in its location; the state is the whole
@@ -22,23 +22,19 @@ function site(argv: (t: TestSite, dbName: string) => string[], prepare?: (t: Tes
 }
 
 /** A platform without example.com (another site beside), the fixture backup in the location: what deploy starts from. */
-function freshPlatform(): DryRunSetup {
-  requireMariadb()
-  const root = extractFixture('aegir', 'platforms')
-  const platform = join(root, 'platforms/drupal-7')
-  renameSync(join(platform, 'sites/example.com'), join(platform, 'sites/sibling.example.org'))
-  const location = join(root, 'backups')
-  mkdirSync(location, {recursive: true, mode: 0o700})
-  copyFileSync(fixturePath('aegir', 'backups', FIXTURE_BACKUP), join(location, FIXTURE_BACKUP))
+function deployCase(): DryRunSetup {
+  const p = freshPlatform()
+  mkdirSync(p.location, {recursive: true, mode: 0o700})
+  copyFileSync(fixturePath('aegir', 'backups', FIXTURE_BACKUP), join(p.location, FIXTURE_BACKUP))
   const dbName = uniqueDbName()
   return {
-    argv: ['aegir', 'deploy', FIXTURE_BACKUP, platform, '--location', location, '--db-name', dbName],
-    state: {paths: [root], mysql: [dbName]},
+    argv: ['aegir', 'deploy', FIXTURE_BACKUP, p.platform, '--location', p.location, '--db-name', dbName],
+    state: {paths: [p.root], mysql: [dbName]},
   }
 }
 
 export const cases: DryRunCase[] = [
-  {command: 'aegir:deploy', setup: async () => freshPlatform()},
+  {command: 'aegir:deploy', setup: async () => deployCase()},
   {
     command: 'aegir:backup-delete',
     setup: async () =>
