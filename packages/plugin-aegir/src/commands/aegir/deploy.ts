@@ -2,7 +2,7 @@ import {dryRunFlag, hookFlags} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 import {BackupDeploy} from '../../deploy-backup.js'
 import {DeployCommand, deployOptions} from '../../deploy-options.js'
-import {adminFlags, locationFlag, webGroupFlag} from '../../flags.js'
+import {adminFlags, locationFlag} from '../../flags.js'
 import {resolveOwner} from '../../layout.js'
 
 export default class Deploy extends DeployCommand<typeof Deploy> {
@@ -32,7 +32,10 @@ export default class Deploy extends DeployCommand<typeof Deploy> {
       description:
         "Owner of the site's files as user[:group] (default: the owner of the platform's other sites, else of its sites/ folder).",
     }),
-    'web-group': webGroupFlag,
+    'web-group': Flags.string({
+      description:
+        "Group of the web server for the site's files/, private/ and settings.php (provision's web_group). Default: the group of the files folder of the platform's other sites; none there: the archive's.",
+    }),
     ...adminFlags,
   }
 
