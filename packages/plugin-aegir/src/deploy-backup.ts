@@ -12,6 +12,9 @@ import {recoverSite} from './recover.js'
 import {backupUri, checkBackup} from './restore.js'
 import {discoverSites, openSite} from './site.js'
 
+/** The command a deploy's journal names. */
+const DEPLOY = 'bk aegir deploy'
+
 export interface BackupDeployOptions {
   location: string
   admin: DbTarget
@@ -103,7 +106,8 @@ export class BackupDeploy {
     if (!(await stat(join(this.platform, 'sites')).catch(() => undefined))?.isDirectory()) {
       throw new BkError(`${this.platform} is not a Drupal platform (it has no sites/ folder)`)
     }
-    if ((await lstat(this.target).catch(() => undefined)) && !readJournal(this.target)) {
+    // a site in place is refused, unless it is the one a killed deploy committed (its recovery finishes it)
+    if ((await lstat(this.target).catch(() => undefined)) && readJournal(this.target)?.command !== DEPLOY) {
       throw new BkError(
         `${this.uri} already exists on ${this.platform} (${this.target}); to put a backup over it use bk aegir restore`,
       )
@@ -181,7 +185,7 @@ export class BackupDeploy {
       {dir: this.target, uri: this.uri},
       {admin: this.options.admin, location: this.options.location},
     )
-    this.finished = lines.some((l) => l.startsWith('finished')) && (await pathExists(this.target))
+    this.finished = lines.some((l) => l.startsWith(`finished '${DEPLOY}'`)) && (await pathExists(this.target))
     return lines
   }
 
@@ -197,7 +201,7 @@ export class BackupDeploy {
     await checkBackup(backup)
     const db = await this.backupDatabase()
     const own = await this.ownership()
-    const journal = SiteJournal.forSite(target, 'bk aegir deploy')
+    const journal = SiteJournal.forSite(target, DEPLOY)
     const deployed: DeployResult = await deploySite({
       backupFile: backup,
       targetDir: target,
