@@ -254,4 +254,59 @@ describe('bk aegir deploy', () => {
     expect(userExists(db)).toBe(false)
     expect(readdirSync(join(p.platform, 'sites')).sort()).toEqual(['all', 'sibling.example.org'])
   })
+
+  it('a backup renamed by hand: the uri comes from its drushrc.php, or --old-uri; --owner by name', async () => {
+    const p = freshPlatform()
+    const renamed = join(tempDir(), 'lost-server.tar.gz')
+    execFileSync('cp', [fixturePath('aegir', 'backups', FIXTURE_BACKUP), renamed])
+    const admin = await adminTarget({url: 'mysql://root@127.0.0.1:3306/', env: {}})
+    const fromDrushrc = await BackupDeploy.open(renamed, p.platform, {location: p.location, admin})
+    expect([fromDrushrc.fromUri, fromDrushrc.target]).toEqual(['example.com', join(p.platform, 'sites/example.com')])
+    const given = await BackupDeploy.open(renamed, p.platform, {
+      location: p.location,
+      admin,
+      oldUri: 'example.com',
+      uri: 'b.example.org',
+    })
+    expect(given.target).toBe(join(p.platform, 'sites/b.example.org'))
+    const db = uniqueDbName()
+    created.push(db)
+    const r = await runBk(
+      ['aegir', 'deploy', renamed, p.platform, '--location', p.location, '--db-name', db, '--owner', 'root', '--yes'],
+      {env},
+    )
+    expect(r.exitCode, r.stderr).toBe(0)
+    if (isRoot) expect(owners(join(p.platform, 'sites/example.com')).modules).toBe('0:0')
+    const unknown = await runBk(['aegir', 'deploy', renamed, p.platform, '--owner', 'no-such-user-here', '--yes'], {
+      env,
+    })
+    expect(unknown.stderr.trim()).toBe(
+      "bk: unknown user 'no-such-user-here' (--owner); give user[:group] as names or numbers",
+    )
+  })
+
+  it("refuses a site in place that another command's killed run left, rather than calling it its own", async () => {
+    const p = freshPlatform()
+    const site = join(p.platform, 'sites/example.com')
+    execFileSync('cp', ['-a', p.sibling, site])
+    // a restore killed after its commit: its journal is beside the site (pid 2^22 + 1 is never alive)
+    const journal = {pid: 4194305, command: 'bk aegir restore', started: new Date().toISOString(), phase: 'committed'}
+    writeFileSync(join(p.platform, 'sites/.example.com.bk-aegir.json'), JSON.stringify(journal))
+    const r = await runBk(
+      [
+        'aegir',
+        'deploy',
+        fixturePath('aegir', 'backups', FIXTURE_BACKUP),
+        p.platform,
+        '--location',
+        p.location,
+        '--yes',
+      ],
+      {env},
+    )
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr.trim()).toBe(
+      `bk: example.com already exists on ${p.platform} (${site}); to put a backup over it use bk aegir restore`,
+    )
+  })
 })
