@@ -36,7 +36,7 @@ import {
 } from './blobs.js'
 import {listDataFiles} from './repository.js'
 import {stampOf} from './repozo-date.js'
-import {planRestore, type RestoreFileResult, type RestorePlan, stageFileStorage} from './restore.js'
+import {planRestore, planRestoreAsOf, type RestoreFileResult, type RestorePlan, stageFileStorage} from './restore.js'
 import {type Mode, repositoryOf, type Site, type Storage} from './settings.js'
 import {checkStorageLock, holdStorageLock, type StorageLock} from './storage-lock.js'
 import {recoverRepository, siteStore} from './store.js'
@@ -229,6 +229,8 @@ export interface SiteRestoreOptions {
   mode: Mode
   /** validated repozo date (see repozo-date.ts) */
   date?: string
+  /** point in time (--as-of): the chain covering it, cut after its last transaction at or before it */
+  asOf?: Date
   ignoreLock?: boolean
   /** when the previous copies were replaced (names of kept copies); default now */
   now?: () => Date
@@ -271,9 +273,16 @@ export class SiteRestore {
     for (const storage of site.storages) {
       const repo = repositoryOf(storage, options.mode)
       const p: Planned = {storage}
-      if (!site.onlyBlobs) p.plan = await planRestore(repo.abs, options.date)
+      if (!site.onlyBlobs) {
+        p.plan = options.asOf
+          ? await planRestoreAsOf(repo.abs, options.asOf)
+          : await planRestore(repo.abs, options.date)
+      }
       if (site.backupBlobs && storage.blobStorage) {
-        p.blob = await findBlobBackup(repo.blobs, blobBase(storage.blobStorage), options.date)
+        // as of a time: the blobs of the backup the data comes from (they cover every transaction kept; blobs
+        // of later transactions are harmless extras), or the newest at or before TIME for blobs alone
+        const date = options.asOf ? (p.plan?.chain.files.at(-1)?.stamp ?? stampOf(options.asOf)) : options.date
+        p.blob = await findBlobBackup(repo.blobs, blobBase(storage.blobStorage), date)
         const st = await stat(storage.blobStorage).catch(() => undefined)
         if (st && !st.isDirectory()) {
           throw new BkError(`blob storage ${storage.blobStorage} is not a directory; check --blob-storage`)
@@ -323,7 +332,8 @@ export class SiteRestore {
       if (p.plan) {
         const files = p.plan.chain.files.map((f) => f.name).join(' + ')
         const had = await pathExists(s.datafs)
-        steps.push(step(had ? 'replace' : 'create', s.datafs, `from ${files}`, p.plan.chain.size))
+        const cut = p.plan.asOf ? `, cut after the last transaction at or before ${p.plan.asOf.toISOString()}` : ''
+        steps.push(step(had ? 'replace' : 'create', s.datafs, `from ${files}${cut}`, p.plan.chain.size))
         steps.push(
           step(had ? 'replace' : 'create', `${s.datafs}.index`, "the backup's index, or one built from the data"),
         )
@@ -335,11 +345,19 @@ export class SiteRestore {
         if (had) steps.push(step('keep', `${s.blobStorage}.pre-restore-<stamp>`, 'the previous blob storage'))
       }
     }
-    const when = this.options.date ? ` as of ${this.options.date}` : ' (newest backup)'
+    const when = this.options.asOf
+      ? ` as of ${this.options.asOf.toISOString()}`
+      : this.options.date
+        ? ` as of ${this.options.date}`
+        : ' (newest backup)'
+    const warnings = [
+      ...(this.options.ignoreLock ? ['--ignore-lock: a running Zope/ZEO is not checked'] : []),
+      ...this.planned.flatMap((p) => (p.plan?.warning ? [p.plan.warning] : [])),
+    ]
     return {
       summary: `restore ${this.site.storages.map((s) => s.datafs).join(', ')}${when}`,
       steps,
-      warnings: this.options.ignoreLock ? ['--ignore-lock: a running Zope/ZEO is not checked'] : undefined,
+      warnings: warnings.length > 0 ? warnings : undefined,
     }
   }
 
@@ -414,7 +432,7 @@ export class SiteRestore {
       return {
         source: repositoryOf(this.main, this.options.mode).abs,
         target: this.main.datafs,
-        date: this.options.date,
+        date: this.options.asOf?.toISOString() ?? this.options.date,
         storages: results,
         kept,
       }
