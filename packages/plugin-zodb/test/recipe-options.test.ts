@@ -1,0 +1,132 @@
+// What a collective.recipe.backup user types first: the recipe's option names in bk.yml (and as flags), `~` and
+// `${VAR}` in paths, `--gzip=false`, enable_snapshotrestore = false, an additional filestorage by name alone.
+import {existsSync, mkdirSync, readdirSync, writeFileSync} from 'node:fs'
+import {homedir} from 'node:os'
+import {join} from 'node:path'
+import {runBk, tempDir} from '@bkcli/testkit'
+import {describe, expect, it} from 'vitest'
+import {expandPath, resolveSite} from '../src/settings.js'
+import {SyntheticStorage} from '../src/synthetic-storage.js'
+
+function makeSite() {
+  const root = tempDir('bk-recipe-')
+  const fsDir = join(root, 'var', 'filestorage')
+  mkdirSync(fsDir, {recursive: true})
+  const blobs = join(root, 'var', 'blobstorage')
+  mkdirSync(join(blobs, '0x00'), {recursive: true})
+  writeFileSync(join(blobs, '.layout'), 'bushy')
+  writeFileSync(join(blobs, '0x00', 'a.blob'), 'A')
+  const datafs = join(fsDir, 'Data.fs')
+  SyntheticStorage.open(datafs).commit({oids: [0, 1], size: 100})
+  return {root, datafs, blobs}
+}
+
+describe("collective.recipe.backup's option names", () => {
+  it('bk.yml takes the recipe part as written: locations, use_rsync, archive_blob, keep, gzip, hooks', async () => {
+    const {root} = makeSite()
+    writeFileSync(
+      join(root, 'bk.yml'),
+      [
+        'zodb:',
+        '  datafs: ${BK_TEST_VAR}/filestorage/Data.fs',
+        '  location: ${BK_TEST_VAR}/mybackups',
+        '  blobbackuplocation: ${BK_TEST_VAR}/myblobbackups',
+        '  snapshotlocation: ${BK_TEST_VAR}/mysnapshots',
+        '  blobsnapshotlocation: ${BK_TEST_VAR}/myblobsnapshots',
+        '  ziplocation: ${BK_TEST_VAR}/myzips',
+        '  blobziplocation: ${BK_TEST_VAR}/myblobzips',
+        '  blob_storage: ${BK_TEST_VAR}/blobstorage',
+        '  backup_blobs: "true"',
+        '  use_rsync: "false"',
+        '  gzip_blob: "yes"',
+        '  compress_blob: "off"',
+        '  keep: 3',
+        '  keep_blob_days: 7',
+        '  quick: "true"',
+        '  gzip: "false"',
+        `  post_command: touch ${join(root, 'post-ran')}`,
+        '',
+      ].join('\n'),
+    )
+    const env = {BK_TEST_VAR: join(root, 'var')}
+    const r = await runBk(['zodb', 'backup', '-q'], {cwd: root, env})
+    expect(r.stderr).toBe('')
+    expect(r.exitCode).toBe(0)
+    const repo = readdirSync(join(root, 'var', 'mybackups'))
+    expect(repo.filter((n) => /\.fs$/.test(n))).toHaveLength(1) // gzip: false
+    expect(readdirSync(join(root, 'var', 'myblobbackups'))).toEqual([
+      expect.stringMatching(/^blobstorage\.\d{4}(-\d\d){5}\.tar$/), // gzip_blob = archive_blob, uncompressed
+    ])
+    expect(existsSync(join(root, 'post-ran'))).toBe(true)
+    const snap = await runBk(['zodb', 'snapshotbackup', '-q'], {cwd: root, env})
+    expect(snap.exitCode, snap.stderr).toBe(0)
+    expect(readdirSync(join(root, 'var', 'mysnapshots')).some((n) => n.endsWith('.fs'))).toBe(true)
+    // the same flag under two names in one section is refused
+    writeFileSync(join(root, 'bk.yml'), 'zodb:\n  blob_storage: var/blobstorage\n  blob-storage: var/blobstorage\n')
+    const twice = await runBk(['zodb', 'backup', '-q'], {cwd: root})
+    expect(twice.exitCode).toBe(1)
+    expect(twice.stderr).toContain("'zodb.blob_storage' and 'zodb.blob-storage' set the same option; keep one")
+  })
+
+  it('the recipe names work as flags too, and --gzip=false is --no-gzip', async () => {
+    const {root, datafs} = makeSite()
+    const r = await runBk(
+      ['zodb', 'backup', '--datafs', datafs, '--gzip=false', '--blobbackuplocation', join(root, 'bb'), '-q'],
+      {cwd: root},
+    )
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(readdirSync(join(root, 'var', 'backups')).filter((n) => n.endsWith('.fs'))).toHaveLength(1)
+    expect(readdirSync(join(root, 'bb')).some((n) => n.startsWith('blobstorage.'))).toBe(true)
+    const bad = await runBk(['zodb', 'backup', '--datafs', datafs, '--gzip=often'], {cwd: root})
+    expect(bad.exitCode).toBe(2)
+    expect(bad.stderr).toContain("--gzip takes true or false, not 'often'")
+  })
+
+  it('enable_snapshotrestore = false makes snapshotrestore refuse in one line, before touching anything', async () => {
+    const {root} = makeSite()
+    expect((await runBk(['zodb', 'snapshotbackup', '-q'], {cwd: root})).exitCode).toBe(0)
+    writeFileSync(join(root, 'bk.yml'), 'zodb:\n  enable_snapshotrestore: false\n')
+    const r = await runBk(['zodb', 'snapshotrestore', '-y'], {cwd: root})
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).toContain('snapshotrestore is disabled by enable_snapshotrestore = false')
+    // the other commands read the same file without complaint
+    expect((await runBk(['zodb', 'list', '--snapshot'], {cwd: root})).exitCode).toBe(0)
+    writeFileSync(join(root, 'bk.yml'), 'zodb:\n  enable_zipbackup: false\n')
+    const zip = await runBk(['zodb', 'zipbackup', '-q'], {cwd: root})
+    expect(zip.exitCode).toBe(1)
+    expect(zip.stderr).toContain('zipbackup is disabled by enable_zipbackup = false')
+  })
+
+  it('--datafs NAME alone, and additional_filestorages lines, take the recipe default path', async () => {
+    const {root, datafs} = makeSite()
+    const fsDir = join(root, 'var', 'filestorage')
+    SyntheticStorage.open(join(fsDir, 'catalog.fs')).commit({oids: [0, 3], size: 30})
+    const byName = await resolveSite({datafs: ['catalog'], 'backup-blobs': false}, root)
+    expect(byName.storages.map((s) => [s.name, s.datafs, s.locations.location])).toEqual([
+      ['catalog', join(fsDir, 'catalog.fs'), join(root, 'var', 'backups_catalog')],
+      ['Data', join(root, 'var', 'filestorage', 'Data.fs'), join(root, 'var', 'backups')],
+    ])
+    const lines = await resolveSite(
+      {datafs: [datafs], 'additional-filestorages': ['catalog', `extra ${join(root, 'x.fs')} ${join(root, 'xb')}`]},
+      root,
+    )
+    expect(lines.storages.map((s) => [s.name, s.datafs, s.blobStorage])).toEqual([
+      ['catalog', join(fsDir, 'catalog.fs'), undefined],
+      ['extra', join(root, 'x.fs'), join(root, 'xb')],
+      ['Data', datafs, join(root, 'var', 'blobstorage')],
+    ])
+    await expect(resolveSite({'additional-filestorages': ['Data']}, root)).rejects.toThrow(/a NAME other than Data/)
+    writeFileSync(join(root, 'bk.yml'), 'zodb:\n  additional_filestorages:\n    - catalog\n  backup_blobs: false\n')
+    const r = await runBk(['zodb', 'backup', '-q'], {cwd: root})
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(readdirSync(join(root, 'var', 'backups_catalog')).some((n) => n.endsWith('.fsz'))).toBe(true)
+  })
+
+  it('expands ~ and ${VAR} in paths; an unset variable or a buildout reference is an error naming it', () => {
+    expect(expandPath('~/backups')).toBe(join(homedir(), 'backups'))
+    expect(expandPath('${X}/a/$Y', {X: '/srv', Y: 'b'})).toBe('/srv/a/b')
+    expect(() => expandPath('${NOPE}/x', {})).toThrow('${NOPE}/x: the environment variable NOPE is not set')
+    expect(() => expandPath('${buildout:directory}/var', {})).toThrow(/a buildout reference; write the path/)
+  })
+})
