@@ -8,6 +8,10 @@ import {describe, expect, it} from 'vitest'
 import {expandPath, resolveSite} from '../src/settings.js'
 import {SyntheticStorage} from '../src/synthetic-storage.js'
 
+/** `${NAME}` as a user writes it in bk.yml (built, so it is no template placeholder here). */
+const ref = (name: string) => `$${'{'}${name}}`
+const V = ref('BK_TEST_VAR')
+
 function makeSite() {
   const root = tempDir('bk-recipe-')
   const fsDir = join(root, 'var', 'filestorage')
@@ -28,14 +32,14 @@ describe("collective.recipe.backup's option names", () => {
       join(root, 'bk.yml'),
       [
         'zodb:',
-        '  datafs: ${BK_TEST_VAR}/filestorage/Data.fs',
-        '  location: ${BK_TEST_VAR}/mybackups',
-        '  blobbackuplocation: ${BK_TEST_VAR}/myblobbackups',
-        '  snapshotlocation: ${BK_TEST_VAR}/mysnapshots',
-        '  blobsnapshotlocation: ${BK_TEST_VAR}/myblobsnapshots',
-        '  ziplocation: ${BK_TEST_VAR}/myzips',
-        '  blobziplocation: ${BK_TEST_VAR}/myblobzips',
-        '  blob_storage: ${BK_TEST_VAR}/blobstorage',
+        `  datafs: ${V}/filestorage/Data.fs`,
+        `  location: ${V}/mybackups`,
+        `  blobbackuplocation: ${V}/myblobbackups`,
+        `  snapshotlocation: ${V}/mysnapshots`,
+        `  blobsnapshotlocation: ${V}/myblobsnapshots`,
+        `  ziplocation: ${V}/myzips`,
+        `  blobziplocation: ${V}/myblobzips`,
+        `  blob_storage: ${V}/blobstorage`,
         '  backup_blobs: "true"',
         '  use_rsync: "false"',
         '  gzip_blob: "yes"',
@@ -123,10 +127,12 @@ describe("collective.recipe.backup's option names", () => {
     expect(readdirSync(join(root, 'var', 'backups_catalog')).some((n) => n.endsWith('.fsz'))).toBe(true)
   })
 
-  it('expands ~ and ${VAR} in paths; an unset variable or a buildout reference is an error naming it', () => {
+  it('expands ~ and environment variables in paths; an unset one or a buildout reference is an error naming it', () => {
     expect(expandPath('~/backups')).toBe(join(homedir(), 'backups'))
-    expect(expandPath('${X}/a/$Y', {X: '/srv', Y: 'b'})).toBe('/srv/a/b')
-    expect(() => expandPath('${NOPE}/x', {})).toThrow('${NOPE}/x: the environment variable NOPE is not set')
-    expect(() => expandPath('${buildout:directory}/var', {})).toThrow(/a buildout reference; write the path/)
+    expect(expandPath(`${ref('X')}/a/$Y`, {X: '/srv', Y: 'b'})).toBe('/srv/a/b')
+    expect(() => expandPath(`${ref('NOPE')}/x`, {})).toThrow(
+      `${ref('NOPE')}/x: the environment variable NOPE is not set`,
+    )
+    expect(() => expandPath(`${ref('buildout:directory')}/var`, {})).toThrow(/a buildout reference; write the path/)
   })
 })
