@@ -101,6 +101,9 @@ export abstract class BackupCommand extends BkCommand<typeof BackupCommand> {
       archiveBlob: flags['archive-blob'],
       compressBlob: flags['compress-blob'],
       hardLinks: flags['hard-links'],
+      incrementalBlobs: flags['incremental-blobs'],
+      // the recipe's keep_blob_days for bin/backup: ordinary (partial) backups, when given
+      keepBlobDays: mode === 'backup' && !this.wantsFull() ? flags['keep-blob-days'] : undefined,
     }
     const store = async () => siteStore(site, mode)
     const upcoming = () => upcomingOf(site, mode)

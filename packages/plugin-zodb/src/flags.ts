@@ -89,9 +89,8 @@ export const siteFlags = {
 /** The recipe's `keep_blob_days`, shared by the backups and prune. */
 export const keepBlobDaysFlag = Flags.integer({
   min: 0,
-  default: 14,
   description:
-    "Blob backups (directories) of `backup` older than this many days are removed, the newest of each kept full backup excepted (the recipe's keep_blob_days; 0 = off). With --only-blobs: blob backups are kept by this age alone.",
+    "The recipe's keep_blob_days. With --only-blobs: keep blob backups younger than this many days (default 14). When given for `backup` (not --full): blob backup directories older than this many days are removed too, the newest of each full backup's chain kept (0 = off).",
   aliases: ['keep_blob_days'],
   helpGroup: 'RETENTION',
 })
