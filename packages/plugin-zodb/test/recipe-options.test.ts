@@ -135,4 +135,35 @@ describe("collective.recipe.backup's option names", () => {
     )
     expect(() => expandPath(`${ref('buildout:directory')}/var`, {})).toThrow(/a buildout reference; write the path/)
   })
+
+  it('incremental_blobs and keep_blob_days from bk.yml reach the backup (CLI)', async () => {
+    const {root, datafs, blobs} = makeSite()
+    writeFileSync(join(root, 'bk.yml'), 'zodb:\n  archive_blob: true\n  incremental_blobs: true\n')
+    expect((await runBk(['zodb', 'backup', '-q'], {cwd: root})).exitCode).toBe(0)
+    await new Promise((r) => setTimeout(r, 1100))
+    SyntheticStorage.open(datafs).commit({oids: [4], size: 10})
+    writeFileSync(join(blobs, '0x00', 'z.blob'), 'Z')
+    const r = await runBk(['zodb', 'backup', '-q'], {cwd: root})
+    expect(r.exitCode, r.stderr).toBe(0)
+    const names = readdirSync(join(root, 'var', 'blobstoragebackups'))
+    expect(names.map((n) => n.replace(/\d{4}(-\d\d){5}/, 'S')).sort()).toEqual([
+      'blobstorage.S.delta.tar',
+      'blobstorage.S.snar',
+      'blobstorage.S.tar',
+    ])
+    // keep_blob_days: given, an ordinary backup plans the removal of old blob directories (the newest kept)
+    writeFileSync(join(root, 'bk.yml'), 'zodb:\n  keep_blob_days: 1\n')
+    const old = join(root, 'var', 'blobstoragebackups', 'blobstorage.2001-01-01-00-00-00')
+    mkdirSync(join(old, 'blobstorage'), {recursive: true})
+    mkdirSync(join(root, 'var', 'blobstoragebackups', 'blobstorage.2001-01-02-00-00-00', 'blobstorage'), {
+      recursive: true,
+    })
+    const dry = await runBk(['zodb', 'backup', '--dry-run', '--json'], {cwd: root})
+    expect(dry.exitCode, dry.stderr).toBe(0)
+    const steps = dry.json<{plan: {steps: {op: string; target: string}[]}}>().plan.steps
+    expect(steps.filter((s) => s.op === 'remove').map((s) => s.target)).toContain(old)
+    const full = await runBk(['zodb', 'fullbackup', '--dry-run', '--json'], {cwd: root})
+    const fullSteps = full.json<{plan: {steps: {op: string; target: string}[]}}>().plan.steps
+    expect(fullSteps.filter((s) => s.op === 'remove' && s.target === old)).toEqual([])
+  })
 })
