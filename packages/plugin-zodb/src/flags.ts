@@ -21,7 +21,38 @@ const recipeHookFlags = {
   'post-command': withAlias(hookFlags['post-command'], 'post_command'),
 }
 
+/**
+ * The recipe's options bk has no use for, accepted as keys so a copied buildout part is not met with "unknown
+ * key": a value that asks for behaviour bk does not have is refused with a one-line pointer (settings.ts).
+ */
+const recipeOnly = (name: string, description: string) => Flags.string({description, hidden: true, aliases: [name]})
+const recipeOnlyBoolean = (name: string, description: string) =>
+  Flags.boolean({description, allowNo: true, hidden: true, aliases: [name]})
+
+export const recipeOnlyFlags = {
+  'rsync-options': recipeOnly('rsync_options', 'The recipe’s rsync_options: bk copies blobs itself (no rsync).'),
+  'rsync-hard-links-on-first-copy': recipeOnlyBoolean(
+    'rsync_hard_links_on_first_copy',
+    'The recipe’s rsync_hard_links_on_first_copy: bk never hard-links a backup to the live blobs.',
+  ),
+  'blob-timestamps': recipeOnlyBoolean(
+    'blob_timestamps',
+    'The recipe’s blob_timestamps: bk always names blob backups by stamp (true is accepted).',
+  ),
+  'alternative-restore-source': Flags.string({
+    description: 'The recipe’s alternative_restore_source: give the locations to restore from instead.',
+    hidden: true,
+    aliases: ['alternative_restore_source', 'alternative_restore_sources'],
+  }),
+  debug: recipeOnlyBoolean('debug', 'The recipe’s debug: use -v (--verbose).'),
+  'enable-fullbackup': recipeOnlyBoolean(
+    'enable_fullbackup',
+    'The recipe’s enable_fullbackup (before 5.0): bk zodb fullbackup always exists.',
+  ),
+}
+
 export const siteFlags = {
+  ...recipeOnlyFlags,
   datafs: Flags.string({
     description:
       'Filestorage to back up/restore (default var/filestorage/Data.fs). Repeat as name=path for extra named filestorages (backed up first, into <location>_<name>); a name alone means <filestorage dir>/<name>.fs.',

@@ -22,6 +22,44 @@ export interface SiteFlags {
   'blob-zip-location'?: string
   'backup-blobs'?: boolean
   'only-blobs'?: boolean
+  'rsync-options'?: string
+  'rsync-hard-links-on-first-copy'?: boolean
+  'blob-timestamps'?: boolean
+  'alternative-restore-source'?: string
+  debug?: boolean
+  'enable-fullbackup'?: boolean
+}
+
+/** The recipe's options bk has no equivalent for: a value asking for that behaviour gets a one-line pointer. */
+export function checkRecipeOnly(flags: SiteFlags): void {
+  const refuse = (option: string, what: string) => {
+    throw new BkError(`${option}: ${what}`, {code: 'ECONFIG'})
+  }
+  if (flags['rsync-options']) {
+    refuse(
+      'rsync_options',
+      'bk copies blobs itself, without rsync; drop it (--no-hard-links copies instead of linking)',
+    )
+  }
+  if (flags['rsync-hard-links-on-first-copy']) {
+    refuse(
+      'rsync_hard_links_on_first_copy',
+      'bk never hard-links a backup to the live blobs (a pack could change them under it); drop it',
+    )
+  }
+  if (flags['blob-timestamps'] === false) {
+    refuse('blob_timestamps = false', 'bk always names blob backups by stamp (the recipe deprecated rotation); drop it')
+  }
+  if (flags['alternative-restore-source']) {
+    refuse(
+      'alternative_restore_source',
+      'restore from other locations with --location DIR (and --blob-backup-location DIR) on `bk zodb restore`',
+    )
+  }
+  if (flags.debug) refuse('debug', 'use -v (--verbose) for more detail')
+  if (flags['enable-fullbackup'] === false) {
+    refuse('enable_fullbackup = false', 'bk zodb fullbackup always exists; drop the option')
+  }
 }
 
 export interface Locations {
@@ -113,6 +151,7 @@ export function repositoryOf(storage: Storage, mode: Mode): {abs: string; writte
 }
 
 export async function resolveSite(flags: SiteFlags, cwd = process.cwd()): Promise<Site> {
+  checkRecipeOnly(flags)
   const abs = (p: string) => {
     const x = expandPath(p)
     return isAbsolute(x) ? x : resolve(cwd, x)

@@ -166,4 +166,23 @@ describe("collective.recipe.backup's option names", () => {
     const fullSteps = full.json<{plan: {steps: {op: string; target: string}[]}}>().plan.steps
     expect(fullSteps.filter((s) => s.op === 'remove' && s.target === old)).toEqual([])
   })
+
+  it("the recipe's options without an equivalent: accepted when harmless, else a one-line pointer", async () => {
+    const {root} = makeSite()
+    writeFileSync(join(root, 'bk.yml'), 'zodb:\n  blob_timestamps: true\n  debug: false\n  enable_fullbackup: true\n')
+    expect((await runBk(['zodb', 'backup', '-q'], {cwd: root})).exitCode).toBe(0)
+    for (const [yml, pointer] of [
+      ['rsync_options: --no-l -k', 'rsync_options: bk copies blobs itself, without rsync'],
+      ['rsync_hard_links_on_first_copy: true', 'bk never hard-links a backup to the live blobs'],
+      ['blob_timestamps: false', 'bk always names blob backups by stamp'],
+      ['alternative_restore_source: Data /srv/other/backups', 'restore from other locations with --location DIR'],
+      ['debug: true', 'use -v (--verbose)'],
+    ]) {
+      writeFileSync(join(root, 'bk.yml'), `zodb:\n  ${yml}\n`)
+      const r = await runBk(['zodb', 'restore', '--dry-run'], {cwd: root})
+      expect(r.exitCode, yml).toBe(1)
+      expect(r.stderr.trim().split('\n'), yml).toHaveLength(1)
+      expect(r.stderr, yml).toContain(pointer)
+    }
+  })
 })
