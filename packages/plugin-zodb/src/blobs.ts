@@ -15,6 +15,7 @@ import {
   BkError,
   commitParts,
   copyTree,
+  crashPoint,
   createArchive,
   extractArchive,
   fsyncPath,
@@ -226,6 +227,7 @@ async function backupIncrementalArchive(
       args.push('--exclude=./tmp', '--exclude=./.removed', '--exclude=*.tmp', '-C', source, '.')
       await runTool('tar', args, {label: 'tar'})
     })
+    crashPoint('zodb-backup:blob-archive')
     if (snarTmp) {
       await fsyncPath(snarTmp)
       await rename(snarTmp, snar!)
