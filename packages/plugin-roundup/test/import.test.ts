@@ -102,6 +102,16 @@ describe('bk roundup import into sqlite', () => {
     expect(existsSync(join(home, 'db', 'db'))).toBe(true)
   })
 
+  it("importtables (roundup-admin's command name) imports an exporttables dump without files", async () => {
+    const home = emptyHome('sqlite-home')
+    const r = await runBk(['roundup', 'importtables', home, fixtureTree('exporttables')])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(existsSync(join(home, 'db', 'files'))).toBe(false)
+    const again = join(tempDir(), 'again')
+    await exportTracker(home, again, {files: false})
+    expect(normalisedCsv(again)).toEqual(normalisedCsv(fixtureTree('exporttables')))
+  })
+
   it('refuses a directory that is not an export, or names an unknown class', async () => {
     const home = emptyHome('sqlite-home')
     await expect(importTracker(home, tempDir())).rejects.toThrow(/holds no <class>.csv files/)

@@ -4,6 +4,8 @@ import {importPlan, importTracker} from '../../import.js'
 import {openTracker} from '../../tracker.js'
 
 export default class Import extends BkCommand<typeof Import> {
+  /** `importtables`: the same import without file contents */
+  static tablesOnly = false
   static override summary = 'Import a roundup-admin export into a fresh, empty tracker database — all or nothing.'
   static override description =
     'Reads <class>.csv, <class>-journals.csv and <class>-files/ as `roundup-admin import` does, creates the tables ' +
@@ -26,7 +28,7 @@ export default class Import extends BkCommand<typeof Import> {
   async run() {
     const {args, flags} = this
     const tracker = await openTracker(args.home)
-    const options = {files: !flags['no-files']}
+    const options = {files: !((this.constructor as typeof Import).tablesOnly || flags['no-files'])}
     return this.execute(
       {
         kind: 'restore',
