@@ -11,7 +11,8 @@ export default class Import extends BkCommand<typeof Import> {
     'Reads <class>.csv, <class>-journals.csv and <class>-files/ as `roundup-admin import` does, creates the tables ' +
     "exactly as Roundup creates them (sqlite, PostgreSQL or MySQL, from the home's config.ini and schema.py), and " +
     'keeps ids; id counters end at max id + 2 like roundup-admin. The database must not exist yet or be empty; ' +
-    'on any failure it is removed again. The full-text index is left empty: run `roundup-admin reindex` after.'
+    'on any failure it is removed again. The full-text index is filled as Roundup fills it ([main] indexer native or ' +
+    'native-fts), so no `roundup-admin reindex` is needed.'
   static override examples = [
     '<%= config.bin %> roundup import /srv/new-tracker /tmp/tracker-export',
     '<%= config.bin %> roundup import /srv/new-tracker /tmp/tables --no-files',
