@@ -300,4 +300,21 @@ describe("bk fills the full-text index as Roundup's indexer did in the fixtures"
     expect(r.exitCode, r.stderr).toBe(0)
     expect(tsv(psql('select _class, _itemid, _prop from __fts', target).replaceAll('|', '\t'))).toEqual(reference.texts)
   })
+
+  it('move of a sqlite tracker with native-fts fills the new __fts from the data', async () => {
+    const reference = sqliteIndex(join(fixtureTree('sqlite-home'), 'db', 'db'))
+    const home = fixtureTree('sqlite-home')
+    setIndexer(home, 'native-fts')
+    const moved = join(tempDir(), 'moved')
+    const r = await runBk(['roundup', 'move', home, moved, '--yes'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    const db = new Database(join(moved, 'db', 'db'), {readonly: true})
+    try {
+      expect(sorted(db.prepare('select _class, _itemid, _prop from __fts').raw().all() as unknown[][])).toEqual(
+        reference.texts,
+      )
+    } finally {
+      db.close()
+    }
+  })
 })
