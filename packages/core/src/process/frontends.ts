@@ -95,6 +95,16 @@ export function findProcesses(test: (p: ProcessInfo) => boolean): ProcessInfo[] 
   return out.sort((a, b) => a.pid - b.pid)
 }
 
+/** The systemd service a process runs in (`/proc/<pid>/cgroup` under system.slice), if any. */
+export function serviceUnitOf(pid: number): string | undefined {
+  const cgroup = readProc(pid, 'cgroup') ?? ''
+  for (const line of cgroup.split('\n')) {
+    const m = /\/system\.slice\/(?:.*\/)?([^/]+\.service)(?:\/.*)?$/.exec(line)
+    if (m) return m[1]
+  }
+  return undefined
+}
+
 /** The pid a pidfile names, checked: running, and its command line matching (reads only). */
 export function pidFromFile(pidfile: string, name: string, match?: RegExp): number {
   let text: string

@@ -9,6 +9,7 @@ export {
   frontendsFromFlags,
   type ProcessInfo,
   pidFromFile,
+  serviceUnitOf,
   withFrontendsStopped,
 } from './frontends.js'
 export {type HookOptions, type Hooks, hookFlags, hooksFromFlags, runHook, withHooks} from './hooks.js'
