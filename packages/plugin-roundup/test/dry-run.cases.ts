@@ -52,6 +52,23 @@ export const cases: DryRunCase[] = [
     },
   },
   {
+    command: 'roundup:exporttables',
+    async setup() {
+      const home = fixtureTree('sqlite-home')
+      const out = tempDir()
+      return {argv: ['roundup', 'exporttables', home, join(out, 'tables')], state: {paths: [dirname(home), out]}}
+    },
+  },
+  {
+    command: 'roundup:importtables',
+    async setup() {
+      const home = fixtureTree('sqlite-home')
+      rmSync(join(home, 'db'), {recursive: true})
+      const dump = fixtureTree('exporttables')
+      return {argv: ['roundup', 'importtables', home, dump], state: {paths: [dirname(home), dump]}}
+    },
+  },
+  {
     command: 'roundup:migrate-backend',
     async setup() {
       const home = fixtureTree('sqlite-home')

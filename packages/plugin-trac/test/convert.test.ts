@@ -103,12 +103,12 @@ describe('bk trac convert', () => {
     expect((await pgDump(name)).ticket).toEqual(['7'])
   })
 
-  it('--in-place keeps the old database, saves trac.ini as trac.ini.convert_db-<time>', async () => {
+  it('--in-place (as trac-admin convert_db, its spelling) keeps the old database, saves trac.ini as trac.ini.convert_db-<time>', async () => {
     const env = envWithPluginTable()
     const before = sqliteDump(join(env, 'db/trac.db'))
     const name = dbName()
     myDbs.push(name)
-    const r = await runBk(['trac', 'convert', env, '--in-place', '--to', `${MY_URL}/${name}`, '--json'])
+    const r = await runBk(['trac', 'convert_db', env, '--in-place', '--to', `${MY_URL}/${name}`, '--json'])
     expect(r.exitCode).toBe(0)
     const saved = readdirSync(join(env, 'conf')).filter((n) => n.startsWith('trac.ini.convert_db-'))
     expect(saved).toHaveLength(1)
