@@ -43,8 +43,10 @@ export interface ShippedCommit {
 export interface FollowManifest {
   kind: 'snapshot' | 'wal'
   seq: number
-  /** snapshot: the time its state was pinned; wal: the time of its last commit */
+  /** snapshot: the time its state was pinned; wal: the time its commits were read (each was committed before) */
   time: string
+  /** when the read that found this state began: everything committed before this is in it (or in earlier files) */
+  polledAt: string
   file: string
   sha256: string
   bytes: number
