@@ -4,6 +4,7 @@
 import {type ChildProcess, spawn} from 'node:child_process'
 import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {SqliteFollower, type SqliteFollowTarget} from '@bkcli/core'
 import {repoRoot} from './paths.js'
 import {tempDir} from './tmp.js'
 
@@ -154,4 +155,19 @@ export function followManifestTimes(location: string): {kind: string; time: numb
     }
   }
   return out
+}
+
+/** Run core's follower in process until it has shipped a snapshot and one WAL segment (or only the snapshot when nothing is written), then stop it: a small follow location. */
+export async function followOnce(target: SqliteFollowTarget, location: string): Promise<void> {
+  let follower: SqliteFollower | undefined
+  follower = new SqliteFollower(
+    target,
+    {location, pollMs: 20},
+    {
+      info() {},
+      note() {},
+      shipped: () => follower?.stop('done'),
+    },
+  )
+  await follower.run()
 }
