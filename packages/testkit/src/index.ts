@@ -18,5 +18,13 @@ export {
 export type {DryRunCase, DryRunSetup} from './dry-run.js'
 export {copyFixture, extractFixture} from './fixtures.js'
 export {fixturePath, fixturesDir, fixtureTestsRun, isMissingFixtures, repoRoot} from './paths.js'
+export {
+  FollowerProcess,
+  followManifestTimes,
+  followOnce,
+  SqliteWriter,
+  type WriterSpec,
+  type WriterTxn,
+} from './sqlite-follow.js'
 export {fingerprint, type StateSpec} from './state.js'
 export {cleanupTempDirs, tempDir} from './tmp.js'
