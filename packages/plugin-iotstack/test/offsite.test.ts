@@ -68,8 +68,10 @@ describe('off-site copies', () => {
     expect(result.exitCode).toBe(0)
     const archive = datedArchive(stack)
     const name = archive.split('/').pop()!
-    expect(readdirSync(join(remoteDir, 'plain')).sort()).toEqual([name, `${name}.bk.json`])
-    expect(sha256Of(join(remoteDir, 'plain', name))).toBe(sha256Of(archive))
+    // The archive where it was under the location (backup/), its sidecar beside it, and the remote's index.
+    expect(readdirSync(join(remoteDir, 'plain/backup')).sort()).toEqual([name, `${name}.bk.json`])
+    expect(readdirSync(join(remoteDir, 'plain/.bk-offsite/iotstack'))).toEqual([`${name}.json`])
+    expect(sha256Of(join(remoteDir, 'plain/backup', name))).toBe(sha256Of(archive))
   })
 
   it('round trip through an rclone crypt remote: stored encrypted, pulled back byte for byte and verified', async () => {
@@ -78,23 +80,27 @@ describe('off-site copies', () => {
       env,
     })
     expect(result.exitCode).toBe(0)
-    expect(result.json<{copies: {encrypted: boolean; tool: string}[]}>().copies).toEqual([
-      expect.objectContaining({tool: 'rclone', encrypted: true}),
+    const archiveName = datedArchive(stack).split('/').pop()
+    expect(result.json<{offsite: {encrypted: boolean; tool: string}[]}>().offsite).toEqual([
+      {target: 'secure:iot', tool: 'rclone', encrypted: true, artifacts: [archiveName], removed: []},
     ])
     const archive = datedArchive(stack)
     // Stored under encrypted names and contents.
     const stored = execFileSync('find', [join(remoteDir, 'crypt'), '-type', 'f'], {encoding: 'utf8'})
     expect(stored).not.toContain('backup_')
-    expect(stored.trim().split('\n')).toHaveLength(2)
+    expect(stored.trim().split('\n')).toHaveLength(3)
 
     const other = fixtureStack()
     const pulled = await runBk(['iotstack', 'pull', 'secure:iot', other, '--json'], {env})
     expect(pulled.stderr).toBe('')
     expect(pulled.exitCode).toBe(0)
-    const json = pulled.json<{archive: string; ref: string; verified: {madeBy: string; includesEnv: boolean}}>()
-    expect(json.verified).toMatchObject({madeBy: 'bk', includesEnv: true})
-    expect(json.ref).toBe(`backup/${archive.split('/').pop()}`)
-    expect(sha256Of(json.archive)).toBe(sha256Of(archive))
+    const json = pulled.json<{
+      artifacts: {path: string}[]
+      verified: {ok: boolean; madeBy: string; includesEnv: boolean}[]
+    }>()
+    expect(json.verified).toEqual([expect.objectContaining({ok: true, madeBy: 'bk', includesEnv: true})])
+    expect(json.artifacts.map((a) => a.path)).toEqual([join(other, 'backups/backup', archive.split('/').pop()!)])
+    expect(sha256Of(json.artifacts[0]!.path)).toBe(sha256Of(archive))
     expect(readdirSync(join(other, 'backups/backup')).filter((n) => n.startsWith('.'))).toEqual([])
   })
 
@@ -107,11 +113,14 @@ describe('off-site copies', () => {
     const other = fixtureStack()
     const pulled = await runBk(['iotstack', 'pull', `restic:${repo}`, other, '--json'], {env})
     expect(pulled.exitCode).toBe(0)
-    const json = pulled.json<{archive: string; tool: string}>()
+    const json = pulled.json<{artifacts: {path: string}[]; tool: string}>()
     expect(json.tool).toBe('restic')
-    expect(sha256Of(json.archive)).toBe(sha256Of(archive))
+    expect(sha256Of(json.artifacts[0]!.path)).toBe(sha256Of(archive))
     // And it restores.
-    const restored = await runBk(['iotstack', 'restore', json.archive, join(tempDir(), 'IOTstack'), '--yes'], {env})
+    const restored = await runBk(
+      ['iotstack', 'restore', json.artifacts[0]!.path, join(tempDir(), 'IOTstack'), '--yes'],
+      {env},
+    )
     expect(restored.exitCode).toBe(0)
   })
 
@@ -127,9 +136,9 @@ describe('off-site copies', () => {
       {env},
     )
     expect(missing.exitCode).not.toBe(0)
-    expect(missing.stderr).toContain('holds no backup_1999-01-01_0000.tar.gz')
+    expect(missing.stderr).toContain('holds no iotstack backup named backup_1999-01-01_0000.tar.gz')
     const empty = await runBk(['iotstack', 'pull', `offsite:${remoteDir}/empty`, stack], {env})
     expect(empty.exitCode).not.toBe(0)
-    expect(empty.stderr).toContain('holds no IOTstack backup')
+    expect(empty.stderr).toContain('holds no iotstack backup')
   })
 })

@@ -1,5 +1,5 @@
 import {basename} from 'node:path'
-import {BkCommand, dryRunFlag, formatBytes, hookFlags, locationFlag, retentionFlags} from '@bkcli/core'
+import {BkCommand, dryRunFlag, formatBytes, hookFlags, locationFlag, offsiteFlags, retentionFlags} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 import {roundupStore, TrackerBackup} from '../../backup.js'
 
@@ -22,6 +22,7 @@ export default class Backup extends BkCommand<typeof Backup> {
     description: Flags.string({description: 'a note stored in the manifest'}),
     'stop-server': Flags.string({description: 'pidfile of roundup-server: stop it (SIGTERM) before the snapshot'}),
     ...retentionFlags,
+    ...offsiteFlags,
     ...hookFlags,
   }
 
@@ -40,6 +41,10 @@ export default class Backup extends BkCommand<typeof Backup> {
         locks: [backup.tracker.home, backup.location],
         recover: () => backup.recover(),
         hooks: {env: {BK_TARGET: backup.tracker.home, BK_LOCATION: backup.location}},
+        offsite: this.offsite(
+          store,
+          backup.tracker.rdbms.passwordSource === 'inline' ? 'the database password of config.ini' : undefined,
+        ),
         retention: this.retention(store, (plan) => {
           const path = plan.steps.find((s) => s.op === 'create')?.target
           if (!path) return undefined
