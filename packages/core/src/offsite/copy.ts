@@ -6,7 +6,7 @@ import type {RetentionPolicy} from '../catalog/retention.js'
 import {BkError} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
 import {onInterrupt} from '../safety/interrupt.js'
-import type {Artifact, ArtifactStore} from '../workflow/artifacts.js'
+import {type Artifact, type ArtifactStore, newestFirst} from '../workflow/artifacts.js'
 import {type Plan, step} from '../workflow/plan.js'
 import {decidePrune} from '../workflow/prune.js'
 import {
@@ -94,7 +94,14 @@ export async function copyOffsite(
   const store = await settings.store()
   const listed = await store.list()
   const wanted = new Set((settings.pick ? settings.pick(made) : made).map((p) => resolve(p)))
-  const artifacts = listed.filter((a) => [a.path, ...(a.paths ?? [])].some((p) => wanted.has(resolve(p))))
+  const pathsOf = (a: Artifact) => [a.path, ...(a.paths ?? [])].map((p) => resolve(p))
+  const artifacts = listed.filter((a) => pathsOf(a).some((p) => wanted.has(p)))
+  // A run that wrote nothing new names its folder (zodb: "unchanged"): its newest artifact there is the copy.
+  for (const folder of wanted) {
+    if (listed.some((a) => pathsOf(a).includes(folder))) continue
+    const inside = newestFirst(listed.filter((a) => !a.pinned && pathsOf(a).some((p) => p.startsWith(`${folder}/`))))
+    if (inside[0] && !artifacts.includes(inside[0])) artifacts.push(inside[0])
+  }
   if (artifacts.length === 0) {
     throw new BkError(`the backup made nothing ${store.location} lists; nothing was copied off-site`)
   }
