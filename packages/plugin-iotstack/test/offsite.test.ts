@@ -1,9 +1,9 @@
 import {execFileSync} from 'node:child_process'
-import {existsSync, mkdirSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {runBk, tempDir} from '@bkcli/testkit'
+import {runBk, startSftpServer, tempDir} from '@bkcli/testkit'
 import {beforeAll, describe, expect, it} from 'vitest'
-import {fixtureStack, sha256Of} from './helpers.js'
+import {fixtureStack, sha256Of, treeOf, without} from './helpers.js'
 
 // Real rclone and restic (Debian packages), with a local rclone remote (and a crypt remote over it) and a local
 // restic repository. They must be installed: .ci/run installs them; a missing one fails here, loudly.
@@ -116,12 +116,35 @@ describe('off-site copies', () => {
     const json = pulled.json<{artifacts: {path: string}[]; tool: string}>()
     expect(json.tool).toBe('restic')
     expect(sha256Of(json.artifacts[0]!.path)).toBe(sha256Of(archive))
-    // And it restores.
-    const restored = await runBk(
-      ['iotstack', 'restore', json.artifacts[0]!.path, join(tempDir(), 'IOTstack'), '--yes'],
-      {env},
-    )
-    expect(restored.exitCode).toBe(0)
+    // And it restores, to the same tree as the source.
+    const target = join(tempDir(), 'IOTstack')
+    const restored = await runBk(['iotstack', 'restore', json.artifacts[0]!.path, target, '--yes'], {env})
+    expect(restored.exitCode, restored.stderr).toBe(0)
+    expect(without(treeOf(target), 'post_restore.ran')).toEqual(treeOf(stack))
+  })
+
+  it('round trip through rclone crypt over SFTP (sshd on 127.0.0.1): pull, restore, the same tree as the source', async () => {
+    const sftp = await startSftpServer()
+    try {
+      const stack = fixtureStack()
+      const sftpEnv = {...env, ...sftp.env}
+      const result = await runBk(['iotstack', 'backup', stack, '--type', 'dated', '--copy-to', sftp.crypt('iot')], {
+        env: sftpEnv,
+      })
+      expect(result.exitCode, result.stderr).toBe(0)
+      const archive = datedArchive(stack)
+      rmSync(join(stack, 'backups'), {recursive: true})
+      const pulled = await runBk(['iotstack', 'pull', sftp.crypt('iot'), stack, '--json'], {env: sftpEnv})
+      expect(pulled.exitCode, pulled.stderr).toBe(0)
+      const path = pulled.json<{artifacts: {path: string}[]}>().artifacts[0]!.path
+      expect(path).toBe(archive)
+      const target = join(tempDir(), 'IOTstack')
+      const restored = await runBk(['iotstack', 'restore', path, target, '--yes'], {env})
+      expect(restored.exitCode, restored.stderr).toBe(0)
+      expect(without(treeOf(target), 'post_restore.ran')).toEqual(treeOf(stack))
+    } finally {
+      sftp.stop()
+    }
   })
 
   it('restic without a password, and pulling a name that is not there, are clear errors', async () => {
