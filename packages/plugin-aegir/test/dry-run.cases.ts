@@ -1,6 +1,6 @@
 import {copyFileSync, mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {type DryRunCase, type DryRunSetup, fixturePath} from '@bkcli/testkit'
+import {type DryRunCase, type DryRunSetup, fixturePath, tempDir} from '@bkcli/testkit'
 import {FIXTURE_BACKUP, freshPlatform, makeTestSite, type TestSite, uniqueDbName} from './helpers.js'
 
 /**
@@ -70,5 +70,15 @@ export const cases: DryRunCase[] = [
         (t) => ['aegir', 'prune', t.site, '--keep', '1'],
         (t) => writeFileSync(join(t.location, 'example.com-20261122.010203.tar.gz'), 'x'),
       ),
+  },
+  {
+    command: 'aegir:pull',
+    setup: async () => {
+      const remote = tempDir('bk-aegir-dry-remote-')
+      const config = join(tempDir('bk-aegir-dry-rclone-'), 'rclone.conf')
+      writeFileSync(config, '[offsite]\ntype = local\n')
+      const s = site(() => ['aegir', 'pull', `offsite:${remote}`])
+      return {...s, state: {...s.state, paths: [...(s.state.paths ?? []), remote]}, env: {RCLONE_CONFIG: config}}
+    },
   },
 ]

@@ -3,7 +3,7 @@
 // confirm, target locks, recover, hooks, act, retention, one result); a concrete command (under commands/, where
 // oclif loads it) only states its help text and which locations it uses. Kept outside commands/ so oclif does
 // not take these abstract classes for commands.
-import {BkCommand, BkError, dryRunFlag, retentionFromFlags} from '@bkcli/core'
+import {BkCommand, BkError, dryRunFlag, offsiteFlags, retentionFromFlags} from '@bkcli/core'
 import {backupFlags, restoreArgs, restoreFlags} from './flags.js'
 import {parseAsOf} from './follow/as-of.js'
 import {backupOutput, backupText, damageOf, restoreText} from './render.js'
@@ -74,7 +74,7 @@ export const backupExamples = ['<%= config.bin %> <%= command.id %>', '<%= confi
 
 /** Backs up a site into the repositories of `mode`; exits 1 after reporting when the source looks damaged. */
 export abstract class BackupCommand extends BkCommand<typeof BackupCommand> {
-  static override flags = {...dryRunFlag, ...backupFlags}
+  static override flags = {...dryRunFlag, ...backupFlags, ...offsiteFlags}
 
   /** Which locations (backup, snapshot or zip) this command writes to. */
   protected abstract readonly mode: Mode
@@ -119,6 +119,7 @@ export abstract class BackupCommand extends BkCommand<typeof BackupCommand> {
         hooks: {env: {BK_TARGET: site.storages.at(-1)!.datafs}},
         act: async (_plan, context) => backupOutput(await backupSite(site, options, context)),
         retention,
+        offsite: this.offsite(store),
       },
       backupText,
     )

@@ -53,5 +53,19 @@ export const cases: DryRunCase[] = [
   withCommand('zodb:snapshotrestore', () => site(['snapshot'])),
   withCommand('zodb:ziprestore', () => site(['zip'])),
   withCommand('zodb:prune', () => site(['backup'], 3), ['--keep', '1']),
+  {
+    command: 'zodb:pull',
+    async setup() {
+      const s = await site(['backup'])
+      const remote = tempDir('bk-zodb-dry-remote-')
+      const config = join(tempDir('bk-zodb-dry-rclone-'), 'rclone.conf')
+      writeFileSync(config, '[offsite]\ntype = local\n')
+      return {
+        argv: ['zodb', 'pull', `offsite:${remote}`, ...s.argv],
+        state: {paths: [...(s.state.paths ?? []), remote]},
+        env: {RCLONE_CONFIG: config},
+      }
+    },
+  },
   ...followCases,
 ]

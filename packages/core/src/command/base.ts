@@ -4,6 +4,7 @@ import {hasRetention, type RetentionFlagValues, retentionFromFlags} from '../cat
 import {CONFIG_ONLY_KEYS, configToArgv, type FlagShape, normalizeBooleanArgv} from '../config/flags.js'
 import {type ConfigSections, type LoadedConfig, loadConfigFile} from '../config/load.js'
 import {BkError, isBkError, messageOf} from '../errors.js'
+import type {OffsiteSettings} from '../offsite/copy.js'
 import {createProgress, type Progress, type ProgressMode, setProgressOutput} from '../ui/progress.js'
 import {confirm} from '../ui/prompt.js'
 import {redact, redactText} from '../ui/redact.js'
@@ -256,12 +257,23 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
       }
       return doc
     }
-    const result = outcome.pruned ? {...outcome.result, pruned: outcome.pruned} : outcome.result
+    const result = {
+      ...outcome.result,
+      ...(outcome.offsite ? {offsite: outcome.offsite} : {}),
+      ...(outcome.pruned ? {pruned: outcome.pruned} : {}),
+    } as R
     return this.report(
       result,
       (r) => {
         const lines = render(r)
-        return [...(Array.isArray(lines) ? lines : [lines]), ...prunedLines(outcome.pruned)]
+        return [
+          ...(Array.isArray(lines) ? lines : [lines]),
+          ...(outcome.offsite ?? []).map(
+            (c) =>
+              `Copied ${c.artifacts.join(', ')} to ${c.target} (${c.tool}, ${c.encrypted ? 'encrypted' : 'not encrypted'})${c.removed.length ? `; retention removed ${c.removed.join(', ')} there` : ''}.`,
+          ),
+          ...prunedLines(outcome.pruned),
+        ]
       },
       op.kind,
     )
@@ -277,6 +289,18 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
   ): Operation<object>['retention'] {
     const policy = retentionFromFlags(this.flags as RetentionFlagValues)
     return hasRetention(policy) ? {policy, store, upcoming} : undefined
+  }
+
+  /**
+   * The off-site copy of a backup command's flags (`...offsiteFlags`: --copy-to, --allow-unencrypted), or
+   * undefined when no --copy-to was given. `store` is the location the backup writes to; `secrets` says what
+   * secret the backup holds (an unencrypted target is then refused unless --allow-unencrypted).
+   */
+  protected offsite(store: () => Promise<ArtifactStore>, secrets?: string): OffsiteSettings | undefined {
+    const flags = this.flags as {'copy-to'?: string[]; 'allow-unencrypted'?: boolean}
+    const targets = flags['copy-to'] ?? []
+    if (targets.length === 0) return undefined
+    return {targets, allowUnencrypted: Boolean(flags['allow-unencrypted']), app: this.topic, store, secrets}
   }
 
   /** What an operation may use while it acts. */
