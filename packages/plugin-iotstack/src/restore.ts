@@ -109,7 +109,7 @@ export class StackRestore {
   async plan(): Promise<Plan> {
     const {archive, paths} = this
     const sidecar = await readSidecar(archive)
-    const check = await checkArchive(archive)
+    const check = await checkArchive(archive, {outsideSymlinks: true})
     if (check.unsafe.length > 0) {
       throw new BkError(`${archive} holds entries bk will not extract (${check.unsafe[0]}); nothing was changed`)
     }
@@ -226,7 +226,7 @@ async function runRestore(
   let stoppedStack = false
   let swapped = false
   try {
-    await extractArchive({file: archive, target: extract, precheck: false})
+    await extractArchive({file: archive, target: extract, precheck: false, outsideSymlinks: true})
     const staged = orderMembers((await readdir(extract)).filter((n) => n !== 'backups' && !n.startsWith('.bk-')))
     assertStackShape(archive, staged)
     await fsyncTree(extract) // durable before the commit points at it (a power cut, not only a kill)

@@ -3,7 +3,7 @@ import {stat} from 'node:fs/promises'
 import {Parser, type ReadEntry} from 'tar'
 import {stepProgress} from '../ui/progress.js'
 import {feedTar} from './drive.js'
-import {EntryChecker, UnsafeEntry} from './entry-check.js'
+import {EntryChecker, type EntryCheckOptions, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
 import type {ArchiveEntry, CheckResult} from './types.js'
 
@@ -216,8 +216,8 @@ export async function hashArchiveMembers(
  * Read the whole archive through (decompression checksums, tar headers) without writing anything, and list the
  * entries extractArchive would refuse.
  */
-export async function checkArchive(file: string): Promise<CheckResult> {
-  const checker = new EntryChecker()
+export async function checkArchive(file: string, options: EntryCheckOptions = {}): Promise<CheckResult> {
+  const checker = new EntryChecker(undefined, 0, options)
   const result: CheckResult = {entries: 0, bytes: 0, unsafe: [], sha256: ''}
   const hash = createHash('sha256')
   const step = stepProgress('checking archive', {total: (await stat(file)).size})

@@ -309,6 +309,7 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
       progress: (label, total) => this.progress(label, total),
       info: (message) => this.info(message),
       note: (message) => this.note(message),
+      warn: (message) => process.stderr.write(`bk: warning: ${redactText(message)}\n`),
     }
   }
 
