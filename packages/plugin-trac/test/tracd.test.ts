@@ -73,7 +73,9 @@ describe('bk trac restore and the tracd serving the environment', () => {
     expect(dry.stdout).toMatch(new RegExp(`stop +tracd pid ${byPath.pid}`))
     expect(dry.stdout).toMatch(new RegExp(`stop +tracd pid ${byParent.pid}`))
     expect(dry.stdout).not.toContain(`pid ${other.pid}`)
-    expect(running(script).map((p) => p.pid)).toEqual([byPath.pid, byParent.pid, other.pid].sort((a, b) => a - b))
+    expect(running(script).map((p) => p.pid)).toEqual(
+      ([byPath.pid, byParent.pid, other.pid] as number[]).sort((a, b) => a - b),
+    )
 
     const r = await runBk(['trac', 'restore', hot, env, '--yes'])
     expect(r.exitCode, r.stderr).toBe(0)
