@@ -23,7 +23,6 @@ import {findDatabaseServices, missingRequiredVariables} from './database-service
 import {ComposeDriver} from './docker-compose.js'
 import {runStackHook} from './hook-scripts.js'
 import {baseName, datedNamingFor, rollingNamingFor, type StackCompression, SUFFIX} from './naming.js'
-import {type CopyResult, copyToTarget, isEncrypting, parseTarget} from './offsite.js'
 import {resolveOwner} from './owner.js'
 import {assertStackDir, presentMembers, type StackPaths, stackPaths} from './stack.js'
 import {logTime, StackLog} from './stack-log.js'
@@ -51,8 +50,6 @@ export interface BackupOptions {
   /** `--stop`: the default, asked by name: a missing Docker Compose is an error instead of a warning. */
   stop?: boolean
   dumpDatabases?: boolean
-  copyTo?: string[]
-  allowUnencrypted?: boolean
   /** gzip (IOTstack's .tar.gz, the default) or zstd (.tar.zst: much faster; IOTstack's restore.sh cannot read it). */
   compression?: StackCompression
   /** Kind recorded in the sidecar manifest ('full', or 'pre-restore' for restore's safety copy). */
@@ -86,7 +83,6 @@ export interface BackupResult {
   liveWarning?: string
   hooks: {preBackup: boolean; postBackup: boolean}
   dumps: DumpResult[]
-  copies: CopyResult[]
   warnings: string[]
   owner?: string
 }
@@ -111,16 +107,6 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
   const owner = await resolveOwner(options.user)
   const warnings: string[] = []
 
-  // Refuse an unencrypted off-site target before doing anything, not after the copy.
-  const holdsEnv = (await presentMembers(paths.dir)).includes('.env')
-  for (const text of options.copyTo ?? []) {
-    const target = parseTarget(text)
-    if (holdsEnv && !options.allowUnencrypted && !(await isEncrypting(target, env))) {
-      throw new BkError(
-        `--copy-to ${text} does not encrypt and the archive will hold .env (passwords): use restic or an rclone crypt remote, or pass --allow-unencrypted`,
-      )
-    }
-  }
   const folders = await makeDirs(paths, type)
   const compression = options.compression ?? 'gzip'
   const dated = new Catalog(paths.dated, datedNamingFor(compression), {manifests: false})
@@ -152,7 +138,6 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
     liveCopy: 'unknown',
     hooks: {preBackup: false, postBackup: false},
     dumps: [],
-    copies: [],
     warnings,
     owner: owner?.name,
   }
@@ -273,24 +258,6 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
     }
   }
   unregister()
-
-  if (!failure) {
-    try {
-      for (const text of options.copyTo ?? []) {
-        const archive = result.archives[0]!
-        step(`Copying ${basename(archive.path)} to ${text}`)
-        const copy = await copyToTarget(parseTarget(text), [archive.path, `${archive.path}.bk.json`], {
-          holdsSecrets: result.includesEnv,
-          allowUnencrypted: options.allowUnencrypted,
-          env,
-        })
-        result.copies.push(copy)
-        await log.line(`Copied to ${text} (${copy.tool}${copy.encrypted ? ', encrypted' : ', NOT encrypted'})`)
-      }
-    } catch (error) {
-      failure = error
-    }
-  }
 
   await log.line()
   await log.line(`Finished At: ${logTime()}`)
@@ -418,17 +385,8 @@ export async function planBackup(stackDir: string, options: BackupOptions = {}):
   await assertStackDir(paths.dir)
   const type = options.type ?? 'both'
   const now = options.now ?? new Date()
-  const env = options.env ?? process.env
   await resolveOwner(options.user)
   const members = await presentMembers(paths.dir)
-  for (const text of options.copyTo ?? []) {
-    const target = parseTarget(text)
-    if (members.includes('.env') && !options.allowUnencrypted && !(await isEncrypting(target, env))) {
-      throw new BkError(
-        `--copy-to ${text} does not encrypt and the archive will hold .env (passwords): use restic or an rclone crypt remote, or pass --allow-unencrypted`,
-      )
-    }
-  }
   const steps: PlanStep[] = []
   if (options.dumpDatabases)
     steps.push(planStep('run', 'docker compose exec', 'dump MariaDB/PostgreSQL/InfluxDB services'))
@@ -448,7 +406,6 @@ export async function planBackup(stackDir: string, options: BackupOptions = {}):
   }
   if (await exists(join(paths.dir, 'post_backup.sh'))) steps.push(planStep('run', join(paths.dir, 'post_backup.sh')))
   if (!options.live) steps.push(planStep('start', paths.dir, 'docker compose up -d, if it was up'))
-  for (const text of options.copyTo ?? []) steps.push(planStep('copy', text, 'the dated (else rolling) archive'))
   steps.push(planStep('write', paths.logs, 'the run log'))
   if (options.user)
     steps.push(planStep('write', paths.backups, `owner ${options.user}: the archives, the log and the backup folders`))

@@ -1,3 +1,17 @@
+export {
+  type Frontend,
+  type FrontendReport,
+  findProcesses,
+  frontendFlags,
+  frontendLines,
+  frontendName,
+  frontendSteps,
+  frontendsFromFlags,
+  type ProcessInfo,
+  pidFromFile,
+  serviceUnitOf,
+  withFrontendsStopped,
+} from './frontends.js'
 export {type HookOptions, type Hooks, hookFlags, hooksFromFlags, runHook, withHooks} from './hooks.js'
 export {
   type ExtraFd,

@@ -1,4 +1,6 @@
-import {BkCommand, dryRunFlag, formatBytes, hookFlags, locationFlag, retentionFlags} from '@bkcli/core'
+import {existsSync} from 'node:fs'
+import {join} from 'node:path'
+import {BkCommand, dryRunFlag, formatBytes, hookFlags, locationFlag, offsiteFlags, retentionFlags} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 import {backupStack, planBackup, upcomingName} from '../../backup.js'
 import {backupWords} from '../../command-line.js'
@@ -48,18 +50,12 @@ export default class Backup extends BkCommand<typeof Backup> {
       description:
         'Dump MariaDB/PostgreSQL/InfluxDB services through docker compose exec into their backup folder first.',
     }),
-    'copy-to': Flags.string({
-      description: 'Copy the archive off-site: an rclone destination (remote:path) or restic:<repository>.',
-      multiple: true,
-    }),
     zstd: Flags.boolean({
       description:
         "Compress with zstd (.tar.zst): many times faster than gzip, but IOTstack's restore.sh cannot read it.",
     }),
-    'allow-unencrypted': Flags.boolean({
-      description: 'Allow --copy-to a target that does not encrypt, although the archive holds .env.',
-    }),
     ...retentionFlags,
+    ...offsiteFlags,
     ...hookFlags,
   }
 
@@ -76,13 +72,17 @@ export default class Backup extends BkCommand<typeof Backup> {
       live: flags.live,
       compression: flags.zstd ? ('zstd' as const) : ('gzip' as const),
       dumpDatabases: flags['dump-databases'],
-      copyTo: flags['copy-to'],
-      allowUnencrypted: flags['allow-unencrypted'],
       now: new Date(),
       onStep: (text: string) => this.info(text),
     }
     const paths = stackPaths(stack, flags.location)
     const upcoming = await upcomingName(stack, options)
+    const offsite = this.offsite(
+      async () => stackStore(stack, flags.location),
+      existsSync(join(paths.dir, '.env')) ? '.env (passwords)' : undefined,
+    )
+    // The dated archive (else the rolling one) goes off-site, not both: they are the same bytes.
+    if (offsite) offsite.pick = (made) => made.slice(0, 1)
     return this.execute(
       {
         kind: 'backup',
@@ -90,6 +90,7 @@ export default class Backup extends BkCommand<typeof Backup> {
         locks: [paths.dir, paths.backups],
         recover: () => recoverStack(paths),
         hooks: {env: {BK_TARGET: paths.dir}, cwd: paths.dir},
+        offsite,
         retention: this.retention(
           async () => stackStore(stack, flags.location),
           () =>
@@ -112,7 +113,6 @@ export default class Backup extends BkCommand<typeof Backup> {
         `Members: ${r.members.join(', ')}${r.includesEnv ? '' : ' (no .env in the stack)'}`,
         ...r.dumps.map((d) => `Dumped ${d.service} (${d.engine}) to ${d.file} (${formatBytes(d.bytes)})`),
         ...(r.stopped ? ['The stack was brought down for the copy and up again.'] : []),
-        ...r.copies.map((c) => `Copied to ${c.target} (${c.tool}${c.encrypted ? ', encrypted' : ', not encrypted'})`),
         `Log: ${shown(r.log)}`,
       ],
     )
