@@ -9,7 +9,7 @@ import {currentWebGroup, type Owner} from './layout.js'
 import {PhpConfig} from './php/assignments.js'
 import {newDatabaseSteps, pendingSteps, plannedDbName, settingsSteps} from './plans.js'
 import {recoverSite} from './recover.js'
-import {backupUri, checkBackup} from './restore.js'
+import {backupUri, checkBackup, resolveBackup} from './restore.js'
 import {discoverSites, openSite} from './site.js'
 
 /** The command a deploy's journal names. */
@@ -82,19 +82,15 @@ export class BackupDeploy {
    * else the `uri` of its drushrc.php.
    */
   static async open(backupArg: string, platformDir: string, options: BackupDeployOptions): Promise<BackupDeploy> {
-    for (const file of [resolve(backupArg), join(options.location, backupArg)]) {
-      if (!(await stat(file).catch(() => undefined))?.isFile()) continue
-      const drushrc = async () => {
-        const text = await readArchiveMember(file, 'drushrc.php', {maxBytes: 1 << 20})
-        return text ? drushrcUri(text.toString('utf8')) : undefined
-      }
-      const fromUri = options.oldUri ?? (await backupUri(file)) ?? (await drushrc())
-      if (!fromUri) {
-        throw new BkError(`cannot tell which site ${basename(file)} is a backup of; give --old-uri <uri>`)
-      }
-      return new BackupDeploy(file, platformDir, fromUri, options)
+    const file = await resolveBackup(options.location, undefined, backupArg)
+    if (!(await stat(file)).isFile()) throw new BkError(`${file} is not a backup tarball (it is not a file)`)
+    const drushrc = async () => {
+      const text = await readArchiveMember(file, 'drushrc.php', {maxBytes: 1 << 20})
+      return text ? drushrcUri(text.toString('utf8')) : undefined
     }
-    throw new BkError(`no backup '${backupArg}' (as a path or in ${options.location}); see bk aegir list`)
+    const fromUri = options.oldUri ?? (await backupUri(file)) ?? (await drushrc())
+    if (!fromUri) throw new BkError(`cannot tell which site ${basename(file)} is a backup of; give --old-uri <uri>`)
+    return new BackupDeploy(file, platformDir, fromUri, options)
   }
 
   get locks(): string[] {

@@ -10,6 +10,7 @@ import {join} from 'node:path'
 import {fixturePath, runBk, tempDir} from '@bkcli/testkit'
 import {afterEach, describe, expect, it} from 'vitest'
 import {
+  dbExists,
   FIXTURE_BACKUP,
   fixtureCounts,
   freshPlatform,
@@ -17,6 +18,7 @@ import {
   tableCounts,
   treeState,
   uniqueDbName,
+  userExists,
 } from './helpers.js'
 
 const created: string[] = []
@@ -27,13 +29,6 @@ afterEach(() => {
 })
 
 const env = {BK_DB_ADMIN_PASSWORD: ''}
-
-function dbExists(name: string): boolean {
-  return mysqlRoot(`SHOW DATABASES LIKE '${name}'`).trim() === name
-}
-function userExists(name: string): boolean {
-  return mysqlRoot(`SELECT COUNT(*) FROM mysql.user WHERE User = '${name}'`).trim() !== '0'
-}
 
 const POINTS = [
   'aegir:db-created',

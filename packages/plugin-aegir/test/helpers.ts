@@ -168,3 +168,11 @@ export function treeState(dir: string, skip: string[] = []): Record<string, stri
   visit(dir)
   return out
 }
+
+export function dbExists(name: string): boolean {
+  return mysqlRoot(`SHOW DATABASES LIKE '${name}'`).trim() === name
+}
+
+export function userExists(name: string): boolean {
+  return mysqlRoot(`SELECT COUNT(*) FROM mysql.user WHERE User = '${name}'`).trim() !== '0'
+}
