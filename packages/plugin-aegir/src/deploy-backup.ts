@@ -63,6 +63,8 @@ export class BackupDeploy {
   readonly fromUri: string
   readonly uri: string
   private finished = false
+  /** plan() read the archive through already (as restore, the run does not again). */
+  private checked = false
 
   private constructor(
     readonly backup: string,
@@ -150,6 +152,7 @@ export class BackupDeploy {
     const {options, target, backup} = this
     await this.check()
     await checkBackup(backup)
+    this.checked = true
     const db = await this.backupDatabase()
     const grantHost = options.grantHost ?? '%'
     const name = await plannedDbName(options.admin, this.uri, grantHost, options.dbName)
@@ -193,8 +196,10 @@ export class BackupDeploy {
         `${this.uri} already exists on ${this.platform} (${target}); to put a backup over it use bk aegir restore`,
       )
     }
-    options.onStep?.(`checking ${basename(backup)}`)
-    await checkBackup(backup)
+    if (!this.checked) {
+      options.onStep?.(`checking ${basename(backup)}`)
+      await checkBackup(backup)
+    }
     const db = await this.backupDatabase()
     const own = await this.ownership()
     const journal = SiteJournal.forSite(target, DEPLOY)
