@@ -9,7 +9,7 @@ import {currentWebGroup, type Owner} from './layout.js'
 import {PhpConfig} from './php/assignments.js'
 import {newDatabaseSteps, pendingSteps, plannedDbName, settingsSteps} from './plans.js'
 import {recoverSite} from './recover.js'
-import {backupUri, checkBackup} from './restore.js'
+import {backupUri, checkBackup, resolveBackup} from './restore.js'
 import {discoverSites, openSite} from './site.js'
 
 /** The command a deploy's journal names. */
@@ -63,6 +63,8 @@ export class BackupDeploy {
   readonly fromUri: string
   readonly uri: string
   private finished = false
+  /** plan() read the archive through already (as restore, the run does not again). */
+  private checked = false
 
   private constructor(
     readonly backup: string,
@@ -82,19 +84,15 @@ export class BackupDeploy {
    * else the `uri` of its drushrc.php.
    */
   static async open(backupArg: string, platformDir: string, options: BackupDeployOptions): Promise<BackupDeploy> {
-    for (const file of [resolve(backupArg), join(options.location, backupArg)]) {
-      if (!(await stat(file).catch(() => undefined))?.isFile()) continue
-      const drushrc = async () => {
-        const text = await readArchiveMember(file, 'drushrc.php', {maxBytes: 1 << 20})
-        return text ? drushrcUri(text.toString('utf8')) : undefined
-      }
-      const fromUri = options.oldUri ?? (await backupUri(file)) ?? (await drushrc())
-      if (!fromUri) {
-        throw new BkError(`cannot tell which site ${basename(file)} is a backup of; give --old-uri <uri>`)
-      }
-      return new BackupDeploy(file, platformDir, fromUri, options)
+    const file = await resolveBackup(options.location, undefined, backupArg)
+    if (!(await stat(file)).isFile()) throw new BkError(`${file} is not a backup tarball (it is not a file)`)
+    const drushrc = async () => {
+      const text = await readArchiveMember(file, 'drushrc.php', {maxBytes: 1 << 20})
+      return text ? drushrcUri(text.toString('utf8')) : undefined
     }
-    throw new BkError(`no backup '${backupArg}' (as a path or in ${options.location}); see bk aegir list`)
+    const fromUri = options.oldUri ?? (await backupUri(file)) ?? (await drushrc())
+    if (!fromUri) throw new BkError(`cannot tell which site ${basename(file)} is a backup of; give --old-uri <uri>`)
+    return new BackupDeploy(file, platformDir, fromUri, options)
   }
 
   get locks(): string[] {
@@ -154,6 +152,7 @@ export class BackupDeploy {
     const {options, target, backup} = this
     await this.check()
     await checkBackup(backup)
+    this.checked = true
     const db = await this.backupDatabase()
     const grantHost = options.grantHost ?? '%'
     const name = await plannedDbName(options.admin, this.uri, grantHost, options.dbName)
@@ -197,8 +196,10 @@ export class BackupDeploy {
         `${this.uri} already exists on ${this.platform} (${target}); to put a backup over it use bk aegir restore`,
       )
     }
-    options.onStep?.(`checking ${basename(backup)}`)
-    await checkBackup(backup)
+    if (!this.checked) {
+      options.onStep?.(`checking ${basename(backup)}`)
+      await checkBackup(backup)
+    }
     const db = await this.backupDatabase()
     const own = await this.ownership()
     const journal = SiteJournal.forSite(target, DEPLOY)

@@ -10,13 +10,16 @@ import {join} from 'node:path'
 import {fixturePath, runBk, tempDir} from '@bkcli/testkit'
 import {afterEach, describe, expect, it} from 'vitest'
 import {
+  dbExists,
   FIXTURE_BACKUP,
   fixtureCounts,
   freshPlatform,
   mysqlRoot,
+  startBk,
   tableCounts,
   treeState,
   uniqueDbName,
+  userExists,
 } from './helpers.js'
 
 const created: string[] = []
@@ -27,13 +30,6 @@ afterEach(() => {
 })
 
 const env = {BK_DB_ADMIN_PASSWORD: ''}
-
-function dbExists(name: string): boolean {
-  return mysqlRoot(`SHOW DATABASES LIKE '${name}'`).trim() === name
-}
-function userExists(name: string): boolean {
-  return mysqlRoot(`SELECT COUNT(*) FROM mysql.user WHERE User = '${name}'`).trim() !== '0'
-}
 
 const POINTS = [
   'aegir:db-created',
@@ -93,6 +89,45 @@ describe('bk aegir deploy killed at every step', () => {
       expect(treeState(site, ['settings.php', 'drushrc.php'])).toEqual(backupTree())
       expect(dbExists(dropped)).toBe(false)
       expect(userExists(dropped)).toBe(false)
+      expect(readdirSync(sites).sort()).toEqual(['all', 'example.com', 'sibling.example.org'])
+    })
+  }
+})
+
+describe('bk aegir deploy interrupted', () => {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`${signal} while importing: no site, no stage; the next deploy drops the half-made database and succeeds`, async () => {
+      const p = freshPlatform()
+      const sites = join(p.platform, 'sites')
+      const first = uniqueDbName()
+      const second = uniqueDbName()
+      created.push(first, second)
+      const argv = (db: string) => [
+        'aegir',
+        'deploy',
+        fixturePath('aegir', 'backups', FIXTURE_BACKUP),
+        p.platform,
+        '--location',
+        p.location,
+        '--db-name',
+        db,
+        '--yes',
+      ]
+      const locks = tempDir('bk-deploy-locks-')
+      const run = startBk(argv(first), /- importing the database/, locks)
+      await run.started
+      run.child.kill(signal)
+      const end = await run.exited
+      expect(end.code ?? end.signal).not.toBe(0)
+      expect(existsSync(join(sites, 'example.com'))).toBe(false)
+      expect(readdirSync(sites).filter((n) => n.includes('bk-stage'))).toEqual([])
+
+      const next = await runBk(argv(second), {env: {...env, BK_LOCK_DIR: locks}})
+      expect(next.exitCode, next.stderr).toBe(0)
+      expect(next.stderr).toMatch(/rolled back 'bk aegir deploy'/)
+      expect(dbExists(first)).toBe(false)
+      expect(userExists(first)).toBe(false)
+      expect(tableCounts(second)).toEqual(fixtureCounts())
       expect(readdirSync(sites).sort()).toEqual(['all', 'example.com', 'sibling.example.org'])
     })
   }

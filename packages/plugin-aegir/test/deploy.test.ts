@@ -11,6 +11,7 @@ import {adminTarget} from '../src/admin.js'
 import {BackupDeploy} from '../src/deploy-backup.js'
 import {readSiteDatabase} from '../src/drupal/credentials.js'
 import {
+  dbExists,
   FIXTURE_BACKUP,
   FIXTURE_PASSWORD,
   fixtureCounts,
@@ -21,6 +22,7 @@ import {
   tableCounts,
   treeState,
   uniqueDbName,
+  userExists,
 } from './helpers.js'
 
 const created: string[] = []
@@ -41,13 +43,6 @@ function owners(dir: string): Record<string, string> {
   }
   visit(dir)
   return out
-}
-
-function dbExists(name: string): boolean {
-  return mysqlRoot(`SHOW DATABASES LIKE '${name}'`).trim() === name
-}
-function userExists(name: string): boolean {
-  return mysqlRoot(`SELECT COUNT(*) FROM mysql.user WHERE User = '${name}'`).trim() !== '0'
 }
 
 describe('bk aegir deploy', () => {

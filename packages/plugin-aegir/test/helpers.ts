@@ -1,8 +1,8 @@
-import {execFileSync, spawnSync} from 'node:child_process'
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
 import {readdirSync, readFileSync, renameSync, statSync, writeFileSync} from 'node:fs'
 import {join, relative} from 'node:path'
-import {extractFixture, fixturePath, tempDir} from '@bkcli/testkit'
+import {extractFixture, fixturePath, repoRoot, tempDir} from '@bkcli/testkit'
 
 export const FIXTURE_BACKUP = 'example.com-20261121.222734.tar.gz'
 export const FIXTURE_PASSWORD = 'Xk3vP9qLm2'
@@ -167,4 +167,45 @@ export function treeState(dir: string, skip: string[] = []): Record<string, stri
   }
   visit(dir)
   return out
+}
+
+export function dbExists(name: string): boolean {
+  return mysqlRoot(`SHOW DATABASES LIKE '${name}'`).trim() === name
+}
+
+export function userExists(name: string): boolean {
+  return mysqlRoot(`SELECT COUNT(*) FROM mysql.user WHERE User = '${name}'`).trim() !== '0'
+}
+
+/**
+ * bk started in the background (the admin password empty, locks in `locks`): `started` resolves once its output
+ * matches `ready` (a step being reached), `exited` when it ends — for signals sent at a given step.
+ */
+export function startBk(argv: string[], ready: RegExp, locks: string) {
+  const child = spawn(process.execPath, [join(repoRoot(), 'apps/bk/bin/run.js'), ...argv], {
+    env: {
+      ...process.env,
+      BK_DB_ADMIN_PASSWORD: '',
+      NO_COLOR: '1',
+      BK_LOCK_DIR: locks,
+      BK_DATA_DIR: join(repoRoot(), '.bk-dev'),
+      BK_CONFIG_DIR: tempDir('bk-config-'),
+      BK_CACHE_DIR: tempDir('bk-cache-'),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  const exited = new Promise<{code: number | null; signal: string | null; out: string}>((resolve) =>
+    child.on('exit', (code, signal) => resolve({code, signal, out})),
+  )
+  const started = new Promise<void>((resolve, reject) => {
+    const check = (chunk: Buffer) => {
+      out += chunk.toString()
+      if (ready.test(out)) resolve()
+    }
+    child.stdout.on('data', check)
+    child.stderr.on('data', check)
+    child.on('exit', () => reject(new Error(`bk exited before ${ready}: ${out}`)))
+  })
+  return {child, started, exited}
 }
