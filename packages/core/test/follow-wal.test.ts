@@ -51,7 +51,7 @@ describe('SQLite WAL reader', () => {
     const head = readFileSync(`${db}-wal`).subarray(0, 32)
     expect(parseWalHeader(head)?.pageSize).toBe(conn.pragma('page_size', {simple: true}))
     const bad = Buffer.from(head)
-    bad[17] ^= 1
+    bad[17] = bad[17]! ^ 1
     expect(parseWalHeader(bad)).toBeUndefined()
     expect(walChecksum(Buffer.alloc(8), false, [1, 2])).toEqual([3, 5])
     conn.close()
