@@ -124,4 +124,69 @@ describe('SqliteFollower in process', () => {
     }
     keep.close()
   })
+
+  it('starts a new generation when the WAL was restarted while not followed, and when the database file is replaced', async () => {
+    const {dir, db, conn} = walDb(3)
+    conn.close()
+    const keep = new Database(db, {readonly: true})
+    const location = join(dir, 'follow')
+    const insert = (sql: string) =>
+      run(process.execPath, [
+        '-e',
+        `const D = require(${JSON.stringify(sqliteModule)}); const c = new D(${JSON.stringify(db)}, {timeout: 30000}); ${sql}`,
+      ])
+    const follow = async (until: (s: {kind: string; reason?: string}[]) => boolean) => {
+      const seen: {kind: string; reason?: string; time: string}[] = []
+      const follower = new SqliteFollower(
+        {app: 'test', db},
+        {location, pollMs: 5},
+        {info() {}, note() {}, shipped: (x) => seen.push(x)},
+      )
+      const running = follower.run()
+      return {
+        seen,
+        follower,
+        running,
+        wait: async () => {
+          while (!until(seen)) await new Promise((r) => setTimeout(r, 5))
+        },
+      }
+    }
+    const first = await follow((s) => s.some((x) => x.kind === 'wal'))
+    await insert(`c.prepare("INSERT INTO t (pad) VALUES ('a')").run()`)
+    await first.wait()
+    first.follower.stop('done')
+    await first.running
+    // while nobody follows: writes, a TRUNCATE checkpoint (the WAL is reset), more writes
+    await insert(
+      `c.prepare("INSERT INTO t (pad) VALUES ('b')").run(); c.pragma('wal_checkpoint(TRUNCATE)'); c.prepare("INSERT INTO t (pad) VALUES ('c')").run()`,
+    )
+    const second = await follow((s) => s.some((x) => x.kind === 'snapshot'))
+    await second.wait()
+    expect(second.seen[0]!.reason).toBe(
+      'the WAL no longer continues the last generation (restarted while not followed)',
+    )
+    // the database file replaced under the running follower (a restore of the application's own)
+    const copy = join(dir, 'replacement.db')
+    await insert(
+      `c.prepare("INSERT INTO t (pad) VALUES ('d')").run(); c.backup(${JSON.stringify(copy)}).then(() => c.close())`,
+    )
+    const {renameSync} = await import('node:fs')
+    renameSync(copy, db)
+    while (!second.seen.some((x) => x.reason === 'the database file was replaced'))
+      await new Promise((r) => setTimeout(r, 5))
+    second.follower.stop('done')
+    await second.running
+    const dest = join(dir, 'newest.db')
+    await (await SqliteFollowRestore.open(location, {db: dest})).run()
+    const r = new Database(dest, {readonly: true})
+    expect(r.prepare('SELECT pad FROM t WHERE id > 3 ORDER BY id').all()).toEqual([
+      {pad: 'a'},
+      {pad: 'b'},
+      {pad: 'c'},
+      {pad: 'd'},
+    ])
+    r.close()
+    keep.close()
+  })
 })
