@@ -78,6 +78,17 @@ describe('bk trac follow: flags and failures', () => {
     expect(ok.exitCode, ok.stdout).toBe(0)
     expect(ok.stdout).toMatch(/^OK: /)
 
+    // --as-of through the command: the snapshot's moment has none of the five; the newest has them all
+    const snapshotTime = f.shipments.find((x) => x.kind === 'snapshot')!.time
+    const early = join(tempDir(), 'env')
+    const asOf = await runBk(['trac', 'restore', location, early, '--as-of', snapshotTime, '--json'])
+    expect(asOf.exitCode, asOf.stderr).toBe(0)
+    expect(asOf.json<{commits: number; asOf: string}>()).toMatchObject({commits: 0, asOf: snapshotTime})
+    expect(tickets(join(early, 'db', 'trac.db'))).toBe(tickets(db) - 5)
+    const newest = join(tempDir(), 'env')
+    expect((await runBk(['trac', 'restore', location, newest])).exitCode).toBe(0) // a new path: nothing to confirm
+    expect(tickets(join(newest, 'db', 'trac.db'))).toBe(tickets(db))
+
     const gen = join(location, 'generations', readdirSync(join(location, 'generations'))[0]!)
     const segment = join(gen, readdirSync(gen).find((n) => n.endsWith('.wal'))!)
     const bytes = readFileSync(segment)
