@@ -2,7 +2,7 @@
  * `bk roundup … --dry-run` changes nothing: one case per command that offers the flag, run by the central test
  * (apps/bk/test/dry-run.test.ts), which fingerprints each case's state before and after.
  */
-import {rmSync} from 'node:fs'
+import {rmSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {type DryRunCase, followOnce, tempDir} from '@bkcli/testkit'
 import {backupTracker} from '../src/backup.js'
@@ -76,6 +76,23 @@ export const cases: DryRunCase[] = [
     },
   },
   {
+    command: 'roundup:exporttables',
+    async setup() {
+      const home = fixtureTree('sqlite-home')
+      const out = tempDir()
+      return {argv: ['roundup', 'exporttables', home, join(out, 'tables')], state: {paths: [dirname(home), out]}}
+    },
+  },
+  {
+    command: 'roundup:importtables',
+    async setup() {
+      const home = fixtureTree('sqlite-home')
+      rmSync(join(home, 'db'), {recursive: true})
+      const dump = fixtureTree('exporttables')
+      return {argv: ['roundup', 'importtables', home, dump], state: {paths: [dirname(home), dump]}}
+    },
+  },
+  {
     command: 'roundup:migrate-backend',
     async setup() {
       const home = fixtureTree('sqlite-home')
@@ -100,6 +117,20 @@ export const cases: DryRunCase[] = [
       const {home, location} = await sqliteBackup()
       await backupTracker(home, {location})
       return {argv: ['roundup', 'prune', '--location', location, '--keep', '1'], state: {paths: [location]}}
+    },
+  },
+  {
+    command: 'roundup:pull',
+    async setup() {
+      const {location} = await sqliteBackup()
+      const remote = tempDir('bk-ru-dry-remote-')
+      const config = join(tempDir('bk-ru-dry-rclone-'), 'rclone.conf')
+      writeFileSync(config, '[offsite]\ntype = local\n')
+      return {
+        argv: ['roundup', 'pull', `offsite:${remote}`, '--location', location],
+        state: {paths: [location, remote]},
+        env: {RCLONE_CONFIG: config},
+      }
     },
   },
 ]

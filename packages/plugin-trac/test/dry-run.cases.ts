@@ -62,7 +62,10 @@ export const cases: DryRunCase[] = [
       mkdirSync(location)
       writeFileSync(join(location, 'env-2026-01-01_000000.tar.gz'), 'old backup')
       writeFileSync(join(location, 'env-2026-01-02_000000.tar.gz'), 'old backup')
-      return {argv: ['trac', 'backup', env, '--location', location, '--keep', '1'], state: {paths: [parent]}}
+      return {
+        argv: ['trac', 'backup', env, '--location', location, '--keep', '1', '--copy-to', `offsite:${parent}/remote`],
+        state: {paths: [parent]},
+      }
     },
   },
   {
@@ -89,6 +92,21 @@ export const cases: DryRunCase[] = [
       const location = tempDir('bk-trac-dry-')
       for (const day of ['01', '02', '03']) writeFileSync(join(location, `env-2026-01-${day}_000000.tar.gz`), 'backup')
       return {argv: ['trac', 'prune', '--location', location, '--keep', '1'], state: {paths: [location]}}
+    },
+  },
+  {
+    command: 'trac:pull',
+    async setup() {
+      const {parent} = await twoEnvs()
+      const remote = tempDir('bk-trac-dry-remote-')
+      const config = join(tempDir('bk-trac-dry-rclone-'), 'rclone.conf')
+      writeFileSync(config, '[offsite]\ntype = local\n')
+      const location = join(parent, 'backups')
+      return {
+        argv: ['trac', 'pull', `offsite:${remote}`, '--location', location],
+        state: {paths: [parent, remote]},
+        env: {RCLONE_CONFIG: config},
+      }
     },
   },
 ]

@@ -3,6 +3,9 @@ import {
   BkError,
   dryRunFlag,
   followRestoreOperation,
+  frontendFlags,
+  frontendLines,
+  frontendsFromFlags,
   hookFlags,
   isFollowLocation,
   parseAsOf,
@@ -42,6 +45,14 @@ export default class Restore extends BkCommand<typeof Restore> {
     'max-database-version': Flags.integer({
       description: 'Highest database_version the installed Trac can use (default 45).',
     }),
+    ...frontendFlags('tracd'),
+    'stop-tracd': Flags.boolean({
+      description:
+        'Stop every tracd found serving the environment (its command line names it, or its parent with -e) and start it again afterwards; --no-stop-tracd leaves them running.',
+      default: true,
+      allowNo: true,
+      helpGroup: 'FRONTENDS',
+    }),
     'keep-previous': Flags.boolean({
       description: 'Kept for compatibility: the replaced environment is always kept (as <env>.old-<time>).',
       hidden: true,
@@ -65,6 +76,8 @@ export default class Restore extends BkCommand<typeof Restore> {
     const restore = await TracRestore.open(args.backup, args.env, {
       db,
       maxDatabaseVersion: flags['max-database-version'],
+      frontends: frontendsFromFlags(flags, {name: 'tracd', match: /tracd|trac\.web/}),
+      stopTracd: flags['stop-tracd'],
     })
     return this.execute(
       {
@@ -74,7 +87,11 @@ export default class Restore extends BkCommand<typeof Restore> {
         locks: restore.locks,
         recover: () => restore.recover(),
         hooks: {env: {BK_TARGET: restore.env}},
-        act: (_plan, context) => restore.run(context),
+        act: async (_plan, context) => {
+          const r = await restore.run(context)
+          for (const w of frontendLines(r.frontends ?? []).warnings) context.note(w)
+          return r
+        },
       },
       (r) => {
         const rows = r.tables ? Object.values(r.tables).reduce((a, b) => a + b, 0) : undefined
@@ -83,7 +100,10 @@ export default class Restore extends BkCommand<typeof Restore> {
           ...r.kept.map(
             (k) => `The replaced ${k.startsWith(`${r.env}.`) ? 'environment' : 'database file'} is kept at ${k}.`,
           ),
-          'Restart every Trac process (tracd, mod_wsgi, fcgi) so none serves cached data from before the restore.',
+          ...frontendLines(r.frontends ?? []).info,
+          r.frontends?.length
+            ? 'Restart any other Trac process (mod_wsgi, fcgi) so none serves cached data from before the restore.'
+            : 'Restart every Trac process (tracd, mod_wsgi, fcgi) so none serves cached data from before the restore.',
         ]
       },
     )
