@@ -16,7 +16,7 @@ import {type FileHandle, mkdir, open, readFile, rm, stat} from 'node:fs/promises
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {createGzip} from 'node:zlib'
-import {atomicFile, BkError, crashPoint, type Plan, step} from '@bkcli/core'
+import {atomicFile, BkError, crashPoint, type Plan, StopSignal, step} from '@bkcli/core'
 import {repoFileHead} from '../chain-reader.js'
 import {checkBoundary, hasMagic, preadExactly, scanTransactions, TXN_HEADER_LEN, tidToDate} from '../filestorage.js'
 import {FsIndex, IndexFormatError, readIndexFile, writeIndexFile} from '../fsindex.js'
@@ -89,8 +89,7 @@ export class Follower {
   private fh?: FileHandle
   private ino = 0
   private pos?: Position
-  private stopping?: string
-  private wake?: () => void
+  private readonly signal = new StopSignal()
   private readonly interval: number
   private readonly pollMs: number
   private readonly now: () => Date
@@ -159,19 +158,18 @@ export class Follower {
 
   /** Asks the loop to stop after the current shipment (and one last shipment of what is complete). */
   stop(reason: string): void {
-    this.stopping ??= reason
-    this.wake?.()
+    this.signal.stop(reason)
   }
 
   /** Follows until stop() is called. */
   async run(): Promise<FollowResult> {
     await mkdir(this.location, {recursive: true})
     try {
-      if (!this.stopping) await this.start()
+      if (!this.signal.stopping) await this.start()
       let lastShip = 0
-      while (!this.stopping) {
-        await this.pause(this.pollMs)
-        if (this.stopping) break
+      while (!this.signal.stopping) {
+        await this.signal.pause(this.pollMs)
+        if (this.signal.stopping) break
         const due = Date.now() - lastShip >= this.interval
         if (!due) continue
         if (await this.tick()) lastShip = Date.now()
@@ -188,19 +186,8 @@ export class Follower {
       ...this.shipped,
       end: this.pos?.end ?? 0,
       lastTransaction: this.pos?.lastTid ? tidToDate(this.pos.lastTid).toISOString() : undefined,
-      stoppedBy: this.stopping ?? 'done',
+      stoppedBy: this.signal.stopping ?? 'done',
     }
-  }
-
-  private async pause(ms: number): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms)
-      this.wake = () => {
-        clearTimeout(t)
-        resolve()
-      }
-    })
-    this.wake = undefined
   }
 
   /** Opens Data.fs and resumes the newest chain when it still matches, else ships a full backup. */
