@@ -358,6 +358,14 @@ export class SiteRestore {
         // of later transactions are harmless extras), or the newest at or before TIME for blobs alone
         const date = options.asOf ? (p.plan?.chain.files.at(-1)?.stamp ?? stampOf(options.asOf)) : options.date
         p.blob = await findBlobBackup(repo.blobs, blobBase(storage.blobStorage), date)
+        // blob backups are stamped like the filestorage backup they go with: an older one lacks the blobs of the
+        // transactions in between (one removed by keep-blob-days, or a blob backup that failed)
+        const dataStamp = p.plan?.chain.files.at(-1)?.stamp
+        if (dataStamp && p.blob.stamp && p.blob.stamp < dataStamp) {
+          throw new BkError(
+            `the blob backup for ${dataStamp} is missing (the newest before it is ${p.blob.name}, which lacks later blobs); restore the date ${p.blob.stamp}, or the filestorage alone with --no-backup-blobs`,
+          )
+        }
         const st = await stat(storage.blobStorage).catch(() => undefined)
         if (st && !st.isDirectory()) {
           throw new BkError(`blob storage ${storage.blobStorage} is not a directory; check --blob-storage`)
