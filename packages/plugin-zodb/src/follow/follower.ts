@@ -23,6 +23,7 @@ import {FsIndex, IndexFormatError, readIndexFile, writeIndexFile} from '../fsind
 import {RecordParser, StructureError} from '../record-parser.js'
 import {datPathOf, formatDatLine, indexPathOf, listDataFiles, type RepoFile, repoFileOf} from '../repository.js'
 import {dateOfStamp, stampOf} from '../repozo-date.js'
+import {BlobShipper} from './blobs.js'
 import {type ChainState, findLeftovers, newestChain} from './repository-state.js'
 
 const CHUNK = 1 << 20
@@ -34,6 +35,9 @@ export interface FollowOptions {
   interval?: number
   /** write .fsz/.deltafsz */
   gzip?: boolean
+  /** the live blob storage: its blobs are shipped with the transactions into `blobLocation` (see blobs.ts) */
+  blobStorage?: string
+  blobLocation?: string
   /** how often the Data.fs is looked at, ms (default: min(interval, 0.2 s)) */
   pollMs?: number
   now?: () => Date
@@ -95,6 +99,7 @@ export class Follower {
   private readonly now: () => Date
   private shipped = {shipments: 0, fulls: 0, bytes: 0}
   private damagedAt?: number
+  private readonly blobs?: BlobShipper
 
   constructor(
     readonly datafs: string,
@@ -104,6 +109,10 @@ export class Follower {
     this.interval = Math.max(0.05, options.interval ?? 1) * 1000
     this.pollMs = options.pollMs ?? Math.min(this.interval, 200)
     this.now = options.now ?? (() => new Date())
+    if (options.blobStorage) {
+      if (!options.blobLocation) throw new BkError('--blob-storage needs --blob-location (where the blobs are shipped)')
+      this.blobs = new BlobShipper(options.blobStorage, options.blobLocation)
+    }
   }
 
   get location(): string {
@@ -135,6 +144,18 @@ export class Follower {
           `new transactions every ${this.interval / 1000}s, with .index and .dat line, until SIGTERM`,
         ),
       )
+      if (this.blobs) {
+        const st = await stat(this.blobs.source).catch(() => undefined)
+        if (!st?.isDirectory())
+          throw new BkError(`blob storage ${this.blobs.source} is not a directory; check --blob-storage`)
+        steps.push(
+          step(
+            'copy',
+            `${this.blobs.location}/${this.blobs.base}.<chain stamp>`,
+            'the blobs of each shipped transaction, hard-linked where possible',
+          ),
+        )
+      }
       return {summary: `follow ${this.datafs} into ${this.location} (a repozo repository)`, steps}
     } finally {
       await fh.close()
@@ -210,6 +231,7 @@ export class Follower {
         newestStamp: (await listDataFiles(this.location)).at(-1)?.stamp ?? '',
       }
       this.log.info(`resuming after ${chain.last.name} at byte ${chain.end} (${resume.reason})`)
+      if (this.blobs) await this.blobs.resumeChain(chain.head.stamp)
       return
     }
     this.log.info(resume.reason)
@@ -292,6 +314,12 @@ export class Follower {
       for (const [oid, at] of copied.records) pos.index.set(oid, at)
       await this.publishIndex(stamp, copied.end, pos.index)
       crashPoint('zodb-follow-index')
+      // the blobs first: once the .dat names this shipment, a restore of it finds every blob it needs
+      if (this.blobs)
+        await this.blobs.ship(
+          pos.head.stamp,
+          copied.records.map(([oid, , tid]) => [oid, tid]),
+        )
       dat = pos.dat + formatDatLine(this.location, name, pos.end, copied.end, copied.md5)
       await atomicFile(datPathOf(this.location, pos.head), (tmp) => writeText(tmp, dat), {overwrite: true})
       return copied
@@ -323,6 +351,7 @@ export class Follower {
       for (const [oid, at] of copied.records) index.set(oid, at)
       await this.publishIndex(stamp, copied.end, index)
       crashPoint('zodb-follow-full-index')
+      if (this.blobs) await this.blobs.startChain(stamp)
       dat = formatDatLine(this.location, name, 0, copied.end, copied.md5)
       await atomicFile(datPathOf(this.location, head), (tmp) => writeText(tmp, dat))
       return copied
@@ -419,8 +448,12 @@ export class Follower {
   }
 
   private async copyRange(start: number, end: number, tmp: string | undefined): Promise<Copied> {
-    const records: [Buffer, number][] = []
-    const parser = new RecordParser({start, onRecord: (oid, at) => records.push([Buffer.from(oid), at])})
+    const records: [Buffer, number, Buffer][] = []
+    // the parser has read the transaction's header (its tid) before its records
+    const parser: RecordParser = new RecordParser({
+      start,
+      onRecord: (oid, at) => records.push([Buffer.from(oid), at, parser.lastTransactionTid!]),
+    })
     const md5 = createHash('md5')
     const out = tmp ? await open(tmp, 'w', 0o644) : undefined
     const gzip = this.options.gzip && out ? createGzip({level: 6}) : undefined
@@ -479,7 +512,8 @@ export class Follower {
 interface Copied {
   end: number
   md5: string
-  records: [Buffer, number][]
+  /** oid, record offset, tid of its transaction */
+  records: [Buffer, number, Buffer][]
   transactions: number
   lastTid?: Buffer
 }
