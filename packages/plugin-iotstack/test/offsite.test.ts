@@ -1,9 +1,9 @@
 import {execFileSync} from 'node:child_process'
-import {existsSync, mkdirSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {runBk, tempDir} from '@bkcli/testkit'
+import {runBk, startSftpServer, tempDir} from '@bkcli/testkit'
 import {beforeAll, describe, expect, it} from 'vitest'
-import {fixtureStack, sha256Of} from './helpers.js'
+import {fixtureStack, sha256Of, treeOf, without} from './helpers.js'
 
 // Real rclone and restic (Debian packages), with a local rclone remote (and a crypt remote over it) and a local
 // restic repository. They must be installed: .ci/run installs them; a missing one fails here, loudly.
@@ -68,8 +68,10 @@ describe('off-site copies', () => {
     expect(result.exitCode).toBe(0)
     const archive = datedArchive(stack)
     const name = archive.split('/').pop()!
-    expect(readdirSync(join(remoteDir, 'plain')).sort()).toEqual([name, `${name}.bk.json`])
-    expect(sha256Of(join(remoteDir, 'plain', name))).toBe(sha256Of(archive))
+    // The archive where it was under the location (backup/), its sidecar beside it, and the remote's index.
+    expect(readdirSync(join(remoteDir, 'plain/backup')).sort()).toEqual([name, `${name}.bk.json`])
+    expect(readdirSync(join(remoteDir, 'plain/.bk-offsite/iotstack'))).toEqual([`${name}.json`])
+    expect(sha256Of(join(remoteDir, 'plain/backup', name))).toBe(sha256Of(archive))
   })
 
   it('round trip through an rclone crypt remote: stored encrypted, pulled back byte for byte and verified', async () => {
@@ -78,23 +80,27 @@ describe('off-site copies', () => {
       env,
     })
     expect(result.exitCode).toBe(0)
-    expect(result.json<{copies: {encrypted: boolean; tool: string}[]}>().copies).toEqual([
-      expect.objectContaining({tool: 'rclone', encrypted: true}),
+    const archiveName = datedArchive(stack).split('/').pop()
+    expect(result.json<{offsite: {encrypted: boolean; tool: string}[]}>().offsite).toEqual([
+      {target: 'secure:iot', tool: 'rclone', encrypted: true, artifacts: [archiveName], removed: []},
     ])
     const archive = datedArchive(stack)
     // Stored under encrypted names and contents.
     const stored = execFileSync('find', [join(remoteDir, 'crypt'), '-type', 'f'], {encoding: 'utf8'})
     expect(stored).not.toContain('backup_')
-    expect(stored.trim().split('\n')).toHaveLength(2)
+    expect(stored.trim().split('\n')).toHaveLength(3)
 
     const other = fixtureStack()
     const pulled = await runBk(['iotstack', 'pull', 'secure:iot', other, '--json'], {env})
     expect(pulled.stderr).toBe('')
     expect(pulled.exitCode).toBe(0)
-    const json = pulled.json<{archive: string; ref: string; verified: {madeBy: string; includesEnv: boolean}}>()
-    expect(json.verified).toMatchObject({madeBy: 'bk', includesEnv: true})
-    expect(json.ref).toBe(`backup/${archive.split('/').pop()}`)
-    expect(sha256Of(json.archive)).toBe(sha256Of(archive))
+    const json = pulled.json<{
+      artifacts: {path: string}[]
+      verified: {ok: boolean; madeBy: string; includesEnv: boolean}[]
+    }>()
+    expect(json.verified).toEqual([expect.objectContaining({ok: true, madeBy: 'bk', includesEnv: true})])
+    expect(json.artifacts.map((a) => a.path)).toEqual([join(other, 'backups/backup', archive.split('/').pop()!)])
+    expect(sha256Of(json.artifacts[0]!.path)).toBe(sha256Of(archive))
     expect(readdirSync(join(other, 'backups/backup')).filter((n) => n.startsWith('.'))).toEqual([])
   })
 
@@ -107,12 +113,38 @@ describe('off-site copies', () => {
     const other = fixtureStack()
     const pulled = await runBk(['iotstack', 'pull', `restic:${repo}`, other, '--json'], {env})
     expect(pulled.exitCode).toBe(0)
-    const json = pulled.json<{archive: string; tool: string}>()
+    const json = pulled.json<{artifacts: {path: string}[]; tool: string}>()
     expect(json.tool).toBe('restic')
-    expect(sha256Of(json.archive)).toBe(sha256Of(archive))
-    // And it restores.
-    const restored = await runBk(['iotstack', 'restore', json.archive, join(tempDir(), 'IOTstack'), '--yes'], {env})
-    expect(restored.exitCode).toBe(0)
+    expect(sha256Of(json.artifacts[0]!.path)).toBe(sha256Of(archive))
+    // And it restores, to the same tree as the source.
+    const target = join(tempDir(), 'IOTstack')
+    const restored = await runBk(['iotstack', 'restore', json.artifacts[0]!.path, target, '--yes'], {env})
+    expect(restored.exitCode, restored.stderr).toBe(0)
+    expect(without(treeOf(target), 'post_restore.ran')).toEqual(treeOf(stack))
+  })
+
+  it('round trip through rclone crypt over SFTP (sshd on 127.0.0.1): pull, restore, the same tree as the source', async () => {
+    const sftp = await startSftpServer()
+    try {
+      const stack = fixtureStack()
+      const sftpEnv = {...env, ...sftp.env}
+      const result = await runBk(['iotstack', 'backup', stack, '--type', 'dated', '--copy-to', sftp.crypt('iot')], {
+        env: sftpEnv,
+      })
+      expect(result.exitCode, result.stderr).toBe(0)
+      const archive = datedArchive(stack)
+      rmSync(join(stack, 'backups'), {recursive: true})
+      const pulled = await runBk(['iotstack', 'pull', sftp.crypt('iot'), stack, '--json'], {env: sftpEnv})
+      expect(pulled.exitCode, pulled.stderr).toBe(0)
+      const path = pulled.json<{artifacts: {path: string}[]}>().artifacts[0]!.path
+      expect(path).toBe(archive)
+      const target = join(tempDir(), 'IOTstack')
+      const restored = await runBk(['iotstack', 'restore', path, target, '--yes'], {env})
+      expect(restored.exitCode, restored.stderr).toBe(0)
+      expect(without(treeOf(target), 'post_restore.ran')).toEqual(treeOf(stack))
+    } finally {
+      sftp.stop()
+    }
   })
 
   it('restic without a password, and pulling a name that is not there, are clear errors', async () => {
@@ -127,9 +159,9 @@ describe('off-site copies', () => {
       {env},
     )
     expect(missing.exitCode).not.toBe(0)
-    expect(missing.stderr).toContain('holds no backup_1999-01-01_0000.tar.gz')
+    expect(missing.stderr).toContain('holds no iotstack backup named backup_1999-01-01_0000.tar.gz')
     const empty = await runBk(['iotstack', 'pull', `offsite:${remoteDir}/empty`, stack], {env})
     expect(empty.exitCode).not.toBe(0)
-    expect(empty.stderr).toContain('holds no IOTstack backup')
+    expect(empty.stderr).toContain('holds no iotstack backup')
   })
 })

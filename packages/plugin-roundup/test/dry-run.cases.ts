@@ -2,10 +2,11 @@
  * `bk roundup … --dry-run` changes nothing: one case per command that offers the flag, run by the central test
  * (apps/bk/test/dry-run.test.ts), which fingerprints each case's state before and after.
  */
-import {rmSync} from 'node:fs'
+import {rmSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
-import {type DryRunCase, tempDir} from '@bkcli/testkit'
+import {type DryRunCase, followOnce, tempDir} from '@bkcli/testkit'
 import {backupTracker} from '../src/backup.js'
+import {roundupFollowTarget} from '../src/follow.js'
 import {dropPgDb, fixtureTree, uniqueName} from './helpers.js'
 
 async function sqliteBackup(): Promise<{home: string; archive: string; location: string}> {
@@ -15,7 +16,30 @@ async function sqliteBackup(): Promise<{home: string; archive: string; location:
   return {home, archive, location}
 }
 
+/** The fixture tracker (SQLite, WAL mode) and a follow location holding its first snapshot. */
+async function followedHome(): Promise<{home: string; location: string}> {
+  const home = fixtureTree('sqlite-home')
+  const location = join(tempDir(), 'follow')
+  await followOnce(await roundupFollowTarget(home), location)
+  return {home, location}
+}
+
 export const cases: DryRunCase[] = [
+  {
+    command: 'roundup:follow',
+    async setup() {
+      const {home, location} = await followedHome()
+      return {argv: ['roundup', 'follow', home, '--location', location], state: {paths: [dirname(home), location]}}
+    },
+  },
+  {
+    // a restore from a follow location: the tracker's db/db and db/files are replaced
+    command: 'roundup:restore',
+    async setup() {
+      const {home, location} = await followedHome()
+      return {argv: ['roundup', 'restore', location, home], state: {paths: [dirname(home), location]}}
+    },
+  },
   {
     command: 'roundup:backup',
     async setup() {
@@ -93,6 +117,20 @@ export const cases: DryRunCase[] = [
       const {home, location} = await sqliteBackup()
       await backupTracker(home, {location})
       return {argv: ['roundup', 'prune', '--location', location, '--keep', '1'], state: {paths: [location]}}
+    },
+  },
+  {
+    command: 'roundup:pull',
+    async setup() {
+      const {location} = await sqliteBackup()
+      const remote = tempDir('bk-ru-dry-remote-')
+      const config = join(tempDir('bk-ru-dry-rclone-'), 'rclone.conf')
+      writeFileSync(config, '[offsite]\ntype = local\n')
+      return {
+        argv: ['roundup', 'pull', `offsite:${remote}`, '--location', location],
+        state: {paths: [location, remote]},
+        env: {RCLONE_CONFIG: config},
+      }
     },
   },
 ]

@@ -49,8 +49,23 @@ export const cases: DryRunCase[] = [
   withCommand('zodb:snapshotbackup', () => site(['snapshot'])),
   withCommand('zodb:zipbackup', () => site(['zip'])),
   withCommand('zodb:restore', () => site(['backup'])),
+  withCommand('zodb:restore', () => site(['backup'], 2), ['--as-of', '2030-01-01T00:00:30Z']),
   withCommand('zodb:snapshotrestore', () => site(['snapshot'])),
   withCommand('zodb:ziprestore', () => site(['zip'])),
   withCommand('zodb:prune', () => site(['backup'], 3), ['--keep', '1']),
+  {
+    command: 'zodb:pull',
+    async setup() {
+      const s = await site(['backup'])
+      const remote = tempDir('bk-zodb-dry-remote-')
+      const config = join(tempDir('bk-zodb-dry-rclone-'), 'rclone.conf')
+      writeFileSync(config, '[offsite]\ntype = local\n')
+      return {
+        argv: ['zodb', 'pull', `offsite:${remote}`, ...s.argv],
+        state: {paths: [...(s.state.paths ?? []), remote]},
+        env: {RCLONE_CONFIG: config},
+      }
+    },
+  },
   ...followCases,
 ]

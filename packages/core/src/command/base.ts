@@ -1,9 +1,10 @@
 import {stat} from 'node:fs/promises'
 import {Command, Flags, type Interfaces} from '@oclif/core'
 import {hasRetention, type RetentionFlagValues, retentionFromFlags} from '../catalog/flags.js'
-import {CONFIG_ONLY_KEYS, configToArgv, type FlagShape} from '../config/flags.js'
+import {CONFIG_ONLY_KEYS, configToArgv, type FlagShape, normalizeBooleanArgv} from '../config/flags.js'
 import {type ConfigSections, type LoadedConfig, loadConfigFile} from '../config/load.js'
 import {BkError, isBkError, messageOf} from '../errors.js'
+import type {OffsiteSettings} from '../offsite/copy.js'
 import {createProgress, type Progress, type ProgressMode, setProgressOutput} from '../ui/progress.js'
 import {confirm} from '../ui/prompt.js'
 import {redact, redactText} from '../ui/redact.js'
@@ -66,6 +67,7 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     await super.init()
     const ctor = this.ctor as typeof BkCommand
     const input = {flags: ctor.flags, baseFlags: ctor.baseFlags, args: ctor.args, strict: ctor.strict}
+    this.argv = normalizeBooleanArgv(this.argv, flagShapes({...ctor.baseFlags, ...ctor.flags}))
     const first = await super.parse(input, this.argv)
     const extra = await this.argvFromConfig(first)
     let parsed: Parsed = first
@@ -153,10 +155,16 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     const keys = new Set<string>()
     for (const command of this.config.commands) {
       if (topic && !command.id.startsWith(`${topic}:`)) continue
-      for (const name of Object.keys(command.flags ?? {})) keys.add(name)
+      for (const [name, flag] of Object.entries(command.flags ?? {})) {
+        keys.add(name)
+        for (const alias of (flag as {aliases?: string[]}).aliases ?? []) keys.add(alias)
+      }
     }
     const ctor = this.ctor as typeof BkCommand
-    for (const name of Object.keys({...ctor.baseFlags, ...ctor.flags})) keys.add(name)
+    for (const [name, flag] of Object.entries({...ctor.baseFlags, ...ctor.flags})) {
+      keys.add(name)
+      for (const alias of (flag as {aliases?: string[]}).aliases ?? []) keys.add(alias)
+    }
     return keys
   }
 
@@ -249,12 +257,23 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
       }
       return doc
     }
-    const result = outcome.pruned ? {...outcome.result, pruned: outcome.pruned} : outcome.result
+    const result = {
+      ...outcome.result,
+      ...(outcome.offsite ? {offsite: outcome.offsite} : {}),
+      ...(outcome.pruned ? {pruned: outcome.pruned} : {}),
+    } as R
     return this.report(
       result,
       (r) => {
         const lines = render(r)
-        return [...(Array.isArray(lines) ? lines : [lines]), ...prunedLines(outcome.pruned)]
+        return [
+          ...(Array.isArray(lines) ? lines : [lines]),
+          ...(outcome.offsite ?? []).map(
+            (c) =>
+              `Copied ${c.artifacts.join(', ')} to ${c.target} (${c.tool}, ${c.encrypted ? 'encrypted' : 'not encrypted'})${c.removed.length ? `; retention removed ${c.removed.join(', ')} there` : ''}.`,
+          ),
+          ...prunedLines(outcome.pruned),
+        ]
       },
       op.kind,
     )
@@ -272,12 +291,25 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     return hasRetention(policy) ? {policy, store, upcoming} : undefined
   }
 
+  /**
+   * The off-site copy of a backup command's flags (`...offsiteFlags`: --copy-to, --allow-unencrypted), or
+   * undefined when no --copy-to was given. `store` is the location the backup writes to; `secrets` says what
+   * secret the backup holds (an unencrypted target is then refused unless --allow-unencrypted).
+   */
+  protected offsite(store: () => Promise<ArtifactStore>, secrets?: string): OffsiteSettings | undefined {
+    const flags = this.flags as {'copy-to'?: string[]; 'allow-unencrypted'?: boolean}
+    const targets = flags['copy-to'] ?? []
+    if (targets.length === 0) return undefined
+    return {targets, allowUnencrypted: Boolean(flags['allow-unencrypted']), app: this.topic, store, secrets}
+  }
+
   /** What an operation may use while it acts. */
   protected operationContext(): OperationContext {
     return {
       progress: (label, total) => this.progress(label, total),
       info: (message) => this.info(message),
       note: (message) => this.note(message),
+      warn: (message) => process.stderr.write(`bk: warning: ${redactText(message)}\n`),
     }
   }
 
@@ -349,8 +381,8 @@ function oneLine(message: string): string {
 function flagShapes(flags: Record<string, unknown>): Record<string, FlagShape> {
   const shapes: Record<string, FlagShape> = {}
   for (const [name, def] of Object.entries(flags)) {
-    const flag = def as {type: 'boolean' | 'option'; multiple?: boolean; allowNo?: boolean}
-    shapes[name] = {type: flag.type, multiple: flag.multiple, allowNo: flag.allowNo}
+    const flag = def as {type: 'boolean' | 'option'; multiple?: boolean; allowNo?: boolean; aliases?: string[]}
+    shapes[name] = {type: flag.type, multiple: flag.multiple, allowNo: flag.allowNo, aliases: flag.aliases}
   }
   return shapes
 }

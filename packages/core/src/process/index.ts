@@ -13,4 +13,12 @@ export {
   withFrontendsStopped,
 } from './frontends.js'
 export {type HookOptions, type Hooks, hookFlags, hooksFromFlags, runHook, withHooks} from './hooks.js'
-export {type ExtraFd, lastLine, runTool, startTool, type ToolOptions, type ToolResult} from './tool.js'
+export {
+  type ExtraFd,
+  lastLine,
+  runTool,
+  runToolSync,
+  startTool,
+  type ToolOptions,
+  type ToolResult,
+} from './tool.js'

@@ -1,4 +1,5 @@
 import type {RetentionPolicy} from '../catalog/retention.js'
+import {checkTargets, copyOffsite, type OffsiteCopy, type OffsiteSettings, offsiteSteps} from '../offsite/copy.js'
 import {type Hooks, withHooks} from '../process/hooks.js'
 import type {Progress} from '../ui/progress.js'
 import type {Artifact, ArtifactStore} from './artifacts.js'
@@ -14,6 +15,11 @@ export interface OperationContext {
   info(message: string): void
   /** A warning (stderr; not under --quiet). */
   note(message: string): void
+  /**
+   * A warning that --quiet does not hide (stderr, also under --json): the result may not be what the user counts on
+   * (e.g. database files copied while their server ran). For cron, where --quiet hides everything else.
+   */
+  warn(message: string): void
 }
 
 /**
@@ -44,6 +50,12 @@ export interface Operation<R extends object> {
     /** The artifact this run will add, so a dry run shows what the real run would prune. */
     upcoming?(plan: Plan): Artifact | undefined
   }
+  /**
+   * After a backup (and before retention): copy what it made off-site (--copy-to), then apply the retention rules
+   * on the target too. The targets are checked before anything is written (an unencrypted one is refused for
+   * artifacts holding secrets). The act's result must list what it made in `artifacts[].path`.
+   */
+  offsite?: OffsiteSettings
 }
 
 /** What the command gives an operation to run under: dry run, its name, confirmation, hooks and context. */
@@ -59,15 +71,17 @@ export interface RunSettings {
 /** What an operation ended with: a result, or the plan of a dry run. */
 export type Outcome<R> =
   | {dryRun: true; plan: Plan}
-  | {dryRun: false; plan: Plan; result: R; pruned?: PruneOutcome; recovered: string[]}
+  | {dryRun: false; plan: Plan; result: R; pruned?: PruneOutcome; offsite?: OffsiteCopy[]; recovered: string[]}
 
 /** Runs an operation through core's workflow; see Operation. */
 export async function runOperation<R extends object>(op: Operation<R>, settings: RunSettings): Promise<Outcome<R>> {
   const plan = await op.plan()
   if (settings.dryRun) {
+    if (op.offsite) plan.steps.push(...offsiteSteps(op.offsite))
     if (op.retention) plan.steps.push(...(await retentionSteps(op, plan)))
     return {dryRun: true, plan}
   }
+  const targets = op.offsite ? await checkTargets(op.offsite) : []
   const question = op.confirm?.(plan)
   if (question) await settings.confirm(question.question, question.action)
   const release = await lockTargets(op.locks ?? [], settings.operation)
@@ -76,9 +90,14 @@ export async function runOperation<R extends object>(op: Operation<R>, settings:
       const recovered = (await op.recover?.()) ?? []
       for (const line of recovered) settings.context.note(line)
       const result = await op.act(plan, settings.context)
+      let offsite: OffsiteCopy[] | undefined
+      if (op.offsite) {
+        const made = ((result as {artifacts?: {path: string}[]}).artifacts ?? []).map((a) => a.path)
+        offsite = await copyOffsite({...op.offsite, policy: op.offsite.policy ?? op.retention?.policy}, targets, made)
+      }
       let pruned: PruneOutcome | undefined
       if (op.retention) pruned = await pruneStore(await op.retention.store(), op.retention.policy)
-      return {dryRun: false as const, plan, result, pruned, recovered}
+      return {dryRun: false as const, plan, result, pruned, offsite, recovered}
     }
     if (!op.hooks) return await body()
     return await withHooks({...settings.hooks, ...op.hooks, env: {...settings.hooks.env, ...op.hooks.env}}, body)

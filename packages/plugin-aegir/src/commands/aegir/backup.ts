@@ -1,4 +1,4 @@
-import {BkCommand, BkError, dryRunFlag, formatBytes, hookFlags, retentionFlags} from '@bkcli/core'
+import {BkCommand, BkError, dryRunFlag, formatBytes, hookFlags, offsiteFlags, retentionFlags} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 import {type BackupOptions, backupSite} from '../../backup.js'
 import {backupAllSites, planAll} from '../../backup-all.js'
@@ -32,6 +32,7 @@ export default class Backup extends BkCommand<typeof Backup> {
     ...siteDbFlags,
     ...hookFlags,
     ...retentionFlags,
+    ...offsiteFlags,
   }
 
   async run() {
@@ -103,6 +104,7 @@ export default class Backup extends BkCommand<typeof Backup> {
         locks: [site.dir],
         recover: () => recoverSite(site, {location, configPassword}),
         hooks: {env: {BK_TARGET: site.dir}},
+        offsite: this.offsite(store, 'the database credentials of settings.php and a database dump'),
         retention: this.retention(store, (plan) => {
           const file = plan.steps.find((s) => s.op === 'create' && s.target.endsWith('.tar.gz'))?.target
           return file ? {name: file, path: file, kind: 'full', date: new Date(), bytes: 0, group: site.uri} : undefined

@@ -9,6 +9,8 @@ export default class Verify extends VerifyCommand<typeof Verify> {
   static override examples = ['<%= config.bin %> aegir verify /var/aegir/backups/example.com-20261121.222734.tar.gz']
   static override args = {backup: Args.string({description: 'The backup tarball.', required: true})}
 
+  static override flags = {...VerifyCommand.fromFlag}
+
   protected async check() {
     const result = await verifyBackup(this.args.backup)
     return {...result, artifact: result.file, checked: result.entries}

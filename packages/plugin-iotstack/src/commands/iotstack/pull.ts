@@ -1,43 +1,31 @@
-import {BkCommand, dryRunFlag, locationFlag} from '@bkcli/core'
-import {Args, Flags} from '@oclif/core'
-import {planPull, pullBackup} from '../../pull.js'
-import {recoverStack} from '../../recover.js'
-import {stackPaths} from '../../stack.js'
+import {locationFlag, PullCommand} from '@bkcli/core'
+import {Args} from '@oclif/core'
+import {stackStore} from '../../list.js'
+import {checkBackup} from '../../verify.js'
 
-export default class Pull extends BkCommand<typeof Pull> {
-  static override summary = 'Fetch an off-site copy (rclone remote or restic repository) back into the backups folder.'
+export default class Pull extends PullCommand<typeof Pull> {
+  static override summary = 'Fetch an off-site copy (restic repository or rclone remote) back into the backups folder.'
   static override description =
-    `The source is what backup --copy-to took: an rclone destination (remote:path) or restic:<repository> (password from RESTIC_PASSWORD_FILE or RESTIC_PASSWORD). Without --name, the newest archive is fetched. It is verified and put under backups/backup/ (or rolling/), ready for bk iotstack restore.`
+    `The source is what backup --copy-to took: restic:<repository> (password from RESTIC_PASSWORD_FILE or RESTIC_PASSWORD) or an rclone destination (remote:path). Without --name, the newest archive is fetched. It lands where it was (backups/backup/ or rolling/), is verified, and is ready for bk iotstack restore.`
   static override examples = [
     '<%= config.bin %> iotstack pull gdrive-crypt:IOTstack ~/IOTstack',
     'RESTIC_PASSWORD_FILE=~/.restic-pw <%= config.bin %> iotstack pull restic:/mnt/usb/restic --name backup_2026-11-21_2219.tar.gz',
+    '<%= config.bin %> iotstack pull restic:/mnt/usb/restic --list',
   ]
   static override args = {
-    source: Args.string({description: 'rclone destination (remote:path) or restic:<repository>.', required: true}),
+    ...PullCommand.sourceArg,
     'stack-dir': Args.string({description: 'The IOTstack folder (default: the current folder).', default: '.'}),
   }
   static override flags = {
-    ...dryRunFlag,
-    name: Flags.string({description: 'Archive name to fetch (default: the newest).'}),
+    ...PullCommand.pullFlags,
     location: locationFlag('the backups folder (default <stack>/backups).', {aliases: ['backups-dir']}),
   }
 
-  async run() {
-    const {args, flags} = this
-    const options = {name: flags.name, location: flags.location}
-    const paths = stackPaths(args['stack-dir'], flags.location)
-    return this.execute(
-      {
-        kind: 'operation',
-        plan: async () => planPull(args.source, args['stack-dir'], options),
-        locks: [paths.dir, paths.backups],
-        recover: () => recoverStack(paths),
-        act: () => pullBackup(args.source, args['stack-dir'], options),
-      },
-      (r) => [
-        `Fetched ${r.ref} from ${r.source} (${r.tool}); verified: ${r.verified.entries} entries${r.verified.includesEnv ? ', .env included' : ''}.`,
-        `Restore it with: bk iotstack restore ${r.ref}`,
-      ],
-    )
+  protected async store() {
+    return stackStore(this.args['stack-dir'], this.flags.location)
+  }
+
+  protected override verifyPulled(path: string) {
+    return checkBackup(path, this.args['stack-dir'], {location: this.flags.location})
   }
 }

@@ -12,6 +12,7 @@ export default class Verify extends VerifyCommand<typeof Verify> {
     'stack-dir': Args.string({description: 'The IOTstack folder (default: the current folder).', default: '.'}),
   }
   static override flags = {
+    ...VerifyCommand.fromFlag,
     location: locationFlag('the backups folder (default <stack>/backups).', {aliases: ['backups-dir']}),
   }
 

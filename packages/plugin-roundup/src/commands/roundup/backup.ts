@@ -8,6 +8,7 @@ import {
   frontendsFromFlags,
   hookFlags,
   locationFlag,
+  offsiteFlags,
   retentionFlags,
 } from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
@@ -35,6 +36,7 @@ export default class Backup extends BkCommand<typeof Backup> {
     description: Flags.string({description: 'a note stored in the manifest'}),
     ...frontendFlags('roundup-server'),
     ...retentionFlags,
+    ...offsiteFlags,
     ...hookFlags,
   }
 
@@ -53,6 +55,10 @@ export default class Backup extends BkCommand<typeof Backup> {
         locks: [backup.tracker.home, backup.location],
         recover: () => backup.recover(),
         hooks: {env: {BK_TARGET: backup.tracker.home, BK_LOCATION: backup.location}},
+        offsite: this.offsite(
+          store,
+          backup.tracker.rdbms.passwordSource === 'inline' ? 'the database password of config.ini' : undefined,
+        ),
         retention: this.retention(store, (plan) => {
           const path = plan.steps.find((s) => s.op === 'create')?.target
           if (!path) return undefined

@@ -7,6 +7,8 @@ export default class Verify extends VerifyCommand<typeof Verify> {
   static override examples = ['<%= config.bin %> roundup verify /srv/tracker.backups/tracker-2026-11-21_020000.tar.gz']
   static override args = {backup: Args.string({description: 'a bk roundup backup archive', required: true})}
 
+  static override flags = {...VerifyCommand.fromFlag}
+
   protected async check(): Promise<VerifyOutput & Record<string, unknown>> {
     const r = await verifyBackup(this.args.backup)
     return {artifact: r.backup, ...r}

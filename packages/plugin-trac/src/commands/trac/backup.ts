@@ -1,4 +1,4 @@
-import {BkCommand, dryRunFlag, formatBytes, hookFlags, locationFlag, retentionFlags} from '@bkcli/core'
+import {BkCommand, dryRunFlag, formatBytes, hookFlags, locationFlag, offsiteFlags, retentionFlags} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 import {TracBackup, tracStore} from '../../backup.js'
 import {TracEnvironment} from '../../environment.js'
@@ -18,6 +18,7 @@ export default class Backup extends BkCommand<typeof Backup> {
     description: Flags.string({description: 'A note stored in the manifest.'}),
     'include-external': Flags.boolean({description: 'Also copy what the env uses outside itself.'}),
     ...retentionFlags,
+    ...offsiteFlags,
   }
 
   async run() {
@@ -36,6 +37,10 @@ export default class Backup extends BkCommand<typeof Backup> {
         recover: () => backup.recover(),
         hooks: {env: {BK_TARGET: env.path, BK_LOCATION: backup.location}},
         act: () => backup.run(),
+        offsite: this.offsite(
+          async () => tracStore(backup.location),
+          env.database.password ? 'the database password of trac.ini' : undefined,
+        ),
         retention: this.retention(
           async () => tracStore(backup.location),
           (plan) => backup.upcoming(plan),

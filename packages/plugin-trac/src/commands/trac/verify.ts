@@ -12,6 +12,7 @@ export default class Verify extends VerifyCommand<typeof Verify> {
     backup: Args.string({description: 'A bk trac backup archive or bk hotcopy directory.', required: true}),
   }
   static override flags = {
+    ...VerifyCommand.fromFlag,
     'scratch-db': Flags.string({description: 'Server for the scratch load (Trac URL; the database name is ignored).'}),
     'password-file': Flags.string({description: 'File holding the password for --scratch-db.'}),
   }

@@ -1,4 +1,4 @@
-import {type BkFlags, dryRunFlag} from '@bkcli/core'
+import {type BkFlags, dryRunFlag, offsiteFlags} from '@bkcli/core'
 import {Flags} from '@oclif/core'
 import {BackupCommand} from '../../command-families.js'
 import {backupFlags} from '../../flags.js'
@@ -16,6 +16,7 @@ header, tid, redundant length, first and last 64 KiB); a pack or a truncation ma
   static override flags = {
     ...dryRunFlag,
     ...backupFlags,
+    ...offsiteFlags,
     full: Flags.boolean({description: "Always make a full backup (the recipe's `full` option)."}),
   }
   protected readonly mode = 'backup'
