@@ -43,12 +43,20 @@ export function servesEnv(p: Pick<ProcessInfo, 'argv' | 'cwd'>, env: string): bo
 export function tracdFrontends(env: string): Frontend[] {
   const out: Frontend[] = []
   const units = new Set<string>()
-  for (const p of findProcesses((x) => isTracd(x.argv) && servesEnv(x, env))) {
+  const found = findProcesses((x) => isTracd(x.argv) && servesEnv(x, env))
+  const pids = new Set(found.map((p) => p.pid))
+  // tracd --auto-reload runs the server as a child with the same command line: the parent is stopped, then its
+  // child (which may outlive it), and only the parent is started again (it starts its child)
+  for (const p of found.filter((x) => !pids.has(x.ppid ?? 0))) {
     const unit = serviceUnitOf(p.pid)
     if (unit) {
       if (!units.has(unit)) out.push({kind: 'unit', unit})
       units.add(unit)
-    } else out.push({kind: 'process', pid: p.pid, name: 'tracd'})
+      continue
+    }
+    out.push({kind: 'process', pid: p.pid, name: 'tracd'})
+    for (const c of found.filter((x) => x.ppid === p.pid))
+      out.push({kind: 'process', pid: c.pid, name: 'tracd', childOf: p.pid})
   }
   return out
 }

@@ -110,4 +110,34 @@ describe('bk trac restore and the tracd serving the environment', () => {
     expect(r.stdout).toContain('Stopped unit apache2.service and started it again.')
     expect(running(script).map((p) => p.pid)).toEqual([tracd.pid])
   })
+
+  it('tracd --auto-reload (a parent and a child with the same command line): both stopped, the parent started again', async () => {
+    const hot = fixtureEnv('sqlite-hotcopy')
+    const env = fixtureEnv('sqlite-env')
+    const script = join(tempDir(), 'tracd')
+    writeFileSync(
+      script,
+      "import {spawn} from 'node:child_process'\n" +
+        "if (!process.env.TRACD_CHILD) spawn(process.execPath, process.argv.slice(1), {stdio: 'ignore', env: {...process.env, TRACD_CHILD: '1'}})\n" +
+        "process.on('SIGTERM', () => process.exit(0)); setTimeout(() => process.exit(0), 60000)\n",
+    )
+    const parent = await startTracd(script, ['--auto-reload', '-p', '8127', env])
+    let before = running(script)
+    while (before.length < 2) {
+      await new Promise((res) => setTimeout(res, 20))
+      before = running(script)
+    }
+    for (const p of before) started.push(p.pid)
+    const r = await runBk(['trac', 'restore', hot, env, '--yes'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stdout).toContain(`Stopped tracd pid ${parent.pid} and started it again.`)
+    let after = running(script)
+    while (after.length < 2) {
+      await new Promise((res) => setTimeout(res, 20))
+      after = running(script)
+    }
+    for (const p of after) started.push(p.pid)
+    expect(after).toHaveLength(2)
+    expect(after.some((p) => before.some((b) => b.pid === p.pid))).toBe(false)
+  })
 })

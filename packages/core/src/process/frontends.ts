@@ -18,8 +18,8 @@ import {runTool} from './tool.js'
 export type Frontend =
   /** the process whose pid a pidfile holds; `match` checks its command line (refused otherwise) */
   | {kind: 'pidfile'; pidfile: string; name: string; match?: RegExp}
-  /** a running process found by {@link findProcesses} */
-  | {kind: 'process'; pid: number; name: string}
+  /** a running process found by {@link findProcesses}; `childOf`: stopped only, its parent (stopped before it) starts it again */
+  | {kind: 'process'; pid: number; name: string; childOf?: number}
   /** a systemd unit */
   | {kind: 'unit'; unit: string}
   /** shell commands that stop and start it */
@@ -31,6 +31,8 @@ export interface ProcessInfo {
   argv: string[]
   /** its working folder ('' when unreadable) */
   cwd: string
+  /** its parent's pid (0 when unreadable) */
+  ppid?: number
 }
 
 /** What happened to one frontend: stopped, started again, or why not. */
@@ -89,7 +91,9 @@ export function findProcesses(test: (p: ProcessInfo) => boolean): ProcessInfo[] 
     try {
       cwd = readlinkSync(`/proc/${pid}/cwd`)
     } catch {}
-    const info = {pid, argv, cwd}
+    const stat = readProc(pid, 'stat') ?? ''
+    const ppid = Number(/\) \S+ (\d+)/.exec(stat)?.[1] ?? 0)
+    const info = {pid, argv, cwd, ppid}
     if (test(info)) out.push(info)
   }
   return out.sort((a, b) => a.pid - b.pid)
@@ -151,8 +155,11 @@ export function frontendSteps(frontends: Frontend[]): {stop: PlanStep[]; start: 
       stop.push(step('stop', `${f.name} pid ${pid}`, `SIGTERM (pidfile ${f.pidfile})`))
       start.push(step('start', `${f.name}`, 'its command line again, also if the operation fails'))
     } else if (f.kind === 'process') {
-      stop.push(step('stop', `${f.name} pid ${f.pid}`, 'SIGTERM'))
-      start.push(step('start', f.name, 'its command line again, also if the operation fails'))
+      stop.push(
+        step('stop', `${f.name} pid ${f.pid}`, f.childOf === undefined ? 'SIGTERM' : `SIGTERM (child of ${f.childOf})`),
+      )
+      if (f.childOf === undefined)
+        start.push(step('start', f.name, 'its command line again, also if the operation fails'))
     } else if (f.kind === 'unit') {
       stop.push(step('stop', `unit ${f.unit}`, 'systemctl stop'))
       start.push(step('start', `unit ${f.unit}`, 'systemctl start, also if the operation fails'))
@@ -200,6 +207,15 @@ async function stopOne(f: Frontend, timeoutMs: number): Promise<Stopped> {
   if (f.kind === 'pidfile' || f.kind === 'process') {
     const pid = f.kind === 'pidfile' ? pidFromFile(f.pidfile, f.name, f.match) : f.pid
     const snap = snapshot(pid)
+    if (f.kind === 'process' && f.childOf !== undefined) {
+      // a server's worker child: stopped (it may outlive its parent), started again by the parent
+      if (snap && pidAlive(pid)) await terminate(pid, f.name, timeoutMs)
+      return {
+        frontend: f,
+        report: {name: `${f.name} pid ${pid} (child of ${f.childOf})`, stopped: true, restarted: false},
+        start: async () => {},
+      }
+    }
     if (!snap) throw new BkError(`${f.name} (pid ${pid}) is gone or unreadable; nothing to stop`)
     await terminate(pid, f.name, timeoutMs)
     return {
