@@ -6,14 +6,14 @@
  * (rendered by headless Chromium). BK_REPORT_SCREENSHOT=<file.png> keeps a screenshot of the page.
  */
 import {execFileSync, spawnSync} from 'node:child_process'
-import {copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
+import {randomBytes} from 'node:crypto'
+import {copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
 import {createServer, type Server} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
-import {extractFixture, fixtureTestsRun, offsiteTargets, runBk, tempDir} from '@bkcli/testkit'
+import {extractFixture, fixturePath, fixtureTestsRun, offsiteTargets, runBk, tempDir} from '@bkcli/testkit'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {makeTestSite, type TestSite} from '../../../packages/plugin-aegir/test/helpers.js'
 
 interface Hit {
   method: string
@@ -24,7 +24,44 @@ interface Hit {
 let server: Server
 let base: string
 const hits: Hit[] = []
-let site: TestSite | undefined
+let dropSite: (() => void) | undefined
+
+function mysqlRoot(sql: string, database?: string): string {
+  const args = ['-uroot', '-h127.0.0.1', '-P3306', '--default-character-set=utf8mb4', '--batch', '--skip-column-names']
+  const r = spawnSync('mysql', database ? [...args, database] : args, {input: sql, encoding: 'utf8'})
+  if (r.status !== 0) throw new Error(`mysql failed: ${r.stderr}`)
+  return r.stdout
+}
+
+/**
+ * The Aegir fixture site on a database of its own: the fixture backup's database.sql loaded into a uniquely named
+ * MariaDB database with its own user, settings.php and drushrc.php pointed at it.
+ */
+function aegirSite(): {site: string; location: string; drop(): void} {
+  const tag = randomBytes(4).toString('hex')
+  const [database, user, password] = [`bkf_${tag}_db`, `bkf_${tag}`, `Pw_${randomBytes(6).toString('hex')}`]
+  const root = extractFixture('aegir', 'platforms')
+  const site = join(root, 'platforms/drupal-7/sites/example.com')
+  const backups = readdirSync(fixturePath('aegir', 'backups')).filter((n) => n.endsWith('.tar.gz'))
+  const dumpDir = tempDir()
+  execFileSync('tar', ['-xzf', fixturePath('aegir', 'backups', backups[0]!), '-C', dumpDir, './database.sql'])
+  mysqlRoot(
+    `CREATE DATABASE \`${database}\`; CREATE USER '${user}'@'%' IDENTIFIED BY '${password}'; GRANT ALL ON \`${database}\`.* TO '${user}'@'%';`,
+  )
+  mysqlRoot(readFileSync(join(dumpDir, 'database.sql'), 'utf8'), database)
+  for (const name of ['settings.php', 'drushrc.php']) {
+    const text = readFileSync(join(site, name), 'utf8')
+      .replaceAll('site_examplecom', database)
+      .replaceAll('examplecom', user)
+      .replaceAll('Xk3vP9qLm2', password)
+    writeFileSync(join(site, name), text)
+  }
+  return {
+    site,
+    location: join(root, 'backups'),
+    drop: () => mysqlRoot(`DROP DATABASE IF EXISTS \`${database}\`; DROP USER IF EXISTS '${user}'@'%';`),
+  }
+}
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -41,7 +78,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 })
 afterAll(async () => {
-  site?.drop()
+  dropSite?.()
   await new Promise<void>((r) => server.close(() => r()))
 })
 
@@ -75,7 +112,8 @@ describe.skipIf(!fixtureTestsRun())('five applications, one bk.yml', () => {
     const roundup = join(extractFixture('roundup', 'sqlite-home'), 'sqlite-home')
     const zodbRoot = extractFixture('zodb', 'live')
     const stack = join(extractFixture('iotstack', 'stack'), 'stack')
-    site = makeTestSite()
+    const site = aegirSite()
+    dropSite = site.drop
     const loc = (name: string) => join(dir, 'backups', name)
     const zodbSite = `--datafs ${join(zodbRoot, 'live/Data.fs')} --blob-storage ${join(zodbRoot, 'live/blobstorage')} --location-prefix ${join(zodbRoot, 'var')}`
     const jobs = [
