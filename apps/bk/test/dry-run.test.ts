@@ -63,11 +63,11 @@ describe('--dry-run changes nothing', () => {
           'pre-command' in manifest ? ['--pre-command', `touch ${marker}`, '--post-command', `touch ${marker}`] : []
         const before = await fingerprint(setup.state)
         const env = {...setup.env, BK_LOCK_DIR: locks}
-        const text = await runBk([...setup.argv, ...hooks, '--dry-run', '--yes'], {env})
+        const text = await runBk([...setup.argv, ...hooks, '--dry-run', '--yes'], {env, cwd: setup.cwd})
         expect(text.exitCode, text.stderr).toBe(0)
         expect(text.stdout).toMatch(/^Plan: /m)
         expect(text.stdout).toMatch(/Nothing was changed \(--dry-run\)\./)
-        const json = await runBk([...setup.argv, ...hooks, '--dry-run', '--yes', '--json'], {env})
+        const json = await runBk([...setup.argv, ...hooks, '--dry-run', '--yes', '--json'], {env, cwd: setup.cwd})
         expect(json.exitCode, json.stderr).toBe(0)
         const doc = json.json<{kind: string; dryRun: boolean; plan: {steps: unknown[]}}>()
         expect(doc.kind).toBe('plan')

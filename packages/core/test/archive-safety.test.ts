@@ -1,5 +1,15 @@
 import {execFileSync} from 'node:child_process'
-import {mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync} from 'node:fs'
+import {
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {checkArchive, createArchive, extractArchive, listArchive, readArchiveMember} from '../src/archive/index.js'
@@ -18,6 +28,99 @@ function sandbox() {
 }
 
 const ok: RawMember = {path: 'fine.txt', content: 'fine'}
+
+describe('outsideSymlinks: links to absolute or outside targets restored as links, never written through', () => {
+  it('restores /etc/localtime-style and escaping links with their text', async () => {
+    const {box, outside, target} = sandbox()
+    const file = join(box, 'volume.tar.gz')
+    const members: RawMember[] = [
+      {path: 'vol', type: 'Directory'},
+      {path: 'vol/localtime', type: 'SymbolicLink', linkpath: '/etc/localtime'},
+      {path: 'vol/up', type: 'SymbolicLink', linkpath: '../../outside/keep.txt'},
+      {path: 'vol/hl', type: 'Link', linkpath: 'vol/localtime'},
+      {path: 'vol/f', content: 'f'},
+    ]
+    writeFileSync(file, rawTar(members, {gzip: true}))
+    // the default stays strict
+    expect((await rejection(extractArchive({file, target}))).message).toMatch(/absolute path \/etc\/localtime/)
+    expect((await checkArchive(file)).unsafe.length).toBeGreaterThan(0)
+    expect((await checkArchive(file, {outsideSymlinks: true})).unsafe).toEqual([])
+    const r = await extractArchive({file, target, outsideSymlinks: true})
+    expect(r.entries).toBe(5)
+    expect(readlinkSync(join(target, 'vol/localtime'))).toBe('/etc/localtime')
+    expect(readlinkSync(join(target, 'vol/up'))).toBe('../../outside/keep.txt')
+    expect(lstatSync(join(target, 'vol/hl')).isSymbolicLink()).toBe(true)
+    expect(readFileSync(join(target, 'vol/f'), 'utf8')).toBe('f')
+    expect(names(outside)).toEqual(['keep.txt'])
+  })
+
+  const through: {name: string; members: (outside: string) => RawMember[]; entry: string; reason: RegExp}[] = [
+    {
+      name: 'a file written through an absolute symlink',
+      members: (outside) => [
+        {path: 'abs', type: 'SymbolicLink', linkpath: outside},
+        {path: 'abs/x', content: 'pwned'},
+      ],
+      entry: 'abs/x',
+      reason: /through the symlink abs/,
+    },
+    {
+      name: 'a folder and file written through an escaping symlink',
+      members: () => [
+        {path: 'esc', type: 'SymbolicLink', linkpath: '../../outside'},
+        {path: 'esc/sub', type: 'Directory'},
+        {path: 'esc/sub/x', content: 'pwned'},
+      ],
+      entry: 'esc/sub',
+      reason: /through the symlink esc/,
+    },
+    {
+      name: 'a hard link made through an absolute symlink',
+      members: (outside) => [
+        {path: 'abs', type: 'SymbolicLink', linkpath: outside},
+        {path: 'hl', type: 'Link', linkpath: 'abs/keep.txt'},
+      ],
+      entry: 'hl',
+      reason: /goes through the symlink abs/,
+    },
+  ]
+  for (const attack of through) {
+    it(`still refuses ${attack.name}`, async () => {
+      const {box, outside, target} = sandbox()
+      const file = join(box, 'evil.tar')
+      writeFileSync(file, rawTar(attack.members(outside)))
+      const error = await rejection(extractArchive({file, target, outsideSymlinks: true}))
+      expect(error.message).toContain(`'${attack.entry}'`)
+      expect(error.message).toMatch(attack.reason)
+      expect(error.code).toBe('EUNSAFE')
+      expect(names(outside)).toEqual(['keep.txt'])
+      expect(readFileSync(join(outside, 'keep.txt'), 'utf8')).toBe('keep')
+      expect(names(join(box, 'area'))).toEqual([])
+      expect((await checkArchive(file, {outsideSymlinks: true})).unsafe.join('\n')).toMatch(attack.reason)
+    })
+  }
+
+  it('never applies a mode or time fixup through a link that replaced a file or folder', async () => {
+    const {box, outside, target} = sandbox()
+    const before = statSync(outside)
+    const file = join(box, 'replace.tar')
+    writeFileSync(
+      file,
+      rawTar([
+        {path: 'd', type: 'Directory', mode: 0o700},
+        {path: 's', content: 'x', mode: 0o4755},
+        {path: 'd', type: 'SymbolicLink', linkpath: outside},
+        {path: 's', type: 'SymbolicLink', linkpath: join(outside, 'keep.txt')},
+      ]),
+    )
+    await extractArchive({file, target, outsideSymlinks: true})
+    expect(readlinkSync(join(target, 'd'))).toBe(outside)
+    expect(readlinkSync(join(target, 's'))).toBe(join(outside, 'keep.txt'))
+    expect(statSync(outside).mode).toBe(before.mode)
+    expect(statSync(outside).mtimeMs).toBe(before.mtimeMs)
+    expect(statSync(join(outside, 'keep.txt')).mode & 0o7777).toBe(0o644)
+  })
+})
 
 describe('safe extraction refuses tar-slip archives, naming the entry, writing nothing', () => {
   const attacks: {name: string; members: (outside: string) => RawMember[]; entry: string; reason: RegExp}[] = [

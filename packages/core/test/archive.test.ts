@@ -1,4 +1,5 @@
 import {execFileSync} from 'node:child_process'
+import {createHash} from 'node:crypto'
 import {lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {fixtureTestsRun} from '@bkcli/testkit'
@@ -233,6 +234,23 @@ describe('listArchive', () => {
     let seen = 0
     for await (const _ of listArchive(file)) if (++seen === 5) break
     expect(seen).toBe(5)
+  })
+
+  it("checkArchive's onEntry lists the same members as listArchive, with the file's sha256, in one read", async () => {
+    const dir = temp()
+    const src = join(dir, 'src')
+    mkdirSync(join(src, 'sub'), {recursive: true})
+    writeFileSync(join(src, 'a.txt'), 'alpha')
+    writeFileSync(join(src, 'sub', 'b.txt'), 'beta')
+    const file = join(dir, 'one.tar.gz')
+    await createArchive({cwd: src, file})
+    const seen: unknown[] = []
+    const check = await checkArchive(file, {onEntry: (e) => seen.push(e)})
+    const listed: unknown[] = []
+    for await (const e of listArchive(file)) listed.push(e)
+    expect(seen).toEqual(listed)
+    expect(check.entries).toBe(listed.length)
+    expect(check.sha256).toBe(createHash('sha256').update(readFileSync(file)).digest('hex'))
   })
 })
 

@@ -14,7 +14,7 @@ class Demo extends BkCommand<typeof Demo> {
   static override id = 'demo:run'
   static override args = {source: Args.string({required: true})}
   static override flags = {
-    keep: Flags.integer({description: 'how many'}),
+    keep: Flags.integer({description: 'how many', aliases: ['keep_count']}),
     label: Flags.string({}),
     gzip: Flags.boolean({allowNo: true}),
   }
@@ -143,6 +143,35 @@ describe('BkCommand', () => {
       expect(JSON.parse(out2.stdout)).toMatchObject({keep: 2})
     })
 
+    it("takes a flag's aliases as keys and booleans as words; two keys for one flag are an error", async () => {
+      const dir = tempDir()
+      const file = join(dir, 'bk.yml')
+      writeFileSync(file, 'demo:\n  keep_count: 5\n  gzip: "off"\n')
+      const out = capture()
+      expect(await run(['src', '--config', file, '--json'])).toBe(0)
+      expect(JSON.parse(out.stdout)).toMatchObject({keep: 5, gzip: false})
+      writeFileSync(file, 'demo:\n  keep_count: 5\n  keep: 6\n')
+      const out2 = capture()
+      expect(await run(['src', '--config', file])).toBe(1)
+      expect(out2.stderr).toContain("'demo.keep_count' and 'demo.keep' set the same option; keep one")
+      writeFileSync(file, 'demo:\n  gzip: maybe\n')
+      const out3 = capture()
+      expect(await run(['src', '--config', file])).toBe(1)
+      expect(out3.stderr).toContain('demo.gzip must be true or false')
+    })
+
+    it('reads --flag=false of a boolean flag as --no-flag (oclif would take false for an argument)', async () => {
+      const out = capture()
+      expect(await run(['src', '--gzip=false', '--json'])).toBe(0)
+      expect(JSON.parse(out.stdout)).toMatchObject({source: 'src', gzip: false})
+      const out2 = capture()
+      expect(await run(['--gzip=yes', 'src', '--json'])).toBe(0)
+      expect(JSON.parse(out2.stdout)).toMatchObject({source: 'src', gzip: true})
+      const out3 = capture()
+      expect(await run(['src', '--gzip=sometimes'])).toBe(2)
+      expect(out3.stderr).toContain("--gzip takes true or false, not 'sometimes'")
+    })
+
     it('names an unknown key', async () => {
       const dir = tempDir()
       const file = join(dir, 'bk.yml')
@@ -160,7 +189,7 @@ describe('BkCommand', () => {
       expect(await run(['src', '--config', file])).toBe(1)
       expect(out.stderr).toContain('bk.yml')
       expect(out.stderr).toMatch(/integer/)
-      writeFileSync(file, 'demo:\n  gzip: "yes"\n')
+      writeFileSync(file, 'demo:\n  gzip: "often"\n')
       const out2 = capture()
       expect(await run(['src', '--config', file])).toBe(1)
       expect(out2.stderr).toContain('demo.gzip must be true or false')

@@ -20,7 +20,7 @@ function settings(over: Partial<RunSettings> = {}): RunSettings {
     operation: 'bk test run',
     confirm: async () => {},
     hooks: {},
-    context: {progress: () => ({update() {}, setTotal() {}, done() {}}), info() {}, note() {}},
+    context: {progress: () => ({update() {}, setTotal() {}, done() {}}), info() {}, note() {}, warn() {}},
     ...over,
   }
 }

@@ -45,7 +45,8 @@ export interface MigrateResult extends CloneResult {
 
 const URI = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i
 
-function checkUri(uri: string): void {
+/** A site uri as Aegir accepts it (a host name; not `all` or `default`). */
+export function checkUri(uri: string): void {
   if (!URI.test(uri) || uri === 'all' || uri === 'default') {
     throw new BkError(`'${uri}' is not a site uri (a host name such as www.example.org)`)
   }

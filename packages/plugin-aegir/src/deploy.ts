@@ -28,7 +28,7 @@ import {
 } from './drupal/rewrite-settings.js'
 import {rewriteDumpFile, sitePathLineRewriter} from './dump/rewrite-dump.js'
 import {type JournalState, SiteJournal} from './journal.js'
-import {applyProvisionLayout} from './layout.js'
+import {applyProvisionLayout, chownTree, type Owner} from './layout.js'
 import {sessionFor} from './session.js'
 import {siteTarget} from './target.js'
 
@@ -49,6 +49,8 @@ export interface DeployPlan {
   site: Pick<SiteDatabase, 'engine' | 'driver' | 'host' | 'port'>
   /** Group for files/ and settings.php; undefined keeps the archive's. */
   webGroup?: number
+  /** Owner of every file of the deployed folder (before the web group); undefined keeps the archive's (as root). */
+  owner?: Owner
   /** Drupal major and the raw maintenance value the deployed site gets (the live site's own from before). */
   maintenance?: {major: number; value: string | undefined}
   onSpawn?: (pid: number) => void
@@ -166,6 +168,7 @@ export async function deploySite(plan: DeployPlan): Promise<DeployResult> {
         await session.close()
       }
     }
+    if (plan.owner) await chownTree(stage, plan.owner)
     await applyProvisionLayout(stage, plan.webGroup)
     const tables = await admin.tableCounts(database)
     if (Object.keys(tables).length === 0) throw new BkError(`the import into ${database} produced no tables`)

@@ -80,3 +80,43 @@ export async function applyProvisionLayout(siteDir: string, webGroup: number | u
 async function isDir(path: string): Promise<boolean> {
   return (await lstat(path).catch(() => undefined))?.isDirectory() ?? false
 }
+
+/** A file owner: uid and gid. */
+export interface Owner {
+  uid: number
+  gid: number
+}
+
+/**
+ * `user[:group]` (names from /etc/passwd and /etc/group, or numbers) as uid/gid; without a group, the user's
+ * primary group.
+ */
+export async function resolveOwner(text: string): Promise<Owner> {
+  const [user = '', group] = text.split(':')
+  let uid: number | undefined
+  let primary: number | undefined
+  if (/^\d+$/.test(user)) uid = Number(user)
+  const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '')
+  for (const line of passwd.split('\n')) {
+    const [name, , id, gid] = line.split(':')
+    if ((uid === undefined && name === user) || (uid !== undefined && Number(id) === uid)) {
+      uid = Number(id)
+      primary = Number(gid)
+      break
+    }
+  }
+  if (uid === undefined) throw new BkError(`unknown user '${user}' (--owner); give user[:group] as names or numbers`)
+  const gid = group ? await resolveGroup(group) : primary
+  if (gid === undefined) throw new BkError(`user ${user} has no primary group here; give --owner ${user}:<group>`)
+  return {uid, gid}
+}
+
+/** Every entry of the folder (itself included) given the owner, symlinks themselves (lchown). */
+export async function chownTree(dir: string, owner: Owner): Promise<void> {
+  const set = async (path: string) => {
+    const info = await lstat(path)
+    if (info.uid !== owner.uid || info.gid !== owner.gid) await lchown(path, owner.uid, owner.gid)
+  }
+  for await (const entry of walk(dir)) await set(entry.abs)
+  await set(dir)
+}

@@ -39,7 +39,7 @@ export async function backupSteps(site: AegirSite, location: string, why: string
 }
 
 /** A journal of a killed run: the plan says it will be undone first. */
-export async function pendingSteps(site: AegirSite): Promise<PlanStep[]> {
+export async function pendingSteps(site: Pick<AegirSite, 'dir'>): Promise<PlanStep[]> {
   const journal = readJournal(site.dir)
   if (!journal) return []
   return [

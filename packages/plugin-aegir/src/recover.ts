@@ -39,7 +39,10 @@ const escapeRe = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
  * folder) are retired. Then stale stages, partial tarballs and orphan sidecars of dead runs are swept.
  * Returns one line per thing done.
  */
-export async function recoverSite(site: AegirSite, options: RecoverOptions = {}): Promise<string[]> {
+/** What recovery needs of a site: its folder and uri; its database when it exists (a deploy's target has none yet). */
+export type RecoverableSite = Pick<AegirSite, 'dir' | 'uri'> & {database?: SiteDatabase}
+
+export async function recoverSite(site: RecoverableSite, options: RecoverOptions = {}): Promise<string[]> {
   const lines: string[] = takeSettled(site.dir)
   const journal = readJournal(site.dir)
   if (journal) lines.push(...(await undoJournal(site, journal, options)))
@@ -51,7 +54,7 @@ export async function recoverSite(site: AegirSite, options: RecoverOptions = {})
   if (lines.length > 0 && (await pathExists(site.dir))) {
     // a finished swap put the new site in place: the command goes on with its settings, not those read before
     const fresh = await openSite(site.dir).catch(() => undefined)
-    if (fresh && fresh.database.database !== site.database.database) {
+    if (fresh && site.database && fresh.database.database !== site.database.database) {
       Object.assign(site, fresh)
       lines.push(`${site.uri} now uses the database ${site.database.database}`)
     }
@@ -61,7 +64,7 @@ export async function recoverSite(site: AegirSite, options: RecoverOptions = {})
   return lines
 }
 
-async function undoJournal(site: AegirSite, journal: JournalState, options: RecoverOptions): Promise<string[]> {
+async function undoJournal(site: RecoverableSite, journal: JournalState, options: RecoverOptions): Promise<string[]> {
   const lines: string[] = []
   const what = `'${journal.command}' (pid ${journal.pid}, since ${journal.started})`
   if (journal.target) lines.push(...(await recoverCommit(journalPathFor(journal.target))))
@@ -109,9 +112,9 @@ async function undoJournal(site: AegirSite, journal: JournalState, options: Reco
     }
     if (journal.maintenance) {
       const m = journal.maintenance
-      if (site.database.database !== m.database) {
+      if (site.database?.database !== m.database) {
         lines.push(
-          `maintenance mode of ${m.database} was switched on by ${what}; the site now uses ${site.database.database}: check it by hand`,
+          `maintenance mode of ${m.database} was switched on by ${what}; the site now uses ${site.database?.database ?? 'no database'}: check it by hand`,
         )
       } else {
         const session = sessionFor(dbClient(siteTarget(site.database)), site.database.engine)

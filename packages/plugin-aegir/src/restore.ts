@@ -215,11 +215,16 @@ export async function restoreSite(
 }
 
 /** The backup to restore: a path, a name in the location, or (none given) the site's newest backup. */
-export async function resolveBackup(location: string, uri: string, arg: string | undefined): Promise<string> {
+export async function resolveBackup(
+  location: string,
+  uri: string | undefined,
+  arg: string | undefined,
+): Promise<string> {
   if (arg) {
     for (const candidate of [resolve(arg), join(location, arg)]) if (await pathExists(candidate)) return candidate
     throw new BkError(`no backup '${arg}' (as a path or in ${location}); see bk aegir list`)
   }
+  if (uri === undefined) throw new BkError('give the backup file')
   const newest = (await siteCatalog(location, uri).list()).find((e) => e.type === 'file')
   if (!newest) throw new BkError(`no backup of ${uri} in ${location}; give the backup file`)
   return newest.path

@@ -4,11 +4,11 @@
  * state or the new one, the next bk aegir command on the site says what it undid or finished, and nothing is left:
  * no maintenance mode, no orphan database or user, no dump in the site, no stage, partial or orphan sidecar.
  */
-import {execFileSync, spawn} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync} from 'node:fs'
 import {basename, join, relative} from 'node:path'
-import {fixturePath, repoRoot, runBk, tempDir} from '@bkcli/testkit'
+import {fixturePath, runBk, tempDir} from '@bkcli/testkit'
 import {afterEach, describe, expect, it} from 'vitest'
 import {
   dropDatabases,
@@ -16,6 +16,7 @@ import {
   fixtureCounts,
   makeTestSite,
   mysqlRoot,
+  startBk as startBkAt,
   type TestSite,
   tableCounts,
   uniqueDbName,
@@ -197,35 +198,8 @@ describe('bk aegir backup killed at every step', () => {
 })
 
 /** Starts bk, resolves when its output matches `ready` (the process keeps running). */
-function startBk(argv: string[], ready: RegExp, locks = lockDir) {
-  const child = spawn(process.execPath, [join(repoRoot(), 'apps/bk/bin/run.js'), ...argv], {
-    env: {
-      ...process.env,
-      ...env,
-      NO_COLOR: '1',
-      BK_LOCK_DIR: locks,
-      BK_DATA_DIR: join(repoRoot(), '.bk-dev'),
-      BK_CONFIG_DIR: tempDir('bk-config-'),
-      BK_CACHE_DIR: tempDir('bk-cache-'),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  const exited = new Promise<{code: number | null; signal: string | null; out: string}>((resolve) =>
-    child.on('exit', (code, signal) => resolve({code, signal, out})),
-  )
-  const started = new Promise<void>((resolve, reject) => {
-    const check = (chunk: Buffer) => {
-      out += chunk.toString()
-      if (ready.test(out)) resolve()
-    }
-    child.stdout.on('data', check)
-    child.stderr.on('data', check)
-    child.on('exit', () => reject(new Error(`bk exited before ${ready}: ${out}`)))
-  })
-  return {child, started, exited}
-}
 const lockDir = tempDir('bk-crash-locks-')
+const startBk = (argv: string[], ready: RegExp, locks = lockDir) => startBkAt(argv, ready, locks)
 
 describe('bk aegir restore interrupted or run twice', () => {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

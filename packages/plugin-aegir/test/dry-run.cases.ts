@@ -1,7 +1,7 @@
 import {copyFileSync, mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {type DryRunCase, type DryRunSetup, fixturePath, tempDir} from '@bkcli/testkit'
-import {FIXTURE_BACKUP, makeTestSite, type TestSite, uniqueDbName} from './helpers.js'
+import {FIXTURE_BACKUP, freshPlatform, makeTestSite, type TestSite, uniqueDbName} from './helpers.js'
 
 /**
  * A live MariaDB site on the fixture platform with the fixture backup in its location; the state is the whole
@@ -21,7 +21,31 @@ function site(argv: (t: TestSite, dbName: string) => string[], prepare?: (t: Tes
   }
 }
 
+/** A platform without example.com (another site beside), the fixture backup in the location: what deploy starts from. */
+function deployCase(): DryRunSetup {
+  const p = freshPlatform()
+  mkdirSync(p.location, {recursive: true, mode: 0o700})
+  copyFileSync(fixturePath('aegir', 'backups', FIXTURE_BACKUP), join(p.location, FIXTURE_BACKUP))
+  const dbName = uniqueDbName()
+  return {
+    argv: ['aegir', 'deploy', FIXTURE_BACKUP, p.platform, '--location', p.location, '--db-name', dbName],
+    state: {paths: [p.root], mysql: [dbName]},
+  }
+}
+
 export const cases: DryRunCase[] = [
+  {command: 'aegir:deploy', setup: async () => deployCase()},
+  {
+    command: 'aegir:backup-delete',
+    setup: async () =>
+      site(
+        () => ['aegir', 'backup-delete', 'example.com-20261122.010203.tar.gz'],
+        (t) => {
+          writeFileSync(join(t.location, 'example.com-20261122.010203.tar.gz'), 'x')
+          writeFileSync(join(t.location, 'example.com-20261122.010203.tar.gz.bk.json'), '{}')
+        },
+      ),
+  },
   {command: 'aegir:backup', setup: async () => site((t) => ['aegir', 'backup', t.site, '--keep', '1'])},
   {
     command: 'aegir:restore',

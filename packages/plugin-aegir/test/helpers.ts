@@ -1,8 +1,8 @@
-import {execFileSync, spawnSync} from 'node:child_process'
-import {randomBytes} from 'node:crypto'
-import {readFileSync, writeFileSync} from 'node:fs'
-import {join} from 'node:path'
-import {extractFixture, fixturePath, tempDir} from '@bkcli/testkit'
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
+import {createHash, randomBytes} from 'node:crypto'
+import {readdirSync, readFileSync, renameSync, statSync, writeFileSync} from 'node:fs'
+import {join, relative} from 'node:path'
+import {extractFixture, fixturePath, repoRoot, tempDir} from '@bkcli/testkit'
 
 export const FIXTURE_BACKUP = 'example.com-20261121.222734.tar.gz'
 export const FIXTURE_PASSWORD = 'Xk3vP9qLm2'
@@ -128,4 +128,84 @@ export function tarListing(file: string): string[] {
       const parts = line.split(/\s+/)
       return `${parts[0]} ${parts[2]} ${parts.slice(5).join(' ')}`
     })
+}
+
+export const isRoot = process.getuid?.() === 0
+/** The owner of the other site on freshPlatform()'s platform, and its web group. */
+export const SIBLING = {uid: 1234, gid: 1235, webGroup: 33}
+
+/**
+ * A fresh server's platform: the fixture platform whose example.com is gone; another site (the fixture's folder
+ * renamed) is there, owned by the Aegir user 1234:1235 with its files in the web group 33.
+ */
+export function freshPlatform(): {root: string; platform: string; sibling: string; location: string} {
+  requireMariadb()
+  const root = extractFixture('aegir', 'platforms')
+  const platform = join(root, 'platforms/drupal-7')
+  const sibling = join(platform, 'sites/sibling.example.org')
+  renameSync(join(platform, 'sites/example.com'), sibling)
+  if (isRoot) {
+    execFileSync('chown', ['-R', `${SIBLING.uid}:${SIBLING.gid}`, sibling])
+    execFileSync('chgrp', ['-R', String(SIBLING.webGroup), join(sibling, 'files')])
+  }
+  const location = join(root, 'backups')
+  return {root, platform, sibling, location}
+}
+
+/** mode, size and sha256 of every path under a folder. */
+export function treeState(dir: string, skip: string[] = []): Record<string, string> {
+  const out: Record<string, string> = {}
+  const visit = (abs: string) => {
+    const rel = relative(dir, abs) || '.'
+    if (skip.includes(rel)) return
+    const st = statSync(abs)
+    const mode = (st.mode & 0o7777).toString(8)
+    if (st.isDirectory()) {
+      out[rel] = `d ${mode}`
+      for (const name of readdirSync(abs)) visit(join(abs, name))
+    } else out[rel] = `f ${mode} ${createHash('sha256').update(readFileSync(abs)).digest('hex')}`
+  }
+  visit(dir)
+  return out
+}
+
+export function dbExists(name: string): boolean {
+  return mysqlRoot(`SHOW DATABASES LIKE '${name}'`).trim() === name
+}
+
+export function userExists(name: string): boolean {
+  return mysqlRoot(`SELECT COUNT(*) FROM mysql.user WHERE User = '${name}'`).trim() !== '0'
+}
+
+/**
+ * bk started in the background (the admin password empty, locks in `locks`): `started` resolves once its output
+ * matches `ready` (a step being reached), `exited` when it ends — for signals sent at a given step.
+ */
+export function startBk(argv: string[], ready: RegExp, locks: string) {
+  const child = spawn(process.execPath, [join(repoRoot(), 'apps/bk/bin/run.js'), ...argv], {
+    env: {
+      ...process.env,
+      BK_DB_ADMIN_PASSWORD: '',
+      NO_COLOR: '1',
+      BK_LOCK_DIR: locks,
+      BK_DATA_DIR: join(repoRoot(), '.bk-dev'),
+      BK_CONFIG_DIR: tempDir('bk-config-'),
+      BK_CACHE_DIR: tempDir('bk-cache-'),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  const exited = new Promise<{code: number | null; signal: string | null; out: string}>((resolve) =>
+    child.on('exit', (code, signal) => resolve({code, signal, out})),
+  )
+  const started = new Promise<void>((resolve, reject) => {
+    const check = (chunk: Buffer) => {
+      out += chunk.toString()
+      if (ready.test(out)) resolve()
+    }
+    child.stdout.on('data', check)
+    child.stderr.on('data', check)
+    child.on('exit', () => reject(new Error(`bk exited before ${ready}: ${out}`)))
+  })
+  return {child, started, exited}
 }

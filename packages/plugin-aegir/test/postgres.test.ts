@@ -6,6 +6,7 @@ import {tempDir} from '@bkcli/testkit'
 import {afterEach, describe, expect, it} from 'vitest'
 import {adminTarget} from '../src/admin.js'
 import {backupSite} from '../src/backup.js'
+import {BackupDeploy} from '../src/deploy-backup.js'
 import {readSiteDatabase} from '../src/drupal/credentials.js'
 import {listBackups, listingLine} from '../src/list.js'
 import {restoreSite} from '../src/restore.js'
@@ -111,5 +112,54 @@ describe('PostgreSQL sites', () => {
       expect(a).not.toContain(t.password)
       expect(a).not.toContain(db.password)
     }
+  })
+
+  it('deploy onto a fresh platform: a new PostgreSQL database and role, settings rewritten, no password in argv', async () => {
+    const t = makePgSite()
+    const backup = await backupSite(await openSite(t.site), {
+      location: t.location,
+      description: 'before the server died',
+    })
+    const fresh = tempDir()
+    const platform = join(fresh, 'platforms/drupal-7')
+    mkdirSync(join(platform, 'sites/all'), {recursive: true})
+    const argvs: string[] = []
+    const admin = await adminTarget({url: 'postgres://root@127.0.0.1:5432/', env: {}})
+    const deploy = await BackupDeploy.open(backup.file, platform, {
+      location: t.location,
+      admin,
+      onSpawn: (pid) => {
+        try {
+          argvs.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))
+        } catch {}
+      },
+    })
+    const plan = await deploy.plan()
+    expect(plan.steps.map((s) => `${s.op} ${s.target}`)).toContain(`create ${join(platform, 'sites/example.com')}`)
+    const result = await deploy.run()
+    cleanups.push(() =>
+      psql(`DROP DATABASE IF EXISTS "${result.database}" WITH (FORCE); DROP ROLE IF EXISTS "${result.user}";`),
+    )
+    expect(result).toMatchObject({
+      engine: 'postgres',
+      site: join(platform, 'sites/example.com'),
+      finishedByRecovery: false,
+    })
+    expect(result.database).not.toBe(t.database)
+    expect(result.tables).toEqual({cache_bootstrap: 0, node: 150, variable: 2})
+    const db = await readSiteDatabase(result.site)
+    expect(db).toMatchObject({engine: 'postgres', driver: 'pgsql', database: result.database, username: result.user})
+    // the new role owns the database and reads it with the password settings.php holds
+    const asSite = spawnSync('psql', ['-h', '127.0.0.1', '-U', db.username, '-X', '-tA', '-d', db.database], {
+      input: 'SELECT title FROM node WHERE nid = 1',
+      encoding: 'utf8',
+      env: {...process.env, PGPASSWORD: db.password},
+    })
+    expect(asSite.stdout.trim()).toBe('Node 1 🚀 café')
+    expect(readFileSync(join(result.site, 'files/a.txt'), 'utf8')).toBe('a file')
+    expect(argvs.some((a) => a.includes('psql'))).toBe(true)
+    for (const a of argvs) expect(a).not.toContain(db.password)
+    // the source site and its database are untouched
+    expect(psql('SELECT count(*) FROM node', t.database).trim()).toBe('150')
   })
 })

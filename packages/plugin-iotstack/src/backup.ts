@@ -1,4 +1,4 @@
-import {lstat} from 'node:fs'
+import {lstat, rmSync} from 'node:fs'
 import {chown, copyFile, mkdir, stat} from 'node:fs/promises'
 import {basename, dirname, join, relative} from 'node:path'
 import {
@@ -10,6 +10,7 @@ import {
   crashPoint,
   journalPathFor,
   messageOf,
+  onInterrupt,
   type Plan,
   type PlanStep,
   step as planStep,
@@ -25,6 +26,7 @@ import {baseName, datedNamingFor, rollingNamingFor, type StackCompression, SUFFI
 import {resolveOwner} from './owner.js'
 import {assertStackDir, presentMembers, type StackPaths, stackPaths} from './stack.js'
 import {logTime, StackLog} from './stack-log.js'
+import {clearStopped, markStopped, STOPPED_MARKER} from './stopped-marker.js'
 
 /**
  * `bk iotstack backup`: IOTstack's backup.sh done right. Same archive layout and names (dated
@@ -40,7 +42,12 @@ export interface BackupOptions {
   location?: string
   /** Give the artifacts to this user (root only). */
   user?: string
-  /** Bring the stack down around the copy (and up again), as IOTstack does. */
+  /**
+   * Copy the stack while it runs (`--live`). By default, as IOTstack's backup.sh, a running stack is brought down
+   * (`docker compose down`) for the copy and up again afterwards, also after a failure or on SIGINT/SIGTERM.
+   */
+  live?: boolean
+  /** `--stop`: the default, asked by name: a missing Docker Compose is an error instead of a warning. */
   stop?: boolean
   dumpDatabases?: boolean
   /** gzip (IOTstack's .tar.gz, the default) or zstd (.tar.zst: much faster; IOTstack's restore.sh cannot read it). */
@@ -70,8 +77,10 @@ export interface BackupResult {
   entries: number
   includesEnv: boolean
   stopped: boolean
-  /** The stack was running and kept running (no --stop): database files may be mid-write. */
+  /** The stack was running and kept running (--live): database files may be mid-write. */
   liveCopy: boolean | 'unknown'
+  /** With --live: a warning that --quiet does not hide, when no dump covers the running databases. */
+  liveWarning?: string
   hooks: {preBackup: boolean; postBackup: boolean}
   dumps: DumpResult[]
   warnings: string[]
@@ -98,7 +107,7 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
   const owner = await resolveOwner(options.user)
   const warnings: string[] = []
 
-  const created = await makeDirs(paths, type)
+  const folders = await makeDirs(paths, type)
   const compression = options.compression ?? 'gzip'
   const dated = new Catalog(paths.dated, datedNamingFor(compression), {manifests: false})
   const datedName = await dated.nextName(now)
@@ -135,6 +144,7 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
 
   let driver: ComposeDriver | undefined
   let wasUp = false
+  let unregister = () => {}
   let failure: unknown
   let preRan = false
   try {
@@ -145,10 +155,17 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
         `.env does not set ${missing.join(', ')}, which docker-compose.yml requires: docker compose will refuse to start the stack`,
       )
     }
-    if (options.stop || options.dumpDatabases) {
-      driver = await ComposeDriver.open(paths.dir, env)
-      wasUp = await driver.isUp()
-    }
+    const live = options.live === true
+    // Stopping is the default: Docker Compose is needed, except that a machine without it cannot run the stack.
+    driver = await ComposeDriver.open(paths.dir, env).catch((error: unknown) => {
+      if (options.stop || options.dumpDatabases) throw error
+      return undefined
+    })
+    if (driver) wasUp = await driver.isUp()
+    else if (!live)
+      warnings.push(
+        'docker compose is not available here: bk could not check whether the stack runs (if it does, bring it down first)',
+      )
     if (options.dumpDatabases) {
       const dbs = findDatabaseServices(project)
       if (dbs.length === 0)
@@ -161,17 +178,29 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
       for (const d of result.dumps) await log.line(`${d.service}: ${d.file} (${d.bytes} bytes)`)
       await log.line()
     }
-    if (options.stop) {
+    if (!live && driver) {
       if (wasUp) {
-        step(`Stopping the stack (${driver!.name} down)`)
-        await log.line(`${driver!.name} down`)
-        await driver!.down()
+        step(`Stopping the stack (${driver.name} down)`)
+        await log.line(`${driver.name} down`)
+        await markStopped(paths, driver.name)
+        const up = driver
+        unregister = onInterrupt(() => {
+          if (up.upSync()) rmSync(join(paths.backups, STOPPED_MARKER), {force: true})
+        })
         result.stopped = true
+        await driver.down()
       } else {
         await log.line('Stack not running: nothing to stop')
       }
     }
-    result.liveCopy = options.stop ? false : driver ? wasUp : 'unknown'
+    result.liveCopy = live ? (driver ? wasUp : 'unknown') : driver ? false : 'unknown'
+    if (live && result.liveCopy !== false && !options.dumpDatabases) {
+      const dbs = findDatabaseServices(project).map((db) => db.service)
+      if (dbs.length > 0) {
+        result.liveWarning = `--live: the stack ${result.liveCopy === true ? 'kept running' : 'may be running'} and no dump covers its databases (${dbs.join(', ')}): their files may be copied mid-write and not restore; add --dump-databases, or leave out --live`
+        await log.line(`Warning: ${result.liveWarning}`)
+      }
+    }
 
     await log.line('Executing prebackup scripts')
     preRan = true
@@ -222,10 +251,13 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
       step(`Starting the stack (${driver!.name} up -d)`)
       await log.line(`${driver!.name} up -d`)
       await driver!.up()
+      unregister()
+      await clearStopped(paths)
     } catch (error) {
       failure = mention(failure, error)
     }
   }
+  unregister()
 
   await log.line()
   await log.line(`Finished At: ${logTime()}`)
@@ -238,7 +270,7 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
   await log.close()
 
   if (owner) {
-    const files = [logFile, ...result.archives.flatMap((a) => [a.path, `${a.path}.bk.json`]), ...created]
+    const files = [logFile, ...result.archives.flatMap((a) => [a.path, `${a.path}.bk.json`]), ...folders]
     for (const file of files) await chown(file, owner.uid, owner.gid).catch(() => {})
   }
   if (failure) {
@@ -251,7 +283,11 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
   return result
 }
 
-/** Creates the backup folders (0700: archives hold .env); returns the ones it created, for --user. */
+/**
+ * Creates the backup folders (0700: archives hold .env); returns the ones that --user gives to the user: every
+ * folder the backup writes into (also when an earlier root run made them), and the location folder itself when
+ * it is the stack's own backups/ or this run made it (never a --location folder of someone else, e.g. a mount).
+ */
 async function makeDirs(paths: StackPaths, type: BackupType): Promise<string[]> {
   const wanted = [
     paths.backups,
@@ -270,7 +306,8 @@ async function makeDirs(paths: StackPaths, type: BackupType): Promise<string[]> 
       created.push(dir)
     }
   }
-  return created
+  const own = created.includes(paths.backups) || paths.backups === join(paths.dir, 'backups')
+  return wanted.filter((dir) => dir !== paths.backups || own)
 }
 
 /** `path`, or `<base>_1.log`, `_2`… when a run of the same minute already wrote it (IOTstack overwrote it). */
@@ -353,7 +390,7 @@ export async function planBackup(stackDir: string, options: BackupOptions = {}):
   const steps: PlanStep[] = []
   if (options.dumpDatabases)
     steps.push(planStep('run', 'docker compose exec', 'dump MariaDB/PostgreSQL/InfluxDB services'))
-  if (options.stop) steps.push(planStep('stop', paths.dir, 'docker compose down, if the stack runs'))
+  if (!options.live) steps.push(planStep('stop', paths.dir, 'docker compose down, if the stack runs'))
   if (await exists(join(paths.dir, 'pre_backup.sh'))) steps.push(planStep('run', join(paths.dir, 'pre_backup.sh')))
   const detail = `${members.join(', ')}${members.includes('.env') ? '' : ' (no .env in the stack)'}`
   if (type !== 'rolling') {
@@ -368,8 +405,10 @@ export async function planBackup(stackDir: string, options: BackupOptions = {}):
       if (await exists(other)) steps.push(planStep('remove', other, 'the same weekday slot, other compression'))
   }
   if (await exists(join(paths.dir, 'post_backup.sh'))) steps.push(planStep('run', join(paths.dir, 'post_backup.sh')))
-  if (options.stop) steps.push(planStep('start', paths.dir, 'docker compose up -d, if it was up'))
+  if (!options.live) steps.push(planStep('start', paths.dir, 'docker compose up -d, if it was up'))
   steps.push(planStep('write', paths.logs, 'the run log'))
+  if (options.user)
+    steps.push(planStep('write', paths.backups, `owner ${options.user}: the archives, the log and the backup folders`))
   return {summary: `back up ${paths.dir} into ${paths.backups}`, steps}
 }
 

@@ -1,5 +1,5 @@
 import type {Readable} from 'node:stream'
-import {BkError, isBkError, runTool, startTool} from '@bkcli/core'
+import {BkError, isBkError, runTool, runToolSync, startTool} from '@bkcli/core'
 
 /**
  * Drives `docker compose` for a stack folder (IOTstack runs compose from the stack root, so compose finds
@@ -47,6 +47,11 @@ export class ComposeDriver {
 
   async up(services: string[] = []): Promise<void> {
     await this.run(['up', '-d', ...services])
+  }
+
+  /** `up -d`, synchronously: for a signal handler (the process exits right after). True when it succeeded. */
+  upSync(): boolean {
+    return runToolSync(this.command[0]!, [...this.command.slice(1), 'up', '-d'], {cwd: this.dir, env: this.env}) === 0
   }
 
   /** `exec -T <service> sh -c <script>`, streaming `input` into it and handing its stdout to `output`. */

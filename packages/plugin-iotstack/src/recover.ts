@@ -2,12 +2,14 @@ import {readdir, rm, rmdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {pidAlive, recoverCommit, sweepLeftovers} from '@bkcli/core'
 import type {StackPaths} from './stack.js'
+import {recoverStopped} from './stopped-marker.js'
 
 /**
  * Crash recovery for a stack and its backups folder, run by core under their locks before any backup, restore,
  * prune or pull: a restore or backup killed inside its commit is rolled forward (the journal says what was
  * swapped), then what killed runs left is removed — extract folders, staged archives, partial files, replaced
- * copies of dead processes (`*.bk-prev-PID`) — and every removal is reported.
+ * copies of dead processes (`*.bk-prev-PID`) — and every removal is reported. A backup killed while the stack was
+ * down for its copy left a marker: the stack is brought up again.
  */
 export const RESTORE_JOURNAL = '.bk-restore.bk-commit.json'
 /** Where a restore keeps the members it replaced: `<stack>/.bk-kept/<time>-<pid>/` (never reused, never deleted). */
@@ -42,6 +44,7 @@ export async function recoverStack(paths: StackPaths): Promise<string[]> {
     await rmdir(join(paths.dir, KEPT_DIR, name)).catch(() => {})
   }
   await rmdir(join(paths.dir, KEPT_DIR)).catch(() => {})
+  lines.push(...(await recoverStopped(paths)))
   return lines
 }
 

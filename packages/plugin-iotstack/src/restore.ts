@@ -9,12 +9,10 @@ import {
   crashPoint,
   extractArchive,
   fsyncTree,
-  listArchive,
   messageOf,
   onInterrupt,
   type Plan,
   type PlanStep,
-  sha256File,
   step,
 } from '@bkcli/core'
 import {archiveStackMembers} from './archive-members.js'
@@ -109,19 +107,22 @@ export class StackRestore {
   async plan(): Promise<Plan> {
     const {archive, paths} = this
     const sidecar = await readSidecar(archive)
-    const check = await checkArchive(archive)
+    // one read: entry checks, the file's sha256 and the top-level members together
+    const top = new Set<string>()
+    const check = await checkArchive(archive, {
+      outsideSymlinks: true,
+      onEntry: (entry) => {
+        const first = entry.path.replace(/^\.\//, '').split('/')[0]
+        if (first && first !== '.' && first !== 'backups' && !first.startsWith('.bk-')) top.add(first)
+      },
+    })
     if (check.unsafe.length > 0) {
       throw new BkError(`${archive} holds entries bk will not extract (${check.unsafe[0]}); nothing was changed`)
     }
-    if (sidecar && (await sha256File(archive)) !== sidecar.extra.archive.sha256) {
+    if (sidecar && check.sha256 !== sidecar.extra.archive.sha256) {
       throw new BkError(
         `${archive} does not match its manifest (sha256 differs): it changed since bk wrote it; nothing was changed`,
       )
-    }
-    const top = new Set<string>()
-    for await (const entry of listArchive(archive)) {
-      const first = entry.path.replace(/^\.\//, '').split('/')[0]
-      if (first && first !== '.' && first !== 'backups' && !first.startsWith('.bk-')) top.add(first)
     }
     const members = orderMembers([...top])
     assertStackShape(archive, members)
@@ -226,7 +227,7 @@ async function runRestore(
   let stoppedStack = false
   let swapped = false
   try {
-    await extractArchive({file: archive, target: extract, precheck: false})
+    await extractArchive({file: archive, target: extract, precheck: false, outsideSymlinks: true})
     const staged = orderMembers((await readdir(extract)).filter((n) => n !== 'backups' && !n.startsWith('.bk-')))
     assertStackShape(archive, staged)
     await fsyncTree(extract) // durable before the commit points at it (a power cut, not only a kill)

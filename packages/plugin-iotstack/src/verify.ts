@@ -1,4 +1,4 @@
-import {BkError, checkArchive, isBkError, listArchive, messageOf, sha256File, type VerifyOutput} from '@bkcli/core'
+import {BkError, checkArchive, isBkError, messageOf, type VerifyOutput} from '@bkcli/core'
 import {findArchive} from './restore.js'
 import {readSidecar} from './sidecar.js'
 import {STACK_MEMBERS, stackPaths} from './stack.js'
@@ -26,20 +26,23 @@ export async function verifyBackup(
 ): Promise<VerifyResult> {
   const archive = await findArchive(archiveArg, stackPaths(stackDir, options.location))
   const sidecar = await readSidecar(archive)
-  const check = await checkArchive(archive)
-  if (check.unsafe.length > 0) throw new BkError(`${archive} holds entries a restore would refuse: ${check.unsafe[0]}`)
+  // one read: entry checks, the file's sha256 and the top-level members together
   const top = new Set<string>()
-  for await (const entry of listArchive(archive)) {
-    const first = entry.path.split('/')[0]
-    if (first && first !== '.') top.add(first)
-  }
+  const check = await checkArchive(archive, {
+    onEntry: (entry) => {
+      const first = entry.path.split('/')[0]
+      if (first && first !== '.') top.add(first)
+    },
+    outsideSymlinks: true,
+  })
+  if (check.unsafe.length > 0) throw new BkError(`${archive} holds entries a restore would refuse: ${check.unsafe[0]}`)
   const members = [...top]
   if (!members.some((m) => m === 'docker-compose.yml' || m === 'services' || m === 'volumes')) {
     throw new BkError(
       `${archive} is readable but is not an IOTstack backup (no docker-compose.yml, services/ or volumes/)`,
     )
   }
-  const sha256 = await sha256File(archive)
+  const sha256 = check.sha256
   if (sidecar && sidecar.extra.archive.sha256 !== sha256) {
     throw new BkError(`${archive} does not match its manifest (sha256 differs): it changed after bk wrote it`)
   }

@@ -1,6 +1,6 @@
 import {execFileSync} from 'node:child_process'
 import {copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
-import {join} from 'node:path'
+import {dirname as dirnameOf, join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
 import {fixturePath, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
@@ -66,9 +66,9 @@ describe('bk iotstack backup', () => {
     expect(json.log.startsWith(join(stack, 'backups/logs/backup_'))).toBe(true)
     expect(log).toContain('post_backup hook ran')
     expect(log).toContain('Result: ok')
-    // Without --stop or --dump-databases, nothing is asked of docker, and the user is told why that matters.
-    expect(docker.calls()).toEqual([])
-    expect(result.stderr).toContain('if it runs, databases in containers need --dump-databases or --stop')
+    // The stack is not running: docker is asked, nothing is stopped or started, nothing to warn about.
+    expect(docker.sequence()).toEqual(['compose version', 'compose ps -q'])
+    expect(result.stderr).not.toMatch(/--live|not available|mid-write/)
   })
 
   it('restores (GNU tar, as IOTstack would) to the identical tree, .env included', async () => {
@@ -95,26 +95,79 @@ describe('bk iotstack backup', () => {
     expect(restored['.env']).toMatchObject({mode: '600'})
   })
 
-  it('--stop: down, pre_backup.sh, archive, post_backup.sh, up -d, in that order', async () => {
+  for (const flags of [[], ['--stop']]) {
+    it(`by default${flags.length ? ' (and --stop)' : ''}: down, pre_backup.sh, archive, post_backup.sh, up -d, as backup.sh`, async () => {
+      const stack = fixtureStack()
+      const docker = fakeDocker()
+      docker.setUp(true)
+      writeFileSync(join(stack, 'pre_backup.sh'), `echo '{"hook":"pre_backup"}' >> "$BK_FAKE_DOCKER_LOG"\n`)
+      writeFileSync(
+        join(stack, 'post_backup.sh'),
+        `echo '{"hook":"post_backup '$BK_STATUS'"}' >> "$BK_FAKE_DOCKER_LOG"\n`,
+      )
+      const result = await runBk(['iotstack', 'backup', stack, ...flags], {env: docker.env})
+      expect(result.exitCode).toBe(0)
+      expect(docker.sequence()).toEqual([
+        'compose version',
+        'compose ps -q',
+        'compose down',
+        'hook pre_backup',
+        'hook post_backup ok',
+        'compose up -d',
+      ])
+      expect(readFileSync(docker.state, 'utf8')).toBe('up')
+      expect(result.stdout).toContain('brought down for the copy and up again')
+      const log = readdirSync(join(stack, 'backups/logs'))
+      const text = readFileSync(join(stack, 'backups/logs', log[0]!), 'utf8')
+      expect(text.indexOf('docker compose down')).toBeLessThan(text.indexOf('docker compose up -d'))
+      expect(readdirSync(join(stack, 'backups')).filter((n) => n.startsWith('.'))).toEqual([])
+    })
+  }
+
+  it('--live copies the running stack: no down/up, and a warning --quiet does not hide when no dump covers its databases', async () => {
     const stack = fixtureStack()
     const docker = fakeDocker()
     docker.setUp(true)
-    writeFileSync(join(stack, 'pre_backup.sh'), `echo '{"hook":"pre_backup"}' >> "$BK_FAKE_DOCKER_LOG"\n`)
-    writeFileSync(
-      join(stack, 'post_backup.sh'),
-      `echo '{"hook":"post_backup '$BK_STATUS'"}' >> "$BK_FAKE_DOCKER_LOG"\n`,
+    const quiet = await runBk(['iotstack', 'backup', stack, '--live', '-q', '--type', 'dated'], {env: docker.env})
+    expect(quiet.exitCode).toBe(0)
+    expect(quiet.stdout).toBe('')
+    expect(quiet.stderr).toBe(
+      'bk: warning: --live: the stack kept running and no dump covers its databases (influxdb, mariadb): their files may be copied mid-write and not restore; add --dump-databases, or leave out --live\n',
     )
-    const result = await runBk(['iotstack', 'backup', stack, '--stop'], {env: docker.env})
+    expect(docker.sequence()).toEqual(['compose version', 'compose ps -q'])
+    const logs = readdirSync(join(stack, 'backups/logs'))
+    expect(readFileSync(join(stack, 'backups/logs', logs[0]!), 'utf8')).toContain(
+      'Warning: --live: the stack kept running',
+    )
+    // With --dump-databases the dumps cover them: no warning; the stack is never brought down.
+    const dumped = fakeDocker()
+    dumped.setUp(true)
+    const r2 = await runBk(['iotstack', 'backup', stack, '--live', '--dump-databases', '-q', '--type', 'dated'], {
+      env: dumped.env,
+    })
+    expect(r2.exitCode).toBe(0)
+    expect(r2.stderr).toBe('')
+    expect(dumped.sequence().filter((c) => !c.includes('exec'))).toEqual(['compose version', 'compose ps -q'])
+    // A stack that is down: nothing runs, nothing to warn about.
+    const down = fakeDocker()
+    const r3 = await runBk(['iotstack', 'backup', stack, '--live', '--type', 'dated'], {env: down.env})
+    expect(r3.exitCode).toBe(0)
+    expect(r3.stderr).not.toContain('--live')
+    // --live and --stop contradict each other.
+    const both = await runBk(['iotstack', 'backup', stack, '--live', '--stop'], {env: down.env})
+    expect(both.exitCode).toBe(2)
+  })
+
+  it('without Docker Compose on the machine: a warning, then the copy (--stop asked by name fails instead)', async () => {
+    const stack = fixtureStack()
+    // PATH without the stand-in: this machine's docker (if any) has no compose plugin, and docker-compose is absent.
+    const env = {PATH: `${dirnameOf(process.execPath)}:/usr/bin:/bin`, BK_FAKE_DOCKER_NO_COMPOSE: '1'}
+    const result = await runBk(['iotstack', 'backup', stack, '--type', 'dated'], {env})
     expect(result.exitCode).toBe(0)
-    expect(docker.sequence()).toEqual([
-      'compose version',
-      'compose ps -q',
-      'compose down',
-      'hook pre_backup',
-      'hook post_backup ok',
-      'compose up -d',
-    ])
-    expect(result.stdout).toContain('brought down for the copy and up again')
+    expect(result.stderr).toContain('bk: warning: docker compose is not available here')
+    const stop = await runBk(['iotstack', 'backup', stack, '--type', 'dated', '--stop'], {env})
+    expect(stop.exitCode).toBe(1)
+    expect(stop.stderr).toContain('neither `docker compose` nor `docker-compose` works here')
   })
 
   it('--stop falls back to docker-compose when `docker compose` is missing', async () => {
@@ -140,7 +193,7 @@ describe('bk iotstack backup', () => {
       join(stack, 'post_backup.sh'),
       `echo '{"hook":"post_backup '$BK_STATUS'"}' >> "$BK_FAKE_DOCKER_LOG"\n`,
     )
-    const result = await runBk(['iotstack', 'backup', stack, '--stop'], {env: docker.env})
+    const result = await runBk(['iotstack', 'backup', stack], {env: docker.env})
     expect(result.exitCode).not.toBe(0)
     expect(result.stderr).toMatch(/^bk: backup failed: pre_backup.sh failed \(exit 3\)/m)
     expect(archivesIn(join(stack, 'backups/backup'))).toEqual([])
@@ -248,8 +301,11 @@ describe('bk iotstack backup', () => {
       expect(everything).not.toContain(secret)
       expect(result.stdout).not.toContain(secret)
     }
-    // The stack kept running (no down/up).
-    expect(docker.sequence()).not.toContain('compose down')
+    // Dumped while it ran, then down for the copy and up again.
+    expect(docker.sequence().slice(-2)).toEqual(['compose down', 'compose up -d'])
+    expect(docker.sequence().indexOf('compose down')).toBeGreaterThan(
+      docker.sequence().findLastIndex((c) => c.includes('exec')),
+    )
   })
 
   it('--dump-databases on a stack that is down, or a failing dump, is an error with no archive', async () => {

@@ -1,7 +1,8 @@
 // Crash-safety by proof (issue 11): `bk iotstack restore` and `backup` killed with SIGKILL at every rename
 // (BK_CRASH_AT, core's crash points), interrupted by SIGINT/SIGTERM, and run twice at once. The stack is the old
 // one or — once the next bk run has finished the commit its journal describes, and said so — the new one, never a
-// mix; the replaced files are kept; nothing is left behind. `docker` is never asked (no --stop): no Docker here.
+// mix; the replaced files are kept; nothing is left behind. Where the stack runs, `docker` is the stand-in in test/bin
+// (no Docker here): a backup brings the stack down for its copy, and up again on a signal or at the next run.
 import {execFileSync, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
@@ -9,6 +10,7 @@ import {join} from 'node:path'
 import {repoRoot, runBk, tempDir} from '@bkcli/testkit'
 import {beforeAll, describe, expect, it} from 'vitest'
 import {makeExampleStack} from '../src/example.js'
+import {fakeDocker} from './fake-docker.js'
 import {treeOf, weekday} from './tree.js'
 
 const LEFTOVER = /\.bk-(extract|stage|partial|restore)-|\.bk-prev-|\.bk-commit\.json/
@@ -152,9 +154,14 @@ describe('bk iotstack backup killed (SIGKILL) while publishing the rolling archi
 })
 
 /** Starts bk, sends `signal` once `ready()` holds, and resolves with the exit code. */
-function interrupt(args: string[], ready: () => boolean, signal: NodeJS.Signals): Promise<number | null> {
+function interrupt(
+  args: string[],
+  ready: () => boolean,
+  signal: NodeJS.Signals,
+  env: Record<string, string> = {},
+): Promise<number | null> {
   const child = spawn(process.execPath, [join(repoRoot(), 'apps/bk/bin/run.js'), ...args], {
-    env: {...process.env, BK_DATA_DIR: join(repoRoot(), '.bk-dev'), BK_LOCK_DIR: tempDir('bk-locks-')},
+    env: {...process.env, ...env, BK_DATA_DIR: join(repoRoot(), '.bk-dev'), BK_LOCK_DIR: tempDir('bk-locks-')},
     stdio: 'ignore',
   })
   return new Promise((resolve, reject) => {
@@ -200,6 +207,54 @@ describe('signals, two runs at once', () => {
     )
     expect(code).toBe(143)
     expect(readdirSync(rolling)).toEqual([])
+  }, 120_000)
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`a backup interrupted by ${signal} while the stack is down for its copy brings it up again`, async () => {
+      const stack = await newStack(24 * 1024 * 1024)
+      const docker = fakeDocker()
+      docker.setUp(true)
+      const rolling = join(stack, 'backups/rolling')
+      const code = await interrupt(
+        ['iotstack', 'backup', stack, '--type', 'rolling'],
+        () => existsSync(rolling) && readdirSync(rolling).some((n) => LEFTOVER.test(n)),
+        signal,
+        docker.env,
+      )
+      expect(code).toBe(signal === 'SIGINT' ? 130 : 143)
+      expect(docker.sequence()).toEqual(['compose version', 'compose ps -q', 'compose down', 'compose up -d'])
+      expect(readFileSync(docker.state, 'utf8')).toBe('up')
+      expect(readdirSync(join(stack, 'backups')).filter((n) => n.startsWith('.'))).toEqual([])
+    }, 120_000)
+  }
+
+  it('a backup killed (SIGKILL) while the stack is down: the next bk run brings it up and says so', async () => {
+    const stack = await newStack()
+    const docker = fakeDocker()
+    docker.setUp(true)
+    const crashed = await runBk(['iotstack', 'backup', stack, '--type', 'rolling'], {
+      env: {...docker.env, BK_CRASH_AT: 'iotstack:backup:staged'},
+    })
+    expect(crashed.signal, crashed.stderr).toBe('SIGKILL')
+    expect(readFileSync(docker.state, 'utf8')).toBe('down')
+    expect(existsSync(join(stack, 'backups/.bk-stack-stopped.json'))).toBe(true)
+    // --dry-run recovers nothing and asks docker nothing.
+    const before = docker.calls().length
+    expect((await runBk(['iotstack', 'backup', stack, '--dry-run'], {env: docker.env})).exitCode).toBe(0)
+    expect(docker.calls().length).toBe(before)
+    // The next run (cron's next backup): its recovery brings the stack up, then it backs up as usual.
+    const next = await runBk(['iotstack', 'backup', stack, '--type', 'rolling'], {env: docker.env})
+    expect(next.exitCode, next.stderr).toBe(0)
+    expect(next.stderr).toMatch(
+      /a backup killed while the stack was down for its copy \(pid \d+\) left it down: brought it up again \(docker compose up -d\)/,
+    )
+    expect(readFileSync(docker.state, 'utf8')).toBe('up')
+    expect(existsSync(join(stack, 'backups/.bk-stack-stopped.json'))).toBe(false)
+    expect(docker.sequence()).toEqual([
+      ...['compose version', 'compose ps -q', 'compose down'], // the killed run
+      ...['compose version', 'compose up -d'], // the next run's recovery
+      ...['compose version', 'compose ps -q', 'compose down', 'compose up -d'], // its backup
+    ])
   }, 120_000)
 
   it('a full disk (4 MiB tmpfs) fails a backup in one line, keeps the previous archive and leaves nothing', async () => {

@@ -7,7 +7,7 @@ import {copyFileSync, mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {type DryRunCase, tempDir} from '@bkcli/testkit'
 import {makeExampleStack} from '../src/example.js'
-import {fakeDocker} from './helpers.js'
+import {fakeDocker} from './fake-docker.js'
 
 async function stack(): Promise<string> {
   const dir = join(tempDir('bk-iot-dry-'), 'IOTstack')
@@ -46,8 +46,39 @@ export const cases: DryRunCase[] = [
       datedArchives(dir, await archive())
       const docker = fakeDocker()
       docker.setUp(true)
+      // A marker a killed backup left (the stack down): only a real run's recovery brings the stack up.
+      writeFileSync(join(dir, 'backups/.bk-stack-stopped.json'), '{"pid": 999999999}\n')
       return {
-        argv: ['iotstack', 'backup', dir, '--stop', '--dump-databases', '--keep', '1'],
+        argv: ['iotstack', 'backup', dir, '--dump-databases', '--keep', '1'],
+        state: {paths: [dir, docker.log, docker.state]},
+        env: docker.env,
+      }
+    },
+  },
+  {
+    command: 'iotstack:backup',
+    async setup() {
+      const dir = await stack()
+      const docker = fakeDocker()
+      docker.setUp(true)
+      return {
+        argv: ['iotstack', 'backup', dir, '--live'],
+        state: {paths: [dir, docker.log, docker.state]},
+        env: docker.env,
+      }
+    },
+  },
+  {
+    // IOTstack's own command line, run in the stack folder as root: type 2 (rolling), USER nobody.
+    command: 'iotstack:backup',
+    async setup() {
+      const dir = await stack()
+      mkdirSync(join(dir, 'backups/rolling'), {recursive: true, mode: 0o700})
+      const docker = fakeDocker()
+      docker.setUp(true)
+      return {
+        argv: ['iotstack', 'backup', '2', 'nobody'],
+        cwd: dir,
         state: {paths: [dir, docker.log, docker.state]},
         env: docker.env,
       }
@@ -62,6 +93,22 @@ export const cases: DryRunCase[] = [
       docker.setUp(true)
       return {
         argv: ['iotstack', 'restore', file, dir, '--start', '--restore-databases'],
+        state: {paths: [dir, file, docker.log, docker.state]},
+        env: docker.env,
+      }
+    },
+  },
+  {
+    // IOTstack's `restore.sh FILE noask`, in the stack folder.
+    command: 'iotstack:restore',
+    async setup() {
+      const dir = await stack()
+      const file = await archive()
+      const docker = fakeDocker()
+      docker.setUp(true)
+      return {
+        argv: ['iotstack', 'restore', file, 'noask'],
+        cwd: dir,
         state: {paths: [dir, file, docker.log, docker.state]},
         env: docker.env,
       }

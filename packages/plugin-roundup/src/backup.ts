@@ -21,6 +21,9 @@ import {
   type DbTarget,
   datedNaming,
   dumpDatabase,
+  type Frontend,
+  type FrontendReport,
+  frontendSteps,
   hasRetention,
   journalPathFor,
   lockTargets,
@@ -34,10 +37,10 @@ import {
   sqliteBackup,
   step,
   sweepLeftovers,
+  withFrontendsStopped,
 } from '@bkcli/core'
 import {dropOrphanDatabases} from './created-database.js'
 import {loadSchema, readStoredSchemaText} from './dbschema.js'
-import {type StoppedServer, serverPid, stopServer} from './frontends.js'
 import {describeDatabase, openTracker, type Tracker} from './tracker.js'
 import {connect, sqlitePath} from './tracker-db.js'
 
@@ -46,7 +49,8 @@ export interface BackupOptions {
   retention?: RetentionPolicy
   description?: string
   /** roundup-server pidfile: SIGTERM it before the snapshot */
-  stopServer?: string
+  /** frontends to stop before the snapshot and start again afterwards (roundup-server pidfiles, units, commands) */
+  frontends?: Frontend[]
 }
 
 export interface BackupResult {
@@ -56,7 +60,8 @@ export interface BackupResult {
   backend: string
   schemaVersion?: number
   files: number
-  stoppedServer?: StoppedServer
+  /** the frontends stopped and started again */
+  frontends: FrontendReport[]
   frontendsLeftRunning: boolean
   notes: string[]
   pruned: string[]
@@ -117,14 +122,14 @@ export class TrackerBackup {
   async plan(): Promise<Plan> {
     const t = this.tracker
     const steps: Plan['steps'] = []
-    if (this.options.stopServer) {
-      steps.push(step('stop', `roundup-server pid ${serverPid(this.options.stopServer)}`, 'SIGTERM; not restarted'))
-    }
+    const frontends = frontendSteps(this.options.frontends ?? [])
+    steps.push(...frontends.stop)
     const what = t.backend === 'sqlite' ? 'sqlite online backup' : `${t.backend} dump`
     steps.push(
       step('copy', describeDatabase(t), `${what}, first`),
       step('copy', t.home, 'the home and db/files'),
       step('create', await this.catalog.nextPath(), 'bk archive, 0600'),
+      ...frontends.start,
     )
     return {summary: `back up ${t.home} to ${this.location}`, steps}
   }
@@ -143,7 +148,7 @@ export class TrackerBackup {
   }
 
   async run(): Promise<BackupResult> {
-    const {tracker, location, options, name} = this
+    const {tracker, options} = this
     const notes: string[] = []
     // read the schema (also proves the database answers) before stopping anything
     const conn = await connect(tracker, {readonly: true})
@@ -157,9 +162,25 @@ export class TrackerBackup {
     } finally {
       await conn.close()
     }
-    const stopped = options.stopServer ? await stopServer(options.stopServer) : undefined
-    if (!stopped)
-      notes.push('web and mail frontends were left running (use --stop-server <pidfile> to stop roundup-server)')
+    const frontends = options.frontends ?? []
+    if (frontends.length === 0) {
+      notes.push(
+        'web and mail frontends were left running (--stop-server <pidfile>, --stop-unit or --stop-command/--start-command stop them for the backup)',
+      )
+    }
+    const {value, frontends: reports} = await withFrontendsStopped(frontends, () =>
+      this.snapshot(notes, schemaText, schemaVersion, frontends.length > 0),
+    )
+    return {...value, frontends: reports, frontendsLeftRunning: frontends.length === 0}
+  }
+
+  private async snapshot(
+    notes: string[],
+    schemaText: string,
+    schemaVersion: number | undefined,
+    stopped: boolean,
+  ): Promise<Omit<BackupResult, 'frontends' | 'frontendsLeftRunning'>> {
+    const {tracker, location, options, name} = this
     await mkdir(location, {recursive: true, mode: 0o700})
     const file = await this.catalog.nextPath()
     const stage = join(location, `.${name}.bk-stage-${process.pid}`)
@@ -241,7 +262,7 @@ export class TrackerBackup {
             databaseDir: tracker.dbDirSetting,
             schemaVersion,
             schema: schemaText,
-            serverStopped: Boolean(stopped),
+            serverStopped: stopped,
           },
         },
       })
@@ -257,8 +278,6 @@ export class TrackerBackup {
       backend: tracker.backend,
       schemaVersion,
       files,
-      stoppedServer: stopped,
-      frontendsLeftRunning: !stopped,
       notes,
       pruned: [],
     }

@@ -69,6 +69,7 @@ export async function loadSchema(
         for (const p of c.props) {
           const pp = py.props.find((x) => x.name === p.name)
           if (pp?.useDouble) p.useDouble = true
+          if (pp?.indexme !== undefined) p.indexme = pp.indexme
         }
       }
     }

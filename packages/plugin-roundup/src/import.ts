@@ -1,8 +1,8 @@
 /**
  * `roundup-admin import` / `importtables`, natively: a roundup-admin export into a fresh, empty database,
  * all or nothing. Rows, multilinks, journals and id counters are written as Roundup's import writes them
- * (ids kept; counters at max id + 2, like roundup-admin). Deliberate difference: the full-text index tables
- * stay empty — run `roundup-admin reindex` afterwards.
+ * (ids kept; counters at max id + 2, like roundup-admin), and the full-text index filled as Roundup's indexer
+ * fills it during an import (`fulltext.ts`), so the tracker is searchable without `roundup-admin reindex`.
  */
 import {existsSync, readdirSync} from 'node:fs'
 import {copyFile, mkdir, rename, rm} from 'node:fs/promises'
@@ -10,6 +10,7 @@ import {dirname, join} from 'node:path'
 import {BkError, type Plan, step} from '@bkcli/core'
 import {CsvError, readCsv} from './csv.js'
 import {classColumns, createStatements, schemaRow, setNextIdSql} from './ddl.js'
+import {contentFromFiles, type FillResult, fillFullText, indexerNote, indexerSettings} from './fulltext.js'
 import {compareCodePoints, evalImport, PyDict, PyLiteralError, type PyValue, reprExport} from './pyrepr.js'
 import {DateFormatError, dateFromTuple, dateToSql} from './rdate.js'
 import {allProps, type ClassDef, type PropDef, SchemaError, type TrackerSchema} from './schema.js'
@@ -38,6 +39,8 @@ export interface ImportResult {
   backend: string
   database: string
   classes: ClassImport[]
+  /** the full-text index bk filled: texts indexed, __words rows */
+  fullText: FillResult & {indexer: string}
   notes: string[]
 }
 
@@ -103,6 +106,8 @@ export async function importTracker(
   const target = await openFreshDatabase(tracker)
   const conn = target.conn
   const result: ClassImport[] = []
+  const notes: string[] = []
+  let ft: ImportResult['fullText'] = {texts: 0, words: 0, indexer: ''}
   try {
     if (withFiles) assertEmptyTarget(filesDir)
     for (const sql of createStatements(schema, conn.backend)) await conn.run(sql)
@@ -117,6 +122,13 @@ export async function importTracker(
       await conn.run(sql, params)
       result.push(r)
     }
+    const indexer = indexerSettings(tracker)
+    const fullText = await fillFullText(conn, {classes}, indexer, {
+      // roundup-admin indexes file contents only when it imports them (not importtables)
+      content: withFiles ? contentFromFiles(filesStage) : undefined,
+    })
+    ft = {...fullText, indexer: indexer.name || 'native'}
+    notes.push(...indexerNote(indexer, fullText))
     if (withFiles && existsSync(filesStage)) {
       if (existsSync(filesDir)) await rm(filesDir, {recursive: true})
       await rename(filesStage, filesDir)
@@ -128,13 +140,13 @@ export async function importTracker(
     if (error instanceof CsvError) throw new BkError(`${error.message}; the CSV is corrupt (nothing was imported)`)
     throw error
   }
-  const notes = ['the full-text index is empty: run `roundup-admin -i <home> reindex` before searching']
   if (!withFiles) notes.push('file contents were not imported (importtables): db/files must come from elsewhere')
   return {
     tracker: tracker.home,
     backend: tracker.backend,
     database: tracker.backend === 'sqlite' ? join(tracker.dbDir, 'db') : tracker.rdbms.name,
     classes: result,
+    fullText: ft,
     notes,
   }
 }

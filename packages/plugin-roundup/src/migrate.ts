@@ -2,7 +2,8 @@
  * `bk roundup migrate-backend`: the admin guide's "Migrating Backends" in one command, natively.
  * One read snapshot of the source; a copy of the home with config.ini pointed at the new backend; the target
  * schema created as Roundup creates it; rows, multilinks, journals (Date/Boolean params re-encoded), counters,
- * the schema row and the native full-text index (__textids/__words + counter) copied table by table; then both
+ * the schema row and the native full-text index (__textids/__words + counter) copied table by table, __fts
+ * (native-fts) filled from the data as Roundup's indexer fills it; then both
  * trackers exported (exporttables) and compared; then the new home swapped in (the old one kept as `<home>.old-<UTC stamp>`),
  * or left beside it with --no-swap. The source database is never written.
  */
@@ -32,6 +33,7 @@ import {clearMarker, dropOrphanDatabases, markCreatedDatabase} from './created-d
 import {loadSchema, readStoredSchemaText} from './dbschema.js'
 import {classColumns, createStatements, setNextIdSql} from './ddl.js'
 import {exportFromConnection} from './export.js'
+import {contentFromFiles, fillFullText, indexerNote, indexerSettings, setTextIdCounter} from './fulltext.js'
 import type {Backend} from './rdate.js'
 import {keptName, pointConfigAt} from './restore.js'
 import {allProps, type ClassDef, type TrackerSchema} from './schema.js'
@@ -181,7 +183,17 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
       classes.push(await copyClass(src, dst, cls))
     }
     options.onStep?.('copying the full-text index')
-    await copyFullText(src, dst, notes)
+    const copiedTexts = await copyFullText(src, dst)
+    const indexer = indexerSettings(targetTracker)
+    // __fts (native-fts) is made from the data as Roundup's indexer makes it; __words/__textids are copied
+    // as they are, or made from the data when the source has none (e.g. it used native-fts or xapian)
+    if (indexer.fills === 'fts' || (indexer.fills === 'words' && copiedTexts === 0)) {
+      options.onStep?.('filling the full-text index')
+      const filled = await fillFullText(dst, schema, indexer, {
+        content: contentFromFiles(join(targetTracker.dbDir, 'files')),
+      })
+      notes.push(...indexerNote(indexer, filled))
+    } else if (indexer.fills === 'none') notes.push(...indexerNote(indexer, {texts: 0, words: 0}))
     await target.commit()
     committed = true
 
@@ -362,7 +374,9 @@ export async function nextId(conn: SqlConn, cls: string): Promise<number> {
   return row ? Number(row[0]) : 1
 }
 
-async function copyFullText(src: SqlConn, dst: SqlConn, notes: string[]): Promise<void> {
+/** Copy __textids/__words and the text id counter as they are; returns the texts copied. */
+async function copyFullText(src: SqlConn, dst: SqlConn): Promise<number> {
+  let texts = 0
   for (const [table, cols] of [
     ['__textids', ['_textid', '_class', '_itemid', '_prop']],
     ['__words', ['_word', '_textid']],
@@ -378,18 +392,12 @@ async function copyFullText(src: SqlConn, dst: SqlConn, notes: string[]): Promis
         [...cols],
         rows.map((r) => r.map(plain)),
       )
+      if (table === '__textids') texts += rows.length
       offset += rows.length
     }
   }
-  const next = await nextId(src, '__textids').catch(() => 1)
-  if (dst.backend === 'postgresql') {
-    if (next > 1) await dst.run(`select setval('___textids_ids', ${dst.arg(1)})`, [next - 1])
-  } else {
-    await dst.run(`update ids set num=${dst.arg(1)} where name=${dst.arg(2)}`, [next, '__textids'])
-  }
-  notes.push(
-    'the native full-text index (__textids/__words) was copied; with indexer = native-fts run `roundup-admin reindex`',
-  )
+  if (texts > 0) await setTextIdCounter(dst, await nextId(src, '__textids').catch(() => 1))
+  return texts
 }
 
 export type {TrackerSchema}

@@ -33,6 +33,8 @@ export interface PropDef {
   target?: string
   /** Number(use_double=True): DOUBLE PRECISION on PostgreSQL */
   useDouble?: boolean
+  /** String(indexme='yes'): sent to the full-text indexer (as schema.py says; unset when only the db's row is known) */
+  indexme?: boolean
 }
 
 export type ClassKind = 'Class' | 'FileClass' | 'IssueClass'
@@ -203,14 +205,15 @@ export function parseSchemaPy(source: string): TrackerSchema {
         p.target = target
       }
       if (type === 'Number' && inner.some((a) => /^use_double\s*=\s*True$/.test(a.trim()))) p.useDouble = true
+      if (type === 'String') p.indexme = inner.some((a) => /^indexme\s*=\s*(['"])yes\1$/.test(a.trim()))
       props.push(p)
     }
     const has = (n: string) => props.some((p) => p.name === n)
     if (kind === 'FileClass') {
-      if (!has('content')) props.push({name: 'content', type: 'String'})
+      if (!has('content')) props.push({name: 'content', type: 'String', indexme: true})
       if (!has('type')) props.push({name: 'type', type: 'String'})
     } else if (kind === 'IssueClass') {
-      if (!has('title')) props.push({name: 'title', type: 'String'})
+      if (!has('title')) props.push({name: 'title', type: 'String', indexme: true})
       if (!has('messages')) props.push({name: 'messages', type: 'Multilink', target: 'msg'})
       if (!has('files')) props.push({name: 'files', type: 'Multilink', target: 'file'})
       if (!has('nosy')) props.push({name: 'nosy', type: 'Multilink', target: 'user'})

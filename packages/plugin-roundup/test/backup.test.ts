@@ -1,5 +1,5 @@
 import {spawn} from 'node:child_process'
-import {existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {listArchive, readManifest} from '@bkcli/core'
 import {runBk, tempDir} from '@bkcli/testkit'
@@ -127,27 +127,145 @@ describe('bk roundup backup / verify / list / restore (sqlite)', () => {
     expect(v.problems[0]).toMatch(/keyword\.colour/)
   })
 
-  it('--stop-server stops the roundup-server of a pidfile (SIGTERM) and refuses a stale pidfile', async () => {
-    // Stand-in for roundup-server: a node process whose command line names roundup-server (no Python here).
+  it('--stop-server stops the roundup-server of a pidfile (SIGTERM), starts it again after, refuses a stale pidfile', async () => {
+    // Stand-in for roundup-server -d: a node process whose command line names roundup-server (no Python here),
+    // which writes its pidfile itself, stops on SIGTERM, and stops by itself after a while.
     const dir = tempDir()
     const script = join(dir, 'roundup-server.mjs')
-    writeFileSync(script, "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000)\n")
-    const child = spawn(process.execPath, [script], {stdio: 'ignore'})
     const pidfile = join(dir, 'roundup.pid')
-    writeFileSync(pidfile, `${child.pid}\n`)
+    writeFileSync(
+      script,
+      "import {writeFileSync} from 'node:fs'\nwriteFileSync(process.argv[2], String(process.pid) + '\\n')\n" +
+        "process.on('SIGTERM', () => process.exit(0)); setTimeout(() => process.exit(0), 60000)\n",
+    )
+    const child = spawn(process.execPath, [script, pidfile], {stdio: 'ignore'})
     const exited = new Promise((res) => child.on('exit', res))
-    await new Promise((res) => setTimeout(res, 300))
+    while (!existsSync(pidfile)) await new Promise((res) => setTimeout(res, 50))
     const home = fixtureTree('sqlite-home')
     const r = await runBk(['roundup', 'backup', home, '--location', join(dir, 'b'), '--stop-server', pidfile])
     expect(r.stderr).toBe('')
     expect(r.exitCode).toBe(0)
-    expect(r.stdout).toContain(`Stopped roundup-server (pid ${child.pid}); it was not restarted.`)
+    expect(r.stdout).toContain(`Stopped roundup-server pid ${child.pid} and started it again.`)
     await exited
+    // started again with the same command line: it wrote a new pid
+    let again = 0
+    while (!again || again === child.pid) {
+      again = Number(readFileSync(pidfile, 'utf8').trim())
+      await new Promise((res) => setTimeout(res, 50))
+    }
+    expect(readFileSync(`/proc/${again}/cmdline`, 'utf8').split('\0')).toEqual([process.execPath, script, pidfile, ''])
+    process.kill(again, 'SIGTERM')
+    while (existsSync(`/proc/${again}`)) await new Promise((res) => setTimeout(res, 50))
     // the pidfile is now stale: refused, no backup made
     const r2 = await runBk(['roundup', 'backup', home, '--location', join(dir, 'c'), '--stop-server', pidfile])
     expect(r2.exitCode).toBe(1)
     expect(r2.stderr).toMatch(/^bk: stale pidfile .* is not running/)
     expect(existsSync(join(dir, 'c'))).toBe(false)
+  })
+
+  /** A stand-in systemctl on PATH that records its calls, and a log the stop/start commands append to. */
+  function recorder(): {env: Record<string, string>; log: string; calls: () => string[]} {
+    const dir = tempDir()
+    const bin = join(dir, 'bin')
+    mkdirSync(bin)
+    const log = join(dir, 'calls.log')
+    writeFileSync(join(bin, 'systemctl'), `#!/bin/sh\necho "systemctl $*" >> "${log}"\n`, {mode: 0o755})
+    return {
+      env: {PATH: `${bin}:${process.env.PATH}`},
+      log,
+      calls: () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []),
+    }
+  }
+
+  it('--stop-unit and --stop-command/--start-command: stopped in order, started again in reverse order', async () => {
+    const rec = recorder()
+    const home = fixtureTree('sqlite-home')
+    const location = join(tempDir(), 'b')
+    const args = ['roundup', 'backup', home, '--location', location, '--stop-unit', 'roundup-web.service']
+    args.push('--stop-unit', 'roundup-mail.service')
+    args.push('--stop-command', `echo stop-sv >> ${rec.log}`, '--start-command', `echo start-sv >> ${rec.log}`)
+    const dry = await runBk([...args, '--dry-run'], {env: rec.env})
+    expect(dry.exitCode, dry.stderr).toBe(0)
+    expect(dry.stdout).toMatch(/stop +unit roundup-web\.service/)
+    expect(dry.stdout).toMatch(/start +unit roundup-web\.service/)
+    expect(rec.calls()).toEqual([])
+    const r = await runBk([...args, '--json'], {env: rec.env})
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(rec.calls()).toEqual([
+      'systemctl stop roundup-web.service',
+      'systemctl stop roundup-mail.service',
+      'stop-sv',
+      'start-sv',
+      'systemctl start roundup-mail.service',
+      'systemctl start roundup-web.service',
+    ])
+    const doc = r.json<{frontends: {name: string; restarted: boolean}[]; frontendsLeftRunning: boolean}>()
+    expect(doc.frontends.map((f) => [f.name, f.restarted])).toEqual([
+      ['unit roundup-web.service', true],
+      ['unit roundup-mail.service', true],
+      [`command 'echo stop-sv >> ${rec.log}'`, true],
+    ])
+    expect(doc.frontendsLeftRunning).toBe(false)
+    expect(await listBackups(location)).toHaveLength(1)
+  })
+
+  it('frontends come back when the backup fails, and when a later stop fails', async () => {
+    const rec = recorder()
+    const home = fixtureTree('sqlite-home')
+    const location = join(tempDir(), 'b')
+    // the stop command takes the database away, so the snapshot fails; the start command puts it back
+    const db = join(home, 'db', 'db')
+    const r = await runBk(
+      [
+        'roundup',
+        'backup',
+        home,
+        '--location',
+        location,
+        '--stop-unit',
+        'roundup-web.service',
+        '--stop-command',
+        `mv ${db} ${db}.away && echo stop >> ${rec.log}`,
+        '--start-command',
+        `mv ${db}.away ${db} && echo start >> ${rec.log}`,
+      ],
+      {env: rec.env},
+    )
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/^bk: /)
+    expect(rec.calls()).toEqual([
+      'systemctl stop roundup-web.service',
+      'stop',
+      'start',
+      'systemctl start roundup-web.service',
+    ])
+    expect(existsSync(db)).toBe(true)
+    expect(existsSync(location) ? await listBackups(location) : []).toHaveLength(0)
+    // a stop that fails: what was stopped before it is started again, and nothing is backed up
+    const rec2 = recorder()
+    const r2 = await runBk(
+      [
+        'roundup',
+        'backup',
+        home,
+        '--location',
+        location,
+        '--stop-unit',
+        'a.service',
+        '--stop-command',
+        'exit 3',
+        '--start-command',
+        'true',
+      ],
+      {env: rec2.env},
+    )
+    expect(r2.exitCode).toBe(1)
+    expect(r2.stderr).toMatch(/^bk: stop command failed \(exit 3\): exit 3/)
+    expect(rec2.calls()).toEqual(['systemctl stop a.service', 'systemctl start a.service'])
+    // unpaired stop/start commands are a usage error
+    const r3 = await runBk(['roundup', 'backup', home, '--stop-command', 'true'])
+    expect(r3.exitCode).toBe(2)
+    expect(r3.stderr).toMatch(/--stop-command given 1 times and --start-command 0 times/)
   })
 
   it('retention prunes older backups', async () => {

@@ -4,8 +4,9 @@
  */
 import {rmSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
-import {type DryRunCase, tempDir} from '@bkcli/testkit'
+import {type DryRunCase, followOnce, tempDir} from '@bkcli/testkit'
 import {backupTracker} from '../src/backup.js'
+import {roundupFollowTarget} from '../src/follow.js'
 import {dropPgDb, fixtureTree, uniqueName} from './helpers.js'
 
 async function sqliteBackup(): Promise<{home: string; archive: string; location: string}> {
@@ -15,7 +16,30 @@ async function sqliteBackup(): Promise<{home: string; archive: string; location:
   return {home, archive, location}
 }
 
+/** The fixture tracker (SQLite, WAL mode) and a follow location holding its first snapshot. */
+async function followedHome(): Promise<{home: string; location: string}> {
+  const home = fixtureTree('sqlite-home')
+  const location = join(tempDir(), 'follow')
+  await followOnce(await roundupFollowTarget(home), location)
+  return {home, location}
+}
+
 export const cases: DryRunCase[] = [
+  {
+    command: 'roundup:follow',
+    async setup() {
+      const {home, location} = await followedHome()
+      return {argv: ['roundup', 'follow', home, '--location', location], state: {paths: [dirname(home), location]}}
+    },
+  },
+  {
+    // a restore from a follow location: the tracker's db/db and db/files are replaced
+    command: 'roundup:restore',
+    async setup() {
+      const {home, location} = await followedHome()
+      return {argv: ['roundup', 'restore', location, home], state: {paths: [dirname(home), location]}}
+    },
+  },
   {
     command: 'roundup:backup',
     async setup() {
@@ -49,6 +73,23 @@ export const cases: DryRunCase[] = [
       rmSync(join(home, 'db'), {recursive: true})
       const dump = fixtureTree('export')
       return {argv: ['roundup', 'import', home, dump], state: {paths: [dirname(home), dump]}}
+    },
+  },
+  {
+    command: 'roundup:exporttables',
+    async setup() {
+      const home = fixtureTree('sqlite-home')
+      const out = tempDir()
+      return {argv: ['roundup', 'exporttables', home, join(out, 'tables')], state: {paths: [dirname(home), out]}}
+    },
+  },
+  {
+    command: 'roundup:importtables',
+    async setup() {
+      const home = fixtureTree('sqlite-home')
+      rmSync(join(home, 'db'), {recursive: true})
+      const dump = fixtureTree('exporttables')
+      return {argv: ['roundup', 'importtables', home, dump], state: {paths: [dirname(home), dump]}}
     },
   },
   {

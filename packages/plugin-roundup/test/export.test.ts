@@ -49,6 +49,14 @@ describe('bk roundup export from the sqlite fixture', () => {
     expect(treeDifferences(out, tablesFixture)).toEqual([])
   })
 
+  it("exporttables (roundup-admin's command name) equals roundup-admin exporttables", async () => {
+    const home = fixtureTree('sqlite-home')
+    const out = join(tempDir(), 'tables')
+    const r = await runBk(['roundup', 'exporttables', home, out])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(treeDifferences(out, tablesFixture)).toEqual([])
+  })
+
   it('--classes picks classes, and -a,b excludes them', async () => {
     const home = fixtureTree('sqlite-home')
     const only = join(tempDir(), 'only')

@@ -18,6 +18,9 @@ import {
   crashPoint,
   dirSize,
   extractArchive,
+  type Frontend,
+  type FrontendReport,
+  frontendSteps,
   fsyncPath,
   fsyncTree,
   IniFile,
@@ -29,6 +32,7 @@ import {
   type Plan,
   type PlanStep,
   pathExists,
+  pidFromFile,
   readArchiveMember,
   readManifest,
   recoverCommit,
@@ -38,6 +42,7 @@ import {
   step,
   sweepLeftovers,
   verifyManifest,
+  withFrontendsStopped,
 } from '@bkcli/core'
 import {TRAC_DB_VERSION} from './convert/schema.js'
 import {DUMP_FILES, dumpDatabaseVersion, sqliteDatabaseVersion} from './database.js'
@@ -45,12 +50,17 @@ import {formatTracDbUrl, parseTracDbUrl, sqlitePathIn, type TracDbUrl} from './d
 import {checkEnvironmentDir, DEFAULT_DATABASE, TracEnvironment} from './environment.js'
 import {createdDatabaseMarker, dropCreatedDatabase, loadTracDump} from './restore-db.js'
 import {TracConfig} from './trac-config.js'
+import {tracdFrontends} from './tracd.js'
 
 export interface RestoreOptions {
   /** Restore the database here instead of where the hotcopy's trac.ini points (password already resolved). */
   db?: TracDbUrl
   /** Highest database_version the installed Trac can use (default 45, or the replaced env's own if higher). */
   maxDatabaseVersion?: number
+  /** Frontends to stop before the restore and start again after it (--stop-server/--stop-unit/--stop-command). */
+  frontends?: Frontend[]
+  /** Also stop (and start again) every tracd found serving the environment (default true). */
+  stopTracd?: boolean
 }
 
 export interface RestoreResult {
@@ -65,6 +75,8 @@ export interface RestoreResult {
   /** The replaced env (and outside database, with its side files), kept under these new names. */
   kept: string[]
   previous?: string
+  /** The frontends stopped for the restore and started again. */
+  frontends?: FrontendReport[]
 }
 
 const SIDE_FILES = ['-wal', '-shm', '-journal']
@@ -134,7 +146,31 @@ export class TracRestore {
   }
 
   /** Everything a real run checks before it changes anything; reads only. */
+  /** The given frontends, then the tracd processes found serving the environment (not already given). */
+  frontends(): Frontend[] {
+    const given = this.options.frontends ?? []
+    if (this.options.stopTracd === false) return given
+    const pids = new Set<number>()
+    for (const f of given) {
+      if (f.kind !== 'pidfile') continue
+      try {
+        pids.add(pidFromFile(f.pidfile, f.name, f.match))
+      } catch {}
+    }
+    const units = new Set(given.flatMap((f) => (f.kind === 'unit' ? [f.unit] : [])))
+    const found = tracdFrontends(this.env).filter((f) =>
+      f.kind === 'process' ? !pids.has(f.pid) : f.kind === 'unit' ? !units.has(f.unit) : true,
+    )
+    return [...given, ...found]
+  }
+
   async plan(): Promise<Plan> {
+    const frontends = frontendSteps(this.frontends())
+    const plan = await this.planRestore()
+    return {...plan, steps: [...frontends.stop, ...plan.steps, ...frontends.start]}
+  }
+
+  private async planRestore(): Promise<Plan> {
     const db = this.database
     const written = this.info.written
     if (db.engine !== written.engine) {
@@ -191,8 +227,14 @@ export class TracRestore {
     return recoverEnv(this.env, {known: this.database, outsideSqlite: this.outsideSqlite})
   }
 
-  /** The restore itself (see the file's comment). */
+  /** The restore, with the frontends stopped around it and started again afterwards (also on failure). */
   async run(context?: OperationContext): Promise<RestoreResult> {
+    const {value, frontends} = await withFrontendsStopped(this.frontends(), () => this.restore(context))
+    return {...value, frontends}
+  }
+
+  /** The restore itself (see the file's comment). */
+  private async restore(context?: OperationContext): Promise<RestoreResult> {
     let extracted: string | undefined
     // synchronous: the process exits right after a signal
     const unregister = onInterrupt(() => {

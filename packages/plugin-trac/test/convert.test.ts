@@ -103,12 +103,13 @@ describe('bk trac convert', () => {
     expect((await pgDump(name)).ticket).toEqual(['7'])
   })
 
-  it('--in-place keeps the old database, saves trac.ini as trac.ini.convert_db-<time>', async () => {
+  it('--in-place (as trac-admin convert_db, its spelling) keeps the old database, saves trac.ini as trac.ini.convert_db-<time>', async () => {
     const env = envWithPluginTable()
     const before = sqliteDump(join(env, 'db/trac.db'))
     const name = dbName()
     myDbs.push(name)
-    const r = await runBk(['trac', 'convert', env, '--in-place', '--to', `${MY_URL}/${name}`, '--json'])
+    // trac-admin's command line: convert_db <env> <dburi> (no new env: in place)
+    const r = await runBk(['trac', 'convert_db', env, `${MY_URL}/${name}`, '--json'])
     expect(r.exitCode).toBe(0)
     const saved = readdirSync(join(env, 'conf')).filter((n) => n.startsWith('trac.ini.convert_db-'))
     expect(saved).toHaveLength(1)
@@ -116,6 +117,18 @@ describe('bk trac convert', () => {
     expect(readFileSync(join(env, 'conf/trac.ini'), 'utf8')).toContain(`database = mysql://root@127.0.0.1/${name}`)
     expect(sqliteDump(join(env, 'db/trac.db'))).toEqual(before)
     expect(await myDump(name)).toEqual(before)
+  })
+
+  it("trac-admin's convert_db ENV DBURI NEW-ENV form makes a new env; no target database is a usage error", async () => {
+    const env = fixtureEnv('sqlite-env')
+    const root = tempDir()
+    const r = await runBk(['trac', 'convert_db', env, `${PG_URL}/${dbName()}`, join(root, 'copy'), '--dry-run'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stdout).toContain(join(root, 'copy'))
+    const none = await runBk(['trac', 'convert', env, join(root, 'x')])
+    expect(none.exitCode).toBe(2)
+    expect(none.stderr).toMatch(/^bk: give the target database with --to <dburi>/)
+    expect(existsSync(join(root, 'x'))).toBe(false)
   })
 
   it('rolls back when a row does not fit the target, leaving no tables', async () => {

@@ -6,8 +6,10 @@
 import {randomBytes} from 'node:crypto'
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {type DryRunCase, tempDir} from '@bkcli/testkit'
+import {type DryRunCase, followOnce, tempDir} from '@bkcli/testkit'
+import Database from 'better-sqlite3'
 import {makeExampleEnvironment} from '../src/example.js'
+import {tracFollowTarget} from '../src/follow.js'
 
 async function twoEnvs(): Promise<{parent: string; env: string; other: string}> {
   const parent = tempDir('bk-trac-dry-')
@@ -18,7 +20,33 @@ async function twoEnvs(): Promise<{parent: string; env: string; other: string}> 
   return {parent, env, other}
 }
 
+/** An example environment whose database is in WAL mode, and a follow location holding its first snapshot. */
+async function followedEnv(): Promise<{parent: string; env: string; location: string}> {
+  const {parent, env} = await twoEnvs()
+  const db = new Database(join(env, 'db', 'trac.db'))
+  db.pragma('journal_mode = WAL')
+  db.close()
+  const location = join(parent, 'follow')
+  await followOnce(await tracFollowTarget(env), location)
+  return {parent, env, location}
+}
+
 export const cases: DryRunCase[] = [
+  {
+    command: 'trac:follow',
+    async setup() {
+      const {parent, env, location} = await followedEnv()
+      return {argv: ['trac', 'follow', env, '--location', location], state: {paths: [parent]}}
+    },
+  },
+  {
+    // a restore from a follow location (its own path through the command): the env's database is replaced
+    command: 'trac:restore',
+    async setup() {
+      const {parent, env, location} = await followedEnv()
+      return {argv: ['trac', 'restore', location, env, '--as-of', new Date().toISOString()], state: {paths: [parent]}}
+    },
+  },
   {
     command: 'trac:hotcopy',
     async setup() {

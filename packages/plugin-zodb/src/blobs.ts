@@ -7,15 +7,18 @@
 // blobs), .removed and *.tmp (pack leftovers); .layout is kept. Rotated backups (<base>.N) are read, not written.
 // Unlike the recipe, every copy is built in a stage and renamed into place, and every failure is an error.
 import {rmSync} from 'node:fs'
-import {chmod, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink} from 'node:fs/promises'
+import {chmod, copyFile, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink} from 'node:fs/promises'
 import {basename, join, resolve} from 'node:path'
 import {
   atomicDir,
+  atomicFile,
   BkError,
   commitParts,
   copyTree,
+  crashPoint,
   createArchive,
   extractArchive,
+  fsyncPath,
   fsyncTree,
   journalPathFor,
   onInterrupt,
@@ -100,6 +103,12 @@ export interface BlobBackupOptions {
   stamp: string
   archive?: boolean
   compress?: boolean
+  /**
+   * With `archive`: the recipe's incremental_blobs. `fullStamp` is the stamp of the filestorage full backup this
+   * backup's chain starts with (undefined with --only-blobs: the newest .snar at or before `stamp`, else a new
+   * chain). See backupIncrementalArchive.
+   */
+  incremental?: {fullStamp?: string; onlyBlobs: boolean}
   /** hard-link unchanged blobs to the previous dated backup (default true) */
   hardLinks?: boolean
   onProgress?: (bytes: number) => void
@@ -113,6 +122,8 @@ export interface BlobBackupResult {
   /** bytes copied (hard-linked files are not counted) */
   bytes: number
   linked: number
+  /** incremental_blobs: a chain's full archive, a delta, or a plain archive (no .snar for this chain yet) */
+  incremental?: 'full' | 'delta' | 'plain'
 }
 
 export async function backupBlobs(options: BlobBackupOptions): Promise<BlobBackupResult> {
@@ -133,6 +144,7 @@ export async function backupBlobs(options: BlobBackupOptions): Promise<BlobBacku
       linked: 0,
     }
   }
+  if (options.archive && options.incremental) return backupIncrementalArchive(options, source, base)
   if (options.archive) {
     const file = join(options.location, `${base}.${options.stamp}.tar${options.compress ? '.gz' : ''}`)
     const r = await createArchive({
@@ -156,6 +168,76 @@ export async function backupBlobs(options: BlobBackupOptions): Promise<BlobBacku
   )
   await updateLatest(options.location, basename(dest))
   return {kind: 'dir', path: dest, files: r.files, bytes: r.bytes, linked: r.linked}
+}
+
+/** `<base>.<stamp>.snar` files of a location, oldest first: GNU tar's listed-incremental state, one per chain. */
+export async function listSnars(location: string, base: string): Promise<{stamp: string; path: string}[]> {
+  const names = await readdir(location).catch(() => [] as string[])
+  const re = new RegExp(`^${escapeRegExp(base)}\\.(\\d{4}(?:-\\d\\d){5})\\.snar$`)
+  return names
+    .map((n) => re.exec(n))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({stamp: m[1]!, path: join(location, m[0])}))
+    .sort((a, b) => (a.stamp < b.stamp ? -1 : a.stamp > b.stamp ? 1 : 0))
+}
+
+/**
+ * The recipe's incremental_blobs, in its names so its restore (and bk's) reads them: a chain is a full
+ * `<base>.<full stamp>.tar[.gz]` made with `tar --listed-incremental=<base>.<full stamp>.snar`, then one
+ * `<base>.<stamp>.delta.tar[.gz]` per backup, relative to the state the .snar records. The full stamp is the
+ * filestorage chain's full backup (a new full backup starts a new blob chain); a backup in the middle of a
+ * filestorage chain that has no .snar yet makes a plain full archive, as the recipe does (its warning included).
+ * Unlike the recipe, tar works on copies: the archive and the updated .snar are written under temporary names
+ * and renamed into place, the archive first — a killed run leaves the old .snar, and the next delta is then
+ * relative to an older state, which restores the same. Transient files (tmp/, .removed, *.tmp) are left out.
+ */
+async function backupIncrementalArchive(
+  options: BlobBackupOptions,
+  source: string,
+  base: string,
+): Promise<BlobBackupResult> {
+  const {location, stamp} = options
+  let fullStamp = options.incremental!.fullStamp
+  if (options.incremental!.onlyBlobs) {
+    fullStamp = (await listSnars(location, base)).filter((s) => s.stamp <= stamp).at(-1)?.stamp ?? stamp
+  }
+  const gz = options.compress ? '.gz' : ''
+  const snar = fullStamp === undefined ? undefined : join(location, `${base}.${fullStamp}.snar`)
+  const haveSnar = snar !== undefined && (await stat(snar).catch(() => undefined))?.isFile() === true
+  let reason: string | undefined
+  let kind: 'full' | 'delta' | 'plain'
+  if (haveSnar) kind = 'delta'
+  else if (snar !== undefined && fullStamp === stamp) kind = 'full'
+  else {
+    kind = 'plain'
+    reason =
+      'Not making an incremental blob backup: this is a partial backup and there is no snapshot file (.snar) yet; incremental blob backups start with the next full backup'
+  }
+  const file = join(location, `${base}.${stamp}${kind === 'delta' ? '.delta' : ''}.tar${gz}`)
+  const snarTmp = snar && kind !== 'plain' ? join(location, `.${basename(snar)}.bk-partial-${process.pid}`) : undefined
+  const unregister = snarTmp ? onInterrupt(() => rmSync(snarTmp, {force: true}), {sweep: true}) : undefined
+  try {
+    if (snarTmp) {
+      await rm(snarTmp, {force: true})
+      if (haveSnar) await copyFile(snar!, snarTmp)
+    }
+    await atomicFile(file, async (tmp) => {
+      const args = [`-c${gz ? 'z' : ''}f`, tmp]
+      if (snarTmp) args.push(`--listed-incremental=${snarTmp}`)
+      args.push('--exclude=./tmp', '--exclude=./.removed', '--exclude=*.tmp', '-C', source, '.')
+      await runTool('tar', args, {label: 'tar'})
+    })
+    crashPoint('zodb-backup:blob-archive')
+    if (snarTmp) {
+      await fsyncPath(snarTmp)
+      await rename(snarTmp, snar!)
+    }
+  } finally {
+    unregister?.()
+    if (snarTmp) await rm(snarTmp, {force: true})
+  }
+  const size = (await stat(file)).size
+  return {kind: 'archive', path: file, files: 0, bytes: size, linked: 0, reason, incremental: kind}
 }
 
 /** The blob directory inside a dated backup: `<base>` when present, else its only directory. */

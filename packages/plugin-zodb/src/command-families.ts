@@ -5,6 +5,7 @@
 // not take these abstract classes for commands.
 import {BkCommand, BkError, dryRunFlag, offsiteFlags, retentionFromFlags} from '@bkcli/core'
 import {backupFlags, restoreArgs, restoreFlags} from './flags.js'
+import {parseAsOf} from './follow/as-of.js'
 import {backupOutput, backupText, damageOf, restoreText} from './render.js'
 import {parseRestoreDate} from './repozo-date.js'
 import {type Mode, resolveSite} from './settings.js'
@@ -30,15 +31,26 @@ export abstract class RestoreCommand extends BkCommand<typeof RestoreCommand> {
   /** Which locations (backup, snapshot or zip) this command restores from. */
   protected abstract readonly mode: Mode
 
+  /** Why this command may not run with these settings (the recipe's enable_… options), or undefined. */
+  protected disabled(): string | undefined {
+    return undefined
+  }
+
   async run() {
     const {args, flags} = this
+    const off = this.disabled()
+    if (off) throw new BkError(off)
     if (args.date && flags.date && args.date !== flags.date) {
       throw new BkError(`two different dates given (${args.date} and --date ${flags.date}); give one`)
     }
+    if (args.date && flags['as-of']) {
+      throw new BkError(`give a date or --as-of, not both (${args.date} and --as-of ${flags['as-of']})`)
+    }
     const given = args.date ?? flags.date
     const date = given === undefined ? undefined : parseRestoreDate(given)
+    const asOf = flags['as-of'] === undefined ? undefined : parseAsOf(flags['as-of'])
     const site = await resolveSite(flags)
-    const restore = await SiteRestore.open(site, {mode: this.mode, date, ignoreLock: flags['ignore-lock']})
+    const restore = await SiteRestore.open(site, {mode: this.mode, date, asOf, ignoreLock: flags['ignore-lock']})
     const live = await restore.replacing()
     return this.execute(
       {
@@ -72,8 +84,15 @@ export abstract class BackupCommand extends BkCommand<typeof BackupCommand> {
     return true
   }
 
+  /** Why this command may not run with these settings (the recipe's enable_… options), or undefined. */
+  protected disabled(): string | undefined {
+    return undefined
+  }
+
   async run() {
     const {flags, mode} = this
+    const off = this.disabled()
+    if (off) throw new BkError(off)
     const site = await resolveSite(flags)
     const options = {
       mode,
@@ -82,6 +101,9 @@ export abstract class BackupCommand extends BkCommand<typeof BackupCommand> {
       archiveBlob: flags['archive-blob'],
       compressBlob: flags['compress-blob'],
       hardLinks: flags['hard-links'],
+      incrementalBlobs: flags['incremental-blobs'],
+      // the recipe's keep_blob_days for bin/backup: ordinary (partial) backups, when given
+      keepBlobDays: mode === 'backup' && !this.wantsFull() ? flags['keep-blob-days'] : undefined,
     }
     const store = async () => siteStore(site, mode)
     const upcoming = () => upcomingOf(site, mode)

@@ -49,7 +49,12 @@ export function restoreText(result: SiteRestoreResult): string[] {
       lines.push(
         `${fs.output}: restored from ${fs.files.join(' + ')} (${mb(fs.bytes)}, ${fs.transactions} transactions, last ${fs.lastTransaction ?? 'n/a'})`,
       )
-      if (fs.index !== 'restored') lines.push('  no matching .index in the backup: the index was built from the data')
+      if (fs.asOf) {
+        lines.push(
+          `  as of ${fs.asOf.time}: kept ${fs.asOf.kept} transactions, cut ${fs.asOf.cut} later ones (${fs.asOf.removed} bytes); the index was built from the data`,
+        )
+      } else if (fs.index !== 'restored')
+        lines.push('  no matching .index in the backup: the index was built from the data')
     }
     if (s.blobs) lines.push(`${s.blobs.target}: blobs restored from ${s.blobs.from}`)
   }

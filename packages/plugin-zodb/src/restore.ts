@@ -4,20 +4,48 @@
 // core's commitParts (one journal: a crash leaves the old or the new pair, never a mix). The backup's `.index`
 // comes along when it matches the restored size; otherwise one is built from the restored bytes.
 import {randomBytes} from 'node:crypto'
-import {constants, rmSync} from 'node:fs'
+import {constants, createReadStream, rmSync} from 'node:fs'
 import {copyFile, type FileHandle, mkdir, open, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 import {BkError, type CommitPart, commitParts, fsyncPath, journalPathFor, onInterrupt} from '@bkcli/core'
 import {readChain} from './chain-reader.js'
 import {tidToDate} from './filestorage.js'
+import {type AsOfResult, truncateAsOf} from './follow/as-of.js'
 import {FsIndex, IndexFormatError, readIndexPos, writeIndexFile} from './fsindex.js'
 import {RecordParser, StructureError} from './record-parser.js'
-import {type CheckedChain, checkChain, indexPathOf, listDataFiles, selectChain} from './repository.js'
+import {type CheckedChain, checkChain, indexPathOf, listDataFiles, type RepoFile, selectChain} from './repository.js'
+import {stampOf} from './repozo-date.js'
 
 export interface RestorePlan {
   repository: string
   date?: string
+  /** point in time: the chain is cut after the last transaction committed at or before it */
+  asOf?: Date
   chain: CheckedChain
+  /** with asOf: a note for the plan when the chain may not hold TIME's state exactly */
+  warning?: string
+}
+
+/**
+ * The files to restore as of a point in time: the chain up to the first backup stamped after TIME (it holds
+ * every transaction committed until TIME), or the newest chain when none is. The restore then cuts the data
+ * after the last transaction at or before TIME.
+ */
+export async function planRestoreAsOf(repository: string, asOf: Date): Promise<RestorePlan> {
+  const files = await listDataFiles(repository)
+  if (files.length === 0) throw new BkError(`no backups in ${repository}; check --location`)
+  const stamp = stampOf(asOf)
+  // a backup stamped in TIME's own second may have been taken before TIME: the first one after that second
+  const cover = files.find((f) => f.stamp > stamp)
+  const chain = selectChain(files, cover?.stamp)
+  const checked = await checkChain(repository, chain, `as of ${asOf.toISOString()}`)
+  const head = checked.files[0]!
+  const earlier = files.filter((f: RepoFile) => f.stamp < head.stamp)
+  const warning =
+    head.stamp > stamp && earlier.length > 0
+      ? `${asOf.toISOString()} is before the full backup ${head.name}: if a pack preceded it, object revisions the pack removed are not in it (restore ${earlier.at(-1)!.stamp} for the end of the earlier chain)`
+      : undefined
+  return {repository, asOf, chain: checked, warning}
 }
 
 /** Chooses and checks the files to restore as of `date` (a validated repozo date) or the newest. */
@@ -38,6 +66,8 @@ export interface RestoreFileResult {
   lastTransaction?: string
   /** the backup's .index, or one built from the restored bytes */
   index: 'restored' | 'rebuilt'
+  /** with --as-of: where the data was cut */
+  asOf?: AsOfResult & {time: string}
 }
 
 /** Writes the planned chain to `output` (see module comment). */
@@ -100,8 +130,9 @@ export async function stageFileStorage(
   }
   const last = plan.chain.files[plan.chain.files.length - 1]!
   const indexSource = indexPathOf(plan.repository, last)
-  const indexFits = await indexMatches(indexSource, plan.chain.size)
-  const built = indexFits ? undefined : new FsIndex()
+  // --as-of cuts the data, so the index is built from what is kept (after the cut, in a second read)
+  const indexFits = plan.asOf === undefined && (await indexMatches(indexSource, plan.chain.size))
+  const built = indexFits || plan.asOf ? undefined : new FsIndex()
   const parser = built ? new RecordParser({start: 0, onRecord: (oid, at) => built.set(oid, at)}) : undefined
   let fh: FileHandle | undefined
   try {
@@ -130,9 +161,14 @@ export async function stageFileStorage(
     await out.sync()
     await out.close()
     fh = undefined
-    const written = (await stat(part)).size
+    let written = (await stat(part)).size
     if (written !== plan.chain.size) throw new BkError(`wrote ${written} bytes to ${part}, expected ${plan.chain.size}`)
-    if (built && parser) {
+    let cut: RestoreFileResult['asOf']
+    if (plan.asOf) {
+      cut = {time: plan.asOf.toISOString(), ...(await truncateAsOf(part, plan.asOf))}
+      written = cut.end
+      await writeIndexFile(indexPart, written, await indexOfFile(part))
+    } else if (built && parser) {
       parser.end()
       await writeIndexFile(indexPart, written, built)
     } else await copyFile(indexSource, indexPart)
@@ -147,9 +183,14 @@ export async function stageFileStorage(
         output,
         files: plan.chain.files.map((f) => f.name),
         bytes: written,
-        transactions: result.transactions,
-        lastTransaction: result.lastTid ? tidToDate(result.lastTid).toISOString() : undefined,
-        index: built ? 'rebuilt' : 'restored',
+        transactions: cut ? cut.kept : result.transactions,
+        lastTransaction: cut
+          ? cut.lastTransaction
+          : result.lastTid
+            ? tidToDate(result.lastTid).toISOString()
+            : undefined,
+        index: built || cut ? 'rebuilt' : 'restored',
+        asOf: cut,
       },
     }
   } catch (e) {
@@ -165,6 +206,15 @@ export async function stageFileStorage(
     }
     throw e
   }
+}
+
+/** The index of a FileStorage file, built by reading its records (the structure checked on the way). */
+async function indexOfFile(path: string): Promise<FsIndex> {
+  const index = new FsIndex()
+  const parser = new RecordParser({start: 0, onRecord: (oid, at) => index.set(oid, at)})
+  for await (const chunk of createReadStream(path, {highWaterMark: 1 << 20})) parser.push(chunk as Buffer)
+  parser.end()
+  return index
 }
 
 async function indexMatches(path: string, size: number): Promise<boolean> {

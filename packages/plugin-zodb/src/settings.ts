@@ -3,6 +3,7 @@
 // named extra filestorages with `_<name>` locations — and then validated after normalisation: the locations
 // must be distinct (real paths compared, not strings) and none may lie inside a blob storage.
 import {stat} from 'node:fs/promises'
+import {homedir} from 'node:os'
 import {dirname, isAbsolute, join, resolve} from 'node:path'
 import {BkError, resolveReal, sameOrInside} from '@bkcli/core'
 
@@ -10,6 +11,7 @@ export type Mode = 'backup' | 'snapshot' | 'zip'
 
 export interface SiteFlags {
   datafs?: string[]
+  'additional-filestorages'?: string[]
   'blob-storage'?: string[]
   'location-prefix'?: string
   location?: string
@@ -20,6 +22,44 @@ export interface SiteFlags {
   'blob-zip-location'?: string
   'backup-blobs'?: boolean
   'only-blobs'?: boolean
+  'rsync-options'?: string
+  'rsync-hard-links-on-first-copy'?: boolean
+  'blob-timestamps'?: boolean
+  'alternative-restore-source'?: string
+  debug?: boolean
+  'enable-fullbackup'?: boolean
+}
+
+/** The recipe's options bk has no equivalent for: a value asking for that behaviour gets a one-line pointer. */
+export function checkRecipeOnly(flags: SiteFlags): void {
+  const refuse = (option: string, what: string) => {
+    throw new BkError(`${option}: ${what}`, {code: 'ECONFIG'})
+  }
+  if (flags['rsync-options']) {
+    refuse(
+      'rsync_options',
+      'bk copies blobs itself, without rsync; drop it (--no-hard-links copies instead of linking)',
+    )
+  }
+  if (flags['rsync-hard-links-on-first-copy']) {
+    refuse(
+      'rsync_hard_links_on_first_copy',
+      'bk never hard-links a backup to the live blobs (a pack could change them under it); drop it',
+    )
+  }
+  if (flags['blob-timestamps'] === false) {
+    refuse('blob_timestamps = false', 'bk always names blob backups by stamp (the recipe deprecated rotation); drop it')
+  }
+  if (flags['alternative-restore-source']) {
+    refuse(
+      'alternative_restore_source',
+      'restore from other locations with --location DIR (and --blob-backup-location DIR) on `bk zodb restore`',
+    )
+  }
+  if (flags.debug) refuse('debug', 'use -v (--verbose) for more detail')
+  if (flags['enable-fullbackup'] === false) {
+    refuse('enable_fullbackup = false', 'bk zodb fullbackup always exists; drop the option')
+  }
 }
 
 export interface Locations {
@@ -61,10 +101,43 @@ const KEYS: [keyof Locations, keyof SiteFlags, string][] = [
   ['blobZip', 'blob-zip-location', 'blobstoragezips'],
 ]
 
-/** `name=path` or `path`. */
-function named(value: string): {name?: string; path: string} {
+/**
+ * `~` and `${VAR}` (or `$VAR`) in a path, as buildout users write them: `~/x` is the home folder, a variable the
+ * environment's value; an unset variable or a buildout reference (`${buildout:directory}`) is an error naming it.
+ */
+export function expandPath(value: string, env: NodeJS.ProcessEnv = process.env): string {
+  let path = value.replace(/\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (whole, braced?: string, bare?: string) => {
+    const name = braced ?? bare!
+    if (name.includes(':')) {
+      throw new BkError(`${value}: ${whole} is a buildout reference; write the path it stands for`)
+    }
+    const got = env[name]
+    if (got === undefined) throw new BkError(`${value}: the environment variable ${name} is not set`)
+    return got
+  })
+  if (path === '~' || path.startsWith('~/')) path = homedir() + path.slice(1)
+  return path
+}
+
+const NAME = /^[A-Za-z0-9_-]+$/
+
+/** `name=path`, `path`, or a bare `name` (an extra filestorage at its default path, as the recipe has it). */
+function named(value: string): {name?: string; path?: string} {
   const m = /^([A-Za-z0-9_-]+)=(.+)$/.exec(value)
-  return m ? {name: m[1], path: m[2]!} : {path: value}
+  if (m) return {name: m[1], path: m[2]!}
+  if (NAME.test(value) && value !== MAIN && value !== '1') return {name: value}
+  return {path: value}
+}
+
+/** The recipe's `additional_filestorages` line: `NAME [DATAFS [BLOBDIR]]` (whitespace-separated, as it parses it). */
+function additional(line: string): {name: string; path?: string; blobs?: string} {
+  const m = /^\s*([A-Za-z0-9_-]+)(?:\s+(\S+))?(?:\s+(\S+))?\s*$/.exec(line)
+  if (!m || m[1] === MAIN || m[1] === '1') {
+    throw new BkError(
+      `--additional-filestorages '${line}': expected 'NAME [DATAFS [BLOBDIR]]' with a NAME other than Data`,
+    )
+  }
+  return {name: m[1]!, path: m[2], blobs: m[3]}
 }
 
 async function isDir(path: string): Promise<boolean> {
@@ -78,21 +151,35 @@ export function repositoryOf(storage: Storage, mode: Mode): {abs: string; writte
 }
 
 export async function resolveSite(flags: SiteFlags, cwd = process.cwd()): Promise<Site> {
-  const abs = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p))
-  const entries = (flags.datafs?.length ? flags.datafs : [DEFAULT_DATAFS]).map(named)
+  checkRecipeOnly(flags)
+  const abs = (p: string) => {
+    const x = expandPath(p)
+    return isAbsolute(x) ? x : resolve(cwd, x)
+  }
+  const entries: {name?: string; path?: string}[] = (flags.datafs ?? []).map(named)
+  const extraBlobs = new Map<string, string>()
+  for (const line of flags['additional-filestorages'] ?? []) {
+    const a = additional(line)
+    entries.push({name: a.name, path: a.path})
+    if (a.blobs) extraBlobs.set(a.name, a.blobs)
+  }
+  if (!entries.some((e) => e.path !== undefined && (e.name === undefined || e.name === '1' || e.name === MAIN))) {
+    entries.unshift({path: DEFAULT_DATAFS})
+  }
   const names = new Set<string>()
-  let main: {name?: string; path: string} | undefined
+  let main: {name?: string; path?: string} | undefined
   for (const e of entries) {
     const name = e.name === undefined || e.name === '1' ? MAIN : e.name
     if (names.has(name)) throw new BkError(`--datafs names the filestorage '${name}' twice`)
     names.add(name)
     if (name === MAIN) main = e
   }
-  if (!main) throw new BkError(`--datafs: give the main filestorage as a plain path (or Data=<path>)`)
-  const prefix = abs(flags['location-prefix'] ?? dirname(dirname(abs(main.path))))
-  const blobFlags = new Map<string, string>()
+  const mainPath = abs(main!.path!)
+  const prefix = abs(flags['location-prefix'] ?? dirname(dirname(mainPath)))
+  const blobFlags = new Map<string, string>(extraBlobs)
   for (const b of (flags['blob-storage'] ?? []).map(named)) {
     const name = b.name === undefined || b.name === '1' ? MAIN : b.name
+    if (!b.path) throw new BkError(`--blob-storage ${b.name}: give NAME=PATH, or the main blob storage's path`)
     if (!names.has(name)) throw new BkError(`--blob-storage ${name}=…: there is no filestorage named '${name}'`)
     blobFlags.set(name, b.path)
   }
@@ -105,7 +192,7 @@ export async function resolveSite(flags: SiteFlags, cwd = process.cwd()): Promis
     const locations = {} as Locations
     for (const [key, flag, dir] of KEYS) {
       const given = flags[flag] as string | undefined
-      written[key] = (given ?? join(prefix, dir)) + suffix
+      written[key] = (given === undefined ? join(prefix, dir) : expandPath(given)) + suffix
       locations[key] = abs(written[key])
     }
     const defaultBlobs = join(prefix, name === MAIN ? 'blobstorage' : `blobstorage-${name}`)
@@ -114,7 +201,9 @@ export async function resolveSite(flags: SiteFlags, cwd = process.cwd()): Promis
       : (await isDir(defaultBlobs))
         ? defaultBlobs
         : undefined
-    storages.push({name, datafs: abs(e.path), blobStorage, locations, written})
+    // a name alone: the recipe's default, <filestorage dir of Data.fs>/<name>.fs
+    const datafs = e.path === undefined ? join(dirname(mainPath), `${name}.fs`) : abs(e.path)
+    storages.push({name, datafs, blobStorage, locations, written})
   }
   const backupBlobs = flags['backup-blobs'] ?? storages.some((s) => s.blobStorage !== undefined)
   if (onlyBlobs && !backupBlobs) throw new BkError('--only-blobs needs blob backups: drop --no-backup-blobs')

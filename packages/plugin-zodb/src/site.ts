@@ -4,8 +4,8 @@
 // every part (each Data.fs, its index, each blob storage) staged and checked beside its target first, then one
 // commit (core's commitParts journal) swaps them all, keeping the previous copies under names never reused.
 import {existsSync} from 'node:fs'
-import {mkdir, rm, stat} from 'node:fs/promises'
-import {basename, dirname} from 'node:path'
+import {mkdir, rename, rm, stat} from 'node:fs/promises'
+import {basename, dirname, join} from 'node:path'
 import {
   type Artifact,
   BkError,
@@ -32,11 +32,12 @@ import {
   backupBlobs,
   blobBase,
   findBlobBackup,
+  listBlobBackups,
   stageBlobs,
 } from './blobs.js'
-import {listDataFiles} from './repository.js'
+import {listDataFiles, selectChain} from './repository.js'
 import {stampOf} from './repozo-date.js'
-import {planRestore, type RestoreFileResult, type RestorePlan, stageFileStorage} from './restore.js'
+import {planRestore, planRestoreAsOf, type RestoreFileResult, type RestorePlan, stageFileStorage} from './restore.js'
 import {type Mode, repositoryOf, type Site, type Storage} from './settings.js'
 import {checkStorageLock, holdStorageLock, type StorageLock} from './storage-lock.js'
 import {recoverRepository, siteStore} from './store.js'
@@ -54,6 +55,10 @@ export interface SiteBackupOptions {
   archiveBlob?: boolean
   compressBlob?: boolean
   hardLinks?: boolean
+  /** the recipe's incremental_blobs (with archiveBlob, `backup` mode only) */
+  incrementalBlobs?: boolean
+  /** keep_blob_days for an ordinary backup (see expiredBlobBackups); undefined = not applied */
+  keepBlobDays?: number
   now?: () => Date
 }
 
@@ -63,6 +68,8 @@ export interface StorageBackupResult {
   repository: string
   filestorage?: BackupResult
   blobs?: BlobBackupResult
+  /** blob backups removed by keep_blob_days */
+  expiredBlobs?: string[]
 }
 
 /** Every path a backup of `site` writes to (the core target locks): its filestorages and locations. */
@@ -94,12 +101,25 @@ export async function planBackup(site: Site, options: SiteBackupOptions): Promis
         )
       }
       const archive = options.mode === 'zip' || options.archiveBlob
+      if (options.incrementalBlobs && options.mode === 'backup' && !archive) {
+        throw new BkError(
+          '--incremental-blobs (incremental_blobs) needs --archive-blob (archive_blob): it makes tar archives',
+        )
+      }
+      if (options.keepBlobDays !== undefined && !site.onlyBlobs) {
+        const now = (options.now ?? (() => new Date()))()
+        for (const path of await expiredBlobBackups(storage, options.mode, options.keepBlobDays, now)) {
+          steps.push(step('remove', path, `blob backup older than ${options.keepBlobDays} days (keep-blob-days)`))
+        }
+      }
       steps.push(
         step(
           'create',
           `${repo.blobs}/${blobBase(storage.blobStorage)}.<stamp>${archive ? `.tar${options.compressBlob ? '.gz' : ''}` : ''}`,
           archive
-            ? 'blob archive'
+            ? options.incrementalBlobs && options.mode === 'backup'
+              ? 'blob archive: a .delta.tar when the chain has its .snar, else a full one'
+              : 'blob archive'
             : options.hardLinks === false
               ? 'blob copy'
               : 'blob copy, unchanged blobs hard-linked',
@@ -179,17 +199,31 @@ async function backupStorage(
     await ensureDir(repo.blobs, log)
     const files = site.onlyBlobs ? [] : await listDataFiles(repo.abs)
     const stamp = files.at(-1)?.stamp ?? stampOf((options.now ?? (() => new Date()))())
+    const archive = zip || options.archiveBlob
+    const head = selectChain(files)[0]
+    const incremental =
+      options.incrementalBlobs && options.mode === 'backup' && archive
+        ? {fullStamp: head?.full ? head.stamp : undefined, onlyBlobs: site.onlyBlobs}
+        : undefined
     log(`Backing up blobs of ${storage.blobStorage} to ${repo.blobs}`)
     result.blobs = await backupBlobs({
       source: storage.blobStorage,
       location: repo.blobs,
       stamp,
-      archive: zip || options.archiveBlob,
+      archive,
+      incremental,
       compress: options.compressBlob,
       hardLinks: options.hardLinks,
     })
     crashPoint('zodb-backup:blobs')
     if (result.blobs.reason) log(result.blobs.reason)
+    if (options.keepBlobDays !== undefined && !site.onlyBlobs) {
+      const now = (options.now ?? (() => new Date()))()
+      const expired = await expiredBlobBackups(storage, options.mode, options.keepBlobDays, now)
+      await removeBlobBackups(expired)
+      for (const path of expired) log(`Removed ${path}: older than ${options.keepBlobDays} days (keep-blob-days)`)
+      if (expired.length > 0) result.expiredBlobs = expired
+    }
   }
   return result
 }
@@ -202,8 +236,49 @@ async function ensureDir(dir: string, log: (m: string) => void): Promise<void> {
 /** The retention of a mode: zip keeps one (the recipe); --only-blobs keeps blob backups by age. */
 export function retentionOf(site: Site, mode: Mode, policy: RetentionPolicy, keepBlobDays?: number): RetentionPolicy {
   if (mode === 'zip') return {keep: 1}
-  if (site.onlyBlobs && keepBlobDays) return {keepDays: keepBlobDays}
+  const days = keepBlobDays ?? DEFAULT_KEEP_BLOB_DAYS
+  if (site.onlyBlobs && days) return {keepDays: days}
   return policy
+}
+
+/** The recipe's default keep_blob_days (two weeks). */
+export const DEFAULT_KEEP_BLOB_DAYS = 14
+
+/**
+ * keep_blob_days on an ordinary (partial) backup, as the recipe documents it for `bin/backup`: blob backup
+ * directories stamped more than `days` days before `now` — except the newest blob backup of each filestorage
+ * chain (so every kept full backup stays restorable at its latest point) and the newest of all. Archives are
+ * left to the chain retention (an incremental tar chain must stay whole).
+ */
+export async function expiredBlobBackups(storage: Storage, mode: Mode, days: number, now: Date): Promise<string[]> {
+  if (days <= 0 || !storage.blobStorage) return []
+  const repo = repositoryOf(storage, mode)
+  const dirs = (await listBlobBackups(repo.blobs, blobBase(storage.blobStorage))).filter(
+    (e) => e.kind === 'dir' && e.stamp !== undefined,
+  )
+  const heads = await listDataFiles(repo.abs)
+    .then((files) => files.filter((f) => f.full).map((f) => f.stamp))
+    .catch(() => [] as string[])
+  const chainOf = (stamp: string) => heads.filter((h) => h <= stamp).at(-1) ?? ''
+  const newestOfChain = new Set<string>()
+  const seen = new Set<string>()
+  for (const e of dirs) {
+    // newest first: the first of each chain is its newest
+    const chain = chainOf(e.stamp!)
+    if (!seen.has(chain)) newestOfChain.add(e.path)
+    seen.add(chain)
+  }
+  const limit = stampOf(new Date(now.getTime() - days * 86_400_000))
+  return dirs.filter((e, i) => i > 0 && !newestOfChain.has(e.path) && e.stamp! < limit).map((e) => e.path)
+}
+
+/** Removes expired blob backups: each renamed to a leftover name first, so a killed run never leaves half of one. */
+async function removeBlobBackups(paths: string[]): Promise<void> {
+  for (const path of paths) {
+    const doomed = join(dirname(path), `.${basename(path)}.bk-stage-${process.pid}-expired`)
+    await rename(path, doomed)
+    await rm(doomed, {recursive: true, force: true})
+  }
 }
 
 /** The artifact a backup adds, for a dry run's retention plan. */
@@ -229,6 +304,8 @@ export interface SiteRestoreOptions {
   mode: Mode
   /** validated repozo date (see repozo-date.ts) */
   date?: string
+  /** point in time (--as-of): the chain covering it, cut after its last transaction at or before it */
+  asOf?: Date
   ignoreLock?: boolean
   /** when the previous copies were replaced (names of kept copies); default now */
   now?: () => Date
@@ -271,9 +348,16 @@ export class SiteRestore {
     for (const storage of site.storages) {
       const repo = repositoryOf(storage, options.mode)
       const p: Planned = {storage}
-      if (!site.onlyBlobs) p.plan = await planRestore(repo.abs, options.date)
+      if (!site.onlyBlobs) {
+        p.plan = options.asOf
+          ? await planRestoreAsOf(repo.abs, options.asOf)
+          : await planRestore(repo.abs, options.date)
+      }
       if (site.backupBlobs && storage.blobStorage) {
-        p.blob = await findBlobBackup(repo.blobs, blobBase(storage.blobStorage), options.date)
+        // as of a time: the blobs of the backup the data comes from (they cover every transaction kept; blobs
+        // of later transactions are harmless extras), or the newest at or before TIME for blobs alone
+        const date = options.asOf ? (p.plan?.chain.files.at(-1)?.stamp ?? stampOf(options.asOf)) : options.date
+        p.blob = await findBlobBackup(repo.blobs, blobBase(storage.blobStorage), date)
         const st = await stat(storage.blobStorage).catch(() => undefined)
         if (st && !st.isDirectory()) {
           throw new BkError(`blob storage ${storage.blobStorage} is not a directory; check --blob-storage`)
@@ -323,7 +407,8 @@ export class SiteRestore {
       if (p.plan) {
         const files = p.plan.chain.files.map((f) => f.name).join(' + ')
         const had = await pathExists(s.datafs)
-        steps.push(step(had ? 'replace' : 'create', s.datafs, `from ${files}`, p.plan.chain.size))
+        const cut = p.plan.asOf ? `, cut after the last transaction at or before ${p.plan.asOf.toISOString()}` : ''
+        steps.push(step(had ? 'replace' : 'create', s.datafs, `from ${files}${cut}`, p.plan.chain.size))
         steps.push(
           step(had ? 'replace' : 'create', `${s.datafs}.index`, "the backup's index, or one built from the data"),
         )
@@ -335,11 +420,19 @@ export class SiteRestore {
         if (had) steps.push(step('keep', `${s.blobStorage}.pre-restore-<stamp>`, 'the previous blob storage'))
       }
     }
-    const when = this.options.date ? ` as of ${this.options.date}` : ' (newest backup)'
+    const when = this.options.asOf
+      ? ` as of ${this.options.asOf.toISOString()}`
+      : this.options.date
+        ? ` as of ${this.options.date}`
+        : ' (newest backup)'
+    const warnings = [
+      ...(this.options.ignoreLock ? ['--ignore-lock: a running Zope/ZEO is not checked'] : []),
+      ...this.planned.flatMap((p) => (p.plan?.warning ? [p.plan.warning] : [])),
+    ]
     return {
       summary: `restore ${this.site.storages.map((s) => s.datafs).join(', ')}${when}`,
       steps,
-      warnings: this.options.ignoreLock ? ['--ignore-lock: a running Zope/ZEO is not checked'] : undefined,
+      warnings: warnings.length > 0 ? warnings : undefined,
     }
   }
 
@@ -414,7 +507,7 @@ export class SiteRestore {
       return {
         source: repositoryOf(this.main, this.options.mode).abs,
         target: this.main.datafs,
-        date: this.options.date,
+        date: this.options.asOf?.toISOString() ?? this.options.date,
         storages: results,
         kept,
       }

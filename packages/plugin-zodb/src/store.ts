@@ -7,7 +7,7 @@
 import {readdir, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 import {type Artifact, type ArtifactStore, dirSize} from '@bkcli/core'
-import {type BlobBackupEntry, blobBase, listBlobBackups} from './blobs.js'
+import {type BlobBackupEntry, blobBase, listBlobBackups, listSnars} from './blobs.js'
 import {allChains, datPathOf, listDataFiles, type RepoFile, readDat} from './repository.js'
 import {dateOfStamp} from './repozo-date.js'
 import {type Mode, repositoryOf, type Site, type Storage} from './settings.js'
@@ -96,11 +96,19 @@ async function storageArtifacts(site: Site, storage: Storage, mode: Mode): Promi
     })
   }
   const stamped = blobs.filter((e) => e.stamp !== undefined)
+  // incremental_blobs' .snar files go with the blob chain (and so the filestorage chain) of their stamp
+  const snars =
+    site.backupBlobs && storage.blobStorage ? await listSnars(repo.blobs, blobBase(storage.blobStorage)) : []
   const state = site.onlyBlobs ? undefined : await readRepo(repo.abs)
   const partial = state ? partialStamps(state) : new Set<string>()
   const chains = state ? allChains(state.files.filter((f) => !partial.has(f.stamp))) : []
   if (!state || chains.length === 0) {
-    for (const b of stamped) out.push(await blobArtifact(b, storage))
+    for (const b of stamped) {
+      const artifact = await blobArtifact(b, storage)
+      const snar = snars.find((s) => s.stamp === b.stamp && !b.delta)
+      if (snar) artifact.paths = [snar.path]
+      out.push(artifact)
+    }
   }
   const heads = chains.map((c) => c[0]!.stamp)
   // a chain owns every stamp from its head up to the next head; older stamps go with the first chain
@@ -112,6 +120,7 @@ async function storageArtifacts(site: Site, storage: Storage, mode: Mode): Promi
       if (!partial.has(stamp) && owner(stamp) === head.stamp) paths.push(...list.map((n) => join(repo.abs, n)))
     }
     paths.push(...stamped.filter((b) => owner(b.stamp!) === head.stamp).map((b) => b.path))
+    paths.push(...snars.filter((s) => owner(s.stamp) === head.stamp).map((s) => s.path))
     const deltas = chain.length - 1
     out.push({
       name: head.name,

@@ -133,6 +133,51 @@ describe('bk zodb backup, killed at every step', () => {
   }
 })
 
+describe("bk zodb backup --incremental-blobs (the recipe's incremental_blobs), killed between archive and .snar", () => {
+  it('the next backup sweeps the stale .snar copy; its delta (relative to the older .snar) restores the live blobs', async () => {
+    const s = await makeSite()
+    const args = [...s.args, '--archive-blob', '--incremental-blobs', '-q']
+    const loc = join(s.root, 'var', 'blobstoragebackups')
+    expect((await runBk(['zodb', 'backup', ...args])).exitCode).toBe(0)
+    const snar = readdirSync(loc).find((n) => n.endsWith('.snar'))!
+    const snarBefore = readFileSync(join(loc, snar))
+    await new Promise((r) => setTimeout(r, 1100))
+    s.db.commit({oids: [3], size: 20})
+    writeFileSync(join(s.blobs, '0x00', 'b.blob'), 'B')
+    const crashed = await runBk(['zodb', 'backup', ...args], {env: {BK_CRASH_AT: 'zodb-backup:blob-archive'}})
+    expect(crashed.signal).toBe('SIGKILL')
+    // the delta is in place, the .snar is the old one (never ahead of its archives)
+    expect(readdirSync(loc).filter((n) => n.endsWith('.delta.tar'))).toHaveLength(1)
+    expect(readFileSync(join(loc, snar)).equals(snarBefore)).toBe(true)
+    await new Promise((r) => setTimeout(r, 1100))
+    s.db.commit({oids: [4], size: 20})
+    execFileSync('rm', [join(s.blobs, '0x00', 'a.blob')])
+    writeFileSync(join(s.blobs, '0x00', 'c.blob'), 'C')
+    const next = await runBk(['zodb', 'backup', ...args.filter((a) => a !== '-q')])
+    expect(next.exitCode, next.stderr).toBe(0)
+    expect(leftovers(loc)).toEqual([])
+    expect(readdirSync(loc).filter((n) => n.endsWith('.delta.tar'))).toHaveLength(2)
+    const target = tempDir()
+    const restored = await runBk([
+      'zodb',
+      'restore',
+      '--datafs',
+      join(target, 'var', 'filestorage', 'Data.fs'),
+      '--blob-storage',
+      join(target, 'var', 'blobstorage'),
+      '--location',
+      s.repo,
+      '--blob-backup-location',
+      loc,
+      '-y',
+      '-q',
+    ])
+    expect(restored.exitCode, restored.stderr).toBe(0)
+    expect(readdirSync(join(target, 'var', 'blobstorage', '0x00')).sort()).toEqual(['b.blob', 'c.blob'])
+    expect(readFileSync(join(target, 'var', 'filestorage', 'Data.fs')).equals(readFileSync(s.datafs))).toBe(true)
+  })
+})
+
 /** bk started as a child of its own, to be signalled. */
 function startBk(args: string[], env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, [join(repoRoot(), 'apps/bk/bin/run.js'), ...args], {

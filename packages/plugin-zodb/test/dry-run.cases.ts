@@ -49,6 +49,7 @@ export const cases: DryRunCase[] = [
   withCommand('zodb:snapshotbackup', () => site(['snapshot'])),
   withCommand('zodb:zipbackup', () => site(['zip'])),
   withCommand('zodb:restore', () => site(['backup'])),
+  withCommand('zodb:restore', () => site(['backup'], 2), ['--as-of', '2030-01-01T00:00:30Z']),
   withCommand('zodb:snapshotrestore', () => site(['snapshot'])),
   withCommand('zodb:ziprestore', () => site(['zip'])),
   withCommand('zodb:prune', () => site(['backup'], 3), ['--keep', '1']),

@@ -7,7 +7,7 @@ import {describe, expect, it} from 'vitest'
 import {verifyRepository} from '../src/inspect.js'
 import {stampOf} from '../src/repozo-date.js'
 import {resolveSite} from '../src/settings.js'
-import {backupSite, pruneSite, restoreSite, retentionOf} from '../src/site.js'
+import {backupSite, planBackup, pruneSite, restoreSite, retentionOf} from '../src/site.js'
 import {SyntheticStorage} from '../src/synthetic-storage.js'
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex')
@@ -254,7 +254,133 @@ describe('blob retention without filestorage backups (--only-blobs)', () => {
   })
 })
 
+describe('keep-blob-days on ordinary backups (the recipe documents it for bin/backup)', () => {
+  it('removes blob backups older than N days, keeping the newest of each full backup chain; dry run shows them', async () => {
+    const {root, datafs, db} = makeSite()
+    const site = await resolveSite({datafs: [datafs]}, root)
+    const day = 86_400_000
+    const now = Date.now()
+    const at = (daysAgo: number) => () => new Date(now - daysAgo * day)
+    // chain 1: full 40 days ago, incrementals 30 and 20 days ago; chain 2: full 10 days ago
+    for (const [daysAgo, full] of [
+      [40, true],
+      [30, false],
+      [20, false],
+      [10, true],
+    ] as const) {
+      db.commit({oids: [1, 2], size: 40})
+      await backupSite(site, {mode: 'backup', full, now: at(daysAgo)})
+    }
+    const loc = join(root, 'var', 'blobstoragebackups')
+    const dirs = () => readdirSync(loc).filter((n) => n.startsWith('blobstorage.'))
+    expect(dirs()).toHaveLength(4)
+    const stampAgo = (d: number) => stampOf(at(d)())
+    db.commit({oids: [3], size: 40})
+    const planned = await planBackup(site, {mode: 'backup', keepBlobDays: 14, now: at(0)})
+    expect(planned.steps.filter((s) => s.op === 'remove').map((s) => s.target.split('/').pop())).toEqual([
+      `blobstorage.${stampAgo(30)}`,
+      `blobstorage.${stampAgo(40)}`,
+    ])
+    expect(dirs()).toHaveLength(4)
+    const r = await backupSite(site, {mode: 'backup', keepBlobDays: 14, now: at(0)})
+    expect(r.storages[0]!.expiredBlobs?.map((p) => p.split('/').pop())).toEqual([
+      `blobstorage.${stampAgo(30)}`,
+      `blobstorage.${stampAgo(40)}`,
+    ])
+    expect(dirs().sort()).toEqual([stampAgo(20), stampAgo(10), stampAgo(0)].map((s) => `blobstorage.${s}`).sort())
+    // the blob backup hard-linked to a removed one still holds its files
+    expect(readFileSync(join(loc, `blobstorage.${stampAgo(20)}`, 'blobstorage', '0x00', 'a.blob'), 'utf8')).toBe('A')
+    expect(readdirSync(loc).filter((n) => n.startsWith('.'))).toEqual([])
+  })
+})
+
 describe("the recipe's incremental blob archives (incremental_blobs, GNU tar)", () => {
+  it('writes them as the recipe does (full .tar + .snar per filestorage chain, then .delta.tar); tar and bk restore them', async () => {
+    const {execFileSync} = await import('node:child_process')
+    const {root, datafs, blobs, db} = makeSite()
+    writeFileSync(join(blobs, '0x00', 'b.blob'), 'B')
+    mkdirSync(join(blobs, 'tmp'))
+    writeFileSync(join(blobs, 'tmp', 'BUC123'), 'uncommitted')
+    const site = await resolveSite({datafs: [datafs]}, root)
+    let clock = Date.UTC(2030, 0, 1)
+    const run = async (full: boolean) => {
+      clock += 60_000
+      db.commit({oids: [1], size: 20})
+      const r = await backupSite(site, {
+        mode: 'backup',
+        full,
+        archiveBlob: true,
+        incrementalBlobs: true,
+        now: () => new Date(clock),
+      })
+      await new Promise((res) => setTimeout(res, 1100)) // tar's change detection: a later second
+      return r.storages[0]!.blobs!
+    }
+    const loc = join(root, 'var', 'blobstoragebackups')
+    const s = (minute: number) => stampOf(new Date(Date.UTC(2030, 0, 1, 0, minute)))
+    expect((await run(true)).incremental).toBe('full')
+    unlinkSync(join(blobs, '0x00', 'a.blob'))
+    writeFileSync(join(blobs, '0x00', 'c.blob'), 'C')
+    expect((await run(false)).incremental).toBe('delta')
+    writeFileSync(join(blobs, '0x00', 'd.blob'), 'D')
+    expect((await run(false)).incremental).toBe('delta')
+    expect((await run(true)).incremental).toBe('full') // a new filestorage chain starts a new blob chain
+    expect(readdirSync(loc).sort()).toEqual([
+      `blobstorage.${s(1)}.snar`,
+      `blobstorage.${s(1)}.tar`,
+      `blobstorage.${s(2)}.delta.tar`,
+      `blobstorage.${s(3)}.delta.tar`,
+      `blobstorage.${s(4)}.snar`,
+      `blobstorage.${s(4)}.tar`,
+    ])
+    // tar restores them the way the recipe's restore runs it: full first, then each delta, --incremental
+    const byTar = tempDir()
+    for (const name of [`${s(1)}.tar`, `${s(2)}.delta.tar`]) {
+      execFileSync('tar', ['-xf', join(loc, `blobstorage.${name}`), '--incremental', '-C', byTar])
+    }
+    expect(readdirSync(join(byTar, '0x00')).sort()).toEqual(['b.blob', 'c.blob'])
+    expect(existsSync(join(byTar, 'tmp', 'BUC123'))).toBe(false)
+    expect(readFileSync(join(byTar, '.layout'), 'utf8')).toBe('bushy')
+    // bk restores each point of the first chain, deletions included
+    for (const [minute, want] of [
+      [1, ['a.blob', 'b.blob']],
+      [2, ['b.blob', 'c.blob']],
+      [3, ['b.blob', 'c.blob', 'd.blob']],
+    ] as const) {
+      const target = tempDir()
+      const t = await resolveSite(
+        {
+          datafs: [join(target, 'var', 'filestorage', 'Data.fs')],
+          'blob-storage': [join(target, 'var', 'blobstorage')],
+          location: join(root, 'var', 'backups'),
+          'blob-backup-location': loc,
+        },
+        target,
+      )
+      await restoreSite(t, {mode: 'backup', date: s(minute)})
+      expect(readdirSync(join(target, 'var', 'blobstorage', '0x00')).sort(), `minute ${minute}`).toEqual([...want])
+    }
+    // retention removes a whole chain: its full archive, deltas and .snar
+    await pruneSite(site, 'backup', {keep: 1})
+    expect(readdirSync(loc).sort()).toEqual([`blobstorage.${s(4)}.snar`, `blobstorage.${s(4)}.tar`])
+  })
+
+  it('a partial backup with no .snar for its chain makes a plain archive, as the recipe does; needs --archive-blob', async () => {
+    const {root, datafs, db} = makeSite()
+    const site = await resolveSite({datafs: [datafs]}, root)
+    let clock = Date.UTC(2030, 0, 1)
+    const now = () => new Date(clock)
+    await backupSite(site, {mode: 'backup', full: true, archiveBlob: true, now})
+    clock += 60_000
+    db.commit({oids: [1], size: 20})
+    const r = await backupSite(site, {mode: 'backup', archiveBlob: true, incrementalBlobs: true, now})
+    expect(r.storages[0]!.blobs!.incremental).toBe('plain')
+    expect(r.storages[0]!.blobs!.reason).toMatch(/no snapshot file \(\.snar\) yet/)
+    expect(readdirSync(join(root, 'var', 'blobstoragebackups')).filter((n) => n.endsWith('.snar'))).toEqual([])
+    const {planBackup: plan} = await import('../src/site.js')
+    await expect(plan(site, {mode: 'backup', incrementalBlobs: true})).rejects.toThrow(/needs --archive-blob/)
+  })
+
   it('restores a full tar and its deltas in order, deletions included', async () => {
     const {execFileSync} = await import('node:child_process')
     const {findBlobBackup, restoreBlobs} = await import('../src/blobs.js')

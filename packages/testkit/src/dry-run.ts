@@ -17,6 +17,8 @@ export interface DryRunSetup {
   argv: string[]
   state: StateSpec
   env?: Record<string, string | undefined>
+  /** Folder bk runs in (default: the test's): for command lines that name no folder (`bk iotstack backup 3 pi`). */
+  cwd?: string
   /** Drops databases the setup created. */
   cleanup?: () => Promise<void>
 }

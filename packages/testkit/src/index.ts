@@ -19,5 +19,13 @@ export type {DryRunCase, DryRunSetup} from './dry-run.js'
 export {copyFixture, extractFixture} from './fixtures.js'
 export {freePort, type OffsiteTargets, offsiteTargets, type SftpServer, startSftpServer} from './offsite.js'
 export {fixturePath, fixturesDir, fixtureTestsRun, isMissingFixtures, repoRoot} from './paths.js'
+export {
+  FollowerProcess,
+  followManifestTimes,
+  followOnce,
+  SqliteWriter,
+  type WriterSpec,
+  type WriterTxn,
+} from './sqlite-follow.js'
 export {fingerprint, type StateSpec} from './state.js'
 export {cleanupTempDirs, tempDir} from './tmp.js'

@@ -19,6 +19,16 @@ const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile'])
 const DIR_TYPES = new Set(['Directory', 'GNUDumpDir'])
 const MAX_LINK_DEPTH = 40
 
+/** How strict the entry check is about where symlinks point. */
+export interface EntryCheckOptions {
+  /**
+   * Accept symlinks whose target is absolute or resolves outside the target (Docker volumes hold links such as
+   * `localtime -> /etc/localtime`): they are restored as links, with their text. Nothing is ever written through a
+   * symlink either way (no entry below one, no hard link through one). Default: refused.
+   */
+  outsideSymlinks?: boolean
+}
+
 export class UnsafeEntry extends Error {
   constructor(
     readonly entryPath: string,
@@ -51,6 +61,7 @@ export class EntryChecker {
   constructor(
     private readonly root?: string,
     private readonly strip = 0,
+    private readonly options: EntryCheckOptions = {},
   ) {}
 
   /**
@@ -123,6 +134,7 @@ export class EntryChecker {
 
   private assertInside(rawPath: string, parts: string[], target: string): void {
     if (target === '') throw new UnsafeEntry(rawPath, 'symlink with an empty target')
+    if (this.options.outsideSymlinks) return
     if (target.startsWith('/'))
       throw new UnsafeEntry(rawPath, `symlink to the absolute path ${target}, outside the target`)
     if (this.resolve(parts.slice(0, -1), target.split('/'), 0) === undefined)

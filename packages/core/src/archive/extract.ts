@@ -9,7 +9,7 @@ import {atomicDir} from '../safety/atomic.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {progressOutput, stepProgress} from '../ui/progress.js'
 import {feedTar} from './drive.js'
-import {EntryChecker, UnsafeEntry} from './entry-check.js'
+import {EntryChecker, type EntryCheckOptions, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
 import {scanArchive} from './read.js'
 import type {ExtractOptions, ExtractResult} from './types.js'
@@ -43,7 +43,10 @@ export async function extractArchive(options: ExtractOptions): Promise<ExtractRe
   const strip = options.strip ?? 0
   try {
     const verifyFirst = options.precheck ?? hasContent
-    if (verifyFirst) await precheck(file, hasContent ? target : undefined, strip, options.filter, options.sha256)
+    if (verifyFirst)
+      await precheck(file, hasContent ? target : undefined, strip, options.filter, options.sha256, {
+        outsideSymlinks: options.outsideSymlinks,
+      })
     // checked already (precheck) or checked by the extracting pass itself
     if (verifyFirst) options = {...options, sha256: undefined}
     if (!existing) {
@@ -74,6 +77,24 @@ export async function extractArchive(options: ExtractOptions): Promise<ExtractRe
   }
 }
 
+/** Drops the pending fixups at `path` and below (a link replaced what was there). */
+function forgetFixups(fix: Fixups, path: string): void {
+  const gone = (p: string) => p === path || p.startsWith(`${path}/`)
+  fix.files = fix.files.filter((f) => !gone(f.path))
+  fix.dirs = fix.dirs.filter((d) => !gone(d.path))
+  fix.symlinks = fix.symlinks.filter((l) => !gone(l.path))
+}
+
+/** True when `path` (relative to `dest`) and its folders are no symlinks: a chmod there stays inside `dest`. */
+async function isNoLink(dest: string, path: string): Promise<boolean> {
+  const parts = path.split('/')
+  for (let i = 1; i <= parts.length; i++) {
+    const st = await lstat(join(dest, ...parts.slice(0, i))).catch(() => undefined)
+    if (!st || st.isSymbolicLink()) return false
+  }
+  return true
+}
+
 function emptyDirSync(dir: string): void {
   for (const name of readdirSync(dir)) rmSync(join(dir, name), {recursive: true, force: true})
 }
@@ -102,8 +123,9 @@ async function precheck(
   strip: number,
   filter?: (path: string) => boolean,
   sha256?: string,
+  checks: EntryCheckOptions = {},
 ) {
-  const checker = new EntryChecker(root, strip)
+  const checker = new EntryChecker(root, strip, checks)
   const sum = checksum(file, sha256)
   let refusal: UnsafeEntry | undefined
   await scanArchive(
@@ -134,7 +156,7 @@ async function unpackInto(
 ): Promise<ExtractResult> {
   const preserveOwner = options.preserveOwners ?? isRoot()
   const umask = process.umask()
-  const checker = new EntryChecker(existingRoot, options.strip ?? 0)
+  const checker = new EntryChecker(existingRoot, options.strip ?? 0, {outsideSymlinks: options.outsideSymlinks})
   const fix: Fixups = {dirs: [], files: [], symlinks: []}
   const result: ExtractResult = {entries: 0, bytes: 0}
   let refusal: UnsafeEntry | undefined
@@ -154,6 +176,9 @@ async function unpackInto(
     }
     if (!checked) return false
     if (options.filter && !options.filter(checked.path)) return false
+    // A link now takes this path: the mode/owner/mtime fixups of what was here (or below it) must never be applied
+    // through it (a chmod follows a symlink, e.g. one to /etc).
+    if (entry.type === 'SymbolicLink' || entry.type === 'Link') forgetFixups(fix, checked.path)
     entry.path = checked.path
     if (entry.type === 'Link') entry.linkpath = checked.linkpath
     const mode = (entry.mode ?? 0) & 0o7777
@@ -194,6 +219,10 @@ async function unpackInto(
     // and would change the content of every other hard link to them
     unlink: true,
     maxDepth: 4096,
+    // node-tar rewrites a link text that is absolute or leaves the target: with outsideSymlinks the text is kept as
+    // stored. The checker above still admits no entry below a symlink (nor a hard link through one), so nothing is
+    // written through a link; node-tar's own path checks are redundant with it for the clean paths it receives.
+    ...(options.outsideSymlinks ? {preservePaths: true} : {}),
     filter: (_path, entry) => admit(entry as ReadEntry),
   })
   const sum = checksum(file, options.sha256)
@@ -219,14 +248,17 @@ async function unpackInto(
   const late = checker.finish()
   if (late[0]) throw late[0]
 
-  for (const f of fix.files) await chmod(join(dest, f.path), f.mode)
+  for (const f of fix.files) if (await isNoLink(dest, f.path)) await chmod(join(dest, f.path), f.mode)
   for (const l of fix.symlinks) {
     const abs = join(dest, l.path)
+    const parent = l.path.split('/').slice(0, -1).join('/')
+    if (parent !== '' && !(await isNoLink(dest, parent))) continue
     if (preserveOwner) await lchown(abs, l.uid, l.gid).catch(() => {})
     if (l.mtime) await lutimes(abs, l.mtime, l.mtime).catch(() => {})
   }
   for (const d of fix.dirs) {
     const abs = join(dest, d.path)
+    if (!(await isNoLink(dest, d.path))) continue
     await chmod(abs, d.mode)
     if (d.mtime) await utimes(abs, d.mtime, d.mtime)
   }

@@ -1,7 +1,14 @@
 export {compressionOf, sniffCompression, zstdAvailable} from './compression.js'
 export {createArchive} from './create.js'
+export type {EntryCheckOptions} from './entry-check.js'
 export {extractArchive} from './extract.js'
-export {checkArchive, listArchive, type ReadMemberOptions, readArchiveMember} from './read.js'
+export {
+  type CheckArchiveOptions,
+  checkArchive,
+  listArchive,
+  type ReadMemberOptions,
+  readArchiveMember,
+} from './read.js'
 export type {
   ArchiveEntry,
   ArchiveResult,

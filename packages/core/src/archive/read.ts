@@ -3,7 +3,7 @@ import {stat} from 'node:fs/promises'
 import {Parser, type ReadEntry} from 'tar'
 import {stepProgress} from '../ui/progress.js'
 import {feedTar} from './drive.js'
-import {EntryChecker, UnsafeEntry} from './entry-check.js'
+import {EntryChecker, type EntryCheckOptions, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
 import type {ArchiveEntry, CheckResult} from './types.js'
 
@@ -212,12 +212,21 @@ export async function hashArchiveMembers(
   await Promise.all(pending)
 }
 
+/** What checkArchive also reports on its one read. */
+export interface CheckArchiveOptions {
+  /** Called with each member as it is read (a listing in the same pass: no second decompression for it). */
+  onEntry?: (entry: ArchiveEntry) => void
+}
+
 /**
  * Read the whole archive through (decompression checksums, tar headers) without writing anything, and list the
- * entries extractArchive would refuse.
+ * entries extractArchive would refuse. One read: the file's sha256 and (with `onEntry`) its listing come with it.
  */
-export async function checkArchive(file: string): Promise<CheckResult> {
-  const checker = new EntryChecker()
+export async function checkArchive(
+  file: string,
+  options: EntryCheckOptions & CheckArchiveOptions = {},
+): Promise<CheckResult> {
+  const checker = new EntryChecker(undefined, 0, options)
   const result: CheckResult = {entries: 0, bytes: 0, unsafe: [], sha256: ''}
   const hash = createHash('sha256')
   const step = stepProgress('checking archive', {total: (await stat(file)).size})
@@ -227,6 +236,7 @@ export async function checkArchive(file: string): Promise<CheckResult> {
     (entry) => {
       result.entries++
       result.bytes += entry.size ?? 0
+      options.onEntry?.(describeEntry(entry))
       try {
         checker.check(entry)
       } catch (error) {

@@ -81,6 +81,12 @@ export interface ExtractOptions {
    * already has content is checked in its read-only precheck pass, before anything is written to it).
    */
   sha256?: string
+  /**
+   * Restore symlinks whose target is absolute or outside `target` (a Docker volume's `localtime -> /etc/localtime`)
+   * as links with their text, instead of refusing the archive. Nothing is ever written through a symlink either way,
+   * and no mode, owner or time fixup is applied through one.
+   */
+  outsideSymlinks?: boolean
 }
 
 /** What an extraction wrote. */

@@ -1,7 +1,7 @@
 import {stat} from 'node:fs/promises'
 import {Command, Flags, type Interfaces} from '@oclif/core'
 import {hasRetention, type RetentionFlagValues, retentionFromFlags} from '../catalog/flags.js'
-import {CONFIG_ONLY_KEYS, configToArgv, type FlagShape} from '../config/flags.js'
+import {CONFIG_ONLY_KEYS, configToArgv, type FlagShape, normalizeBooleanArgv} from '../config/flags.js'
 import {type ConfigSections, type LoadedConfig, loadConfigFile} from '../config/load.js'
 import {BkError, isBkError, messageOf} from '../errors.js'
 import type {OffsiteSettings} from '../offsite/copy.js'
@@ -67,6 +67,7 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     await super.init()
     const ctor = this.ctor as typeof BkCommand
     const input = {flags: ctor.flags, baseFlags: ctor.baseFlags, args: ctor.args, strict: ctor.strict}
+    this.argv = normalizeBooleanArgv(this.argv, flagShapes({...ctor.baseFlags, ...ctor.flags}))
     const first = await super.parse(input, this.argv)
     const extra = await this.argvFromConfig(first)
     let parsed: Parsed = first
@@ -154,10 +155,16 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     const keys = new Set<string>()
     for (const command of this.config.commands) {
       if (topic && !command.id.startsWith(`${topic}:`)) continue
-      for (const name of Object.keys(command.flags ?? {})) keys.add(name)
+      for (const [name, flag] of Object.entries(command.flags ?? {})) {
+        keys.add(name)
+        for (const alias of (flag as {aliases?: string[]}).aliases ?? []) keys.add(alias)
+      }
     }
     const ctor = this.ctor as typeof BkCommand
-    for (const name of Object.keys({...ctor.baseFlags, ...ctor.flags})) keys.add(name)
+    for (const [name, flag] of Object.entries({...ctor.baseFlags, ...ctor.flags})) {
+      keys.add(name)
+      for (const alias of (flag as {aliases?: string[]}).aliases ?? []) keys.add(alias)
+    }
     return keys
   }
 
@@ -302,6 +309,7 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
       progress: (label, total) => this.progress(label, total),
       info: (message) => this.info(message),
       note: (message) => this.note(message),
+      warn: (message) => process.stderr.write(`bk: warning: ${redactText(message)}\n`),
     }
   }
 
@@ -373,8 +381,8 @@ function oneLine(message: string): string {
 function flagShapes(flags: Record<string, unknown>): Record<string, FlagShape> {
   const shapes: Record<string, FlagShape> = {}
   for (const [name, def] of Object.entries(flags)) {
-    const flag = def as {type: 'boolean' | 'option'; multiple?: boolean; allowNo?: boolean}
-    shapes[name] = {type: flag.type, multiple: flag.multiple, allowNo: flag.allowNo}
+    const flag = def as {type: 'boolean' | 'option'; multiple?: boolean; allowNo?: boolean; aliases?: string[]}
+    shapes[name] = {type: flag.type, multiple: flag.multiple, allowNo: flag.allowNo, aliases: flag.aliases}
   }
   return shapes
 }

@@ -1,5 +1,6 @@
 export {type BkArgs, BkCommand, type BkFlags} from './base.js'
 export {dryRunFlag, locationFlag} from './flags.js'
+export {SqliteFollowCommand} from './follow.js'
 export {ListCommand} from './list.js'
 export {PruneCommand} from './prune.js'
 export {PullCommand} from './pull.js'

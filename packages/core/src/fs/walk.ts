@@ -24,14 +24,37 @@ export function compareNames(a: string, b: string): number {
 
 /**
  * Every entry below `root` (not `root` itself), depth first, sorted by name, each directory before its contents.
- * Streams: only one directory listing per level is held in memory.
+ * Streams: one directory listing per level is held in memory, plus a few listed ahead (LIST_AHEAD).
  */
 export async function* walk(root: string, options: WalkOptions = {}): AsyncGenerator<WalkEntry> {
-  yield* walkDir(root, '', options)
+  const state: WalkState = {options, ahead: new Map()}
+  try {
+    yield* walkDir(root, '', state, listDir(root))
+  } finally {
+    // a consumer that stops early leaves look-ahead listings running: observe them so nothing is unhandled
+    for (const listing of state.ahead.values()) listing.catch(() => {})
+  }
 }
 
 /** lstat calls in flight per directory: the thread pool works on a batch while the caller consumes the last. */
 const STAT_BATCH = 64
+
+/**
+ * Subdirectories listed ahead of the walk (readdir + the first lstat batch), so the walk does not wait for a
+ * round trip per folder of a tree of many small folders; bounded for memory (each holds one batch of stats).
+ */
+const LIST_AHEAD = 8
+
+interface Listing {
+  names: string[]
+  first: (Stats | undefined)[]
+}
+
+interface WalkState {
+  options: WalkOptions
+  /** Absolute path -> its listing, started ahead of the walk. */
+  ahead: Map<string, Promise<Listing>>
+}
 
 async function lstatOrGone(path: string): Promise<Stats | undefined> {
   try {
@@ -43,24 +66,50 @@ async function lstatOrGone(path: string): Promise<Stats | undefined> {
   }
 }
 
-async function* walkDir(abs: string, rel: string, options: WalkOptions): AsyncGenerator<WalkEntry> {
+function statBatch(abs: string, names: string[], from: number): Promise<(Stats | undefined)[]> {
+  return Promise.all(names.slice(from, from + STAT_BATCH).map((n) => lstatOrGone(join(abs, n))))
+}
+
+async function listDir(abs: string): Promise<Listing> {
   const names = (await readdir(abs)).sort(compareNames)
-  const statBatch = (from: number) =>
-    Promise.all(names.slice(from, from + STAT_BATCH).map((n) => lstatOrGone(join(abs, n))))
-  let next = names.length > 0 ? statBatch(0) : undefined
+  return {names, first: await statBatch(abs, names, 0)}
+}
+
+async function* walkDir(
+  abs: string,
+  rel: string,
+  state: WalkState,
+  listing: Promise<Listing>,
+): AsyncGenerator<WalkEntry> {
+  const {names, first} = await listing
+  const {options, ahead} = state
+  let stats = first
   for (let from = 0; from < names.length; from += STAT_BATCH) {
-    const stats = await (next as Promise<(Stats | undefined)[]>)
-    next = from + STAT_BATCH < names.length ? statBatch(from + STAT_BATCH) : undefined
+    const next = from + STAT_BATCH < names.length ? statBatch(abs, names, from + STAT_BATCH) : undefined
     next?.catch(() => {}) // observed when awaited
+    const entries: WalkEntry[] = []
     for (let i = 0; i < stats.length; i++) {
       const stat = stats[i]
       if (!stat) continue
       const name = names[from + i] as string
-      const childAbs = join(abs, name)
       const childRel = rel === '' ? name : `${rel}/${name}`
       if (options.filter && !options.filter(childRel, stat)) continue
-      yield {path: childRel, abs: childAbs, stat}
-      if (stat.isDirectory()) yield* walkDir(childAbs, childRel, options)
+      const childAbs = join(abs, name)
+      entries.push({path: childRel, abs: childAbs, stat})
+      if (stat.isDirectory() && ahead.size < LIST_AHEAD) {
+        const started = listDir(childAbs)
+        started.catch(() => {}) // observed when its folder is walked
+        ahead.set(childAbs, started)
+      }
     }
+    for (const entry of entries) {
+      yield entry
+      if (entry.stat.isDirectory()) {
+        const started = ahead.get(entry.abs)
+        ahead.delete(entry.abs)
+        yield* walkDir(entry.abs, entry.path, state, started ?? listDir(entry.abs))
+      }
+    }
+    if (next) stats = await next
   }
 }

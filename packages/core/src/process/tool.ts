@@ -1,6 +1,6 @@
 import {basename} from 'node:path'
 import {Readable, type Writable} from 'node:stream'
-import {execa, type Options, type ResultPromise} from 'execa'
+import {execa, execaSync, type Options, type ResultPromise} from 'execa'
 import {BkError} from '../errors.js'
 
 /** What an extra file descriptor of a child gets: data, a stream, a pipe or nothing. */
@@ -144,4 +144,26 @@ function launch(
  */
 export function runTool(file: string, args: readonly string[], options: ToolOptions = {}): Promise<ToolResult> {
   return launch(file, args, options, false).done
+}
+
+/**
+ * Run a tool to its end synchronously, for a cleanup in a signal handler (see onInterrupt: the process is about to
+ * exit, nothing asynchronous runs any more), e.g. bringing a stopped service back. stdin and stdout are ignored,
+ * stderr goes to bk's stderr. Returns the exit code, or undefined when it could not start, was killed or timed out;
+ * it never throws.
+ */
+export function runToolSync(
+  file: string,
+  args: readonly string[],
+  options: Pick<ToolOptions, 'cwd' | 'env' | 'timeout'> = {},
+): number | undefined {
+  const result = execaSync(file, args, {
+    cwd: options.cwd,
+    env: options.env,
+    extendEnv: true,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    reject: false,
+    timeout: options.timeout,
+  })
+  return result.failed && result.exitCode === undefined ? undefined : result.exitCode
 }

@@ -15,6 +15,11 @@ export interface OperationContext {
   info(message: string): void
   /** A warning (stderr; not under --quiet). */
   note(message: string): void
+  /**
+   * A warning that --quiet does not hide (stderr, also under --json): the result may not be what the user counts on
+   * (e.g. database files copied while their server ran). For cron, where --quiet hides everything else.
+   */
+  warn(message: string): void
 }
 
 /**

@@ -37,6 +37,20 @@ export type DatabaseOverrides = Partial<Omit<SiteDatabase, 'from' | 'engine'>>
 export async function readSiteDatabase(siteDir: string, overrides: DatabaseOverrides = {}): Promise<SiteDatabase> {
   const settingsText = await readOptional(join(siteDir, 'settings.php'))
   const drushrcText = await readOptional(join(siteDir, 'drushrc.php'))
+  return siteDatabaseFromTexts(siteDir, settingsText, drushrcText, overrides)
+}
+
+/**
+ * The credentials of settings.php / drushrc.php given as text (a site folder's, or a backup tarball's members);
+ * `where` names them in errors. The rules of readSiteDatabase.
+ */
+export function siteDatabaseFromTexts(
+  where: string,
+  settingsText: string | undefined,
+  drushrcText: string | undefined,
+  overrides: DatabaseOverrides = {},
+): SiteDatabase {
+  const siteDir = where
   if (settingsText === undefined && drushrcText === undefined) {
     throw new BkError(`${siteDir} has no settings.php or drushrc.php; is it a Drupal site folder (sites/<uri>)?`)
   }

@@ -3,6 +3,7 @@ import {join} from 'node:path'
 import {BkCommand, dryRunFlag, formatBytes, hookFlags, locationFlag, offsiteFlags, retentionFlags} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 import {backupStack, planBackup, upcomingName} from '../../backup.js'
+import {backupWords} from '../../command-line.js'
 import {shown} from '../../display.js'
 import {stackStore} from '../../list.js'
 import {recoverStack} from '../../recover.js'
@@ -11,26 +12,40 @@ import {stackPaths} from '../../stack.js'
 export default class Backup extends BkCommand<typeof Backup> {
   static override summary = "Back up an IOTstack folder with IOTstack's names: dated, rolling or both, .env included."
   static override description =
-    `Writes backups/backup/backup_YYYY-MM-DD_HHMM.tar.gz and/or backups/rolling/backup_<1-7>.tar.gz (date +%u, local time) and a log in backups/logs/, like IOTstack's backup.sh, but with everything needed to bring the stack back: docker-compose.yml, docker-compose.override.yml, compose-override.yml, .env, services/, volumes/, extra/, postbuild.sh and the hook scripts. Owners, modes and symlinks are kept; archives are 0600 plain tar.gz (IOTstack's restore reads them) with a <archive>.bk.json manifest beside them. pre_backup.sh and post_backup.sh run at IOTstack's points. By default the stack keeps running: databases in containers need --dump-databases (or --stop) for a consistent copy. Any failure exits non-zero.`
+    `Writes backups/backup/backup_YYYY-MM-DD_HHMM.tar.gz and/or backups/rolling/backup_<1-7>.tar.gz (date +%u, local time) and a log in backups/logs/, like IOTstack's backup.sh, but with everything needed to bring the stack back: docker-compose.yml, docker-compose.override.yml, compose-override.yml, .env, services/, volumes/, extra/, postbuild.sh and the hook scripts. Owners, modes and symlinks are kept; archives are 0600 plain tar.gz (IOTstack's restore reads them) with a <archive>.bk.json manifest beside them. pre_backup.sh and post_backup.sh run at IOTstack's points. As IOTstack's backup.sh, a running stack is brought down (docker compose down) for the copy and up again afterwards (up -d), also when the backup fails or is interrupted (SIGINT/SIGTERM; after a SIGKILL the next bk run brings it up). --live copies it running: then --dump-databases gives the databases a consistent copy. Any failure exits non-zero.`
   static override examples = [
     '<%= config.bin %> iotstack backup ~/IOTstack',
-    '<%= config.bin %> iotstack backup --type dated --keep 14 --dump-databases',
+    "cd ~/IOTstack && sudo <%= config.bin %> iotstack backup 3 pi   # IOTstack's ./scripts/backup.sh 3 pi",
+    '<%= config.bin %> iotstack backup --type dated --keep 14',
+    '<%= config.bin %> iotstack backup --live --dump-databases   # no downtime; databases dumped first',
     'cd ~/IOTstack && <%= config.bin %> iotstack backup -q   # cron',
-    'sudo <%= config.bin %> iotstack backup --stop --user pi --copy-to restic:/mnt/usb/restic',
+    'sudo <%= config.bin %> iotstack backup --user pi --copy-to restic:/mnt/usb/restic',
   ]
   static override args = {
-    'stack-dir': Args.string({description: 'The IOTstack folder (default: the current folder).', default: '.'}),
+    'stack-dir': Args.string({
+      description:
+        "The IOTstack folder (default: the current folder); or IOTstack's backup type 1 (dated), 2 (rolling), 3 (both), as in backup.sh 3 pi.",
+    }),
+    user: Args.string({description: "After a backup type: IOTstack's USER, like --user (used only when run as root)."}),
   }
   static override flags = {
     type: Flags.string({
-      description: 'dated (backups/backup/), rolling (backups/rolling/) or both, like backup.sh types 1, 2, 3.',
+      description:
+        'dated (backups/backup/), rolling (backups/rolling/) or both (the default), like backup.sh types 1, 2, 3.',
       options: ['dated', 'rolling', 'both'],
-      default: 'both',
     }),
     ...dryRunFlag,
     location: locationFlag('the backups folder (default <stack>/backups).', {aliases: ['backups-dir']}),
     user: Flags.string({description: 'When run as root: give the archives and log to this user.'}),
-    stop: Flags.boolean({description: 'docker compose down before the copy and up -d after it (as IOTstack does).'}),
+    stop: Flags.boolean({
+      description:
+        'The default, asked by name: docker compose down before the copy, up -d after it (as IOTstack does); fails when Docker Compose is missing.',
+      exclusive: ['live'],
+    }),
+    live: Flags.boolean({
+      description:
+        'Copy the stack while it runs (no down/up); warns, even with --quiet, when no --dump-databases covers its databases.',
+    }),
     'dump-databases': Flags.boolean({
       description:
         'Dump MariaDB/PostgreSQL/InfluxDB services through docker compose exec into their backup folder first.',
@@ -46,12 +61,15 @@ export default class Backup extends BkCommand<typeof Backup> {
 
   async run() {
     const {args, flags} = this
-    const stack = args['stack-dir']
+    const words = backupWords(args['stack-dir'], args.user, flags)
+    for (const note of words.notes) this.note(note)
+    const stack = words.stack
     const options = {
-      type: flags.type as 'dated' | 'rolling' | 'both',
+      type: words.type,
       location: flags.location,
-      user: flags.user,
+      user: words.user,
       stop: flags.stop,
+      live: flags.live,
       compression: flags.zstd ? ('zstd' as const) : ('gzip' as const),
       dumpDatabases: flags['dump-databases'],
       now: new Date(),
@@ -83,15 +101,7 @@ export default class Backup extends BkCommand<typeof Backup> {
         act: async (_plan, context) => {
           const result = await backupStack(stack, {...options, onStep: (text) => context.info(text)})
           for (const w of result.warnings) context.note(w)
-          if (result.liveCopy === true) {
-            context.note(
-              'the stack kept running: databases in containers need --dump-databases or --stop for a consistent copy',
-            )
-          } else if (result.liveCopy === 'unknown') {
-            context.note(
-              'bk left the stack as it was: if it runs, databases in containers need --dump-databases or --stop for a consistent copy',
-            )
-          }
+          if (result.liveWarning) context.warn(result.liveWarning)
           return {...result, artifacts: result.archives.map((a) => ({path: a.path, bytes: a.bytes, kind: a.kind}))}
         },
       },

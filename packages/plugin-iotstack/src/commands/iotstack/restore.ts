@@ -1,5 +1,6 @@
 import {BkCommand, dryRunFlag, hookFlags, locationFlag} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
+import {restoreWords} from '../../command-line.js'
 import {shown} from '../../display.js'
 import {recoverStack} from '../../recover.js'
 import {StackRestore} from '../../restore.js'
@@ -12,10 +13,14 @@ export default class Restore extends BkCommand<typeof Restore> {
   static override examples = [
     '<%= config.bin %> iotstack restore backup/backup_2026-11-21_2219.tar.gz ~/IOTstack --yes --start',
     '<%= config.bin %> iotstack restore backup_6.tar.gz --restore-databases --start',
+    "cd ~/IOTstack && <%= config.bin %> iotstack restore backup/backup_2026-11-21_2219.tar.gz noask   # IOTstack's restore.sh FILE noask",
   ]
   static override args = {
     archive: Args.string({description: 'Archive path, or a name under <stack>/backups/.', required: true}),
-    'stack-dir': Args.string({description: 'The IOTstack folder (default: the current folder).', default: '.'}),
+    'stack-dir': Args.string({
+      description:
+        "The IOTstack folder (default: the current folder); or IOTstack's noask: restore into it without asking.",
+    }),
   }
   static override flags = {
     ...dryRunFlag,
@@ -29,7 +34,8 @@ export default class Restore extends BkCommand<typeof Restore> {
 
   async run() {
     const {args, flags} = this
-    const restore = await StackRestore.open(args.archive, args['stack-dir'], {
+    const words = restoreWords(args['stack-dir'])
+    const restore = await StackRestore.open(args.archive, words.stack, {
       location: flags.location,
       start: flags.start,
       restoreDatabases: flags['restore-databases'],
@@ -40,10 +46,13 @@ export default class Restore extends BkCommand<typeof Restore> {
       {
         kind: 'restore',
         plan: () => restore.plan(),
-        confirm: () => ({
-          question: `Replace the stack's files in ${paths.dir} with ${restore.archive}?`,
-          action: `restore over ${paths.dir}`,
-        }),
+        confirm: () =>
+          words.noask
+            ? undefined
+            : {
+                question: `Replace the stack's files in ${paths.dir} with ${restore.archive}?`,
+                action: `restore over ${paths.dir}`,
+              },
         locks: [paths.dir, paths.backups],
         recover: () => recoverStack(paths),
         hooks: {env: {BK_TARGET: paths.dir}},

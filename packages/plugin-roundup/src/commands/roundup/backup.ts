@@ -1,5 +1,16 @@
 import {basename} from 'node:path'
-import {BkCommand, dryRunFlag, formatBytes, hookFlags, locationFlag, offsiteFlags, retentionFlags} from '@bkcli/core'
+import {
+  BkCommand,
+  dryRunFlag,
+  formatBytes,
+  frontendFlags,
+  frontendLines,
+  frontendsFromFlags,
+  hookFlags,
+  locationFlag,
+  offsiteFlags,
+  retentionFlags,
+} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 import {roundupStore, TrackerBackup} from '../../backup.js'
 
@@ -9,18 +20,21 @@ export default class Backup extends BkCommand<typeof Backup> {
     'Takes the database first (sqlite online backup API, committed WAL rows and db-session/db-otk included; ' +
     'pg_dump; mysqldump --single-transaction), then the tracker home and db/files, into ' +
     '<home>-YYYY-MM-DD_HHMMSS.tar.gz (UTC, 0600, manifest with backend and schema) in --location ' +
-    '(default <home>.backups beside the home). --stop-server sends SIGTERM to the roundup-server of a pidfile ' +
-    'first; nothing is restarted. Retention flags prune older backups afterwards.'
+    '(default <home>.backups beside the home). Frontends given with --stop-server (a roundup-server pidfile: ' +
+    'SIGTERM, then its command line again), --stop-unit (systemctl) or --stop-command/--start-command are stopped ' +
+    'before the snapshot and started again afterwards, also when the backup fails. Retention flags prune older ' +
+    'backups afterwards.'
   static override examples = [
     '<%= config.bin %> roundup backup /srv/tracker --location /backup/roundup --keep 7',
     '<%= config.bin %> roundup backup /srv/tracker --stop-server /run/roundup-server.pid',
+    '<%= config.bin %> roundup backup /srv/tracker --stop-unit roundup-web.service --stop-unit roundup-mail.service',
   ]
   static override args = {home: Args.string({description: 'tracker home', required: true})}
   static override flags = {
     ...dryRunFlag,
     location: locationFlag('a directory (default <home>.backups beside the home)'),
     description: Flags.string({description: 'a note stored in the manifest'}),
-    'stop-server': Flags.string({description: 'pidfile of roundup-server: stop it (SIGTERM) before the snapshot'}),
+    ...frontendFlags('roundup-server'),
     ...retentionFlags,
     ...offsiteFlags,
     ...hookFlags,
@@ -31,7 +45,7 @@ export default class Backup extends BkCommand<typeof Backup> {
     const backup = await TrackerBackup.open(args.home, {
       location: flags.location,
       description: flags.description,
-      stopServer: flags['stop-server'],
+      frontends: frontendsFromFlags(flags, {name: 'roundup-server', match: /roundup/i}),
     })
     const store = () => Promise.resolve(roundupStore(backup.location))
     return this.execute(
@@ -53,11 +67,12 @@ export default class Backup extends BkCommand<typeof Backup> {
         act: async (_plan, context) => {
           const {pruned: _none, ...r} = await backup.run()
           for (const n of r.notes) context.note(n)
+          for (const w of frontendLines(r.frontends).warnings) context.note(w)
           return {artifacts: [{path: r.archive, bytes: r.bytes, kind: 'full'}], ...r}
         },
       },
       (r) => [
-        ...(r.stoppedServer ? [`Stopped roundup-server (pid ${r.stoppedServer.pid}); it was not restarted.`] : []),
+        ...frontendLines(r.frontends).info,
         `Backed up ${args.home} (${r.backend}, schema version ${r.schemaVersion ?? '?'}) to ${r.archive} (${formatBytes(r.bytes)}).`,
       ],
     )

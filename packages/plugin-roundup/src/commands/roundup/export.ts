@@ -7,6 +7,8 @@ import {assertEmptyTarget} from '../../staging.js'
 import {describeDatabase, openTracker, readSchemaPy} from '../../tracker.js'
 
 export default class Export extends BkCommand<typeof Export> {
+  /** `exporttables`: the same export without file contents */
+  static tablesOnly = false
   static override summary = 'Export a tracker in roundup-admin export format, byte-for-byte (CSV + journals + files).'
   static override description =
     'Writes <class>.csv, <class>-journals.csv and <class>-files/ exactly as `roundup-admin export` does, read in one ' +
@@ -30,6 +32,7 @@ export default class Export extends BkCommand<typeof Export> {
     const {args, flags} = this
     const tracker = await openTracker(args.home)
     const dir = resolve(args.dir)
+    const noFiles = (this.constructor as typeof Export).tablesOnly || Boolean(flags['no-files'])
     return this.execute(
       {
         kind: 'backup',
@@ -48,14 +51,14 @@ export default class Export extends BkCommand<typeof Export> {
               step(
                 'create',
                 dir,
-                `${classes ? `${classes.length} classes, ` : ''}${flags['no-files'] ? 'no files' : 'with files'}`,
+                `${classes ? `${classes.length} classes, ` : ''}${noFiles ? 'no files' : 'with files'}`,
               ),
             ],
           }
         },
         locks: [dir],
         act: async (_plan, context) => {
-          const r = await exportTracker(tracker, dir, {classes: flags.classes, files: !flags['no-files']})
+          const r = await exportTracker(tracker, dir, {classes: flags.classes, files: !noFiles})
           for (const w of r.warnings) context.note(w)
           return {artifacts: [{path: r.dir, bytes: await dirSize(r.dir), kind: 'export'}], ...r}
         },

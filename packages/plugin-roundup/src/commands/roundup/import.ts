@@ -4,12 +4,15 @@ import {importPlan, importTracker} from '../../import.js'
 import {openTracker} from '../../tracker.js'
 
 export default class Import extends BkCommand<typeof Import> {
+  /** `importtables`: the same import without file contents */
+  static tablesOnly = false
   static override summary = 'Import a roundup-admin export into a fresh, empty tracker database — all or nothing.'
   static override description =
     'Reads <class>.csv, <class>-journals.csv and <class>-files/ as `roundup-admin import` does, creates the tables ' +
     "exactly as Roundup creates them (sqlite, PostgreSQL or MySQL, from the home's config.ini and schema.py), and " +
     'keeps ids; id counters end at max id + 2 like roundup-admin. The database must not exist yet or be empty; ' +
-    'on any failure it is removed again. The full-text index is left empty: run `roundup-admin reindex` after.'
+    'on any failure it is removed again. The full-text index is filled as Roundup fills it ([main] indexer native or ' +
+    'native-fts), so no `roundup-admin reindex` is needed.'
   static override examples = [
     '<%= config.bin %> roundup import /srv/new-tracker /tmp/tracker-export',
     '<%= config.bin %> roundup import /srv/new-tracker /tmp/tables --no-files',
@@ -26,7 +29,7 @@ export default class Import extends BkCommand<typeof Import> {
   async run() {
     const {args, flags} = this
     const tracker = await openTracker(args.home)
-    const options = {files: !flags['no-files']}
+    const options = {files: !((this.constructor as typeof Import).tablesOnly || flags['no-files'])}
     return this.execute(
       {
         kind: 'restore',

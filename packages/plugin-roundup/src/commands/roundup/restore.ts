@@ -1,5 +1,14 @@
-import {BkCommand, dryRunFlag, hookFlags} from '@bkcli/core'
+import {
+  BkCommand,
+  BkError,
+  dryRunFlag,
+  followRestoreOperation,
+  hookFlags,
+  isFollowLocation,
+  parseAsOf,
+} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
+import {roundupFollowRestoreTarget} from '../../follow.js'
 import {TrackerRestore} from '../../restore.js'
 
 export default class Restore extends BkCommand<typeof Restore> {
@@ -16,17 +25,31 @@ export default class Restore extends BkCommand<typeof Restore> {
     '<%= config.bin %> roundup restore backup.tar.gz /srv/tracker --backend-url postgresql://roundup@db:5432/tracker_new',
   ]
   static override args = {
-    backup: Args.string({description: 'a bk roundup backup archive', required: true}),
+    backup: Args.string({description: 'a bk roundup backup archive, or a bk roundup follow location', required: true}),
     home: Args.string({description: 'tracker home to restore into (replaced if it exists)', required: true}),
   }
   static override flags = {
     ...dryRunFlag,
     ...hookFlags,
+    'as-of': Flags.string({
+      description:
+        'With a `bk roundup follow` location as the backup: the state as of this time (ISO 8601, UTC); default its newest.',
+    }),
     'backend-url': Flags.string({description: 'database for the restored tracker: postgresql://…, mysql://…, sqlite:'}),
   }
 
   async run() {
     const {args, flags} = this
+    if (await isFollowLocation(args.backup)) {
+      // a follow location: its database and files as of a time, into the tracker's db/db and db/files
+      const target = await roundupFollowRestoreTarget(args.home)
+      const {operation, render} = await followRestoreOperation(args.backup, {
+        ...target,
+        asOf: flags['as-of'] ? parseAsOf(flags['as-of']) : undefined,
+      })
+      return this.execute(operation, render)
+    }
+    if (flags['as-of']) throw new BkError(`--as-of needs a bk roundup follow location; ${args.backup} is not one`)
     const restore = await TrackerRestore.open(args.backup, args.home, {backendUrl: flags['backend-url']})
     return this.execute(
       {

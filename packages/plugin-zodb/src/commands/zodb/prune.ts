@@ -1,6 +1,6 @@
 import {PruneCommand} from '@bkcli/core'
 import {Flags} from '@oclif/core'
-import {siteFlags} from '../../flags.js'
+import {keepBlobDaysFlag, siteFlags} from '../../flags.js'
 import {type Mode, resolveSite, type Site} from '../../settings.js'
 import {retentionOf} from '../../site.js'
 import {siteStore} from '../../store.js'
@@ -15,11 +15,7 @@ interrupted (partial) backups. Backups apply the same retention after each run; 
   static override flags = {
     ...PruneCommand.pruneFlags,
     ...siteFlags,
-    'keep-blob-days': Flags.integer({
-      min: 0,
-      default: 14,
-      description: 'With --only-blobs: keep blob backups younger than this many days.',
-    }),
+    'keep-blob-days': keepBlobDaysFlag,
     snapshot: Flags.boolean({description: 'Prune the snapshot locations.', exclusive: ['zip']}),
     zip: Flags.boolean({description: 'Prune the zip locations.'}),
   }

@@ -1,8 +1,25 @@
+import {Flags} from '@oclif/core'
 import {BackupCommand, backupExamples} from '../../command-families.js'
 
 export default class Zipbackup extends BackupCommand {
   static override summary =
     'Make a gzipped full backup and a blob tar archive into the zip locations, keeping one (bin/zipbackup).'
   static override examples = backupExamples
+  static override flags = {
+    ...BackupCommand.flags,
+    'enable-zipbackup': Flags.boolean({
+      description:
+        "Allow zipbackup and ziprestore (the recipe's enable_zipbackup); `enable_zipbackup: false` in bk.yml makes them refuse.",
+      allowNo: true,
+      default: true,
+      aliases: ['enable_zipbackup'],
+    }),
+  }
   protected readonly mode = 'zip'
+
+  protected override disabled(): string | undefined {
+    return (this.flags as {'enable-zipbackup'?: boolean})['enable-zipbackup'] === false
+      ? 'zipbackup is disabled by enable_zipbackup = false (bk.yml or --no-enable-zipbackup); use `bk zodb backup`, or enable it'
+      : undefined
+  }
 }

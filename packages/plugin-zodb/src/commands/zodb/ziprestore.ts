@@ -1,8 +1,25 @@
+import {Flags} from '@oclif/core'
 import {RestoreCommand, restoreDescription, restoreExamples} from '../../command-families.js'
 
 export default class Ziprestore extends RestoreCommand {
   static override summary = 'Restore from the zip locations (bin/ziprestore).'
   static override description = restoreDescription
   static override examples = restoreExamples
+  static override flags = {
+    ...RestoreCommand.flags,
+    'enable-zipbackup': Flags.boolean({
+      description:
+        "Allow zipbackup and ziprestore (the recipe's enable_zipbackup); `enable_zipbackup: false` in bk.yml makes them refuse.",
+      allowNo: true,
+      default: true,
+      aliases: ['enable_zipbackup'],
+    }),
+  }
   protected readonly mode = 'zip'
+
+  protected override disabled(): string | undefined {
+    return (this.flags as {'enable-zipbackup'?: boolean})['enable-zipbackup'] === false
+      ? 'ziprestore is disabled by enable_zipbackup = false (bk.yml or --no-enable-zipbackup); restore with `bk zodb restore`, or enable it'
+      : undefined
+  }
 }

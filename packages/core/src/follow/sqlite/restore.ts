@@ -1,0 +1,291 @@
+// Restore from an SQLite follow location, to its newest state or --as-of a time: the newest snapshot at or
+// before that time, then every shipped commit after it seen at or before that time, page by page as SQLite's
+// checkpoint would write them (each commit frame sets the database size). The copy is built beside the target,
+// checked with PRAGMA integrity_check, and swapped in with the followed folders at one commit point (the
+// replaced ones are kept as <path>.old-<time>); a stale -wal/-shm of the target is moved away with them.
+import {createHash} from 'node:crypto'
+import {copyFile, mkdir, open, readdir, readFile, rm, stat} from 'node:fs/promises'
+import {basename, dirname, join} from 'node:path'
+import {loadSqlite} from '../../db/drivers.js'
+import {BkError} from '../../errors.js'
+import {sha256File} from '../../fs/hash.js'
+import {fsyncPath} from '../../fs/paths.js'
+import {pidAlive} from '../../safety/pid.js'
+import {commitParts, journalPathFor, recoverCommit} from '../../workflow/commit.js'
+import type {Operation} from '../../workflow/operation.js'
+import {type Plan, step} from '../../workflow/plan.js'
+import type {FollowedFolder} from './files.js'
+import {filesAsOf, objectPath, readFilesLogs} from './files.js'
+import {readMarker} from './follower.js'
+import {FOLLOW_MARKER, type FollowManifest, generationsDir, listGenerations, readManifests} from './location.js'
+import {FRAME_HEADER_LEN} from './wal.js'
+
+/** What to restore: the database file and the followed folders, and to when. */
+export interface SqliteFollowRestoreOptions {
+  /** the newest shipped state when undefined */
+  asOf?: Date
+  /** the database file to write (replaced when it exists) */
+  db: string
+  folders?: FollowedFolder[]
+}
+
+/** What a restore did. */
+export interface SqliteFollowRestoreResult {
+  source: string
+  db: string
+  generation: string
+  snapshot: string
+  /** commits replayed on top of the snapshot */
+  commits: number
+  /** when the last restored commit was seen by the follower (or the snapshot's time) */
+  restoredTo: string
+  asOf?: string
+  files: number
+  kept: string[]
+  integrity: string
+}
+
+interface Chosen {
+  generation: string
+  dir: string
+  snapshot: FollowManifest
+  segments: {manifest: FollowManifest; commits: number}[]
+  commits: number
+  restoredTo: string
+}
+
+/** Choose the generation, snapshot and segments for a time (reads only). */
+export async function chooseFollowState(location: string, asOf?: Date): Promise<Chosen> {
+  const limit = asOf?.getTime() ?? Number.POSITIVE_INFINITY
+  const gens = await listGenerations(location)
+  for (let g = gens.length - 1; g >= 0; g--) {
+    const dir = join(generationsDir(location), gens[g]!)
+    const manifests = await readManifests(dir)
+    const snapshots = manifests.filter((m) => m.kind === 'snapshot' && Date.parse(m.time) <= limit)
+    if (!manifests.some((m) => m.kind === 'snapshot' && m.seq === 0) || snapshots.length === 0) continue
+    const snapshot = snapshots.at(-1)!
+    const segments: Chosen['segments'] = []
+    let commits = 0
+    let restoredTo = snapshot.time
+    for (const m of manifests) {
+      if (m.kind !== 'wal' || m.seq <= snapshot.seq) continue
+      const n = (m.commits ?? []).filter((c) => Date.parse(c.time) <= limit).length
+      if (n === 0) break
+      segments.push({manifest: m, commits: n})
+      commits += n
+      restoredTo = m.commits![n - 1]!.time
+      if (n < (m.commits ?? []).length) break
+    }
+    return {generation: gens[g]!, dir, snapshot, segments, commits, restoredTo}
+  }
+  if (gens.length === 0)
+    throw new BkError(`${location} holds no shipped database yet; check the path, or let follow run`)
+  throw new BkError(`${location} holds nothing as old as ${asOf?.toISOString()}; give a later --as-of`)
+}
+
+/** Build the database as of the chosen state into `dest` (a new file); returns integrity_check's answer. */
+export async function buildFollowedDb(chosen: Chosen, dest: string): Promise<string> {
+  const snap = join(chosen.dir, chosen.snapshot.file)
+  if ((await sha256File(snap)) !== chosen.snapshot.sha256) {
+    throw new BkError(`${snap} does not match its manifest's sha256; the location is damaged (run --verify)`)
+  }
+  await copyFile(snap, dest)
+  const fh = await open(dest, 'r+')
+  try {
+    for (const {manifest: m, commits} of chosen.segments) {
+      const path = join(chosen.dir, m.file)
+      const data = await readFile(path)
+      if (createHash('sha256').update(data).digest('hex') !== m.sha256) {
+        throw new BkError(`${path} does not match its manifest's sha256; the location is damaged (run --verify)`)
+      }
+      const ps = m.pageSize
+      const frameLen = FRAME_HEADER_LEN + ps
+      const lastFrame = m.commits![commits - 1]!.frame
+      for (let i = 0; i <= lastFrame; i++) {
+        const frame = data.subarray(i * frameLen, (i + 1) * frameLen)
+        const pgno = frame.readUInt32BE(0)
+        await fh.write(frame, FRAME_HEADER_LEN, ps, (pgno - 1) * ps)
+        const size = frame.readUInt32BE(4)
+        if (size > 0) await fh.truncate(size * ps)
+      }
+    }
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  const Driver = await loadSqlite()
+  const db = new Driver(dest, {fileMustExist: true})
+  try {
+    db.pragma('journal_mode = DELETE')
+    const rows = db.pragma('integrity_check') as {integrity_check: string}[]
+    const answer = rows.map((r) => r.integrity_check).join('; ')
+    if (answer !== 'ok')
+      throw new BkError(`the restored database fails PRAGMA integrity_check (${answer}); nothing was changed`)
+    return answer
+  } finally {
+    db.close()
+  }
+}
+
+const STAGE = '.bk-follow-stage-'
+
+/** A restore from a follow location: plan, recover, run (see WORKFLOW.md). */
+export class SqliteFollowRestore {
+  private constructor(
+    readonly location: string,
+    readonly options: SqliteFollowRestoreOptions,
+    readonly chosen: Chosen,
+  ) {}
+
+  static async open(location: string, options: SqliteFollowRestoreOptions): Promise<SqliteFollowRestore> {
+    if ((await readMarker(location)) === undefined)
+      throw new BkError(`${location} is not a follow location; check the path`)
+    return new SqliteFollowRestore(location, options, await chooseFollowState(location, options.asOf))
+  }
+
+  /** Every path the commit replaces: lock them all. */
+  get locks(): string[] {
+    return [this.options.db, ...(this.options.folders ?? []).map((f) => f.dir)]
+  }
+
+  /** Whether something existing is replaced (confirm). */
+  async replacing(): Promise<boolean> {
+    for (const p of this.locks) if (await stat(p).catch(() => undefined)) return true
+    return false
+  }
+
+  async plan(): Promise<Plan> {
+    const c = this.chosen
+    const steps = [
+      step('check', join(c.dir, c.snapshot.file), 'sha256 of the snapshot and of every segment replayed'),
+      step(
+        (await stat(this.options.db).catch(() => undefined)) ? 'replace' : 'create',
+        this.options.db,
+        `snapshot of ${c.snapshot.time} + ${c.commits} commit(s), up to ${c.restoredTo}; PRAGMA integrity_check`,
+        c.snapshot.bytes,
+      ),
+    ]
+    for (const f of this.options.folders ?? []) {
+      const files = filesAsOf(await readFilesLogs(this.location, f.name), this.options.asOf?.getTime())
+      steps.push(
+        step((await stat(f.dir).catch(() => undefined)) ? 'replace' : 'create', f.dir, `${files.size} file(s)`),
+      )
+    }
+    const asOf = this.options.asOf ? ` as of ${this.options.asOf.toISOString()}` : ''
+    return {summary: `restore ${this.options.db} from follow location ${this.location}${asOf}`, steps}
+  }
+
+  /** Finish a commit a killed restore left; remove its stages. */
+  async recover(): Promise<string[]> {
+    const lines = await recoverCommit(journalPathFor(this.options.db))
+    for (const target of this.locks) {
+      const dir = dirname(target)
+      for (const n of await readdir(dir).catch(() => [] as string[])) {
+        if (!n.startsWith(`.${basename(target)}${STAGE}`)) continue
+        const pid = Number(n.slice(`.${basename(target)}${STAGE}`.length))
+        if (pidAlive(pid) && pid !== process.pid) continue
+        await rm(join(dir, n), {recursive: true, force: true})
+        lines.push(`removed ${join(dir, n)} (the stage of a restore that was killed)`)
+      }
+    }
+    return lines
+  }
+
+  async run(): Promise<SqliteFollowRestoreResult> {
+    const stageOf = (p: string) => join(dirname(p), `.${basename(p)}${STAGE}${process.pid}`)
+    const db = this.options.db
+    await mkdir(dirname(db), {recursive: true})
+    const dbStage = stageOf(db)
+    const parts: {stage?: string | null; target: string}[] = []
+    let files = 0
+    try {
+      const integrity = await buildFollowedDb(this.chosen, dbStage)
+      await fsyncPath(dbStage)
+      parts.push({stage: dbStage, target: db}, {stage: null, target: `${db}-wal`}, {stage: null, target: `${db}-shm`})
+      for (const f of this.options.folders ?? []) {
+        const state = filesAsOf(await readFilesLogs(this.location, f.name), this.options.asOf?.getTime())
+        const stage = stageOf(f.dir)
+        await mkdir(dirname(f.dir), {recursive: true})
+        await mkdir(stage)
+        for (const [path, e] of state) {
+          const dest = join(stage, path)
+          await mkdir(dirname(dest), {recursive: true})
+          await copyFile(objectPath(this.location, f.name, e.sha256!), dest)
+          files++
+        }
+        parts.push({stage, target: f.dir})
+      }
+      const time = new Date()
+        .toISOString()
+        .replace(/[:]/g, '')
+        .replace(/\.\d+Z$/, 'Z')
+      const {kept} = await commitParts(parts, {
+        journal: journalPathFor(db),
+        keepAs: (p) => `${p.target}.old-${time}`,
+      })
+      return {
+        source: this.location,
+        db,
+        generation: this.chosen.generation,
+        snapshot: join(this.chosen.dir, this.chosen.snapshot.file),
+        commits: this.chosen.commits,
+        restoredTo: this.chosen.restoredTo,
+        asOf: this.options.asOf?.toISOString(),
+        files,
+        kept,
+        integrity,
+      }
+    } catch (error) {
+      for (const p of [dbStage, ...(this.options.folders ?? []).map((f) => stageOf(f.dir))])
+        await rm(p, {recursive: true, force: true})
+      throw error
+    }
+  }
+}
+
+/** Whether `path` is a follow location (a folder with its marker file): restore commands branch on it. */
+export async function isFollowLocation(path: string): Promise<boolean> {
+  return stat(join(path, FOLLOW_MARKER)).then(
+    (s) => s.isFile(),
+    () => false,
+  )
+}
+
+/**
+ * The whole restore from a follow location as core's Operation plus its text, for a plugin's restore command:
+ * `if (await isFollowLocation(backup)) { const r = await followRestoreOperation(…); return this.execute(r.operation, r.render) }`.
+ */
+export async function followRestoreOperation(
+  location: string,
+  options: SqliteFollowRestoreOptions,
+): Promise<{
+  operation: Operation<SqliteFollowRestoreResult & {target: string}>
+  render: (r: SqliteFollowRestoreResult) => string[]
+}> {
+  const restore = await SqliteFollowRestore.open(location, options)
+  const replacing = await restore.replacing()
+  return {
+    operation: {
+      kind: 'restore',
+      plan: () => restore.plan(),
+      confirm: () =>
+        replacing
+          ? {
+              question: `Replace ${options.db} (and its files) with the followed state?`,
+              action: `replace ${options.db}`,
+            }
+          : undefined,
+      locks: restore.locks,
+      recover: () => restore.recover(),
+      hooks: {env: {BK_TARGET: options.db, BK_BACKUP: location}},
+      act: async () => {
+        const r = await restore.run()
+        return {...r, target: r.db}
+      },
+    },
+    render: (r) => [
+      `Restored ${r.db} from ${r.source}: generation ${r.generation}, ${r.commits} commit(s) after the snapshot, up to the commit seen at ${r.restoredTo}${r.asOf ? ` (--as-of ${r.asOf})` : ''}; ${r.files} file(s); integrity_check ${r.integrity}.`,
+      ...r.kept.map((k) => `The replaced copy is kept at ${k}.`),
+    ],
+  }
+}
