@@ -1,9 +1,10 @@
 // IOTstack: `bk iotstack backup` of a generated stack (1 GiB of volume data at BENCH_SCALE=1: half incompressible,
 // half log text) beside IOTstack's own method (`tar -czf` of the same members, as backup.sh runs it) and
-// `tar --zstd` (bk --zstd beside it); then `bk iotstack restore` beside `tar -xzpf`. Wall time, peak RSS, archive size.
-import {readdirSync, statSync, writeFileSync} from 'node:fs'
+// `tar --zstd` (bk --zstd beside it); then `bk iotstack restore` beside `tar -xzpf` (paired rounds, medians).
+// Wall time, peak RSS, archive size.
+import {readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {benchDir, bk, cleanup, measure, printTable, repoRoot, scale, sh} from './lib.mjs'
+import {benchDir, bk, cleanup, measure, paired, printTable, repoRoot, scale, sh} from './lib.mjs'
 
 const {makeExampleStack, STACK_MEMBERS} = await import(join(repoRoot, 'packages/plugin-iotstack/dist/index.js'))
 const volumeBytes = Math.round(1024 * 1024 * 1024 * scale)
@@ -60,24 +61,30 @@ try {
     note: 'dated + rolling copy',
   })
 
+  // restore: paired rounds (BENCH_ROUNDS), each into a fresh folder
   const untarDir = join(work, 'untar')
-  sh(`mkdir -p "${untarDir}"`)
-  const untar = measure(['tar', '-xzpf', tarGz, '--numeric-owner', '-C', untarDir])
-  rows.push({
-    case: 'restore',
-    tool: 'tar -xzpf (IOTstack restore.sh)',
-    ...untar,
-    ratio: 1,
-    note: 'no check, no safety copy',
-  })
-  const restored = measure(bk('iotstack', 'restore', archive, join(work, 'restored'), '--yes', '-q'))
-  rows.push({
-    case: 'restore',
-    tool: 'bk iotstack restore',
-    ...restored,
-    ratio: restored.seconds / untar.seconds,
-    note: 'full check pass, then extract + swap (fresh folder: no safety copy)',
-  })
+  const restoredDir = join(work, 'restored')
+  rows.push(
+    ...paired(
+      'restore',
+      {
+        tool: 'tar -xzpf (IOTstack restore.sh)',
+        argv: ['sh', '-c', `mkdir "${untarDir}" && tar -xzpf "${tarGz}" --numeric-owner -C "${untarDir}"`],
+        note: 'no check, no safety copy',
+      },
+      [
+        {
+          tool: 'bk iotstack restore',
+          argv: bk('iotstack', 'restore', archive, restoredDir, '--yes', '-q'),
+          note: 'full check pass, then extract + swap (fresh folder: no safety copy)',
+        },
+      ],
+      () => {
+        rmSync(untarDir, {recursive: true, force: true})
+        rmSync(restoredDir, {recursive: true, force: true})
+      },
+    ),
+  )
   printTable(`IOTstack stack with ${(volumeBytes / 2 ** 30).toFixed(2)} GiB of volume data (${made.files} files)`, rows)
   const worst = Math.max(...rows.filter((r) => r.tool.startsWith('bk')).map((r) => r.peakRssMB))
   console.log(`\nbk peak RSS ${worst.toFixed(0)} MB`)

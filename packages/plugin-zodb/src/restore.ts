@@ -4,13 +4,13 @@
 // core's commitParts (one journal: a crash leaves the old or the new pair, never a mix). The backup's `.index`
 // comes along when it matches the restored size; otherwise one is built from the restored bytes.
 import {randomBytes} from 'node:crypto'
-import {constants, createReadStream, rmSync} from 'node:fs'
+import {constants, rmSync} from 'node:fs'
 import {copyFile, type FileHandle, mkdir, open, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 import {BkError, type CommitPart, commitParts, fsyncPath, journalPathFor, onInterrupt} from '@bkcli/core'
 import {readChain} from './chain-reader.js'
 import {tidToDate} from './filestorage.js'
-import {type AsOfResult, truncateAsOf} from './follow/as-of.js'
+import {type AsOfResult, tidAtOrBefore, truncateAsOf} from './follow/as-of.js'
 import {FsIndex, IndexFormatError, readIndexPos, writeIndexFile} from './fsindex.js'
 import {RecordParser, StructureError} from './record-parser.js'
 import {type CheckedChain, checkChain, indexPathOf, listDataFiles, type RepoFile, selectChain} from './repository.js'
@@ -130,10 +130,22 @@ export async function stageFileStorage(
   }
   const last = plan.chain.files[plan.chain.files.length - 1]!
   const indexSource = indexPathOf(plan.repository, last)
-  // --as-of cuts the data, so the index is built from what is kept (after the cut, in a second read)
+  // --as-of cuts the data, so the index is built from what is kept
   const indexFits = plan.asOf === undefined && (await indexMatches(indexSource, plan.chain.size))
-  const built = indexFits || plan.asOf ? undefined : new FsIndex()
-  const parser = built ? new RecordParser({start: 0, onRecord: (oid, at) => built.set(oid, at)}) : undefined
+  const built = indexFits ? undefined : new FsIndex()
+  // --as-of: only the records of the transactions kept go into the index — up to the first transaction committed
+  // after TIME, where truncateAsOf cuts (the parser has read a transaction's header before its records)
+  const limit = plan.asOf ? tidAtOrBefore(plan.asOf) : undefined
+  let cutAt: number | undefined
+  const parser: RecordParser | undefined = built
+    ? new RecordParser({
+        start: 0,
+        onRecord: (oid, at) => {
+          if (limit && cutAt === undefined && Buffer.compare(parser!.lastTransactionTid!, limit) > 0) cutAt = at
+          if (cutAt === undefined) built.set(oid, at)
+        },
+      })
+    : undefined
   let fh: FileHandle | undefined
   try {
     fh = await open(part, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode)
@@ -167,7 +179,12 @@ export async function stageFileStorage(
     if (plan.asOf) {
       cut = {time: plan.asOf.toISOString(), ...(await truncateAsOf(part, plan.asOf))}
       written = cut.end
-      await writeIndexFile(indexPart, written, await indexOfFile(part))
+      // the records indexed all lie before the cut (a cut transaction with no records leaves none to check)
+      if (cutAt !== undefined && cutAt < written) {
+        throw new BkError(`internal: the index of ${output} was cut at ${cutAt}, the data at ${written}`)
+      }
+      parser!.end()
+      await writeIndexFile(indexPart, written, built!)
     } else if (built && parser) {
       parser.end()
       await writeIndexFile(indexPart, written, built)
@@ -206,15 +223,6 @@ export async function stageFileStorage(
     }
     throw e
   }
-}
-
-/** The index of a FileStorage file, built by reading its records (the structure checked on the way). */
-async function indexOfFile(path: string): Promise<FsIndex> {
-  const index = new FsIndex()
-  const parser = new RecordParser({start: 0, onRecord: (oid, at) => index.set(oid, at)})
-  for await (const chunk of createReadStream(path, {highWaterMark: 1 << 20})) parser.push(chunk as Buffer)
-  parser.end()
-  return index
 }
 
 async function indexMatches(path: string, size: number): Promise<boolean> {

@@ -35,6 +35,7 @@ import {
   listBlobBackups,
   stageBlobs,
 } from './blobs.js'
+import {FOLLOW_MARK} from './follow/blobs.js'
 import {listDataFiles, selectChain} from './repository.js'
 import {stampOf} from './repozo-date.js'
 import {planRestore, planRestoreAsOf, type RestoreFileResult, type RestorePlan, stageFileStorage} from './restore.js'
@@ -358,6 +359,20 @@ export class SiteRestore {
         // of later transactions are harmless extras), or the newest at or before TIME for blobs alone
         const date = options.asOf ? (p.plan?.chain.files.at(-1)?.stamp ?? stampOf(options.asOf)) : options.date
         p.blob = await findBlobBackup(repo.blobs, blobBase(storage.blobStorage), date)
+        // blob backups are stamped like the filestorage backup they go with: an older one lacks the blobs of the
+        // transactions in between (one removed by keep-blob-days, or a blob backup that failed)
+        const dataStamp = p.plan?.chain.files.at(-1)?.stamp
+        // (a follower's blob folder holds its whole chain: any point of that chain may use it)
+        const wholeChain =
+          p.blob.kind === 'dir' &&
+          p.blob.stamp !== undefined &&
+          p.blob.stamp >= (p.plan?.chain.files[0]?.stamp ?? '') &&
+          existsSync(join(p.blob.path, FOLLOW_MARK))
+        if (dataStamp && p.blob.stamp && p.blob.stamp < dataStamp && !wholeChain) {
+          throw new BkError(
+            `the blob backup for ${dataStamp} is missing (the newest before it is ${p.blob.name}, which lacks later blobs); restore the date ${p.blob.stamp}, or the filestorage alone with --no-backup-blobs`,
+          )
+        }
         const st = await stat(storage.blobStorage).catch(() => undefined)
         if (st && !st.isDirectory()) {
           throw new BkError(`blob storage ${storage.blobStorage} is not a directory; check --blob-storage`)

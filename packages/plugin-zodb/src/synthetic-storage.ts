@@ -18,6 +18,8 @@ export interface CommitOptions {
   unfinished?: boolean
   /** pickle bytes to use (sliced to `size`) instead of random ones, e.g. compressible text for benchmarks */
   data?: Buffer
+  /** called with the transaction's tid before it is written, as ZODB puts a blob's file in place before it commits */
+  beforeWrite?: (tid: Buffer) => void
 }
 
 export class SyntheticStorage {
@@ -67,6 +69,11 @@ export class SyntheticStorage {
   commit(options: CommitOptions): number {
     if (options.data && options.data.length < options.size) throw new Error('data is shorter than size')
     const tid = this.nextTid()
+    if (options.beforeWrite) {
+      const raw = Buffer.alloc(8)
+      raw.writeBigUInt64BE(tid)
+      options.beforeWrite(raw)
+    }
     const user = Buffer.from(options.user ?? 'bk-test')
     const descr = Buffer.from(options.description ?? '')
     const tpos = this.end

@@ -1,6 +1,6 @@
 // Site-level behaviour: retention by stamps, snapshot and zip round trips, named filestorages, hooks, verify.
 import {createHash} from 'node:crypto'
-import {existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {extractFixture, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
@@ -291,6 +291,24 @@ describe('keep-blob-days on ordinary backups (the recipe documents it for bin/ba
     // the blob backup hard-linked to a removed one still holds its files
     expect(readFileSync(join(loc, `blobstorage.${stampAgo(20)}`, 'blobstorage', '0x00', 'a.blob'), 'utf8')).toBe('A')
     expect(readdirSync(loc).filter((n) => n.startsWith('.'))).toEqual([])
+    // a restore to a date whose blob backup was removed refuses in one line instead of taking older blobs
+    const target = tempDir()
+    const t = await resolveSite(
+      {
+        datafs: [join(target, 'var', 'filestorage', 'Data.fs')],
+        'blob-storage': [join(target, 'var', 'blobstorage')],
+        location: join(root, 'var', 'backups'),
+        'blob-backup-location': loc,
+      },
+      target,
+    )
+    await expect(restoreSite(t, {mode: 'backup', date: stampAgo(30)})).rejects.toThrow(/no blob backup of blobstorage/)
+    rmSync(join(loc, `blobstorage.${stampAgo(10)}`), {recursive: true})
+    await expect(restoreSite(t, {mode: 'backup', date: stampAgo(10)})).rejects.toThrow(
+      `the blob backup for ${stampAgo(10)} is missing (the newest before it is blobstorage.${stampAgo(20)}`,
+    )
+    await restoreSite(t, {mode: 'backup', date: stampAgo(20)})
+    expect(readFileSync(join(target, 'var', 'blobstorage', '0x00', 'a.blob'), 'utf8')).toBe('A')
   })
 })
 

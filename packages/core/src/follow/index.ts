@@ -1,3 +1,4 @@
+export {StopSignal} from './loop.js'
 export {type FileEntry, type FilesLog, type FollowedFolder, filesAsOf, readFilesLogs} from './sqlite/files.js'
 export {
   checkWalMode,

@@ -1,4 +1,4 @@
-import {chmodSync, chownSync, linkSync, lstatSync, mkdirSync, type Stats, utimesSync} from 'node:fs'
+import {linkSync, lstatSync, mkdirSync, type Stats} from 'node:fs'
 import {chmod, chown, copyFile, lchown, link, lstat, lutimes, readlink, symlink, utimes} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
 import {BkError, messageOf} from '../errors.js'
@@ -91,11 +91,9 @@ async function copyInto(
       return
     }
     await copyFile(abs, target)
-    // metadata of the new inode, synchronously: three syscalls on a cached inode cost less than one thread-pool
-    // round trip each. chown first: it clears setuid/setgid, which chmod then sets; utimes is independent of both
-    if (owners) chownSync(target, st.uid, st.gid)
-    chmodSync(target, st.mode & 0o7777)
-    utimesSync(target, st.atime, st.mtime)
+    // chown first: it clears setuid/setgid, which chmod then sets; utimes is independent of both
+    if (owners) await chown(target, st.uid, st.gid)
+    await Promise.all([chmod(target, st.mode & 0o7777), utimes(target, st.atime, st.mtime)])
     result.bytes += st.size
     options.onProgress?.(result.bytes)
     step.update(result.bytes)

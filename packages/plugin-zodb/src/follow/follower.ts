@@ -16,13 +16,14 @@ import {type FileHandle, mkdir, open, readFile, rm, stat} from 'node:fs/promises
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {createGzip} from 'node:zlib'
-import {atomicFile, BkError, crashPoint, type Plan, step} from '@bkcli/core'
+import {atomicFile, BkError, crashPoint, type Plan, StopSignal, step} from '@bkcli/core'
 import {repoFileHead} from '../chain-reader.js'
 import {checkBoundary, hasMagic, preadExactly, scanTransactions, TXN_HEADER_LEN, tidToDate} from '../filestorage.js'
 import {FsIndex, IndexFormatError, readIndexFile, writeIndexFile} from '../fsindex.js'
 import {RecordParser, StructureError} from '../record-parser.js'
 import {datPathOf, formatDatLine, indexPathOf, listDataFiles, type RepoFile, repoFileOf} from '../repository.js'
 import {dateOfStamp, stampOf} from '../repozo-date.js'
+import {BlobShipper} from './blobs.js'
 import {type ChainState, findLeftovers, newestChain} from './repository-state.js'
 
 const CHUNK = 1 << 20
@@ -34,6 +35,9 @@ export interface FollowOptions {
   interval?: number
   /** write .fsz/.deltafsz */
   gzip?: boolean
+  /** the live blob storage: its blobs are shipped with the transactions into `blobLocation` (see blobs.ts) */
+  blobStorage?: string
+  blobLocation?: string
   /** how often the Data.fs is looked at, ms (default: min(interval, 0.2 s)) */
   pollMs?: number
   now?: () => Date
@@ -89,13 +93,13 @@ export class Follower {
   private fh?: FileHandle
   private ino = 0
   private pos?: Position
-  private stopping?: string
-  private wake?: () => void
+  private readonly signal = new StopSignal()
   private readonly interval: number
   private readonly pollMs: number
   private readonly now: () => Date
   private shipped = {shipments: 0, fulls: 0, bytes: 0}
   private damagedAt?: number
+  private readonly blobs?: BlobShipper
 
   constructor(
     readonly datafs: string,
@@ -105,6 +109,10 @@ export class Follower {
     this.interval = Math.max(0.05, options.interval ?? 1) * 1000
     this.pollMs = options.pollMs ?? Math.min(this.interval, 200)
     this.now = options.now ?? (() => new Date())
+    if (options.blobStorage) {
+      if (!options.blobLocation) throw new BkError('--blob-storage needs --blob-location (where the blobs are shipped)')
+      this.blobs = new BlobShipper(options.blobStorage, options.blobLocation)
+    }
   }
 
   get location(): string {
@@ -136,6 +144,18 @@ export class Follower {
           `new transactions every ${this.interval / 1000}s, with .index and .dat line, until SIGTERM`,
         ),
       )
+      if (this.blobs) {
+        const st = await stat(this.blobs.source).catch(() => undefined)
+        if (!st?.isDirectory())
+          throw new BkError(`blob storage ${this.blobs.source} is not a directory; check --blob-storage`)
+        steps.push(
+          step(
+            'copy',
+            `${this.blobs.location}/${this.blobs.base}.<chain stamp>`,
+            'the blobs of each shipped transaction, hard-linked where possible',
+          ),
+        )
+      }
       return {summary: `follow ${this.datafs} into ${this.location} (a repozo repository)`, steps}
     } finally {
       await fh.close()
@@ -159,19 +179,18 @@ export class Follower {
 
   /** Asks the loop to stop after the current shipment (and one last shipment of what is complete). */
   stop(reason: string): void {
-    this.stopping ??= reason
-    this.wake?.()
+    this.signal.stop(reason)
   }
 
   /** Follows until stop() is called. */
   async run(): Promise<FollowResult> {
     await mkdir(this.location, {recursive: true})
     try {
-      if (!this.stopping) await this.start()
+      if (!this.signal.stopping) await this.start()
       let lastShip = 0
-      while (!this.stopping) {
-        await this.pause(this.pollMs)
-        if (this.stopping) break
+      while (!this.signal.stopping) {
+        await this.signal.pause(this.pollMs)
+        if (this.signal.stopping) break
         const due = Date.now() - lastShip >= this.interval
         if (!due) continue
         if (await this.tick()) lastShip = Date.now()
@@ -188,19 +207,8 @@ export class Follower {
       ...this.shipped,
       end: this.pos?.end ?? 0,
       lastTransaction: this.pos?.lastTid ? tidToDate(this.pos.lastTid).toISOString() : undefined,
-      stoppedBy: this.stopping ?? 'done',
+      stoppedBy: this.signal.stopping ?? 'done',
     }
-  }
-
-  private async pause(ms: number): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms)
-      this.wake = () => {
-        clearTimeout(t)
-        resolve()
-      }
-    })
-    this.wake = undefined
   }
 
   /** Opens Data.fs and resumes the newest chain when it still matches, else ships a full backup. */
@@ -223,6 +231,7 @@ export class Follower {
         newestStamp: (await listDataFiles(this.location)).at(-1)?.stamp ?? '',
       }
       this.log.info(`resuming after ${chain.last.name} at byte ${chain.end} (${resume.reason})`)
+      if (this.blobs) await this.blobs.resumeChain(chain.head.stamp)
       return
     }
     this.log.info(resume.reason)
@@ -305,6 +314,12 @@ export class Follower {
       for (const [oid, at] of copied.records) pos.index.set(oid, at)
       await this.publishIndex(stamp, copied.end, pos.index)
       crashPoint('zodb-follow-index')
+      // the blobs first: once the .dat names this shipment, a restore of it finds every blob it needs
+      if (this.blobs)
+        await this.blobs.ship(
+          pos.head.stamp,
+          copied.records.map(([oid, , tid]) => [oid, tid]),
+        )
       dat = pos.dat + formatDatLine(this.location, name, pos.end, copied.end, copied.md5)
       await atomicFile(datPathOf(this.location, pos.head), (tmp) => writeText(tmp, dat), {overwrite: true})
       return copied
@@ -336,6 +351,7 @@ export class Follower {
       for (const [oid, at] of copied.records) index.set(oid, at)
       await this.publishIndex(stamp, copied.end, index)
       crashPoint('zodb-follow-full-index')
+      if (this.blobs) await this.blobs.startChain(stamp)
       dat = formatDatLine(this.location, name, 0, copied.end, copied.md5)
       await atomicFile(datPathOf(this.location, head), (tmp) => writeText(tmp, dat))
       return copied
@@ -432,8 +448,12 @@ export class Follower {
   }
 
   private async copyRange(start: number, end: number, tmp: string | undefined): Promise<Copied> {
-    const records: [Buffer, number][] = []
-    const parser = new RecordParser({start, onRecord: (oid, at) => records.push([Buffer.from(oid), at])})
+    const records: [Buffer, number, Buffer][] = []
+    // the parser has read the transaction's header (its tid) before its records
+    const parser: RecordParser = new RecordParser({
+      start,
+      onRecord: (oid, at) => records.push([Buffer.from(oid), at, parser.lastTransactionTid!]),
+    })
     const md5 = createHash('md5')
     const out = tmp ? await open(tmp, 'w', 0o644) : undefined
     const gzip = this.options.gzip && out ? createGzip({level: 6}) : undefined
@@ -492,7 +512,8 @@ export class Follower {
 interface Copied {
   end: number
   md5: string
-  records: [Buffer, number][]
+  /** oid, record offset, tid of its transaction */
+  records: [Buffer, number, Buffer][]
   transactions: number
   lastTid?: Buffer
 }

@@ -1,12 +1,7 @@
-// `bk zodb follow --print-unit`: a systemd service that runs the follower with the same arguments. systemd
+// `bk zodb follow --print-unit`: core's follow unit (the same for every follower) with zodb's description. systemd
 // stops it with SIGTERM (the follower ships what is complete and exits 0) and restarts it after a crash (it
 // resumes from the last shipped position, verified against the .dat checksum).
-
-/** systemd's quoting of one ExecStart word. */
-function quote(word: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word
-  return `"${word.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%')}"`
-}
+import {followUnit} from '@bkcli/core'
 
 export interface UnitOptions {
   /** the command line that starts the follower: node, the bk script, and the arguments */
@@ -17,25 +12,9 @@ export interface UnitOptions {
 }
 
 export function systemdUnit(options: UnitOptions): string {
-  return [
-    '[Unit]',
-    `Description=bk zodb follow: continuous repozo backup of ${options.datafs} into ${options.location}`,
-    'After=local-fs.target network.target',
-    '',
-    '[Service]',
-    'Type=simple',
-    `ExecStart=${options.argv.map(quote).join(' ')}`,
-    ...(options.user ? [`User=${options.user}`] : []),
-    'KillSignal=SIGTERM',
-    'TimeoutStopSec=120',
-    'Restart=always',
-    'RestartSec=5',
-    'Nice=5',
-    'IOSchedulingClass=best-effort',
-    'IOSchedulingPriority=7',
-    '',
-    '[Install]',
-    'WantedBy=multi-user.target',
-    '',
-  ].join('\n')
+  return followUnit({
+    argv: options.argv,
+    user: options.user,
+    description: `bk zodb follow: continuous repozo backup of ${options.datafs} into ${options.location}`,
+  })
 }

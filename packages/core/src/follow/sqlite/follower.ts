@@ -19,6 +19,7 @@ import {BkError, messageOf} from '../../errors.js'
 import {sha256File} from '../../fs/hash.js'
 import {atomicFile, crashPoint} from '../../safety/index.js'
 import {type Plan, step} from '../../workflow/plan.js'
+import {StopSignal} from '../loop.js'
 import {FilesFollower, type FollowedFolder} from './files.js'
 import {
   FOLLOW_FORMAT,
@@ -104,8 +105,7 @@ export class SqliteFollower {
   private reader?: Database.Database
   private writer?: Database.Database
   private pos?: Position
-  private stopping?: string
-  private wake?: () => void
+  private readonly signal = new StopSignal()
   private readonly files: FilesFollower
   private readonly counts = {shipments: 0, snapshots: 0, commits: 0, bytes: 0, files: 0}
   private lastCommit?: string
@@ -146,8 +146,7 @@ export class SqliteFollower {
 
   /** Asks the loop to stop: it ships what is committed now, then returns. */
   stop(reason: string): void {
-    this.stopping ??= reason
-    this.wake?.()
+    this.signal.stop(reason)
   }
 
   async run(): Promise<SqliteFollowResult> {
@@ -171,10 +170,10 @@ export class SqliteFollower {
       if (String(this.reader.pragma('journal_mode', {simple: true})).toLowerCase() !== 'wal')
         throw notWal(this.target.db)
       await this.files.start()
-      if (!this.stopping) await this.start()
-      while (!this.stopping) {
-        await this.pause(this.options.pollMs ?? 100)
-        if (this.stopping) break
+      if (!this.signal.stopping) await this.start()
+      while (!this.signal.stopping) {
+        await this.signal.pause(this.options.pollMs ?? 100)
+        if (this.signal.stopping) break
         await this.tick()
       }
       // a clean stop ships everything committed up to now
@@ -190,19 +189,8 @@ export class SqliteFollower {
       generation: this.pos?.gen,
       ...this.counts,
       lastCommit: this.lastCommit,
-      stoppedBy: this.stopping ?? 'done',
+      stoppedBy: this.signal.stopping ?? 'done',
     }
-  }
-
-  private async pause(ms: number): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms)
-      this.wake = () => {
-        clearTimeout(t)
-        resolve()
-      }
-    })
-    this.wake = undefined
   }
 
   private beginRead(): void {

@@ -4,6 +4,7 @@
 // checked with PRAGMA integrity_check, and swapped in with the followed folders at one commit point (the
 // replaced ones are kept as <path>.old-<time>); a stale -wal/-shm of the target is moved away with them.
 import {createHash} from 'node:crypto'
+import {existsSync} from 'node:fs'
 import {copyFile, mkdir, open, readdir, readFile, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 import {loadSqlite} from '../../db/drivers.js'
@@ -221,7 +222,12 @@ export class SqliteFollowRestore {
         .replace(/\.\d+Z$/, 'Z')
       const {kept} = await commitParts(parts, {
         journal: journalPathFor(db),
-        keepAs: (p) => `${p.target}.old-${time}`,
+        // a name never used yet: a restore finished by recovery in the same second kept its copies under it
+        keepAs: (p) => {
+          let name = `${p.target}.old-${time}`
+          for (let i = 2; existsSync(name); i++) name = `${p.target}.old-${time}-${i}`
+          return name
+        },
       })
       return {
         source: this.location,

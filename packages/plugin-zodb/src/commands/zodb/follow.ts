@@ -13,7 +13,8 @@ then one incremental (.deltafs, its .index and its .dat line) per --interval hol
 meanwhile, so \`repozo -R\` and \`bk zodb restore\` restore it to any shipped point. Only complete, committed
 transactions are shipped, each record checked; a pack (the file replaced, shorter, or rewritten) starts a new
 full backup. SIGTERM/SIGINT stops cleanly (what is complete is shipped, nothing torn is left); the next start
-resumes after the last shipped file once its .dat checksum matches the Data.fs. Blobs are not shipped.`
+resumes after the last shipped file once its .dat checksum matches the Data.fs. With --blob-storage, the blobs
+of each shipment go into --blob-location before its .dat line (hard links where the file system allows).`
   static override examples = [
     '<%= config.bin %> <%= command.id %> var/filestorage/Data.fs --location /backups/plone',
     '<%= config.bin %> <%= command.id %> var/filestorage/Data.fs --location /backups/plone --json',
@@ -31,6 +32,15 @@ resumes after the last shipped file once its .dat checksum matches the Data.fs. 
       default: '1',
     }),
     gzip: Flags.boolean({description: 'Write .fsz/.deltafsz (gzip) instead of .fs/.deltafs.'}),
+    'blob-storage': Flags.string({
+      description:
+        'The live blob storage: the blobs of every shipped transaction go into --blob-location first (hard links where the file system allows), in a blob backup per chain, <base>.<chain stamp>/<base>/…',
+      dependsOn: ['blob-location'],
+    }),
+    'blob-location': Flags.string({
+      description: 'Where the blobs are shipped (restore with --blob-backup-location pointing there).',
+      dependsOn: ['blob-storage'],
+    }),
     status: Flags.boolean({
       description: 'Read the location (and the Data.fs when given): the last shipped transaction and how far behind.',
       exclusive: ['print-unit'],
@@ -64,6 +74,9 @@ resumes after the last shipped file once its .dat checksum matches the Data.fs. 
       ]
       if (flags.interval !== '1') argv.push('--interval', String(interval))
       if (flags.gzip) argv.push('--gzip')
+      if (flags['blob-storage']) {
+        argv.push('--blob-storage', resolve(flags['blob-storage']), '--blob-location', resolve(flags['blob-location']!))
+      }
       argv.push('--quiet')
       const unit = systemdUnit({argv, datafs, location})
       if (flags.json) return this.report({unit}, () => unit, 'operation')
@@ -72,7 +85,13 @@ resumes after the last shipped file once its .dat checksum matches the Data.fs. 
     }
     const follower = new Follower(
       datafs,
-      {location, interval, gzip: flags.gzip},
+      {
+        location,
+        interval,
+        gzip: flags.gzip,
+        blobStorage: flags['blob-storage'] ? resolve(flags['blob-storage']) : undefined,
+        blobLocation: flags['blob-location'] ? resolve(flags['blob-location']) : undefined,
+      },
       {
         info: (m) => this.info(m),
         note: (m) => this.note(m),
@@ -86,7 +105,7 @@ resumes after the last shipped file once its .dat checksum matches the Data.fs. 
         {
           kind: 'operation',
           plan: () => follower.plan(),
-          locks: [location],
+          locks: flags['blob-location'] ? [location, resolve(flags['blob-location'])] : [location],
           recover: () => follower.recover(),
           act: () => follower.run(),
         },

@@ -1,0 +1,192 @@
+// The WAL reader under the SQLite follower, on logs written by SQLite itself: every committed transaction is
+// found with its frames, a torn or damaged tail is never part of what is shipped, and the header's checksum and
+// salts are checked. And the follower's restore: a location replayed to a time gives exactly the commits seen by then.
+import {execFile} from 'node:child_process'
+import {copyFileSync, readFileSync, truncateSync, writeFileSync} from 'node:fs'
+import {open} from 'node:fs/promises'
+import {createRequire} from 'node:module'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+import {parseWalHeader, SqliteFollower, SqliteFollowRestore, walChecksum} from '@bkcli/core'
+import {tempDir} from '@bkcli/testkit'
+import Database from 'better-sqlite3'
+import {describe, expect, it} from 'vitest'
+import {frameOffset, readWalHeader, scanWal} from '../src/follow/sqlite/wal.js'
+
+const run = promisify(execFile)
+const sqliteModule = createRequire(import.meta.url).resolve('better-sqlite3')
+
+/** A WAL database with `n` transactions in its -wal (the connection is left open so the log stays). */
+function walDb(n: number): {dir: string; db: string; conn: Database.Database} {
+  const dir = tempDir('bk-wal-')
+  const db = join(dir, 'a.db')
+  const conn = new Database(db)
+  conn.pragma('journal_mode = WAL')
+  conn.pragma('wal_autocheckpoint = 0')
+  conn.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, pad TEXT)')
+  for (let i = 0; i < n; i++) conn.prepare('INSERT INTO t (pad) VALUES (?)').run('x'.repeat(100 + i * 700))
+  return {dir, db, conn}
+}
+
+async function scanFile(wal: string) {
+  const fh = await open(wal, 'r')
+  try {
+    const header = await readWalHeader(fh)
+    if (!header) return undefined
+    return {header, scan: await scanWal(fh, header, 0, header.cksum)}
+  } finally {
+    await fh.close()
+  }
+}
+
+describe('SQLite WAL reader', () => {
+  it('finds every committed transaction of a log SQLite wrote', async () => {
+    const {db, conn} = walDb(12)
+    const r = await scanFile(`${db}-wal`)
+    expect(r).toBeDefined()
+    expect(r!.scan.commits.length).toBe(13) // CREATE TABLE + 12 inserts
+    expect(r!.scan.pending).toBe(0)
+    expect(r!.scan.end).toBe(r!.scan.commits.at(-1)!.last)
+    // the header checks itself; one changed byte and it is no header
+    const head = readFileSync(`${db}-wal`).subarray(0, 32)
+    expect(parseWalHeader(head)?.pageSize).toBe(conn.pragma('page_size', {simple: true}))
+    const bad = Buffer.from(head)
+    bad[17] = bad[17]! ^ 1
+    expect(parseWalHeader(bad)).toBeUndefined()
+    expect(walChecksum(Buffer.alloc(8), false, [1, 2])).toEqual([3, 5])
+    conn.close()
+  })
+
+  it('a torn last frame or a damaged page ends the log before that transaction', async () => {
+    const {dir, db, conn} = walDb(6)
+    const full = (await scanFile(`${db}-wal`))!
+    const last = full.scan.commits.at(-1)!
+    const ps = full.header.pageSize
+    // torn: the log cut in the middle of the last transaction's commit frame
+    const torn = join(dir, 'torn-wal')
+    copyFileSync(`${db}-wal`, torn)
+    truncateSync(torn, frameOffset(last.last, ps) + 100)
+    const t = (await scanFile(torn))!
+    expect(t.scan.commits.length).toBe(full.scan.commits.length - 1)
+    expect(t.scan.end).toBe(last.first - 1)
+    // damaged: one byte of a page in the third transaction breaks the checksum chain there
+    const third = full.scan.commits[2]!
+    const damaged = join(dir, 'damaged-wal')
+    const bytes = readFileSync(`${db}-wal`)
+    bytes[frameOffset(third.first, ps) + 24 + 10]! ^= 0xff
+    writeFileSync(damaged, bytes)
+    const d = (await scanFile(damaged))!
+    expect(d.scan.commits.length).toBe(2)
+    expect(d.scan.frames.length).toBe((third.first - 1) * (24 + ps))
+    conn.close()
+  })
+})
+
+describe('SqliteFollower in process', () => {
+  it('ships each commit once, follows its own checkpoints, and restores exactly as of each shipment', async () => {
+    const {dir, db, conn} = walDb(1)
+    conn.pragma('wal_autocheckpoint = 1000')
+    conn.close()
+    // keep the WAL from being removed when the writers close: a reader that stays (as the application would)
+    const keep = new Database(db, {readonly: true})
+    const location = join(dir, 'follow')
+    const seen: {time: string; kind: string; commits: number}[] = []
+    const follower = new SqliteFollower(
+      {app: 'test', db},
+      {location, pollMs: 5, checkpointFrames: 20},
+      {info() {}, note() {}, shipped: (s) => seen.push(s)},
+    )
+    const running = follower.run()
+    // one insert per shipment: wait for each to be shipped before the next
+    for (let i = 0; i < 40; i++) {
+      const before = seen.filter((s) => s.kind === 'wal').length
+      // another process (an insert here would block this event loop while the follower holds the write lock)
+      await run(process.execPath, [
+        '-e',
+        `const D = require(${JSON.stringify(sqliteModule)}); new D(${JSON.stringify(db)}, {timeout: 30000}).prepare('INSERT INTO t (pad) VALUES (?)').run('row ${i}')`,
+      ])
+      while (seen.filter((s) => s.kind === 'wal').length === before) await new Promise((r) => setTimeout(r, 2))
+    }
+    follower.stop('done')
+    const result = await running
+    expect(result.snapshots).toBe(1) // one generation: every WAL restart was the follower's own, followed
+    expect(result.commits).toBe(40)
+    const wals = seen.filter((s) => s.kind === 'wal')
+    for (let i = 0; i < wals.length; i++) {
+      const dest = join(dir, `asof-${i}.db`)
+      await (await SqliteFollowRestore.open(location, {db: dest, asOf: new Date(wals[i]!.time)})).run()
+      const r = new Database(dest, {readonly: true})
+      const rows = (r.prepare('SELECT count(*) AS c FROM t').get() as {c: number}).c
+      r.close()
+      // shipments in the same millisecond restore together: the count is that of the last one at that time
+      const upTo = wals.filter((w) => w.time <= wals[i]!.time).reduce((a, w) => a + w.commits, 0)
+      expect(rows).toBe(1 + upTo)
+    }
+    keep.close()
+  })
+
+  it('starts a new generation when the WAL was restarted while not followed, and when the database file is replaced', async () => {
+    const {dir, db, conn} = walDb(3)
+    conn.close()
+    const keep = new Database(db, {readonly: true})
+    const location = join(dir, 'follow')
+    const insert = (sql: string) =>
+      run(process.execPath, [
+        '-e',
+        `const D = require(${JSON.stringify(sqliteModule)}); const c = new D(${JSON.stringify(db)}, {timeout: 30000}); ${sql}`,
+      ])
+    const follow = async (until: (s: {kind: string; reason?: string}[]) => boolean) => {
+      const seen: {kind: string; reason?: string; time: string}[] = []
+      const follower = new SqliteFollower(
+        {app: 'test', db},
+        {location, pollMs: 5},
+        {info() {}, note() {}, shipped: (x) => seen.push(x)},
+      )
+      const running = follower.run()
+      return {
+        seen,
+        follower,
+        running,
+        wait: async () => {
+          while (!until(seen)) await new Promise((r) => setTimeout(r, 5))
+        },
+      }
+    }
+    const first = await follow((s) => s.some((x) => x.kind === 'wal'))
+    await insert(`c.prepare("INSERT INTO t (pad) VALUES ('a')").run()`)
+    await first.wait()
+    first.follower.stop('done')
+    await first.running
+    // while nobody follows: writes, a TRUNCATE checkpoint (the WAL is reset), more writes
+    await insert(
+      `c.prepare("INSERT INTO t (pad) VALUES ('b')").run(); c.pragma('wal_checkpoint(TRUNCATE)'); c.prepare("INSERT INTO t (pad) VALUES ('c')").run()`,
+    )
+    const second = await follow((s) => s.some((x) => x.kind === 'snapshot'))
+    await second.wait()
+    expect(second.seen[0]!.reason).toBe(
+      'the WAL no longer continues the last generation (restarted while not followed)',
+    )
+    // the database file replaced under the running follower (a restore of the application's own)
+    const copy = join(dir, 'replacement.db')
+    await insert(
+      `c.prepare("INSERT INTO t (pad) VALUES ('d')").run(); c.backup(${JSON.stringify(copy)}).then(() => c.close())`,
+    )
+    const {renameSync} = await import('node:fs')
+    renameSync(copy, db)
+    while (!second.seen.some((x) => x.reason === 'the database file was replaced'))
+      await new Promise((r) => setTimeout(r, 5))
+    second.follower.stop('done')
+    await second.running
+    const dest = join(dir, 'newest.db')
+    await (await SqliteFollowRestore.open(location, {db: dest})).run()
+    const r = new Database(dest, {readonly: true})
+    expect(r.prepare('SELECT pad FROM t WHERE id > 3 ORDER BY id').all()).toEqual([
+      {pad: 'a'},
+      {pad: 'b'},
+      {pad: 'c'},
+      {pad: 'd'},
+    ])
+    r.close()
+    keep.close()
+  })
+})
