@@ -108,6 +108,22 @@ describe.skipIf(!fixtureTestsRun())('aegir off-site', () => {
     })
   }
 
+  it('backup --all copies every site it backed up', async () => {
+    const t = makeTestSite()
+    sites.push(t)
+    const target = targets.crypt('aegir-all')
+    const r = await runBk(
+      ['aegir', 'backup', '--all', t.root, '--location', t.location, '--copy-to', target, '--json'],
+      {
+        env,
+      },
+    )
+    expect(r.exitCode, r.stderr).toBe(0)
+    const doc = r.json<{artifacts: {path: string}[]; offsite: {artifacts: string[]}[]}>()
+    expect(doc.offsite[0]!.artifacts).toEqual(doc.artifacts.map((a) => a.path.split('/').pop()))
+    expect(doc.offsite[0]!.artifacts).toEqual([expect.stringMatching(/^example\.com-\d{8}\.\d{6}\.tar\.gz$/)])
+  })
+
   it('refuses a plain rclone target (settings.php holds credentials) before writing anything; --allow-unencrypted copies', async () => {
     const t = makeTestSite()
     sites.push(t)

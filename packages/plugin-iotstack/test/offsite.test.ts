@@ -147,6 +147,29 @@ describe('off-site copies', () => {
     }
   })
 
+  it('a pull killed while fetching or placing leaves no archive; the next pull cleans up and brings it whole', async () => {
+    const stack = fixtureStack()
+    const result = await runBk(['iotstack', 'backup', stack, '--type', 'dated', '--copy-to', `restic:${repo}`], {env})
+    expect(result.exitCode, result.stderr).toBe(0)
+    const archive = datedArchive(stack)
+    const name = archive.split('/').pop()!
+    const bytes = sha256Of(archive)
+    for (const at of ['pull-fetched', 'pull-placed#1']) {
+      const other = fixtureStack()
+      const pull = ['iotstack', 'pull', `restic:${repo}`, other, '--name', name]
+      const killed = await runBk(pull, {env: {...env, BK_CRASH_AT: at}})
+      expect(killed.signal ?? killed.exitCode, at).toBe('SIGKILL')
+      const dated = join(other, 'backups/backup')
+      expect(existsSync(join(dated, name)), at).toBe(false)
+      const again = await runBk([...pull, '--json'], {env})
+      expect(again.exitCode, again.stderr).toBe(0)
+      expect(again.stderr).toMatch(/removed .*\.bk-pull-partial-\d+: a pull that was interrupted/)
+      expect(sha256Of(join(dated, name))).toBe(bytes)
+      expect(readdirSync(dated).sort()).toEqual([name, `${name}.bk.json`])
+      expect(readdirSync(join(other, 'backups')).filter((n) => n.startsWith('.'))).toEqual([])
+    }
+  })
+
   it('restic without a password, and pulling a name that is not there, are clear errors', async () => {
     const stack = fixtureStack()
     const noPass = await runBk(['iotstack', 'pull', `restic:${repo}`, stack], {

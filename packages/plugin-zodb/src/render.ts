@@ -1,4 +1,5 @@
 // Human-readable lines for the command results (the --json output is the result object itself).
+import {stat} from 'node:fs/promises'
 import type {SiteRestoreResult, StorageBackupResult} from './site.js'
 
 /** core's backup result (artifacts) with the storages' details. */
@@ -7,11 +8,12 @@ export interface SiteBackupOutput {
   storages: StorageBackupResult[]
 }
 
-export function backupOutput(result: {storages: StorageBackupResult[]}): SiteBackupOutput {
+export async function backupOutput(result: {storages: StorageBackupResult[]}): Promise<SiteBackupOutput> {
   const artifacts: SiteBackupOutput['artifacts'] = []
   for (const s of result.storages) {
     const fs = s.filestorage
-    if (fs?.file) artifacts.push({path: fs.file, bytes: fs.bytes, kind: fs.kind})
+    // The file's size on disk (a .fsz is smaller than the Data.fs bytes it holds): bk status checks it.
+    if (fs?.file) artifacts.push({path: fs.file, bytes: (await stat(fs.file)).size, kind: fs.kind})
     else if (fs) artifacts.push({path: s.repository, bytes: 0, kind: 'unchanged'})
     const b = s.blobs
     if (b?.path)

@@ -67,7 +67,7 @@ export function renderReport(jobs: Job[], statuses: JobStatus[], runs: RunRecord
     return `<section id="job-${esc(job.name)}">
 <h2>${esc(job.name)} <span class="state" style="background:${STATE_COLOR[state]}">${state}</span></h2>
 <p class="cmd"><code>bk ${esc(job.run.replace(/^bk\s+/, ''))}</code> · schedule ${esc(job.schedule)}</p>
-<p>${good ? `Last good backup ${esc(good.finished.replace('T', ' ').slice(0, 16))} UTC (${Math.round(good.ageSeconds / 3600)} h ago), ${esc(formatBytes(good.bytes))}, verified: ${good.verified === undefined ? 'not checked' : good.verified ? 'yes' : 'no'}, off-site: ${good.offsite ? 'yes' : 'no'}.` : 'No good backup yet.'}${status && status.problems.length > 0 ? ` <strong>${esc(status.problems.join('; '))}</strong>` : ''}</p>
+<p>${good ? `Last good backup ${esc(good.finished.replace('T', ' ').slice(0, 16))} UTC (${Math.round(good.ageSeconds / 3600)} h ago), ${esc(formatBytes(good.bytes))}, verified: ${good.verified === undefined ? 'not checked' : good.verified ? 'yes' : 'no'}, off-site: ${good.offsite ? `yes (${esc((good.offsiteTargets ?? []).join(', '))})` : 'no'}.` : 'No good backup yet.'}${status && status.problems.length > 0 ? ` <strong>${esc(status.problems.join('; '))}</strong>` : ''}</p>
 ${timeline(mine, from, to)}
 <table><thead><tr><th>started (UTC)</th><th>status</th><th>took</th><th>size</th><th>verified</th><th>off-site</th><th>error</th></tr></thead>
 <tbody>${runRows(mine)}</tbody></table>

@@ -17,7 +17,10 @@ export interface RunRecord {
   error?: string
   artifacts?: {path: string; bytes: number}[]
   verified?: boolean
+  /** Whether the run copied what it made off-site (its result's `offsite[]` lists a copy). */
   offsite?: boolean
+  /** Where the copies went: target (masked), tool, encrypted, the artifacts' names. */
+  copies?: {target: string; tool: string; encrypted: boolean; artifacts: string[]}[]
 }
 
 /** The run log (`runs.jsonl`) in bk's state folder (`BK_STATE_DIR`). */

@@ -59,11 +59,20 @@ function lastLines(text: string): string {
   return redactText(text.trim().split('\n').slice(-ERROR_LINES).join('\n'))
 }
 
-/** Whether a result says it copied its artifact off the machine (copy-to, off-site). */
-function hasOffsite(doc: Record<string, unknown>): boolean {
-  return Object.entries(doc).some(
-    ([k, v]) => /^(offsite|copies|copy|copied|remote)/i.test(k) && Boolean(v) && !(Array.isArray(v) && v.length === 0),
-  )
+/** The off-site copies a backup's result lists (core's `offsite[]`: where --copy-to put what). */
+function copiesOf(doc: Record<string, unknown>): RunRecord['copies'] {
+  if (!Array.isArray(doc.offsite)) return undefined
+  return (doc.offsite as {target: string; tool: string; encrypted: boolean; artifacts: string[]}[]).map((c) => ({
+    target: redactText(c.target),
+    tool: c.tool,
+    encrypted: c.encrypted,
+    artifacts: c.artifacts,
+  }))
+}
+
+function offsiteOf(doc: Record<string, unknown>): Pick<RunRecord, 'offsite' | 'copies'> {
+  const copies = copiesOf(doc)
+  return {offsite: Boolean(copies?.some((c) => c.artifacts.length > 0)), ...(copies ? {copies} : {})}
 }
 
 /**
@@ -116,7 +125,7 @@ export async function runJob(
       ...(error ? {error} : {}),
       ...(artifacts ? {artifacts: artifacts.map((a) => ({path: a.path, bytes: a.bytes}))} : {}),
       ...(verified === undefined ? {} : {verified}),
-      ...(doc ? {offsite: hasOffsite(doc)} : {}),
+      ...(doc ? offsiteOf(doc) : {}),
     }
     await appendRun(record)
     const event = error

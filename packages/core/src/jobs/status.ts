@@ -20,6 +20,8 @@ export interface JobStatus {
     artifacts: {path: string; bytes: number; present: boolean}[]
     verified?: boolean
     offsite?: boolean
+    /** Where the off-site copies of that run went (targets, passwords masked). */
+    offsiteTargets?: string[]
   }
   staleAfterSeconds: number
   problems: string[]
@@ -62,6 +64,7 @@ export async function jobStatuses(jobs: Job[], now = new Date()): Promise<JobSta
         artifacts,
         ...(good.verified === undefined ? {} : {verified: good.verified}),
         ...(good.offsite === undefined ? {} : {offsite: good.offsite}),
+        ...(good.copies?.length ? {offsiteTargets: good.copies.map((c) => c.target)} : {}),
       }
     }
     if (!last) {

@@ -5,6 +5,7 @@ import {dirname, join, resolve} from 'node:path'
 import type {RetentionPolicy} from '../catalog/retention.js'
 import {BkError} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
+import {crashPoint} from '../safety/crash-point.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {type Artifact, type ArtifactStore, newestFirst} from '../workflow/artifacts.js'
 import {type Plan, step} from '../workflow/plan.js'
@@ -113,6 +114,7 @@ export async function copyOffsite(
     for (const artifact of artifacts) {
       const {entry, root} = await entryOf(settings.app, artifact, store.location)
       await copyEntry(target, entry, root, env)
+      crashPoint('offsite-copied')
       names.push(entry.name)
     }
     await removeEntries(
@@ -167,8 +169,9 @@ export interface PullOutput {
 }
 
 /**
- * Fetches entries into the location (a stage folder inside it, then renamed into place: a killed pull leaves no
- * file under an artifact's name). A path that already exists is refused (with --all: that entry is skipped).
+ * Fetches entries into the location (a stage folder inside it, then renamed into place, the main path last: a
+ * killed pull leaves no artifact that looks complete, and the next pull replaces what it placed). An artifact
+ * whose main path already exists is refused (with --all: skipped).
  */
 export async function pullEntries(
   source: string,
@@ -186,24 +189,26 @@ export async function pullEntries(
   try {
     for (const entry of chosen) {
       const root = rootFor(entry, location)
-      const present = await Promise.all(entry.files.map((rel) => pathExists(join(root, rel))))
-      if (present.some(Boolean)) {
+      if (await pathExists(join(root, entry.path))) {
         if (options.all) {
           out.skipped.push(entry.name)
           continue
         }
-        const rel = entry.files[present.indexOf(true)] as string
         throw new BkError(
-          `${join(root, rel)} already exists; restore or verify it directly, or move it away and pull again`,
+          `${join(root, entry.path)} already exists; restore or verify it directly, or move it away and pull again`,
         )
       }
       await rm(stage, {recursive: true, force: true})
       await mkdir(stage, {recursive: true, mode: 0o700})
       await fetchEntry(target, entry, stage, env)
+      crashPoint('pull-fetched')
       // Every other file first, the main path last: the artifact appears under its name when whole.
       for (const rel of [...entry.files.filter((f) => f !== entry.path), entry.path]) {
         await mkdir(dirname(join(root, rel)), {recursive: true, mode: 0o700})
+        // Without its main path, a file of the entry here is what a killed pull placed: replaced.
+        if (rel !== entry.path) await rm(join(root, rel), {recursive: true, force: true})
         await rename(join(stage, rel), join(root, rel))
+        crashPoint('pull-placed')
       }
       out.artifacts.push({name: entry.name, path: join(root, entry.path), kind: entry.kind, bytes: entry.bytes})
     }

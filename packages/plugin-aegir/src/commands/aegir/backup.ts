@@ -66,6 +66,14 @@ export default class Backup extends BkCommand<typeof Backup> {
           recover: async () =>
             (await Promise.all(all.sites.map((s) => recoverSite(s, {location, configPassword})))).flat(),
           hooks: {env: {BK_TARGET: args.site}},
+          offsite: this.offsite(
+            async () => ({
+              location,
+              clock: 'local' as const,
+              list: async () => (await Promise.all(all.sites.map((s) => siteStore(location, s.uri).list()))).flat(),
+            }),
+            'the database credentials of settings.php and a database dump',
+          ),
           act: async (_plan, context) => {
             const r = await backupAllSites(all, {
               ...options,
