@@ -20,6 +20,7 @@ function location(): {dir: string; bytes: (name: string) => string} {
 }
 
 describe('bk aegir backup-delete', () => {
+  // BK_MADE is example.com's newest backup: deleting it by name is allowed, as in Aegir (prune keeps the newest)
   it('removes the named tarball and its sidecar; the other backups stay byte for byte', async () => {
     const l = location()
     const fixture = l.bytes(FIXTURE_BACKUP)
