@@ -156,4 +156,23 @@ describe('outsideSymlinks: crafted orders never write outside the target', () =>
     await extractArchive({file, target, outsideSymlinks: true}).catch(() => {})
     untouched(box, outside)
   })
+  it('a filtered-out directory entry does not hide a link on disk from the entries below it', async () => {
+    const {box, outside, target} = sandbox()
+    mkdirSync(target, {recursive: true})
+    writeFileSync(join(target, 'old'), 'old')
+    symlinkSync(outside, join(target, 'v'))
+    const file = join(box, 'x.tar')
+    writeFileSync(
+      file,
+      rawTar([
+        {path: 'v', type: 'Directory'},
+        {path: 'v/sub', type: 'Directory'},
+        {path: 'v/x', content: 'pwned'},
+      ]),
+    )
+    for (const outsideSymlinks of [true, false]) {
+      await extractArchive({file, target, outsideSymlinks, filter: (p) => p !== 'v'}).catch(() => {})
+      untouched(box, outside)
+    }
+  })
 })
