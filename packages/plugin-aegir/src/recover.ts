@@ -155,7 +155,15 @@ export async function sweepLocation(location: string, uri: string): Promise<stri
   return sweep(location, (name, present) => {
     const pid = partial.exec(name)?.[1]
     if (pid !== undefined) return deadPid(Number(pid))
-    return sidecar.test(name) && !present.has(name.slice(0, -SIDECAR_SUFFIX.length))
+    if (!sidecar.test(name)) return false
+    const tarball = name.slice(0, -SIDECAR_SUFFIX.length)
+    if (present.has(tarball)) return false
+    // A running backup writes its sidecar before it publishes the tarball: while its partial's pid lives, the
+    // sidecar is its, not a leftover (backup-delete and prune lock the location, not the site a backup locks).
+    const running = `.${tarball}.bk-partial-`
+    return ![...present].some(
+      (n) => n.startsWith(running) && !deadPid(Number(/^(\d+)/.exec(n.slice(running.length))?.[1])),
+    )
   })
 }
 

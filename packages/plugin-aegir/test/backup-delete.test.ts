@@ -20,6 +20,7 @@ function location(): {dir: string; bytes: (name: string) => string} {
 }
 
 describe('bk aegir backup-delete', () => {
+  // BK_MADE is example.com's newest backup: deleting it by name is allowed, as in Aegir (prune keeps the newest)
   it('removes the named tarball and its sidecar; the other backups stay byte for byte', async () => {
     const l = location()
     const fixture = l.bytes(FIXTURE_BACKUP)
@@ -30,6 +31,19 @@ describe('bk aegir backup-delete', () => {
     expect(out.kept).toEqual([expect.objectContaining({name: FIXTURE_BACKUP, reason: 'not named'})])
     expect(readdirSync(l.dir).sort()).toEqual([FIXTURE_BACKUP, OTHER_SITE])
     expect(l.bytes(FIXTURE_BACKUP)).toBe(fixture)
+  })
+
+  it("leaves a running backup's sidecar alone (written before its tarball is published)", async () => {
+    const l = location()
+    // a backup of the same site in progress (this test's process is its live pid): partial tarball and sidecar
+    const running = 'example.com-20261122.030405.tar.gz'
+    const partial = `.${running}.bk-partial-${process.pid}.tar.gz`
+    writeFileSync(join(l.dir, partial), 'being written')
+    writeFileSync(join(l.dir, `${running}.bk.json`), '{"running": true}')
+    const r = await runBk(['aegir', 'backup-delete', BK_MADE, '--location', l.dir, '--yes'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(readdirSync(l.dir).sort()).toEqual([partial, FIXTURE_BACKUP, `${running}.bk.json`, OTHER_SITE].sort())
+    expect(readFileSync(join(l.dir, `${running}.bk.json`), 'utf8')).toBe('{"running": true}')
   })
 
   it("takes a path into the location and provision's comma list (alias delete-backup)", async () => {

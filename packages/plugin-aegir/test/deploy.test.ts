@@ -3,7 +3,16 @@
  * lost), with a new MariaDB database and user, settings rewritten, files owned as the platform's other site.
  */
 import {execFileSync, spawnSync} from 'node:child_process'
-import {chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import {join, relative} from 'node:path'
 import {extractFixture, fixturePath, runBk, tempDir} from '@bkcli/testkit'
 import {afterEach, describe, expect, it} from 'vitest'
@@ -200,6 +209,45 @@ describe('bk aegir deploy', () => {
     ])
     expect(treeState(platform)).toEqual(before)
     expect(dbExists(db)).toBe(false)
+  })
+
+  it('--dry-run with the database server down says so in one line and changes nothing', async () => {
+    const p = freshPlatform()
+    const before = treeState(p.platform)
+    const backup = fixturePath('aegir', 'backups', FIXTURE_BACKUP)
+    const args = ['aegir', 'deploy', backup, p.platform, '--db-admin-url', 'mysql://root@127.0.0.1:1/', '--dry-run']
+    const r = await runBk(args, {env})
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr.trim().split('\n')).toEqual([
+      'bk: cannot connect to MySQL/MariaDB at 127.0.0.1:1 (connection refused); is the server running?',
+    ])
+    expect(treeState(p.platform)).toEqual(before)
+  })
+
+  it('two deploys of one site at once, one through a symlink to the platform: the second is refused', async () => {
+    const p = freshPlatform()
+    const link = join(tempDir(), 'platform-link')
+    symlinkSync(p.platform, link)
+    const [a, b] = [uniqueDbName(), uniqueDbName()]
+    created.push(a, b)
+    const backup = fixturePath('aegir', 'backups', FIXTURE_BACKUP)
+    const runs = await Promise.all(
+      [
+        [p.platform, a],
+        [link, b],
+      ].map(([platform, db]) =>
+        runBk(['aegir', 'deploy', backup, platform as string, '--db-name', db as string, '--yes'], {env}),
+      ),
+    )
+    expect(runs.map((r) => r.exitCode).sort()).toEqual([0, 1])
+    const refused = runs.find((r) => r.exitCode === 1)!
+    expect(refused.stderr).toMatch(
+      /^bk: ('bk aegir deploy' \(pid \d+\) is still working on|example\.com already exists)/m,
+    )
+    // one site, one database
+    expect([dbExists(a), dbExists(b)].filter(Boolean)).toHaveLength(1)
+    expect([userExists(a), userExists(b)].filter(Boolean)).toHaveLength(1)
+    expect(readdirSync(join(p.platform, 'sites')).sort()).toEqual(['all', 'example.com', 'sibling.example.org'])
   })
 
   it('refuses a backup of another engine than the admin account, and a folder that is no platform', async () => {

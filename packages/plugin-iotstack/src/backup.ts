@@ -232,16 +232,25 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
     failure = error
   }
 
-  // After the copy, whatever happened: post_backup.sh (if the pre-hook was reached), then the stack back up.
+  // After the copy, whatever happened: post_backup.sh (if the pre-hook was reached), then the stack back up. A log
+  // that cannot be written any more (its disk full) must not keep the stack down: from here a failed log line is
+  // recorded as the run's failure and everything else still happens.
+  let logFailure: unknown
+  const note = async (text = '') => {
+    if (logFailure) return
+    await log.line(text).catch((error: unknown) => {
+      logFailure = error
+    })
+  }
   if (preRan) {
     try {
-      await log.line('Executing postbackup scripts')
+      await note('Executing postbackup scripts')
       const post = await runStackHook(paths.dir, 'post_backup.sh', {
         logFile,
         env: {BK_STATUS: failure ? 'failed' : 'ok', ...(failure ? {BK_ERROR: messageOf(failure)} : {})},
       })
       result.hooks.postBackup = post.ran
-      await log.line(post.ran ? './post_backup.sh ran' : 'No ./post_backup.sh')
+      await note(post.ran ? './post_backup.sh ran' : 'No ./post_backup.sh')
     } catch (error) {
       failure = mention(failure, error)
     }
@@ -249,7 +258,7 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
   if (result.stopped) {
     try {
       step(`Starting the stack (${driver!.name} up -d)`)
-      await log.line(`${driver!.name} up -d`)
+      await note(`${driver!.name} up -d`)
       await driver!.up()
       unregister()
       await clearStopped(paths)
@@ -259,15 +268,18 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
   }
   unregister()
 
-  await log.line()
-  await log.line(`Finished At: ${logTime()}`)
-  await log.line()
-  await log.line('Items backed up:')
-  for (const m of result.members) await log.line(`./${m}`)
-  for (const w of warnings) await log.line(`Warning: ${w}`)
-  await log.line(failure ? `Result: FAILED: ${messageOf(failure)}` : 'Result: ok')
-  await log.line('### End of log ###')
-  await log.close()
+  await note()
+  await note(`Finished At: ${logTime()}`)
+  await note()
+  await note('Items backed up:')
+  for (const m of result.members) await note(`./${m}`)
+  for (const w of warnings) await note(`Warning: ${w}`)
+  await note(failure ? `Result: FAILED: ${messageOf(failure)}` : 'Result: ok')
+  await note('### End of log ###')
+  await log.close().catch((error: unknown) => {
+    logFailure ??= error
+  })
+  if (logFailure && !failure) failure = logFailure
 
   if (owner) {
     const files = [logFile, ...result.archives.flatMap((a) => [a.path, `${a.path}.bk.json`]), ...folders]

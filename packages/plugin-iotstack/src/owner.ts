@@ -14,12 +14,17 @@ export interface Owner {
 export async function resolveOwner(name: string | undefined): Promise<Owner | undefined> {
   if (!name) return undefined
   const euid = process.geteuid?.() ?? -1
-  const result = await runTool('getent', ['passwd', name], {okExitCodes: [0, 1, 2, 3]})
-  const fields = result.stdout.trim().split(':')
-  if (result.exitCode !== 0 || fields.length < 4) {
+  // '--': a name such as '--help' is a key, not getent's option (whose help text would parse as a user)
+  const result = await runTool('getent', ['passwd', '--', name], {okExitCodes: [0, 1, 2, 3]})
+  const lines = result.stdout.trim().split('\n')
+  const fields = (lines[0] ?? '').split(':')
+  const id = (text: string | undefined) => (text !== undefined && /^\d+$/.test(text) ? Number(text) : undefined)
+  const uid = id(fields[2])
+  const gid = id(fields[3])
+  if (result.exitCode !== 0 || lines.length !== 1 || uid === undefined || gid === undefined) {
     throw new BkError(`--user ${name}: no such user on this machine`)
   }
-  const owner = {name, uid: Number(fields[2]), gid: Number(fields[3])}
+  const owner = {name, uid, gid}
   if (euid !== 0 && euid !== owner.uid) {
     throw new BkError(
       `--user ${name}: only root can give the backups to another user; run with sudo or leave --user out`,

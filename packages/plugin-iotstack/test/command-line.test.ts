@@ -7,6 +7,7 @@ import {runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
 import {backupWords, restoreWords} from '../src/command-line.js'
 import {makeExampleStack} from '../src/example.js'
+import {resolveOwner} from '../src/owner.js'
 import {fakeDocker} from './fake-docker.js'
 import {treeOf, weekday} from './tree.js'
 
@@ -112,5 +113,15 @@ describe("IOTstack's words", () => {
     expect(result.exitCode, result.stderr).toBe(0)
     expect(readFileSync(flows, 'utf8')).toBe(original)
     expect(existsSync(join(stack, 'noask'))).toBe(false)
+  })
+})
+
+describe('USER / --user lookup', () => {
+  it("a name that looks like getent's option is looked up as a name, and refused", async () => {
+    // getent passwd --help prints its help with exit 0: it once parsed as a user with uid NaN (chown then failed silently)
+    for (const name of ['--help', '-?', '-V']) {
+      await expect(resolveOwner(name)).rejects.toThrow(`--user ${name}: no such user on this machine`)
+    }
+    if (process.geteuid?.() === 0) expect(await resolveOwner('root')).toEqual({name: 'root', uid: 0, gid: 0})
   })
 })

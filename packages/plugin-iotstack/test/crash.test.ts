@@ -5,7 +5,7 @@
 // (no Docker here): a backup brings the stack down for its copy, and up again on a signal or at the next run.
 import {execFileSync, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {repoRoot, runBk, tempDir} from '@bkcli/testkit'
 import {beforeAll, describe, expect, it} from 'vitest'
@@ -272,14 +272,54 @@ describe('signals, two runs at once', () => {
       const rolling = join(location, 'rolling', `backup_${weekday()}.tar.gz`)
       const before = readFileSync(rolling)
       writeFileSync(join(stack, 'volumes/big.bin'), randomBytes(6 * 1024 * 1024))
-      const full = await runBk(args)
+      // the stack runs: it is brought down for the copy and up again although the copy failed
+      const docker = fakeDocker()
+      docker.setUp(true)
+      const full = await runBk(args, {env: docker.env})
       expect(full.exitCode).not.toBe(0)
       expect(full.stderr).toMatch(/^bk: .*(ENOSPC|no space)/im)
+      expect(docker.sequence()).toEqual(['compose version', 'compose ps -q', 'compose down', 'compose up -d'])
+      expect(readFileSync(docker.state, 'utf8')).toBe('up')
       expect(readFileSync(rolling).equals(before)).toBe(true)
       expect(leftovers(join(location, 'rolling'))).toEqual([])
       expect((await runBk(['iotstack', 'verify', rolling, stack])).exitCode).toBe(0)
     } finally {
       execFileSync('umount', [location])
+    }
+  }, 120_000)
+
+  it('a log that fills its disk while the stack is down: the stack is still brought up, the run fails', async () => {
+    const stack = await newStack()
+    const logs = join(stack, 'backups/logs')
+    mkdirSync(logs, {recursive: true})
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', logs], {stdio: 'ignore'})
+    } catch {
+      console.log('skipped: mounting a tmpfs is not permitted here')
+      return
+    }
+    try {
+      // the logs' disk full but one page: the log's header fits, pre_backup.sh's output fills it
+      for (let i = 0; ; i++) {
+        try {
+          writeFileSync(join(logs, `filler-${i}`), Buffer.alloc(4096))
+        } catch {
+          rmSync(join(logs, `filler-${i}`), {force: true})
+          rmSync(join(logs, 'filler-0'))
+          break
+        }
+      }
+      writeFileSync(join(stack, 'pre_backup.sh'), 'head -c 20000 /dev/zero | tr "\\0" x || true\n')
+      const docker = fakeDocker()
+      docker.setUp(true)
+      const run = await runBk(['iotstack', 'backup', stack, '--type', 'rolling'], {env: docker.env})
+      expect(run.exitCode).not.toBe(0)
+      expect(run.stderr).toMatch(/^bk: .*(ENOSPC|no space)/im)
+      expect(docker.sequence()).toEqual(['compose version', 'compose ps -q', 'compose down', 'compose up -d'])
+      expect(readFileSync(docker.state, 'utf8')).toBe('up')
+      expect(existsSync(join(stack, 'backups/.bk-stack-stopped.json'))).toBe(false)
+    } finally {
+      execFileSync('umount', [logs])
     }
   }, 120_000)
 

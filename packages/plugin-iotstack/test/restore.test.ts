@@ -115,6 +115,37 @@ describe('bk iotstack restore', () => {
     expect(without(treeOf(stack), 'post_restore.ran')).toEqual(without(before, 'post_restore.ran'))
   })
 
+  it('a failure after the stack was brought down (safety archive on a full disk): files unchanged, stack up', async () => {
+    const stack = fixtureStack()
+    const preRestore = join(stack, 'backups/pre-restore')
+    mkdirSync(preRestore, {recursive: true})
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4k', 'tmpfs', preRestore], {stdio: 'ignore'})
+    } catch {
+      console.log('skipped: mounting a tmpfs is not permitted here')
+      return
+    }
+    try {
+      try {
+        writeFileSync(join(preRestore, 'filler'), Buffer.alloc(64 * 1024))
+      } catch {} // as full as it gets
+      const docker = fakeDocker()
+      docker.setUp(true)
+      const before = treeOf(stack)
+      const archive = fixturePath('iotstack', 'archives', 'backup_2026-11-21_2219.tar.gz')
+      const result = await runBk(['iotstack', 'restore', archive, stack, '--yes'], {env: docker.env})
+      expect(result.exitCode).not.toBe(0)
+      expect(result.stderr).toMatch(/^bk: .*(ENOSPC|no space)/im)
+      expect(docker.sequence().slice(-2)).toEqual(['compose down', 'compose up -d'])
+      expect(readFileSync(docker.state, 'utf8')).toBe('up')
+      const unchanged = (tree: ReturnType<typeof treeOf>) =>
+        Object.fromEntries(Object.entries(tree).filter(([k]) => !k.startsWith('backups/')))
+      expect(unchanged(treeOf(stack))).toEqual(unchanged(before))
+    } finally {
+      execFileSync('umount', [preRestore])
+    }
+  })
+
   it('a corrupt or truncated archive changes nothing (and a stopped stack is not touched)', async () => {
     const stack = fixtureStack()
     const docker = fakeDocker()

@@ -65,9 +65,10 @@ export class EntryChecker {
   ) {}
 
   /**
-   * Returns the normalised entry, undefined when `strip` removes it entirely, or throws UnsafeEntry.
+   * Returns the normalised entry, undefined when `strip` removes it entirely, or throws UnsafeEntry. `keep`: the
+   * caller's filter; an entry it leaves out is checked but replaces nothing (a symlink on disk stays one).
    */
-  check(entry: RawEntry): CheckedEntry | undefined {
+  check(entry: RawEntry, keep?: (path: string) => boolean): CheckedEntry | undefined {
     let parts = splitSafe(entry.path)
     if (this.strip > 0) {
       if (parts.length <= this.strip) return undefined
@@ -78,8 +79,9 @@ export class EntryChecker {
     if (path === '.' && !DIR_TYPES.has(type)) throw new UnsafeEntry(entry.path, 'replaces the target directory itself')
     const through = this.firstLinkIn(parts.slice(0, -1))
     if (through !== undefined) throw new UnsafeEntry(entry.path, `is written through the symlink ${through}`)
+    const extracted = !keep || keep(path)
     if (FILE_TYPES.has(type) || DIR_TYPES.has(type)) {
-      this.forget(path)
+      if (extracted) this.forget(path)
       return {path}
     }
     if (type === 'SymbolicLink') {
@@ -110,7 +112,7 @@ export class EntryChecker {
       if (symlinkText !== undefined) {
         this.assertInside(entry.path, parts, symlinkText)
         this.links.set(path, symlinkText)
-      } else this.forget(path)
+      } else if (extracted) this.forget(path)
       return {path, linkpath}
     }
     if (type === 'CharacterDevice' || type === 'BlockDevice') throw new UnsafeEntry(entry.path, 'device file')

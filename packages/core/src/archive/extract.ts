@@ -132,7 +132,7 @@ async function precheck(
     file,
     (entry, stop) => {
       try {
-        const checked = checker.check(entry)
+        const checked = checker.check(entry, filter)
         if (checked && filter && !filter(checked.path)) return
       } catch (error) {
         if (!(error instanceof UnsafeEntry)) throw error
@@ -166,7 +166,7 @@ async function unpackInto(
     if (refusal) return false
     let checked: ReturnType<EntryChecker['check']>
     try {
-      checked = checker.check(entry)
+      checked = checker.check(entry, options.filter)
     } catch (error) {
       if (error instanceof UnsafeEntry) {
         refusal = error

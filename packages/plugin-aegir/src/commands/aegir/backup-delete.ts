@@ -10,7 +10,7 @@ export default class BackupDelete extends BkCommand<typeof BackupDelete> {
   static override summary =
     "Delete one backup (and its sidecar) from the backup location, as Aegir's backup-delete task."
   static override description =
-    `The backup is a name in the backup location or a path into it; several may be given, also as provision-backup-delete's comma list. A path outside the location, or a file that is not a site backup, is refused and nothing is removed. --dry-run shows what would go; without --yes it asks. For rules (keep N, keep one per day …) use bk aegir prune.`
+    `The backup is a name in the backup location or a path into it; several may be given, also as provision-backup-delete's comma list. A path outside the location, or a file that is not a site backup, is refused and nothing is removed. --dry-run shows what would go; without --yes it asks. The site's newest backup may be named too, as in Aegir (bk aegir prune, by rules, always keeps it). For rules (keep N, keep one per day …) use bk aegir prune.`
   static override examples = [
     '<%= config.bin %> aegir backup-delete example.com-20261121.222734.tar.gz --yes',
     '<%= config.bin %> aegir delete-backup /var/aegir/backups/example.com-20261121.222734.tar.gz --dry-run',
