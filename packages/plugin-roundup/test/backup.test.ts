@@ -209,6 +209,43 @@ describe('bk roundup backup / verify / list / restore (sqlite)', () => {
     expect(await listBackups(location)).toHaveLength(1)
   })
 
+  it('restore stops the frontends before the swap and starts them after it; --dry-run only names them', async () => {
+    const rec = recorder()
+    const home = fixtureTree('sqlite-home')
+    const location = join(tempDir(), 'b')
+    expect((await runBk(['roundup', 'backup', home, '--location', location])).exitCode).toBe(0)
+    const archive = (await listBackups(location))[0]!.path
+    const target = join(tempDir(), 'restored')
+    const db = join(target, 'db', 'db')
+    const args = ['roundup', 'restore', archive, target, '--yes', '--stop-unit', 'roundup-web.service']
+    args.push('--stop-command', `test -e ${db} || echo stop-before >> ${rec.log}`)
+    args.push('--start-command', `test -e ${db} && echo start-after >> ${rec.log}`)
+    const dry = await runBk([...args, '--dry-run'], {env: rec.env})
+    expect(dry.exitCode, dry.stderr).toBe(0)
+    expect(dry.stdout).toMatch(/stop +unit roundup-web\.service/)
+    expect(rec.calls()).toEqual([])
+    expect(existsSync(target)).toBe(false)
+    const r = await runBk([...args, '--json'], {env: rec.env})
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(rec.calls()).toEqual([
+      'systemctl stop roundup-web.service',
+      'stop-before',
+      'start-after',
+      'systemctl start roundup-web.service',
+    ])
+    const doc = r.json<{frontends: {name: string; restarted: boolean}[]}>()
+    expect(doc.frontends.map((f) => f.restarted)).toEqual([true, true])
+    const rows = (file: string) => {
+      const conn = new Database(file, {readonly: true})
+      try {
+        return conn.prepare('SELECT count(*) AS c FROM _issue').get()
+      } finally {
+        conn.close()
+      }
+    }
+    expect(rows(db)).toEqual(rows(join(home, 'db', 'db')))
+  })
+
   it('frontends come back when the backup fails, and when a later stop fails', async () => {
     const rec = recorder()
     const home = fixtureTree('sqlite-home')

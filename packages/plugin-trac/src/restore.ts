@@ -32,7 +32,6 @@ import {
   type Plan,
   type PlanStep,
   pathExists,
-  pidFromFile,
   readArchiveMember,
   readManifest,
   recoverCommit,
@@ -50,7 +49,7 @@ import {formatTracDbUrl, parseTracDbUrl, sqlitePathIn, type TracDbUrl} from './d
 import {checkEnvironmentDir, DEFAULT_DATABASE, TracEnvironment} from './environment.js'
 import {createdDatabaseMarker, dropCreatedDatabase, loadTracDump} from './restore-db.js'
 import {TracConfig} from './trac-config.js'
-import {tracdFrontends} from './tracd.js'
+import {restoreFrontends} from './tracd.js'
 
 export interface RestoreOptions {
   /** Restore the database here instead of where the hotcopy's trac.ini points (password already resolved). */
@@ -148,20 +147,7 @@ export class TracRestore {
   /** Everything a real run checks before it changes anything; reads only. */
   /** The given frontends, then the tracd processes found serving the environment (not already given). */
   frontends(): Frontend[] {
-    const given = this.options.frontends ?? []
-    if (this.options.stopTracd === false) return given
-    const pids = new Set<number>()
-    for (const f of given) {
-      if (f.kind !== 'pidfile') continue
-      try {
-        pids.add(pidFromFile(f.pidfile, f.name, f.match))
-      } catch {}
-    }
-    const units = new Set(given.flatMap((f) => (f.kind === 'unit' ? [f.unit] : [])))
-    const found = tracdFrontends(this.env).filter((f) =>
-      f.kind === 'process' ? !pids.has(f.pid) : f.kind === 'unit' ? !units.has(f.unit) : true,
-    )
-    return [...given, ...found]
+    return restoreFrontends(this.env, this.options.frontends ?? [], this.options.stopTracd)
   }
 
   async plan(): Promise<Plan> {

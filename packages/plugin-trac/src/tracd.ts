@@ -7,7 +7,7 @@
  */
 import {existsSync, realpathSync} from 'node:fs'
 import {basename, dirname, resolve} from 'node:path'
-import {type Frontend, findProcesses, type ProcessInfo, serviceUnitOf} from '@bkcli/core'
+import {type Frontend, findProcesses, type ProcessInfo, pidFromFile, serviceUnitOf} from '@bkcli/core'
 
 function real(path: string): string {
   try {
@@ -59,4 +59,24 @@ export function tracdFrontends(env: string): Frontend[] {
       out.push({kind: 'process', pid: c.pid, name: 'tracd', childOf: p.pid})
   }
   return out
+}
+
+/**
+ * What a restore of `env` stops: the frontends the user gave, then every tracd found serving the environment that
+ * is not one of them (none with `stopTracd` false).
+ */
+export function restoreFrontends(env: string, given: Frontend[], stopTracd = true): Frontend[] {
+  if (!stopTracd) return given
+  const pids = new Set<number>()
+  for (const f of given) {
+    if (f.kind !== 'pidfile') continue
+    try {
+      pids.add(pidFromFile(f.pidfile, f.name, f.match))
+    } catch {}
+  }
+  const units = new Set(given.flatMap((f) => (f.kind === 'unit' ? [f.unit] : [])))
+  const found = tracdFrontends(env).filter((f) =>
+    f.kind === 'process' ? !pids.has(f.pid) : f.kind === 'unit' ? !units.has(f.unit) : true,
+  )
+  return [...given, ...found]
 }

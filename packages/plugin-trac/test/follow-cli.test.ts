@@ -85,9 +85,24 @@ describe('bk trac follow: flags and failures', () => {
     expect(asOf.exitCode, asOf.stderr).toBe(0)
     expect(asOf.json<{commits: number; asOf: string}>()).toMatchObject({commits: 0, asOf: snapshotTime})
     expect(tickets(join(early, 'db', 'trac.db'))).toBe(tickets(db) - 5)
+    // a new path: nothing to confirm; the frontends named are stopped before and started after the swap
     const newest = join(tempDir(), 'env')
-    expect((await runBk(['trac', 'restore', location, newest])).exitCode).toBe(0) // a new path: nothing to confirm
-    expect(tickets(join(newest, 'db', 'trac.db'))).toBe(tickets(db))
+    const calls = join(tempDir(), 'calls.log')
+    const newDb = join(newest, 'db', 'trac.db')
+    const r = await runBk([
+      'trac',
+      'restore',
+      location,
+      newest,
+      '--stop-command',
+      `test -e ${newDb} || echo stop-before >> ${calls}`,
+      '--start-command',
+      `test -e ${newDb} && echo start-after >> ${calls}`,
+    ])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(readFileSync(calls, 'utf8')).toBe('stop-before\nstart-after\n')
+    expect(r.stdout).toContain('and started it again.')
+    expect(tickets(newDb)).toBe(tickets(db))
 
     const gen = join(location, 'generations', readdirSync(join(location, 'generations'))[0]!)
     const segment = join(gen, readdirSync(gen).find((n) => n.endsWith('.wal'))!)

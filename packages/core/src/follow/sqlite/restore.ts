@@ -11,6 +11,13 @@ import {loadSqlite} from '../../db/drivers.js'
 import {BkError} from '../../errors.js'
 import {sha256File} from '../../fs/hash.js'
 import {fsyncPath} from '../../fs/paths.js'
+import {
+  type Frontend,
+  type FrontendReport,
+  frontendLines,
+  frontendSteps,
+  withFrontendsStopped,
+} from '../../process/frontends.js'
 import {pidAlive} from '../../safety/pid.js'
 import {commitParts, journalPathFor, recoverCommit} from '../../workflow/commit.js'
 import type {Operation} from '../../workflow/operation.js'
@@ -28,6 +35,8 @@ export interface SqliteFollowRestoreOptions {
   /** the database file to write (replaced when it exists) */
   db: string
   folders?: FollowedFolder[]
+  /** servers stopped around the swap and started again afterwards (also on failure) */
+  frontends?: Frontend[]
 }
 
 /** What a restore did. */
@@ -44,6 +53,8 @@ export interface SqliteFollowRestoreResult {
   files: number
   kept: string[]
   integrity: string
+  /** the frontends stopped for the restore and started again */
+  frontends?: FrontendReport[]
 }
 
 interface Chosen {
@@ -273,7 +284,11 @@ export async function followRestoreOperation(
   return {
     operation: {
       kind: 'restore',
-      plan: () => restore.plan(),
+      plan: async () => {
+        const plan = await restore.plan()
+        const frontends = frontendSteps(options.frontends ?? [])
+        return {...plan, steps: [...frontends.stop, ...plan.steps, ...frontends.start]}
+      },
       confirm: () =>
         replacing
           ? {
@@ -284,14 +299,16 @@ export async function followRestoreOperation(
       locks: restore.locks,
       recover: () => restore.recover(),
       hooks: {env: {BK_TARGET: options.db, BK_BACKUP: location}},
-      act: async () => {
-        const r = await restore.run()
-        return {...r, target: r.db}
+      act: async (_plan, context) => {
+        const {value: r, frontends} = await withFrontendsStopped(options.frontends ?? [], () => restore.run())
+        for (const w of frontendLines(frontends).warnings) context.note(w)
+        return {...r, frontends, target: r.db}
       },
     },
     render: (r) => [
       `Restored ${r.db} from ${r.source}: generation ${r.generation}, ${r.commits} commit(s) after the snapshot, up to the commit seen at ${r.restoredTo}${r.asOf ? ` (--as-of ${r.asOf})` : ''}; ${r.files} file(s); integrity_check ${r.integrity}.`,
       ...r.kept.map((k) => `The replaced copy is kept at ${k}.`),
+      ...frontendLines(r.frontends ?? []).info,
     ],
   }
 }

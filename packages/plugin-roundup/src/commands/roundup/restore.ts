@@ -3,9 +3,14 @@ import {
   BkError,
   dryRunFlag,
   followRestoreOperation,
+  frontendFlags,
+  frontendLines,
+  frontendSteps,
+  frontendsFromFlags,
   hookFlags,
   isFollowLocation,
   parseAsOf,
+  withFrontendsStopped,
 } from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 import {roundupFollowRestoreTarget} from '../../follow.js'
@@ -36,16 +41,19 @@ export default class Restore extends BkCommand<typeof Restore> {
         'With a `bk roundup follow` location as the backup: the state as of this time (ISO 8601, UTC); default its newest.',
     }),
     'backend-url': Flags.string({description: 'database for the restored tracker: postgresql://…, mysql://…, sqlite:'}),
+    ...frontendFlags('roundup-server'),
   }
 
   async run() {
     const {args, flags} = this
+    const frontends = frontendsFromFlags(flags, {name: 'roundup-server', match: /roundup/i})
     if (await isFollowLocation(args.backup)) {
       // a follow location: its database and files as of a time, into the tracker's db/db and db/files
       const target = await roundupFollowRestoreTarget(args.home)
       const {operation, render} = await followRestoreOperation(args.backup, {
         ...target,
         asOf: flags['as-of'] ? parseAsOf(flags['as-of']) : undefined,
+        frontends,
       })
       return this.execute(operation, render)
     }
@@ -54,7 +62,11 @@ export default class Restore extends BkCommand<typeof Restore> {
     return this.execute(
       {
         kind: 'restore',
-        plan: () => restore.plan(),
+        plan: async () => {
+          const plan = await restore.plan()
+          const around = frontendSteps(frontends)
+          return {...plan, steps: [...around.stop, ...plan.steps, ...around.start]}
+        },
         confirm: () =>
           restore.replacing
             ? {question: `Replace the tracker home ${restore.home}?`, action: 'restore over an existing tracker home'}
@@ -63,9 +75,11 @@ export default class Restore extends BkCommand<typeof Restore> {
         recover: () => restore.recover(),
         hooks: {env: {BK_TARGET: restore.home, BK_BACKUP: restore.backup}},
         act: async (_plan, context) => {
-          const r = await restore.run()
+          // the servers are stopped around the swap and started again afterwards, also on failure
+          const {value: r, frontends: stopped} = await withFrontendsStopped(frontends, () => restore.run())
           for (const n of r.notes) context.note(n)
-          return {source: r.backup, target: r.home, ...r}
+          for (const w of frontendLines(stopped).warnings) context.note(w)
+          return {source: r.backup, target: r.home, ...r, frontends: stopped}
         },
       },
       (r) => [
@@ -73,6 +87,7 @@ export default class Restore extends BkCommand<typeof Restore> {
         ...r.kept.map(
           (k) => `The previous ${k.startsWith(`${r.home}.old-`) ? 'home' : 'database folder'} is kept as ${k}.`,
         ),
+        ...frontendLines(r.frontends).info,
       ],
     )
   }

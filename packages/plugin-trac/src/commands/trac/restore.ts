@@ -15,6 +15,7 @@ import {Args, Flags} from '@oclif/core'
 import {resolveTracDbUrl} from '../../db-url.js'
 import {tracFollowRestoreTarget} from '../../follow.js'
 import {TracRestore} from '../../restore.js'
+import {restoreFrontends} from '../../tracd.js'
 
 export default class Restore extends BkCommand<typeof Restore> {
   static override summary = 'Restore a Trac hotcopy or bk backup into an environment, database included.'
@@ -61,12 +62,14 @@ export default class Restore extends BkCommand<typeof Restore> {
 
   async run() {
     const {args, flags} = this
+    const frontends = frontendsFromFlags(flags, {name: 'tracd', match: /tracd|trac\.web/})
     if (await isFollowLocation(args.backup)) {
       // a follow location: its database and attachments as of a time, into the env (its SQLite db and files)
       const target = await tracFollowRestoreTarget(args.env)
       const {operation, render} = await followRestoreOperation(args.backup, {
         ...target,
         asOf: flags['as-of'] ? parseAsOf(flags['as-of']) : undefined,
+        frontends: restoreFrontends(args.env, frontends, flags['stop-tracd']),
       })
       return this.execute(operation, render)
     }
@@ -76,7 +79,7 @@ export default class Restore extends BkCommand<typeof Restore> {
     const restore = await TracRestore.open(args.backup, args.env, {
       db,
       maxDatabaseVersion: flags['max-database-version'],
-      frontends: frontendsFromFlags(flags, {name: 'tracd', match: /tracd|trac\.web/}),
+      frontends,
       stopTracd: flags['stop-tracd'],
     })
     return this.execute(
