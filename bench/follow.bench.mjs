@@ -17,7 +17,8 @@ const {SyntheticStorage} = await import(join(repoRoot, 'packages/plugin-zodb/dis
 const Database = createRequire(join(repoRoot, 'packages/plugin-trac/package.json'))('better-sqlite3')
 
 const writeSeconds = Math.min(5, Math.max(2, 5 * scale))
-const idleSeconds = Math.min(3, Math.max(2, 3 * scale))
+// idle: one period of the SQLite follower's scan of the application's folders (5 s) at scale 1
+const idleSeconds = Math.min(5, Math.max(2, 5 * scale))
 const COMMIT_EVERY_MS = 10
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
@@ -178,6 +179,12 @@ async function zodbRound(work, r) {
 }
 
 const fmt = (results, key, digits = 0) => median(results.map((x) => x[key])).toFixed(digits)
+/** The median, and the range over the rounds when there are several (a loaded machine makes idle CPU noisy). */
+const fmtRange = (results, key, digits) => {
+  const v = results.map((x) => x[key])
+  const range = v.length > 1 ? ` (${Math.min(...v).toFixed(digits)}–${Math.max(...v).toFixed(digits)})` : ''
+  return `${fmt(results, key, digits)}${range}`
+}
 
 const work = benchDir('follow')
 try {
@@ -205,7 +212,7 @@ try {
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const {label, results} of rows) {
     console.log(
-      `| ${label} | ${fmt(results, 'commits')} | ${fmt(results, 'p50')} | ${fmt(results, 'p99')} | ${fmt(results, 'idleCpu', 2)} | ${fmt(results, 'bytesRatio', 3)} | ${Math.max(...results.map((x) => x.rss)).toFixed(0)} |`,
+      `| ${label} | ${fmt(results, 'commits')} | ${fmt(results, 'p50')} | ${fmtRange(results, 'p99', 0)} | ${fmtRange(results, 'idleCpu', 2)} | ${fmt(results, 'bytesRatio', 3)} | ${Math.max(...results.map((x) => x.rss)).toFixed(0)} |`,
     )
   }
 } finally {
