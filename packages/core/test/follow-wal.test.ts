@@ -2,7 +2,7 @@
 // found with its frames, a torn or damaged tail is never part of what is shipped, and the header's checksum and
 // salts are checked. And the follower's restore: a location replayed to a time gives exactly the commits seen by then.
 import {execFile} from 'node:child_process'
-import {copyFileSync, readFileSync, truncateSync, writeFileSync} from 'node:fs'
+import {copyFileSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync} from 'node:fs'
 import {open} from 'node:fs/promises'
 import {createRequire} from 'node:module'
 import {join} from 'node:path'
@@ -11,6 +11,7 @@ import {parseWalHeader, SqliteFollower, SqliteFollowRestore, walChecksum} from '
 import {tempDir} from '@bkcli/testkit'
 import Database from 'better-sqlite3'
 import {describe, expect, it} from 'vitest'
+import {listGenerations, REMOVING_SUFFIX} from '../src/follow/sqlite/location.js'
 import {frameOffset, readWalHeader, scanWal} from '../src/follow/sqlite/wal.js'
 
 const run = promisify(execFile)
@@ -187,6 +188,106 @@ describe('SqliteFollower in process', () => {
       {pad: 'd'},
     ])
     r.close()
+    keep.close()
+  })
+})
+
+const quiet = {info() {}, note() {}}
+
+describe('SqliteFollower retention (--keep-generations)', () => {
+  it('keeps the newest N generations, never the current one, and a kept moment still restores', async () => {
+    const {dir, db, conn} = walDb(2)
+    conn.close()
+    const keep = new Database(db, {readonly: true})
+    const location = join(dir, 'follow')
+    const sql = (code: string) =>
+      run(process.execPath, [
+        '-e',
+        `const D = require(${JSON.stringify(sqliteModule)}); const c = new D(${JSON.stringify(db)}, {timeout: 30000}); ${code}`,
+      ])
+    const generations: string[] = []
+    const walTimes: string[] = []
+    // one follow run per generation: insert a row, wait for it to be shipped, stop; then reset the WAL while not
+    // followed, so the next run starts a new generation
+    const once = async (pad: string, keepGenerations?: number) => {
+      const seen: {kind: string; generation: string; time: string}[] = []
+      const follower = new SqliteFollower(
+        {app: 'test', db},
+        {location, pollMs: 5, keepGenerations},
+        {info() {}, note() {}, shipped: (x) => seen.push(x)},
+      )
+      const running = follower.run()
+      while (!seen.some((x) => x.kind === 'snapshot')) await new Promise((r) => setTimeout(r, 5))
+      await sql(`c.prepare("INSERT INTO t (pad) VALUES ('${pad}')").run()`)
+      while (!seen.some((x) => x.kind === 'wal')) await new Promise((r) => setTimeout(r, 5))
+      follower.stop('done')
+      await running
+      generations.push(seen.find((x) => x.kind === 'snapshot')!.generation)
+      walTimes.push(seen.find((x) => x.kind === 'wal')!.time)
+      await sql(`c.pragma('wal_checkpoint(TRUNCATE)')`)
+    }
+    await once('g1')
+    await once('g2')
+    await once('g3')
+    expect(await listGenerations(location)).toEqual(generations)
+    // a dry run plans the removal and changes nothing
+    const planned = await new SqliteFollower({app: 'test', db}, {location, keepGenerations: 2}, quiet).plan()
+    expect(planned.steps.filter((s) => s.op === 'remove').map((s) => s.target)).toEqual([
+      join(location, 'generations', generations[0]!),
+      join(location, 'generations/<older>'),
+    ])
+    expect(await listGenerations(location)).toEqual(generations)
+    // the fourth run keeps the newest two: the one it starts and the one before it
+    await once('g4', 2)
+    expect(generations).toHaveLength(4)
+    expect(await listGenerations(location)).toEqual(generations.slice(2))
+    expect(readdirSync(join(location, 'generations')).sort()).toEqual(generations.slice(2))
+    // a moment of the older kept generation restores: as of g3's shipment, the rows up to g3
+    const dest = join(dir, 'asof.db')
+    await (await SqliteFollowRestore.open(location, {db: dest, asOf: new Date(walTimes[2]!)})).run()
+    const r = new Database(dest, {readonly: true})
+    expect(r.prepare("SELECT pad FROM t WHERE pad LIKE 'g%' ORDER BY id").all()).toEqual([
+      {pad: 'g1'},
+      {pad: 'g2'},
+      {pad: 'g3'},
+    ])
+    // keep 1: only the generation this run starts (the WAL was reset after g4) stays
+    const follower = new SqliteFollower({app: 'test', db}, {location, pollMs: 5, keepGenerations: 1}, quiet)
+    const running = follower.run()
+    while ((await listGenerations(location)).length !== 1) await new Promise((r) => setTimeout(r, 5))
+    follower.stop('done')
+    await running
+    const left = await listGenerations(location)
+    expect(left).toHaveLength(1)
+    expect(left[0]! > generations[3]!).toBe(true)
+    r.close()
+    keep.close()
+  })
+
+  it('a generation set aside by a killed removal is deleted by recover, and never listed meanwhile', async () => {
+    const {dir, db, conn} = walDb(1)
+    conn.close()
+    const keep = new Database(db, {readonly: true})
+    const location = join(dir, 'follow')
+    const seen: {kind: string}[] = []
+    const follower = new SqliteFollower(
+      {app: 'test', db},
+      {location, pollMs: 5},
+      {info() {}, note() {}, shipped: (x) => seen.push(x)},
+    )
+    const running = follower.run()
+    while (!seen.some((x) => x.kind === 'snapshot')) await new Promise((r) => setTimeout(r, 5))
+    follower.stop('done')
+    await running
+    const [gen] = await listGenerations(location)
+    // what a kill between the rename aside and the delete leaves
+    const aside = join(location, 'generations', `20200101T000000000Z${REMOVING_SUFFIX}`)
+    mkdirSync(aside)
+    writeFileSync(join(aside, '00000000.snapshot.json'), '{}')
+    expect(await listGenerations(location)).toEqual([gen])
+    const lines = await new SqliteFollower({app: 'test', db}, {location}, quiet).recover()
+    expect(lines).toEqual([`removed ${aside} (a generation retention had set aside)`])
+    expect(readdirSync(join(location, 'generations'))).toEqual([gen])
     keep.close()
   })
 })

@@ -40,6 +40,18 @@ export const cases: DryRunCase[] = [
     },
   },
   {
+    // retention planned: the older generation would be removed, and nothing is
+    command: 'trac:follow',
+    async setup() {
+      const {parent, env, location} = await followedEnv()
+      await followOnce(await tracFollowTarget(env), location)
+      return {
+        argv: ['trac', 'follow', env, '--location', location, '--keep-generations', '1'],
+        state: {paths: [parent]},
+      }
+    },
+  },
+  {
     // a restore from a follow location (its own path through the command): the env's database is replaced
     command: 'trac:restore',
     async setup() {

@@ -34,10 +34,21 @@ function tickets(db: string): number {
 describe('bk trac follow: flags and failures', () => {
   it('--print-unit prints a systemd unit running the same follow', async () => {
     const {env, location} = await exampleEnv()
-    const r = await runBk(['trac', 'follow', env, '--location', location, '--interval', '0.5', '--print-unit'])
+    const r = await runBk([
+      'trac',
+      'follow',
+      env,
+      '--location',
+      location,
+      '--interval',
+      '0.5',
+      '--keep-generations',
+      '3',
+      '--print-unit',
+    ])
     expect(r.exitCode, r.stderr).toBe(0)
     expect(r.stdout).toMatch(/^\[Unit\]\nDescription=bk trac follow: continuous backup of /)
-    expect(r.stdout).toContain(`trac follow ${env} --location ${location} --interval 0.5 --quiet`)
+    expect(r.stdout).toContain(`trac follow ${env} --location ${location} --interval 0.5 --keep-generations 3 --quiet`)
     expect(r.stdout).toContain('KillSignal=SIGTERM')
     expect(r.stdout).toContain('Restart=always')
     expect(readdirSync(join(location, '..'))).not.toContain('follow') // nothing created
@@ -147,6 +158,33 @@ describe('bk trac follow: flags and failures', () => {
     conn.close()
     expect((await g.stop()).code, g.stderr).toBe(0)
     expect(g.stderr).toContain('00000001.wal (left by a follow run that was killed; shipped again)')
+    const target = join(tempDir(), 'env')
+    const r = await runBk(['trac', 'restore', location, target, '--yes'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(tickets(join(target, 'db', 'trac.db'))).toBe(tickets(db))
+  }, 120_000)
+
+  it('--keep-generations: a run killed between setting a generation aside and deleting it is finished by the next', async () => {
+    const {env, db, location} = await exampleEnv()
+    // two generations (the WAL is empty at each start, so each run starts a new one)
+    await followOnce(await tracFollowTarget(env), location)
+    await followOnce(await tracFollowTarget(env), location)
+    const gens = () => readdirSync(join(location, 'generations')).sort()
+    const [a, b] = gens()
+    expect(gens()).toHaveLength(2)
+    const args = ['trac', 'follow', env, '--location', location, '--json', '--interval', '0.02', '--keep-generations']
+    const f = new FollowerProcess([...args, '1'], {BK_CRASH_AT: 'follow-retention-aside'})
+    expect((await f.exited).signal).toBe('SIGKILL')
+    const c = gens().find((n) => n > b! && !n.endsWith('.bk-removing'))!
+    expect(gens()).toEqual([`${a}.bk-removing`, b, c])
+    const g = new FollowerProcess([...args, '1'])
+    await g.until(() => g.shipments.some((s) => s.kind === 'snapshot'), 'the next generation')
+    await g.until(() => gens().length === 1, 'the retention')
+    expect((await g.stop()).code, g.stderr).toBe(0)
+    expect(g.stderr).toContain(`${a}.bk-removing (a generation retention had set aside)`)
+    expect(g.stderr).toContain(`removed generation ${b} (--keep-generations 1)`)
+    expect(g.stderr).toContain(`removed generation ${c} (--keep-generations 1)`)
+    expect(gens()[0]! > c).toBe(true)
     const target = join(tempDir(), 'env')
     const r = await runBk(['trac', 'restore', location, target, '--yes'])
     expect(r.exitCode, r.stderr).toBe(0)

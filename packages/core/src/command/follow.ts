@@ -33,6 +33,11 @@ export abstract class SqliteFollowCommand<T extends typeof Command> extends BkCo
       description: 'WAL frames after which the follower checkpoints the WAL itself (so it restarts, not grows).',
       default: 1000,
     }),
+    'keep-generations': Flags.integer({
+      description:
+        'Keep only the newest N generations: older ones are removed (renamed aside, then deleted) whenever a new generation starts and at start; the current one always stays. Default: keep all.',
+      min: 1,
+    }),
     status: Flags.boolean({
       description: 'Read the location: generations, the last shipped commit and how long ago; change nothing.',
       exclusive: ['print-unit', 'verify'],
@@ -94,6 +99,7 @@ export abstract class SqliteFollowCommand<T extends typeof Command> extends BkCo
       if (flags.interval !== '0.1') argv.push('--interval', String(interval))
       if (flags['snapshot-interval'] !== '86400') argv.push('--snapshot-interval', String(snapshotInterval))
       if (flags['checkpoint-frames'] !== 1000) argv.push('--checkpoint-frames', String(flags['checkpoint-frames']))
+      if (flags['keep-generations'] !== undefined) argv.push('--keep-generations', String(flags['keep-generations']))
       argv.push('--quiet')
       const unit = followUnit({
         argv,
@@ -105,7 +111,13 @@ export abstract class SqliteFollowCommand<T extends typeof Command> extends BkCo
     }
     const follower = new SqliteFollower(
       target,
-      {location, pollMs: interval * 1000, snapshotInterval, checkpointFrames: flags['checkpoint-frames'] as number},
+      {
+        location,
+        pollMs: interval * 1000,
+        snapshotInterval,
+        checkpointFrames: flags['checkpoint-frames'] as number,
+        keepGenerations: flags['keep-generations'] as number | undefined,
+      },
       {info: (m) => this.info(m), note: (m) => this.note(m), shipped: (s) => this.shipped(s)},
     )
     const unregister = onStopRequest((signal) => follower.stop(signal))

@@ -11,10 +11,10 @@
 // snapshots in sequence order. The manifest is the commit point of each file: it is written (atomically) after
 // its data file, so a data file without one is the leftover of a killed run, removed and shipped again.
 import {createHash} from 'node:crypto'
-import {readdir, readFile, rm, writeFile} from 'node:fs/promises'
+import {access, readdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {BkError} from '../../errors.js'
-import {atomicFile} from '../../safety/index.js'
+import {atomicFile, crashPoint} from '../../safety/index.js'
 
 /** The location's own marker file. */
 export const FOLLOW_MARKER = 'bk-follow.json'
@@ -120,6 +120,11 @@ export async function findLeftovers(location: string): Promise<string[]> {
 /** Remove leftovers; one line per thing removed. */
 export async function removeLeftovers(location: string): Promise<string[]> {
   const lines: string[] = []
+  for (const n of await readdir(generationsDir(location)).catch(() => [] as string[])) {
+    if (!n.endsWith(REMOVING_SUFFIX)) continue
+    await rm(join(generationsDir(location), n), {recursive: true, force: true})
+    lines.push(`removed ${join(generationsDir(location), n)} (a generation retention had set aside)`)
+  }
   for (const p of await findLeftovers(location)) {
     await rm(p, {recursive: true, force: true})
     lines.push(`removed ${p} (left by a follow run that was killed; shipped again)`)
@@ -152,4 +157,43 @@ export async function newestGeneration(
     if (manifests.some((m) => m.kind === 'snapshot' && m.seq === 0)) return {name: gens[i]!, dir, manifests}
   }
   return undefined
+}
+
+/**
+ * The suffix of a generation folder retention is removing: it is renamed aside first (one rename: the generation
+ * is listed whole or not at all), then deleted; a kill in between leaves it for recover.
+ */
+export const REMOVING_SUFFIX = '.bk-removing'
+
+/** Complete generations (their first snapshot's manifest exists), oldest first. */
+export async function completeGenerations(location: string): Promise<string[]> {
+  const out: string[] = []
+  for (const gen of await listGenerations(location)) {
+    const ok = await access(join(generationsDir(location), gen, `${seqName(0)}.snapshot.json`)).then(
+      () => true,
+      () => false,
+    )
+    if (ok) out.push(gen)
+  }
+  return out
+}
+
+/** The complete generations older than the newest `keep` (keep ≥ 1: the newest, the one followed, always stays). */
+export async function generationsBeyond(location: string, keep: number): Promise<string[]> {
+  const gens = await completeGenerations(location)
+  return gens.slice(0, Math.max(0, gens.length - Math.max(1, keep)))
+}
+
+/** Removes generations: each renamed aside, then deleted. One line per generation removed. */
+export async function removeGenerations(location: string, names: string[]): Promise<string[]> {
+  const lines: string[] = []
+  for (const name of names) {
+    const dir = join(generationsDir(location), name)
+    const aside = `${dir}${REMOVING_SUFFIX}`
+    await rename(dir, aside)
+    crashPoint('follow-retention-aside')
+    await rm(aside, {recursive: true, force: true})
+    lines.push(`removed generation ${name}`)
+  }
+  return lines
 }
