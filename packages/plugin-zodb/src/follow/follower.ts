@@ -294,7 +294,8 @@ export class Follower {
         )
       }
       if (!wait || attempt > 20) return undefined
-      await sleep(Math.max(20, ahead + 1000 - (this.now().getTime() % 1000)))
+      // the stamp's second must pass the newest's: wait until that second is over (ahead is negative then)
+      await sleep(Math.max(20, ahead + 1000 + 5))
     }
   }
 
