@@ -9,7 +9,9 @@ import {existsSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 import {
   fixtureTestsRun,
+  OFFSITE_KINDS,
   type OffsiteTargets,
+  offsiteTarget,
   offsiteTargets,
   runBk,
   type SftpServer,
@@ -61,12 +63,11 @@ describe.skipIf(!fixtureTestsRun())('aegir off-site', () => {
     for (const t of sites) t.drop()
   })
 
-  for (const kind of ['restic', 'rclone crypt', 'sftp crypt'] as const) {
+  for (const kind of OFFSITE_KINDS) {
     it(`round trip through ${kind}: backup --copy-to, remove the backups, pull, restore, same rows and files`, async () => {
       const t = makeTestSite()
       sites.push(t)
-      const target =
-        kind === 'restic' ? targets.restic : kind === 'rclone crypt' ? targets.crypt('aegir') : sftp.crypt('aegir')
+      const target = offsiteTarget(kind, 'aegir', targets, sftp)
       const sourceRows = checksums(t.database)
       const sourceFiles = files(t.site)
       const backup = await runBk(['aegir', 'backup', t.site, '--location', t.location, '--copy-to', target, '--json'], {

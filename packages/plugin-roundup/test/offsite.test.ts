@@ -7,7 +7,9 @@ import {readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {
   fixtureTestsRun,
+  OFFSITE_KINDS,
   type OffsiteTargets,
+  offsiteTarget,
   offsiteTargets,
   runBk,
   type SftpServer,
@@ -48,11 +50,10 @@ describe.skipIf(!fixtureTestsRun())('roundup off-site', () => {
   })
   afterAll(() => sftp?.stop())
 
-  for (const kind of ['restic', 'rclone crypt', 'sftp crypt'] as const) {
+  for (const kind of OFFSITE_KINDS) {
     it(`round trip through ${kind}: backup --copy-to, remove the location, pull, restore, same rows and files`, async () => {
       const home = fixtureTree('sqlite-home')
-      const target =
-        kind === 'restic' ? targets.restic : kind === 'rclone crypt' ? targets.crypt('roundup') : sftp.crypt('roundup')
+      const target = offsiteTarget(kind, 'roundup', targets, sftp)
       const location = join(tempDir('bk-ru-off-'), 'backups')
       const backup = await runBk(['roundup', 'backup', home, '--location', location, '--copy-to', target, '--json'], {
         env,

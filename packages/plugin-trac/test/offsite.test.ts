@@ -8,7 +8,9 @@ import {readdirSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {
   fixtureTestsRun,
+  OFFSITE_KINDS,
   type OffsiteTargets,
+  offsiteTarget,
   offsiteTargets,
   runBk,
   type SftpServer,
@@ -66,11 +68,10 @@ describe.skipIf(!fixtureTestsRun())('trac off-site', () => {
   })
   afterAll(() => sftp?.stop())
 
-  for (const kind of ['restic', 'rclone crypt', 'sftp crypt'] as const) {
+  for (const kind of OFFSITE_KINDS) {
     it(`round trip through ${kind}: backup --copy-to, remove the location, pull, restore, same rows and files`, async () => {
       const source = fixtureEnv('sqlite-env')
-      const target =
-        kind === 'restic' ? targets.restic : kind === 'rclone crypt' ? targets.crypt('trac') : sftp.crypt('trac')
+      const target = offsiteTarget(kind, 'trac', targets, sftp)
       const location = join(tempDir('bk-trac-off-'), 'backups')
       const backup = await runBk(['trac', 'backup', source, '--location', location, '--copy-to', target, '--json'], {
         env,

@@ -10,7 +10,9 @@ import {join} from 'node:path'
 import {
   extractFixture,
   fixtureTestsRun,
+  OFFSITE_KINDS,
   type OffsiteTargets,
+  offsiteTarget,
   offsiteTargets,
   runBk,
   type SftpServer,
@@ -47,7 +49,7 @@ describe.skipIf(!fixtureTestsRun())('zodb off-site', () => {
   })
   afterAll(() => sftp?.stop())
 
-  for (const kind of ['restic', 'rclone crypt', 'sftp crypt'] as const) {
+  for (const kind of OFFSITE_KINDS) {
     it(`round trip through ${kind}: full + incremental --copy-to, remove the locations, pull --all, restore, same bytes`, async () => {
       const root = extractFixture('zodb', 'live')
       const live = join(root, 'live')
@@ -55,8 +57,7 @@ describe.skipIf(!fixtureTestsRun())('zodb off-site', () => {
       const blobs = join(live, 'blobstorage')
       const prefix = join(root, 'var')
       const site = ['--datafs', datafs, '--blob-storage', blobs, '--location-prefix', prefix]
-      const target =
-        kind === 'restic' ? targets.restic : kind === 'rclone crypt' ? targets.crypt('zodb') : sftp.crypt('zodb')
+      const target = offsiteTarget(kind, 'zodb', targets, sftp)
 
       const first = await runBk(['zodb', 'backup', ...site, '--copy-to', target, '--json'], {env})
       expect(first.exitCode, first.stderr).toBe(0)

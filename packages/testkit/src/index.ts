@@ -17,7 +17,16 @@ export {
 } from './db.js'
 export type {DryRunCase, DryRunSetup} from './dry-run.js'
 export {copyFixture, extractFixture} from './fixtures.js'
-export {freePort, type OffsiteTargets, offsiteTargets, type SftpServer, startSftpServer} from './offsite.js'
+export {
+  freePort,
+  OFFSITE_KINDS,
+  type OffsiteKind,
+  type OffsiteTargets,
+  offsiteTarget,
+  offsiteTargets,
+  type SftpServer,
+  startSftpServer,
+} from './offsite.js'
 export {fixturePath, fixturesDir, fixtureTestsRun, isMissingFixtures, repoRoot} from './paths.js'
 export {
   FollowerProcess,

@@ -154,3 +154,15 @@ export async function startSftpServer(): Promise<SftpServer> {
     stop,
   }
 }
+
+/** The three kinds of target every application's off-site round trip goes through. */
+export const OFFSITE_KINDS = ['restic', 'rclone crypt', 'sftp crypt'] as const
+
+/** One kind of off-site target (see {@link OFFSITE_KINDS}). */
+export type OffsiteKind = (typeof OFFSITE_KINDS)[number]
+
+/** The target of that kind: the restic repository, or the crypt remote `name` (local, or over SFTP). */
+export function offsiteTarget(kind: OffsiteKind, name: string, targets: OffsiteTargets, sftp: SftpServer): string {
+  if (kind === 'restic') return targets.restic
+  return kind === 'rclone crypt' ? targets.crypt(name) : sftp.crypt(name)
+}
