@@ -75,15 +75,31 @@ export async function hotcopy(
     const external = await externalDependencies(env)
     let copied = {files: 0, bytes: 0, symlinks: 0, skipped: [] as string[]}
     return await atomicDir(dest, async (stage) => {
-      // The database first: every row's attachment file is then on disk when the tree is copied after it.
+      // The database first: every row's attachment file is then on disk when the tree is copied after it. The
+      // tree copy starts as soon as the database copy's content is fixed, while that copy is hashed and fsynced.
       // It is taken into a scratch dir beside the stage, since copyTree must create the stage root itself.
       let snapshot: DatabaseSnapshot | undefined
       const scratch = await mkdtemp(join(dirname(dest), `.${basename(dest)}.bk-partial-db-`))
       const unregister = onInterrupt(() => rmSync(scratch, {recursive: true, force: true}), {sweep: true})
       try {
-        if (withDb) snapshot = await snapshotDatabase(env, scratch, snapshotRel ?? '')
-        await rmdir(stage) // copyTree creates the root itself, with the env's mode
-        copied = await copyTree(env.path, stage, {skip: (path) => skipped.has(path), onProgress: options.onProgress})
+        let fixed = () => {}
+        const snapshotFixed = new Promise<void>((resolve) => {
+          fixed = resolve
+        })
+        const database = withDb
+          ? snapshotDatabase(env, scratch, snapshotRel ?? '', {onSnapshot: fixed})
+          : Promise.resolve(undefined)
+        database.catch(() => {}) // awaited below, after the tree copy if that started
+        await Promise.race([snapshotFixed, database])
+        let treeFailure: unknown
+        try {
+          await rmdir(stage) // copyTree creates the root itself, with the env's mode
+          copied = await copyTree(env.path, stage, {skip: (path) => skipped.has(path), onProgress: options.onProgress})
+        } catch (error) {
+          treeFailure = error
+        }
+        snapshot = await database
+        if (treeFailure) throw treeFailure
         if (snapshot) {
           await mkdir(dirname(join(stage, snapshot.path)), {recursive: true, mode: 0o755})
           await rename(join(scratch, snapshot.path), join(stage, snapshot.path))
@@ -93,33 +109,39 @@ export async function hotcopy(
         await rm(scratch, {recursive: true, force: true})
       }
       if (options.includeExternal) await includeExternal(stage, external)
-      const manifest = await buildManifest(stage, {
-        ...pluginIdentity(import.meta.url),
-        application: 'trac',
-        kind: options.kind ?? 'hotcopy',
-        source: env.path,
-        description: options.description,
-        components: [
-          {type: 'files', path: '.', count: copied.files, bytes: copied.bytes},
-          ...(snapshot
-            ? [
-                {
-                  type: 'database' as const,
-                  engine: snapshot.engine,
-                  path: snapshot.path,
-                  database: db.engine === 'sqlite' ? undefined : db.database,
-                  format: snapshot.format,
-                },
-              ]
-            : []),
-        ],
-        extra: {
-          database: redactUrl(env.databaseUri),
-          databaseVersion: snapshot?.databaseVersion,
-          sqliteOriginalPath: snapshot?.originalPath,
-          external: external.map((d) => ({...d, included: Boolean(options.includeExternal && d.exists)})),
+      const hashed = new Map<string, {size: number; sha256: string}>()
+      if (snapshot?.sha256) hashed.set(snapshot.path, {size: snapshot.bytes, sha256: snapshot.sha256})
+      const manifest = await buildManifest(
+        stage,
+        {
+          ...pluginIdentity(import.meta.url),
+          application: 'trac',
+          kind: options.kind ?? 'hotcopy',
+          source: env.path,
+          description: options.description,
+          components: [
+            {type: 'files', path: '.', count: copied.files, bytes: copied.bytes},
+            ...(snapshot
+              ? [
+                  {
+                    type: 'database' as const,
+                    engine: snapshot.engine,
+                    path: snapshot.path,
+                    database: db.engine === 'sqlite' ? undefined : db.database,
+                    format: snapshot.format,
+                  },
+                ]
+              : []),
+          ],
+          extra: {
+            database: redactUrl(env.databaseUri),
+            databaseVersion: snapshot?.databaseVersion,
+            sqliteOriginalPath: snapshot?.originalPath,
+            external: external.map((d) => ({...d, included: Boolean(options.includeExternal && d.exists)})),
+          },
         },
-      })
+        {hashed},
+      )
       await writeManifest(stage, manifest)
       return {
         source: env.path,
