@@ -1,4 +1,5 @@
-import {chmod, type FileHandle, open, stat} from 'node:fs/promises'
+import {closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync} from 'node:fs'
+import {chmod, stat} from 'node:fs/promises'
 import {basename} from 'node:path'
 import type Database from 'better-sqlite3'
 import {BkError, messageOf} from '../errors.js'
@@ -104,8 +105,8 @@ export async function sqliteBackup(
 /** Steps restarted this often (the source changed under a stepwise copy) → copy the rest in one step. */
 const MAX_RESTARTS = 3
 
-/** Bytes per read/write of the rollback-journal copy. */
-const CHUNK_BYTES = 4 * 1024 * 1024
+/** Bytes per read/write of the rollback-journal copy: small enough to stay in the CPU cache (8 MiB took twice the time). */
+const CHUNK_BYTES = 1024 * 1024
 
 /** Size of the SQLite file header. */
 const HEADER_BYTES = 100
@@ -146,11 +147,11 @@ async function copyUnderReadLock(
     locked = false
     source.exec('COMMIT')
   }
-  let input: FileHandle | undefined
-  let output: FileHandle | undefined
+  let input: number | undefined
+  let output: number | undefined
   try {
-    input = await open(src, 'r')
-    output = await open(tmp, 'w')
+    input = openSync(src, 'r')
+    output = openSync(tmp, 'w')
     const buffer = Buffer.allocUnsafe(CHUNK_BYTES)
     let first: Buffer | undefined
     let size = 0
@@ -161,15 +162,15 @@ async function copyUnderReadLock(
       lock()
       const heldSince = performance.now()
       const header = Buffer.alloc(HEADER_BYTES)
-      const {bytesRead} = await input.read(header, 0, HEADER_BYTES, 0)
-      const fileSize = (await input.stat()).size
+      const headerBytes = readSync(input, header, 0, HEADER_BYTES, 0)
+      const fileSize = fstatSync(input).size
       if (first && (!header.equals(first) || fileSize !== size)) {
         restarts++
         first = undefined
         pos = 0
       }
       if (!first) {
-        if (bytesRead < HEADER_BYTES || !isRollbackHeader(header)) {
+        if (headerBytes < HEADER_BYTES || !isRollbackHeader(header)) {
           unlock()
           return undefined
         }
@@ -179,11 +180,14 @@ async function copyUnderReadLock(
       }
       const chunk = Math.min(CHUNK_BYTES, fixed === undefined ? CHUNK_BYTES : fixed * pageSize)
       const oneStep = restarts >= MAX_RESTARTS
+      // synchronous on purpose: a step is a run of memory copies bounded by stepMillis, and under the lock every
+      // thread-pool round trip (two per chunk) would add to how long writers wait, most of all on a loaded machine
       while (pos < size) {
         const want = Math.min(chunk, size - pos)
-        const got = await readFully(input, buffer, want, pos)
-        if (got !== want) throw new BkError(`${src} became shorter while it was read under a lock`)
-        await writeFully(output, buffer, want, pos)
+        if (readFully(input, buffer, want, pos) !== want) {
+          throw new BkError(`${src} became shorter while it was read under a lock`)
+        }
+        writeFully(output, buffer, want, pos)
         pos += want
         report(Math.floor(pos / pageSize), Math.ceil(size / pageSize))
         if (oneStep || pos >= size) continue
@@ -195,14 +199,14 @@ async function copyUnderReadLock(
     }
     // still under the lock: the copy is the file as it is now
     unlock()
-    await output.truncate(size)
+    ftruncateSync(output, size)
     return {totalPages: Math.ceil(size / pageSize)}
   } finally {
     try {
       unlock()
     } finally {
-      await output?.close()
-      await input?.close()
+      if (output !== undefined) closeSync(output)
+      if (input !== undefined) closeSync(input)
     }
   }
 }
@@ -215,22 +219,19 @@ function isRollbackHeader(header: Buffer): boolean {
   return validSize && header[18] === 1 && header[19] === 1
 }
 
-async function readFully(fh: FileHandle, buffer: Buffer, length: number, position: number): Promise<number> {
+function readFully(fd: number, buffer: Buffer, length: number, position: number): number {
   let done = 0
   while (done < length) {
-    const {bytesRead} = await fh.read(buffer, done, length - done, position + done)
-    if (bytesRead === 0) break
-    done += bytesRead
+    const read = readSync(fd, buffer, done, length - done, position + done)
+    if (read === 0) break
+    done += read
   }
   return done
 }
 
-async function writeFully(fh: FileHandle, buffer: Buffer, length: number, position: number): Promise<void> {
+function writeFully(fd: number, buffer: Buffer, length: number, position: number): void {
   let done = 0
-  while (done < length) {
-    const {bytesWritten} = await fh.write(buffer, done, length - done, position + done)
-    done += bytesWritten
-  }
+  while (done < length) done += writeSync(fd, buffer, done, length - done, position + done)
 }
 
 /**
