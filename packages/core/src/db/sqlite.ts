@@ -105,6 +105,9 @@ export async function sqliteBackup(
 /** Steps restarted this often (the source changed under a stepwise copy) → copy the rest in one step. */
 const MAX_RESTARTS = 3
 
+/** After a restart, a file the measured speed copies within this long (ms) is copied in one step. */
+const ONE_STEP_MILLIS = 800
+
 /** Bytes per read/write of the rollback-journal copy: small enough to stay in the CPU cache (8 MiB took twice the time). */
 const CHUNK_BYTES = 1024 * 1024
 
@@ -119,8 +122,10 @@ const HEADER_BYTES = 100
  * every later step the first 100 bytes (file change counter, page count, schema cookie, journal mode) and the file
  * size are compared with the first step's: SQLite increments the change counter on every commit in this mode and a
  * rolled-back transaction restores every byte, so equal means the bytes already copied are still the file's — the
- * test SQLite itself uses to keep a reader's page cache. A change restarts the copy; after {@link MAX_RESTARTS}
- * restarts the rest is copied in one step (writers then wait for the whole copy).
+ * test SQLite itself uses to keep a reader's page cache. A change restarts the copy (a writer that commits every
+ * few ms does so at every step): in one step when the speed measured so far copies the whole file within
+ * {@link ONE_STEP_MILLIS}, else in steps again; after {@link MAX_RESTARTS} restarts the rest is copied in one step
+ * whatever its size (writers then wait for the whole copy).
  *
  * The file is read through a descriptor of our own, closed only after the lock is released: closing any
  * descriptor of a file drops the process's POSIX locks on it (so no copyFile here). Returns undefined, having
@@ -158,6 +163,8 @@ async function copyUnderReadLock(
     let pageSize = 0
     let pos = 0
     let restarts = 0
+    let copiedBytes = 0
+    let copyMillis = 0
     for (;;) {
       lock()
       const heldSince = performance.now()
@@ -179,7 +186,9 @@ async function copyUnderReadLock(
         pageSize = header.readUInt16BE(16) === 1 ? 65_536 : header.readUInt16BE(16)
       }
       const chunk = Math.min(CHUNK_BYTES, fixed === undefined ? CHUNK_BYTES : fixed * pageSize)
-      const oneStep = restarts >= MAX_RESTARTS
+      const fits = restarts > 0 && copiedBytes > 0 && (size * copyMillis) / copiedBytes <= ONE_STEP_MILLIS
+      const oneStep = restarts >= MAX_RESTARTS || fits
+      const from = pos
       // synchronous on purpose: a step is a run of memory copies bounded by stepMillis, and under the lock every
       // thread-pool round trip (two per chunk) would add to how long writers wait, most of all on a loaded machine
       while (pos < size) {
@@ -193,6 +202,8 @@ async function copyUnderReadLock(
         if (oneStep || pos >= size) continue
         if (fixed !== undefined || performance.now() - heldSince >= stepMillis) break
       }
+      copiedBytes += pos - from
+      copyMillis += performance.now() - heldSince
       if (pos >= size) break
       unlock()
       await new Promise((resolve) => setImmediate(resolve))
