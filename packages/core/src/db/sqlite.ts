@@ -54,6 +54,8 @@ export interface SqliteBackupResult {
  * working. `dest` appears complete or not at all, in rollback-journal mode (journal_mode=DELETE) so it needs no -wal
  * beside it. A rollback-journal database is copied byte for byte under SQLite's own read lock (see
  * {@link copyUnderReadLock}); a WAL database through SQLite's online backup API, in one step (one snapshot).
+ * Another connection of this process must not be in a transaction on `src` meanwhile: closing the copy's own
+ * descriptor drops every POSIX lock this process holds on the file (other processes are not affected).
  */
 export async function sqliteBackup(
   src: string,
