@@ -11,12 +11,11 @@ const runJs = fileURLToPath(import.meta.url)
 // `bk --help`, `bk --version`, `bk <topic> <command> --help`: oclif's own output from last time, when every file it
 // was rendered from is unchanged (see dist/startup-cache.js); otherwise oclif renders it and it is recorded.
 if (!replay(argv, runJs)) {
-  const recording = startRecording(argv, runJs)
+  startRecording(argv, runJs)
   // the subpaths, not the '@oclif/core' barrel: help and version need neither its parser nor its Node version check
   const [{execute}, {settings}] = await Promise.all([import('@oclif/core/execute'), import('@oclif/core/settings')])
   // Always the compiled dist/: never let oclif look for a tsconfig.json and register ts-node/tsx (NODE_ENV=development,
   // linked plugins), which would slow every start and compile sources an installed package does not ship.
   settings.enableAutoTranspile = false
   await execute({dir: import.meta.url})
-  recording?.save()
 }

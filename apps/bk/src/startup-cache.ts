@@ -123,16 +123,13 @@ export function replay(argv: readonly string[], runJs: string, env: NodeJS.Proce
 type Write = typeof process.stdout.write
 
 /**
- * Tees what oclif writes to stdout for a cacheable `argv`; `save()` after oclif returned stores it, unless anything
- * went to stderr, the exit code is not 0, or the output may depend on something the fingerprint does not cover
- * (a plugin without a manifest, a linked plugin, another plugin's hooks, a theme).
+ * Tees what oclif writes to stdout for a cacheable `argv` and stores it when the process exits, unless anything went
+ * to stderr, the exit code is not 0, or the output may depend on something the fingerprint does not cover (a plugin
+ * without a manifest, a linked plugin, another plugin's hooks, a theme, dynamic help). Saving at exit, not when
+ * oclif's execute() returns, leaves out nothing written later.
  */
-export function startRecording(
-  argv: readonly string[],
-  runJs: string,
-  env: NodeJS.ProcessEnv = process.env,
-): {save(): void} | undefined {
-  if (!enabled(argv, env)) return undefined
+export function startRecording(argv: readonly string[], runJs: string, env: NodeJS.ProcessEnv = process.env): void {
+  if (!enabled(argv, env)) return
   const chunks: Buffer[] = []
   let quiet = true
   const stdoutWrite = process.stdout.write
@@ -149,29 +146,25 @@ export function startRecording(
     quiet = false
     return (stderrWrite as (...a: unknown[]) => boolean).apply(this, args)
   } as Write
-  return {
-    save() {
-      process.stdout.write = stdoutWrite
-      process.stderr.write = stderrWrite
-      const config = noted
-      if (!quiet || (process.exitCode ?? 0) !== 0 || !config) return
-      try {
-        const files = fingerprint(config, runJs)
-        if (!files) return
-        const entry: Entry = {format: FORMAT, files, stdout: Buffer.concat(chunks).toString('base64')}
-        const file = entryPath(argv, runJs, env)
-        const dir = dirname(file)
-        mkdirSync(dir, {recursive: true})
-        if (readdirSync(dir).length > MAX_ENTRIES) rmSync(dir, {recursive: true, force: true})
-        mkdirSync(dir, {recursive: true})
-        const temp = `${file}.${process.pid}.tmp`
-        writeFileSync(temp, JSON.stringify(entry))
-        renameSync(temp, file)
-      } catch {
-        // a read-only or full cache folder: the next start renders with oclif again
-      }
-    },
-  }
+  process.once('exit', (code) => {
+    const config = noted
+    if (!quiet || code !== 0 || !config) return
+    try {
+      const files = fingerprint(config, runJs)
+      if (!files) return
+      const entry: Entry = {format: FORMAT, files, stdout: Buffer.concat(chunks).toString('base64')}
+      const file = entryPath(argv, runJs, env)
+      const dir = dirname(file)
+      mkdirSync(dir, {recursive: true})
+      if (readdirSync(dir).length > MAX_ENTRIES) rmSync(dir, {recursive: true, force: true})
+      mkdirSync(dir, {recursive: true})
+      const temp = `${file}.${process.pid}.tmp`
+      writeFileSync(temp, JSON.stringify(entry))
+      renameSync(temp, file)
+    } catch {
+      // a read-only or full cache folder: the next start renders with oclif again
+    }
+  })
 }
 
 /** Every file the recorded output was rendered from, with its sha256; undefined when that set is not known. */
