@@ -21,7 +21,13 @@ const RUN_HOOKS = ['init', 'prerun', 'postrun', 'finally', 'preparse']
 
 /** What oclif's help and version rendering can read from the environment (names or prefixes ending in _). */
 const ENV_PREFIXES = ['BK_', 'OCLIF_', 'XDG_', 'NODE_']
-const ENV_NAMES = ['HOME', 'USERPROFILE', 'LOCALAPPDATA', 'NO_COLOR', 'FORCE_COLOR', 'TERM', 'COLORTERM', 'CI']
+const ENV_NAMES = [
+  ...['HOME', 'USERPROFILE', 'LOCALAPPDATA'],
+  // what oclif's colour detection (ansis, supports-color) reads: bold headings on a terminal, or in CI
+  ...['NO_COLOR', 'FORCE_COLOR', 'TERM', 'COLORTERM', 'TERM_PROGRAM', 'TERM_PROGRAM_VERSION', 'NEXT_RUNTIME'],
+  ...['CI', 'CI_NAME', 'GITHUB_ACTIONS', 'GITLAB_CI', 'TEAMCITY_VERSION', 'TF_BUILD', 'BUILDKITE', 'CIRCLECI'],
+  ...['TRAVIS', 'APPVEYOR', 'DRONE'],
+]
 
 /** The minimal view of oclif's Config this module needs (what the init hook hands over). */
 export interface StartupConfig {

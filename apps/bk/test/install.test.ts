@@ -265,9 +265,9 @@ describe('install through a registry', {timeout: 600_000}, () => {
     // the start-up cache works from an npm install: recorded once, then replayed, both oclif's bytes
     const rendered = await oclifRendering(['--help'])
     expect(rendered.stdout).toContain('  zodb      not installed: bk plugins install zodb')
-    expect(cacheEntries()).toBe(0)
+    const entries = cacheEntries() // --version above made one
     for (let i = 0; i < 2; i++) expect((await runBk(['--help'])).stdout).toBe(rendered.stdout)
-    expect(cacheEntries()).toBe(1)
+    expect(cacheEntries()).toBe(entries + 1)
     const hint = await runBk(['zodb', 'backup', '/srv/zodb'])
     expect(hint.exitCode).toBe(127)
     expect(hint.stderr).toBe(
