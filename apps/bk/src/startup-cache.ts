@@ -5,7 +5,7 @@
 //
 // Only node: builtins here: bin/run.js imports this module before oclif, on every start.
 import {createHash} from 'node:crypto'
-import {mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {homedir} from 'node:os'
 import {dirname, join} from 'node:path'
@@ -91,12 +91,8 @@ function entryPath(argv: readonly string[], runJs: string, env: NodeJS.ProcessEn
 
 /** A file's sha256, null when it does not exist (a file that appears later changes the fingerprint too). */
 function digest(file: string): string | null {
-  try {
-    return sha256(readFileSync(file))
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw error
-  }
+  // stat first: an absent file costs no thrown error (a stack trace each)
+  return statSync(file, {throwIfNoEntry: false}) ? sha256(readFileSync(file)) : null
 }
 
 interface Entry {
@@ -182,11 +178,10 @@ function fingerprint(config: StartupConfig, runJs: string): Array<[string, strin
   for (const plugin of config.getPluginsList()) {
     if (!plugin.hasManifest || plugin.type === 'link') return undefined
     if (!plugin.isRoot && RUN_HOOKS.some((event) => (plugin.hooks[event]?.length ?? 0) > 0)) return undefined
-    files.push(
-      join(plugin.root, 'package.json'),
-      join(plugin.root, 'oclif.manifest.json'),
-      join(plugin.root, '.oclif.manifest.json'),
-    )
+    // oclif reads .oclif.manifest.json only when there is no oclif.manifest.json (whose appearing changes its digest)
+    const manifest = join(plugin.root, 'oclif.manifest.json')
+    files.push(join(plugin.root, 'package.json'), manifest)
+    if (!existsSync(manifest)) files.push(join(plugin.root, '.oclif.manifest.json'))
   }
   // bk's own code on these paths: the help class, the init hook and what they import (dist/ but the commands).
   const dist = join(config.root, 'dist')
