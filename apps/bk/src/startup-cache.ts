@@ -28,6 +28,9 @@ const ENV_NAMES = [
   ...['CI', 'CI_NAME', 'GITHUB_ACTIONS', 'GITLAB_CI', 'TEAMCITY_VERSION', 'TF_BUILD', 'BUILDKITE', 'CIRCLECI'],
   ...['TRAVIS', 'APPVEYOR', 'DRONE'],
 ]
+/** Never a secret in the key, not even hashed (BK_DB_PASSWORD, NODE_AUTH_TOKEN, a URL with a password): none of
+ * them changes help or version text. */
+const SECRET = /PASS|SECRET|TOKEN|KEY|CREDENTIAL|AUTH|URL/i
 
 /** The minimal view of oclif's Config this module needs (what the init hook hands over). */
 export interface StartupConfig {
@@ -81,6 +84,7 @@ const sha256 = (data: string | Buffer) => createHash('sha256').update(data).dige
 function entryPath(argv: readonly string[], runJs: string, env: NodeJS.ProcessEnv): string {
   const vars = Object.keys(env)
     .filter((name) => ENV_NAMES.includes(name) || ENV_PREFIXES.some((prefix) => name.startsWith(prefix)))
+    .filter((name) => !SECRET.test(name))
     .sort()
     .map((name) => [name, env[name]])
   const out = process.stdout

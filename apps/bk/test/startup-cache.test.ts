@@ -182,6 +182,18 @@ describe('bk start-up cache', {timeout: 240_000}, () => {
     expect(replay.result.stdout).toBe(expected.stdout)
   })
 
+  it('the key takes no secret from the environment, not even hashed: another password replays the same entry', async () => {
+    const env = dirs()
+    const first = await probed(['--version'], {...env, BK_DB_PASSWORD: 'first-secret'})
+    expect(first.packages).toContain('@oclif/core')
+    const second = await probed(['--version'], {...env, BK_DB_PASSWORD: 'second-secret'})
+    expect(second.packages).toEqual([])
+    expect(second.result.stdout).toBe(first.result.stdout)
+    // while a variable oclif reads (here the config folder, where a theme.json would be) is part of it
+    const other = await probed(['--version'], {...env, BK_CONFIG_DIR: tempDir('bk-startup-config-')})
+    expect(other.packages).toContain('@oclif/core')
+  })
+
   it('a damaged entry is ignored and rewritten', async () => {
     const env = dirs()
     const expected = await oclif(['--version'], env)
