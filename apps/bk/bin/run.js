@@ -12,6 +12,9 @@ const runJs = fileURLToPath(import.meta.url)
 // was rendered from is unchanged (see dist/startup-cache.js); otherwise oclif renders it and it is recorded.
 if (!replay(argv, runJs)) {
   startRecording(argv, runJs)
+  // @oclif/core's barrel (which every command imports) checks the running Node against its own engines (>=18) with
+  // semver, about 15 ms of loading on each command; bk's engines (>=20) already say more, so the check can never warn.
+  process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1'
   // the subpaths, not the '@oclif/core' barrel: help and version need neither its parser nor its Node version check
   const [{execute}, {settings}] = await Promise.all([import('@oclif/core/execute'), import('@oclif/core/settings')])
   // Always the compiled dist/: never let oclif look for a tsconfig.json and register ts-node/tsx (NODE_ENV=development,

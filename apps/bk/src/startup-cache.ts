@@ -136,6 +136,7 @@ type Write = typeof process.stdout.write
  */
 export function startRecording(argv: readonly string[], runJs: string, env: NodeJS.ProcessEnv = process.env): void {
   if (!enabled(argv, env)) return
+  const file = entryPath(argv, runJs, env) // the environment as replay() sees it, before run.js adds to it
   const chunks: Buffer[] = []
   let quiet = true
   const stdoutWrite = process.stdout.write
@@ -159,7 +160,6 @@ export function startRecording(argv: readonly string[], runJs: string, env: Node
       const files = fingerprint(config, runJs)
       if (!files) return
       const entry: Entry = {format: FORMAT, files, stdout: Buffer.concat(chunks).toString('base64')}
-      const file = entryPath(argv, runJs, env)
       const dir = dirname(file)
       mkdirSync(dir, {recursive: true})
       if (readdirSync(dir).length > MAX_ENTRIES) rmSync(dir, {recursive: true, force: true})
