@@ -271,8 +271,9 @@ async function runRestore(
       if (await driver.isUp()) {
         say(`Stopping the stack (${driver.name} down)`)
         await log.line(`${driver.name} down`)
-        await driver.down()
+        // set first: a `down` that fails halfway has stopped some containers, which must come back up
         stoppedStack = true
+        await driver.down()
       }
     }
 

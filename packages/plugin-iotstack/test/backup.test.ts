@@ -218,6 +218,8 @@ describe('bk iotstack backup', () => {
     expect(result.exitCode).not.toBe(0)
     expect(result.stderr).toContain('docker compose down failed (exit 17): stand-in: down failed on request')
     expect(archivesIn(join(stack, 'backups/backup'))).toEqual([])
+    // a down that failed halfway stopped some containers: they are brought back up
+    expect(docker.sequence().slice(-2)).toEqual(['compose down', 'compose up -d'])
   })
 
   it('refuses a folder that is not a stack', async () => {

@@ -168,6 +168,37 @@ describe('bk iotstack restore', () => {
     expect(docker.sequence()).not.toContain('compose down')
   })
 
+  it('backups/pre-restore that is a file: one line naming it, the stack and the file untouched, not brought down', async () => {
+    const stack = fixtureStack()
+    const docker = fakeDocker()
+    docker.setUp(true)
+    mkdirSync(join(stack, 'backups'), {recursive: true})
+    writeFileSync(join(stack, 'backups/pre-restore'), 'not a folder\n')
+    const before = treeOf(stack, [])
+    const archive = fixturePath('iotstack', 'archives', 'backup_2026-11-21_2219.tar.gz')
+    const result = await runBk(['iotstack', 'restore', archive, stack, '--yes'], {env: docker.env})
+    expect(result.exitCode).not.toBe(0)
+    expect(result.stderr.trim().split('\n')).toHaveLength(1)
+    expect(result.stderr).toContain(`${join(stack, 'backups/pre-restore')} is a file, not a folder of backups`)
+    expect(treeOf(stack, [])).toEqual(before)
+    expect(readFileSync(join(stack, 'backups/pre-restore'), 'utf8')).toBe('not a folder\n')
+    expect(docker.sequence()).not.toContain('compose down')
+  })
+
+  it('a docker compose down that fails (maybe halfway) brings the stack back up; files unchanged', async () => {
+    const stack = fixtureStack()
+    const docker = fakeDocker({BK_FAKE_DOCKER_FAIL: 'down'})
+    docker.setUp(true)
+    const before = treeOf(stack, [])
+    const archive = fixturePath('iotstack', 'archives', 'backup_2026-11-21_2219.tar.gz')
+    const result = await runBk(['iotstack', 'restore', archive, stack, '--yes'], {env: docker.env})
+    expect(result.exitCode).not.toBe(0)
+    expect(result.stderr).toContain('docker compose down failed (exit 17)')
+    expect(docker.sequence().slice(-2)).toEqual(['compose down', 'compose up -d'])
+    const files = (tree: Record<string, unknown>) => Object.entries(tree).filter(([k]) => !k.startsWith('backups'))
+    expect(files(treeOf(stack, []))).toEqual(files(before))
+  })
+
   it('refuses an archive with entries escaping the stack, and a tarball that is not a stack', async () => {
     const stack = fixtureStack()
     const before = treeOf(stack, [])

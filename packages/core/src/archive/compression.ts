@@ -4,8 +4,10 @@ import {delimiter, join} from 'node:path'
 import {type Duplex, pipeline, type Readable, Transform} from 'node:stream'
 import {createGunzip, createGzip} from 'node:zlib'
 import {BkError} from '../errors.js'
+import {warn} from '../ui/warn.js'
 import {programDuplex} from './native.js'
 import type {Compression} from './types.js'
+import {missingHeadByte, STRIPPED_BYTE} from './zstd-head.js'
 
 /** Compression implied by a file name: .tar.gz/.tgz → gzip, .tar.zst/.tzst → zstd, anything else → none. */
 export function compressionOf(file: string): Compression {
@@ -53,6 +55,9 @@ export async function sniffCompression(file: string): Promise<Compression> {
   }
 }
 
+/** Files already warned about in this process (one archive is often read several times). */
+const repairedWarned = new Set<string>()
+
 /**
  * A stream of the decompressed tar bytes of `file`; errors of the decompressor surface as stream errors.
  * `onRaw` sees every byte of the file itself, in order, as it is read (to hash the archive in the same pass).
@@ -60,6 +65,14 @@ export async function sniffCompression(file: string): Promise<Compression> {
 export async function openTar(file: string, onRaw?: (chunk: Buffer) => void): Promise<Readable> {
   const compression = await sniffCompression(file)
   if (compression === 'zstd') await requireZstd(file)
+  const repairAt = compression === 'zstd' ? await missingHeadByte(file) : undefined
+  if (repairAt !== undefined && !repairedWarned.has(file)) {
+    repairedWarned.add(file)
+    warn(
+      `${file}: its manifest frame lacks one byte (a defect of earlier bk builds); bk puts it back while reading, ` +
+        'but zstd and GNU tar cannot read this file: make a new backup',
+    )
+  }
   const raw = createReadStream(file, {highWaterMark: 1024 * 1024})
   // a pipeline stage, not a 'data' listener: that would start the flow before anyone reads, and lose bytes
   const read: Readable = onRaw
@@ -79,10 +92,11 @@ export async function openTar(file: string, onRaw?: (chunk: Buffer) => void): Pr
   if (compression === 'gzip') return pipeline(read, createGunzip({chunkSize: 256 * 1024}), () => {})
   // loaded here, not at start-up: reading a zstd archive is the only use left of execa in the archive engine
   const {execa} = await import('execa')
-  if (onRaw) {
-    // the file's bytes go through us (hashed on the way) into zstd's stdin
+  if (onRaw || repairAt !== undefined) {
+    // the file's bytes go through us (hashed on the way, as stored) into zstd's stdin
     const child = execa('zstd', ['-d', '-c', '-q'], {buffer: {stdout: false, stderr: true}})
-    return pipeline(read, child.duplex(), () => {})
+    if (repairAt === undefined) return pipeline(read, child.duplex(), () => {})
+    return pipeline(read, insertByte(repairAt, STRIPPED_BYTE), child.duplex(), () => {})
   }
   raw.destroy()
   await requireZstd(file)
@@ -106,6 +120,25 @@ export async function compressBuffer(data: Buffer, compression: Compression, lev
   const {gzipSync} = await import('node:zlib')
   if (compression === 'gzip') return gzipSync(data, {level: level ?? 6})
   const {execa} = await import('execa')
-  const result = await execa('zstd', ['-q', '-c', `-${level ?? 3}`], {input: data, encoding: 'buffer'})
+  // stripFinalNewline defaults to true even for bytes: a frame whose last byte was 0x0a lost it (1 archive in 256)
+  const result = await execa('zstd', ['-q', '-c', `-${level ?? 3}`], {
+    input: data,
+    encoding: 'buffer',
+    stripFinalNewline: false,
+  })
   return Buffer.from(result.stdout)
+}
+
+/** Passes bytes through, with `byte` inserted so that it lands at `offset` of the output. */
+function insertByte(offset: number, byte: number): Transform {
+  let seen = 0
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      const start = seen
+      seen += chunk.length
+      if (offset < start || offset >= seen) return done(null, chunk)
+      const cut = offset - start
+      done(null, Buffer.concat([chunk.subarray(0, cut), Buffer.of(byte), chunk.subarray(cut)]))
+    },
+  })
 }

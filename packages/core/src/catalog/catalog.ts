@@ -1,5 +1,6 @@
 import {lstat, readdir, readFile, stat} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
+import {BkError} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
 import {readManifest} from '../manifest/index.js'
 import type {Naming} from './naming.js'
@@ -110,7 +111,10 @@ export class Catalog {
     try {
       names = await readdir(this.dir)
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') return []
+      if (code === 'ENOTDIR') throw notAFolder(this.dir, error)
+      if (code === 'EACCES') throw new BkError(`cannot read ${this.dir}: permission denied`, {cause: error})
       throw error
     }
     const present = new Set(names)
@@ -168,6 +172,8 @@ export class Catalog {
 
   /** The name for a new artifact made at `date`: `_1`, `_2`… when taken (rolling names are reused). */
   async nextName(date: Date = new Date()): Promise<string> {
+    const st = await stat(this.dir).catch(() => undefined)
+    if (st && !st.isDirectory()) throw notAFolder(this.dir)
     if (this.naming.reuses) return this.naming.format(date)
     for (let seq = 0; ; seq++) {
       const name = this.naming.format(date, seq)
@@ -180,6 +186,10 @@ export class Catalog {
   async nextPath(date: Date = new Date()): Promise<string> {
     return join(this.dir, await this.nextName(date))
   }
+}
+
+function notAFolder(dir: string, cause?: unknown): BkError {
+  return new BkError(`${dir} is a file, not a folder of backups: move it away and run again`, {cause})
 }
 
 /** Sorts entries newest first (date, then sequence, then name), in place, and returns them. */

@@ -8,6 +8,7 @@ import type {OffsiteSettings} from '../offsite/copy.js'
 import {createProgress, type Progress, type ProgressMode, setProgressOutput} from '../ui/progress.js'
 import {confirm} from '../ui/prompt.js'
 import {redact, redactText} from '../ui/redact.js'
+import {setWarningOutput} from '../ui/warn.js'
 import type {Artifact, ArtifactStore} from '../workflow/artifacts.js'
 import {type Operation, type OperationContext, runOperation} from '../workflow/operation.js'
 import type {Plan} from '../workflow/plan.js'
@@ -82,6 +83,7 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     this.flags = parsed.flags as BkFlags<T>
     this.args = parsed.args as BkArgs<T>
     setProgressOutput(progressMode(parsed.flags as {progress?: string; quiet?: boolean; json?: boolean}))
+    setWarningOutput((message) => this.note(message))
   }
 
   /** Commands may still call `this.parse(Cmd)`: they get the merged result computed in init(). */

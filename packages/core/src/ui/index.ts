@@ -11,3 +11,4 @@ export {
 } from './progress.js'
 export {confirm} from './prompt.js'
 export {redact, redactText} from './redact.js'
+export {setWarningOutput, warn} from './warn.js'
