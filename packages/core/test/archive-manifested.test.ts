@@ -3,7 +3,7 @@
 // is fed from directory entries (no lstat of ours): same members, order, exclusions and skipped entries.
 import {execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
@@ -64,6 +64,24 @@ describe('createArchiveWithManifest', () => {
       expect(r.bytes).toBe(readFileSync(file).length)
     })
   }
+})
+
+describe('a compressor that fails', () => {
+  it('fails the archive with its status and message, leaves nothing, even when it stops before reading', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    makeTree(src)
+    const bin = join(root, 'bin')
+    mkdirSync(bin)
+    writeFileSync(join(bin, 'pigz'), '#!/bin/sh\necho "pigz: out of luck" >&2\nexit 3\n', {mode: 0o755})
+    process.env.PATH = `${bin}:${savedPath}`
+    const file = join(root, 'a.tar.gz')
+    await expect(createArchiveWithManifest({cwd: src, file, meta})).rejects.toThrow(
+      /pigz exited with status 3: pigz: out of luck/,
+    )
+    await expect(createArchive({cwd: src, file})).rejects.toThrow(/pigz exited with status 3/)
+    expect(readdirSync(root).sort()).toEqual(['bin', 'src'])
+  })
 })
 
 describe('decodeCheck: the written bytes must decode', () => {

@@ -111,9 +111,15 @@ export function programDuplex(program: string, args: string[]): Duplex {
     const failure = await exited
     if (failure) throw failure
   }
+  let gone = false
+  child.once('close', () => {
+    gone = true
+  })
   const writable = new Writable({
     highWaterMark: 1024 * 1024,
     write(chunk: Buffer, _encoding, done) {
+      // a program that stopped early: its exit status, surfacing on the output side, tells why
+      if (gone) return done()
       if (stdin.write(chunk)) return done()
       const go = () => {
         stdin.off('drain', go)
