@@ -1,8 +1,24 @@
 #!/usr/bin/env node
-import {execute, settings} from '@oclif/core'
+import module from 'node:module'
+import {fileURLToPath} from 'node:url'
+import {replay, startRecording} from '../dist/startup-cache.js'
 
-// Always the compiled dist/: never let oclif look for a tsconfig.json and register ts-node/tsx (NODE_ENV=development,
-// linked plugins), which would slow every start and compile sources an installed package does not ship.
-settings.enableAutoTranspile = false
+// Node >= 22.1 keeps compiled code on disk between runs; absent on Node 20 (nothing happens).
+module.enableCompileCache?.()
 
-await execute({dir: import.meta.url})
+const argv = process.argv.slice(2)
+const runJs = fileURLToPath(import.meta.url)
+// `bk --help`, `bk --version`, `bk <topic> <command> --help`: oclif's own output from last time, when every file it
+// was rendered from is unchanged (see dist/startup-cache.js); otherwise oclif renders it and it is recorded.
+if (!replay(argv, runJs)) {
+  startRecording(argv, runJs)
+  // @oclif/core's barrel (which every command imports) checks the running Node against its own engines (>=18) with
+  // semver, about 15 ms of loading on each command; bk's engines (>=20) already say more, so the check can never warn.
+  process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1'
+  // the subpaths, not the '@oclif/core' barrel: help and version need neither its parser nor its Node version check
+  const [{execute}, {settings}] = await Promise.all([import('@oclif/core/execute'), import('@oclif/core/settings')])
+  // Always the compiled dist/: never let oclif look for a tsconfig.json and register ts-node/tsx (NODE_ENV=development,
+  // linked plugins), which would slow every start and compile sources an installed package does not ship.
+  settings.enableAutoTranspile = false
+  await execute({dir: import.meta.url})
+}

@@ -122,6 +122,16 @@ function runBk(args: string[]) {
   return run(bk, args, {check: false})
 }
 
+/** `bk <args>` as oclif renders it, the start-up cache neither read nor written. */
+function oclifRendering(args: string[]) {
+  return run(bk, args, {check: false, env: {...env, BK_STARTUP_CACHE: 'off'}})
+}
+
+const cacheEntries = () => {
+  const dir = join(work, 'cache', 'startup')
+  return existsSync(dir) ? readdirSync(dir).length : 0
+}
+
 beforeAll(async () => {
   work = tempDir('bk-install-')
   const port = await freePort()
@@ -252,6 +262,12 @@ describe('install through a registry', {timeout: 600_000}, () => {
     expect(version.exitCode).toBe(0)
     expect(version.stdout).toMatch(/^@bkcli\/cli\/0\.\d+\.\d+ /)
     expect(version.stderr).toBe('')
+    // the start-up cache works from an npm install: recorded once, then replayed, both oclif's bytes
+    const rendered = await oclifRendering(['--help'])
+    expect(rendered.stdout).toContain('  zodb      not installed: bk plugins install zodb')
+    const entries = cacheEntries() // --version above made one
+    for (let i = 0; i < 2; i++) expect((await runBk(['--help'])).stdout).toBe(rendered.stdout)
+    expect(cacheEntries()).toBe(entries + 1)
     const hint = await runBk(['zodb', 'backup', '/srv/zodb'])
     expect(hint.exitCode).toBe(127)
     expect(hint.stderr).toBe(
@@ -290,6 +306,7 @@ describe('install through a registry', {timeout: 600_000}, () => {
     const quiet = await runBk(['zodb', 'list', '--help', '--quiet'])
     expect(quiet.stderr).toBe('')
     const root = await runBk(['--help'])
+    expect(root.stdout).toBe((await oclifRendering(['--help'])).stdout) // not the entry recorded before the install
     expect(root.stdout).toMatch(/^ {2}zodb {6}installed \(@bkcli\/plugin-zodb \d+\.\d+\.\d+\)$/m)
     expect(root.stdout).toContain('  trac      not installed: bk plugins install trac')
     expect(root.stderr).toBe('')
@@ -328,5 +345,9 @@ describe('install through a registry', {timeout: 600_000}, () => {
     const hint = await runBk(['zodb', 'backup'])
     expect(hint.exitCode).toBe(127)
     expect(hint.stderr).toContain("'zodb backup' is provided by plugin @bkcli/plugin-zodb")
+    const root = await runBk(['--help'])
+    expect(root.stdout).toBe((await oclifRendering(['--help'])).stdout)
+    expect(root.stdout).toContain('  zodb      not installed: bk plugins install zodb')
+    expect(root.stdout).toMatch(/^ {2}aegir {5}installed \(@bkcli\/plugin-aegir \d+\.\d+\.\d+\)$/m)
   })
 })

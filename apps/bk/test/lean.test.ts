@@ -2,6 +2,7 @@ import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {repoRoot, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
+import {moduleProbe, packagesOf} from './module-probe.js'
 
 const root = repoRoot()
 const pkg = (dir: string) => JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8'))
@@ -47,6 +48,25 @@ describe('lean dependency graph', () => {
     expect(result.stdout).toContain('APPLICATION PLUGINS')
     expect(result.stderr).toContain('DRIVERS []\n')
   })
+
+  it.each([[['--help']], [['--version']], [['trac', 'list', '--help']], [['zodb', 'verify', '--help']]])(
+    'bk %j through oclif loads no driver, ajv, tar, execa or yaml, and nothing of @bkcli/core (ESM or CommonJS)',
+    async (args) => {
+      const probe = moduleProbe()
+      const out = probe.out()
+      // BK_STARTUP_CACHE=off: oclif renders it (a replay loads even less, see startup-cache.test.ts)
+      const env = {NODE_OPTIONS: probe.nodeOptions, MODULE_PROBE_OUT: out, BK_STARTUP_CACHE: 'off'}
+      const result = await runBk(args, {env})
+      expect(result.exitCode).toBe(0)
+      expect(result.stderr).toBe('')
+      const files = probe.loaded(out)
+      expect(packagesOf(files)).toContain('@oclif/core') // the probe sees CommonJS
+      expect(files.some((file) => /[\\/]bin[\\/]run\.js$/.test(file))).toBe(true) // and ES modules
+      const heavy = ['pg', 'mysql2', 'better-sqlite3', 'ajv', 'tar', 'execa', 'yaml']
+      expect(packagesOf(files).filter((name) => heavy.includes(name))).toEqual([])
+      expect(files.filter((file) => /[\\/]packages[\\/]core[\\/]dist[\\/]/.test(file))).toEqual([])
+    },
+  )
 })
 
 describe('releases cannot ship a stale manifest', () => {

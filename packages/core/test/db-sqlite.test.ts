@@ -1,4 +1,5 @@
 import {spawn} from 'node:child_process'
+import {createHash} from 'node:crypto'
 import {chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {join} from 'node:path'
@@ -149,6 +150,63 @@ describe('sqliteBackup', () => {
     copy.close()
     await sqliteBackup(src, join(dir, 'private.db'), {mode: 0o600})
     expect(statSync(join(dir, 'private.db')).mode & 0o777).toBe(0o600)
+  })
+
+  it("copies an idle rollback-journal database byte for byte; onSnapshot comes before the copy appears; sha256 is the copy's", async () => {
+    const dir = tempDir()
+    const src = makeWalDb(dir, 3000)
+    const switcher = new Database(src)
+    switcher.pragma('journal_mode = DELETE')
+    switcher.close()
+    const dest = join(dir, 'backup.db')
+    const seen: boolean[] = []
+    const result = await sqliteBackup(src, dest, {onSnapshot: () => seen.push(existsSync(dest)), sha256: true})
+    expect(seen).toEqual([false])
+    const bytes = readFileSync(dest)
+    expect(bytes.equals(readFileSync(src))).toBe(true)
+    expect(result.sha256).toBe(createHash('sha256').update(bytes).digest('hex'))
+    expect(result.pages * 4096).toBe(bytes.length)
+    expect(readdirSync(dir).filter((name) => name.includes('backup'))).toEqual(['backup.db'])
+  })
+
+  it('restarts a stepwise rollback-journal copy when a commit lands between its steps; the copy has that commit', async () => {
+    const dir = tempDir()
+    const src = makeWalDb(dir, 3000)
+    const writer = new Database(src, {timeout: 0})
+    writer.pragma('journal_mode = DELETE')
+    const dest = join(dir, 'backup.db')
+    const done: number[] = []
+    let written = 0
+    // between two steps the read lock is released: a commit there must not leave a mix of old and new pages
+    const tryWrite = () => {
+      try {
+        writer.prepare('UPDATE t SET payload = ? WHERE id IN (1, 3000)').run(`changed ${++written}`)
+      } catch {
+        written--
+        setImmediate(tryWrite) // SQLITE_BUSY: the copy holds its read lock, try after its step
+      }
+    }
+    const result = await sqliteBackup(src, dest, {
+      pagesPerStep: 16,
+      onProgress: (p) => {
+        done.push(p.pagesDone)
+        if (done.length === 3) setImmediate(tryWrite)
+      },
+    })
+    writer.close()
+    expect(written).toBe(1)
+    expect(result.sourceJournalMode).toBe('delete')
+    // progress went back to the start once (the restart), then to the end
+    expect(done.some((n, i) => i > 0 && n < done[i - 1]!)).toBe(true)
+    expect(done.at(-1)).toBe(result.pages)
+    expect(await sqliteIntegrityCheck(dest)).toEqual([])
+    const copy = new Database(dest, {readonly: true})
+    expect(copy.prepare('SELECT payload FROM t WHERE id IN (1, 3000) ORDER BY id').pluck().all()).toEqual([
+      'changed 1',
+      'changed 1',
+    ])
+    copy.close()
+    expect(readFileSync(dest).equals(readFileSync(src))).toBe(true)
   })
 
   it('backs up the Trac fixture database with its row counts', async () => {

@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
+import {lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {afterAll, describe, expect, it} from 'vitest'
@@ -134,6 +134,32 @@ describe('copyTree', () => {
     expect(readdirSync(dest)).not.toContain('files')
     expect(readdirSync(join(dest, 'conf'))).not.toContain('secret.env')
     if (isRoot) expect(statSync(join(dest, 'private/key')).uid).toBe(0)
+  })
+
+  it('onFile names each copied regular file once, with its size, while its copy can be read', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    makeTree(src)
+    const dest = join(root, 'copy')
+    const seen: {path: string; size: number; sha256: string}[] = []
+    await copyTree(src, dest, {
+      onFile: (path, target, size) => {
+        const bytes = readFileSync(target)
+        seen.push({path, size, sha256: createHash('sha256').update(bytes).digest('hex')})
+      },
+    })
+    const copies = new Map<string, {path: string; size: number; sha256: string}>()
+    const single: string[] = []
+    for await (const entry of walk(dest)) {
+      if (!entry.stat.isFile()) continue
+      copies.set(entry.path, {path: entry.path, size: entry.stat.size, sha256: await sha256File(entry.abs)})
+      if (entry.stat.nlink === 1) single.push(entry.path)
+    }
+    // every file copied (a hard link's first name; the others are linked to it) and nothing twice
+    expect(new Set(seen.map((f) => f.path)).size).toBe(seen.length)
+    for (const f of seen) expect(f).toEqual(copies.get(f.path))
+    expect(single.length).toBeGreaterThan(0)
+    for (const path of single) expect(seen.map((f) => f.path)).toContain(path)
   })
 
   it('refuses an existing destination, a copy into itself, and a missing source', async () => {

@@ -69,6 +69,20 @@ describe('buildManifest / writeManifest / readManifest', () => {
     expect((await verifyManifest(dir)).ok).toBe(true)
   })
 
+  it('takes a hash the caller already has for a file of that size, and reads a file whose size differs', async () => {
+    const dir = smallTree()
+    const hashed = new Map([
+      ['db/trac.db', {size: 70_000, sha256: 'a'.repeat(64)}],
+      ['VERSION', {size: 5, sha256: 'b'.repeat(64)}],
+    ])
+    const m = await buildManifest(dir, meta(dir), {hashed})
+    expect(m.files).toEqual([
+      {path: 'VERSION', size: 27, sha256: sha('Trac Environment Version 1\n')},
+      {path: 'db/.hidden', size: 1, sha256: sha('h')},
+      {path: 'db/trac.db', size: 70_000, sha256: 'a'.repeat(64)},
+    ])
+  })
+
   it('keeps a given created time and tool', async () => {
     const dir = smallTree()
     const m = await buildManifest(dir, {

@@ -23,6 +23,17 @@ export interface DatabaseSnapshot {
   /** SQLite: where the live database is, when outside the env (the copy still goes to db/). */
   originalPath?: string
   format: 'sqlite' | 'sql' | 'sql.gz'
+  /** SQLite: sha256 of the copy, taken while it was made durable (for the manifest). */
+  sha256?: string
+}
+
+/** When a snapshot's content is fixed, and whether to hash it. */
+export interface SnapshotOptions {
+  /**
+   * Called once the SQLite copy's content is fixed (before it is fsynced, hashed and renamed): what the database
+   * held then is what the copy holds. Dumps call it when they are complete.
+   */
+  onSnapshot?: () => void
 }
 
 /**
@@ -34,17 +45,36 @@ export async function snapshotDatabase(
   env: TracEnvironment,
   dest: string,
   relSqlite: string,
+  options: SnapshotOptions = {},
+): Promise<DatabaseSnapshot> {
+  let fixed = false
+  const onSnapshot = () => {
+    if (fixed) return
+    fixed = true
+    options.onSnapshot?.()
+  }
+  const snapshot = await takeSnapshot(env, dest, relSqlite, {onSnapshot})
+  onSnapshot()
+  return snapshot
+}
+
+async function takeSnapshot(
+  env: TracEnvironment,
+  dest: string,
+  relSqlite: string,
+  options: SnapshotOptions,
 ): Promise<DatabaseSnapshot> {
   const db = env.database
   const rel = db.engine === 'sqlite' ? relSqlite : DUMP_FILES[db.engine]
   await mkdir(dirname(join(dest, rel)), {recursive: true, mode: 0o755})
   if (db.engine === 'sqlite') {
     const src = env.sqlitePath!
-    const result = await sqliteBackup(src, join(dest, relSqlite))
+    const result = await sqliteBackup(src, join(dest, relSqlite), {onSnapshot: options.onSnapshot, sha256: true})
     return {
       engine: 'sqlite',
       path: relSqlite,
       bytes: result.bytes,
+      sha256: result.sha256,
       databaseVersion: await sqliteDatabaseVersion(join(dest, relSqlite)),
       originalPath: relSqlite === db.path ? undefined : src,
       format: 'sqlite',

@@ -19,6 +19,7 @@ import {
   pathExists,
   pluginIdentity,
   redactUrl,
+  sha256File,
   step,
   writeManifest,
 } from '@bkcli/core'
@@ -75,15 +76,52 @@ export async function hotcopy(
     const external = await externalDependencies(env)
     let copied = {files: 0, bytes: 0, symlinks: 0, skipped: [] as string[]}
     return await atomicDir(dest, async (stage) => {
-      // The database first: every row's attachment file is then on disk when the tree is copied after it.
+      // The database first: every row's attachment file is then on disk when the tree is copied after it. The
+      // tree copy starts as soon as the database copy's content is fixed, while that copy is hashed and fsynced.
       // It is taken into a scratch dir beside the stage, since copyTree must create the stage root itself.
       let snapshot: DatabaseSnapshot | undefined
+      const hashed = new Map<string, {size: number; sha256: string}>()
       const scratch = await mkdtemp(join(dirname(dest), `.${basename(dest)}.bk-partial-db-`))
       const unregister = onInterrupt(() => rmSync(scratch, {recursive: true, force: true}), {sweep: true})
       try {
-        if (withDb) snapshot = await snapshotDatabase(env, scratch, snapshotRel ?? '')
-        await rmdir(stage) // copyTree creates the root itself, with the env's mode
-        copied = await copyTree(env.path, stage, {skip: (path) => skipped.has(path), onProgress: options.onProgress})
+        let fixed = () => {}
+        const snapshotFixed = new Promise<void>((resolve) => {
+          fixed = resolve
+        })
+        const database = withDb
+          ? snapshotDatabase(env, scratch, snapshotRel ?? '', {onSnapshot: fixed})
+          : Promise.resolve(undefined)
+        database.catch(() => {}) // awaited below, after the tree copy if that started
+        await Promise.race([snapshotFixed, database])
+        let treeFailure: unknown
+        // each copied file is hashed for the manifest while the next ones are copied (one at a time: hashing is
+        // CPU, copying is the thread pool's and the disk's); the manifest then reads none of them again
+        let hashing = Promise.resolve()
+        const hashCopy = (path: string, target: string, size: number) => {
+          hashing = hashing.then(async () => {
+            // copyTree renames its own stage onto `stage` when done: a copy not opened by then is found there
+            const sha256 = await sha256File(target).catch((error: NodeJS.ErrnoException) => {
+              if (error.code === 'ENOENT') return sha256File(join(stage, path))
+              throw error
+            })
+            hashed.set(path, {size, sha256})
+          })
+          hashing.catch(() => {}) // a failure is awaited below
+        }
+        try {
+          await rmdir(stage) // copyTree creates the root itself, with the env's mode
+          copied = await copyTree(env.path, stage, {
+            skip: (path) => skipped.has(path),
+            onProgress: options.onProgress,
+            onFile: hashCopy,
+          })
+          await hashing
+        } catch (error) {
+          treeFailure = error
+          await hashing.catch(() => {})
+        }
+        snapshot = await database
+        if (treeFailure) throw treeFailure
         if (snapshot) {
           await mkdir(dirname(join(stage, snapshot.path)), {recursive: true, mode: 0o755})
           await rename(join(scratch, snapshot.path), join(stage, snapshot.path))
@@ -93,33 +131,38 @@ export async function hotcopy(
         await rm(scratch, {recursive: true, force: true})
       }
       if (options.includeExternal) await includeExternal(stage, external)
-      const manifest = await buildManifest(stage, {
-        ...pluginIdentity(import.meta.url),
-        application: 'trac',
-        kind: options.kind ?? 'hotcopy',
-        source: env.path,
-        description: options.description,
-        components: [
-          {type: 'files', path: '.', count: copied.files, bytes: copied.bytes},
-          ...(snapshot
-            ? [
-                {
-                  type: 'database' as const,
-                  engine: snapshot.engine,
-                  path: snapshot.path,
-                  database: db.engine === 'sqlite' ? undefined : db.database,
-                  format: snapshot.format,
-                },
-              ]
-            : []),
-        ],
-        extra: {
-          database: redactUrl(env.databaseUri),
-          databaseVersion: snapshot?.databaseVersion,
-          sqliteOriginalPath: snapshot?.originalPath,
-          external: external.map((d) => ({...d, included: Boolean(options.includeExternal && d.exists)})),
+      if (snapshot?.sha256) hashed.set(snapshot.path, {size: snapshot.bytes, sha256: snapshot.sha256})
+      const manifest = await buildManifest(
+        stage,
+        {
+          ...pluginIdentity(import.meta.url),
+          application: 'trac',
+          kind: options.kind ?? 'hotcopy',
+          source: env.path,
+          description: options.description,
+          components: [
+            {type: 'files', path: '.', count: copied.files, bytes: copied.bytes},
+            ...(snapshot
+              ? [
+                  {
+                    type: 'database' as const,
+                    engine: snapshot.engine,
+                    path: snapshot.path,
+                    database: db.engine === 'sqlite' ? undefined : db.database,
+                    format: snapshot.format,
+                  },
+                ]
+              : []),
+          ],
+          extra: {
+            database: redactUrl(env.databaseUri),
+            databaseVersion: snapshot?.databaseVersion,
+            sqliteOriginalPath: snapshot?.originalPath,
+            external: external.map((d) => ({...d, included: Boolean(options.includeExternal && d.exists)})),
+          },
         },
-      })
+        {hashed},
+      )
       await writeManifest(stage, manifest)
       return {
         source: env.path,

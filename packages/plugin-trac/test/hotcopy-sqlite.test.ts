@@ -1,4 +1,5 @@
 import {execFileSync, spawn} from 'node:child_process'
+import {createHash} from 'node:crypto'
 import {
   existsSync,
   lstatSync,
@@ -152,6 +153,64 @@ describe('bk trac hotcopy (SQLite)', () => {
         expect(Math.max(...ids)).toBeLessThanOrEqual(committedAfter)
       } finally {
         copy.close()
+      }
+    } finally {
+      writer.kill()
+    }
+  })
+})
+
+describe('bk trac hotcopy (SQLite, rollback journal, live writer)', () => {
+  it("copies a consistent database while another process commits tickets; the manifest hashes are the copy's", async () => {
+    const env = fixtureEnv('sqlite-env')
+    const dbFile = join(env, 'db/trac.db')
+    const progress = join(tempDir(), 'committed')
+    // Trac's default journal mode; a commit every few ms, as a web application makes them
+    const writer = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const D = require(${JSON.stringify(require.resolve('better-sqlite3'))});
+         const fs = require('node:fs');
+         const db = new D(${JSON.stringify(dbFile)}, {timeout: 30000});
+         const ins = db.prepare("INSERT INTO ticket (type, time, changetime, status, summary, description) VALUES ('defect', 1, 1, 'new', ?, ?)");
+         let n = 0;
+         const tick = () => { const r = ins.run('writer ' + n, 'x'.repeat(2000)); n++; fs.writeFileSync(${JSON.stringify(progress)}, String(r.lastInsertRowid)); if (n < 100000) setTimeout(tick, 2); };
+         tick();`,
+      ],
+      {stdio: 'ignore'},
+    )
+    try {
+      for (let i = 0; i < 500; i++) {
+        if (existsSync(progress) && readFileSync(progress, 'utf8') && committed(progress) > 100) break
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      const committedBefore = committed(progress)
+      expect(committedBefore).toBeGreaterThan(100)
+      const dest = join(tempDir(), 'copy')
+      const r = await runBk(['trac', 'hotcopy', env, dest])
+      expect(r.stderr).toBe('')
+      expect(r.exitCode).toBe(0)
+      const committedAfter = committed(progress)
+      const copy = new Database(join(dest, 'db/trac.db'), {readonly: true})
+      try {
+        expect(copy.pragma('integrity_check', {simple: true})).toBe('ok')
+        expect(copy.pragma('journal_mode', {simple: true})).toBe('delete')
+        const ids = copy.prepare('SELECT id FROM ticket WHERE id > 60 ORDER BY id').pluck().all() as number[]
+        // one snapshot: every ticket up to the last one copied, none missing in between
+        expect(ids.length).toBe(ids.at(-1)! - 60)
+        expect(ids.at(-1)).toBeGreaterThanOrEqual(committedBefore)
+        expect(ids.at(-1)).toBeLessThanOrEqual(committedAfter)
+      } finally {
+        copy.close()
+      }
+      const manifest = JSON.parse(readFileSync(join(dest, 'bk-manifest.json'), 'utf8')) as {
+        files: {path: string; size: number; sha256: string}[]
+      }
+      expect(manifest.files.map((f) => f.path)).toContain('db/trac.db')
+      for (const f of manifest.files) {
+        const bytes = readFileSync(join(dest, f.path))
+        expect({path: f.path, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex')}).toEqual(f)
       }
     } finally {
       writer.kill()

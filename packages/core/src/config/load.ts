@@ -1,7 +1,6 @@
 import {existsSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import {resolve} from 'node:path'
-import {parse} from 'yaml'
 import {BkError, messageOf} from '../errors.js'
 
 /** bk.yml: `core:` plus one section per plugin; each section maps long-flag names to values. */
@@ -32,6 +31,8 @@ export async function loadConfigFile(explicit?: string, cwd = process.cwd()): Pr
   }
   let data: unknown
   try {
+    // yaml (70 modules) loads only when there is a bk.yml to read, not with every command that imports core
+    const {parse} = await import('yaml')
     data = parse(await readFile(file, 'utf8'))
   } catch (error) {
     throw new BkError(`${file}: not valid YAML: ${messageOf(error).split('\n')[0]}`, {code: 'ECONFIG'})

@@ -1,7 +1,10 @@
+import {closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync} from 'node:fs'
 import {chmod, stat} from 'node:fs/promises'
 import {basename} from 'node:path'
 import type Database from 'better-sqlite3'
 import {BkError, messageOf} from '../errors.js'
+import {sha256File} from '../fs/hash.js'
+import {fsyncPath} from '../fs/paths.js'
 import {atomicFile} from '../safety/index.js'
 import {stepProgress} from '../ui/progress.js'
 import {loadSqlite, type SqliteDriver} from './drivers.js'
@@ -12,10 +15,10 @@ export interface SqliteBackupOptions {
   /** Called after each step with the pages copied so far and the total. */
   onProgress?: (progress: {pagesDone: number; totalPages: number}) => void
   /**
-   * Pages copied per step in rollback-journal mode, where a reading step blocks writers from committing: between
-   * steps they get the lock. Default: adaptive — the first step copies 1024 pages, each next one as many as the
-   * measured speed copies in `stepMillis` (so an idle database that copies fast goes in one or two steps, and a
-   * writer never waits much longer than `stepMillis` for its lock). A number here fixes the step size.
+   * Pages copied per step in rollback-journal mode, where a reader blocks writers from committing: between steps
+   * the read lock is released so they get their turn. Default: adaptive — each step copies for up to `stepMillis`
+   * (so an idle database that copies fast goes in one or two steps, and a writer never waits much longer than
+   * `stepMillis` for its lock). A number here fixes the step size.
    * (In WAL mode readers never block writers: the copy is one step, one snapshot.)
    */
   pagesPerStep?: number
@@ -27,6 +30,13 @@ export interface SqliteBackupOptions {
   mode?: number
   /** Replace an existing file at `dest` (default true); false: an existing file is a BkError. */
   overwrite?: boolean
+  /**
+   * Called once, as soon as the copy's content is fixed (the source is no longer read), before the copy is made
+   * durable and renamed into place: what the source held at that moment is what the copy holds.
+   */
+  onSnapshot?: () => void
+  /** Also return the copy's sha256 (hashed while it is being fsynced). */
+  sha256?: boolean
 }
 
 /** The copy made: pages, bytes, and the journal mode of the source. */
@@ -35,15 +45,17 @@ export interface SqliteBackupResult {
   bytes: number
   /** The source's journal mode ('wal', 'delete', …). */
   sourceJournalMode: string
+  /** sha256 (hex) of the copy, when asked for with `sha256: true`. */
+  sha256?: string
 }
 
-/** Steps restarted this often (the source changed under a stepwise copy) → copy the rest in one step. */
-const MAX_RESTARTS = 3
-
 /**
- * Copy a live SQLite database with SQLite's online backup API: committed rows still in the -wal file are included,
- * writers in other processes keep working. `dest` appears complete or not at all, in rollback-journal mode
- * (journal_mode=DELETE) so it needs no -wal beside it.
+ * Copy a live SQLite database: committed rows still in the -wal file are included, writers in other processes keep
+ * working. `dest` appears complete or not at all, in rollback-journal mode (journal_mode=DELETE) so it needs no -wal
+ * beside it. A rollback-journal database is copied byte for byte under SQLite's own read lock (see
+ * {@link copyUnderReadLock}); a WAL database through SQLite's online backup API, in one step (one snapshot).
+ * Another connection of this process must not be in a transaction on `src` meanwhile: closing the copy's own
+ * descriptor drops every POSIX lock this process holds on the file (other processes are not affected).
  */
 export async function sqliteBackup(
   src: string,
@@ -55,54 +67,224 @@ export async function sqliteBackup(
   const source = openSource(Driver, src, busyTimeout)
   try {
     const sourceJournalMode = String(source.pragma('journal_mode', {simple: true})).toLowerCase()
-    const wal = sourceJournalMode === 'wal'
-    const fixed = options.pagesPerStep === undefined ? undefined : Math.max(1, Math.floor(options.pagesPerStep))
-    const stepMillis = Math.max(1, options.stepMillis ?? 200)
-    let stepPages = fixed ?? 1024
-    let lastAt = performance.now()
     const srcMode = (await stat(src)).mode & 0o7777
-    let restarts = 0
-    let lastRemaining = Number.POSITIVE_INFINITY
     const step = stepProgress(`copying ${basename(src)}`, {unit: 'pages'})
+    const report = (pagesDone: number, totalPages: number) => {
+      options.onProgress?.({pagesDone, totalPages})
+      step.setTotal(totalPages)
+      step.update(pagesDone)
+    }
     const meta = await atomicFile(
       dest,
       async (tmp) => {
-        const result = await source.backup(tmp, {
-          progress({totalPages, remainingPages}) {
-            if (remainingPages > lastRemaining) restarts++
-            // the first call follows a step of 0 pages (better-sqlite3 opens the copy with it): nothing to measure
-            const copied = Number.isFinite(lastRemaining) ? lastRemaining - remainingPages : 0
-            lastRemaining = remainingPages
-            options.onProgress?.({pagesDone: totalPages - remainingPages, totalPages})
-            step.setTotal(totalPages)
-            step.update(totalPages - remainingPages)
-            if (wal || restarts >= MAX_RESTARTS) return 0x7fffffff
-            const now = performance.now()
-            const took = now - lastAt
-            lastAt = now
-            if (fixed === undefined && copied > 0 && took > 0) {
-              // the time since the last call is the step plus one event-loop turn: a slight underestimate of speed
-              const fit = Math.floor((copied * stepMillis) / took)
-              stepPages = Math.max(64, Math.min(fit, stepPages * 8))
-            }
-            return stepPages
-          },
-        })
-        setRollbackJournal(Driver, tmp, busyTimeout)
+        const copied =
+          sourceJournalMode === 'wal' ? undefined : await copyUnderReadLock(source, src, tmp, options, report)
+        const totalPages = copied?.totalPages ?? (await backupApi(source, tmp, options, report))
+        options.onSnapshot?.()
+        if (!copied) setRollbackJournal(Driver, tmp, busyTimeout)
         await chmod(tmp, options.mode ?? srcMode)
-        return result
+        // hashing (CPU) and the fsync (disk) overlap; atomicFile's own fsync then finds nothing left to write
+        const [sha256] = await Promise.all([options.sha256 ? sha256File(tmp) : undefined, fsyncPath(tmp)])
+        return {totalPages, sha256}
       },
       {overwrite: options.overwrite ?? true},
     )
-    options.onProgress?.({pagesDone: meta.totalPages, totalPages: meta.totalPages})
-    step.update(meta.totalPages)
+    report(meta.totalPages, meta.totalPages)
     step.done()
-    return {pages: meta.totalPages, bytes: (await stat(dest)).size, sourceJournalMode}
+    return {
+      pages: meta.totalPages,
+      bytes: (await stat(dest)).size,
+      sourceJournalMode,
+      ...(meta.sha256 ? {sha256: meta.sha256} : {}),
+    }
   } catch (error) {
     throw sqliteError(`cannot back up the SQLite database ${src}`, error)
   } finally {
     source.close()
   }
+}
+
+/** Steps restarted this often (the source changed under a stepwise copy) → copy the rest in one step. */
+const MAX_RESTARTS = 3
+
+/** After a restart, a file the measured speed copies within this long (ms) is copied in one step. */
+const ONE_STEP_MILLIS = 800
+
+/** Bytes per read/write of the rollback-journal copy: small enough to stay in the CPU cache (8 MiB took twice the time). */
+const CHUNK_BYTES = 1024 * 1024
+
+/** Size of the SQLite file header. */
+const HEADER_BYTES = 100
+
+/**
+ * The rollback-journal copy: the database file's bytes, read while this connection holds SQLite's read (SHARED)
+ * lock, which no other process can write the file under (a writer needs the EXCLUSIVE lock to write it, and a hot
+ * journal left by a crashed writer is rolled back by SQLite before the lock is granted). Each step holds the lock
+ * for at most `stepMillis` (or `pagesPerStep` pages), then releases it so waiting writers commit. At the start of
+ * every later step the first 100 bytes (file change counter, page count, schema cookie, journal mode) and the file
+ * size are compared with the first step's: SQLite increments the change counter on every commit in this mode and a
+ * rolled-back transaction restores every byte, so equal means the bytes already copied are still the file's — the
+ * test SQLite itself uses to keep a reader's page cache. A change restarts the copy (a writer that commits every
+ * few ms does so at every step): in one step when the speed measured so far copies the whole file within
+ * {@link ONE_STEP_MILLIS}, else in steps again; after {@link MAX_RESTARTS} restarts the rest is copied in one step
+ * whatever its size (writers then wait for the whole copy).
+ *
+ * The file is read through a descriptor of our own, closed only after the lock is released: closing any
+ * descriptor of a file drops the process's POSIX locks on it (so no copyFile here). Returns undefined, having
+ * copied nothing, when the file is not a rollback-journal database (WAL, empty, not a database): the backup API
+ * then copies it.
+ */
+async function copyUnderReadLock(
+  source: Database.Database,
+  src: string,
+  tmp: string,
+  options: SqliteBackupOptions,
+  report: (pagesDone: number, totalPages: number) => void,
+): Promise<{totalPages: number} | undefined> {
+  const fixed = options.pagesPerStep === undefined ? undefined : Math.max(1, Math.floor(options.pagesPerStep))
+  const stepMillis = Math.max(1, options.stepMillis ?? 200)
+  let locked = false
+  const lock = () => {
+    source.exec('BEGIN')
+    locked = true
+    source.prepare('SELECT count(*) FROM sqlite_master').get() // takes the SHARED lock, kept until COMMIT
+  }
+  const unlock = () => {
+    if (!locked) return
+    locked = false
+    source.exec('COMMIT')
+  }
+  let input: number | undefined
+  let output: number | undefined
+  try {
+    input = openSync(src, 'r')
+    output = openSync(tmp, 'w')
+    const buffer = Buffer.allocUnsafe(CHUNK_BYTES)
+    let first: Buffer | undefined
+    let size = 0
+    let pageSize = 0
+    let pos = 0
+    let restarts = 0
+    let copiedBytes = 0
+    let copyMillis = 0
+    for (;;) {
+      lock()
+      const heldSince = performance.now()
+      const header = Buffer.alloc(HEADER_BYTES)
+      const headerBytes = readSync(input, header, 0, HEADER_BYTES, 0)
+      const fileSize = fstatSync(input).size
+      if (first && (!header.equals(first) || fileSize !== size)) {
+        restarts++
+        first = undefined
+        pos = 0
+      }
+      if (!first) {
+        if (headerBytes < HEADER_BYTES || !isRollbackHeader(header)) {
+          unlock()
+          return undefined
+        }
+        first = header
+        size = fileSize
+        pageSize = header.readUInt16BE(16) === 1 ? 65_536 : header.readUInt16BE(16)
+      }
+      const chunk = Math.min(CHUNK_BYTES, fixed === undefined ? CHUNK_BYTES : fixed * pageSize)
+      const fits = restarts > 0 && copiedBytes > 0 && (size * copyMillis) / copiedBytes <= ONE_STEP_MILLIS
+      const oneStep = restarts >= MAX_RESTARTS || fits
+      const from = pos
+      // synchronous on purpose: a step is a run of memory copies bounded by stepMillis, and under the lock every
+      // thread-pool round trip (two per chunk) would add to how long writers wait, most of all on a loaded machine
+      while (pos < size) {
+        const want = Math.min(chunk, size - pos)
+        if (readFully(input, buffer, want, pos) !== want) {
+          throw new BkError(`${src} became shorter while it was read under a lock`)
+        }
+        writeFully(output, buffer, want, pos)
+        pos += want
+        report(Math.floor(pos / pageSize), Math.ceil(size / pageSize))
+        if (oneStep || pos >= size) continue
+        if (fixed !== undefined || performance.now() - heldSince >= stepMillis) break
+      }
+      copiedBytes += pos - from
+      copyMillis += performance.now() - heldSince
+      if (pos >= size) break
+      unlock()
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    // still under the lock: the copy is the file as it is now
+    unlock()
+    ftruncateSync(output, size)
+    return {totalPages: Math.ceil(size / pageSize)}
+  } finally {
+    try {
+      unlock()
+    } finally {
+      if (output !== undefined) closeSync(output)
+      if (input !== undefined) closeSync(input)
+    }
+  }
+}
+
+/** A valid SQLite header of a database in rollback-journal mode (read/write versions 1). */
+function isRollbackHeader(header: Buffer): boolean {
+  if (header.toString('latin1', 0, 16) !== 'SQLite format 3\0') return false
+  const pageSize = header.readUInt16BE(16)
+  const validSize = pageSize === 1 || (pageSize >= 512 && pageSize <= 32_768 && (pageSize & (pageSize - 1)) === 0)
+  return validSize && header[18] === 1 && header[19] === 1
+}
+
+function readFully(fd: number, buffer: Buffer, length: number, position: number): number {
+  let done = 0
+  while (done < length) {
+    const read = readSync(fd, buffer, done, length - done, position + done)
+    if (read === 0) break
+    done += read
+  }
+  return done
+}
+
+function writeFully(fd: number, buffer: Buffer, length: number, position: number): void {
+  let done = 0
+  while (done < length) done += writeSync(fd, buffer, done, length - done, position + done)
+}
+
+/**
+ * SQLite's online backup API into `tmp`: one step in WAL mode (readers do not block writers there: one snapshot);
+ * otherwise (a rollback-journal file the byte copy could not take) adaptive steps as {@link SqliteBackupOptions}
+ * says. Returns the pages copied.
+ */
+async function backupApi(
+  source: Database.Database,
+  tmp: string,
+  options: SqliteBackupOptions,
+  report: (pagesDone: number, totalPages: number) => void,
+): Promise<number> {
+  const wal = String(source.pragma('journal_mode', {simple: true})).toLowerCase() === 'wal'
+  const fixed = options.pagesPerStep === undefined ? undefined : Math.max(1, Math.floor(options.pagesPerStep))
+  const stepMillis = Math.max(1, options.stepMillis ?? 200)
+  let stepPages = fixed ?? 1024
+  let lastAt = performance.now()
+  let restarts = 0
+  let lastRemaining = Number.POSITIVE_INFINITY
+  const result = await source.backup(tmp, {
+    progress({totalPages, remainingPages}) {
+      if (remainingPages > lastRemaining) restarts++
+      // the first call follows a step of 0 pages (better-sqlite3 opens the copy with it): nothing to measure
+      const copied = Number.isFinite(lastRemaining) ? lastRemaining - remainingPages : 0
+      lastRemaining = remainingPages
+      report(totalPages - remainingPages, totalPages)
+      if (wal || restarts >= MAX_RESTARTS) return 0x7fffffff
+      const now = performance.now()
+      const took = now - lastAt
+      lastAt = now
+      if (fixed === undefined && copied > 0 && took > 0) {
+        // the time since the last call is the step plus one event-loop turn: a slight underestimate of speed
+        const fit = Math.floor((copied * stepMillis) / took)
+        stepPages = Math.max(64, Math.min(fit, stepPages * 8))
+      }
+      return stepPages
+    },
+  })
+  return result.totalPages
 }
 
 /** Open read-only where possible; a WAL database whose -shm cannot be created read-only needs read-write. */

@@ -16,6 +16,8 @@ export interface CopyTreeOptions {
   /** A previous copy: unchanged regular files (same size and mtime) are hard-linked from it (rsync --link-dest). */
   hardlinkFrom?: string
   onProgress?: (bytesDone: number) => void
+  /** Called when a regular file has been copied (not hard-linked): its path, the copy's absolute path, its size. */
+  onFile?: (path: string, target: string, size: number) => void
 }
 
 /** What a tree copy did: files, bytes, folders, symlinks, links and what it skipped. */
@@ -95,6 +97,7 @@ async function copyInto(
     if (owners) await chown(target, st.uid, st.gid)
     await Promise.all([chmod(target, st.mode & 0o7777), utimes(target, st.atime, st.mtime)])
     result.bytes += st.size
+    options.onFile?.(path, target, st.size)
     options.onProgress?.(result.bytes)
     step.update(result.bytes)
   }

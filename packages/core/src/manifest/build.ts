@@ -34,12 +34,27 @@ export function completeManifest(meta: ManifestMeta, files: ManifestFile[]): Man
   return manifest
 }
 
+/** What buildManifest may take as known instead of reading it again. */
+export interface BuildManifestOptions {
+  /**
+   * sha256 of files the caller has just hashed while writing them (path relative to the root, '/'-separated): used
+   * when the file found there still has that size, so those bytes are not read a second time.
+   */
+  hashed?: ReadonlyMap<string, {size: number; sha256: string}>
+}
+
 /** Walk `root` and hash every regular file (streamed), leaving a root-level bk-manifest.json out. */
-export async function buildManifest(root: string, meta: ManifestMeta): Promise<Manifest> {
+export async function buildManifest(
+  root: string,
+  meta: ManifestMeta,
+  options: BuildManifestOptions = {},
+): Promise<Manifest> {
   const files: ManifestFile[] = []
   for await (const entry of walk(root)) {
     if (!entry.stat.isFile() || entry.path === MANIFEST_NAME) continue
-    files.push({path: entry.path, size: entry.stat.size, sha256: await sha256File(entry.abs)})
+    const known = options.hashed?.get(entry.path)
+    const sha256 = known && known.size === entry.stat.size ? known.sha256 : await sha256File(entry.abs)
+    files.push({path: entry.path, size: entry.stat.size, sha256})
   }
   return completeManifest(meta, files)
 }

@@ -1,6 +1,7 @@
 export {type BkArchiveOptions, createArchiveWithManifest, createBkArchive} from './bk-archive.js'
 export {
   type ArchiveManifestCollector,
+  type BuildManifestOptions,
   buildArchiveManifest,
   buildManifest,
   completeManifest,

@@ -1,4 +1,5 @@
-import {Ajv, type ErrorObject, type ValidateFunction} from 'ajv'
+import {createRequire} from 'node:module'
+import type {ErrorObject, ValidateFunction} from 'ajv'
 import {BkError} from '../errors.js'
 import type {Manifest} from './types.js'
 
@@ -116,7 +117,11 @@ function explain(error: ErrorObject): string {
 
 /** Throws a BkError naming the first bad field ("bk-manifest.json in <where>: field 'files[3].sha256' …"). */
 export function validateManifest(data: unknown, where: string): asserts data is Manifest {
-  validator ??= new Ajv({allErrors: false, strict: false}).compile(manifestSchema)
+  // ajv (60 modules) loads on the first manifest check, not with every command that imports core
+  validator ??= new (createRequire(import.meta.url)('ajv') as typeof import('ajv')).Ajv({
+    allErrors: false,
+    strict: false,
+  }).compile(manifestSchema)
   if (validator(data)) return
   const errors = (validator.errors ?? []).filter((e) => e.keyword !== 'if')
   const first = errors[0]
