@@ -37,3 +37,34 @@ export async function normalisedExport(dir: string, dropMillis: boolean): Promis
   }
   return out
 }
+
+async function normalisedFile(dir: string, f: string, dropMillis: boolean): Promise<string[]> {
+  const text = await readFile(join(dir, f), 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return ''
+    throw error
+  })
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => normaliseLine(l, dropMillis))
+    .sort()
+}
+
+/**
+ * The first CSV whose normalised, sorted lines differ between two exports (a file missing on one side counts as
+ * empty), and the line where they part; undefined when they are the same. Holds one file pair at a time.
+ */
+export async function compareExports(
+  a: string,
+  b: string,
+  dropMillis: boolean,
+): Promise<{file: string; line: number} | undefined> {
+  const csv = async (dir: string) => (await listFilesSorted(dir)).filter((x) => x.endsWith('.csv'))
+  const files = [...new Set([...(await csv(a)), ...(await csv(b))])]
+  for (const f of files) {
+    const [x, y] = await Promise.all([normalisedFile(a, f, dropMillis), normalisedFile(b, f, dropMillis)])
+    const i = x.findIndex((line, k) => line !== y[k])
+    if (x.length !== y.length || i >= 0) return {file: f, line: i >= 0 ? i + 1 : x.length}
+  }
+  return undefined
+}
