@@ -2,6 +2,7 @@ import {rmSync} from 'node:fs'
 import {chmod, link, lstat, mkdir, open, readdir, rename, rm, unlink} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 import {BkError} from '../errors.js'
+import {syncTree} from '../fs/fsync-tree.js'
 import {fsyncPath, pathExists} from '../fs/paths.js'
 import {errnoOf, randomTag} from './errno.js'
 import {onInterrupt} from './interrupt.js'
@@ -134,7 +135,8 @@ export async function atomicDir<T>(
     await mkdir(stage, {mode: options.mode ?? 0o755})
     if (options.mode !== undefined) await chmod(stage, options.mode)
     const result = await build(stage)
-    await fsyncPath(stage)
+    // the files' data too, not only the folder: a renamed stage must not hold empty files after a power cut
+    await syncTree(stage)
     if (await pathExists(target)) throw alreadyExists(dest)
     await rename(stage, target)
     await fsyncPath(dir)
