@@ -185,6 +185,7 @@ export function startRecording(argv: readonly string[], runJs: string, env: Node
   process.once('exit', (code) => {
     const config = noted
     if (!quiet || code !== 0 || !config) return
+    const temp = `${file}.${process.pid}.tmp`
     try {
       const files = fingerprint(config, runJs)
       if (!files) return
@@ -193,13 +194,15 @@ export function startRecording(argv: readonly string[], runJs: string, env: Node
       mkdirSync(dir, {recursive: true, mode: 0o700})
       if (readdirSync(dir).length > MAX_ENTRIES) rmSync(dir, {recursive: true, force: true})
       mkdirSync(dir, {recursive: true, mode: 0o700})
-      const temp = `${file}.${process.pid}.tmp`
       // only this user may read or replace it; 'wx' never follows a link planted at the temporary name
       rmSync(temp, {force: true})
       writeFileSync(temp, JSON.stringify(entry), {mode: 0o600, flag: 'wx'})
       renameSync(temp, file)
     } catch {
-      // a read-only or full cache folder: the next start renders with oclif again
+      // a read-only or full cache folder: the next start renders with oclif again (and no partial file is left)
+      try {
+        rmSync(temp, {force: true})
+      } catch {}
     }
   })
 }

@@ -2,6 +2,8 @@
 // the bytes oclif wrote last time while every file they came from is unchanged. Proven here: a replay is byte for
 // byte oclif's own rendering (BK_STARTUP_CACHE=off), loads no oclif, and a change of the plugin set or of a manifest
 // is never answered from a stale entry.
+
+import {spawnSync} from 'node:child_process'
 import {
   chmodSync,
   chownSync,
@@ -254,6 +256,27 @@ describe('bk start-up cache', {timeout: 240_000}, () => {
         expect(result.stdout).toBe(expected.stdout)
         expect(result.exitCode).toBe(0)
       }
+    }
+  })
+
+  it('a full cache folder: help is printed, exit 0, and no partial entry is left behind', async (context) => {
+    const full = tempDir('bk-startup-full-')
+    // a 16 KiB tmpfs filled up: needs root and mount(8); skipped elsewhere
+    if (process.getuid?.() !== 0 || spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', full]).status !== 0) {
+      context.skip()
+    }
+    try {
+      spawnSync('dd', ['if=/dev/zero', `of=${join(full, 'fill')}`, 'bs=1k', 'count=64'])
+      const env = {...dirs(), BK_CACHE_DIR: full}
+      const expected = await oclif(['--help'], env)
+      for (let i = 0; i < 2; i++) {
+        const result = await runBk(['--help'], {env})
+        expect(result.stdout).toBe(expected.stdout)
+        expect(result.exitCode).toBe(0)
+      }
+      expect(readdirSync(join(full, 'startup'))).toEqual([])
+    } finally {
+      spawnSync('umount', [full])
     }
   })
 })
