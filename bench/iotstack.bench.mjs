@@ -1,7 +1,7 @@
 // IOTstack: `bk iotstack backup` of a generated stack (1 GiB of volume data at BENCH_SCALE=1: half incompressible,
 // half log text) beside IOTstack's own method (`tar -czf` of the same members, as backup.sh runs it) and
 // `tar --zstd` (bk --zstd beside it); then `bk iotstack restore` beside `tar -xzpf` (paired rounds, medians).
-// Wall time, peak RSS, archive size.
+// Wall time, peak RSS, archive size. BK_BEFORE=<another checkout, built> adds its bk to the backup cases.
 import {readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {benchDir, bk, cleanup, measure, paired, printTable, repoRoot, scale, sh} from './lib.mjs'
@@ -22,43 +22,58 @@ try {
 
   const rows = []
   const tarGz = join(work, 'tar.tar.gz')
-  const base = measure(['tar', '-czf', tarGz, '-T', list], {cwd: stack})
-  rows.push({case: 'backup', tool: 'tar -czf (IOTstack backup.sh)', ...base, ratio: 1, note: mb(tarGz)})
   const tarZst = join(work, 'tar.tar.zst')
-  const zst = measure(['tar', '--zstd', '-cf', tarZst, '-T', list], {cwd: stack})
-  rows.push({case: 'backup', tool: 'tar --zstd', ...zst, ratio: zst.seconds / base.seconds, note: mb(tarZst)})
-  const ours = measure(bk('iotstack', 'backup', stack, '--type', 'dated', '-q'))
   const dated = join(stack, 'backups/backup')
+  const cleanBackups = () => {
+    rmSync(join(stack, 'backups'), {recursive: true, force: true})
+    rmSync(tarGz, {force: true})
+    rmSync(tarZst, {force: true})
+  }
+  // BK_BEFORE=<another checkout, built> adds its bk as a "bk before" row to each backup case (paired rounds)
+  const before = process.env.BK_BEFORE
+  const withBefore = (row) => {
+    if (!before) return [row]
+    const argv = [process.execPath, join(before, 'apps/bk/bin/run.js'), ...row.argv.slice(2)]
+    return [row, {...row, tool: `${row.tool} (before)`, argv}]
+  }
+  rows.push(
+    ...paired(
+      'backup, gzip',
+      {tool: 'tar -czf (IOTstack backup.sh)', argv: ['tar', '-czf', tarGz, '-T', list], options: {cwd: stack}},
+      withBefore({
+        tool: 'bk iotstack backup --type dated',
+        argv: bk('iotstack', 'backup', stack, '--type', 'dated', '-q'),
+        note: 'with its sidecar manifest',
+      }),
+      cleanBackups,
+    ),
+  )
+  rows.push(
+    ...paired(
+      'backup, zstd',
+      {tool: 'tar --zstd', argv: ['tar', '--zstd', '-cf', tarZst, '-T', list], options: {cwd: stack}},
+      withBefore({
+        tool: 'bk iotstack backup --zstd',
+        argv: bk('iotstack', 'backup', stack, '--type', 'dated', '--zstd', '-q'),
+        note: 'with its sidecar manifest',
+      }),
+      cleanBackups,
+    ),
+  )
+  cleanBackups()
+  sh(`tar -czf "${tarGz}" -T "${list}"`, {cwd: stack})
+  const ours = measure(bk('iotstack', 'backup', stack, '--type', 'dated', '-q'))
   const archive = join(
     dated,
     readdirSync(dated).find((n) => n.endsWith('.tar.gz')),
   )
-  rows.push({
-    case: 'backup',
-    tool: 'bk iotstack backup --type dated',
-    ...ours,
-    ratio: ours.seconds / base.seconds,
-    note: `${mb(archive)}; includes the sidecar manifest (members re-read and hashed)`,
-  })
-  const zstdRun = measure(bk('iotstack', 'backup', stack, '--type', 'dated', '--zstd', '-q'))
-  const zstdFile = join(
-    dated,
-    readdirSync(dated).find((n) => n.endsWith('.tar.zst')),
-  )
-  rows.push({
-    case: 'backup',
-    tool: 'bk iotstack backup --zstd',
-    ...zstdRun,
-    ratio: zstdRun.seconds / zst.seconds,
-    note: `${mb(zstdFile)}; ratio vs tar --zstd`,
-  })
   const both = measure(bk('iotstack', 'backup', stack, '--type', 'both', '-q'))
   rows.push({
     case: 'backup',
     tool: 'bk iotstack backup (both)',
     ...both,
-    ratio: both.seconds / base.seconds,
-    note: 'dated + rolling copy',
+    ratio: both.seconds / ours.seconds,
+    note: `dated + rolling copy; ratio vs one dated backup; ${mb(archive)} vs ${mb(tarGz)} (tar -czf)`,
   })
 
   // restore: paired rounds (BENCH_ROUNDS), each into a fresh folder

@@ -1,55 +1,91 @@
 // Roundup: bk roundup export, backup and migrate-backend of a generated sqlite tracker (20 000 issues,
 // 3 messages each with their db/files content, a 32 KiB file on every 5th issue, journals; BENCH_SCALE scales
-// the issue count). Baselines available here: `sqlite3 .dump` + `cp -a db/files` for export (a plain-text
-// copy of the same data, no Roundup format), `sqlite3 .backup` + `tar czf` of the home for backup.
-// migrate-backend (sqlite → PostgreSQL, verified by exporting both) has no baseline tool here.
+// the issue count), each paired with its anchor round by round (BENCH_ROUNDS).
+// Anchors: with BK_BENCH_ROUNDUP_ADMIN naming a roundup-admin command (e.g. `roundup-admin`, or
+// `env PYTHONPATH=<roundup checkout> python3 -m roundup.scripts.roundup_admin`), the real tool:
+// `roundup-admin export` for export, `roundup-admin export` + `import` into a new PostgreSQL database for
+// migrate-backend (the admin guide's "Migrating Backends"). Without it: `sqlite3 .dump` + `cp -a db/files` for
+// export (a plain-text copy of the same data, no Roundup format) and no anchor for migrate-backend.
+// Backup's anchor is always `sqlite3 .backup` + `tar czf` of the home.
 import {execFileSync} from 'node:child_process'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {benchDir, bk, cleanup, measure, printTable, repoRoot, scale, sh} from './lib.mjs'
+import {benchDir, bk, cleanup, measure, paired, printTable, repoRoot, rounds, scale, sh} from './lib.mjs'
 
 const {makeExampleTracker} = await import(join(repoRoot, 'packages/plugin-roundup/dist/index.js'))
 
 const issues = Math.max(200, Math.round(20000 * scale))
+const admin = process.env.BK_BENCH_ROUNDUP_ADMIN?.trim() || undefined
 const work = benchDir('roundup')
-const pgName = `bk_bench_roundup_${process.pid}`
+const pgOurs = `bk_bench_roundup_${process.pid}`
+const pgAdmin = `bk_bench_roundup_admin_${process.pid}`
 const psql = (sql) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'root', '-d', 'postgres', '-XAtqc', sql])
+const dropDb = (name) => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+const q = JSON.stringify
 try {
   const home = join(work, 'tracker')
   const started = Date.now()
   const made = await makeExampleTracker(home, {issues})
   sh('sync')
-  const dbMB = Number(sh(`du -sm ${JSON.stringify(join(home, 'db/db'))} | cut -f1`).trim())
-  const filesMB = Number(sh(`du -sm ${JSON.stringify(join(home, 'db/files'))} | cut -f1`).trim())
+  const dbMB = Number(sh(`du -sm ${q(join(home, 'db/db'))} | cut -f1`).trim())
+  const filesMB = Number(sh(`du -sm ${q(join(home, 'db/files'))} | cut -f1`).trim())
   console.log(
     `generated a tracker in ${((Date.now() - started) / 1000).toFixed(0)} s: ${made.issues} issues, ${made.messages} messages, ${made.files} files; database ${dbMB} MB, db/files ${filesMB} MB`,
   )
+  const fresh = (...dirs) => {
+    for (const d of dirs) cleanup(join(work, d))
+    sh('sync')
+  }
+  const ours = (tool, argv, note) => ({tool, argv, note})
+  const rows = []
 
-  const q = JSON.stringify
-  const baseExport = measure(
-    `mkdir ${q(join(work, 'dump'))} && sqlite3 ${q(join(home, 'db/db'))} .dump > ${q(join(work, 'dump/db.sql'))} && cp -a ${q(join(home, 'db/files'))} ${q(join(work, 'dump/files'))}`,
-    {shell: true},
+  // export
+  const exportAnchor = admin
+    ? {tool: 'roundup-admin export', argv: `${admin} -i ${q(home)} export ${q(join(work, 'anchor'))} >/dev/null`}
+    : {
+        tool: 'sqlite3 .dump + cp -a db/files (no roundup-admin)',
+        argv: `mkdir ${q(join(work, 'anchor'))} && sqlite3 ${q(join(home, 'db/db'))} .dump > ${q(join(work, 'anchor/db.sql'))} && cp -a ${q(join(home, 'db/files'))} ${q(join(work, 'anchor/files'))}`,
+      }
+  rows.push(
+    ...paired(
+      'export',
+      {...exportAnchor, options: {shell: true}},
+      [
+        ours(
+          'bk roundup export',
+          bk('roundup', 'export', home, join(work, 'export'), '-q'),
+          'roundup-admin format, byte-for-byte',
+        ),
+      ],
+      () => fresh('anchor', 'export'),
+    ),
   )
-  cleanup(join(work, 'dump'))
-  sh('sync')
-  const ourExport = measure(bk('roundup', 'export', home, join(work, 'export'), '-q'))
-  cleanup(join(work, 'export'))
-  sh('sync')
-  const ourTables = measure(bk('roundup', 'export', home, join(work, 'tables'), '--no-files', '-q'))
-  cleanup(join(work, 'tables'))
-  sh('sync')
+  fresh('anchor', 'export')
 
-  const baseBackup = measure(
-    `mkdir ${q(join(work, 'base'))} && sqlite3 ${q(join(home, 'db/db'))} ".backup '${join(work, 'base/db')}'" && tar czf ${q(join(work, 'base/home.tar.gz'))} -C ${q(work)} --exclude=tracker/db/db --exclude=tracker/db/db-wal --exclude=tracker/db/db-shm tracker`,
-    {shell: true},
+  // backup
+  rows.push(
+    ...paired(
+      'backup',
+      {
+        tool: 'sqlite3 .backup + tar czf home',
+        argv: `mkdir ${q(join(work, 'base'))} && sqlite3 ${q(join(home, 'db/db'))} ".backup '${join(work, 'base/db')}'" && tar czf ${q(join(work, 'base/home.tar.gz'))} -C ${q(work)} --exclude=tracker/db/db --exclude=tracker/db/db-wal --exclude=tracker/db/db-shm tracker`,
+        options: {shell: true},
+      },
+      [
+        ours(
+          'bk roundup backup',
+          bk('roundup', 'backup', home, '--location', join(work, 'backups'), '-q'),
+          'snapshot + home copy + manifest (sha256 of every file)',
+        ),
+      ],
+      () => fresh('base', 'backups'),
+    ),
   )
-  cleanup(join(work, 'base'))
-  sh('sync')
-  const ourBackup = measure(bk('roundup', 'backup', home, '--location', join(work, 'backups'), '-q'))
-  cleanup(join(work, 'backups'))
-  sh('sync')
+  fresh('base', 'backups')
 
-  psql(`DROP DATABASE IF EXISTS ${pgName}`)
-  const ourMigrate = measure(
+  // migrate-backend sqlite → PostgreSQL
+  const migrate = ours(
+    'bk roundup migrate-backend',
     bk(
       'roundup',
       'migrate-backend',
@@ -57,50 +93,72 @@ try {
       '--to',
       'postgresql',
       '--url',
-      `postgresql://root@127.0.0.1:5432/${pgName}`,
+      `postgresql://root@127.0.0.1:5432/${pgOurs}`,
       '--no-swap',
       '--new-home',
       join(work, 'pg-home'),
       '-q',
     ),
+    'copy + export of both trackers + compare',
   )
+  const resetMigrate = () => {
+    dropDb(pgOurs)
+    dropDb(pgAdmin)
+    fresh('pg-home', 'admin-home', 'admin-export')
+    if (!admin) return
+    // the admin guide: same home, config.ini pointed at the new backend, then import the export
+    const adminHome = join(work, 'admin-home')
+    sh(`mkdir -p ${q(join(adminHome, 'db'))} && cp -a ${q(join(home, 'schema.py'))} ${q(adminHome)}`)
+    const ini = readFileSync(join(home, 'config.ini'), 'utf8')
+      .replace(/^backend = .*$/m, 'backend = postgresql')
+      .replace(/(\[rdbms\][^[]*?)^name = .*$/m, `$1name = ${pgAdmin}`)
+      .replace(/(\[rdbms\][^[]*?)^host = .*$/m, '$1host = 127.0.0.1')
+      .replace(/(\[rdbms\][^[]*?)^user = .*$/m, '$1user = root')
+      .replace(/(\[rdbms\][^[]*?)^password = .*$/m, '$1password =')
+    writeFileSync(join(adminHome, 'config.ini'), ini)
+  }
+  if (admin) {
+    const dump = join(work, 'admin-export')
+    rows.push(
+      ...paired(
+        'migrate-backend → PostgreSQL',
+        {
+          tool: 'roundup-admin export + import',
+          argv: `${admin} -i ${q(home)} export ${q(dump)} >/dev/null && ${admin} -i ${q(join(work, 'admin-home'))} import ${q(dump)} >/dev/null`,
+          options: {shell: true},
+        },
+        [migrate],
+        resetMigrate,
+      ),
+    )
+  } else {
+    const times = []
+    let peak = 0
+    for (let r = 0; r < rounds; r++) {
+      resetMigrate()
+      const m = measure(migrate.argv)
+      times.push(m.seconds)
+      peak = Math.max(peak, m.peakRssMB)
+    }
+    times.sort((a, b) => a - b)
+    rows.push({
+      case: 'migrate-backend → PostgreSQL',
+      tool: migrate.tool,
+      seconds: times[Math.floor(times.length / 2)],
+      peakRssMB: peak,
+      note: `${migrate.note}; no anchor (set BK_BENCH_ROUNDUP_ADMIN)`,
+    })
+  }
 
   printTable(
-    `Roundup: ${made.issues} issues, ${made.messages} messages, ${made.files} files (db ${dbMB} MB, files ${filesMB} MB)`,
-    [
-      {case: 'export', tool: 'sqlite3 .dump + cp -a db/files', ...baseExport, ratio: 1},
-      {
-        case: 'export',
-        tool: 'bk roundup export',
-        ...ourExport,
-        ratio: ourExport.seconds / baseExport.seconds,
-        note: 'roundup-admin format, byte-for-byte',
-      },
-      {
-        case: 'exporttables',
-        tool: 'bk roundup export --no-files',
-        ...ourTables,
-        ratio: ourTables.seconds / baseExport.seconds,
-      },
-      {case: 'backup', tool: 'sqlite3 .backup + tar czf home', ...baseBackup, ratio: 1},
-      {
-        case: 'backup',
-        tool: 'bk roundup backup',
-        ...ourBackup,
-        ratio: ourBackup.seconds / baseBackup.seconds,
-        note: 'snapshot + home copy + manifest (sha256 of every file)',
-      },
-      {
-        case: 'migrate-backend → PostgreSQL',
-        tool: 'bk roundup migrate-backend',
-        ...ourMigrate,
-        note: 'copy + export of both trackers + compare',
-      },
-    ],
+    `Roundup: ${made.issues} issues, ${made.messages} messages, ${made.files} files (db ${dbMB} MB, files ${filesMB} MB); anchors: ${admin ? 'roundup-admin' : 'sqlite3/tar (BK_BENCH_ROUNDUP_ADMIN unset)'}`,
+    rows,
   )
 } finally {
-  try {
-    psql(`DROP DATABASE IF EXISTS ${pgName} WITH (FORCE)`)
-  } catch {}
+  for (const name of [pgOurs, pgAdmin]) {
+    try {
+      dropDb(name)
+    } catch {}
+  }
   cleanup(work)
 }

@@ -36,7 +36,7 @@ describe('runTool', () => {
 
   it('gives secrets through the environment only: not in argv, masked in messages', async () => {
     const secret = 'p@ss w0rd-XYZ'
-    const {child, done} = startTool('sh', ['-c', 'read line; echo "auth failed for $PGPASSWORD" >&2; exit 2'], {
+    const {child, done} = await startTool('sh', ['-c', 'read line; echo "auth failed for $PGPASSWORD" >&2; exit 2'], {
       secretEnv: {PGPASSWORD: secret},
       input: Readable.from(['go\n']),
       label: 'psql',

@@ -1,9 +1,9 @@
 import {mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
-import {type ArchiveResult, Catalog, createArchive} from '@bkcli/core'
+import {type ArchiveResult, Catalog, createArchiveWithManifest} from '@bkcli/core'
 import type {DumpResult} from './database-dumps.js'
 import {DATED_NAMING, type StackCompression} from './naming.js'
-import {writeSidecar} from './sidecar.js'
+import {sidecarMeta, writeSidecar} from './sidecar.js'
 import type {StackPaths} from './stack.js'
 
 /**
@@ -23,7 +23,9 @@ export async function archiveMembersTo(
     compression?: StackCompression
   },
 ): Promise<ArchiveResult> {
-  const archive = await createArchive({
+  const created = info.now ?? new Date()
+  // the members are hashed from the tar stream as it is written (one read of the stack, no read-back of the archive)
+  const {manifest, ...archive} = await createArchiveWithManifest({
     cwd: paths.dir,
     ...(info.compression ? {compression: info.compression} : {}),
     entries: info.members,
@@ -31,15 +33,13 @@ export async function archiveMembersTo(
     secret: true,
     mode: 0o600,
     overwrite: info.overwrite,
+    meta: sidecarMeta(paths.dir, info.kind, created),
   })
-  await writeSidecar(file, {
-    stack: paths.dir,
+  await writeSidecar(file, manifest, {
     members: info.members,
-    kind: info.kind,
     sha256: archive.sha256,
     bytes: archive.bytes,
     dumps: info.dumps ?? [],
-    created: info.now,
   })
   return archive
 }

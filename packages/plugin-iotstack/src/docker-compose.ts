@@ -60,7 +60,7 @@ export class ComposeDriver {
     script: string,
     io: {input?: Readable; output?: (stdout: Readable) => Promise<void>} = {},
   ): Promise<void> {
-    const {child, done} = startTool(
+    const {child, done} = await startTool(
       this.command[0]!,
       [...this.command.slice(1), 'exec', '-T', service, 'sh', '-c', script],
       {

@@ -1,8 +1,8 @@
 import {lstat} from 'node:fs/promises'
 import {
   BkError,
-  buildArchiveManifest,
   type Manifest,
+  type ManifestMeta,
   pluginIdentity,
   readManifest,
   sidecarPath,
@@ -12,8 +12,9 @@ import type {DumpResult} from './database-dumps.js'
 
 /**
  * IOTstack archives stay plain tar.gz (IOTstack's restore.sh must read them), so bk's manifest goes beside them:
- * `<archive>.bk.json` (core's sidecar), listing every member file's size and sha256 — read back from the archive
- * just written, which also proves it reads back — and, in `extra`, the archive's own sha256 and its members.
+ * `<archive>.bk.json` (core's sidecar), listing every member file's size and sha256 — hashed from the tar stream as
+ * the archive was written, whose compressed bytes were checked to decode meanwhile (createArchiveWithManifest) —
+ * and, in `extra`, the archive's own sha256 and its members.
  */
 export interface IotstackExtra {
   archive: {sha256: string; bytes: number}
@@ -23,16 +24,28 @@ export interface IotstackExtra {
 
 export type IotstackManifest = Manifest & {extra: IotstackExtra}
 
+/** The manifest's meta for a stack's archive (its files come from createArchiveWithManifest). */
+export function sidecarMeta(stack: string, kind: string, created: Date): ManifestMeta {
+  return {
+    plugin: pluginIdentity(import.meta.url).plugin,
+    application: 'iotstack',
+    kind,
+    created: created.toISOString(),
+    source: stack,
+    components: [],
+    extra: {}, // filled by writeSidecar (keeps the key where buildArchiveManifest put it)
+  }
+}
+
+/** Completes `manifest` (members, archive sha256, components) and writes it beside `archive`. */
 export async function writeSidecar(
   archive: string,
+  manifest: Manifest,
   info: {
-    stack: string
     members: string[]
-    kind: string
     sha256: string
     bytes: number
     dumps: DumpResult[]
-    created?: Date
   },
 ): Promise<IotstackManifest> {
   const extra: IotstackExtra = {
@@ -40,15 +53,7 @@ export async function writeSidecar(
     members: info.members,
     includesEnv: info.members.includes('.env'),
   }
-  const manifest = await buildArchiveManifest(archive, {
-    plugin: pluginIdentity(import.meta.url).plugin,
-    application: 'iotstack',
-    kind: info.kind,
-    created: (info.created ?? new Date()).toISOString(),
-    source: info.stack,
-    components: [],
-    extra: extra as unknown as Record<string, unknown>,
-  })
+  manifest.extra = Object.assign(manifest.extra ?? {}, extra)
   manifest.components = [
     ...info.members.map((member) => {
       const files = manifest.files.filter((f) => f.path === member || f.path.startsWith(`${member}/`))

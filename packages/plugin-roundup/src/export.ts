@@ -14,7 +14,7 @@ import {loadSchema, selectClasses} from './dbschema.js'
 import {compareCodePoints, type PyValue, reprExport} from './pyrepr.js'
 import {allProps, type ClassDef, type PropDef, type TrackerSchema} from './schema.js'
 import {writeDirAtomically} from './staging.js'
-import {blobPath, openTracker, type Tracker} from './tracker.js'
+import {blobPlaces, openTracker, type Tracker} from './tracker.js'
 import {connect, type SqlConn} from './tracker-db.js'
 import {exportJournalRow, exportValue} from './values.js'
 
@@ -195,6 +195,18 @@ async function exportClass(
   return {name: cls.name, items: order.length, journals, files}
 }
 
+/** Copies the first of `places` that exists (blobPlaces order, without a blocking existence check per file). */
+async function copyFirst(places: string[], dest: string): Promise<void> {
+  for (const [i, src] of places.entries()) {
+    try {
+      await copyFile(src, dest)
+      return
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || i === places.length - 1) throw error
+    }
+  }
+}
+
 /** Copies FileClass contents into `<class>-files/`, several at a time (small files: latency-bound). */
 class BlobCopier {
   private readonly pending = new Set<Promise<void>>()
@@ -209,20 +221,20 @@ class BlobCopier {
 
   async add(id: number): Promise<void> {
     if (this.failure) throw this.failure
-    const src = blobPath(this.tracker, this.cls, id)
+    const places = blobPlaces(this.tracker, this.cls, id)
     const sub = join(this.dir, `${this.cls}-files`, String(Math.floor(id / 1000)))
     if (!this.dirs.has(sub)) {
       await mkdir(sub, {recursive: true})
       this.dirs.add(sub)
     }
-    const p: Promise<void> = copyFile(src, join(sub, `${this.cls}${id}`)).then(
+    const p: Promise<void> = copyFirst(places, join(sub, `${this.cls}${id}`)).then(
       () => {
         this.pending.delete(p)
       },
       () => {
         this.pending.delete(p)
         this.failure ??= new BkError(
-          `the content of ${this.cls}${id} is missing (expected ${src}); the export would be incomplete — restore db/files first`,
+          `the content of ${this.cls}${id} is missing (expected ${places[0]}); the export would be incomplete — restore db/files first`,
         )
       },
     )

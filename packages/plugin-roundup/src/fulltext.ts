@@ -10,9 +10,9 @@
  * Indexed texts: String properties with `indexme='yes'` (an IssueClass's `title` by default) and a FileClass's
  * `content` when its `type` is empty or exactly `text/plain` (the file's bytes as UTF-8, invalid bytes dropped).
  */
-import {existsSync} from 'node:fs'
-import {readFile} from 'node:fs/promises'
+import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {Pipeline, readAhead} from './pipeline.js'
 import {allProps, type ClassDef, type TrackerSchema} from './schema.js'
 import type {Tracker} from './tracker.js'
 import type {SqlConn} from './tracker-db.js'
@@ -172,17 +172,25 @@ export async function fillFullText(
   if (settings.fills === 'none') return result
   if (settings.fills === 'fts' && conn.backend === 'mysql') return result // Roundup: native-fts is sqlite/postgres only
   let textId = options.firstTextId ?? 1
+  const content = options.content ?? (async () => undefined)
   const textRows: unknown[][] = []
   const wordRows: unknown[][] = []
   const ftsRows: unknown[][] = []
+  // one insert in flight while the next batch is made (the connection runs its statements in order)
+  const inserts = new Pipeline()
   const flush = async (force = false) => {
     if (textRows.length >= BATCH || (force && textRows.length > 0)) {
-      await conn.insertMany('__textids', ['_textid', '_class', '_itemid', '_prop'], textRows.splice(0))
+      const rows = textRows.splice(0)
+      await inserts.add(() => conn.insertMany('__textids', ['_textid', '_class', '_itemid', '_prop'], rows))
     }
     if (wordRows.length >= BATCH * 4 || (force && wordRows.length > 0)) {
-      await conn.insertMany('__words', ['_word', '_textid'], wordRows.splice(0))
+      const rows = wordRows.splice(0)
+      await inserts.add(() => conn.insertMany('__words', ['_word', '_textid'], rows))
     }
-    if (ftsRows.length >= BATCH || (force && ftsRows.length > 0)) await insertFts(conn, settings, ftsRows.splice(0))
+    if (ftsRows.length >= BATCH || (force && ftsRows.length > 0)) {
+      const rows = ftsRows.splice(0)
+      await inserts.add(() => insertFts(conn, settings, rows))
+    }
   }
   const add = async (cls: string, id: number, prop: string, text: string) => {
     result.texts++
@@ -201,6 +209,12 @@ export async function fillFullText(
     if (strings.length === 0 && !withContent) continue
     const hasType = withContent && cls.props.some((p) => p.name === 'type')
     const cols = ['id', ...strings.map((s) => `_${s}`), ...(hasType ? ['_type'] : [])]
+    // a content is indexed when its type is empty or exactly text/plain
+    const plainText = (row: unknown[]) => {
+      const type = hasType ? row[cols.length - 1] : null
+      const mime = type === null || type === undefined || type === '' ? 'text/plain' : String(type)
+      return mime === 'text/plain'
+    }
     let last = 0
     for (;;) {
       const rows = await conn.all(
@@ -208,6 +222,10 @@ export async function fillFullText(
         [last],
       )
       if (rows.length === 0) break
+      // the contents of this page's texts, read a few ahead of the indexing (in order, bounded)
+      const contents = withContent
+        ? readAhead(rows.filter(plainText), (row) => content(cls.name, Number(row[0])))
+        : undefined
       for (const row of rows) {
         const id = Number(row[0])
         for (const [i, prop] of strings.entries()) {
@@ -217,10 +235,8 @@ export async function fillFullText(
             await add(cls.name, id, prop, Buffer.isBuffer(v) ? v.toString('utf8') : String(v))
         }
         if (withContent) {
-          const type = hasType ? row[cols.length - 1] : null
-          const mime = type === null || type === undefined || type === '' ? 'text/plain' : String(type)
-          if (mime !== 'text/plain') continue
-          const bytes = await options.content?.(cls.name, id)
+          if (!plainText(row)) continue
+          const bytes = await contents?.next()
           if (bytes !== undefined) await add(cls.name, id, 'content', decodeUtf8Ignore(bytes))
         }
       }
@@ -228,6 +244,7 @@ export async function fillFullText(
     }
   }
   await flush(true)
+  await inserts.drain()
   if (settings.fills === 'words') {
     result.words = await countWords(conn)
     await setTextIdCounter(conn, textId)
@@ -265,11 +282,23 @@ async function insertFts(conn: SqlConn, settings: IndexerSettings, rows: unknown
   await conn.run(`insert into __fts (_class, _itemid, _prop, _tsv) values ${values.join(', ')}`, params)
 }
 
-/** A FillOptions.content reading a tracker's `db/files` (or any tree of that layout). */
+/**
+ * A FillOptions.content reading a tracker's `db/files` (or any tree of that layout). Synchronous reads: contents are
+ * mostly small messages, and a few syscalls in this thread cost less than the thread-pool round trips of
+ * fs/promises' open, fstat, read and close for each.
+ */
 export function contentFromFiles(root: string): (cls: string, id: number) => Promise<Buffer | undefined> {
   return async (cls, id) => {
-    const p = contentPath(root, cls, id)
-    return p ? readFile(p) : undefined
+    const sub = join(root, cls, String(Math.floor(id / 1000)), `${cls}${id}`)
+    // the places contentPath looks, in its order, without a separate existence check per file
+    for (const p of [sub, `${sub}.tmp`, join(root, `${cls}${id}`)]) {
+      try {
+        return readFileSync(p)
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+      }
+    }
+    return undefined
   }
 }
 

@@ -1,14 +1,15 @@
 /**
  * `bk roundup migrate-backend`: the admin guide's "Migrating Backends" in one command, natively.
- * One read snapshot of the source; a copy of the home with config.ini pointed at the new backend; the target
+ * One read snapshot of the source; a copy of the home (db/files as hard links on the same file system) with
+ * config.ini pointed at the new backend; the target
  * schema created as Roundup creates it; rows, multilinks, journals (Date/Boolean params re-encoded), counters,
  * the schema row and the native full-text index (__textids/__words + counter) copied table by table, __fts
  * (native-fts) filled from the data as Roundup's indexer fills it; then both
  * trackers exported (exporttables) and compared; then the new home swapped in (the old one kept as `<home>.old-<UTC stamp>`),
  * or left beside it with --no-swap. The source database is never written.
  */
-import {existsSync, rmSync} from 'node:fs'
-import {mkdir, mkdtemp, rename, rm} from 'node:fs/promises'
+import {existsSync, rmSync, type Stats} from 'node:fs'
+import {chmod, chown, copyFile, lstat, mkdir, mkdtemp, rename, rm, stat, utimes} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {basename, dirname, isAbsolute, join, relative, resolve} from 'node:path'
 import {
@@ -28,12 +29,13 @@ import {
   sweepLeftovers,
 } from '@bkcli/core'
 import {LIVE_DB_FILES} from './backup.js'
-import {listFilesSorted, normalisedExport} from './compare.js'
+import {compareExports, listFilesSorted} from './compare.js'
 import {clearMarker, dropOrphanDatabases, markCreatedDatabase} from './created-database.js'
 import {loadSchema, readStoredSchemaText} from './dbschema.js'
 import {classColumns, createStatements, setNextIdSql} from './ddl.js'
 import {exportFromConnection} from './export.js'
 import {contentFromFiles, fillFullText, indexerNote, indexerSettings, setTextIdCounter} from './fulltext.js'
+import {Pipeline} from './pipeline.js'
 import type {Backend} from './rdate.js'
 import {keptName, pointConfigAt} from './restore.js'
 import {allProps, type ClassDef, type TrackerSchema} from './schema.js'
@@ -147,13 +149,17 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
     options.onStep?.('copying the tracker home')
     const dbInHome = !relative(home, source.dbDir).startsWith('..')
     const dbRel = relative(home, source.dbDir).split('\\').join('/')
+    const filesRel = dbRel === '' ? 'files' : `${dbRel}/files`
+    const filesInHome = dbInHome && (await isDir(join(home, filesRel)))
     await copyTree(home, stage, {
       skip: (path) => {
         if (!dbInHome) return false
+        if (filesInHome && path === filesRel) return true // below, as links
         const inDb = path.startsWith(`${dbRel}/`) ? path.slice(dbRel.length + 1) : undefined
         return inDb !== undefined && LIVE_DB_FILES.test(inDb)
       },
     })
+    if (filesInHome) await copyContents(join(home, filesRel), join(stage, filesRel))
     if (!dbInHome || isAbsolute(source.dbDirSetting)) {
       const ini = await IniFile.read(join(stage, 'config.ini'), {
         interpolation: 'basic',
@@ -162,8 +168,8 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
       ini.set('main', 'database', 'db')
       await ini.write()
       await mkdir(join(stage, 'db'), {recursive: true})
-      if (existsSync(join(source.dbDir, 'files')))
-        await copyTree(join(source.dbDir, 'files'), join(stage, 'db', 'files'))
+      if (await isDir(join(source.dbDir, 'files')))
+        await copyContents(join(source.dbDir, 'files'), join(stage, 'db', 'files'))
       notes.push(`[main] database was ${source.dbDirSetting}: the new home keeps its files in its own db/`)
     }
     await pointConfigAt(stage, options.url ?? 'sqlite:', options.passwordFile)
@@ -174,7 +180,10 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
     if (target.created && targetTracker.backend !== 'sqlite') marker = markCreatedDatabase(home, targetTracker)
     crashPoint('roundup-migrate:database-created')
     const dst = target.conn
-    for (const sql of createStatements(schema, dst.backend)) await dst.run(sql)
+    // tables first, their indexes once the rows are in (one index build instead of an update per row)
+    const ddl = createStatements(schema, dst.backend)
+    const isIndex = (sql: string) => /^create (unique )?index /i.test(sql)
+    for (const sql of ddl.filter((x) => !isIndex(x))) await dst.run(sql)
     // the schema row does not depend on the backend: copied verbatim
     await dst.run(`insert into ${dst.backend === 'mysql' ? '`schema`' : 'schema'} values (${dst.arg(1)})`, [schemaText])
 
@@ -184,6 +193,8 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
     }
     options.onStep?.('copying the full-text index')
     const copiedTexts = await copyFullText(src, dst)
+    options.onStep?.('creating the indexes')
+    for (const sql of ddl.filter(isIndex)) await dst.run(sql)
     const indexer = indexerSettings(targetTracker)
     // __fts (native-fts) is made from the data as Roundup's indexer makes it; __words/__textids are copied
     // as they are, or made from the data when the source has none (e.g. it used native-fts or xapian)
@@ -199,29 +210,26 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
 
     options.onStep?.('verifying: exporting both trackers')
     const a = join(scratch, 'source')
-    await exportFromConnection(src, source, schema, a, {files: false}, [])
     const b = join(scratch, 'target')
     const check = await connect(targetTracker, {readonly: true})
     try {
       await check.begin(true)
       const {schema: tschema} = await loadSchema(check, targetTracker)
-      await exportFromConnection(check, targetTracker, tschema, b, {files: false}, [])
+      // both at once: the target's round trips overlap the source's reads
+      await Promise.all([
+        exportFromConnection(src, source, schema, a, {files: false}, []),
+        exportFromConnection(check, targetTracker, tschema, b, {files: false}, []),
+      ])
     } finally {
       await check.rollback().catch(() => {})
       await check.close()
     }
     const dropMillis = source.backend === 'mysql' || options.to === 'mysql'
-    const na = await normalisedExport(a, dropMillis)
-    const nb = await normalisedExport(b, dropMillis)
-    for (const f of new Set([...Object.keys(na), ...Object.keys(nb)])) {
-      const x = na[f] ?? []
-      const y = nb[f] ?? []
-      const i = x.findIndex((line, k) => line !== y[k])
-      if (x.length !== y.length || i >= 0) {
-        throw new BkError(
-          `verification failed: ${f} differs after migration (line ${i >= 0 ? i + 1 : x.length}); nothing was swapped`,
-        )
-      }
+    const difference = await compareExports(a, b, dropMillis)
+    if (difference) {
+      throw new BkError(
+        `verification failed: ${difference.file} differs after migration (line ${difference.line}); nothing was swapped`,
+      )
     }
     const verifiedFiles = (await listFilesSorted(a)).length
     await src.rollback()
@@ -276,6 +284,40 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
   }
 }
 
+async function isDir(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => undefined))?.isDirectory() ?? false
+}
+
+/**
+ * db/files into the new home: hard links on the same file system (Roundup never rewrites a content file in place:
+ * it writes `<name>.tmp` and renames it over `<name>`, so old and new home cannot change each other's contents),
+ * `.tmp` files (a write in progress, which Roundup truncates and rewrites) and other file systems as copies.
+ * The folder's own mode and times stay as copyTree sets them; its parent's times are put back after.
+ */
+async function copyContents(src: string, dest: string): Promise<void> {
+  const parent = await stat(dirname(dest))
+  const link = (await stat(src)).dev === parent.dev
+  const partial: {path: string; stat: Stats}[] = []
+  await copyTree(src, dest, {
+    hardlinkFrom: link ? src : undefined,
+    skip: link
+      ? (path, st) => {
+          if (!st.isFile() || !path.endsWith('.tmp')) return false
+          partial.push({path, stat: st})
+          return true
+        }
+      : undefined,
+  })
+  for (const {path, stat: st} of partial) {
+    const target = join(dest, path)
+    await copyFile(join(src, path), target)
+    if (process.getuid?.() === 0) await chown(target, st.uid, st.gid)
+    await chmod(target, st.mode & 0o7777)
+    await utimes(target, st.atime, st.mtime)
+  }
+  await utimes(dirname(dest), parent.atime, parent.mtime)
+}
+
 function plain(v: unknown): unknown {
   if (Buffer.isBuffer(v)) return v.toString('utf8')
   if (typeof v === 'bigint') return Number(v)
@@ -303,6 +345,8 @@ async function copyClass(
   let items = 0
   let journals = 0
   let last = 0
+  // each batch's insert runs while the next batch is read and converted
+  const inserts = new Pipeline()
   for (;;) {
     const rows = await src.all(
       `select ${names.join(',')} from _${cls.name} where id > ${src.arg(1)} order by id limit ${BATCH}`,
@@ -322,7 +366,7 @@ async function copyClass(
           return plain(v)
         }),
       )
-      await dst.insertMany(`_${cls.name}`, names, out)
+      await inserts.add(() => dst.insertMany(`_${cls.name}`, names, out))
       items += rows.length
     }
     // multilink and journal rows of the node-id window (lo, hi]; the last window is open-ended (orphans too)
@@ -331,11 +375,8 @@ async function copyClass(
     for (const m of multilinks) {
       const links = await src.all(`select linkid, nodeid from ${ml(src, m.name)} where ${range}`, args)
       if (links.length > 0) {
-        await dst.insertMany(
-          ml(dst, m.name),
-          ['linkid', 'nodeid'],
-          links.map(([l, n]) => (to === 'mysql' ? [String(l), String(n)] : [Number(l), Number(n)])),
-        )
+        const rows = links.map(([l, n]) => (to === 'mysql' ? [String(l), String(n)] : [Number(l), Number(n)]))
+        await inserts.add(() => dst.insertMany(ml(dst, m.name), ['linkid', 'nodeid'], rows))
       }
     }
     const jrows = await src.all(
@@ -343,20 +384,20 @@ async function copyClass(
       args,
     )
     if (jrows.length > 0) {
-      await dst.insertMany(
-        `${cls.name}__journal`,
-        ['nodeid', 'date', 'tag', 'action', 'params'],
-        jrows.map(([n, d, t, a, p]) => {
-          const action = String(plain(a))
-          const params = p === null ? null : convertJournalParams(String(plain(p)), action, props, from, to)
-          return [Number(n), convertDate(d, from, to), t === null ? null : String(plain(t)), action, params]
-        }),
+      const rows = jrows.map(([n, d, t, a, p]) => {
+        const action = String(plain(a))
+        const params = p === null ? null : convertJournalParams(String(plain(p)), action, props, from, to)
+        return [Number(n), convertDate(d, from, to), t === null ? null : String(plain(t)), action, params]
+      })
+      await inserts.add(() =>
+        dst.insertMany(`${cls.name}__journal`, ['nodeid', 'date', 'tag', 'action', 'params'], rows),
       )
       journals += jrows.length
     }
     if (hi === undefined) break
     last = hi
   }
+  await inserts.drain()
   const next = await nextId(src, cls.name)
   const {sql, params} = setNextIdSql(cls.name, next, to)
   await dst.run(sql, params)
@@ -377,25 +418,19 @@ export async function nextId(conn: SqlConn, cls: string): Promise<number> {
 /** Copy __textids/__words and the text id counter as they are; returns the texts copied. */
 async function copyFullText(src: SqlConn, dst: SqlConn): Promise<number> {
   let texts = 0
+  const inserts = new Pipeline()
   for (const [table, cols] of [
     ['__textids', ['_textid', '_class', '_itemid', '_prop']],
     ['__words', ['_word', '_textid']],
   ] as const) {
-    let offset = 0
-    for (;;) {
-      const rows = await src.all(
-        `select ${cols.join(',')} from ${table} order by ${cols.join(',')} limit ${BATCH} offset ${offset}`,
-      )
-      if (rows.length === 0) break
-      await dst.insertMany(
-        table,
-        [...cols],
-        rows.map((r) => r.map(plain)),
-      )
+    // one ordered read (LIMIT/OFFSET pages would sort the whole table again for every page)
+    for await (const rows of src.cursor(`select ${cols.join(',')} from ${table} order by ${cols.join(',')}`, BATCH)) {
+      const out = rows.map((r) => r.map(plain))
+      await inserts.add(() => dst.insertMany(table, [...cols], out))
       if (table === '__textids') texts += rows.length
-      offset += rows.length
     }
   }
+  await inserts.drain()
   if (texts > 0) await setTextIdCounter(dst, await nextId(src, '__textids').catch(() => 1))
   return texts
 }

@@ -17,6 +17,8 @@ export interface SqlConn {
   arg(i: number): string
   all(sql: string, params?: unknown[]): Promise<Row[]>
   run(sql: string, params?: unknown[]): Promise<void>
+  /** a large result in batches (one statement or server-side cursor, not one query per page) */
+  cursor(sql: string, batchSize: number): AsyncIterable<Row[]>
   /** many rows into one table (name as Roundup writes it, quoted or not) in few round trips */
   insertMany(table: string, columns: string[], rows: Row[]): Promise<void>
   begin(readonly?: boolean): Promise<void>
@@ -63,6 +65,20 @@ function adapt(c: SqlConnection, backend: Backend, failure: (error: unknown) => 
     q: (n) => c.quoteIdent(n),
     all: (sql, params = []) => wrap(() => c.all(sql, params)),
     run: (sql, params = []) => wrap(() => c.run(sql, params)),
+    cursor: (sql, batchSize) => ({
+      async *[Symbol.asyncIterator]() {
+        const it = c.cursor(sql, {batchSize})[Symbol.asyncIterator]()
+        try {
+          for (;;) {
+            const next = await wrap(() => it.next())
+            if (next.done) return
+            yield next.value
+          }
+        } finally {
+          await it.return?.()
+        }
+      },
+    }),
     insertMany: (table, columns, rows) =>
       wrap(() =>
         c.insertRows(

@@ -98,14 +98,11 @@ export function readSchemaPy(tracker: Tracker): TrackerSchema {
   return parseSchemaPy(readFileSync(join(tracker.home, 'schema.py'), 'utf8'))
 }
 
-/** Where a FileClass item's content lives: db/files/<class>/<id//1000>/<class><id> (flat layout as fallback). */
-export function blobPath(tracker: Tracker, cls: string, id: number): string {
+/** Where a FileClass item's content lives: db/files/<class>/<id//1000>/<class><id>, then its .tmp, then the flat
+ * layout, in that order (the first one is where a missing content would be). */
+export function blobPlaces(tracker: Tracker, cls: string, id: number): string[] {
   const sub = join(tracker.dbDir, 'files', cls, String(Math.floor(id / 1000)), `${cls}${id}`)
-  if (existsSync(sub)) return sub
-  if (existsSync(`${sub}.tmp`)) return `${sub}.tmp`
-  const flat = join(tracker.dbDir, 'files', `${cls}${id}`)
-  if (existsSync(flat)) return flat
-  return sub
+  return [sub, `${sub}.tmp`, join(tracker.dbDir, 'files', `${cls}${id}`)]
 }
 
 export function describeDatabase(t: Tracker): string {

@@ -1,4 +1,4 @@
-import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {runBk, tempDir} from '@bkcli/testkit'
 import {afterAll, describe, expect, it} from 'vitest'
@@ -150,6 +150,26 @@ describe('bk roundup move', () => {
     await exportTracker(newHome, out)
     expect(treeDifferences(out, exportFixture)).toEqual([])
     expect(readFileSync(join(home, 'config.ini'), 'utf8')).toBe(cfg)
+  })
+
+  it('sqlite: db/files contents are hard links, a .tmp content a copy; the rest of the home is copied', async () => {
+    const home = fixtureTree('sqlite-home')
+    const msgs = join(home, 'db', 'files', 'msg', '0')
+    const [first] = readdirSync(msgs).sort()
+    const pending = join(msgs, `${first}.tmp`)
+    writeFileSync(pending, 'a write in progress\n')
+    const newHome = join(tempDir(), 'moved')
+    await moveTracker(home, newHome)
+    const same = (a: string, b: string) => statSync(a).ino === statSync(b).ino
+    expect(same(join(msgs, first as string), join(newHome, 'db', 'files', 'msg', '0', first as string))).toBe(true)
+    const pendingCopy = join(newHome, 'db', 'files', 'msg', '0', `${first}.tmp`)
+    expect(readFileSync(pendingCopy, 'utf8')).toBe('a write in progress\n')
+    expect(same(pending, pendingCopy)).toBe(false)
+    expect(same(join(home, 'schema.py'), join(newHome, 'schema.py'))).toBe(false)
+    expect(readFileSync(join(newHome, 'schema.py'), 'utf8')).toBe(readFileSync(join(home, 'schema.py'), 'utf8'))
+    const out = join(tempDir(), 'x')
+    await exportTracker(newHome, out)
+    expect(treeDifferences(out, exportFixture)).toEqual([])
   })
 
   it('PostgreSQL: refuses to leave the new config.ini on the source database', async () => {

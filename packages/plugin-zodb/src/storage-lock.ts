@@ -100,7 +100,7 @@ export async function holdStorageLock(datafs: string): Promise<StorageLock> {
 /** 'held' = someone else has it; a StorageLock = we have it; undefined = flock(1) is not available. */
 async function tryFlock(lockPath: string): Promise<StorageLock | 'held' | undefined> {
   const stdin = new PassThrough()
-  const {child, done} = startTool(
+  const {child, done} = await startTool(
     'flock',
     ['--nonblock', '--conflict-exit-code', String(CONFLICT), lockPath, 'sh', '-c', 'echo locked; exec cat >/dev/null'],
     {input: stdin, okExitCodes: [0, CONFLICT], label: 'flock'},

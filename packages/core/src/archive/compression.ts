@@ -3,9 +3,9 @@ import {access, open} from 'node:fs/promises'
 import {delimiter, join} from 'node:path'
 import {type Duplex, pipeline, type Readable, Transform} from 'node:stream'
 import {createGunzip, createGzip} from 'node:zlib'
-import {execa} from 'execa'
 import {BkError} from '../errors.js'
 import {warn} from '../ui/warn.js'
+import {programDuplex} from './native.js'
 import type {Compression} from './types.js'
 import {missingHeadBytes} from './zstd-head.js'
 
@@ -90,6 +90,8 @@ export async function openTar(file: string, onRaw?: (chunk: Buffer) => void): Pr
   if (compression === 'none') return read
   // 256 KiB out per chunk (zlib's default is 16 KiB): fewer, larger writes into the tar parser
   if (compression === 'gzip') return pipeline(read, createGunzip({chunkSize: 256 * 1024}), () => {})
+  // loaded here, not at start-up: reading a zstd archive is the only use left of execa in the archive engine
+  const {execa} = await import('execa')
   if (onRaw || repair !== undefined) {
     // the file's bytes go through us (hashed on the way, as stored) into zstd's stdin
     const child = execa('zstd', ['-d', '-c', '-q'], {buffer: {stdout: false, stderr: true}})
@@ -109,7 +111,7 @@ export async function openTar(file: string, onRaw?: (chunk: Buffer) => void): Pr
 export function compressor(compression: Compression, level?: number): Duplex | undefined {
   if (compression === 'none') return undefined
   if (compression === 'gzip') return createGzip({level: level ?? 6})
-  return execa('zstd', ['-q', '-c', `-${level ?? 3}`], {buffer: {stdout: false, stderr: true}}).duplex()
+  return programDuplex('zstd', ['-q', '-c', `-${level ?? 3}`])
 }
 
 /** Compress a small buffer completely (one gzip member / zstd frame), e.g. a manifest member. */
@@ -117,6 +119,7 @@ export async function compressBuffer(data: Buffer, compression: Compression, lev
   if (compression === 'none') return data
   const {gzipSync} = await import('node:zlib')
   if (compression === 'gzip') return gzipSync(data, {level: level ?? 6})
+  const {execa} = await import('execa')
   // stripFinalNewline defaults to true even for bytes: a frame whose last byte was 0x0a lost it (1 archive in 256)
   const result = await execa('zstd', ['-q', '-c', `-${level ?? 3}`], {
     input: data,

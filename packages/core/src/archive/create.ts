@@ -1,19 +1,19 @@
 import {createHash} from 'node:crypto'
-import type {Stats} from 'node:fs'
+import type {Dirent, Stats} from 'node:fs'
 import {createReadStream, createWriteStream} from 'node:fs'
-import {lstat, stat} from 'node:fs/promises'
-import {dirname, join, resolve} from 'node:path'
+import {lstat, readdir, stat} from 'node:fs/promises'
+import {basename, dirname, join, resolve} from 'node:path'
 import {Readable, type Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {Header, Pack} from 'tar'
 import {BkError, isBkError, messageOf} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
-import {walk} from '../fs/walk.js'
+import {compareNames, walk} from '../fs/walk.js'
 import {writeBehind} from '../fs/write-behind.js'
 import {atomicFile} from '../safety/atomic.js'
 import {stepProgress} from '../ui/progress.js'
 import {compressionOf, requireZstd} from './compression.js'
-import {fastCompressor, gnuTar, gnuTarStream} from './native.js'
+import {decodeCheck, fastCompressor, gnuTar, gnuTarStream} from './native.js'
 import {normalizeName} from './read.js'
 import type {ArchiveResult, Compression, CreateArchiveOptions, PrependMember} from './types.js'
 
@@ -36,6 +36,11 @@ export interface WriteHooks {
   exclude?: string[]
   /** The caller hashes the output itself (createBkArchive copies it once more): `sha256` comes back ''. */
   skipHash?: boolean
+  /**
+   * Check, while it is written, that the output decodes (decodeCheck: the gzip/zstd checksums of every member or
+   * frame, in another process): the proof a read-back gave, without reading the file again.
+   */
+  verify?: boolean
 }
 
 /**
@@ -127,12 +132,19 @@ export async function writeTar(
   await new Promise<void>((res, rej) => out.once('open', () => res()).once('error', rej))
   // never archive the archive itself (when it is written inside cwd)
   const own = await stat(path)
-  const exclude = new Set([`${own.dev}:${own.ino}`])
+  // by identity (dev:ino), looked up by name: the fast listing lstats only entries that bear one of these names
+  const exclude = new Map<string, Set<string>>()
+  const excludeFile = (name: string, st: Stats) => {
+    const ids = exclude.get(name) ?? new Set<string>()
+    ids.add(`${st.dev}:${st.ino}`)
+    exclude.set(name, ids)
+  }
+  excludeFile(basename(path), own)
   for (const other of [options.file, ...(hooks.exclude ?? [])]) {
     const st = await stat(other).catch(() => undefined)
-    if (st) exclude.add(`${st.dev}:${st.ino}`)
+    if (st) excludeFile(basename(other), st)
   }
-
+  const excluded = (name: string, st: Stats) => exclude.get(name)?.has(`${st.dev}:${st.ino}`) ?? false
   const skipped: string[] = []
   let entries = 0
   let produced = 0
@@ -147,11 +159,11 @@ export async function writeTar(
       produced += block.length
       yield block
     }
+    const tar = await gnuTar()
     const accepted = async function* (): AsyncGenerator<string> {
-      for await (const entry of sources(options)) {
-        const st = entry.stat
-        if (exclude.has(`${st.dev}:${st.ino}`)) continue
-        if (!st.isFile() && !st.isDirectory() && !st.isSymbolicLink()) {
+      // GNU tar lstats every entry itself: bk's own list then needs only the directory listings' types
+      for await (const entry of tar ? listedSources(options, exclude, excluded) : sources(options, excluded)) {
+        if (entry.kind === 'other') {
           skipped.push(entry.path)
           continue
         }
@@ -159,7 +171,6 @@ export async function writeTar(
         yield options.dotSlash ? dotSlashName(entry.path) : entry.path
       }
     }
-    const tar = await gnuTar()
     const body = tar
       ? gnuTarStream(tar, resolve(options.cwd), accepted(), options.portable ?? false)
       : nodeTarStream(options, accepted())
@@ -190,12 +201,15 @@ export async function writeTar(
   if (zip) stages.push(zip)
   const hashing = !hooks.skipHash
   const flusher = writeBehind(() => (out as unknown as {fd?: number}).fd)
+  const check = hooks.verify ? await decodeCheck(compression) : undefined
   stages.push(async function* (src: AsyncIterable<Buffer>) {
     try {
       for await (const chunk of src) {
         if (hashing) hash.update(chunk)
         bytes += chunk.length
         flusher.wrote(chunk.length)
+        const checking = check?.write(chunk)
+        if (checking) await checking
         yield chunk
       }
     } finally {
@@ -203,8 +217,20 @@ export async function writeTar(
     }
   })
   stages.push(out)
-  // biome-ignore lint/suspicious/noExplicitAny: pipeline's overloads do not take a computed list of stages
-  await (pipeline as any)(...stages)
+  try {
+    // biome-ignore lint/suspicious/noExplicitAny: pipeline's overloads do not take a computed list of stages
+    await (pipeline as any)(...stages)
+  } catch (error) {
+    await check?.done().catch(() => {}) // the checker sees a cut stream; the pipeline's error is the one to tell
+    throw error
+  }
+  if (check)
+    await check.done().catch((error) => {
+      throw new BkError(
+        `${options.file} does not read back as it was written (${messageOf(error)}); nothing was kept, run it again`,
+        {cause: error, code: 'ECORRUPT'},
+      )
+    })
   step.done()
   return {bytes, entries, sha256: hashing ? hash.digest('hex') : '', skipped}
 }
@@ -253,28 +279,109 @@ export function dotSlashName(path: string): string {
   return name === '.' ? '.' : `./${name}`
 }
 
-/** Entries to archive: everything under cwd, or the listed entries (directories recursively), filtered. */
-async function* sources(options: CreateArchiveOptions): AsyncGenerator<{path: string; stat: Stats}> {
+type SourceKind = 'file' | 'directory' | 'symlink' | 'other'
+
+/** An entry to archive: its path relative to cwd and its type ('other': a socket, fifo or device, left out). */
+interface Source {
+  path: string
+  kind: SourceKind
+}
+
+function kindOf(st: Stats | Dirent): SourceKind | undefined {
+  if (st.isFile()) return 'file'
+  if (st.isDirectory()) return 'directory'
+  if (st.isSymbolicLink()) return 'symlink'
+  if (st.isSocket() || st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) return 'other'
+  return undefined // a directory listing that does not tell (DT_UNKNOWN): lstat it
+}
+
+/** The validated `entries` of the options, each with its lstat (none to list: undefined). */
+async function* listedEntries(options: CreateArchiveOptions): AsyncGenerator<{rel: string; stat: Stats}> {
   const cwd = resolve(options.cwd)
-  const filter = options.filter
-  // the root entry: node-tar names it './' (not subject to the filter, which sees paths inside cwd)
-  if (options.dotSlash) yield {path: '.', stat: await lstat(cwd)}
-  if (!options.entries) {
-    yield* walk(cwd, {filter: filter ? (p) => filter(p) : undefined})
-    return
-  }
-  for (const raw of options.entries) {
+  for (const raw of options.entries ?? []) {
     const rel = normalizeName(raw)
     if (rel === '.' || rel.split('/').includes('..') || raw.startsWith('/'))
       throw new BkError(`cannot archive entry '${raw}': give paths inside ${options.cwd}`)
-    if (filter && !filter(rel)) continue
+    if (options.filter && !options.filter(rel)) continue
     const st = await lstat(join(cwd, rel)).catch(() => undefined)
     if (!st) throw new BkError(`cannot archive ${join(options.cwd, rel)}: no such file or directory`)
-    yield {path: rel, stat: st}
+    yield {rel, stat: st}
+  }
+}
+
+/** Entries to archive, each lstat-ed (the node-tar engine): everything under cwd, or the listed entries, filtered. */
+async function* sources(
+  options: CreateArchiveOptions,
+  excluded: (name: string, st: Stats) => boolean,
+): AsyncGenerator<Source> {
+  const cwd = resolve(options.cwd)
+  const filter = options.filter
+  // the root entry: node-tar names it './' (not subject to the filter, which sees paths inside cwd)
+  if (options.dotSlash) yield {path: '.', kind: 'directory'}
+  const keep = (entry: {path: string; stat: Stats}) => !excluded(basename(entry.path), entry.stat)
+  if (!options.entries) {
+    for await (const entry of walk(cwd, {filter: filter ? (p) => filter(p) : undefined}))
+      if (keep(entry)) yield {path: entry.path, kind: kindOf(entry.stat) ?? 'other'}
+    return
+  }
+  for await (const {rel, stat: st} of listedEntries(options)) {
+    if (excluded(basename(rel), st)) continue
+    yield {path: rel, kind: kindOf(st) ?? 'other'}
     if (st.isDirectory())
       for await (const entry of walk(join(cwd, rel), {filter: filter ? (p) => filter(`${rel}/${p}`) : undefined}))
-        yield {path: `${rel}/${entry.path}`, stat: entry.stat}
+        if (keep(entry)) yield {path: `${rel}/${entry.path}`, kind: kindOf(entry.stat) ?? 'other'}
   }
+}
+
+/**
+ * The same entries, in the same order, from directory listings alone (for GNU tar, which lstats each entry itself):
+ * an lstat only where the listing does not give the type or the name is one of ours to exclude. Saves one
+ * thread-pool lstat per entry (most of the time of a tree of many small files).
+ */
+async function* listedSources(
+  options: CreateArchiveOptions,
+  exclude: Map<string, Set<string>>,
+  excluded: (name: string, st: Stats) => boolean,
+): AsyncGenerator<Source> {
+  const cwd = resolve(options.cwd)
+  const filter = options.filter
+  async function* below(abs: string, rel: string): AsyncGenerator<Source> {
+    const listing = await readdir(abs, {withFileTypes: true})
+    listing.sort((a, b) => byteOrder(a.name, b.name))
+    for (const dirent of listing) {
+      const path = rel === '' ? dirent.name : `${rel}/${dirent.name}`
+      if (filter && !filter(path)) continue
+      let kind = kindOf(dirent)
+      if (kind === undefined || exclude.has(dirent.name)) {
+        const st = await lstat(join(abs, dirent.name)).catch((error) => {
+          // removed between readdir and lstat (a live application's temp file): nothing to report, as walk()
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+          throw error
+        })
+        if (!st || excluded(dirent.name, st)) continue
+        kind = kindOf(st) ?? 'other'
+      }
+      yield {path, kind}
+      if (kind === 'directory') yield* below(join(abs, dirent.name), path)
+    }
+  }
+  if (options.dotSlash) yield {path: '.', kind: 'directory'}
+  if (!options.entries) {
+    yield* below(cwd, '')
+    return
+  }
+  for await (const {rel, stat: st} of listedEntries(options)) {
+    if (excluded(basename(rel), st)) continue
+    yield {path: rel, kind: kindOf(st) ?? 'other'}
+    if (st.isDirectory()) yield* below(join(cwd, rel), rel)
+  }
+}
+
+/** compareNames (byte order of the UTF-8 names) without its two Buffers per comparison where UTF-16 order agrees. */
+function byteOrder(a: string, b: string): number {
+  // UTF-16 code unit order equals UTF-8 byte order unless a surrogate pair meets a code point U+E000..U+FFFF
+  if (/[\uD800-\uFFFF]/.test(a) || /[\uD800-\uFFFF]/.test(b)) return compareNames(a, b)
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 /** Write `head` then the bytes of `bodyPath` into `path` (truncated); returns size and sha256 of the result. */

@@ -7,10 +7,9 @@
 import {type ChildProcess, execFile, spawn} from 'node:child_process'
 import {constants} from 'node:fs'
 import {access} from 'node:fs/promises'
-import {delimiter, join} from 'node:path'
-import type {Duplex} from 'node:stream'
-import {createGzip} from 'node:zlib'
-import {execa} from 'execa'
+import {basename, delimiter, join} from 'node:path'
+import {Duplex, Readable, Writable} from 'node:stream'
+import {createGunzip, createGzip} from 'node:zlib'
 import type {Compression} from './types.js'
 
 const found = new Map<string, Promise<string | undefined>>()
@@ -73,9 +72,139 @@ export async function fastCompressor(compression: Compression, level?: number): 
   if (compression === 'gzip') {
     const program = await pigz()
     if (!program) return createGzip({level: level ?? 6})
-    return execa(program, ['-c', `-${level ?? 6}`], {buffer: {stdout: false, stderr: true}}).duplex()
+    return programDuplex(program, ['-c', `-${level ?? 6}`])
   }
-  return execa('zstd', ['-q', '-c', `-${level ?? 3}`, '-T0'], {buffer: {stdout: false, stderr: true}}).duplex()
+  return programDuplex('zstd', ['-q', '-c', `-${level ?? 3}`, '-T0'])
+}
+
+/** A started program: its exit as an Error (status, signal and the last line of its stderr) or undefined. */
+function run(program: string, args: string[], stdout: 'pipe' | 'ignore') {
+  const child = spawn(program, args, {stdio: ['pipe', stdout, 'pipe']})
+  let stderr = ''
+  child.stderr?.setEncoding('utf8')
+  child.stderr?.on('data', (text: string) => {
+    if (stderr.length < 65536) stderr += text
+  })
+  child.stdin?.on('error', () => {}) // EPIPE when the program stops early: its exit status tells why
+  const exited = new Promise<Error | undefined>((resolve) => {
+    child.once('error', (error) => resolve(error))
+    child.once('close', (status, signal) => {
+      if (status === 0) return resolve(undefined)
+      const last = stderr.trim().split('\n').at(-1)?.trim()
+      const how = signal ? `was killed by ${signal}` : `exited with status ${status}`
+      resolve(new Error(`${basename(program)} ${how}${last ? `: ${last}` : ''}`))
+    })
+  })
+  return {child, exited}
+}
+
+/**
+ * A Duplex through a program's stdin and stdout (a compressor): its output ends only after it exited with
+ * status 0; any other exit is an error of the stream (with its stderr). Plain child_process: no execa to load.
+ */
+export function programDuplex(program: string, args: string[]): Duplex {
+  const {child, exited} = run(program, args, 'pipe')
+  const stdin = child.stdin as Writable
+  const stdout = child.stdout as Readable
+  async function* output(): AsyncGenerator<Buffer> {
+    for await (const chunk of stdout as AsyncIterable<Buffer>) yield chunk
+    const failure = await exited
+    if (failure) throw failure
+  }
+  let gone = false
+  child.once('close', () => {
+    gone = true
+  })
+  const writable = new Writable({
+    highWaterMark: 1024 * 1024,
+    write(chunk: Buffer, _encoding, done) {
+      // a program that stopped early: its exit status, surfacing on the output side, tells why
+      if (gone) return done()
+      if (stdin.write(chunk)) return done()
+      const go = () => {
+        stdin.off('drain', go)
+        child.off('close', go)
+        done()
+      }
+      stdin.on('drain', go)
+      child.on('close', go)
+    },
+    final(done) {
+      stdin.end(done)
+    },
+    destroy(error, done) {
+      if (error) child.kill('SIGKILL')
+      done(error)
+    },
+  })
+  return Duplex.from({readable: Readable.from(output(), {objectMode: false}), writable})
+}
+
+/**
+ * Checks a compressed stream while it is written, with the decompressor's own checksums (gzip: CRC-32 and length of
+ * every member, pigz -t or gzip -t; zstd: each frame's content checksum, zstd -t), in another process. Feed it
+ * every byte of the file in order; `done()` rejects when the bytes do not decode. Since the compressor computed
+ * those checksums over the tar bytes it read, a pass proves the file decodes to exactly the tar stream fed to it.
+ */
+export async function decodeCheck(compression: Compression): Promise<{
+  write(chunk: Buffer): Promise<void> | undefined
+  done(): Promise<void>
+}> {
+  if (compression === 'none') return {write: () => undefined, done: async () => {}}
+  const program =
+    compression === 'zstd' ? 'zstd' : jsOnly() ? undefined : ((await pigz()) ?? (await findProgram('gzip')))
+  if (!program) {
+    // zlib in the thread pool
+    const gunzip = createGunzip({chunkSize: 256 * 1024})
+    let failure: Error | undefined
+    gunzip.on('error', (error) => {
+      failure ??= error
+    })
+    gunzip.resume()
+    const ended = new Promise<void>((resolve) => {
+      gunzip.once('end', () => resolve())
+      gunzip.once('error', () => resolve())
+    })
+    return {
+      write(chunk) {
+        if (failure || gunzip.write(chunk)) return undefined
+        return new Promise<void>((resolve) => {
+          gunzip.once('drain', resolve)
+          gunzip.once('error', () => resolve())
+        })
+      },
+      async done() {
+        gunzip.end()
+        await ended
+        if (failure) throw failure
+      },
+    }
+  }
+  const {child, exited} = run(program, compression === 'zstd' ? ['-t', '-q'] : ['-t'], 'ignore')
+  const stdin = child.stdin as Writable
+  let closed = false
+  child.once('close', () => {
+    closed = true
+  })
+  return {
+    write(chunk) {
+      if (closed || stdin.write(chunk)) return undefined
+      return new Promise<void>((resolve) => {
+        const go = () => {
+          stdin.off('drain', go)
+          child.off('close', go)
+          resolve()
+        }
+        stdin.on('drain', go)
+        child.on('close', go)
+      })
+    },
+    async done() {
+      stdin.end()
+      const failure = await exited
+      if (failure) throw failure
+    },
+  }
 }
 
 export interface GnuTarSource {

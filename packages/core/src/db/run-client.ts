@@ -1,4 +1,4 @@
-import {execa, type ResultPromise} from 'execa'
+import type {ResultPromise} from 'execa'
 import {BkError} from '../errors.js'
 import {dbFailure, oneLine} from './failure.js'
 import {
@@ -48,6 +48,7 @@ export async function startClient(options: ClientRunOptions): Promise<ClientRun>
   const stdio: unknown[] = [options.stdin, options.stdout, 'pipe']
   if (secret?.fd3 !== undefined) stdio.push(secret.fd3)
   let subprocess: ResultPromise
+  const {execa} = await import('execa') // on first use: most commands run no database client
   try {
     subprocess = execa(file, args, {
       stdio: stdio as never,

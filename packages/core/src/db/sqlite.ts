@@ -125,7 +125,8 @@ const HEADER_BYTES = 100
  * size are compared with the first step's: SQLite increments the change counter on every commit in this mode and a
  * rolled-back transaction restores every byte, so equal means the bytes already copied are still the file's — the
  * test SQLite itself uses to keep a reader's page cache. A change restarts the copy (a writer that commits every
- * few ms does so at every step): in one step when the speed measured so far copies the whole file within
+ * few ms does so at every step) as a pass that compares each chunk with the copy and writes only those that differ:
+ * in one step when the speed measured so far copies the whole file within
  * {@link ONE_STEP_MILLIS}, else in steps again; after {@link MAX_RESTARTS} restarts the rest is copied in one step
  * whatever its size (writers then wait for the whole copy).
  *
@@ -158,8 +159,12 @@ async function copyUnderReadLock(
   let output: number | undefined
   try {
     input = openSync(src, 'r')
-    output = openSync(tmp, 'w')
+    output = openSync(tmp, 'w+')
     const buffer = Buffer.allocUnsafe(CHUNK_BYTES)
+    const copied = Buffer.allocUnsafe(CHUNK_BYTES)
+    // after a restart the copy is compared with the file and only what differs is written again: a pass under
+    // the lock then mostly reads (cached pages), and writes little that could wait on the disk
+    let verify = false
     let first: Buffer | undefined
     let size = 0
     let pageSize = 0
@@ -177,6 +182,7 @@ async function copyUnderReadLock(
         restarts++
         first = undefined
         pos = 0
+        verify = true
       }
       if (!first) {
         if (headerBytes < HEADER_BYTES || !isRollbackHeader(header)) {
@@ -201,7 +207,11 @@ async function copyUnderReadLock(
         if (readFully(input, buffer, want, pos) !== want) {
           throw new BkError(`${src} became shorter while it was read under a lock`)
         }
-        writeFully(output, buffer, want, pos)
+        const same =
+          verify &&
+          readFully(output, copied, want, pos) === want &&
+          buffer.subarray(0, want).equals(copied.subarray(0, want))
+        if (!same) writeFully(output, buffer.subarray(0, want), want, pos)
         pos += want
         report(Math.floor(pos / pageSize), Math.ceil(size / pageSize))
         if (oneStep || pos >= size) continue

@@ -14,6 +14,37 @@ export interface BkArchiveOptions extends Omit<CreateArchiveOptions, 'prepend'> 
 }
 
 /**
+ * A plain archive (no manifest inside: e.g. IOTstack's tar.gz, which IOTstack's restore.sh must read) and the manifest
+ * of its members, for a sidecar. The members are hashed from the tar stream as it is written, so the source is read
+ * once and the manifest lists exactly the archived bytes; the compressed output is checked while it is written
+ * (its gzip/zstd checksums, in another process), which proves the file reads back without reading it again.
+ * A root-level bk-manifest.json of the source is archived but not listed (as buildArchiveManifest). Atomic like
+ * createArchive.
+ */
+export async function createArchiveWithManifest(
+  options: BkArchiveOptions,
+): Promise<ArchiveResult & {manifest: Manifest}> {
+  const compression = await checkCreate(options)
+  try {
+    return await atomicFile(
+      options.file,
+      async (tmp) => {
+        const collector = manifestForArchive(options.meta)
+        const written = await writeTar(tmp, options, compression, {
+          tap: (chunk) => collector.write(chunk),
+          verify: true,
+        })
+        const manifest = await collector.finish()
+        return {file: options.file, ...written, manifest}
+      },
+      {mode: archiveMode(options), overwrite: options.overwrite ?? false},
+    )
+  } catch (error) {
+    throw createError(options, error)
+  }
+}
+
+/**
  * A bk archive: bk-manifest.json as its first member, then the tree. The source is read ONCE: the tar stream is
  * written compressed to a temp body file beside it while its members are hashed; then the manifest is compressed as
  * its own gzip member / zstd frame and the final file is that member followed by the body's bytes (concatenated

@@ -103,7 +103,11 @@ export function manifestForArchive(meta: ManifestMeta): ArchiveManifestCollector
         })
       } else if (entry.type === 'Link' && entry.linkpath) {
         const target = digests.get(normalizeName(entry.linkpath))
-        if (target) files.push({...target, path})
+        if (target) {
+          const file = {...target, path}
+          digests.set(path, file)
+          files.push(file)
+        }
       }
       entry.resume()
     },

@@ -1,4 +1,4 @@
-export {type BkArchiveOptions, createBkArchive} from './bk-archive.js'
+export {type BkArchiveOptions, createArchiveWithManifest, createBkArchive} from './bk-archive.js'
 export {
   type ArchiveManifestCollector,
   type BuildManifestOptions,

@@ -1,6 +1,7 @@
+import {spawnSync} from 'node:child_process'
 import {basename} from 'node:path'
 import {Readable, type Writable} from 'node:stream'
-import {execa, execaSync, type Options, type ResultPromise} from 'execa'
+import type {Options, ResultPromise} from 'execa'
 import {BkError} from '../errors.js'
 
 /** What an extra file descriptor of a child gets: data, a stream, a pipe or nothing. */
@@ -91,18 +92,20 @@ export function startTool(
   file: string,
   args: readonly string[],
   options: ToolOptions = {},
-): {child: ResultPromise; done: Promise<ToolResult>} {
+): Promise<{child: ResultPromise; done: Promise<ToolResult>}> {
   return launch(file, args, options, true)
 }
 
-function launch(
+async function launch(
   file: string,
   args: readonly string[],
   options: ToolOptions,
   streamStdout: boolean,
-): {child: ResultPromise; done: Promise<ToolResult>} {
+): Promise<{child: ResultPromise; done: Promise<ToolResult>}> {
   const label = options.label ?? basename(file)
   const secrets = secretsOf(options)
+  // loaded on first use: execa is ~100 modules, and most commands never run a tool
+  const {execa} = await import('execa')
   const child = execa(file, args, execaOptions(options, streamStdout)) as ResultPromise
   const done = (async () => {
     const result = (await child) as unknown as {
@@ -142,8 +145,8 @@ function launch(
  * Run an external tool (pg_dump, mysql, docker…) with execa. The environment is never printed; secrets go
  * through `secretEnv`, never argv. A failure becomes one BkError line: "<tool> failed (exit N): <last stderr line>".
  */
-export function runTool(file: string, args: readonly string[], options: ToolOptions = {}): Promise<ToolResult> {
-  return launch(file, args, options, false).done
+export async function runTool(file: string, args: readonly string[], options: ToolOptions = {}): Promise<ToolResult> {
+  return (await launch(file, args, options, false)).done
 }
 
 /**
@@ -157,13 +160,12 @@ export function runToolSync(
   args: readonly string[],
   options: Pick<ToolOptions, 'cwd' | 'env' | 'timeout'> = {},
 ): number | undefined {
-  const result = execaSync(file, args, {
+  // node's own spawnSync: a signal handler cannot wait for execa to load
+  const result = spawnSync(file, args, {
     cwd: options.cwd,
-    env: options.env,
-    extendEnv: true,
+    env: {...process.env, ...options.env},
     stdio: ['ignore', 'ignore', 'inherit'],
-    reject: false,
     timeout: options.timeout,
   })
-  return result.failed && result.exitCode === undefined ? undefined : result.exitCode
+  return result.error || result.signal !== null || result.status === null ? undefined : result.status
 }

@@ -1,0 +1,138 @@
+// createArchiveWithManifest: a plain archive and the manifest of its members hashed from the tar stream as it is
+// written (no read-back), its compressed output checked to decode meanwhile (decodeCheck); and the listing GNU tar
+// is fed from directory entries (no lstat of ours): same members, order, exclusions and skipped entries.
+import {execFileSync} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {createServer} from 'node:net'
+import {join} from 'node:path'
+import {gzipSync} from 'node:zlib'
+import {afterAll, afterEach, describe, expect, it} from 'vitest'
+import {createArchive, listArchive} from '../src/archive/index.js'
+import {decodeCheck} from '../src/archive/native.js'
+import {createArchiveWithManifest} from '../src/manifest/bk-archive.js'
+import {buildArchiveManifest} from '../src/manifest/build.js'
+import {MANIFEST_NAME, type ManifestMeta} from '../src/manifest/types.js'
+import {cleanupTemp, temp} from './archive-helpers.js'
+import {makeTree} from './archive-tree.js'
+
+const meta: ManifestMeta = {
+  plugin: {name: '@bkcli/core', version: '0'},
+  application: 'test',
+  kind: 'full',
+  created: '2026-01-01T00:00:00.000Z',
+  source: 'src',
+  components: [],
+}
+async function listed(file: string): Promise<string[]> {
+  const paths: string[] = []
+  for await (const e of listArchive(file)) paths.push(e.path)
+  return paths
+}
+const savedPath = process.env.PATH
+const savedEngine = process.env.BK_ARCHIVE_ENGINE
+afterEach(() => {
+  process.env.PATH = savedPath
+  if (savedEngine === undefined) delete process.env.BK_ARCHIVE_ENGINE
+  else process.env.BK_ARCHIVE_ENGINE = savedEngine
+})
+afterAll(() => cleanupTemp())
+
+describe('createArchiveWithManifest', () => {
+  for (const [suffix, engine] of [
+    ['tar.gz', 'system'],
+    ['tar.zst', 'system'],
+    ['tar', 'system'],
+    ['tar.gz', 'node'],
+  ] as const) {
+    it(`lists exactly what a read-back of the archive lists (.${suffix}, ${engine} engines)`, async () => {
+      if (engine === 'node') process.env.BK_ARCHIVE_ENGINE = 'node'
+      const root = temp()
+      const src = join(root, 'src')
+      makeTree(src)
+      writeFileSync(join(src, MANIFEST_NAME), '{"not": "ours"}') // archived, not listed (as buildArchiveManifest)
+      const file = join(root, `a.${suffix}`)
+      const r = await createArchiveWithManifest({cwd: src, file, meta})
+      const readBack = await buildArchiveManifest(file, meta)
+      expect(r.manifest).toEqual(readBack)
+      expect(r.manifest.files.map((f) => f.path)).toContain('app-hardlink.ini')
+      expect(r.manifest.files.map((f) => f.path)).not.toContain(MANIFEST_NAME)
+      expect(await listed(file)).toContain(MANIFEST_NAME)
+      const app = r.manifest.files.find((f) => f.path === 'conf/app.ini')
+      expect(app?.sha256).toBe(createHash('sha256').update('[main]\nname = test\n').digest('hex'))
+      expect(r.sha256).toBe(createHash('sha256').update(readFileSync(file)).digest('hex'))
+      expect(r.bytes).toBe(readFileSync(file).length)
+    })
+  }
+})
+
+describe('a compressor that fails', () => {
+  it('fails the archive with its status and message, leaves nothing, even when it stops before reading', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    makeTree(src)
+    const bin = join(root, 'bin')
+    mkdirSync(bin)
+    writeFileSync(join(bin, 'pigz'), '#!/bin/sh\necho "pigz: out of luck" >&2\nexit 3\n', {mode: 0o755})
+    process.env.PATH = `${bin}:${savedPath}`
+    const file = join(root, 'a.tar.gz')
+    await expect(createArchiveWithManifest({cwd: src, file, meta})).rejects.toThrow(
+      /pigz exited with status 3: pigz: out of luck/,
+    )
+    await expect(createArchive({cwd: src, file})).rejects.toThrow(/pigz exited with status 3/)
+    expect(readdirSync(root).sort()).toEqual(['bin', 'src'])
+  })
+})
+
+describe('decodeCheck: the written bytes must decode', () => {
+  const tarBytes = Buffer.alloc(64 * 1024, 'tar bytes ')
+  const cases = {
+    gzip: () => gzipSync(tarBytes),
+    zstd: () => execFileSync('zstd', ['-q', '-c'], {input: tarBytes}),
+  }
+  for (const [compression, make] of Object.entries(cases) as [keyof typeof cases, () => Buffer][]) {
+    for (const how of ['program', 'zlib'] as const) {
+      if (compression === 'zstd' && how === 'zlib') continue
+      it(`${compression} (${how}): passes intact bytes, refuses a flipped byte and a cut stream`, async () => {
+        if (how === 'zlib') process.env.BK_ARCHIVE_ENGINE = 'node'
+        const good = make()
+        const feed = async (bytes: Buffer) => {
+          const check = await decodeCheck(compression)
+          for (let at = 0; at < bytes.length; at += 1000) await check.write(bytes.subarray(at, at + 1000))
+          await check.done()
+        }
+        await expect(feed(good)).resolves.toBeUndefined()
+        const flipped = Buffer.from(good)
+        const at = Math.floor(flipped.length / 2)
+        flipped[at] = (flipped[at] ?? 0) ^ 0x55
+        await expect(feed(flipped)).rejects.toThrow()
+        await expect(feed(good.subarray(0, good.length - 9))).rejects.toThrow()
+      })
+    }
+  }
+})
+
+describe('the list GNU tar is fed, from directory entries', () => {
+  it('keeps the members, order and skipped entries of the lstat walk (node-tar engine), and leaves itself out', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    makeTree(src)
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(join(src, 'app.sock'), resolve))
+    try {
+      process.env.BK_ARCHIVE_ENGINE = 'node'
+      const viaNode = await createArchive({cwd: src, file: join(root, 'outside.tar')})
+      delete process.env.BK_ARCHIVE_ENGINE
+      // written inside the tree it archives: the archive being written is never a member of itself
+      const viaTar = await createArchive({cwd: src, file: join(src, 'inside.tar')})
+      expect(viaTar.skipped).toEqual(['app.sock'])
+      expect(viaNode.skipped).toEqual(['app.sock'])
+      const names = async (file: string) => await listed(file)
+      expect(await names(join(src, 'inside.tar'))).toEqual(await names(join(root, 'outside.tar')))
+      expect(await names(join(src, 'inside.tar'))).not.toContain('inside.tar')
+      expect(viaTar.entries).toBe(viaNode.entries)
+    } finally {
+      server.close()
+    }
+  })
+})
