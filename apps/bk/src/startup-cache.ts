@@ -5,7 +5,19 @@
 //
 // Only node: builtins here: bin/run.js imports this module before oclif, on every start.
 import {createHash} from 'node:crypto'
-import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import {createRequire} from 'node:module'
 import {homedir} from 'node:os'
 import {dirname, join} from 'node:path'
@@ -112,7 +124,7 @@ interface Entry {
 export function replay(argv: readonly string[], runJs: string, env: NodeJS.ProcessEnv = process.env): boolean {
   if (!enabled(argv, env)) return false
   try {
-    const entry = JSON.parse(readFileSync(entryPath(argv, runJs, env), 'utf8')) as Entry
+    const entry = JSON.parse(readTrusted(entryPath(argv, runJs, env))) as Entry
     if (entry.format !== FORMAT || !Array.isArray(entry.files) || entry.files.length === 0) return false
     for (const [file, sum] of entry.files) if (digest(file) !== sum) return false
     // as oclif does (its Command module): a reader that closed early (`bk --help | head -1`) is no error
@@ -123,6 +135,23 @@ export function replay(argv: readonly string[], runJs: string, env: NodeJS.Proce
     return true
   } catch {
     return false
+  }
+}
+
+/**
+ * The entry's text, but only from a file of this user (or root) that no one else may write: the entry itself lists
+ * the files it is checked against, so one written by another user (a shared or group-writable BK_CACHE_DIR, `sudo`
+ * keeping the caller's HOME) could make bk print anything, terminal escape sequences included.
+ */
+function readTrusted(file: string): string {
+  const fd = openSync(file, 'r')
+  try {
+    const {uid, mode} = fstatSync(fd)
+    const me = process.getuid?.()
+    if (me !== undefined && ((uid !== me && uid !== 0) || (mode & 0o022) !== 0)) throw new Error('untrusted entry')
+    return readFileSync(fd, 'utf8')
+  } finally {
+    closeSync(fd)
   }
 }
 
@@ -156,19 +185,24 @@ export function startRecording(argv: readonly string[], runJs: string, env: Node
   process.once('exit', (code) => {
     const config = noted
     if (!quiet || code !== 0 || !config) return
+    const temp = `${file}.${process.pid}.tmp`
     try {
       const files = fingerprint(config, runJs)
       if (!files) return
       const entry: Entry = {format: FORMAT, files, stdout: Buffer.concat(chunks).toString('base64')}
       const dir = dirname(file)
-      mkdirSync(dir, {recursive: true})
+      mkdirSync(dir, {recursive: true, mode: 0o700})
       if (readdirSync(dir).length > MAX_ENTRIES) rmSync(dir, {recursive: true, force: true})
-      mkdirSync(dir, {recursive: true})
-      const temp = `${file}.${process.pid}.tmp`
-      writeFileSync(temp, JSON.stringify(entry))
+      mkdirSync(dir, {recursive: true, mode: 0o700})
+      // only this user may read or replace it; 'wx' never follows a link planted at the temporary name
+      rmSync(temp, {force: true})
+      writeFileSync(temp, JSON.stringify(entry), {mode: 0o600, flag: 'wx'})
       renameSync(temp, file)
     } catch {
-      // a read-only or full cache folder: the next start renders with oclif again
+      // a read-only or full cache folder: the next start renders with oclif again (and no partial file is left)
+      try {
+        rmSync(temp, {force: true})
+      } catch {}
     }
   })
 }

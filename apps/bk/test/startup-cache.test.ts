@@ -2,7 +2,19 @@
 // the bytes oclif wrote last time while every file they came from is unchanged. Proven here: a replay is byte for
 // byte oclif's own rendering (BK_STARTUP_CACHE=off), loads no oclif, and a change of the plugin set or of a manifest
 // is never answered from a stale entry.
-import {cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
+
+import {spawnSync} from 'node:child_process'
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import {join} from 'node:path'
 import {repoRoot, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
@@ -203,5 +215,68 @@ describe('bk start-up cache', {timeout: 240_000}, () => {
     writeFileSync(entry, '{"format":1,"files":[')
     expect((await runBk(['--version'], {env})).stdout).toBe(expected.stdout)
     expect(JSON.parse(readFileSync(entry, 'utf8')).format).toBe(1)
+  })
+
+  it('an entry another user could have written is never replayed; entries are 0600 in a 0700 folder', async () => {
+    const env = dirs()
+    const expected = await oclif(['--version'], env)
+    await runBk(['--version'], {env})
+    const [name] = entries(env)
+    const folder = join(env.BK_CACHE_DIR, 'startup')
+    const entry = join(folder, name ?? '')
+    expect(statSync(entry).mode & 0o777).toBe(0o600)
+    expect(statSync(folder).mode & 0o777).toBe(0o700)
+    // a forged entry: checked against a file that exists and is unchanged, printing what its author chose
+    const forged = JSON.stringify({
+      format: 1,
+      files: [[entry.replace(/\.json$/, '.bait'), null]],
+      stdout: Buffer.from('\u001b]0;owned\u0007forged\n').toString('base64'),
+    })
+    writeFileSync(entry, forged)
+    chmodSync(entry, 0o600)
+    const own = await runBk(['--version'], {env})
+    expect(own.stdout).toContain('forged') // the same user's file is trusted (the user could run anything anyway)
+    for (const change of [() => chmodSync(entry, 0o666), () => chmodSync(entry, 0o620)]) {
+      writeFileSync(entry, forged)
+      chmodSync(entry, 0o600)
+      change()
+      const result = await runBk(['--version'], {env})
+      expect(result.stdout).toBe(expected.stdout)
+      expect(result.exitCode).toBe(0)
+    }
+    const uid = process.getuid?.()
+    if (uid !== undefined) {
+      // another user's file (as root: owned by nobody; as a user: owned by someone not root may not be possible)
+      const other = uid === 0 ? 65534 : undefined
+      if (other !== undefined) {
+        writeFileSync(entry, forged)
+        chmodSync(entry, 0o600)
+        chownSync(entry, other, other)
+        const result = await runBk(['--version'], {env})
+        expect(result.stdout).toBe(expected.stdout)
+        expect(result.exitCode).toBe(0)
+      }
+    }
+  })
+
+  it('a full cache folder: help is printed, exit 0, and no partial entry is left behind', async (context) => {
+    const full = tempDir('bk-startup-full-')
+    // a 16 KiB tmpfs filled up: needs root and mount(8); skipped elsewhere
+    if (process.getuid?.() !== 0 || spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', full]).status !== 0) {
+      context.skip()
+    }
+    try {
+      spawnSync('dd', ['if=/dev/zero', `of=${join(full, 'fill')}`, 'bs=1k', 'count=64'])
+      const env = {...dirs(), BK_CACHE_DIR: full}
+      const expected = await oclif(['--help'], env)
+      for (let i = 0; i < 2; i++) {
+        const result = await runBk(['--help'], {env})
+        expect(result.stdout).toBe(expected.stdout)
+        expect(result.exitCode).toBe(0)
+      }
+      expect(readdirSync(join(full, 'startup'))).toEqual([])
+    } finally {
+      spawnSync('umount', [full])
+    }
   })
 })

@@ -6,12 +6,13 @@ import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {compressBuffer} from '../src/archive/compression.js'
 import {memberBlocks} from '../src/archive/create.js'
 import {checkArchive, extractArchive} from '../src/archive/index.js'
-import {missingHeadByte} from '../src/archive/zstd-head.js'
+import {missingHeadBytes} from '../src/archive/zstd-head.js'
 import {createBkArchive, MANIFEST_NAME, readManifest, verifyManifest} from '../src/manifest/index.js'
 import {serializeManifest} from '../src/manifest/io.js'
 import {setWarningOutput} from '../src/ui/warn.js'
 import {cleanupTemp, snapshot, temp} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
+import {frameChecksum, lanesOf, rawFrame} from './zstd-frame.js'
 
 afterAll(cleanupTemp)
 afterEach(() => setWarningOutput((message) => process.stderr.write(`bk: warning: ${message}\n`)))
@@ -88,8 +89,8 @@ describe('reading a bk archive whose manifest frame lost its last byte (bk befor
     expect(zstdAccepts(whole)).toBe(true)
     expect(zstdAccepts(damaged)).toBe(false)
     expect(spawnSync('tar', ['--zstd', '-tf', damaged]).status).not.toBe(0)
-    expect(await missingHeadByte(whole)).toBeUndefined()
-    expect(await missingHeadByte(damaged)).toBe(head.length - 1)
+    expect(await missingHeadBytes(whole)).toBeUndefined()
+    expect(await missingHeadBytes(damaged)).toEqual({offset: head.length - 1, bytes: Buffer.of(0x0a)})
 
     const warnings: string[] = []
     setWarningOutput((message) => warnings.push(message))
@@ -114,9 +115,96 @@ describe('reading a bk archive whose manifest frame lost its last byte (bk befor
     const changed = Buffer.from(bytes)
     changed[head.length - 2] = (changed[head.length - 2] as number) ^ 0xff
     writeFileSync(other, changed)
-    expect(await missingHeadByte(other)).toBeUndefined()
+    expect(await missingHeadBytes(other)).toBeUndefined()
     await expect(readManifest(other)).rejects.toThrow()
     // a healthy bk archive is never touched
-    expect(await missingHeadByte(join(root, 'good.tar.zst'))).toBeUndefined()
+    expect(await missingHeadBytes(join(root, 'good.tar.zst'))).toBeUndefined()
   })
+})
+
+describe('the old defect also dropped a final CR LF whole (strip-final-newline), 1 archive in 65536', () => {
+  it('a manifest frame ending in 0x0d 0x0a that lost both bytes is read whole, with a warning', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    makeTree(src)
+    const good = join(root, 'good.tar.zst')
+    await createBkArchive({
+      cwd: src,
+      file: good,
+      meta: {
+        plugin: {name: '@bkcli/core', version: '0'},
+        application: 'test',
+        kind: 'full',
+        source: src,
+        components: [{type: 'files', path: '.', count: 1, bytes: 1}],
+      },
+    })
+    const manifest = await readManifest(good)
+    const bytes = readFileSync(good)
+    // the body: from the second frame on (the head frame is the manifest member alone)
+    const magic = Buffer.from([0x28, 0xb5, 0x2f, 0xfd])
+    let bodyAt = bytes.indexOf(magic, 4)
+    while (spawnSync('zstd', ['-t', '-q'], {input: bytes.subarray(0, bodyAt)}).status !== 0) {
+      bodyAt = bytes.indexOf(magic, bodyAt + 1)
+    }
+    const body = bytes.subarray(bodyAt)
+    // the manifest member, its JSON followed by 16 whitespace characters varied until the frame ends in CR LF
+    const json = serializeManifest(manifest)
+    const member = memberBlocks({name: MANIFEST_NAME, content: `${json}${' '.repeat(16)}`, mode: 0o644})
+    const varyAt = 512 + Buffer.byteLength(json)
+    const from = varyAt - (varyAt % 32)
+    const lanes = lanesOf(member, from)
+    let found = false
+    for (let k = 0; k < 3 ** 16 && !found; k++) {
+      for (let i = 0, rest = k; i < 16; i++, rest = Math.floor(rest / 3))
+        member[varyAt + i] = [0x20, 0x09, 0x0a][rest % 3] as number
+      const sum = frameChecksum(member, from, lanes)
+      found = sum[2] === 0x0d && sum[3] === 0x0a
+    }
+    expect(found).toBe(true)
+    const head = rawFrame(member)
+    expect(head.subarray(-2)).toEqual(Buffer.of(0x0d, 0x0a))
+    const whole = join(root, 'whole.tar.zst')
+    writeFileSync(whole, Buffer.concat([head, body]))
+    expect(zstdAccepts(whole)).toBe(true)
+    const damaged = join(root, 'damaged.tar.zst')
+    writeFileSync(damaged, Buffer.concat([head.subarray(0, -2), body]))
+    expect(zstdAccepts(damaged)).toBe(false)
+
+    expect(await missingHeadBytes(whole)).toBeUndefined()
+    expect(await missingHeadBytes(damaged)).toEqual({offset: head.length - 2, bytes: Buffer.of(0x0d, 0x0a)})
+    const warnings: string[] = []
+    setWarningOutput((message) => warnings.push(message))
+    expect(await readManifest(damaged)).toEqual(manifest)
+    expect(await verifyManifest(damaged)).toMatchObject({ok: true, missing: [], changed: [], extra: []})
+    expect((await checkArchive(damaged)).sha256).toBe(sha256(damaged))
+    const out = join(root, 'out')
+    await extractArchive({file: damaged, target: out})
+    expect(snapshot(out, {skip: [MANIFEST_NAME]})).toEqual(snapshot(src))
+    expect(warnings.some((w) => w.includes(damaged) && /two bytes/.test(w))).toBe(true)
+  })
+})
+
+describe('odd files are never repaired and never make the check throw', () => {
+  const second = rawFrame(Buffer.from('second frame'))
+  const cases: Array<[string, Buffer]> = [
+    ['an empty file', Buffer.alloc(0)],
+    ['a tiny file (< 9 bytes) with the magic number', Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x58])],
+    ['a gzip file', spawnSync('gzip', ['-c'], {input: Buffer.from('not zstd\n')}).stdout as Buffer],
+    ['a file of one frame (zstd, single segment with content size)', zstdOf(Buffer.from('one frame\n'))],
+    ['a file of one hand-made single-segment frame', rawFrame(Buffer.from('x'), {singleSegment: true})],
+    ['a skippable frame first', Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4]), second])],
+    ['a frame with a dictionary id, then another', Buffer.concat([rawFrame(Buffer.from('d'), {dictId: 7}), second])],
+    ['two healthy frames', Buffer.concat([rawFrame(Buffer.from('first')), second])],
+    ['a truncated frame', rawFrame(Buffer.from('truncated'.repeat(10))).subarray(0, 40)],
+    ['a frame one byte short with nothing after it', rawFrame(Buffer.from('short')).subarray(0, -1)],
+    ['a frame header only', rawFrame(Buffer.from('h')).subarray(0, 9)],
+  ]
+  for (const [name, bytes] of cases) {
+    it(name, async () => {
+      const file = join(temp(), 'odd.tar.zst')
+      writeFileSync(file, bytes)
+      expect(await missingHeadBytes(file)).toBeUndefined()
+    })
+  }
 })

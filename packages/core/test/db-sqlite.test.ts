@@ -227,6 +227,39 @@ describe('sqliteBackup', () => {
     expect(await sqliteIntegrityCheck(dest)).toEqual([])
   })
 
+  it('a rollback-journal database switched to WAL between steps: the backup API takes over from an empty file', async () => {
+    const dir = tempDir()
+    const src = join(dir, 'switch.db')
+    const db = new Database(src)
+    db.pragma('journal_mode = DELETE')
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)')
+    const insert = db.prepare('INSERT INTO t VALUES (?, ?)')
+    db.transaction(() => {
+      for (let i = 1; i <= 2000; i++) insert.run(i, `${'v'.repeat(3000)}${i}`)
+    })()
+    const expected = db.prepare('SELECT id, payload FROM t ORDER BY id').all()
+    let switched = false
+    const dest = join(dir, 'backup.db')
+    // pages already copied, then (after this step, once the read lock is released) the application goes to WAL
+    const result = await sqliteBackup(src, dest, {
+      pagesPerStep: 64,
+      onProgress: ({pagesDone}) => {
+        if (switched || pagesDone < 500) return
+        switched = true
+        setImmediate(() => db.pragma('journal_mode = WAL'))
+      },
+    })
+    expect(switched).toBe(true)
+    expect(String(db.pragma('journal_mode', {simple: true}))).toBe('wal')
+    db.close()
+    expect(result.pages).toBeGreaterThan(1000)
+    expect(await sqliteIntegrityCheck(dest)).toEqual([])
+    const copy = new Database(dest, {readonly: true})
+    expect(String(copy.pragma('journal_mode', {simple: true}))).toBe('delete')
+    expect(copy.prepare('SELECT id, payload FROM t ORDER BY id').all()).toEqual(expected)
+    copy.close()
+  })
+
   it('fails with a BkError and leaves nothing at the destination when the source is not a database', async () => {
     const dir = tempDir()
     const src = join(dir, 'not.db')

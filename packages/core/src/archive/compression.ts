@@ -7,7 +7,7 @@ import {BkError} from '../errors.js'
 import {warn} from '../ui/warn.js'
 import {programDuplex} from './native.js'
 import type {Compression} from './types.js'
-import {missingHeadByte, STRIPPED_BYTE} from './zstd-head.js'
+import {missingHeadBytes} from './zstd-head.js'
 
 /** Compression implied by a file name: .tar.gz/.tgz → gzip, .tar.zst/.tzst → zstd, anything else → none. */
 export function compressionOf(file: string): Compression {
@@ -65,11 +65,11 @@ const repairedWarned = new Set<string>()
 export async function openTar(file: string, onRaw?: (chunk: Buffer) => void): Promise<Readable> {
   const compression = await sniffCompression(file)
   if (compression === 'zstd') await requireZstd(file)
-  const repairAt = compression === 'zstd' ? await missingHeadByte(file) : undefined
-  if (repairAt !== undefined && !repairedWarned.has(file)) {
+  const repair = compression === 'zstd' ? await missingHeadBytes(file) : undefined
+  if (repair !== undefined && !repairedWarned.has(file)) {
     repairedWarned.add(file)
     warn(
-      `${file}: its manifest frame lacks one byte (a defect of earlier bk builds); bk puts it back while reading, ` +
+      `${file}: its manifest frame lacks ${repair.bytes.length === 1 ? 'one byte' : 'two bytes'} (a defect of earlier bk builds); bk puts ${repair.bytes.length === 1 ? 'it' : 'them'} back while reading, ` +
         'but zstd and GNU tar cannot read this file: make a new backup',
     )
   }
@@ -92,11 +92,11 @@ export async function openTar(file: string, onRaw?: (chunk: Buffer) => void): Pr
   if (compression === 'gzip') return pipeline(read, createGunzip({chunkSize: 256 * 1024}), () => {})
   // loaded here, not at start-up: reading a zstd archive is the only use left of execa in the archive engine
   const {execa} = await import('execa')
-  if (onRaw || repairAt !== undefined) {
+  if (onRaw || repair !== undefined) {
     // the file's bytes go through us (hashed on the way, as stored) into zstd's stdin
     const child = execa('zstd', ['-d', '-c', '-q'], {buffer: {stdout: false, stderr: true}})
-    if (repairAt === undefined) return pipeline(read, child.duplex(), () => {})
-    return pipeline(read, insertByte(repairAt, STRIPPED_BYTE), child.duplex(), () => {})
+    if (repair === undefined) return pipeline(read, child.duplex(), () => {})
+    return pipeline(read, insertBytes(repair.offset, repair.bytes), child.duplex(), () => {})
   }
   raw.destroy()
   await requireZstd(file)
@@ -129,8 +129,8 @@ export async function compressBuffer(data: Buffer, compression: Compression, lev
   return Buffer.from(result.stdout)
 }
 
-/** Passes bytes through, with `byte` inserted so that it lands at `offset` of the output. */
-function insertByte(offset: number, byte: number): Transform {
+/** Passes bytes through, with `bytes` inserted so that they land at `offset` of the output. */
+function insertBytes(offset: number, bytes: Buffer): Transform {
   let seen = 0
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
@@ -138,7 +138,7 @@ function insertByte(offset: number, byte: number): Transform {
       seen += chunk.length
       if (offset < start || offset >= seen) return done(null, chunk)
       const cut = offset - start
-      done(null, Buffer.concat([chunk.subarray(0, cut), Buffer.of(byte), chunk.subarray(cut)]))
+      done(null, Buffer.concat([chunk.subarray(0, cut), bytes, chunk.subarray(cut)]))
     },
   })
 }

@@ -1,7 +1,8 @@
 /**
  * Reading bk archives damaged by an old defect: before this fix, createBkArchive compressed its manifest member
  * through execa with `stripFinalNewline` on, so when that zstd frame's last byte was 0x0a (1 archive in 256) the
- * byte was dropped. The body frame that follows is intact; only the head frame's checksum lacks its last byte, so
+ * byte was dropped, and when its last two bytes were 0x0d 0x0a (1 in 65536) both were (strip-final-newline drops a
+ * final CR LF whole). The body frame that follows is intact; only the head frame's checksum lacks its last byte, so
  * zstd and GNU tar refuse the whole file. Such a file is recognised exactly (the first frame, parsed block by
  * block, ends one byte after the second frame's magic number) and read with the byte put back; the frame checksum
  * then proves the repair, so nothing is ever guessed.
@@ -11,8 +12,14 @@ import type {FileHandle} from 'node:fs/promises'
 import {open} from 'node:fs/promises'
 
 const MAGIC = 0xfd2fb528
-/** The byte execa stripped. */
-export const STRIPPED_BYTE = 0x0a
+/** What execa stripped: a final LF, or a final CR LF. */
+const STRIPPED = [Buffer.of(0x0a), Buffer.of(0x0d, 0x0a)]
+
+/** Where the dropped bytes go back (an offset into the file) and which they are. */
+export interface MissingHead {
+  offset: number
+  bytes: Buffer
+}
 
 /** Offset just past the first zstd frame of the file (with its checksum), or undefined if it does not parse. */
 async function firstFrameEnd(handle: FileHandle, size: number): Promise<{end: number; checksum: boolean} | undefined> {
@@ -47,26 +54,30 @@ async function firstFrameEnd(handle: FileHandle, size: number): Promise<{end: nu
 }
 
 /**
- * Where to put back the byte the old defect dropped (an offset into the file), or undefined when the file does not
- * have that defect (the usual case; also for any other damage, which then fails as it would have).
+ * Where to put back the bytes the old defect dropped (an offset into the file) and which, or undefined when the file
+ * does not have that defect (the usual case; also for any other damage, which then fails as it would have).
  */
-export async function missingHeadByte(file: string): Promise<number | undefined> {
+export async function missingHeadBytes(file: string): Promise<MissingHead | undefined> {
   const handle = await open(file, 'r')
   try {
     const {size} = await handle.stat()
     const frame = await firstFrameEnd(handle, size)
-    if (!frame?.checksum || frame.end > size + 1 || frame.end < 9) return undefined
+    if (!frame?.checksum || frame.end < 9 || frame.end > size) return undefined
     const next = Buffer.alloc(4)
     const read = async (pos: number) => (await handle.read(next, 0, 4, pos)).bytesRead === 4
     if (frame.end + 4 <= size && (await read(frame.end)) && next.readUInt32LE(0) === MAGIC) return undefined
     if (frame.end === size) return undefined // a single healthy frame
-    if (!(await read(frame.end - 1)) || next.readUInt32LE(0) !== MAGIC) return undefined
-    // prove it: the head frame with the byte put back must pass zstd's own check (content checksum included)
-    const head = Buffer.alloc(frame.end)
-    const {bytesRead} = await handle.read(head, 0, frame.end - 1, 0)
-    if (bytesRead !== frame.end - 1) return undefined
-    head[frame.end - 1] = STRIPPED_BYTE
-    return (await zstdAccepts(head)) ? frame.end - 1 : undefined
+    for (const bytes of STRIPPED) {
+      const offset = frame.end - bytes.length
+      if (!(await read(offset)) || next.readUInt32LE(0) !== MAGIC) continue
+      // prove it: the head frame with the bytes put back must pass zstd's own check (content checksum included)
+      const head = Buffer.alloc(frame.end)
+      const {bytesRead} = await handle.read(head, 0, offset, 0)
+      if (bytesRead !== offset) return undefined
+      bytes.copy(head, offset)
+      return (await zstdAccepts(head)) ? {offset, bytes} : undefined
+    }
+    return undefined
   } finally {
     await handle.close()
   }

@@ -187,6 +187,9 @@ async function copyUnderReadLock(
       if (!first) {
         if (headerBytes < HEADER_BYTES || !isRollbackHeader(header)) {
           unlock()
+          // switched to WAL after steps were copied: the backup API must find an empty file, not a page 1 that
+          // counts pages the file does not have (SQLite calls that "database disk image is malformed")
+          ftruncateSync(output, 0)
           return undefined
         }
         first = header
