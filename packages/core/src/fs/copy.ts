@@ -1,6 +1,6 @@
 import {chmodSync, chownSync, linkSync, lstatSync, mkdirSync, type Stats, utimesSync} from 'node:fs'
 import {chmod, chown, copyFile, lchown, link, lstat, lutimes, readlink, symlink, utimes} from 'node:fs/promises'
-import {join, resolve} from 'node:path'
+import {resolve} from 'node:path'
 import {BkError, messageOf} from '../errors.js'
 import {atomicDir} from '../safety/atomic.js'
 import {stepProgress} from '../ui/progress.js'
@@ -97,8 +97,11 @@ async function copyInto(
   const modeAtMkdir = (mode: number) =>
     (top.mode & 0o2000) === 0 && (mode & 0o7000) === 0 && (mode & 0o700) === 0o700 && (mode & umask) === 0
 
+  // destAbs and linkBase are resolved (no trailing slash): entry paths are appended as they are
+  const linkBase = options.hardlinkFrom === undefined ? undefined : resolve(options.hardlinkFrom)
+
   const copyOne = async (abs: string, path: string, st: Stats, target: string) => {
-    if (options.hardlinkFrom && linkUnchanged(join(options.hardlinkFrom, path), st, target)) {
+    if (linkBase && linkUnchanged(`${linkBase}/${path}`, st, target)) {
       result.linked++
       return
     }
@@ -118,7 +121,7 @@ async function copyInto(
   try {
     for await (const entry of walk(srcAbs, {filter: skip ? (p, s) => !skip(p, s) : undefined, sync: true})) {
       if (failure) break
-      const target = join(destAbs, entry.path)
+      const target = `${destAbs}/${entry.path}`
       const st = entry.stat
       if (st.isDirectory()) {
         // in walk order and synchronous (one cached-metadata syscall, cheaper than a thread-pool round trip):

@@ -1,7 +1,7 @@
 import type {Stats} from 'node:fs'
 import {lstatSync, readdirSync} from 'node:fs'
 import {lstat, readdir} from 'node:fs/promises'
-import {join} from 'node:path'
+import {normalize} from 'node:path'
 
 /** One entry of a walked tree: its relative and absolute path and its lstat. */
 export interface WalkEntry {
@@ -35,12 +35,20 @@ export function compareNames(a: string, b: string): number {
  */
 export async function* walk(root: string, options: WalkOptions = {}): AsyncGenerator<WalkEntry> {
   const state: WalkState = {options, ahead: new Map()}
+  const base = normalize(root)
+  const start = base.length > 1 && base.endsWith('/') ? base.slice(0, -1) : base
   try {
-    yield* walkDir(root, '', state, listDir(root, options.sync))
+    yield* walkDir(start, '', state, listDir(start, options.sync))
   } finally {
     // a consumer that stops early leaves look-ahead listings running: observe them so nothing is unhandled
     for (const listing of state.ahead.values()) listing.catch(() => {})
   }
+}
+
+/** `abs`/`name` for a normalized `abs` and a name from readdir: what join gives, without its normalizing pass. */
+function childPath(abs: string, name: string): string {
+  if (abs === '.') return name
+  return abs.endsWith('/') ? abs + name : `${abs}/${name}`
 }
 
 /** lstat calls in flight per directory: the thread pool works on a batch while the caller consumes the last. */
@@ -77,12 +85,12 @@ function statBatch(abs: string, names: string[], from: number, sync?: boolean): 
   const batch = names.slice(from, from + STAT_BATCH)
   if (sync) {
     try {
-      return Promise.resolve(batch.map((n) => lstatSync(join(abs, n), {throwIfNoEntry: false})))
+      return Promise.resolve(batch.map((n) => lstatSync(childPath(abs, n), {throwIfNoEntry: false})))
     } catch (error) {
       return Promise.reject(error)
     }
   }
-  return Promise.all(batch.map((n) => lstatOrGone(join(abs, n))))
+  return Promise.all(batch.map((n) => lstatOrGone(childPath(abs, n))))
 }
 
 async function listDir(abs: string, sync?: boolean): Promise<Listing> {
@@ -109,7 +117,7 @@ async function* walkDir(
       const name = names[from + i] as string
       const childRel = rel === '' ? name : `${rel}/${name}`
       if (options.filter && !options.filter(childRel, stat)) continue
-      const childAbs = join(abs, name)
+      const childAbs = childPath(abs, name)
       entries.push({path: childRel, abs: childAbs, stat})
       if (stat.isDirectory() && !options.sync && ahead.size < LIST_AHEAD) {
         const started = listDir(childAbs)
