@@ -52,10 +52,12 @@ function makeBlobs(dir, n) {
 /** bk of this checkout, and of BK_BENCH_BEFORE's when set: [{key, tool, argv(...args)}]. */
 const bks = [{key: 'bk', tool: 'bk', argv: (...a) => [process.execPath, join(repoRoot, 'apps/bk/bin/run.js'), ...a]}]
 if (beforeRoot) {
+  // its own data dir: plugins resolve from the data dir's checkout, so the default one would load this checkout's
   bks.push({
     key: 'before',
     tool: 'bk before',
     argv: (...a) => [process.execPath, join(beforeRoot, 'apps/bk/bin/run.js'), ...a],
+    options: {env: {BK_DATA_DIR: join(beforeRoot, '.bk-dev')}},
   })
 }
 
@@ -90,6 +92,7 @@ try {
       bks.map((b) => ({
         tool: `${b.tool} zodb fullbackup --no-gzip`,
         argv: b.argv('zodb', 'fullbackup', ...fsOnly, '--location', out(`${b.key}-full`)),
+        options: b.options,
       })),
       () => {
         reset('rz-full', ...bks.map((b) => `${b.key}-full`))
@@ -101,12 +104,14 @@ try {
   // --- incremental: each tool's repository holds the full backup of the base Data.fs, then Data.fs grows ---
   const tools = [...bks.map((b) => b.key), ...(repozo ? ['rz'] : [])]
   const fullOf = {rz: () => runRepozo('-B', '-F', '-r', out('rz-base'), '-f', datafs)}
+  const optionsOf = {}
   for (const b of bks) {
     fullOf[b.key] = () => b.argv('zodb', 'fullbackup', ...fsOnly, '--location', out(`${b.key}-base`))
+    optionsOf[b.key] = b.options
   }
   for (const t of tools) {
     mkdirSync(out(`${t}-base`))
-    measure(fullOf[t]())
+    measure(fullOf[t](), optionsOf[t])
   }
   grow(db, deltaBytes)
   sh('sync')
@@ -127,6 +132,7 @@ try {
   const bkInc = bks.map((b) => ({
     tool: `${b.tool} zodb backup --no-gzip`,
     argv: b.argv('zodb', 'backup', ...fsOnly, '--location', out(`${b.key}-inc`)),
+    options: b.options,
   }))
   const resetAll = () => {
     if (repozo) resetRepo('rz')
@@ -141,7 +147,7 @@ try {
   // --- restore of full + incremental ---
   resetAll()
   if (repozo) measure(incOf.rz(false))
-  for (const b of bkInc) measure(b.argv)
+  for (const b of bkInc) measure(b.argv, b.options)
   const restoreAnchor = repozo
     ? {tool: 'repozo -R', argv: runRepozo('-R', '-r', out('rz-inc'), '-o', out('rz-restored.fs'))}
     : {
@@ -166,6 +172,7 @@ try {
       out(`${b.key}-inc`),
       '-y',
     ),
+    options: b.options,
   }))
   const resetRestored = () => reset('rz-restored.fs', ...bks.map((b) => `${b.key}-restored`))
   rows.push(...paired('restore (full + incremental)', restoreAnchor, bkRestore, resetRestored))
@@ -205,6 +212,7 @@ try {
       bks.map((b) => ({
         tool: `${b.tool} zodb backup --only-blobs`,
         argv: b.argv('zodb', 'backup', ...blobFlags, '--blob-backup-location', out(`${b.key}-blobs`)),
+        options: b.options,
       })),
       () => reset('rsync.1', ...bks.map((b) => `${b.key}-blobs`)),
     ),
@@ -213,7 +221,7 @@ try {
   const firsts = new Map()
   for (const b of bks) {
     reset(`${b.key}-blobs`)
-    measure(b.argv('zodb', 'backup', ...blobFlags, '--blob-backup-location', out(`${b.key}-blobs`)))
+    measure(b.argv('zodb', 'backup', ...blobFlags, '--blob-backup-location', out(`${b.key}-blobs`)), b.options)
     firsts.set(b.key, new Set(readdirSync(out(`${b.key}-blobs`))))
   }
   reset('rsync.1')
@@ -229,6 +237,7 @@ try {
       bks.map((b) => ({
         tool: `${b.tool} zodb backup --only-blobs (hard links)`,
         argv: b.argv('zodb', 'backup', ...blobFlags, '--blob-backup-location', out(`${b.key}-blobs`)),
+        options: b.options,
       })),
       () => {
         reset('rsync.2')
