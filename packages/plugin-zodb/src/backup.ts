@@ -23,6 +23,7 @@ import {atomicFile, BkError, crashPoint} from '@bkcli/core'
 import {readRepoFile, repoFileHead} from './chain-reader.js'
 import {checkBoundary, hasMagic, preadExactly, scanTransactions, tidToDate} from './filestorage.js'
 import {FsIndex, IndexFormatError, readIndexFile, writeIndexFile} from './fsindex.js'
+import {OFFLOAD_MIN, pump} from './pump.js'
 import {RecordParser, StructureError} from './record-parser.js'
 import {
   type DatLine,
@@ -389,11 +390,78 @@ async function copyRange(
   tmp: string,
   options: {gzip: boolean; level: number; index: FsIndex; onProgress?: (done: number, total: number) => void},
 ): Promise<CopyResult> {
-  // md5 (the .dat's) is the main CPU cost of a full backup. Hashing it in a worker thread was tried: on this
-  // 2-core machine it gave no measurable gain and ~45 MB more memory, so it is hashed inline.
-  const md5 = syncMd5()
-  const sha = createHash('sha256')
   const parser = new RecordParser({start, onRecord: (oid, at) => options.index.set(oid, at)})
+  let result: CopyResult
+  try {
+    result = options.gzip
+      ? await copyGzip(fh, start, end, tmp, parser, options)
+      : await copyPlain(fh, start, end, tmp, parser, options)
+    parser.end()
+  } catch (e) {
+    if (e instanceof StructureError) {
+      throw new BkError(`Data.fs changed or is damaged while being copied (${e.message}); nothing was written`)
+    }
+    throw e
+  }
+  return {...result, lastTid: parser.lastTransactionTid}
+}
+
+/**
+ * Uncompressed: the file's bytes are Data.fs's, so the md5 (.dat) and the sha256 (manifest) are of the same
+ * buffers; for a large range the md5 runs in a worker beside the sha256 (pump.ts). The output is pushed to disk
+ * as it goes, so atomicFile's fsync at the end has little left to write.
+ */
+async function copyPlain(
+  fh: FileHandle,
+  start: number,
+  end: number,
+  tmp: string,
+  parser: RecordParser,
+  options: {onProgress?: (done: number, total: number) => void},
+): Promise<Omit<CopyResult, 'lastTid'>> {
+  const out = await open(tmp, 'w')
+  try {
+    let at = start
+    const r = await pump({
+      read: async (buf) => {
+        const want = Math.min(buf.length, end - at)
+        if (want <= 0) return 0
+        const {bytesRead} = await fh.read(buf, 0, want, at)
+        at += bytesRead
+        return bytesRead
+      },
+      inspect: (chunk) => {
+        parser.push(chunk)
+        options.onProgress?.(at - start, end - start)
+      },
+      write: async (chunk) => {
+        for (let w = 0; w < chunk.length; ) w += (await out.write(chunk, w, chunk.length - w)).bytesWritten
+      },
+      writeback: () => out.datasync(),
+      md5: true,
+      sha256: true,
+      offload: end - start >= OFFLOAD_MIN,
+    })
+    if (r.bytes !== end - start) {
+      throw new BkError(`read ${r.bytes} bytes of Data.fs, expected ${end - start}; nothing was written`)
+    }
+    return {md5: r.md5!, sha256: r.sha256!, written: r.bytes}
+  } finally {
+    await out.close()
+  }
+}
+
+/** Compressed: md5 of Data.fs's bytes, sha256 of the gzip stream written (zlib runs in the thread pool). */
+async function copyGzip(
+  fh: FileHandle,
+  start: number,
+  end: number,
+  tmp: string,
+  parser: RecordParser,
+  options: {level: number; onProgress?: (done: number, total: number) => void},
+): Promise<Omit<CopyResult, 'lastTid'>> {
+  const md5 = createHash('md5')
+  const sha = createHash('sha256')
   let done = 0
   let written = 0
   const tap = new Transform({
@@ -402,10 +470,8 @@ async function copyRange(
         parser.push(chunk)
         done += chunk.length
         options.onProgress?.(done, end - start)
-        md5.update(chunk).then(
-          () => cb(null, chunk),
-          (e: Error) => cb(e),
-        )
+        md5.update(chunk)
+        cb(null, chunk)
       } catch (e) {
         cb(e as Error)
       }
@@ -419,39 +485,16 @@ async function copyRange(
     },
   })
   const output = createWriteStream(tmp, {highWaterMark: CHUNK})
-  const stages: NodeJS.ReadWriteStream[] = [tap]
-  if (options.gzip) stages.push(createGzip({level: options.level, chunkSize: CHUNK}))
-  stages.push(count)
-  try {
-    if (end > start) {
-      const input = fh.createReadStream({start, end: end - 1, autoClose: false, highWaterMark: CHUNK})
-      await pipeline([input, ...stages, output])
-    } else {
-      await pipeline([Readable.from([]), ...stages, output])
-    }
-    parser.end()
-  } catch (e) {
-    await md5.close()
-    if (e instanceof StructureError) {
-      throw new BkError(`Data.fs changed or is damaged while being copied (${e.message}); nothing was written`)
-    }
-    throw e
+  const gzip = createGzip({level: options.level, chunkSize: CHUNK})
+  if (end > start) {
+    const input = fh.createReadStream({start, end: end - 1, autoClose: false, highWaterMark: CHUNK})
+    await pipeline([input, tap, gzip, count, output])
+  } else {
+    await pipeline([Readable.from([]), tap, gzip, count, output])
   }
-  const md5hex = await md5.digest()
   if (done !== end - start)
     throw new BkError(`read ${done} bytes of Data.fs, expected ${end - start}; nothing was written`)
-  return {md5: md5hex, sha256: sha.digest('hex'), written, lastTid: parser.lastTransactionTid}
-}
-
-function syncMd5(): {update(chunk: Buffer): Promise<void>; digest(): Promise<string>; close(): Promise<void>} {
-  const hash = createHash('md5')
-  return {
-    update: async (chunk) => {
-      hash.update(chunk)
-    },
-    digest: async () => hash.digest('hex'),
-    close: async () => {},
-  }
+  return {md5: md5.digest('hex'), sha256: sha.digest('hex'), written}
 }
 
 /**

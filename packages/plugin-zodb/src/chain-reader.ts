@@ -2,9 +2,11 @@
 // against its `.dat` line and (optionally) the FileStorage structure of the whole stream as it goes.
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
+import {open} from 'node:fs/promises'
 import {createGunzip} from 'node:zlib'
 import {BkError} from '@bkcli/core'
 import type {FsIndex} from './fsindex.js'
+import {pump} from './pump.js'
 import {RecordParser, StructureError} from './record-parser.js'
 import type {CheckedChain, RepoFile} from './repository.js'
 
@@ -20,7 +22,7 @@ export function readRepoFile(file: RepoFile): AsyncIterable<Buffer> {
 }
 
 export interface ChainReadOptions {
-  /** receives every chunk in order (the restore writes it out) */
+  /** receives every chunk in order (the restore writes it out); the chunk's memory is reused once it resolves */
   sink?: (chunk: Buffer) => Promise<void> | void
   /** check the FileStorage structure of the concatenated bytes (default true) */
   structure?: boolean
@@ -44,15 +46,37 @@ export async function readChain(chain: CheckedChain, options: ChainReadOptions =
   let total = 0
   for (const [i, file] of chain.files.entries()) {
     const line = chain.lines[i]!
-    const md5 = createHash('md5')
     let n = 0
+    let sum: string
     try {
-      for await (const chunk of readRepoFile(file) as AsyncIterable<Buffer>) {
-        md5.update(chunk)
-        n += chunk.length
-        parser?.push(chunk)
-        if (options.sink) await options.sink(chunk)
-        options.onProgress?.(total + n)
+      if (file.gzip) {
+        const md5 = createHash('md5')
+        for await (const chunk of readRepoFile(file) as AsyncIterable<Buffer>) {
+          md5.update(chunk)
+          n += chunk.length
+          parser?.push(chunk)
+          if (options.sink) await options.sink(chunk)
+          options.onProgress?.(total + n)
+        }
+        sum = md5.digest('hex')
+      } else {
+        // uncompressed: large buffers read ahead, written from the same memory, no copy (pump.ts)
+        const fh = await open(file.path, 'r')
+        try {
+          const r = await pump({
+            read: async (buf) => (await fh.read(buf, 0, buf.length, null)).bytesRead,
+            inspect: (chunk) => {
+              n += chunk.length
+              parser?.push(chunk)
+              options.onProgress?.(total + n)
+            },
+            write: options.sink ? async (chunk) => options.sink!(chunk) : undefined,
+            md5: true,
+          })
+          sum = r.md5!
+        } finally {
+          await fh.close()
+        }
       }
     } catch (e) {
       if (e instanceof StructureError) {
@@ -66,7 +90,6 @@ export async function readChain(chain: CheckedChain, options: ChainReadOptions =
       }
       throw e
     }
-    const sum = md5.digest('hex')
     const size = line.end - line.start
     const z = file.gzip ? ' (when uncompressed)' : ''
     if (n !== size) throw new BkError(`${file.path} is ${n} bytes${z}, should be ${size} bytes; the backup is damaged`)

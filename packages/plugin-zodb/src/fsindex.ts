@@ -19,6 +19,11 @@ export class FsIndex {
     else this.big.set(oid.readBigUInt64BE(0), offset)
   }
 
+  /** An oid below 2^53, as a number. */
+  setSmall(oid: number, offset: number): void {
+    this.small.set(oid, offset)
+  }
+
   setNumber(oid: bigint, offset: number): void {
     if (oid < 0x20_0000_0000_0000n) this.small.set(Number(oid), offset)
     else this.big.set(oid, offset)
@@ -26,9 +31,19 @@ export class FsIndex {
 
   /** Entries in ascending oid order. */
   *sorted(): Generator<[bigint, number]> {
-    const keys = Float64Array.from(this.small.keys()).sort()
+    const {keys, get} = this.sortedSmall()
+    for (const k of keys) yield [BigInt(k), get(k)]
+    yield* this.sortedBig()
+  }
+
+  /** The oids below 2^53, sorted, as numbers (every oid a ZODB hands out in practice). */
+  sortedSmall(): {keys: Float64Array; get: (oid: number) => number} {
+    return {keys: Float64Array.from(this.small.keys()).sort(), get: (k) => this.small.get(k)!}
+  }
+
+  /** The oids from 2^53 on, sorted. */
+  *sortedBig(): Generator<[bigint, number]> {
     const bigKeys = [...this.big.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    for (const k of keys) yield [BigInt(k), this.small.get(k)!]
     for (const k of bigKeys) yield [k, this.big.get(k)!]
   }
 }
@@ -36,6 +51,16 @@ export class FsIndex {
 /** Serialises an index exactly as fsIndex.save(pos, file) does. Returns the bytes in pieces (one per bucket). */
 export function* encodeIndex(pos: number, index: FsIndex): Generator<Buffer> {
   yield pickleInt(pos)
+  // oids below 2^53 (all of them in practice) are grouped by their 6-byte prefix with plain number arithmetic
+  const {keys: smallKeys, get} = index.sortedSmall()
+  let at = 0
+  while (at < smallKeys.length) {
+    const prefix = Math.floor(smallKeys[at]! / 0x10000)
+    let stop = at + 1
+    while (stop < smallKeys.length && Math.floor(smallKeys[stop]! / 0x10000) === prefix) stop++
+    yield bucket(prefix, smallKeys.subarray(at, stop), get)
+    at = stop
+  }
   let prefix: bigint | undefined
   let keys: number[] = []
   let values: number[] = []
@@ -43,16 +68,14 @@ export function* encodeIndex(pos: number, index: FsIndex): Generator<Buffer> {
     if (prefix === undefined) return
     const p = Buffer.alloc(8)
     p.writeBigUInt64BE(prefix << 16n)
-    const bucket = Buffer.alloc(keys.length * 8)
+    const b = Buffer.alloc(keys.length * 8)
     keys.forEach((k, i) => {
-      bucket.writeUInt16BE(k, i * 2)
-      const v = values[i]!
-      bucket.writeUInt16BE(Math.floor(v / 0x1_0000_0000) & 0xffff, keys.length * 2 + i * 6)
-      bucket.writeUInt32BE(v % 0x1_0000_0000, keys.length * 2 + i * 6 + 2)
+      b.writeUInt16BE(k, i * 2)
+      b.writeUIntBE(values[i]!, keys.length * 2 + i * 6, 6)
     })
-    yield pickleBytesPair(p.subarray(0, 6), bucket)
+    yield pickleBytesPair(p.subarray(0, 6), b)
   }
-  for (const [oid, offset] of index.sorted()) {
+  for (const [oid, offset] of index.sortedBig()) {
     const pre = oid >> 16n
     if (pre !== prefix) {
       yield* flush()
@@ -65,6 +88,20 @@ export function* encodeIndex(pos: number, index: FsIndex): Generator<Buffer> {
   }
   yield* flush()
   yield pickleNone()
+}
+
+/** One bucket: the 6-byte prefix, then the 2-byte suffixes, then the 6-byte offsets. */
+function bucket(prefix: number, keys: Float64Array, get: (k: number) => number): Buffer {
+  const p = Buffer.alloc(6)
+  p.writeUIntBE(prefix, 0, 6)
+  const n = keys.length
+  const b = Buffer.alloc(n * 8)
+  for (let i = 0; i < n; i++) {
+    const k = keys[i]!
+    b.writeUInt16BE(k % 0x10000, i * 2)
+    b.writeUIntBE(get(k), n * 2 + i * 6, 6)
+  }
+  return pickleBytesPair(p, b)
 }
 
 /** Writes the index to `path` (the caller makes it atomic). */
@@ -128,7 +165,15 @@ export async function readIndexFile(path: string): Promise<{pos: number; index: 
       const [prefix, bucket] = item as [Buffer, Buffer]
       if (prefix.length !== 6 || bucket.length % 8 !== 0) throw new IndexFormatError('malformed index bucket')
       const n = bucket.length / 8
-      const base = (BigInt(prefix.readUIntBE(0, 6)) << 16n) as bigint
+      const hi = prefix.readUIntBE(0, 6)
+      if (hi < 0x20_0000_0000) {
+        // the whole bucket's oids are below 2^53: number arithmetic, no BigInt per entry
+        const base = hi * 0x10000
+        for (let i = 0; i < n; i++)
+          index.setSmall(base + bucket.readUInt16BE(i * 2), bucket.readUIntBE(n * 2 + i * 6, 6))
+        continue
+      }
+      const base = (BigInt(hi) << 16n) as bigint
       for (let i = 0; i < n; i++) {
         const oid = base | BigInt(bucket.readUInt16BE(i * 2))
         const offset = bucket.readUIntBE(n * 2 + i * 6, 6)

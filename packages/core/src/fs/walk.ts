@@ -1,6 +1,7 @@
 import type {Stats} from 'node:fs'
+import {lstatSync, readdirSync} from 'node:fs'
 import {lstat, readdir} from 'node:fs/promises'
-import {join} from 'node:path'
+import {normalize} from 'node:path'
 
 /** One entry of a walked tree: its relative and absolute path and its lstat. */
 export interface WalkEntry {
@@ -15,6 +16,12 @@ export interface WalkEntry {
 export interface WalkOptions {
   /** Return false to leave an entry out; for a directory, its contents are left out too. */
   filter?: (path: string, stat: Stats) => boolean
+  /**
+   * List and lstat with synchronous calls, as rsync and cp do: no thread-pool round trip per folder and per batch.
+   * Best when the tree's metadata is cached or the machine is busy; the default (false) keeps many lstats in
+   * flight, which helps a cold disk.
+   */
+  sync?: boolean
 }
 
 /** Byte-wise name order (stable across locales), so archives and manifests list files the same way everywhere. */
@@ -28,12 +35,20 @@ export function compareNames(a: string, b: string): number {
  */
 export async function* walk(root: string, options: WalkOptions = {}): AsyncGenerator<WalkEntry> {
   const state: WalkState = {options, ahead: new Map()}
+  const base = normalize(root)
+  const start = base.length > 1 && base.endsWith('/') ? base.slice(0, -1) : base
   try {
-    yield* walkDir(root, '', state, listDir(root))
+    yield* walkDir(start, '', state, listDir(start, options.sync))
   } finally {
     // a consumer that stops early leaves look-ahead listings running: observe them so nothing is unhandled
     for (const listing of state.ahead.values()) listing.catch(() => {})
   }
+}
+
+/** `abs`/`name` for a normalized `abs` and a name from readdir: what join gives, without its normalizing pass. */
+function childPath(abs: string, name: string): string {
+  if (abs === '.') return name
+  return abs.endsWith('/') ? abs + name : `${abs}/${name}`
 }
 
 /** lstat calls in flight per directory: the thread pool works on a batch while the caller consumes the last. */
@@ -66,13 +81,21 @@ async function lstatOrGone(path: string): Promise<Stats | undefined> {
   }
 }
 
-function statBatch(abs: string, names: string[], from: number): Promise<(Stats | undefined)[]> {
-  return Promise.all(names.slice(from, from + STAT_BATCH).map((n) => lstatOrGone(join(abs, n))))
+function statBatch(abs: string, names: string[], from: number, sync?: boolean): Promise<(Stats | undefined)[]> {
+  const batch = names.slice(from, from + STAT_BATCH)
+  if (sync) {
+    try {
+      return Promise.resolve(batch.map((n) => lstatSync(childPath(abs, n), {throwIfNoEntry: false})))
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+  return Promise.all(batch.map((n) => lstatOrGone(childPath(abs, n))))
 }
 
-async function listDir(abs: string): Promise<Listing> {
-  const names = (await readdir(abs)).sort(compareNames)
-  return {names, first: await statBatch(abs, names, 0)}
+async function listDir(abs: string, sync?: boolean): Promise<Listing> {
+  const names = (sync ? readdirSync(abs) : await readdir(abs)).sort(compareNames)
+  return {names, first: await statBatch(abs, names, 0, sync)}
 }
 
 async function* walkDir(
@@ -85,7 +108,7 @@ async function* walkDir(
   const {options, ahead} = state
   let stats = first
   for (let from = 0; from < names.length; from += STAT_BATCH) {
-    const next = from + STAT_BATCH < names.length ? statBatch(abs, names, from + STAT_BATCH) : undefined
+    const next = from + STAT_BATCH < names.length ? statBatch(abs, names, from + STAT_BATCH, options.sync) : undefined
     next?.catch(() => {}) // observed when awaited
     const entries: WalkEntry[] = []
     for (let i = 0; i < stats.length; i++) {
@@ -94,9 +117,9 @@ async function* walkDir(
       const name = names[from + i] as string
       const childRel = rel === '' ? name : `${rel}/${name}`
       if (options.filter && !options.filter(childRel, stat)) continue
-      const childAbs = join(abs, name)
+      const childAbs = childPath(abs, name)
       entries.push({path: childRel, abs: childAbs, stat})
-      if (stat.isDirectory() && ahead.size < LIST_AHEAD) {
+      if (stat.isDirectory() && !options.sync && ahead.size < LIST_AHEAD) {
         const started = listDir(childAbs)
         started.catch(() => {}) // observed when its folder is walked
         ahead.set(childAbs, started)
@@ -107,7 +130,7 @@ async function* walkDir(
       if (entry.stat.isDirectory()) {
         const started = ahead.get(entry.abs)
         ahead.delete(entry.abs)
-        yield* walkDir(entry.abs, entry.path, state, started ?? listDir(entry.abs))
+        yield* walkDir(entry.abs, entry.path, state, started ?? listDir(entry.abs, options.sync))
       }
     }
     if (next) stats = await next
