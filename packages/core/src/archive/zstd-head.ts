@@ -12,6 +12,8 @@ import type {FileHandle} from 'node:fs/promises'
 import {open} from 'node:fs/promises'
 
 const MAGIC = 0xfd2fb528
+/** Largest first frame looked at: bk's manifest frame of a million files is ~100 MiB uncompressed, far less packed. */
+const MAX_HEAD_FRAME = 256 * 1024 * 1024
 /** What execa stripped: a final LF, or a final CR LF. */
 const STRIPPED = [Buffer.of(0x0a), Buffer.of(0x0d, 0x0a)]
 
@@ -48,6 +50,8 @@ async function firstFrameEnd(handle: FileHandle, size: number): Promise<{end: nu
     const blockSize = header >> 3
     if (type === 3) return undefined // reserved block type
     pos += 3 + (type === 1 ? 1 : blockSize)
+    // a manifest frame is far smaller: a huge first frame (another tool's archive) is not walked block by block
+    if (pos > MAX_HEAD_FRAME) return undefined
     if (last) break
   }
   return {end: pos + (checksum ? 4 : 0), checksum}
