@@ -205,6 +205,14 @@ function linkUnchanged(previous: string, st: Stats, target: string): boolean {
   if (!prev?.isFile() || prev.size !== st.size || Math.abs(prev.mtimeMs - st.mtimeMs) >= 1) return false
   // a hard link shares mode and owner: only reuse it when those match too, else the copy would lie about them
   if ((prev.mode & 0o7777) !== (st.mode & 0o7777) || prev.uid !== st.uid || prev.gid !== st.gid) return false
-  linkSync(previous, target)
+  try {
+    linkSync(previous, target)
+  } catch (e) {
+    // another mount of the same file system (EXDEV, same st_dev), protected_hardlinks (EPERM), too many links
+    // (EMLINK): the file is copied instead
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'EXDEV' || code === 'EPERM' || code === 'EMLINK') return false
+    throw e
+  }
   return true
 }
