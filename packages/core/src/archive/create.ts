@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import type {Dirent, Stats} from 'node:fs'
+import type {Stats} from 'node:fs'
 import {createReadStream, createWriteStream} from 'node:fs'
 import {lstat, readdir, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
@@ -8,7 +8,7 @@ import {pipeline} from 'node:stream/promises'
 import {Header, Pack} from 'tar'
 import {BkError, isBkError, messageOf} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
-import {compareNames, walk} from '../fs/walk.js'
+import {walk} from '../fs/walk.js'
 import {writeBehind} from '../fs/write-behind.js'
 import {atomicFile} from '../safety/atomic.js'
 import {stepProgress} from '../ui/progress.js'
@@ -160,7 +160,7 @@ export async function writeTar(
       yield block
     }
     const tar = await gnuTar()
-    const accepted = async function* (): AsyncGenerator<string> {
+    const accepted = async function* (): AsyncGenerator<string | Buffer> {
       // GNU tar lstats every entry itself: bk's own list then needs only the directory listings' types
       for await (const entry of tar ? listedSources(options, exclude, excluded) : sources(options, excluded)) {
         if (entry.kind === 'other') {
@@ -168,12 +168,13 @@ export async function writeTar(
           continue
         }
         entries++
-        yield options.dotSlash ? dotSlashName(entry.path) : entry.path
+        if (entry.raw) yield options.dotSlash ? Buffer.concat([Buffer.from('./'), entry.raw]) : entry.raw
+        else yield options.dotSlash ? dotSlashName(entry.path) : entry.path
       }
     }
     const body = tar
       ? gnuTarStream(tar, resolve(options.cwd), accepted(), options.portable ?? false)
-      : nodeTarStream(options, accepted())
+      : nodeTarStream(options, accepted() as AsyncIterable<string>) // raw names come only with GNU tar's lister
     for await (const chunk of body) {
       produced += chunk.length
       options.onProgress?.(produced)
@@ -285,9 +286,16 @@ type SourceKind = 'file' | 'directory' | 'symlink' | 'other'
 interface Source {
   path: string
   kind: SourceKind
+  /** The path's bytes when a name in it is not valid UTF-8 (`path` is then lossy); GNU tar is given these */
+  raw?: Buffer
 }
 
-function kindOf(st: Stats | Dirent): SourceKind | undefined {
+function kindOf(
+  st: Pick<
+    Stats,
+    'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isSocket' | 'isFIFO' | 'isCharacterDevice' | 'isBlockDevice'
+  >,
+): SourceKind | undefined {
   if (st.isFile()) return 'file'
   if (st.isDirectory()) return 'directory'
   if (st.isSymbolicLink()) return 'symlink'
@@ -345,43 +353,45 @@ async function* listedSources(
 ): AsyncGenerator<Source> {
   const cwd = resolve(options.cwd)
   const filter = options.filter
-  async function* below(abs: string, rel: string): AsyncGenerator<Source> {
-    const listing = await readdir(abs, {withFileTypes: true})
-    listing.sort((a, b) => byteOrder(a.name, b.name))
+  // listings are read as bytes: a name that is not valid UTF-8 (an old Latin-1 file name) must reach GNU tar as it
+  // is, not as the lossy string readdir would give (which names no file)
+  const SLASH = Buffer.from('/')
+  async function* below(abs: Buffer, rel: string, relRaw: Buffer | undefined): AsyncGenerator<Source> {
+    const listing = await readdir(abs, {withFileTypes: true, encoding: 'buffer'})
+    listing.sort((a, b) => Buffer.compare(a.name, b.name))
     for (const dirent of listing) {
-      const path = rel === '' ? dirent.name : `${rel}/${dirent.name}`
+      const bytes = dirent.name
+      const name = bytes.toString('utf8')
+      const lossy = name.includes('\uFFFD') && !Buffer.from(name).equals(bytes)
+      const path = rel === '' ? name : `${rel}/${name}`
+      const raw =
+        lossy || relRaw ? Buffer.concat(rel === '' ? [bytes] : [relRaw ?? Buffer.from(rel), SLASH, bytes]) : undefined
       if (filter && !filter(path)) continue
+      const child = Buffer.concat([abs, SLASH, bytes])
       let kind = kindOf(dirent)
-      if (kind === undefined || exclude.has(dirent.name)) {
-        const st = await lstat(join(abs, dirent.name)).catch((error) => {
+      if (kind === undefined || exclude.has(name)) {
+        const st = await lstat(child).catch((error) => {
           // removed between readdir and lstat (a live application's temp file): nothing to report, as walk()
           if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
           throw error
         })
-        if (!st || excluded(dirent.name, st)) continue
+        if (!st || excluded(name, st)) continue
         kind = kindOf(st) ?? 'other'
       }
-      yield {path, kind}
-      if (kind === 'directory') yield* below(join(abs, dirent.name), path)
+      yield raw ? {path, kind, raw} : {path, kind}
+      if (kind === 'directory') yield* below(child, path, raw)
     }
   }
   if (options.dotSlash) yield {path: '.', kind: 'directory'}
   if (!options.entries) {
-    yield* below(cwd, '')
+    yield* below(Buffer.from(cwd), '', undefined)
     return
   }
   for await (const {rel, stat: st} of listedEntries(options)) {
     if (excluded(basename(rel), st)) continue
     yield {path: rel, kind: kindOf(st) ?? 'other'}
-    if (st.isDirectory()) yield* below(join(cwd, rel), rel)
+    if (st.isDirectory()) yield* below(Buffer.from(join(cwd, rel)), rel, undefined)
   }
-}
-
-/** compareNames (byte order of the UTF-8 names) without its two Buffers per comparison where UTF-16 order agrees. */
-function byteOrder(a: string, b: string): number {
-  // UTF-16 code unit order equals UTF-8 byte order unless a surrogate pair meets a code point U+E000..U+FFFF
-  if (/[\uD800-\uFFFF]/.test(a) || /[\uD800-\uFFFF]/.test(b)) return compareNames(a, b)
-  return a < b ? -1 : a > b ? 1 : 0
 }
 
 /** Write `head` then the bytes of `bodyPath` into `path` (truncated); returns size and sha256 of the result. */

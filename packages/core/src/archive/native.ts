@@ -208,8 +208,8 @@ export async function decodeCheck(compression: Compression): Promise<{
 }
 
 export interface GnuTarSource {
-  /** Archive names, in order ('.' for cwd itself). */
-  names: AsyncIterable<string>
+  /** Archive names, in order ('.' for cwd itself); bytes for a name that is not valid UTF-8. */
+  names: AsyncIterable<string | Buffer>
 }
 
 /** GNU tar's complaint about one path, turned into the errno node-tar would have given (for createError). */
@@ -241,7 +241,7 @@ function tarFailure(stderr: string, status: number | null, signal: string | null
 export async function* gnuTarStream(
   tar: string,
   cwd: string,
-  names: AsyncIterable<string>,
+  names: AsyncIterable<string | Buffer>,
   portable: boolean,
 ): AsyncGenerator<Buffer> {
   const args = [
@@ -277,12 +277,18 @@ export async function* gnuTarStream(
   stdin.on('error', () => {}) // EPIPE when tar dies early: its exit status tells why
   let feedError: unknown
   const feeding = (async () => {
-    let batch: string[] = []
+    let batch: (string | Buffer)[] = []
+    let bytes = false
     let size = 0
     const flush = async () => {
       if (batch.length === 0) return
-      const ok = stdin.write(batch.join(''))
+      const ok = stdin.write(
+        bytes
+          ? Buffer.concat(batch.map((b) => (typeof b === 'string' ? Buffer.from(b) : b)))
+          : (batch as string[]).join(''),
+      )
       batch = []
+      bytes = false
       size = 0
       if (!ok)
         await new Promise<void>((resolve) => {
@@ -297,7 +303,8 @@ export async function* gnuTarStream(
     }
     try {
       for await (const name of names) {
-        const item = `${name}\0`
+        const item = typeof name === 'string' ? `${name}\0` : Buffer.concat([name, Buffer.from([0])])
+        if (typeof item !== 'string') bytes = true
         batch.push(item)
         size += item.length
         if (size >= 64 * 1024) await flush()
