@@ -1,8 +1,8 @@
 // createArchive/createBkArchive({prefix, prepend: [{source}]}): a tree archived where it lies under a directory
 // name, after members streamed from files staged elsewhere (Roundup's database snapshot + home, without a copy).
 import {execFileSync} from 'node:child_process'
-import {chmodSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {randomBytes} from 'node:crypto'
+import {chmodSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {createArchive, extractArchive} from '../src/archive/index.js'
@@ -99,9 +99,7 @@ describe('archiving a tree under a prefix after streamed prepended files', () =>
     const src = join(root, 'src')
     mkdirSync(src)
     for (const prefix of ['../x', '/abs', 'a,b', 'a/', '', '.'])
-      expect((await rejection(createArchive({cwd: src, file: join(root, 'a.tar'), prefix}))).message).toMatch(
-        /prefix/,
-      )
+      expect((await rejection(createArchive({cwd: src, file: join(root, 'a.tar'), prefix}))).message).toMatch(/prefix/)
     expect(
       (await rejection(createArchive({cwd: src, file: join(root, 'b.tar'), prefix: 'home', dotSlash: true}))).message,
     ).toMatch(/prefix/)
