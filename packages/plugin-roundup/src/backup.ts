@@ -226,8 +226,10 @@ export class TrackerBackup {
       // 2. then the files: the home without the live database files, and an outside db dir's files
       const dbInHome = !relative(tracker.home, tracker.dbDir).startsWith('..')
       const dbRel = relative(tracker.home, tracker.dbDir).split('\\').join('/')
+      // the location inside the home: left out (compared as a relative path: the filter runs once per entry)
+      const locationRel = relative(tracker.home, location).split('\\').join('/')
       const skip = (path: string) => {
-        if (resolve(tracker.home, path) === location) return true
+        if (path === locationRel) return true
         if (!dbInHome) return false
         const inDb = dbRel === '' ? path : path.startsWith(`${dbRel}/`) ? path.slice(dbRel.length + 1) : undefined
         return inDb !== undefined && LIVE_DB_FILES.test(inDb)
