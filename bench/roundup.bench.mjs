@@ -38,6 +38,10 @@ try {
   }
   const ours = (tool, argv, note) => ({tool, argv, note})
   const rows = []
+  // BENCH_CASES=backup (comma-separated: export, backup, migrate): run only those cases
+  // BK_BENCH_BEFORE=<another checkout, built> adds its bk to the backup case (paired rounds)
+  const beforeRoot = process.env.BK_BENCH_BEFORE
+  const cases = (process.env.BENCH_CASES ?? 'export,backup,migrate').split(',').map((c) => c.trim())
 
   // export
   const exportAnchor = admin
@@ -46,42 +50,66 @@ try {
         tool: 'sqlite3 .dump + cp -a db/files (no roundup-admin)',
         argv: `mkdir ${q(join(work, 'anchor'))} && sqlite3 ${q(join(home, 'db/db'))} .dump > ${q(join(work, 'anchor/db.sql'))} && cp -a ${q(join(home, 'db/files'))} ${q(join(work, 'anchor/files'))}`,
       }
-  rows.push(
-    ...paired(
-      'export',
-      {...exportAnchor, options: {shell: true}},
-      [
-        ours(
-          'bk roundup export',
-          bk('roundup', 'export', home, join(work, 'export'), '-q'),
-          'roundup-admin format, byte-for-byte',
-        ),
-      ],
-      () => fresh('anchor', 'export'),
-    ),
-  )
+  if (cases.includes('export'))
+    rows.push(
+      ...paired(
+        'export',
+        {...exportAnchor, options: {shell: true}},
+        [
+          ours(
+            'bk roundup export',
+            bk('roundup', 'export', home, join(work, 'export'), '-q'),
+            'roundup-admin format, byte-for-byte',
+          ),
+        ],
+        () => fresh('anchor', 'export'),
+      ),
+    )
   fresh('anchor', 'export')
 
   // backup
-  rows.push(
-    ...paired(
-      'backup',
-      {
-        tool: 'sqlite3 .backup + tar czf home',
-        argv: `mkdir ${q(join(work, 'base'))} && sqlite3 ${q(join(home, 'db/db'))} ".backup '${join(work, 'base/db')}'" && tar czf ${q(join(work, 'base/home.tar.gz'))} -C ${q(work)} --exclude=tracker/db/db --exclude=tracker/db/db-wal --exclude=tracker/db/db-shm tracker`,
-        options: {shell: true},
-      },
-      [
-        ours(
-          'bk roundup backup',
-          bk('roundup', 'backup', home, '--location', join(work, 'backups'), '-q'),
-          'snapshot + home copy + manifest (sha256 of every file)',
-        ),
-      ],
-      () => fresh('base', 'backups'),
-    ),
-  )
-  fresh('base', 'backups')
+  if (cases.includes('backup'))
+    rows.push(
+      ...paired(
+        'backup',
+        {
+          tool: 'sqlite3 .backup + tar czf home',
+          argv: `mkdir ${q(join(work, 'base'))} && sqlite3 ${q(join(home, 'db/db'))} ".backup '${join(work, 'base/db')}'" && tar czf ${q(join(work, 'base/home.tar.gz'))} -C ${q(work)} --exclude=tracker/db/db --exclude=tracker/db/db-wal --exclude=tracker/db/db-shm tracker`,
+          options: {shell: true},
+        },
+        [
+          ours(
+            'bk roundup backup',
+            bk('roundup', 'backup', home, '--location', join(work, 'backups'), '-q'),
+            'snapshot + home (in place) + manifest (sha256 of every file)',
+          ),
+          ...(beforeRoot
+            ? [
+                {
+                  ...ours(
+                    'bk roundup backup (before)',
+                    [
+                      process.execPath,
+                      join(beforeRoot, 'apps/bk/bin/run.js'),
+                      'roundup',
+                      'backup',
+                      home,
+                      '--location',
+                      join(work, 'backups-before'),
+                      '-q',
+                    ],
+                    'BK_BENCH_BEFORE',
+                  ),
+                  // its own data dir: plugins resolve from the data dir's checkout
+                  options: {env: {BK_DATA_DIR: join(beforeRoot, '.bk-dev')}},
+                },
+              ]
+            : []),
+        ],
+        () => fresh('base', 'backups', 'backups-before'),
+      ),
+    )
+  fresh('base', 'backups', 'backups-before')
 
   // migrate-backend sqlite → PostgreSQL
   const migrate = ours(
@@ -117,7 +145,7 @@ try {
       .replace(/(\[rdbms\][^[]*?)^password = .*$/m, '$1password =')
     writeFileSync(join(adminHome, 'config.ini'), ini)
   }
-  if (admin) {
+  if (cases.includes('migrate') && admin) {
     const dump = join(work, 'admin-export')
     rows.push(
       ...paired(
@@ -131,7 +159,7 @@ try {
         resetMigrate,
       ),
     )
-  } else {
+  } else if (cases.includes('migrate')) {
     const times = []
     let peak = 0
     for (let r = 0; r < rounds; r++) {

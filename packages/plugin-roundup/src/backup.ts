@@ -27,6 +27,7 @@ import {
   hasRetention,
   journalPathFor,
   lockTargets,
+  type Manifest,
   onInterrupt,
   type Plan,
   pluginIdentity,
@@ -190,6 +191,9 @@ export class TrackerBackup {
     let archive: Awaited<ReturnType<typeof createBkArchive>>
     let files = 0
     const components: Component[] = []
+    // set when the home is archived in place (its count and bytes come from the manifest)
+    let homeInPlace: ((path: string) => boolean) | undefined
+    const homeComponent: Component = {type: 'files', path: 'home', count: 0, bytes: 0}
     try {
       // 1. the database, first (the blobfiles crash analysis assumes files are taken after it)
       await mkdir(join(stage, 'database'), {mode: 0o700})
@@ -222,31 +226,66 @@ export class TrackerBackup {
       // 2. then the files: the home without the live database files, and an outside db dir's files
       const dbInHome = !relative(tracker.home, tracker.dbDir).startsWith('..')
       const dbRel = relative(tracker.home, tracker.dbDir).split('\\').join('/')
-      // same file system: hard links instead of copies (Roundup replaces files by rename, never in place)
-      const sameFs = (await stat(tracker.home)).dev === (await stat(stage)).dev
-      const home = await copyTree(tracker.home, join(stage, 'home'), {
-        hardlinkFrom: sameFs ? tracker.home : undefined,
-        skip: (path) => {
-          if (resolve(tracker.home, path) === location) return true
-          if (!dbInHome) return false
-          const inDb = dbRel === '' ? path : path.startsWith(`${dbRel}/`) ? path.slice(dbRel.length + 1) : undefined
-          return inDb !== undefined && LIVE_DB_FILES.test(inDb)
-        },
-      })
-      files += home.files
-      components.push({type: 'files', path: 'home', count: home.files, bytes: home.bytes})
-      if (!dbInHome && existsSync(tracker.dbDir)) {
-        const outside = await copyTree(tracker.dbDir, join(stage, 'dbdir'), {skip: (p) => LIVE_DB_FILES.test(p)})
-        files += outside.files
-        components.push({type: 'files', path: 'dbdir', count: outside.files, bytes: outside.bytes})
-        notes.push(`[main] database is outside the home (${tracker.dbDirSetting}): its files were taken as dbdir/`)
+      // the location inside the home: left out (compared as a relative path: the filter runs once per entry)
+      const locationRel = relative(tracker.home, location).split('\\').join('/')
+      const skip = (path: string) => {
+        if (path === locationRel) return true
+        if (!dbInHome) return false
+        const inDb = dbRel === '' ? path : path.startsWith(`${dbRel}/`) ? path.slice(dbRel.length + 1) : undefined
+        return inDb !== undefined && LIVE_DB_FILES.test(inDb)
+      }
+      if (dbInHome) {
+        // the home is archived where it lies (as home/, after the staged database/): no copy, one walk. Files are
+        // read after the snapshot, as a copy would be (Roundup replaces db/files by rename, never in place).
+        homeInPlace = skip
+        components.push(homeComponent)
+      } else {
+        // two trees (the home and an outside db dir) beside the snapshot: staged, with hard links on one file system
+        const sameFs = (await stat(tracker.home)).dev === (await stat(stage)).dev
+        const home = await copyTree(tracker.home, join(stage, 'home'), {
+          hardlinkFrom: sameFs ? tracker.home : undefined,
+          skip,
+        })
+        files += home.files
+        components.push({type: 'files', path: 'home', count: home.files, bytes: home.bytes})
+        if (existsSync(tracker.dbDir)) {
+          const outside = await copyTree(tracker.dbDir, join(stage, 'dbdir'), {skip: (p) => LIVE_DB_FILES.test(p)})
+          files += outside.files
+          components.push({type: 'files', path: 'dbdir', count: outside.files, bytes: outside.bytes})
+          notes.push(`[main] database is outside the home (${tracker.dbDirSetting}): its files were taken as dbdir/`)
+        }
       }
       if (tracker.rdbms.passwordFile) {
         notes.push(`[rdbms] password comes from ${tracker.rdbms.passwordFile}, which is not part of the backup`)
       }
       crashPoint('roundup-backup:staged')
+      const skipHome = homeInPlace
+      const staged = skipHome
+        ? (await readdir(join(stage, 'database')))
+            .sort()
+            .map((f) => ({name: `database/${f}`, source: join(stage, 'database', f)}))
+        : []
       archive = await createBkArchive({
-        cwd: stage,
+        ...(skipHome
+          ? {
+              cwd: tracker.home,
+              prefix: 'home',
+              filter: (path: string) => !skipHome(path),
+              prepend: [{name: 'database', directory: true, mode: 0o700}, ...staged],
+              complete: (manifest: Manifest) => {
+                let count = 0
+                let bytes = 0
+                for (const f of manifest.files) {
+                  if (!f.path.startsWith('home/')) continue
+                  count++
+                  bytes += f.size
+                }
+                for (const c of manifest.components ?? [])
+                  if (c.type === 'files' && c.path === 'home') Object.assign(c, {count, bytes})
+                files += count
+              },
+            }
+          : {cwd: stage}),
         file,
         secret: true,
         meta: {

@@ -79,6 +79,34 @@ describe('bk roundup backup / verify / list / restore (sqlite)', () => {
     expect(existsSync(join(target, 'db', 'db-session'))).toBe(true)
   })
 
+  it('archives the home in place: same bytes as on disk, a location inside the home left out, counts in the manifest', async () => {
+    const home = fixtureTree('sqlite-home')
+    const location = join(home, 'backups') // inside the home: never archived into itself
+    writeFileSync(join(home, 'db', 'files', 'msg', '0', 'msg1'), 'replaced by a rename, as Roundup does\n')
+    const result = await backupTracker(home, {location})
+    const names = await members(result.archive)
+    expect(names.slice(0, 3)).toEqual(['bk-manifest.json', 'database', 'database/db'])
+    expect(names).toContain('home')
+    expect(names.some((n) => n.startsWith('home/backups'))).toBe(false)
+    const manifest = await readManifest(result.archive)
+    const homeFiles = manifest.files.filter((f) => f.path.startsWith('home/'))
+    expect(manifest.components.find((c) => c.path === 'home')).toMatchObject({
+      type: 'files',
+      count: homeFiles.length,
+      bytes: homeFiles.reduce((n, f) => n + f.size, 0),
+    })
+    expect(result.files).toBe(homeFiles.length)
+    const msg1 = manifest.files.find((f) => f.path === 'home/db/files/msg/0/msg1')
+    expect(msg1?.size).toBe(Buffer.byteLength('replaced by a rename, as Roundup does\n'))
+    expect(await verifyBackup(result.archive)).toMatchObject({ok: true, problems: []})
+    const target = join(tempDir(), 'restored-in-place')
+    await restoreTracker(result.archive, target)
+    expect(readFileSync(join(target, 'db', 'files', 'msg', '0', 'msg1'), 'utf8')).toBe(
+      'replaced by a rename, as Roundup does\n',
+    )
+    expect(existsSync(join(target, 'backups'))).toBe(false)
+  })
+
   it('restore over an existing home keeps the previous one under a dated name (CLI asks; --yes)', async () => {
     const home = fixtureTree('sqlite-home')
     const {archive} = await backupTracker(home, {location: join(tempDir(), 'b')})

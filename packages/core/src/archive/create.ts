@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import type {Stats} from 'node:fs'
 import {createReadStream, createWriteStream} from 'node:fs'
-import {lstat, readdir, stat} from 'node:fs/promises'
+import {lstat, open, readdir, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 import {Readable, type Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
@@ -106,9 +106,8 @@ class ForgetfulMap<K, V> extends Map<K, V> {
 
 /** One regular-file member as raw tar blocks (header, content, padding), for `prepend`. */
 export function memberBlocks(member: PrependMember): Buffer {
-  const content = typeof member.content === 'string' ? Buffer.from(member.content) : member.content
-  const header = new Header({
-    path: member.name,
+  const content = typeof member.content === 'string' ? Buffer.from(member.content) : (member.content ?? Buffer.alloc(0))
+  const header = headerBlock(member.name, {
     mode: member.mode ?? 0o644,
     size: content.length,
     mtime: new Date(),
@@ -116,9 +115,91 @@ export function memberBlocks(member: PrependMember): Buffer {
     uid: process.getuid?.() ?? 0,
     gid: process.getgid?.() ?? 0,
   })
-  if (header.encode() || !header.block) throw new BkError(`prepended member name too long: ${member.name}`)
   const pad = (512 - (content.length % 512)) % 512
-  return Buffer.concat([header.block, content, Buffer.alloc(pad)])
+  return Buffer.concat([header, content, Buffer.alloc(pad)])
+}
+
+function headerBlock(
+  name: string,
+  fields: {mode: number; size: number; mtime: Date; type: 'File' | 'Directory'; uid: number; gid: number},
+): Buffer {
+  const header = new Header({path: name, ...fields})
+  if (header.encode() || !header.block) throw new BkError(`prepended member name too long: ${name}`)
+  return header.block
+}
+
+/** A `prepend` member as tar blocks: from its content, or its `source` file streamed, or a directory header. */
+async function* prependBlocks(member: PrependMember, portable: boolean): AsyncGenerator<Buffer> {
+  if (member.source === undefined && !member.directory) {
+    yield memberBlocks(member)
+    return
+  }
+  if (member.directory) {
+    const name = member.name.endsWith('/') ? member.name : `${member.name}/`
+    yield headerBlock(name, {
+      mode: member.mode ?? 0o755,
+      size: 0,
+      mtime: new Date(),
+      type: 'Directory',
+      uid: portable ? 0 : (process.getuid?.() ?? 0),
+      gid: portable ? 0 : (process.getgid?.() ?? 0),
+    })
+    return
+  }
+  const source = member.source as string
+  const handle = await open(source, 'r')
+  try {
+    const st = await handle.stat()
+    if (!st.isFile()) throw new BkError(`cannot archive ${source} as ${member.name}: not a regular file`)
+    yield headerBlock(member.name, {
+      mode: member.mode ?? st.mode & 0o7777,
+      size: st.size,
+      mtime: st.mtime,
+      type: 'File',
+      uid: portable ? 0 : st.uid,
+      gid: portable ? 0 : st.gid,
+    })
+    let read = 0
+    for await (const chunk of handle.createReadStream({
+      start: 0,
+      end: st.size === 0 ? 0 : st.size - 1,
+      highWaterMark: READ_BLOCK,
+      autoClose: false,
+    }) as AsyncIterable<Buffer>) {
+      if (st.size === 0) break
+      read += chunk.length
+      yield chunk
+    }
+    // the header promised st.size bytes: a file that shrank would shift every member after it
+    if (read !== st.size) throw new BkError(`${source} changed size while it was archived as ${member.name}`)
+    const pad = (512 - (st.size % 512)) % 512
+    if (pad) yield Buffer.alloc(pad)
+  } finally {
+    await handle.close()
+  }
+}
+
+/** The '<prefix>/' directory member of cwd itself (its mode, owner, mtime). */
+async function prefixBlock(prefix: string, cwd: string, portable: boolean): Promise<Buffer> {
+  const st = await stat(cwd)
+  return headerBlock(`${prefix}/`, {
+    mode: st.mode & 0o7777,
+    size: 0,
+    mtime: st.mtime,
+    type: 'Directory',
+    uid: portable ? 0 : st.uid,
+    gid: portable ? 0 : st.gid,
+  })
+}
+
+/** A `prefix` option checked: plain name segments, no './', '..' or characters GNU tar's --transform would read. */
+function checkedPrefix(options: CreateArchiveOptions): string | undefined {
+  const prefix = options.prefix
+  if (prefix === undefined) return undefined
+  if (options.dotSlash) throw new BkError('cannot archive with both a prefix and dotSlash')
+  if (!/^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/.test(prefix))
+    throw new BkError(`archive prefix '${prefix}': give plain name segments (letters, digits, '.', '_', '-')`)
+  return prefix
 }
 
 /** Write the (compressed) tar stream of `options` to `path` (a fresh temp file: truncated). */
@@ -128,6 +209,7 @@ export async function writeTar(
   compression: Compression,
   hooks: WriteHooks = {},
 ): Promise<WrittenTar> {
+  const prefix = checkedPrefix(options)
   const out = createWriteStream(path, {flags: 'w', mode: 0o600})
   await new Promise<void>((res, rej) => out.once('open', () => res()).once('error', rej))
   // never archive the archive itself (when it is written inside cwd)
@@ -153,8 +235,19 @@ export async function writeTar(
   let bytes = 0
 
   async function* tarBytes(): AsyncGenerator<Buffer> {
+    const portable = options.portable ?? false
     for (const member of options.prepend ?? []) {
-      const block = memberBlocks(options.dotSlash ? {...member, name: dotSlashName(member.name)} : member)
+      entries++
+      for await (const block of prependBlocks(
+        options.dotSlash ? {...member, name: dotSlashName(member.name)} : member,
+        portable,
+      )) {
+        produced += block.length
+        yield block
+      }
+    }
+    if (prefix !== undefined) {
+      const block = await prefixBlock(prefix, resolve(options.cwd), portable)
       entries++
       produced += block.length
       yield block
@@ -173,7 +266,7 @@ export async function writeTar(
       }
     }
     const body = tar
-      ? gnuTarStream(tar, resolve(options.cwd), accepted(), options.portable ?? false)
+      ? gnuTarStream(tar, resolve(options.cwd), accepted(), portable, prefix)
       : nodeTarStream(options, accepted() as AsyncIterable<string>) // raw names come only with GNU tar's lister
     for await (const chunk of body) {
       produced += chunk.length
@@ -243,6 +336,7 @@ async function* nodeTarStream(options: CreateArchiveOptions, names: AsyncIterabl
   const pack = new Pack({
     cwd: resolve(options.cwd),
     portable: options.portable ?? false,
+    prefix: options.prefix,
     noDirRecurse: true,
     maxReadSize: READ_BLOCK,
     jobs: 4,

@@ -243,6 +243,7 @@ export async function* gnuTarStream(
   cwd: string,
   names: AsyncIterable<string | Buffer>,
   portable: boolean,
+  prefix?: string,
 ): AsyncGenerator<Buffer> {
   const args = [
     '--create',
@@ -260,6 +261,8 @@ export async function* gnuTarStream(
     '--files-from=-',
   ]
   if (portable) args.splice(3, 0, '--owner=0', '--group=0')
+  // names and hard-link targets under the prefix, symlink texts untouched ('S'); the prefix is plain segments
+  if (prefix !== undefined) args.splice(3, 0, `--transform=s,^,${prefix}/,S`)
   const child: ChildProcess = spawn(tar, args, {stdio: ['pipe', 'pipe', 'pipe'], env: {...process.env, LC_ALL: 'C'}})
   let stderr = ''
   child.stderr?.setEncoding('utf8')

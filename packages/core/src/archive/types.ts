@@ -4,12 +4,20 @@
  */
 export type Compression = 'none' | 'gzip' | 'zstd'
 
-/** A small member written first into an archive (a bk manifest). */
+/**
+ * A member written first into an archive: a small file given by its `content` (a bk manifest), a regular file read
+ * from `source` while the archive is written (streamed: e.g. a database snapshot staged outside cwd), or a directory.
+ */
 export interface PrependMember {
   /** Name inside the archive (short: at most 100 bytes). */
   name: string
-  content: string | Buffer
-  /** Default 0o644. */
+  /** The bytes of a file member (none: `source`, or a directory when `directory`). */
+  content?: string | Buffer
+  /** A regular file whose bytes are the member's (its size, mode and mtime unless `mode` is given). */
+  source?: string
+  /** A directory member (no content). */
+  directory?: boolean
+  /** Default 0o644 (a directory 0o755; a `source` its own). */
   mode?: number
 }
 
@@ -24,6 +32,13 @@ export interface CreateArchiveOptions {
   compression?: Compression // default: from the file name
   /** Extra members written first, e.g. bk-manifest.json. */
   prepend?: PrependMember[]
+  /**
+   * Archive cwd's entries under this directory name (one or more plain segments, e.g. 'home'): a '<prefix>/' member
+   * (cwd's mode, owner and mtime) comes after `prepend`, then 'prefix/<path>' for each entry, so a tree is archived
+   * where it lies, beside members staged elsewhere (`prepend` with `source`), without a copy. `filter` and `entries`
+   * still see paths relative to cwd. Not with `dotSlash`.
+   */
+  prefix?: string
   /** Return false to leave a path (relative, '/'-separated) out; for a directory, its contents too. */
   filter?: (path: string) => boolean
   /** Leave owners (uid/gid), atime and ctime out of the archive (node-tar's `portable`). Default false: numeric owners are kept. */

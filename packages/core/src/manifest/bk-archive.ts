@@ -9,8 +9,13 @@ import {serializeManifest} from './io.js'
 import {MANIFEST_NAME, type Manifest, type ManifestMeta} from './types.js'
 
 /** Options of an archive that carries its own manifest as its first member. */
-export interface BkArchiveOptions extends Omit<CreateArchiveOptions, 'prepend'> {
+export interface BkArchiveOptions extends CreateArchiveOptions {
   meta: ManifestMeta
+  /**
+   * Called with the manifest once every member is hashed, before it is written: e.g. to fill in a files
+   * component's count and bytes from the listed files (createBkArchive only).
+   */
+  complete?: (manifest: Manifest) => void
 }
 
 /**
@@ -45,7 +50,7 @@ export async function createArchiveWithManifest(
 }
 
 /**
- * A bk archive: bk-manifest.json as its first member, then the tree. The source is read ONCE: the tar stream is
+ * A bk archive: bk-manifest.json as its first member, then `prepend`'s members, then the tree. The source is read ONCE: the tar stream is
  * written compressed to a temp body file beside it while its members are hashed; then the manifest is compressed as
  * its own gzip member / zstd frame and the final file is that member followed by the body's bytes (concatenated
  * gzip members and zstd frames are one valid stream to gzip, zstd, GNU tar and node-tar). Cost: one sequential
@@ -67,13 +72,15 @@ export async function createBkArchive(options: BkArchiveOptions): Promise<Archiv
             body,
             {
               ...options,
-              // a manifest already at the source's root would shadow ours on extraction
-              filter: (path) => path !== MANIFEST_NAME && (userFilter ? userFilter(path) : true),
+              // a manifest already at the source's root would shadow ours on extraction (not under a prefix)
+              filter: (path) =>
+                (options.prefix !== undefined || path !== MANIFEST_NAME) && (userFilter ? userFilter(path) : true),
             },
             compression,
             {tap: (chunk) => collector.write(chunk), exclude: [tmp], skipHash: true},
           )
           const manifest = await collector.finish()
+          options.complete?.(manifest)
           const member = memberBlocks({
             name: MANIFEST_NAME,
             content: serializeManifest(manifest, `for ${options.file}`),
