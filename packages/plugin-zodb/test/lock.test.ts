@@ -67,6 +67,10 @@ describe('Data.fs.lock', () => {
     process.kill(-zope.pid!, 'SIGTERM')
     children.pop()
     await new Promise((r) => zope.once('exit', r))
+    // flock(1) may exit before its `sleep`, which inherited the locked descriptor: wait until the lock is free
+    process.env.PATH = path
+    for (let i = 0; i < 250 && lockedByOther(`${datafs}.lock`); i++) await new Promise((r) => setTimeout(r, 20))
+    process.env.PATH = dir
     expect((await holdStorageLock(datafs)).method).toBe('proc')
   })
 })
