@@ -1,6 +1,6 @@
 /**
  * `bk roundup migrate-backend`: the admin guide's "Migrating Backends" in one command, natively.
- * One read snapshot of the source; a copy of the home (db/files as hard links on the same file system) with
+ * One read snapshot of the source; a copy of the home (db/files included) with
  * config.ini pointed at the new backend; the target
  * schema created as Roundup creates it; rows, multilinks, journals (Date/Boolean params re-encoded), counters,
  * the schema row and the native full-text index (__textids/__words + counter) copied table by table, __fts
@@ -8,8 +8,8 @@
  * trackers exported (exporttables) and compared; then the new home swapped in (the old one kept as `<home>.old-<UTC stamp>`),
  * or left beside it with --no-swap. The source database is never written.
  */
-import {existsSync, rmSync, type Stats} from 'node:fs'
-import {chmod, chown, copyFile, lstat, mkdir, mkdtemp, rename, rm, stat, utimes} from 'node:fs/promises'
+import {existsSync, rmSync} from 'node:fs'
+import {lstat, mkdir, mkdtemp, rename, rm, stat, utimes} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {basename, dirname, isAbsolute, join, relative, resolve} from 'node:path'
 import {
@@ -289,32 +289,14 @@ async function isDir(path: string): Promise<boolean> {
 }
 
 /**
- * db/files into the new home: hard links on the same file system (Roundup never rewrites a content file in place:
- * it writes `<name>.tmp` and renames it over `<name>`, so old and new home cannot change each other's contents),
- * `.tmp` files (a write in progress, which Roundup truncates and rewrites) and other file systems as copies.
+ * db/files into the new home: copies (reflinks where the file system has them), never hard links. Roundup itself
+ * replaces a content file by rename, but `roundup-admin import` writes over existing ones in place
+ * (shutil.copyfile), which through a shared inode would change the old home, the one kept to go back to.
  * The folder's own mode and times stay as copyTree sets them; its parent's times are put back after.
  */
 async function copyContents(src: string, dest: string): Promise<void> {
   const parent = await stat(dirname(dest))
-  const link = (await stat(src)).dev === parent.dev
-  const partial: {path: string; stat: Stats}[] = []
-  await copyTree(src, dest, {
-    hardlinkFrom: link ? src : undefined,
-    skip: link
-      ? (path, st) => {
-          if (!st.isFile() || !path.endsWith('.tmp')) return false
-          partial.push({path, stat: st})
-          return true
-        }
-      : undefined,
-  })
-  for (const {path, stat: st} of partial) {
-    const target = join(dest, path)
-    await copyFile(join(src, path), target)
-    if (process.getuid?.() === 0) await chown(target, st.uid, st.gid)
-    await chmod(target, st.mode & 0o7777)
-    await utimes(target, st.atime, st.mtime)
-  }
+  await copyTree(src, dest)
   await utimes(dirname(dest), parent.atime, parent.mtime)
 }
 

@@ -1,4 +1,4 @@
-import {chmodSync, chownSync, linkSync, lstatSync, mkdirSync, type Stats, utimesSync} from 'node:fs'
+import {chmodSync, chownSync, constants, linkSync, lstatSync, mkdirSync, type Stats, utimesSync} from 'node:fs'
 import {chmod, chown, copyFile, lchown, link, lstat, lutimes, readlink, symlink, utimes} from 'node:fs/promises'
 import {resolve} from 'node:path'
 import {BkError, messageOf} from '../errors.js'
@@ -108,7 +108,7 @@ async function copyInto(
       return
     }
     // copyFile gives the copy the source's mode (setuid/setgid bits included, umask ignored)
-    await copyFile(abs, target)
+    await copyFile(abs, target, constants.COPYFILE_FICLONE) // a reflink where the file system has them, else a copy
     // chown clears setuid/setgid: set the mode again after it; utimes is independent of both
     if (needsChown(st)) {
       await chown(target, st.uid, st.gid)

@@ -6,8 +6,8 @@ export default class MigrateBackend extends BkCommand<typeof MigrateBackend> {
   static override summary = 'Move a tracker to another backend (sqlite, postgresql, mysql), verified, natively.'
   static override description =
     'The admin guide\'s "Migrating Backends" in one command: one consistent read of the source, a copy of the home ' +
-    '(db/files contents hard-linked when on the same file system: Roundup replaces a content file by rename, never ' +
-    'in place) with config.ini pointed at the new backend, the target schema created as Roundup creates it, rows, ' +
+    '(db/files included, copied: the old home must not change whatever is done to the new one) with config.ini ' +
+    'pointed at the new backend, the target schema created as Roundup creates it, rows, ' +
     'multilinks, journals (date and boolean params re-encoded), id counters, the schema row and the native ' +
     'full-text index copied table by table, then both trackers exported and compared. Then the new home is ' +
     'swapped in at one commit point and the old one kept as <home>.old-YYYY-MM-DD_HHMMSS (UTC, never overwritten) — or, with --no-swap, the new home is left beside it. ' +

@@ -7,8 +7,7 @@ import {movePlan, moveTracker} from '../../move.js'
 export default class Move extends BkCommand<typeof Move> {
   static override summary = 'Copy a tracker to a new home with a database of its own, verified.'
   static override description =
-    'A consistent copy of the home, db/files and the database into <new-home> (db/files contents hard-linked when on ' +
-    'the same file system: Roundup replaces a content file by rename, never in place). The new config.ini never points at ' +
+    'A consistent copy of the home, db/files and the database into <new-home>. The new config.ini never points at ' +
     'the source: a sqlite tracker gets its own db/ (an absolute [main] database is made relative), a PostgreSQL or ' +
     'MySQL tracker needs --url naming a new database. Both trackers are exported and compared; the source is ' +
     'left untouched.'
