@@ -44,15 +44,32 @@ export interface ExportResult {
 
 const BATCH = 500
 
-async function write(out: WriteStream, text: string): Promise<void> {
-  if (!out.write(text)) await once(out, 'drain')
-}
+/** Lines gathered into ~64 KiB writes (one stream write per chunk, not per row), with the stream's back-pressure. */
+class LineWriter {
+  private readonly out: WriteStream
+  private pending = ''
+  constructor(file: string) {
+    this.out = createWriteStream(file)
+  }
 
-async function closeStream(out: WriteStream): Promise<void> {
-  await new Promise<void>((res, rej) => {
-    out.once('error', rej)
-    out.end(res)
-  })
+  async write(text: string): Promise<void> {
+    this.pending += text
+    if (this.pending.length >= 1 << 16) await this.flush()
+  }
+
+  private async flush(): Promise<void> {
+    const text = this.pending
+    this.pending = ''
+    if (text !== '' && !this.out.write(text)) await once(this.out, 'drain')
+  }
+
+  async close(): Promise<void> {
+    await this.flush()
+    await new Promise<void>((res, rej) => {
+      this.out.once('error', rej)
+      this.out.end(res)
+    })
+  }
 }
 
 export async function exportTracker(
@@ -93,10 +110,25 @@ export async function exportFromConnection(
   const names = selectClasses(schema, options.classes)
   const classes: ClassExport[] = []
   await writeDirAtomically(dest, async (stage) => {
-    for (const name of names) {
-      options.onClass?.(name)
-      const cls = schema.classes.find((c) => c.name === name) as ClassDef
-      classes.push(await exportClass(conn, tracker, cls, stage, options.files !== false, warnings))
+    const copies = options.files !== false ? new BlobCopier(tracker, stage) : undefined
+    try {
+      const defs = names.map((name) => schema.classes.find((c) => c.name === name) as ClassDef)
+      // every file copy is queued first, so the copies (I/O in the thread pool) run while the tables are written
+      const fileIds = new Map<string, number[]>()
+      for (const cls of defs) {
+        if (cls.kind !== 'FileClass' || !copies) continue
+        const ids = await nodeIds(conn, cls)
+        fileIds.set(cls.name, ids)
+        for (const id of ids) copies.add(cls.name, id)
+      }
+      for (const cls of defs) {
+        copies?.check()
+        options.onClass?.(cls.name)
+        classes.push(await exportClass(conn, cls, stage, fileIds.get(cls.name), warnings))
+      }
+      await copies?.finish()
+    } finally {
+      await copies?.abort()
     }
   })
   return classes
@@ -115,17 +147,19 @@ function exportPropnames(cls: ClassDef): string[] {
 
 async function exportClass(
   conn: SqlConn,
-  tracker: Tracker,
   cls: ClassDef,
   dir: string,
-  withFiles: boolean,
+  /** the node ids whose contents are being copied (FileClass with files), else undefined */
+  copied: number[] | undefined,
   warnings: string[],
 ): Promise<ClassExport> {
   const props = allProps(cls)
   const propnames = exportPropnames(cls)
   const columns = propnames.filter((n) => n !== 'id' && props.get(n)?.type !== 'Multilink')
   const multilinks = propnames.filter((n) => props.get(n)?.type === 'Multilink')
-  const ids = await nodeIds(conn, cls)
+  // per exported property: its definition and its column in the node row (id, __retired__, columns…)
+  const plan = propnames.map((name) => [name, props.get(name) as PropDef, 2 + columns.indexOf(name)] as const)
+  const ids = copied ?? (await nodeIds(conn, cls))
   const order = [...ids]
   if (cls.key) {
     const keyRows = await conn.all(`select id, _${cls.key}, __retired__ from _${cls.name}`)
@@ -141,11 +175,9 @@ async function exportClass(
       return compareCodePoints(ka, kb) || Number(!ra) - Number(!rb)
     })
   }
-  const out = createWriteStream(join(dir, `${cls.name}.csv`))
-  let files = 0
-  const copies = new BlobCopier(tracker, cls.name, dir)
+  const out = new LineWriter(join(dir, `${cls.name}.csv`))
   try {
-    await write(out, csvLine([...propnames, 'is retired']))
+    await out.write(csvLine([...propnames, 'is retired']))
     const select = `select id, __retired__${columns.map((c) => `, _${c}`).join('')} from _${cls.name} where id in `
     for (let i = 0; i < order.length; i += BATCH) {
       const batch = order.slice(i, i + BATCH)
@@ -169,30 +201,23 @@ async function exportClass(
         const r = rows.get(id)
         if (!r) continue
         const fields: string[] = []
-        for (const name of propnames) {
-          const p = props.get(name) as PropDef
+        for (const [name, p, column] of plan) {
           let v: PyValue
           if (name === 'id') v = String(id)
           else if (p.type === 'Multilink') {
             v = (links.get(name)?.get(id) ?? []).sort((a, b) => a - b).map(String)
-          } else v = exportValue(p, r[2 + columns.indexOf(name)], conn.backend)
+          } else v = exportValue(p, r[column], conn.backend)
           fields.push(reprExport(v))
         }
         fields.push(reprExport(Number(r[1]) > 0))
-        await write(out, csvLine(fields))
-        if (withFiles && cls.kind === 'FileClass') {
-          await copies.add(id)
-          files++
-        }
+        await out.write(csvLine(fields))
       }
     }
-    await copies.finish()
   } finally {
-    await copies.settle()
-    await closeStream(out)
+    await out.close()
   }
   const journals = await exportJournals(conn, cls, ids, props, dir, warnings)
-  return {name: cls.name, items: order.length, journals, files}
+  return {name: cls.name, items: order.length, journals, files: copied?.length ?? 0}
 }
 
 /** Copies the first of `places` that exists (blobPlaces order, without a blocking existence check per file). */
@@ -207,49 +232,117 @@ async function copyFirst(places: string[], dest: string): Promise<void> {
   }
 }
 
-/** Copies FileClass contents into `<class>-files/`, several at a time (small files: latency-bound). */
+/**
+ * Copies FileClass contents into `<class>-files/`, several at a time (small files: latency-bound), in the
+ * background: `add` only queues the node id, so the copies overlap the rest of the export (journals, other
+ * classes). The queue holds ids (numbers), never file contents.
+ */
 class BlobCopier {
-  private readonly pending = new Set<Promise<void>>()
-  private readonly dirs = new Set<string>()
+  private readonly queues: Array<{cls: string; ids: number[]; next: number}> = []
+  private readonly dirs = new Map<string, Promise<unknown>>()
+  private running = 0
+  private idle: Array<() => void> = []
   private failure: unknown
   constructor(
     private readonly tracker: Tracker,
-    private readonly cls: string,
     private readonly dir: string,
     private readonly limit = 16,
   ) {}
 
-  async add(id: number): Promise<void> {
+  /** Throws the first copy failure, if any (so a missing content stops the export early). */
+  check(): void {
     if (this.failure) throw this.failure
-    const places = blobPlaces(this.tracker, this.cls, id)
-    const sub = join(this.dir, `${this.cls}-files`, String(Math.floor(id / 1000)))
-    if (!this.dirs.has(sub)) {
-      await mkdir(sub, {recursive: true})
-      this.dirs.add(sub)
-    }
-    const p: Promise<void> = copyFirst(places, join(sub, `${this.cls}${id}`)).then(
-      () => {
-        this.pending.delete(p)
-      },
-      () => {
-        this.pending.delete(p)
-        this.failure ??= new BkError(
-          `the content of ${this.cls}${id} is missing (expected ${places[0]}); the export would be incomplete — restore db/files first`,
-        )
-      },
-    )
-    this.pending.add(p)
-    if (this.pending.size >= this.limit) await Promise.race(this.pending)
   }
 
+  add(cls: string, id: number): void {
+    this.check()
+    const last = this.queues.at(-1)
+    if (last && last.cls === cls) last.ids.push(id)
+    else this.queues.push({cls, ids: [id], next: 0})
+    this.pump()
+  }
+
+  private take(): [string, number] | undefined {
+    for (;;) {
+      const q = this.queues[0]
+      if (!q) return undefined
+      if (q.next < q.ids.length) return [q.cls, q.ids[q.next++] as number]
+      this.queues.shift()
+    }
+  }
+
+  private pump(): void {
+    while (this.running < this.limit && !this.failure) {
+      const job = this.take()
+      if (!job) break
+      this.running++
+      this.copy(...job).then(
+        () => this.done(),
+        (error) => {
+          this.failure ??= error
+          this.queues.length = 0
+          this.done()
+        },
+      )
+    }
+    if (this.running === 0) for (const wake of this.idle.splice(0)) wake()
+  }
+
+  private done(): void {
+    this.running--
+    this.pump()
+  }
+
+  private async copy(cls: string, id: number): Promise<void> {
+    const places = blobPlaces(this.tracker, cls, id)
+    const sub = join(this.dir, `${cls}-files`, String(Math.floor(id / 1000)))
+    let made = this.dirs.get(sub)
+    if (!made) {
+      made = mkdir(sub, {recursive: true})
+      this.dirs.set(sub, made)
+    }
+    await made
+    try {
+      await copyFirst(places, join(sub, `${cls}${id}`))
+    } catch {
+      throw new BkError(
+        `the content of ${cls}${id} is missing (expected ${places[0]}); the export would be incomplete — restore db/files first`,
+      )
+    }
+  }
+
+  /** Waits for every queued copy; throws the first failure. */
   async finish(): Promise<void> {
     await this.settle()
     if (this.failure) throw this.failure
   }
 
-  async settle(): Promise<void> {
-    await Promise.all([...this.pending])
+  /** Stops taking queued copies (after a failure elsewhere) and waits for the running ones. */
+  async abort(): Promise<void> {
+    this.queues.length = 0
+    await this.settle()
   }
+
+  async settle(): Promise<void> {
+    if (this.running === 0 && this.queues.length === 0) return
+    await new Promise<void>((res) => this.idle.push(res))
+  }
+}
+
+/** Above this many ascending runs in getnodeids() order, one query per node is cheaper than one scan per run. */
+const MAX_RUNS = 64
+
+/** [start, end) index ranges of `ids` that are strictly ascending. */
+function ascendingRuns(ids: number[]): Array<[number, number]> {
+  const runs: Array<[number, number]> = []
+  let start = 0
+  for (let i = 1; i <= ids.length; i++) {
+    if (i === ids.length || (ids[i] as number) <= (ids[i - 1] as number)) {
+      if (i > start) runs.push([start, i])
+      start = i
+    }
+  }
+  return runs
 }
 
 /** export_journals(): per node in getnodeids() order, `order by date`, filtered as history() does. */
@@ -261,7 +354,7 @@ async function exportJournals(
   dir: string,
   warnings: string[],
 ): Promise<number> {
-  const out = createWriteStream(join(dir, `${cls.name}-journals.csv`))
+  const out = new LineWriter(join(dir, `${cls.name}-journals.csv`))
   let count = 0
   try {
     if (!cls.journalling) {
@@ -271,16 +364,33 @@ async function exportJournals(
       return 0
     }
     const cols = `nodeid, date, tag, action, params from ${cls.name}__journal`
-    if (conn.backend === 'sqlite') {
-      // the very statement roundup runs, so ties within one date keep sqlite's order
-      for (const id of ids) {
-        for (const r of await conn.all(`select ${cols} where nodeid=? order by date`, [id])) {
-          const row = exportJournalRow(r, props, conn.backend)
-          if (row) {
-            await write(out, csvLine(row))
-            count++
+    const emit = async (r: unknown[]) => {
+      const row = exportJournalRow(r, props, conn.backend)
+      if (row) {
+        await out.write(csvLine(row))
+        count++
+      }
+    }
+    const runs = ascendingRuns(ids)
+    if (conn.backend === 'sqlite' && runs.length <= MAX_RUNS) {
+      // One ordered scan per ascending run of getnodeids(), merged with the run: per node the rows come in the
+      // order roundup's own `where nodeid=? order by date` gives (the nodeid index, then a sort by date per node,
+      // ties in index order), without a query per node.
+      const sql = `select ${cols} where nodeid >= ? and nodeid <= ? order by nodeid, date`
+      for (const [from, to] of runs) {
+        let k = from
+        for await (const rows of conn.cursor(sql, BATCH, [ids[from], ids[to - 1]])) {
+          for (const r of rows) {
+            const nodeid = Number(r[0])
+            while (k < to && (ids[k] as number) < nodeid) k++
+            if (k < to && ids[k] === nodeid) await emit(r)
           }
         }
+      }
+    } else if (conn.backend === 'sqlite') {
+      // the very statement roundup runs, so ties within one date keep sqlite's order
+      for (const id of ids) {
+        for (const r of await conn.all(`select ${cols} where nodeid=? order by date`, [id])) await emit(r)
       }
     } else {
       for (let i = 0; i < ids.length; i += BATCH) {
@@ -293,18 +403,12 @@ async function exportJournals(
           byNode.set(Number(r[0]), list)
         }
         for (const id of batch) {
-          for (const r of byNode.get(id) ?? []) {
-            const row = exportJournalRow(r, props, conn.backend)
-            if (row) {
-              await write(out, csvLine(row))
-              count++
-            }
-          }
+          for (const r of byNode.get(id) ?? []) await emit(r)
         }
       }
     }
   } finally {
-    await closeStream(out)
+    await out.close()
   }
   return count
 }

@@ -18,7 +18,7 @@ export interface SqlConn {
   all(sql: string, params?: unknown[]): Promise<Row[]>
   run(sql: string, params?: unknown[]): Promise<void>
   /** a large result in batches (one statement or server-side cursor, not one query per page) */
-  cursor(sql: string, batchSize: number): AsyncIterable<Row[]>
+  cursor(sql: string, batchSize: number, params?: unknown[]): AsyncIterable<Row[]>
   /** many rows into one table (name as Roundup writes it, quoted or not) in few round trips */
   insertMany(table: string, columns: string[], rows: Row[]): Promise<void>
   begin(readonly?: boolean): Promise<void>
@@ -65,9 +65,9 @@ function adapt(c: SqlConnection, backend: Backend, failure: (error: unknown) => 
     q: (n) => c.quoteIdent(n),
     all: (sql, params = []) => wrap(() => c.all(sql, params)),
     run: (sql, params = []) => wrap(() => c.run(sql, params)),
-    cursor: (sql, batchSize) => ({
+    cursor: (sql, batchSize, params) => ({
       async *[Symbol.asyncIterator]() {
-        const it = c.cursor(sql, {batchSize})[Symbol.asyncIterator]()
+        const it = c.cursor(sql, params ? {batchSize, params} : {batchSize})[Symbol.asyncIterator]()
         try {
           for (;;) {
             const next = await wrap(() => it.next())

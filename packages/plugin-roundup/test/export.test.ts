@@ -87,6 +87,36 @@ describe('bk roundup export from the sqlite fixture', () => {
     expect(readFileSync(join(out, 'user.csv'), 'utf8')).toContain("'In WAL only'")
   })
 
+  it('journals: per node in getnodeids() order, ties within one date in the order sqlite gives roundup', async () => {
+    const home = fixtureTree('sqlite-home')
+    const db = new Database(join(home, 'db', 'db'))
+    const ids = (db.prepare('select id from _issue order by id').raw(true).all() as number[][]).map((r) => r[0])
+    // retire a node in the middle: getnodeids() (the __retired__ index) is then not ascending
+    db.prepare('update _issue set __retired__ = ? where id = ?').run(ids[1], ids[1])
+    const insert = db.prepare("insert into issue__journal values (?, ?, '1', 'set', ?)")
+    let n = 0
+    for (let round = 0; round < 4; round++) {
+      for (const id of ids) {
+        // two dates, each repeated, rows of different nodes interleaved
+        for (const date of ['20200101000000.000', '20190101000000.000']) insert.run(id, date, `{'title': 'tie-${n++}'}`)
+      }
+    }
+    const expected: string[] = []
+    const perNode = db.prepare('select params from issue__journal where nodeid=? order by date').raw(true)
+    for (const [id] of db.prepare('select id from _issue').raw(true).all() as number[][]) {
+      for (const [params] of perNode.all(id) as string[][]) {
+        const tie = /tie-\d+/.exec(params ?? '')
+        if (tie) expected.push(tie[0])
+      }
+    }
+    db.close()
+    const out = join(tempDir(), 'ties')
+    await exportTracker(home, out, {classes: 'issue'})
+    const written = readFileSync(join(out, 'issue-journals.csv'), 'utf8').match(/tie-\d+/g)
+    expect(expected).toHaveLength(n)
+    expect(written).toEqual(expected)
+  })
+
   it('refuses bad inputs with one-line errors and writes nothing', async () => {
     const notHome = tempDir()
     let r = await runBk(['roundup', 'export', notHome, join(tempDir(), 'x')])
