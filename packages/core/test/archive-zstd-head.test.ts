@@ -21,6 +21,36 @@ const zstdOf = (data: Buffer) => spawnSync('zstd', ['-q', '-c', '-3'], {input: d
 const zstdAccepts = (file: string) => spawnSync('zstd', ['-t', '-q', file]).status === 0
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
 
+/** A healthy bk archive (good.tar.zst) of the test tree, its manifest, and its body: every frame after the head. */
+async function healthyArchive() {
+  const root = temp()
+  const src = join(root, 'src')
+  makeTree(src)
+  const good = join(root, 'good.tar.zst')
+  await createBkArchive({
+    cwd: src,
+    file: good,
+    meta: {
+      plugin: {name: '@bkcli/core', version: '0'},
+      application: 'test',
+      kind: 'full',
+      source: src,
+      components: [{type: 'files', path: '.', count: 1, bytes: 1}],
+    },
+  })
+  const bytes = readFileSync(good)
+  return {root, src, manifest: await readManifest(good), body: bytes.subarray(headLength(bytes))}
+}
+
+/** Length of the first frame of a healthy file: the offset of the second zstd magic number that zstd accepts. */
+function headLength(bytes: Buffer): number {
+  const magic = Buffer.from([0x28, 0xb5, 0x2f, 0xfd])
+  for (let at = bytes.indexOf(magic, 4); at > 0; at = bytes.indexOf(magic, at + 1)) {
+    if (spawnSync('zstd', ['-t', '-q'], {input: bytes.subarray(0, at)}).status === 0) return at
+  }
+  throw new Error('no second frame')
+}
+
 /** The first k ≥ 0 for which make(k) compresses to a zstd frame whose last byte is 0x0a (about 1 in 256). */
 function endingInNewline(make: (k: number) => Buffer): Buffer {
   for (let k = 0; k < 20_000; k++) {
@@ -44,25 +74,7 @@ describe('compressBuffer keeps every byte of a zstd frame', () => {
 describe('reading a bk archive whose manifest frame lost its last byte (bk before the fix)', () => {
   /** A healthy bk archive, and the same archive with the old defect: its head frame ends in 0x0a, then dropped. */
   async function damagedArchive() {
-    const root = temp()
-    const src = join(root, 'src')
-    makeTree(src)
-    const good = join(root, 'good.tar.zst')
-    await createBkArchive({
-      cwd: src,
-      file: good,
-      meta: {
-        plugin: {name: '@bkcli/core', version: '0'},
-        application: 'test',
-        kind: 'full',
-        source: src,
-        components: [{type: 'files', path: '.', count: 1, bytes: 1}],
-      },
-    })
-    const manifest = await readManifest(good)
-    const bytes = readFileSync(good)
-    const oldHeadLength = spawnHeadLength(bytes)
-    const body = bytes.subarray(oldHeadLength)
+    const {root, src, manifest, body} = await healthyArchive()
     // trailing spaces after the JSON vary the frame until its last byte is 0x0a, as the old defect needed
     const member = endingInNewline((k) =>
       memberBlocks({name: MANIFEST_NAME, content: serializeManifest(manifest) + ' '.repeat(k), mode: 0o644}),
@@ -73,15 +85,6 @@ describe('reading a bk archive whose manifest frame lost its last byte (bk befor
     const damaged = join(root, 'damaged.tar.zst')
     writeFileSync(damaged, Buffer.concat([head.subarray(0, -1), body]))
     return {root, src, manifest, head, whole, damaged}
-  }
-
-  /** Length of the first frame of a healthy file: the offset of the second zstd magic number that zstd accepts. */
-  function spawnHeadLength(bytes: Buffer): number {
-    const magic = Buffer.from([0x28, 0xb5, 0x2f, 0xfd])
-    for (let at = bytes.indexOf(magic, 4); at > 0; at = bytes.indexOf(magic, at + 1)) {
-      if (spawnSync('zstd', ['-t', '-q'], {input: bytes.subarray(0, at)}).status === 0) return at
-    }
-    throw new Error('no second frame')
   }
 
   it('is recognised exactly, read whole, verified and extracted, with a warning naming the file', async () => {
@@ -124,30 +127,7 @@ describe('reading a bk archive whose manifest frame lost its last byte (bk befor
 
 describe('the old defect also dropped a final CR LF whole (strip-final-newline), 1 archive in 65536', () => {
   it('a manifest frame ending in 0x0d 0x0a that lost both bytes is read whole, with a warning', async () => {
-    const root = temp()
-    const src = join(root, 'src')
-    makeTree(src)
-    const good = join(root, 'good.tar.zst')
-    await createBkArchive({
-      cwd: src,
-      file: good,
-      meta: {
-        plugin: {name: '@bkcli/core', version: '0'},
-        application: 'test',
-        kind: 'full',
-        source: src,
-        components: [{type: 'files', path: '.', count: 1, bytes: 1}],
-      },
-    })
-    const manifest = await readManifest(good)
-    const bytes = readFileSync(good)
-    // the body: from the second frame on (the head frame is the manifest member alone)
-    const magic = Buffer.from([0x28, 0xb5, 0x2f, 0xfd])
-    let bodyAt = bytes.indexOf(magic, 4)
-    while (spawnSync('zstd', ['-t', '-q'], {input: bytes.subarray(0, bodyAt)}).status !== 0) {
-      bodyAt = bytes.indexOf(magic, bodyAt + 1)
-    }
-    const body = bytes.subarray(bodyAt)
+    const {root, src, manifest, body} = await healthyArchive()
     // the manifest member, its JSON followed by 16 whitespace characters varied until the frame ends in CR LF
     const json = serializeManifest(manifest)
     const member = memberBlocks({name: MANIFEST_NAME, content: `${json}${' '.repeat(16)}`, mode: 0o644})

@@ -121,13 +121,7 @@ export function programDuplex(program: string, args: string[]): Duplex {
       // a program that stopped early: its exit status, surfacing on the output side, tells why
       if (gone) return done()
       if (stdin.write(chunk)) return done()
-      const go = () => {
-        stdin.off('drain', go)
-        child.off('close', go)
-        done()
-      }
-      stdin.on('drain', go)
-      child.on('close', go)
+      drainedOrClosed(stdin, child).then(() => done())
     },
     final(done) {
       stdin.end(done)
@@ -189,15 +183,7 @@ export async function decodeCheck(compression: Compression): Promise<{
   return {
     write(chunk) {
       if (closed || stdin.write(chunk)) return undefined
-      return new Promise<void>((resolve) => {
-        const go = () => {
-          stdin.off('drain', go)
-          child.off('close', go)
-          resolve()
-        }
-        stdin.on('drain', go)
-        child.on('close', go)
-      })
+      return drainedOrClosed(stdin, child)
     },
     async done() {
       stdin.end()
@@ -293,16 +279,7 @@ export async function* gnuTarStream(
       batch = []
       bytes = false
       size = 0
-      if (!ok)
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            stdin.off('drain', done)
-            child.off('close', done)
-            resolve()
-          }
-          stdin.on('drain', done)
-          child.on('close', done)
-        })
+      if (!ok) await drainedOrClosed(stdin, child)
     }
     try {
       for await (const name of names) {
@@ -337,4 +314,17 @@ export async function* gnuTarStream(
       await exited.catch(() => {})
     }
   }
+}
+
+/** Resolves when a child's stdin can take more, or the child is gone (its exit status then tells why). */
+function drainedOrClosed(stdin: Writable, child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const go = () => {
+      stdin.off('drain', go)
+      child.off('close', go)
+      resolve()
+    }
+    stdin.on('drain', go)
+    child.on('close', go)
+  })
 }
