@@ -28,6 +28,37 @@ function committed(file: string): number {
 
 const notBk = (rel: string) => rel === 'bk-manifest.json'
 
+/**
+ * Another process inserting tickets into `dbFile` (a web application's commits), writing its last committed id to
+ * `progress`; `setup` runs first on its connection, `next` schedules the following insert.
+ */
+function ticketWriter(dbFile: string, progress: string, {setup = '', next}: {setup?: string; next: string}) {
+  return spawn(
+    process.execPath,
+    [
+      '-e',
+      `const D = require(${JSON.stringify(require.resolve('better-sqlite3'))});
+       const fs = require('node:fs');
+       const db = new D(${JSON.stringify(dbFile)}, {timeout: 30000});
+       ${setup}
+       const ins = db.prepare("INSERT INTO ticket (type, time, changetime, status, summary, description) VALUES ('defect', 1, 1, 'new', ?, ?)");
+       let n = 0;
+       const tick = () => { const r = ins.run('writer ' + n, 'x'.repeat(2000)); n++; fs.writeFileSync(${JSON.stringify(progress)}, String(r.lastInsertRowid)); if (n < 100000) ${next}; };
+       tick();`,
+    ],
+    {stdio: 'ignore'},
+  )
+}
+
+/** Waits (up to 10 s) until the writer has committed more than `rows` rows; returns its last committed id. */
+async function commitsPast(progress: string, rows: number): Promise<number> {
+  for (let i = 0; i < 500; i++) {
+    if (existsSync(progress) && readFileSync(progress, 'utf8') && committed(progress) > rows) break
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return committed(progress)
+}
+
 describe('bk trac hotcopy (SQLite)', () => {
   it("equals trac-admin's sqlite-hotcopy in file set and table contents", async () => {
     const env = fixtureEnv('sqlite-env')
@@ -114,28 +145,13 @@ describe('bk trac hotcopy (SQLite)', () => {
     setup.close()
     const progress = join(tempDir(), 'committed')
     // the writer never checkpoints: every row it commits stays in trac.db-wal
-    const writer = spawn(
-      process.execPath,
-      [
-        '-e',
-        `const D = require(${JSON.stringify(require.resolve('better-sqlite3'))});
-         const fs = require('node:fs');
-         const db = new D(${JSON.stringify(dbFile)}, {timeout: 30000});
-         db.pragma('wal_autocheckpoint = 0');
-         const ins = db.prepare("INSERT INTO ticket (type, time, changetime, status, summary, description) VALUES ('defect', 1, 1, 'new', ?, ?)");
-         let n = 0;
-         const tick = () => { const r = ins.run('writer ' + n, 'x'.repeat(2000)); n++; fs.writeFileSync(${JSON.stringify(progress)}, String(r.lastInsertRowid)); if (n < 100000) setImmediate(tick); };
-         tick();`,
-      ],
-      {stdio: 'ignore'},
-    )
+    const writer = ticketWriter(dbFile, progress, {
+      setup: "db.pragma('wal_autocheckpoint = 0');",
+      next: 'setImmediate(tick)',
+    })
     try {
       // wait until it has committed a good number of rows
-      for (let i = 0; i < 500; i++) {
-        if (existsSync(progress) && readFileSync(progress, 'utf8') && committed(progress) > 300) break
-        await new Promise((r) => setTimeout(r, 20))
-      }
-      const committedBefore = committed(progress)
+      const committedBefore = await commitsPast(progress, 300)
       expect(committedBefore).toBeGreaterThan(300)
       expect(statSync(`${dbFile}-wal`).size).toBeGreaterThan(0)
       const dest = join(tempDir(), 'copy')
@@ -166,26 +182,9 @@ describe('bk trac hotcopy (SQLite, rollback journal, live writer)', () => {
     const dbFile = join(env, 'db/trac.db')
     const progress = join(tempDir(), 'committed')
     // Trac's default journal mode; a commit every few ms, as a web application makes them
-    const writer = spawn(
-      process.execPath,
-      [
-        '-e',
-        `const D = require(${JSON.stringify(require.resolve('better-sqlite3'))});
-         const fs = require('node:fs');
-         const db = new D(${JSON.stringify(dbFile)}, {timeout: 30000});
-         const ins = db.prepare("INSERT INTO ticket (type, time, changetime, status, summary, description) VALUES ('defect', 1, 1, 'new', ?, ?)");
-         let n = 0;
-         const tick = () => { const r = ins.run('writer ' + n, 'x'.repeat(2000)); n++; fs.writeFileSync(${JSON.stringify(progress)}, String(r.lastInsertRowid)); if (n < 100000) setTimeout(tick, 2); };
-         tick();`,
-      ],
-      {stdio: 'ignore'},
-    )
+    const writer = ticketWriter(dbFile, progress, {next: 'setTimeout(tick, 2)'})
     try {
-      for (let i = 0; i < 500; i++) {
-        if (existsSync(progress) && readFileSync(progress, 'utf8') && committed(progress) > 100) break
-        await new Promise((r) => setTimeout(r, 20))
-      }
-      const committedBefore = committed(progress)
+      const committedBefore = await commitsPast(progress, 100)
       expect(committedBefore).toBeGreaterThan(100)
       const dest = join(tempDir(), 'copy')
       const r = await runBk(['trac', 'hotcopy', env, dest])
