@@ -63,9 +63,14 @@ export function artifactRow(a: Artifact): ArtifactRow {
   }
 }
 
-/** A copy of `list` sorted newest first, ties by name. */
+/**
+ * A copy of `list` sorted newest first, ties by name in code-unit order (descending): `x_1.tar.gz` (the second
+ * backup of a second) before `x.tar.gz`. localeCompare skips punctuation and put them the other way round.
+ */
 export function newestFirst<A extends {date: Date; name: string}>(list: A[]): A[] {
-  return [...list].sort((a, b) => b.date.getTime() - a.date.getTime() || b.name.localeCompare(a.name))
+  return [...list].sort(
+    (a, b) => b.date.getTime() - a.date.getTime() || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0),
+  )
 }
 
 /** The one listing table of every plugin: date (UTC), kind, size, name, then who made it and the note. */
