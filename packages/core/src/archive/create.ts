@@ -15,7 +15,7 @@ import {stepProgress} from '../ui/progress.js'
 import {compressionOf, requireZstd} from './compression.js'
 import {compressorCommand, decodeCheck, fastCompressor, gnuTar, gnuTarStream} from './native.js'
 import {normalizeName} from './read.js'
-import {compressIntoFile} from './to-file.js'
+import {compressIntoFile, decodeInto, decoderCommand} from './to-file.js'
 import type {ArchiveResult, Compression, CreateArchiveOptions, PrependMember} from './types.js'
 
 /** Paths queued in node-tar's Pack but not yet turned into entries: bounds memory on huge trees. */
@@ -306,8 +306,13 @@ async function writeTarTo(
   if (program) {
     // GNU tar straight into the compressor when Node need not see the tar bytes: no hook reading them, nothing to
     // put before them
-    const direct = tar !== undefined && !hooks.tap && !options.prepend?.length && prefix === undefined
-    const check = hooks.verify ? await decodeCheck(compression) : undefined
+    const plain = tar !== undefined && !options.prepend?.length && prefix === undefined
+    // a tap and a decode check: both from the decompressed read-back (pigz -d / zstd -d), so tar still writes
+    // straight into the compressor, and the manifest lists what the file decodes to
+    const decoder = plain && hooks.tap && hooks.verify ? await decoderCommand(compression) : undefined
+    const direct = plain && (!hooks.tap || decoder !== undefined)
+    const check =
+      decoder && hooks.tap ? decodeInto(decoder, hooks.tap) : hooks.verify ? await decodeCheck(compression) : undefined
     let written: {bytes: number; sha256: string}
     try {
       written = await compressIntoFile(
@@ -316,10 +321,15 @@ async function writeTarTo(
         program.command,
         direct
           ? {kind: 'gnu-tar', tar, cwd: resolve(options.cwd), names: accepted(), portable}
-          : {kind: 'node', chunks: tarBytes(), tap: hooks.tap},
+          : {kind: 'node', chunks: tarBytes(), tap: decoder ? undefined : hooks.tap},
         {
           hash: !hooks.skipHash,
-          onFile: check ? (chunk) => check.write(chunk) : undefined,
+          onFile: check
+            ? decoder
+              ? (chunk) => check.write(chunk) ?? Promise.resolve()
+              : // decodeCheck may keep a chunk queued after it returns: give it its own copy
+                (chunk) => check.write(Buffer.from(chunk)) ?? Promise.resolve()
+            : undefined,
           // without Node in the tar stream, progress counts the archive's bytes
           onProgress: direct
             ? (done) => {

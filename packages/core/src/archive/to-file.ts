@@ -9,12 +9,15 @@ import {createHash} from 'node:crypto'
 import type {FileHandle} from 'node:fs/promises'
 import {open} from 'node:fs/promises'
 import type {Writable} from 'node:stream'
+import {Worker} from 'node:worker_threads'
 import {writeBehind} from '../fs/write-behind.js'
 import {onInterrupt} from '../safety/interrupt.js'
-import {drainedOrClosed, run, startGnuTar} from './native.js'
+import {drainedOrClosed, findProgram, pigz, run, startGnuTar} from './native.js'
 
 /** Bytes per read-back of the growing file (from the page cache). */
-const READ_BACK = 4 * 1024 * 1024
+const READ_BACK = 2 * 1024 * 1024
+/** Read-back buffers `onFile` may hold at once (reused: no new 2 MiB buffer, and no GC, per read). */
+const RING = 4
 /** Pause before looking again when the read-back caught up with the writer. */
 const CAUGHT_UP_MS = 4
 
@@ -28,6 +31,69 @@ export type TarSource =
       portable: boolean
     }
   | {kind: 'node'; chunks: AsyncIterable<Buffer>; tap?: (chunk: Buffer) => void}
+
+/**
+ * A thread that hashes the growing file by its own reads (from the page cache) while the main thread feeds the
+ * decompressor and hashes the members: the archive's sha256 leaves the main thread's path. `state[0]` turns 1 once
+ * the writer is gone (then one last read to the end); the thread answers {bytes, sha256} or {error}.
+ */
+const HASH_THREAD = `
+const {parentPort, workerData} = require('node:worker_threads')
+const {openSync, readSync, closeSync} = require('node:fs')
+const {createHash} = require('node:crypto')
+const state = new Int32Array(workerData.state)
+try {
+  const fd = openSync(workerData.path, 'r')
+  const hash = createHash('sha256')
+  const buffer = Buffer.allocUnsafe(${READ_BACK})
+  let bytes = 0
+  let last = false
+  try {
+    for (;;) {
+      const ended = Atomics.load(state, 0) === 1
+      const n = readSync(fd, buffer, 0, buffer.length, bytes)
+      if (n > 0) {
+        hash.update(buffer.subarray(0, n))
+        bytes += n
+        last = false
+        continue
+      }
+      if (last) break
+      if (ended) last = true
+      else Atomics.wait(state, 0, 0, ${CAUGHT_UP_MS})
+    }
+  } finally {
+    closeSync(fd)
+  }
+  parentPort.postMessage({bytes, sha256: hash.digest('hex')})
+} catch (error) {
+  parentPort.postMessage({error: String(error && error.message || error)})
+}
+`
+
+/** Hashes `path` in a thread as it grows; `finish()` (after the writer is gone) gives its size and sha256. */
+function hashThread(path: string): {finish(): Promise<{bytes: number; sha256: string}>; stop(): void} {
+  const state = new SharedArrayBuffer(4)
+  const worker = new Worker(HASH_THREAD, {eval: true, workerData: {path, state}})
+  const answer = new Promise<{bytes: number; sha256: string}>((resolve, reject) => {
+    worker.once('message', (m: {bytes: number; sha256: string} | {error: string}) =>
+      'error' in m ? reject(new Error(`hashing ${path}: ${m.error}`)) : resolve(m),
+    )
+    worker.once('error', reject)
+    worker.once('exit', (code) => reject(new Error(`hashing ${path}: thread exited with ${code}`)))
+  })
+  answer.catch(() => {})
+  return {
+    finish() {
+      Atomics.store(new Int32Array(state), 0, 1)
+      Atomics.notify(new Int32Array(state), 0)
+      return answer
+    },
+    stop() {
+      void worker.terminate()
+    },
+  }
+}
 
 export interface CompressedWrite {
   bytes: number
@@ -53,7 +119,8 @@ export async function compressIntoFile(
   command: {program: string; args: string[]},
   source: TarSource,
   hooks: {
-    onFile?: (chunk: Buffer) => Promise<void> | undefined
+    /** Resolves once it is done with `chunk` (whose buffer is then reused for a later read). */
+    onFile?: (chunk: Buffer) => Promise<void>
     onProgress?: (bytes: number) => void
     hash?: boolean
   } = {},
@@ -76,6 +143,7 @@ export async function compressIntoFile(
   })
   let settled = false
   let feeding: Promise<void> | undefined
+  let threadedHash: ReturnType<typeof hashThread> | undefined
   try {
     feeding = (async () => {
       if (tar) {
@@ -98,15 +166,25 @@ export async function compressIntoFile(
     })()
     feeding.catch(() => {})
     const hash = createHash('sha256')
-    const hashing = hooks.hash ?? true
+    // the main thread busy with the read-back's consumer (a decompressor and the manifest): hash in a thread
+    const threaded = (hooks.hash ?? true) && hooks.onFile ? hashThread(path) : undefined
+    threadedHash = threaded
+    const hashing = (hooks.hash ?? true) && !threaded
     const reader = await open(path, 'r')
     const flusher = writeBehind(() => handle.fd)
     let bytes = 0
     try {
       let last = false
-      let buffer = Buffer.allocUnsafe(READ_BACK)
+      const ring = Array.from({length: hooks.onFile ? RING : 1}, () => ({
+        buffer: Buffer.allocUnsafe(READ_BACK),
+        held: undefined as Promise<void> | undefined,
+      }))
+      let slot = 0
       for (;;) {
         const ended = zipGone
+        const free = ring[slot] as (typeof ring)[number]
+        if (free.held) await free.held
+        const buffer = free.buffer
         const {bytesRead} = await reader.read(buffer, 0, buffer.length, bytes)
         if (bytesRead === 0) {
           if (last) break
@@ -124,12 +202,12 @@ export async function compressIntoFile(
         flusher.wrote(bytesRead)
         hooks.onProgress?.(bytes)
         if (hooks.onFile) {
-          const waiting = hooks.onFile(chunk)
-          // the consumer may still hold this chunk (a pipe write not flushed yet): read the next into a new buffer
-          buffer = Buffer.allocUnsafe(READ_BACK)
-          if (waiting) await waiting
+          // the consumer may still hold this chunk (a pipe write not flushed yet): the next read takes another buffer
+          free.held = hooks.onFile(chunk)
+          slot = (slot + 1) % ring.length
         }
       }
+      for (const each of ring) await each.held
     } finally {
       await flusher.settle()
       await reader.close()
@@ -140,15 +218,82 @@ export async function compressIntoFile(
     await feeding
     const size = (await handle.stat()).size
     if (size !== bytes) throw new Error(`${path}: read back ${bytes} bytes of ${size}`)
+    let sha256 = hashing ? hash.digest('hex') : ''
+    if (threaded) {
+      const other = await threaded.finish()
+      if (other.bytes !== size) throw new Error(`${path}: hashed ${other.bytes} bytes of ${size}`)
+      sha256 = other.sha256
+    }
     settled = true
-    return {bytes, sha256: hashing ? hash.digest('hex') : ''}
+    return {bytes, sha256}
   } finally {
     if (!settled) {
+      threadedHash?.stop()
       zip.child.kill('SIGKILL')
       await tar?.abort()
       await zip.exited
       await feeding?.catch(() => {})
     }
     unregister()
+  }
+}
+
+/** The program that decompresses `compression` to stdout (pigz or gzip, zstd), or undefined (zlib, or 'none'). */
+export async function decoderCommand(
+  compression: 'gzip' | 'zstd' | 'none',
+): Promise<{program: string; args: string[]} | undefined> {
+  if (compression === 'none') return undefined
+  if (compression === 'zstd') return {program: 'zstd', args: ['-d', '-c', '-q']}
+  const program = (await pigz()) ?? (await findProgram('gzip'))
+  return program ? {program, args: ['-d', '-c']} : undefined
+}
+
+/**
+ * The decode check and the tar bytes in one: a decompressor (pigz -d, zstd -d) fed the archive's bytes as they are
+ * read back, which verifies every gzip member's CRC-32 and length / zstd frame's checksum as decodeCheck does, and
+ * gives the tar stream it decoded to `onTar` (the manifest's hashes: they then describe what the file decodes to).
+ * `done()` rejects when the bytes do not decode, or `onTar` threw.
+ */
+export function decodeInto(
+  command: {program: string; args: string[]},
+  onTar: (chunk: Buffer) => void,
+): {write(chunk: Buffer): Promise<void>; done(): Promise<void>} {
+  const {child, exited} = run(command.program, command.args, 'pipe')
+  const stdin = child.stdin as Writable
+  let closed = false
+  const gone = new Promise<void>((resolve) =>
+    child.once('close', () => {
+      closed = true
+      resolve()
+    }),
+  )
+  let tapFailure: unknown
+  const reading = (async () => {
+    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+      if (tapFailure !== undefined) continue // read on to the end: the decompressor must not block on its output
+      try {
+        onTar(chunk)
+      } catch (error) {
+        tapFailure = error
+      }
+    }
+  })()
+  reading.catch(() => {})
+  return {
+    write(chunk) {
+      if (closed) return Promise.resolve()
+      // resolves when the chunk went to the pipe (its buffer is then free) or the decompressor is gone
+      const written = new Promise<void>((resolve) => {
+        stdin.write(chunk, () => resolve())
+      })
+      return Promise.race([written, gone])
+    },
+    async done() {
+      stdin.end()
+      const failure = await exited
+      await reading
+      if (failure) throw failure
+      if (tapFailure !== undefined) throw tapFailure
+    },
   }
 }
