@@ -1,7 +1,7 @@
 // A second process for the archive tests: creates (or extracts) an archive and is killed in the middle.
 // Imports the built module (run `pnpm --filter @bkcli/core build` first). Reports progress on stdout.
 import {checkArchive, createArchive, extractArchive} from '../dist/index.js'
-import {createBkArchive} from '../dist/manifest/index.js'
+import {createArchiveWithManifest, createBkArchive} from '../dist/manifest/index.js'
 
 const [mode, a, b] = process.argv.slice(2)
 const say = (text) => process.stdout.write(`${text}\n`)
@@ -15,6 +15,13 @@ const onProgress = (bytes) => {
 if (mode === 'create') await createArchive({cwd: a, file: b, onProgress})
 else if (mode === 'create-bk')
   await createBkArchive({
+    cwd: a,
+    file: b,
+    onProgress,
+    meta: {plugin: {name: '@bkcli/test', version: '0'}, application: 'test', kind: 'full', source: a, components: []},
+  })
+else if (mode === 'create-manifested')
+  await createArchiveWithManifest({
     cwd: a,
     file: b,
     onProgress,

@@ -1,6 +1,6 @@
-import {spawn} from 'node:child_process'
+import {execFileSync, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readlinkSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -44,6 +44,26 @@ async function interrupt(args: string[], signal: NodeJS.Signals) {
   return {...result, out, err}
 }
 
+/** Files below `dir` that a process still has open (removed ones too), from /proc. */
+function openedBelow(dir: string): string[] {
+  const found: string[] = []
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    let fds: string[] = []
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`)
+    } catch {
+      continue
+    }
+    for (const fd of fds) {
+      try {
+        const target = readlinkSync(`/proc/${pid}/fd/${fd}`)
+        if (target.startsWith(`${dir}/`)) found.push(`${pid}: ${target}`)
+      } catch {}
+    }
+  }
+  return found
+}
+
 describe('an interrupted archive leaves nothing that looks complete', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`createArchive killed by ${signal}`, async () => {
@@ -63,6 +83,34 @@ describe('an interrupted archive leaves nothing that looks complete', () => {
     const r = await interrupt(['create-bk', src, file], 'SIGTERM')
     expect(r.out).not.toContain('done')
     expect(readdirSync(dir)).toEqual([])
+  })
+
+  it('createArchiveWithManifest killed by SIGTERM (its compressor writing the file, its decompressor reading it)', async () => {
+    const dir = temp()
+    const file = join(dir, 'backup.tar.zst')
+    // a compressor that would hold the file open for a minute after its work, unless bk kills it
+    const bin = join(temp(), 'bin')
+    mkdirSync(bin)
+    const real = execFileSync('sh', ['-c', 'command -v zstd'], {encoding: 'utf8'}).trim()
+    writeFileSync(
+      join(bin, 'zstd'),
+      `#!/bin/sh\nfor a in "$@"; do case "$a" in -d|-t) exec ${real} "$@";; esac; done\n${real} "$@"\nexec sleep 60\n`,
+      {mode: 0o755},
+    )
+    const savedPath = process.env.PATH
+    process.env.PATH = `${bin}:${savedPath}`
+    let r: Awaited<ReturnType<typeof interrupt>>
+    try {
+      r = await interrupt(['create-manifested', src, file], 'SIGTERM')
+    } finally {
+      process.env.PATH = savedPath
+    }
+    expect(r.out).not.toContain('done')
+    expect(r.code === 143 || r.signal === 'SIGTERM').toBe(true)
+    // no temp file, and no compressor left holding the removed one
+    expect(readdirSync(dir)).toEqual([])
+    for (let i = 0; i < 50 && openedBelow(dir).length > 0; i++) await new Promise((r) => setTimeout(r, 100))
+    expect(openedBelow(dir)).toEqual([])
   })
 
   it('extractArchive killed by SIGTERM leaves no target and no stage', async () => {

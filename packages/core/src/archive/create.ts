@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import type {Stats} from 'node:fs'
 import {createReadStream, createWriteStream} from 'node:fs'
-import {lstat, open, readdir, stat} from 'node:fs/promises'
+import {type FileHandle, lstat, open, readdir, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 import {Readable, type Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
@@ -13,8 +13,9 @@ import {writeBehind} from '../fs/write-behind.js'
 import {atomicFile} from '../safety/atomic.js'
 import {stepProgress} from '../ui/progress.js'
 import {compressionOf, requireZstd} from './compression.js'
-import {decodeCheck, fastCompressor, gnuTar, gnuTarStream} from './native.js'
+import {compressorCommand, decodeCheck, fastCompressor, gnuTar, gnuTarStream} from './native.js'
 import {normalizeName} from './read.js'
+import {compressIntoFile, decodeInto, decoderCommand} from './to-file.js'
 import type {ArchiveResult, Compression, CreateArchiveOptions, PrependMember} from './types.js'
 
 /** Paths queued in node-tar's Pack but not yet turned into entries: bounds memory on huge trees. */
@@ -210,8 +211,33 @@ export async function writeTar(
   hooks: WriteHooks = {},
 ): Promise<WrittenTar> {
   const prefix = checkedPrefix(options)
-  const out = createWriteStream(path, {flags: 'w', mode: 0o600})
-  await new Promise<void>((res, rej) => out.once('open', () => res()).once('error', rej))
+  // pigz / zstd: they write the file themselves (compressIntoFile); else Node writes it (zlib, or no compression)
+  const command = await compressorCommand(compression, options.level)
+  const handle = command ? await open(path, 'w', 0o600) : undefined
+  try {
+    return await writeTarTo(
+      path,
+      options,
+      compression,
+      hooks,
+      prefix,
+      command && handle ? {command, handle} : undefined,
+    )
+  } finally {
+    await handle?.close()
+  }
+}
+
+async function writeTarTo(
+  path: string,
+  options: CreateArchiveOptions,
+  compression: Compression,
+  hooks: WriteHooks,
+  prefix: string | undefined,
+  program: {command: {program: string; args: string[]}; handle: FileHandle} | undefined,
+): Promise<WrittenTar> {
+  const out = program ? undefined : createWriteStream(path, {flags: 'w', mode: 0o600})
+  if (out) await new Promise<void>((res, rej) => out.once('open', () => res()).once('error', rej))
   // never archive the archive itself (when it is written inside cwd)
   const own = await stat(path)
   // by identity (dev:ino), looked up by name: the fast listing lstats only entries that bear one of these names
@@ -234,8 +260,22 @@ export async function writeTar(
   const hash = createHash('sha256')
   let bytes = 0
 
+  const portable = options.portable ?? false
+  const tar = await gnuTar()
+  const accepted = async function* (): AsyncGenerator<string | Buffer> {
+    // GNU tar lstats every entry itself: bk's own list then needs only the directory listings' types
+    for await (const entry of tar ? listedSources(options, exclude, excluded) : sources(options, excluded)) {
+      if (entry.kind === 'other') {
+        skipped.push(entry.path)
+        continue
+      }
+      entries++
+      if (entry.raw) yield options.dotSlash ? Buffer.concat([Buffer.from('./'), entry.raw]) : entry.raw
+      else yield options.dotSlash ? dotSlashName(entry.path) : entry.path
+    }
+  }
+
   async function* tarBytes(): AsyncGenerator<Buffer> {
-    const portable = options.portable ?? false
     for (const member of options.prepend ?? []) {
       entries++
       for await (const block of prependBlocks(
@@ -252,19 +292,6 @@ export async function writeTar(
       produced += block.length
       yield block
     }
-    const tar = await gnuTar()
-    const accepted = async function* (): AsyncGenerator<string | Buffer> {
-      // GNU tar lstats every entry itself: bk's own list then needs only the directory listings' types
-      for await (const entry of tar ? listedSources(options, exclude, excluded) : sources(options, excluded)) {
-        if (entry.kind === 'other') {
-          skipped.push(entry.path)
-          continue
-        }
-        entries++
-        if (entry.raw) yield options.dotSlash ? Buffer.concat([Buffer.from('./'), entry.raw]) : entry.raw
-        else yield options.dotSlash ? dotSlashName(entry.path) : entry.path
-      }
-    }
     const body = tar
       ? gnuTarStream(tar, resolve(options.cwd), accepted(), portable, prefix)
       : nodeTarStream(options, accepted() as AsyncIterable<string>) // raw names come only with GNU tar's lister
@@ -275,6 +302,52 @@ export async function writeTar(
       yield chunk
     }
   }
+
+  if (program) {
+    // GNU tar straight into the compressor when Node need not see the tar bytes: no hook reading them, nothing to
+    // put before them
+    const plain = tar !== undefined && !options.prepend?.length && prefix === undefined
+    // a tap and a decode check: both from the decompressed read-back (pigz -d / zstd -d), so tar still writes
+    // straight into the compressor, and the manifest lists what the file decodes to
+    const decoder = plain && hooks.tap && hooks.verify ? await decoderCommand(compression) : undefined
+    const direct = plain && (!hooks.tap || decoder !== undefined)
+    const check =
+      decoder && hooks.tap ? decodeInto(decoder, hooks.tap) : hooks.verify ? await decodeCheck(compression) : undefined
+    let written: {bytes: number; sha256: string}
+    try {
+      written = await compressIntoFile(
+        path,
+        program.handle,
+        program.command,
+        direct
+          ? {kind: 'gnu-tar', tar, cwd: resolve(options.cwd), names: accepted(), portable}
+          : {kind: 'node', chunks: tarBytes(), tap: decoder ? undefined : hooks.tap},
+        {
+          hash: !hooks.skipHash,
+          onFile: check
+            ? decoder
+              ? (chunk) => check.write(chunk) ?? Promise.resolve()
+              : // decodeCheck may keep a chunk queued after it returns: give it its own copy
+                (chunk) => check.write(Buffer.from(chunk)) ?? Promise.resolve()
+            : undefined,
+          // without Node in the tar stream, progress counts the archive's bytes
+          onProgress: direct
+            ? (done) => {
+                options.onProgress?.(done)
+                step.update(done)
+              }
+            : undefined,
+        },
+      )
+    } catch (error) {
+      await check?.done().catch(() => {}) // the checker sees a cut stream; the write's error is the one to tell
+      throw error
+    }
+    if (check) await checked(check, options)
+    step.done()
+    return {bytes: written.bytes, entries, sha256: written.sha256, skipped}
+  }
+  if (!out) throw new Error('writeTar: no output')
 
   const stages: (
     | NodeJS.ReadableStream
@@ -318,15 +391,19 @@ export async function writeTar(
     await check?.done().catch(() => {}) // the checker sees a cut stream; the pipeline's error is the one to tell
     throw error
   }
-  if (check)
-    await check.done().catch((error) => {
-      throw new BkError(
-        `${options.file} does not read back as it was written (${messageOf(error)}); nothing was kept, run it again`,
-        {cause: error, code: 'ECORRUPT'},
-      )
-    })
+  if (check) await checked(check, options)
   step.done()
   return {bytes, entries, sha256: hashing ? hash.digest('hex') : '', skipped}
+}
+
+/** The decode check's verdict on the whole file: a refusal is ECORRUPT (nothing is kept). */
+async function checked(check: {done(): Promise<void>}, options: CreateArchiveOptions): Promise<void> {
+  await check.done().catch((error) => {
+    throw new BkError(
+      `${options.file} does not read back as it was written (${messageOf(error)}); nothing was kept, run it again`,
+      {cause: error, code: 'ECORRUPT'},
+    )
+  })
 }
 
 /** The tar stream of `names` made by node-tar (where no GNU tar is found). */
@@ -450,7 +527,36 @@ async function* listedSources(
   // listings are read as bytes: a name that is not valid UTF-8 (an old Latin-1 file name) must reach GNU tar as it
   // is, not as the lossy string readdir would give (which names no file)
   const SLASH = Buffer.from('/')
-  async function* below(abs: Buffer, rel: string, relRaw: Buffer | undefined): AsyncGenerator<Source> {
+  const byName = (a: {name: string}, b: {name: string}) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+  async function* below(abs: Buffer | string, rel: string, relRaw: Buffer | undefined): AsyncGenerator<Source> {
+    if (typeof abs === 'string') {
+      // listed as strings (several times faster than as bytes, for a folder of many small files), unless a name
+      // may be lossy (U+FFFD) or sorts differently by UTF-16 units than by UTF-8 bytes (U+D800 and up): then
+      // that folder is listed again as bytes, below
+      const named = await readdir(abs, {withFileTypes: true})
+      if (!named.some((dirent) => /[\uD800-\uFFFF]/.test(dirent.name))) {
+        named.sort(byName)
+        for (const dirent of named) {
+          const name = dirent.name
+          const path = rel === '' ? name : `${rel}/${name}`
+          if (filter && !filter(path)) continue
+          const child = `${abs}/${name}`
+          let kind = kindOf(dirent)
+          if (kind === undefined || exclude.has(name)) {
+            const st = await lstat(child).catch((error) => {
+              if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+              throw error
+            })
+            if (!st || excluded(name, st)) continue
+            kind = kindOf(st) ?? 'other'
+          }
+          yield {path, kind}
+          if (kind === 'directory') yield* below(child, path, undefined)
+        }
+        return
+      }
+      abs = Buffer.from(abs)
+    }
     const listing = await readdir(abs, {withFileTypes: true, encoding: 'buffer'})
     listing.sort((a, b) => Buffer.compare(a.name, b.name))
     for (const dirent of listing) {
@@ -473,18 +579,19 @@ async function* listedSources(
         kind = kindOf(st) ?? 'other'
       }
       yield raw ? {path, kind, raw} : {path, kind}
-      if (kind === 'directory') yield* below(child, path, raw)
+      // below a name that is not valid UTF-8, paths stay bytes
+      if (kind === 'directory') yield* below(raw ? child : child.toString(), path, raw)
     }
   }
   if (options.dotSlash) yield {path: '.', kind: 'directory'}
   if (!options.entries) {
-    yield* below(Buffer.from(cwd), '', undefined)
+    yield* below(cwd, '', undefined)
     return
   }
   for await (const {rel, stat: st} of listedEntries(options)) {
     if (excluded(basename(rel), st)) continue
     yield {path: rel, kind: kindOf(st) ?? 'other'}
-    if (st.isDirectory()) yield* below(Buffer.from(join(cwd, rel)), rel, undefined)
+    if (st.isDirectory()) yield* below(join(cwd, rel), rel, undefined)
   }
 }
 

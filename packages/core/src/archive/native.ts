@@ -69,16 +69,33 @@ export async function pigz(): Promise<string | undefined> {
  */
 export async function fastCompressor(compression: Compression, level?: number): Promise<Duplex | undefined> {
   if (compression === 'none') return undefined
-  if (compression === 'gzip') {
-    const program = await pigz()
-    if (!program) return createGzip({level: level ?? 6})
-    return programDuplex(program, ['-c', `-${level ?? 6}`])
-  }
-  return programDuplex('zstd', ['-q', '-c', `-${level ?? 3}`, '-T0'])
+  const command = await compressorCommand(compression, level)
+  if (!command) return createGzip({level: level ?? 6})
+  return programDuplex(command.program, command.args)
 }
 
-/** A started program: its exit as an Error (status, signal and the last line of its stderr) or undefined. */
-function run(program: string, args: string[], stdout: 'pipe' | 'ignore') {
+/**
+ * The compressor program fastCompressor runs (reading stdin, writing stdout), or undefined where Node compresses
+ * (gzip without pigz: zlib) or nothing does ('none'). zstd gets --no-sparse: its output may be a file descriptor
+ * read back while it grows, which must never have holes seeked over.
+ */
+export async function compressorCommand(
+  compression: Compression,
+  level?: number,
+): Promise<{program: string; args: string[]} | undefined> {
+  if (compression === 'none') return undefined
+  if (compression === 'gzip') {
+    const program = await pigz()
+    return program ? {program, args: ['-c', `-${level ?? 6}`]} : undefined
+  }
+  return {program: 'zstd', args: ['-q', '-c', `-${level ?? 3}`, '-T0', '--no-sparse']}
+}
+
+/**
+ * A started program: its exit as an Error (status, signal and the last line of its stderr) or undefined. `stdout`
+ * may be a file descriptor (the program then writes there itself).
+ */
+export function run(program: string, args: string[], stdout: 'pipe' | 'ignore' | number) {
   const child = spawn(program, args, {stdio: ['pipe', stdout, 'pipe']})
   let stderr = ''
   child.stderr?.setEncoding('utf8')
@@ -231,6 +248,32 @@ export async function* gnuTarStream(
   portable: boolean,
   prefix?: string,
 ): AsyncGenerator<Buffer> {
+  const started = startGnuTar(tar, cwd, names, portable, prefix, 'pipe')
+  const stdout = started.child.stdout
+  if (!stdout) throw new Error('tar: no pipes')
+  let finished = false
+  try {
+    for await (const chunk of stdout as AsyncIterable<Buffer>) yield chunk
+    await started.finished
+    finished = true
+  } finally {
+    if (!finished) await started.abort()
+  }
+}
+
+/**
+ * GNU tar started on `names` (as gnuTarStream) writing its tar stream to `stdout`: a pipe for us to read, or a file
+ * descriptor / another program's stdin, so that the bytes never pass through Node. `finished` resolves when tar
+ * exited cleanly and rejects as gnuTarStream's stream would; `abort()` kills tar and waits for it.
+ */
+export function startGnuTar(
+  tar: string,
+  cwd: string,
+  names: AsyncIterable<string | Buffer>,
+  portable: boolean,
+  prefix: string | undefined,
+  stdout: 'pipe' | number | Writable,
+): {child: ChildProcess; finished: Promise<void>; abort(): Promise<void>} {
   const args = [
     '--create',
     '--file=-',
@@ -249,7 +292,7 @@ export async function* gnuTarStream(
   if (portable) args.splice(3, 0, '--owner=0', '--group=0')
   // names and hard-link targets under the prefix, symlink texts untouched ('S'); the prefix is plain segments
   if (prefix !== undefined) args.splice(3, 0, `--transform=s,^,${prefix}/,S`)
-  const child: ChildProcess = spawn(tar, args, {stdio: ['pipe', 'pipe', 'pipe'], env: {...process.env, LC_ALL: 'C'}})
+  const child: ChildProcess = spawn(tar, args, {stdio: ['pipe', stdout, 'pipe'], env: {...process.env, LC_ALL: 'C'}})
   let stderr = ''
   child.stderr?.setEncoding('utf8')
   child.stderr?.on('data', (text: string) => {
@@ -261,8 +304,7 @@ export async function* gnuTarStream(
   })
   exited.catch(() => {})
   const stdin = child.stdin
-  const stdout = child.stdout
-  if (!stdin || !stdout) throw new Error('tar: no pipes')
+  if (!stdin) throw new Error('tar: no pipes')
   stdin.on('error', () => {}) // EPIPE when tar dies early: its exit status tells why
   let feedError: unknown
   const feeding = (async () => {
@@ -283,6 +325,7 @@ export async function* gnuTarStream(
     }
     try {
       for await (const name of names) {
+        if (child.exitCode !== null || child.signalCode !== null) break // tar is gone: its status tells why
         const item = typeof name === 'string' ? `${name}\0` : Buffer.concat([name, Buffer.from([0])])
         if (typeof item !== 'string') bytes = true
         batch.push(item)
@@ -297,27 +340,30 @@ export async function* gnuTarStream(
       stdin.end()
     }
   })()
-  let finished = false
-  try {
-    for await (const chunk of stdout as AsyncIterable<Buffer>) yield chunk
+  const finished = (async () => {
     await feeding
     if (feedError) throw feedError
     const {status, signal} = await exited
-    finished = true
     // with --warning=no-file-changed, status 1 and a quiet stderr is only "file changed as we read it"
     if (status === 0 || (status === 1 && stderr.trim() === '')) return
     throw tarFailure(stderr, status, signal)
-  } finally {
-    if (!finished) {
+  })()
+  finished.catch(() => {})
+  return {
+    child,
+    finished,
+    async abort() {
       child.kill('SIGKILL')
       await feeding.catch(() => {})
       await exited.catch(() => {})
-    }
+    },
   }
 }
 
 /** Resolves when a child's stdin can take more, or the child is gone (its exit status then tells why). */
-function drainedOrClosed(stdin: Writable, child: ChildProcess): Promise<void> {
+export function drainedOrClosed(stdin: Writable, child: ChildProcess): Promise<void> {
+  // already gone: its 'close' came before we looked, and no event would ever wake us
+  if (stdin.destroyed || child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
   return new Promise<void>((resolve) => {
     const go = () => {
       stdin.off('drain', go)

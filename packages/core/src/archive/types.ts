@@ -49,7 +49,10 @@ export interface CreateArchiveOptions {
   mode?: number
   /** zstd/gzip level (default: gzip 6, zstd 3). */
   level?: number
-  /** Called with the uncompressed tar bytes produced so far. */
+  /**
+   * Called with the bytes produced so far: the uncompressed tar bytes, or the archive's own bytes where GNU tar
+   * writes straight into the compressor (nothing in bk reading the tar stream).
+   */
   onProgress?: (bytesDone: number) => void
   overwrite?: boolean
   /**

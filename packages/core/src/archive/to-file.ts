@@ -1,0 +1,299 @@
+/**
+ * The fast data path of writeTar: the compressor program (pigz, `zstd -T0`) writes straight into the temp file (its
+ * stdout IS the file's descriptor), fed either by GNU tar's stdout directly (no byte of the archive crosses Node) or
+ * by Node (when Node must see the tar bytes: a manifest hashed from them, members prepended). Node reads the file
+ * back as it grows (from the page cache, in large reads) to hash it, start the disk's write-back, report progress
+ * and feed the decode check: the sha256 and the check then cover the bytes of the file itself.
+ */
+import {createHash} from 'node:crypto'
+import type {FileHandle} from 'node:fs/promises'
+import {open} from 'node:fs/promises'
+import type {Writable} from 'node:stream'
+import {Worker} from 'node:worker_threads'
+import {writeBehind} from '../fs/write-behind.js'
+import {onInterrupt} from '../safety/interrupt.js'
+import {drainedOrClosed, findProgram, pigz, run, startGnuTar} from './native.js'
+
+/** Bytes per read-back of the growing file (from the page cache). */
+const READ_BACK = 2 * 1024 * 1024
+/** Read-back buffers `onFile` may hold at once (reused: no new 2 MiB buffer, and no GC, per read). */
+const RING = 4
+/** Pause before looking again when the read-back caught up with the writer. */
+const CAUGHT_UP_MS = 4
+
+/** Where the tar bytes come from: GNU tar writing into the compressor itself, or Node's own stream of them. */
+export type TarSource =
+  | {
+      kind: 'gnu-tar'
+      tar: string
+      cwd: string
+      names: AsyncIterable<string | Buffer>
+      portable: boolean
+    }
+  | {kind: 'node'; chunks: AsyncIterable<Buffer>; tap?: (chunk: Buffer) => void}
+
+/**
+ * A thread that hashes the growing file by its own reads (from the page cache) while the main thread feeds the
+ * decompressor and hashes the members: the archive's sha256 leaves the main thread's path. `state[0]` turns 1 once
+ * the writer is gone (then one last read to the end); the thread answers {bytes, sha256} or {error}.
+ */
+const HASH_THREAD = `
+const {parentPort, workerData} = require('node:worker_threads')
+const {openSync, readSync, closeSync} = require('node:fs')
+const {createHash} = require('node:crypto')
+const state = new Int32Array(workerData.state)
+try {
+  const fd = openSync(workerData.path, 'r')
+  const hash = createHash('sha256')
+  const buffer = Buffer.allocUnsafe(${READ_BACK})
+  let bytes = 0
+  let last = false
+  try {
+    for (;;) {
+      const ended = Atomics.load(state, 0) === 1
+      const n = readSync(fd, buffer, 0, buffer.length, bytes)
+      if (n > 0) {
+        hash.update(buffer.subarray(0, n))
+        bytes += n
+        last = false
+        continue
+      }
+      if (last) break
+      if (ended) last = true
+      else Atomics.wait(state, 0, 0, ${CAUGHT_UP_MS})
+    }
+  } finally {
+    closeSync(fd)
+  }
+  parentPort.postMessage({bytes, sha256: hash.digest('hex')})
+} catch (error) {
+  parentPort.postMessage({error: String(error && error.message || error)})
+}
+`
+
+/** Hashes `path` in a thread as it grows; `finish()` (after the writer is gone) gives its size and sha256. */
+function hashThread(path: string): {finish(): Promise<{bytes: number; sha256: string}>; stop(): void} {
+  const state = new SharedArrayBuffer(4)
+  const worker = new Worker(HASH_THREAD, {eval: true, workerData: {path, state}})
+  const answer = new Promise<{bytes: number; sha256: string}>((resolve, reject) => {
+    worker.once('message', (m: {bytes: number; sha256: string} | {error: string}) =>
+      'error' in m ? reject(new Error(`hashing ${path}: ${m.error}`)) : resolve(m),
+    )
+    worker.once('error', reject)
+    worker.once('exit', (code) => reject(new Error(`hashing ${path}: thread exited with ${code}`)))
+  })
+  answer.catch(() => {})
+  return {
+    finish() {
+      Atomics.store(new Int32Array(state), 0, 1)
+      Atomics.notify(new Int32Array(state), 0)
+      return answer
+    },
+    stop() {
+      void worker.terminate()
+    },
+  }
+}
+
+export interface CompressedWrite {
+  bytes: number
+  sha256: string
+}
+
+/** A program's failure with the errno the rest of bk knows, where its message tells one (ENOSPC). */
+function withErrno(error: Error): Error {
+  if (/No space left on device|write error code 28|ENOSPC/i.test(error.message)) Object.assign(error, {code: 'ENOSPC'})
+  return error
+}
+
+/**
+ * Compress the tar stream of `source` with `program args` into the open, empty file `handle` (at `path`).
+ * `onFile` sees every byte of the file, in order, as it is read back (the decode check); it may return a promise
+ * to slow the read-back down (backpressure). Resolves with the size and sha256 of the file once the compressor
+ * exited with status 0, tar (if any) succeeded, and every byte of the file was read back; rejects otherwise, with
+ * every child gone. On SIGINT/SIGTERM the children are killed (the caller's atomicFile removes the file).
+ */
+export async function compressIntoFile(
+  path: string,
+  handle: FileHandle,
+  command: {program: string; args: string[]},
+  source: TarSource,
+  hooks: {
+    /** Resolves once it is done with `chunk` (whose buffer is then reused for a later read). */
+    onFile?: (chunk: Buffer) => Promise<void>
+    onProgress?: (bytes: number) => void
+    hash?: boolean
+  } = {},
+): Promise<CompressedWrite> {
+  const zip = run(command.program, command.args, handle.fd)
+  const zipFailed = zip.exited.then((error) => (error ? withErrno(error) : undefined))
+  let zipGone = false
+  zip.child.once('close', () => {
+    zipGone = true
+  })
+  const stdin = zip.child.stdin as Writable
+  const tar =
+    source.kind === 'gnu-tar'
+      ? startGnuTar(source.tar, source.cwd, source.names, source.portable, undefined, stdin)
+      : undefined
+  // ours to kill on a signal: the compressor writes into the file on its own, and would go on after we exit
+  const unregister = onInterrupt(() => {
+    tar?.child.kill('SIGKILL')
+    zip.child.kill('SIGKILL')
+  })
+  let settled = false
+  let feeding: Promise<void> | undefined
+  let threadedHash: ReturnType<typeof hashThread> | undefined
+  try {
+    feeding = (async () => {
+      if (tar) {
+        // tar holds its own copy of the compressor's stdin: ours must close for the compressor to see the end
+        stdin.destroy()
+        await tar.finished
+        return
+      }
+      if (source.kind !== 'node') return
+      try {
+        for await (const chunk of source.chunks) {
+          if (zipGone) break // its exit status tells why
+          source.tap?.(chunk)
+          // (its 'close' may have come already: then no event would ever wake us)
+          if (!stdin.write(chunk) && !zipGone) await drainedOrClosed(stdin, zip.child)
+        }
+      } finally {
+        stdin.end()
+      }
+    })()
+    feeding.catch(() => {})
+    const hash = createHash('sha256')
+    // the main thread busy with the read-back's consumer (a decompressor and the manifest): hash in a thread
+    const threaded = (hooks.hash ?? true) && hooks.onFile ? hashThread(path) : undefined
+    threadedHash = threaded
+    const hashing = (hooks.hash ?? true) && !threaded
+    const reader = await open(path, 'r')
+    const flusher = writeBehind(() => handle.fd)
+    let bytes = 0
+    try {
+      let last = false
+      const ring = Array.from({length: hooks.onFile ? RING : 1}, () => ({
+        buffer: Buffer.allocUnsafe(READ_BACK),
+        held: undefined as Promise<void> | undefined,
+      }))
+      let slot = 0
+      for (;;) {
+        const ended = zipGone
+        const free = ring[slot] as (typeof ring)[number]
+        if (free.held) await free.held
+        const buffer = free.buffer
+        const {bytesRead} = await reader.read(buffer, 0, buffer.length, bytes)
+        if (bytesRead === 0) {
+          if (last) break
+          if (ended) {
+            last = true // one more read after the exit: everything it wrote is visible by now
+            continue
+          }
+          await Promise.race([zip.exited, new Promise((r) => setTimeout(r, CAUGHT_UP_MS))])
+          continue
+        }
+        last = false
+        const chunk = buffer.subarray(0, bytesRead)
+        bytes += bytesRead
+        if (hashing) hash.update(chunk)
+        flusher.wrote(bytesRead)
+        hooks.onProgress?.(bytes)
+        if (hooks.onFile) {
+          // the consumer may still hold this chunk (a pipe write not flushed yet): the next read takes another buffer
+          free.held = hooks.onFile(chunk)
+          slot = (slot + 1) % ring.length
+        }
+      }
+      for (const each of ring) await each.held
+    } finally {
+      await flusher.settle()
+      await reader.close()
+    }
+    const failure = await zipFailed
+    // the compressor's own failure first: tar then only saw its stdin close (a broken pipe)
+    if (failure) throw failure
+    await feeding
+    const size = (await handle.stat()).size
+    if (size !== bytes) throw new Error(`${path}: read back ${bytes} bytes of ${size}`)
+    let sha256 = hashing ? hash.digest('hex') : ''
+    if (threaded) {
+      const other = await threaded.finish()
+      if (other.bytes !== size) throw new Error(`${path}: hashed ${other.bytes} bytes of ${size}`)
+      sha256 = other.sha256
+    }
+    settled = true
+    return {bytes, sha256}
+  } finally {
+    if (!settled) {
+      threadedHash?.stop()
+      zip.child.kill('SIGKILL')
+      await tar?.abort()
+      await zip.exited
+      await feeding?.catch(() => {})
+    }
+    unregister()
+  }
+}
+
+/** The program that decompresses `compression` to stdout (pigz or gzip, zstd), or undefined (zlib, or 'none'). */
+export async function decoderCommand(
+  compression: 'gzip' | 'zstd' | 'none',
+): Promise<{program: string; args: string[]} | undefined> {
+  if (compression === 'none') return undefined
+  if (compression === 'zstd') return {program: 'zstd', args: ['-d', '-c', '-q']}
+  const program = (await pigz()) ?? (await findProgram('gzip'))
+  return program ? {program, args: ['-d', '-c']} : undefined
+}
+
+/**
+ * The decode check and the tar bytes in one: a decompressor (pigz -d, zstd -d) fed the archive's bytes as they are
+ * read back, which verifies every gzip member's CRC-32 and length / zstd frame's checksum as decodeCheck does, and
+ * gives the tar stream it decoded to `onTar` (the manifest's hashes: they then describe what the file decodes to).
+ * `done()` rejects when the bytes do not decode, or `onTar` threw.
+ */
+export function decodeInto(
+  command: {program: string; args: string[]},
+  onTar: (chunk: Buffer) => void,
+): {write(chunk: Buffer): Promise<void>; done(): Promise<void>} {
+  const {child, exited} = run(command.program, command.args, 'pipe')
+  const stdin = child.stdin as Writable
+  let closed = false
+  const gone = new Promise<void>((resolve) =>
+    child.once('close', () => {
+      closed = true
+      resolve()
+    }),
+  )
+  let tapFailure: unknown
+  const reading = (async () => {
+    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+      if (tapFailure !== undefined) continue // read on to the end: the decompressor must not block on its output
+      try {
+        onTar(chunk)
+      } catch (error) {
+        tapFailure = error
+      }
+    }
+  })()
+  reading.catch(() => {})
+  return {
+    write(chunk) {
+      if (closed) return Promise.resolve()
+      // resolves when the chunk went to the pipe (its buffer is then free) or the decompressor is gone
+      const written = new Promise<void>((resolve) => {
+        stdin.write(chunk, () => resolve())
+      })
+      return Promise.race([written, gone])
+    },
+    async done() {
+      stdin.end()
+      const failure = await exited
+      await reading
+      if (failure) throw failure
+      if (tapFailure !== undefined) throw tapFailure
+    },
+  }
+}
