@@ -133,6 +133,31 @@ try {
       clean,
     ),
   )
+  if (zstd) {
+    const archiveZst = join(work, 'src.tar.zst')
+    sh(`tar --zstd -cf "${archiveZst}" -C "${big}" .`)
+    rows.push(
+      ...paired(
+        `extract ${gib} GiB, zstd`,
+        {
+          tool: 'tar --zstd -xpf',
+          argv: ['sh', '-c', `mkdir "${out('x')}" && tar --zstd -xpf "${archiveZst}" -C "${out('x')}"`],
+        },
+        bkRows(['extract', archiveZst, out('x')], 'every entry checked').filter((r) => r.tool !== 'bk, node engines'),
+        clean,
+      ),
+    )
+  }
+  const archiveSmall = join(work, 'small.tar.gz')
+  sh(`tar -czf "${archiveSmall}" -C "${small}" .`)
+  rows.push(
+    ...paired(
+      `extract ${smallCount} files of 2 KB, gzip`,
+      {tool: 'tar -xzpf', argv: ['sh', '-c', `mkdir "${out('x')}" && tar -xzpf "${archiveSmall}" -C "${out('x')}"`]},
+      bkRows(['extract', archiveSmall, out('x')], 'every entry checked'),
+      clean,
+    ),
+  )
   printTable('archive engine (paired rounds, medians)', rows)
   const worst = Math.max(...rows.filter((r) => r.tool.startsWith('bk')).map((r) => r.peakRssMB))
   console.log(`\nbk peak RSS ${worst.toFixed(0)} MB (bound: 200 MB) ${worst < 200 ? 'OK' : 'OVER'}`)

@@ -91,7 +91,7 @@ try {
         {
           tool: 'bk iotstack restore',
           argv: bk('iotstack', 'restore', archive, restoredDir, '--yes', '-q'),
-          note: 'full check pass, then extract + swap (fresh folder: no safety copy)',
+          note: 'one pass: every check on the way into the extract folder, then swap (fresh folder: no safety copy)',
         },
       ],
       () => {

@@ -8,7 +8,7 @@ import {
   commitParts,
   crashPoint,
   extractArchive,
-  fsyncTree,
+  isBkError,
   messageOf,
   onInterrupt,
   type Plan,
@@ -49,6 +49,13 @@ export interface RestoreOptions {
   /** Readiness wait for --restore-databases. */
   readyTimeoutMs?: number
   readyIntervalMs?: number
+  /**
+   * plan() reads and checks the whole archive (default). false: plan() reads only the sidecar manifest and run()
+   * makes every check (entries, the archive's sha256 against its manifest, the stack's shape) in its one extracting
+   * pass, into the folder beside the stack: a refused archive still changes nothing, and is read once instead of
+   * twice. For runs that ask nothing and run no hook between the plan and the act (--yes, noask).
+   */
+  checkFirst?: boolean
 }
 
 export interface RestorePlan {
@@ -85,6 +92,8 @@ interface Checked {
   sidecar?: IotstackManifest
   entries: number
   members: string[]
+  /** False: nothing of the archive was read yet; run() checks everything on its way into the extract folder. */
+  read: boolean
 }
 
 export class StackRestore {
@@ -103,30 +112,16 @@ export class StackRestore {
     return new StackRestore(await findArchive(archiveArg, paths), paths, options)
   }
 
-  /** Reads only: the whole archive, its manifest and the stack's members; what would change. */
+  /** Reads only: the whole archive (not with checkFirst: false), its manifest and the stack's members. */
   async plan(): Promise<Plan> {
     const {archive, paths} = this
     const sidecar = await readSidecar(archive)
-    // one read: entry checks, the file's sha256 and the top-level members together
-    const top = new Set<string>()
-    const check = await checkArchive(archive, {
-      outsideSymlinks: true,
-      onEntry: (entry) => {
-        const first = entry.path.replace(/^\.\//, '').split('/')[0]
-        if (first && first !== '.' && first !== 'backups' && !first.startsWith('.bk-')) top.add(first)
-      },
-    })
-    if (check.unsafe.length > 0) {
-      throw new BkError(`${archive} holds entries bk will not extract (${check.unsafe[0]}); nothing was changed`)
-    }
-    if (sidecar && check.sha256 !== sidecar.extra.archive.sha256) {
-      throw new BkError(
-        `${archive} does not match its manifest (sha256 differs): it changed since bk wrote it; nothing was changed`,
-      )
-    }
-    const members = orderMembers([...top])
-    assertStackShape(archive, members)
-    this.checked = {sidecar, entries: check.entries, members}
+    // checkFirst: false leaves every check of the archive to run()'s one extracting pass (see RestoreOptions)
+    const read = this.options.checkFirst !== false
+    const whole = read ? await readWhole(archive, sidecar) : undefined
+    const members = whole?.members ?? sidecar?.extra.members ?? []
+    const entries = whole?.entries ?? 0
+    this.checked = {sidecar, entries, members, read}
     const current = await presentMembers(paths.dir).catch(() => [] as string[])
     const {remove, keep} = split(current, members)
     const now = this.options.now ?? new Date()
@@ -134,7 +129,9 @@ export class StackRestore {
       step(
         'check',
         archive,
-        `${sidecar ? 'bk archive, manifest matches' : 'IOTstack archive'}, ${check.entries} entries`,
+        read
+          ? `${sidecar ? 'bk archive, manifest matches' : 'IOTstack archive'}, ${entries} entries`
+          : `${sidecar ? 'bk archive' : 'IOTstack archive'}: every entry and the manifest's sha256 checked while it is extracted beside the stack, before anything changes`,
       ),
     ]
     if (current.includes('docker-compose.yml')) steps.push(step('stop', paths.dir, 'docker compose down, if it runs'))
@@ -152,11 +149,12 @@ export class StackRestore {
       steps.push(step('run', join(paths.dir, 'post_restore.sh')))
     if (this.options.restoreDatabases) steps.push(step('load', paths.dir, 'the dumps of --dump-databases'))
     if (this.options.start) steps.push(step('start', paths.dir, 'docker compose up -d'))
-    const warnings = members.includes('.env')
-      ? []
-      : [
-          `the archive holds no .env (IOTstack backups never do)${current.includes('.env') ? ': the current .env is kept' : ''}`,
-        ]
+    const warnings =
+      members.includes('.env') || (!read && !sidecar)
+        ? []
+        : [
+            `the archive holds no .env (IOTstack backups never do)${current.includes('.env') ? ': the current .env is kept' : ''}`,
+          ]
     return {summary: `restore ${archive} into ${paths.dir}`, steps, warnings}
   }
 
@@ -164,6 +162,68 @@ export class StackRestore {
   async run(): Promise<RestoreResult> {
     if (!this.checked) await this.plan()
     return runRestore(this.archive, this.paths, this.checked!, this.options)
+  }
+}
+
+/**
+ * One read of the whole archive: entry checks, the file's sha256 against its manifest and the top-level members
+ * together. Throws the one-line refusal of a real run.
+ */
+async function readWhole(
+  archive: string,
+  sidecar: IotstackManifest | undefined,
+): Promise<{entries: number; members: string[]}> {
+  const top = new Set<string>()
+  const check = await checkArchive(archive, {
+    outsideSymlinks: true,
+    onEntry: (entry) => {
+      const first = entry.path.replace(/^\.\//, '').split('/')[0]
+      if (first && first !== '.' && first !== 'backups' && !first.startsWith('.bk-')) top.add(first)
+    },
+  })
+  if (check.unsafe.length > 0) throw unsafeArchive(archive, check.unsafe[0]!)
+  if (sidecar && check.sha256 !== sidecar.extra.archive.sha256) throw manifestMismatch(archive)
+  const members = orderMembers([...top])
+  assertStackShape(archive, members)
+  return {entries: check.entries, members}
+}
+
+function unsafeArchive(archive: string, unsafe: string): BkError {
+  return new BkError(`${archive} holds entries bk will not extract (${unsafe}); nothing was changed`)
+}
+
+function manifestMismatch(archive: string): BkError {
+  return new BkError(
+    `${archive} does not match its manifest (sha256 differs): it changed since bk wrote it; nothing was changed`,
+  )
+}
+
+/**
+ * The extracting pass of a restore that checked nothing first: every entry is checked on its way into the extract
+ * folder (the checks of checkArchive, with the same options) and the archive's sha256 against its manifest in the
+ * same read; a refusal removes the folder and is worded as the plan's.
+ */
+async function extractChecked(archive: string, extract: string, checked: Checked): Promise<number> {
+  const expected = checked.read ? undefined : checked.sidecar?.extra.archive.sha256
+  try {
+    const result = await extractArchive({
+      file: archive,
+      target: extract,
+      precheck: false,
+      outsideSymlinks: true,
+      ...(expected ? {sha256: expected} : {}),
+    })
+    return result.entries
+  } catch (error) {
+    if (checked.read) throw error
+    if (isBkError(error)) {
+      if (error.code === 'EUNSAFE' && error.cause instanceof Error) throw unsafeArchive(archive, error.cause.message)
+      if (expected && error.code === 'ECORRUPT' && /its sha256 is/.test(error.message)) throw manifestMismatch(archive)
+    }
+    // Extraction stops at its first failure, which can come before the entry a check-first read would have refused
+    // (a symlink over a folder that is not empty, then a file through it): the whole read finds the same refusal.
+    await readWhole(archive, checked.sidecar)
+    throw error
   }
 }
 
@@ -227,16 +287,17 @@ async function runRestore(
   let stoppedStack = false
   let swapped = false
   try {
-    await extractArchive({file: archive, target: extract, precheck: false, outsideSymlinks: true})
+    const entries = await extractChecked(archive, extract, checked)
     const staged = orderMembers((await readdir(extract)).filter((n) => n !== 'backups' && !n.startsWith('.bk-')))
     assertStackShape(archive, staged)
-    await fsyncTree(extract) // durable before the commit points at it (a power cut, not only a kill)
+    // Durable before the commit points at it (a power cut, not only a kill): extractArchive built `extract` as a
+    // stage it flushed to disk (syncTree) before renaming it into place, so a second flush here would find nothing.
     crashPoint('iotstack:restore:extracted')
     const includesEnv = staged.includes('.env')
     const plan: RestorePlan = {
       archive,
       stack: paths.dir,
-      entries: checked.entries,
+      entries: checked.read ? checked.entries : entries,
       madeBy: checked.sidecar ? 'bk' : 'iotstack',
       includesEnv,
     }

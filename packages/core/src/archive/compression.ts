@@ -5,7 +5,7 @@ import {type Duplex, pipeline, type Readable, Transform} from 'node:stream'
 import {createGunzip, createGzip} from 'node:zlib'
 import {BkError} from '../errors.js'
 import {warn} from '../ui/warn.js'
-import {programDuplex} from './native.js'
+import {programDuplex, programOutput} from './native.js'
 import type {Compression} from './types.js'
 import {missingHeadBytes} from './zstd-head.js'
 
@@ -90,21 +90,22 @@ export async function openTar(file: string, onRaw?: (chunk: Buffer) => void): Pr
   if (compression === 'none') return read
   // 256 KiB out per chunk (zlib's default is 16 KiB): fewer, larger writes into the tar parser
   if (compression === 'gzip') return pipeline(read, createGunzip({chunkSize: 256 * 1024}), () => {})
-  // loaded here, not at start-up: reading a zstd archive is the only use left of execa in the archive engine
-  const {execa} = await import('execa')
+  // zstd in a child (plain child_process: no execa to load); its failures are named as zstd's for readError
+  const fromZstd = <T extends Readable>(stream: T): T => {
+    stream.prependListener('error', (error: Error) => {
+      Object.assign(error, {command: 'zstd -d'})
+    })
+    return stream
+  }
   if (onRaw || repair !== undefined) {
     // the file's bytes go through us (hashed on the way, as stored) into zstd's stdin
-    const child = execa('zstd', ['-d', '-c', '-q'], {buffer: {stdout: false, stderr: true}})
-    if (repair === undefined) return pipeline(read, child.duplex(), () => {})
-    return pipeline(read, insertBytes(repair.offset, repair.bytes), child.duplex(), () => {})
+    const child = fromZstd(programDuplex('zstd', ['-d', '-c', '-q']))
+    if (repair === undefined) return pipeline(read, child, () => {})
+    return pipeline(read, insertBytes(repair.offset, repair.bytes), child, () => {})
   }
   raw.destroy()
   await requireZstd(file)
-  // buffer stdout and execa keeps a copy of everything in memory (GBs): only stderr, for the error message
-  return execa('zstd', ['-d', '-c', '-q', '--', file], {
-    stdin: 'ignore',
-    buffer: {stdout: false, stderr: true},
-  }).readable()
+  return fromZstd(programOutput('zstd', ['-d', '-c', '-q', '--', file]))
 }
 
 /** A Duplex compressing tar bytes; identity for 'none'. */

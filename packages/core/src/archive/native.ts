@@ -152,6 +152,29 @@ export function programDuplex(program: string, args: string[]): Duplex {
 }
 
 /**
+ * The standard output of a program that reads its own input (a decompressor given a file): it ends only after the
+ * program exited with status 0; any other exit is an error of the stream (with its stderr). Destroying the stream
+ * kills the program.
+ */
+export function programOutput(program: string, args: string[]): Readable {
+  const {child, exited} = run(program, args, 'pipe')
+  child.stdin?.end()
+  const stdout = child.stdout as Readable
+  async function* output(): AsyncGenerator<Buffer> {
+    let finished = false
+    try {
+      for await (const chunk of stdout as AsyncIterable<Buffer>) yield chunk
+      const failure = await exited
+      finished = true
+      if (failure) throw failure
+    } finally {
+      if (!finished) child.kill('SIGKILL')
+    }
+  }
+  return Readable.from(output(), {objectMode: false})
+}
+
+/**
  * Checks a compressed stream while it is written, with the decompressor's own checksums (gzip: CRC-32 and length of
  * every member, pigz -t or gzip -t; zstd: each frame's content checksum, zstd -t), in another process. Feed it
  * every byte of the file in order; `done()` rejects when the bytes do not decode. Since the compressor computed

@@ -40,6 +40,14 @@ export default class Restore extends BkCommand<typeof Restore> {
       start: flags.start,
       restoreDatabases: flags['restore-databases'],
       onStep: (text) => this.info(text),
+      // Nothing between the plan and the act (no question, no hook): one read of the archive, every check made on
+      // its way into the folder beside the stack. A dry run, a question or a hook: the whole archive is read first,
+      // so a refused archive never reaches a hook.
+      checkFirst:
+        flags['dry-run'] ||
+        !(flags.yes || words.noask) ||
+        (flags['pre-command'] ?? []).length > 0 ||
+        (flags['post-command'] ?? []).length > 0,
     })
     const {paths} = restore
     return this.execute(
