@@ -39,6 +39,8 @@ describe('atomicDir makes the files durable, not only the folder, before the ren
     const stageCalls = sync.calls().filter((c) => c.at(-1)?.includes('.out.bk-partial-'))
     expect(stageCalls).toHaveLength(1)
     expect(stageCalls[0]?.slice(0, 2)).toEqual(['-f', '--'])
+    // and no other: a probe of whether -f works would be a second syncfs, as costly as the first
+    expect(sync.calls()).toHaveLength(1)
   })
 
   it('a failing flush (disk I/O error) fails the folder: nothing published, no stage left', async () => {

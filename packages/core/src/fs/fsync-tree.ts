@@ -1,6 +1,5 @@
 import {execFile} from 'node:child_process'
 import {opendir} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {findProgram} from '../archive/native.js'
 import {BkError} from '../errors.js'
@@ -33,34 +32,28 @@ export async function fsyncTree(root: string, concurrency = 32): Promise<void> {
  * Make every file under `root` durable before a rename publishes it. One syncfs(2) of its file system through
  * coreutils' `sync -f` when that exists (20k small files: ~0.5 s, against seconds for one fsync each), else
  * fsyncTree. A failing syncfs (an I/O error of the disk) throws: the tree must not be published as complete.
+ * No probe first: a probe would be a second syncfs, as costly as the real one; a `sync` that refuses -f says so
+ * on its stderr, and from then on (for that PATH) every file is fsynced instead.
  */
 export async function syncTree(root: string): Promise<void> {
-  const how = await syncfsCommand()
-  if (!how) return fsyncTree(root)
+  const path = process.env.PATH ?? ''
+  const sync = noSyncfs.has(path) ? undefined : await findProgram('sync')
+  if (!sync) return fsyncTree(root)
   const failure = await new Promise<string | undefined>((resolve) => {
-    execFile(how, ['-f', '--', root], {timeout: 600_000}, (error, _stdout, stderr) =>
+    execFile(sync, ['-f', '--', root], {timeout: 600_000}, (error, _stdout, stderr) =>
       resolve(error ? String(stderr).trim() || error.message : undefined),
     )
   })
+  if (failure !== undefined && REFUSES_F.test(failure)) {
+    noSyncfs.add(path)
+    return fsyncTree(root)
+  }
   if (failure !== undefined) throw new BkError(`flushing ${root} to disk failed: ${failure.split('\n')[0]}`)
   await fsyncPath(root)
 }
 
-const syncfsFound = new Map<string, Promise<string | undefined>>()
+/** What a `sync` without -f (old coreutils, busybox) prints: not an I/O error, so fall back rather than fail. */
+const REFUSES_F = /invalid option|unrecognized option|unknown option|usage:/i
 
-/** The `sync` program if it takes -f (syncfs of the file system holding a path); looked up once per PATH. */
-function syncfsCommand(): Promise<string | undefined> {
-  const key = process.env.PATH ?? ''
-  let found = syncfsFound.get(key)
-  if (found) return found
-  found = (async () => {
-    const sync = await findProgram('sync')
-    if (!sync) return undefined
-    const probe = await new Promise<boolean>((resolve) =>
-      execFile(sync, ['-f', '--', tmpdir()], {timeout: 60_000}, (error) => resolve(!error)),
-    )
-    return probe ? sync : undefined
-  })()
-  syncfsFound.set(key, found)
-  return found
-}
+/** PATH values whose `sync` refused -f. */
+const noSyncfs = new Set<string>()
