@@ -3,6 +3,7 @@ import {createHash} from 'node:crypto'
 import {
   appendFileSync,
   chmodSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   readFileSync,
@@ -109,5 +110,22 @@ describe('bk trac hotcopy: the tree is copied while the database is', () => {
       size: statSync(join(dest, 'uploaded-during-copy.txt')).size,
       sha256: sha256(join(dest, 'uploaded-during-copy.txt')),
     })
+  })
+
+  it('a hard link to the live database elsewhere in the env is copied (after the snapshot, as a plain file)', async () => {
+    const envDir = fixtureEnv('sqlite-env')
+    mkdirSync(join(envDir, 'old'))
+    linkSync(join(envDir, 'db/trac.db'), join(envDir, 'old/trac.db.link'))
+    const dest = join(tempDir(), 'copy')
+    const result = await hotcopy(await TracEnvironment.open(envDir), dest)
+    expect(readFileSync(join(dest, 'old/trac.db.link')).equals(readFileSync(join(envDir, 'db/trac.db')))).toBe(true)
+    expect(statSync(join(dest, 'old/trac.db.link')).nlink).toBe(1)
+    expect(result.database?.path).toBe('db/trac.db')
+    const manifest = JSON.parse(readFileSync(join(dest, 'bk-manifest.json'), 'utf8')) as {
+      files: {path: string; size: number; sha256: string}[]
+    }
+    expect(manifest.files.find((f) => f.path === 'old/trac.db.link')?.sha256).toBe(
+      sha256(join(dest, 'old/trac.db.link')),
+    )
   })
 })
