@@ -1,4 +1,4 @@
-import {closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync} from 'node:fs'
+import {closeSync, fdatasync, fstatSync, ftruncateSync, openSync, readSync, writeSync} from 'node:fs'
 import {chmod, stat} from 'node:fs/promises'
 import {basename} from 'node:path'
 import type Database from 'better-sqlite3'
@@ -25,8 +25,8 @@ export interface SqliteBackupOptions {
   /** Adaptive steps: the longest a step should hold the read lock, in ms. Default 200. */
   stepMillis?: number
   /**
-   * Rollback-journal mode: the longest the read lock is ever held at once, in ms (default 800), so a writer waits
-   * at most about this long plus its own busy-handler sleep (SQLite's is ≤ 100 ms): under 1 s. A copy the source
+   * Rollback-journal mode: the longest the read lock is ever held at once, in ms (default 600), so a writer waits
+   * at most about this long plus its own busy-handler sleep (SQLite's is ≤ 100 ms) and its own commit: under 1 s. A copy the source
    * changed under is done again in holds this long; it is consistent once one pass saw no commit.
    */
   maxLockMillis?: number
@@ -153,7 +153,7 @@ async function copyUnderReadLock(
   report: (pagesDone: number, totalPages: number) => void,
 ): Promise<{totalPages: number} | undefined> {
   const fixed = options.pagesPerStep === undefined ? undefined : Math.max(1, Math.floor(options.pagesPerStep))
-  const maxLockMillis = Math.max(1, options.maxLockMillis ?? 800)
+  const maxLockMillis = Math.max(1, options.maxLockMillis ?? 600)
   const stepMillis = Math.min(maxLockMillis, Math.max(1, options.stepMillis ?? 200))
   const now = options.clock ?? (() => performance.now())
   const giveUpAt = now() + Math.max(0, options.retryMillis ?? 60_000)
@@ -170,6 +170,19 @@ async function copyUnderReadLock(
   }
   let input: number | undefined
   let output: number | undefined
+  // what the steps wrote goes to the disk while the next ones copy (one flush at a time): no single big flush at
+  // the end, whose journal commit a writer's own commit would have to wait behind (ext4 data=ordered)
+  let flushing: Promise<void> | undefined
+  let flushError: unknown
+  const flush = (fd: number) => {
+    flushing ??= new Promise<void>((resolve) =>
+      fdatasync(fd, (error) => {
+        if (error) flushError ??= error
+        flushing = undefined
+        resolve()
+      }),
+    )
+  }
   try {
     input = openSync(src, 'r')
     output = openSync(tmp, 'w+')
@@ -238,16 +251,21 @@ async function copyUnderReadLock(
       }
       if (pos >= size) break
       unlock()
+      if (flushError) throw flushError
+      flush(output)
       await new Promise((resolve) => setImmediate(resolve))
     }
     // still under the lock: the copy is the file as it is now
     unlock()
+    await flushing
+    if (flushError) throw flushError
     ftruncateSync(output, size)
     return {totalPages: Math.ceil(size / pageSize)}
   } finally {
     try {
       unlock()
     } finally {
+      await flushing // the descriptor stays open until its flush is done
       if (output !== undefined) closeSync(output)
       if (input !== undefined) closeSync(input)
     }
