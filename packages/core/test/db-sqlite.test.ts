@@ -260,6 +260,94 @@ describe('sqliteBackup', () => {
     copy.close()
   })
 
+  /**
+   * A rollback-journal database of ~8 MiB (8 chunks of the copy) and a writer in this process that commits in every
+   * gap between two holds of the copy's read lock (it cannot commit during one: the hold is synchronous). A fake
+   * clock advances 10 ms per reading, so a hold of maxLockMillis 25 copies at most 3 chunks: the whole file never
+   * fits in one hold. `events` records each gap the writer ran in ('gap'), each commit ('w') and each chunk copied
+   * (its pages done).
+   */
+  function busyRollbackDb(commits: number) {
+    const dir = tempDir()
+    const src = makeWalDb(dir, 16_000)
+    const writer = new Database(src, {timeout: 0})
+    writer.pragma('journal_mode = DELETE')
+    const events: (number | 'w' | 'gap')[] = []
+    let written = 0
+    let stopped = false
+    const write = () => {
+      if (stopped) return
+      events.push('gap')
+      if (written >= commits) {
+        setImmediate(write)
+        return
+      }
+      try {
+        writer.prepare('UPDATE t SET payload = ? WHERE id IN (1, 8000, 16000)').run(`changed ${written + 1}`)
+        written++
+        events.push('w')
+      } catch {
+        // SQLITE_BUSY: the copy holds its lock; try again after its hold
+      }
+      setImmediate(write)
+    }
+    let t = 0
+    const options = {
+      pagesPerStep: 64,
+      maxLockMillis: 25,
+      clock: () => (t += 10),
+      onProgress: ({pagesDone}: {pagesDone: number}) => {
+        events.push(pagesDone)
+        if (events.length === 2) setImmediate(write) // from the third chunk on
+      },
+    }
+    const stop = () => {
+      stopped = true
+      writer.close()
+    }
+    return {dir, src, dest: join(dir, 'backup.db'), events, options, stop, written: () => written}
+  }
+
+  /** The most chunks copied in one hold of the lock (between two gaps the writer ran in) after the first commit. */
+  function longestHoldAfterRestart(events: (number | 'w' | 'gap')[]): number {
+    let longest = 0
+    let run = 0
+    for (const e of events.slice(events.indexOf('w'))) {
+      run = typeof e === 'number' ? run + 1 : 0
+      longest = Math.max(longest, run)
+    }
+    return longest
+  }
+
+  it('never holds the read lock longer than maxLockMillis; a source changed under every pass fails, nothing left', async () => {
+    const busy = busyRollbackDb(Number.POSITIVE_INFINITY)
+    try {
+      await expect(sqliteBackup(busy.src, busy.dest, {...busy.options, retryMillis: 600})).rejects.toThrow(
+        /live\.db changed under every copy pass .* more than 25 ms; .* WAL mode/,
+      )
+    } finally {
+      busy.stop()
+    }
+    expect(busy.written()).toBeGreaterThan(5)
+    expect(longestHoldAfterRestart(busy.events)).toBeLessThanOrEqual(3)
+    expect(readdirSync(busy.dir).filter((name) => name.includes('backup'))).toEqual([])
+  })
+
+  it('a writer that pauses: the copy finishes in holds of at most maxLockMillis and equals the source', async () => {
+    const busy = busyRollbackDb(4)
+    const result = await sqliteBackup(busy.src, busy.dest, busy.options)
+    busy.stop()
+    expect(busy.written()).toBe(4)
+    expect(longestHoldAfterRestart(busy.events)).toBeLessThanOrEqual(3)
+    expect(result.pages * 4096).toBe(statSync(busy.src).size)
+    expect(readFileSync(busy.dest).equals(readFileSync(busy.src))).toBe(true)
+    const copy = new Database(busy.dest, {readonly: true})
+    expect(copy.prepare('SELECT DISTINCT payload FROM t WHERE id IN (1, 8000, 16000)').pluck().all()).toEqual([
+      'changed 4',
+    ])
+    copy.close()
+  })
+
   it('fails with a BkError and leaves nothing at the destination when the source is not a database', async () => {
     const dir = tempDir()
     const src = join(dir, 'not.db')

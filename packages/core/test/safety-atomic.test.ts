@@ -112,6 +112,30 @@ describe('atomicFile', () => {
 })
 
 describe('atomicDir', () => {
+  it('flushes the finished stage with the flush it is given, before the rename; a failing flush publishes nothing', async () => {
+    const dir = tempDir()
+    const dest = join(dir, 'hotcopy')
+    const seen: {stage: string; files: string[]; destExists: boolean}[] = []
+    await atomicDir(dest, async (stage) => writeFile(join(stage, 'a.txt'), 'a'), {
+      flush: async (stage) => {
+        seen.push({stage, files: readdirSync(stage), destExists: existsSync(dest)})
+      },
+    })
+    expect(seen).toEqual([
+      {stage: join(dir, `.hotcopy.bk-partial-${process.pid}`), files: ['a.txt'], destExists: false},
+    ])
+    expect(readFileSync(join(dest, 'a.txt'), 'utf8')).toBe('a')
+    const other = join(dir, 'other')
+    await expect(
+      atomicDir(other, async (stage) => writeFile(join(stage, 'b.txt'), 'b'), {
+        flush: async () => {
+          throw new BkError('flushing failed')
+        },
+      }),
+    ).rejects.toThrow('flushing failed')
+    expect(readdirSync(dir)).toEqual(['hotcopy'])
+  })
+
   it('builds in a hidden stage and renames it to dest', async () => {
     const dir = tempDir()
     const dest = join(dir, 'hotcopy')

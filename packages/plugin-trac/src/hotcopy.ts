@@ -4,28 +4,32 @@
  * through the backup API, dumps that do not deadlock, `?params` and databases outside the env handled, the
  * partial destination removed on any failure, a bk-manifest.json written last.
  */
-import {rmSync} from 'node:fs'
-import {cp, mkdir, mkdtemp, rename, rm, rmdir} from 'node:fs/promises'
+import {rmSync, type Stats} from 'node:fs'
+import {chmod, cp, mkdir, mkdtemp, rename, rm, rmdir, stat, writeFile} from 'node:fs/promises'
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {
   atomicDir,
   BkError,
   buildManifest,
   copyTree,
+  fsyncPath,
+  fsyncTree,
   isInside,
+  MANIFEST_NAME,
   onInterrupt,
   type Plan,
   type PlanStep,
   pathExists,
   pluginIdentity,
   redactUrl,
+  serializeManifest,
   sha256File,
   step,
-  writeManifest,
 } from '@bkcli/core'
 import {type DatabaseSnapshot, DUMP_FILES, snapshotDatabase} from './database.js'
 import {type ExternalDependency, externalDependencies} from './dependencies.js'
 import type {TracEnvironment} from './environment.js'
+import {topUpTree} from './top-up.js'
 
 export interface HotcopyOptions {
   /** false: files only, like trac-admin's --no-database. */
@@ -53,6 +57,9 @@ export interface HotcopyResult {
   externalIncluded: boolean
 }
 
+/** Copied files this big are fsynced one by one as they are copied (smaller ones by the stage's one flush). */
+const SYNC_EARLY_BYTES = 1024 * 1024
+
 /** Name of the directory inside a hotcopy holding included outside dependencies. */
 export const EXTERNAL_DIR = 'bk-external'
 
@@ -75,109 +82,151 @@ export async function hotcopy(
   {
     const external = await externalDependencies(env)
     let copied = {files: 0, bytes: 0, symlinks: 0, skipped: [] as string[]}
-    return await atomicDir(dest, async (stage) => {
-      // The database first: every row's attachment file is then on disk when the tree is copied after it. The
-      // tree copy starts as soon as the database copy's content is fixed, while that copy is hashed and fsynced.
-      // It is taken into a scratch dir beside the stage, since copyTree must create the stage root itself.
-      let snapshot: DatabaseSnapshot | undefined
-      const hashed = new Map<string, {size: number; sha256: string}>()
-      const scratch = await mkdtemp(join(dirname(dest), `.${basename(dest)}.bk-partial-db-`))
-      const unregister = onInterrupt(() => rmSync(scratch, {recursive: true, force: true}), {sweep: true})
-      try {
-        let fixed = () => {}
-        const snapshotFixed = new Promise<void>((resolve) => {
-          fixed = resolve
-        })
-        const database = withDb
-          ? snapshotDatabase(env, scratch, snapshotRel ?? '', {onSnapshot: fixed})
-          : Promise.resolve(undefined)
-        database.catch(() => {}) // awaited below, after the tree copy if that started
-        await Promise.race([snapshotFixed, database])
-        let treeFailure: unknown
-        // each copied file is hashed for the manifest while the next ones are copied (one at a time: hashing is
-        // CPU, copying is the thread pool's and the disk's); the manifest then reads none of them again
-        let hashing = Promise.resolve()
-        const hashCopy = (path: string, target: string, size: number) => {
-          hashing = hashing.then(async () => {
-            // copyTree renames its own stage onto `stage` when done: a copy not opened by then is found there
-            const sha256 = await sha256File(target).catch((error: NodeJS.ErrnoException) => {
-              if (error.code === 'ENOENT') return sha256File(join(stage, path))
-              throw error
-            })
-            hashed.set(path, {size, sha256})
-          })
-          hashing.catch(() => {}) // a failure is awaited below
-        }
+    return await atomicDir(
+      dest,
+      async (stage) => {
+        // The database and the tree are copied at once (both cores, the disk kept busy); then what appeared or changed
+        // in the env after the walk passed it is copied too (topUpTree), so every attachment a row of the snapshot
+        // names is in the copy, as if the tree had been copied after the database. The snapshot is taken into a
+        // scratch dir beside the stage, since copyTree must create the stage root itself.
+        let snapshot: DatabaseSnapshot | undefined
+        const hashed = new Map<string, {size: number; sha256: string}>()
+        const scratch = await mkdtemp(join(dirname(dest), `.${basename(dest)}.bk-partial-db-`))
+        const unregister = onInterrupt(() => rmSync(scratch, {recursive: true, force: true}), {sweep: true})
         try {
-          await rmdir(stage) // copyTree creates the root itself, with the env's mode
-          copied = await copyTree(env.path, stage, {
-            skip: (path) => skipped.has(path),
-            onProgress: options.onProgress,
-            onFile: hashCopy,
+          // a hard link to the live SQLite file elsewhere in the env is copied only after its snapshot: closing any
+          // descriptor of that file would drop the read lock the snapshot holds (POSIX locks are per process)
+          const live = withDb && sqlite ? await stat(sqlite).catch(() => undefined) : undefined
+          const isLive = (st: Stats) => live !== undefined && st.isFile() && st.ino === live.ino && st.dev === live.dev
+          let fixed = () => {}
+          const snapshotFixed = new Promise<void>((resolve) => {
+            fixed = resolve
           })
-          await hashing
-        } catch (error) {
-          treeFailure = error
-          await hashing.catch(() => {})
+          const database = withDb
+            ? snapshotDatabase(env, scratch, snapshotRel ?? '', {onSnapshot: fixed})
+            : Promise.resolve(undefined)
+          database.catch(() => {}) // awaited below, after the tree copy
+          let treeFailure: unknown
+          // each copied file is hashed for the manifest while the next ones are copied (one at a time: hashing is
+          // CPU, copying is the thread pool's and the disk's); the manifest then reads none of them again
+          let hashing = Promise.resolve()
+          const hashCopy = (path: string, target: string, size: number) => {
+            hashing = hashing.then(async () => {
+              // copyTree renames its own stage onto `stage` when done: a copy not opened by then is found there
+              const sha256 = await sha256File(target).catch((error: NodeJS.ErrnoException) => {
+                if (error.code === 'ENOENT') return sha256File(join(stage, path))
+                throw error
+              })
+              hashed.set(path, {size, sha256})
+            })
+            hashing.catch(() => {}) // a failure is awaited below
+            // a big file's bytes go to the disk now, one file at a time while the next ones are copied and hashed,
+            // not all at the end (the stage's flush then finds them written)
+            if (size >= SYNC_EARLY_BYTES) {
+              flushing = flushing.then(() =>
+                fsyncPath(target).catch((error: NodeJS.ErrnoException) => {
+                  if (error.code === 'ENOENT') return fsyncPath(join(stage, path))
+                  throw error
+                }),
+              )
+              flushing.catch(() => {}) // a failure is awaited below
+            }
+          }
+          let flushing = Promise.resolve()
+          try {
+            await rmdir(stage) // copyTree creates the root itself, with the env's mode
+            copied = await copyTree(env.path, stage, {
+              skip: (path, st) => skipped.has(path) || isLive(st),
+              onProgress: options.onProgress,
+              onFile: hashCopy,
+            })
+          } catch (error) {
+            treeFailure = error
+          }
+          try {
+            if (treeFailure) throw treeFailure
+            // the snapshot's content is fixed (its fsync and hash may still run): the env is walked again after it
+            await Promise.race([snapshotFixed, database])
+            await hashing
+            if (withDb) {
+              const added = await topUpTree(env.path, stage, (path) => skipped.has(path), hashCopy)
+              copied = {
+                ...copied,
+                files: copied.files + added.files,
+                bytes: copied.bytes + added.bytes,
+                symlinks: copied.symlinks + added.symlinks,
+              }
+              await hashing
+            }
+            snapshot = await database
+            await flushing
+          } catch (error) {
+            // nothing may still read the stage or the scratch dir when they are removed
+            await Promise.allSettled([hashing, database, flushing])
+            throw error
+          }
+          if (snapshot) {
+            await mkdir(dirname(join(stage, snapshot.path)), {recursive: true, mode: 0o755})
+            await rename(join(scratch, snapshot.path), join(stage, snapshot.path))
+          }
+        } finally {
+          unregister()
+          await rm(scratch, {recursive: true, force: true})
         }
-        snapshot = await database
-        if (treeFailure) throw treeFailure
-        if (snapshot) {
-          await mkdir(dirname(join(stage, snapshot.path)), {recursive: true, mode: 0o755})
-          await rename(join(scratch, snapshot.path), join(stage, snapshot.path))
-        }
-      } finally {
-        unregister()
-        await rm(scratch, {recursive: true, force: true})
-      }
-      if (options.includeExternal) await includeExternal(stage, external)
-      if (snapshot?.sha256) hashed.set(snapshot.path, {size: snapshot.bytes, sha256: snapshot.sha256})
-      const manifest = await buildManifest(
-        stage,
-        {
-          ...pluginIdentity(import.meta.url),
-          application: 'trac',
-          kind: options.kind ?? 'hotcopy',
-          source: env.path,
-          description: options.description,
-          components: [
-            {type: 'files', path: '.', count: copied.files, bytes: copied.bytes},
-            ...(snapshot
-              ? [
-                  {
-                    type: 'database' as const,
-                    engine: snapshot.engine,
-                    path: snapshot.path,
-                    database: db.engine === 'sqlite' ? undefined : db.database,
-                    format: snapshot.format,
-                  },
-                ]
-              : []),
-          ],
-          extra: {
-            database: redactUrl(env.databaseUri),
-            databaseVersion: snapshot?.databaseVersion,
-            sqliteOriginalPath: snapshot?.originalPath,
-            external: external.map((d) => ({...d, included: Boolean(options.includeExternal && d.exists)})),
+        if (options.includeExternal) await includeExternal(stage, external)
+        if (snapshot?.sha256) hashed.set(snapshot.path, {size: snapshot.bytes, sha256: snapshot.sha256})
+        const manifest = await buildManifest(
+          stage,
+          {
+            ...pluginIdentity(import.meta.url),
+            application: 'trac',
+            kind: options.kind ?? 'hotcopy',
+            source: env.path,
+            description: options.description,
+            components: [
+              {type: 'files', path: '.', count: copied.files, bytes: copied.bytes},
+              ...(snapshot
+                ? [
+                    {
+                      type: 'database' as const,
+                      engine: snapshot.engine,
+                      path: snapshot.path,
+                      database: db.engine === 'sqlite' ? undefined : db.database,
+                      format: snapshot.format,
+                    },
+                  ]
+                : []),
+            ],
+            extra: {
+              database: redactUrl(env.databaseUri),
+              databaseVersion: snapshot?.databaseVersion,
+              sqliteOriginalPath: snapshot?.originalPath,
+              external: external.map((d) => ({...d, included: Boolean(options.includeExternal && d.exists)})),
+            },
           },
-        },
-        {hashed},
-      )
-      await writeManifest(stage, manifest)
-      return {
-        source: env.path,
-        dest,
-        engine: db.engine,
-        database: snapshot,
-        databaseVersion: snapshot?.databaseVersion,
-        files: copied.files,
-        bytes: copied.bytes + (snapshot?.bytes ?? 0),
-        symlinks: copied.symlinks,
-        skipped: copied.skipped,
-        external,
-        externalIncluded: Boolean(options.includeExternal),
-      }
-    })
+          {hashed},
+        )
+        // inside the stage: made durable by its flush and published by its rename, like every other file in it
+        await writeFile(join(stage, MANIFEST_NAME), serializeManifest(manifest, `for ${dest}`), {mode: 0o644})
+        await chmod(join(stage, MANIFEST_NAME), 0o644) // whatever the umask, as writeManifest makes it
+        return {
+          source: env.path,
+          dest,
+          engine: db.engine,
+          database: snapshot,
+          databaseVersion: snapshot?.databaseVersion,
+          files: copied.files,
+          bytes: copied.bytes + (snapshot?.bytes ?? 0),
+          symlinks: copied.symlinks,
+          skipped: copied.skipped,
+          external,
+          externalIncluded: Boolean(options.includeExternal),
+        }
+      },
+      // the big files and the database copy are fsynced already: one fsync per entry, never a syncfs that also
+      // waits for every other process's dirty data on the file system
+      {flush: (stage) => fsyncTree(stage)},
+    )
   }
 }
 

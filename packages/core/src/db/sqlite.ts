@@ -1,4 +1,4 @@
-import {closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync} from 'node:fs'
+import {closeSync, fdatasync, fstatSync, ftruncateSync, openSync, readSync, writeSync} from 'node:fs'
 import {chmod, stat} from 'node:fs/promises'
 import {basename} from 'node:path'
 import type Database from 'better-sqlite3'
@@ -24,6 +24,19 @@ export interface SqliteBackupOptions {
   pagesPerStep?: number
   /** Adaptive steps: the longest a step should hold the read lock, in ms. Default 200. */
   stepMillis?: number
+  /**
+   * Rollback-journal mode: the longest the read lock is ever held at once, in ms (default 600), so a writer waits
+   * at most about this long plus its own busy-handler sleep (SQLite's is ≤ 100 ms) and its own commit: under 1 s. A copy the source
+   * changed under is done again in holds this long; it is consistent once one pass saw no commit.
+   */
+  maxLockMillis?: number
+  /**
+   * Rollback-journal mode: how long to keep trying for a pass that no commit interrupts, in ms (default 60 000).
+   * Then the copy fails (writers are never blocked longer than `maxLockMillis` to finish it).
+   */
+  retryMillis?: number
+  /** Clock for the lock-hold limits, in ms (default performance.now; tests pass a fake one). */
+  clock?: () => number
   /** How long to wait for a lock held by another connection, in ms (SQLite busy_timeout). Default 10000. */
   busyTimeout?: number
   /** Mode of the copy; default the source's mode. */
@@ -104,11 +117,8 @@ export async function sqliteBackup(
   }
 }
 
-/** Steps restarted this often (the source changed under a stepwise copy) → copy the rest in one step. */
+/** Backup API: steps restarted this often (the source changed under a stepwise copy) → the rest in one step. */
 const MAX_RESTARTS = 3
-
-/** After a restart, a file the measured speed copies within this long (ms) is copied in one step. */
-const ONE_STEP_MILLIS = 800
 
 /** Bytes per read/write of the rollback-journal copy: small enough to stay in the CPU cache (8 MiB took twice the time). */
 const CHUNK_BYTES = 1024 * 1024
@@ -119,16 +129,16 @@ const HEADER_BYTES = 100
 /**
  * The rollback-journal copy: the database file's bytes, read while this connection holds SQLite's read (SHARED)
  * lock, which no other process can write the file under (a writer needs the EXCLUSIVE lock to write it, and a hot
- * journal left by a crashed writer is rolled back by SQLite before the lock is granted). Each step holds the lock
- * for at most `stepMillis` (or `pagesPerStep` pages), then releases it so waiting writers commit. At the start of
- * every later step the first 100 bytes (file change counter, page count, schema cookie, journal mode) and the file
- * size are compared with the first step's: SQLite increments the change counter on every commit in this mode and a
- * rolled-back transaction restores every byte, so equal means the bytes already copied are still the file's — the
- * test SQLite itself uses to keep a reader's page cache. A change restarts the copy (a writer that commits every
- * few ms does so at every step) as a pass that compares each chunk with the copy and writes only those that differ:
- * in one step when the speed measured so far copies the whole file within
- * {@link ONE_STEP_MILLIS}, else in steps again; after {@link MAX_RESTARTS} restarts the rest is copied in one step
- * whatever its size (writers then wait for the whole copy).
+ * journal left by a crashed writer is rolled back by SQLite before the lock is granted). Each hold of the lock is
+ * bounded: a first pass goes in steps of at most `stepMillis` (or `pagesPerStep` pages); at the start of every
+ * later step the first 100 bytes (file change counter, page count, schema cookie, journal mode) and the file size
+ * are compared with the pass's first step's: SQLite increments the change counter on every commit in this mode and
+ * a rolled-back transaction restores every byte, so equal means the bytes already copied are still the file's —
+ * the test SQLite itself uses to keep a reader's page cache. A change restarts the copy as a pass that compares
+ * each chunk with the copy and writes only those that differ, in holds of up to `maxLockMillis` (a writer that
+ * commits every few ms then usually finds the whole pass done in one hold); a pass is consistent once no commit
+ * came between its holds. No hold ever lasts longer than `maxLockMillis` (checked after every chunk): when the
+ * source keeps changing under every pass for `retryMillis`, the copy fails rather than block writers longer.
  *
  * The file is read through a descriptor of our own, closed only after the lock is released: closing any
  * descriptor of a file drops the process's POSIX locks on it (so no copyFile here). Returns undefined, having
@@ -143,7 +153,10 @@ async function copyUnderReadLock(
   report: (pagesDone: number, totalPages: number) => void,
 ): Promise<{totalPages: number} | undefined> {
   const fixed = options.pagesPerStep === undefined ? undefined : Math.max(1, Math.floor(options.pagesPerStep))
-  const stepMillis = Math.max(1, options.stepMillis ?? 200)
+  const maxLockMillis = Math.max(1, options.maxLockMillis ?? 600)
+  const stepMillis = Math.min(maxLockMillis, Math.max(1, options.stepMillis ?? 200))
+  const now = options.clock ?? (() => performance.now())
+  const giveUpAt = now() + Math.max(0, options.retryMillis ?? 60_000)
   let locked = false
   const lock = () => {
     source.exec('BEGIN')
@@ -157,6 +170,19 @@ async function copyUnderReadLock(
   }
   let input: number | undefined
   let output: number | undefined
+  // what the steps wrote goes to the disk while the next ones copy (one flush at a time): no single big flush at
+  // the end, whose journal commit a writer's own commit would have to wait behind (ext4 data=ordered)
+  let flushing: Promise<void> | undefined
+  let flushError: unknown
+  const flush = (fd: number) => {
+    flushing ??= new Promise<void>((resolve) =>
+      fdatasync(fd, (error) => {
+        if (error) flushError ??= error
+        flushing = undefined
+        resolve()
+      }),
+    )
+  }
   try {
     input = openSync(src, 'r')
     output = openSync(tmp, 'w+')
@@ -170,15 +196,22 @@ async function copyUnderReadLock(
     let pageSize = 0
     let pos = 0
     let restarts = 0
-    let copiedBytes = 0
-    let copyMillis = 0
     for (;;) {
       lock()
-      const heldSince = performance.now()
+      const heldSince = now()
       const header = Buffer.alloc(HEADER_BYTES)
       const headerBytes = readSync(input, header, 0, HEADER_BYTES, 0)
       const fileSize = fstatSync(input).size
       if (first && (!header.equals(first) || fileSize !== size)) {
+        if (heldSince >= giveUpAt) {
+          throw new BkError(
+            `${src} changed under every copy pass for ${Math.round((options.retryMillis ?? 60_000) / 1000)} s ` +
+              `(${restarts} restarts), and copying it in one go would block its writers for more than ` +
+              `${maxLockMillis} ms; retry when it is quieter, or switch it to WAL mode ` +
+              `(PRAGMA journal_mode=WAL), where a copy never blocks writers`,
+            {code: 'EBUSY'},
+          )
+        }
         restarts++
         first = undefined
         pos = 0
@@ -196,11 +229,10 @@ async function copyUnderReadLock(
         size = fileSize
         pageSize = header.readUInt16BE(16) === 1 ? 65_536 : header.readUInt16BE(16)
       }
+      // a first pass in short steps; after a restart (the source is being written) as much as one hold may take
+      const holdMillis = restarts > 0 ? maxLockMillis : stepMillis
       const chunk = Math.min(CHUNK_BYTES, fixed === undefined ? CHUNK_BYTES : fixed * pageSize)
-      const fits = restarts > 0 && copiedBytes > 0 && (size * copyMillis) / copiedBytes <= ONE_STEP_MILLIS
-      const oneStep = restarts >= MAX_RESTARTS || fits
-      const from = pos
-      // synchronous on purpose: a step is a run of memory copies bounded by stepMillis, and under the lock every
+      // synchronous on purpose: a step is a run of memory copies bounded by holdMillis, and under the lock every
       // thread-pool round trip (two per chunk) would add to how long writers wait, most of all on a loaded machine
       while (pos < size) {
         const want = Math.min(chunk, size - pos)
@@ -214,23 +246,26 @@ async function copyUnderReadLock(
         if (!same) writeFully(output, buffer.subarray(0, want), want, pos)
         pos += want
         report(Math.floor(pos / pageSize), Math.ceil(size / pageSize))
-        if (oneStep || pos >= size) continue
-        if (fixed !== undefined || performance.now() - heldSince >= stepMillis) break
+        if (pos >= size) break
+        if ((fixed !== undefined && restarts === 0) || now() - heldSince >= holdMillis) break
       }
-      copiedBytes += pos - from
-      copyMillis += performance.now() - heldSince
       if (pos >= size) break
       unlock()
+      if (flushError) throw flushError
+      flush(output)
       await new Promise((resolve) => setImmediate(resolve))
     }
     // still under the lock: the copy is the file as it is now
     unlock()
+    await flushing
+    if (flushError) throw flushError
     ftruncateSync(output, size)
     return {totalPages: Math.ceil(size / pageSize)}
   } finally {
     try {
       unlock()
     } finally {
+      await flushing // the descriptor stays open until its flush is done
       if (output !== undefined) closeSync(output)
       if (input !== undefined) closeSync(input)
     }

@@ -88,6 +88,12 @@ export async function atomicFile<T>(
 export interface AtomicDirOptions {
   /** Mode of the directory (default 0o755 less the umask; 0o700 for dirs holding secrets or dumps). */
   mode?: number
+  /**
+   * How the stage is made durable before the rename. Default: syncTree (one syncfs of its file system, best for
+   * many small files, but it also waits for every other process's dirty data there). A caller that has fsynced its
+   * big files already passes fsyncTree: one fsync per file and folder, none of them waiting for others' data.
+   */
+  flush?: (stage: string) => Promise<void>
 }
 
 const partialName = (base: string, pid: number | string) => `.${base}.bk-partial-${pid}`
@@ -136,7 +142,7 @@ export async function atomicDir<T>(
     if (options.mode !== undefined) await chmod(stage, options.mode)
     const result = await build(stage)
     // the files' data too, not only the folder: a renamed stage must not hold empty files after a power cut
-    await syncTree(stage)
+    await (options.flush ?? syncTree)(stage)
     if (await pathExists(target)) throw alreadyExists(dest)
     await rename(stage, target)
     await fsyncPath(dir)
