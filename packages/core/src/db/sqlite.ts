@@ -7,6 +7,7 @@ import {sha256File} from '../fs/hash.js'
 import {fsyncPath} from '../fs/paths.js'
 import {atomicFile} from '../safety/index.js'
 import {stepProgress} from '../ui/progress.js'
+import {warn} from '../ui/warn.js'
 import {loadSqlite, type SqliteDriver} from './drivers.js'
 import {quotePgIdent as quoteSqliteIdent} from './quote.js'
 
@@ -32,7 +33,8 @@ export interface SqliteBackupOptions {
   maxLockMillis?: number
   /**
    * Rollback-journal mode: how long to keep trying for a pass that no commit interrupts, in ms (default 60 000).
-   * Then the copy fails (writers are never blocked longer than `maxLockMillis` to finish it).
+   * Then one last pass copies the file under one hold, however long, and a warning says how long writers waited:
+   * a backup that never finishes would be worse (trac-admin hotcopy blocks them for the whole copy, always).
    */
   retryMillis?: number
   /** Clock for the lock-hold limits, in ms (default performance.now; tests pass a fake one). */
@@ -137,8 +139,8 @@ const HEADER_BYTES = 100
  * the test SQLite itself uses to keep a reader's page cache. A change restarts the copy as a pass that compares
  * each chunk with the copy and writes only those that differ, in holds of up to `maxLockMillis` (a writer that
  * commits every few ms then usually finds the whole pass done in one hold); a pass is consistent once no commit
- * came between its holds. No hold ever lasts longer than `maxLockMillis` (checked after every chunk): when the
- * source keeps changing under every pass for `retryMillis`, the copy fails rather than block writers longer.
+ * came between its holds. No hold lasts longer than `maxLockMillis` (checked after every chunk) — unless the source
+ * kept changing under every pass for `retryMillis`: then the last pass is one hold, and a warning says so.
  *
  * The file is read through a descriptor of our own, closed only after the lock is released: closing any
  * descriptor of a file drops the process's POSIX locks on it (so no copyFile here). Returns undefined, having
@@ -196,22 +198,18 @@ async function copyUnderReadLock(
     let pageSize = 0
     let pos = 0
     let restarts = 0
+    let lastResort = false
+    let heldFrom = 0
     for (;;) {
       lock()
       const heldSince = now()
+      heldFrom = heldSince
       const header = Buffer.alloc(HEADER_BYTES)
       const headerBytes = readSync(input, header, 0, HEADER_BYTES, 0)
       const fileSize = fstatSync(input).size
       if (first && (!header.equals(first) || fileSize !== size)) {
-        if (heldSince >= giveUpAt) {
-          throw new BkError(
-            `${src} changed under every copy pass for ${Math.round((options.retryMillis ?? 60_000) / 1000)} s ` +
-              `(${restarts} restarts), and copying it in one go would block its writers for more than ` +
-              `${maxLockMillis} ms; retry when it is quieter, or switch it to WAL mode ` +
-              `(PRAGMA journal_mode=WAL), where a copy never blocks writers`,
-            {code: 'EBUSY'},
-          )
-        }
+        // a backup that never finishes is worse than one long wait: the last pass takes as long as it takes
+        if (heldSince >= giveUpAt) lastResort = true
         restarts++
         first = undefined
         pos = 0
@@ -230,7 +228,7 @@ async function copyUnderReadLock(
         pageSize = header.readUInt16BE(16) === 1 ? 65_536 : header.readUInt16BE(16)
       }
       // a first pass in short steps; after a restart (the source is being written) as much as one hold may take
-      const holdMillis = restarts > 0 ? maxLockMillis : stepMillis
+      const holdMillis = lastResort ? Number.POSITIVE_INFINITY : restarts > 0 ? maxLockMillis : stepMillis
       const chunk = Math.min(CHUNK_BYTES, fixed === undefined ? CHUNK_BYTES : fixed * pageSize)
       // synchronous on purpose: a step is a run of memory copies bounded by holdMillis, and under the lock every
       // thread-pool round trip (two per chunk) would add to how long writers wait, most of all on a loaded machine
@@ -256,7 +254,15 @@ async function copyUnderReadLock(
       await new Promise((resolve) => setImmediate(resolve))
     }
     // still under the lock: the copy is the file as it is now
+    const heldFor = now() - heldFrom
     unlock()
+    if (lastResort) {
+      warn(
+        `${src} changed under every copy pass for ${Math.round((options.retryMillis ?? 60_000) / 1000)} s ` +
+          `(${restarts} restarts): the last pass held its read lock for ${Math.round(heldFor)} ms, and its writers ` +
+          `waited that long; switch it to WAL mode (PRAGMA journal_mode=WAL), where a copy never blocks writers`,
+      )
+    }
     await flushing
     if (flushError) throw flushError
     ftruncateSync(output, size)
