@@ -8,7 +8,7 @@ import {recoverEnv} from '../../restore.js'
 export default class Hotcopy extends BkCommand<typeof Hotcopy> {
   static override summary = 'Copy a live Trac environment, database included, while Trac keeps running.'
   static override description =
-    `The same layout as trac-admin hotcopy (SQLite copied into db/, PostgreSQL dumped to db/postgres-db-backup.sql.gz, MySQL to db/mysql-db-backup.sql), but consistent: SQLite as one snapshot with rows still in the -wal file included (in WAL mode writers are not blocked; in rollback-journal mode the read lock is held at most 0.6 s at a time, so writers wait under 1 s), MySQL with --single-transaction. A failed copy leaves nothing behind. Writes bk-manifest.json (checksums, database_version) and reports what the env needs outside itself.`
+    `The same layout as trac-admin hotcopy (SQLite copied into db/, PostgreSQL dumped to db/postgres-db-backup.sql.gz, MySQL to db/mysql-db-backup.sql), but consistent: SQLite as one snapshot with rows still in the -wal file included (in WAL mode writers are not blocked; in rollback-journal mode the read lock is held at most 0.6 s at a time, so writers wait under 1 s, unless the database changed under every pass for a minute: then one last pass holds it, with a warning), MySQL with --single-transaction. A failed copy leaves nothing behind. Writes bk-manifest.json (checksums, database_version) and reports what the env needs outside itself.`
   static override examples = [
     '<%= config.bin %> trac hotcopy /var/trac/project /backup/project-2026-11-21',
     '<%= config.bin %> trac hotcopy /var/trac/project /backup/project-files --no-database',
