@@ -132,10 +132,7 @@ export async function compressIntoFile(
     zipGone = true
   })
   const stdin = zip.child.stdin as Writable
-  const tar =
-    source.kind === 'gnu-tar'
-      ? startGnuTar(source.tar, source.cwd, source.names, source.portable, undefined, stdin)
-      : undefined
+  let tar: ReturnType<typeof startGnuTar> | undefined
   // ours to kill on a signal: the compressor writes into the file on its own, and would go on after we exit
   const unregister = onInterrupt(() => {
     tar?.child.kill('SIGKILL')
@@ -145,6 +142,11 @@ export async function compressIntoFile(
   let feeding: Promise<void> | undefined
   let threadedHash: ReturnType<typeof hashThread> | undefined
   try {
+    // inside the try: a tar that cannot start (spawn throws, e.g. EMFILE) must not leave the compressor running
+    tar =
+      source.kind === 'gnu-tar'
+        ? startGnuTar(source.tar, source.cwd, source.names, source.portable, undefined, stdin)
+        : undefined
     feeding = (async () => {
       if (tar) {
         // tar holds its own copy of the compressor's stdin: ours must close for the compressor to see the end
