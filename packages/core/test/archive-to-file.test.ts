@@ -118,6 +118,18 @@ describe('a compressor that stops mid-way', () => {
     expect(readdirSync(root).sort()).toEqual(['bin', 'src'])
   })
 
+  it('exiting 0 before it read all its input (Node feeding it): refused, and nothing is kept', async () => {
+    const root = temp()
+    const src = source(root)
+    // compresses the first 100 kB of the tar stream well, then stops reading and exits 0
+    fake(root, 'zstd', `head -c 100000 | "$REAL" "$@"`)
+    const file = join(root, 'a.tar.zst')
+    const prepend = [{name: 'first.txt', content: 'first\n'}]
+    await expect(createArchive({cwd: src, file, prepend})).rejects.toThrow(/zstd exited before it read all of its input/)
+    await expect(createArchive({cwd: src, file, prefix: 'p'})).rejects.toThrow(/zstd exited before it read all/)
+    expect(readdirSync(root).sort()).toEqual(['bin', 'src'])
+  })
+
   it('a full disk: says so, and leaves nothing', async () => {
     const root = temp()
     const src = source(root)

@@ -8,6 +8,7 @@
 import {createHash} from 'node:crypto'
 import type {FileHandle} from 'node:fs/promises'
 import {open} from 'node:fs/promises'
+import {basename} from 'node:path'
 import type {Writable} from 'node:stream'
 import {Worker} from 'node:worker_threads'
 import {writeBehind} from '../fs/write-behind.js'
@@ -155,9 +156,18 @@ export async function compressIntoFile(
         return
       }
       if (source.kind !== 'node') return
+      // bytes the compressor never took: a failing one tells why by its status (checked first), one that exits 0
+      // early would leave a well-formed archive of part of the tar stream
+      let cut = false
+      stdin.once('error', () => {
+        cut = true
+      })
       try {
         for await (const chunk of source.chunks) {
-          if (zipGone) break // its exit status tells why
+          if (zipGone) {
+            cut = true
+            break
+          }
           source.tap?.(chunk)
           // (its 'close' may have come already: then no event would ever wake us)
           if (!stdin.write(chunk) && !zipGone) await drainedOrClosed(stdin, zip.child)
@@ -165,6 +175,8 @@ export async function compressIntoFile(
       } finally {
         stdin.end()
       }
+      await zip.exited
+      if (cut) throw new Error(`${basename(command.program)} exited before it read all of its input`)
     })()
     feeding.catch(() => {})
     const hash = createHash('sha256')
