@@ -125,7 +125,9 @@ describe('a compressor that stops mid-way', () => {
     fake(root, 'zstd', `head -c 100000 | "$REAL" "$@"`)
     const file = join(root, 'a.tar.zst')
     const prepend = [{name: 'first.txt', content: 'first\n'}]
-    await expect(createArchive({cwd: src, file, prepend})).rejects.toThrow(/zstd exited before it read all of its input/)
+    await expect(createArchive({cwd: src, file, prepend})).rejects.toThrow(
+      /zstd exited before it read all of its input/,
+    )
     await expect(createArchive({cwd: src, file, prefix: 'p'})).rejects.toThrow(/zstd exited before it read all/)
     expect(readdirSync(root).sort()).toEqual(['bin', 'src'])
   })
