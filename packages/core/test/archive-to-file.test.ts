@@ -3,10 +3,12 @@
 // check, and a compressor that dies mid-way, fills the disk or meets a failing tar leaves nothing behind.
 import {execFileSync} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
-import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync} from 'node:fs'
+import {open} from 'node:fs/promises'
 import {join} from 'node:path'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {createArchive, listArchive} from '../src/archive/index.js'
+import {compressIntoFile} from '../src/archive/to-file.js'
 import {createArchiveWithManifest, createBkArchive} from '../src/manifest/bk-archive.js'
 import type {ManifestMeta} from '../src/manifest/types.js'
 import {cleanupTemp, temp} from './archive-helpers.js'
@@ -116,6 +118,20 @@ describe('a compressor that stops mid-way', () => {
     expect(readdirSync(root).sort()).toEqual(['bin', 'src'])
   })
 
+  it('exiting 0 before it read all its input (Node feeding it): refused, and nothing is kept', async () => {
+    const root = temp()
+    const src = source(root)
+    // compresses the first 100 kB of the tar stream well, then stops reading and exits 0
+    fake(root, 'zstd', `head -c 100000 | "$REAL" "$@"`)
+    const file = join(root, 'a.tar.zst')
+    const prepend = [{name: 'first.txt', content: 'first\n'}]
+    await expect(createArchive({cwd: src, file, prepend})).rejects.toThrow(
+      /zstd exited before it read all of its input/,
+    )
+    await expect(createArchive({cwd: src, file, prefix: 'p'})).rejects.toThrow(/zstd exited before it read all/)
+    expect(readdirSync(root).sort()).toEqual(['bin', 'src'])
+  })
+
   it('a full disk: says so, and leaves nothing', async () => {
     const root = temp()
     const src = source(root)
@@ -146,5 +162,51 @@ describe('a compressor that stops mid-way', () => {
     await expect(createArchive({cwd: src, file})).rejects.toThrow(/cannot read conf\/app\.ini: permission denied/)
     await expect(createArchiveWithManifest({cwd: src, file, meta})).rejects.toThrow(/conf\/app\.ini/)
     expect(readdirSync(root).sort()).toEqual(['bin', 'src'])
+  })
+})
+
+/** Processes other than this one holding `path` open (from /proc/<pid>/fd). */
+function holders(path: string): number[] {
+  const found: number[] = []
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    if (Number(pid) === process.pid) continue
+    let fds: string[] = []
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`)
+    } catch {}
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === path) found.push(Number(pid))
+      } catch {}
+    }
+  }
+  return found
+}
+
+describe('tar that cannot be started', () => {
+  it('leaves no compressor holding the temp file (spawn throwing at once, as with EMFILE)', async () => {
+    const root = temp()
+    const path = join(root, 'out.zst')
+    // a compressor that reads its input until the end: it only exits once its stdin is closed or it is killed
+    const bin = join(root, 'bin')
+    mkdirSync(bin)
+    writeFileSync(join(bin, 'zstd'), '#!/bin/sh\nexec cat\n', {mode: 0o755})
+    const handle = await open(path, 'w')
+    try {
+      // spawn throws synchronously for a cwd it refuses (as startGnuTar does when spawn gives no pipes: EMFILE)
+      const error = await compressIntoFile(
+        path,
+        handle,
+        {program: join(bin, 'zstd'), args: []},
+        {kind: 'gnu-tar', tar: real('tar'), cwd: `${root}\0`, names: (async function* () {})(), portable: false},
+      ).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(Error)
+      // the compressor was started with the file as its stdout: once compressIntoFile settled it must be gone
+      const left = holders(path)
+      for (const pid of left) process.kill(pid, 'SIGKILL')
+      expect(left).toEqual([])
+    } finally {
+      await handle.close()
+    }
   })
 })

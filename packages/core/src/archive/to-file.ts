@@ -8,6 +8,7 @@
 import {createHash} from 'node:crypto'
 import type {FileHandle} from 'node:fs/promises'
 import {open} from 'node:fs/promises'
+import {basename} from 'node:path'
 import type {Writable} from 'node:stream'
 import {Worker} from 'node:worker_threads'
 import {writeBehind} from '../fs/write-behind.js'
@@ -132,10 +133,7 @@ export async function compressIntoFile(
     zipGone = true
   })
   const stdin = zip.child.stdin as Writable
-  const tar =
-    source.kind === 'gnu-tar'
-      ? startGnuTar(source.tar, source.cwd, source.names, source.portable, undefined, stdin)
-      : undefined
+  let tar: ReturnType<typeof startGnuTar> | undefined
   // ours to kill on a signal: the compressor writes into the file on its own, and would go on after we exit
   const unregister = onInterrupt(() => {
     tar?.child.kill('SIGKILL')
@@ -145,6 +143,11 @@ export async function compressIntoFile(
   let feeding: Promise<void> | undefined
   let threadedHash: ReturnType<typeof hashThread> | undefined
   try {
+    // inside the try: a tar that cannot start (spawn throws, e.g. EMFILE) must not leave the compressor running
+    tar =
+      source.kind === 'gnu-tar'
+        ? startGnuTar(source.tar, source.cwd, source.names, source.portable, undefined, stdin)
+        : undefined
     feeding = (async () => {
       if (tar) {
         // tar holds its own copy of the compressor's stdin: ours must close for the compressor to see the end
@@ -153,9 +156,18 @@ export async function compressIntoFile(
         return
       }
       if (source.kind !== 'node') return
+      // bytes the compressor never took: a failing one tells why by its status (checked first), one that exits 0
+      // early would leave a well-formed archive of part of the tar stream
+      let cut = false
+      stdin.once('error', () => {
+        cut = true
+      })
       try {
         for await (const chunk of source.chunks) {
-          if (zipGone) break // its exit status tells why
+          if (zipGone) {
+            cut = true
+            break
+          }
           source.tap?.(chunk)
           // (its 'close' may have come already: then no event would ever wake us)
           if (!stdin.write(chunk) && !zipGone) await drainedOrClosed(stdin, zip.child)
@@ -163,6 +175,8 @@ export async function compressIntoFile(
       } finally {
         stdin.end()
       }
+      await zip.exited
+      if (cut) throw new Error(`${basename(command.program)} exited before it read all of its input`)
     })()
     feeding.catch(() => {})
     const hash = createHash('sha256')
