@@ -19,6 +19,7 @@ const admin = process.env.BK_BENCH_ROUNDUP_ADMIN?.trim() || undefined
 const work = benchDir('roundup')
 const pgOurs = `bk_bench_roundup_${process.pid}`
 const pgAdmin = `bk_bench_roundup_admin_${process.pid}`
+const pgBefore = `bk_bench_roundup_before_${process.pid}`
 const psql = (sql) => execFileSync('psql', ['-h', '127.0.0.1', '-U', 'root', '-d', 'postgres', '-XAtqc', sql])
 const dropDb = (name) => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
 const q = JSON.stringify
@@ -39,9 +40,23 @@ try {
   const ours = (tool, argv, note) => ({tool, argv, note})
   const rows = []
   // BENCH_CASES=backup (comma-separated: export, backup, migrate): run only those cases
-  // BK_BENCH_BEFORE=<another checkout, built> adds its bk to the backup case (paired rounds)
+  // BK_BENCH_BEFORE=<another checkout, built> adds its bk to every case (paired rounds)
   const beforeRoot = process.env.BK_BENCH_BEFORE
   const cases = (process.env.BENCH_CASES ?? 'export,backup,migrate').split(',').map((c) => c.trim())
+  // the same bk command run by the BK_BENCH_BEFORE checkout (its own data dir: plugins resolve from its checkout)
+  const before = (c, rewrite = (a) => a) =>
+    beforeRoot
+      ? [
+          {
+            ...ours(
+              `${c.tool} (before)`,
+              rewrite([process.execPath, join(beforeRoot, 'apps/bk/bin/run.js'), ...c.argv.slice(2)]),
+              'BK_BENCH_BEFORE',
+            ),
+            options: {env: {BK_DATA_DIR: join(beforeRoot, '.bk-dev')}},
+          },
+        ]
+      : []
 
   // export
   const exportAnchor = admin
@@ -50,24 +65,31 @@ try {
         tool: 'sqlite3 .dump + cp -a db/files (no roundup-admin)',
         argv: `mkdir ${q(join(work, 'anchor'))} && sqlite3 ${q(join(home, 'db/db'))} .dump > ${q(join(work, 'anchor/db.sql'))} && cp -a ${q(join(home, 'db/files'))} ${q(join(work, 'anchor/files'))}`,
       }
+  const exportOurs = ours(
+    'bk roundup export',
+    bk('roundup', 'export', home, join(work, 'export'), '-q'),
+    'roundup-admin format, byte-for-byte',
+  )
   if (cases.includes('export'))
     rows.push(
       ...paired(
         'export',
         {...exportAnchor, options: {shell: true}},
         [
-          ours(
-            'bk roundup export',
-            bk('roundup', 'export', home, join(work, 'export'), '-q'),
-            'roundup-admin format, byte-for-byte',
-          ),
+          exportOurs,
+          ...before(exportOurs, (a) => a.map((x) => (x === join(work, 'export') ? join(work, 'export-before') : x))),
         ],
-        () => fresh('anchor', 'export'),
+        () => fresh('anchor', 'export', 'export-before'),
       ),
     )
-  fresh('anchor', 'export')
+  fresh('anchor', 'export', 'export-before')
 
   // backup
+  const backupOurs = ours(
+    'bk roundup backup',
+    bk('roundup', 'backup', home, '--location', join(work, 'backups'), '-q'),
+    'snapshot + home (in place) + manifest (sha256 of every file)',
+  )
   if (cases.includes('backup'))
     rows.push(
       ...paired(
@@ -78,33 +100,8 @@ try {
           options: {shell: true},
         },
         [
-          ours(
-            'bk roundup backup',
-            bk('roundup', 'backup', home, '--location', join(work, 'backups'), '-q'),
-            'snapshot + home (in place) + manifest (sha256 of every file)',
-          ),
-          ...(beforeRoot
-            ? [
-                {
-                  ...ours(
-                    'bk roundup backup (before)',
-                    [
-                      process.execPath,
-                      join(beforeRoot, 'apps/bk/bin/run.js'),
-                      'roundup',
-                      'backup',
-                      home,
-                      '--location',
-                      join(work, 'backups-before'),
-                      '-q',
-                    ],
-                    'BK_BENCH_BEFORE',
-                  ),
-                  // its own data dir: plugins resolve from the data dir's checkout
-                  options: {env: {BK_DATA_DIR: join(beforeRoot, '.bk-dev')}},
-                },
-              ]
-            : []),
+          backupOurs,
+          ...before(backupOurs, (a) => a.map((x) => (x === join(work, 'backups') ? join(work, 'backups-before') : x))),
         ],
         () => fresh('base', 'backups', 'backups-before'),
       ),
@@ -129,10 +126,20 @@ try {
     ),
     'copy + export of both trackers + compare',
   )
+  const migrateBefore = before(migrate, (a) =>
+    a.map((x) =>
+      x === join(work, 'pg-home')
+        ? join(work, 'pg-home-before')
+        : x.endsWith(`/${pgOurs}`)
+          ? x.replace(pgOurs, pgBefore)
+          : x,
+    ),
+  )
   const resetMigrate = () => {
     dropDb(pgOurs)
     dropDb(pgAdmin)
-    fresh('pg-home', 'admin-home', 'admin-export')
+    dropDb(pgBefore)
+    fresh('pg-home', 'pg-home-before', 'admin-home', 'admin-export')
     if (!admin) return
     // the admin guide: same home, config.ini pointed at the new backend, then import the export
     const adminHome = join(work, 'admin-home')
@@ -155,7 +162,7 @@ try {
           argv: `${admin} -i ${q(home)} export ${q(dump)} >/dev/null && ${admin} -i ${q(join(work, 'admin-home'))} import ${q(dump)} >/dev/null`,
           options: {shell: true},
         },
-        [migrate],
+        [migrate, ...migrateBefore],
         resetMigrate,
       ),
     )
@@ -183,7 +190,7 @@ try {
     rows,
   )
 } finally {
-  for (const name of [pgOurs, pgAdmin]) {
+  for (const name of [pgOurs, pgAdmin, pgBefore]) {
     try {
       dropDb(name)
     } catch {}

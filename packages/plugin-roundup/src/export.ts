@@ -5,7 +5,7 @@
  */
 
 import {once} from 'node:events'
-import {createWriteStream, type WriteStream} from 'node:fs'
+import {createWriteStream, statSync, type WriteStream} from 'node:fs'
 import {copyFile, mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {BkError} from '@bkcli/core'
@@ -31,6 +31,8 @@ export interface ClassExport {
   items: number
   journals: number
   files: number
+  /** bytes written for the class: its two CSVs and its files' contents */
+  bytes: number
 }
 
 export interface ExportResult {
@@ -39,6 +41,8 @@ export interface ExportResult {
   dir: string
   classes: ClassExport[]
   files: number
+  /** bytes of every file in the export (counted while written: no walk of the export afterwards) */
+  bytes: number
   warnings: string[]
 }
 
@@ -48,6 +52,8 @@ const BATCH = 500
 class LineWriter {
   private readonly out: WriteStream
   private pending = ''
+  /** bytes handed to the file so far */
+  bytes = 0
   constructor(file: string) {
     this.out = createWriteStream(file)
   }
@@ -60,7 +66,9 @@ class LineWriter {
   private async flush(): Promise<void> {
     const text = this.pending
     this.pending = ''
-    if (text !== '' && !this.out.write(text)) await once(this.out, 'drain')
+    if (text === '') return
+    this.bytes += Buffer.byteLength(text)
+    if (!this.out.write(text)) await once(this.out, 'drain')
   }
 
   async close(): Promise<void> {
@@ -90,6 +98,7 @@ export async function exportTracker(
       dir: dest,
       classes,
       files: classes.reduce((n, c) => n + c.files, 0),
+      bytes: classes.reduce((n, c) => n + c.bytes, 0),
       warnings,
     }
   } finally {
@@ -127,6 +136,7 @@ export async function exportFromConnection(
         classes.push(await exportClass(conn, cls, stage, fileIds.get(cls.name), warnings))
       }
       await copies?.finish()
+      for (const c of classes) c.bytes += copies?.bytes.get(c.name) ?? 0
     } finally {
       await copies?.abort()
     }
@@ -217,7 +227,13 @@ async function exportClass(
     await out.close()
   }
   const journals = await exportJournals(conn, cls, ids, props, dir, warnings)
-  return {name: cls.name, items: order.length, journals, files: copied?.length ?? 0}
+  return {
+    name: cls.name,
+    items: order.length,
+    journals: journals.count,
+    files: copied?.length ?? 0,
+    bytes: out.bytes + journals.bytes,
+  }
 }
 
 /** Copies the first of `places` that exists (blobPlaces order, without a blocking existence check per file). */
@@ -243,6 +259,8 @@ class BlobCopier {
   private running = 0
   private idle: Array<() => void> = []
   private failure: unknown
+  /** bytes copied per class */
+  readonly bytes = new Map<string, number>()
   constructor(
     private readonly tracker: Tracker,
     private readonly dir: string,
@@ -302,13 +320,16 @@ class BlobCopier {
       this.dirs.set(sub, made)
     }
     await made
+    const dest = join(sub, `${cls}${id}`)
     try {
-      await copyFirst(places, join(sub, `${cls}${id}`))
+      await copyFirst(places, dest)
     } catch {
       throw new BkError(
         `the content of ${cls}${id} is missing (expected ${places[0]}); the export would be incomplete — restore db/files first`,
       )
     }
+    // the copy's size: one stat of an inode just written (cached), in this thread, cheaper than a thread-pool trip
+    this.bytes.set(cls, (this.bytes.get(cls) ?? 0) + statSync(dest).size)
   }
 
   /** Waits for every queued copy; throws the first failure. */
@@ -353,7 +374,7 @@ async function exportJournals(
   props: Map<string, PropDef>,
   dir: string,
   warnings: string[],
-): Promise<number> {
+): Promise<{count: number; bytes: number}> {
   const out = new LineWriter(join(dir, `${cls.name}-journals.csv`))
   let count = 0
   try {
@@ -361,7 +382,7 @@ async function exportJournals(
       warnings.push(
         `${cls.name} has journalling disabled: its -journals.csv is empty (roundup-admin export fails here)`,
       )
-      return 0
+      return {count: 0, bytes: 0}
     }
     const cols = `nodeid, date, tag, action, params from ${cls.name}__journal`
     const emit = async (r: unknown[]) => {
@@ -410,5 +431,5 @@ async function exportJournals(
   } finally {
     await out.close()
   }
-  return count
+  return {count, bytes: out.bytes}
 }

@@ -34,6 +34,8 @@ export function pyFloatRepr(x: number): string {
   if (Number.isNaN(x)) return 'nan'
   if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf'
   if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0'
+  // whole numbers below 1e16 print in fixed notation with one decimal (most dates' seconds)
+  if (Number.isInteger(x) && Math.abs(x) < 1e16) return `${x}.0`
   const sign = x < 0 ? '-' : ''
   const [mant, expText] = Math.abs(x).toExponential().split('e')
   const digits = mant!.replace('.', '')
@@ -53,8 +55,12 @@ function hex2(n: number): string {
   return n.toString(16).padStart(2, '0')
 }
 
+/** Printable ASCII without `'` and `\\`: the repr is the text itself in single quotes. */
+const PLAIN_ASCII = /^[\x20-\x26\x28-\x5b\x5d-\x7e]*$/
+
 /** repr() of Python bytes without the leading b: how Roundup writes every str. */
 export function bytesRepr(text: string): string {
+  if (PLAIN_ASCII.test(text)) return `'${text}'`
   const bytes = Buffer.from(text, 'utf8')
   const hasSingle = bytes.includes(0x27)
   const quote = hasSingle && !bytes.includes(0x22) ? '"' : "'"
@@ -185,6 +191,10 @@ export function latin1ToUtf8(s: string): string {
   return Buffer.from(s, 'latin1').toString('utf8')
 }
 
+/** A number literal where the parser stands (sticky: no copy of the rest of the text per number). */
+const NUMBER = /[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|inf|nan)L?/y
+const INTEGER = /^[-+]?\d+$/
+
 class Parser {
   i = 0
   constructor(readonly s: string) {}
@@ -194,7 +204,14 @@ class Parser {
   }
 
   ws(): void {
-    while (this.i < this.s.length && /\s/.test(this.s[this.i]!)) this.i++
+    const s = this.s
+    for (;;) {
+      const c = s.charCodeAt(this.i)
+      // ASCII blanks directly; anything else non-ASCII through \s, as before
+      if (c === 0x20 || (c >= 0x09 && c <= 0x0d)) this.i++
+      else if (c > 0x7f && /\s/.test(s[this.i] as string)) this.i++
+      else return
+    }
   }
 
   value(): PyValue {
@@ -272,11 +289,12 @@ class Parser {
   }
 
   num(): number | bigint {
-    const m = /^[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|inf|nan)L?/.exec(this.s.slice(this.i))
+    NUMBER.lastIndex = this.i
+    const m = NUMBER.exec(this.s)
     if (!m) return this.fail('bad number')
     this.i += m[0].length
-    const t = m[0].replace(/L$/, '')
-    if (/^[-+]?\d+$/.test(t)) return BigInt(t)
+    const t = m[0].endsWith('L') ? m[0].slice(0, -1) : m[0]
+    if (INTEGER.test(t)) return BigInt(t)
     return Number(t)
   }
 
@@ -285,8 +303,16 @@ class Parser {
     const triple = this.s.startsWith(q.repeat(3), this.i)
     const end = triple ? q.repeat(3) : q
     this.i += end.length
+    const qc = q.charCodeAt(0)
     let out = ''
     for (;;) {
+      // the run of plain characters up to the next quote or backslash, in one slice
+      let j = this.i
+      for (let c = this.s.charCodeAt(j); j < this.s.length && c !== qc && c !== 0x5c; c = this.s.charCodeAt(++j));
+      if (j > this.i) {
+        out += this.s.slice(this.i, j)
+        this.i = j
+      }
       if (this.i >= this.s.length) this.fail('unterminated string')
       if (this.s.startsWith(end, this.i)) {
         this.i += end.length

@@ -1,4 +1,4 @@
-import {existsSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {runBk, tempDir} from '@bkcli/testkit'
 import Database from 'better-sqlite3'
@@ -17,6 +17,14 @@ import {
 } from './helpers.js'
 
 const exportFixture = fixtureTree('export')
+
+/** Apparent bytes of the regular files under a folder. */
+function sizes(dir: string): number {
+  return readdirSync(dir, {withFileTypes: true}).reduce(
+    (n, e) => n + (e.isDirectory() ? sizes(join(dir, e.name)) : statSync(join(dir, e.name)).size),
+    0,
+  )
+}
 const tablesFixture = fixtureTree('exporttables')
 
 describe('bk roundup export from the sqlite fixture', () => {
@@ -37,6 +45,23 @@ describe('bk roundup export from the sqlite fixture', () => {
     expect(treeDifferences(out, exportFixture)).toEqual([])
     // the fixture holds 66 files besides the CSVs; make sure the comparison saw them
     expect(result.files).toBe(66)
+    // the bytes it reports are those of every file it wrote (counted while writing, no walk afterwards)
+    expect(result.bytes).toBe(sizes(exportFixture))
+    expect(result.classes.find((c) => c.name === 'msg')?.bytes).toBe(
+      sizes(join(exportFixture, 'msg-files')) +
+        statSync(join(exportFixture, 'msg.csv')).size +
+        statSync(join(exportFixture, 'msg-journals.csv')).size,
+    )
+  })
+
+  it('--json reports the export with the bytes of its files', async () => {
+    const home = fixtureTree('sqlite-home')
+    const out = join(tempDir(), 'export')
+    const r = await runBk(['roundup', 'export', home, out, '--json'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    const json = JSON.parse(r.stdout) as {artifacts: {path: string; bytes: number}[]}
+    expect(json.artifacts).toHaveLength(1)
+    expect(json.artifacts[0]?.bytes).toBe(sizes(exportFixture))
   })
 
   it('--no-files through the CLI equals roundup-admin exporttables', async () => {

@@ -72,6 +72,38 @@ describe('bk roundup migrate-backend', () => {
     expect(readFileSync(join(myHome, 'config.ini'), 'utf8')).toMatch(/\nbackend = sqlite\n/)
   })
 
+  it('PostgreSQL: db/files copied whole while the rows load, every index Roundup makes built after the full-text fill', async () => {
+    const home = fixtureTree('sqlite-home')
+    const pgName = uniqueName()
+    pg.push(pgName)
+    const newHome = join(tempDir(), 'pg-home')
+    await migrateBackend(home, {
+      to: 'postgresql',
+      url: `postgresql://root@127.0.0.1:5432/${pgName}`,
+      noSwap: true,
+      newHome,
+    })
+    expect(treeDifferences(join(newHome, 'db', 'files'), join(home, 'db', 'files'))).toEqual([])
+    const indexes = psql("select indexname from pg_indexes where schemaname = 'public' order by 1", pgName)
+      .trim()
+      .split('\n')
+    for (const name of [
+      'words_word_idx',
+      'words_by_id',
+      'words_both_idx',
+      '__textids_by_props',
+      '_issue_retired_idx',
+      'issue_journ_idx',
+      'issue_messages_n_idx',
+      '_user_key_retired_idx',
+    ])
+      expect(indexes).toContain(name)
+    // the words are there, each findable through the index of its text
+    const words = Number(psql('select count(*) from __words', pgName))
+    expect(words).toBeGreaterThan(0)
+    expect(Number(psql('select count(*) from __words w join __textids t on t._textid = w._textid', pgName))).toBe(words)
+  })
+
   it('mysql → sqlite round trip through a swapped home equals the original with seconds cut', async () => {
     const home = fixtureTree('sqlite-home')
     const pw = join(tempDir(), 'pw')

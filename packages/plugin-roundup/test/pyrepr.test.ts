@@ -37,6 +37,36 @@ describe('Python-2-style repr (roundup.anypy.strings.repr_export)', () => {
       '(2026, 11, 21, 22, 19, 29.62, 0, 0, 0)',
     )
   })
+  it('takes the plain-text shortcuts only where Python writes the same', () => {
+    // around the printable-ASCII shortcut of the bytes repr: quote, backslash, DEL, space, tilde, empty
+    expect(['', ' ~', 'a"b', "a'b", 'a\\b', 'a\x7fb', 'a\x1fb', '&(['].map(reprExport)).toEqual([
+      "''",
+      "' ~'",
+      `'a"b'`,
+      `"a'b"`,
+      "'a\\\\b'",
+      "'a\\x7fb'",
+      "'a\\x1fb'",
+      "'&(['",
+    ])
+    // whole floats
+    expect([1, -2, 59, 1e15, 9007199254740994, -0, 123456789012345680].map(pyFloatRepr)).toEqual([
+      '1.0',
+      '-2.0',
+      '59.0',
+      '1000000000000000.0',
+      '9007199254740994.0',
+      '-0.0',
+      '1.2345678901234568e+17',
+    ])
+    // strings: runs of plain text between escapes and quotes, triple quotes with a lone quote inside
+    expect(parsePyLiteral(`'ab\\'cd\\\\ef\\x41g'`)).toBe("ab'cd\\efAg")
+    expect(parsePyLiteral(`'''a'b''c'''`)).toBe("a'b''c")
+    expect(parsePyLiteral(`"${'x'.repeat(5000)}\\n"`)).toBe(`${'x'.repeat(5000)}\n`)
+    // numbers where the parser stands, blanks between items
+    expect(pyRepr(parsePyLiteral('( 12L ,\t-3.5e2,\n+7 , .5 )'))).toBe('(12, -350.0, 7, 0.5)')
+    expect(() => parsePyLiteral("('a', -)")).toThrow(/bad number/)
+  })
   it('quotes CSV fields like csv.excel with ":"', () => {
     expect(csvLine(["'a'", "{'x': 1}", `"""q"""`])).toBe(`'a':"{'x': 1}":"""""""q"""""""\n`)
   })

@@ -1,5 +1,5 @@
 import {resolve} from 'node:path'
-import {BkCommand, dirSize, dryRunFlag, step} from '@bkcli/core'
+import {BkCommand, dryRunFlag, step} from '@bkcli/core'
 import {Args, Flags} from '@oclif/core'
 import {selectClasses} from '../../dbschema.js'
 import {exportTracker} from '../../export.js'
@@ -60,7 +60,7 @@ export default class Export extends BkCommand<typeof Export> {
         act: async (_plan, context) => {
           const r = await exportTracker(tracker, dir, {classes: flags.classes, files: !noFiles})
           for (const w of r.warnings) context.note(w)
-          return {artifacts: [{path: r.dir, bytes: await dirSize(r.dir), kind: 'export'}], ...r}
+          return {artifacts: [{path: r.dir, bytes: r.bytes, kind: 'export'}], ...r}
         },
       },
       (r) => [
