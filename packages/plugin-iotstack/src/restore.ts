@@ -309,7 +309,7 @@ async function runRestore(
     await log.line(
       `Restore File: ${archive} (${plan.madeBy === 'bk' ? 'bk archive, manifest checked' : 'IOTstack archive'})`,
     )
-    await log.line(`Entries checked: ${checked.entries}`)
+    await log.line(`Entries checked: ${plan.entries}`)
     const current = await presentMembers(paths.dir)
     if (!includesEnv) {
       const text = current.includes('.env')

@@ -103,5 +103,10 @@ describe('bk iotstack restore in one pass (nothing asked between plan and act)',
     expect(without(treeOf(b), 'post_restore.ran')).toEqual(before)
     expect(treeOf(b)).toEqual(treeOf(a))
     expect(readFileSync(join(b, '.env'), 'utf8')).toBe(readFileSync(join(stack, '.env'), 'utf8'))
+    // the restore log counts the entries the one pass checked, not the plan's (which read none)
+    const logOf = (dir: string) =>
+      readFileSync(join(dir, 'backups/logs', readdirSync(join(dir, 'backups/logs'))[0]!), 'utf8')
+    expect(logOf(b)).toContain(`\nEntries checked: ${onePass.entries}\n`)
+    expect(logOf(a)).toContain(`\nEntries checked: ${checked.entries}\n`)
   })
 })
