@@ -205,6 +205,8 @@ function manifestMismatch(archive: string): BkError {
  */
 async function extractChecked(archive: string, extract: string, checked: Checked): Promise<number> {
   const expected = checked.read ? undefined : checked.sidecar?.extra.archive.sha256
+  // extractArchive checks no sha256 it is given empty: a manifest without a real one is the plan's mismatch
+  if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected)) throw manifestMismatch(archive)
   try {
     const result = await extractArchive({
       file: archive,
