@@ -105,6 +105,20 @@ describe('bk iotstack restore in one pass (nothing asked between plan and act)',
     expect(docker.sequence()).not.toContain('compose down')
   })
 
+  it('an archive swapped after a check-first plan (while the question waits, or by a hook) is refused', async () => {
+    const stack = fixtureStack()
+    expect((await runBk(['iotstack', 'backup', stack, '--type', 'dated', '-q'])).exitCode).toBe(0)
+    const archive = newestArchive(join(stack, 'backups/backup'))
+    const before = treeOf(stack)
+    const restore = await StackRestore.open(archive, stack)
+    await restore.plan()
+    // another archive, valid gzip and a valid stack, now under the name the plan checked
+    copyFileSync(fixturePath('iotstack', 'archives', 'backup_6.tar.gz'), archive)
+    await expect(restore.run()).rejects.toThrow(/does not match its manifest \(sha256 differs\)/)
+    expect(treeOf(stack)).toEqual(before)
+    expect(readdirSync(stack).filter((n) => n.includes('.bk-'))).toEqual([])
+  })
+
   it('restores the same bytes, owners and modes as the check-first path, and counts the same entries', async () => {
     const stack = fixtureStack()
     const before = treeOf(stack)
