@@ -1,8 +1,9 @@
-import {createHash} from 'node:crypto'
-import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {createHash, randomBytes} from 'node:crypto'
+import {chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
-import {createArchive, extractArchive, readArchiveMember} from '../src/archive/index.js'
+import {checkArchive, createArchive, extractArchive, readArchiveMember} from '../src/archive/index.js'
 import {cleanupTemp, snapshot, temp} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
 
@@ -70,6 +71,39 @@ describe('extraction streams the decompressed archive in blocks (read ahead of t
       }
     })
   }
+
+  it('a zstd killed while its input is still being fed is named as killed, not hidden behind the stream', async () => {
+    const src = join(temp(), 'random')
+    mkdirSync(src)
+    for (let i = 0; i < 8; i++) writeFileSync(join(src, `r${i}.bin`), randomBytes(100 * 1024))
+    const file = join(temp(), 'a.tar.zst')
+    await createArchive({cwd: src, file})
+    // a zstd killed after some output, while the archive's bytes (hashed on the way) still go into its stdin
+    const bin = join(temp(), 'bin')
+    mkdirSync(bin)
+    const real = execFileSync('sh', ['-c', 'command -v zstd'], {encoding: 'utf8'}).trim()
+    writeFileSync(join(bin, 'zstd'), `#!/bin/sh\n${real} "$@" | head -c 200000\nkill -9 $$\n`)
+    chmodSync(join(bin, 'zstd'), 0o755)
+    const savedPath = process.env.PATH
+    process.env.PATH = `${bin}:${savedPath}`
+    try {
+      // how far zstd got before it died varies: several rounds
+      const reads = [
+        () => checkArchive(file),
+        () => extractArchive({file, target: join(temp(), 'out'), sha256: sha256(file)}),
+      ]
+      for (const read of [...reads, ...reads, ...reads, ...reads]) {
+        const failure = await read().then(
+          () => undefined,
+          (error: Error) => error,
+        )
+        expect(failure?.message).toMatch(/zstd was killed by SIGKILL/)
+        expect(failure?.message.split('\n')).toHaveLength(1)
+      }
+    } finally {
+      process.env.PATH = savedPath
+    }
+  })
 
   it('a read stopped at the first member ends quietly (the killed decompressor is no error)', async () => {
     const src = bigTree()

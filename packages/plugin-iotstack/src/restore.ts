@@ -199,12 +199,16 @@ function manifestMismatch(archive: string): BkError {
 }
 
 /**
- * The extracting pass of a restore that checked nothing first: every entry is checked on its way into the extract
- * folder (the checks of checkArchive, with the same options) and the archive's sha256 against its manifest in the
- * same read; a refusal removes the folder and is worded as the plan's.
+ * The extracting pass: the archive's sha256 against its manifest is checked on the very bytes extracted (also after a
+ * check-first plan). For a restore that checked nothing first, every entry is checked on its way into the extract
+ * folder too (the checks of checkArchive, with the same options); a refusal removes the folder and is worded as the
+ * plan's.
  */
 async function extractChecked(archive: string, extract: string, checked: Checked): Promise<number> {
-  const expected = checked.read ? undefined : checked.sidecar?.extra.archive.sha256
+  // also after a check-first plan: the archive may have changed while the question waited, or under a hook
+  const expected = checked.sidecar?.extra.archive.sha256
+  // extractArchive checks no sha256 it is given empty: a manifest without a real one is the plan's mismatch
+  if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected)) throw manifestMismatch(archive)
   try {
     const result = await extractArchive({
       file: archive,
@@ -215,11 +219,11 @@ async function extractChecked(archive: string, extract: string, checked: Checked
     })
     return result.entries
   } catch (error) {
+    if (expected && isBkError(error) && error.code === 'ECORRUPT' && /its sha256 is/.test(error.message))
+      throw manifestMismatch(archive)
     if (checked.read) throw error
-    if (isBkError(error)) {
-      if (error.code === 'EUNSAFE' && error.cause instanceof Error) throw unsafeArchive(archive, error.cause.message)
-      if (expected && error.code === 'ECORRUPT' && /its sha256 is/.test(error.message)) throw manifestMismatch(archive)
-    }
+    if (isBkError(error) && error.code === 'EUNSAFE' && error.cause instanceof Error)
+      throw unsafeArchive(archive, error.cause.message)
     // Extraction stops at its first failure, which can come before the entry a check-first read would have refused
     // (a symlink over a folder that is not empty, then a file through it): the whole read finds the same refusal.
     await readWhole(archive, checked.sidecar)
@@ -309,7 +313,7 @@ async function runRestore(
     await log.line(
       `Restore File: ${archive} (${plan.madeBy === 'bk' ? 'bk archive, manifest checked' : 'IOTstack archive'})`,
     )
-    await log.line(`Entries checked: ${checked.entries}`)
+    await log.line(`Entries checked: ${plan.entries}`)
     const current = await presentMembers(paths.dir)
     if (!includesEnv) {
       const text = current.includes('.env')

@@ -84,6 +84,41 @@ describe('bk iotstack restore in one pass (nothing asked between plan and act)',
     expect(treeOf(stack, [])).toEqual(before)
   })
 
+  it('a manifest whose archive sha256 is empty is refused by the one pass, as by the check-first plan', async () => {
+    const stack = fixtureStack()
+    expect((await runBk(['iotstack', 'backup', stack, '--type', 'dated', '-q'])).exitCode).toBe(0)
+    const archive = newestArchive(join(stack, 'backups/backup'))
+    const before = treeOf(stack, [])
+    const copy = join(tempDir(), 'backup.tar.gz')
+    copyFileSync(archive, copy)
+    const manifest = JSON.parse(readFileSync(`${archive}.bk.json`, 'utf8'))
+    manifest.extra.archive.sha256 = ''
+    writeFileSync(`${copy}.bk.json`, JSON.stringify(manifest))
+    const checkFirst = await StackRestore.open(copy, stack)
+    await expect(checkFirst.plan()).rejects.toThrow(/does not match its manifest/)
+    const docker = fakeDocker()
+    docker.setUp(true)
+    const result = await runBk(['iotstack', 'restore', copy, stack, '--yes'], {env: docker.env})
+    expect(result.exitCode).not.toBe(0)
+    expect(result.stderr).toMatch(/^bk: .*does not match its manifest \(sha256 differs\)/m)
+    expect(treeOf(stack, [])).toEqual(before)
+    expect(docker.sequence()).not.toContain('compose down')
+  })
+
+  it('an archive swapped after a check-first plan (while the question waits, or by a hook) is refused', async () => {
+    const stack = fixtureStack()
+    expect((await runBk(['iotstack', 'backup', stack, '--type', 'dated', '-q'])).exitCode).toBe(0)
+    const archive = newestArchive(join(stack, 'backups/backup'))
+    const before = treeOf(stack)
+    const restore = await StackRestore.open(archive, stack)
+    await restore.plan()
+    // another archive, valid gzip and a valid stack, now under the name the plan checked
+    copyFileSync(fixturePath('iotstack', 'archives', 'backup_6.tar.gz'), archive)
+    await expect(restore.run()).rejects.toThrow(/does not match its manifest \(sha256 differs\)/)
+    expect(treeOf(stack)).toEqual(before)
+    expect(readdirSync(stack).filter((n) => n.includes('.bk-'))).toEqual([])
+  })
+
   it('restores the same bytes, owners and modes as the check-first path, and counts the same entries', async () => {
     const stack = fixtureStack()
     const before = treeOf(stack)
@@ -103,5 +138,10 @@ describe('bk iotstack restore in one pass (nothing asked between plan and act)',
     expect(without(treeOf(b), 'post_restore.ran')).toEqual(before)
     expect(treeOf(b)).toEqual(treeOf(a))
     expect(readFileSync(join(b, '.env'), 'utf8')).toBe(readFileSync(join(stack, '.env'), 'utf8'))
+    // the restore log counts the entries the one pass checked, not the plan's (which read none)
+    const logOf = (dir: string) =>
+      readFileSync(join(dir, 'backups/logs', readdirSync(join(dir, 'backups/logs'))[0]!), 'utf8')
+    expect(logOf(b)).toContain(`\nEntries checked: ${onePass.entries}\n`)
+    expect(logOf(a)).toContain(`\nEntries checked: ${checked.entries}\n`)
   })
 })

@@ -141,7 +141,11 @@ export function programDuplex(program: string, args: string[]): Duplex {
       drainedOrClosed(stdin, child).then(() => done())
     },
     final(done) {
-      stdin.end(done)
+      // a program that died while fed: its exit (killed, status, stderr) says why, not the closed pipe
+      stdin.end((error?: Error | null) => {
+        if (!error) return done()
+        void exited.then((failure) => done(failure ?? error))
+      })
     },
     destroy(error, done) {
       if (error) child.kill('SIGKILL')
