@@ -158,9 +158,11 @@ export async function backupBlobs(options: BlobBackupOptions): Promise<BlobBacku
   const dest = join(options.location, `${base}.${options.stamp}`)
   const previous = existing.find((e) => e.kind === 'dir' && e.stamp !== undefined && e.stamp < options.stamp)
   const linkFrom = options.hardLinks !== false && previous ? await innerDir(previous.path, base) : undefined
-  // the backup holds the blob directory itself (<base>.<stamp>/<base>/…), as the recipe's rsync makes it
+  // the backup holds the blob directory itself (<base>.<stamp>/<base>/…), as the recipe's rsync makes it; the
+  // copy is made straight inside this stage, which atomicDir flushes and renames into place once
   const r = await atomicDir(dest, (stage) =>
     copyTree(source, join(stage, base), {
+      stage: false,
       skip: (rel) => skipTransient(rel),
       hardlinkFrom: linkFrom,
       onProgress: options.onProgress,
