@@ -9,21 +9,12 @@
 import {rmSync} from 'node:fs'
 import {chmod, copyFile, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink} from 'node:fs/promises'
 import {basename, join, resolve} from 'node:path'
-import {
-  atomicDir,
-  atomicFile,
-  BkError,
-  commitParts,
-  copyTree,
-  crashPoint,
-  createArchive,
-  extractArchive,
-  fsyncPath,
-  fsyncTree,
-  journalPathFor,
-  onInterrupt,
-  runTool,
-} from '@bkcli/core'
+import {createArchive, extractArchive} from '@bkcli/core/archive'
+import {BkError} from '@bkcli/core/errors'
+import {copyTree, fsyncPath, fsyncTree} from '@bkcli/core/fs'
+import {runTool} from '@bkcli/core/process'
+import {atomicDir, atomicFile, crashPoint, onInterrupt} from '@bkcli/core/safety'
+import {commitParts, journalPathFor} from '@bkcli/core/workflow'
 import {isStamp, stampOf} from './repozo-date.js'
 import {stagePathOf} from './restore.js'
 
