@@ -114,6 +114,13 @@ const SMALL_FILE = 64 * 1024
 /** Synchronous steps (small copies, links, folders) between two turns of the event loop (signals, progress). */
 const TURN_EVERY = 256
 
+/**
+ * A synchronous small copy this slow (ms) waited for the disk (cold cache): the next SLOW_RUN small files go through
+ * the thread pool, IN_FLIGHT at a time, so their reads overlap, then a synchronous copy is tried again.
+ */
+const SLOW_COPY_MS = 2
+const SLOW_RUN = 256
+
 async function copyInto(
   srcAbs: string,
   srcStat: Stats,
@@ -190,6 +197,20 @@ async function copyInto(
     return true
   }
 
+  // small files left to the thread pool after a slow synchronous copy
+  let asyncRun = 0
+  const syncTurn = () => {
+    if (asyncRun === 0) return true
+    asyncRun--
+    return false
+  }
+  const copiedSmallTimed = (abs: string, path: string, st: Stats, target: string): boolean => {
+    const started = performance.now()
+    const copied = copiedSmall(abs, path, st, target)
+    if (performance.now() - started >= SLOW_COPY_MS) asyncRun = SLOW_RUN
+    return copied
+  }
+
   const copyOne = async (abs: string, path: string, st: Stats, target: string) => {
     // copyFile gives the copy the source's mode (setuid/setgid bits included, umask ignored)
     await copyFile(abs, target, constants.COPYFILE_FICLONE) // a reflink where the file system has them, else a copy
@@ -246,7 +267,7 @@ async function copyInto(
           if (st.nlink > 1) inodes.set(key, Promise.resolve(target))
           if (++synced % TURN_EVERY === 0) await nextTurn()
           continue
-        } else if (st.size < SMALL_FILE && copiedSmall(entry.abs, entry.path, st, target)) {
+        } else if (st.size < SMALL_FILE && syncTurn() && copiedSmallTimed(entry.abs, entry.path, st, target)) {
           if (st.nlink > 1) inodes.set(key, Promise.resolve(target))
           if (++synced % TURN_EVERY === 0) await nextTurn()
           continue
