@@ -121,6 +121,12 @@ const TURN_EVERY = 256
 const SLOW_COPY_MS = 2
 const SLOW_RUN = 256
 
+/** libuv's thread pool: while fewer copies run there, a small file goes to it rather than to the main thread. */
+const POOL_THREADS = Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4)
+
+/** Synchronous steps between two turns of the event loop while the pool has copies running. */
+const TURN_BUSY = 8
+
 async function copyInto(
   srcAbs: string,
   srcStat: Stats,
@@ -199,11 +205,17 @@ async function copyInto(
 
   // small files left to the thread pool after a slow synchronous copy
   let asyncRun = 0
+  // whether the main thread copies this small file itself: not while the thread pool has a free thread (both
+  // work, the pool's copies and the main thread's overlap), nor during a run after a slow (cold) copy
   const syncTurn = () => {
-    if (asyncRun === 0) return true
-    asyncRun--
-    return false
+    if (asyncRun > 0) {
+      asyncRun--
+      return false
+    }
+    return running.size >= POOL_THREADS
   }
+  // completions of the pool's copies are taken in (and its threads given new files) at each turn of the event loop
+  const turnEvery = () => (running.size > 0 ? TURN_BUSY : TURN_EVERY)
   const copiedSmallTimed = (abs: string, path: string, st: Stats, target: string): boolean => {
     const started = performance.now()
     const copied = copiedSmall(abs, path, st, target)
@@ -238,7 +250,7 @@ async function copyInto(
         mkdirSync(target, {mode: modeAtMkdir(mode) ? mode : 0o700})
         dirs.push({path: target, stat: st})
         result.dirs++
-        if (++synced % TURN_EVERY === 0) await nextTurn()
+        if (++synced % turnEvery() === 0) await nextTurn()
         continue
       }
       if (st.isSymbolicLink()) {
@@ -265,11 +277,11 @@ async function copyInto(
         } else if (linkBase && linkUnchanged(`${linkBase}/${entry.path}`, st, target)) {
           result.linked++
           if (st.nlink > 1) inodes.set(key, Promise.resolve(target))
-          if (++synced % TURN_EVERY === 0) await nextTurn()
+          if (++synced % turnEvery() === 0) await nextTurn()
           continue
         } else if (st.size < SMALL_FILE && syncTurn() && copiedSmallTimed(entry.abs, entry.path, st, target)) {
           if (st.nlink > 1) inodes.set(key, Promise.resolve(target))
-          if (++synced % TURN_EVERY === 0) await nextTurn()
+          if (++synced % turnEvery() === 0) await nextTurn()
           continue
         } else {
           const copied = copyOne(entry.abs, entry.path, st, target).then(() => target)
