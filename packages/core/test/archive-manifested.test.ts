@@ -2,7 +2,7 @@
 // written (no read-back), its compressed output checked to decode meanwhile (decodeCheck); and the listing GNU tar
 // is fed from directory entries (no lstat of ours): same members, order, exclusions and skipped entries.
 import {execFileSync} from 'node:child_process'
-import {createHash} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
 import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {join} from 'node:path'
@@ -110,6 +110,34 @@ describe('decodeCheck: the written bytes must decode', () => {
       })
     }
   }
+})
+
+describe('decodeCheck (zlib): many backpressured writes', () => {
+  it('leave no listener behind each (no MaxListenersExceededWarning on stderr)', async () => {
+    process.env.BK_ARCHIVE_ENGINE = 'node'
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => warnings.push(warning.name)
+    process.on('warning', onWarning)
+    try {
+      const bytes = gzipSync(randomBytes(4 * 1024 * 1024))
+      const check = await decodeCheck('gzip')
+      let waited = 0
+      for (let at = 0; at < bytes.length; at += 1000) {
+        const waiting = check.write(bytes.subarray(at, at + 1000))
+        if (waiting) {
+          waited++
+          await waiting
+        }
+      }
+      await check.done()
+      await new Promise((resolve) => setImmediate(resolve)) // warnings are emitted on the next tick
+      expect(waited).toBeGreaterThan(11) // more than the default limit of 10 listeners
+      expect(warnings).not.toContain('MaxListenersExceededWarning')
+    } finally {
+      process.off('warning', onWarning)
+      delete process.env.BK_ARCHIVE_ENGINE
+    }
+  })
 })
 
 describe('the list GNU tar is fed, from directory entries', () => {

@@ -206,9 +206,15 @@ export async function decodeCheck(compression: Compression): Promise<{
     return {
       write(chunk) {
         if (failure || gunzip.write(chunk)) return undefined
+        // whichever comes first removes the other listener: one per backpressured write would pile up
         return new Promise<void>((resolve) => {
-          gunzip.once('drain', resolve)
-          gunzip.once('error', () => resolve())
+          const settle = () => {
+            gunzip.off('drain', settle)
+            gunzip.off('error', settle)
+            resolve()
+          }
+          gunzip.once('drain', settle)
+          gunzip.once('error', settle)
         })
       },
       async done() {
