@@ -71,7 +71,10 @@ describe('lean dependency graph', () => {
 
 describe('releases cannot ship a stale manifest', () => {
   it('every published package builds in prepack; oclif packages regenerate their manifest and ship it', () => {
-    expect(pkg('packages/core').scripts.prepack).toBe('tsc -b')
+    // core's prepack is its build: the compiled code and the manifest validator generated from the schema
+    const core = pkg('packages/core').scripts
+    expect(core.prepack).toBe('tsc -b && node scripts/manifest-validator.mjs')
+    expect(core.prepack).toBe(core.build)
     for (const dir of ['apps/bk', ...PLUGINS.map((plugin) => `packages/plugin-${plugin}`)]) {
       const json = pkg(dir)
       expect(json.scripts.prepack, dir).toMatch(/^tsc -b && oclif manifest( && oclif readme --no-aliases)?$/)
