@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {BkError} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
 import {parse} from 'yaml'
 import {readDotenv, type Variables} from './dotenv.js'
 
