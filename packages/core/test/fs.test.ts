@@ -1,6 +1,6 @@
 import {execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
+import {chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {afterAll, describe, expect, it} from 'vitest'
@@ -209,6 +209,64 @@ describe('copyTree', () => {
     expect(error).toBeInstanceOf(BkError)
     expect(error.message).toMatch(/disk on fire/)
     expect(readdirSync(root)).toEqual(['src'])
+  })
+
+  it('copies files around the small-file size byte for byte, with modes the umask would change', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    mkdirSync(src)
+    const sizes = [0, 1, 4096, 64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1, 300 * 1024]
+    const modes = [0o644, 0o666, 0o400, 0o4755, 0o2770, 0o777, 0o600]
+    sizes.forEach((size, i) => {
+      const file = join(src, `f${i}`)
+      writeFileSync(file, Buffer.from(Array.from({length: size}, (_, j) => (j * 7 + i) % 251)))
+      chmodSync(file, modes[i]!)
+    })
+    const old = process.umask(0o027)
+    let r: Awaited<ReturnType<typeof copyTree>>
+    try {
+      r = await copyTree(src, join(root, 'copy'))
+    } finally {
+      process.umask(old)
+    }
+    sizes.forEach((size, i) => {
+      const a = join(src, `f${i}`)
+      const b = join(root, 'copy', `f${i}`)
+      expect(readFileSync(b).equals(readFileSync(a))).toBe(true)
+      expect(statSync(b).mode & 0o7777).toBe(modes[i])
+      expect(statSync(b).size).toBe(size)
+      expect(Math.abs(statSync(b).mtimeMs - statSync(a).mtimeMs)).toBeLessThan(1)
+    })
+    expect(r.files).toBe(sizes.length)
+    expect(r.bytes).toBe(sizes.reduce((a, b) => a + b, 0))
+  })
+
+  it("stage: false copies straight into a new path of the caller's stage, and removes it when it fails", async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    makeTree(src)
+    const stage = join(root, 'stage')
+    mkdirSync(stage)
+    const seen = new Set<string>()
+    const r = await copyTree(src, join(stage, 'copy'), {
+      stage: false,
+      onFile: () => {
+        for (const name of readdirSync(stage)) seen.add(name)
+      },
+    })
+    expect([...seen]).toEqual(['copy']) // no stage of its own beside it
+    expect(snapshot(join(stage, 'copy'))).toEqual(snapshot(src))
+    expect(r.linked).toBe(1)
+    await expect(copyTree(src, join(stage, 'copy'), {stage: false})).rejects.toThrow(/already exists/)
+    const error = await copyTree(src, join(stage, 'again'), {
+      stage: false,
+      skip: (p) => {
+        if (p === 'private') throw new Error('disk on fire')
+        return false
+      },
+    }).catch((e) => e)
+    expect(error).toBeInstanceOf(BkError)
+    expect(readdirSync(stage)).toEqual(['copy'])
   })
 
   it('leaves fifos out and lists them', async () => {

@@ -1,6 +1,8 @@
 import {execFileSync} from 'node:child_process'
 import {copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {createRequire} from 'node:module'
 import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {fixtureTestsRun} from '@bkcli/testkit'
 import {afterAll, describe, expect, it} from 'vitest'
 import {createArchive, extractArchive} from '../src/archive/index.js'
@@ -17,6 +19,7 @@ import {
   writeManifest,
   writeSidecar,
 } from '../src/manifest/index.js'
+import {manifestAjvOptions, manifestSchema} from '../src/manifest/schema.js'
 import {cleanupTemp, fixture, rejection, snapshot, temp} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
 
@@ -294,6 +297,36 @@ describe('schema', () => {
         delete (m.components as Record<string, unknown>[])[1]!.engine
       }),
     ).toMatch(/field 'components\[1\]\.engine' is missing/)
+  })
+
+  it('the validator generated at build time is made from this schema and judges as the ajv compile does', async () => {
+    const require = createRequire(import.meta.url)
+    const {Ajv} = require('ajv') as typeof import('ajv')
+    const standalone = (require('ajv/dist/standalone') as {default: (ajv: unknown, v: unknown) => string}).default
+    const ajv = new Ajv({...manifestAjvOptions, code: {source: true}})
+    const compiled = ajv.compile(manifestSchema)
+    const file = fileURLToPath(new URL('../dist/manifest/validate-manifest.cjs', import.meta.url))
+    // built from this schema (run pnpm build after changing it)
+    expect(readFileSync(file, 'utf8')).toContain(standalone(ajv, compiled))
+    const generated = require(file) as typeof compiled
+    const dir = smallTree()
+    const good = (await buildManifest(dir, meta(dir))) as unknown as Record<string, unknown>
+    const variants: ((m: Record<string, unknown>) => void)[] = [
+      () => {},
+      (m) => delete m.kind,
+      (m) => (m.colour = 'blue'),
+      (m) => (m.created = '2026-01-01 10:00'),
+      (m) => (m.source = 'postgres://u:secret@db/x'),
+      (m) => ((m.files as {sha256: string}[])[1]!.sha256 = 'xyz'),
+      (m) => ((m.files as {path: string}[])[0]!.path = '../etc/passwd'),
+      (m) => delete (m.components as Record<string, unknown>[])[1]!.engine,
+    ]
+    for (const mutate of variants) {
+      const m = structuredClone(good)
+      mutate(m)
+      expect(generated(m)).toBe(compiled(m))
+      expect(generated.errors ?? null).toEqual(compiled.errors ?? null)
+    }
   })
 
   it('refuses a source URL that carries a password, also when writing', async () => {

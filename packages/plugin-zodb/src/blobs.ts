@@ -9,21 +9,12 @@
 import {rmSync} from 'node:fs'
 import {chmod, copyFile, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink} from 'node:fs/promises'
 import {basename, join, resolve} from 'node:path'
-import {
-  atomicDir,
-  atomicFile,
-  BkError,
-  commitParts,
-  copyTree,
-  crashPoint,
-  createArchive,
-  extractArchive,
-  fsyncPath,
-  fsyncTree,
-  journalPathFor,
-  onInterrupt,
-  runTool,
-} from '@bkcli/core'
+import {createArchive, extractArchive} from '@bkcli/core/archive'
+import {BkError} from '@bkcli/core/errors'
+import {copyTree, fsyncPath, fsyncTree} from '@bkcli/core/fs'
+import {runTool} from '@bkcli/core/process'
+import {atomicDir, atomicFile, crashPoint, onInterrupt} from '@bkcli/core/safety'
+import {commitParts, journalPathFor} from '@bkcli/core/workflow'
 import {isStamp, stampOf} from './repozo-date.js'
 import {stagePathOf} from './restore.js'
 
@@ -158,9 +149,11 @@ export async function backupBlobs(options: BlobBackupOptions): Promise<BlobBacku
   const dest = join(options.location, `${base}.${options.stamp}`)
   const previous = existing.find((e) => e.kind === 'dir' && e.stamp !== undefined && e.stamp < options.stamp)
   const linkFrom = options.hardLinks !== false && previous ? await innerDir(previous.path, base) : undefined
-  // the backup holds the blob directory itself (<base>.<stamp>/<base>/…), as the recipe's rsync makes it
+  // the backup holds the blob directory itself (<base>.<stamp>/<base>/…), as the recipe's rsync makes it; the
+  // copy is made straight inside this stage, which atomicDir flushes and renames into place once
   const r = await atomicDir(dest, (stage) =>
     copyTree(source, join(stage, base), {
+      stage: false,
       skip: (rel) => skipTransient(rel),
       hardlinkFrom: linkFrom,
       onProgress: options.onProgress,

@@ -3,7 +3,10 @@
 // confirm, target locks, recover, hooks, act, retention, one result); a concrete command (under commands/, where
 // oclif loads it) only states its help text and which locations it uses. Kept outside commands/ so oclif does
 // not take these abstract classes for commands.
-import {BkCommand, BkError, dryRunFlag, offsiteFlags, retentionFromFlags} from '@bkcli/core'
+import {retentionFromFlags} from '@bkcli/core/catalog'
+import {BkCommand, dryRunFlag} from '@bkcli/core/command'
+import {BkError} from '@bkcli/core/errors'
+import {offsiteFlags} from '@bkcli/core/offsite'
 import {backupFlags, restoreArgs, restoreFlags} from './flags.js'
 import {parseAsOf} from './follow/as-of.js'
 import {backupOutput, backupText, damageOf, restoreText} from './render.js'

@@ -3,7 +3,9 @@
 // spelling (`keep_blob_days`, `blobbackuplocation` …, an oclif alias): a buildout part's options can be copied
 // into bk.yml as they are, and typed as `--keep_blob_days` too.
 
-import {hookFlags, locationFlag, retentionFlags} from '@bkcli/core'
+import {retentionFlags} from '@bkcli/core/catalog'
+import {locationFlag} from '@bkcli/core/command'
+import {hookFlags} from '@bkcli/core/process'
 import {Args, Flags} from '@oclif/core'
 
 const STORAGE = 'STORAGE'

@@ -1,4 +1,5 @@
-import {checkArchive, isBkError, messageOf} from '@bkcli/core'
+import {checkArchive} from '@bkcli/core/archive'
+import {isBkError, messageOf} from '@bkcli/core/errors'
 import {blobBase, listBlobBackups} from './blobs.js'
 import {readChain} from './chain-reader.js'
 import {tidToDate} from './filestorage.js'

@@ -3,7 +3,7 @@
 // exactly as repozo's find_files does; it never writes.
 import {readdir, readFile} from 'node:fs/promises'
 import {basename, join} from 'node:path'
-import {BkError} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
 
 /** repozo's is_data_file: anchored at the start, so only these four extensions count. */
 export const DATA_FILE = /^\d{4}(?:-\d\d){5}\.(?:delta)?fsz?$/

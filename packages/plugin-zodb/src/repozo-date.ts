@@ -3,7 +3,7 @@
 // "before the start of that period": 2024-01-02 → the last state at or before 2024-01-01-23-59-59, and only a
 // full six-field stamp is inclusive. bk keeps that meaning (so `bk zodb restore D` and `bin/restore D` pick
 // the same files) but validates the date first instead of comparing any string.
-import {BkError} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
 
 const STAMP = /^\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d$/
 const DATE_ARG = /^(\d{4})-(\d\d)-(\d\d)(?:-(\d\d)(?:-(\d\d)(?:-(\d\d))?)?)?$/

@@ -5,7 +5,8 @@
 import {stat} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {dirname, isAbsolute, join, resolve} from 'node:path'
-import {BkError, resolveReal, sameOrInside} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
+import {resolveReal, sameOrInside} from '@bkcli/core/fs'
 
 export type Mode = 'backup' | 'snapshot' | 'zip'
 

@@ -4,7 +4,7 @@
 // 64 KiB of the backed-up prefix and the tid of the transaction that ends it.
 import {readFile} from 'node:fs/promises'
 import {basename} from 'node:path'
-import {completeManifest, pluginIdentity, writeSidecar as writeCoreSidecar} from '@bkcli/core'
+import {completeManifest, pluginIdentity, writeSidecar as writeCoreSidecar} from '@bkcli/core/manifest'
 
 export interface Sidecar {
   name: string

@@ -6,24 +6,11 @@
 import {existsSync} from 'node:fs'
 import {mkdir, rename, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
-import {
-  type Artifact,
-  BkError,
-  type CommitPart,
-  commitParts,
-  crashPoint,
-  journalPathFor,
-  type OperationContext,
-  type Plan,
-  type PlanStep,
-  pathExists,
-  pruneStore,
-  type RetentionPolicy,
-  recoverCommit,
-  removeStalePartials,
-  step,
-  sweepLeftovers,
-} from '@bkcli/core'
+import type {Artifact, CommitPart, OperationContext, Plan, PlanStep, RetentionPolicy} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
+import {pathExists} from '@bkcli/core/fs'
+import {crashPoint, removeStalePartials} from '@bkcli/core/safety'
+import {commitParts, journalPathFor, pruneStore, recoverCommit, step, sweepLeftovers} from '@bkcli/core/workflow'
 import {type BackupResult, backupFileStorage} from './backup.js'
 import {
   type BlobBackupEntry,

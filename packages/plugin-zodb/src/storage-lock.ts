@@ -8,7 +8,9 @@
 import {readFileSync} from 'node:fs'
 import {readFile, stat} from 'node:fs/promises'
 import {PassThrough} from 'node:stream'
-import {BkError, pidAlive, startTool} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
+import {startTool} from '@bkcli/core/process'
+import {pidAlive} from '@bkcli/core/safety'
 
 const CONFLICT = 75
 

@@ -6,7 +6,8 @@
 // it (`recoverRepository`). Retention, list and prune all read this one store.
 import {readdir, rm} from 'node:fs/promises'
 import {join} from 'node:path'
-import {type Artifact, type ArtifactStore, dirSize} from '@bkcli/core'
+import type {Artifact, ArtifactStore} from '@bkcli/core'
+import {dirSize} from '@bkcli/core/fs'
 import {type BlobBackupEntry, blobBase, listBlobBackups, listSnars} from './blobs.js'
 import {allChains, datPathOf, listDataFiles, type RepoFile, readDat} from './repository.js'
 import {dateOfStamp} from './repozo-date.js'

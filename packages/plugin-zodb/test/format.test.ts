@@ -3,7 +3,7 @@ import {join} from 'node:path'
 import {extractFixture, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
 import {FsIndex, readIndexFile, writeIndexFile} from '../src/fsindex.js'
-import {PickleReader, pickleInt} from '../src/pickle.js'
+import {PickleReader, pickleBytesPair, pickleInt, pickleNone} from '../src/pickle.js'
 import {RecordParser} from '../src/record-parser.js'
 import {formatDatLine, parseDat, repoFileOf, selectChain} from '../src/repository.js'
 
@@ -33,6 +33,53 @@ describe('fsIndex (.index) format', () => {
       expect(back.index.size).toBe(index.size)
     })
   }
+
+  it('dense, gappy and sparse oids, offsets past 4 GiB: the bytes of a plain per-entry encoding', async () => {
+    // reference: buckets by 6-byte prefix, each entry 2-byte suffix then 6-byte offset, built with BigInt
+    const reference = (pos: number, entries: [bigint, number][]) => {
+      const sorted = [...entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      const pieces: Buffer[] = [pickleInt(pos)]
+      for (let i = 0; i < sorted.length; ) {
+        const prefix = sorted[i]![0] >> 16n
+        let j = i
+        while (j < sorted.length && sorted[j]![0] >> 16n === prefix) j++
+        const n = j - i
+        const b = Buffer.alloc(n * 8)
+        for (let k = 0; k < n; k++) {
+          b.writeUInt16BE(Number(sorted[i + k]![0] & 0xffffn), k * 2)
+          b.writeUIntBE(sorted[i + k]![1], n * 2 + k * 6, 6)
+        }
+        const p = Buffer.alloc(8)
+        p.writeBigUInt64BE(prefix << 16n)
+        pieces.push(pickleBytesPair(p.subarray(0, 6), b))
+        i = j
+      }
+      pieces.push(pickleNone())
+      return Buffer.concat(pieces)
+    }
+    const cases: Record<string, [bigint, number][]> = {
+      dense: Array.from({length: 70_000}, (_, i) => [BigInt(i), 4 + i * 97 + (i % 3 === 0 ? 2 ** 40 : 0)]),
+      gappy: Array.from({length: 5000}, (_, i) => [BigInt(i * 3 + (i % 7)), 2 ** 32 + i]),
+      sparse: [
+        [5n, 4],
+        [2n ** 40n, 2 ** 33 + 1],
+        [2n ** 52n + 9n, 77],
+        [2n ** 60n + 1n, 2 ** 47 - 1],
+        [2n ** 60n, 12],
+      ],
+    }
+    for (const [name, entries] of Object.entries(cases)) {
+      const index = new FsIndex()
+      for (const [oid, at] of entries) index.setNumber(oid, at)
+      const out = join(tempDir(), `${name}.index`)
+      await writeIndexFile(out, 123_456_789_012, index)
+      expect(readFileSync(out).equals(reference(123_456_789_012, entries)), name).toBe(true)
+      const back = await readIndexFile(out)
+      expect([...back.index.sorted()], name).toEqual(
+        [...entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+      )
+    }
+  })
 
   it('pickles ints the way CPython does', () => {
     const hex = (n: number | bigint) => pickleInt(n).toString('hex')

@@ -1,6 +1,36 @@
-import {chmodSync, chownSync, constants, linkSync, lstatSync, mkdirSync, type Stats, utimesSync} from 'node:fs'
-import {chmod, chown, copyFile, lchown, link, lstat, lutimes, readlink, symlink, utimes} from 'node:fs/promises'
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  type Stats,
+  utimesSync,
+  writeSync,
+} from 'node:fs'
+import {
+  chmod,
+  chown,
+  copyFile,
+  lchown,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  readlink,
+  rm,
+  symlink,
+  utimes,
+} from 'node:fs/promises'
 import {resolve} from 'node:path'
+import {setImmediate as nextTurn} from 'node:timers/promises'
 import {BkError, messageOf} from '../errors.js'
 import {atomicDir} from '../safety/atomic.js'
 import {stepProgress} from '../ui/progress.js'
@@ -18,6 +48,12 @@ export interface CopyTreeOptions {
   onProgress?: (bytesDone: number) => void
   /** Called when a regular file has been copied (not hard-linked): its path, the copy's absolute path, its size. */
   onFile?: (path: string, target: string, size: number) => void
+  /**
+   * false: `dest` is a new path inside a stage of the caller's own (safety's atomicDir), which flushes and publishes
+   * it whole: the copy is made straight there, without a second stage, flush and rename of its own. A failed copy
+   * still removes what it made. Default true.
+   */
+  stage?: boolean
 }
 
 /** What a tree copy did: files, bytes, folders, symlinks, links and what it skipped. */
@@ -48,7 +84,16 @@ export async function copyTree(src: string, dest: string, options: CopyTreeOptio
   if (await sameOrInside(destAbs, srcAbs)) throw new BkError(`cannot copy ${src} into itself (${dest})`)
   const owners = options.preserveOwners ?? isRoot()
   try {
-    return await atomicDir(destAbs, (stage) => copyInto(srcAbs, srcStat, stage, owners, options))
+    if (options.stage !== false) {
+      return await atomicDir(destAbs, (stage) => copyInto(srcAbs, srcStat, stage, owners, options))
+    }
+    await mkdir(destAbs, {mode: 0o700})
+    try {
+      return await copyInto(srcAbs, srcStat, destAbs, owners, options)
+    } catch (error) {
+      await rm(destAbs, {recursive: true, force: true})
+      throw error
+    }
   } catch (error) {
     if (error instanceof BkError) throw error
     throw new BkError(`copying ${src} to ${dest} failed: ${messageOf(error)}`, {cause: error})
@@ -57,6 +102,30 @@ export async function copyTree(src: string, dest: string, options: CopyTreeOptio
 
 /** Files copied at once: enough to keep the thread pool and the disk queue busy, bounded for memory and fds. */
 const IN_FLIGHT = 16
+
+/**
+ * Regular files up to this size are copied on the main thread with synchronous calls into one reused buffer (open,
+ * read, open, write, futimes, close: the data and metadata of small files are cached, each call takes microseconds,
+ * less than the thread-pool round trips of copyFile + utimes). Larger files go through copyFile (reflinks, the
+ * kernel's copy_file_range) in the thread pool.
+ */
+const SMALL_FILE = 64 * 1024
+
+/** Synchronous steps (small copies, links, folders) between two turns of the event loop (signals, progress). */
+const TURN_EVERY = 256
+
+/**
+ * A synchronous small copy this slow (ms) waited for the disk (cold cache): the next SLOW_RUN small files go through
+ * the thread pool, IN_FLIGHT at a time, so their reads overlap, then a synchronous copy is tried again.
+ */
+const SLOW_COPY_MS = 2
+const SLOW_RUN = 256
+
+/** libuv's thread pool: while fewer copies run there, a small file goes to it rather than to the main thread. */
+const POOL_THREADS = Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4)
+
+/** Synchronous steps between two turns of the event loop while the pool has copies running. */
+const TURN_BUSY = 8
 
 async function copyInto(
   srcAbs: string,
@@ -74,6 +143,7 @@ async function copyInto(
   const step = stepProgress('copying files')
   const running = new Set<Promise<void>>()
   let failure: unknown
+  let synced = 0
   const launch = (task: Promise<void>) => {
     const tracked = task.then(
       () => {
@@ -102,11 +172,58 @@ async function copyInto(
   // destAbs and linkBase are resolved (no trailing slash): entry paths are appended as they are
   const linkBase = options.hardlinkFrom === undefined ? undefined : resolve(options.hardlinkFrom)
 
-  const copyOne = async (abs: string, path: string, st: Stats, target: string) => {
-    if (linkBase && linkUnchanged(`${linkBase}/${path}`, st, target)) {
-      result.linked++
-      return
+  // a small file's copy: the file's mode at creation when the umask leaves it whole (else fchmod, as copyFile does)
+  const small = Buffer.allocUnsafe(SMALL_FILE)
+  const copiedSmall = (abs: string, path: string, st: Stats, target: string): boolean => {
+    const mode = st.mode & 0o7777
+    const exact = (mode & 0o7000) === 0 && (mode & umask) === 0 && !needsChown(st)
+    let length = 0
+    const input = openSync(abs, constants.O_RDONLY)
+    try {
+      for (let n = 1; n > 0 && length < SMALL_FILE; length += n)
+        n = readSync(input, small, length, SMALL_FILE - length, null)
+    } finally {
+      closeSync(input)
     }
+    if (length >= SMALL_FILE) return false // grew since the walk's lstat: copyFile takes it whole
+    const output = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, exact ? mode : 0o600)
+    try {
+      for (let w = 0; w < length; ) w += writeSync(output, small, w, length - w)
+      // chown clears setuid/setgid: the mode is set after it
+      if (needsChown(st)) fchownSync(output, st.uid, st.gid)
+      if (!exact) fchmodSync(output, mode)
+      futimesSync(output, st.atime, st.mtime)
+    } finally {
+      closeSync(output)
+    }
+    result.bytes += st.size
+    options.onFile?.(path, target, st.size)
+    options.onProgress?.(result.bytes)
+    step.update(result.bytes)
+    return true
+  }
+
+  // small files left to the thread pool after a slow synchronous copy
+  let asyncRun = 0
+  // whether the main thread copies this small file itself: not while the thread pool has a free thread (both
+  // work, the pool's copies and the main thread's overlap), nor during a run after a slow (cold) copy
+  const syncTurn = () => {
+    if (asyncRun > 0) {
+      asyncRun--
+      return false
+    }
+    return running.size >= POOL_THREADS
+  }
+  // completions of the pool's copies are taken in (and its threads given new files) at each turn of the event loop
+  const turnEvery = () => (running.size > 0 ? TURN_BUSY : TURN_EVERY)
+  const copiedSmallTimed = (abs: string, path: string, st: Stats, target: string): boolean => {
+    const started = performance.now()
+    const copied = copiedSmall(abs, path, st, target)
+    if (performance.now() - started >= SLOW_COPY_MS) asyncRun = SLOW_RUN
+    return copied
+  }
+
+  const copyOne = async (abs: string, path: string, st: Stats, target: string) => {
     // copyFile gives the copy the source's mode (setuid/setgid bits included, umask ignored)
     await copyFile(abs, target, constants.COPYFILE_FICLONE) // a reflink where the file system has them, else a copy
     // chown clears setuid/setgid: set the mode again after it; utimes is independent of both
@@ -133,6 +250,7 @@ async function copyInto(
         mkdirSync(target, {mode: modeAtMkdir(mode) ? mode : 0o700})
         dirs.push({path: target, stat: st})
         result.dirs++
+        if (++synced % turnEvery() === 0) await nextTurn()
         continue
       }
       if (st.isSymbolicLink()) {
@@ -156,6 +274,15 @@ async function copyInto(
               result.linked++
             })(),
           )
+        } else if (linkBase && linkUnchanged(`${linkBase}/${entry.path}`, st, target)) {
+          result.linked++
+          if (st.nlink > 1) inodes.set(key, Promise.resolve(target))
+          if (++synced % turnEvery() === 0) await nextTurn()
+          continue
+        } else if (st.size < SMALL_FILE && syncTurn() && copiedSmallTimed(entry.abs, entry.path, st, target)) {
+          if (st.nlink > 1) inodes.set(key, Promise.resolve(target))
+          if (++synced % turnEvery() === 0) await nextTurn()
+          continue
         } else {
           const copied = copyOne(entry.abs, entry.path, st, target).then(() => target)
           if (st.nlink > 1) {

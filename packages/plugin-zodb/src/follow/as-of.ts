@@ -1,7 +1,7 @@
 // Point-in-time restore for FileStorage: the file is valid at every transaction boundary, so the state as of
 // TIME is the prefix that ends after the last transaction whose tid (its commit time) is at or before TIME.
 import {open} from 'node:fs/promises'
-import {BkError} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
 import {
   COMMITTED_STATUSES,
   hasMagic,

@@ -7,7 +7,7 @@
 import {constants} from 'node:fs'
 import {copyFile, link, mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
-import {copyTree} from '@bkcli/core'
+import {copyTree} from '@bkcli/core/fs'
 import {blobBase, skipTransient} from '../blobs.js'
 
 /** A file in a chain's dated blob folder: it holds the blobs of every shipment of its chain, not of one point. */

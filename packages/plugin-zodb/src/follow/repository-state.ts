@@ -4,7 +4,7 @@
 import {createHash} from 'node:crypto'
 import {readdir} from 'node:fs/promises'
 import {join} from 'node:path'
-import {pidAlive} from '@bkcli/core'
+import {pidAlive} from '@bkcli/core/safety'
 import {readRepoFile} from '../chain-reader.js'
 import {type DatLine, datPathOf, listDataFiles, type RepoFile, readDat, selectChain} from '../repository.js'
 

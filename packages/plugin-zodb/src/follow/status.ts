@@ -1,7 +1,7 @@
 // `bk zodb follow --status`: reads a follow location (and the Data.fs when given) without writing anything:
 // the last shipped transaction and its time, and how far the Data.fs is ahead of it.
 import {stat} from 'node:fs/promises'
-import {BkError} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
 import {parseTxnHeader, preadExactly, scanTransactions, TXN_HEADER_LEN, tidToDate} from '../filestorage.js'
 import {dateOfStamp} from '../repozo-date.js'
 import {openDataFs} from './follower.js'

@@ -1,7 +1,7 @@
 // `bk zodb follow --print-unit`: core's follow unit (the same for every follower) with zodb's description. systemd
 // stops it with SIGTERM (the follower ships what is complete and exits 0) and restarts it after a crash (it
 // resumes from the last shipped position, verified against the .dat checksum).
-import {followUnit} from '@bkcli/core'
+import {followUnit} from '@bkcli/core/follow'
 
 export interface UnitOptions {
   /** the command line that starts the follower: node, the bk script, and the arguments */

@@ -1,4 +1,6 @@
-import {type BkFlags, dryRunFlag, offsiteFlags} from '@bkcli/core'
+import type {BkFlags} from '@bkcli/core'
+import {dryRunFlag} from '@bkcli/core/command'
+import {offsiteFlags} from '@bkcli/core/offsite'
 import {Flags} from '@oclif/core'
 import {BackupCommand} from '../../command-families.js'
 import {backupFlags} from '../../flags.js'

@@ -1,5 +1,7 @@
 import {resolve} from 'node:path'
-import {BkCommand, BkError, dryRunFlag, locationFlag, onStopRequest} from '@bkcli/core'
+import {BkCommand, dryRunFlag, locationFlag} from '@bkcli/core/command'
+import {BkError} from '@bkcli/core/errors'
+import {onStopRequest} from '@bkcli/core/safety'
 import {Args, Flags} from '@oclif/core'
 import {Follower, type FollowResult, type Shipment} from '../../follow/follower.js'
 import {followStatus, statusText} from '../../follow/status.js'

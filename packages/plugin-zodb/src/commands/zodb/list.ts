@@ -1,4 +1,4 @@
-import {ListCommand} from '@bkcli/core'
+import {ListCommand} from '@bkcli/core/command'
 import {Flags} from '@oclif/core'
 import {siteFlags} from '../../flags.js'
 import {resolveSite} from '../../settings.js'

@@ -1,4 +1,4 @@
-import {PruneCommand} from '@bkcli/core'
+import {PruneCommand} from '@bkcli/core/command'
 import {Flags} from '@oclif/core'
 import {keepBlobDaysFlag, siteFlags} from '../../flags.js'
 import {type Mode, resolveSite, type Site} from '../../settings.js'

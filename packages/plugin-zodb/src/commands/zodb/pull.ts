@@ -1,4 +1,4 @@
-import {PullCommand} from '@bkcli/core'
+import {PullCommand} from '@bkcli/core/command'
 import {Flags} from '@oclif/core'
 import {siteFlags} from '../../flags.js'
 import {resolveSite} from '../../settings.js'

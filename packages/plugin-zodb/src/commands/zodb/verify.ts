@@ -1,4 +1,4 @@
-import {VerifyCommand} from '@bkcli/core'
+import {VerifyCommand} from '@bkcli/core/command'
 import {Flags} from '@oclif/core'
 import {siteFlags} from '../../flags.js'
 import {verifySite, verifyText} from '../../inspect.js'
