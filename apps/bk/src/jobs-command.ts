@@ -1,5 +1,7 @@
 import {resolve} from 'node:path'
-import {BkCommand, BkError, type BkInvocation, type JobsConfig, parseJobs} from '@bkcli/core'
+import {BkCommand} from '@bkcli/core/command'
+import {BkError} from '@bkcli/core/errors'
+import {type BkInvocation, type JobsConfig, parseJobs} from '@bkcli/core/jobs'
 import type {Command} from '@oclif/core'
 
 /** bk's settings that a timer must see as this shell does (where plugins, state and locks live). */

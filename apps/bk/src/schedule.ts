@@ -6,20 +6,19 @@ import {existsSync, readFileSync} from 'node:fs'
 import {mkdir, rm, writeFile} from 'node:fs/promises'
 import {dirname, join, resolve} from 'node:path'
 import {
-  atomicFile,
   type BkInvocation,
   cronLines,
   DEFAULT_CRON_FILE,
   defaultUnitDir,
   detectScheduler,
   type Job,
-  type Plan,
-  runTool,
   type Scheduler,
-  step,
   systemdUnits,
   unitName,
-} from '@bkcli/core'
+} from '@bkcli/core/jobs'
+import {runTool} from '@bkcli/core/process'
+import {atomicFile} from '@bkcli/core/safety'
+import {type Plan, step} from '@bkcli/core/workflow'
 import {Flags} from '@oclif/core'
 
 export const scheduleFlags = {

@@ -1,4 +1,4 @@
-import {messageOf} from '@bkcli/core'
+import {messageOf} from '@bkcli/core/errors'
 import {type BackupOptions, type BackupResult, backupSite} from './backup.js'
 import {type AegirSite, discoverSites, type OpenSiteOptions, openSite} from './site.js'
 

@@ -1,6 +1,7 @@
 import {realpath} from 'node:fs/promises'
 import {basename, dirname, isAbsolute, join, resolve} from 'node:path'
-import {type Artifact, BkError, type PruneDecision} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
+import type {Artifact, PruneDecision} from '@bkcli/core/workflow'
 import {backupUri} from './restore.js'
 import {siteStore} from './store.js'
 

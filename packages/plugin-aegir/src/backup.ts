@@ -1,18 +1,12 @@
 import {linkSync, rmSync, unlinkSync} from 'node:fs'
 import {chmod, mkdir, open, rm, stat} from 'node:fs/promises'
 import {basename, join} from 'node:path'
-import {
-  BkError,
-  crashPoint,
-  createArchive,
-  dbClient,
-  dumpDatabase,
-  fsyncDir,
-  lockTargets,
-  onInterrupt,
-  pathExists,
-  walk,
-} from '@bkcli/core'
+import {createArchive} from '@bkcli/core/archive'
+import {dbClient, dumpDatabase} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
+import {fsyncDir, pathExists, walk} from '@bkcli/core/fs'
+import {crashPoint, onInterrupt} from '@bkcli/core/safety'
+import {lockTargets} from '@bkcli/core/workflow'
 import {SiteJournal} from './journal.js'
 import {writeBackupSidecar} from './manifest.js'
 import {siteCatalog} from './naming.js'

@@ -1,4 +1,5 @@
-import {BkError, parseDbUrl, resolvePassword, warnIfPasswordInArgv} from '@bkcli/core'
+import {parseDbUrl, resolvePassword, warnIfPasswordInArgv} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
 import type {DatabaseOverrides} from './drupal/credentials.js'
 
 /** Site credentials given by --db-url (+ BK_DB_PASSWORD / --password-file) for a cloaked settings.php. */

@@ -1,4 +1,5 @@
-import {BkCommand, dryRunFlag, hookFlags} from '@bkcli/core'
+import {BkCommand, dryRunFlag} from '@bkcli/core/command'
+import {hookFlags} from '@bkcli/core/process'
 import type {Command} from '@oclif/core'
 import {adminTarget} from './admin.js'
 import {overridesFromUrl} from './db-overrides.js'

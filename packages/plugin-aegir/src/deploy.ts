@@ -1,21 +1,12 @@
 import {existsSync, rmSync} from 'node:fs'
 import {chmod, chown, lstat, mkdir, readFile, rm, stat, writeFile} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
-import {
-  atomicFile,
-  BkError,
-  commitParts,
-  crashPoint,
-  type DbClient,
-  type DbTarget,
-  dbClient,
-  extractArchive,
-  fsyncTree,
-  journalPathFor,
-  loadDump,
-  onInterrupt,
-  pathExists,
-} from '@bkcli/core'
+import {extractArchive} from '@bkcli/core/archive'
+import {type DbClient, type DbTarget, dbClient, loadDump} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
+import {fsyncTree, pathExists} from '@bkcli/core/fs'
+import {atomicFile, crashPoint, onInterrupt} from '@bkcli/core/safety'
+import {commitParts, journalPathFor} from '@bkcli/core/workflow'
 import {newPassword, suggestDbName} from './db-names.js'
 import {type SiteDatabase, usesServerCredentials} from './drupal/credentials.js'
 import {setMaintenance} from './drupal/maintenance.js'

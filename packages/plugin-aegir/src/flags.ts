@@ -1,4 +1,4 @@
-import {locationFlag as coreLocationFlag} from '@bkcli/core'
+import {locationFlag as coreLocationFlag} from '@bkcli/core/command'
 import {Flags} from '@oclif/core'
 import {DEFAULT_ADMIN_URL} from './admin.js'
 import {DEFAULT_LOCATION} from './naming.js'

@@ -1,6 +1,7 @@
 import {closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {basename, dirname, join} from 'node:path'
-import {BkError, pidAlive} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
+import {pidAlive} from '@bkcli/core/safety'
 
 /**
  * What a running bk aegir command has changed outside its stage, written (fsynced) before each change, so that the

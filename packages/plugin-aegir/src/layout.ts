@@ -1,6 +1,7 @@
 import {chmod, lchown, lstat, readFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {BkError, walk} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
+import {walk} from '@bkcli/core/fs'
 
 /** Folders provision gives mode 02770 and the web group (`_provision_drupal_create_directories`). */
 const WEB_DIRS = [

@@ -1,4 +1,6 @@
-import {crashPoint, dbClient, messageOf} from '@bkcli/core'
+import {dbClient} from '@bkcli/core/db'
+import {messageOf} from '@bkcli/core/errors'
+import {crashPoint} from '@bkcli/core/safety'
 import {readMaintenance, setMaintenance} from './drupal/maintenance.js'
 import type {SiteJournal} from './journal.js'
 import {sessionFor} from './session.js'

@@ -1,5 +1,5 @@
 import {basename} from 'node:path'
-import {completeManifest, readManifest, sidecarPath, writeSidecar} from '@bkcli/core'
+import {completeManifest, readManifest, sidecarPath, writeSidecar} from '@bkcli/core/manifest'
 import {PLUGIN} from './version.js'
 
 /**

@@ -1,4 +1,4 @@
-import {Catalog, datedNaming, type Naming} from '@bkcli/core'
+import {Catalog, datedNaming, type Naming} from '@bkcli/core/catalog'
 
 /** provision-backup's names: `<uri>-YYYYmmdd.HHMMSS.tar.gz` in local time, `_1`, `_2` on a collision. */
 export function provisionNaming(uri: string): Naming {

@@ -1,12 +1,12 @@
 import {
-  BkError,
   type CatalogEntry,
   hasRetention,
   planRetention,
   prune,
   type RetentionPlan,
   type RetentionPolicy,
-} from '@bkcli/core'
+} from '@bkcli/core/catalog'
+import {BkError} from '@bkcli/core/errors'
 import {siteCatalog} from './naming.js'
 
 /** hosting_backup_gc's rule: "for backups older than N, keep one per M". */

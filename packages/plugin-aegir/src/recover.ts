@@ -1,17 +1,12 @@
 import {existsSync} from 'node:fs'
 import {readdir, rm} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
-import {
-  BkError,
-  type DbTarget,
-  dbClient,
-  journalPathFor,
-  messageOf,
-  pathExists,
-  pidAlive,
-  recoverCommit,
-  SIDECAR_SUFFIX,
-} from '@bkcli/core'
+import {SIDECAR_SUFFIX} from '@bkcli/core/catalog'
+import {type DbTarget, dbClient} from '@bkcli/core/db'
+import {BkError, messageOf} from '@bkcli/core/errors'
+import {pathExists} from '@bkcli/core/fs'
+import {pidAlive} from '@bkcli/core/safety'
+import {journalPathFor, recoverCommit} from '@bkcli/core/workflow'
 import {adminTarget} from './admin.js'
 import type {SiteDatabase} from './drupal/credentials.js'
 import {setMaintenance} from './drupal/maintenance.js'

@@ -1,17 +1,11 @@
 import {stat} from 'node:fs/promises'
 import {basename, join, resolve} from 'node:path'
-import {
-  BkError,
-  checkArchive,
-  crashPoint,
-  type DbTarget,
-  dbClient,
-  lockTargets,
-  type Plan,
-  pathExists,
-  sha256File,
-  step,
-} from '@bkcli/core'
+import {checkArchive} from '@bkcli/core/archive'
+import {type DbTarget, dbClient} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
+import {pathExists, sha256File} from '@bkcli/core/fs'
+import {crashPoint} from '@bkcli/core/safety'
+import {lockTargets, type Plan, step} from '@bkcli/core/workflow'
 import {type BackupResult, backupSite, REASON_PRE_RESTORE} from './backup.js'
 import {type DeployResult, deploySite} from './deploy.js'
 import {SiteJournal} from './journal.js'

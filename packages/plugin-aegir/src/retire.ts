@@ -1,4 +1,5 @@
-import {type DbTarget, dbClient, messageOf} from '@bkcli/core'
+import {type DbTarget, dbClient} from '@bkcli/core/db'
+import {messageOf} from '@bkcli/core/errors'
 import type {SiteDatabase} from './drupal/credentials.js'
 
 /**

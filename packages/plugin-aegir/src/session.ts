@@ -1,4 +1,4 @@
-import type {DbClient} from '@bkcli/core'
+import type {DbClient} from '@bkcli/core/db'
 import type {SqlSession} from './drupal/maintenance.js'
 
 /** A SqlSession (`?` placeholders) over a core DbClient; PostgreSQL gets `$1, $2…`. */

@@ -1,7 +1,8 @@
 import {existsSync} from 'node:fs'
 import {lstat, readdir, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
-import {BkError, journalPathFor, lockTargets, recoverCommit} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
+import {journalPathFor, lockTargets, recoverCommit} from '@bkcli/core/workflow'
 import {type DatabaseOverrides, readSiteDatabase, type SiteDatabase} from './drupal/credentials.js'
 import {type DrupalVersion, detectDrupalVersion} from './drupal/version.js'
 

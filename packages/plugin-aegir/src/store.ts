@@ -1,4 +1,4 @@
-import type {Artifact, ArtifactStore} from '@bkcli/core'
+import type {Artifact, ArtifactStore} from '@bkcli/core/workflow'
 import {REASON_ON_REQUEST} from './backup.js'
 import {siteCatalog} from './naming.js'
 

@@ -1,4 +1,4 @@
-import type {DbTarget} from '@bkcli/core'
+import type {DbTarget} from '@bkcli/core/db'
 import type {SiteDatabase} from './drupal/credentials.js'
 
 /** The core database target for a site's own credentials (what the site itself connects with). */

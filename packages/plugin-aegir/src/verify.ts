@@ -1,4 +1,7 @@
-import {BkError, checkArchive, listArchive, pathExists, sidecarPath, verifyManifest} from '@bkcli/core'
+import {checkArchive, listArchive} from '@bkcli/core/archive'
+import {BkError} from '@bkcli/core/errors'
+import {pathExists} from '@bkcli/core/fs'
+import {sidecarPath, verifyManifest} from '@bkcli/core/manifest'
 import {MIN_DUMP_BYTES} from './backup.js'
 
 export interface VerifyBackupResult {

@@ -1,21 +1,18 @@
 import {lstat, rmSync} from 'node:fs'
 import {chown, copyFile, mkdir, stat} from 'node:fs/promises'
 import {basename, dirname, join, relative} from 'node:path'
+import {Catalog} from '@bkcli/core/catalog'
+import {BkError, messageOf} from '@bkcli/core/errors'
+import {sidecarPath} from '@bkcli/core/manifest'
+import {atomicFile, crashPoint, onInterrupt} from '@bkcli/core/safety'
 import {
-  atomicFile,
-  BkError,
-  Catalog,
   type CommitPart,
   commitParts,
-  crashPoint,
   journalPathFor,
-  messageOf,
-  onInterrupt,
   type Plan,
   type PlanStep,
   step as planStep,
-  sidecarPath,
-} from '@bkcli/core'
+} from '@bkcli/core/workflow'
 import {archiveMembersTo} from './archive-members.js'
 import {loadComposeProject} from './compose-file.js'
 import {type DumpResult, dumpDatabases} from './database-dumps.js'

@@ -1,4 +1,4 @@
-import {BkError} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
 import type {BackupType} from './backup.js'
 
 /**

@@ -1,7 +1,8 @@
 import {readFile} from 'node:fs/promises'
+import {createRequire} from 'node:module'
 import {join} from 'node:path'
-import {BkError} from '@bkcli/core'
-import {parse} from 'yaml'
+import {BkError} from '@bkcli/core/errors'
+import type * as Yaml from 'yaml'
 import {readDotenv, type Variables} from './dotenv.js'
 
 /**
@@ -57,11 +58,19 @@ export async function loadComposeProject(dir: string, env: NodeJS.ProcessEnv = p
   return {dir, files, services: [...services.values()], variables}
 }
 
+let yamlModule: typeof Yaml | undefined
+/** yaml (~70 modules, CommonJS) loads on the first compose file read, not with every command that imports this
+ * module (`bk iotstack verify` reaches it through restore.js and never parses YAML). */
+function yaml(): typeof Yaml {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml
+  return yamlModule
+}
+
 /** Parses one compose file's services; BkError naming the file on invalid YAML. */
 export function parseComposeText(text: string, file = 'docker-compose.yml'): ComposeService[] {
   let doc: unknown
   try {
-    doc = parse(text)
+    doc = yaml().parse(text)
   } catch (error) {
     const first = (error as Error).message.split('\n')[0]
     throw new BkError(`${file} is not valid YAML (${first}); fix it before backing up`)

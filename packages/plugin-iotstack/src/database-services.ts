@@ -1,5 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: docker compose variable syntax, not JS templates
-import {BkError} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
 import type {ComposeProject, ComposeService} from './compose-file.js'
 import {interpolate} from './dotenv.js'
 

@@ -1,5 +1,5 @@
 import {readFile} from 'node:fs/promises'
-import {BkError} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
 
 /**
  * docker compose's `.env` and variable interpolation, enough to know what a service will see

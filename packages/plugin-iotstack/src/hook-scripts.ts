@@ -1,6 +1,7 @@
 import {lstat} from 'node:fs/promises'
 import {join} from 'node:path'
-import {BkError, isBkError, messageOf, runTool} from '@bkcli/core'
+import {BkError, isBkError, messageOf} from '@bkcli/core/errors'
+import {runTool} from '@bkcli/core/process'
 
 /**
  * IOTstack's hook scripts in the stack root (`pre_backup.sh`, `post_backup.sh`, `post_restore.sh`), run as

@@ -1,4 +1,4 @@
-import {datedNaming, type Naming, rollingNaming} from '@bkcli/core'
+import {datedNaming, type Naming, rollingNaming} from '@bkcli/core/catalog'
 
 /**
  * IOTstack's names: `backup_%Y-%m-%d_%H%M.tar.gz` (local time) and `backup_<date +%u>.tar.gz` (1–7, Monday = 1).

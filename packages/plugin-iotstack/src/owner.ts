@@ -1,4 +1,5 @@
-import {BkError, runTool} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
+import {runTool} from '@bkcli/core/process'
 
 /**
  * `--user <name>`: when bk runs as root (cron, sudo), the artifacts it writes belong to that user, which is what

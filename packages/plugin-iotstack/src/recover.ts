@@ -1,6 +1,7 @@
 import {readdir, rm, rmdir} from 'node:fs/promises'
 import {join} from 'node:path'
-import {pidAlive, recoverCommit, sweepLeftovers} from '@bkcli/core'
+import {pidAlive} from '@bkcli/core/safety'
+import {recoverCommit, sweepLeftovers} from '@bkcli/core/workflow'
 import type {StackPaths} from './stack.js'
 import {recoverStopped} from './stopped-marker.js'
 

@@ -1,20 +1,11 @@
 import {existsSync, rmSync} from 'node:fs'
 import {lstat, mkdir, readdir, rm, rmdir} from 'node:fs/promises'
 import {basename, isAbsolute, join, relative, resolve} from 'node:path'
-import {
-  BkError,
-  Catalog,
-  checkArchive,
-  commitParts,
-  crashPoint,
-  extractArchive,
-  isBkError,
-  messageOf,
-  onInterrupt,
-  type Plan,
-  type PlanStep,
-  step,
-} from '@bkcli/core'
+import {checkArchive, extractArchive} from '@bkcli/core/archive'
+import {Catalog} from '@bkcli/core/catalog'
+import {BkError, isBkError, messageOf} from '@bkcli/core/errors'
+import {crashPoint, onInterrupt} from '@bkcli/core/safety'
+import {commitParts, type Plan, type PlanStep, step} from '@bkcli/core/workflow'
 import {archiveStackMembers} from './archive-members.js'
 import {loadComposeProject} from './compose-file.js'
 import {type LoadResult, loadDatabaseDumps, presentDumps} from './database-dumps.js'

@@ -1,13 +1,13 @@
 import {lstat} from 'node:fs/promises'
+import {BkError} from '@bkcli/core/errors'
 import {
-  BkError,
   type Manifest,
   type ManifestMeta,
   pluginIdentity,
   readManifest,
   sidecarPath,
   writeSidecar as writeCoreSidecar,
-} from '@bkcli/core'
+} from '@bkcli/core/manifest'
 import type {DumpResult} from './database-dumps.js'
 
 /**

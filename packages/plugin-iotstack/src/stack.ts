@@ -1,6 +1,6 @@
 import {lstat} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
-import {BkError} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
 
 /**
  * An IOTstack folder and what a backup of it holds. IOTstack's backup.sh archives services/, volumes/,

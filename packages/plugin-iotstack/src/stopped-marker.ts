@@ -1,6 +1,7 @@
 import {readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {atomicFile, messageOf, pidAlive} from '@bkcli/core'
+import {messageOf} from '@bkcli/core/errors'
+import {atomicFile, pidAlive} from '@bkcli/core/safety'
 import {ComposeDriver} from './docker-compose.js'
 import type {StackPaths} from './stack.js'
 

@@ -1,4 +1,6 @@
-import {BkError, checkArchive, isBkError, messageOf, type VerifyOutput} from '@bkcli/core'
+import {checkArchive} from '@bkcli/core/archive'
+import {BkError, isBkError, messageOf} from '@bkcli/core/errors'
+import type {VerifyOutput} from '@bkcli/core/workflow'
 import {findArchive} from './restore.js'
 import {readSidecar} from './sidecar.js'
 import {STACK_MEMBERS, stackPaths} from './stack.js'

@@ -9,37 +9,30 @@ import {existsSync, rmSync} from 'node:fs'
 import {mkdir, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {
-  type Artifact,
-  type ArtifactStore,
-  BkError,
   Catalog,
   type CatalogEntry,
-  type Component,
-  copyTree,
-  crashPoint,
-  createBkArchive,
-  type DbTarget,
   datedNaming,
-  dumpDatabase,
-  type Frontend,
-  type FrontendReport,
-  frontendSteps,
   hasRetention,
+  type RetentionPolicy,
+  sortNewestFirst,
+} from '@bkcli/core/catalog'
+import {type DbTarget, dumpDatabase, sqliteBackup} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
+import {copyTree} from '@bkcli/core/fs'
+import {type Component, createBkArchive, type Manifest, pluginIdentity} from '@bkcli/core/manifest'
+import {type Frontend, type FrontendReport, frontendSteps, withFrontendsStopped} from '@bkcli/core/process'
+import {crashPoint, onInterrupt} from '@bkcli/core/safety'
+import {
+  type Artifact,
+  type ArtifactStore,
   journalPathFor,
   lockTargets,
-  type Manifest,
-  onInterrupt,
   type Plan,
-  pluginIdentity,
   pruneStore,
-  type RetentionPolicy,
   recoverCommit,
-  sortNewestFirst,
-  sqliteBackup,
   step,
   sweepLeftovers,
-  withFrontendsStopped,
-} from '@bkcli/core'
+} from '@bkcli/core/workflow'
 import {dropOrphanDatabases} from './created-database.js'
 import {loadSchema, readStoredSchemaText} from './dbschema.js'
 import {describeDatabase, openTracker, type Tracker} from './tracker.js'

@@ -6,7 +6,7 @@
  */
 import {existsSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {basename, dirname, join, resolve} from 'node:path'
-import {pidAlive} from '@bkcli/core'
+import {pidAlive} from '@bkcli/core/safety'
 import {dropDatabaseOf} from './target.js'
 import {describeDatabase, openTracker, type Tracker} from './tracker.js'
 

@@ -2,7 +2,7 @@
  * The schema a tracker's database holds, checked against the tracker's schema.py: Roundup alters or drops
  * tables on open when the two differ, so bk refuses to work on a mismatched pair.
  */
-import {BkError} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
 import {type ClassKind, parseStoredSchema, SchemaError, schemaDifferences, type TrackerSchema} from './schema.js'
 import {readSchemaPy, type Tracker} from './tracker.js'
 import type {SqlConn} from './tracker-db.js'

@@ -5,7 +5,7 @@
 
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {openSql} from '@bkcli/core'
+import {openSql} from '@bkcli/core/db'
 import {createStatements, schemaRow} from './ddl.js'
 import {PyDict, PyTuple, reprExport} from './pyrepr.js'
 import {parseSchemaPy} from './schema.js'

@@ -1,7 +1,8 @@
 // What `bk roundup follow` follows and `bk roundup restore <follow-location>` writes: the tracker's SQLite
 // database (<db>/db) and its files folder (<db>/files: file and msg contents). The engine is core's.
 import {join, resolve} from 'node:path'
-import {BkError, type FollowedFolder, type SqliteFollowTarget} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
+import type {FollowedFolder, SqliteFollowTarget} from '@bkcli/core/follow'
 import {openTracker} from './tracker.js'
 
 /** The name of the files folder in a follow location. */

@@ -12,22 +12,12 @@ import {existsSync, rmSync} from 'node:fs'
 import {lstat, mkdir, mkdtemp, rename, rm, stat, utimes} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {basename, dirname, isAbsolute, join, relative, resolve} from 'node:path'
-import {
-  BkError,
-  commitParts,
-  copyTree,
-  crashPoint,
-  IniFile,
-  journalPathFor,
-  onInterrupt,
-  type Plan,
-  parseDbUrl,
-  recoverCommit,
-  redactUrl,
-  step,
-  sweepLeftovers,
-  syncTree,
-} from '@bkcli/core'
+import {parseDbUrl, redactUrl} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
+import {copyTree, syncTree} from '@bkcli/core/fs'
+import {IniFile} from '@bkcli/core/ini'
+import {crashPoint, onInterrupt} from '@bkcli/core/safety'
+import {commitParts, journalPathFor, type Plan, recoverCommit, step, sweepLeftovers} from '@bkcli/core/workflow'
 import {LIVE_DB_FILES} from './backup.js'
 import {compareExports, listFilesSorted} from './compare.js'
 import {clearMarker, dropOrphanDatabases, markCreatedDatabase} from './created-database.js'

@@ -5,7 +5,8 @@
  * by exporting both trackers (the migrate-backend machinery on the same backend). The source is left as it is.
  */
 import {resolve} from 'node:path'
-import {BkError, parseDbUrl} from '@bkcli/core'
+import {parseDbUrl} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
 import {type MigrateOptions, type MigrateResult, migrateBackend, migratePlan} from './migrate.js'
 import {openTracker} from './tracker.js'
 

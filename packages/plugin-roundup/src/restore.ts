@@ -8,28 +8,22 @@
 import {existsSync, lstatSync, readFileSync, rmSync} from 'node:fs'
 import {copyFile, mkdir, rename, rm, stat} from 'node:fs/promises'
 import {basename, dirname, isAbsolute, join, resolve} from 'node:path'
+import {extractArchive} from '@bkcli/core/archive'
+import {loadDump, parseDbUrl, redactUrl} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
+import {copyTree, fsyncTree} from '@bkcli/core/fs'
+import {IniFile} from '@bkcli/core/ini'
+import {type Manifest, readManifest, verifyManifest} from '@bkcli/core/manifest'
+import {crashPoint, onInterrupt} from '@bkcli/core/safety'
 import {
-  BkError,
   type CommitPart,
   commitParts,
-  copyTree,
-  crashPoint,
-  extractArchive,
-  fsyncTree,
-  IniFile,
   journalPathFor,
-  loadDump,
-  type Manifest,
-  onInterrupt,
   type Plan,
-  parseDbUrl,
-  readManifest,
   recoverCommit,
-  redactUrl,
   step,
   sweepLeftovers,
-  verifyManifest,
-} from '@bkcli/core'
+} from '@bkcli/core/workflow'
 import {dbTarget} from './backup.js'
 import {clearMarker, dropOrphanDatabases, markCreatedDatabase} from './created-database.js'
 import {readStoredSchemaText} from './dbschema.js'
@@ -319,7 +313,7 @@ export async function restoreTracker(
   homeArg: string,
   options: RestoreOptions = {},
 ): Promise<RestoreResult> {
-  const {lockTargets} = await import('@bkcli/core')
+  const {lockTargets} = await import('@bkcli/core/workflow')
   const restore = await TrackerRestore.open(backupArg, homeArg, options)
   await restore.plan()
   const release = await lockTargets([restore.home], 'bk roundup restore')

@@ -5,7 +5,8 @@
 import {existsSync, readdirSync, statSync} from 'node:fs'
 import {rmdir} from 'node:fs/promises'
 import {resolve} from 'node:path'
-import {atomicDir, BkError} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
+import {atomicDir} from '@bkcli/core/safety'
 
 export function assertEmptyTarget(dest: string): void {
   if (!existsSync(dest)) return

@@ -5,7 +5,8 @@
 import {existsSync} from 'node:fs'
 import {mkdir, rename, rm} from 'node:fs/promises'
 import {join} from 'node:path'
-import {BkError, type DbClient, dbClient} from '@bkcli/core'
+import {type DbClient, dbClient} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
 import type {Tracker} from './tracker.js'
 import {connect, openSqlite, rdbmsTarget, type SqlConn, sqlitePath, withConfigHint} from './tracker-db.js'
 

@@ -5,7 +5,8 @@
  */
 import {existsSync} from 'node:fs'
 import {join} from 'node:path'
-import {BkError, type DbTarget, DEFAULT_PORTS, isBkError, openSql, type SqlConnection} from '@bkcli/core'
+import {type DbTarget, DEFAULT_PORTS, openSql, type SqlConnection} from '@bkcli/core/db'
+import {BkError, isBkError} from '@bkcli/core/errors'
 import type {Backend} from './rdate.js'
 import type {RdbmsSettings, Tracker} from './tracker.js'
 

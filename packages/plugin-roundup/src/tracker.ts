@@ -4,7 +4,8 @@
  */
 import {existsSync, readFileSync, statSync} from 'node:fs'
 import {isAbsolute, join, resolve} from 'node:path'
-import {BkError, IniFile} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
+import {IniFile} from '@bkcli/core/ini'
 import type {Backend} from './rdate.js'
 import {parseSchemaPy, type TrackerSchema} from './schema.js'
 

@@ -5,25 +5,13 @@
 import {rmSync} from 'node:fs'
 import {mkdir, mkdtemp, readdir, readFile, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
-import {
-  type Artifact,
-  type ArtifactStore,
-  BkError,
-  Catalog,
-  type CatalogEntry,
-  crashPoint,
-  createArchive,
-  datedNaming,
-  isInside,
-  MANIFEST_NAME,
-  onInterrupt,
-  type Plan,
-  type PlanStep,
-  pathExists,
-  sortNewestFirst,
-  step,
-  sweepLeftovers,
-} from '@bkcli/core'
+import {createArchive} from '@bkcli/core/archive'
+import {Catalog, type CatalogEntry, datedNaming, sortNewestFirst} from '@bkcli/core/catalog'
+import {BkError} from '@bkcli/core/errors'
+import {isInside, pathExists} from '@bkcli/core/fs'
+import {MANIFEST_NAME} from '@bkcli/core/manifest'
+import {crashPoint, onInterrupt} from '@bkcli/core/safety'
+import {type Artifact, type ArtifactStore, type Plan, type PlanStep, step, sweepLeftovers} from '@bkcli/core/workflow'
 import type {TracEnvironment} from './environment.js'
 import {type HotcopyResult, hotcopy} from './hotcopy.js'
 import {recoverEnv} from './restore.js'

@@ -5,7 +5,8 @@
  * Trac spells them (Trac knows only `postgres` and `mysql`).
  */
 import {isAbsolute, join, normalize} from 'node:path'
-import {BkError, type DbTarget, formatDbUrl, parseDbUrl, resolvePassword} from '@bkcli/core'
+import {type DbTarget, formatDbUrl, parseDbUrl, resolvePassword} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
 
 export type TracEngine = DbTarget['engine']
 export type TracDbUrl = DbTarget

@@ -5,7 +5,7 @@
  */
 import {existsSync} from 'node:fs'
 import {isAbsolute, resolve} from 'node:path'
-import {sameOrInside} from '@bkcli/core'
+import {sameOrInside} from '@bkcli/core/fs'
 import type {TracEnvironment} from './environment.js'
 import {splitList} from './trac-config.js'
 

@@ -4,7 +4,8 @@
  */
 import {readFile, realpath, stat} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
-import {BkError, journalPathFor, messageOf, pendingCommitStage} from '@bkcli/core'
+import {BkError, messageOf} from '@bkcli/core/errors'
+import {journalPathFor, pendingCommitStage} from '@bkcli/core/workflow'
 import {parseTracDbUrl, sqlitePathIn, type TracDbUrl} from './db-url.js'
 import {TracConfig} from './trac-config.js'
 

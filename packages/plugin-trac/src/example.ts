@@ -6,7 +6,8 @@
 import {createHash, randomBytes} from 'node:crypto'
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {extname, join} from 'node:path'
-import {BkError, openSql} from '@bkcli/core'
+import {openSql} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
 import {createTableSql, TRAC_DB_VERSION, TRAC_SCHEMA} from './convert/schema.js'
 import {ENV_VERSION_LINE} from './environment.js'
 

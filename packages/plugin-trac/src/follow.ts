@@ -1,7 +1,8 @@
 // What `bk trac follow` follows and `bk trac restore <follow-location>` writes: the environment's SQLite
 // database and its attachments folder. The engine is core's (SqliteFollower, SqliteFollowRestore).
 import {join, resolve} from 'node:path'
-import {BkError, type FollowedFolder, type SqliteFollowTarget} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
+import type {FollowedFolder, SqliteFollowTarget} from '@bkcli/core/follow'
 import {TracEnvironment} from './environment.js'
 
 /** The name of the attachments folder in a follow location. */

@@ -7,25 +7,12 @@
 import {rmSync, type Stats} from 'node:fs'
 import {chmod, cp, mkdir, mkdtemp, rename, rm, rmdir, stat, writeFile} from 'node:fs/promises'
 import {basename, dirname, join, relative, resolve} from 'node:path'
-import {
-  atomicDir,
-  BkError,
-  buildManifest,
-  copyTree,
-  fsyncPath,
-  fsyncTree,
-  isInside,
-  MANIFEST_NAME,
-  onInterrupt,
-  type Plan,
-  type PlanStep,
-  pathExists,
-  pluginIdentity,
-  redactUrl,
-  serializeManifest,
-  sha256File,
-  step,
-} from '@bkcli/core'
+import {redactUrl} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
+import {copyTree, fsyncPath, fsyncTree, isInside, pathExists, sha256File} from '@bkcli/core/fs'
+import {buildManifest, MANIFEST_NAME, pluginIdentity, serializeManifest} from '@bkcli/core/manifest'
+import {atomicDir, onInterrupt} from '@bkcli/core/safety'
+import {type Plan, type PlanStep, step} from '@bkcli/core/workflow'
 import {type DatabaseSnapshot, DUMP_FILES, snapshotDatabase} from './database.js'
 import {type ExternalDependency, externalDependencies} from './dependencies.js'
 import type {TracEnvironment} from './environment.js'

@@ -7,17 +7,9 @@ import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
-import {
-  BkError,
-  crashPoint,
-  dbClient,
-  describeServer,
-  formatDbUrl,
-  loadDump,
-  parseDbUrl,
-  pidAlive,
-  resolvePassword,
-} from '@bkcli/core'
+import {dbClient, describeServer, formatDbUrl, loadDump, parseDbUrl, resolvePassword} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
+import {crashPoint, pidAlive} from '@bkcli/core/safety'
 import type {TracDbUrl} from './db-url.js'
 import {TracEnvironment} from './environment.js'
 import {PgDumpRewriter} from './pg-dump-rewrite.js'

@@ -11,38 +11,24 @@
 import {rmSync} from 'node:fs'
 import {chmod, copyFile, mkdir, mkdtemp, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, relative, resolve} from 'node:path'
+import {extractArchive, readArchiveMember} from '@bkcli/core/archive'
+import {redactUrl, sqliteIntegrityCheck, sqliteTableCounts} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
+import {copyTree, dirSize, fsyncPath, fsyncTree, isInside, pathExists} from '@bkcli/core/fs'
+import {IniFile} from '@bkcli/core/ini'
+import {MANIFEST_NAME, readManifest, verifyManifest} from '@bkcli/core/manifest'
+import {type Frontend, type FrontendReport, frontendSteps, withFrontendsStopped} from '@bkcli/core/process'
+import {crashPoint, onInterrupt} from '@bkcli/core/safety'
 import {
-  BkError,
   commitParts,
-  copyTree,
-  crashPoint,
-  dirSize,
-  extractArchive,
-  type Frontend,
-  type FrontendReport,
-  frontendSteps,
-  fsyncPath,
-  fsyncTree,
-  IniFile,
-  isInside,
   journalPathFor,
-  MANIFEST_NAME,
   type OperationContext,
-  onInterrupt,
   type Plan,
   type PlanStep,
-  pathExists,
-  readArchiveMember,
-  readManifest,
   recoverCommit,
-  redactUrl,
-  sqliteIntegrityCheck,
-  sqliteTableCounts,
   step,
   sweepLeftovers,
-  verifyManifest,
-  withFrontendsStopped,
-} from '@bkcli/core'
+} from '@bkcli/core/workflow'
 import {TRAC_DB_VERSION} from './convert/schema.js'
 import {DUMP_FILES, dumpDatabaseVersion, sqliteDatabaseVersion} from './database.js'
 import {formatTracDbUrl, parseTracDbUrl, sqlitePathIn, type TracDbUrl} from './db-url.js'

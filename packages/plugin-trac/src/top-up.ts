@@ -5,7 +5,7 @@
  */
 import {lstatSync, mkdirSync, type Stats} from 'node:fs'
 import {chmod, chown, copyFile, lchown, lutimes, readlink, symlink, utimes} from 'node:fs/promises'
-import {walk} from '@bkcli/core'
+import {walk} from '@bkcli/core/fs'
 
 /** What a top-up copied: files new in the copy, and bytes copied (new and replaced files). */
 export interface TopUpResult {

@@ -5,7 +5,8 @@
  */
 import {existsSync} from 'node:fs'
 import {dirname, isAbsolute, resolve} from 'node:path'
-import {BkError, IniFile} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
+import {IniFile} from '@bkcli/core/ini'
 
 export interface ConfigLayer {
   path: string

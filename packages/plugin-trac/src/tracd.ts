@@ -7,7 +7,7 @@
  */
 import {existsSync, realpathSync} from 'node:fs'
 import {basename, dirname, resolve} from 'node:path'
-import {type Frontend, findProcesses, type ProcessInfo, pidFromFile, serviceUnitOf} from '@bkcli/core'
+import {type Frontend, findProcesses, type ProcessInfo, pidFromFile, serviceUnitOf} from '@bkcli/core/process'
 
 function real(path: string): string {
   try {

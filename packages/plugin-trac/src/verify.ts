@@ -6,17 +6,11 @@
 import {mkdtemp, rm, stat} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
-import {
-  BkError,
-  dbClient,
-  extractArchive,
-  MANIFEST_NAME,
-  pathExists,
-  readManifest,
-  sqliteIntegrityCheck,
-  sqliteTableCounts,
-  verifyManifest,
-} from '@bkcli/core'
+import {extractArchive} from '@bkcli/core/archive'
+import {dbClient, sqliteIntegrityCheck, sqliteTableCounts} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
+import {pathExists} from '@bkcli/core/fs'
+import {MANIFEST_NAME, readManifest, verifyManifest} from '@bkcli/core/manifest'
 import {DUMP_FILES, sqliteDatabaseVersion} from './database.js'
 import {parseTracDbUrl, pgSchema, type TracDbUrl} from './db-url.js'
 import {checkEnvironmentDir, DEFAULT_DATABASE} from './environment.js'

@@ -1,6 +1,9 @@
 import {writeFile} from 'node:fs/promises'
 import {resolve} from 'node:path'
-import {atomicFile, dryRunFlag, jobStatuses, readRuns, renderReport, step} from '@bkcli/core'
+import {dryRunFlag} from '@bkcli/core/command'
+import {jobStatuses, readRuns, renderReport} from '@bkcli/core/jobs'
+import {atomicFile} from '@bkcli/core/safety'
+import {step} from '@bkcli/core/workflow'
 import {Flags} from '@oclif/core'
 import {JobsCommand} from '../jobs-command.js'
 

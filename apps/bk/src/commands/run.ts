@@ -1,4 +1,7 @@
-import {BkError, dryRunFlag, type RunRecord, runJob, selectJobs, step} from '@bkcli/core'
+import {dryRunFlag} from '@bkcli/core/command'
+import {BkError} from '@bkcli/core/errors'
+import {type RunRecord, runJob, selectJobs} from '@bkcli/core/jobs'
+import {step} from '@bkcli/core/workflow'
 import {Args} from '@oclif/core'
 import {JobsCommand} from '../jobs-command.js'
 

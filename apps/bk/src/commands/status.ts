@@ -1,4 +1,5 @@
-import {formatBytes, jobStatuses, selectJobs} from '@bkcli/core'
+import {jobStatuses, selectJobs} from '@bkcli/core/jobs'
+import {formatBytes} from '@bkcli/core/ui'
 import {Args} from '@oclif/core'
 import {JobsCommand} from '../jobs-command.js'
 

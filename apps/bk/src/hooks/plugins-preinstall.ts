@@ -1,4 +1,4 @@
-import {runTool} from '@bkcli/core'
+import {runTool} from '@bkcli/core/process'
 import type {Hook} from '@oclif/core'
 import {type PackageInfo, resolvePluginInstall} from '../plugins.js'
 

@@ -2,14 +2,7 @@ import {resolve} from 'node:path'
 import {type Command, Flags} from '@oclif/core'
 import {BkError} from '../errors.js'
 import type {FollowedFolder} from '../follow/sqlite/files.js'
-import {
-  SqliteFollower,
-  type SqliteFollowResult,
-  type SqliteFollowTarget,
-  type SqliteShipment,
-} from '../follow/sqlite/follower.js'
-import {sqliteFollowStatus, sqliteFollowStatusText, verifySqliteFollow} from '../follow/sqlite/status.js'
-import {followUnit} from '../follow/unit.js'
+import type {SqliteFollowResult, SqliteFollowTarget, SqliteShipment} from '../follow/sqlite/follower.js'
 import {onStopRequest} from '../safety/interrupt.js'
 import {BkCommand} from './base.js'
 import {dryRunFlag, locationFlag} from './flags.js'
@@ -65,6 +58,8 @@ export abstract class SqliteFollowCommand<T extends typeof Command> extends BkCo
     const flags = this.flags as Record<string, unknown>
     if (!flags.location) throw new BkError('give the follow location with --location')
     const location = resolve(flags.location as string)
+    // the follower's modules load when a follow runs, not with every command that imports '@bkcli/core/command'
+    const {sqliteFollowStatus, sqliteFollowStatusText, verifySqliteFollow} = await import('../follow/sqlite/status.js')
     if (flags.status) {
       const status = await sqliteFollowStatus(location, this.folderNames())
       return this.report(status, sqliteFollowStatusText, 'operation')
@@ -101,6 +96,7 @@ export abstract class SqliteFollowCommand<T extends typeof Command> extends BkCo
       if (flags['checkpoint-frames'] !== 1000) argv.push('--checkpoint-frames', String(flags['checkpoint-frames']))
       if (flags['keep-generations'] !== undefined) argv.push('--keep-generations', String(flags['keep-generations']))
       argv.push('--quiet')
+      const {followUnit} = await import('../follow/unit.js')
       const unit = followUnit({
         argv,
         description: `bk ${target.app} follow: continuous backup of ${target.db} into ${location}`,
@@ -109,6 +105,7 @@ export abstract class SqliteFollowCommand<T extends typeof Command> extends BkCo
       process.stdout.write(unit)
       return {unit}
     }
+    const {SqliteFollower} = await import('../follow/sqlite/follower.js')
     const follower = new SqliteFollower(
       target,
       {

@@ -1,6 +1,6 @@
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {BkError} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
 import {PhpConfig} from '../php/assignments.js'
 import {lexPhp} from '../php/lexer.js'
 

@@ -1,4 +1,4 @@
-import {BkError} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
 import {applyEdits, type Edit, PhpConfig, replaceScalar} from '../php/assignments.js'
 import {phpString} from '../php/lexer.js'
 import type {SiteDatabase} from './credentials.js'

@@ -7,22 +7,12 @@
 import {rmSync} from 'node:fs'
 import {copyFile, mkdir, rename, rm, rmdir} from 'node:fs/promises'
 import {basename, dirname, join, relative, resolve} from 'node:path'
-import {
-  atomicDir,
-  BkError,
-  copyTree,
-  crashPoint,
-  fsyncTree,
-  IniFile,
-  isInside,
-  onInterrupt,
-  type Plan,
-  type PlanStep,
-  pathExists,
-  redactUrl,
-  step,
-  sweepLeftovers,
-} from '@bkcli/core'
+import {redactUrl} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
+import {copyTree, fsyncTree, isInside, pathExists} from '@bkcli/core/fs'
+import {IniFile} from '@bkcli/core/ini'
+import {atomicDir, crashPoint, onInterrupt} from '@bkcli/core/safety'
+import {type Plan, type PlanStep, step, sweepLeftovers} from '@bkcli/core/workflow'
 import {formatTracDbUrl, sqlitePathIn, type TracDbUrl} from '../db-url.js'
 import type {TracEnvironment} from '../environment.js'
 import {createdDatabaseMarker, dropCreatedDatabase, prepareEmptyDatabase} from '../restore-db.js'

@@ -3,7 +3,7 @@
  * does, except that tables only the source has — plugin tables — are kept, and each table's row count is
  * checked before the target transaction commits).
  */
-import {BkError} from '@bkcli/core'
+import {BkError} from '@bkcli/core/errors'
 import {isTracTable, preferTracDefinition, type TableDef} from './schema.js'
 import type {SourceDb} from './source.js'
 import type {TargetDb} from './target.js'

@@ -2,7 +2,7 @@
  * Describes every table of a Trac database (core and plugin tables alike) in Trac's schema terms, so that
  * convert can recreate it on another backend.
  */
-import type {SqlConnection} from '@bkcli/core'
+import type {SqlConnection} from '@bkcli/core/db'
 import {abstractType, type ColumnDef, type IndexDef, type TableDef} from './schema.js'
 
 export async function introspectSqlite(db: SqlConnection): Promise<TableDef[]> {

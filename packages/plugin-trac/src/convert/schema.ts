@@ -4,7 +4,7 @@
  * Trac's (plugin tables) are described by introspection in the same terms, so every table can be recreated
  * on any backend.
  */
-import {quoteIdent as coreQuoteIdent} from '@bkcli/core'
+import {quoteIdent as coreQuoteIdent} from '@bkcli/core/db'
 import type {TracEngine} from '../db-url.js'
 
 /** Trac's abstract column types, plus the two a plugin table may also use. */

@@ -3,7 +3,7 @@
  * transaction, PostgreSQL REPEATABLE READ cursor, MySQL consistent-snapshot stream): never a whole table
  * in memory. The connection is core's SQL layer; this file knows Trac's tables.
  */
-import {openSql, type SqlConnection, type SqlRow} from '@bkcli/core'
+import {openSql, type SqlConnection, type SqlRow} from '@bkcli/core/db'
 import {pgSchema, type TracDbUrl} from '../db-url.js'
 import {introspectMysql, introspectPostgres, introspectSqlite} from './introspect.js'
 import type {TableDef} from './schema.js'

@@ -3,7 +3,7 @@
  * there the tables are created first and dropped again on failure). The connection is core's SQL layer;
  * this file knows Trac's DDL and value types.
  */
-import {openSql, type SqlConnection} from '@bkcli/core'
+import {openSql, type SqlConnection} from '@bkcli/core/db'
 import {pgSchema, type TracDbUrl} from '../db-url.js'
 import {createTableSql, type TableDef} from './schema.js'
 import type {Row} from './source.js'

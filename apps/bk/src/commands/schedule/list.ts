@@ -1,6 +1,6 @@
 import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {unitName} from '@bkcli/core'
+import {unitName} from '@bkcli/core/jobs'
 import {JobsCommand} from '../../jobs-command.js'
 import {scheduleFlags, scheduleTarget} from '../../schedule.js'
 

@@ -1,4 +1,5 @@
-import {dryRunFlag, selectJobs} from '@bkcli/core'
+import {dryRunFlag} from '@bkcli/core/command'
+import {selectJobs} from '@bkcli/core/jobs'
 import {Args} from '@oclif/core'
 import {JobsCommand} from '../../jobs-command.js'
 import {removeSchedule, scheduleFlags, schedulePlan, scheduleTarget} from '../../schedule.js'

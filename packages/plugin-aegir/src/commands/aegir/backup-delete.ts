@@ -1,4 +1,5 @@
-import {BkCommand, dryRunFlag, pruneOutcome, pruneSteps, removeArtifacts} from '@bkcli/core'
+import {BkCommand, dryRunFlag} from '@bkcli/core/command'
+import {pruneOutcome, pruneSteps, removeArtifacts} from '@bkcli/core/workflow'
 import {Args} from '@oclif/core'
 import {chooseBackups} from '../../backup-delete.js'
 import {locationFlag, locationOf} from '../../flags.js'

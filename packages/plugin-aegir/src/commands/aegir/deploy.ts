@@ -1,4 +1,5 @@
-import {dryRunFlag, hookFlags} from '@bkcli/core'
+import {dryRunFlag} from '@bkcli/core/command'
+import {hookFlags} from '@bkcli/core/process'
 import {Args, Flags} from '@oclif/core'
 import {BackupDeploy} from '../../deploy-backup.js'
 import {DeployCommand, deployOptions} from '../../deploy-options.js'

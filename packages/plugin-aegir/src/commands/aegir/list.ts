@@ -1,5 +1,5 @@
 import {basename, resolve} from 'node:path'
-import {ListCommand} from '@bkcli/core'
+import {ListCommand} from '@bkcli/core/command'
 import {Args} from '@oclif/core'
 import {locationFlag, locationOf} from '../../flags.js'
 import {siteStore} from '../../store.js'

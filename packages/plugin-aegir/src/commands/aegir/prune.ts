@@ -1,5 +1,6 @@
 import {basename, resolve} from 'node:path'
-import {type Artifact, type ArtifactStore, PruneCommand, type PruneDecision} from '@bkcli/core'
+import {PruneCommand} from '@bkcli/core/command'
+import type {Artifact, ArtifactStore, PruneDecision} from '@bkcli/core/workflow'
 import {Args, Flags} from '@oclif/core'
 import {locationFlag, locationOf} from '../../flags.js'
 import {parseKeepPer, planAegirPrune} from '../../prune.js'

@@ -1,4 +1,4 @@
-import {PullCommand} from '@bkcli/core'
+import {PullCommand} from '@bkcli/core/command'
 import {locationFlag, locationOf} from '../../flags.js'
 import {siteStore} from '../../store.js'
 import {verifyBackup} from '../../verify.js'

@@ -1,4 +1,5 @@
-import {type ArtifactStore, ListCommand, locationFlag} from '@bkcli/core'
+import {ListCommand, locationFlag} from '@bkcli/core/command'
+import type {ArtifactStore} from '@bkcli/core/workflow'
 import {Args} from '@oclif/core'
 import {pendingCommits, stackStore} from '../../list.js'
 

@@ -1,4 +1,7 @@
-import {type ArtifactStore, BkError, hasRetention, locationFlag, PruneCommand, type RetentionPolicy} from '@bkcli/core'
+import {hasRetention, type RetentionPolicy} from '@bkcli/core/catalog'
+import {locationFlag, PruneCommand} from '@bkcli/core/command'
+import {BkError} from '@bkcli/core/errors'
+import type {ArtifactStore} from '@bkcli/core/workflow'
 import {Args} from '@oclif/core'
 import {stackStore} from '../../list.js'
 

@@ -1,4 +1,4 @@
-import {locationFlag, PullCommand} from '@bkcli/core'
+import {locationFlag, PullCommand} from '@bkcli/core/command'
 import {Args} from '@oclif/core'
 import {stackStore} from '../../list.js'
 import {checkBackup} from '../../verify.js'

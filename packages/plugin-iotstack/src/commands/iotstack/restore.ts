@@ -1,4 +1,5 @@
-import {BkCommand, dryRunFlag, hookFlags, locationFlag} from '@bkcli/core'
+import {BkCommand, dryRunFlag, locationFlag} from '@bkcli/core/command'
+import {hookFlags} from '@bkcli/core/process'
 import {Args, Flags} from '@oclif/core'
 import {restoreWords} from '../../command-line.js'
 import {shown} from '../../display.js'

@@ -1,4 +1,5 @@
-import {locationFlag, VerifyCommand, type VerifyOutput} from '@bkcli/core'
+import {locationFlag, VerifyCommand} from '@bkcli/core/command'
+import type {VerifyOutput} from '@bkcli/core/workflow'
 import {Args} from '@oclif/core'
 import {checkBackup} from '../../verify.js'
 

@@ -1,16 +1,9 @@
 import {basename} from 'node:path'
-import {
-  BkCommand,
-  dryRunFlag,
-  formatBytes,
-  frontendFlags,
-  frontendLines,
-  frontendsFromFlags,
-  hookFlags,
-  locationFlag,
-  offsiteFlags,
-  retentionFlags,
-} from '@bkcli/core'
+import {retentionFlags} from '@bkcli/core/catalog'
+import {BkCommand, dryRunFlag, locationFlag} from '@bkcli/core/command'
+import {offsiteFlags} from '@bkcli/core/offsite'
+import {frontendFlags, frontendLines, frontendsFromFlags, hookFlags} from '@bkcli/core/process'
+import {formatBytes} from '@bkcli/core/ui'
 import {Args, Flags} from '@oclif/core'
 import {roundupStore, TrackerBackup} from '../../backup.js'
 

@@ -1,5 +1,6 @@
 import {resolve} from 'node:path'
-import {BkCommand, dryRunFlag, step} from '@bkcli/core'
+import {BkCommand, dryRunFlag} from '@bkcli/core/command'
+import {step} from '@bkcli/core/workflow'
 import {Args, Flags} from '@oclif/core'
 import {selectClasses} from '../../dbschema.js'
 import {exportTracker} from '../../export.js'

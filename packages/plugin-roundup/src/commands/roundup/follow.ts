@@ -1,4 +1,5 @@
-import {BkError, SqliteFollowCommand} from '@bkcli/core'
+import {SqliteFollowCommand} from '@bkcli/core/command'
+import {BkError} from '@bkcli/core/errors'
 import {Args} from '@oclif/core'
 import {FILES, roundupFollowTarget} from '../../follow.js'
 

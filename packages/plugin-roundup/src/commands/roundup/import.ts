@@ -1,4 +1,5 @@
-import {BkCommand, dryRunFlag, sweepLeftovers} from '@bkcli/core'
+import {BkCommand, dryRunFlag} from '@bkcli/core/command'
+import {sweepLeftovers} from '@bkcli/core/workflow'
 import {Args, Flags} from '@oclif/core'
 import {importPlan, importTracker} from '../../import.js'
 import {openTracker} from '../../tracker.js'

@@ -1,4 +1,6 @@
-import {type ArtifactStore, BkError, ListCommand, locationFlag} from '@bkcli/core'
+import {ListCommand, locationFlag} from '@bkcli/core/command'
+import {BkError} from '@bkcli/core/errors'
+import type {ArtifactStore} from '@bkcli/core/workflow'
 import {Args} from '@oclif/core'
 import {roundupStore} from '../../backup.js'
 

@@ -1,4 +1,4 @@
-import {BkCommand, dryRunFlag} from '@bkcli/core'
+import {BkCommand, dryRunFlag} from '@bkcli/core/command'
 import {Args, Flags} from '@oclif/core'
 import {type MigrateOptions, migrateBackend, migratePlan, migrateTarget, recoverMigrate} from '../../migrate.js'
 

@@ -1,5 +1,5 @@
 import {resolve} from 'node:path'
-import {BkCommand, dryRunFlag} from '@bkcli/core'
+import {BkCommand, dryRunFlag} from '@bkcli/core/command'
 import {Args, Flags} from '@oclif/core'
 import {recoverMigrate} from '../../migrate.js'
 import {movePlan, moveTracker} from '../../move.js'

@@ -1,4 +1,5 @@
-import {type ArtifactStore, locationFlag, PruneCommand} from '@bkcli/core'
+import {locationFlag, PruneCommand} from '@bkcli/core/command'
+import type {ArtifactStore} from '@bkcli/core/workflow'
 import {roundupStore} from '../../backup.js'
 
 export default class Prune extends PruneCommand<typeof Prune> {

@@ -1,4 +1,5 @@
-import {BkError, locationFlag, PullCommand} from '@bkcli/core'
+import {locationFlag, PullCommand} from '@bkcli/core/command'
+import {BkError} from '@bkcli/core/errors'
 import {Args} from '@oclif/core'
 import {roundupStore} from '../../backup.js'
 import {verifyBackup} from '../../verify.js'

@@ -1,17 +1,15 @@
+import {parseAsOf} from '@bkcli/core/catalog'
+import {BkCommand, dryRunFlag} from '@bkcli/core/command'
+import {BkError} from '@bkcli/core/errors'
+import {followRestoreOperation, isFollowLocation} from '@bkcli/core/follow'
 import {
-  BkCommand,
-  BkError,
-  dryRunFlag,
-  followRestoreOperation,
   frontendFlags,
   frontendLines,
   frontendSteps,
   frontendsFromFlags,
   hookFlags,
-  isFollowLocation,
-  parseAsOf,
   withFrontendsStopped,
-} from '@bkcli/core'
+} from '@bkcli/core/process'
 import {Args, Flags} from '@oclif/core'
 import {roundupFollowRestoreTarget} from '../../follow.js'
 import {TrackerRestore} from '../../restore.js'

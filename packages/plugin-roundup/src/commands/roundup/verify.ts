@@ -1,4 +1,5 @@
-import {VerifyCommand, type VerifyOutput} from '@bkcli/core'
+import {VerifyCommand} from '@bkcli/core/command'
+import type {VerifyOutput} from '@bkcli/core/workflow'
 import {Args} from '@oclif/core'
 import {verifyBackup} from '../../verify.js'
 

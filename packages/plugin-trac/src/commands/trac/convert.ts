@@ -1,4 +1,6 @@
-import {BkCommand, BkError, dryRunFlag, warnIfPasswordInArgv} from '@bkcli/core'
+import {BkCommand, dryRunFlag} from '@bkcli/core/command'
+import {warnIfPasswordInArgv} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
 import {Args, Flags} from '@oclif/core'
 import {TracConvert} from '../../convert/convert.js'
 import {resolveTracDbUrl} from '../../db-url.js'

@@ -1,4 +1,5 @@
-import {BkError, ListCommand, locationFlag} from '@bkcli/core'
+import {ListCommand, locationFlag} from '@bkcli/core/command'
+import {BkError} from '@bkcli/core/errors'
 import {Args} from '@oclif/core'
 import {tracStore} from '../../backup.js'
 

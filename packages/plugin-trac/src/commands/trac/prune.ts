@@ -1,4 +1,5 @@
-import {BkError, locationFlag, PruneCommand} from '@bkcli/core'
+import {locationFlag, PruneCommand} from '@bkcli/core/command'
+import {BkError} from '@bkcli/core/errors'
 import {Args} from '@oclif/core'
 import {tracStore} from '../../backup.js'
 

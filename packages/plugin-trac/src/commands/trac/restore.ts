@@ -1,16 +1,9 @@
-import {
-  BkCommand,
-  BkError,
-  dryRunFlag,
-  followRestoreOperation,
-  frontendFlags,
-  frontendLines,
-  frontendsFromFlags,
-  hookFlags,
-  isFollowLocation,
-  parseAsOf,
-  warnIfPasswordInArgv,
-} from '@bkcli/core'
+import {parseAsOf} from '@bkcli/core/catalog'
+import {BkCommand, dryRunFlag} from '@bkcli/core/command'
+import {warnIfPasswordInArgv} from '@bkcli/core/db'
+import {BkError} from '@bkcli/core/errors'
+import {followRestoreOperation, isFollowLocation} from '@bkcli/core/follow'
+import {frontendFlags, frontendLines, frontendsFromFlags, hookFlags} from '@bkcli/core/process'
 import {Args, Flags} from '@oclif/core'
 import {resolveTracDbUrl} from '../../db-url.js'
 import {tracFollowRestoreTarget} from '../../follow.js'

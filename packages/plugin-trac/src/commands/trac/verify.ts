@@ -1,4 +1,4 @@
-import {VerifyCommand} from '@bkcli/core'
+import {VerifyCommand} from '@bkcli/core/command'
 import {Args, Flags} from '@oclif/core'
 import {resolveTracDbUrl} from '../../db-url.js'
 import {type VerifyResult, verifyBackup} from '../../verify.js'
