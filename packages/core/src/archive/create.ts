@@ -528,6 +528,22 @@ async function* listedSources(
   // is, not as the lossy string readdir would give (which names no file)
   const SLASH = Buffer.from('/')
   const byName = (a: {name: string}, b: {name: string}) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+  /** A listed entry's kind: from the listing, or an lstat where it does not tell or the name may be ours to leave
+   * out; undefined to skip it (excluded, or removed between readdir and lstat: a live application's temp file). */
+  const kindOfListed = async (
+    dirent: Parameters<typeof kindOf>[0],
+    name: string,
+    child: string | Buffer,
+  ): Promise<SourceKind | undefined> => {
+    const listed = kindOf(dirent)
+    if (listed !== undefined && !exclude.has(name)) return listed
+    const st = await lstat(child).catch((error) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw error
+    })
+    if (!st || excluded(name, st)) return undefined
+    return kindOf(st) ?? 'other'
+  }
   async function* below(abs: Buffer | string, rel: string, relRaw: Buffer | undefined): AsyncGenerator<Source> {
     if (typeof abs === 'string') {
       // listed as strings (several times faster than as bytes, for a folder of many small files), unless a name
@@ -541,15 +557,8 @@ async function* listedSources(
           const path = rel === '' ? name : `${rel}/${name}`
           if (filter && !filter(path)) continue
           const child = `${abs}/${name}`
-          let kind = kindOf(dirent)
-          if (kind === undefined || exclude.has(name)) {
-            const st = await lstat(child).catch((error) => {
-              if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-              throw error
-            })
-            if (!st || excluded(name, st)) continue
-            kind = kindOf(st) ?? 'other'
-          }
+          const kind = await kindOfListed(dirent, name, child)
+          if (kind === undefined) continue
           yield {path, kind}
           if (kind === 'directory') yield* below(child, path, undefined)
         }
@@ -568,16 +577,8 @@ async function* listedSources(
         lossy || relRaw ? Buffer.concat(rel === '' ? [bytes] : [relRaw ?? Buffer.from(rel), SLASH, bytes]) : undefined
       if (filter && !filter(path)) continue
       const child = Buffer.concat([abs, SLASH, bytes])
-      let kind = kindOf(dirent)
-      if (kind === undefined || exclude.has(name)) {
-        const st = await lstat(child).catch((error) => {
-          // removed between readdir and lstat (a live application's temp file): nothing to report, as walk()
-          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-          throw error
-        })
-        if (!st || excluded(name, st)) continue
-        kind = kindOf(st) ?? 'other'
-      }
+      const kind = await kindOfListed(dirent, name, child)
+      if (kind === undefined) continue
       yield raw ? {path, kind, raw} : {path, kind}
       // below a name that is not valid UTF-8, paths stay bytes
       if (kind === 'directory') yield* below(raw ? child : child.toString(), path, raw)
