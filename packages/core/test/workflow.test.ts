@@ -8,6 +8,7 @@ import {
   decidePrune,
   formatPlan,
   lockTargets,
+  newestFirst,
   type Operation,
   type RunSettings,
   runOperation,
@@ -116,6 +117,23 @@ describe('decidePrune', () => {
     const decision = decidePrune(list, {keep: 1, clock: 'utc'})
     expect(decision.remove.map((a) => a.name).sort()).toEqual(['a-1', 'a-2'])
     expect(decision.keep.map((k) => k.artifact.name).sort()).toEqual(['a-3', 'b-1', 'b-2'])
+  })
+  it('ranks backups of one second by their collision number, whatever order they were listed in', () => {
+    const at = new Date(Date.UTC(2026, 10, 5, 2))
+    const named = (name: string): Artifact => ({name, path: `/loc/${name}`, kind: 'backup', date: at, bytes: 1})
+    const listed = ['x_2.tar.gz', 'x.tar.gz', 'x_10.tar.gz', 'x_1.tar.gz', 'x_9.tar.gz'].map(named)
+    expect(newestFirst(listed).map((a) => a.name)).toEqual([
+      'x_10.tar.gz',
+      'x_9.tar.gz',
+      'x_2.tar.gz',
+      'x_1.tar.gz',
+      'x.tar.gz',
+    ])
+    for (const order of [listed, [...listed].reverse()]) {
+      const decision = decidePrune(order, {keep: 2, clock: 'utc'}, {now: at})
+      expect(decision.keep.map((k) => k.artifact.name)).toEqual(['x_10.tar.gz', 'x_9.tar.gz'])
+      expect(decision.remove.map((a) => a.name)).toEqual(['x_2.tar.gz', 'x_1.tar.gz', 'x.tar.gz'])
+    }
   })
   it('counts an upcoming backup so a dry run prunes what the real run would', () => {
     const decision = decidePrune([day(1, 'a'), day(2, 'a')], {keep: 2, clock: 'utc'}, {upcoming: day(3, 'a')})

@@ -64,13 +64,39 @@ export function artifactRow(a: Artifact): ArtifactRow {
 }
 
 /**
- * A copy of `list` sorted newest first, ties by name in code-unit order (descending): `x_1.tar.gz` (the second
- * backup of a second) before `x.tar.gz`. localeCompare skips punctuation and put them the other way round.
+ * A copy of `list` sorted newest first, ties by name descending with digit runs compared as numbers:
+ * `x_10.tar.gz` before `x_2.tar.gz` before `x_1.tar.gz` before `x.tar.gz` (collision numbers of one second).
+ * localeCompare orders punctuation its own way and put `x.tar.gz` above `x_1.tar.gz`.
  */
 export function newestFirst<A extends {date: Date; name: string}>(list: A[]): A[] {
-  return [...list].sort(
-    (a, b) => b.date.getTime() - a.date.getTime() || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0),
-  )
+  return [...list].sort((a, b) => b.date.getTime() - a.date.getTime() || compareNames(b.name, a.name))
+}
+
+const RUNS = /\d+|\D+/g
+
+/** Names in ascending order: digit runs by value, the rest by code units (no locale rules). */
+function compareNames(a: string, b: string): number {
+  const left = a.match(RUNS) ?? []
+  const right = b.match(RUNS) ?? []
+  for (let i = 0; i < Math.min(left.length, right.length); i++) {
+    const x = left[i] as string
+    const y = right[i] as string
+    if (x === y) continue
+    const order = /^\d/.test(x) && /^\d/.test(y) ? compareNumbers(x, y) : codeUnits(x, y)
+    if (order !== 0) return order
+  }
+  return left.length - right.length
+}
+
+/** Two runs of digits by value, without a size limit; `01` after `1` so that unequal names never tie. */
+function compareNumbers(x: string, y: string): number {
+  const a = x.replace(/^0+/, '')
+  const b = y.replace(/^0+/, '')
+  return a.length - b.length || codeUnits(a, b) || codeUnits(x, y)
+}
+
+function codeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 /** The one listing table of every plugin: date (UTC), kind, size, name, then who made it and the note. */

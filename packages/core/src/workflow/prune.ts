@@ -42,9 +42,10 @@ export function decidePrune(
   }
   const decision: PruneDecision = {remove: [], keep: []}
   for (const members of groups.values()) {
-    // Unique names for the retention planner, which keys its reasons by name.
+    // Unique names for the retention planner, which keys its reasons by name; newest first so that backups of
+    // one second are ranked by their collision number, not by the order the folder listed them in.
     const plan = planRetention(
-      members.map((a) => ({name: a.path, date: a.date, artifact: a})),
+      newestFirst(members).map((a) => ({name: a.path, date: a.date, artifact: a})),
       policy,
       options.now,
     )
