@@ -112,7 +112,16 @@ export function run(program: string, args: string[], stdout: 'pipe' | 'ignore' |
       resolve(new Error(`${basename(program)} ${how}${last ? `: ${last}` : ''}`))
     })
   })
-  return {child, exited}
+  return {child, exited, stderr: () => stderr}
+}
+
+/**
+ * pigz's verdict on bytes after the last gzip member: it ignores them, saying so on stderr only with -v, and exits 0.
+ * An Error, so that a file with garbage appended never passes for the stream it starts with.
+ */
+export function trailingJunk(program: string, stderr: string): Error | undefined {
+  if (!/trailing (junk|garbage)/i.test(stderr)) return undefined
+  return new Error(`${basename(program)}: bytes after the end of the gzip stream (trailing junk)`)
 }
 
 /**
@@ -189,11 +198,13 @@ export async function decodeCheck(compression: Compression): Promise<{
   done(): Promise<void>
 }> {
   if (compression === 'none') return {write: () => undefined, done: async () => {}}
-  const program =
-    compression === 'zstd' ? 'zstd' : jsOnly() ? undefined : ((await pigz()) ?? (await findProgram('gzip')))
+  // pigz, or zlib: `gzip -t` lets trailing zeros pass
+  const program = compression === 'zstd' ? 'zstd' : jsOnly() ? undefined : await pigz()
   if (!program) {
-    // zlib in the thread pool
+    // zlib in the thread pool; it stops at trailing zeros without a word, so its count of the bytes it consumed
+    // must reach the count fed to it
     const gunzip = createGunzip({chunkSize: 256 * 1024})
+    let fed = 0
     let failure: Error | undefined
     gunzip.on('error', (error) => {
       failure ??= error
@@ -205,6 +216,7 @@ export async function decodeCheck(compression: Compression): Promise<{
     })
     return {
       write(chunk) {
+        fed += chunk.length
         if (failure || gunzip.write(chunk)) return undefined
         // whichever comes first removes the other listener: one per backpressured write would pile up
         return new Promise<void>((resolve) => {
@@ -221,10 +233,12 @@ export async function decodeCheck(compression: Compression): Promise<{
         gunzip.end()
         await ended
         if (failure) throw failure
+        if (gunzip.bytesWritten !== fed)
+          throw new Error(`gzip: ${fed - gunzip.bytesWritten} bytes after the end of the gzip stream (trailing junk)`)
       },
     }
   }
-  const {child, exited} = run(program, compression === 'zstd' ? ['-t', '-q'] : ['-t'], 'ignore')
+  const {child, exited, stderr} = run(program, compression === 'zstd' ? ['-t', '-q'] : ['-t', '-v'], 'ignore')
   const stdin = child.stdin as Writable
   let closed = false
   child.once('close', () => {
@@ -237,7 +251,7 @@ export async function decodeCheck(compression: Compression): Promise<{
     },
     async done() {
       stdin.end()
-      const failure = await exited
+      const failure = (await exited) ?? trailingJunk(program, stderr())
       if (failure) throw failure
     },
   }
