@@ -4,12 +4,13 @@
  * `zstd -T0` compress on every core. Each is looked up on PATH (per PATH value, so a test can hide one);
  * BK_ARCHIVE_ENGINE=node forces the JavaScript engines (node-tar, zlib) everywhere.
  */
-import {type ChildProcess, execFile, spawn} from 'node:child_process'
+import {type ChildProcess, execFile} from 'node:child_process'
 import {constants} from 'node:fs'
 import {access} from 'node:fs/promises'
 import {basename, delimiter, join} from 'node:path'
 import {Duplex, Readable, Writable} from 'node:stream'
 import {createGunzip, createGzip} from 'node:zlib'
+import {spawnTied} from './tied.js'
 import type {Compression} from './types.js'
 
 const found = new Map<string, Promise<string | undefined>>()
@@ -96,7 +97,7 @@ export async function compressorCommand(
  * may be a file descriptor (the program then writes there itself).
  */
 export function run(program: string, args: string[], stdout: 'pipe' | 'ignore' | number) {
-  const child = spawn(program, args, {stdio: ['pipe', stdout, 'pipe']})
+  const child = spawnTied(program, args, {stdio: ['pipe', stdout, 'pipe']})
   let stderr = ''
   child.stderr?.setEncoding('utf8')
   child.stderr?.on('data', (text: string) => {
@@ -339,7 +340,10 @@ export function startGnuTar(
   if (portable) args.splice(3, 0, '--owner=0', '--group=0')
   // names and hard-link targets under the prefix, symlink texts untouched ('S'); the prefix is plain segments
   if (prefix !== undefined) args.splice(3, 0, `--transform=s,^,${prefix}/,S`)
-  const child: ChildProcess = spawn(tar, args, {stdio: ['pipe', stdout, 'pipe'], env: {...process.env, LC_ALL: 'C'}})
+  const child: ChildProcess = spawnTied(tar, args, {
+    stdio: ['pipe', stdout, 'pipe'],
+    env: {...process.env, LC_ALL: 'C'},
+  })
   let stderr = ''
   child.stderr?.setEncoding('utf8')
   child.stderr?.on('data', (text: string) => {
