@@ -6,7 +6,7 @@
  */
 import {type ChildProcess, execFile} from 'node:child_process'
 import {constants} from 'node:fs'
-import {access} from 'node:fs/promises'
+import {access, readFile} from 'node:fs/promises'
 import {basename, delimiter, join} from 'node:path'
 import {Duplex, Readable, Writable} from 'node:stream'
 import {createGunzip, createGzip} from 'node:zlib'
@@ -48,15 +48,34 @@ export async function gnuTar(): Promise<string | undefined> {
   if (!tar) return undefined
   let ok = gnuChecked.get(tar)
   if (!ok) {
-    ok = new Promise<boolean>((resolve) => {
-      execFile(tar, ['--version'], {timeout: 10_000}, (error, stdout) => {
-        const m = /GNU tar\)? (\d+)\.(\d+)/.exec(String(stdout))
-        resolve(!error && m !== null && (Number(m[1]) > 1 || Number(m[2]) >= 29))
-      })
-    })
+    ok = gnuTarByItsFile(tar).then((known) => known || gnuTarByVersion(tar))
     gnuChecked.set(tar, ok)
   }
   return (await ok) ? tar : undefined
+}
+
+/**
+ * GNU tar 1.29 or later told by its program file: an executable binary naming itself GNU tar, with the
+ * --verbatim-files-from option (new in 1.29). Saves running `tar --version`: a spawn blocks Node's main thread for
+ * tens of milliseconds. Anything else (a script, another tar) is asked for its version.
+ */
+async function gnuTarByItsFile(tar: string): Promise<boolean> {
+  try {
+    const bytes = await readFile(tar)
+    return bytes.subarray(0, 4).equals(ELF) && bytes.includes('GNU tar') && bytes.includes('verbatim-files-from')
+  } catch {
+    return false
+  }
+}
+const ELF = Buffer.from([0x7f, 0x45, 0x4c, 0x46])
+
+function gnuTarByVersion(tar: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    execFile(tar, ['--version'], {timeout: 10_000}, (error, stdout) => {
+      const m = /GNU tar\)? (\d+)\.(\d+)/.exec(String(stdout))
+      resolve(!error && m !== null && (Number(m[1]) > 1 || Number(m[2]) >= 29))
+    })
+  })
 }
 
 /** pigz on PATH (and not turned off), else undefined: gzip then runs in zlib. */

@@ -6,8 +6,8 @@
  * plainly: then they end at their own pace (their input closes), and the next run sweeps the partial file as the
  * leftover of a dead process, as before.
  */
-import {type ChildProcess, type SpawnOptions, spawn, spawnSync} from 'node:child_process'
-import {accessSync, constants} from 'node:fs'
+import {type ChildProcess, type SpawnOptions, spawn} from 'node:child_process'
+import {accessSync, constants, readFileSync} from 'node:fs'
 import {delimiter, join} from 'node:path'
 
 /** Per PATH value: setpriv's path when it sets a parent-death signal, '' when not. */
@@ -25,17 +25,21 @@ function onPath(name: string): string | undefined {
   return undefined
 }
 
-/** setpriv, when present and able to set a parent-death signal (util-linux 2.33 and later; tried once). */
+/**
+ * setpriv, when present and able to set a parent-death signal (util-linux 2.33 and later). Told by the option's name
+ * in the program file itself, not by running it: a spawn blocks Node's main thread for tens of milliseconds.
+ */
 function deathSignalWrapper(): string | undefined {
   if (process.platform !== 'linux') return undefined
   const key = process.env.PATH ?? ''
   let found = wrappers.get(key)
   if (found === undefined) {
     const setpriv = onPath('setpriv')
-    const works =
-      setpriv !== undefined &&
-      spawnSync(setpriv, ['--pdeathsig', 'KILL', '--', 'true'], {stdio: 'ignore', timeout: 5000}).status === 0
-    found = works ? setpriv : ''
+    let works = false
+    try {
+      works = setpriv !== undefined && readFileSync(setpriv).includes('--pdeathsig')
+    } catch {}
+    found = works && setpriv ? setpriv : ''
     wrappers.set(key, found)
   }
   return found || undefined
