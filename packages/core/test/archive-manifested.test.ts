@@ -10,6 +10,7 @@ import {gzipSync} from 'node:zlib'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {createArchive, listArchive} from '../src/archive/index.js'
 import {decodeCheck} from '../src/archive/native.js'
+import {decodeInto, decoderCommand} from '../src/archive/to-file.js'
 import {createArchiveWithManifest} from '../src/manifest/bk-archive.js'
 import {buildArchiveManifest} from '../src/manifest/build.js'
 import {MANIFEST_NAME, type ManifestMeta} from '../src/manifest/types.js'
@@ -107,8 +108,39 @@ describe('decodeCheck: the written bytes must decode', () => {
         flipped[at] = (flipped[at] ?? 0) ^ 0x55
         await expect(feed(flipped)).rejects.toThrow()
         await expect(feed(good.subarray(0, good.length - 9))).rejects.toThrow()
+        // bytes after the stream: pigz -t and zlib ignore them (garbage, or zeros), bk must not
+        await expect(feed(Buffer.concat([good, Buffer.from('trailing garbage')]))).rejects.toThrow(
+          /trailing|format|header check/,
+        )
+        await expect(feed(Buffer.concat([good, Buffer.alloc(100)]))).rejects.toThrow(/trailing|format|header check/)
+        await expect(feed(Buffer.concat([good, Buffer.from([0]), Buffer.from('junk')]))).rejects.toThrow(
+          /trailing|format|header check/,
+        )
       })
     }
+  }
+})
+
+describe('decodeInto: the decompressor that also gives the tar bytes', () => {
+  for (const compression of ['gzip', 'zstd'] as const) {
+    it(`${compression}: gives the bytes of an intact stream, refuses one with bytes after its end`, async () => {
+      const tarBytes = Buffer.alloc(64 * 1024, 'tar bytes ')
+      const good = compression === 'gzip' ? gzipSync(tarBytes) : execFileSync('zstd', ['-q', '-c'], {input: tarBytes})
+      const command = await decoderCommand(compression)
+      if (!command) return // no pigz: createArchiveWithManifest then uses decodeCheck's zlib (above)
+      const feed = async (bytes: Buffer) => {
+        const out: Buffer[] = []
+        const check = decodeInto(command, (chunk) => out.push(Buffer.from(chunk)))
+        for (let at = 0; at < bytes.length; at += 1000) await check.write(bytes.subarray(at, at + 1000))
+        await check.done()
+        return Buffer.concat(out)
+      }
+      expect((await feed(good)).equals(tarBytes)).toBe(true)
+      await expect(feed(Buffer.concat([good, Buffer.from('trailing garbage')]))).rejects.toThrow(
+        /trailing|format|header check/,
+      )
+      await expect(feed(Buffer.concat([good, Buffer.alloc(100)]))).rejects.toThrow(/trailing|format|header check/)
+    })
   }
 })
 

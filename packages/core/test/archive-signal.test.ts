@@ -121,3 +121,58 @@ describe('an interrupted archive leaves nothing that looks complete', () => {
     expect(readdirSync(dir)).toEqual([])
   })
 })
+
+/** A PATH with `name` replaced by a shell script (`body` after the shebang; REAL is the real program's path). */
+function pathWith(name: string, body: string): string {
+  const bin = join(temp(), 'bin')
+  mkdirSync(bin)
+  const real = execFileSync('sh', ['-c', `command -v ${name}`], {encoding: 'utf8'}).trim()
+  writeFileSync(join(bin, name), `#!/bin/sh\nREAL=${real}\n${body}\n`, {mode: 0o755})
+  return `${bin}:${process.env.PATH}`
+}
+
+describe('kill -9 of bk while it archives', () => {
+  // a compressor that would hold the partial file open for a minute after its work, unless it dies with bk
+  const lingering = 'for a in "$@"; do case "$a" in -d|-t) exec $REAL "$@";; esac; done\n$REAL "$@"\nexec sleep 60'
+
+  async function killed(path: string) {
+    const dir = temp()
+    const file = join(dir, 'backup.tar.zst')
+    const savedPath = process.env.PATH
+    process.env.PATH = path
+    let r: Awaited<ReturnType<typeof interrupt>>
+    try {
+      r = await interrupt(['create', src, file], 'SIGKILL')
+    } finally {
+      process.env.PATH = savedPath
+    }
+    expect(r.signal).toBe('SIGKILL')
+    return dir
+  }
+
+  it('leaves no tar or compressor writing the partial file, and the next run sweeps it', async () => {
+    const dir = await killed(pathWith('zstd', lingering))
+    for (let i = 0; i < 50 && openedBelow(dir).length > 0; i++) await new Promise((r) => setTimeout(r, 100))
+    expect(openedBelow(dir)).toEqual([])
+    // no cleanup ran: the partial file stays, the leftover of a dead process, for the next run to remove
+    expect(readdirSync(dir)).toEqual([expect.stringMatching(/^\.backup\.tar\.zst\.bk-partial-\d+-/)])
+    const {sweepLeftovers} = await import('../src/workflow/leftovers.js')
+    expect(await sweepLeftovers(dir)).toHaveLength(1)
+    expect(readdirSync(dir)).toEqual([])
+  })
+
+  it('without a setpriv that sets a parent-death signal, programs start plainly (and the archive is made)', async () => {
+    const dir = temp()
+    const file = join(dir, 'plain.tar.gz')
+    const savedPath = process.env.PATH
+    process.env.PATH = pathWith('setpriv', 'exit 1')
+    try {
+      const {createArchive: create} = await import('../src/archive/index.js')
+      const made = await create({cwd: src, file})
+      expect(made.entries).toBe(96)
+      expect(execFileSync('tar', ['-tzf', file], {encoding: 'utf8'}).split('\n').filter(Boolean)).toHaveLength(96)
+    } finally {
+      process.env.PATH = savedPath
+    }
+  })
+})

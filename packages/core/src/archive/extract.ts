@@ -9,6 +9,7 @@ import {atomicDir} from '../safety/atomic.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {progressOutput, stepProgress} from '../ui/progress.js'
 import {feedTar} from './drive.js'
+import {acceptEmptyArchive} from './empty.js'
 import {EntryChecker, type EntryCheckOptions, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
 import {scanArchive} from './read.js'
@@ -209,22 +210,24 @@ async function unpackInto(
     return true
   }
 
-  const unpack = new Unpack({
-    cwd: dest,
-    strict: true,
-    preserveOwner,
-    chmod: true,
-    processUmask: umask,
-    // replace existing files instead of rewriting them in place: an in-place rewrite keeps the old mode and owner,
-    // and would change the content of every other hard link to them
-    unlink: true,
-    maxDepth: 4096,
-    // node-tar rewrites a link text that is absolute or leaves the target: with outsideSymlinks the text is kept as
-    // stored. The checker above still admits no entry below a symlink (nor a hard link through one), so nothing is
-    // written through a link; node-tar's own path checks are redundant with it for the clean paths it receives.
-    ...(options.outsideSymlinks ? {preservePaths: true} : {}),
-    filter: (_path, entry) => admit(entry as ReadEntry),
-  })
+  const unpack = acceptEmptyArchive(
+    new Unpack({
+      cwd: dest,
+      strict: true,
+      preserveOwner,
+      chmod: true,
+      processUmask: umask,
+      // replace existing files instead of rewriting them in place: an in-place rewrite keeps the old mode and owner,
+      // and would change the content of every other hard link to them
+      unlink: true,
+      maxDepth: 4096,
+      // node-tar rewrites a link text that is absolute or leaves the target: with outsideSymlinks the text is kept as
+      // stored. The checker above still admits no entry below a symlink (nor a hard link through one), so nothing is
+      // written through a link; node-tar's own path checks are redundant with it for the clean paths it receives.
+      ...(options.outsideSymlinks ? {preservePaths: true} : {}),
+      filter: (_path, entry) => admit(entry as ReadEntry),
+    }),
+  )
   const sum = checksum(file, options.sha256)
   // progress counts the archive's own (compressed) bytes read, so its size gives the ETA
   const step = stepProgress('extracting', {total: (await stat(file)).size})

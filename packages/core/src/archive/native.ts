@@ -4,12 +4,13 @@
  * `zstd -T0` compress on every core. Each is looked up on PATH (per PATH value, so a test can hide one);
  * BK_ARCHIVE_ENGINE=node forces the JavaScript engines (node-tar, zlib) everywhere.
  */
-import {type ChildProcess, execFile, spawn} from 'node:child_process'
+import {type ChildProcess, execFile} from 'node:child_process'
 import {constants} from 'node:fs'
-import {access} from 'node:fs/promises'
+import {access, readFile} from 'node:fs/promises'
 import {basename, delimiter, join} from 'node:path'
 import {Duplex, Readable, Writable} from 'node:stream'
 import {createGunzip, createGzip} from 'node:zlib'
+import {spawnTied} from './tied.js'
 import type {Compression} from './types.js'
 
 const found = new Map<string, Promise<string | undefined>>()
@@ -47,15 +48,34 @@ export async function gnuTar(): Promise<string | undefined> {
   if (!tar) return undefined
   let ok = gnuChecked.get(tar)
   if (!ok) {
-    ok = new Promise<boolean>((resolve) => {
-      execFile(tar, ['--version'], {timeout: 10_000}, (error, stdout) => {
-        const m = /GNU tar\)? (\d+)\.(\d+)/.exec(String(stdout))
-        resolve(!error && m !== null && (Number(m[1]) > 1 || Number(m[2]) >= 29))
-      })
-    })
+    ok = gnuTarByItsFile(tar).then((known) => known || gnuTarByVersion(tar))
     gnuChecked.set(tar, ok)
   }
   return (await ok) ? tar : undefined
+}
+
+/**
+ * GNU tar 1.29 or later told by its program file: an executable binary naming itself GNU tar, with the
+ * --verbatim-files-from option (new in 1.29). Saves running `tar --version`: a spawn blocks Node's main thread for
+ * tens of milliseconds. Anything else (a script, another tar) is asked for its version.
+ */
+async function gnuTarByItsFile(tar: string): Promise<boolean> {
+  try {
+    const bytes = await readFile(tar)
+    return bytes.subarray(0, 4).equals(ELF) && bytes.includes('GNU tar') && bytes.includes('verbatim-files-from')
+  } catch {
+    return false
+  }
+}
+const ELF = Buffer.from([0x7f, 0x45, 0x4c, 0x46])
+
+function gnuTarByVersion(tar: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    execFile(tar, ['--version'], {timeout: 10_000}, (error, stdout) => {
+      const m = /GNU tar\)? (\d+)\.(\d+)/.exec(String(stdout))
+      resolve(!error && m !== null && (Number(m[1]) > 1 || Number(m[2]) >= 29))
+    })
+  })
 }
 
 /** pigz on PATH (and not turned off), else undefined: gzip then runs in zlib. */
@@ -96,7 +116,7 @@ export async function compressorCommand(
  * may be a file descriptor (the program then writes there itself).
  */
 export function run(program: string, args: string[], stdout: 'pipe' | 'ignore' | number) {
-  const child = spawn(program, args, {stdio: ['pipe', stdout, 'pipe']})
+  const child = spawnTied(program, args, {stdio: ['pipe', stdout, 'pipe']})
   let stderr = ''
   child.stderr?.setEncoding('utf8')
   child.stderr?.on('data', (text: string) => {
@@ -112,7 +132,16 @@ export function run(program: string, args: string[], stdout: 'pipe' | 'ignore' |
       resolve(new Error(`${basename(program)} ${how}${last ? `: ${last}` : ''}`))
     })
   })
-  return {child, exited}
+  return {child, exited, stderr: () => stderr}
+}
+
+/**
+ * pigz's verdict on bytes after the last gzip member: it ignores them, saying so on stderr only with -v, and exits 0.
+ * An Error, so that a file with garbage appended never passes for the stream it starts with.
+ */
+export function trailingJunk(program: string, stderr: string): Error | undefined {
+  if (!/trailing (junk|garbage)/i.test(stderr)) return undefined
+  return new Error(`${basename(program)}: bytes after the end of the gzip stream (trailing junk)`)
 }
 
 /**
@@ -189,11 +218,13 @@ export async function decodeCheck(compression: Compression): Promise<{
   done(): Promise<void>
 }> {
   if (compression === 'none') return {write: () => undefined, done: async () => {}}
-  const program =
-    compression === 'zstd' ? 'zstd' : jsOnly() ? undefined : ((await pigz()) ?? (await findProgram('gzip')))
+  // pigz, or zlib: `gzip -t` lets trailing zeros pass
+  const program = compression === 'zstd' ? 'zstd' : jsOnly() ? undefined : await pigz()
   if (!program) {
-    // zlib in the thread pool
+    // zlib in the thread pool; it stops at trailing zeros without a word, so its count of the bytes it consumed
+    // must reach the count fed to it
     const gunzip = createGunzip({chunkSize: 256 * 1024})
+    let fed = 0
     let failure: Error | undefined
     gunzip.on('error', (error) => {
       failure ??= error
@@ -205,6 +236,7 @@ export async function decodeCheck(compression: Compression): Promise<{
     })
     return {
       write(chunk) {
+        fed += chunk.length
         if (failure || gunzip.write(chunk)) return undefined
         // whichever comes first removes the other listener: one per backpressured write would pile up
         return new Promise<void>((resolve) => {
@@ -221,10 +253,12 @@ export async function decodeCheck(compression: Compression): Promise<{
         gunzip.end()
         await ended
         if (failure) throw failure
+        if (gunzip.bytesWritten !== fed)
+          throw new Error(`gzip: ${fed - gunzip.bytesWritten} bytes after the end of the gzip stream (trailing junk)`)
       },
     }
   }
-  const {child, exited} = run(program, compression === 'zstd' ? ['-t', '-q'] : ['-t'], 'ignore')
+  const {child, exited, stderr} = run(program, compression === 'zstd' ? ['-t', '-q'] : ['-t', '-v'], 'ignore')
   const stdin = child.stdin as Writable
   let closed = false
   child.once('close', () => {
@@ -237,7 +271,7 @@ export async function decodeCheck(compression: Compression): Promise<{
     },
     async done() {
       stdin.end()
-      const failure = await exited
+      const failure = (await exited) ?? trailingJunk(program, stderr())
       if (failure) throw failure
     },
   }
@@ -325,7 +359,10 @@ export function startGnuTar(
   if (portable) args.splice(3, 0, '--owner=0', '--group=0')
   // names and hard-link targets under the prefix, symlink texts untouched ('S'); the prefix is plain segments
   if (prefix !== undefined) args.splice(3, 0, `--transform=s,^,${prefix}/,S`)
-  const child: ChildProcess = spawn(tar, args, {stdio: ['pipe', stdout, 'pipe'], env: {...process.env, LC_ALL: 'C'}})
+  const child: ChildProcess = spawnTied(tar, args, {
+    stdio: ['pipe', stdout, 'pipe'],
+    env: {...process.env, LC_ALL: 'C'},
+  })
   let stderr = ''
   child.stderr?.setEncoding('utf8')
   child.stderr?.on('data', (text: string) => {

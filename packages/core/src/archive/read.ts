@@ -3,6 +3,7 @@ import {stat} from 'node:fs/promises'
 import {Parser, type ReadEntry} from 'tar'
 import {stepProgress} from '../ui/progress.js'
 import {feedTar} from './drive.js'
+import {acceptEmptyArchive} from './empty.js'
 import {EntryChecker, type EntryCheckOptions, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
 import type {ArchiveEntry, CheckResult} from './types.js'
@@ -56,14 +57,16 @@ export async function scanArchive(
   onRaw?: (chunk: Buffer) => void,
 ): Promise<void> {
   const stop = new AbortController()
-  const parser = new Parser({
-    strict: true,
-    onReadEntry: (entry) => {
-      if (stop.signal.aborted) return entry.resume()
-      onEntry(entry, () => stop.abort())
-      entry.resume()
-    },
-  })
+  const parser = acceptEmptyArchive(
+    new Parser({
+      strict: true,
+      onReadEntry: (entry) => {
+        if (stop.signal.aborted) return entry.resume()
+        onEntry(entry, () => stop.abort())
+        entry.resume()
+      },
+    }),
+  )
   try {
     await feedTar(file, parser, stop.signal, onRaw)
   } catch (error) {
@@ -79,18 +82,20 @@ export async function* listArchive(file: string): AsyncGenerator<ArchiveEntry> {
   let failure: unknown
   let resumeProducer: (() => void) | undefined
   const HIGH = 1024
-  const parser = new Parser({
-    strict: true,
-    onReadEntry: (entry) => {
-      queue.push(describeEntry(entry))
-      wake?.()
-      if (queue.length >= HIGH) {
-        // hold the parser on this entry until the consumer catches up
-        entry.pause()
-        resumeProducer = () => entry.resume()
-      } else entry.resume()
-    },
-  })
+  const parser = acceptEmptyArchive(
+    new Parser({
+      strict: true,
+      onReadEntry: (entry) => {
+        queue.push(describeEntry(entry))
+        wake?.()
+        if (queue.length >= HIGH) {
+          // hold the parser on this entry until the consumer catches up
+          entry.pause()
+          resumeProducer = () => entry.resume()
+        } else entry.resume()
+      },
+    }),
+  )
   const run = feedTar(file, parser).then(
     () => {
       finished = true

@@ -13,7 +13,7 @@ import type {Writable} from 'node:stream'
 import {Worker} from 'node:worker_threads'
 import {writeBehind} from '../fs/write-behind.js'
 import {onInterrupt} from '../safety/interrupt.js'
-import {drainedOrClosed, findProgram, pigz, run, startGnuTar} from './native.js'
+import {drainedOrClosed, pigz, run, startGnuTar, trailingJunk} from './native.js'
 
 /** Bytes per read-back of the growing file (from the page cache). */
 const READ_BACK = 2 * 1024 * 1024
@@ -252,14 +252,17 @@ export async function compressIntoFile(
   }
 }
 
-/** The program that decompresses `compression` to stdout (pigz or gzip, zstd), or undefined (zlib, or 'none'). */
+/**
+ * The program that decompresses `compression` to stdout (pigz -v: see trailingJunk; zstd), or undefined (zlib, or
+ * 'none'). Not `gzip -d`: it lets trailing zeros pass.
+ */
 export async function decoderCommand(
   compression: 'gzip' | 'zstd' | 'none',
 ): Promise<{program: string; args: string[]} | undefined> {
   if (compression === 'none') return undefined
   if (compression === 'zstd') return {program: 'zstd', args: ['-d', '-c', '-q']}
-  const program = (await pigz()) ?? (await findProgram('gzip'))
-  return program ? {program, args: ['-d', '-c']} : undefined
+  const program = await pigz()
+  return program ? {program, args: ['-d', '-c', '-v']} : undefined
 }
 
 /**
@@ -272,7 +275,7 @@ export function decodeInto(
   command: {program: string; args: string[]},
   onTar: (chunk: Buffer) => void,
 ): {write(chunk: Buffer): Promise<void>; done(): Promise<void>} {
-  const {child, exited} = run(command.program, command.args, 'pipe')
+  const {child, exited, stderr} = run(command.program, command.args, 'pipe')
   const stdin = child.stdin as Writable
   let closed = false
   const gone = new Promise<void>((resolve) =>
@@ -304,7 +307,7 @@ export function decodeInto(
     },
     async done() {
       stdin.end()
-      const failure = await exited
+      const failure = (await exited) ?? trailingJunk(command.program, stderr())
       await reading
       if (failure) throw failure
       if (tapFailure !== undefined) throw tapFailure

@@ -1,6 +1,7 @@
 import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import {Parser} from 'tar'
+import {acceptEmptyArchive} from '../archive/empty.js'
 import {hashArchiveMembers, normalizeName} from '../archive/read.js'
 import {sha256File} from '../fs/hash.js'
 import {walk} from '../fs/walk.js'
@@ -84,34 +85,36 @@ export function manifestForArchive(meta: ManifestMeta): ArchiveManifestCollector
   const files: ManifestFile[] = []
   const digests = new Map<string, ManifestFile>()
   let failure: unknown
-  const parser = new Parser({
-    strict: true,
-    onReadEntry: (entry) => {
-      const path = normalizeName(entry.path)
-      if (entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile') {
-        const hash = createHash('sha256')
-        let size = 0
-        entry.on('data', (chunk: Buffer) => {
-          hash.update(chunk)
-          size += chunk.length
-        })
-        entry.on('end', () => {
-          if (path === MANIFEST_NAME) return
-          const file = {path, size, sha256: hash.digest('hex')}
-          digests.set(path, file)
-          files.push(file)
-        })
-      } else if (entry.type === 'Link' && entry.linkpath) {
-        const target = digests.get(normalizeName(entry.linkpath))
-        if (target) {
-          const file = {...target, path}
-          digests.set(path, file)
-          files.push(file)
+  const parser = acceptEmptyArchive(
+    new Parser({
+      strict: true,
+      onReadEntry: (entry) => {
+        const path = normalizeName(entry.path)
+        if (entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile') {
+          const hash = createHash('sha256')
+          let size = 0
+          entry.on('data', (chunk: Buffer) => {
+            hash.update(chunk)
+            size += chunk.length
+          })
+          entry.on('end', () => {
+            if (path === MANIFEST_NAME) return
+            const file = {path, size, sha256: hash.digest('hex')}
+            digests.set(path, file)
+            files.push(file)
+          })
+        } else if (entry.type === 'Link' && entry.linkpath) {
+          const target = digests.get(normalizeName(entry.linkpath))
+          if (target) {
+            const file = {...target, path}
+            digests.set(path, file)
+            files.push(file)
+          }
         }
-      }
-      entry.resume()
-    },
-  })
+        entry.resume()
+      },
+    }),
+  )
   parser.on('error', (error) => {
     failure ??= error
   })

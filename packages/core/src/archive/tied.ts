@@ -1,0 +1,55 @@
+/**
+ * Children that die with bk: a `kill -9` of bk (the OOM killer, a CI timeout) runs no cleanup, and GNU tar, pigz or
+ * zstd would go on writing the `.bk-partial-…` file for minutes, orphaned. On Linux each is started through
+ * util-linux's `setpriv --pdeathsig KILL`, which asks the kernel to kill it when bk's main thread (the one that
+ * spawns) dies, then execs the program (same pid, same pipes). Where setpriv is missing or too old, programs start
+ * plainly: then they end at their own pace (their input closes), and the next run sweeps the partial file as the
+ * leftover of a dead process, as before.
+ */
+import {type ChildProcess, type SpawnOptions, spawn} from 'node:child_process'
+import {accessSync, constants, readFileSync} from 'node:fs'
+import {delimiter, join} from 'node:path'
+
+/** Per PATH value: setpriv's path when it sets a parent-death signal, '' when not. */
+const wrappers = new Map<string, string>()
+
+function onPath(name: string): string | undefined {
+  if (name.includes('/')) return name
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue
+    try {
+      accessSync(join(dir, name), constants.X_OK)
+      return join(dir, name)
+    } catch {}
+  }
+  return undefined
+}
+
+/**
+ * setpriv, when present and able to set a parent-death signal (util-linux 2.33 and later). Told by the option's name
+ * in the program file itself, not by running it: a spawn blocks Node's main thread for tens of milliseconds.
+ */
+function deathSignalWrapper(): string | undefined {
+  if (process.platform !== 'linux') return undefined
+  const key = process.env.PATH ?? ''
+  let found = wrappers.get(key)
+  if (found === undefined) {
+    const setpriv = onPath('setpriv')
+    let works = false
+    try {
+      works = setpriv !== undefined && readFileSync(setpriv).includes('--pdeathsig')
+    } catch {}
+    found = works && setpriv ? setpriv : ''
+    wrappers.set(key, found)
+  }
+  return found || undefined
+}
+
+/** spawn(program, args, options), the child killed by the kernel when this process dies (where it can be). */
+export function spawnTied(program: string, args: string[], options: SpawnOptions): ChildProcess {
+  const wrapper = deathSignalWrapper()
+  // a program not found starts plainly, so that its failure stays spawn's ENOENT
+  const resolved = wrapper ? onPath(program) : undefined
+  if (wrapper && resolved) return spawn(wrapper, ['--pdeathsig', 'KILL', '--', resolved, ...args], options)
+  return spawn(program, args, options)
+}
