@@ -6,7 +6,9 @@
 // The `list` lines are real command runs on an empty backup location: what every command pays before its own work
 // (oclif's config and every plugin manifest, the command's module graph, flag parsing, the output).
 // BENCH_BK_BEFORE=<checkout> adds that checkout's lines (built, with its own .bk-dev) to the same rounds.
+import {createRequire} from 'node:module'
 import {join} from 'node:path'
+import {pathToFileURL} from 'node:url'
 
 process.env.BENCH_ROUNDS = String(Math.max(9, Number(process.env.BENCH_ROUNDS ?? '9')))
 // imported after BENCH_ROUNDS is set: lib.mjs reads it once
@@ -22,6 +24,24 @@ const commands = (root, label, env) =>
     {tool: `bk zodb list <empty>${label}`, argv: bk(root, 'zodb', 'list', '--location', empty)},
   ].map((c) => ({...c, options: {env}, note: 'a command run: config, plugin manifests, module graph'}))
 
+/** Node importing one module and exiting: the parts of a command run, with no oclif config and no command run. */
+const importOnly = (file) => [process.execPath, '--input-type=module', '-e', `await import('${pathToFileURL(file)}')`]
+const oclifCore = createRequire(join(repoRoot, 'apps/bk/package.json')).resolve('@oclif/core')
+const parts = [
+  {
+    tool: 'import @oclif/core',
+    argv: importOnly(oclifCore),
+    options: {env: {OCLIF_DISABLE_ENGINE_WARNING: '1'}}, // as bin/run.js sets it
+    note: "oclif's barrel, which every command module imports: the floor of a command run",
+  },
+  {
+    tool: 'import the trac list command module',
+    argv: importOnly(join(repoRoot, 'packages/plugin-trac/dist/commands/trac/list.js')),
+    options: {env: {OCLIF_DISABLE_ENGINE_WARNING: '1'}},
+    note: "oclif's barrel and the command's bk module graph, no config",
+  },
+]
+
 const contenders = [
   {tool: 'bk --help (five plugins)', argv: bk(repoRoot, '--help'), note: 'replayed from the start-up cache'},
   {tool: 'bk --version', argv: bk(repoRoot, '--version'), note: 'replayed'},
@@ -33,6 +53,7 @@ const contenders = [
     note: 'oclif reads every plugin manifest; no command module is imported',
   },
   ...commands(repoRoot, '', {}),
+  ...parts,
 ]
 const before = process.env.BENCH_BK_BEFORE
 if (before) {
