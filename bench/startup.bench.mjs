@@ -3,14 +3,45 @@
 // here: runs are short, more rounds steady the median). Reports wall time and peak RSS of each. Each bk line runs
 // once untimed first, so the timed runs replay the start-up cache as every run but a user's first does; the
 // `BK_STARTUP_CACHE=off` line is oclif rendering it (the first run, and any run after a plugin changed).
-// BENCH_BK_BEFORE=<checkout> adds that checkout's `bk --help` (built, with its own .bk-dev) to the same rounds.
+// The `list` lines are real command runs on an empty backup location: what every command pays before its own work
+// (oclif's config and every plugin manifest, the command's module graph, flag parsing, the output).
+// BENCH_BK_BEFORE=<checkout> adds that checkout's lines (built, with its own .bk-dev) to the same rounds.
+import {createRequire} from 'node:module'
 import {join} from 'node:path'
+import {pathToFileURL} from 'node:url'
 
 process.env.BENCH_ROUNDS = String(Math.max(9, Number(process.env.BENCH_ROUNDS ?? '9')))
 // imported after BENCH_ROUNDS is set: lib.mjs reads it once
-const {measure, paired, printTable, repoRoot} = await import('./lib.mjs')
+const {benchDir, cleanup, measure, paired, printTable, repoRoot} = await import('./lib.mjs')
 
+const empty = benchDir('startup')
 const bk = (root, ...args) => [process.execPath, join(root, 'apps/bk/bin/run.js'), ...args]
+/** The command runs, for this checkout and for the "before" one. */
+const commands = (root, label, env) =>
+  [
+    {tool: `bk trac list <empty>${label}`, argv: bk(root, 'trac', 'list', '--location', empty)},
+    {tool: `bk roundup list <empty> --json${label}`, argv: bk(root, 'roundup', 'list', '--location', empty, '--json')},
+    {tool: `bk zodb list <empty>${label}`, argv: bk(root, 'zodb', 'list', '--location', empty)},
+  ].map((c) => ({...c, options: {env}, note: 'a command run: config, plugin manifests, module graph'}))
+
+/** Node importing one module and exiting: the parts of a command run, with no oclif config and no command run. */
+const importOnly = (file) => [process.execPath, '--input-type=module', '-e', `await import('${pathToFileURL(file)}')`]
+const oclifCore = createRequire(join(repoRoot, 'apps/bk/package.json')).resolve('@oclif/core')
+const parts = [
+  {
+    tool: 'import @oclif/core',
+    argv: importOnly(oclifCore),
+    options: {env: {OCLIF_DISABLE_ENGINE_WARNING: '1'}}, // as bin/run.js sets it
+    note: "oclif's barrel, which every command module imports: the floor of a command run",
+  },
+  {
+    tool: 'import the trac list command module',
+    argv: importOnly(join(repoRoot, 'packages/plugin-trac/dist/commands/trac/list.js')),
+    options: {env: {OCLIF_DISABLE_ENGINE_WARNING: '1'}},
+    note: "oclif's barrel and the command's bk module graph, no config",
+  },
+]
+
 const contenders = [
   {tool: 'bk --help (five plugins)', argv: bk(repoRoot, '--help'), note: 'replayed from the start-up cache'},
   {tool: 'bk --version', argv: bk(repoRoot, '--version'), note: 'replayed'},
@@ -21,16 +52,22 @@ const contenders = [
     options: {env: {BK_STARTUP_CACHE: 'off'}},
     note: 'oclif reads every plugin manifest; no command module is imported',
   },
+  ...commands(repoRoot, '', {}),
+  ...parts,
 ]
 const before = process.env.BENCH_BK_BEFORE
 if (before) {
-  contenders.push({
-    tool: `bk --help (five plugins), ${process.env.BENCH_BK_BEFORE_LABEL ?? 'before'}`,
-    argv: bk(before, '--help'),
-    options: {env: {BK_DATA_DIR: join(before, '.bk-dev')}},
-    note: 'the other checkout, same rounds',
-  })
+  const label = `, ${process.env.BENCH_BK_BEFORE_LABEL ?? 'before'}`
+  const env = {BK_DATA_DIR: join(before, '.bk-dev')}
+  contenders.push(
+    {tool: `bk --help (five plugins)${label}`, argv: bk(before, '--help'), options: {env}, note: 'same rounds'},
+    ...commands(before, label, env),
+  )
 }
-for (const c of contenders) measure(c.argv, c.options ?? {}) // untimed: records the start-up cache entry
-const rows = paired('start-up', {tool: 'node -e 0', argv: [process.execPath, '-e', '0']}, contenders)
-printTable('bk start-up (paired rounds, medians)', rows)
+try {
+  for (const c of contenders) measure(c.argv, c.options ?? {}) // untimed: records the start-up cache entry
+  const rows = paired('start-up', {tool: 'node -e 0', argv: [process.execPath, '-e', '0']}, contenders)
+  printTable('bk start-up (paired rounds, medians)', rows)
+} finally {
+  cleanup(empty)
+}
