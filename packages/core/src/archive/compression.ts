@@ -89,7 +89,7 @@ export async function openTar(file: string, onRaw?: (chunk: Buffer) => void): Pr
     : raw
   if (compression === 'none') return read
   // 256 KiB out per chunk (zlib's default is 16 KiB): fewer, larger writes into the tar parser
-  if (compression === 'gzip') return pipeline(read, createGunzip({chunkSize: 256 * 1024}), () => {})
+  if (compression === 'gzip') return strictGunzip(read)
   // zstd in a child (plain child_process: no execa to load); its failures are named as zstd's for readError
   const fromZstd = <T extends Readable>(stream: T): T => {
     stream.prependListener('error', (error: Error) => {
@@ -106,6 +106,33 @@ export async function openTar(file: string, onRaw?: (chunk: Buffer) => void): Pr
   raw.destroy()
   await requireZstd(file)
   return fromZstd(programOutput('zstd', ['-d', '-c', '-q', '--', file]))
+}
+
+/**
+ * The gunzipped bytes of `read`, refusing bytes after the last gzip member: zlib stops at trailing zeros without a
+ * word (and gzip and pigz ignore trailing junk), so a file with anything appended would read as the stream it starts
+ * with. zlib's count of the bytes it consumed must reach the count fed to it.
+ */
+function strictGunzip(read: Readable): Readable {
+  let fed = 0
+  const counted = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      fed += chunk.length
+      done(null, chunk)
+    },
+  })
+  const gunzip = createGunzip({chunkSize: 256 * 1024})
+  const checked = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      done(null, chunk)
+    },
+    flush(done) {
+      if (gunzip.bytesWritten === fed) return done()
+      const error = new Error(`incorrect data: ${fed - gunzip.bytesWritten} bytes after the end of the gzip stream`)
+      done(Object.assign(error, {code: 'Z_DATA_ERROR'}))
+    },
+  })
+  return pipeline(read, counted, gunzip, checked, () => {})
 }
 
 /** A Duplex compressing tar bytes; identity for 'none'. */

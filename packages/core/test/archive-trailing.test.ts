@@ -1,0 +1,40 @@
+// A .tar.gz with bytes after its last gzip member is refused when read (listed, checked, extracted): zlib stops at
+// trailing zeros without a word, and gzip and pigz ignore trailing junk, so it would read as the stream it starts with.
+import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {afterAll, describe, expect, it} from 'vitest'
+import {checkArchive, createArchive, extractArchive, listArchive} from '../src/archive/index.js'
+import {cleanupTemp, temp} from './archive-helpers.js'
+
+afterAll(cleanupTemp)
+
+async function listed(file: string): Promise<string[]> {
+  const paths: string[] = []
+  for await (const e of listArchive(file)) paths.push(e.path)
+  return paths
+}
+
+describe('a .tar.gz with bytes appended', () => {
+  it('is refused as corrupt by listing, checking and extracting; the intact one reads', async () => {
+    const dir = temp()
+    const src = join(dir, 'src')
+    mkdirSync(src)
+    writeFileSync(join(src, 'a.txt'), 'hello')
+    const good = join(dir, 'good.tar.gz')
+    await createArchive({cwd: src, file: good})
+    expect(await listed(good)).toEqual(['a.txt'])
+    for (const [name, tail] of [
+      ['zeros', Buffer.alloc(100)],
+      ['zero-led junk', Buffer.concat([Buffer.from([0]), Buffer.from('junk')])],
+      ['junk', Buffer.from('trailing garbage')],
+    ] as const) {
+      const bad = join(dir, `${name}.tar.gz`)
+      writeFileSync(bad, Buffer.concat([readFileSync(good), tail]))
+      await expect(listed(bad), name).rejects.toMatchObject({code: 'ECORRUPT'})
+      await expect(checkArchive(bad), name).rejects.toMatchObject({code: 'ECORRUPT'})
+      await expect(extractArchive({file: bad, target: join(dir, `out-${name}`)}), name).rejects.toMatchObject({
+        code: 'ECORRUPT',
+      })
+    }
+  })
+})
