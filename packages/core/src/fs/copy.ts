@@ -35,7 +35,7 @@ import {BkError, messageOf} from '../errors.js'
 import {atomicDir} from '../safety/atomic.js'
 import {stepProgress} from '../ui/progress.js'
 import {pathExists, sameOrInside} from './paths.js'
-import {walk} from './walk.js'
+import {walkSync} from './walk-sync.js'
 
 /** What a tree copy skips, whether it keeps owners, what it hard-links from, and its progress. */
 export interface CopyTreeOptions {
@@ -180,8 +180,13 @@ async function copyInto(
     let length = 0
     const input = openSync(abs, constants.O_RDONLY)
     try {
-      for (let n = 1; n > 0 && length < SMALL_FILE; length += n)
-        n = readSync(input, small, length, SMALL_FILE - length, null)
+      // a read shorter than asked that ends at the size the walk saw is the end: no second read to see 0
+      for (let n = 1; n > 0 && length < SMALL_FILE; ) {
+        const want = SMALL_FILE - length
+        n = readSync(input, small, length, want, null)
+        length += n
+        if (n < want && length === st.size) break
+      }
     } finally {
       closeSync(input)
     }
@@ -239,7 +244,8 @@ async function copyInto(
   }
 
   try {
-    for await (const entry of walk(srcAbs, {filter: skip ? (p, s) => !skip(p, s) : undefined, sync: true})) {
+    // synchronous listing and lstat, as rsync and cp do: cached metadata, no thread-pool round trip per folder
+    for (const entry of walkSync(srcAbs, skip ? (p, s) => !skip(p, s) : undefined)) {
       if (failure) break
       const target = `${destAbs}/${entry.path}`
       const st = entry.stat
