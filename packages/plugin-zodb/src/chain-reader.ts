@@ -6,7 +6,7 @@ import {open} from 'node:fs/promises'
 import {createGunzip} from 'node:zlib'
 import {BkError} from '@bkcli/core/errors'
 import type {FsIndex} from './fsindex.js'
-import {pump} from './pump.js'
+import {OFFLOAD_MIN, pump} from './pump.js'
 import {RecordParser, StructureError} from './record-parser.js'
 import type {CheckedChain, RepoFile} from './repository.js'
 
@@ -72,6 +72,8 @@ export async function readChain(chain: CheckedChain, options: ChainReadOptions =
             },
             write: options.sink ? async (chunk) => options.sink!(chunk) : undefined,
             md5: true,
+            // a large file's md5 in a worker, beside the structure check and the writes on this thread
+            offload: line.end - line.start >= OFFLOAD_MIN,
           })
           sum = r.md5!
         } finally {

@@ -4,28 +4,62 @@
 import {open, readFile} from 'node:fs/promises'
 import {PickleReader, pickleBytesPair, pickleInt, pickleNone} from './pickle.js'
 
+/**
+ * Oids a dense table holds at most (8 bytes each: 32 MiB). ZODB hands oids out from 0 upwards, so a table indexed by
+ * oid holds an index with no hashing per entry; an oid far beyond the table's end goes to a map instead.
+ */
+const DENSE_MAX = 1 << 22
+
 /** oid → offset of its current data record. Oids are kept as numbers (ZODB hands them out from 0 upwards). */
 export class FsIndex {
-  private readonly small = new Map<number, number>()
+  /** offset by oid; 0 = none (a data record is never at 0: the file starts with its magic) */
+  private dense = new Float64Array(0)
+  private denseCount = 0
+  /** oids below 2^53 at or beyond the dense table's end */
+  private readonly sparse = new Map<number, number>()
   private readonly big = new Map<bigint, number>()
 
   get size(): number {
-    return this.small.size + this.big.size
+    return this.denseCount + this.sparse.size + this.big.size
   }
 
   set(oid: Buffer, offset: number): void {
     const hi = oid.readUInt32BE(0)
-    if (hi < 0x200000) this.small.set(hi * 0x1_0000_0000 + oid.readUInt32BE(4), offset)
+    if (hi < 0x200000) this.setSmall(hi * 0x1_0000_0000 + oid.readUInt32BE(4), offset)
     else this.big.set(oid.readBigUInt64BE(0), offset)
   }
 
   /** An oid below 2^53, as a number. */
   setSmall(oid: number, offset: number): void {
-    this.small.set(oid, offset)
+    const dense = this.dense
+    if (oid < dense.length) {
+      if (dense[oid] === 0) this.denseCount++
+      dense[oid] = offset
+      return
+    }
+    if (oid < DENSE_MAX && oid < 2 * dense.length + 0x10000) {
+      this.grow(Math.min(DENSE_MAX, Math.max(oid + 1, 2 * dense.length, 0x10000)))
+      this.setSmall(oid, offset)
+      return
+    }
+    this.sparse.set(oid, offset)
+  }
+
+  /** A larger dense table; the sparse oids it now covers move into it. */
+  private grow(length: number): void {
+    const next = new Float64Array(length)
+    next.set(this.dense)
+    this.dense = next
+    for (const [oid, offset] of this.sparse) {
+      if (oid >= length) continue
+      this.sparse.delete(oid)
+      this.denseCount++
+      next[oid] = offset
+    }
   }
 
   setNumber(oid: bigint, offset: number): void {
-    if (oid < 0x20_0000_0000_0000n) this.small.set(Number(oid), offset)
+    if (oid < 0x20_0000_0000_0000n) this.setSmall(Number(oid), offset)
     else this.big.set(oid, offset)
   }
 
@@ -38,19 +72,15 @@ export class FsIndex {
 
   /** The oids below 2^53, sorted, as numbers (every oid a ZODB hands out in practice). */
   sortedSmall(): {keys: Float64Array; get: (oid: number) => number} {
-    // ZODB hands oids out from 0 upwards: when they are dense enough, one pass over an array indexed by oid sorts
-    // them and gives each offset without a hash lookup (offsets are ≥ 4: -1 marks a gap)
-    let max = -1
-    for (const k of this.small.keys()) if (k > max) max = k
-    if (max < 4 * this.small.size + 0x10000) {
-      const at = new Float64Array(max + 1).fill(-1)
-      for (const [k, v] of this.small) at[k] = v
-      const keys = new Float64Array(this.small.size)
-      let n = 0
-      for (let k = 0; k <= max; k++) if (at[k]! >= 0) keys[n++] = k
-      return {keys, get: (k) => at[k]!}
-    }
-    return {keys: Float64Array.from(this.small.keys()).sort(), get: (k) => this.small.get(k)!}
+    // the dense table in order, then the sparse oids (all beyond its end), sorted
+    const dense = this.dense
+    const sparse = Float64Array.from(this.sparse.keys()).sort()
+    const keys = new Float64Array(this.denseCount + sparse.length)
+    let n = 0
+    for (let k = 0; k < dense.length; k++) if (dense[k] !== 0) keys[n++] = k
+    keys.set(sparse, n)
+    const length = dense.length
+    return {keys, get: (k) => (k < length ? dense[k]! : this.sparse.get(k)!)}
   }
 
   /** The oids from 2^53 on, sorted. */
@@ -183,9 +213,12 @@ export async function readIndexFile(path: string): Promise<{pos: number; index: 
       const hi = prefix.readUIntBE(0, 6)
       if (hi < 0x20_0000_0000) {
         // the whole bucket's oids are below 2^53: number arithmetic, no BigInt per entry
+        // offsets are 6 bytes big-endian: the high 16 bits, then the low 32 (readUIntBE(…, 6) is several times slower)
         const base = hi * 0x10000
-        for (let i = 0; i < n; i++)
-          index.setSmall(base + bucket.readUInt16BE(i * 2), bucket.readUIntBE(n * 2 + i * 6, 6))
+        for (let i = 0, at = n * 2; i < n; i++, at += 6) {
+          const offset = bucket.readUInt16BE(at) * 0x1_0000_0000 + bucket.readUInt32BE(at + 2)
+          index.setSmall(base + bucket.readUInt16BE(i * 2), offset)
+        }
         continue
       }
       const base = (BigInt(hi) << 16n) as bigint

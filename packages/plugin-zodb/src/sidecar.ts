@@ -28,8 +28,11 @@ export function sidecarPathOf(file: string): string {
   return `${file}.bk.json`
 }
 
-/** Written through core's manifest code (schema-checked, atomic); `bk verify`-style checks hash the file. */
-export async function writeSidecar(file: string, s: Sidecar): Promise<void> {
+/**
+ * Written through core's manifest code (schema-checked, atomic); `bk verify`-style checks hash the file.
+ * `syncDir: false`: the caller fsyncs the folder (once for several files) before its commit point.
+ */
+export async function writeSidecar(file: string, s: Sidecar, options: {syncDir?: boolean} = {}): Promise<void> {
   const manifest = completeManifest(
     {
       plugin: pluginIdentity(import.meta.url).plugin,
@@ -41,7 +44,7 @@ export async function writeSidecar(file: string, s: Sidecar): Promise<void> {
     },
     s.sha256 ? [{path: basename(file), size: s.size ?? 0, sha256: s.sha256}] : [],
   )
-  await writeCoreSidecar(file, manifest)
+  await writeCoreSidecar(file, manifest, options)
 }
 
 /** The sidecar of a backup file, or undefined when it is missing or not bk's. */

@@ -60,6 +60,8 @@ describe('fsIndex (.index) format', () => {
     const cases: Record<string, [bigint, number][]> = {
       dense: Array.from({length: 70_000}, (_, i) => [BigInt(i), 4 + i * 97 + (i % 3 === 0 ? 2 ** 40 : 0)]),
       gappy: Array.from({length: 5000}, (_, i) => [BigInt(i * 3 + (i % 7)), 2 ** 32 + i]),
+      // high oids first: they are kept aside until the table indexed by oid grows over them
+      descending: Array.from({length: 150_000}, (_, i) => [BigInt(150_000 - 1 - i), 4 + i]),
       sparse: [
         [5n, 4],
         [2n ** 40n, 2 ** 33 + 1],
@@ -70,7 +72,9 @@ describe('fsIndex (.index) format', () => {
     }
     for (const [name, entries] of Object.entries(cases)) {
       const index = new FsIndex()
-      for (const [oid, at] of entries) index.setNumber(oid, at)
+      for (const [oid, at] of entries) index.setNumber(oid, at + 1)
+      for (const [oid, at] of entries) index.setNumber(oid, at) // a newer record of each object replaces the first
+      expect(index.size, name).toBe(entries.length)
       const out = join(tempDir(), `${name}.index`)
       await writeIndexFile(out, 123_456_789_012, index)
       expect(readFileSync(out).equals(reference(123_456_789_012, entries)), name).toBe(true)

@@ -12,30 +12,18 @@ import {
   openSync,
   readSync,
   type Stats,
+  statfsSync,
   utimesSync,
   writeSync,
 } from 'node:fs'
-import {
-  chmod,
-  chown,
-  copyFile,
-  lchown,
-  link,
-  lstat,
-  lutimes,
-  mkdir,
-  readlink,
-  rm,
-  symlink,
-  utimes,
-} from 'node:fs/promises'
+import {copyFile, lchown, link, lstat, lutimes, mkdir, readlink, rm, symlink} from 'node:fs/promises'
 import {resolve} from 'node:path'
 import {setImmediate as nextTurn} from 'node:timers/promises'
 import {BkError, messageOf} from '../errors.js'
 import {atomicDir} from '../safety/atomic.js'
 import {stepProgress} from '../ui/progress.js'
 import {pathExists, sameOrInside} from './paths.js'
-import {walk} from './walk.js'
+import {walkSync} from './walk-sync.js'
 
 /** What a tree copy skips, whether it keeps owners, what it hard-links from, and its progress. */
 export interface CopyTreeOptions {
@@ -180,8 +168,13 @@ async function copyInto(
     let length = 0
     const input = openSync(abs, constants.O_RDONLY)
     try {
-      for (let n = 1; n > 0 && length < SMALL_FILE; length += n)
-        n = readSync(input, small, length, SMALL_FILE - length, null)
+      // a read shorter than asked that ends at the size the walk saw is the end: no second read to see 0
+      for (let n = 1; n > 0 && length < SMALL_FILE; ) {
+        const want = SMALL_FILE - length
+        n = readSync(input, small, length, want, null)
+        length += n
+        if (n < want && length === st.size) break
+      }
     } finally {
       closeSync(input)
     }
@@ -223,15 +216,19 @@ async function copyInto(
     return copied
   }
 
+  // a reflink is tried only where the stage's file system may have them: on ext4 and tmpfs every try is a failed
+  // ioctl before the copy
+  const clone = mayReflink(destAbs) ? constants.COPYFILE_FICLONE : 0
   const copyOne = async (abs: string, path: string, st: Stats, target: string) => {
     // copyFile gives the copy the source's mode (setuid/setgid bits included, umask ignored)
-    await copyFile(abs, target, constants.COPYFILE_FICLONE) // a reflink where the file system has them, else a copy
+    await copyFile(abs, target, clone)
+    // then synchronously, on the copy's cached inode: a syscall each, cheaper than more thread-pool round trips.
     // chown clears setuid/setgid: set the mode again after it; utimes is independent of both
     if (needsChown(st)) {
-      await chown(target, st.uid, st.gid)
-      if (st.mode & 0o6000) await chmod(target, st.mode & 0o7777)
+      chownSync(target, st.uid, st.gid)
+      if (st.mode & 0o6000) chmodSync(target, st.mode & 0o7777)
     }
-    await utimes(target, st.atime, st.mtime)
+    utimesSync(target, st.atime, st.mtime)
     result.bytes += st.size
     options.onFile?.(path, target, st.size)
     options.onProgress?.(result.bytes)
@@ -239,7 +236,8 @@ async function copyInto(
   }
 
   try {
-    for await (const entry of walk(srcAbs, {filter: skip ? (p, s) => !skip(p, s) : undefined, sync: true})) {
+    // synchronous listing and lstat, as rsync and cp do: cached metadata, no thread-pool round trip per folder
+    for (const entry of walkSync(srcAbs, skip ? (p, s) => !skip(p, s) : undefined)) {
       if (failure) break
       const target = `${destAbs}/${entry.path}`
       const st = entry.stat
@@ -342,4 +340,19 @@ function linkUnchanged(previous: string, st: Stats, target: string): boolean {
     throw e
   }
   return true
+}
+
+/** statfs(2) magic numbers of file systems without reflinks (copy_file_range still makes in-kernel copies there). */
+const NO_REFLINK = new Set([
+  0xef53, // ext2/3/4
+  0x01021994, // tmpfs
+])
+
+/** Whether copies into `dir` may be reflinks (btrfs, xfs, bcachefs, …, or a file system statfs cannot tell). */
+function mayReflink(dir: string): boolean {
+  try {
+    return !NO_REFLINK.has(Number(statfsSync(dir).type))
+  } catch {
+    return true
+  }
 }

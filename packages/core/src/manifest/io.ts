@@ -38,11 +38,15 @@ export async function writeManifest(dir: string, manifest: Manifest): Promise<st
   return file
 }
 
-/** Write `<artifact>.bk.json` atomically (validated first). */
-export async function writeSidecar(artifact: string, manifest: Manifest): Promise<string> {
+/** Write `<artifact>.bk.json` atomically (validated first); `syncDir: false` as atomicFile's. */
+export async function writeSidecar(
+  artifact: string,
+  manifest: Manifest,
+  options: {syncDir?: boolean} = {},
+): Promise<string> {
   const file = sidecarPath(artifact)
   const text = serializeManifest(manifest, `for ${artifact}`)
-  await atomicFile(file, (tmp) => writeFile(tmp, text), {mode: 0o644, overwrite: true})
+  await atomicFile(file, (tmp) => writeFile(tmp, text), {mode: 0o644, overwrite: true, syncDir: options.syncDir})
   return file
 }
 

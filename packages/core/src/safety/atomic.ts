@@ -17,6 +17,11 @@ export interface AtomicFileOptions {
   mode?: number
   /** Replace an existing `dest` (default false: an existing `dest` is a BkError, and a racing creator wins). */
   overwrite?: boolean
+  /**
+   * false: leave the folder's fsync (which makes the new name durable) to the caller, who writes several files into
+   * one folder and fsyncs it once before its own commit point. The file's data is fsynced either way. Default true.
+   */
+  syncDir?: boolean
 }
 
 async function checkFolder(dir: string, dest: string): Promise<void> {
@@ -74,7 +79,7 @@ export async function atomicFile<T>(
       }
       await unlink(tmp)
     }
-    await fsyncPath(dir)
+    if (options.syncDir !== false) await fsyncPath(dir)
     return result
   } catch (error) {
     await rm(tmp, {force: true})
