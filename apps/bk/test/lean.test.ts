@@ -67,6 +67,23 @@ describe('lean dependency graph', () => {
       expect(files.filter((file) => /[\\/]packages[\\/]core[\\/]dist[\\/]/.test(file))).toEqual([])
     },
   )
+
+  it.each([['trac'], ['roundup'], ['zodb']])(
+    'bk %s list, a command run, loads no driver, ajv, tar, execa or yaml',
+    async (plugin) => {
+      const probe = moduleProbe()
+      const out = probe.out()
+      const location = tempDir('bk-lean-location-')
+      const env = {NODE_OPTIONS: probe.nodeOptions, MODULE_PROBE_OUT: out}
+      const result = await runBk([plugin, 'list', '--location', location], {env})
+      expect(result.exitCode).toBe(0)
+      expect(result.stdout).toBe(`No backups in ${location}.\n`)
+      const files = probe.loaded(out)
+      expect(files.some((file) => /[\\/]packages[\\/]core[\\/]dist[\\/]/.test(file))).toBe(true) // the probe sees core
+      const heavy = ['pg', 'mysql2', 'better-sqlite3', 'ajv', 'tar', 'execa', 'yaml']
+      expect(packagesOf(files).filter((name) => heavy.includes(name))).toEqual([])
+    },
+  )
 })
 
 describe('releases cannot ship a stale manifest', () => {

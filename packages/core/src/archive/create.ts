@@ -5,7 +5,6 @@ import {type FileHandle, lstat, open, readdir, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 import {Readable, type Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
-import {Header, Pack} from 'tar'
 import {BkError, isBkError, messageOf} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
 import {walk} from '../fs/walk.js'
@@ -15,6 +14,7 @@ import {stepProgress} from '../ui/progress.js'
 import {compressionOf, requireZstd} from './compression.js'
 import {compressorCommand, decodeCheck, fastCompressor, gnuTar, gnuTarStream} from './native.js'
 import {normalizeName} from './read.js'
+import {nodeTar} from './tar-lib.js'
 import {compressIntoFile, decodeInto, decoderCommand} from './to-file.js'
 import type {ArchiveResult, Compression, CreateArchiveOptions, PrependMember} from './types.js'
 
@@ -124,7 +124,7 @@ function headerBlock(
   name: string,
   fields: {mode: number; size: number; mtime: Date; type: 'File' | 'Directory'; uid: number; gid: number},
 ): Buffer {
-  const header = new Header({path: name, ...fields})
+  const header = new (nodeTar().Header)({path: name, ...fields})
   if (header.encode() || !header.block) throw new BkError(`prepended member name too long: ${name}`)
   return header.block
 }
@@ -410,7 +410,7 @@ async function checked(check: {done(): Promise<void>}, options: CreateArchiveOpt
 async function* nodeTarStream(options: CreateArchiveOptions, names: AsyncIterable<string>): AsyncGenerator<Buffer> {
   let created = 0
   let wake: (() => void) | undefined
-  const pack = new Pack({
+  const pack = new (nodeTar().Pack)({
     cwd: resolve(options.cwd),
     portable: options.portable ?? false,
     prefix: options.prefix,

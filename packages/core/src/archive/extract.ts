@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 import {readdirSync, rmSync} from 'node:fs'
 import {chmod, lchown, lstat, lutimes, mkdir, stat, utimes} from 'node:fs/promises'
 import {dirname, join, resolve} from 'node:path'
-import {type ReadEntry, Unpack} from 'tar'
+import type {ReadEntry} from 'tar'
 import {BkError, isBkError, messageOf} from '../errors.js'
 import {isEmptyDir, pathExists} from '../fs/paths.js'
 import {atomicDir} from '../safety/atomic.js'
@@ -13,6 +13,7 @@ import {acceptEmptyArchive} from './empty.js'
 import {EntryChecker, type EntryCheckOptions, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
 import {scanArchive} from './read.js'
+import {nodeTar} from './tar-lib.js'
 import type {ExtractOptions, ExtractResult} from './types.js'
 
 const isRoot = () => process.getuid?.() === 0
@@ -211,7 +212,7 @@ async function unpackInto(
   }
 
   const unpack = acceptEmptyArchive(
-    new Unpack({
+    new (nodeTar().Unpack)({
       cwd: dest,
       strict: true,
       preserveOwner,

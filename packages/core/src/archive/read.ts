@@ -1,11 +1,12 @@
 import {createHash} from 'node:crypto'
 import {stat} from 'node:fs/promises'
-import {Parser, type ReadEntry} from 'tar'
+import type {ReadEntry} from 'tar'
 import {stepProgress} from '../ui/progress.js'
 import {feedTar} from './drive.js'
 import {acceptEmptyArchive} from './empty.js'
 import {EntryChecker, type EntryCheckOptions, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
+import {nodeTar} from './tar-lib.js'
 import type {ArchiveEntry, CheckResult} from './types.js'
 
 export function entryType(tarType: string): ArchiveEntry['type'] {
@@ -58,7 +59,7 @@ export async function scanArchive(
 ): Promise<void> {
   const stop = new AbortController()
   const parser = acceptEmptyArchive(
-    new Parser({
+    new (nodeTar().Parser)({
       strict: true,
       onReadEntry: (entry) => {
         if (stop.signal.aborted) return entry.resume()
@@ -83,7 +84,7 @@ export async function* listArchive(file: string): AsyncGenerator<ArchiveEntry> {
   let resumeProducer: (() => void) | undefined
   const HIGH = 1024
   const parser = acceptEmptyArchive(
-    new Parser({
+    new (nodeTar().Parser)({
       strict: true,
       onReadEntry: (entry) => {
         queue.push(describeEntry(entry))

@@ -1,8 +1,8 @@
 import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
-import {Parser} from 'tar'
 import {acceptEmptyArchive} from '../archive/empty.js'
 import {hashArchiveMembers, normalizeName} from '../archive/read.js'
+import {nodeTar} from '../archive/tar-lib.js'
 import {sha256File} from '../fs/hash.js'
 import {walk} from '../fs/walk.js'
 import {MANIFEST_NAME, type Manifest, type ManifestFile, type ManifestMeta} from './types.js'
@@ -86,7 +86,7 @@ export function manifestForArchive(meta: ManifestMeta): ArchiveManifestCollector
   const digests = new Map<string, ManifestFile>()
   let failure: unknown
   const parser = acceptEmptyArchive(
-    new Parser({
+    new (nodeTar().Parser)({
       strict: true,
       onReadEntry: (entry) => {
         const path = normalizeName(entry.path)
