@@ -9,7 +9,7 @@ import {chmod, cp, mkdir, mkdtemp, rename, rm, rmdir, stat, writeFile} from 'nod
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {redactUrl} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
-import {copyTree, fsyncPath, fsyncTree, isInside, pathExists, sha256File} from '@bkcli/core/fs'
+import {copyTree, fileHasher, fsyncPath, fsyncTree, isInside, pathExists} from '@bkcli/core/fs'
 import {buildManifest, MANIFEST_NAME, pluginIdentity, serializeManifest} from '@bkcli/core/manifest'
 import {atomicDir, onInterrupt} from '@bkcli/core/safety'
 import {type Plan, type PlanStep, step} from '@bkcli/core/workflow'
@@ -80,6 +80,7 @@ export async function hotcopy(
         const hashed = new Map<string, {size: number; sha256: string}>()
         const scratch = await mkdtemp(join(dirname(dest), `.${basename(dest)}.bk-partial-db-`))
         const unregister = onInterrupt(() => rmSync(scratch, {recursive: true, force: true}), {sweep: true})
+        const hasher = fileHasher()
         try {
           // a hard link to the live SQLite file elsewhere in the env is copied only after its snapshot: closing any
           // descriptor of that file would drop the read lock the snapshot holds (POSIX locks are per process)
@@ -89,40 +90,42 @@ export async function hotcopy(
           const snapshotFixed = new Promise<void>((resolve) => {
             fixed = resolve
           })
+          // the database copy holds the main thread in steps (under SQLite's read lock): it starts once the tree copy
+          // has files copying in the thread pool, which go on meanwhile, rather than before the walk has begun
+          let treeGoing = () => {}
+          const treeStarted = new Promise<void>((resolve) => {
+            treeGoing = resolve
+          })
           const database = withDb
-            ? snapshotDatabase(env, scratch, snapshotRel ?? '', {onSnapshot: fixed})
+            ? treeStarted.then(() => snapshotDatabase(env, scratch, snapshotRel ?? '', {onSnapshot: fixed}))
             : Promise.resolve(undefined)
           database.catch(() => {}) // awaited below, after the tree copy
           let treeFailure: unknown
-          // each copied file is hashed for the manifest while the next ones are copied (one at a time: hashing is
-          // CPU, copying is the thread pool's and the disk's); the manifest then reads none of them again
+          // each copied file is hashed for the manifest while the next ones are copied, in a thread of its own (hashing
+          // is CPU: the other core's, while the main thread walks and copies the database, and the thread pool and the
+          // disk copy the files); the manifest then reads none of them again
           let hashing = Promise.resolve()
           const hashCopy = (path: string, target: string, size: number) => {
-            hashing = hashing.then(async () => {
-              // copyTree renames its own stage onto `stage` when done: a copy not opened by then is found there
-              const sha256 = await sha256File(target).catch((error: NodeJS.ErrnoException) => {
-                if (error.code === 'ENOENT') return sha256File(join(stage, path))
-                throw error
-              })
+            treeGoing()
+            const digest = hasher.sha256(target).then(({sha256}) => {
               hashed.set(path, {size, sha256})
             })
+            hashing = Promise.all([hashing, digest]).then(() => {})
             hashing.catch(() => {}) // a failure is awaited below
             // a big file's bytes go to the disk now, one file at a time while the next ones are copied and hashed,
             // not all at the end (the stage's flush then finds them written)
             if (size >= SYNC_EARLY_BYTES) {
-              flushing = flushing.then(() =>
-                fsyncPath(target).catch((error: NodeJS.ErrnoException) => {
-                  if (error.code === 'ENOENT') return fsyncPath(join(stage, path))
-                  throw error
-                }),
-              )
+              flushing = flushing.then(() => fsyncPath(target))
               flushing.catch(() => {}) // a failure is awaited below
             }
           }
           let flushing = Promise.resolve()
           try {
             await rmdir(stage) // copyTree creates the root itself, with the env's mode
+            // straight into this stage (no stage of its own, whose flush would be a syncfs that also waits for every
+            // other process's writes on the file system, and a second rename): this stage's flush makes it durable
             copied = await copyTree(env.path, stage, {
+              stage: false,
               skip: (path, st) => skipped.has(path) || isLive(st),
               onProgress: options.onProgress,
               onFile: hashCopy,
@@ -130,6 +133,7 @@ export async function hotcopy(
           } catch (error) {
             treeFailure = error
           }
+          treeGoing()
           try {
             if (treeFailure) throw treeFailure
             // the snapshot's content is fixed (its fsync and hash may still run): the env is walked again after it
@@ -158,6 +162,7 @@ export async function hotcopy(
           }
         } finally {
           unregister()
+          await hasher.close()
           await rm(scratch, {recursive: true, force: true})
         }
         if (options.includeExternal) await includeExternal(stage, external)

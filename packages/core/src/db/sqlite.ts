@@ -1,3 +1,4 @@
+import {createHash} from 'node:crypto'
 import {closeSync, fdatasync, fstatSync, ftruncateSync, openSync, readSync, writeSync} from 'node:fs'
 import {chmod, stat} from 'node:fs/promises'
 import {basename} from 'node:path'
@@ -50,7 +51,7 @@ export interface SqliteBackupOptions {
    * durable and renamed into place: what the source held at that moment is what the copy holds.
    */
   onSnapshot?: () => void
-  /** Also return the copy's sha256 (hashed while it is being fsynced). */
+  /** Also return the copy's sha256 (hashed as it is copied, or while it is being fsynced after a restarted copy). */
   sha256?: boolean
 }
 
@@ -98,8 +99,12 @@ export async function sqliteBackup(
         options.onSnapshot?.()
         if (!copied) setRollbackJournal(Driver, tmp, busyTimeout)
         await chmod(tmp, options.mode ?? srcMode)
-        // hashing (CPU) and the fsync (disk) overlap; atomicFile's own fsync then finds nothing left to write
-        const [sha256] = await Promise.all([options.sha256 ? sha256File(tmp) : undefined, fsyncPath(tmp)])
+        // a copy hashed on its way (one pass no commit interrupted) is not read again; otherwise hashing (CPU) and
+        // the fsync (disk) overlap. atomicFile's own fsync then finds nothing left to write
+        const [sha256] = await Promise.all([
+          options.sha256 ? (copied?.sha256 ?? sha256File(tmp)) : undefined,
+          fsyncPath(tmp),
+        ])
         return {totalPages, sha256}
       },
       {overwrite: options.overwrite ?? true},
@@ -153,7 +158,7 @@ async function copyUnderReadLock(
   tmp: string,
   options: SqliteBackupOptions,
   report: (pagesDone: number, totalPages: number) => void,
-): Promise<{totalPages: number} | undefined> {
+): Promise<{totalPages: number; sha256?: string} | undefined> {
   const fixed = options.pagesPerStep === undefined ? undefined : Math.max(1, Math.floor(options.pagesPerStep))
   const maxLockMillis = Math.max(1, options.maxLockMillis ?? 600)
   const stepMillis = Math.min(maxLockMillis, Math.max(1, options.stepMillis ?? 200))
@@ -200,6 +205,10 @@ async function copyUnderReadLock(
     let restarts = 0
     let lastResort = false
     let heldFrom = 0
+    // the first pass's bytes are hashed as they are copied, in order: the copy is not read again to hash it. A
+    // restart rewrites chunks already hashed: the copy is then hashed after it is complete
+    let hash = options.sha256 ? createHash('sha256') : undefined
+    let hashedTo = 0
     for (;;) {
       lock()
       const heldSince = now()
@@ -211,6 +220,7 @@ async function copyUnderReadLock(
         // a backup that never finishes is worse than one long wait: the last pass takes as long as it takes
         if (heldSince >= giveUpAt) lastResort = true
         restarts++
+        hash = undefined
         first = undefined
         pos = 0
         verify = true
@@ -242,6 +252,10 @@ async function copyUnderReadLock(
           readFully(output, copied, want, pos) === want &&
           buffer.subarray(0, want).equals(copied.subarray(0, want))
         if (!same) writeFully(output, buffer.subarray(0, want), want, pos)
+        if (hash && hashedTo === pos) {
+          hash.update(buffer.subarray(0, want))
+          hashedTo += want
+        }
         pos += want
         report(Math.floor(pos / pageSize), Math.ceil(size / pageSize))
         if (pos >= size) break
@@ -266,7 +280,8 @@ async function copyUnderReadLock(
     await flushing
     if (flushError) throw flushError
     ftruncateSync(output, size)
-    return {totalPages: Math.ceil(size / pageSize)}
+    const sha256 = hash && hashedTo === size ? hash.digest('hex') : undefined
+    return {totalPages: Math.ceil(size / pageSize), ...(sha256 ? {sha256} : {})}
   } finally {
     try {
       unlock()
