@@ -11,7 +11,7 @@ import {redactUrl} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
 import {copyTree, fileHasher, fsyncPath, fsyncTree, isInside, pathExists} from '@bkcli/core/fs'
 import {buildManifest, MANIFEST_NAME, pluginIdentity, serializeManifest} from '@bkcli/core/manifest'
-import {atomicDir, onInterrupt} from '@bkcli/core/safety'
+import {atomicDir, crashPoint, onInterrupt} from '@bkcli/core/safety'
 import {type Plan, type PlanStep, step} from '@bkcli/core/workflow'
 import {type DatabaseSnapshot, DUMP_FILES, snapshotDatabase} from './database.js'
 import {type ExternalDependency, externalDependencies} from './dependencies.js'
@@ -66,7 +66,9 @@ export async function hotcopy(
   if (dbRel) for (const suffix of ['', '-journal', '-stmtjrnl', '-wal', '-shm']) skipped.add(dbRel + suffix)
   const snapshotRel = dbRel ?? (sqlite ? join('db', sqliteBaseName(sqlite)) : undefined)
 
-  {
+  // started first: the hashing thread's start-up overlaps what comes before the copy
+  const hasher = fileHasher()
+  try {
     const external = await externalDependencies(env)
     let copied = {files: 0, bytes: 0, symlinks: 0, skipped: [] as string[]}
     return await atomicDir(
@@ -78,9 +80,9 @@ export async function hotcopy(
         // scratch dir beside the stage, since copyTree must create the stage root itself.
         let snapshot: DatabaseSnapshot | undefined
         const hashed = new Map<string, {size: number; sha256: string}>()
-        const scratch = await mkdtemp(join(dirname(dest), `.${basename(dest)}.bk-partial-db-`))
+        // named as atomicDir names its stages (pid first): a run killed the hard way leaves it to the next run's sweep
+        const scratch = await mkdtemp(join(dirname(dest), `.${basename(dest)}.bk-partial-${process.pid}-db-`))
         const unregister = onInterrupt(() => rmSync(scratch, {recursive: true, force: true}), {sweep: true})
-        const hasher = fileHasher()
         try {
           // a hard link to the live SQLite file elsewhere in the env is copied only after its snapshot: closing any
           // descriptor of that file would drop the read lock the snapshot holds (POSIX locks are per process)
@@ -156,13 +158,13 @@ export async function hotcopy(
             await Promise.allSettled([hashing, database, flushing])
             throw error
           }
+          crashPoint('trac-hotcopy:copied')
           if (snapshot) {
             await mkdir(dirname(join(stage, snapshot.path)), {recursive: true, mode: 0o755})
             await rename(join(scratch, snapshot.path), join(stage, snapshot.path))
           }
         } finally {
           unregister()
-          await hasher.close()
           await rm(scratch, {recursive: true, force: true})
         }
         if (options.includeExternal) await includeExternal(stage, external)
@@ -201,6 +203,7 @@ export async function hotcopy(
         // inside the stage: made durable by its flush and published by its rename, like every other file in it
         await writeFile(join(stage, MANIFEST_NAME), serializeManifest(manifest, `for ${dest}`), {mode: 0o644})
         await chmod(join(stage, MANIFEST_NAME), 0o644) // whatever the umask, as writeManifest makes it
+        crashPoint('trac-hotcopy:staged')
         return {
           source: env.path,
           dest,
@@ -219,6 +222,8 @@ export async function hotcopy(
       // waits for every other process's dirty data on the file system
       {flush: (stage) => fsyncTree(stage)},
     )
+  } finally {
+    await hasher.close()
   }
 }
 

@@ -47,11 +47,10 @@ export interface FileHasher {
 
 /**
  * One thread that hashes files, in the order they are asked for, while the main thread goes on (copying, walking,
- * holding a database lock): hashing is CPU, and the machine's other core does it. The thread starts with the first
- * file and keeps the process alive only while it has work.
+ * holding a database lock): hashing is CPU, and the machine's other core does it. The thread starts at once, so its
+ * start-up overlaps the caller's own work, and keeps the process alive only while it has work.
  */
 export function fileHasher(): FileHasher {
-  let worker: Worker | undefined
   let nextId = 0
   let failure: Error | undefined
   const pending = new Map<number, {resolve: (d: FileDigest) => void; reject: (e: Error) => void}>()
@@ -62,6 +61,7 @@ export function fileHasher(): FileHasher {
   }
   const start = (): Worker => {
     const w = new Worker(HASH_THREAD, {eval: true})
+    w.unref()
     w.on('message', (m: {id: number; bytes: number; sha256: string} | {id: number; error: string; code?: string}) => {
       const p = pending.get(m.id)
       if (!p) return
@@ -74,10 +74,10 @@ export function fileHasher(): FileHasher {
     w.on('exit', () => failAll(new Error('the hashing thread stopped')))
     return w
   }
+  let worker: Worker | undefined = start()
   return {
     sha256(path) {
-      if (failure) return Promise.reject(failure)
-      worker ??= start()
+      if (failure || !worker) return Promise.reject(failure)
       const id = nextId++
       const digest = new Promise<FileDigest>((resolve, reject) => pending.set(id, {resolve, reject}))
       worker.ref()
