@@ -92,14 +92,10 @@ export async function hotcopy(
           const snapshotFixed = new Promise<void>((resolve) => {
             fixed = resolve
           })
-          // the database copy holds the main thread in steps (under SQLite's read lock): it starts once the tree copy
-          // has files copying in the thread pool, which go on meanwhile, rather than before the walk has begun
-          let treeGoing = () => {}
-          const treeStarted = new Promise<void>((resolve) => {
-            treeGoing = resolve
-          })
+          // the database copy's first pass lets the event loop turn every few MiB: the walk goes on feeding the thread
+          // pool with files meanwhile
           const database = withDb
-            ? treeStarted.then(() => snapshotDatabase(env, scratch, snapshotRel ?? '', {onSnapshot: fixed}))
+            ? snapshotDatabase(env, scratch, snapshotRel ?? '', {onSnapshot: fixed})
             : Promise.resolve(undefined)
           database.catch(() => {}) // awaited below, after the tree copy
           let treeFailure: unknown
@@ -108,7 +104,6 @@ export async function hotcopy(
           // disk copy the files); the manifest then reads none of them again
           let hashing = Promise.resolve()
           const hashCopy = (path: string, target: string, size: number) => {
-            treeGoing()
             const digest = hasher.sha256(target).then(({sha256}) => {
               hashed.set(path, {size, sha256})
             })
@@ -135,7 +130,6 @@ export async function hotcopy(
           } catch (error) {
             treeFailure = error
           }
-          treeGoing()
           try {
             if (treeFailure) throw treeFailure
             // the snapshot's content is fixed (its fsync and hash may still run): the env is walked again after it
