@@ -47,6 +47,9 @@ export interface HotcopyResult {
 /** Copied files this big are fsynced one by one as they are copied (smaller ones by the stage's one flush). */
 const SYNC_EARLY_BYTES = 1024 * 1024
 
+/** Big files' fsyncs in flight at once while the copy goes on. */
+const FLUSH_LANES = 2
+
 /** Name of the directory inside a hotcopy holding included outside dependencies. */
 export const EXTERNAL_DIR = 'bk-external'
 
@@ -109,14 +112,19 @@ export async function hotcopy(
             })
             hashing = Promise.all([hashing, digest]).then(() => {})
             hashing.catch(() => {}) // a failure is awaited below
-            // a big file's bytes go to the disk now, one file at a time while the next ones are copied and hashed,
-            // not all at the end (the stage's flush then finds them written)
+            // a big file's bytes go to the disk now, while the next ones are copied and hashed, not all at the end
+            // (the stage's flush then finds them written)
             if (size >= SYNC_EARLY_BYTES) {
-              flushing = flushing.then(() => fsyncPath(target))
-              flushing.catch(() => {}) // a failure is awaited below
+              const lane = flushLanes++ % FLUSH_LANES
+              lanes[lane] = lanes[lane]!.then(() => fsyncPath(target))
+              lanes[lane]!.catch(() => {}) // a failure is awaited below
             }
           }
-          let flushing = Promise.resolve()
+          // two at a time: one fsync waiting on the disk's journal commit does not hold up the next file's, and the
+          // thread pool keeps threads for the copies
+          const lanes: Promise<void>[] = Array.from({length: FLUSH_LANES}, () => Promise.resolve())
+          let flushLanes = 0
+          const flushing = () => Promise.all(lanes)
           try {
             await rmdir(stage) // copyTree creates the root itself, with the env's mode
             // straight into this stage (no stage of its own, whose flush would be a syncfs that also waits for every
@@ -146,10 +154,10 @@ export async function hotcopy(
               await hashing
             }
             snapshot = await database
-            await flushing
+            await flushing()
           } catch (error) {
             // nothing may still read the stage or the scratch dir when they are removed
-            await Promise.allSettled([hashing, database, flushing])
+            await Promise.allSettled([hashing, database, flushing()])
             throw error
           }
           crashPoint('trac-hotcopy:copied')
