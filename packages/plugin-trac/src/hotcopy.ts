@@ -105,13 +105,14 @@ export async function hotcopy(
           // each copied file is hashed for the manifest while the next ones are copied, in a thread of its own (hashing
           // is CPU: the other core's, while the main thread walks and copies the database, and the thread pool and the
           // disk copy the files); the manifest then reads none of them again
-          let hashing = Promise.resolve()
+          const digests: Promise<void>[] = []
+          const allHashed = () => Promise.all(digests)
           const hashCopy = (path: string, target: string, size: number) => {
             const digest = hasher.sha256(target).then(({sha256}) => {
               hashed.set(path, {size, sha256})
             })
-            hashing = Promise.all([hashing, digest]).then(() => {})
-            hashing.catch(() => {}) // a failure is awaited below
+            digest.catch(() => {}) // a failure is awaited below
+            digests.push(digest)
             // a big file's bytes go to the disk now, while the next ones are copied and hashed, not all at the end
             // (the stage's flush then finds them written)
             if (size >= SYNC_EARLY_BYTES) {
@@ -142,7 +143,7 @@ export async function hotcopy(
             if (treeFailure) throw treeFailure
             // the snapshot's content is fixed (its fsync and hash may still run): the env is walked again after it
             await Promise.race([snapshotFixed, database])
-            await hashing
+            await allHashed()
             if (withDb) {
               const added = await topUpTree(env.path, stage, (path) => skipped.has(path), hashCopy)
               copied = {
@@ -151,13 +152,13 @@ export async function hotcopy(
                 bytes: copied.bytes + added.bytes,
                 symlinks: copied.symlinks + added.symlinks,
               }
-              await hashing
+              await allHashed()
             }
             snapshot = await database
             await flushing()
           } catch (error) {
             // nothing may still read the stage or the scratch dir when they are removed
-            await Promise.allSettled([hashing, database, flushing()])
+            await Promise.allSettled([...digests, database, flushing()])
             throw error
           }
           crashPoint('trac-hotcopy:copied')
