@@ -189,6 +189,7 @@ describe('sqliteBackup', () => {
     }
     const result = await sqliteBackup(src, dest, {
       pagesPerStep: 16,
+      sha256: true,
       onProgress: (p) => {
         done.push(p.pagesDone)
         if (done.length === 3) setImmediate(tryWrite)
@@ -208,6 +209,23 @@ describe('sqliteBackup', () => {
     ])
     copy.close()
     expect(readFileSync(dest).equals(readFileSync(src))).toBe(true)
+    // the pass hashed on its way was restarted: the digest is the finished copy's, not a mix of both passes
+    expect(result.sha256).toBe(createHash('sha256').update(readFileSync(dest)).digest('hex'))
+  })
+
+  it("hashes an idle database copied in many steps as it copies it: the digest is the copy's", async () => {
+    const dir = tempDir()
+    const src = makeWalDb(dir, 3000)
+    const switcher = new Database(src)
+    switcher.pragma('journal_mode = DELETE')
+    switcher.close()
+    const dest = join(dir, 'backup.db')
+    let steps = 0
+    const result = await sqliteBackup(src, dest, {pagesPerStep: 7, sha256: true, onProgress: () => steps++})
+    expect(steps).toBeGreaterThan(10)
+    const bytes = readFileSync(dest)
+    expect(bytes.equals(readFileSync(src))).toBe(true)
+    expect(result.sha256).toBe(createHash('sha256').update(bytes).digest('hex'))
   })
 
   it('backs up the Trac fixture database with its row counts', async () => {

@@ -9,9 +9,9 @@ import {chmod, cp, mkdir, mkdtemp, rename, rm, rmdir, stat, writeFile} from 'nod
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {redactUrl} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
-import {copyTree, fsyncPath, fsyncTree, isInside, pathExists, sha256File} from '@bkcli/core/fs'
+import {copyTree, fileHasher, fsyncPath, fsyncTree, isInside, pathExists} from '@bkcli/core/fs'
 import {buildManifest, MANIFEST_NAME, pluginIdentity, serializeManifest} from '@bkcli/core/manifest'
-import {atomicDir, onInterrupt} from '@bkcli/core/safety'
+import {atomicDir, crashPoint, onInterrupt} from '@bkcli/core/safety'
 import {type Plan, type PlanStep, step} from '@bkcli/core/workflow'
 import {type DatabaseSnapshot, DUMP_FILES, snapshotDatabase} from './database.js'
 import {type ExternalDependency, externalDependencies} from './dependencies.js'
@@ -47,6 +47,9 @@ export interface HotcopyResult {
 /** Copied files this big are fsynced one by one as they are copied (smaller ones by the stage's one flush). */
 const SYNC_EARLY_BYTES = 1024 * 1024
 
+/** Big files' fsyncs in flight at once while the copy goes on. */
+const FLUSH_LANES = 2
+
 /** Name of the directory inside a hotcopy holding included outside dependencies. */
 export const EXTERNAL_DIR = 'bk-external'
 
@@ -66,7 +69,9 @@ export async function hotcopy(
   if (dbRel) for (const suffix of ['', '-journal', '-stmtjrnl', '-wal', '-shm']) skipped.add(dbRel + suffix)
   const snapshotRel = dbRel ?? (sqlite ? join('db', sqliteBaseName(sqlite)) : undefined)
 
-  {
+  // started first: the hashing thread's start-up overlaps what comes before the copy
+  const hasher = fileHasher()
+  try {
     const external = await externalDependencies(env)
     let copied = {files: 0, bytes: 0, symlinks: 0, skipped: [] as string[]}
     return await atomicDir(
@@ -78,7 +83,8 @@ export async function hotcopy(
         // scratch dir beside the stage, since copyTree must create the stage root itself.
         let snapshot: DatabaseSnapshot | undefined
         const hashed = new Map<string, {size: number; sha256: string}>()
-        const scratch = await mkdtemp(join(dirname(dest), `.${basename(dest)}.bk-partial-db-`))
+        // named as atomicDir names its stages (pid first): a run killed the hard way leaves it to the next run's sweep
+        const scratch = await mkdtemp(join(dirname(dest), `.${basename(dest)}.bk-partial-${process.pid}-db-`))
         const unregister = onInterrupt(() => rmSync(scratch, {recursive: true, force: true}), {sweep: true})
         try {
           // a hard link to the live SQLite file elsewhere in the env is copied only after its snapshot: closing any
@@ -89,40 +95,43 @@ export async function hotcopy(
           const snapshotFixed = new Promise<void>((resolve) => {
             fixed = resolve
           })
+          // the database copy's first pass lets the event loop turn every few MiB: the walk goes on feeding the thread
+          // pool with files meanwhile
           const database = withDb
             ? snapshotDatabase(env, scratch, snapshotRel ?? '', {onSnapshot: fixed})
             : Promise.resolve(undefined)
           database.catch(() => {}) // awaited below, after the tree copy
           let treeFailure: unknown
-          // each copied file is hashed for the manifest while the next ones are copied (one at a time: hashing is
-          // CPU, copying is the thread pool's and the disk's); the manifest then reads none of them again
-          let hashing = Promise.resolve()
+          // each copied file is hashed for the manifest while the next ones are copied, in a thread of its own (hashing
+          // is CPU: the other core's, while the main thread walks and copies the database, and the thread pool and the
+          // disk copy the files); the manifest then reads none of them again
+          const digests: Promise<void>[] = []
+          const allHashed = () => Promise.all(digests)
           const hashCopy = (path: string, target: string, size: number) => {
-            hashing = hashing.then(async () => {
-              // copyTree renames its own stage onto `stage` when done: a copy not opened by then is found there
-              const sha256 = await sha256File(target).catch((error: NodeJS.ErrnoException) => {
-                if (error.code === 'ENOENT') return sha256File(join(stage, path))
-                throw error
-              })
+            const digest = hasher.sha256(target).then(({sha256}) => {
               hashed.set(path, {size, sha256})
             })
-            hashing.catch(() => {}) // a failure is awaited below
-            // a big file's bytes go to the disk now, one file at a time while the next ones are copied and hashed,
-            // not all at the end (the stage's flush then finds them written)
+            digest.catch(() => {}) // a failure is awaited below
+            digests.push(digest)
+            // a big file's bytes go to the disk now, while the next ones are copied and hashed, not all at the end
+            // (the stage's flush then finds them written)
             if (size >= SYNC_EARLY_BYTES) {
-              flushing = flushing.then(() =>
-                fsyncPath(target).catch((error: NodeJS.ErrnoException) => {
-                  if (error.code === 'ENOENT') return fsyncPath(join(stage, path))
-                  throw error
-                }),
-              )
-              flushing.catch(() => {}) // a failure is awaited below
+              const lane = flushLanes++ % FLUSH_LANES
+              lanes[lane] = lanes[lane]!.then(() => fsyncPath(target))
+              lanes[lane]!.catch(() => {}) // a failure is awaited below
             }
           }
-          let flushing = Promise.resolve()
+          // two at a time: one fsync waiting on the disk's journal commit does not hold up the next file's, and the
+          // thread pool keeps threads for the copies
+          const lanes: Promise<void>[] = Array.from({length: FLUSH_LANES}, () => Promise.resolve())
+          let flushLanes = 0
+          const flushing = () => Promise.all(lanes)
           try {
             await rmdir(stage) // copyTree creates the root itself, with the env's mode
+            // straight into this stage (no stage of its own, whose flush would be a syncfs that also waits for every
+            // other process's writes on the file system, and a second rename): this stage's flush makes it durable
             copied = await copyTree(env.path, stage, {
+              stage: false,
               skip: (path, st) => skipped.has(path) || isLive(st),
               onProgress: options.onProgress,
               onFile: hashCopy,
@@ -134,7 +143,7 @@ export async function hotcopy(
             if (treeFailure) throw treeFailure
             // the snapshot's content is fixed (its fsync and hash may still run): the env is walked again after it
             await Promise.race([snapshotFixed, database])
-            await hashing
+            await allHashed()
             if (withDb) {
               const added = await topUpTree(env.path, stage, (path) => skipped.has(path), hashCopy)
               copied = {
@@ -143,15 +152,16 @@ export async function hotcopy(
                 bytes: copied.bytes + added.bytes,
                 symlinks: copied.symlinks + added.symlinks,
               }
-              await hashing
+              await allHashed()
             }
             snapshot = await database
-            await flushing
+            await flushing()
           } catch (error) {
             // nothing may still read the stage or the scratch dir when they are removed
-            await Promise.allSettled([hashing, database, flushing])
+            await Promise.allSettled([...digests, database, flushing()])
             throw error
           }
+          crashPoint('trac-hotcopy:copied')
           if (snapshot) {
             await mkdir(dirname(join(stage, snapshot.path)), {recursive: true, mode: 0o755})
             await rename(join(scratch, snapshot.path), join(stage, snapshot.path))
@@ -196,6 +206,7 @@ export async function hotcopy(
         // inside the stage: made durable by its flush and published by its rename, like every other file in it
         await writeFile(join(stage, MANIFEST_NAME), serializeManifest(manifest, `for ${dest}`), {mode: 0o644})
         await chmod(join(stage, MANIFEST_NAME), 0o644) // whatever the umask, as writeManifest makes it
+        crashPoint('trac-hotcopy:staged')
         return {
           source: env.path,
           dest,
@@ -214,6 +225,8 @@ export async function hotcopy(
       // waits for every other process's dirty data on the file system
       {flush: (stage) => fsyncTree(stage)},
     )
+  } finally {
+    await hasher.close()
   }
 }
 

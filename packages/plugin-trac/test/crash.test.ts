@@ -226,3 +226,27 @@ describe('bk trac convert killed after it created the target database', () => {
     }
   })
 })
+
+describe('bk trac hotcopy killed while it copies', () => {
+  for (const point of ['trac-hotcopy:copied', 'trac-hotcopy:staged']) {
+    it(`${point}: no destination that looks complete; the next hotcopy sweeps what was left and is whole`, async () => {
+      const parent = tempDir('bk-trac-hotcopy-crash-')
+      const env = join(parent, 'env')
+      // attachments big enough to be fsynced one by one and hashed in the hashing thread; a rollback-journal database
+      await makeExampleEnvironment(env, {tickets: 20, wikiPages: 2, attachments: 3, attachmentBytes: 2 * 1024 * 1024})
+      const dest = join(parent, 'copy')
+      const killed = await runBk(['trac', 'hotcopy', env, dest, '-q'], {env: {BK_CRASH_AT: point}})
+      expect(killed.signal, killed.stderr).toBe('SIGKILL')
+      expect(existsSync(dest)).toBe(false)
+      // what the killed run left: its stage (the tree), and its database scratch while the copy was not yet staged
+      const left = readdirSync(parent).filter((name) => name.startsWith('.copy.bk-partial-'))
+      expect(left.length).toBeGreaterThan(0)
+      const next = await runBk(['trac', 'hotcopy', env, dest, '-q'])
+      expect(next.exitCode, next.stderr).toBe(0)
+      expect(readdirSync(parent).filter((name) => name.startsWith('.copy.'))).toEqual([])
+      const verify = await runBk(['trac', 'verify', dest])
+      expect(verify.exitCode, verify.stdout + verify.stderr).toBe(0)
+      expect(readFileSync(join(dest, 'db', 'trac.db')).equals(readFileSync(join(env, 'db', 'trac.db')))).toBe(true)
+    })
+  }
+})

@@ -1,3 +1,4 @@
+import {createHash} from 'node:crypto'
 import {closeSync, fdatasync, fstatSync, ftruncateSync, openSync, readSync, writeSync} from 'node:fs'
 import {chmod, stat} from 'node:fs/promises'
 import {basename} from 'node:path'
@@ -50,7 +51,7 @@ export interface SqliteBackupOptions {
    * durable and renamed into place: what the source held at that moment is what the copy holds.
    */
   onSnapshot?: () => void
-  /** Also return the copy's sha256 (hashed while it is being fsynced). */
+  /** Also return the copy's sha256 (hashed as it is copied, or while it is being fsynced after a restarted copy). */
   sha256?: boolean
 }
 
@@ -98,8 +99,12 @@ export async function sqliteBackup(
         options.onSnapshot?.()
         if (!copied) setRollbackJournal(Driver, tmp, busyTimeout)
         await chmod(tmp, options.mode ?? srcMode)
-        // hashing (CPU) and the fsync (disk) overlap; atomicFile's own fsync then finds nothing left to write
-        const [sha256] = await Promise.all([options.sha256 ? sha256File(tmp) : undefined, fsyncPath(tmp)])
+        // a copy hashed on its way (one pass no commit interrupted) is not read again; otherwise hashing (CPU) and
+        // the fsync (disk) overlap. atomicFile's own fsync then finds nothing left to write
+        const [sha256] = await Promise.all([
+          options.sha256 ? (copied?.sha256 ?? sha256File(tmp)) : undefined,
+          fsyncPath(tmp),
+        ])
         return {totalPages, sha256}
       },
       {overwrite: options.overwrite ?? true},
@@ -124,6 +129,9 @@ const MAX_RESTARTS = 3
 
 /** Bytes per read/write of the rollback-journal copy: small enough to stay in the CPU cache (8 MiB took twice the time). */
 const CHUNK_BYTES = 1024 * 1024
+
+/** Chunks the first pass copies between two turns of the event loop within a hold of the lock. */
+const TURN_CHUNKS = 4
 
 /** Size of the SQLite file header. */
 const HEADER_BYTES = 100
@@ -153,7 +161,7 @@ async function copyUnderReadLock(
   tmp: string,
   options: SqliteBackupOptions,
   report: (pagesDone: number, totalPages: number) => void,
-): Promise<{totalPages: number} | undefined> {
+): Promise<{totalPages: number; sha256?: string} | undefined> {
   const fixed = options.pagesPerStep === undefined ? undefined : Math.max(1, Math.floor(options.pagesPerStep))
   const maxLockMillis = Math.max(1, options.maxLockMillis ?? 600)
   const stepMillis = Math.min(maxLockMillis, Math.max(1, options.stepMillis ?? 200))
@@ -200,6 +208,10 @@ async function copyUnderReadLock(
     let restarts = 0
     let lastResort = false
     let heldFrom = 0
+    // the first pass's bytes are hashed as they are copied, in order: the copy is not read again to hash it. A
+    // restart rewrites chunks already hashed: the copy is then hashed after it is complete
+    let hash = options.sha256 ? createHash('sha256') : undefined
+    let hashedTo = 0
     for (;;) {
       lock()
       const heldSince = now()
@@ -211,6 +223,7 @@ async function copyUnderReadLock(
         // a backup that never finishes is worse than one long wait: the last pass takes as long as it takes
         if (heldSince >= giveUpAt) lastResort = true
         restarts++
+        hash = undefined
         first = undefined
         pos = 0
         verify = true
@@ -231,7 +244,10 @@ async function copyUnderReadLock(
       const holdMillis = lastResort ? Number.POSITIVE_INFINITY : restarts > 0 ? maxLockMillis : stepMillis
       const chunk = Math.min(CHUNK_BYTES, fixed === undefined ? CHUNK_BYTES : fixed * pageSize)
       // synchronous on purpose: a step is a run of memory copies bounded by holdMillis, and under the lock every
-      // thread-pool round trip (two per chunk) would add to how long writers wait, most of all on a loaded machine
+      // thread-pool round trip (two per chunk) would add to how long writers wait, most of all on a loaded machine.
+      // The first pass lets the event loop turn every few chunks (the lock stays held, the hold still ends on time):
+      // the caller's other work (a tree copy feeding the thread pool) goes on meanwhile, not after the hold
+      let sinceTurn = 0
       while (pos < size) {
         const want = Math.min(chunk, size - pos)
         if (readFully(input, buffer, want, pos) !== want) {
@@ -242,10 +258,19 @@ async function copyUnderReadLock(
           readFully(output, copied, want, pos) === want &&
           buffer.subarray(0, want).equals(copied.subarray(0, want))
         if (!same) writeFully(output, buffer.subarray(0, want), want, pos)
+        if (hash && hashedTo === pos) {
+          hash.update(buffer.subarray(0, want))
+          hashedTo += want
+        }
         pos += want
         report(Math.floor(pos / pageSize), Math.ceil(size / pageSize))
         if (pos >= size) break
         if ((fixed !== undefined && restarts === 0) || now() - heldSince >= holdMillis) break
+        if (restarts === 0 && ++sinceTurn >= TURN_CHUNKS) {
+          sinceTurn = 0
+          await new Promise((resolve) => setImmediate(resolve))
+          if (now() - heldSince >= holdMillis) break
+        }
       }
       if (pos >= size) break
       unlock()
@@ -266,7 +291,8 @@ async function copyUnderReadLock(
     await flushing
     if (flushError) throw flushError
     ftruncateSync(output, size)
-    return {totalPages: Math.ceil(size / pageSize)}
+    const sha256 = hash && hashedTo === size ? hash.digest('hex') : undefined
+    return {totalPages: Math.ceil(size / pageSize), ...(sha256 ? {sha256} : {})}
   } finally {
     try {
       unlock()

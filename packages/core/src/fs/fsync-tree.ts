@@ -1,31 +1,42 @@
 import {execFile} from 'node:child_process'
-import {opendir} from 'node:fs/promises'
+import {readdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {findProgram} from '../archive/native.js'
 import {BkError} from '../errors.js'
 import {fsyncPath} from './paths.js'
 
 /**
- * fsync every file and directory under `root` (and `root` itself), files before the directory holding them, so a
- * staged tree is on disk before it is renamed into place. Many fsyncs are kept in flight at once.
+ * fsync every file and directory under `root` (and `root` itself), so a staged tree is on disk before it is renamed
+ * into place. `concurrency` fsyncs are kept in flight, in no particular order (the tree is published only once all
+ * are done, so none has to wait for another): a folder does not wait for its files, nor the next folder for this
+ * one, which made a deep tree of one-file folders (Trac's attachments) one thread-pool round trip after another.
+ * The tree is listed synchronously as the fsyncs go (it was just written: its folders are cached), one listing per
+ * level held at a time.
  */
 export async function fsyncTree(root: string, concurrency = 32): Promise<void> {
-  const pending: Promise<void>[] = []
-  const run = async (path: string) => {
-    while (pending.length >= concurrency) await Promise.race(pending)
-    const p: Promise<void> = fsyncPath(path).finally(() => pending.splice(pending.indexOf(p), 1))
-    pending.push(p)
-  }
-  const visit = async (dir: string): Promise<void> => {
-    for await (const entry of await opendir(dir)) {
-      const path = join(dir, entry.name)
-      if (entry.isDirectory()) await visit(path)
-      else if (entry.isFile()) await run(path)
+  const paths = treePaths(root)
+  let failure: unknown
+  const worker = async () => {
+    while (failure === undefined) {
+      const next = paths.next()
+      if (next.done) return
+      await fsyncPath(next.value).catch((error) => {
+        failure ??= error
+      })
     }
-    await Promise.all(pending)
-    await fsyncPath(dir)
   }
-  await visit(root)
+  await Promise.all(Array.from({length: Math.max(1, concurrency)}, worker))
+  if (failure !== undefined) throw failure
+}
+
+/** Every regular file and folder under `root`, each folder after its contents, `root` last. */
+function* treePaths(root: string): Generator<string> {
+  for (const entry of readdirSync(root, {withFileTypes: true})) {
+    const path = join(root, entry.name)
+    if (entry.isDirectory()) yield* treePaths(path)
+    else if (entry.isFile()) yield path
+  }
+  yield root
 }
 
 /**
