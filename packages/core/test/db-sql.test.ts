@@ -74,6 +74,30 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('openSql on %s', (engine
   })
 })
 
+it('loads PostgreSQL rows through COPY with the values an INSERT stores; a failed load leaves the connection usable', async () => {
+  const db = await open('postgres')
+  try {
+    const t = 'copy "rows'
+    await db.run(
+      `CREATE TABLE ${db.quoteIdent(t)} (id integer primary key, s text, b boolean, f double precision, n bigint)`,
+    )
+    const odd = ['tab\there', 'line\nbreak', 'cr\rhere', 'back\\slash \\N \\.', '\\', '', 'ünï €𝄞', 'x\t\\n\r\n']
+    const rows: unknown[][] = odd.map((s, i) => [i + 1, s, i % 2 === 0, i + 0.25, 9_007_199_254_740_993n + BigInt(i)])
+    rows.push([100, null, null, null, null], [101, 'the string NULL', true, -0.5, '12'])
+    await db.insertRows(t, ['id', 's', 'b', 'f', 'n'], rows)
+    const back = await db.all(`SELECT id, s, b, f, n::text FROM ${db.quoteIdent(t)} ORDER BY id`)
+    expect(back).toEqual(rows.map((r) => [r[0], r[1], r[2], r[3], r[4] === null ? null : String(r[4])]))
+    await db.begin()
+    await expect(db.insertRows(t, ['id', 's'], [[1, 'duplicate']])).rejects.toThrow(/duplicate key/)
+    await db.rollback()
+    // a Buffer is not a plain value: that call takes the INSERT path (the bytes as a binary parameter)
+    await db.insertRows(t, ['id', 's'], [[102, Buffer.from('bytes') as unknown as string]])
+    expect(await db.all(`SELECT count(*)::int FROM ${db.quoteIdent(t)}`)).toEqual([[rows.length + 1]])
+  } finally {
+    await db.close()
+  }
+})
+
 it('opens an SQLite path or an sqlite: URL, and names the file when it cannot', async () => {
   await expect(openSql(join(dir, 'missing.db'))).rejects.toThrow(/cannot open the SQLite database .*missing\.db/)
   const db = await openSql(`sqlite:${join(dir, 'url.db')}`, {create: true})

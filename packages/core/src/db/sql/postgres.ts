@@ -3,6 +3,7 @@ import {BkError, messageOf} from '../../errors.js'
 import {connectPostgres} from '../driver.js'
 import {loadPg} from '../drivers.js'
 import type {DbTarget} from '../url.js'
+import {copyable, copyRows} from './pg-copy.js'
 import {insertSql, quoteIdent, rowsPerInsert} from './quote.js'
 import type {OpenSqlOptions, SqlConnection, SqlRow} from './types.js'
 
@@ -67,6 +68,15 @@ export async function openPostgresConnection(target: DbTarget, options: OpenSqlO
       }
     },
     async insertRows(table, columns, rows) {
+      if (rows.length === 0) return
+      if (copyable(rows)) {
+        try {
+          await copyRows(client, table, columns, rows)
+        } catch (error) {
+          fail(error)
+        }
+        return
+      }
       const per = rowsPerInsert('postgres', columns.length)
       for (let i = 0; i < rows.length; i += per) {
         const chunk = rows.slice(i, i + per)
