@@ -13,8 +13,18 @@ import {delimiter, join} from 'node:path'
 /** Per PATH value: setpriv's path when it sets a parent-death signal, '' when not. */
 const wrappers = new Map<string, string>()
 
+/** True when `path` can be executed; else a plain spawn gives the failure (ENOENT, EACCES), not setpriv's status. */
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
 function onPath(name: string): string | undefined {
-  if (name.includes('/')) return name
+  if (name.includes('/')) return executable(name) ? name : undefined
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     if (!dir) continue
     try {

@@ -1,0 +1,37 @@
+// spawnTied starts a program through setpriv (where it sets a parent-death signal): the program that runs, and the
+// failure when it cannot, must be those of a plain spawn.
+import {chmodSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {afterAll, describe, expect, it} from 'vitest'
+import {run} from '../src/archive/native.js'
+import {cleanupTemp, temp} from './archive-helpers.js'
+
+afterAll(cleanupTemp)
+
+async function outcome(program: string, args: string[]) {
+  const started = run(program, args, 'pipe')
+  let out = ''
+  started.child.stdout?.setEncoding('utf8')
+  started.child.stdout?.on('data', (text: string) => {
+    out += text
+  })
+  const failure = await started.exited
+  return {failure, out}
+}
+
+describe('spawnTied', () => {
+  it("a program path that does not exist fails as spawn's ENOENT, not as setpriv's complaint", async () => {
+    const {failure} = await outcome(join(temp(), 'no-such-dir', 'zstd'), ['--version'])
+    expect(failure).toMatchObject({code: 'ENOENT'})
+    expect(failure?.message).not.toMatch(/setpriv/)
+  })
+
+  it("a program path that is not executable fails as spawn's EACCES, not as setpriv's complaint", async () => {
+    const file = join(temp(), 'zstd')
+    writeFileSync(file, '#!/bin/sh\nexit 0\n')
+    chmodSync(file, 0o644)
+    const {failure} = await outcome(file, ['--version'])
+    expect(failure).toMatchObject({code: 'EACCES'})
+    expect(failure?.message).not.toMatch(/setpriv/)
+  })
+})
