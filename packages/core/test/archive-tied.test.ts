@@ -1,6 +1,6 @@
 // spawnTied starts a program through setpriv (where it sets a parent-death signal): the program that runs, and the
 // failure when it cannot, must be those of a plain spawn.
-import {chmodSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {run} from '../src/archive/native.js'
@@ -33,5 +33,19 @@ describe('spawnTied', () => {
     const {failure} = await outcome(file, ['--version'])
     expect(failure).toMatchObject({code: 'EACCES'})
     expect(failure?.message).not.toMatch(/setpriv/)
+  })
+
+  it('a folder named like the program, earlier on PATH, is passed over as a plain spawn does', async () => {
+    const bin = temp()
+    mkdirSync(join(bin, 'zstd'))
+    const saved = process.env.PATH
+    process.env.PATH = `${bin}:${saved}`
+    try {
+      const {failure, out} = await outcome('zstd', ['--version'])
+      expect(failure).toBeUndefined()
+      expect(out).toMatch(/Zstandard/)
+    } finally {
+      process.env.PATH = saved
+    }
   })
 })
