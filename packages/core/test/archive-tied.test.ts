@@ -1,7 +1,9 @@
 // spawnTied starts a program through setpriv (where it sets a parent-death signal): the program that runs, and the
 // failure when it cannot, must be those of a plain spawn.
+import {execFileSync} from 'node:child_process'
 import {chmodSync, mkdirSync, writeFileSync} from 'node:fs'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {afterAll, describe, expect, it} from 'vitest'
 import {run} from '../src/archive/native.js'
 import {cleanupTemp, temp} from './archive-helpers.js'
@@ -47,5 +49,25 @@ describe('spawnTied', () => {
     } finally {
       process.env.PATH = saved
     }
+  })
+
+  it('a program that cannot be started (no file descriptor left) is named in the error, not setpriv', () => {
+    // in a process of its own (the built module) whose descriptors run out once the first program has started
+    const native = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'archive', 'native.js')
+    const script = `
+      import {openSync} from 'node:fs'
+      import {run} from ${JSON.stringify(native)}
+      if (await run('zstd', ['--version'], 'pipe').exited) throw new Error('zstd did not start')
+      try { for (;;) openSync('/dev/null', 'r') } catch {}
+      const failure = await run('zstd', ['--version'], 'pipe').exited
+      process.stdout.write(JSON.stringify({message: failure?.message, path: failure?.path}))`
+    const out = execFileSync(
+      'sh',
+      ['-c', 'ulimit -n 64 && exec "$0" --input-type=module -e "$1"', process.execPath, script],
+      {
+        encoding: 'utf8',
+      },
+    )
+    expect(JSON.parse(out)).toEqual({message: 'spawn zstd EMFILE', path: 'zstd'})
   })
 })

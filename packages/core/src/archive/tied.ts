@@ -59,6 +59,22 @@ export function spawnTied(program: string, args: string[], options: SpawnOptions
   const wrapper = deathSignalWrapper()
   // a program not found starts plainly, so that its failure stays spawn's ENOENT
   const resolved = wrapper ? onPath(program) : undefined
-  if (wrapper && resolved) return spawn(wrapper, ['--pdeathsig', 'KILL', '--', resolved, ...args], options)
-  return spawn(program, args, options)
+  if (!wrapper || !resolved) return spawn(program, args, options)
+  // a failure to start (EMFILE, EAGAIN) names the program, as a plain spawn's does: never setpriv
+  const asProgram = (error: NodeJS.ErrnoException & {spawnargs?: string[]}) => {
+    if (error.path !== wrapper) return error
+    error.message = error.message.replace(`spawn ${wrapper}`, `spawn ${program}`)
+    return Object.assign(error, {syscall: `spawn ${program}`, path: program, spawnargs: args})
+  }
+  let child: ChildProcess
+  try {
+    child = spawn(wrapper, ['--pdeathsig', 'KILL', '--', resolved, ...args], options)
+  } catch (error) {
+    throw asProgram(error as NodeJS.ErrnoException)
+  }
+  child.prependListener('error', (error) => {
+    asProgram(error)
+    if (child.listenerCount('error') === 1) throw error // no one else listens: as unhandled as it would have been
+  })
+  return child
 }
