@@ -7,20 +7,29 @@
  * leftover of a dead process, as before.
  */
 import {type ChildProcess, type SpawnOptions, spawn} from 'node:child_process'
-import {accessSync, constants, readFileSync} from 'node:fs'
+import {accessSync, constants, readFileSync, statSync} from 'node:fs'
 import {delimiter, join} from 'node:path'
 
 /** Per PATH value: setpriv's path when it sets a parent-death signal, '' when not. */
 const wrappers = new Map<string, string>()
 
+/**
+ * True when `path` is a file that can be executed (as execvp takes it: a folder on PATH is passed over); else a plain
+ * spawn gives the failure (ENOENT, EACCES), not setpriv's status.
+ */
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK)
+    return statSync(path).isFile()
+  } catch {
+    return false
+  }
+}
+
 function onPath(name: string): string | undefined {
-  if (name.includes('/')) return name
+  if (name.includes('/')) return executable(name) ? name : undefined
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue
-    try {
-      accessSync(join(dir, name), constants.X_OK)
-      return join(dir, name)
-    } catch {}
+    if (dir && executable(join(dir, name))) return join(dir, name)
   }
   return undefined
 }
@@ -50,6 +59,22 @@ export function spawnTied(program: string, args: string[], options: SpawnOptions
   const wrapper = deathSignalWrapper()
   // a program not found starts plainly, so that its failure stays spawn's ENOENT
   const resolved = wrapper ? onPath(program) : undefined
-  if (wrapper && resolved) return spawn(wrapper, ['--pdeathsig', 'KILL', '--', resolved, ...args], options)
-  return spawn(program, args, options)
+  if (!wrapper || !resolved) return spawn(program, args, options)
+  // a failure to start (EMFILE, EAGAIN) names the program, as a plain spawn's does: never setpriv
+  const asProgram = (error: NodeJS.ErrnoException & {spawnargs?: string[]}) => {
+    if (error.path !== wrapper) return error
+    error.message = error.message.replace(`spawn ${wrapper}`, `spawn ${program}`)
+    return Object.assign(error, {syscall: `spawn ${program}`, path: program, spawnargs: args})
+  }
+  let child: ChildProcess
+  try {
+    child = spawn(wrapper, ['--pdeathsig', 'KILL', '--', resolved, ...args], options)
+  } catch (error) {
+    throw asProgram(error as NodeJS.ErrnoException)
+  }
+  child.prependListener('error', (error) => {
+    asProgram(error)
+    if (child.listenerCount('error') === 1) throw error // no one else listens: as unhandled as it would have been
+  })
+  return child
 }
