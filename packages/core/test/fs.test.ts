@@ -269,6 +269,20 @@ describe('copyTree', () => {
     expect(readdirSync(stage)).toEqual(['copy'])
   })
 
+  it('fails with one line, publishing nothing, on a name that is not UTF-8 (never a copy without that file)', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    mkdirSync(join(src, 'sub'), {recursive: true})
+    writeFileSync(join(src, 'a'), 'a')
+    // a Latin-1 name, as old tools and archives leave them: Node lists it with U+FFFD, a name that does not exist
+    writeFileSync(Buffer.concat([Buffer.from(`${src}/sub/caf`), Buffer.from([0xe9])]), 'data')
+    const error = await copyTree(src, join(root, 'c')).catch((e) => e)
+    expect(error).toBeInstanceOf(BkError)
+    expect(error.message).toMatch(/sub\/caf.*not valid UTF-8/)
+    expect(error.message.split('\n')).toHaveLength(1)
+    expect(readdirSync(root)).toEqual(['src'])
+  })
+
   it('leaves fifos out and lists them', async () => {
     const root = temp()
     const src = join(root, 'src')

@@ -27,7 +27,11 @@ export function* walkSync(
     const name = top.names[top.at++]!
     const abs = top.abs === '.' ? name : top.abs.endsWith('/') ? top.abs + name : `${top.abs}/${name}`
     const stat = lstatSync(abs, {throwIfNoEntry: false})
-    if (!stat) continue // removed between readdir and lstat (a live application's temp file)
+    if (!stat) {
+      // a name that is not UTF-8 is listed with U+FFFD in place of its bytes: not gone, unreachable by that name
+      if (name.includes('\uFFFD')) throw new Error(`${abs}: the file name is not valid UTF-8 (rename it)`)
+      continue // removed between readdir and lstat (a live application's temp file)
+    }
     const path = top.rel === '' ? name : `${top.rel}/${name}`
     if (filter && !filter(path, stat)) continue
     yield {path, abs, stat}
