@@ -228,6 +228,40 @@ describe('sqliteBackup', () => {
     expect(result.sha256).toBe(createHash('sha256').update(bytes).digest('hex'))
   })
 
+  it("a write from another connection of this process during the copy is not held out by the copy's own lock", async () => {
+    const dir = tempDir()
+    const src = makeWalDb(dir, 16_000) // ~8 MiB: a first pass of several chunks
+    const switcher = new Database(src)
+    switcher.pragma('journal_mode = DELETE')
+    switcher.close()
+    // an application sharing the process: its write waits up to 1.5 s for a lock, then fails with SQLITE_BUSY
+    const app = new Database(src, {timeout: 1500})
+    let outcome: string | undefined
+    const dest = join(dir, 'backup.db')
+    await sqliteBackup(src, dest, {
+      stepMillis: 60_000,
+      maxLockMillis: 60_000,
+      onProgress: () => {
+        if (outcome !== undefined) return
+        outcome = 'pending'
+        setImmediate(() => {
+          try {
+            app.prepare("INSERT INTO t (payload) VALUES ('from the application')").run()
+            outcome = 'committed'
+          } catch (error) {
+            outcome = String((error as {code?: string}).code ?? error)
+          }
+        })
+      },
+    })
+    app.close()
+    // a hold of the read lock is synchronous: the write runs after it, never inside it against this very process
+    expect(outcome).toBe('committed')
+    const copy = new Database(dest, {readonly: true})
+    expect(copy.prepare('SELECT count(*) FROM t').pluck().get()).toBe(16_000)
+    copy.close()
+  })
+
   it('backs up the Trac fixture database with its row counts', async () => {
     const dir = tempDir()
     extractFixture('trac', 'sqlite-env', dir)

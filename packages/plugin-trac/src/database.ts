@@ -70,7 +70,13 @@ async function takeSnapshot(
   await mkdir(dirname(join(dest, rel)), {recursive: true, mode: 0o755})
   if (db.engine === 'sqlite') {
     const src = env.sqlitePath!
-    const result = await sqliteBackup(src, join(dest, relSqlite), {onSnapshot: options.onSnapshot, sha256: true})
+    // the event loop turns under the copy's lock: what runs then is the hotcopy's tree copy, which never opens the
+    // database (its hard links are copied after the snapshot)
+    const result = await sqliteBackup(src, join(dest, relSqlite), {
+      onSnapshot: options.onSnapshot,
+      sha256: true,
+      turnUnderLock: true,
+    })
     return {
       engine: 'sqlite',
       path: relSqlite,

@@ -5,7 +5,7 @@
  * partial destination removed on any failure, a bk-manifest.json written last.
  */
 import {rmSync, type Stats} from 'node:fs'
-import {chmod, cp, mkdir, mkdtemp, rename, rm, rmdir, stat, writeFile} from 'node:fs/promises'
+import {chmod, cp, mkdir, mkdtemp, readdir, rename, rm, rmdir, stat, writeFile} from 'node:fs/promises'
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {redactUrl} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
@@ -84,7 +84,13 @@ export async function hotcopy(
         let snapshot: DatabaseSnapshot | undefined
         const hashed = new Map<string, {size: number; sha256: string}>()
         // named as atomicDir names its stages (pid first): a run killed the hard way leaves it to the next run's sweep
-        const scratch = await mkdtemp(join(dirname(dest), `.${basename(dest)}.bk-partial-${process.pid}-db-`))
+        const scratchPrefix = `.${basename(dest)}.bk-partial-${process.pid}-db-`
+        // that sweep passes over names of this pid (it takes them for this run's): a killed run that had the same pid
+        // (a container's bk always has) left the ones found now, as atomicDir's own stage of this pid is removed
+        for (const name of await readdir(dirname(dest))) {
+          if (name.startsWith(scratchPrefix)) await rm(join(dirname(dest), name), {recursive: true, force: true})
+        }
+        const scratch = await mkdtemp(join(dirname(dest), scratchPrefix))
         const unregister = onInterrupt(() => rmSync(scratch, {recursive: true, force: true}), {sweep: true})
         try {
           // a hard link to the live SQLite file elsewhere in the env is copied only after its snapshot: closing any

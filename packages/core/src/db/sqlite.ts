@@ -53,6 +53,14 @@ export interface SqliteBackupOptions {
   onSnapshot?: () => void
   /** Also return the copy's sha256 (hashed as it is copied, or while it is being fsynced after a restarted copy). */
   sha256?: boolean
+  /**
+   * Rollback-journal mode: let the event loop turn every few MiB of the first pass while the read lock is held, so
+   * the caller's other work (a tree copy feeding the thread pool) goes on meanwhile. Only for a caller that knows
+   * what runs then: whatever runs lengthens the hold, and a write to this database from another connection of this
+   * process would wait for a lock its own process holds (its whole busy timeout, every other writer waiting too).
+   * Default false: each hold is synchronous.
+   */
+  turnUnderLock?: boolean
 }
 
 /** The copy made: pages, bytes, and the journal mode of the source. */
@@ -245,8 +253,8 @@ async function copyUnderReadLock(
       const chunk = Math.min(CHUNK_BYTES, fixed === undefined ? CHUNK_BYTES : fixed * pageSize)
       // synchronous on purpose: a step is a run of memory copies bounded by holdMillis, and under the lock every
       // thread-pool round trip (two per chunk) would add to how long writers wait, most of all on a loaded machine.
-      // The first pass lets the event loop turn every few chunks (the lock stays held, the hold still ends on time):
-      // the caller's other work (a tree copy feeding the thread pool) goes on meanwhile, not after the hold
+      // With turnUnderLock, the first pass lets the event loop turn every few chunks (the lock stays held): the
+      // caller's other work (a tree copy feeding the thread pool) goes on meanwhile, not after the hold
       let sinceTurn = 0
       while (pos < size) {
         const want = Math.min(chunk, size - pos)
@@ -266,7 +274,7 @@ async function copyUnderReadLock(
         report(Math.floor(pos / pageSize), Math.ceil(size / pageSize))
         if (pos >= size) break
         if ((fixed !== undefined && restarts === 0) || now() - heldSince >= holdMillis) break
-        if (restarts === 0 && ++sinceTurn >= TURN_CHUNKS) {
+        if (options.turnUnderLock && restarts === 0 && ++sinceTurn >= TURN_CHUNKS) {
           sinceTurn = 0
           await new Promise((resolve) => setImmediate(resolve))
           if (now() - heldSince >= holdMillis) break
