@@ -4,25 +4,11 @@
 import {mkdirSync, readdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
-import {checkArchive, createArchive, extractArchive, listArchive} from '../src/archive/index.js'
+import {checkArchive, createArchive, extractArchive} from '../src/archive/index.js'
 import {createArchiveWithManifest, createBkArchive} from '../src/manifest/bk-archive.js'
-import type {ManifestMeta} from '../src/manifest/types.js'
-import {cleanupTemp, temp} from './archive-helpers.js'
+import {cleanupTemp, listed, temp, testMeta} from './archive-helpers.js'
 
-const meta: ManifestMeta = {
-  plugin: {name: '@bkcli/core', version: '0'},
-  application: 'test',
-  kind: 'full',
-  created: '2026-01-01T00:00:00.000Z',
-  source: 'src',
-  components: [],
-}
-
-async function listed(file: string): Promise<string[]> {
-  const paths: string[] = []
-  for await (const e of listArchive(file)) paths.push(e.path)
-  return paths
-}
+const meta = testMeta
 
 afterAll(cleanupTemp)
 afterEach(() => {

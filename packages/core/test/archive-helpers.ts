@@ -6,7 +6,9 @@ import {fileURLToPath} from 'node:url'
 import {gzipSync} from 'node:zlib'
 import {Header} from 'tar'
 import {expect} from 'vitest'
+import {listArchive} from '../src/archive/index.js'
 import {BkError} from '../src/errors.js'
+import type {ManifestMeta} from '../src/manifest/types.js'
 
 const made: string[] = []
 
@@ -135,4 +137,21 @@ export async function rejection(p: Promise<unknown>): Promise<BkError> {
     return error as BkError
   }
   throw new Error('expected a BkError, got success')
+}
+
+/** The manifest meta of the archive tests' manifested archives. */
+export const testMeta: ManifestMeta = {
+  plugin: {name: '@bkcli/core', version: '0'},
+  application: 'test',
+  kind: 'full',
+  created: '2026-01-01T00:00:00.000Z',
+  source: 'src',
+  components: [],
+}
+
+/** The member paths of an archive, in order. */
+export async function listed(file: string): Promise<string[]> {
+  const paths: string[] = []
+  for await (const e of listArchive(file)) paths.push(e.path)
+  return paths
 }

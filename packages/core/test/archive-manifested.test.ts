@@ -8,28 +8,16 @@ import {createServer} from 'node:net'
 import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
-import {createArchive, listArchive} from '../src/archive/index.js'
+import {createArchive} from '../src/archive/index.js'
 import {decodeCheck} from '../src/archive/native.js'
 import {decodeInto, decoderCommand} from '../src/archive/to-file.js'
 import {createArchiveWithManifest} from '../src/manifest/bk-archive.js'
 import {buildArchiveManifest} from '../src/manifest/build.js'
-import {MANIFEST_NAME, type ManifestMeta} from '../src/manifest/types.js'
-import {cleanupTemp, temp} from './archive-helpers.js'
+import {MANIFEST_NAME} from '../src/manifest/types.js'
+import {cleanupTemp, listed, temp, testMeta} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
 
-const meta: ManifestMeta = {
-  plugin: {name: '@bkcli/core', version: '0'},
-  application: 'test',
-  kind: 'full',
-  created: '2026-01-01T00:00:00.000Z',
-  source: 'src',
-  components: [],
-}
-async function listed(file: string): Promise<string[]> {
-  const paths: string[] = []
-  for await (const e of listArchive(file)) paths.push(e.path)
-  return paths
-}
+const meta = testMeta
 const savedPath = process.env.PATH
 const savedEngine = process.env.BK_ARCHIVE_ENGINE
 afterEach(() => {

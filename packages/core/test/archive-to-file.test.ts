@@ -10,18 +10,10 @@ import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {createArchive, listArchive} from '../src/archive/index.js'
 import {compressIntoFile} from '../src/archive/to-file.js'
 import {createArchiveWithManifest, createBkArchive} from '../src/manifest/bk-archive.js'
-import type {ManifestMeta} from '../src/manifest/types.js'
-import {cleanupTemp, temp} from './archive-helpers.js'
+import {cleanupTemp, temp, testMeta} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
 
-const meta: ManifestMeta = {
-  plugin: {name: '@bkcli/core', version: '0'},
-  application: 'test',
-  kind: 'full',
-  created: '2026-01-01T00:00:00.000Z',
-  source: 'src',
-  components: [],
-}
+const meta = testMeta
 const savedPath = process.env.PATH
 afterEach(() => {
   process.env.PATH = savedPath
