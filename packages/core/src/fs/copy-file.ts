@@ -15,8 +15,8 @@
  * again in userspace up to the source's real end.
  */
 import {spawnSync} from 'node:child_process'
-import {constants, readFileSync, statSync} from 'node:fs'
-import {copyFile, open, rm} from 'node:fs/promises'
+import {constants, copyFile as copyFileCb, readFileSync, statSync} from 'node:fs'
+import {open, rm} from 'node:fs/promises'
 
 /** How often (ms) a running copy is checked for being stuck at the source's end. */
 const POLL_MS = 100
@@ -34,6 +34,8 @@ const BLOCK = 1024 * 1024
 let pollMs = POLL_MS
 export function setCopyPollMs(ms: number | undefined): void {
   pollMs = ms ?? POLL_MS
+  clearInterval(watcher)
+  watcher = undefined
 }
 
 /** A one-line error naming the file, with the errno code kept (callers test ENOENT, EEXIST). */
@@ -49,43 +51,93 @@ function copyError(src: string, dest: string, why: string, code?: string): NodeJ
  * Returns the copy's size, which is then less than the source's size at any earlier stat: callers record it (or
  * compare it with the size they walked) rather than assume the file is whole.
  */
-export async function copyLiveFile(src: string, dest: string, mode = 0): Promise<number> {
-  let settled = false
-  const copy = copyFile(src, dest, mode).finally(() => {
-    settled = true
+export function copyLiveFile(src: string, dest: string, mode = 0): Promise<number> {
+  // callbacks rather than promises and a race: this runs for each of thousands of small files
+  return new Promise((resolve, reject) => {
+    const running: Running = {src, dest, since: performance.now(), last: -1, still: 0}
+    running.stuck = () => {
+      redo(running).then(resolve, reject)
+    }
+    watch(running)
+    copyFileCb(src, dest, mode, (error) => {
+      if (running.ended) {
+        // stuck and given up: redo() waits for this end
+        running.ended(error)
+        return
+      }
+      unwatch(running)
+      if (error) reject(error)
+      else {
+        try {
+          resolve(statSync(dest).size)
+        } catch (e) {
+          reject(e)
+        }
+      }
+    })
   })
-  let timer: NodeJS.Timeout | undefined
-  const stuck = new Promise<true>((resolve) => {
-    let still = 0
-    let last = -1
-    timer = setInterval(() => {
-      if (settled) return
-      const s = statSync(src, {throwIfNoEntry: false})
-      const d = statSync(dest, {throwIfNoEntry: false})
-      // the copy is at (or past) the source's end and has not moved: copy_file_range returns 0 for ever
-      if (s && d && d.size >= s.size && d.size === last) still++
-      else still = 0
-      last = d?.size ?? -1
-      if (still >= STILL_POLLS) resolve(true)
-    }, pollMs)
-    timer.unref()
-  })
-  try {
-    const outcome = await Promise.race([copy.then(() => false as const), stuck])
-    if (!outcome) return statSync(dest).size
-  } finally {
-    clearInterval(timer)
-  }
-  return await redo(src, dest, copy)
 }
 
-/** Ends the stuck copy (its promise `copy`) and copies `src` again in userspace. */
-async function redo(src: string, dest: string, copy: Promise<void>): Promise<number> {
+/** A copy in the thread pool, as the watcher sees it. */
+interface Running {
+  src: string
+  dest: string
+  /** performance.now() at its start: copies younger than a poll are not looked at. */
+  since: number
+  /** The copy's size at the last poll (-1: not known). */
+  last: number
+  /** Polls in a row at the source's end without moving. */
+  still: number
+  /** Set by the watcher when the copy is stuck. */
+  stuck?: () => void
+  /** Set by redo(): takes the end of the given-up copy. */
+  ended?: (error: NodeJS.ErrnoException | null) => void
+}
+
+/** The copies in flight, and the one timer that polls them (only while there are any: then unreferenced). */
+const inFlight = new Set<Running>()
+let watcher: NodeJS.Timeout | undefined
+
+function watch(running: Running): void {
+  inFlight.add(running)
+  if (watcher) return
+  watcher = setInterval(poll, pollMs)
+  watcher.unref()
+}
+
+function unwatch(running: Running): void {
+  inFlight.delete(running)
+}
+
+function poll(): void {
+  if (inFlight.size === 0) {
+    clearInterval(watcher)
+    watcher = undefined
+    return
+  }
+  const now = performance.now()
+  for (const r of inFlight) {
+    if (now - r.since < pollMs) continue
+    const s = statSync(r.src, {throwIfNoEntry: false})
+    const d = statSync(r.dest, {throwIfNoEntry: false})
+    // the copy is at (or past) the source's end and has not moved: copy_file_range returns 0 for ever
+    if (s && d && d.size >= s.size && d.size === r.last) r.still++
+    else r.still = 0
+    r.last = d?.size ?? -1
+    if (r.still >= STILL_POLLS) {
+      inFlight.delete(r)
+      r.stuck?.()
+    }
+  }
+}
+
+/** Ends the stuck copy `running` and copies its source again in userspace. */
+async function redo(running: Running): Promise<number> {
+  const {src, dest} = running
   const at = statSync(dest, {throwIfNoEntry: false})?.size ?? 0
-  const ended = copy.then(
-    () => undefined,
-    (error: NodeJS.ErrnoException) => error,
-  )
+  const ended = new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+    running.ended = (error) => resolve(error ?? undefined)
+  })
   // the stuck thread must run during the moment the limit is low: on a busy machine it may not, so the moment is
   // made longer, try after try, until the copy has failed
   const started = Date.now()
