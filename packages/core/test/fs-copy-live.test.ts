@@ -1,9 +1,10 @@
 import {type ChildProcess, spawn} from 'node:child_process'
-import {mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {chmodSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {copyLiveFile} from '../src/fs/index.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const MiB = 1024 * 1024
@@ -111,4 +112,17 @@ describe('copying a file that shrinks during the copy', () => {
     expect(readFileSync(join(dest, 'sub', 'medium')).equals(Buffer.alloc(200 * 1024, 9))).toBe(true)
     expect(readFileSync(join(dest, 'small'), 'utf8')).toBe('small file\n')
   }, 60_000)
+})
+
+describe('copyLiveFile as copyFile', () => {
+  it('copies bytes and mode, returns the size, keeps the errno codes callers test', async () => {
+    const src = join(dir, 'a')
+    writeFileSync(src, Buffer.alloc(300 * 1024, 5))
+    chmodSync(src, 0o640)
+    expect(await copyLiveFile(src, join(dir, 'b'))).toBe(300 * 1024)
+    expect(readFileSync(join(dir, 'b')).equals(readFileSync(src))).toBe(true)
+    expect(statSync(join(dir, 'b')).mode & 0o7777).toBe(0o640)
+    await expect(copyLiveFile(join(dir, 'missing'), join(dir, 'c'))).rejects.toMatchObject({code: 'ENOENT'})
+    await expect(copyLiveFile(src, join(dir, 'b'), constants.COPYFILE_EXCL)).rejects.toMatchObject({code: 'EEXIST'})
+  })
 })

@@ -13,6 +13,11 @@
  * (RLIMIT_FSIZE, soft, through util-linux prlimit) is lowered to the copy's position for the moment it takes
  * copy_file_range to fail with EFBIG, then restored; libuv then removes its partial copy. The file is then copied
  * again in userspace up to the source's real end.
+ *
+ * Limits: the watcher stats the source by path, so a source renamed away (or replaced by a bigger file) and then cut
+ * short is not seen and its copy stays stuck; without prlimit (util-linux) the copy fails with a one-line error after
+ * {@link RELEASE_MS}, but its thread keeps spinning and the process cannot exit; writes of this process past the stuck
+ * copy's position during the few milliseconds the limit is low fail with EFBIG (loudly, in their callers).
  */
 import {spawnSync} from 'node:child_process'
 import {constants, copyFile as copyFileCb, readFileSync, statSync} from 'node:fs'
