@@ -6,9 +6,10 @@
 
 import {once} from 'node:events'
 import {createWriteStream, statSync, type WriteStream} from 'node:fs'
-import {copyFile, mkdir} from 'node:fs/promises'
+import {mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {BkError} from '@bkcli/core/errors'
+import {copyLiveFile} from '@bkcli/core/fs'
 import {csvLine} from './csv.js'
 import {loadSchema, selectClasses} from './dbschema.js'
 import {compareCodePoints, type PyValue, reprExport} from './pyrepr.js'
@@ -240,7 +241,7 @@ async function exportClass(
 async function copyFirst(places: string[], dest: string): Promise<void> {
   for (const [i, src] of places.entries()) {
     try {
-      await copyFile(src, dest)
+      await copyLiveFile(src, dest)
       return
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || i === places.length - 1) throw error

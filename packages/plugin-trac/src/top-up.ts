@@ -4,8 +4,8 @@
  * {@link topUpTree}, so every file the snapshot refers to is in the copy, as when the tree was copied after it.
  */
 import {lstatSync, mkdirSync, type Stats} from 'node:fs'
-import {chmod, chown, copyFile, lchown, lutimes, readlink, symlink, utimes} from 'node:fs/promises'
-import {walk} from '@bkcli/core/fs'
+import {chmod, chown, lchown, lutimes, readlink, symlink, utimes} from 'node:fs/promises'
+import {copyLiveFile, walk} from '@bkcli/core/fs'
 
 /** What a top-up copied: files new in the copy, and bytes copied (new and replaced files). */
 export interface TopUpResult {
@@ -64,7 +64,7 @@ export async function topUpTree(
     // the tree copy keeps mtimes to the millisecond: the same size and mtime is the file it copied
     if (have?.isFile() && have.size === st.size && Math.abs(have.mtimeMs - st.mtimeMs) < 1) continue
     if (have && !have.isFile()) continue
-    await copyFile(entry.abs, target)
+    await copyLiveFile(entry.abs, target)
     if (owners) {
       await chown(target, st.uid, st.gid)
       if (st.mode & 0o6000) await chmod(target, st.mode & 0o7777) // chown cleared setuid/setgid

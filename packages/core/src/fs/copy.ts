@@ -16,12 +16,13 @@ import {
   utimesSync,
   writeSync,
 } from 'node:fs'
-import {copyFile, lchown, link, lstat, lutimes, mkdir, readlink, rm, symlink} from 'node:fs/promises'
+import {lchown, link, lstat, lutimes, mkdir, readlink, rm, symlink} from 'node:fs/promises'
 import {resolve} from 'node:path'
 import {setImmediate as nextTurn} from 'node:timers/promises'
 import {BkError, messageOf} from '../errors.js'
 import {atomicDir} from '../safety/atomic.js'
 import {stepProgress} from '../ui/progress.js'
+import {copyLiveFile} from './copy-file.js'
 import {pathExists, sameOrInside} from './paths.js'
 import {walkSync} from './walk-sync.js'
 
@@ -221,7 +222,7 @@ async function copyInto(
   const clone = mayReflink(destAbs) ? constants.COPYFILE_FICLONE : 0
   const copyOne = async (abs: string, path: string, st: Stats, target: string) => {
     // copyFile gives the copy the source's mode (setuid/setgid bits included, umask ignored)
-    await copyFile(abs, target, clone)
+    const size = await copyLiveFile(abs, target, clone) // the copy's size: less than st.size if it shrank meanwhile
     // then synchronously, on the copy's cached inode: a syscall each, cheaper than more thread-pool round trips.
     // chown clears setuid/setgid: set the mode again after it; utimes is independent of both
     if (needsChown(st)) {
@@ -229,8 +230,8 @@ async function copyInto(
       if (st.mode & 0o6000) chmodSync(target, st.mode & 0o7777)
     }
     utimesSync(target, st.atime, st.mtime)
-    result.bytes += st.size
-    options.onFile?.(path, target, st.size)
+    result.bytes += size
+    options.onFile?.(path, target, size)
     options.onProgress?.(result.bytes)
     step.update(result.bytes)
   }

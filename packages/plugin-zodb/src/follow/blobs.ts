@@ -5,9 +5,9 @@
 // (`bk zodb restore --blob-backup-location`, by date or --as-of) finds every blob its records name. Later blobs in
 // the folder are harmless extras, as in any blob backup made after its filestorage backup.
 import {constants} from 'node:fs'
-import {copyFile, link, mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
+import {link, mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
-import {copyTree} from '@bkcli/core/fs'
+import {copyLiveFile, copyTree} from '@bkcli/core/fs'
 import {blobBase, skipTransient} from '../blobs.js'
 
 /** A file in a chain's dated blob folder: it holds the blobs of every shipment of its chain, not of one point. */
@@ -92,7 +92,7 @@ export class BlobShipper {
       const code = (e as NodeJS.ErrnoException).code
       if (code === 'EEXIST') return false
       if (code !== 'EXDEV' && code !== 'EPERM') throw e
-      await copyFile(from, to, constants.COPYFILE_EXCL).catch((c: NodeJS.ErrnoException) => {
+      await copyLiveFile(from, to, constants.COPYFILE_EXCL).catch((c: NodeJS.ErrnoException) => {
         if (c.code !== 'EEXIST') throw c
       })
     }

@@ -8,8 +8,9 @@
 // vanished one is logged as deleted. The log file is the commit point; objects no log names are removed by recover.
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
-import {copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
+import {mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
+import {copyLiveFile} from '../../fs/copy-file.js'
 import {fsyncDir, fsyncPath} from '../../fs/paths.js'
 import {walk} from '../../fs/walk.js'
 import {atomicFile} from '../../safety/index.js'
@@ -161,7 +162,7 @@ export class FilesFollower {
     await mkdir(objects, {recursive: true})
     const tmp = join(objects, `.incoming.bk-partial-${process.pid}`)
     try {
-      await copyFile(abs, tmp)
+      await copyLiveFile(abs, tmp)
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw error

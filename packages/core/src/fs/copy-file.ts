@@ -1,0 +1,212 @@
+/**
+ * A copy of a live file (one another process may be rewriting) that cannot hang.
+ *
+ * Node's copyFile (libuv) takes the source's size when it opens it and calls copy_file_range until that many bytes
+ * are sent. When the source shrinks meanwhile (logrotate copytruncate, SQLite VACUUM, an app rewriting a file), the
+ * kernel returns 0 at the new end for ever: a thread-pool thread spins a core, the request never completes, and the
+ * process can neither finish nor exit (exit joins the pool's threads).
+ *
+ * {@link copyLiveFile} keeps copyFile (reflinks, the kernel's in-kernel copy: a userspace copy costs 1.4–2× the CPU
+ * of copy_file_range) and watches a copy that is still running after {@link POLL_MS}: when the copy has reached
+ * the source's current end and has not moved for {@link STILL_POLLS} polls, it is stuck. The stuck thread is ended
+ * from our side, never the user's file and never an fd we did not open: the process's file-size limit
+ * (RLIMIT_FSIZE, soft, through util-linux prlimit) is lowered to the copy's position for the moment it takes
+ * copy_file_range to fail with EFBIG, then restored; libuv then removes its partial copy. The file is then copied
+ * again in userspace up to the source's real end.
+ *
+ * Limits: the watcher stats the source by path, so a source renamed away (or replaced by a bigger file) and then cut
+ * short is not seen and its copy stays stuck; without prlimit (util-linux) the copy fails with a one-line error after
+ * {@link RELEASE_MS}, but its thread keeps spinning and the process cannot exit; writes of this process past the stuck
+ * copy's position during the few milliseconds the limit is low fail with EFBIG (loudly, in their callers).
+ */
+import {spawnSync} from 'node:child_process'
+import {constants, copyFile as copyFileCb, readFileSync, statSync} from 'node:fs'
+import {open, rm} from 'node:fs/promises'
+
+/** How often (ms) a running copy is checked for being stuck at the source's end. */
+const POLL_MS = 100
+
+/** Polls in a row with the copy at the source's end and not moving: stuck (a finished copy is reported sooner). */
+const STILL_POLLS = 3
+
+/** How long (ms) a stuck copy is given to fail once the file-size limit is lowered. */
+const RELEASE_MS = 2000
+
+/** Block size of the userspace copy of a file that shrank. */
+const BLOCK = 1024 * 1024
+
+/** Testing: the poll interval in ms (default {@link POLL_MS}). */
+let pollMs = POLL_MS
+export function setCopyPollMs(ms: number | undefined): void {
+  pollMs = ms ?? POLL_MS
+  clearInterval(watcher)
+  watcher = undefined
+}
+
+/** A one-line error naming the file, with the errno code kept (callers test ENOENT, EEXIST). */
+function copyError(src: string, dest: string, why: string, code?: string): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(`copying ${src} to ${dest} failed: ${why}`)
+  if (code) error.code = code
+  return error
+}
+
+/**
+ * Copies `src` to `dest` like fs.promises.copyFile (`mode`: its COPYFILE_* flags; the copy gets the source's mode
+ * bits), but never hangs when the source shrinks during the copy: the copy then ends at the source's real end.
+ * Returns the copy's size, which is then less than the source's size at any earlier stat: callers record it (or
+ * compare it with the size they walked) rather than assume the file is whole.
+ */
+export function copyLiveFile(src: string, dest: string, mode = 0): Promise<number> {
+  // callbacks rather than promises and a race: this runs for each of thousands of small files
+  return new Promise((resolve, reject) => {
+    const running: Running = {src, dest, since: performance.now(), last: -1, still: 0}
+    running.stuck = () => {
+      redo(running).then(resolve, reject)
+    }
+    watch(running)
+    copyFileCb(src, dest, mode, (error) => {
+      if (running.ended) {
+        // stuck and given up: redo() waits for this end
+        running.ended(error)
+        return
+      }
+      unwatch(running)
+      if (error) reject(error)
+      else {
+        try {
+          resolve(statSync(dest).size)
+        } catch (e) {
+          reject(e)
+        }
+      }
+    })
+  })
+}
+
+/** A copy in the thread pool, as the watcher sees it. */
+interface Running {
+  src: string
+  dest: string
+  /** performance.now() at its start: copies younger than a poll are not looked at. */
+  since: number
+  /** The copy's size at the last poll (-1: not known). */
+  last: number
+  /** Polls in a row at the source's end without moving. */
+  still: number
+  /** Set by the watcher when the copy is stuck. */
+  stuck?: () => void
+  /** Set by redo(): takes the end of the given-up copy. */
+  ended?: (error: NodeJS.ErrnoException | null) => void
+}
+
+/** The copies in flight, and the one timer that polls them (only while there are any: then unreferenced). */
+const inFlight = new Set<Running>()
+let watcher: NodeJS.Timeout | undefined
+
+function watch(running: Running): void {
+  inFlight.add(running)
+  if (watcher) return
+  watcher = setInterval(poll, pollMs)
+  watcher.unref()
+}
+
+function unwatch(running: Running): void {
+  inFlight.delete(running)
+}
+
+function poll(): void {
+  if (inFlight.size === 0) {
+    clearInterval(watcher)
+    watcher = undefined
+    return
+  }
+  const now = performance.now()
+  for (const r of inFlight) {
+    if (now - r.since < pollMs) continue
+    const s = statSync(r.src, {throwIfNoEntry: false})
+    const d = statSync(r.dest, {throwIfNoEntry: false})
+    // the copy is at (or past) the source's end and has not moved: copy_file_range returns 0 for ever
+    if (s && d && d.size >= s.size && d.size === r.last) r.still++
+    else r.still = 0
+    r.last = d?.size ?? -1
+    if (r.still >= STILL_POLLS) {
+      inFlight.delete(r)
+      r.stuck?.()
+    }
+  }
+}
+
+/** Ends the stuck copy `running` and copies its source again in userspace. */
+async function redo(running: Running): Promise<number> {
+  const {src, dest} = running
+  const at = statSync(dest, {throwIfNoEntry: false})?.size ?? 0
+  const ended = new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+    running.ended = (error) => resolve(error ?? undefined)
+  })
+  // the stuck thread must run during the moment the limit is low: on a busy machine it may not, so the moment is
+  // made longer, try after try, until the copy has failed
+  const started = Date.now()
+  let result: NodeJS.ErrnoException | undefined | 'running' = 'running'
+  for (let attempt = 0; result === 'running' && Date.now() - started < RELEASE_MS; attempt++) {
+    release(at, Math.min(2 ** attempt, 50))
+    const wait = new Promise<'running'>((resolve) => setTimeout(resolve, 20, 'running'))
+    result = await Promise.race([ended, wait])
+  }
+  if (result === 'running') {
+    // libuv still holds the copy, and removes `dest` when it fails: no second copy may be put there
+    throw copyError(src, dest, 'the source shrank during the copy, which then could not be ended (prlimit missing?)')
+  }
+  // EFBIG: ended by the limit (libuv removed its partial copy); a copy that finished meanwhile (the source grew back
+  // to its size) is a whole copy of what was there
+  if (result === undefined) return statSync(dest).size
+  if (result.code !== 'EFBIG') throw result
+  return await userspaceCopy(src, dest)
+}
+
+/** The soft file-size limit of this process, as prlimit takes it ('unlimited' or bytes). */
+function softFsizeLimit(): string {
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max file size'))
+  return line?.slice(26).trim().split(/\s+/)[0] ?? 'unlimited'
+}
+
+/**
+ * Lowers this process's soft RLIMIT_FSIZE to `at` (the stuck copy's write position: its next copy_file_range fails
+ * with EFBIG; Node ignores SIGXFSZ) and restores it `ms` later, in one child process. Other writes past `at` in that
+ * moment (a few milliseconds) fail with EFBIG as well, which their callers report.
+ */
+function release(at: number, ms: number): void {
+  const pid = String(process.pid)
+  const soft = softFsizeLimit()
+  const script = 'prlimit --pid "$1" --fsize="$2": && { sleep "$4"; prlimit --pid "$1" --fsize="$3":; }'
+  spawnSync('sh', ['-c', script, 'sh', pid, String(at), soft, String(ms / 1000)], {stdio: 'ignore'})
+}
+
+/** Copies `src` to a new `dest` with reads and writes, up to its end (at most its size at open); returns the size. */
+async function userspaceCopy(src: string, dest: string): Promise<number> {
+  const input = await open(src, constants.O_RDONLY)
+  try {
+    const st = await input.stat()
+    const output = await open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
+    let done = 0
+    let whole = false
+    try {
+      const buffer = Buffer.allocUnsafe(BLOCK)
+      while (done < st.size) {
+        const {bytesRead} = await input.read(buffer, 0, Math.min(BLOCK, st.size - done), done)
+        if (bytesRead === 0) break
+        for (let w = 0; w < bytesRead; ) w += (await output.write(buffer, w, bytesRead - w)).bytesWritten
+        done += bytesRead
+      }
+      await output.chmod(st.mode & 0o7777)
+      whole = true
+    } finally {
+      await output.close()
+      if (!whole) await rm(dest, {force: true}) // as copyFile does: no partial copy left
+    }
+    return done
+  } finally {
+    await input.close()
+  }
+}

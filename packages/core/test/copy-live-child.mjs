@@ -1,0 +1,36 @@
+// A second process for the live-copy tests: copies a big file (or a tree holding one) and truncates the source
+// while the copy runs. Imports the built module (run `pnpm --filter @bkcli/core build` first). Reports on stdout:
+// `truncated` once the source was cut short with the copy running (`missed` when the copy was done first), then
+// `done <json>`.
+import {statSync, truncateSync} from 'node:fs'
+import {copyFile} from 'node:fs/promises'
+import {setCopyPollMs} from '../dist/fs/copy-file.js'
+import {copyLiveFile, copyTree} from '../dist/fs/index.js'
+
+const [mode, src, dest, bigSrc, bigDest, keep] = process.argv.slice(2)
+const say = (text) => process.stdout.write(`${text}\n`)
+setCopyPollMs(20)
+let finished = false
+// the source is cut once the copy has written something (the main thread is free while the thread pool copies)
+const cut = () => {
+  if (finished) return say('missed')
+  if ((statSync(bigDest, {throwIfNoEntry: false})?.size ?? 0) > 0) {
+    truncateSync(bigSrc, Number(keep))
+    return say('truncated')
+  }
+  setImmediate(cut)
+}
+setImmediate(cut)
+let result
+if (mode === 'copyFile') {
+  await copyFile(src, dest)
+  result = {size: statSync(dest).size}
+} else if (mode === 'live') {
+  result = {size: await copyLiveFile(src, dest)}
+} else {
+  const files = {}
+  const tree = await copyTree(src, dest, {stage: false, onFile: (path, _target, size) => (files[path] = size)})
+  result = {files, bytes: tree.bytes}
+}
+finished = true
+say(`done ${JSON.stringify(result)}`)
