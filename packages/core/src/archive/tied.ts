@@ -7,31 +7,15 @@
  * leftover of a dead process, as before.
  */
 import {type ChildProcess, type SpawnOptions, spawn} from 'node:child_process'
-import {accessSync, constants, readFileSync, statSync} from 'node:fs'
-import {delimiter, join} from 'node:path'
+import {readFileSync} from 'node:fs'
+import {whichProgramSync} from '../process/program.js'
 
 /** Per PATH value: setpriv's path when it sets a parent-death signal, '' when not. */
 const wrappers = new Map<string, string>()
 
-/**
- * True when `path` is a file that can be executed (as execvp takes it: a folder on PATH is passed over); else a plain
- * spawn gives the failure (ENOENT, EACCES), not setpriv's status.
- */
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK)
-    return statSync(path).isFile()
-  } catch {
-    return false
-  }
-}
-
+/** A program as execvp finds it (an executable regular file), or undefined: a plain spawn then gives the failure. */
 function onPath(name: string): string | undefined {
-  if (name.includes('/')) return executable(name) ? name : undefined
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && executable(join(dir, name))) return join(dir, name)
-  }
-  return undefined
+  return whichProgramSync(name)
 }
 
 /**
