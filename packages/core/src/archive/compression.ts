@@ -1,11 +1,10 @@
-import {constants, createReadStream} from 'node:fs'
-import {access, open} from 'node:fs/promises'
-import {delimiter, join} from 'node:path'
+import {createReadStream} from 'node:fs'
+import {open} from 'node:fs/promises'
 import {type Duplex, pipeline, type Readable, Transform} from 'node:stream'
 import {createGunzip, createGzip} from 'node:zlib'
 import {BkError} from '../errors.js'
 import {warn} from '../ui/warn.js'
-import {programDuplex, programOutput} from './native.js'
+import {findProgram, programDuplex, programOutput} from './native.js'
 import type {Compression} from './types.js'
 import {missingHeadBytes} from './zstd-head.js'
 
@@ -17,21 +16,9 @@ export function compressionOf(file: string): Compression {
   return 'none'
 }
 
-let zstdFound: Promise<boolean> | undefined
-
-/** True when the `zstd` program is on PATH (looked up once). */
-export function zstdAvailable(): Promise<boolean> {
-  zstdFound ??= (async () => {
-    for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-      if (!dir) continue
-      try {
-        await access(join(dir, 'zstd'), constants.X_OK)
-        return true
-      } catch {}
-    }
-    return false
-  })()
-  return zstdFound
+/** True when the `zstd` program is on PATH (an executable file: a folder of that name does not count). */
+export async function zstdAvailable(): Promise<boolean> {
+  return (await findProgram('zstd')) !== undefined
 }
 
 export async function requireZstd(file: string): Promise<void> {

@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import type {Stats} from 'node:fs'
 import {createReadStream, createWriteStream} from 'node:fs'
-import {type FileHandle, lstat, open, readdir, stat} from 'node:fs/promises'
+import {type FileHandle, lstat, open, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 import {Readable, type Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
@@ -10,6 +10,7 @@ import {pathExists} from '../fs/paths.js'
 import {walk} from '../fs/walk.js'
 import {writeBehind} from '../fs/write-behind.js'
 import {atomicFile} from '../safety/atomic.js'
+import {pidAlive} from '../safety/pid.js'
 import {stepProgress} from '../ui/progress.js'
 import {compressionOf, requireZstd} from './compression.js'
 import {compressorCommand, decodeCheck, fastCompressor, gnuTar, gnuTarStream} from './native.js'
@@ -78,7 +79,38 @@ export async function checkCreate(options: CreateArchiveOptions): Promise<Compre
     throw new BkError(`cannot write ${options.file}: folder ${dirname(options.file)} does not exist`)
   const compression = options.compression ?? compressionOf(options.file)
   if (compression === 'zstd') await requireZstd(options.file)
+  await sweepPartials(options.file)
   return compression
+}
+
+/** Temp files (atomicFile's, and createBkArchive's `-body` beside them) this process is writing now. */
+const writing = new Set<string>()
+
+/**
+ * Remove the partial files of `file` (`.<name>.bk-partial-<pid>-…`, regular files) that killed runs left: those of a
+ * process that is gone, and those of this very pid that this process is not writing. A run killed the hard way
+ * (kill -9, the OOM killer, a power cut) removes nothing, and bk as a container's main process has the same pid in
+ * every run: a sweep that passed over its own pid's names would keep such a file for good.
+ */
+async function sweepPartials(file: string): Promise<void> {
+  const dir = dirname(resolve(file))
+  const prefix = `.${basename(resolve(file))}.bk-partial-`
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch {
+    return
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue
+    const m = /^(\d+)-/.exec(name.slice(prefix.length))
+    const pid = Number(m?.[1])
+    if (!m || !Number.isInteger(pid) || pid <= 0) continue
+    const path = join(dir, name)
+    if (pid === process.pid ? [...writing].some((own) => path.startsWith(own)) : pidAlive(pid)) continue
+    const st = await lstat(path).catch(() => undefined)
+    if (st?.isFile()) await rm(path, {force: true})
+  }
 }
 
 export function createError(options: CreateArchiveOptions, error: unknown): BkError {
@@ -211,6 +243,30 @@ export async function writeTar(
   hooks: WriteHooks = {},
 ): Promise<WrittenTar> {
   const prefix = checkedPrefix(options)
+  // ours while it is written: a sweep of this target's leftovers (another write of it in this process) keeps it
+  const own = ownStem(path)
+  writing.add(own)
+  try {
+    return await writeTarOwned(path, options, compression, hooks, prefix)
+  } finally {
+    writing.delete(own)
+  }
+}
+
+/** `.<name>.bk-partial-<pid>-<tag>` of a temp path (createBkArchive's body file is that name and `-body`), else the path. */
+function ownStem(path: string): string {
+  const name = basename(path)
+  const m = /^(.*\.bk-partial-\d+-[^-]+)/.exec(name)
+  return join(dirname(path), m?.[1] ?? name)
+}
+
+async function writeTarOwned(
+  path: string,
+  options: CreateArchiveOptions,
+  compression: Compression,
+  hooks: WriteHooks,
+  prefix: string | undefined,
+): Promise<WrittenTar> {
   // pigz / zstd: they write the file themselves (compressIntoFile); else Node writes it (zlib, or no compression)
   const command = await compressorCommand(compression, options.level)
   const handle = command ? await open(path, 'w', 0o600) : undefined

@@ -5,11 +5,11 @@
  * BK_ARCHIVE_ENGINE=node forces the JavaScript engines (node-tar, zlib) everywhere.
  */
 import {type ChildProcess, execFile} from 'node:child_process'
-import {constants} from 'node:fs'
-import {access, readFile} from 'node:fs/promises'
-import {basename, delimiter, join} from 'node:path'
+import {readFile} from 'node:fs/promises'
+import {basename} from 'node:path'
 import {Duplex, Readable, Writable} from 'node:stream'
 import {createGunzip, createGzip} from 'node:zlib'
+import {whichProgram} from '../process/program.js'
 import {spawnTied} from './tied.js'
 import type {Compression} from './types.js'
 
@@ -21,17 +21,8 @@ export function findProgram(name: string): Promise<string | undefined> {
   const key = `${name}\0${path}`
   let hit = found.get(key)
   if (!hit) {
-    hit = (async () => {
-      for (const dir of path.split(delimiter)) {
-        if (!dir) continue
-        const candidate = join(dir, name)
-        try {
-          await access(candidate, constants.X_OK)
-          return candidate
-        } catch {}
-      }
-      return undefined
-    })()
+    // an executable regular file only: a folder of that name earlier on PATH is passed over, as execvp does
+    hit = whichProgram(name, path)
     found.set(key, hit)
   }
   return hit

@@ -6,37 +6,24 @@
  * plainly: then they end at their own pace (their input closes), and the next run sweeps the partial file as the
  * leftover of a dead process, as before.
  */
-import {type ChildProcess, type SpawnOptions, spawn} from 'node:child_process'
-import {accessSync, constants, readFileSync, statSync} from 'node:fs'
-import {delimiter, join} from 'node:path'
+import {type ChildProcess, type SpawnOptions, spawn, spawnSync} from 'node:child_process'
+import {readFileSync} from 'node:fs'
+import {whichProgramSync} from '../process/program.js'
 
 /** Per PATH value: setpriv's path when it sets a parent-death signal, '' when not. */
 const wrappers = new Map<string, string>()
 
-/**
- * True when `path` is a file that can be executed (as execvp takes it: a folder on PATH is passed over); else a plain
- * spawn gives the failure (ENOENT, EACCES), not setpriv's status.
- */
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK)
-    return statSync(path).isFile()
-  } catch {
-    return false
-  }
-}
-
+/** A program as execvp finds it (an executable regular file), or undefined: a plain spawn then gives the failure. */
 function onPath(name: string): string | undefined {
-  if (name.includes('/')) return executable(name) ? name : undefined
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && executable(join(dir, name))) return join(dir, name)
-  }
-  return undefined
+  return whichProgramSync(name)
 }
 
 /**
- * setpriv, when present and able to set a parent-death signal (util-linux 2.33 and later). Told by the option's name
- * in the program file itself, not by running it: a spawn blocks Node's main thread for tens of milliseconds.
+ * setpriv, when present and able to set a parent-death signal here. Told first by the option's name in the program
+ * file (util-linux 2.33 and later); then asked once (per PATH value) to set it and run itself (`--version`), because
+ * a kernel may refuse prctl(PR_SET_PDEATHSIG) (a seccomp profile): setpriv then exits 127 with "set parent death
+ * signal failed" before it runs anything, and every archive would fail. Such a setpriv, or one that cannot run at
+ * all, is not used: programs start plainly (as where setpriv is missing). The question costs one short spawn per run.
  */
 function deathSignalWrapper(): string | undefined {
   if (process.platform !== 'linux') return undefined
@@ -46,12 +33,21 @@ function deathSignalWrapper(): string | undefined {
     const setpriv = onPath('setpriv')
     let works = false
     try {
-      works = setpriv !== undefined && readFileSync(setpriv).includes('--pdeathsig')
+      works = setpriv !== undefined && readFileSync(setpriv).includes('--pdeathsig') && setsDeathSignal(setpriv)
     } catch {}
     found = works && setpriv ? setpriv : ''
     wrappers.set(key, found)
   }
   return found || undefined
+}
+
+/** True when `setpriv --pdeathsig KILL` can run a program here (it runs itself: nothing else need exist). */
+function setsDeathSignal(setpriv: string): boolean {
+  const probe = spawnSync(setpriv, ['--pdeathsig', 'KILL', '--', setpriv, '--version'], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+    timeout: 10_000,
+  })
+  return probe.error === undefined && probe.status === 0
 }
 
 /** spawn(program, args, options), the child killed by the kernel when this process dies (where it can be). */

@@ -1,8 +1,9 @@
-import {constants, rmSync} from 'node:fs'
-import {access, mkdtemp, open, rm, writeFile} from 'node:fs/promises'
+import {rmSync} from 'node:fs'
+import {mkdtemp, open, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {delimiter, join} from 'node:path'
 import {BkError} from '../errors.js'
+import {isExecutableFile} from '../process/program.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {defaultUser} from './connect.js'
 import {effectivePassword} from './password.js'
@@ -40,10 +41,8 @@ async function which(name: string): Promise<string | undefined> {
   const dirs = name.includes('/') ? [''] : (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)
   for (const dir of dirs) {
     const file = dir ? join(dir, name) : name
-    try {
-      await access(file, constants.X_OK)
-      return file
-    } catch {}
+    // an executable regular file, as execvp takes it: a folder of that name is passed over
+    if (await isExecutableFile(file)) return file
   }
   return undefined
 }

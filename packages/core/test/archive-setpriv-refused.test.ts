@@ -1,0 +1,59 @@
+// A setpriv that the kernel refuses the parent-death signal to (seccomp): programs then start plainly.
+import {execFileSync} from 'node:child_process'
+import {chmodSync, mkdirSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {afterAll, afterEach, describe, expect, it} from 'vitest'
+import {createArchive, extractArchive} from '../src/archive/index.js'
+import {run} from '../src/archive/native.js'
+import {cleanupTemp, snapshot, temp} from './archive-helpers.js'
+
+afterAll(cleanupTemp)
+const savedPath = process.env.PATH
+afterEach(() => {
+  process.env.PATH = savedPath
+})
+
+function source(): string {
+  const dir = temp()
+  mkdirSync(join(dir, 'data', 'sub'), {recursive: true})
+  writeFileSync(join(dir, 'data', 'a.txt'), 'first file\n')
+  writeFileSync(join(dir, 'data', 'sub', 'b.bin'), Buffer.alloc(70_000, 7))
+  return dir
+}
+
+/** The names and contents of a .tar.gz, from GNU tar itself. */
+function listed(file: string): string[] {
+  return execFileSync('tar', ['-tzf', file]).toString().trim().split('\n').sort()
+}
+
+/** A stand-in setpriv that fails as util-linux's does where seccomp refuses prctl(PR_SET_PDEATHSIG). */
+function refusingSetpriv(): string {
+  const bin = temp('bk-bin-')
+  // names the option in its own file, like the real one (that is how bk tells a setpriv that has it)
+  writeFileSync(
+    join(bin, 'setpriv'),
+    '#!/bin/sh\n# --pdeathsig\necho "setpriv: set parent death signal failed: Operation not permitted" >&2\nexit 127\n',
+  )
+  chmodSync(join(bin, 'setpriv'), 0o755)
+  return bin
+}
+
+describe('a setpriv that cannot set the parent-death signal', () => {
+  it('programs start plainly instead, and an archive is made and read back', async () => {
+    process.env.PATH = `${refusingSetpriv()}:${savedPath}`
+    const started = run('zstd', ['--version'], 'pipe')
+    let out = ''
+    started.child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+    })
+    expect(await started.exited).toBeUndefined()
+    expect(out).toMatch(/Zstandard/)
+    const src = source()
+    const dir = temp()
+    await createArchive({cwd: src, file: join(dir, 'a.tar.zst')})
+    await createArchive({cwd: src, file: join(dir, 'a.tar.gz')})
+    await extractArchive({file: join(dir, 'a.tar.zst'), target: join(dir, 'x')})
+    expect(snapshot(join(dir, 'x'), {owners: false})).toEqual(snapshot(src, {owners: false}))
+    expect(listed(join(dir, 'a.tar.gz'))).toContain('data/a.txt')
+  })
+})
