@@ -1,16 +1,18 @@
 // A setpriv that the kernel refuses the parent-death signal to (seccomp): programs then start plainly.
 import {execFileSync} from 'node:child_process'
-import {chmodSync, mkdirSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {afterAll, afterEach, describe, expect, it} from 'vitest'
+import {afterAll, afterEach, describe, expect, it, vi} from 'vitest'
 import {createArchive, extractArchive} from '../src/archive/index.js'
 import {run} from '../src/archive/native.js'
+import {seccomp} from '../src/archive/tied.js'
 import {cleanupTemp, snapshot, temp} from './archive-helpers.js'
 
 afterAll(cleanupTemp)
 const savedPath = process.env.PATH
 afterEach(() => {
   process.env.PATH = savedPath
+  vi.restoreAllMocks()
 })
 
 function source(): string {
@@ -40,6 +42,8 @@ function refusingSetpriv(): string {
 
 describe('a setpriv that cannot set the parent-death signal', () => {
   it('programs start plainly instead, and an archive is made and read back', async () => {
+    // only a seccomp filter refuses the signal: this process stands in for a filtered one
+    vi.spyOn(seccomp, 'filtered').mockReturnValue(true)
     process.env.PATH = `${refusingSetpriv()}:${savedPath}`
     const started = run('zstd', ['--version'], 'pipe')
     let out = ''
@@ -55,5 +59,43 @@ describe('a setpriv that cannot set the parent-death signal', () => {
     await extractArchive({file: join(dir, 'a.tar.zst'), target: join(dir, 'x')})
     expect(snapshot(join(dir, 'x'), {owners: false})).toEqual(snapshot(src, {owners: false}))
     expect(listed(join(dir, 'a.tar.gz'))).toContain('data/a.txt')
+  })
+})
+
+/** A stand-in setpriv that logs its arguments and runs the program after `--`, as util-linux's does. */
+function loggingSetpriv(): {bin: string; log: string} {
+  const bin = temp('bk-bin-')
+  const log = join(bin, 'calls.log')
+  writeFileSync(
+    join(bin, 'setpriv'),
+    [
+      '#!/bin/sh',
+      '# --pdeathsig',
+      `echo "$*" >> '${log}'`,
+      'case "$1" in --version) echo "setpriv stand-in"; exit 0;; esac',
+      'while [ $# -gt 0 ] && [ "$1" != "--" ]; do shift; done',
+      'shift',
+      'exec "$@"',
+      '',
+    ].join('\n'),
+  )
+  chmodSync(join(bin, 'setpriv'), 0o755)
+  writeFileSync(log, '')
+  return {bin, log}
+}
+
+describe('where no seccomp filter applies', () => {
+  it('setpriv is not asked first (its spawn costs the run); the archive programs run through it', async () => {
+    vi.spyOn(seccomp, 'filtered').mockReturnValue(false)
+    const {bin, log} = loggingSetpriv()
+    process.env.PATH = `${bin}:${savedPath}`
+    const src = source()
+    const dir = temp()
+    await createArchive({cwd: src, file: join(dir, 'a.tar.zst')})
+    await extractArchive({file: join(dir, 'a.tar.zst'), target: join(dir, 'x')})
+    expect(snapshot(join(dir, 'x'), {owners: false})).toEqual(snapshot(src, {owners: false}))
+    const calls = readFileSync(log, 'utf8').trim().split('\n')
+    expect(calls.some((c) => /\bzstd\b/.test(c))).toBe(true)
+    expect(calls.filter((c) => c.endsWith('--version'))).toEqual([])
   })
 })

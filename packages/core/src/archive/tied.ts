@@ -23,7 +23,8 @@ function onPath(name: string): string | undefined {
  * file (util-linux 2.33 and later); then asked once (per PATH value) to set it and run itself (`--version`), because
  * a kernel may refuse prctl(PR_SET_PDEATHSIG) (a seccomp profile): setpriv then exits 127 with "set parent death
  * signal failed" before it runs anything, and every archive would fail. Such a setpriv, or one that cannot run at
- * all, is not used: programs start plainly (as where setpriv is missing). The question costs one short spawn per run.
+ * all, is not used: programs start plainly (as where setpriv is missing). The question (one short spawn per run) is
+ * asked only where a seccomp filter applies.
  */
 function deathSignalWrapper(): string | undefined {
   if (process.platform !== 'linux') return undefined
@@ -33,12 +34,30 @@ function deathSignalWrapper(): string | undefined {
     const setpriv = onPath('setpriv')
     let works = false
     try {
-      works = setpriv !== undefined && readFileSync(setpriv).includes('--pdeathsig') && setsDeathSignal(setpriv)
+      works =
+        setpriv !== undefined &&
+        readFileSync(setpriv).includes('--pdeathsig') &&
+        (!seccomp.filtered() || setsDeathSignal(setpriv))
     } catch {}
     found = works && setpriv ? setpriv : ''
     wrappers.set(key, found)
   }
   return found || undefined
+}
+
+/**
+ * Whether a seccomp filter applies to this process (`Seccomp: 2` in /proc/self/status): only a filter can refuse
+ * prctl(PR_SET_PDEATHSIG), so only then is setpriv asked first (its spawn blocks the main thread 5-20 ms). An object,
+ * so that a test can stand in for a filtered process.
+ */
+export const seccomp = {
+  filtered(): boolean {
+    try {
+      return /^Seccomp:\s*[12]\b/m.test(readFileSync('/proc/self/status', 'utf8'))
+    } catch {
+      return true
+    }
+  },
 }
 
 /** True when `setpriv --pdeathsig KILL` can run a program here (it runs itself: nothing else need exist). */
