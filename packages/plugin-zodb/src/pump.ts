@@ -6,8 +6,12 @@
 import {createHash, type Hash} from 'node:crypto'
 import {Worker} from 'node:worker_threads'
 
-/** Bytes per buffer, and buffers in flight (read ahead, being hashed, being written). */
-const SLOT = 4 << 20
+/**
+ * Bytes per buffer, and buffers in flight (read ahead, being hashed, being written). 1 MiB, not 4: each fresh page a
+ * process touches costs a page fault (tens of µs in a VM whose memory is populated lazily), and 4 × 4 MiB of buffers
+ * cost more in faults than the extra syscalls of smaller ones (full backup: sys 0.78 → 0.36 s per 256 MiB).
+ */
+const SLOT = 1 << 20
 const SLOTS = 4
 
 /** Inputs at least this large have their md5 offloaded when asked (a worker takes ~30 ms and ~10 MB to start). */

@@ -246,3 +246,30 @@ describe('a damaged Data.fs', () => {
     expect(r.leftOut).toBe(bytes.length - starts[2]!)
   })
 })
+
+describe('a full backup of a whole Data.fs (copied to its end without a scan first)', () => {
+  it('reports the transactions, the last one and the end as the scan does, and a damaged record is still an error', async () => {
+    const work = tempDir()
+    const {mkdirSync} = await import('node:fs')
+    const datafs = join(work, 'Data.fs')
+    const db = SyntheticStorage.open(datafs)
+    const starts: number[] = []
+    for (let i = 0; i < 6; i++) starts.push(db.commit({oids: [i, i + 100], size: 200}))
+    const bytes = readFileSync(datafs)
+    mkdirSync(join(work, 'a'))
+    const r = await backupFileStorage(datafs, {repository: join(work, 'a')})
+    expect(r).toMatchObject({kind: 'full', start: 0, end: bytes.length, transactions: 6, leftOut: 0})
+    expect(r.damaged).toBeUndefined()
+    expect(r.lastTransaction).toBeDefined()
+    expect(md5(readFileSync(r.file!))).toBe(md5(bytes))
+    // a data record's transaction pointer (tloc) broken in the middle: the header scan cannot see it, the copy's
+    // parser can; the tail still looks whole, so the quick path is taken, then the error is the copy's
+    // first data record of transaction 3: after the header (23 bytes) and the user name; tloc follows oid, tid, prev
+    const tloc = starts[2]! + 23 + 'bk-test'.length + 24
+    bytes[tloc] = bytes.readUInt8(tloc) ^ 0x01
+    writeFileSync(datafs, bytes)
+    mkdirSync(join(work, 'b'))
+    await expect(backupFileStorage(datafs, {repository: join(work, 'b')})).rejects.toThrow(/damaged while being copied/)
+    expect(readdirSync(join(work, 'b'))).toEqual([])
+  })
+})
