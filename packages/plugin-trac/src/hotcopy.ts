@@ -17,6 +17,7 @@ import {type DatabaseSnapshot, DUMP_FILES, snapshotDatabase} from './database.js
 import {type ExternalDependency, externalDependencies} from './dependencies.js'
 import type {TracEnvironment} from './environment.js'
 import {topUpTree} from './top-up.js'
+import {WorkQueue} from './work-queue.js'
 
 export interface HotcopyOptions {
   /** false: files only, like trac-admin's --no-database. */
@@ -49,6 +50,15 @@ const SYNC_EARLY_BYTES = 1024 * 1024
 
 /** Big files' fsyncs in flight at once while the copy goes on. */
 const FLUSH_LANES = 2
+
+/**
+ * Copied files whose hashes are asked for and not yet answered, at most: the copy waits for the hashing thread
+ * beyond that (80k small attachments queued to it at once took 372 MB).
+ */
+export const HASHES_IN_FLIGHT = 64
+
+/** Big files copied and waiting for their early fsync, at most: the copy waits for the disk beyond that. */
+const FLUSHES_QUEUED = 64
 
 /** Name of the directory inside a hotcopy holding included outside dependencies. */
 export const EXTERNAL_DIR = 'bk-external'
@@ -110,28 +120,23 @@ export async function hotcopy(
           let treeFailure: unknown
           // each copied file is hashed for the manifest while the next ones are copied, in a thread of its own (hashing
           // is CPU: the other core's, while the main thread walks and copies the database, and the thread pool and the
-          // disk copy the files); the manifest then reads none of them again
-          const digests: Promise<void>[] = []
-          const allHashed = () => Promise.all(digests)
-          const hashCopy = (path: string, target: string, size: number) => {
-            const digest = hasher.sha256(target).then(({sha256}) => {
+          // disk copy the files); the manifest then reads none of them again. At most HASHES_IN_FLIGHT at once: the
+          // copy waits for the thread beyond that, so memory does not grow with the number of files
+          const hashes = new WorkQueue(HASHES_IN_FLIGHT, HASHES_IN_FLIGHT)
+          // two fsyncs at a time: one waiting on the disk's journal commit does not hold up the next file's, and the
+          // thread pool keeps threads for the copies
+          const flushes = new WorkQueue(FLUSH_LANES, FLUSHES_QUEUED)
+          const hashCopy = (path: string, target: string, size: number): Promise<void> | undefined => {
+            const hashRoom = hashes.push(async () => {
+              const {sha256} = await hasher.sha256(target)
               hashed.set(path, {size, sha256})
             })
-            digest.catch(() => {}) // a failure is awaited below
-            digests.push(digest)
             // a big file's bytes go to the disk now, while the next ones are copied and hashed, not all at the end
             // (the stage's flush then finds them written)
-            if (size >= SYNC_EARLY_BYTES) {
-              const lane = flushLanes++ % FLUSH_LANES
-              lanes[lane] = lanes[lane]!.then(() => fsyncPath(target))
-              lanes[lane]!.catch(() => {}) // a failure is awaited below
-            }
+            const flushRoom = size >= SYNC_EARLY_BYTES ? flushes.push(() => fsyncPath(target)) : undefined
+            if (hashRoom && flushRoom) return Promise.all([hashRoom, flushRoom]).then(() => {})
+            return hashRoom ?? flushRoom
           }
-          // two at a time: one fsync waiting on the disk's journal commit does not hold up the next file's, and the
-          // thread pool keeps threads for the copies
-          const lanes: Promise<void>[] = Array.from({length: FLUSH_LANES}, () => Promise.resolve())
-          let flushLanes = 0
-          const flushing = () => Promise.all(lanes)
           try {
             await rmdir(stage) // copyTree creates the root itself, with the env's mode
             // straight into this stage (no stage of its own, whose flush would be a syncfs that also waits for every
@@ -149,7 +154,7 @@ export async function hotcopy(
             if (treeFailure) throw treeFailure
             // the snapshot's content is fixed (its fsync and hash may still run): the env is walked again after it
             await Promise.race([snapshotFixed, database])
-            await allHashed()
+            await hashes.done()
             if (withDb) {
               const added = await topUpTree(env.path, stage, (path) => skipped.has(path), hashCopy)
               copied = {
@@ -158,13 +163,14 @@ export async function hotcopy(
                 bytes: copied.bytes + added.bytes,
                 symlinks: copied.symlinks + added.symlinks,
               }
-              await allHashed()
+              await hashes.done()
             }
             snapshot = await database
-            await flushing()
+            await flushes.done()
           } catch (error) {
-            // nothing may still read the stage or the scratch dir when they are removed
-            await Promise.allSettled([...digests, database, flushing()])
+            // nothing may still read or fsync the stage or the scratch dir when they are removed: every hash and fsync
+            // that started is waited for, not only until the first failure
+            await Promise.allSettled([hashes.settled(), flushes.settled(), database])
             throw error
           }
           crashPoint('trac-hotcopy:copied')
