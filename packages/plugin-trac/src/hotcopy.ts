@@ -9,7 +9,7 @@ import {chmod, cp, mkdir, mkdtemp, readdir, rename, rm, rmdir, stat, writeFile} 
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {redactUrl} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
-import {copyTree, fileHasher, fsyncPath, fsyncTree, isInside, pathExists} from '@bkcli/core/fs'
+import {copyTree, fileHasher, fsyncPath, fsyncTree, isInside, pathExists, syncTree} from '@bkcli/core/fs'
 import {buildManifest, MANIFEST_NAME, pluginIdentity, serializeManifest} from '@bkcli/core/manifest'
 import {atomicDir, crashPoint, onInterrupt} from '@bkcli/core/safety'
 import {type Plan, type PlanStep, step} from '@bkcli/core/workflow'
@@ -60,6 +60,14 @@ export const HASHES_IN_FLIGHT = 64
 /** Big files copied and waiting for their early fsync, at most: the copy waits for the disk beyond that. */
 const FLUSHES_QUEUED = 64
 
+/**
+ * A stage with more entries than this left to flush (small files and folders: big files are fsynced as they are
+ * copied) is flushed by one syncfs rather than one fsync per entry: 80k small attachments in 84k folders took 55 s
+ * of fsyncs, against under a second for one syncfs of their file system (which also waits for other processes'
+ * dirty data there, hence not for a few entries).
+ */
+const FSYNC_ENTRIES_MAX = 4096
+
 /** Name of the directory inside a hotcopy holding included outside dependencies. */
 export const EXTERNAL_DIR = 'bk-external'
 
@@ -84,6 +92,8 @@ export async function hotcopy(
   try {
     const external = await externalDependencies(env)
     let copied = {files: 0, bytes: 0, symlinks: 0, skipped: [] as string[]}
+    // entries of the stage its flush has to make durable one by one (the big files are fsynced as they are copied)
+    let unflushed = 0
     return await atomicDir(
       dest,
       async (stage) => {
@@ -133,6 +143,7 @@ export async function hotcopy(
             })
             // a big file's bytes go to the disk now, while the next ones are copied and hashed, not all at the end
             // (the stage's flush then finds them written)
+            if (size < SYNC_EARLY_BYTES) unflushed++
             const flushRoom = size >= SYNC_EARLY_BYTES ? flushes.push(() => fsyncPath(target)) : undefined
             if (hashRoom && flushRoom) return Promise.all([hashRoom, flushRoom]).then(() => {})
             return hashRoom ?? flushRoom
@@ -141,12 +152,14 @@ export async function hotcopy(
             await rmdir(stage) // copyTree creates the root itself, with the env's mode
             // straight into this stage (no stage of its own, whose flush would be a syncfs that also waits for every
             // other process's writes on the file system, and a second rename): this stage's flush makes it durable
-            copied = await copyTree(env.path, stage, {
+            const tree = await copyTree(env.path, stage, {
               stage: false,
               skip: (path, st) => skipped.has(path) || isLive(st),
               onProgress: options.onProgress,
               onFile: hashCopy,
             })
+            copied = tree
+            unflushed += tree.dirs + tree.symlinks
           } catch (error) {
             treeFailure = error
           }
@@ -233,9 +246,10 @@ export async function hotcopy(
           externalIncluded: Boolean(options.includeExternal),
         }
       },
-      // the big files and the database copy are fsynced already: one fsync per entry, never a syncfs that also
-      // waits for every other process's dirty data on the file system
-      {flush: (stage) => fsyncTree(stage)},
+      // the big files and the database copy are fsynced already: one fsync per entry, not a syncfs that also waits
+      // for every other process's dirty data on the file system, unless the entries are so many (FSYNC_ENTRIES_MAX)
+      // that their fsyncs cost far more
+      {flush: (stage) => (unflushed > FSYNC_ENTRIES_MAX ? syncTree(stage) : fsyncTree(stage))},
     )
   } finally {
     await hasher.close()
