@@ -19,13 +19,14 @@ export interface TopUpResult {
  * or holds with another size or mtime, every symlink it lacks, and the folders these need; `skip` as for the tree
  * copy. Modes and mtimes are kept, owners when running as root, as the tree copy does; a folder whose entries
  * changed gets the source's mtime back. Files removed from `src` meanwhile stay in the copy (a row of the snapshot
- * may still name them). `onFile` is called for each file copied (its path, the copy's path, its size).
+ * may still name them). `onFile` is called for each file copied (its path, the copy's path, its size); a promise it
+ * returns is waited for before the next file.
  */
 export async function topUpTree(
   src: string,
   copy: string,
   skip: (path: string, stat: Stats) => boolean,
-  onFile?: (path: string, target: string, size: number) => void,
+  onFile?: (path: string, target: string, size: number) => void | Promise<void>,
 ): Promise<TopUpResult> {
   const result: TopUpResult = {files: 0, bytes: 0, symlinks: 0}
   const owners = process.getuid?.() === 0
@@ -75,7 +76,7 @@ export async function topUpTree(
       touch(entry.path)
     }
     result.bytes += st.size
-    onFile?.(entry.path, target, st.size)
+    await onFile?.(entry.path, target, st.size)
   }
   // deepest first: setting a folder's mtime does not change its parent's
   for (const [path, st] of [...touched].sort((a, b) => b[0].length - a[0].length)) {

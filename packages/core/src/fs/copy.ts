@@ -35,8 +35,12 @@ export interface CopyTreeOptions {
   /** A previous copy: unchanged regular files (same size and mtime) are hard-linked from it (rsync --link-dest). */
   hardlinkFrom?: string
   onProgress?: (bytesDone: number) => void
-  /** Called when a regular file has been copied (not hard-linked): its path, the copy's absolute path, its size. */
-  onFile?: (path: string, target: string, size: number) => void
+  /**
+   * Called when a regular file has been copied (not hard-linked): its path, the copy's absolute path, its size. A
+   * promise returned holds the copy back until it settles (the caller's work per file kept bounded); a rejection
+   * fails the copy.
+   */
+  onFile?: (path: string, target: string, size: number) => void | Promise<void>
   /**
    * false: `dest` is a new path inside a stage of the caller's own (safety's atomicDir), which flushes and publishes
    * it whole: the copy is made straight there, without a second stage, flush and rename of its own. A failed copy
@@ -161,6 +165,8 @@ async function copyInto(
   // destAbs and linkBase are resolved (no trailing slash): entry paths are appended as they are
   const linkBase = options.hardlinkFrom === undefined ? undefined : resolve(options.hardlinkFrom)
 
+  // what the last synchronous small copy's onFile asked the copy to wait for
+  let held: Promise<void> | undefined
   // a small file's copy: the file's mode at creation when the umask leaves it whole (else fchmod, as copyFile does)
   const small = Buffer.allocUnsafe(SMALL_FILE)
   const copiedSmall = (abs: string, path: string, st: Stats, target: string): boolean => {
@@ -190,8 +196,8 @@ async function copyInto(
     } finally {
       closeSync(output)
     }
-    result.bytes += st.size
-    options.onFile?.(path, target, st.size)
+    result.bytes += length // what was copied: less than st.size if the file shrank since the walk
+    held = options.onFile?.(path, target, length) as Promise<void> | undefined
     options.onProgress?.(result.bytes)
     step.update(result.bytes)
     return true
@@ -231,7 +237,7 @@ async function copyInto(
     }
     utimesSync(target, st.atime, st.mtime)
     result.bytes += size
-    options.onFile?.(path, target, size)
+    await options.onFile?.(path, target, size)
     options.onProgress?.(result.bytes)
     step.update(result.bytes)
   }
@@ -280,6 +286,11 @@ async function copyInto(
           continue
         } else if (st.size < SMALL_FILE && syncTurn() && copiedSmallTimed(entry.abs, entry.path, st, target)) {
           if (st.nlink > 1) inodes.set(key, Promise.resolve(target))
+          if (held) {
+            const wait = held
+            held = undefined
+            await wait
+          }
           if (++synced % turnEvery() === 0) await nextTurn()
           continue
         } else {
