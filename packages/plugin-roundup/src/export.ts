@@ -9,6 +9,7 @@ import {createWriteStream, statSync, type WriteStream} from 'node:fs'
 import {copyFile, mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {BkError} from '@bkcli/core/errors'
+import {copyTree} from '@bkcli/core/fs'
 import {csvLine} from './csv.js'
 import {loadSchema, selectClasses} from './dbschema.js'
 import {compareCodePoints, type PyValue, reprExport} from './pyrepr.js'
@@ -122,13 +123,13 @@ export async function exportFromConnection(
     const copies = options.files !== false ? new BlobCopier(tracker, stage) : undefined
     try {
       const defs = names.map((name) => schema.classes.find((c) => c.name === name) as ClassDef)
-      // every file copy is queued first, so the copies (I/O in the thread pool) run while the tables are written
+      // every file copy is queued first, so the copies run (in the background) while the tables are written
       const fileIds = new Map<string, number[]>()
       for (const cls of defs) {
         if (cls.kind !== 'FileClass' || !copies) continue
         const ids = await nodeIds(conn, cls)
         fileIds.set(cls.name, ids)
-        for (const id of ids) copies.add(cls.name, id)
+        copies.add(cls.name, ids)
       }
       for (const cls of defs) {
         copies?.check()
@@ -249,22 +250,21 @@ async function copyFirst(places: string[], dest: string): Promise<void> {
 }
 
 /**
- * Copies FileClass contents into `<class>-files/`, several at a time (small files: latency-bound), in the
- * background: `add` only queues the node id, so the copies overlap the rest of the export (journals, other
- * classes). The queue holds ids (numbers), never file contents.
+ * Copies FileClass contents into `<class>-files/` in the background, so the copies overlap the rest of the export
+ * (journals, other classes): one core copyTree per class from `db/files/<class>` (small files copied with
+ * synchronous calls into a reused buffer, larger ones in the thread pool), filtered to the snapshot's node ids.
+ * Contents not in their usual place (`.tmp`, the old flat layout, a symlink, a multiply-linked file) are copied
+ * one by one afterwards, from the first of blobPlaces that exists. Only node ids are held, never file contents.
  */
 class BlobCopier {
-  private readonly queues: Array<{cls: string; ids: number[]; next: number}> = []
-  private readonly dirs = new Map<string, Promise<unknown>>()
-  private running = 0
-  private idle: Array<() => void> = []
+  private chain: Promise<void> = Promise.resolve()
   private failure: unknown
+  private stopped = false
   /** bytes copied per class */
   readonly bytes = new Map<string, number>()
   constructor(
     private readonly tracker: Tracker,
     private readonly dir: string,
-    private readonly limit = 16,
   ) {}
 
   /** Throws the first copy failure, if any (so a missing content stops the export early). */
@@ -272,81 +272,80 @@ class BlobCopier {
     if (this.failure) throw this.failure
   }
 
-  add(cls: string, id: number): void {
+  /** Queues the contents of `ids` (copied after the classes queued before). */
+  add(cls: string, ids: number[]): void {
     this.check()
-    const last = this.queues.at(-1)
-    if (last && last.cls === cls) last.ids.push(id)
-    else this.queues.push({cls, ids: [id], next: 0})
-    this.pump()
+    this.chain = this.chain.then(async () => {
+      if (this.stopped || this.failure) return
+      try {
+        await this.copyClass(cls, ids)
+      } catch (error) {
+        this.failure ??= error
+      }
+    })
   }
 
-  private take(): [string, number] | undefined {
-    for (;;) {
-      const q = this.queues[0]
-      if (!q) return undefined
-      if (q.next < q.ids.length) return [q.cls, q.ids[q.next++] as number]
-      this.queues.shift()
-    }
+  private count(cls: string, size: number): void {
+    this.bytes.set(cls, (this.bytes.get(cls) ?? 0) + size)
   }
 
-  private pump(): void {
-    while (this.running < this.limit && !this.failure) {
-      const job = this.take()
-      if (!job) break
-      this.running++
-      this.copy(...job).then(
-        () => this.done(),
-        (error) => {
-          this.failure ??= error
-          this.queues.length = 0
-          this.done()
+  private async copyClass(cls: string, ids: number[]): Promise<void> {
+    if (ids.length === 0) return
+    const pending = new Set(ids)
+    const source = join(this.tracker.dbDir, 'files', cls)
+    const dest = join(this.dir, `${cls}-files`)
+    if (statSync(source, {throwIfNoEntry: false})?.isDirectory()) {
+      const buckets = new Set(ids.map((id) => String(Math.floor(id / 1000))))
+      // `<bucket>/<class><id>` of a node of the snapshot, a regular file with one link: its id, else undefined
+      const idOf = (path: string): number | undefined => {
+        const slash = path.indexOf('/')
+        const name = path.slice(slash + 1)
+        if (!name.startsWith(cls)) return undefined
+        const text = name.slice(cls.length)
+        if (!/^[1-9][0-9]*$/.test(text)) return undefined
+        const id = Number(text)
+        return pending.has(id) && path.slice(0, slash) === String(Math.floor(id / 1000)) ? id : undefined
+      }
+      await copyTree(source, dest, {
+        stage: false,
+        skip: (path, st) => {
+          if (this.stopped) return true
+          if (!path.includes('/')) return !(st.isDirectory() && buckets.has(path))
+          return !st.isFile() || st.nlink !== 1 || idOf(path) === undefined
         },
-      )
+        onFile: (path, _target, size) => {
+          pending.delete(idOf(path) as number)
+          this.count(cls, size)
+        },
+      })
     }
-    if (this.running === 0) for (const wake of this.idle.splice(0)) wake()
-  }
-
-  private done(): void {
-    this.running--
-    this.pump()
-  }
-
-  private async copy(cls: string, id: number): Promise<void> {
-    const places = blobPlaces(this.tracker, cls, id)
-    const sub = join(this.dir, `${cls}-files`, String(Math.floor(id / 1000)))
-    let made = this.dirs.get(sub)
-    if (!made) {
-      made = mkdir(sub, {recursive: true})
-      this.dirs.set(sub, made)
+    for (const id of pending) {
+      if (this.stopped) return
+      const places = blobPlaces(this.tracker, cls, id)
+      const sub = join(dest, String(Math.floor(id / 1000)))
+      await mkdir(sub, {recursive: true})
+      const target = join(sub, `${cls}${id}`)
+      try {
+        await copyFirst(places, target)
+      } catch {
+        throw new BkError(
+          `the content of ${cls}${id} is missing (expected ${places[0]}); the export would be incomplete — restore db/files first`,
+        )
+      }
+      this.count(cls, statSync(target).size)
     }
-    await made
-    const dest = join(sub, `${cls}${id}`)
-    try {
-      await copyFirst(places, dest)
-    } catch {
-      throw new BkError(
-        `the content of ${cls}${id} is missing (expected ${places[0]}); the export would be incomplete — restore db/files first`,
-      )
-    }
-    // the copy's size: one stat of an inode just written (cached), in this thread, cheaper than a thread-pool trip
-    this.bytes.set(cls, (this.bytes.get(cls) ?? 0) + statSync(dest).size)
   }
 
   /** Waits for every queued copy; throws the first failure. */
   async finish(): Promise<void> {
-    await this.settle()
-    if (this.failure) throw this.failure
+    await this.chain
+    this.check()
   }
 
-  /** Stops taking queued copies (after a failure elsewhere) and waits for the running ones. */
+  /** Stops copying (after a failure elsewhere) and waits for the copy under way. */
   async abort(): Promise<void> {
-    this.queues.length = 0
-    await this.settle()
-  }
-
-  async settle(): Promise<void> {
-    if (this.running === 0 && this.queues.length === 0) return
-    await new Promise<void>((res) => this.idle.push(res))
+    this.stopped = true
+    await this.chain
   }
 }
 
