@@ -77,7 +77,7 @@ export function indexerSettings(tracker: Tracker): IndexerSettings {
 const NON_WORD = /[^\p{L}\p{N}_]+/u
 /** The same in an upper-cased ASCII text (cheaper to match) */
 const NON_WORD_ASCII = /[^A-Z0-9_]+/
-const ASCII = /^[\x00-\x7f]*$/
+const NON_ASCII = /[^\p{ASCII}]/u
 
 /**
  * The distinct words indexer_rdbms stores for a text (upper-cased, 2–50 word characters, no stopwords): the
@@ -87,7 +87,7 @@ const ASCII = /^[\x00-\x7f]*$/
 export function indexWords(text: string, stopwords: ReadonlySet<string> = new Set(STOPWORDS)): string[] {
   const words = new Set<string>()
   const upper = text.toUpperCase()
-  for (const run of upper.split(ASCII.test(upper) ? NON_WORD_ASCII : NON_WORD)) {
+  for (const run of upper.split(NON_ASCII.test(upper) ? NON_WORD : NON_WORD_ASCII)) {
     const n = run.length
     // code units: 2 code points take 2 to 4, 50 take 50 to 100; count code points only in between
     if (n < 2 || n > 100) continue
