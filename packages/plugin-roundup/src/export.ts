@@ -4,12 +4,11 @@
  * Read inside one read transaction, so the export is a consistent snapshot of a live tracker.
  */
 
-import {once} from 'node:events'
-import {createWriteStream, statSync, type WriteStream} from 'node:fs'
+import {closeSync, openSync, statSync, writeSync} from 'node:fs'
 import {copyFile, mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
+import {setImmediate as nextTurn} from 'node:timers/promises'
 import {BkError} from '@bkcli/core/errors'
-import {copyTree} from '@bkcli/core/fs'
 import {csvLine} from './csv.js'
 import {loadSchema, selectClasses} from './dbschema.js'
 import {compareCodePoints, type PyValue, reprExport} from './pyrepr.js'
@@ -17,6 +16,7 @@ import {allProps, type ClassDef, type PropDef, type TrackerSchema} from './schem
 import {writeDirAtomically} from './staging.js'
 import {blobPlaces, openTracker, type Tracker} from './tracker.js'
 import {connect, type SqlConn} from './tracker-db.js'
+import {copyTreeInThread, type ThreadCopy} from './tree-copy.js'
 import {exportJournalRow, exportValue} from './values.js'
 
 export interface ExportOptions {
@@ -49,14 +49,19 @@ export interface ExportResult {
 
 const BATCH = 500
 
-/** Lines gathered into ~64 KiB writes (one stream write per chunk, not per row), with the stream's back-pressure. */
+/**
+ * Lines gathered into ~64 KiB writes, written with synchronous calls (into the page cache: cheaper than a
+ * stream's queue, events and thread-pool trips), with a turn of the event loop every ~1 MiB so signals and
+ * other work get in.
+ */
 class LineWriter {
-  private readonly out: WriteStream
+  private readonly fd: number
   private pending = ''
+  private sinceTurn = 0
   /** bytes handed to the file so far */
   bytes = 0
   constructor(file: string) {
-    this.out = createWriteStream(file)
+    this.fd = openSync(file, 'wx')
   }
 
   async write(text: string): Promise<void> {
@@ -68,16 +73,22 @@ class LineWriter {
     const text = this.pending
     this.pending = ''
     if (text === '') return
-    this.bytes += Buffer.byteLength(text)
-    if (!this.out.write(text)) await once(this.out, 'drain')
+    const data = Buffer.from(text, 'utf8')
+    for (let w = 0; w < data.length; ) w += writeSync(this.fd, data, w, data.length - w)
+    this.bytes += data.length
+    this.sinceTurn += data.length
+    if (this.sinceTurn >= 1 << 20) {
+      this.sinceTurn = 0
+      await nextTurn()
+    }
   }
 
   async close(): Promise<void> {
-    await this.flush()
-    await new Promise<void>((res, rej) => {
-      this.out.once('error', rej)
-      this.out.end(res)
-    })
+    try {
+      await this.flush()
+    } finally {
+      closeSync(this.fd)
+    }
   }
 }
 
@@ -251,8 +262,8 @@ async function copyFirst(places: string[], dest: string): Promise<void> {
 
 /**
  * Copies FileClass contents into `<class>-files/` in the background, so the copies overlap the rest of the export
- * (journals, other classes): one core copyTree per class from `db/files/<class>` (small files copied with
- * synchronous calls into a reused buffer, larger ones in the thread pool), filtered to the snapshot's node ids.
+ * (journals, other classes): one core copyTree per class from `db/files/<class>`, in a thread of its own (its
+ * small files copied with that thread's synchronous calls, on the other core), filtered to the snapshot's node ids.
  * Contents not in their usual place (`.tmp`, the old flat layout, a symlink, a multiply-linked file) are copied
  * one by one afterwards, from the first of blobPlaces that exists. Only node ids are held, never file contents.
  */
@@ -260,6 +271,8 @@ class BlobCopier {
   private chain: Promise<void> = Promise.resolve()
   private failure: unknown
   private stopped = false
+  /** the class copy under way in its thread */
+  private running: ThreadCopy | undefined
   /** bytes copied per class */
   readonly bytes = new Map<string, number>()
   constructor(
@@ -295,29 +308,15 @@ class BlobCopier {
     const source = join(this.tracker.dbDir, 'files', cls)
     const dest = join(this.dir, `${cls}-files`)
     if (statSync(source, {throwIfNoEntry: false})?.isDirectory()) {
-      const buckets = new Set(ids.map((id) => String(Math.floor(id / 1000))))
-      // `<bucket>/<class><id>` of a node of the snapshot, a regular file with one link: its id, else undefined
-      const idOf = (path: string): number | undefined => {
-        const slash = path.indexOf('/')
-        const name = path.slice(slash + 1)
-        if (!name.startsWith(cls)) return undefined
-        const text = name.slice(cls.length)
-        if (!/^[1-9][0-9]*$/.test(text)) return undefined
-        const id = Number(text)
-        return pending.has(id) && path.slice(0, slash) === String(Math.floor(id / 1000)) ? id : undefined
+      const copy = copyTreeInThread({src: source, dest, stage: false, only: {cls, ids}})
+      this.running = copy
+      try {
+        const {copied, bytes} = await copy.done
+        for (const id of copied) pending.delete(id)
+        this.count(cls, bytes)
+      } finally {
+        this.running = undefined
       }
-      await copyTree(source, dest, {
-        stage: false,
-        skip: (path, st) => {
-          if (this.stopped) return true
-          if (!path.includes('/')) return !(st.isDirectory() && buckets.has(path))
-          return !st.isFile() || st.nlink !== 1 || idOf(path) === undefined
-        },
-        onFile: (path, _target, size) => {
-          pending.delete(idOf(path) as number)
-          this.count(cls, size)
-        },
-      })
     }
     for (const id of pending) {
       if (this.stopped) return
@@ -345,6 +344,7 @@ class BlobCopier {
   /** Stops copying (after a failure elsewhere) and waits for the copy under way. */
   async abort(): Promise<void> {
     this.stopped = true
+    await this.running?.stop()
     await this.chain
   }
 }
