@@ -203,8 +203,6 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
       })
       notes.push(...indexerNote(indexer, filled))
     } else if (indexer.fills === 'none') notes.push(...indexerNote(indexer, {texts: 0, words: 0}))
-    // the full-text tables' indexes too once their rows are in (__words: three on PostgreSQL); a unique index
-    // still refuses duplicates, only at the end of the same transaction
     options.onStep?.('copying db/files')
     await filesCopy
     // the source's export for the verification is made (in this thread, from the source snapshot) while the
@@ -212,6 +210,8 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
     const a = join(scratch, 'source')
     const b = join(scratch, 'target')
     sourceExport = background(exportFromConnection(src, source, schema, a, {files: false}, []))
+    // the full-text tables' indexes too once their rows are in (__words: three on PostgreSQL); a unique index
+    // still refuses duplicates, only at the end of the same transaction
     options.onStep?.('creating the indexes')
     const indexes = ddl.filter(isIndex)
     // PostgreSQL: every index in one simple-protocol query, one round trip (this thread is busy with the export)
