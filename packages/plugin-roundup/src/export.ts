@@ -4,10 +4,10 @@
  * Read inside one read transaction, so the export is a consistent snapshot of a live tracker.
  */
 
-import {once} from 'node:events'
-import {createWriteStream, statSync, type WriteStream} from 'node:fs'
+import {closeSync, openSync, statSync, writeSync} from 'node:fs'
 import {mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
+import {setImmediate as nextTurn} from 'node:timers/promises'
 import {BkError} from '@bkcli/core/errors'
 import {copyLiveFile} from '@bkcli/core/fs'
 import {csvLine} from './csv.js'
@@ -17,6 +17,7 @@ import {allProps, type ClassDef, type PropDef, type TrackerSchema} from './schem
 import {writeDirAtomically} from './staging.js'
 import {blobPlaces, openTracker, type Tracker} from './tracker.js'
 import {connect, type SqlConn} from './tracker-db.js'
+import {copyTreeInThread, type ThreadCopy} from './tree-copy.js'
 import {exportJournalRow, exportValue} from './values.js'
 
 export interface ExportOptions {
@@ -49,14 +50,19 @@ export interface ExportResult {
 
 const BATCH = 500
 
-/** Lines gathered into ~64 KiB writes (one stream write per chunk, not per row), with the stream's back-pressure. */
+/**
+ * Lines gathered into ~64 KiB writes, written with synchronous calls (into the page cache: cheaper than a
+ * stream's queue, events and thread-pool trips), with a turn of the event loop every ~1 MiB so signals and
+ * other work get in.
+ */
 class LineWriter {
-  private readonly out: WriteStream
+  private readonly fd: number
   private pending = ''
+  private sinceTurn = 0
   /** bytes handed to the file so far */
   bytes = 0
   constructor(file: string) {
-    this.out = createWriteStream(file)
+    this.fd = openSync(file, 'wx')
   }
 
   async write(text: string): Promise<void> {
@@ -68,16 +74,22 @@ class LineWriter {
     const text = this.pending
     this.pending = ''
     if (text === '') return
-    this.bytes += Buffer.byteLength(text)
-    if (!this.out.write(text)) await once(this.out, 'drain')
+    const data = Buffer.from(text, 'utf8')
+    for (let w = 0; w < data.length; ) w += writeSync(this.fd, data, w, data.length - w)
+    this.bytes += data.length
+    this.sinceTurn += data.length
+    if (this.sinceTurn >= 1 << 20) {
+      this.sinceTurn = 0
+      await nextTurn()
+    }
   }
 
   async close(): Promise<void> {
-    await this.flush()
-    await new Promise<void>((res, rej) => {
-      this.out.once('error', rej)
-      this.out.end(res)
-    })
+    try {
+      await this.flush()
+    } finally {
+      closeSync(this.fd)
+    }
   }
 }
 
@@ -123,13 +135,13 @@ export async function exportFromConnection(
     const copies = options.files !== false ? new BlobCopier(tracker, stage) : undefined
     try {
       const defs = names.map((name) => schema.classes.find((c) => c.name === name) as ClassDef)
-      // every file copy is queued first, so the copies (I/O in the thread pool) run while the tables are written
+      // every file copy is queued first, so the copies run (in the background) while the tables are written
       const fileIds = new Map<string, number[]>()
       for (const cls of defs) {
         if (cls.kind !== 'FileClass' || !copies) continue
         const ids = await nodeIds(conn, cls)
         fileIds.set(cls.name, ids)
-        for (const id of ids) copies.add(cls.name, id)
+        copies.add(cls.name, ids)
       }
       for (const cls of defs) {
         copies?.check()
@@ -250,22 +262,23 @@ async function copyFirst(places: string[], dest: string): Promise<void> {
 }
 
 /**
- * Copies FileClass contents into `<class>-files/`, several at a time (small files: latency-bound), in the
- * background: `add` only queues the node id, so the copies overlap the rest of the export (journals, other
- * classes). The queue holds ids (numbers), never file contents.
+ * Copies FileClass contents into `<class>-files/` in the background, so the copies overlap the rest of the export
+ * (journals, other classes): one core copyTree per class from `db/files/<class>`, in a thread of its own (its
+ * small files copied with that thread's synchronous calls, on the other core), filtered to the snapshot's node ids.
+ * Contents not in their usual place (`.tmp`, the old flat layout, a symlink, a multiply-linked file) are copied
+ * one by one afterwards, from the first of blobPlaces that exists. Only node ids are held, never file contents.
  */
 class BlobCopier {
-  private readonly queues: Array<{cls: string; ids: number[]; next: number}> = []
-  private readonly dirs = new Map<string, Promise<unknown>>()
-  private running = 0
-  private idle: Array<() => void> = []
+  private chain: Promise<void> = Promise.resolve()
   private failure: unknown
+  private stopped = false
+  /** the class copy under way in its thread */
+  private running: ThreadCopy | undefined
   /** bytes copied per class */
   readonly bytes = new Map<string, number>()
   constructor(
     private readonly tracker: Tracker,
     private readonly dir: string,
-    private readonly limit = 16,
   ) {}
 
   /** Throws the first copy failure, if any (so a missing content stops the export early). */
@@ -273,81 +286,67 @@ class BlobCopier {
     if (this.failure) throw this.failure
   }
 
-  add(cls: string, id: number): void {
+  /** Queues the contents of `ids` (copied after the classes queued before). */
+  add(cls: string, ids: number[]): void {
     this.check()
-    const last = this.queues.at(-1)
-    if (last && last.cls === cls) last.ids.push(id)
-    else this.queues.push({cls, ids: [id], next: 0})
-    this.pump()
+    this.chain = this.chain.then(async () => {
+      if (this.stopped || this.failure) return
+      try {
+        await this.copyClass(cls, ids)
+      } catch (error) {
+        this.failure ??= error
+      }
+    })
   }
 
-  private take(): [string, number] | undefined {
-    for (;;) {
-      const q = this.queues[0]
-      if (!q) return undefined
-      if (q.next < q.ids.length) return [q.cls, q.ids[q.next++] as number]
-      this.queues.shift()
-    }
+  private count(cls: string, size: number): void {
+    this.bytes.set(cls, (this.bytes.get(cls) ?? 0) + size)
   }
 
-  private pump(): void {
-    while (this.running < this.limit && !this.failure) {
-      const job = this.take()
-      if (!job) break
-      this.running++
-      this.copy(...job).then(
-        () => this.done(),
-        (error) => {
-          this.failure ??= error
-          this.queues.length = 0
-          this.done()
-        },
-      )
+  private async copyClass(cls: string, ids: number[]): Promise<void> {
+    if (ids.length === 0) return
+    const pending = new Set(ids)
+    const source = join(this.tracker.dbDir, 'files', cls)
+    const dest = join(this.dir, `${cls}-files`)
+    if (statSync(source, {throwIfNoEntry: false})?.isDirectory()) {
+      const copy = copyTreeInThread({src: source, dest, stage: false, only: {cls, ids}})
+      this.running = copy
+      try {
+        const {copied, bytes} = await copy.done
+        for (const id of copied) pending.delete(id)
+        this.count(cls, bytes)
+      } finally {
+        this.running = undefined
+      }
     }
-    if (this.running === 0) for (const wake of this.idle.splice(0)) wake()
-  }
-
-  private done(): void {
-    this.running--
-    this.pump()
-  }
-
-  private async copy(cls: string, id: number): Promise<void> {
-    const places = blobPlaces(this.tracker, cls, id)
-    const sub = join(this.dir, `${cls}-files`, String(Math.floor(id / 1000)))
-    let made = this.dirs.get(sub)
-    if (!made) {
-      made = mkdir(sub, {recursive: true})
-      this.dirs.set(sub, made)
+    for (const id of pending) {
+      if (this.stopped) return
+      const places = blobPlaces(this.tracker, cls, id)
+      const sub = join(dest, String(Math.floor(id / 1000)))
+      await mkdir(sub, {recursive: true})
+      const target = join(sub, `${cls}${id}`)
+      try {
+        await copyFirst(places, target)
+      } catch {
+        throw new BkError(
+          `the content of ${cls}${id} is missing (expected ${places[0]}); the export would be incomplete — restore db/files first`,
+        )
+      }
+      this.count(cls, statSync(target).size)
     }
-    await made
-    const dest = join(sub, `${cls}${id}`)
-    try {
-      await copyFirst(places, dest)
-    } catch {
-      throw new BkError(
-        `the content of ${cls}${id} is missing (expected ${places[0]}); the export would be incomplete — restore db/files first`,
-      )
-    }
-    // the copy's size: one stat of an inode just written (cached), in this thread, cheaper than a thread-pool trip
-    this.bytes.set(cls, (this.bytes.get(cls) ?? 0) + statSync(dest).size)
   }
 
   /** Waits for every queued copy; throws the first failure. */
   async finish(): Promise<void> {
-    await this.settle()
-    if (this.failure) throw this.failure
+    await this.chain
+    this.check()
   }
 
-  /** Stops taking queued copies (after a failure elsewhere) and waits for the running ones. */
+  /** Stops copying (after a failure elsewhere) and waits for the copy under way. */
   async abort(): Promise<void> {
-    this.queues.length = 0
-    await this.settle()
-  }
-
-  async settle(): Promise<void> {
-    if (this.running === 0 && this.queues.length === 0) return
-    await new Promise<void>((res) => this.idle.push(res))
+    this.stopped = true
+    await this.running?.stop()
+    await this.chain
   }
 }
 

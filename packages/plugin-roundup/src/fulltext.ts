@@ -73,12 +73,31 @@ export function indexerSettings(tracker: Tracker): IndexerSettings {
   return {name, fills, stopwords, language}
 }
 
-const WORD = /(?<![\p{L}\p{N}_])[\p{L}\p{N}_]{2,50}(?![\p{L}\p{N}_])/gu
+/** What separates words: anything but a Unicode letter, digit or underscore. */
+const NON_WORD = /[^\p{L}\p{N}_]+/u
+/** The same in an upper-cased ASCII text (cheaper to match) */
+const NON_WORD_ASCII = /[^A-Z0-9_]+/
+const NON_ASCII = /[^\p{ASCII}]/u
 
-/** The distinct words indexer_rdbms stores for a text (upper-cased, 2–50 word characters, no stopwords). */
+/**
+ * The distinct words indexer_rdbms stores for a text (upper-cased, 2–50 word characters, no stopwords): the
+ * maximal runs of word characters (a split on the rest, cheaper than a match with look-behind and look-ahead)
+ * of 2 to 50 code points; a longer run is no word at all.
+ */
 export function indexWords(text: string, stopwords: ReadonlySet<string> = new Set(STOPWORDS)): string[] {
   const words = new Set<string>()
-  for (const m of text.toUpperCase().matchAll(WORD)) if (!stopwords.has(m[0])) words.add(m[0])
+  const upper = text.toUpperCase()
+  for (const run of upper.split(NON_ASCII.test(upper) ? NON_WORD : NON_WORD_ASCII)) {
+    const n = run.length
+    // code units: 2 code points take 2 to 4, 50 take 50 to 100; count code points only in between
+    if (n < 2 || n > 100) continue
+    if (n > 50 || /[\uD800-\uDFFF]/.test(run)) {
+      let points = 0
+      for (const _ of run) points++
+      if (points < 2 || points > 50) continue
+    }
+    if (!stopwords.has(run)) words.add(run)
+  }
   return [...words]
 }
 

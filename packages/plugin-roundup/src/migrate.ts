@@ -32,6 +32,7 @@ import {allProps, type ClassDef, type TrackerSchema} from './schema.js'
 import {openFreshDatabase} from './target.js'
 import {describeDatabase, openTracker, type Tracker} from './tracker.js'
 import {connect, type SqlConn} from './tracker-db.js'
+import {copyTreeInThread} from './tree-copy.js'
 import {convertDate, convertJournalParams} from './values.js'
 
 export interface MigrateOptions {
@@ -131,6 +132,8 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
   let targetTracker: Tracker | undefined
   /** the background copy of db/files into the stage (settled, never rejected: it resolves to its failure) */
   let filesCopy: Promise<void> | undefined
+  /** the source's verification export, made while the server builds the indexes (settled like filesCopy) */
+  let sourceExport: Promise<void> | undefined
   const classes: MigrateResult['classes'] = []
   try {
     await src.begin(true)
@@ -189,35 +192,42 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
     }
     options.onStep?.('copying the full-text index')
     const copiedTexts = await copyFullText(src, dst)
-    options.onStep?.('copying db/files')
-    await filesCopy
     const indexer = indexerSettings(targetTracker)
     // __fts (native-fts) is made from the data as Roundup's indexer makes it; __words/__textids are copied
     // as they are, or made from the data when the source has none (e.g. it used native-fts or xapian)
     if (indexer.fills === 'fts' || (indexer.fills === 'words' && copiedTexts === 0)) {
       options.onStep?.('filling the full-text index')
+      // the contents read from the source's db/files (the very files being copied): the copy need not be done
       const filled = await fillFullText(dst, schema, indexer, {
-        content: contentFromFiles(join(targetTracker.dbDir, 'files')),
+        content: contentFromFiles(join(source.dbDir, 'files')),
       })
       notes.push(...indexerNote(indexer, filled))
     } else if (indexer.fills === 'none') notes.push(...indexerNote(indexer, {texts: 0, words: 0}))
+    options.onStep?.('copying db/files')
+    await filesCopy
+    // the source's export for the verification is made (in this thread, from the source snapshot) while the
+    // database server builds the indexes and commits: its own work, no rows held here
+    const a = join(scratch, 'source')
+    const b = join(scratch, 'target')
+    sourceExport = background(exportFromConnection(src, source, schema, a, {files: false}, []))
     // the full-text tables' indexes too once their rows are in (__words: three on PostgreSQL); a unique index
     // still refuses duplicates, only at the end of the same transaction
     options.onStep?.('creating the indexes')
-    for (const sql of ddl.filter(isIndex)) await dst.run(sql)
+    const indexes = ddl.filter(isIndex)
+    // PostgreSQL: every index in one simple-protocol query, one round trip (this thread is busy with the export)
+    if (dst.backend === 'postgresql' && indexes.length > 0) await dst.run(indexes.join(';\n'))
+    else for (const sql of indexes) await dst.run(sql)
     await target.commit()
     committed = true
 
     options.onStep?.('verifying: exporting both trackers')
-    const a = join(scratch, 'source')
-    const b = join(scratch, 'target')
+    await sourceExport
     const check = await connect(targetTracker, {readonly: true})
     try {
       await check.begin(true)
       const {schema: tschema} = await loadSchema(check, targetTracker)
-      // one after the other: run at once, the target's batches (held across its round trips) outlived the
+      // after the source's: run at once, the target's batches (held across its round trips) outlived the
       // source's allocations and were promoted, growing the heap by ~40 MB at 20k issues (peak RSS past 200 MB)
-      await exportFromConnection(src, source, schema, a, {files: false}, [])
       await exportFromConnection(check, targetTracker, tschema, b, {files: false}, [])
     } finally {
       await check.rollback().catch(() => {})
@@ -266,8 +276,9 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
       notes,
     }
   } catch (error) {
-    // nothing may still be writing into the stage when it is removed
+    // nothing may still be writing into the stage (or reading the source) when it is removed (or closed)
     await filesCopy?.catch(() => {})
+    await sourceExport?.catch(() => {})
     if (target && !committed) await target.abort().catch(() => {})
     else if (committed && !swapped && targetTracker && targetTracker.backend !== 'sqlite') {
       const {dropDatabaseOf} = await import('./target.js')
@@ -307,7 +318,8 @@ async function isDir(path: string): Promise<boolean> {
  */
 async function copyContents(src: string, dest: string): Promise<void> {
   const parent = await stat(dirname(dest))
-  await copyTree(src, dest)
+  // in a thread of its own: its small-file copies run on the other core, not between the rows on this one
+  await copyTreeInThread({src, dest, stage: true}).done
   await utimes(dirname(dest), parent.atime, parent.mtime)
 }
 

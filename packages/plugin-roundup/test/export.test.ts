@@ -1,4 +1,16 @@
-import {existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import {join} from 'node:path'
 import {runBk, tempDir} from '@bkcli/testkit'
 import Database from 'better-sqlite3'
@@ -174,6 +186,38 @@ describe('bk roundup export from the sqlite fixture', () => {
     await expect(exportTracker(home, out)).rejects.toThrow(/content of msg7 is missing/)
     expect(existsSync(out)).toBe(false)
     expect(readdirSync(parent)).toEqual([])
+  })
+
+  it('copies contents found elsewhere (.tmp, the flat layout, symlinks, hard links) and nothing but the nodes', async () => {
+    const home = fixtureTree('sqlite-home')
+    const files = join(home, 'db', 'files')
+    const msgs = join(files, 'msg', '0')
+    // Roundup's db.filename() looks in <class>/<id//1000>/<class><id>, then .tmp, then the old flat layout
+    renameSync(join(msgs, 'msg7'), join(msgs, 'msg7.tmp'))
+    renameSync(join(msgs, 'msg8'), join(files, 'msg8'))
+    // a symlink is followed (shutil.copyfile), a hard-linked file copied whole
+    const elsewhere = join(tempDir(), 'msg9')
+    renameSync(join(msgs, 'msg9'), elsewhere)
+    symlinkSync(elsewhere, join(msgs, 'msg9'))
+    linkSync(join(msgs, 'msg10'), join(tempDir(), 'msg10-link'))
+    // files that are no node's content (none of them may appear in the export)
+    writeFileSync(join(msgs, 'msg999'), 'no such message')
+    writeFileSync(join(msgs, 'notes'), 'stray')
+    writeFileSync(join(msgs, 'msg07'), 'not an id')
+    mkdirSync(join(files, 'msg', '5'))
+    writeFileSync(join(files, 'msg', '5', 'msg5001'), 'no such message')
+    mkdirSync(join(msgs, 'sub'))
+    writeFileSync(join(msgs, 'sub', 'msg11'), 'deeper')
+    writeFileSync(join(files, 'msg', '0', 'file1'), 'another class')
+    const out = join(tempDir(), 'export')
+    const result = await exportTracker(home, out)
+    expect(treeDifferences(out, exportFixture)).toEqual([])
+    expect(result.files).toBe(66)
+    expect(result.bytes).toBe(sizes(exportFixture))
+    expect(lstatSync(join(out, 'msg-files', '0', 'msg9')).isFile()).toBe(true)
+    // no folder for a bucket without nodes, none for a folder deeper down
+    expect(readdirSync(join(out, 'msg-files'))).toEqual(['0'])
+    expect(existsSync(join(out, 'msg-files', '0', 'sub'))).toBe(false)
   })
 
   it('refuses a database whose schema does not match schema.py', async () => {

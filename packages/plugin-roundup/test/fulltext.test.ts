@@ -9,7 +9,7 @@ import {join} from 'node:path'
 import {runBk, tempDir} from '@bkcli/testkit'
 import Database from 'better-sqlite3'
 import {afterAll, describe, expect, it} from 'vitest'
-import {decodeUtf8Ignore, indexWords} from '../src/fulltext.js'
+import {decodeUtf8Ignore, indexWords, STOPWORDS} from '../src/fulltext.js'
 import {importTracker} from '../src/import.js'
 import {parseSchemaPy} from '../src/schema.js'
 import {
@@ -99,6 +99,58 @@ describe('tokenising as indexer_rdbms does', () => {
     expect(indexWords('foo bar', new Set(['FOO']))).toEqual(['BAR'])
     // Greek and CJK letters are word characters
     expect(indexWords('αβγ 日本語')).toEqual(['ΑΒΓ', '日本語'])
+  })
+
+  it('finds the words a look-around match of 2–50 word characters finds, astral letters counted once', () => {
+    const reference = (text: string) => {
+      const words = new Set<string>()
+      for (const m of text.toUpperCase().matchAll(/(?<![\p{L}\p{N}_])[\p{L}\p{N}_]{2,50}(?![\p{L}\p{N}_])/gu)) {
+        if (!STOPWORDS.includes(m[0])) words.add(m[0])
+      }
+      return [...words]
+    }
+    // astral letters (2 code units, 1 code point) at the 2 and 50 limits
+    const astral = '\u{1D400}'
+    expect(indexWords(`${astral} ${astral}${astral} ${astral.repeat(50)} ${astral.repeat(51)} x${astral}`)).toEqual([
+      astral.repeat(2),
+      astral.repeat(50),
+      `X${astral}`,
+    ])
+    // random texts over an alphabet of word and non-word characters of every width
+    const alphabet = [
+      'a',
+      'Z',
+      '_',
+      '7',
+      'é',
+      'ß',
+      'ﬁ',
+      '日',
+      astral,
+      '\u{1F600}',
+      ' ',
+      '-',
+      '\u0301',
+      '\n',
+      '\uD800',
+      'x',
+    ]
+    let seed = 12345
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff
+      return seed % n
+    }
+    for (let t = 0; t < 500; t++) {
+      let text = ''
+      const length = random(200)
+      for (let i = 0; i < length; i++) {
+        // every other text ASCII only (the first 4 and the last 3 of the alphabet)
+        const pick = t % 2 === 0 ? random(alphabet.length) : [0, 1, 2, 3, 10, 11, 15][random(7)]
+        const c = alphabet[pick as number] as string
+        text += random(8) === 0 ? c.repeat(random(60)) : c
+      }
+      expect(indexWords(text)).toEqual(reference(text))
+    }
   })
 
   it("decodes file contents as bytes.decode('utf-8', errors='ignore')", () => {
