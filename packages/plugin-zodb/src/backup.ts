@@ -572,15 +572,24 @@ async function copyGzip(
   })
   const output = createWriteStream(tmp, {highWaterMark: CHUNK})
   const gzip = createGzip({level: options.level, chunkSize: CHUNK})
-  if (end > start) {
-    const input = fh.createReadStream({start, end: end - 1, autoClose: false, highWaterMark: CHUNK})
-    await pipeline([input, tap, gzip, count, output])
-  } else {
-    await pipeline([Readable.from([]), tap, gzip, count, output])
-  }
+  // Not fh.createReadStream: when the pipeline fails (the parser found damage), it destroys its streams, and a file
+  // stream closes its descriptor on destroy even with autoClose: false — the fallback scan after a quick copy must
+  // go on reading the same descriptor.
+  await pipeline([Readable.from(rangeOf(fh, start, end)), tap, gzip, count, output])
   if (done !== end - start)
     throw new BkError(`read ${done} bytes of Data.fs, expected ${end - start}; nothing was written`)
   return {md5: md5.digest('hex'), sha256: sha.digest('hex'), written}
+}
+
+/** The bytes [start, end) of `fh`, read positionally in fresh buffers (zlib may still hold the previous ones). */
+async function* rangeOf(fh: FileHandle, start: number, end: number): AsyncGenerator<Buffer> {
+  for (let at = start; at < end; ) {
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, end - at))
+    const {bytesRead} = await fh.read(buf, 0, buf.length, at)
+    if (bytesRead === 0) return
+    at += bytesRead
+    yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
+  }
 }
 
 /**
