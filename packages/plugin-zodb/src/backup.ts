@@ -290,7 +290,8 @@ function chainIsWhole(chain: RepoFile[], dat: DatLine[]): true | string {
 async function probeFromRepository(chain: RepoFile[], dat: DatLine[]): Promise<Sidecar | undefined> {
   const last = chain[chain.length - 1]!
   const line = dat.find((l) => l.name === last.name)!
-  const headLength = Math.min(PROBE, line.end)
+  // the head is read from the full backup alone: no more than it holds, though the chain goes on past it
+  const headLength = Math.min(PROBE, dat[0]!.end)
   const head = await repoFileHead(chain[0]!, headLength)
   const tailStart = Math.max(line.start, line.end - PROBE)
   const tail = await lastBytes(last, line.end - tailStart)

@@ -309,3 +309,30 @@ describe('a full backup whose quick copy finds damage before the end', () => {
     })
   }
 })
+
+describe('a small repository continued without sidecars (as repozo leaves it)', () => {
+  it('after a full smaller than the probe and a delta, the next backup is an incremental', async () => {
+    const work = tempDir()
+    const {mkdirSync} = await import('node:fs')
+    const repo = join(work, 'backups')
+    mkdirSync(repo)
+    const datafs = join(work, 'Data.fs')
+    const db = SyntheticStorage.open(datafs)
+    for (let i = 0; i < 3; i++) db.commit({oids: [i], size: 1000})
+    let second = 0
+    const now = () => new Date(Date.UTC(2026, 0, 1, 0, 0, second))
+    await backupFileStorage(datafs, {repository: repo, now})
+    db.commit({oids: [1], size: 1000})
+    second = 1
+    expect((await backupFileStorage(datafs, {repository: repo, now})).kind).toBe('incremental')
+    // repozo writes no sidecars: the probe is read from the backup files (the full is 4 KiB, the probe 64 KiB)
+    for (const name of readdirSync(repo)) if (name.endsWith('.bk.json')) unlinkSync(join(repo, name))
+    db.commit({oids: [2], size: 1000})
+    second = 2
+    const r = await backupFileStorage(datafs, {repository: repo, now})
+    expect(r).toMatchObject({kind: 'incremental', end: statSync(datafs).size})
+    const out = join(tempDir(), 'Data.fs')
+    await restoreFileStorage(await planRestore(repo), out)
+    expect(md5(readFileSync(out))).toBe(md5(readFileSync(datafs)))
+  })
+})
