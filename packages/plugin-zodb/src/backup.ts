@@ -290,7 +290,8 @@ function chainIsWhole(chain: RepoFile[], dat: DatLine[]): true | string {
 async function probeFromRepository(chain: RepoFile[], dat: DatLine[]): Promise<Sidecar | undefined> {
   const last = chain[chain.length - 1]!
   const line = dat.find((l) => l.name === last.name)!
-  const headLength = Math.min(PROBE, line.end)
+  // the head is read from the full backup alone: no more than it holds, though the chain goes on past it
+  const headLength = Math.min(PROBE, dat[0]!.end)
   const head = await repoFileHead(chain[0]!, headLength)
   const tailStart = Math.max(line.start, line.end - PROBE)
   const tail = await lastBytes(last, line.end - tailStart)
@@ -572,15 +573,31 @@ async function copyGzip(
   })
   const output = createWriteStream(tmp, {highWaterMark: CHUNK})
   const gzip = createGzip({level: options.level, chunkSize: CHUNK})
-  if (end > start) {
-    const input = fh.createReadStream({start, end: end - 1, autoClose: false, highWaterMark: CHUNK})
-    await pipeline([input, tap, gzip, count, output])
-  } else {
-    await pipeline([Readable.from([]), tap, gzip, count, output])
-  }
+  // Not fh.createReadStream: when the pipeline fails (the parser found damage), it destroys its streams, and a file
+  // stream closes its descriptor on destroy even with autoClose: false — the fallback scan after a quick copy must
+  // go on reading the same descriptor. A byte stream with a 1 MiB mark: one chunk read ahead, as before (an object
+  // stream would read 16 ahead of a slow gzip).
+  await pipeline([
+    Readable.from(rangeOf(fh, start, end), {objectMode: false, highWaterMark: CHUNK}),
+    tap,
+    gzip,
+    count,
+    output,
+  ])
   if (done !== end - start)
     throw new BkError(`read ${done} bytes of Data.fs, expected ${end - start}; nothing was written`)
   return {md5: md5.digest('hex'), sha256: sha.digest('hex'), written}
+}
+
+/** The bytes [start, end) of `fh`, read positionally in fresh buffers (zlib may still hold the previous ones). */
+async function* rangeOf(fh: FileHandle, start: number, end: number): AsyncGenerator<Buffer> {
+  for (let at = start; at < end; ) {
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, end - at))
+    const {bytesRead} = await fh.read(buf, 0, buf.length, at)
+    if (bytesRead === 0) return
+    at += bytesRead
+    yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead)
+  }
 }
 
 /**

@@ -273,3 +273,66 @@ describe('a full backup of a whole Data.fs (copied to its end without a scan fir
     expect(readdirSync(join(work, 'b'))).toEqual([])
   })
 })
+
+describe('a full backup whose quick copy finds damage before the end', () => {
+  for (const gzip of [false, true]) {
+    it(`${gzip ? 'gzip' : 'plain'}: starts over with the scan on the same descriptor and backs up the part before the damage`, async () => {
+      const work = tempDir()
+      const {mkdirSync} = await import('node:fs')
+      const datafs = join(work, 'Data.fs')
+      const db = SyntheticStorage.open(datafs)
+      const starts: number[] = []
+      for (let i = 0; i < 5; i++) starts.push(db.commit({oids: [i, i + 100], size: 300}))
+      const bytes = readFileSync(datafs)
+      // the redundant length of transaction 3 (index 2) broken; the file still ends on a committed transaction,
+      // so the quick copy is tried, its parser stops at the damage, and the scan decides the end
+      bytes[starts[3]! - 1] = bytes.readUInt8(starts[3]! - 1) ^ 0x40
+      writeFileSync(datafs, bytes)
+      const repo = join(work, 'backups')
+      mkdirSync(repo)
+      const logs: string[] = []
+      const r = await backupFileStorage(datafs, {repository: repo, gzip, log: (m) => logs.push(m)})
+      expect(logs.some((l) => /scanning for the committed end/.test(l))).toBe(true)
+      expect(r).toMatchObject({kind: 'full', start: 0, end: starts[2], transactions: 2, damaged: true})
+      expect(r.leftOut).toBe(bytes.length - starts[2]!)
+      const copied = readFileSync(r.file!)
+      expect(md5(gzip ? gunzipSync(copied) : copied)).toBe(md5(bytes.subarray(0, starts[2])))
+      expect(r.md5).toBe(md5(bytes.subarray(0, starts[2])))
+      const stamp = r.file!.split('/').at(-1)!.replace(/\..*$/, '')
+      const ext = gzip ? 'fsz' : 'fs'
+      expect(readdirSync(repo).sort()).toEqual(
+        [`${stamp}.${ext}`, `${stamp}.${ext}.bk.json`, `${stamp}.dat`, `${stamp}.index`].sort(),
+      )
+      const out = join(tempDir(), 'Data.fs')
+      await restoreFileStorage(await planRestore(repo), out)
+      expect(md5(readFileSync(out))).toBe(md5(bytes.subarray(0, starts[2])))
+    })
+  }
+})
+
+describe('a small repository continued without sidecars (as repozo leaves it)', () => {
+  it('after a full smaller than the probe and a delta, the next backup is an incremental', async () => {
+    const work = tempDir()
+    const {mkdirSync} = await import('node:fs')
+    const repo = join(work, 'backups')
+    mkdirSync(repo)
+    const datafs = join(work, 'Data.fs')
+    const db = SyntheticStorage.open(datafs)
+    for (let i = 0; i < 3; i++) db.commit({oids: [i], size: 1000})
+    let second = 0
+    const now = () => new Date(Date.UTC(2026, 0, 1, 0, 0, second))
+    await backupFileStorage(datafs, {repository: repo, now})
+    db.commit({oids: [1], size: 1000})
+    second = 1
+    expect((await backupFileStorage(datafs, {repository: repo, now})).kind).toBe('incremental')
+    // repozo writes no sidecars: the probe is read from the backup files (the full is 4 KiB, the probe 64 KiB)
+    for (const name of readdirSync(repo)) if (name.endsWith('.bk.json')) unlinkSync(join(repo, name))
+    db.commit({oids: [2], size: 1000})
+    second = 2
+    const r = await backupFileStorage(datafs, {repository: repo, now})
+    expect(r).toMatchObject({kind: 'incremental', end: statSync(datafs).size})
+    const out = join(tempDir(), 'Data.fs')
+    await restoreFileStorage(await planRestore(repo), out)
+    expect(md5(readFileSync(out))).toBe(md5(readFileSync(datafs)))
+  })
+})
