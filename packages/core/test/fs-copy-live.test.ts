@@ -1,5 +1,15 @@
 import {type ChildProcess, spawn} from 'node:child_process'
-import {chmodSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {
+  chmodSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -12,6 +22,11 @@ const MiB = 1024 * 1024
 const BIG = 256 * MiB
 /** What the source keeps when it is cut. */
 const KEEP = 3 * MiB + 123
+
+// tmpfs beside the temporary folder: copy_file_range refuses to copy across file systems (EXDEV), libuv then
+// uses sendfile, which returns 0 at the source's end without ever checking the file-size limit
+const shm = '/dev/shm'
+const crossFs = existsSync(shm) && statSync(shm).dev !== statSync(tmpdir()).dev
 
 let dir: string
 beforeEach(() => {
@@ -92,6 +107,28 @@ describe('copying a file that shrinks during the copy', () => {
     expect(statSync(copy).mode & 0o7777).toBe(statSync(src).mode & 0o7777)
   }, 60_000)
 
+  it.skipIf(!crossFs)(
+    'copyLiveFile ends when the source is on another file system and is cut short',
+    async () => {
+      const src = join(mkdtempSync(join(shm, 'bk-copy-live-')), 'src')
+      try {
+        const copy = join(dir, 'copy')
+        writeBig(src)
+        const run = await runChild(['live', src, copy, src, copy, String(KEEP)], 30_000)
+        expect(run.killed, `still running after 30 s: ${run.out}${run.err}`).toBe(false)
+        expect(run.code, run.err).toBe(0)
+        const source = readFileSync(src)
+        if (run.out.includes('truncated')) expect(source.length).toBe(KEEP)
+        expect(doneOf(run.out).size).toBe(source.length)
+        expect(readFileSync(copy).equals(source)).toBe(true)
+        expect(statSync(copy).mode & 0o7777).toBe(statSync(src).mode & 0o7777)
+      } finally {
+        rmSync(dirname(src), {recursive: true, force: true})
+      }
+    },
+    60_000,
+  )
+
   it('copyTree copies a file cut short to its real end and reports that size', async () => {
     const src = join(dir, 'tree')
     mkdirSync(join(src, 'sub'), {recursive: true})
@@ -124,5 +161,22 @@ describe('copyLiveFile as copyFile', () => {
     expect(statSync(join(dir, 'b')).mode & 0o7777).toBe(0o640)
     await expect(copyLiveFile(join(dir, 'missing'), join(dir, 'c'))).rejects.toMatchObject({code: 'ENOENT'})
     await expect(copyLiveFile(src, join(dir, 'b'), constants.COPYFILE_EXCL)).rejects.toMatchObject({code: 'EEXIST'})
+  })
+
+  it.skipIf(!crossFs)('across file systems: bytes, mode, size, a replaced destination and EEXIST', async () => {
+    const other = mkdtempSync(join(shm, 'bk-copy-live-'))
+    try {
+      const src = join(other, 'a')
+      writeFileSync(src, Buffer.alloc(300 * 1024, 5))
+      chmodSync(src, 0o640)
+      writeFileSync(join(dir, 'b'), Buffer.alloc(900 * 1024, 1))
+      expect(await copyLiveFile(src, join(dir, 'b'))).toBe(300 * 1024)
+      expect(readFileSync(join(dir, 'b')).equals(readFileSync(src))).toBe(true)
+      expect(statSync(join(dir, 'b')).mode & 0o7777).toBe(0o640)
+      await expect(copyLiveFile(src, join(dir, 'b'), constants.COPYFILE_EXCL)).rejects.toMatchObject({code: 'EEXIST'})
+      expect(readFileSync(join(dir, 'b')).equals(readFileSync(src))).toBe(true)
+    } finally {
+      rmSync(other, {recursive: true, force: true})
+    }
   })
 })

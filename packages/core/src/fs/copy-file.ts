@@ -12,7 +12,9 @@
  * from our side, never the user's file and never an fd we did not open: the process's file-size limit
  * (RLIMIT_FSIZE, soft, through util-linux prlimit) is lowered to the copy's position for the moment it takes
  * copy_file_range to fail with EFBIG, then restored; libuv then removes its partial copy. The file is then copied
- * again in userspace up to the source's real end.
+ * again in userspace up to the source's real end. Across file systems (source and destination folder on different
+ * devices) the kernel refuses copy_file_range and libuv falls back to sendfile, which ignores the limit at the
+ * source's end: such copies are made in userspace from the start (no reflink or in-kernel copy is possible there).
  *
  * Limits: the watcher stats the source by path, so a source renamed away (or replaced by a bigger file) and then cut
  * short is not seen and its copy stays stuck; without prlimit (util-linux) the copy fails with a one-line error after
@@ -22,6 +24,7 @@
 import {spawnSync} from 'node:child_process'
 import {constants, copyFile as copyFileCb, readFileSync, statSync} from 'node:fs'
 import {open, rm} from 'node:fs/promises'
+import {dirname} from 'node:path'
 
 /** How often (ms) a running copy is checked for being stuck at the source's end. */
 const POLL_MS = 100
@@ -57,6 +60,11 @@ function copyError(src: string, dest: string, why: string, code?: string): NodeJ
  * compare it with the size they walked) rather than assume the file is whole.
  */
 export function copyLiveFile(src: string, dest: string, mode = 0): Promise<number> {
+  // across file systems the kernel refuses copy_file_range (EXDEV) and libuv uses sendfile, which returns 0 at the
+  // source's end without checking the file-size limit: a stuck copy there could not be ended, so it is not started
+  if ((mode & constants.COPYFILE_FICLONE_FORCE) === 0 && !sameFileSystem(src, dest)) {
+    return userspaceCopy(src, dest, mode & constants.COPYFILE_EXCL ? constants.O_EXCL : constants.O_TRUNC)
+  }
   // callbacks rather than promises and a race: this runs for each of thousands of small files
   return new Promise((resolve, reject) => {
     const running: Running = {src, dest, since: performance.now(), last: -1, still: 0}
@@ -81,6 +89,20 @@ export function copyLiveFile(src: string, dest: string, mode = 0): Promise<numbe
       }
     })
   })
+}
+
+/**
+ * Whether `src` and the folder of `dest` are on one file system (same st_dev), where copy_file_range works and checks
+ * the file-size limit. A path that cannot be stat'ed counts as the same: copyFile then reports it, with its code.
+ */
+function sameFileSystem(src: string, dest: string): boolean {
+  try {
+    const from = statSync(src, {throwIfNoEntry: false})
+    const to = statSync(dirname(dest), {throwIfNoEntry: false})
+    return !from || !to || from.dev === to.dev
+  } catch {
+    return true
+  }
 }
 
 /** A copy in the thread pool, as the watcher sees it. */
@@ -160,7 +182,7 @@ async function redo(running: Running): Promise<number> {
   // to its size) is a whole copy of what was there
   if (result === undefined) return statSync(dest).size
   if (result.code !== 'EFBIG') throw result
-  return await userspaceCopy(src, dest)
+  return await userspaceCopy(src, dest, constants.O_EXCL)
 }
 
 /** The soft file-size limit of this process, as prlimit takes it ('unlimited' or bytes). */
@@ -183,12 +205,15 @@ function release(at: number, ms: number): void {
   spawnSync('sh', ['-c', script, 'sh', pid, String(at), soft, String(ms / 1000)], {stdio: 'ignore'})
 }
 
-/** Copies `src` to a new `dest` with reads and writes, up to its end (at most its size at open); returns the size. */
-async function userspaceCopy(src: string, dest: string): Promise<number> {
+/**
+ * Copies `src` to `dest` with reads and writes, up to its end (at most its size at open); returns the size. `flag`:
+ * O_EXCL (a new `dest`) or O_TRUNC (one that may exist is replaced).
+ */
+async function userspaceCopy(src: string, dest: string, flag: number): Promise<number> {
   const input = await open(src, constants.O_RDONLY)
   try {
     const st = await input.stat()
-    const output = await open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
+    const output = await open(dest, constants.O_WRONLY | constants.O_CREAT | flag, 0o600)
     let done = 0
     let whole = false
     try {
