@@ -1,5 +1,6 @@
 // A second process for the live-copy tests: copies a big file (or a tree holding one) and truncates the source
-// while the copy runs. Imports the built module (run `pnpm --filter @bkcli/core build` first). Reports on stdout:
+// while the copy runs (`pair`: while another file is copied too). Imports the built module (run
+// `pnpm --filter @bkcli/core build` first). Reports on stdout:
 // `truncated` once the source was cut short with the copy running (`missed` when the copy was done first), then
 // `done <json>`.
 import {statSync, truncateSync} from 'node:fs'
@@ -25,6 +26,10 @@ let result
 if (mode === 'copyFile') {
   await copyFile(src, dest)
   result = {size: statSync(dest).size}
+} else if (mode === 'pair') {
+  // the big file, cut short, and another file copied at the same time
+  const sizes = await Promise.all([copyLiveFile(bigSrc, bigDest), copyLiveFile(src, dest)])
+  result = {sizes}
 } else if (mode === 'live') {
   result = {size: await copyLiveFile(src, dest)}
 } else {

@@ -1,5 +1,6 @@
 import {type ChildProcess, spawn} from 'node:child_process'
 import {
+  appendFileSync,
   chmodSync,
   constants,
   existsSync,
@@ -128,6 +129,24 @@ describe('copying a file that shrinks during the copy', () => {
     },
     60_000,
   )
+
+  it('another copy running while the stuck one is ended still ends whole', async () => {
+    // the other copy is bigger and starts with the one cut short: it is still writing, past the stuck copy's
+    // position, when the file-size limit is lowered to end the stuck one
+    const src = join(dir, 'src')
+    const other = join(dir, 'other')
+    writeBig(src)
+    for (let i = 0; i < 2; i++) appendFileSync(other, readFileSync(src))
+    appendFileSync(other, 'end')
+    const run = await runChild(['pair', other, join(dir, 'other-copy'), src, join(dir, 'copy'), String(KEEP)], 60_000)
+    expect(run.killed, run.err).toBe(false)
+    expect(run.code, run.err).toBe(0)
+    const source = readFileSync(src)
+    if (run.out.includes('truncated')) expect(source.length).toBe(KEEP)
+    expect(doneOf(run.out).sizes).toEqual([source.length, 2 * BIG + 3])
+    expect(readFileSync(join(dir, 'copy')).equals(source)).toBe(true)
+    expect(readFileSync(join(dir, 'other-copy')).equals(readFileSync(other))).toBe(true)
+  }, 120_000)
 
   it('copyTree copies a file cut short to its real end and reports that size', async () => {
     const src = join(dir, 'tree')

@@ -19,7 +19,8 @@
  * Limits: the watcher stats the source by path, so a source renamed away (or replaced by a bigger file) and then cut
  * short is not seen and its copy stays stuck; without prlimit (util-linux) the copy fails with a one-line error after
  * {@link RELEASE_MS}, but its thread keeps spinning and the process cannot exit; writes of this process past the stuck
- * copy's position during the few milliseconds the limit is low fail with EFBIG (loudly, in their callers).
+ * copy's position during the few milliseconds the limit is low fail with EFBIG (loudly, in their callers; copies made
+ * by copyLiveFile itself are then made again in userspace).
  */
 import {spawnSync} from 'node:child_process'
 import {constants, copyFile as copyFileCb, readFileSync, statSync} from 'node:fs'
@@ -67,7 +68,7 @@ export function copyLiveFile(src: string, dest: string, mode = 0): Promise<numbe
   }
   // callbacks rather than promises and a race: this runs for each of thousands of small files
   return new Promise((resolve, reject) => {
-    const running: Running = {src, dest, since: performance.now(), last: -1, still: 0}
+    const running: Running = {src, dest, since: performance.now(), last: -1, still: 0, windows: windowsOpened}
     running.stuck = () => {
       redo(running).then(resolve, reject)
     }
@@ -79,7 +80,14 @@ export function copyLiveFile(src: string, dest: string, mode = 0): Promise<numbe
         return
       }
       unwatch(running)
-      if (error) reject(error)
+      if (error?.code === 'EFBIG' && windowsOpened !== running.windows) {
+        // failed by the limit lowered for another, stuck copy while this one ran (libuv removed its partial copy):
+        // not this file's fault, it is copied again
+        userspaceCopy(src, dest, mode & constants.COPYFILE_EXCL ? constants.O_EXCL : constants.O_TRUNC).then(
+          resolve,
+          reject,
+        )
+      } else if (error) reject(error)
       else {
         try {
           resolve(statSync(dest).size)
@@ -117,9 +125,14 @@ interface Running {
   still: number
   /** Set by the watcher when the copy is stuck. */
   stuck?: () => void
+  /** {@link windowsOpened} at its start: a later EFBIG may be the limit lowered for another copy. */
+  windows: number
   /** Set by redo(): takes the end of the given-up copy. */
   ended?: (error: NodeJS.ErrnoException | null) => void
 }
+
+/** How many times the file-size limit was lowered (each a window where any write past its position fails). */
+let windowsOpened = 0
 
 /** The copies in flight, and the one timer that polls them (only while there are any: then unreferenced). */
 const inFlight = new Set<Running>()
@@ -199,6 +212,7 @@ function softFsizeLimit(): string {
  * moment (a few milliseconds) fail with EFBIG as well, which their callers report.
  */
 function release(at: number, ms: number): void {
+  windowsOpened++
   const pid = String(process.pid)
   const soft = softFsizeLimit()
   const script = 'prlimit --pid "$1" --fsize="$2": && { sleep "$4"; prlimit --pid "$1" --fsize="$3":; }'
