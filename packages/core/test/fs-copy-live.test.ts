@@ -148,6 +148,18 @@ describe('copying a file that shrinks during the copy', () => {
     expect(readFileSync(join(dir, 'other-copy')).equals(readFileSync(other))).toBe(true)
   }, 120_000)
 
+  it('a source whose path stops resolving during the copy (ELOOP) is still copied whole', async () => {
+    mkdirSync(join(dir, 'in'))
+    const src = join(dir, 'in', 'src')
+    const copy = join(dir, 'copy')
+    writeBig(src)
+    const run = await runChild(['live', src, copy, src, copy, 'loop'], 30_000)
+    expect(run.killed, run.err).toBe(false)
+    expect(run.code, run.err).toBe(0)
+    expect(doneOf(run.out).size).toBe(BIG)
+    expect(readFileSync(copy).equals(readFileSync(join(dir, 'in.moved', 'src')))).toBe(true)
+  }, 60_000)
+
   it('copyTree copies a file cut short to its real end and reports that size', async () => {
     const src = join(dir, 'tree')
     mkdirSync(join(src, 'sub'), {recursive: true})

@@ -23,7 +23,7 @@
  * by copyLiveFile itself are then made again in userspace).
  */
 import {spawnSync} from 'node:child_process'
-import {constants, copyFile as copyFileCb, readFileSync, statSync} from 'node:fs'
+import {constants, copyFile as copyFileCb, readFileSync, type Stats, statSync} from 'node:fs'
 import {open, rm} from 'node:fs/promises'
 import {dirname} from 'node:path'
 
@@ -158,8 +158,10 @@ function poll(): void {
   const now = performance.now()
   for (const r of inFlight) {
     if (now - r.since < pollMs) continue
-    const s = statSync(r.src, {throwIfNoEntry: false})
-    const d = statSync(r.dest, {throwIfNoEntry: false})
+    // a path that no longer resolves (ELOOP, EACCES on a folder changed meanwhile) is not a stuck copy; thrown here,
+    // in a timer, it would end the process while the copy (on its open fds) goes on
+    const s = statOrNot(r.src)
+    const d = statOrNot(r.dest)
     // the copy is at (or past) the source's end and has not moved: copy_file_range returns 0 for ever
     if (s && d && d.size >= s.size && d.size === r.last) r.still++
     else r.still = 0
@@ -168,6 +170,15 @@ function poll(): void {
       inFlight.delete(r)
       r.stuck?.()
     }
+  }
+}
+
+/** The path's stat, or undefined when it cannot be had. */
+function statOrNot(path: string): Stats | undefined {
+  try {
+    return statSync(path, {throwIfNoEntry: false})
+  } catch {
+    return undefined
   }
 }
 
