@@ -4,7 +4,7 @@
 // (`keep` = loop: the source's folder is moved away and its name made a symlink loop instead)
 // `truncated` once the source was cut short with the copy running (`missed` when the copy was done first), then
 // `done <json>`.
-import {renameSync, statSync, symlinkSync, truncateSync} from 'node:fs'
+import {readFileSync, renameSync, statSync, symlinkSync, truncateSync} from 'node:fs'
 import {copyFile} from 'node:fs/promises'
 import {basename, dirname} from 'node:path'
 import {setCopyPollMs} from '../dist/fs/copy-file.js'
@@ -39,7 +39,17 @@ if (mode === 'copyFile') {
   const sizes = await Promise.all([copyLiveFile(bigSrc, bigDest), copyLiveFile(src, dest)])
   result = {sizes}
 } else if (mode === 'live') {
-  result = {size: await copyLiveFile(src, dest)}
+  const size = await copyLiveFile(src, dest)
+  // this process's soft file-size limit once the copy is done: it must be what it was
+  const limits = readFileSync('/proc/self/limits', 'utf8').split('\n')
+  result = {
+    size,
+    fsize: limits
+      .find((l) => l.startsWith('Max file size'))
+      ?.slice(26)
+      .trim()
+      .split(/\s+/)[0],
+  }
 } else {
   const files = {}
   const tree = await copyTree(src, dest, {stage: false, onFile: (path, _target, size) => (files[path] = size)})

@@ -53,10 +53,11 @@ interface Run {
 }
 
 /** Runs copy-live-child.mjs; kills it (SIGKILL) when it has not ended `boundMs` after starting. */
-function runChild(args: string[], boundMs: number): Promise<Run> {
+function runChild(args: string[], boundMs: number, env?: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve) => {
     const child: ChildProcess = spawn(process.execPath, [join(here, 'copy-live-child.mjs'), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: env ?? process.env,
     })
     let out = ''
     let err = ''
@@ -158,6 +159,31 @@ describe('copying a file that shrinks during the copy', () => {
     expect(run.code, run.err).toBe(0)
     expect(doneOf(run.out).size).toBe(BIG)
     expect(readFileSync(copy).equals(readFileSync(join(dir, 'in.moved', 'src')))).toBe(true)
+  }, 60_000)
+
+  it('the file-size limit is back to what it was when restoring it failed once', async () => {
+    // a prlimit that lowers the limit, then fails to restore it (as when its shell is killed by a Ctrl-C)
+    const bin = join(dir, 'bin')
+    mkdirSync(bin)
+    const real = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p))
+    if (!real) return
+    writeFileSync(
+      join(bin, 'prlimit'),
+      `#!/bin/sh\nn=$(cat "${bin}/count" 2>/dev/null || echo 0)\necho $((n + 1)) > "${bin}/count"\n` +
+        `[ "$n" = 1 ] && exit 1\nexec ${real} "$@"\n`,
+    )
+    chmodSync(join(bin, 'prlimit'), 0o755)
+    const src = join(dir, 'src')
+    const copy = join(dir, 'copy')
+    writeBig(src)
+    const env = {...process.env, PATH: `${bin}:${process.env.PATH}`}
+    const run = await runChild(['live', src, copy, src, copy, String(KEEP)], 30_000, env)
+    expect(run.killed, run.err).toBe(false)
+    expect(run.code, run.err).toBe(0)
+    const done = doneOf(run.out)
+    expect(readFileSync(copy).equals(readFileSync(src))).toBe(true)
+    expect(done.size).toBe(statSync(src).size)
+    expect(done.fsize).toBe('unlimited')
   }, 60_000)
 
   it('copyTree copies a file cut short to its real end and reports that size', async () => {

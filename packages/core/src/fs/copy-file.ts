@@ -26,6 +26,7 @@ import {spawnSync} from 'node:child_process'
 import {constants, copyFile as copyFileCb, readFileSync, type Stats, statSync} from 'node:fs'
 import {open, rm} from 'node:fs/promises'
 import {dirname} from 'node:path'
+import {messageOf} from '../errors.js'
 
 /** How often (ms) a running copy is checked for being stuck at the source's end. */
 const POLL_MS = 100
@@ -194,7 +195,11 @@ async function redo(running: Running): Promise<number> {
   const started = Date.now()
   let result: NodeJS.ErrnoException | undefined | 'running' = 'running'
   for (let attempt = 0; result === 'running' && Date.now() - started < RELEASE_MS; attempt++) {
-    release(at, Math.min(2 ** attempt, 50))
+    try {
+      release(at, Math.min(2 ** attempt, 50))
+    } catch (error) {
+      throw copyError(src, dest, messageOf(error))
+    }
     const wait = new Promise<'running'>((resolve) => setTimeout(resolve, 20, 'running'))
     result = await Promise.race([ended, wait])
   }
@@ -226,8 +231,14 @@ function release(at: number, ms: number): void {
   windowsOpened++
   const pid = String(process.pid)
   const soft = softFsizeLimit()
-  const script = 'prlimit --pid "$1" --fsize="$2": && { sleep "$4"; prlimit --pid "$1" --fsize="$3":; }'
+  // the shell ignores a Ctrl-C or a TERM sent to the whole process group, so it lives to restore the limit
+  const script = `trap '' INT TERM HUP QUIT; prlimit --pid "$1" --fsize="$2": && { sleep "$4"; prlimit --pid "$1" --fsize="$3":; }`
   spawnSync('sh', ['-c', script, 'sh', pid, String(at), soft, String(ms / 1000)], {stdio: 'ignore'})
+  // a limit left low would fail every later write of this process past `at`: checked, restored again if need be
+  for (let tries = 0; softFsizeLimit() !== soft; tries++) {
+    if (tries === 3) throw new Error(`the file-size limit could not be restored to ${soft} (prlimit failed)`)
+    spawnSync('prlimit', ['--pid', pid, `--fsize=${soft}:`], {stdio: 'ignore'})
+  }
 }
 
 /**
