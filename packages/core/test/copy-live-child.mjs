@@ -1,9 +1,12 @@
 // A second process for the live-copy tests: copies a big file (or a tree holding one) and truncates the source
-// while the copy runs. Imports the built module (run `pnpm --filter @bkcli/core build` first). Reports on stdout:
+// while the copy runs (`pair`: while another file is copied too). Imports the built module (run
+// `pnpm --filter @bkcli/core build` first). Reports on stdout:
+// (`keep` = loop: the source's folder is moved away and its name made a symlink loop instead)
 // `truncated` once the source was cut short with the copy running (`missed` when the copy was done first), then
 // `done <json>`.
-import {statSync, truncateSync} from 'node:fs'
+import {readFileSync, renameSync, statSync, symlinkSync, truncateSync} from 'node:fs'
 import {copyFile} from 'node:fs/promises'
+import {basename, dirname} from 'node:path'
 import {setCopyPollMs} from '../dist/fs/copy-file.js'
 import {copyLiveFile, copyTree} from '../dist/fs/index.js'
 
@@ -15,6 +18,12 @@ let finished = false
 const cut = () => {
   if (finished) return say('missed')
   if ((statSync(bigDest, {throwIfNoEntry: false})?.size ?? 0) > 0) {
+    if (keep === 'loop') {
+      // the source's folder moved away and its name made a symlink to itself: stat by path fails with ELOOP
+      renameSync(dirname(bigSrc), `${dirname(bigSrc)}.moved`)
+      symlinkSync(basename(dirname(bigSrc)), dirname(bigSrc))
+      return say('looped')
+    }
     truncateSync(bigSrc, Number(keep))
     return say('truncated')
   }
@@ -25,8 +34,22 @@ let result
 if (mode === 'copyFile') {
   await copyFile(src, dest)
   result = {size: statSync(dest).size}
+} else if (mode === 'pair') {
+  // the big file, cut short, and another file copied at the same time
+  const sizes = await Promise.all([copyLiveFile(bigSrc, bigDest), copyLiveFile(src, dest)])
+  result = {sizes}
 } else if (mode === 'live') {
-  result = {size: await copyLiveFile(src, dest)}
+  const size = await copyLiveFile(src, dest)
+  // this process's soft file-size limit once the copy is done: it must be what it was
+  const limits = readFileSync('/proc/self/limits', 'utf8').split('\n')
+  result = {
+    size,
+    fsize: limits
+      .find((l) => l.startsWith('Max file size'))
+      ?.slice(26)
+      .trim()
+      .split(/\s+/)[0],
+  }
 } else {
   const files = {}
   const tree = await copyTree(src, dest, {stage: false, onFile: (path, _target, size) => (files[path] = size)})

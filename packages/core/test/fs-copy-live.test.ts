@@ -1,5 +1,16 @@
 import {type ChildProcess, spawn} from 'node:child_process'
-import {chmodSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {
+  appendFileSync,
+  chmodSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -12,6 +23,11 @@ const MiB = 1024 * 1024
 const BIG = 256 * MiB
 /** What the source keeps when it is cut. */
 const KEEP = 3 * MiB + 123
+
+// tmpfs beside the temporary folder: copy_file_range refuses to copy across file systems (EXDEV), libuv then
+// uses sendfile, which returns 0 at the source's end without ever checking the file-size limit
+const shm = '/dev/shm'
+const crossFs = existsSync(shm) && statSync(shm).dev !== statSync(tmpdir()).dev
 
 let dir: string
 beforeEach(() => {
@@ -37,10 +53,11 @@ interface Run {
 }
 
 /** Runs copy-live-child.mjs; kills it (SIGKILL) when it has not ended `boundMs` after starting. */
-function runChild(args: string[], boundMs: number): Promise<Run> {
+function runChild(args: string[], boundMs: number, env?: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve) => {
     const child: ChildProcess = spawn(process.execPath, [join(here, 'copy-live-child.mjs'), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: env ?? process.env,
     })
     let out = ''
     let err = ''
@@ -92,6 +109,83 @@ describe('copying a file that shrinks during the copy', () => {
     expect(statSync(copy).mode & 0o7777).toBe(statSync(src).mode & 0o7777)
   }, 60_000)
 
+  it.skipIf(!crossFs)(
+    'copyLiveFile ends when the source is on another file system and is cut short',
+    async () => {
+      const src = join(mkdtempSync(join(shm, 'bk-copy-live-')), 'src')
+      try {
+        const copy = join(dir, 'copy')
+        writeBig(src)
+        const run = await runChild(['live', src, copy, src, copy, String(KEEP)], 30_000)
+        expect(run.killed, `still running after 30 s: ${run.out}${run.err}`).toBe(false)
+        expect(run.code, run.err).toBe(0)
+        const source = readFileSync(src)
+        if (run.out.includes('truncated')) expect(source.length).toBe(KEEP)
+        expect(doneOf(run.out).size).toBe(source.length)
+        expect(readFileSync(copy).equals(source)).toBe(true)
+        expect(statSync(copy).mode & 0o7777).toBe(statSync(src).mode & 0o7777)
+      } finally {
+        rmSync(dirname(src), {recursive: true, force: true})
+      }
+    },
+    60_000,
+  )
+
+  it('another copy running while the stuck one is ended still ends whole', async () => {
+    // the other copy is bigger and starts with the one cut short: it is still writing, past the stuck copy's
+    // position, when the file-size limit is lowered to end the stuck one
+    const src = join(dir, 'src')
+    const other = join(dir, 'other')
+    writeBig(src)
+    for (let i = 0; i < 2; i++) appendFileSync(other, readFileSync(src))
+    appendFileSync(other, 'end')
+    const run = await runChild(['pair', other, join(dir, 'other-copy'), src, join(dir, 'copy'), String(KEEP)], 60_000)
+    expect(run.killed, run.err).toBe(false)
+    expect(run.code, run.err).toBe(0)
+    const source = readFileSync(src)
+    if (run.out.includes('truncated')) expect(source.length).toBe(KEEP)
+    expect(doneOf(run.out).sizes).toEqual([source.length, 2 * BIG + 3])
+    expect(readFileSync(join(dir, 'copy')).equals(source)).toBe(true)
+    expect(readFileSync(join(dir, 'other-copy')).equals(readFileSync(other))).toBe(true)
+  }, 120_000)
+
+  it('a source whose path stops resolving during the copy (ELOOP) is still copied whole', async () => {
+    mkdirSync(join(dir, 'in'))
+    const src = join(dir, 'in', 'src')
+    const copy = join(dir, 'copy')
+    writeBig(src)
+    const run = await runChild(['live', src, copy, src, copy, 'loop'], 30_000)
+    expect(run.killed, run.err).toBe(false)
+    expect(run.code, run.err).toBe(0)
+    expect(doneOf(run.out).size).toBe(BIG)
+    expect(readFileSync(copy).equals(readFileSync(join(dir, 'in.moved', 'src')))).toBe(true)
+  }, 60_000)
+
+  it('the file-size limit is back to what it was when restoring it failed once', async () => {
+    // a prlimit that lowers the limit, then fails to restore it (as when its shell is killed by a Ctrl-C)
+    const bin = join(dir, 'bin')
+    mkdirSync(bin)
+    const real = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p))
+    if (!real) return
+    writeFileSync(
+      join(bin, 'prlimit'),
+      `#!/bin/sh\nn=$(cat "${bin}/count" 2>/dev/null || echo 0)\necho $((n + 1)) > "${bin}/count"\n` +
+        `[ "$n" = 1 ] && exit 1\nexec ${real} "$@"\n`,
+    )
+    chmodSync(join(bin, 'prlimit'), 0o755)
+    const src = join(dir, 'src')
+    const copy = join(dir, 'copy')
+    writeBig(src)
+    const env = {...process.env, PATH: `${bin}:${process.env.PATH}`}
+    const run = await runChild(['live', src, copy, src, copy, String(KEEP)], 30_000, env)
+    expect(run.killed, run.err).toBe(false)
+    expect(run.code, run.err).toBe(0)
+    const done = doneOf(run.out)
+    expect(readFileSync(copy).equals(readFileSync(src))).toBe(true)
+    expect(done.size).toBe(statSync(src).size)
+    expect(done.fsize).toBe('unlimited')
+  }, 60_000)
+
   it('copyTree copies a file cut short to its real end and reports that size', async () => {
     const src = join(dir, 'tree')
     mkdirSync(join(src, 'sub'), {recursive: true})
@@ -124,5 +218,22 @@ describe('copyLiveFile as copyFile', () => {
     expect(statSync(join(dir, 'b')).mode & 0o7777).toBe(0o640)
     await expect(copyLiveFile(join(dir, 'missing'), join(dir, 'c'))).rejects.toMatchObject({code: 'ENOENT'})
     await expect(copyLiveFile(src, join(dir, 'b'), constants.COPYFILE_EXCL)).rejects.toMatchObject({code: 'EEXIST'})
+  })
+
+  it.skipIf(!crossFs)('across file systems: bytes, mode, size, a replaced destination and EEXIST', async () => {
+    const other = mkdtempSync(join(shm, 'bk-copy-live-'))
+    try {
+      const src = join(other, 'a')
+      writeFileSync(src, Buffer.alloc(300 * 1024, 5))
+      chmodSync(src, 0o640)
+      writeFileSync(join(dir, 'b'), Buffer.alloc(900 * 1024, 1))
+      expect(await copyLiveFile(src, join(dir, 'b'))).toBe(300 * 1024)
+      expect(readFileSync(join(dir, 'b')).equals(readFileSync(src))).toBe(true)
+      expect(statSync(join(dir, 'b')).mode & 0o7777).toBe(0o640)
+      await expect(copyLiveFile(src, join(dir, 'b'), constants.COPYFILE_EXCL)).rejects.toMatchObject({code: 'EEXIST'})
+      expect(readFileSync(join(dir, 'b')).equals(readFileSync(src))).toBe(true)
+    } finally {
+      rmSync(other, {recursive: true, force: true})
+    }
   })
 })

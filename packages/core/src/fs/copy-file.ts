@@ -12,16 +12,21 @@
  * from our side, never the user's file and never an fd we did not open: the process's file-size limit
  * (RLIMIT_FSIZE, soft, through util-linux prlimit) is lowered to the copy's position for the moment it takes
  * copy_file_range to fail with EFBIG, then restored; libuv then removes its partial copy. The file is then copied
- * again in userspace up to the source's real end.
+ * again in userspace up to the source's real end. Across file systems (source and destination folder on different
+ * devices) the kernel refuses copy_file_range and libuv falls back to sendfile, which ignores the limit at the
+ * source's end: such copies are made in userspace from the start (no reflink or in-kernel copy is possible there).
  *
  * Limits: the watcher stats the source by path, so a source renamed away (or replaced by a bigger file) and then cut
  * short is not seen and its copy stays stuck; without prlimit (util-linux) the copy fails with a one-line error after
  * {@link RELEASE_MS}, but its thread keeps spinning and the process cannot exit; writes of this process past the stuck
- * copy's position during the few milliseconds the limit is low fail with EFBIG (loudly, in their callers).
+ * copy's position during the few milliseconds the limit is low fail with EFBIG (loudly, in their callers; copies made
+ * by copyLiveFile itself are then made again in userspace).
  */
 import {spawnSync} from 'node:child_process'
-import {constants, copyFile as copyFileCb, readFileSync, statSync} from 'node:fs'
+import {constants, copyFile as copyFileCb, readFileSync, type Stats, statSync} from 'node:fs'
 import {open, rm} from 'node:fs/promises'
+import {dirname} from 'node:path'
+import {messageOf} from '../errors.js'
 
 /** How often (ms) a running copy is checked for being stuck at the source's end. */
 const POLL_MS = 100
@@ -57,9 +62,14 @@ function copyError(src: string, dest: string, why: string, code?: string): NodeJ
  * compare it with the size they walked) rather than assume the file is whole.
  */
 export function copyLiveFile(src: string, dest: string, mode = 0): Promise<number> {
+  // across file systems the kernel refuses copy_file_range (EXDEV) and libuv uses sendfile, which returns 0 at the
+  // source's end without checking the file-size limit: a stuck copy there could not be ended, so it is not started
+  if ((mode & constants.COPYFILE_FICLONE_FORCE) === 0 && !sameFileSystem(src, dest)) {
+    return userspaceCopy(src, dest, mode & constants.COPYFILE_EXCL ? constants.O_EXCL : constants.O_TRUNC)
+  }
   // callbacks rather than promises and a race: this runs for each of thousands of small files
   return new Promise((resolve, reject) => {
-    const running: Running = {src, dest, since: performance.now(), last: -1, still: 0}
+    const running: Running = {src, dest, since: performance.now(), last: -1, still: 0, windows: windowsOpened}
     running.stuck = () => {
       redo(running).then(resolve, reject)
     }
@@ -71,7 +81,14 @@ export function copyLiveFile(src: string, dest: string, mode = 0): Promise<numbe
         return
       }
       unwatch(running)
-      if (error) reject(error)
+      if (error?.code === 'EFBIG' && windowsOpened !== running.windows) {
+        // failed by the limit lowered for another, stuck copy while this one ran (libuv removed its partial copy):
+        // not this file's fault, it is copied again
+        userspaceCopy(src, dest, mode & constants.COPYFILE_EXCL ? constants.O_EXCL : constants.O_TRUNC).then(
+          resolve,
+          reject,
+        )
+      } else if (error) reject(error)
       else {
         try {
           resolve(statSync(dest).size)
@@ -81,6 +98,20 @@ export function copyLiveFile(src: string, dest: string, mode = 0): Promise<numbe
       }
     })
   })
+}
+
+/**
+ * Whether `src` and the folder of `dest` are on one file system (same st_dev), where copy_file_range works and checks
+ * the file-size limit. A path that cannot be stat'ed counts as the same: copyFile then reports it, with its code.
+ */
+function sameFileSystem(src: string, dest: string): boolean {
+  try {
+    const from = statSync(src, {throwIfNoEntry: false})
+    const to = statSync(dirname(dest), {throwIfNoEntry: false})
+    return !from || !to || from.dev === to.dev
+  } catch {
+    return true
+  }
 }
 
 /** A copy in the thread pool, as the watcher sees it. */
@@ -95,9 +126,14 @@ interface Running {
   still: number
   /** Set by the watcher when the copy is stuck. */
   stuck?: () => void
+  /** {@link windowsOpened} at its start: a later EFBIG may be the limit lowered for another copy. */
+  windows: number
   /** Set by redo(): takes the end of the given-up copy. */
   ended?: (error: NodeJS.ErrnoException | null) => void
 }
+
+/** How many times the file-size limit was lowered (each a window where any write past its position fails). */
+let windowsOpened = 0
 
 /** The copies in flight, and the one timer that polls them (only while there are any: then unreferenced). */
 const inFlight = new Set<Running>()
@@ -123,8 +159,10 @@ function poll(): void {
   const now = performance.now()
   for (const r of inFlight) {
     if (now - r.since < pollMs) continue
-    const s = statSync(r.src, {throwIfNoEntry: false})
-    const d = statSync(r.dest, {throwIfNoEntry: false})
+    // a path that no longer resolves (ELOOP, EACCES on a folder changed meanwhile) is not a stuck copy; thrown here,
+    // in a timer, it would end the process while the copy (on its open fds) goes on
+    const s = statOrNot(r.src)
+    const d = statOrNot(r.dest)
     // the copy is at (or past) the source's end and has not moved: copy_file_range returns 0 for ever
     if (s && d && d.size >= s.size && d.size === r.last) r.still++
     else r.still = 0
@@ -133,6 +171,15 @@ function poll(): void {
       inFlight.delete(r)
       r.stuck?.()
     }
+  }
+}
+
+/** The path's stat, or undefined when it cannot be had. */
+function statOrNot(path: string): Stats | undefined {
+  try {
+    return statSync(path, {throwIfNoEntry: false})
+  } catch {
+    return undefined
   }
 }
 
@@ -148,7 +195,11 @@ async function redo(running: Running): Promise<number> {
   const started = Date.now()
   let result: NodeJS.ErrnoException | undefined | 'running' = 'running'
   for (let attempt = 0; result === 'running' && Date.now() - started < RELEASE_MS; attempt++) {
-    release(at, Math.min(2 ** attempt, 50))
+    try {
+      release(at, Math.min(2 ** attempt, 50))
+    } catch (error) {
+      throw copyError(src, dest, messageOf(error))
+    }
     const wait = new Promise<'running'>((resolve) => setTimeout(resolve, 20, 'running'))
     result = await Promise.race([ended, wait])
   }
@@ -160,7 +211,7 @@ async function redo(running: Running): Promise<number> {
   // to its size) is a whole copy of what was there
   if (result === undefined) return statSync(dest).size
   if (result.code !== 'EFBIG') throw result
-  return await userspaceCopy(src, dest)
+  return await userspaceCopy(src, dest, constants.O_EXCL)
 }
 
 /** The soft file-size limit of this process, as prlimit takes it ('unlimited' or bytes). */
@@ -177,18 +228,28 @@ function softFsizeLimit(): string {
  * moment (a few milliseconds) fail with EFBIG as well, which their callers report.
  */
 function release(at: number, ms: number): void {
+  windowsOpened++
   const pid = String(process.pid)
   const soft = softFsizeLimit()
-  const script = 'prlimit --pid "$1" --fsize="$2": && { sleep "$4"; prlimit --pid "$1" --fsize="$3":; }'
+  // the shell ignores a Ctrl-C or a TERM sent to the whole process group, so it lives to restore the limit
+  const script = `trap '' INT TERM HUP QUIT; prlimit --pid "$1" --fsize="$2": && { sleep "$4"; prlimit --pid "$1" --fsize="$3":; }`
   spawnSync('sh', ['-c', script, 'sh', pid, String(at), soft, String(ms / 1000)], {stdio: 'ignore'})
+  // a limit left low would fail every later write of this process past `at`: checked, restored again if need be
+  for (let tries = 0; softFsizeLimit() !== soft; tries++) {
+    if (tries === 3) throw new Error(`the file-size limit could not be restored to ${soft} (prlimit failed)`)
+    spawnSync('prlimit', ['--pid', pid, `--fsize=${soft}:`], {stdio: 'ignore'})
+  }
 }
 
-/** Copies `src` to a new `dest` with reads and writes, up to its end (at most its size at open); returns the size. */
-async function userspaceCopy(src: string, dest: string): Promise<number> {
+/**
+ * Copies `src` to `dest` with reads and writes, up to its end (at most its size at open); returns the size. `flag`:
+ * O_EXCL (a new `dest`) or O_TRUNC (one that may exist is replaced).
+ */
+async function userspaceCopy(src: string, dest: string, flag: number): Promise<number> {
   const input = await open(src, constants.O_RDONLY)
   try {
     const st = await input.stat()
-    const output = await open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600)
+    const output = await open(dest, constants.O_WRONLY | constants.O_CREAT | flag, 0o600)
     let done = 0
     let whole = false
     try {
