@@ -65,7 +65,7 @@ export async function topUpTree(
     // the tree copy keeps mtimes to the millisecond: the same size and mtime is the file it copied
     if (have?.isFile() && have.size === st.size && Math.abs(have.mtimeMs - st.mtimeMs) < 1) continue
     if (have && !have.isFile()) continue
-    await copyLiveFile(entry.abs, target)
+    const size = await copyLiveFile(entry.abs, target) // less than st.size when the file was cut since the walk
     if (owners) {
       await chown(target, st.uid, st.gid)
       if (st.mode & 0o6000) await chmod(target, st.mode & 0o7777) // chown cleared setuid/setgid
@@ -75,8 +75,8 @@ export async function topUpTree(
       result.files++
       touch(entry.path)
     }
-    result.bytes += st.size
-    await onFile?.(entry.path, target, st.size)
+    result.bytes += size
+    await onFile?.(entry.path, target, size)
   }
   // deepest first: setting a folder's mtime does not change its parent's
   for (const [path, st] of [...touched].sort((a, b) => b[0].length - a[0].length)) {

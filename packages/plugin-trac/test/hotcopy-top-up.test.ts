@@ -23,6 +23,34 @@ import {fixtureEnv, treeListing} from './helpers.js'
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
 
 describe('topUpTree', () => {
+  it('reports the size it copied when a file shrank after the walk saw it (a log cut by logrotate)', async () => {
+    const dir = tempDir()
+    const src = join(dir, 'src')
+    mkdirSync(join(src, 'log'), {recursive: true})
+    const copy = join(dir, 'copy')
+    execFileSync('cp', ['-a', src, copy])
+    // two new files in one folder: the walk has seen both when the first is reported; the other is then cut
+    writeFileSync(join(src, 'log/a.log'), Buffer.alloc(100_000, 97))
+    writeFileSync(join(src, 'log/b.log'), Buffer.alloc(100_000, 98))
+    const sizes = new Map<string, number>()
+    const result = await topUpTree(
+      src,
+      copy,
+      () => false,
+      (path, target, size) => {
+        if (sizes.size === 0) {
+          const other = path.endsWith('a.log') ? 'log/b.log' : 'log/a.log'
+          writeFileSync(join(src, other), 'cut\n')
+        }
+        sizes.set(path, size)
+        expect(statSync(target).size).toBe(size)
+      },
+    )
+    const total = [...sizes.values()].reduce((a, b) => a + b, 0)
+    expect(result.bytes).toBe(total)
+    expect(total).toBe(100_000 + 4)
+  })
+
   it('copies what appeared or changed after a tree copy, keeps modes and mtimes, leaves the rest alone', async () => {
     const dir = tempDir()
     const src = join(dir, 'src')
