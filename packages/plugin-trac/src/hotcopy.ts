@@ -5,7 +5,7 @@
  * partial destination removed on any failure, a bk-manifest.json written last.
  */
 import {rmSync, type Stats} from 'node:fs'
-import {chmod, cp, mkdir, mkdtemp, readdir, rename, rm, rmdir, stat, writeFile} from 'node:fs/promises'
+import {chmod, cp, mkdir, mkdtemp, open, readdir, rename, rm, rmdir, stat, writeFile} from 'node:fs/promises'
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {redactUrl} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
@@ -28,6 +28,7 @@ import {
   type ManifestMeta,
   pluginIdentity,
   serializeManifest,
+  validateManifest,
 } from '@bkcli/core/manifest'
 import {atomicDir, crashPoint, onInterrupt} from '@bkcli/core/safety'
 import {type Plan, type PlanStep, step} from '@bkcli/core/workflow'
@@ -250,7 +251,7 @@ export async function hotcopy(
           hashed,
         )
         // inside the stage: made durable by its flush and published by its rename, like every other file in it
-        await writeFile(join(stage, MANIFEST_NAME), serializeManifest(manifest, `for ${dest}`), {mode: 0o644})
+        await writeManifestText(join(stage, MANIFEST_NAME), manifest, `for ${dest}`)
         await chmod(join(stage, MANIFEST_NAME), 0o644) // whatever the umask, as writeManifest makes it
         crashPoint('trac-hotcopy:staged')
         return {
@@ -329,6 +330,36 @@ async function stageManifest(stage: string, meta: ManifestMeta, hashed: Map<stri
   }
   hashed.clear()
   return completeManifest(meta, files)
+}
+
+/** Entries of the manifest's files list serialized and written at a time. */
+const MANIFEST_CHUNK = 2048
+
+/**
+ * Writes serializeManifest's text (validated, the same bytes) a few thousand files at a time: the whole text of 80k
+ * files at once was a 20 MB string, its 20 MB Buffer and JSON.stringify's growing copies, the run's peak.
+ */
+export async function writeManifestText(file: string, manifest: Manifest, where: string): Promise<void> {
+  const {files} = manifest
+  const head = JSON.stringify({...manifest, files: []}, null, 2)
+  const tail = '"files": []\n}'
+  if (files.length <= MANIFEST_CHUNK || Object.keys(manifest).at(-1) !== 'files' || !head.endsWith(tail)) {
+    await writeFile(file, serializeManifest(manifest, where), {mode: 0o644})
+    return
+  }
+  validateManifest(manifest, where)
+  const out = await open(file, 'w', 0o644)
+  try {
+    await out.writeFile(`${head.slice(0, -tail.length)}"files": [\n`)
+    for (let from = 0; from < files.length; from += MANIFEST_CHUNK) {
+      const chunk = files.slice(from, from + MANIFEST_CHUNK)
+      // each entry as JSON.stringify(manifest, null, 2) writes it, two levels deep
+      const text = chunk.map((f) => `    ${JSON.stringify(f, null, 2).replaceAll('\n', '\n    ')}`).join(',\n')
+      await out.writeFile(from + MANIFEST_CHUNK < files.length ? `${text},\n` : `${text}\n  ]\n}\n`)
+    }
+  } finally {
+    await out.close()
+  }
 }
 
 function sqliteBaseName(path: string): string {
