@@ -5,12 +5,31 @@
  * partial destination removed on any failure, a bk-manifest.json written last.
  */
 import {rmSync, type Stats} from 'node:fs'
-import {chmod, cp, mkdir, mkdtemp, readdir, rename, rm, rmdir, stat, writeFile} from 'node:fs/promises'
+import {chmod, cp, mkdir, mkdtemp, open, readdir, rename, rm, rmdir, stat, writeFile} from 'node:fs/promises'
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {redactUrl} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
-import {copyTree, fileHasher, fsyncPath, fsyncTree, isInside, pathExists, syncTree} from '@bkcli/core/fs'
-import {buildManifest, MANIFEST_NAME, pluginIdentity, serializeManifest} from '@bkcli/core/manifest'
+import {
+  copyTree,
+  fileHasher,
+  fsyncPath,
+  fsyncTree,
+  isInside,
+  pathExists,
+  sha256File,
+  syncTree,
+  walk,
+} from '@bkcli/core/fs'
+import {
+  completeManifest,
+  MANIFEST_NAME,
+  type Manifest,
+  type ManifestFile,
+  type ManifestMeta,
+  pluginIdentity,
+  serializeManifest,
+  validateManifest,
+} from '@bkcli/core/manifest'
 import {atomicDir, crashPoint, onInterrupt} from '@bkcli/core/safety'
 import {type Plan, type PlanStep, step} from '@bkcli/core/workflow'
 import {type DatabaseSnapshot, DUMP_FILES, snapshotDatabase} from './database.js'
@@ -102,7 +121,8 @@ export async function hotcopy(
         // names is in the copy, as if the tree had been copied after the database. The snapshot is taken into a
         // scratch dir beside the stage, since copyTree must create the stage root itself.
         let snapshot: DatabaseSnapshot | undefined
-        const hashed = new Map<string, {size: number; sha256: string}>()
+        // each copied file's manifest entry, as hashed (the manifest takes these objects themselves: one per file)
+        const hashed = new Map<string, ManifestFile>()
         // named as atomicDir names its stages (pid first): a run killed the hard way leaves it to the next run's sweep
         const scratchPrefix = `.${basename(dest)}.bk-partial-${process.pid}-db-`
         // that sweep passes over names of this pid (it takes them for this run's): a killed run that had the same pid
@@ -139,7 +159,7 @@ export async function hotcopy(
           const hashCopy = (path: string, target: string, size: number): Promise<void> | undefined => {
             const hashRoom = hashes.push(async () => {
               const {sha256} = await hasher.sha256(target)
-              hashed.set(path, {size, sha256})
+              hashed.set(path, {path, size, sha256})
             })
             // a big file's bytes go to the disk now, while the next ones are copied and hashed, not all at the end
             // (the stage's flush then finds them written)
@@ -196,8 +216,10 @@ export async function hotcopy(
           await rm(scratch, {recursive: true, force: true})
         }
         if (options.includeExternal) await includeExternal(stage, external)
-        if (snapshot?.sha256) hashed.set(snapshot.path, {size: snapshot.bytes, sha256: snapshot.sha256})
-        const manifest = await buildManifest(
+        if (snapshot?.sha256) {
+          hashed.set(snapshot.path, {path: snapshot.path, size: snapshot.bytes, sha256: snapshot.sha256})
+        }
+        const manifest = await stageManifest(
           stage,
           {
             ...pluginIdentity(import.meta.url),
@@ -226,10 +248,10 @@ export async function hotcopy(
               external: external.map((d) => ({...d, included: Boolean(options.includeExternal && d.exists)})),
             },
           },
-          {hashed},
+          hashed,
         )
         // inside the stage: made durable by its flush and published by its rename, like every other file in it
-        await writeFile(join(stage, MANIFEST_NAME), serializeManifest(manifest, `for ${dest}`), {mode: 0o644})
+        await writeManifestText(join(stage, MANIFEST_NAME), manifest, `for ${dest}`)
         await chmod(join(stage, MANIFEST_NAME), 0o644) // whatever the umask, as writeManifest makes it
         crashPoint('trac-hotcopy:staged')
         return {
@@ -286,6 +308,57 @@ function checkDestination(env: TracEnvironment, dest: string, destArg: string, e
   }
   if (dest === env.path || isInside(dest, env.path)) {
     throw new BkError(`hotcopy destination ${destArg} is inside the environment ${env.path}; choose a path outside it`)
+  }
+}
+
+/**
+ * buildManifest's manifest of the stage (every regular file but the manifest, in walk order, hashed unless `hashed`
+ * has its entry at that size), made of `hashed`'s entries themselves: a second object and path per file for 80k
+ * attachments held 20 MB more. Entries taken are removed from `hashed`.
+ */
+async function stageManifest(stage: string, meta: ManifestMeta, hashed: Map<string, ManifestFile>): Promise<Manifest> {
+  const files: ManifestFile[] = []
+  for await (const entry of walk(stage, {sync: true})) {
+    if (!entry.stat.isFile() || entry.path === MANIFEST_NAME) continue
+    const known = hashed.get(entry.path)
+    if (known) hashed.delete(entry.path)
+    files.push(
+      known && known.size === entry.stat.size
+        ? known
+        : {path: entry.path, size: entry.stat.size, sha256: await sha256File(entry.abs)},
+    )
+  }
+  hashed.clear()
+  return completeManifest(meta, files)
+}
+
+/** Entries of the manifest's files list serialized and written at a time. */
+const MANIFEST_CHUNK = 2048
+
+/**
+ * Writes serializeManifest's text (validated, the same bytes) a few thousand files at a time: the whole text of 80k
+ * files at once was a 20 MB string, its 20 MB Buffer and JSON.stringify's growing copies, the run's peak.
+ */
+export async function writeManifestText(file: string, manifest: Manifest, where: string): Promise<void> {
+  const {files} = manifest
+  const head = JSON.stringify({...manifest, files: []}, null, 2)
+  const tail = '"files": []\n}'
+  if (files.length <= MANIFEST_CHUNK || Object.keys(manifest).at(-1) !== 'files' || !head.endsWith(tail)) {
+    await writeFile(file, serializeManifest(manifest, where), {mode: 0o644})
+    return
+  }
+  validateManifest(manifest, where)
+  const out = await open(file, 'w', 0o644)
+  try {
+    await out.writeFile(`${head.slice(0, -tail.length)}"files": [\n`)
+    for (let from = 0; from < files.length; from += MANIFEST_CHUNK) {
+      const chunk = files.slice(from, from + MANIFEST_CHUNK)
+      // each entry as JSON.stringify(manifest, null, 2) writes it, two levels deep
+      const text = chunk.map((f) => `    ${JSON.stringify(f, null, 2).replaceAll('\n', '\n    ')}`).join(',\n')
+      await out.writeFile(from + MANIFEST_CHUNK < files.length ? `${text},\n` : `${text}\n  ]\n}\n`)
+    }
+  } finally {
+    await out.close()
   }
 }
 

@@ -30,26 +30,36 @@ export async function topUpTree(
 ): Promise<TopUpResult> {
   const result: TopUpResult = {files: 0, bytes: 0, symlinks: 0}
   const owners = process.getuid?.() === 0
-  // folders created or whose entries changed, with the source's stat: mode and mtime set again at the end
-  const touched = new Map<string, Stats>()
-  const folders = new Map<string, Stats>([['', lstatSync(src)]])
+  // folders created or whose entries changed, with the source's mode and times: set again at the end
+  const touched = new Map<string, FolderTimes>()
+  // the folders from the root down to the entry's parent (the walk lists each folder before its contents): only
+  // these, not every folder seen (a Stats each: 84k folders held 50 MB)
+  const ancestors: {path: string; times: FolderTimes}[] = [{path: '', times: folderTimes(lstatSync(src))}]
+  const parentOf = (path: string) => {
+    for (;;) {
+      const top = ancestors[ancestors.length - 1] as {path: string; times: FolderTimes}
+      if (top.path === '' || (path.startsWith(top.path) && path.charCodeAt(top.path.length) === 47)) return top
+      ancestors.pop()
+    }
+  }
   const touch = (path: string) => {
-    const parent = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : ''
-    const stat = folders.get(parent)
-    if (stat) touched.set(parent, stat)
+    const parent = parentOf(path)
+    touched.set(parent.path, parent.times)
   }
   for await (const entry of walk(src, {filter: (path, stat) => !skip(path, stat), sync: true})) {
     const st = entry.stat
     const target = `${copy}/${entry.path}`
     const have = lstatSync(target, {throwIfNoEntry: false})
     if (st.isDirectory()) {
-      folders.set(entry.path, st)
+      const parent = parentOf(entry.path)
+      const times = folderTimes(st)
+      ancestors.push({path: entry.path, times})
       if (have?.isDirectory()) continue
       if (have) continue // something else there now: the tree copy's view stays
       mkdirSync(target, {mode: 0o700})
       if (owners) await chown(target, st.uid, st.gid)
-      touched.set(entry.path, st)
-      touch(entry.path)
+      touched.set(entry.path, times)
+      touched.set(parent.path, parent.times)
       continue
     }
     if (st.isSymbolicLink()) {
@@ -79,10 +89,22 @@ export async function topUpTree(
     await onFile?.(entry.path, target, size)
   }
   // deepest first: setting a folder's mtime does not change its parent's
-  for (const [path, st] of [...touched].sort((a, b) => b[0].length - a[0].length)) {
+  for (const [path, times] of [...touched].sort((a, b) => b[0].length - a[0].length)) {
     const target = path === '' ? copy : `${copy}/${path}`
-    await chmod(target, st.mode & 0o7777)
-    await utimes(target, st.atime, st.mtime)
+    await chmod(target, times.mode & 0o7777)
+    // seconds, as utimes takes a Date (its milliseconds / 1000): the same times as the Stats' Dates
+    await utimes(target, times.atimeMs / 1000, times.mtimeMs / 1000)
   }
   return result
+}
+
+/** What a folder gets back at the end of a top-up: its source's mode and times (ms, as its Stats' Dates hold). */
+interface FolderTimes {
+  mode: number
+  atimeMs: number
+  mtimeMs: number
+}
+
+function folderTimes(st: Stats): FolderTimes {
+  return {mode: st.mode, atimeMs: st.atime.getTime(), mtimeMs: st.mtime.getTime()}
 }

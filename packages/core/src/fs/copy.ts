@@ -93,6 +93,9 @@ export async function copyTree(src: string, dest: string, options: CopyTreeOptio
   }
 }
 
+/** Numbers kept per copied folder until its metadata is set: mode, uid, gid, atime and mtime (ms, as Dates hold). */
+const DIR_FIELDS = 5
+
 /** Files copied at once: enough to keep the thread pool and the disk queue busy, bounded for memory and fds. */
 const IN_FLIGHT = 16
 
@@ -128,8 +131,14 @@ async function copyInto(
   options: CopyTreeOptions,
 ): Promise<CopyTreeResult> {
   const result: CopyTreeResult = {files: 0, bytes: 0, dirs: 0, symlinks: 0, linked: 0, skipped: []}
-  // directories get their final mode/mtime after their contents are written
-  const dirs: {path: string; stat: Stats}[] = [{path: destAbs, stat: srcStat}]
+  // directories get their final mode/owner/times after their contents are written: per folder its relative path
+  // and five numbers (DIR_FIELDS), not its Stats (a few hundred bytes each: 84k folders held 50 MB of them)
+  const dirPaths: string[] = ['']
+  const dirMeta: number[] = []
+  const keepDir = (st: Stats) => {
+    dirMeta.push(st.mode, st.uid, st.gid, st.atime.getTime(), st.mtime.getTime())
+  }
+  keepDir(srcStat)
   // dev:ino of multiply-linked source files -> first copy (a promise: linking waits until that copy exists)
   const inodes = new Map<string, Promise<string>>()
   const skip = options.skip
@@ -253,7 +262,8 @@ async function copyInto(
         // everything below is created after it
         const mode = st.mode & 0o7777
         mkdirSync(target, {mode: modeAtMkdir(mode) ? mode : 0o700})
-        dirs.push({path: target, stat: st})
+        dirPaths.push(entry.path)
+        keepDir(st)
         result.dirs++
         if (++synced % turnEvery() === 0) await nextTurn()
         continue
@@ -315,12 +325,19 @@ async function copyInto(
   if (failure) throw failure
   // after every entry is in place (a folder's mtime changes only when entries are added or removed), synchronously:
   // metadata of cached inodes, one syscall each, cheaper than a thread-pool round trip per folder
-  for (const dir of dirs.reverse()) {
-    const chowned = needsChown(dir.stat)
-    if (chowned) chownSync(dir.path, dir.stat.uid, dir.stat.gid)
-    const mode = dir.stat.mode & 0o7777
-    if (chowned || dir.path === destAbs || !modeAtMkdir(mode)) chmodSync(dir.path, mode)
-    utimesSync(dir.path, dir.stat.atime, dir.stat.mtime)
+  for (let i = dirPaths.length - 1; i >= 0; i--) {
+    const path = i === 0 ? destAbs : `${destAbs}/${dirPaths[i]}`
+    const at = i * DIR_FIELDS
+    const mode = dirMeta[at] as number
+    const uid = dirMeta[at + 1] as number
+    const gid = dirMeta[at + 2] as number
+    const atimeMs = dirMeta[at + 3] as number
+    const mtimeMs = dirMeta[at + 4] as number
+    const chowned = owners && (uid !== newUid || gid !== newGid)
+    if (chowned) chownSync(path, uid, gid)
+    if (chowned || i === 0 || !modeAtMkdir(mode & 0o7777)) chmodSync(path, mode & 0o7777)
+    // seconds, as utimes takes a Date (its milliseconds / 1000): the same times as before
+    utimesSync(path, atimeMs / 1000, mtimeMs / 1000)
   }
   return result
 }
