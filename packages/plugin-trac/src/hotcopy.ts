@@ -5,31 +5,12 @@
  * partial destination removed on any failure, a bk-manifest.json written last.
  */
 import {rmSync, type Stats} from 'node:fs'
-import {chmod, cp, mkdir, mkdtemp, open, readdir, rename, rm, rmdir, stat, writeFile} from 'node:fs/promises'
+import {chmod, cp, mkdir, mkdtemp, readdir, rename, rm, rmdir, stat} from 'node:fs/promises'
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {redactUrl} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
-import {
-  copyTree,
-  fileHasher,
-  fsyncPath,
-  fsyncTree,
-  isInside,
-  pathExists,
-  sha256File,
-  syncTree,
-  walk,
-} from '@bkcli/core/fs'
-import {
-  completeManifest,
-  MANIFEST_NAME,
-  type Manifest,
-  type ManifestFile,
-  type ManifestMeta,
-  pluginIdentity,
-  serializeManifest,
-  validateManifest,
-} from '@bkcli/core/manifest'
+import {copyTree, fileHasher, fsyncPath, fsyncTree, isInside, pathExists, syncTree} from '@bkcli/core/fs'
+import {buildManifest, MANIFEST_NAME, type ManifestFile, pluginIdentity, writeManifestText} from '@bkcli/core/manifest'
 import {atomicDir, crashPoint, onInterrupt} from '@bkcli/core/safety'
 import {type Plan, type PlanStep, step} from '@bkcli/core/workflow'
 import {type DatabaseSnapshot, DUMP_FILES, snapshotDatabase} from './database.js'
@@ -219,7 +200,7 @@ export async function hotcopy(
         if (snapshot?.sha256) {
           hashed.set(snapshot.path, {path: snapshot.path, size: snapshot.bytes, sha256: snapshot.sha256})
         }
-        const manifest = await stageManifest(
+        const manifest = await buildManifest(
           stage,
           {
             ...pluginIdentity(import.meta.url),
@@ -248,8 +229,9 @@ export async function hotcopy(
               external: external.map((d) => ({...d, included: Boolean(options.includeExternal && d.exists)})),
             },
           },
-          hashed,
+          {hashed, sync: true},
         )
+        hashed.clear()
         // inside the stage: made durable by its flush and published by its rename, like every other file in it
         await writeManifestText(join(stage, MANIFEST_NAME), manifest, `for ${dest}`)
         await chmod(join(stage, MANIFEST_NAME), 0o644) // whatever the umask, as writeManifest makes it
@@ -308,57 +290,6 @@ function checkDestination(env: TracEnvironment, dest: string, destArg: string, e
   }
   if (dest === env.path || isInside(dest, env.path)) {
     throw new BkError(`hotcopy destination ${destArg} is inside the environment ${env.path}; choose a path outside it`)
-  }
-}
-
-/**
- * buildManifest's manifest of the stage (every regular file but the manifest, in walk order, hashed unless `hashed`
- * has its entry at that size), made of `hashed`'s entries themselves: a second object and path per file for 80k
- * attachments held 20 MB more. Entries taken are removed from `hashed`.
- */
-async function stageManifest(stage: string, meta: ManifestMeta, hashed: Map<string, ManifestFile>): Promise<Manifest> {
-  const files: ManifestFile[] = []
-  for await (const entry of walk(stage, {sync: true})) {
-    if (!entry.stat.isFile() || entry.path === MANIFEST_NAME) continue
-    const known = hashed.get(entry.path)
-    if (known) hashed.delete(entry.path)
-    files.push(
-      known && known.size === entry.stat.size
-        ? known
-        : {path: entry.path, size: entry.stat.size, sha256: await sha256File(entry.abs)},
-    )
-  }
-  hashed.clear()
-  return completeManifest(meta, files)
-}
-
-/** Entries of the manifest's files list serialized and written at a time. */
-const MANIFEST_CHUNK = 2048
-
-/**
- * Writes serializeManifest's text (validated, the same bytes) a few thousand files at a time: the whole text of 80k
- * files at once was a 20 MB string, its 20 MB Buffer and JSON.stringify's growing copies, the run's peak.
- */
-export async function writeManifestText(file: string, manifest: Manifest, where: string): Promise<void> {
-  const {files} = manifest
-  const head = JSON.stringify({...manifest, files: []}, null, 2)
-  const tail = '"files": []\n}'
-  if (files.length <= MANIFEST_CHUNK || Object.keys(manifest).at(-1) !== 'files' || !head.endsWith(tail)) {
-    await writeFile(file, serializeManifest(manifest, where), {mode: 0o644})
-    return
-  }
-  validateManifest(manifest, where)
-  const out = await open(file, 'w', 0o644)
-  try {
-    await out.writeFile(`${head.slice(0, -tail.length)}"files": [\n`)
-    for (let from = 0; from < files.length; from += MANIFEST_CHUNK) {
-      const chunk = files.slice(from, from + MANIFEST_CHUNK)
-      // each entry as JSON.stringify(manifest, null, 2) writes it, two levels deep
-      const text = chunk.map((f) => `    ${JSON.stringify(f, null, 2).replaceAll('\n', '\n    ')}`).join(',\n')
-      await out.writeFile(from + MANIFEST_CHUNK < files.length ? `${text},\n` : `${text}\n  ]\n}\n`)
-    }
-  } finally {
-    await out.close()
   }
 }
 

@@ -41,7 +41,9 @@ export interface BuildManifestOptions {
    * sha256 of files the caller has just hashed while writing them (path relative to the root, '/'-separated): used
    * when the file found there still has that size, so those bytes are not read a second time.
    */
-  hashed?: ReadonlyMap<string, {size: number; sha256: string}>
+  hashed?: ReadonlyMap<string, {size: number; sha256: string; path?: string}>
+  /** List the tree with synchronous calls (walk's `sync`): many small folders list faster; the event loop waits. */
+  sync?: boolean
 }
 
 /** Walk `root` and hash every regular file (streamed), leaving a root-level bk-manifest.json out. */
@@ -51,11 +53,16 @@ export async function buildManifest(
   options: BuildManifestOptions = {},
 ): Promise<Manifest> {
   const files: ManifestFile[] = []
-  for await (const entry of walk(root)) {
+  for await (const entry of walk(root, {sync: options.sync})) {
     if (!entry.stat.isFile() || entry.path === MANIFEST_NAME) continue
     const known = options.hashed?.get(entry.path)
-    const sha256 = known && known.size === entry.stat.size ? known.sha256 : await sha256File(entry.abs)
-    files.push({path: entry.path, size: entry.stat.size, sha256})
+    if (known && known.size === entry.stat.size && known.path === entry.path) {
+      // the caller's entry itself: no second object per file (80k attachments held 20 MB more)
+      files.push(known as ManifestFile)
+    } else {
+      const sha256 = known && known.size === entry.stat.size ? known.sha256 : await sha256File(entry.abs)
+      files.push({path: entry.path, size: entry.stat.size, sha256})
+    }
   }
   return completeManifest(meta, files)
 }

@@ -15,6 +15,7 @@ export {
   serializeManifest,
   sidecarPath,
   writeManifest,
+  writeManifestText,
   writeSidecar,
 } from './io.js'
 export {validateManifest} from './schema.js'

@@ -1,9 +1,8 @@
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {completeManifest, type ManifestFile, serializeManifest} from '@bkcli/core/manifest'
 import {tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
-import {writeManifestText} from '../src/hotcopy.js'
+import {completeManifest, type ManifestFile, serializeManifest, writeManifestText} from '../src/manifest/index.js'
 
 const meta = {
   plugin: {name: '@bkcli/plugin-trac', version: '1.0.0'},
