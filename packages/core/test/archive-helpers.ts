@@ -1,5 +1,15 @@
+import {execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync} from 'node:fs'
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -154,4 +164,18 @@ export async function listed(file: string): Promise<string[]> {
   const paths: string[] = []
   for await (const e of listArchive(file)) paths.push(e.path)
   return paths
+}
+
+/** A temp folder holding data/a.txt and data/sub/b.bin (70,000 bytes: past one 64 KiB read). */
+export function smallTree(): string {
+  const dir = temp()
+  mkdirSync(join(dir, 'data', 'sub'), {recursive: true})
+  writeFileSync(join(dir, 'data', 'a.txt'), 'first file\n')
+  writeFileSync(join(dir, 'data', 'sub', 'b.bin'), Buffer.alloc(70_000, 7))
+  return dir
+}
+
+/** The member names of a .tar.gz as GNU tar itself lists them, sorted. */
+export function gnuTarNames(file: string): string[] {
+  return execFileSync('tar', ['-tzf', file]).toString().trim().split('\n').sort()
 }

@@ -1,12 +1,12 @@
 // A folder named like a program (pigz, tar, zstd) earlier on PATH: only an executable regular file is a program.
 import {execFileSync} from 'node:child_process'
-import {mkdirSync, writeFileSync} from 'node:fs'
+import {mkdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {zstdAvailable} from '../src/archive/compression.js'
 import {createArchive, extractArchive} from '../src/archive/index.js'
 import {findProgram, gnuTar, pigz} from '../src/archive/native.js'
-import {cleanupTemp, snapshot, temp} from './archive-helpers.js'
+import {cleanupTemp, gnuTarNames, smallTree, snapshot, temp} from './archive-helpers.js'
 
 afterAll(cleanupTemp)
 const savedPath = process.env.PATH
@@ -19,19 +19,6 @@ const which = (name: string) =>
     .toString()
     .trim()
 
-function source(): string {
-  const dir = temp()
-  mkdirSync(join(dir, 'data', 'sub'), {recursive: true})
-  writeFileSync(join(dir, 'data', 'a.txt'), 'first file\n')
-  writeFileSync(join(dir, 'data', 'sub', 'b.bin'), Buffer.alloc(70_000, 7))
-  return dir
-}
-
-/** The names and contents of a .tar.gz, from GNU tar itself. */
-function listed(file: string): string[] {
-  return execFileSync('tar', ['-tzf', file]).toString().trim().split('\n').sort()
-}
-
 describe('a folder named like a program, earlier on PATH', () => {
   it('is passed over: the program found is the executable file further on', async () => {
     const bin = temp('bk-bin-')
@@ -42,10 +29,10 @@ describe('a folder named like a program, earlier on PATH', () => {
     expect(await findProgram('tar')).toBe(which('tar'))
     expect(await gnuTar()).toBe(which('tar'))
     expect(await pigz()).toBe(which('pigz'))
-    const src = source()
+    const src = smallTree()
     const dir = temp()
     await createArchive({cwd: src, file: join(dir, 'a.tar.gz')})
-    expect(listed(join(dir, 'a.tar.gz'))).toContain('data/sub/b.bin')
+    expect(gnuTarNames(join(dir, 'a.tar.gz'))).toContain('data/sub/b.bin')
     await extractArchive({file: join(dir, 'a.tar.gz'), target: join(dir, 'x')})
     expect(snapshot(join(dir, 'x'), {owners: false})).toEqual(snapshot(src, {owners: false}))
   })

@@ -1,12 +1,10 @@
-// A setpriv that the kernel refuses the parent-death signal to (seccomp): programs then start plainly.
-import {execFileSync} from 'node:child_process'
-import {chmodSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {chmodSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, afterEach, describe, expect, it, vi} from 'vitest'
 import {createArchive, extractArchive} from '../src/archive/index.js'
 import {run} from '../src/archive/native.js'
 import {seccomp} from '../src/archive/tied.js'
-import {cleanupTemp, snapshot, temp} from './archive-helpers.js'
+import {cleanupTemp, gnuTarNames, smallTree, snapshot, temp} from './archive-helpers.js'
 
 afterAll(cleanupTemp)
 const savedPath = process.env.PATH
@@ -14,19 +12,6 @@ afterEach(() => {
   process.env.PATH = savedPath
   vi.restoreAllMocks()
 })
-
-function source(): string {
-  const dir = temp()
-  mkdirSync(join(dir, 'data', 'sub'), {recursive: true})
-  writeFileSync(join(dir, 'data', 'a.txt'), 'first file\n')
-  writeFileSync(join(dir, 'data', 'sub', 'b.bin'), Buffer.alloc(70_000, 7))
-  return dir
-}
-
-/** The names and contents of a .tar.gz, from GNU tar itself. */
-function listed(file: string): string[] {
-  return execFileSync('tar', ['-tzf', file]).toString().trim().split('\n').sort()
-}
 
 /** A stand-in setpriv that fails as util-linux's does where seccomp refuses prctl(PR_SET_PDEATHSIG). */
 function refusingSetpriv(): string {
@@ -52,13 +37,13 @@ describe('a setpriv that cannot set the parent-death signal', () => {
     })
     expect(await started.exited).toBeUndefined()
     expect(out).toMatch(/Zstandard/)
-    const src = source()
+    const src = smallTree()
     const dir = temp()
     await createArchive({cwd: src, file: join(dir, 'a.tar.zst')})
     await createArchive({cwd: src, file: join(dir, 'a.tar.gz')})
     await extractArchive({file: join(dir, 'a.tar.zst'), target: join(dir, 'x')})
     expect(snapshot(join(dir, 'x'), {owners: false})).toEqual(snapshot(src, {owners: false}))
-    expect(listed(join(dir, 'a.tar.gz'))).toContain('data/a.txt')
+    expect(gnuTarNames(join(dir, 'a.tar.gz'))).toContain('data/a.txt')
   })
 })
 
@@ -89,7 +74,7 @@ describe('where no seccomp filter applies', () => {
     vi.spyOn(seccomp, 'filtered').mockReturnValue(false)
     const {bin, log} = loggingSetpriv()
     process.env.PATH = `${bin}:${savedPath}`
-    const src = source()
+    const src = smallTree()
     const dir = temp()
     await createArchive({cwd: src, file: join(dir, 'a.tar.zst')})
     await extractArchive({file: join(dir, 'a.tar.zst'), target: join(dir, 'x')})
