@@ -9,7 +9,7 @@ import {chmod, cp, mkdir, mkdtemp, readdir, rename, rm, rmdir, stat} from 'node:
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {redactUrl} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
-import {copyTree, fileHasher, fsyncPath, fsyncTree, isInside, pathExists, syncTree} from '@bkcli/core/fs'
+import {copyTree, fileHasher, fsyncPath, fsyncTree, isInside, pathExists, syncTree, WorkQueue} from '@bkcli/core/fs'
 import {buildManifest, MANIFEST_NAME, type ManifestFile, pluginIdentity, writeManifestText} from '@bkcli/core/manifest'
 import {atomicDir, crashPoint, onInterrupt} from '@bkcli/core/safety'
 import {type Plan, type PlanStep, step} from '@bkcli/core/workflow'
@@ -17,7 +17,6 @@ import {type DatabaseSnapshot, DUMP_FILES, snapshotDatabase} from './database.js
 import {type ExternalDependency, externalDependencies} from './dependencies.js'
 import type {TracEnvironment} from './environment.js'
 import {topUpTree} from './top-up.js'
-import {WorkQueue} from './work-queue.js'
 
 export interface HotcopyOptions {
   /** false: files only, like trac-admin's --no-database. */

@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import {findProgram} from '../archive/native.js'
 import {BkError} from '../errors.js'
 import {fsyncPath} from './paths.js'
+import {WorkQueue} from './work-queue.js'
 
 /**
  * fsync every file and directory under `root` (and `root` itself), so a staged tree is on disk before it is renamed
@@ -14,19 +15,14 @@ import {fsyncPath} from './paths.js'
  * level held at a time.
  */
 export async function fsyncTree(root: string, concurrency = 32): Promise<void> {
-  const paths = treePaths(root)
-  let failure: unknown
-  const worker = async () => {
-    while (failure === undefined) {
-      const next = paths.next()
-      if (next.done) return
-      await fsyncPath(next.value).catch((error) => {
-        failure ??= error
-      })
-    }
+  const lanes = Math.max(1, concurrency)
+  const queue = new WorkQueue(lanes, lanes * 2)
+  for (const path of treePaths(root)) {
+    const full = queue.push(() => fsyncPath(path))
+    if (full) await full
+    if (queue.failed) break
   }
-  await Promise.all(Array.from({length: Math.max(1, concurrency)}, worker))
-  if (failure !== undefined) throw failure
+  await queue.done()
 }
 
 /** Every regular file and folder under `root`, each folder after its contents, `root` last. */

@@ -8,7 +8,7 @@
 export class WorkQueue {
   private readonly waiting: (() => Promise<unknown>)[] = []
   private running = 0
-  private failed = false
+  private hasFailed = false
   private failure: unknown
   private roomWaiters: (() => void)[] = []
   private idleWaiters: (() => void)[] = []
@@ -18,6 +18,11 @@ export class WorkQueue {
     private readonly limit: number,
   ) {}
 
+  /** Whether a task has failed (later pushes are dropped). */
+  get failed(): boolean {
+    return this.hasFailed
+  }
+
   /** Tasks running or waiting to. */
   get size(): number {
     return this.running + this.waiting.length
@@ -25,7 +30,7 @@ export class WorkQueue {
 
   /** Queues a task; returns a promise (never rejecting) when the queue is full, resolved when it has room again. */
   push(task: () => Promise<unknown>): Promise<void> | undefined {
-    if (this.failed) return undefined
+    if (this.hasFailed) return undefined
     this.waiting.push(task)
     this.pump()
     if (this.size < this.limit) return undefined
@@ -41,7 +46,7 @@ export class WorkQueue {
   /** Waits until every task has settled, then throws the first failure, if any. */
   async done(): Promise<void> {
     await this.settled()
-    if (this.failed) throw this.failure
+    if (this.hasFailed) throw this.failure
   }
 
   private pump(): void {
@@ -57,8 +62,8 @@ export class WorkQueue {
       started.then(
         () => this.finish(),
         (error: unknown) => {
-          if (!this.failed) {
-            this.failed = true
+          if (!this.hasFailed) {
+            this.hasFailed = true
             this.failure = error
           }
           this.waiting.length = 0
