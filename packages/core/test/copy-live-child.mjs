@@ -1,10 +1,11 @@
 // A second process for the live-copy tests: copies a big file (or a tree holding one) and truncates the source
 // while the copy runs (`pair`: while another file is copied too). Imports the built module (run
 // `pnpm --filter @bkcli/core build` first). Reports on stdout:
-// (`keep` = loop: the source's folder is moved away and its name made a symlink loop instead)
+// (`keep` = loop: the source's folder is moved away and its name made a symlink loop instead; `keep` = moved:<n>:
+// the source is renamed to <source>.moved and cut to n bytes there, and a bigger file is put at its old name)
 // `truncated` once the source was cut short with the copy running (`missed` when the copy was done first), then
 // `done <json>`.
-import {readFileSync, renameSync, statSync, symlinkSync, truncateSync} from 'node:fs'
+import {readFileSync, renameSync, statSync, symlinkSync, truncateSync, writeFileSync} from 'node:fs'
 import {copyFile} from 'node:fs/promises'
 import {basename, dirname} from 'node:path'
 import {setCopyPollMs} from '../dist/fs/copy-file.js'
@@ -23,6 +24,12 @@ const cut = () => {
       renameSync(dirname(bigSrc), `${dirname(bigSrc)}.moved`)
       symlinkSync(basename(dirname(bigSrc)), dirname(bigSrc))
       return say('looped')
+    }
+    if (keep.startsWith('moved:')) {
+      renameSync(bigSrc, `${bigSrc}.moved`)
+      truncateSync(`${bigSrc}.moved`, Number(keep.slice(6)))
+      writeFileSync(bigSrc, Buffer.alloc(2 * statSync(`${bigSrc}.moved`).size + 4 * 1024 * 1024, 7))
+      return say('truncated')
     }
     truncateSync(bigSrc, Number(keep))
     return say('truncated')

@@ -161,6 +161,22 @@ describe('copying a file that shrinks during the copy', () => {
     expect(readFileSync(copy).equals(readFileSync(join(dir, 'in.moved', 'src')))).toBe(true)
   }, 60_000)
 
+  it('a source renamed away, cut short there and replaced by a bigger file is copied to its real end', async () => {
+    // the watcher follows the file being copied (its own fd on it), not the name: by name it would see the new,
+    // bigger file and never take the copy for stuck
+    const src = join(dir, 'src')
+    const copy = join(dir, 'copy')
+    writeBig(src)
+    const run = await runChild(['live', src, copy, src, copy, `moved:${KEEP}`], 30_000)
+    expect(run.killed, `still running after 30 s: ${run.out}${run.err}`).toBe(false)
+    expect(run.code, run.err).toBe(0)
+    if (!run.out.includes('truncated')) return // the copy was done before the cut: nothing to show on this machine
+    const moved = readFileSync(`${src}.moved`)
+    expect(moved.length).toBe(KEEP)
+    expect(doneOf(run.out).size).toBe(KEEP)
+    expect(readFileSync(copy).equals(moved)).toBe(true)
+  }, 60_000)
+
   it('the file-size limit is back to what it was when restoring it failed once', async () => {
     // a prlimit that lowers the limit, then fails to restore it (as when its shell is killed by a Ctrl-C)
     const bin = join(dir, 'bin')

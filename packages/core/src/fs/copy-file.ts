@@ -16,14 +16,27 @@
  * devices) the kernel refuses copy_file_range and libuv falls back to sendfile, which ignores the limit at the
  * source's end: such copies are made in userspace from the start (no reflink or in-kernel copy is possible there).
  *
- * Limits: the watcher stats the source by path, so a source renamed away (or replaced by a bigger file) and then cut
- * short is not seen and its copy stays stuck; without prlimit (util-linux) the copy fails with a one-line error after
+ * The watcher looks at the source through an fd of its own on the file being copied (found by its device and inode,
+ * by path or among this process's open files), so a source renamed away or replaced by another file and then cut
+ * short is still seen.
+ *
+ * Limits: without prlimit (util-linux) the copy fails with a one-line error after
  * {@link RELEASE_MS}, but its thread keeps spinning and the process cannot exit; writes of this process past the stuck
  * copy's position during the few milliseconds the limit is low fail with EFBIG (loudly, in their callers; copies made
  * by copyLiveFile itself are then made again in userspace).
  */
 import {spawnSync} from 'node:child_process'
-import {constants, copyFile as copyFileCb, readFileSync, type Stats, statSync} from 'node:fs'
+import {
+  closeSync,
+  constants,
+  copyFile as copyFileCb,
+  fstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  type Stats,
+  statSync,
+} from 'node:fs'
 import {open, rm} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {messageOf} from '../errors.js'
@@ -64,12 +77,22 @@ function copyError(src: string, dest: string, why: string, code?: string): NodeJ
 export function copyLiveFile(src: string, dest: string, mode = 0): Promise<number> {
   // across file systems the kernel refuses copy_file_range (EXDEV) and libuv uses sendfile, which returns 0 at the
   // source's end without checking the file-size limit: a stuck copy there could not be ended, so it is not started
-  if ((mode & constants.COPYFILE_FICLONE_FORCE) === 0 && !sameFileSystem(src, dest)) {
+  const from = statOrNot(src)
+  if ((mode & constants.COPYFILE_FICLONE_FORCE) === 0 && !sameFileSystem(from, dest)) {
     return userspaceCopy(src, dest, mode & constants.COPYFILE_EXCL ? constants.O_EXCL : constants.O_TRUNC)
   }
   // callbacks rather than promises and a race: this runs for each of thousands of small files
   return new Promise((resolve, reject) => {
-    const running: Running = {src, dest, since: performance.now(), last: -1, still: 0, windows: windowsOpened}
+    const running: Running = {
+      src,
+      dest,
+      dev: from?.dev ?? -1,
+      ino: from?.ino ?? -1,
+      since: performance.now(),
+      last: -1,
+      still: 0,
+      windows: windowsOpened,
+    }
     running.stuck = () => {
       redo(running).then(resolve, reject)
     }
@@ -101,23 +124,24 @@ export function copyLiveFile(src: string, dest: string, mode = 0): Promise<numbe
 }
 
 /**
- * Whether `src` and the folder of `dest` are on one file system (same st_dev), where copy_file_range works and checks
- * the file-size limit. A path that cannot be stat'ed counts as the same: copyFile then reports it, with its code.
+ * Whether the source (`from`: its stat) and the folder of `dest` are on one file system (same st_dev), where
+ * copy_file_range works and checks the file-size limit. A path that cannot be stat'ed counts as the same: copyFile
+ * then reports it, with its code.
  */
-function sameFileSystem(src: string, dest: string): boolean {
-  try {
-    const from = statSync(src, {throwIfNoEntry: false})
-    const to = statSync(dirname(dest), {throwIfNoEntry: false})
-    return !from || !to || from.dev === to.dev
-  } catch {
-    return true
-  }
+function sameFileSystem(from: Stats | undefined, dest: string): boolean {
+  const to = statOrNot(dirname(dest))
+  return !from || !to || from.dev === to.dev
 }
 
 /** A copy in the thread pool, as the watcher sees it. */
 interface Running {
   src: string
   dest: string
+  /** The source's device and inode when the copy started (-1: not known). */
+  dev: number
+  ino: number
+  /** Our own fd on the file being copied (opened at the first poll), or null when it could not be found. */
+  fd?: number | null
   /** performance.now() at its start: copies younger than a poll are not looked at. */
   since: number
   /** The copy's size at the last poll (-1: not known). */
@@ -148,6 +172,41 @@ function watch(running: Running): void {
 
 function unwatch(running: Running): void {
   inFlight.delete(running)
+  closeWatchFd(running)
+}
+
+function closeWatchFd(running: Running): void {
+  if (typeof running.fd === 'number') closeSync(running.fd)
+  running.fd = null
+}
+
+/**
+ * An fd of our own on the file `running` copies: by its path when that still names the same inode, else through
+ * the descriptor libuv's copy holds (/proc/self/fd), which follows the file wherever it was renamed. null when
+ * neither is found (the source is then stat'ed by path).
+ */
+function openWatchFd(running: Running): number | null {
+  if (running.ino < 0) return null
+  const same = (fd: number) => {
+    const st = fstatSync(fd)
+    return st.dev === running.dev && st.ino === running.ino
+  }
+  const candidates = [running.src]
+  try {
+    for (const fd of readdirSync('/proc/self/fd')) candidates.push(`/proc/self/fd/${fd}`)
+  } catch {}
+  for (const path of candidates) {
+    // stat first: only the file itself is opened, never another of this process's descriptors (a pipe, a device)
+    const st = statOrNot(path)
+    if (!st || st.dev !== running.dev || st.ino !== running.ino) continue
+    let fd: number | undefined
+    try {
+      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
+      if (same(fd)) return fd
+    } catch {}
+    if (fd !== undefined) closeSync(fd)
+  }
+  return null
 }
 
 function poll(): void {
@@ -161,14 +220,15 @@ function poll(): void {
     if (now - r.since < pollMs) continue
     // a path that no longer resolves (ELOOP, EACCES on a folder changed meanwhile) is not a stuck copy; thrown here,
     // in a timer, it would end the process while the copy (on its open fds) goes on
-    const s = statOrNot(r.src)
+    if (r.fd === undefined) r.fd = openWatchFd(r)
+    const s = r.fd === null ? statOrNot(r.src) : fstatSync(r.fd)
     const d = statOrNot(r.dest)
     // the copy is at (or past) the source's end and has not moved: copy_file_range returns 0 for ever
     if (s && d && d.size >= s.size && d.size === r.last) r.still++
     else r.still = 0
     r.last = d?.size ?? -1
     if (r.still >= STILL_POLLS) {
-      inFlight.delete(r)
+      inFlight.delete(r) // its fd stays open: redo() copies the file through it, wherever it was renamed
       r.stuck?.()
     }
   }
@@ -185,6 +245,14 @@ function statOrNot(path: string): Stats | undefined {
 
 /** Ends the stuck copy `running` and copies its source again in userspace. */
 async function redo(running: Running): Promise<number> {
+  try {
+    return await endAndCopyAgain(running)
+  } finally {
+    closeWatchFd(running)
+  }
+}
+
+async function endAndCopyAgain(running: Running): Promise<number> {
   const {src, dest} = running
   const at = statSync(dest, {throwIfNoEntry: false})?.size ?? 0
   const ended = new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
@@ -211,7 +279,9 @@ async function redo(running: Running): Promise<number> {
   // to its size) is a whole copy of what was there
   if (result === undefined) return statSync(dest).size
   if (result.code !== 'EFBIG') throw result
-  return await userspaceCopy(src, dest, constants.O_EXCL)
+  // the file being copied, even when renamed away since: through our fd on it
+  const from = typeof running.fd === 'number' ? `/proc/self/fd/${running.fd}` : src
+  return await userspaceCopy(src, dest, constants.O_EXCL, from)
 }
 
 /** The soft file-size limit of this process, as prlimit takes it ('unlimited' or bytes). */
@@ -243,10 +313,10 @@ function release(at: number, ms: number): void {
 
 /**
  * Copies `src` to `dest` with reads and writes, up to its end (at most its size at open); returns the size. `flag`:
- * O_EXCL (a new `dest`) or O_TRUNC (one that may exist is replaced).
+ * O_EXCL (a new `dest`) or O_TRUNC (one that may exist is replaced). `from`: the path opened (default `src`).
  */
-async function userspaceCopy(src: string, dest: string, flag: number): Promise<number> {
-  const input = await open(src, constants.O_RDONLY)
+async function userspaceCopy(src: string, dest: string, flag: number, from = src): Promise<number> {
+  const input = await open(from, constants.O_RDONLY)
   try {
     const st = await input.stat()
     const output = await open(dest, constants.O_WRONLY | constants.O_CREAT | flag, 0o600)
