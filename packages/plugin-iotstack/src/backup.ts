@@ -101,6 +101,12 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
   const now = options.now ?? new Date()
   const env = options.env ?? process.env
   const step = options.onStep ?? (() => {})
+  // Docker Compose's version probe (a program start-up or two) runs while the folders, the log and the compose file
+  // are prepared; its answer is awaited where it is needed, as before.
+  const opening = ComposeDriver.open(paths.dir, env).then(
+    (driver) => ({driver}),
+    (error: unknown) => ({error}),
+  )
   const owner = await resolveOwner(options.user)
   const warnings: string[] = []
 
@@ -154,10 +160,9 @@ async function runBackup(paths: StackPaths, options: BackupOptions): Promise<Bac
     }
     const live = options.live === true
     // Stopping is the default: Docker Compose is needed, except that a machine without it cannot run the stack.
-    driver = await ComposeDriver.open(paths.dir, env).catch((error: unknown) => {
-      if (options.stop || options.dumpDatabases) throw error
-      return undefined
-    })
+    const opened = await opening
+    if ('error' in opened && (options.stop || options.dumpDatabases)) throw opened.error
+    driver = 'driver' in opened ? opened.driver : undefined
     if (driver) wasUp = await driver.isUp()
     else if (!live)
       warnings.push(

@@ -1,6 +1,7 @@
 import type {Readable} from 'node:stream'
 import {BkError, isBkError} from '@bkcli/core/errors'
 import {runTool, runToolSync, startTool} from '@bkcli/core/process'
+import {runQuiet} from './quiet-run.js'
 
 /**
  * Drives `docker compose` for a stack folder (IOTstack runs compose from the stack root, so compose finds
@@ -17,7 +18,8 @@ export class ComposeDriver {
   /** `docker compose` when the plugin answers, else `docker-compose`, else a BkError saying what to install. */
   static async open(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<ComposeDriver> {
     for (const command of [['docker', 'compose'], ['docker-compose']] as const) {
-      const probe = await runTool(command[0], [...command.slice(1), 'version'], {cwd: dir, env}).then(
+      // Node's own spawn, not core's runTool: see runQuiet
+      const probe = await runQuiet(command[0], [...command.slice(1), 'version'], {cwd: dir, env}).then(
         () => true,
         (error: unknown) => {
           if (isBkError(error) && (error.code === 'ETOOL' || error.code === 'ENOTOOL')) return false

@@ -1,7 +1,7 @@
 import {lstat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {BkError, isBkError, messageOf} from '@bkcli/core/errors'
-import {runTool} from '@bkcli/core/process'
+import {runQuiet} from './quiet-run.js'
 
 /**
  * IOTstack's hook scripts in the stack root (`pre_backup.sh`, `post_backup.sh`, `post_restore.sh`), run as
@@ -22,9 +22,9 @@ export async function runStackHook(
 ): Promise<HookRun> {
   const stat = await lstat(join(dir, hook)).catch(() => undefined)
   if (!stat) return {hook, ran: false}
-  const out = options.logFile ? {file: options.logFile, append: true} : ('ignore' as const)
   try {
-    await runTool('bash', [`./${hook}`], {cwd: dir, env: options.env, stdout: out, stderr: out, label: hook})
+    // Node's own spawn, not core's runTool: see runQuiet
+    await runQuiet('bash', [`./${hook}`], {cwd: dir, env: options.env, logFile: options.logFile, label: hook})
   } catch (error) {
     if (!isBkError(error) || error.code !== 'ETOOL') throw error
     throw new BkError(`${messageOf(error)}; see its output in the log`, {code: 'EHOOK'})
