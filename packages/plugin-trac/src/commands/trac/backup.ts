@@ -4,8 +4,9 @@ import {offsiteFlags} from '@bkcli/core/offsite'
 import {hookFlags} from '@bkcli/core/process'
 import {formatBytes} from '@bkcli/core/ui'
 import {Args, Flags} from '@oclif/core'
-import {TracBackup, tracStore} from '../../backup.js'
+import {TracBackup} from '../../backup.js'
 import {TracEnvironment} from '../../environment.js'
+import {tracStore} from '../../store.js'
 
 export default class Backup extends BkCommand<typeof Backup> {
   static override summary = 'Back up a Trac environment into an archive in a backup location, with retention.'

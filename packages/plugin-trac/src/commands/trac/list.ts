@@ -1,7 +1,7 @@
 import {ListCommand, locationFlag} from '@bkcli/core/command'
 import {BkError} from '@bkcli/core/errors'
 import {Args} from '@oclif/core'
-import {tracStore} from '../../backup.js'
+import {tracStore} from '../../store.js'
 
 export default class List extends ListCommand<typeof List> {
   static override summary = 'List the Trac backups in a backup location, newest first.'

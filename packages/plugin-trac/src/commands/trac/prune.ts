@@ -1,7 +1,7 @@
 import {locationFlag, PruneCommand} from '@bkcli/core/command'
 import {BkError} from '@bkcli/core/errors'
 import {Args} from '@oclif/core'
-import {tracStore} from '../../backup.js'
+import {tracStore} from '../../store.js'
 
 export default class Prune extends PruneCommand<typeof Prune> {
   static override summary = 'Remove old Trac backups from a backup location by retention rules.'
