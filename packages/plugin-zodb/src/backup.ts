@@ -177,7 +177,11 @@ async function backupFrom(fh: FileHandle, datafs: string, options: BackupOptions
       scan = {end: size, transactions: copy.transactions, lastTid: copy.lastTid, stopped: 'eof'}
     } catch (e) {
       if (!(e instanceof NotWhole)) throw e
-      log(`${datafs} does not end on a complete transaction (${e.message}): scanning for the committed end`)
+      log(
+        e.atEnd
+          ? `${datafs} does not end on a complete transaction (${e.message}): scanning for the committed end`
+          : `${datafs} is damaged at byte ${e.offset} (${e.message}) though its last transaction looks whole: scanning for the committed end`,
+      )
       scan = await scanTransactions(fh, 4, size)
       warnDamaged()
       index = new FsIndex()
@@ -421,8 +425,19 @@ interface CopyResult {
   transactions: number
 }
 
-/** The copy of a full backup found that Data.fs does not end on a complete transaction (see backupFrom). */
-class NotWhole extends Error {}
+/**
+ * The quick copy of a full backup found Data.fs is not whole (see backupFrom): damage at `offset`, or (`atEnd`) the
+ * data stops inside a transaction.
+ */
+class NotWhole extends Error {
+  constructor(
+    message: string,
+    readonly offset: number,
+    readonly atEnd: boolean,
+  ) {
+    super(message)
+  }
+}
 
 /**
  * Whether the file ends exactly on a committed transaction: the redundant length in its last 8 bytes points back to
@@ -478,13 +493,15 @@ async function copyRange(
 ): Promise<CopyResult> {
   const parser = new RecordParser({start, onRecord: (oid, at) => options.index.set(oid, at)})
   let result: Omit<CopyResult, 'lastTid' | 'transactions'>
+  let atEnd = false
   try {
     result = options.gzip
       ? await copyGzip(fh, start, end, tmp, parser, options)
       : await copyPlain(fh, start, end, tmp, parser, options)
+    atEnd = true
     parser.end()
   } catch (e) {
-    if (e instanceof StructureError && options.provisional) throw new NotWhole(e.message)
+    if (e instanceof StructureError && options.provisional) throw new NotWhole(e.message, e.offset, atEnd)
     if (e instanceof StructureError) {
       throw new BkError(`Data.fs changed or is damaged while being copied (${e.message}); nothing was written`)
     }
@@ -495,7 +512,7 @@ async function copyRange(
 
 /**
  * Uncompressed: the file's bytes are Data.fs's, so the md5 (.dat) and the sha256 (manifest) are of the same
- * buffers; for a large range the md5 runs in a worker beside the sha256 (pump.ts). The output is pushed to disk
+ * buffers; for a large range the sha256 runs in a worker beside the md5 and the parse (pump.ts). The output is pushed to disk
  * as it goes, so atomicFile's fsync at the end has little left to write.
  */
 async function copyPlain(
@@ -527,7 +544,7 @@ async function copyPlain(
       writeback: () => out.datasync(),
       md5: true,
       sha256: true,
-      offload: end - start >= OFFLOAD_MIN,
+      offload: end - start >= OFFLOAD_MIN ? 'sha256' : undefined,
     })
     if (r.bytes !== end - start) {
       throw new BkError(`read ${r.bytes} bytes of Data.fs, expected ${end - start}; nothing was written`)

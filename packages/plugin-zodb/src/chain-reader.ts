@@ -6,7 +6,7 @@ import {open} from 'node:fs/promises'
 import {createGunzip} from 'node:zlib'
 import {BkError} from '@bkcli/core/errors'
 import type {FsIndex} from './fsindex.js'
-import {OFFLOAD_MIN, pump} from './pump.js'
+import {pump} from './pump.js'
 import {RecordParser, StructureError} from './record-parser.js'
 import type {CheckedChain, RepoFile} from './repository.js'
 
@@ -71,9 +71,9 @@ export async function readChain(chain: CheckedChain, options: ChainReadOptions =
               options.onProgress?.(total + n)
             },
             write: options.sink ? async (chunk) => options.sink!(chunk) : undefined,
+            // on this thread, with the structure check: a worker would add its start-up and a message per buffer to
+            // the one digest there is, and the reads and writes already run in the thread pool
             md5: true,
-            // a large file's md5 in a worker, beside the structure check and the writes on this thread
-            offload: line.end - line.start >= OFFLOAD_MIN,
           })
           sum = r.md5!
         } finally {
