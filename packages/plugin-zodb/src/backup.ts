@@ -190,15 +190,17 @@ async function backupFrom(fh: FileHandle, datafs: string, options: BackupOptions
   } else copy = await copyTo(scan.end, false)
   const base = baseOf(datafs, options.repository, decision.start, size, scan)
   crashPoint('zodb-backup:data')
-  await atomicFile(
+  // The .index and the sidecar do not depend on each other: both are written and fsynced at once (two thread-pool
+  // threads, one journal commit where the file system merges them). Both come before the .dat line, so a kill
+  // between or during them leaves a partial backup either way, which the next backup removes.
+  const indexWritten = atomicFile(
     indexPathOf(options.repository, {stamp} as RepoFile),
     async (tmp) => {
       await writeIndexFile(tmp, scan.end, index)
     },
     {mode: 0o600, syncDir: false},
   )
-  crashPoint('zodb-backup:index')
-  const sidecar = await probeSidecar(fh, {
+  const sidecarWritten = probeSidecar(fh, {
     kind: full ? 'full' : 'incremental',
     datafs,
     start: decision.start,
@@ -208,8 +210,12 @@ async function backupFrom(fh: FileHandle, datafs: string, options: BackupOptions
     sha256: copy.sha256,
     size: copy.written,
     name,
-  })
-  await writeSidecar(`${options.repository}/${name}`, sidecar, {syncDir: false})
+  }).then((sidecar) => writeSidecar(`${options.repository}/${name}`, sidecar, {syncDir: false}))
+  // neither is left running when the other fails (the caller closes Data.fs, the lock is released)
+  const [indexDone, sidecarDone] = await Promise.allSettled([indexWritten, sidecarWritten])
+  if (indexDone.status === 'rejected') throw indexDone.reason
+  crashPoint('zodb-backup:index')
+  if (sidecarDone.status === 'rejected') throw sidecarDone.reason
   crashPoint('zodb-backup:sidecar')
   // the data file, .index and sidecar are on disk under their names before the .dat can record them
   await fsyncPath(options.repository)
