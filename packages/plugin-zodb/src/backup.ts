@@ -124,14 +124,13 @@ async function backupFrom(fh: FileHandle, datafs: string, options: BackupOptions
   log(decision.reason)
 
   const full = decision.kind === 'full'
-  // A full backup of a file that ends on a committed transaction (the usual case) is copied to its end without a
-  // forward scan of every transaction header first (one read each: 17k a GiB): the copy's parser checks every
-  // transaction anyway, more strictly than the scan. When the parser finds the file is not whole after all, that copy
-  // is dropped and the backup starts again with the scan, which finds where the committed data ends.
-  const quick = full && (await endsOnCommit(fh, size))
-  let scan: ScanResult = quick
-    ? {end: size, transactions: 0, stopped: 'eof'}
-    : await scanTransactions(fh, full ? 4 : decision.start, size)
+  // A file that ends on a committed transaction (the usual case) is copied to its end without a forward scan of every
+  // transaction header first (one read each, in the thread pool: 17k a GiB, ~90 for a 5 MiB delta): the copy's parser
+  // checks every transaction anyway, more strictly than the scan. When the parser finds the data is not whole after
+  // all, that copy is dropped and the backup starts again with the scan, which finds where the committed data ends.
+  const from = full ? 4 : decision.start
+  const quick = size > from && (await endsOnCommit(fh, from, size))
+  let scan: ScanResult = quick ? {end: size, transactions: 0, stopped: 'eof'} : await scanTransactions(fh, from, size)
   const warnDamaged = () => {
     if (scan.stopped !== 'garbage') return
     log(
@@ -152,7 +151,9 @@ async function backupFrom(fh: FileHandle, datafs: string, options: BackupOptions
   const name = `${stamp}.${ext}`
   const dest = `${options.repository}/${name}`
 
-  let index = full ? new FsIndex() : await indexAt(fh, options.repository, decision.previous!, decision.start, log)
+  const indexBefore = () =>
+    full ? new FsIndex() : indexAt(fh, options.repository, decision.previous!, decision.start, log)
+  let index = await indexBefore()
   // Order: data file, .index, sidecar, then the .dat line — the commit point. A kill before it leaves files that
   // no .dat records: list shows them as partial, the next backup removes them (store.ts recoverRepository).
   // Each file is fsynced as it is written; their names are made durable by one fsync of the folder before the .dat
@@ -177,24 +178,38 @@ async function backupFrom(fh: FileHandle, datafs: string, options: BackupOptions
       scan = {end: size, transactions: copy.transactions, lastTid: copy.lastTid, stopped: 'eof'}
     } catch (e) {
       if (!(e instanceof NotWhole)) throw e
-      log(`${datafs} does not end on a complete transaction (${e.message}): scanning for the committed end`)
-      scan = await scanTransactions(fh, 4, size)
+      log(
+        e.atEnd
+          ? `${datafs} does not end on a complete transaction (${e.message}): scanning for the committed end`
+          : `${datafs} is damaged at byte ${e.offset} (${e.message}) though its last transaction looks whole: scanning for the committed end`,
+      )
+      scan = await scanTransactions(fh, from, size)
       warnDamaged()
-      index = new FsIndex()
+      // the dropped copy added its records to the index: start again from the index as of the start
+      index = await indexBefore()
+      if (decision.kind === 'incremental' && scan.end === decision.start) {
+        return {
+          ...baseOf(datafs, options.repository, decision.start, size, scan),
+          kind: 'none',
+          reason: 'no new committed transactions since the last backup: nothing to do',
+        }
+      }
       copy = await copyTo(scan.end, false)
     }
   } else copy = await copyTo(scan.end, false)
   const base = baseOf(datafs, options.repository, decision.start, size, scan)
   crashPoint('zodb-backup:data')
-  await atomicFile(
+  // The .index and the sidecar do not depend on each other: both are written and fsynced at once (two thread-pool
+  // threads, one journal commit where the file system merges them). Both come before the .dat line, so a kill
+  // between or during them leaves a partial backup either way, which the next backup removes.
+  const indexWritten = atomicFile(
     indexPathOf(options.repository, {stamp} as RepoFile),
     async (tmp) => {
       await writeIndexFile(tmp, scan.end, index)
     },
     {mode: 0o600, syncDir: false},
   )
-  crashPoint('zodb-backup:index')
-  const sidecar = await probeSidecar(fh, {
+  const sidecarWritten = probeSidecar(fh, {
     kind: full ? 'full' : 'incremental',
     datafs,
     start: decision.start,
@@ -204,8 +219,12 @@ async function backupFrom(fh: FileHandle, datafs: string, options: BackupOptions
     sha256: copy.sha256,
     size: copy.written,
     name,
-  })
-  await writeSidecar(`${options.repository}/${name}`, sidecar, {syncDir: false})
+  }).then((sidecar) => writeSidecar(`${options.repository}/${name}`, sidecar, {syncDir: false}))
+  // neither is left running when the other fails (the caller closes Data.fs, the lock is released)
+  const [indexDone, sidecarDone] = await Promise.allSettled([indexWritten, sidecarWritten])
+  if (indexDone.status === 'rejected') throw indexDone.reason
+  crashPoint('zodb-backup:index')
+  if (sidecarDone.status === 'rejected') throw sidecarDone.reason
   crashPoint('zodb-backup:sidecar')
   // the data file, .index and sidecar are on disk under their names before the .dat can record them
   await fsyncPath(options.repository)
@@ -421,20 +440,31 @@ interface CopyResult {
   transactions: number
 }
 
-/** The copy of a full backup found that Data.fs does not end on a complete transaction (see backupFrom). */
-class NotWhole extends Error {}
+/**
+ * The quick copy found the range of Data.fs is not whole (see backupFrom): damage at `offset`, or (`atEnd`) the
+ * data stops inside a transaction.
+ */
+class NotWhole extends Error {
+  constructor(
+    message: string,
+    readonly offset: number,
+    readonly atEnd: boolean,
+  ) {
+    super(message)
+  }
+}
 
 /**
  * Whether the file ends exactly on a committed transaction: the redundant length in its last 8 bytes points back to
  * a header whose length agrees and whose status is committed. O(1) reads; the copy checks the rest.
  */
-async function endsOnCommit(fh: FileHandle, size: number): Promise<boolean> {
-  if (size < 4 + TXN_HEADER_LEN + 8) return false
+async function endsOnCommit(fh: FileHandle, from: number, size: number): Promise<boolean> {
+  if (size < from + TXN_HEADER_LEN + 8) return false
   const trailer = await preadExactly(fh, 8, size - 8)
   if (!trailer) return false
   const tlen = readU64(trailer, 0)
   const tpos = size - 8 - tlen
-  if (tlen < TXN_HEADER_LEN || tpos < 4) return false
+  if (tlen < TXN_HEADER_LEN || tpos < from) return false
   const head = await preadExactly(fh, TXN_HEADER_LEN, tpos)
   if (!head) return false
   const h = parseTxnHeader(head, tpos)
@@ -478,13 +508,15 @@ async function copyRange(
 ): Promise<CopyResult> {
   const parser = new RecordParser({start, onRecord: (oid, at) => options.index.set(oid, at)})
   let result: Omit<CopyResult, 'lastTid' | 'transactions'>
+  let atEnd = false
   try {
     result = options.gzip
       ? await copyGzip(fh, start, end, tmp, parser, options)
       : await copyPlain(fh, start, end, tmp, parser, options)
+    atEnd = true
     parser.end()
   } catch (e) {
-    if (e instanceof StructureError && options.provisional) throw new NotWhole(e.message)
+    if (e instanceof StructureError && options.provisional) throw new NotWhole(e.message, e.offset, atEnd)
     if (e instanceof StructureError) {
       throw new BkError(`Data.fs changed or is damaged while being copied (${e.message}); nothing was written`)
     }
@@ -495,7 +527,7 @@ async function copyRange(
 
 /**
  * Uncompressed: the file's bytes are Data.fs's, so the md5 (.dat) and the sha256 (manifest) are of the same
- * buffers; for a large range the md5 runs in a worker beside the sha256 (pump.ts). The output is pushed to disk
+ * buffers; for a large range the sha256 runs in a worker beside the md5 and the parse (pump.ts). The output is pushed to disk
  * as it goes, so atomicFile's fsync at the end has little left to write.
  */
 async function copyPlain(
@@ -527,7 +559,7 @@ async function copyPlain(
       writeback: () => out.datasync(),
       md5: true,
       sha256: true,
-      offload: end - start >= OFFLOAD_MIN,
+      offload: end - start >= OFFLOAD_MIN ? 'sha256' : undefined,
     })
     if (r.bytes !== end - start) {
       throw new BkError(`read ${r.bytes} bytes of Data.fs, expected ${end - start}; nothing was written`)

@@ -137,19 +137,27 @@ function bucket(prefix: number, keys: Float64Array, get: (k: number) => number):
   const p = Buffer.alloc(6)
   p.writeUIntBE(prefix, 0, 6)
   const n = keys.length
-  const b = Buffer.alloc(n * 8)
-  for (let i = 0; i < n; i++) {
+  const b = Buffer.allocUnsafe(n * 8)
+  // byte stores, not write*BE calls (which check their arguments each time): 100k entries in ~1 ms, not ~20
+  for (let i = 0, at = 0, v = n * 2; i < n; i++, at += 2, v += 6) {
     const k = keys[i]!
-    b.writeUInt16BE(k % 0x10000, i * 2)
-    // 6 bytes big-endian: the high 16 bits, then the low 32 (writeUIntBE(…, 6) is several times slower)
+    b[at] = (k >>> 8) & 0xff
+    b[at + 1] = k & 0xff
+    // 6 bytes big-endian: the high 16 bits, then the low 32 (`>>> 0` is the offset modulo 2^32)
     const offset = get(k)
-    b.writeUInt16BE(Math.floor(offset / 0x1_0000_0000), n * 2 + i * 6)
-    b.writeUInt32BE(offset % 0x1_0000_0000, n * 2 + i * 6 + 2)
+    const hi = Math.floor(offset / 0x1_0000_0000)
+    const lo = offset >>> 0
+    b[v] = (hi >>> 8) & 0xff
+    b[v + 1] = hi & 0xff
+    b[v + 2] = lo >>> 24
+    b[v + 3] = (lo >>> 16) & 0xff
+    b[v + 4] = (lo >>> 8) & 0xff
+    b[v + 5] = lo & 0xff
   }
   return pickleBytesPair(p, b)
 }
 
-/** Writes the index to `path` (the caller makes it atomic). */
+/** Writes the index to `path`; the caller makes it atomic and durable (one fsync, its own). */
 export async function writeIndexFile(path: string, pos: number, index: FsIndex): Promise<void> {
   const fh = await open(path, 'w', 0o644)
   try {
@@ -165,7 +173,6 @@ export async function writeIndexFile(path: string, pos: number, index: FsIndex):
       }
     }
     if (size) await fh.write(Buffer.concat(batch, size))
-    await fh.sync()
   } finally {
     await fh.close()
   }
@@ -216,8 +223,11 @@ export async function readIndexFile(path: string): Promise<{pos: number; index: 
         // offsets are 6 bytes big-endian: the high 16 bits, then the low 32 (readUIntBE(…, 6) is several times slower)
         const base = hi * 0x10000
         for (let i = 0, at = n * 2; i < n; i++, at += 6) {
-          const offset = bucket.readUInt16BE(at) * 0x1_0000_0000 + bucket.readUInt32BE(at + 2)
-          index.setSmall(base + bucket.readUInt16BE(i * 2), offset)
+          const offset =
+            ((bucket[at]! << 8) | bucket[at + 1]!) * 0x1_0000_0000 +
+            ((bucket[at + 2]! << 24) >>> 0) +
+            ((bucket[at + 3]! << 16) | (bucket[at + 4]! << 8) | bucket[at + 5]!)
+          index.setSmall(base + ((bucket[i * 2]! << 8) | bucket[i * 2 + 1]!), offset)
         }
         continue
       }

@@ -174,9 +174,23 @@ export async function stageFileStorage(
         }
       },
       onProgress: options.onProgress,
+      // bk's own plain files by their sidecar's sha256 (it agrees with the .dat's md5): the check costs less than half
+      sidecarDigest: true,
     })
     await syncing
-    await out.sync()
+    // Without --as-of the index does not depend on the data's last fsync: it is written and fsynced at the same time
+    // (the size it is for is checked below, before anything is committed). Both settle before any error goes on, so
+    // nothing writes into the stage while abort() removes it.
+    const stageIndex = async () => {
+      if (built && parser) {
+        parser.end()
+        await writeIndexFile(indexPart, plan.chain.size, built)
+      } else await copyFile(indexSource, indexPart)
+      await fsyncPath(indexPart)
+    }
+    const [synced, indexed] = await Promise.allSettled([out.sync(), plan.asOf ? undefined : stageIndex()])
+    if (synced.status === 'rejected') throw synced.reason
+    if (indexed.status === 'rejected') throw indexed.reason
     await out.close()
     fh = undefined
     let written = (await stat(part)).size
@@ -191,11 +205,8 @@ export async function stageFileStorage(
       }
       parser!.end()
       await writeIndexFile(indexPart, written, built!)
-    } else if (built && parser) {
-      parser.end()
-      await writeIndexFile(indexPart, written, built)
-    } else await copyFile(indexSource, indexPart)
-    await fsyncPath(indexPart)
+      await fsyncPath(indexPart)
+    }
     return {
       abort,
       parts: [

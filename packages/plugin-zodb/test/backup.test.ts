@@ -292,7 +292,10 @@ describe('a full backup whose quick copy finds damage before the end', () => {
       mkdirSync(repo)
       const logs: string[] = []
       const r = await backupFileStorage(datafs, {repository: repo, gzip, log: (m) => logs.push(m)})
-      expect(logs.some((l) => /scanning for the committed end/.test(l))).toBe(true)
+      // the log says which check failed: damage in the middle, not an unfinished last transaction
+      const fallback = logs.find((l) => /scanning for the committed end/.test(l))
+      expect(fallback).toMatch(new RegExp(`damaged at byte ${starts[3]! - 8} \\(inconsistent transaction length`))
+      expect(fallback).not.toMatch(/does not end on a complete transaction/)
       expect(r).toMatchObject({kind: 'full', start: 0, end: starts[2], transactions: 2, damaged: true})
       expect(r.leftOut).toBe(bytes.length - starts[2]!)
       const copied = readFileSync(r.file!)
@@ -334,5 +337,42 @@ describe('a small repository continued without sidecars (as repozo leaves it)', 
     const out = join(tempDir(), 'Data.fs')
     await restoreFileStorage(await planRestore(repo), out)
     expect(md5(readFileSync(out))).toBe(md5(readFileSync(datafs)))
+  })
+})
+
+describe('an incremental whose delta ends on a committed transaction (copied without a scan first)', () => {
+  it('damage in the middle of the delta: starts over with the scan, from the index as of the previous backup', async () => {
+    const work = tempDir()
+    const {mkdirSync} = await import('node:fs')
+    const datafs = join(work, 'Data.fs')
+    const db = SyntheticStorage.open(datafs)
+    for (let i = 0; i < 4; i++) db.commit({oids: [i, i + 100], size: 300})
+    const repo = join(work, 'backups')
+    mkdirSync(repo)
+    let second = 0
+    const now = () => new Date(Date.UTC(2026, 0, 1, 0, 0, second))
+    const full = await backupFileStorage(datafs, {repository: repo, now})
+    const starts: number[] = []
+    for (let i = 0; i < 4; i++) starts.push(db.commit({oids: [i, i + 200], size: 300}))
+    // the delta's second transaction has a broken redundant length; its last one is whole
+    const bytes = readFileSync(datafs)
+    bytes[starts[2]! - 1] = bytes.readUInt8(starts[2]! - 1) ^ 0x40
+    writeFileSync(datafs, bytes)
+    const logs: string[] = []
+    second = 1
+    const r = await backupFileStorage(datafs, {repository: repo, now, log: (m) => logs.push(m)})
+    expect(logs.find((l) => /scanning for the committed end/.test(l))).toMatch(/damaged at byte \d+/)
+    expect(r).toMatchObject({kind: 'incremental', start: full.end, end: starts[1], transactions: 1, damaged: true})
+    // the index is that of the data kept: the same bytes as a full backup's of that prefix
+    const prefix = join(work, 'prefix', 'Data.fs')
+    mkdirSync(join(work, 'prefix'))
+    writeFileSync(prefix, bytes.subarray(0, starts[1]))
+    mkdirSync(join(work, 'prefix-backup'))
+    const p = await backupFileStorage(prefix, {repository: join(work, 'prefix-backup'), now})
+    const indexOf = (file: string) => readFileSync(file.replace(/\.(delta)?fs$/, '.index'))
+    expect(indexOf(r.file!).equals(indexOf(p.file!))).toBe(true)
+    const out = join(tempDir(), 'Data.fs')
+    await restoreFileStorage(await planRestore(repo), out)
+    expect(md5(readFileSync(out))).toBe(md5(bytes.subarray(0, starts[1])))
   })
 })

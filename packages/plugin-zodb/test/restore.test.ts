@@ -3,8 +3,11 @@ import {copyFileSync, existsSync, readFileSync, unlinkSync, writeFileSync} from 
 import {join} from 'node:path'
 import {extractFixture, fixturePath, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
+import {backupFileStorage} from '../src/backup.js'
+import {readChain} from '../src/chain-reader.js'
 import {parseRestoreDate} from '../src/repozo-date.js'
 import {planRestore, restoreFileStorage} from '../src/restore.js'
+import {SyntheticStorage} from '../src/synthetic-storage.js'
 
 interface Point {
   label: string
@@ -69,5 +72,68 @@ describe('restore of repozo repositories written by repozo', () => {
     await expect(restoreFileStorage(plan, out)).rejects.toThrow(/2026-11-21-22-19-18.deltafsz/)
     expect(readFileSync(out, 'utf8')).toBe('old data')
     expect(existsSync(`${out}.part`)).toBe(false)
+  })
+})
+
+describe('the check of each backup file', () => {
+  it("bk's plain files by their sidecar's sha256; a wrong sidecar or a gzip file falls back to the .dat's md5", async () => {
+    const work = tempDir()
+    const {mkdirSync} = await import('node:fs')
+    const datafs = join(work, 'Data.fs')
+    const db = SyntheticStorage.open(datafs)
+    for (let i = 0; i < 20; i++) db.commit({oids: [i, i + 50], size: 3000})
+    const repo = join(work, 'repo')
+    mkdirSync(repo)
+    let second = 0
+    const now = () => new Date(Date.UTC(2026, 0, 1, 0, 0, second))
+    const full = await backupFileStorage(datafs, {repository: repo, now})
+    db.commit({oids: [3], size: 3000})
+    second = 1
+    const delta = await backupFileStorage(datafs, {repository: repo, now})
+    expect(delta.kind).toBe('incremental')
+    const plan = await planRestore(repo)
+    expect((await readChain(plan.chain, {sidecarDigest: true})).checkedBy).toEqual(['sha256', 'sha256'])
+    // the default (verify): the .dat's md5
+    expect((await readChain(plan.chain)).checkedBy).toEqual(['md5', 'md5'])
+    const out = join(tempDir(), 'Data.fs')
+    await restoreFileStorage(plan, out)
+    expect(readFileSync(out).equals(readFileSync(datafs))).toBe(true)
+
+    // a sidecar whose sha256 is wrong (the data is right): the md5 decides, the restore goes on
+    const sidecar = `${full.file!}.bk.json`
+    const doc = JSON.parse(readFileSync(sidecar, 'utf8'))
+    doc.extra.repozo.sha256 = '0'.repeat(64)
+    writeFileSync(sidecar, JSON.stringify(doc))
+    expect((await readChain(plan.chain, {sidecarDigest: true})).checkedBy).toEqual(['md5', 'sha256'])
+    // a sidecar that does not describe the .dat line's bytes is not used at all
+    const deltaSidecar = `${delta.file!}.bk.json`
+    const d = JSON.parse(readFileSync(deltaSidecar, 'utf8'))
+    d.extra.repozo.md5 = '0'.repeat(32)
+    writeFileSync(deltaSidecar, JSON.stringify(d))
+    expect((await readChain(plan.chain, {sidecarDigest: true})).checkedBy).toEqual(['md5', 'md5'])
+    await restoreFileStorage(plan, out)
+    expect(readFileSync(out).equals(readFileSync(datafs))).toBe(true)
+
+    // a flipped byte inside a pickle (only a digest can tell) with its sidecar intact: refused, by the .dat's md5
+    const repo2 = join(work, 'repo2')
+    mkdirSync(repo2)
+    const f2 = await backupFileStorage(datafs, {repository: repo2, now})
+    const bytes = readFileSync(f2.file!)
+    bytes[200] = bytes.readUInt8(200) ^ 1
+    writeFileSync(f2.file!, bytes)
+    await expect(restoreFileStorage(await planRestore(repo2), join(tempDir(), 'Data.fs'))).rejects.toThrow(
+      /has checksum .* instead of/,
+    )
+  })
+
+  it("repozo's files (no sidecar), plain and gzip: the .dat's md5", async () => {
+    const root = extractFixture('zodb', 'repo-plain')
+    extractFixture('zodb', 'repo-gzip', root)
+    for (const kind of ['plain', 'gzip']) {
+      const plan = await planRestore(join(root, `repo-${kind}`))
+      const r = await readChain(plan.chain, {sidecarDigest: true})
+      expect(r.checkedBy.length).toBeGreaterThan(0)
+      expect(r.checkedBy.every((c) => c === 'md5')).toBe(true)
+    }
   })
 })
