@@ -372,8 +372,9 @@ export function startGnuExtract(tar: string, dest: string, preserveOwner: boolea
         .split('\n')
         .map((l) => l.trim())
         .filter((l) => l && !/Exiting with failure status|Error is not recoverable/.test(l))
+      // tar names itself as started (its full path): the line without it
       const first = (lines[0] ?? `tar ${signal ? `was killed by ${signal}` : `exited with status ${status}`}`).replace(
-        /^tar: /,
+        /^\S*tar: /,
         '',
       )
       return new Error(first)
