@@ -2,7 +2,16 @@
 // name tar will use is the one checked (pax path, GNU long name), framing tar cannot misread, and whatever the reader
 // does not model falls back to node-tar in an emptied folder.
 import {execFileSync} from 'node:child_process'
-import {chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import {delimiter, join} from 'node:path'
 import {afterAll, afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {createArchive, extractArchive} from '../src/archive/index.js'
@@ -83,6 +92,8 @@ def add(name, data=None, kind=tarfile.REGTYPE, link='', mode=0o644):
     if data is not None: i.size = len(data)
     t.addfile(i, io.BytesIO(data) if data is not None else None)
 add('top', kind=tarfile.DIRTYPE, mode=0o750)
+add('top/${'p'.repeat(70)}', kind=tarfile.DIRTYPE)
+add('top/${'p'.repeat(70)}/${'q'.repeat(70)}', kind=tarfile.DIRTYPE)
 add('top/${'p'.repeat(70)}/${'q'.repeat(70)}/file', b'prefixed')
 add('top/plain', b'plain')
 add('top/l', kind=tarfile.SYMTYPE, link='plain')

@@ -61,7 +61,7 @@ const AHEAD = 1024 * 1024
  * AHEAD bytes while the consumer works on a block. Without it the decompressor (a child's 64 KiB pipe reads, or
  * zlib's chunks) and the file writes take turns: one fs.write per pipe read, each waited for before the next read.
  */
-export async function* readAhead(source: Readable): AsyncGenerator<Buffer> {
+async function* readAhead(source: Readable): AsyncGenerator<Buffer> {
   const queue: Buffer[] = []
   let queued = 0
   let ended = false

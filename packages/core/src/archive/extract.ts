@@ -8,12 +8,11 @@ import {isEmptyDir, pathExists} from '../fs/paths.js'
 import {atomicDir} from '../safety/atomic.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {progressOutput, stepProgress} from '../ui/progress.js'
-import {openTar} from './compression.js'
 import {feedTar} from './drive.js'
 import {acceptEmptyArchive} from './empty.js'
 import {EntryChecker, type EntryCheckOptions, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
-import {gnuUnpack, NativeFallback} from './gnu-extract.js'
+import {gnuUnpack, NativeFallback, openTarFast} from './gnu-extract.js'
 import {gnuTar} from './native.js'
 import {scanArchive} from './read.js'
 import {nodeTar} from './tar-lib.js'
@@ -183,7 +182,7 @@ async function unpackWithGnuTar(tar: string, file: string, dest: string, options
   const step = stepProgress('extracting', {total: (await stat(file)).size})
   let read = 0
   const counting = sum.onRaw !== undefined || progressOutput() !== 'off'
-  const source = await openTar(
+  const source = await openTarFast(
     file,
     counting
       ? (chunk: Buffer) => {
