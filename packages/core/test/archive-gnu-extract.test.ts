@@ -181,6 +181,25 @@ raw = bytearray(open(out, 'rb').read()); raw[1024] = ord('c'); open(out, 'wb').w
     expect(readdirSync(dir).sort()).toEqual(['x.tar'])
   })
 
+  it('one zero block and nothing else is no archive; both end blocks alone are an empty one (both engines)', async () => {
+    const dir = temp()
+    const one = join(dir, 'one.tar')
+    writeFileSync(one, Buffer.alloc(512))
+    const two = join(dir, 'two.tar')
+    writeFileSync(two, Buffer.alloc(1024))
+    for (const engine of ['gnu', 'node']) {
+      if (engine === 'node') process.env.BK_ARCHIVE_ENGINE = 'node'
+      await expect(extractArchive({file: one, target: join(dir, `${engine}-1`)}), engine).rejects.toMatchObject({
+        code: 'ECORRUPT',
+      })
+      expect(await extractArchive({file: two, target: join(dir, `${engine}-2`)}), engine).toEqual({
+        entries: 0,
+        bytes: 0,
+      })
+    }
+    expect(readdirSync(dir).sort()).toEqual(['gnu-2', 'node-2', 'one.tar', 'two.tar'])
+  })
+
   it('what the reader does not model (a global pax header) is extracted by node-tar into an emptied folder', async () => {
     const dir = temp()
     const file = py(

@@ -172,6 +172,8 @@ export class TarFramer {
   ended = false
   /** a zero block was seen (what drive.ts calls the end marker) */
   sawZero = false
+  /** entries read (kept or not) */
+  entries = 0
 
   constructor(
     private readonly onEntry: (entry: FramedEntry) => boolean,
@@ -310,6 +312,7 @@ export class TarFramer {
     this.longName = undefined
     this.longLink = undefined
     this.pax = undefined
+    this.entries++
     const keep = this.onEntry(entry)
     if (keep) {
       for (const b of held) out.push(b)
@@ -456,6 +459,9 @@ export async function gnuUnpack(
     framer.finish()
     if (!framer.sawZero)
       throw Object.assign(new Error('the archive ends without its end-of-archive blocks'), {code: 'TAR_BAD_ARCHIVE'})
+    // as node-tar: no member at all is an archive only with both end blocks (what an empty tree archives to)
+    if (framer.entries === 0 && !framer.ended)
+      throw Object.assign(new Error('Unrecognized archive format'), {code: 'TAR_BAD_ARCHIVE'})
     if (!endSent) await gnu.write([ZEROS])
     const failure = await gnu.finish()
     if (failure) throw failure
