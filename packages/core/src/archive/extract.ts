@@ -12,6 +12,8 @@ import {feedTar} from './drive.js'
 import {acceptEmptyArchive} from './empty.js'
 import {EntryChecker, type EntryCheckOptions, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
+import {gnuUnpack, NativeFallback, openTarFast} from './gnu-extract.js'
+import {gnuTar} from './native.js'
 import {scanArchive} from './read.js'
 import {nodeTar} from './tar-lib.js'
 import type {ExtractOptions, ExtractResult} from './types.js'
@@ -151,6 +153,70 @@ async function precheck(
 }
 
 async function unpackInto(
+  file: string,
+  dest: string,
+  existingRoot: string | undefined,
+  options: ExtractOptions,
+): Promise<ExtractResult> {
+  // GNU tar writes into a new or empty folder (emptied again when it must give way); a folder with content, and
+  // --strip, keep node-tar
+  const tar = existingRoot === undefined && !options.strip ? await gnuTar() : undefined
+  if (tar) {
+    try {
+      return await unpackWithGnuTar(tar, file, dest, options)
+    } catch (error) {
+      if (!(error instanceof NativeFallback)) throw error
+      emptyDirSync(dest)
+    }
+  }
+  return unpackWithNodeTar(file, dest, existingRoot, options)
+}
+
+/**
+ * GNU tar writes the files, bk reads and checks every entry first (gnu-extract.ts): owners (as root, or when asked),
+ * modes, setuid/setgid, mtimes of files, folders and symlinks as the node-tar engine restores them.
+ */
+async function unpackWithGnuTar(tar: string, file: string, dest: string, options: ExtractOptions) {
+  const checker = new EntryChecker(undefined, 0, {outsideSymlinks: options.outsideSymlinks})
+  const sum = checksum(file, options.sha256)
+  const step = stepProgress('extracting', {total: (await stat(file)).size})
+  let read = 0
+  const counting = sum.onRaw !== undefined || progressOutput() !== 'off'
+  const source = await openTarFast(
+    file,
+    counting
+      ? (chunk: Buffer) => {
+          sum.onRaw?.(chunk)
+          read += chunk.length
+          step.update(read)
+        }
+      : undefined,
+  )
+  let progress = 0
+  const onProgress = options.onProgress
+  const result = await gnuUnpack(
+    tar,
+    source,
+    dest,
+    checker,
+    options.preserveOwners ?? isRoot(),
+    options.filter,
+    onProgress
+      ? (size) => {
+          progress += size
+          onProgress(progress)
+        }
+      : undefined,
+  )
+  step.done()
+  sum.verify()
+  const late = checker.finish()
+  if (late[0]) throw late[0]
+  if (!(await pathExists(dest))) throw new Error(`${dest} vanished during extraction`)
+  return result
+}
+
+async function unpackWithNodeTar(
   file: string,
   dest: string,
   existingRoot: string | undefined,
