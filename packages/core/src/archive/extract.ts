@@ -8,12 +8,14 @@ import {isEmptyDir, pathExists} from '../fs/paths.js'
 import {atomicDir} from '../safety/atomic.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {progressOutput, stepProgress} from '../ui/progress.js'
+import {sniffCompression} from './compression.js'
 import {feedTar} from './drive.js'
 import {acceptEmptyArchive} from './empty.js'
 import {EntryChecker, type EntryCheckOptions, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
 import {gnuUnpack, NativeFallback, openTarFast} from './gnu-extract.js'
-import {gnuTar} from './native.js'
+import {hashAside} from './hash-aside.js'
+import {gnuTar, pigz} from './native.js'
 import {scanArchive} from './read.js'
 import {nodeTar} from './tar-lib.js'
 import type {ExtractOptions, ExtractResult} from './types.js'
@@ -178,38 +180,54 @@ async function unpackInto(
  */
 async function unpackWithGnuTar(tar: string, file: string, dest: string, options: ExtractOptions) {
   const checker = new EntryChecker(undefined, 0, {outsideSymlinks: options.outsideSymlinks})
-  const sum = checksum(file, options.sha256)
-  const step = stepProgress('extracting', {total: (await stat(file)).size})
-  let read = 0
-  const counting = sum.onRaw !== undefined || progressOutput() !== 'off'
-  const source = await openTarFast(
-    file,
-    counting
-      ? (chunk: Buffer) => {
-          sum.onRaw?.(chunk)
-          read += chunk.length
-          step.update(read)
-        }
-      : undefined,
-  )
-  let progress = 0
-  const onProgress = options.onProgress
-  const result = await gnuUnpack(
-    tar,
-    source,
-    dest,
-    checker,
-    options.preserveOwners ?? isRoot(),
-    options.filter,
-    onProgress
-      ? (size) => {
-          progress += size
-          onProgress(progress)
-        }
-      : undefined,
-  )
-  step.done()
-  sum.verify()
+  const showProgress = progressOutput() !== 'off'
+  // a gzip archive's sha256 without a progress bar: pigz reads the file itself, another thread hashes it
+  const aside =
+    options.sha256 && !showProgress && (await sniffCompression(file)) === 'gzip' && (await pigz())
+      ? await hashAside(file)
+      : undefined
+  try {
+    const sum = checksum(file, aside ? undefined : options.sha256)
+    const step = stepProgress('extracting', {total: (await stat(file)).size})
+    let read = 0
+    const counting = sum.onRaw !== undefined || showProgress
+    const source = await openTarFast(
+      file,
+      counting
+        ? (chunk: Buffer) => {
+            sum.onRaw?.(chunk)
+            read += chunk.length
+            step.update(read)
+          }
+        : undefined,
+      aside?.handle,
+    )
+    let progress = 0
+    const onProgress = options.onProgress
+    const result = await gnuUnpack(
+      tar,
+      source,
+      dest,
+      checker,
+      options.preserveOwners ?? isRoot(),
+      options.filter,
+      onProgress
+        ? (size) => {
+            progress += size
+            onProgress(progress)
+          }
+        : undefined,
+    )
+    step.done()
+    sum.verify()
+    if (aside && options.sha256) await aside.verify(options.sha256)
+    return finishGnuUnpack(checker, dest, result)
+  } finally {
+    await aside?.close()
+  }
+}
+
+async function finishGnuUnpack(checker: EntryChecker, dest: string, result: ExtractResult): Promise<ExtractResult> {
   const late = checker.finish()
   if (late[0]) throw late[0]
   if (!(await pathExists(dest))) throw new Error(`${dest} vanished during extraction`)

@@ -13,7 +13,7 @@
  */
 import type {ChildProcess} from 'node:child_process'
 import {createReadStream} from 'node:fs'
-import {open} from 'node:fs/promises'
+import {type FileHandle, open} from 'node:fs/promises'
 import {pipeline, Readable, Transform, type Writable} from 'node:stream'
 import {openTar, sniffCompression} from './compression.js'
 import {type EntryChecker, UnsafeEntry} from './entry-check.js'
@@ -475,18 +475,23 @@ export async function gnuUnpack(
 
 /**
  * The decompressed bytes of `file` as openTar gives them, but gzip by pigz where it is installed (its own threads
- * read, inflate and check; the file goes to it directly unless `onRaw` must see its bytes). Bytes after the last gzip
+ * read, inflate and check; the file goes to it directly unless `onRaw` must see its bytes: `input` when given, an
+ * open file the caller keeps and closes). Bytes after the last gzip
  * member, and any other complaint of pigz, fail the stream as corrupt data (Z_DATA_ERROR), as with zlib.
  */
-export async function openTarFast(file: string, onRaw?: (chunk: Buffer) => void): Promise<Readable> {
+export async function openTarFast(
+  file: string,
+  onRaw?: (chunk: Buffer) => void,
+  input?: FileHandle,
+): Promise<Readable> {
   const program = (await sniffCompression(file)) === 'gzip' ? await pigz() : undefined
   if (!program) return openTar(file, onRaw)
-  const handle = onRaw ? undefined : await open(file, 'r')
+  const handle = onRaw ? undefined : (input ?? (await open(file, 'r')))
   let child: ChildProcess
   try {
     child = spawnTied(program, ['-d', '-c', '-v'], {stdio: [handle ? handle.fd : 'pipe', 'pipe', 'pipe']})
   } finally {
-    await handle?.close()
+    if (handle !== input) await handle?.close()
   }
   let stderr = ''
   child.stderr?.setEncoding('utf8')
