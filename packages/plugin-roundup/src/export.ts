@@ -9,7 +9,7 @@ import {mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {setImmediate as nextTurn} from 'node:timers/promises'
 import {BkError} from '@bkcli/core/errors'
-import {copyLiveFile} from '@bkcli/core/fs'
+import {copyLiveFile, copyTreeInThread, type ThreadCopy} from '@bkcli/core/fs'
 import {csvLine} from './csv.js'
 import {loadSchema, selectClasses} from './dbschema.js'
 import {compareCodePoints, type PyValue, reprExport} from './pyrepr.js'
@@ -17,7 +17,6 @@ import {allProps, type ClassDef, type PropDef, type TrackerSchema} from './schem
 import {writeDirAtomically} from './staging.js'
 import {blobPlaces, openTracker, type Tracker} from './tracker.js'
 import {connect, type SqlConn} from './tracker-db.js'
-import {copyTreeInThread, type ThreadCopy} from './tree-copy.js'
 import {exportJournalRow, exportValue} from './values.js'
 
 export interface ExportOptions {
@@ -309,11 +308,13 @@ class BlobCopier {
     const source = join(this.tracker.dbDir, 'files', cls)
     const dest = join(this.dir, `${cls}-files`)
     if (statSync(source, {throwIfNoEntry: false})?.isDirectory()) {
-      const copy = copyTreeInThread({src: source, dest, stage: false, only: {cls, ids}})
+      // `<id//1000>/<class><id>`: where roundup keeps a node's content
+      const paths = new Map(ids.map((id) => [`${Math.floor(id / 1000)}/${cls}${id}`, id]))
+      const copy = copyTreeInThread(source, dest, {stage: false, only: [...paths.keys()]})
       this.running = copy
       try {
         const {copied, bytes} = await copy.done
-        for (const id of copied) pending.delete(id)
+        for (const path of copied) pending.delete(paths.get(path) as number)
         this.count(cls, bytes)
       } finally {
         this.running = undefined
