@@ -63,10 +63,10 @@ const THREAD = import.meta.url.endsWith('.ts')
   : new URL('./copy-thread-worker.js', import.meta.url)
 
 /**
- * The process's Node options for the thread, but `--input-type` (bk run from `node --input-type=module -e`): a
- * thread given it refuses to start, as the option is for a string's code only.
+ * The process's Node options for a worker thread (`execArgv`), but `--input-type` (bk run from
+ * `node --input-type=module -e`): a thread given it refuses to start, as the option is for a string's code only.
  */
-function threadArgv(): string[] {
+export function threadExecArgv(): string[] {
   const argv: string[] = []
   for (let i = 0; i < process.execArgv.length; i++) {
     const arg = process.execArgv[i] as string
@@ -82,7 +82,7 @@ function threadArgv(): string[] {
  */
 export function copyTreeInThread(src: string, dest: string, options: ThreadCopyOptions = {}): ThreadCopy {
   const job: ThreadCopyJob = {src, dest, ...options}
-  const worker = new Worker(THREAD, {workerData: job, resourceLimits: LIMITS, execArgv: threadArgv()})
+  const worker = new Worker(THREAD, {workerData: job, resourceLimits: LIMITS, execArgv: threadExecArgv()})
   let stopped = false
   const done = new Promise<ThreadCopyResult>((resolve, reject) => {
     let reply: ThreadCopyReply | undefined
