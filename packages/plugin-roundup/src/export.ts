@@ -75,9 +75,11 @@ class LineWriter {
     this.fd = openSync(file, 'wx')
   }
 
-  async write(text: string): Promise<void> {
+  /** Adds a line; a promise (to await) only when the lines gathered were written out, so most lines cost no turn. */
+  write(text: string): Promise<void> | undefined {
     this.pending += text
-    if (this.pending.length >= 1 << 16) await this.flush()
+    if (this.pending.length >= 1 << 16) return this.flush()
+    return undefined
   }
 
   private async flush(): Promise<void> {
@@ -331,7 +333,8 @@ async function exportTable(
             line += `${multilinkField((links.get(name)?.get(id) ?? []).sort((a, b) => a - b))}:`
           } else line += `${(field as (v: unknown) => string)(r[column])}:`
         }
-        await out.write(Number(r[1]) > 0 ? `${line}True\n` : `${line}False\n`)
+        const wrote = out.write(Number(r[1]) > 0 ? `${line}True\n` : `${line}False\n`)
+        if (wrote) await wrote
       }
     }
   } finally {
@@ -478,12 +481,12 @@ async function exportJournals(
       return {count: 0, bytes: 0}
     }
     const cols = `nodeid, date, tag, action, params from ${cls.name}__journal`
-    const emit = async (r: unknown[]) => {
+    // a promise only when the writer wrote its lines out
+    const emit = (r: unknown[]): Promise<void> | undefined => {
       const line = exportJournalLine(r, props, conn.backend)
-      if (line !== undefined) {
-        await out.write(line)
-        count++
-      }
+      if (line === undefined) return undefined
+      count++
+      return out.write(line)
     }
     const runs = ascendingRuns(ids)
     if (conn.backend === 'sqlite' && runs.length <= MAX_RUNS) {
@@ -497,7 +500,10 @@ async function exportJournals(
           for (const r of rows) {
             const nodeid = Number(r[0])
             while (k < to && (ids[k] as number) < nodeid) k++
-            if (k < to && ids[k] === nodeid) await emit(r)
+            if (k < to && ids[k] === nodeid) {
+              const wrote = emit(r)
+              if (wrote) await wrote
+            }
           }
         }
       }
