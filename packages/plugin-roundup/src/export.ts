@@ -9,23 +9,33 @@ import {mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {setImmediate as nextTurn} from 'node:timers/promises'
 import {BkError} from '@bkcli/core/errors'
-import {copyLiveFile} from '@bkcli/core/fs'
+import {copyLiveFile, copyTreeInThread, type ThreadCopy} from '@bkcli/core/fs'
 import {csvLine} from './csv.js'
 import {loadSchema, selectClasses} from './dbschema.js'
-import {compareCodePoints, type PyValue, reprExport} from './pyrepr.js'
+import {ExportThread, SnapshotProbe} from './export-thread.js'
+import {compareCodePoints} from './pyrepr.js'
 import {allProps, type ClassDef, type PropDef, type TrackerSchema} from './schema.js'
 import {writeDirAtomically} from './staging.js'
 import {blobPlaces, openTracker, type Tracker} from './tracker.js'
-import {connect, type SqlConn} from './tracker-db.js'
-import {copyTreeInThread, type ThreadCopy} from './tree-copy.js'
-import {exportJournalRow, exportValue} from './values.js'
+import {connect, type SqlConn, sqlitePath} from './tracker-db.js'
+import {exportField, exportJournalLine, multilinkField} from './values.js'
 
 export interface ExportOptions {
   /** roundup-admin's class argument: `a,b` or `-a,b` */
   classes?: string
   /** false: exporttables (no file contents) */
   files?: boolean
+  /** Called as each class's export starts (two threads may be writing two classes). */
   onClass?: (name: string) => void
+  /** Called as each part (a class's table or its journals) is written, with the thread that wrote it. */
+  onPart?: (cls: string, part: 'table' | 'journals', thread: 'main' | 'second') => void
+  /**
+   * Testing: called once the export's read snapshot is taken, before its second thread takes its own (a commit made
+   * here must not reach the export).
+   */
+  afterSnapshot?: () => void | Promise<void>
+  /** Testing: the main thread waits for the second thread's snapshot (taken or refused) before taking parts. */
+  secondFirst?: boolean
 }
 
 export interface ClassExport {
@@ -65,9 +75,11 @@ class LineWriter {
     this.fd = openSync(file, 'wx')
   }
 
-  async write(text: string): Promise<void> {
+  /** Adds a line; a promise (to await) only when the lines gathered were written out, so most lines cost no turn. */
+  write(text: string): Promise<void> | undefined {
     this.pending += text
-    if (this.pending.length >= 1 << 16) await this.flush()
+    if (this.pending.length >= 1 << 16) return this.flush()
+    return undefined
   }
 
   private async flush(): Promise<void> {
@@ -99,11 +111,16 @@ export async function exportTracker(
   options: ExportOptions = {},
 ): Promise<ExportResult> {
   const tracker = typeof home === 'string' ? await openTracker(home) : home
+  // sqlite: a second thread with a connection of its own writes some of the CSVs, if its snapshot is this one's
+  const probe = tracker.backend === 'sqlite' ? await SnapshotProbe.open(sqlitePath(tracker)) : undefined
+  let helper: ExportThread | undefined
   const conn = await connect(tracker, {readonly: true})
   try {
     await conn.begin(true)
+    await options.afterSnapshot?.()
+    if (probe) helper = ExportThread.start(sqlitePath(tracker), probe)
     const {schema, warnings} = await loadSchema(conn, tracker)
-    const classes = await exportFromConnection(conn, tracker, schema, dest, options, warnings)
+    const classes = await exportFromConnection(conn, tracker, schema, dest, options, warnings, helper)
     await conn.commit()
     return {
       tracker: tracker.home,
@@ -115,12 +132,17 @@ export async function exportTracker(
       warnings,
     }
   } finally {
+    await helper?.close()
+    await probe?.close()
     await conn.rollback().catch(() => {})
     await conn.close()
   }
 }
 
-/** Export through an open connection (inside the caller's read transaction: one consistent snapshot). */
+/**
+ * Export through an open connection (inside the caller's read transaction: one consistent snapshot). `helper`: a
+ * thread reading the same snapshot through a connection of its own, which takes some of the CSVs.
+ */
 export async function exportFromConnection(
   conn: SqlConn,
   tracker: Tracker,
@@ -128,13 +150,14 @@ export async function exportFromConnection(
   dest: string,
   options: ExportOptions,
   warnings: string[],
+  helper?: ExportThread,
 ): Promise<ClassExport[]> {
   const names = selectClasses(schema, options.classes)
-  const classes: ClassExport[] = []
+  const defs = names.map((name) => schema.classes.find((c) => c.name === name) as ClassDef)
+  const classes: ClassExport[] = defs.map((c) => ({name: c.name, items: 0, journals: 0, files: 0, bytes: 0}))
   await writeDirAtomically(dest, async (stage) => {
     const copies = options.files !== false ? new BlobCopier(tracker, stage) : undefined
     try {
-      const defs = names.map((name) => schema.classes.find((c) => c.name === name) as ClassDef)
       // every file copy is queued first, so the copies run (in the background) while the tables are written
       const fileIds = new Map<string, number[]>()
       for (const cls of defs) {
@@ -143,13 +166,54 @@ export async function exportFromConnection(
         fileIds.set(cls.name, ids)
         copies.add(cls.name, ids)
       }
-      for (const cls of defs) {
+      // each class's table and journals are files of their own: the parts, the largest first when two threads
+      // share them (each thread takes the next part when it is done with one)
+      const parts: Array<{at: number; job: PartJob; cost: number}> = []
+      for (const [at, cls] of defs.entries()) {
+        const ids = fileIds.get(cls.name)
+        if (ids) (classes[at] as ClassExport).files = ids.length
+        for (const kind of ['table', 'journals'] as const) {
+          parts.push({at, job: {cls, kind, dir: stage, ...(ids ? {ids} : {})}, cost: 0})
+        }
+      }
+      if (helper) {
+        for (const part of parts) part.cost = await partCost(conn, part.job)
+        parts.sort((a, b) => b.cost - a.cost)
+      }
+      const partWarnings = new Map<PartJob, string[]>()
+      const started = new Set<number>()
+      const take = () => {
         copies?.check()
-        options.onClass?.(cls.name)
-        classes.push(await exportClass(conn, cls, stage, fileIds.get(cls.name), warnings))
+        helper?.check()
+        const part = parts.shift()
+        if (part && !started.has(part.at)) {
+          started.add(part.at)
+          options.onClass?.(part.job.cls.name)
+        }
+        return part
+      }
+      const record = (part: {at: number; job: PartJob}, r: PartResult, thread: 'main' | 'second') => {
+        options.onPart?.(part.job.cls.name, part.job.kind, thread)
+        const c = classes[part.at] as ClassExport
+        if (part.job.kind === 'table') c.items = r.count
+        else c.journals = r.count
+        c.bytes += r.bytes
+        partWarnings.set(part.job, r.warnings)
+      }
+      helper?.work(take, (part, r) => record(part, r, 'second'))
+      if (options.secondFirst) await helper?.settled()
+      try {
+        for (let part = take(); part; part = take()) record(part, await exportPart(conn, part.job), 'main')
+      } finally {
+        // the helper's part under way is written (or failed) before the stage can go
+        await helper?.idle()
       }
       await copies?.finish()
       for (const c of classes) c.bytes += copies?.bytes.get(c.name) ?? 0
+      // in class order, as one thread would have met them
+      for (const cls of defs) {
+        for (const [job, list] of partWarnings) if (job.cls === cls) warnings.push(...list)
+      }
     } finally {
       await copies?.abort()
     }
@@ -168,21 +232,60 @@ function exportPropnames(cls: ClassDef): string[] {
   return names.filter((n) => !(cls.kind === 'FileClass' && n === 'content')).sort(compareCodePoints)
 }
 
-async function exportClass(
+/** One file of an export: a class's `<class>.csv` (table) or `<class>-journals.csv`. */
+export interface PartJob {
+  cls: ClassDef
+  kind: 'table' | 'journals'
+  /** the export's folder */
+  dir: string
+  /** the class's node ids in getnodeids() order, when the caller has them already */
+  ids?: number[]
+}
+
+/** What a part wrote: its rows (nodes or journal entries), bytes and warnings. */
+export interface PartResult {
+  count: number
+  bytes: number
+  warnings: string[]
+}
+
+/** Writes one part of an export through `conn` (inside its read transaction). */
+export async function exportPart(conn: SqlConn, job: PartJob): Promise<PartResult> {
+  const ids = job.ids ?? (await nodeIds(conn, job.cls))
+  const warnings: string[] = []
+  if (job.kind === 'table') return {...(await exportTable(conn, job.cls, job.dir, ids)), warnings}
+  return {...(await exportJournals(conn, job.cls, ids, allProps(job.cls), job.dir, warnings)), warnings}
+}
+
+/** Roughly how long a part takes, in fields encoded: rows times fields (a journal row: 5, its params the most). */
+async function partCost(conn: SqlConn, job: PartJob): Promise<number> {
+  const {cls} = job
+  if (job.kind === 'journals') {
+    if (!cls.journalling) return 0
+    return Number((await conn.all(`select count(*) from ${cls.name}__journal`))[0]?.[0] ?? 0) * 8
+  }
+  const nodes = job.ids?.length ?? Number((await conn.all(`select count(*) from _${cls.name}`))[0]?.[0] ?? 0)
+  return nodes * (allProps(cls).size + 1)
+}
+
+/** `<class>.csv`: the nodes of `ids`, in roundup-admin's order. */
+async function exportTable(
   conn: SqlConn,
   cls: ClassDef,
   dir: string,
-  /** the node ids whose contents are being copied (FileClass with files), else undefined */
-  copied: number[] | undefined,
-  warnings: string[],
-): Promise<ClassExport> {
+  ids: number[],
+): Promise<{count: number; bytes: number}> {
   const props = allProps(cls)
   const propnames = exportPropnames(cls)
   const columns = propnames.filter((n) => n !== 'id' && props.get(n)?.type !== 'Multilink')
   const multilinks = propnames.filter((n) => props.get(n)?.type === 'Multilink')
   // per exported property: its definition and its column in the node row (id, __retired__, columns…)
-  const plan = propnames.map((name) => [name, props.get(name) as PropDef, 2 + columns.indexOf(name)] as const)
-  const ids = copied ?? (await nodeIds(conn, cls))
+  // and, for a stored column, how its field is written
+  const plan = propnames.map((name) => {
+    const p = props.get(name) as PropDef
+    const field = name === 'id' || p.type === 'Multilink' ? undefined : exportField(p, conn.backend)
+    return [name, p, 2 + columns.indexOf(name), field] as const
+  })
   const order = [...ids]
   if (cls.key) {
     const keyRows = await conn.all(`select id, _${cls.key}, __retired__ from _${cls.name}`)
@@ -223,30 +326,21 @@ async function exportClass(
       for (const id of batch) {
         const r = rows.get(id)
         if (!r) continue
-        const fields: string[] = []
-        for (const [name, p, column] of plan) {
-          let v: PyValue
-          if (name === 'id') v = String(id)
+        let line = ''
+        for (const [name, p, column, field] of plan) {
+          if (name === 'id') line += `'${id}':`
           else if (p.type === 'Multilink') {
-            v = (links.get(name)?.get(id) ?? []).sort((a, b) => a - b).map(String)
-          } else v = exportValue(p, r[column], conn.backend)
-          fields.push(reprExport(v))
+            line += `${multilinkField((links.get(name)?.get(id) ?? []).sort((a, b) => a - b))}:`
+          } else line += `${(field as (v: unknown) => string)(r[column])}:`
         }
-        fields.push(reprExport(Number(r[1]) > 0))
-        await out.write(csvLine(fields))
+        const wrote = out.write(Number(r[1]) > 0 ? `${line}True\n` : `${line}False\n`)
+        if (wrote) await wrote
       }
     }
   } finally {
     await out.close()
   }
-  const journals = await exportJournals(conn, cls, ids, props, dir, warnings)
-  return {
-    name: cls.name,
-    items: order.length,
-    journals: journals.count,
-    files: copied?.length ?? 0,
-    bytes: out.bytes + journals.bytes,
-  }
+  return {count: order.length, bytes: out.bytes}
 }
 
 /** Copies the first of `places` that exists (blobPlaces order, without a blocking existence check per file). */
@@ -309,11 +403,13 @@ class BlobCopier {
     const source = join(this.tracker.dbDir, 'files', cls)
     const dest = join(this.dir, `${cls}-files`)
     if (statSync(source, {throwIfNoEntry: false})?.isDirectory()) {
-      const copy = copyTreeInThread({src: source, dest, stage: false, only: {cls, ids}})
+      // `<id//1000>/<class><id>`: where roundup keeps a node's content
+      const paths = new Map(ids.map((id) => [`${Math.floor(id / 1000)}/${cls}${id}`, id]))
+      const copy = copyTreeInThread(source, dest, {stage: false, only: [...paths.keys()]})
       this.running = copy
       try {
         const {copied, bytes} = await copy.done
-        for (const id of copied) pending.delete(id)
+        for (const path of copied) pending.delete(paths.get(path) as number)
         this.count(cls, bytes)
       } finally {
         this.running = undefined
@@ -385,12 +481,12 @@ async function exportJournals(
       return {count: 0, bytes: 0}
     }
     const cols = `nodeid, date, tag, action, params from ${cls.name}__journal`
-    const emit = async (r: unknown[]) => {
-      const row = exportJournalRow(r, props, conn.backend)
-      if (row) {
-        await out.write(csvLine(row))
-        count++
-      }
+    // a promise only when the writer wrote its lines out
+    const emit = (r: unknown[]): Promise<void> | undefined => {
+      const line = exportJournalLine(r, props, conn.backend)
+      if (line === undefined) return undefined
+      count++
+      return out.write(line)
     }
     const runs = ascendingRuns(ids)
     if (conn.backend === 'sqlite' && runs.length <= MAX_RUNS) {
@@ -404,7 +500,10 @@ async function exportJournals(
           for (const r of rows) {
             const nodeid = Number(r[0])
             while (k < to && (ids[k] as number) < nodeid) k++
-            if (k < to && ids[k] === nodeid) await emit(r)
+            if (k < to && ids[k] === nodeid) {
+              const wrote = emit(r)
+              if (wrote) await wrote
+            }
           }
         }
       }

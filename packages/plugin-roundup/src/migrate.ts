@@ -14,7 +14,7 @@ import {tmpdir} from 'node:os'
 import {basename, dirname, isAbsolute, join, relative, resolve} from 'node:path'
 import {parseDbUrl, redactUrl} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
-import {copyTree, syncTree} from '@bkcli/core/fs'
+import {copyTree, copyTreeInThread, syncTree} from '@bkcli/core/fs'
 import {IniFile} from '@bkcli/core/ini'
 import {crashPoint, onInterrupt} from '@bkcli/core/safety'
 import {commitParts, journalPathFor, type Plan, recoverCommit, step, sweepLeftovers} from '@bkcli/core/workflow'
@@ -32,7 +32,6 @@ import {allProps, type ClassDef, type TrackerSchema} from './schema.js'
 import {openFreshDatabase} from './target.js'
 import {describeDatabase, openTracker, type Tracker} from './tracker.js'
 import {connect, type SqlConn} from './tracker-db.js'
-import {copyTreeInThread} from './tree-copy.js'
 import {convertDate, convertJournalParams} from './values.js'
 
 export interface MigrateOptions {
@@ -319,7 +318,7 @@ async function isDir(path: string): Promise<boolean> {
 async function copyContents(src: string, dest: string): Promise<void> {
   const parent = await stat(dirname(dest))
   // in a thread of its own: its small-file copies run on the other core, not between the rows on this one
-  await copyTreeInThread({src, dest, stage: true}).done
+  await copyTreeInThread(src, dest).done
   await utimes(dirname(dest), parent.atime, parent.mtime)
 }
 

@@ -34,8 +34,12 @@ export function pyFloatRepr(x: number): string {
   if (Number.isNaN(x)) return 'nan'
   if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf'
   if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0'
-  // whole numbers below 1e16 print in fixed notation with one decimal (most dates' seconds)
-  if (Number.isInteger(x) && Math.abs(x) < 1e16) return `${x}.0`
+  const abs = Math.abs(x)
+  if (abs >= 1e-4 && abs < 1e16) {
+    // whole numbers print in fixed notation with one decimal (most dates' seconds); the others as JavaScript
+    // prints them: the same shortest round-trip digits, and fixed notation over all of this range (1e-7 .. 1e21)
+    return Number.isInteger(x) ? `${x}.0` : String(x)
+  }
   const sign = x < 0 ? '-' : ''
   const [mant, expText] = Math.abs(x).toExponential().split('e')
   const digits = mant!.replace('.', '')

@@ -38,6 +38,8 @@ export interface ConnectOptions {
   readonly?: boolean
   /** sqlite: create the file (import into a new tracker) */
   create?: boolean
+  /** sqlite: how long to wait for a lock, ms (default 30 s) */
+  busyTimeout?: number
 }
 
 export async function connect(tracker: Tracker, options: ConnectOptions = {}): Promise<SqlConn> {
@@ -104,7 +106,7 @@ export async function openSqlite(file: string, options: ConnectOptions = {}): Pr
     {
       readonly: options.readonly ?? false,
       create: options.create,
-      busyTimeout: 30000,
+      busyTimeout: options.busyTimeout ?? 30000,
     },
   )
   return adapt(c, 'sqlite', (error) => error)

@@ -2,7 +2,8 @@
  * Conversions between what a backend stores and the Python values export writes / import reads,
  * following rdbms_common's sql_to_hyperdb_value / hyperdb_to_sql_value and getjournal / _journal_marshal.
  */
-import {evalImport, PyDict, PyTuple, type PyValue, reprExport} from './pyrepr.js'
+import {csvField, csvLine} from './csv.js'
+import {bytesRepr, evalImport, PyDict, PyTuple, type PyValue, pyFloatRepr, reprExport} from './pyrepr.js'
 import {
   type Backend,
   dateFromParamText,
@@ -51,6 +52,83 @@ export function exportValue(p: PropDef, v: unknown, backend: Backend): PyValue {
     default:
       return text(v)
   }
+}
+
+/** A sqlite Date as Date.serialise() wrote it: yyyymmddHHMMSS.fff (date.Date reads this prefix). */
+const SQLITE_DATE = /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d?(?:\.\d+)?)/
+
+/**
+ * The export field (CSV-quoted) of a stored sqlite date: `reprExport(dateTuple(…))` written straight from the text,
+ * without the tuple, its bigints and the generic repr (a date is in every row and every journal entry).
+ */
+function sqliteDateField(v: unknown): string | undefined {
+  const s = SQLITE_DATE.exec(Buffer.isBuffer(v) ? v.toString('utf8') : String(v))
+  if (!s) return undefined
+  return `(${+s[1]!}, ${+s[2]!}, ${+s[3]!}, ${+s[4]!}, ${+s[5]!}, ${pyFloatRepr(Number.parseFloat(s[6]!))}, 0, 0, 0)`
+}
+
+/** A stored string's export field: its bytes repr, CSV-quoted when needed. */
+const stringField = (v: unknown): string => csvField(bytesRepr(text(v)))
+
+/**
+ * The CSV field export writes for one stored column of `p` (never a Multilink): the same text as
+ * `csvField(reprExport(exportValue(p, v, backend)))`, with the common cases (strings, links, sqlite dates) written
+ * directly.
+ */
+export function exportField(p: PropDef, backend: Backend): (v: unknown) => string {
+  const generic = (v: unknown) => csvField(reprExport(exportValue(p, v, backend)))
+  switch (p.type) {
+    case 'String':
+    case 'Password':
+      return (v) => (v === null || v === undefined ? 'None' : stringField(v))
+    case 'Link':
+      return (v) => {
+        if (v === null || v === undefined) return 'None'
+        // a node id: digits, nothing to escape or quote
+        if (typeof v === 'number' || typeof v === 'bigint') return `'${v}'`
+        return stringField(v)
+      }
+    case 'Date':
+      if (backend !== 'sqlite') return generic
+      return (v) => (v === null || v === undefined ? 'None' : (sqliteDateField(v) ?? generic(v)))
+    default:
+      return generic
+  }
+}
+
+/** The export field of a Multilink's ids (ascending): `['1', '2']`, nothing in it to quote. */
+export function multilinkField(ids: number[]): string {
+  if (ids.length === 0) return '[]'
+  return `['${ids.join("', '")}']`
+}
+
+/** A link/unlink journal entry's params as Roundup stores them: `('<class>', '<id>', '<property>')`. */
+const LINK_PARAMS = /^\('[A-Za-z0-9_]+', '[0-9]+', '[A-Za-z0-9_]+'\)$/
+
+/**
+ * One journal row as export_journals writes it, the CSV line itself, or undefined when history() drops the row:
+ * `csvLine(exportJournalRow(row, props, backend))`, with the most common entries (a create with no params, a link or
+ * unlink, on sqlite) written without parsing and re-writing their params (their repr is the stored text).
+ */
+export function exportJournalLine(row: unknown[], props: Map<string, PropDef>, backend: Backend): string | undefined {
+  const [nodeid, date, tag, action, paramsText] = row
+  if (
+    backend === 'sqlite' &&
+    typeof nodeid === 'number' &&
+    typeof action === 'string' &&
+    typeof paramsText === 'string'
+  ) {
+    let params: string | undefined
+    if (action === 'create' && paramsText === '{}') params = '{}'
+    else if ((action === 'link' || action === 'unlink') && LINK_PARAMS.test(paramsText)) params = paramsText
+    const d = params === undefined ? undefined : sqliteDateField(date)
+    if (params !== undefined && d !== undefined) {
+      const user = tag === null || tag === undefined ? 'None' : stringField(tag)
+      return `'${nodeid}':${d}:${user}:'${action}':${params}\n`
+    }
+  }
+  const fields = exportJournalRow(row, props, backend)
+  return fields && csvLine(fields)
 }
 
 function truthy(v: PyValue): boolean {

@@ -124,6 +124,57 @@ describe('bk roundup export from the sqlite fixture', () => {
     expect(readFileSync(join(out, 'user.csv'), 'utf8')).toContain("'In WAL only'")
   })
 
+  it('two threads share the parts (each a table or journals) and the export stays byte-identical', async () => {
+    const home = fixtureTree('sqlite-home')
+    const out = join(tempDir(), 'export')
+    const parts: string[] = []
+    const result = await exportTracker(home, out, {
+      secondFirst: true,
+      onPart: (cls, part, thread) => parts.push(`${thread} ${cls} ${part}`),
+    })
+    expect(treeDifferences(out, exportFixture)).toEqual([])
+    expect(result.files).toBe(66)
+    expect(result.bytes).toBe(sizes(exportFixture))
+    expect(parts).toHaveLength(16)
+    expect(parts.filter((p) => p.startsWith('second ')).length).toBeGreaterThan(0)
+    expect(parts.filter((p) => p.startsWith('main ')).length).toBeGreaterThan(0)
+  })
+
+  it('a commit between its snapshot and the second thread’s: the second thread writes nothing, the export is the snapshot', async () => {
+    const home = fixtureTree('sqlite-home')
+    const db = new Database(join(home, 'db', 'db'))
+    db.pragma('journal_mode = WAL')
+    const classes = (
+      db
+        .prepare("select name from sqlite_master where type = 'table' and name like '%__journal'")
+        .raw(true)
+        .all() as string[][]
+    ).map(([t]) => (t as string).replace(/__journal$/, ''))
+    const out = join(tempDir(), 'export')
+    const parts: string[] = []
+    try {
+      await exportTracker(home, out, {
+        secondFirst: true,
+        onPart: (cls, part, thread) => parts.push(`${thread} ${cls} ${part}`),
+        // every class's rows and journals change: whichever part a thread reading the new state wrote would show it
+        afterSnapshot: () => {
+          db.transaction(() => {
+            for (const cls of classes) {
+              db.prepare(`update _${cls} set _activity = '20300101000000.000'`).run()
+              db.prepare(`insert into ${cls}__journal values (1, '20300101000000.000', '1', 'create', '{}')`).run()
+            }
+          })()
+        },
+      })
+    } finally {
+      db.close()
+    }
+    expect(classes.length).toBe(8)
+    expect(treeDifferences(out, exportFixture)).toEqual([])
+    expect(parts.filter((p) => p.startsWith('second '))).toEqual([])
+    expect(parts).toHaveLength(16)
+  })
+
   it('journals: per node in getnodeids() order, ties within one date in the order sqlite gives roundup', async () => {
     const home = fixtureTree('sqlite-home')
     const db = new Database(join(home, 'db', 'db'))

@@ -1,5 +1,12 @@
 export {type CopyTreeOptions, type CopyTreeResult, copyTree} from './copy.js'
 export {copyLiveFile} from './copy-file.js'
+export {
+  copyTreeInThread,
+  type ThreadCopy,
+  type ThreadCopyOptions,
+  type ThreadCopyResult,
+  threadExecArgv,
+} from './copy-thread.js'
 export {fsyncTree, syncTree} from './fsync-tree.js'
 export {hashStream, md5File, type RangeOptions, sha256File} from './hash.js'
 export {type FileDigest, type FileHasher, fileHasher} from './hash-thread.js'

@@ -1,0 +1,47 @@
+/**
+ * The thread of copyTreeInThread (copy-thread.ts): one copyTree, its small files copied with this thread's
+ * synchronous calls, while the thread that started it goes on with its own work.
+ */
+import {parentPort, workerData} from 'node:worker_threads'
+import {messageOf} from '../errors.js'
+import {copyTree} from './copy.js'
+import type {ThreadCopyJob, ThreadCopyReply, ThreadCopyResult} from './copy-thread.js'
+
+const job = workerData as ThreadCopyJob
+const reply = (m: ThreadCopyReply) => parentPort?.postMessage(m)
+
+/** The folders on the way to `paths` ('a', 'a/b' for 'a/b/c'). */
+function foldersOf(paths: Iterable<string>): Set<string> {
+  const folders = new Set<string>()
+  for (const path of paths) {
+    for (let slash = path.indexOf('/'); slash > 0; slash = path.indexOf('/', slash + 1)) {
+      folders.add(path.slice(0, slash))
+    }
+  }
+  return folders
+}
+
+try {
+  const copied: string[] = []
+  const options = {stage: job.stage, preserveOwners: job.preserveOwners, hardlinkFrom: job.hardlinkFrom}
+  let result: ThreadCopyResult
+  if (job.only) {
+    const files = new Set(job.only)
+    const folders = foldersOf(files)
+    const tree = await copyTree(job.src, job.dest, {
+      ...options,
+      skip: (path, st) => (st.isDirectory() ? !folders.has(path) : !(st.isFile() && st.nlink === 1 && files.has(path))),
+      onFile: (path) => {
+        copied.push(path)
+      },
+    })
+    result = {...tree, copied}
+  } else {
+    result = {...(await copyTree(job.src, job.dest, options)), copied}
+  }
+  reply({result})
+} catch (error) {
+  // copyTree wraps a system call's failure in a BkError; the errno code is its cause's
+  const code = (error as {cause?: {code?: unknown}} | undefined)?.cause?.code
+  reply({error: messageOf(error), ...(typeof code === 'string' ? {code} : {})})
+}
