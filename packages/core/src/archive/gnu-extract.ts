@@ -413,6 +413,11 @@ export async function gnuUnpack(
   let refusal: UnsafeEntry | undefined
   const framer = new TarFramer(
     (entry) => {
+      // tar goes on after an entry it fails to make (a hard link to a missing file or to a folder, a file named
+      // 'x/.'), and a folder may take a symlink to a folder for itself: the symlink would stay while the checker
+      // takes it for replaced, and the next entries would be written through it (outside the folder). An entry in
+      // a symlink's place (rare: an appended archive): node-tar extracts.
+      if (checker.isSymlink(entry.path)) throw new NativeFallback('an entry in the place of a symlink')
       let checked: ReturnType<EntryChecker['check']>
       try {
         checked = checker.check(entry, filter)
