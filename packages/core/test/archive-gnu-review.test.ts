@@ -9,6 +9,7 @@ import {cleanupTemp, type RawMember, rawTar, temp} from './archive-helpers.js'
 afterAll(cleanupTemp)
 afterEach(() => {
   delete process.env.BK_ARCHIVE_ENGINE
+  delete process.env.TAR_OPTIONS
 })
 
 /**
@@ -61,6 +62,22 @@ it('outsideSymlinks (IOTstack): a symlink to a folder outside, a failed hard lin
   )
   await extractArchive({file, target: join(dir, 'out'), outsideSymlinks: true}).catch(() => undefined)
   expect(readdirSync(outside)).toEqual([])
+})
+
+it("TAR_OPTIONS in the user's environment changes nothing of the extracted tree", async () => {
+  const dir = temp()
+  const file = join(dir, 'x.tar')
+  writeFileSync(
+    file,
+    rawTar([
+      {path: 'top', type: 'Directory'},
+      {path: 'top/f', content: 'one'},
+    ]),
+  )
+  process.env.TAR_OPTIONS = '--strip-components=1'
+  await extractArchive({file, target: join(dir, 'out')})
+  expect(readdirSync(join(dir, 'out'))).toEqual(['top'])
+  expect(readdirSync(join(dir, 'out', 'top'))).toEqual(['f'])
 })
 
 // node-tar 7.5.23 (the node engine, and the GNU engine's fallback for an entry in a symlink's place) never ends:
