@@ -1,5 +1,6 @@
 // Review of the GNU tar extract engine (gnu-extract.ts): archives where GNU tar would write something other than
 // what bk's entry checks approved. Each case is compared with the node-tar engine.
+import {execFileSync} from 'node:child_process'
 import {existsSync, mkdirSync, readdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
@@ -78,6 +79,31 @@ it("TAR_OPTIONS in the user's environment changes nothing of the extracted tree"
   await extractArchive({file, target: join(dir, 'out')})
   expect(readdirSync(join(dir, 'out'))).toEqual(['top'])
   expect(readdirSync(join(dir, 'out', 'top'))).toEqual(['f'])
+})
+
+it('a full disk: the error says so (ENOSPC, as with node-tar) and nothing is left', async () => {
+  const dir = temp()
+  const small = join(dir, 'small')
+  mkdirSync(small)
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', small], {stdio: 'ignore'})
+  } catch {
+    console.log('skipped: mounting a tmpfs is not permitted here')
+    return
+  }
+  try {
+    const file = join(dir, 'x.tar')
+    writeFileSync(file, rawTar([{path: 'big', content: 'z'.repeat(1024 * 1024)}]))
+    const error = await extractArchive({file, target: join(small, 'out')}).then(
+      () => undefined,
+      (e: Error) => e,
+    )
+    expect(error?.message).toMatch(/no space left on device/i)
+    expect((error?.cause as NodeJS.ErrnoException | undefined)?.code).toBe('ENOSPC')
+    expect(readdirSync(small)).toEqual([])
+  } finally {
+    execFileSync('umount', [small])
+  }
 })
 
 // node-tar 7.5.23 (the node engine, and the GNU engine's fallback for an entry in a symlink's place) never ends:

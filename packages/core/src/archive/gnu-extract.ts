@@ -382,6 +382,10 @@ export function startGnuExtract(tar: string, dest: string, preserveOwner: boolea
         /^\S*tar: /,
         '',
       )
+      // a full disk shows as a short write (tar does not write again to get the errno): said, with node-tar's code
+      if (/: Wrote only \d+ of \d+ bytes$/.test(first))
+        return Object.assign(new Error(`${first}: no space left on device (or over quota)`), {code: 'ENOSPC'})
+      if (/No space left on device/.test(first)) return Object.assign(new Error(first), {code: 'ENOSPC'})
       return new Error(first)
     },
     async kill(): Promise<void> {
