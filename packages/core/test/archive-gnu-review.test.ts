@@ -5,7 +5,7 @@ import {existsSync, mkdirSync, readdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {extractArchive} from '../src/archive/index.js'
-import {cleanupTemp, type RawMember, rawTar, temp} from './archive-helpers.js'
+import {cleanupTemp, type RawMember, rawTar, snapshot, temp} from './archive-helpers.js'
 
 afterAll(cleanupTemp)
 afterEach(() => {
@@ -104,6 +104,24 @@ it('a full disk: the error says so (ENOSPC, as with node-tar) and nothing is lef
   } finally {
     execFileSync('umount', [small])
   }
+})
+
+it("names ending in '/.' (a file, a hard link's target): the same tree as node-tar, not a failure", async () => {
+  const dir = temp()
+  const file = join(dir, 'x.tar')
+  writeFileSync(
+    file,
+    rawTar([
+      {path: 'd', type: 'Directory'},
+      {path: 'f/.', content: 'x'},
+      {path: 'h', type: 'Link', linkpath: 'f/.'},
+    ]),
+  )
+  await extractArchive({file, target: join(dir, 'gnu')})
+  process.env.BK_ARCHIVE_ENGINE = 'node'
+  await extractArchive({file, target: join(dir, 'node')})
+  expect(snapshot(join(dir, 'gnu'))).toEqual(snapshot(join(dir, 'node')))
+  expect(readdirSync(join(dir, 'gnu')).sort()).toEqual(['d', 'f', 'h'])
 })
 
 // node-tar 7.5.23 (the node engine, and the GNU engine's fallback for an entry in a symlink's place) never ends:
