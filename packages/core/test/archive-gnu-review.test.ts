@@ -124,6 +124,48 @@ it("names ending in '/.' (a file, a hard link's target): the same tree as node-t
   expect(readdirSync(join(dir, 'gnu')).sort()).toEqual(['d', 'f', 'h'])
 })
 
+/** A ustar header (and data) written field by field: `prefix` and `name` as given, whatever they hold. */
+function ustar(name: string, type: string, options: {prefix?: string; linkpath?: string; content?: string} = {}) {
+  const header = Buffer.alloc(512)
+  const content = Buffer.from(options.content ?? '')
+  header.write(name, 0, 100, 'utf8')
+  header.write('0000755\0', 100, 'latin1')
+  header.write('0000000\0', 108, 'latin1')
+  header.write('0000000\0', 116, 'latin1')
+  header.write(`${content.length.toString(8).padStart(11, '0')}\0`, 124, 'latin1')
+  header.write('14712345670\0', 136, 'latin1')
+  header.write(type, 156, 'latin1')
+  header.write(options.linkpath ?? '', 157, 100, 'utf8')
+  header.write('ustar\x0000', 257, 'latin1')
+  header.write(options.prefix ?? '', 345, 155, 'utf8')
+  header.fill(0x20, 148, 156)
+  let sum = 0
+  for (const b of header) sum += b
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1')
+  return Buffer.concat([header, content, Buffer.alloc((512 - (content.length % 512)) % 512)])
+}
+
+it('a name part starting with U+FEFF (a BOM) is checked as tar writes it', async () => {
+  // a/\uFEFFl -> .. (the folder itself); then prefix 'a' + name '\uFEFFl/z' -> ../..: checked as 'a/l/z' (inside,
+  // no symlink on the way) when the BOM is dropped, written by tar as 'z' -> ../.. in the folder; then z/ESCAPED
+  const dir = temp()
+  mkdirSync(join(dir, 'p'))
+  const file = join(dir, 'x.tar')
+  writeFileSync(
+    file,
+    Buffer.concat([
+      ustar('a', '5'),
+      ustar('a/\uFEFFl', '2', {linkpath: '..'}),
+      ustar('\uFEFFl/z', '2', {prefix: 'a', linkpath: '../..'}),
+      ustar('z/ESCAPED', '0', {content: 'pwned'}),
+      Buffer.alloc(1024),
+    ]),
+  )
+  await extractArchive({file, target: join(dir, 'p', 'out')}).catch(() => undefined)
+  expect(existsSync(join(dir, 'ESCAPED'))).toBe(false)
+  expect(readdirSync(dir).sort()).toEqual(['p', 'x.tar'])
+})
+
 // node-tar 7.5.23 (the node engine, and the GNU engine's fallback for an entry in a symlink's place) never ends:
 // after the failed hard link to a folder over 'a/b/x' its Unpack emits neither 'error' nor 'close', so
 // extractArchive never settles. Not of the GNU engine; kept as a reproducer.

@@ -45,7 +45,9 @@ const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile'])
  * told not to restore). `path`, `linkpath` and `size` are read here. Any other keyword: node-tar extracts. */
 const PAX_KEPT = /^(mtime|atime|ctime|uid|gid|uname|gname|comment|SCHILY\.xattr\..+|LIBARCHIVE\.xattr\..+)$/
 
-const utf8 = new TextDecoder('utf-8', {fatal: true})
+// ignoreBOM: a name's leading U+FEFF is kept, as tar writes it (the default drops it: a prefix 'a' and a name
+// '\uFEFFl/x' were checked as 'a/l/x', written as 'a/\uFEFFl/x')
+const utf8 = new TextDecoder('utf-8', {fatal: true, ignoreBOM: true})
 
 function text(bytes: Buffer): string {
   if (bytes.includes(0)) throw new NativeFallback('a name with a NUL byte')
