@@ -124,6 +124,23 @@ it("names ending in '/.' (a file, a hard link's target): the same tree as node-t
   expect(readdirSync(join(dir, 'gnu')).sort()).toEqual(['d', 'f', 'h'])
 })
 
+it("a hard link to 'f/': the same tree as node-tar, not a failure", async () => {
+  const dir = temp()
+  const file = join(dir, 'x.tar')
+  writeFileSync(
+    file,
+    rawTar([
+      {path: 'f', content: 'x'},
+      {path: 'h', type: 'Link', linkpath: 'f/'},
+    ]),
+  )
+  await extractArchive({file, target: join(dir, 'gnu')})
+  process.env.BK_ARCHIVE_ENGINE = 'node'
+  await extractArchive({file, target: join(dir, 'node')})
+  expect(snapshot(join(dir, 'gnu'))).toEqual(snapshot(join(dir, 'node')))
+  expect(readdirSync(join(dir, 'gnu')).sort()).toEqual(['f', 'h'])
+})
+
 /** A ustar header (and data) written field by field: `prefix` and `name` as given, whatever they hold. */
 function ustar(name: string, type: string, options: {prefix?: string; linkpath?: string; content?: string} = {}) {
   const header = Buffer.alloc(512)

@@ -303,9 +303,10 @@ export class TarFramer {
     if (path === '') throw corrupt('invalid entry: path is required')
     if (!FILE_TYPES.has(type) && size !== 0) throw new NativeFallback(`a ${type} entry with data`)
     if (FILE_TYPES.has(type) && path.endsWith('/')) throw new NativeFallback('a file entry named like a folder')
-    // tar opens the name as stored, and 'f/.' is no file's name for it (node-tar and the checker read 'f')
+    // tar opens the name as stored, and 'f/.' is no file's name for it (node-tar and the checker read 'f'); nor is
+    // 'f/' a hard link's target
     if (type !== 'Directory' && /\/\.\/*$/.test(path)) throw new NativeFallback("a name ending in '/.'")
-    if (type === 'Link' && /\/\.\/*$/.test(linkpath)) throw new NativeFallback("a link target ending in '/.'")
+    if (type === 'Link' && /\/\.?\/*$/.test(linkpath)) throw new NativeFallback("a link target ending in '/' or '/.'")
     writeSize(header, size)
     writeChecksum(header)
     const entry: FramedEntry = {path, type, size}
