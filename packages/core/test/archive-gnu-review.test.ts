@@ -183,6 +183,35 @@ it('a name part starting with U+FEFF (a BOM) is checked as tar writes it', async
   expect(readdirSync(dir).sort()).toEqual(['p', 'x.tar'])
 })
 
+it('a malformed mtime, uid or a blank mode: the same tree as node-tar, not a failure', async () => {
+  const dir = temp()
+  const entry = (field: number, text: string) => {
+    const block = ustar('m', '0', {content: '1'})
+    block.write(text, field, 'latin1')
+    block.fill(0x20, 148, 156)
+    let sum = 0
+    for (const b of block.subarray(0, 512)) sum += b
+    block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1')
+    return block
+  }
+  const cases: [string, Buffer][] = [
+    ['mtime', entry(136, 'zzzzzzzzzzz\0')],
+    ['uid', entry(108, '-------\0')],
+    ['mode', entry(100, '       \0')],
+  ]
+  for (const [what, block] of cases) {
+    const file = join(dir, `${what}.tar`)
+    writeFileSync(file, Buffer.concat([block, Buffer.alloc(1024)]))
+    delete process.env.BK_ARCHIVE_ENGINE
+    await extractArchive({file, target: join(dir, `gnu-${what}`)})
+    process.env.BK_ARCHIVE_ENGINE = 'node'
+    await extractArchive({file, target: join(dir, `node-${what}`)})
+    expect(snapshot(join(dir, `gnu-${what}`), {mtimes: false}), what).toEqual(
+      snapshot(join(dir, `node-${what}`), {mtimes: false}),
+    )
+  }
+})
+
 // node-tar 7.5.23 (the node engine, and the GNU engine's fallback for an entry in a symlink's place) never ends:
 // after the failed hard link to a folder over 'a/b/x' its Unpack emits neither 'error' nor 'close', so
 // extractArchive never settles. Not of the GNU engine; kept as a reproducer.

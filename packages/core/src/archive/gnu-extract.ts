@@ -40,6 +40,13 @@ const TYPES: Record<string, string> = {
   '6': 'FIFO',
 }
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile'])
+/** mode, uid, gid, mtime: offset and length in a header */
+const NUMERIC: [number, number][] = [
+  [100, 8],
+  [108, 8],
+  [116, 8],
+  [136, 12],
+]
 
 /** pax keywords GNU tar reads that change nothing this reader decides (times, owners, comments, attributes it is
  * told not to restore). `path`, `linkpath` and `size` are read here. Any other keyword: node-tar extracts. */
@@ -271,6 +278,11 @@ export class TarFramer {
     }
     const type = TYPES[flag]
     if (!type) throw new NativeFallback(`entry type '${flag}'`)
+    // an entry's mode, owner or time GNU tar would not read (an error failing the whole extract, or a blank mode taken as 0);
+    // node-tar reads them leniently
+    for (const [off, len] of NUMERIC)
+      if (header[off] !== 0xff && numField(header, off, len) === undefined)
+        throw new NativeFallback('a malformed numeric field')
     const pax = this.pax
     let path: string
     let linkpath: string | undefined
