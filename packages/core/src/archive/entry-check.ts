@@ -120,6 +120,18 @@ export class EntryChecker {
     throw new UnsafeEntry(entry.path, `unsupported entry type ${type}`)
   }
 
+  /** Whether the entry path `raw` (as stored) names a symlink: one this archive made so far, or one on disk. */
+  isSymlink(raw: string): boolean {
+    let parts: string[]
+    try {
+      parts = splitSafe(raw).slice(this.strip)
+    } catch (error) {
+      if (error instanceof UnsafeEntry) return false
+      throw error
+    }
+    return parts.length > 0 && this.symlinkAt(parts.join('/')) !== undefined
+  }
+
   /** Re-check every symlink against the final tree; returns the unsafe ones. */
   finish(): UnsafeEntry[] {
     const bad: UnsafeEntry[] = []

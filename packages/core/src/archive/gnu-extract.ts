@@ -40,12 +40,21 @@ const TYPES: Record<string, string> = {
   '6': 'FIFO',
 }
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile'])
+/** mode, uid, gid, mtime: offset and length in a header */
+const NUMERIC: [number, number][] = [
+  [100, 8],
+  [108, 8],
+  [116, 8],
+  [136, 12],
+]
 
 /** pax keywords GNU tar reads that change nothing this reader decides (times, owners, comments, attributes it is
  * told not to restore). `path`, `linkpath` and `size` are read here. Any other keyword: node-tar extracts. */
 const PAX_KEPT = /^(mtime|atime|ctime|uid|gid|uname|gname|comment|SCHILY\.xattr\..+|LIBARCHIVE\.xattr\..+)$/
 
-const utf8 = new TextDecoder('utf-8', {fatal: true})
+// ignoreBOM: a name's leading U+FEFF is kept, as tar writes it (the default drops it: a prefix 'a' and a name
+// '\uFEFFl/x' were checked as 'a/l/x', written as 'a/\uFEFFl/x')
+const utf8 = new TextDecoder('utf-8', {fatal: true, ignoreBOM: true})
 
 function text(bytes: Buffer): string {
   if (bytes.includes(0)) throw new NativeFallback('a name with a NUL byte')
@@ -271,6 +280,11 @@ export class TarFramer {
     }
     const type = TYPES[flag]
     if (!type) throw new NativeFallback(`entry type '${flag}'`)
+    // an entry's mode, owner or time GNU tar would not read (an error failing the whole extract, or a blank mode taken as 0);
+    // node-tar reads them leniently
+    for (const [off, len] of NUMERIC)
+      if (header[off] !== 0xff && numField(header, off, len) === undefined)
+        throw new NativeFallback('a malformed numeric field')
     const pax = this.pax
     let path: string
     let linkpath: string | undefined
@@ -303,6 +317,10 @@ export class TarFramer {
     if (path === '') throw corrupt('invalid entry: path is required')
     if (!FILE_TYPES.has(type) && size !== 0) throw new NativeFallback(`a ${type} entry with data`)
     if (FILE_TYPES.has(type) && path.endsWith('/')) throw new NativeFallback('a file entry named like a folder')
+    // tar opens the name as stored, and 'f/.' is no file's name for it (node-tar and the checker read 'f'); nor is
+    // 'f/' a hard link's target
+    if (type !== 'Directory' && /\/\.\/*$/.test(path)) throw new NativeFallback("a name ending in '/.'")
+    if (type === 'Link' && /\/\.?\/*$/.test(linkpath)) throw new NativeFallback("a link target ending in '/' or '/.'")
     writeSize(header, size)
     writeChecksum(header)
     const entry: FramedEntry = {path, type, size}
@@ -345,10 +363,11 @@ export function startGnuExtract(tar: string, dest: string, preserveOwner: boolea
     // (a placeholder's inode, reused by a folder made in its place, fails tar's last step)
     '--absolute-names',
   ]
-  const child: ChildProcess = spawnTied(tar, args, {
-    stdio: ['pipe', 'ignore', 'pipe'],
-    env: {...process.env, LC_ALL: 'C'},
-  })
+  // TAR_OPTIONS in the user's environment would be read by tar as options (--strip-components, --transform,
+  // --keep-old-files...): a tree other than the one checked
+  const env: NodeJS.ProcessEnv = {...process.env, LC_ALL: 'C'}
+  delete env.TAR_OPTIONS
+  const child: ChildProcess = spawnTied(tar, args, {stdio: ['pipe', 'ignore', 'pipe'], env})
   let stderr = ''
   child.stderr?.setEncoding('utf8')
   child.stderr?.on('data', (t: string) => {
@@ -384,6 +403,10 @@ export function startGnuExtract(tar: string, dest: string, preserveOwner: boolea
         /^\S*tar: /,
         '',
       )
+      // a full disk shows as a short write (tar does not write again to get the errno): said, with node-tar's code
+      if (/: Wrote only \d+ of \d+ bytes$/.test(first))
+        return Object.assign(new Error(`${first}: no space left on device (or over quota)`), {code: 'ENOSPC'})
+      if (/No space left on device/.test(first)) return Object.assign(new Error(first), {code: 'ENOSPC'})
       return new Error(first)
     },
     async kill(): Promise<void> {
@@ -416,6 +439,11 @@ export async function gnuUnpack(
   let refusal: UnsafeEntry | undefined
   const framer = new TarFramer(
     (entry) => {
+      // tar goes on after an entry it fails to make (a hard link to a missing file or to a folder, a file named
+      // 'x/.'), and a folder may take a symlink to a folder for itself: the symlink would stay while the checker
+      // takes it for replaced, and the next entries would be written through it (outside the folder). An entry in
+      // a symlink's place (rare: an appended archive): node-tar extracts.
+      if (checker.isSymlink(entry.path)) throw new NativeFallback('an entry in the place of a symlink')
       let checked: ReturnType<EntryChecker['check']>
       try {
         checked = checker.check(entry, filter)
