@@ -363,10 +363,9 @@ export function startGnuExtract(tar: string, dest: string, preserveOwner: boolea
     // (a placeholder's inode, reused by a folder made in its place, fails tar's last step)
     '--absolute-names',
   ]
-  // TAR_OPTIONS in the user's environment would be read by tar as options (--strip-components, --transform,
+  // spawnTied leaves out TAR_OPTIONS, which tar would read as options (--strip-components, --transform,
   // --keep-old-files...): a tree other than the one checked
   const env: NodeJS.ProcessEnv = {...process.env, LC_ALL: 'C'}
-  delete env.TAR_OPTIONS
   const child: ChildProcess = spawnTied(tar, args, {stdio: ['pipe', 'ignore', 'pipe'], env})
   let stderr = ''
   child.stderr?.setEncoding('utf8')

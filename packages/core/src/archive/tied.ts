@@ -69,8 +69,25 @@ function setsDeathSignal(setpriv: string): boolean {
   return probe.error === undefined && probe.status === 0
 }
 
-/** spawn(program, args, options), the child killed by the kernel when this process dies (where it can be). */
-export function spawnTied(program: string, args: string[], options: SpawnOptions): ChildProcess {
+/**
+ * Variables of the user's environment that tar, gzip and pigz read as extra options (TAR_OPTIONS=--strip-components=1,
+ * PIGZ=-z, GZIP=...): an archive written or a tree extracted other than the one bk asked for and checked.
+ */
+const OPTION_VARIABLES = ['TAR_OPTIONS', 'GZIP', 'PIGZ']
+
+/** `env` (default process.env) without {@link OPTION_VARIABLES}. */
+function withoutOptionVariables(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  const clean = {...(env ?? process.env)}
+  for (const name of OPTION_VARIABLES) delete clean[name]
+  return clean
+}
+
+/**
+ * spawn(program, args, options), the child killed by the kernel when this process dies (where it can be), and
+ * without the environment variables that would add options to tar, gzip or pigz.
+ */
+export function spawnTied(program: string, args: string[], spawnOptions: SpawnOptions): ChildProcess {
+  const options = {...spawnOptions, env: withoutOptionVariables(spawnOptions.env)}
   const wrapper = deathSignalWrapper()
   // a program not found starts plainly, so that its failure stays spawn's ENOENT
   const resolved = wrapper ? onPath(program) : undefined
