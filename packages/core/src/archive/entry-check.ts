@@ -56,6 +56,8 @@ export function splitSafe(raw: string, what = 'path'): string[] {
 export class EntryChecker {
   /** archive path -> symlink target, as extracted so far */
   private readonly links = new Map<string, string>()
+  /** archive paths that are folders: folder entries and the parents of every entry */
+  private readonly dirs = new Set<string>()
 
   /** `root`: the extraction directory, consulted for symlinks that exist before extraction (optional). */
   constructor(
@@ -80,6 +82,7 @@ export class EntryChecker {
     const through = this.firstLinkIn(parts.slice(0, -1))
     if (through !== undefined) throw new UnsafeEntry(entry.path, `is written through the symlink ${through}`)
     const extracted = !keep || keep(path)
+    this.noteFolders(parts, DIR_TYPES.has(type))
     if (FILE_TYPES.has(type) || DIR_TYPES.has(type)) {
       if (extracted) this.forget(path)
       return {path}
@@ -107,6 +110,8 @@ export class EntryChecker {
       if (linkThrough !== undefined)
         throw new UnsafeEntry(entry.path, `hard link target goes through the symlink ${linkThrough}`)
       const linkpath = linkParts.join('/')
+      // no archiver makes one; node-tar never ends on one made over a symlink, GNU tar refuses it
+      if (this.isFolder(linkpath)) throw new UnsafeEntry(entry.path, `hard link to the folder ${linkpath}`)
       // a hard link to a symlink is a new symlink with the same text, which may resolve elsewhere from here
       const symlinkText = this.symlinkAt(linkpath)
       if (symlinkText !== undefined) {
@@ -118,6 +123,27 @@ export class EntryChecker {
     if (type === 'CharacterDevice' || type === 'BlockDevice') throw new UnsafeEntry(entry.path, 'device file')
     if (type === 'FIFO') throw new UnsafeEntry(entry.path, 'fifo (named pipe)')
     throw new UnsafeEntry(entry.path, `unsupported entry type ${type}`)
+  }
+
+  /** Records the folders an entry shows: its parents, and itself when it is one. */
+  private noteFolders(parts: string[], isFolder: boolean): void {
+    const parent = parts.slice(0, -1).join('/')
+    if (parent !== '' && !this.dirs.has(parent)) {
+      // its parents' parents too, each once
+      for (let i = 1; i < parts.length; i++) this.dirs.add(parts.slice(0, i).join('/'))
+    }
+    if (isFolder && parts.length > 0) this.dirs.add(parts.join('/'))
+  }
+
+  /** Whether an archive path is a folder: one this archive showed, or one on disk (pre-existing content). */
+  private isFolder(path: string): boolean {
+    if (this.dirs.has(path)) return true
+    if (!this.root) return false
+    try {
+      return lstatSync(join(this.root, path)).isDirectory()
+    } catch {
+      return false
+    }
   }
 
   /** Whether the entry path `raw` (as stored) names a symlink: one this archive made so far, or one on disk. */
