@@ -105,6 +105,21 @@ function emptyDirSync(dir: string): void {
   for (const name of readdirSync(dir)) rmSync(join(dir, name), {recursive: true, force: true})
 }
 
+/** What sees each archive byte read (the checksum, the progress bar), or undefined when neither needs them. */
+function archiveTap(
+  sum: ReturnType<typeof checksum>,
+  step: ReturnType<typeof stepProgress>,
+  showProgress: boolean,
+): ((chunk: Buffer) => void) | undefined {
+  if (sum.onRaw === undefined && !showProgress) return undefined
+  let read = 0
+  return (chunk) => {
+    sum.onRaw?.(chunk)
+    read += chunk.length
+    step.update(read)
+  }
+}
+
 /** Compares the hash of everything read with the expected sha256; a mismatch is a corrupt archive. */
 function checksum(file: string, expected: string | undefined) {
   if (!expected) return {onRaw: undefined, verify: () => {}}
@@ -189,19 +204,7 @@ async function unpackWithGnuTar(tar: string, file: string, dest: string, options
   try {
     const sum = checksum(file, aside ? undefined : options.sha256)
     const step = stepProgress('extracting', {total: (await stat(file)).size})
-    let read = 0
-    const counting = sum.onRaw !== undefined || showProgress
-    const source = await openTarFast(
-      file,
-      counting
-        ? (chunk: Buffer) => {
-            sum.onRaw?.(chunk)
-            read += chunk.length
-            step.update(read)
-          }
-        : undefined,
-      aside?.handle,
-    )
+    const source = await openTarFast(file, archiveTap(sum, step, showProgress), aside?.handle)
     let progress = 0
     const onProgress = options.onProgress
     const result = await gnuUnpack(
@@ -316,20 +319,7 @@ async function unpackWithNodeTar(
   const sum = checksum(file, options.sha256)
   // progress counts the archive's own (compressed) bytes read, so its size gives the ETA
   const step = stepProgress('extracting', {total: (await stat(file)).size})
-  let read = 0
-  const counting = sum.onRaw !== undefined || progressOutput() !== 'off'
-  await feedTar(
-    file,
-    unpack,
-    undefined,
-    counting
-      ? (chunk: Buffer) => {
-          sum.onRaw?.(chunk)
-          read += chunk.length
-          step.update(read)
-        }
-      : undefined,
-  )
+  await feedTar(file, unpack, undefined, archiveTap(sum, step, progressOutput() !== 'off'))
   step.done()
   if (refusal) throw refusal
   sum.verify()
