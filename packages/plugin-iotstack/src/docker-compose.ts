@@ -1,7 +1,6 @@
 import type {Readable} from 'node:stream'
 import {BkError, isBkError} from '@bkcli/core/errors'
-import {runTool, runToolSync, startTool} from '@bkcli/core/process'
-import {runQuiet} from './quiet-run.js'
+import {runQuiet, runTool, runToolSync, startTool} from '@bkcli/core/process'
 
 /**
  * Drives `docker compose` for a stack folder (IOTstack runs compose from the stack root, so compose finds

@@ -1,7 +1,7 @@
 import {lstat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {BkError, isBkError, messageOf} from '@bkcli/core/errors'
-import {runQuiet} from './quiet-run.js'
+import {runQuiet} from '@bkcli/core/process'
 
 /**
  * IOTstack's hook scripts in the stack root (`pre_backup.sh`, `post_backup.sh`, `post_restore.sh`), run as

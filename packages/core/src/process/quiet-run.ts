@@ -1,7 +1,7 @@
 import {spawn} from 'node:child_process'
 import {open} from 'node:fs/promises'
 import {basename} from 'node:path'
-import {BkError} from '@bkcli/core/errors'
+import {BkError} from '../errors.js'
 
 /** How a quiet run goes: folder, environment added to bk's, and where its output goes (nowhere, or a log). */
 export interface QuietRunOptions {
@@ -14,11 +14,11 @@ export interface QuietRunOptions {
 }
 
 /**
- * Runs a program to its end with Node's own child_process, its output discarded or appended to a log: the version
- * probe of Docker Compose and the stack's hook scripts, on every backup and restore. Core's runTool does the same
- * through execa, which is about a hundred modules to load; a backup of a stack without Docker Compose runs nothing
- * else, so it does not pay for them. Fails as runTool does: a BkError `<label> not found (<file>)…` (ENOTOOL) when
- * the program is missing, `<label> failed (exit N)` or `(killed by SIG…)` (ETOOL) otherwise.
+ * Runs a program to its end with Node's own child_process, its output discarded or appended to a log (IOTstack's
+ * Docker Compose probe and hook scripts, on every backup and restore). runTool does the same through execa, about a
+ * hundred modules to load: a command that runs nothing else does not pay for them. Fails as runTool does: a BkError
+ * `<label> not found (<file>)…` (ENOTOOL) when the program is missing, `<label> failed (exit N)` or
+ * `(killed by SIG…)` (ETOOL) otherwise.
  */
 export async function runQuiet(file: string, args: readonly string[], options: QuietRunOptions = {}): Promise<void> {
   const label = options.label ?? basename(file)

@@ -2,10 +2,9 @@ import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
-import {runStackHook} from '../src/hook-scripts.js'
-import {runQuiet} from '../src/quiet-run.js'
+import {runQuiet} from '../src/process/index.js'
 
-// The probe and hook runner without execa: the same outcomes and messages as core's runTool.
+// A program run without execa: the same outcomes and messages as runTool.
 describe('runQuiet', () => {
   it('appends both output streams to the log, in the folder and environment given', async () => {
     const dir = tempDir('bk-quiet-')
@@ -25,17 +24,5 @@ describe('runQuiet', () => {
       message: 'sh failed (killed by SIGTERM)',
     })
     await expect(runQuiet('bk-no-such-program-here', ['version'])).rejects.toMatchObject({code: 'ENOTOOL'})
-  })
-
-  it("a failing hook script is EHOOK, its output in the run's log", async () => {
-    const dir = tempDir('bk-quiet-hook-')
-    writeFileSync(join(dir, 'pre_backup.sh'), 'echo "hook says $BK_STATUS"\nexit 2\n')
-    const log = join(dir, 'backup.log')
-    await expect(runStackHook(dir, 'pre_backup.sh', {logFile: log, env: {BK_STATUS: 'ok'}})).rejects.toMatchObject({
-      code: 'EHOOK',
-      message: 'pre_backup.sh failed (exit 2); see its output in the log',
-    })
-    expect(readFileSync(log, 'utf8')).toBe('hook says ok\n')
-    expect(await runStackHook(dir, 'post_backup.sh')).toEqual({hook: 'post_backup.sh', ran: false})
   })
 })
