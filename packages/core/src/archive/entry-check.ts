@@ -82,7 +82,7 @@ export class EntryChecker {
     const through = this.firstLinkIn(parts.slice(0, -1))
     if (through !== undefined) throw new UnsafeEntry(entry.path, `is written through the symlink ${through}`)
     const extracted = !keep || keep(path)
-    this.noteFolders(parts, DIR_TYPES.has(type))
+    this.noteFolders(parts, DIR_TYPES.has(type), extracted)
     if (FILE_TYPES.has(type) || DIR_TYPES.has(type)) {
       if (extracted) this.forget(path)
       return {path}
@@ -125,14 +125,18 @@ export class EntryChecker {
     throw new UnsafeEntry(entry.path, `unsupported entry type ${type}`)
   }
 
-  /** Records the folders an entry shows: its parents, and itself when it is one. */
-  private noteFolders(parts: string[], isFolder: boolean): void {
+  /**
+   * Records the folders an entry shows: its parents, and itself when it is one; an extracted entry of another type
+   * takes a folder's place (a symlink over it, as GNU tar writes a member archived twice).
+   */
+  private noteFolders(parts: string[], isFolder: boolean, extracted: boolean): void {
     const parent = parts.slice(0, -1).join('/')
     if (parent !== '' && !this.dirs.has(parent)) {
       // its parents' parents too, each once
       for (let i = 1; i < parts.length; i++) this.dirs.add(parts.slice(0, i).join('/'))
     }
     if (isFolder && parts.length > 0) this.dirs.add(parts.join('/'))
+    else if (extracted && !isFolder && this.dirs.size > 0) this.dirs.delete(parts.join('/'))
   }
 
   /** Whether an archive path is a folder: one this archive showed, or one on disk (pre-existing content). */
