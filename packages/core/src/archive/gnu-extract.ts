@@ -17,7 +17,7 @@ import {type FileHandle, open} from 'node:fs/promises'
 import {pipeline, Readable, Transform, type Writable} from 'node:stream'
 import {openTar, sniffCompression} from './compression.js'
 import {type EntryChecker, UnsafeEntry} from './entry-check.js'
-import {drainedOrClosed, pigz, trailingJunk} from './native.js'
+import {drainedOrClosed, keepOutput, pigz, trailingJunk} from './native.js'
 import {FILE_TYPES, NativeFallback, TarFramer, ZEROS} from './tar-framer.js'
 import {spawnTied} from './tied.js'
 
@@ -197,6 +197,7 @@ export async function openTarFast(
   let child: ChildProcess
   try {
     child = spawnTied(program, ['-d', '-c', '-v'], {stdio: [handle ? handle.fd : 'pipe', 'pipe', 'pipe']})
+    keepOutput(child)
   } finally {
     if (handle !== input) await handle?.close()
   }

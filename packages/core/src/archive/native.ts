@@ -127,6 +127,17 @@ export function run(program: string, args: string[], stdout: 'pipe' | 'ignore' |
 }
 
 /**
+ * Keeps a child's stdout for a reader that attaches later. On the tick after a child exits, Node resumes its stdout
+ * if nothing reads it, and the bytes flow to no one: a decompressor given a small file exits before the reader comes
+ * (an await later) and its whole output is lost. resume() does nothing while a 'readable' listener is attached
+ * (documented), so this one, which reads nothing, keeps the bytes buffered, with backpressure, until they are read.
+ * Only for output that will be read: unread, it is never drained, and the child's 'close' never comes.
+ */
+export function keepOutput(child: ChildProcess): void {
+  child.stdout?.on('readable', () => {})
+}
+
+/**
  * pigz's verdict on bytes after the last gzip member: it ignores them, saying so on stderr only with -v, and exits 0.
  * An Error, so that a file with garbage appended never passes for the stream it starts with.
  */
@@ -141,6 +152,7 @@ export function trailingJunk(program: string, stderr: string): Error | undefined
  */
 export function programDuplex(program: string, args: string[]): Duplex {
   const {child, exited} = run(program, args, 'pipe')
+  keepOutput(child)
   const stdin = child.stdin as Writable
   const stdout = child.stdout as Readable
   async function* output(): AsyncGenerator<Buffer> {
@@ -182,6 +194,7 @@ export function programDuplex(program: string, args: string[]): Duplex {
  */
 export function programOutput(program: string, args: string[]): Readable {
   const {child, exited} = run(program, args, 'pipe')
+  keepOutput(child)
   child.stdin?.end()
   const stdout = child.stdout as Readable
   async function* output(): AsyncGenerator<Buffer> {
@@ -354,6 +367,7 @@ export function startGnuTar(
     stdio: ['pipe', stdout, 'pipe'],
     env: {...process.env, LC_ALL: 'C'},
   })
+  keepOutput(child)
   let stderr = ''
   child.stderr?.setEncoding('utf8')
   child.stderr?.on('data', (text: string) => {

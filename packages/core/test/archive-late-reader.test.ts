@@ -1,0 +1,76 @@
+// A decompressor's output read only after it has exited: Node resumes (and so discards) a child's unread stdout on
+// the tick after the child exits, so a reader that attaches after an await lost a small archive's whole output. Under
+// load that left extraction waiting for ever (a CI timeout). Each reader here attaches only once the program is gone.
+import {readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import type {Readable} from 'node:stream'
+import {gzipSync} from 'node:zlib'
+import {afterAll, describe, expect, it} from 'vitest'
+import {openTar} from '../src/archive/compression.js'
+import {openTarFast} from '../src/archive/gnu-extract.js'
+import {programDuplex} from '../src/archive/native.js'
+import {cleanupTemp, type RawMember, rawTar, temp} from './archive-helpers.js'
+
+afterAll(cleanupTemp)
+
+const members: RawMember[] = [
+  {path: 'd', type: 'Directory'},
+  {path: 'd/a.txt', content: 'a'.repeat(3000)},
+]
+
+/** This process's children, by pid (the decompressor while it runs). */
+function children(): string[] {
+  try {
+    return readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
+  } catch {
+    return []
+  }
+}
+
+/** Waits until the programs started since `before` have exited, and a few more ticks (Node's flush of their stdout). */
+async function programsGone(before: string[]): Promise<void> {
+  for (let i = 0; i < 400 && children().some((pid) => !before.includes(pid)); i++)
+    await new Promise((r) => setTimeout(r, 25))
+  await new Promise((r) => setTimeout(r, 100))
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk)
+  return Buffer.concat(chunks)
+}
+
+describe('a program output read after the program exited', () => {
+  const tar = rawTar(members)
+
+  it('gzip through pigz (openTarFast): every byte', async () => {
+    const file = join(temp(), 'small.tar.gz')
+    writeFileSync(file, gzipSync(tar))
+    const before = children()
+    const stream = await openTarFast(file)
+    await programsGone(before)
+    expect((await readAll(stream)).equals(tar)).toBe(true)
+  }, 20_000)
+
+  it('zstd reading the file itself (openTar): every byte', async () => {
+    const dir = temp()
+    const plain = join(dir, 'small.tar')
+    writeFileSync(plain, tar)
+    const {execFileSync} = await import('node:child_process')
+    execFileSync('zstd', ['-q', plain, '-o', `${plain}.zst`])
+    const before = children()
+    const stream = await openTar(`${plain}.zst`)
+    await programsGone(before)
+    expect((await readAll(stream)).equals(tar)).toBe(true)
+  }, 20_000)
+
+  it('a compressor fed and ended before its output is read (programDuplex): every byte', async () => {
+    const before = children()
+    const duplex = programDuplex('zstd', ['-q', '-c'])
+    duplex.end(tar)
+    await programsGone(before)
+    const out = await readAll(duplex)
+    const {execFileSync} = await import('node:child_process')
+    expect(execFileSync('zstd', ['-d', '-c', '-q'], {input: out}).equals(tar)).toBe(true)
+  }, 20_000)
+})
