@@ -1,6 +1,6 @@
 import type {Readable} from 'node:stream'
 import {BkError, isBkError} from '@bkcli/core/errors'
-import {runQuiet, runTool, runToolSync, startTool} from '@bkcli/core/process'
+import {runTool, runToolSync, startTool} from '@bkcli/core/process'
 
 /**
  * Drives `docker compose` for a stack folder (IOTstack runs compose from the stack root, so compose finds
@@ -17,8 +17,12 @@ export class ComposeDriver {
   /** `docker compose` when the plugin answers, else `docker-compose`, else a BkError saying what to install. */
   static async open(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<ComposeDriver> {
     for (const command of [['docker', 'compose'], ['docker-compose']] as const) {
-      // Node's own spawn, not core's runTool: see runQuiet
-      const probe = await runQuiet(command[0], [...command.slice(1), 'version'], {cwd: dir, env}).then(
+      const probe = await runTool(command[0], [...command.slice(1), 'version'], {
+        cwd: dir,
+        env,
+        stdout: 'ignore',
+        stderr: 'ignore',
+      }).then(
         () => true,
         (error: unknown) => {
           if (isBkError(error) && (error.code === 'ETOOL' || error.code === 'ENOTOOL')) return false

@@ -1,7 +1,7 @@
 import {lstat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {BkError, isBkError, messageOf} from '@bkcli/core/errors'
-import {runQuiet} from '@bkcli/core/process'
+import {runTool} from '@bkcli/core/process'
 
 /**
  * IOTstack's hook scripts in the stack root (`pre_backup.sh`, `post_backup.sh`, `post_restore.sh`), run as
@@ -23,8 +23,14 @@ export async function runStackHook(
   const stat = await lstat(join(dir, hook)).catch(() => undefined)
   if (!stat) return {hook, ran: false}
   try {
-    // Node's own spawn, not core's runTool: see runQuiet
-    await runQuiet('bash', [`./${hook}`], {cwd: dir, env: options.env, logFile: options.logFile, label: hook})
+    const log = options.logFile ? {file: options.logFile, append: true} : undefined
+    await runTool('bash', [`./${hook}`], {
+      cwd: dir,
+      env: options.env,
+      stdout: log ?? 'ignore',
+      stderr: log ?? 'pipe',
+      label: hook,
+    })
   } catch (error) {
     if (!isBkError(error) || error.code !== 'ETOOL') throw error
     throw new BkError(`${messageOf(error)}; see its output in the log`, {code: 'EHOOK'})

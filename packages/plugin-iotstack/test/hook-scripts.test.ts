@@ -4,7 +4,7 @@ import {tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
 import {runStackHook} from '../src/hook-scripts.js'
 
-// The stack's hook scripts, run by core's runQuiet (no execa).
+// The stack's hook scripts, run by core's runTool through Node's own spawn (no execa).
 describe('stack hook scripts', () => {
   it("a failing hook script is EHOOK, its output in the run's log", async () => {
     const dir = tempDir('bk-quiet-hook-')

@@ -13,7 +13,6 @@ export {
   withFrontendsStopped,
 } from './frontends.js'
 export {type HookOptions, type Hooks, hookFlags, hooksFromFlags, runHook, withHooks} from './hooks.js'
-export {type QuietRunOptions, runQuiet} from './quiet-run.js'
 export {
   type ExtraFd,
   lastLine,

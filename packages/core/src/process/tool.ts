@@ -3,6 +3,7 @@ import {basename} from 'node:path'
 import {Readable, type Writable} from 'node:stream'
 import type {Options, ResultPromise} from 'execa'
 import {BkError} from '../errors.js'
+import {type PlainOutput, runPlain} from './plain-run.js'
 
 /** What an extra file descriptor of a child gets: data, a stream, a pipe or nothing. */
 export type ExtraFd = string | Uint8Array | Readable | 'pipe' | 'ignore'
@@ -96,14 +97,54 @@ export function startTool(
   return launch(file, args, options, true)
 }
 
+/** How a run ended, whichever runner ran it. */
+interface Ending {
+  exitCode?: number
+  signal?: string
+  /** errno of a start failure. */
+  code?: string
+  stdout: string
+  stderr: string
+  timedOut?: boolean
+}
+
+/** A run's ToolResult, or the one-line BkError: ENOTOOL for a missing program, ETOOL for any other failure. */
+function settle(file: string, options: ToolOptions, ending: Ending): ToolResult {
+  const label = options.label ?? basename(file)
+  const {exitCode, signal, code, stdout, stderr} = ending
+  const ok = options.okExitCodes ?? [0]
+  if (exitCode !== undefined && ok.includes(exitCode) && !ending.timedOut) return {exitCode, stdout, stderr}
+  if (exitCode === undefined && !signal && code === 'ENOENT')
+    throw new BkError(`${label} not found (${file}); install it or give its path`, {code: 'ENOTOOL'})
+  const how = ending.timedOut
+    ? 'timed out'
+    : signal
+      ? `killed by ${signal}`
+      : exitCode !== undefined
+        ? `exit ${exitCode}`
+        : (code ?? 'could not run')
+  const detail = lastLine(stderr, secretsOf(options))
+  throw new BkError(`${label} failed (${how})${detail ? `: ${detail}` : ''}`, {code: 'ETOOL'})
+}
+
+/** True when Node's own spawn can run it: nothing to feed (input, extra fds), no timeout, output not a stream. */
+function plainRunnable(options: ToolOptions): boolean {
+  const plainOut = (out: ToolOptions['stdout']) => out === undefined || typeof out === 'string' || 'file' in out
+  return (
+    options.input === undefined &&
+    options.inputFile === undefined &&
+    !options.extraFds?.length &&
+    options.timeout === undefined &&
+    plainOut(options.stdout)
+  )
+}
+
 async function launch(
   file: string,
   args: readonly string[],
   options: ToolOptions,
   streamStdout: boolean,
 ): Promise<{child: ResultPromise; done: Promise<ToolResult>}> {
-  const label = options.label ?? basename(file)
-  const secrets = secretsOf(options)
   // loaded on first use: execa is ~100 modules, and most commands never run a tool
   const {execa} = await import('execa')
   const child = execa(file, args, execaOptions(options, streamStdout)) as ResultPromise
@@ -115,38 +156,35 @@ async function launch(
       stdout?: unknown
       stderr?: unknown
       timedOut?: boolean
-      failed: boolean
       cause?: unknown
     }
-    const stderr = typeof result.stderr === 'string' ? result.stderr : ''
-    const stdout = typeof result.stdout === 'string' ? result.stdout : ''
-    const ok = options.okExitCodes ?? [0]
-    if (result.exitCode !== undefined && ok.includes(result.exitCode) && !result.timedOut) {
-      return {exitCode: result.exitCode, stdout, stderr}
-    }
     const cause = result.cause as NodeJS.ErrnoException | undefined
-    if (result.exitCode === undefined && !result.signal && (result.code === 'ENOENT' || cause?.code === 'ENOENT')) {
-      throw new BkError(`${label} not found (${file}); install it or give its path`, {code: 'ENOTOOL'})
-    }
-    const how = result.timedOut
-      ? 'timed out'
-      : result.signal
-        ? `killed by ${result.signal}`
-        : result.exitCode !== undefined
-          ? `exit ${result.exitCode}`
-          : (cause?.code ?? 'could not run')
-    const detail = lastLine(stderr, secrets)
-    throw new BkError(`${label} failed (${how})${detail ? `: ${detail}` : ''}`, {code: 'ETOOL'})
+    return settle(file, options, {
+      exitCode: result.exitCode,
+      signal: result.signal,
+      code: result.code === 'ENOENT' ? 'ENOENT' : (cause?.code ?? result.code),
+      stdout: typeof result.stdout === 'string' ? result.stdout : '',
+      stderr: typeof result.stderr === 'string' ? result.stderr : '',
+      timedOut: result.timedOut,
+    })
   })()
   return {child, done}
 }
 
 /**
- * Run an external tool (pg_dump, mysql, docker…) with execa. The environment is never printed; secrets go
+ * Run an external tool (pg_dump, mysql, docker…) to its end. The environment is never printed; secrets go
  * through `secretEnv`, never argv. A failure becomes one BkError line: "<tool> failed (exit N): <last stderr line>".
+ * A run with nothing to feed and no timeout goes through Node's own spawn (runPlain); the others load execa.
  */
 export async function runTool(file: string, args: readonly string[], options: ToolOptions = {}): Promise<ToolResult> {
-  return (await launch(file, args, options, false)).done
+  if (!plainRunnable(options)) return (await launch(file, args, options, false)).done
+  const ending = await runPlain(file, args, {
+    cwd: options.cwd,
+    env: {...options.env, ...options.secretEnv},
+    stdout: (options.stdout ?? 'pipe') as PlainOutput,
+    stderr: options.stderr ?? 'pipe',
+  })
+  return settle(file, options, ending)
 }
 
 /**
