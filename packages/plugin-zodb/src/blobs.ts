@@ -9,7 +9,6 @@
 import {rmSync} from 'node:fs'
 import {chmod, copyFile, lstat, mkdir, readdir, readlink, rename, rm, stat, symlink} from 'node:fs/promises'
 import {basename, join, resolve} from 'node:path'
-import {createArchive, extractArchive} from '@bkcli/core/archive'
 import {BkError} from '@bkcli/core/errors'
 import {copyTree, fsyncPath, fsyncTree} from '@bkcli/core/fs'
 import {runTool} from '@bkcli/core/process'
@@ -78,6 +77,8 @@ export async function backupBlobs(options: BlobBackupOptions): Promise<BlobBacku
   if (options.archive && options.incremental) return backupIncrementalArchive(options, source, base)
   if (options.archive) {
     const file = join(options.location, `${base}.${options.stamp}.tar${options.compress ? '.gz' : ''}`)
+    // loaded when an archive is made or read: a directory backup (the usual) does without its modules
+    const {createArchive} = await import('@bkcli/core/archive')
     const r = await createArchive({
       cwd: source,
       file,
@@ -217,6 +218,7 @@ export async function stageBlobs(
       }
     } else if (entry.kind === 'archive') {
       await mkdir(stage, {mode: 0o700})
+      const {extractArchive} = await import('@bkcli/core/archive')
       await extractArchive({file: entry.path, target: stage, onProgress: options.onProgress})
     } else {
       await copyTree(await innerDir(entry.path, base), stage, {onProgress: options.onProgress})
