@@ -10,7 +10,7 @@ import {gzipSync} from 'node:zlib'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {createArchive} from '../src/archive/index.js'
 import {decodeCheck} from '../src/archive/native.js'
-import {decodeInto, decoderCommand} from '../src/archive/to-file.js'
+import {decodeFileInto, decodeInto, decoderCommand} from '../src/archive/to-file.js'
 import {createArchiveWithManifest} from '../src/manifest/bk-archive.js'
 import {buildArchiveManifest} from '../src/manifest/build.js'
 import {MANIFEST_NAME} from '../src/manifest/types.js'
@@ -128,6 +128,45 @@ describe('decodeInto: the decompressor that also gives the tar bytes', () => {
         /trailing|format|header check/,
       )
       await expect(feed(Buffer.concat([good, Buffer.alloc(100)]))).rejects.toThrow(/trailing|format|header check/)
+    })
+  }
+})
+
+describe('decodeFileInto: the decompressor reading the finished file itself', () => {
+  for (const compression of ['gzip', 'zstd'] as const) {
+    it(`${compression}: gives the bytes the file decodes to; refuses a flipped byte, bytes after its end, another size`, async () => {
+      const tarBytes = Buffer.concat([Buffer.alloc(64 * 1024, 'tar bytes '), randomBytes(300 * 1024)])
+      const good = compression === 'gzip' ? gzipSync(tarBytes) : execFileSync('zstd', ['-q', '-c'], {input: tarBytes})
+      const command = await decoderCommand(compression)
+      if (!command) return // no pigz: createArchiveWithManifest then uses decodeCheck's zlib (above)
+      const root = temp()
+      const decode = async (bytes: Buffer, size = bytes.length) => {
+        const file = join(root, `f-${randomBytes(4).toString('hex')}`)
+        writeFileSync(file, bytes)
+        const out: Buffer[] = []
+        await decodeFileInto(command, file, size, (chunk) => out.push(Buffer.from(chunk)))
+        return Buffer.concat(out)
+      }
+      expect((await decode(good)).equals(tarBytes)).toBe(true)
+      const flipped = Buffer.from(good)
+      const at = Math.floor(flipped.length / 2)
+      flipped[at] = (flipped[at] ?? 0) ^ 0x55
+      await expect(decode(flipped)).rejects.toThrow()
+      await expect(decode(good.subarray(0, good.length - 9))).rejects.toThrow()
+      await expect(decode(Buffer.concat([good, Buffer.from('trailing garbage')]))).rejects.toThrow(
+        /trailing|format|header check|unknown|unsupported/i,
+      )
+      await expect(decode(Buffer.concat([good, Buffer.alloc(100)]))).rejects.toThrow()
+      // the file is not the one that was written (and hashed): refused before it is decoded
+      await expect(decode(good, good.length + 1)).rejects.toThrow(/bytes to decode/)
+      // a tap that throws fails the decode, after the decompressor read to the end
+      const file = join(root, 'tap')
+      writeFileSync(file, good)
+      await expect(
+        decodeFileInto(command, file, good.length, () => {
+          throw new Error('tap refused')
+        }),
+      ).rejects.toThrow('tap refused')
     })
   }
 })

@@ -14,6 +14,7 @@ import {Worker} from 'node:worker_threads'
 import {writeBehind} from '../fs/write-behind.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {drainedOrClosed, pigz, run, startGnuTar, trailingJunk} from './native.js'
+import {spawnTied} from './tied.js'
 
 /** Bytes per read-back of the growing file (from the page cache). */
 const READ_BACK = 2 * 1024 * 1024
@@ -312,5 +313,62 @@ export function decodeInto(
       if (failure) throw failure
       if (tapFailure !== undefined) throw tapFailure
     },
+  }
+}
+
+/**
+ * The decode check and the tar bytes of a finished file in one: a decompressor (pigz -d, zstd -d) reading the file
+ * itself (its stdin is the file, opened anew: no byte crosses Node on the way in, and it reads in large blocks
+ * at its own pace), which verifies every gzip member's CRC-32 and length / zstd frame's checksum as decodeCheck
+ * does, and gives the tar stream it decoded to `onTar` (the manifest's hashes: they then describe what the file
+ * decodes to). `size` is the size the file was written with (and hashed at): a file of another size is refused.
+ * Rejects when the bytes do not decode or `onTar` threw; the decompressor is gone when it settles.
+ */
+export async function decodeFileInto(
+  command: {program: string; args: string[]},
+  path: string,
+  size: number,
+  onTar: (chunk: Buffer) => void,
+): Promise<void> {
+  const input = await open(path, 'r')
+  try {
+    const st = await input.stat()
+    if (st.size !== size) throw new Error(`${path}: ${st.size} bytes to decode, ${size} written`)
+    const child = spawnTied(command.program, command.args, {stdio: [input.fd, 'pipe', 'pipe']})
+    const unregister = onInterrupt(() => child.kill('SIGKILL'))
+    try {
+      let stderr = ''
+      child.stderr?.setEncoding('utf8')
+      child.stderr?.on('data', (text: string) => {
+        if (stderr.length < 65536) stderr += text
+      })
+      let tapFailure: unknown
+      // 'data' events, not an async iterator: one call per pipe read, nothing else per chunk
+      child.stdout?.on('data', (chunk: Buffer) => {
+        if (tapFailure !== undefined) return // read on to the end: the decompressor must not block on its output
+        try {
+          onTar(chunk)
+        } catch (error) {
+          tapFailure = error
+        }
+      })
+      const failure = await new Promise<Error | undefined>((resolve) => {
+        child.once('error', (error) => resolve(error))
+        child.once('close', (status, signal) => {
+          if (status === 0) return resolve(undefined)
+          const last = stderr.trim().split('\n').at(-1)?.trim()
+          const how = signal ? `was killed by ${signal}` : `exited with status ${status}`
+          resolve(new Error(`${basename(command.program)} ${how}${last ? `: ${last}` : ''}`))
+        })
+      })
+      const refused = failure ?? trailingJunk(command.program, stderr)
+      if (refused) throw refused
+      if (tapFailure !== undefined) throw tapFailure
+    } finally {
+      unregister()
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    }
+  } finally {
+    await input.close()
   }
 }
