@@ -1,14 +1,15 @@
 // A decompressor's output read only after it has exited: Node resumes (and so discards) a child's unread stdout on
 // the tick after the child exits, so a reader that attaches after an await lost a small archive's whole output. Under
 // load that left extraction waiting for ever (a CI timeout). Each reader here attaches only once the program is gone.
-import {readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Readable} from 'node:stream'
 import {gzipSync} from 'node:zlib'
 import {afterAll, describe, expect, it} from 'vitest'
 import {openTar} from '../src/archive/compression.js'
-import {openTarFast} from '../src/archive/gnu-extract.js'
-import {programDuplex} from '../src/archive/native.js'
+import {EntryChecker} from '../src/archive/entry-check.js'
+import {decoderFor, gnuUnpack, openTarFast} from '../src/archive/gnu-extract.js'
+import {gnuTar, programDuplex} from '../src/archive/native.js'
 import {cleanupTemp, type RawMember, rawTar, temp} from './archive-helpers.js'
 
 afterAll(cleanupTemp)
@@ -47,10 +48,46 @@ describe('a program output read after the program exited', () => {
     const file = join(temp(), 'small.tar.gz')
     writeFileSync(file, gzipSync(tar))
     const before = children()
-    const stream = await openTarFast(file)
+    const {stream} = await openTarFast(file, await decoderFor(file, 'gzip'))
     await programsGone(before)
     expect((await readAll(stream)).equals(tar)).toBe(true)
   }, 20_000)
+
+  it('zstd reading the open file (openTarFast): every byte', async () => {
+    const dir = temp()
+    const plain = join(dir, 'small.tar')
+    writeFileSync(plain, tar)
+    const {execFileSync} = await import('node:child_process')
+    execFileSync('zstd', ['-q', plain, '-o', `${plain}.zst`])
+    const decoder = await decoderFor(`${plain}.zst`, 'zstd')
+    expect(decoder?.kind).toBe('zstd')
+    const before = children()
+    const {stream} = await openTarFast(`${plain}.zst`, decoder)
+    await programsGone(before)
+    expect((await readAll(stream)).equals(tar)).toBe(true)
+  }, 20_000)
+
+  for (const kind of ['gzip', 'zstd'] as const)
+    it(`${kind}: GNU tar fed by data events (gnuUnpack) after the decoder exited: every byte`, async () => {
+      const tarProgram = await gnuTar()
+      if (!tarProgram) return
+      const dir = temp()
+      const file = join(dir, `small.tar.${kind === 'gzip' ? 'gz' : 'zst'}`)
+      if (kind === 'gzip') writeFileSync(file, gzipSync(tar))
+      else {
+        writeFileSync(join(dir, 'small.tar'), tar)
+        const {execFileSync} = await import('node:child_process')
+        execFileSync('zstd', ['-q', join(dir, 'small.tar'), '-o', file])
+      }
+      const before = children()
+      const source = await openTarFast(file, await decoderFor(file, kind))
+      await programsGone(before)
+      const dest = join(dir, 'out')
+      mkdirSync(dest)
+      const result = await gnuUnpack(tarProgram, source, dest, new EntryChecker(undefined, 0), false, undefined)
+      expect(result).toEqual({entries: 2, bytes: 3000})
+      expect(readFileSync(join(dest, 'd/a.txt'), 'utf8')).toBe('a'.repeat(3000))
+    }, 20_000)
 
   it('zstd reading the file itself (openTar): every byte', async () => {
     const dir = temp()

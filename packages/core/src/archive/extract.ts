@@ -13,9 +13,9 @@ import {feedTar} from './drive.js'
 import {acceptEmptyArchive} from './empty.js'
 import {EntryChecker, type EntryCheckOptions, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
-import {gnuUnpack, NativeFallback, openTarFast} from './gnu-extract.js'
+import {decoderFor, gnuUnpack, NativeFallback, openTarFast} from './gnu-extract.js'
 import {hashAside} from './hash-aside.js'
-import {gnuTar, pigz} from './native.js'
+import {gnuTar} from './native.js'
 import {scanArchive} from './read.js'
 import {nodeTar} from './tar-lib.js'
 import type {ExtractOptions, ExtractResult} from './types.js'
@@ -196,15 +196,14 @@ async function unpackInto(
 async function unpackWithGnuTar(tar: string, file: string, dest: string, options: ExtractOptions) {
   const checker = new EntryChecker(undefined, 0, {outsideSymlinks: options.outsideSymlinks})
   const showProgress = progressOutput() !== 'off'
-  // a gzip archive's sha256 without a progress bar: pigz reads the file itself, another thread hashes it
-  const aside =
-    options.sha256 && !showProgress && (await sniffCompression(file)) === 'gzip' && (await pigz())
-      ? await hashAside(file)
-      : undefined
+  // the file's head is read once: the compression decides the decoder and whether the sha256 can be taken aside
+  const decoder = await decoderFor(file, await sniffCompression(file))
+  // an archive's sha256 without a progress bar: the decoder (pigz, zstd) reads the file itself, another thread hashes it
+  const aside = options.sha256 && !showProgress && decoder ? await hashAside(file) : undefined
   try {
     const sum = checksum(file, aside ? undefined : options.sha256)
     const step = stepProgress('extracting', {total: (await stat(file)).size})
-    const source = await openTarFast(file, archiveTap(sum, step, showProgress), aside?.handle)
+    const source = await openTarFast(file, decoder, archiveTap(sum, step, showProgress), aside?.handle)
     let progress = 0
     const onProgress = options.onProgress
     const result = await gnuUnpack(

@@ -14,12 +14,15 @@
 import type {ChildProcess} from 'node:child_process'
 import {createReadStream} from 'node:fs'
 import {type FileHandle, open} from 'node:fs/promises'
-import {pipeline, Readable, Transform, type Writable} from 'node:stream'
-import {openTar, sniffCompression} from './compression.js'
+import {basename} from 'node:path'
+import {finished, pipeline, type Readable, Transform, type Writable} from 'node:stream'
+import {openTar, requireZstd} from './compression.js'
 import {type EntryChecker, UnsafeEntry} from './entry-check.js'
 import {drainedOrClosed, keepOutput, pigz, trailingJunk} from './native.js'
 import {FILE_TYPES, NativeFallback, TarFramer, ZEROS} from './tar-framer.js'
 import {spawnTied} from './tied.js'
+import type {Compression} from './types.js'
+import {missingHeadBytes} from './zstd-head.js'
 
 export {NativeFallback}
 
@@ -61,11 +64,22 @@ export function startGnuExtract(tar: string, dest: string, preserveOwner: boolea
   return {
     child,
     stdin,
-    /** Feeds bytes, waiting while tar's pipe is full. */
-    async write(chunks: Buffer[]): Promise<void> {
-      if (chunks.length === 0 || child.exitCode !== null || child.signalCode !== null) return
-      const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
-      if (!stdin.write(data)) await drainedOrClosed(stdin, child)
+    /**
+     * Passes bytes on, in one writev when there are several (a header and a body's piece): false when tar's pipe is
+     * full (wait for {@link drained} before more). Bytes for a tar that is gone are dropped: its exit says why.
+     */
+    send(chunks: Buffer[]): boolean {
+      if (chunks.length === 0 || child.exitCode !== null || child.signalCode !== null) return true
+      if (chunks.length === 1) return stdin.write(chunks[0])
+      let room = true
+      stdin.cork()
+      for (const chunk of chunks) room = stdin.write(chunk)
+      stdin.uncork()
+      return room
+    },
+    /** Resolves when tar's pipe has room again, or tar is gone. */
+    drained(): Promise<void> {
+      return drainedOrClosed(stdin, child)
     },
     /** Ends the stream and waits for tar: an Error when it did not exit 0 (its first complaint). */
     async finish(): Promise<Error | undefined> {
@@ -101,13 +115,29 @@ export interface GnuUnpackResult {
 }
 
 /**
+ * Decompressed tar bytes: `stream`, and what the program making them said of them once it ended (`verdict`).
+ */
+export interface TarSource {
+  stream: Readable
+  /** After `stream` ended: rejects when its bytes were not all of a clean, complete compressed file. */
+  verdict(): Promise<void>
+  /** Stops reading (the decompressor, if any, is killed). */
+  close(): void
+  /**
+   * Called once the reader is attached: lets the program's output flow (kept until then: see keepOutput). A
+   * program's stdout read otherwise than by `data` events must not get it.
+   */
+  attached(): void
+}
+
+/**
  * Reads `source` (decompressed tar bytes) through the framer and the checker into GNU tar writing `dest`. Throws
  * UnsafeEntry (the first refusal, after the source was read through, as node-tar's engine reports it), the source's
  * own errors, a truncation (TAR_BAD_ARCHIVE), tar's complaint, or NativeFallback. tar is dead when it returns/throws.
  */
 export async function gnuUnpack(
   tar: string,
-  source: Readable,
+  source: TarSource,
   dest: string,
   checker: EntryChecker,
   preserveOwner: boolean,
@@ -141,27 +171,23 @@ export async function gnuUnpack(
   const gnu = startGnuExtract(tar, dest, preserveOwner)
   let failed = true
   try {
-    const out: Buffer[] = []
-    let stopped = false
     let endSent = false
-    // chunks as they come (a pipe's 64 KiB, zlib's 256 KiB): no gathering copy; the pipes buffer between processes
-    for await (const chunk of source as AsyncIterable<Buffer>) {
-      if (stopped) continue // read through: the decompressor's verdict on the rest still counts, as with node-tar
-      out.length = 0
+    await pump(source, (chunk, out) => {
       try {
         framer.push(chunk, out)
       } catch (error) {
         if (!(error instanceof UnsafeEntry)) throw error
-        stopped = true
-        await gnu.kill()
-        continue
+        // read through: the decompressor's verdict on the rest still counts, as with node-tar
+        void gnu.kill()
+        return 'stop'
       }
       if (framer.ended && !endSent) {
         endSent = true
         out.push(ZEROS)
       }
-      await gnu.write(out)
-    }
+      return gnu.send(out) ? 'more' : gnu.drained()
+    })
+    await source.verdict()
     if (refusal) throw refusal
     framer.finish()
     if (!framer.sawZero)
@@ -169,34 +195,111 @@ export async function gnuUnpack(
     // as node-tar: no member at all is an archive only with both end blocks (what an empty tree archives to)
     if (framer.entries === 0 && !framer.ended)
       throw Object.assign(new Error('Unrecognized archive format'), {code: 'TAR_BAD_ARCHIVE'})
-    if (!endSent) await gnu.write([ZEROS])
+    if (!endSent && !gnu.send([ZEROS])) await gnu.drained()
     const failure = await gnu.finish()
     if (failure) throw failure
     failed = false
     return result
   } finally {
     if (failed) await gnu.kill()
-    source.destroy()
+    source.close()
   }
 }
 
 /**
- * The decompressed bytes of `file` as openTar gives them, but gzip by pigz where it is installed (its own threads
- * read, inflate and check; the file goes to it directly unless `onRaw` must see its bytes: `input` when given, an
- * open file the caller keeps and closes). Bytes after the last gzip
- * member, and any other complaint of pigz, fail the stream as corrupt data (Z_DATA_ERROR), as with zlib.
+ * Hands every chunk of `source.stream` to `each` as it comes, by 'data' events: no promise, no async iterator per
+ * chunk (a pipe's 64 KiB: 4000 a GiB), which made bk's hop between the decompressor and tar the slower side of the
+ * pipeline. `each` fills `out` (reused: its buffers must be taken by then) and answers 'more', a promise to wait for
+ * before the next chunk (the stream pauses), or 'stop' (the rest is read and dropped). Resolves at the stream's end,
+ * rejects with its error or `each`'s.
+ */
+function pump(
+  source: TarSource,
+  each: (chunk: Buffer, out: Buffer[]) => 'more' | 'stop' | Promise<void>,
+): Promise<void> {
+  const {stream} = source
+  return new Promise<void>((resolve, reject) => {
+    const out: Buffer[] = []
+    let stopped = false
+    let settled = false
+    const settle = (error?: unknown) => {
+      if (settled) return
+      settled = true
+      stream.off('data', onData)
+      stopWatching()
+      if (error === undefined) resolve()
+      else reject(error)
+    }
+    const onData = (chunk: Buffer) => {
+      if (stopped || settled) return
+      out.length = 0
+      let next: ReturnType<typeof each>
+      try {
+        next = each(chunk, out)
+      } catch (error) {
+        settle(error)
+        return
+      }
+      if (next === 'stop') stopped = true
+      else if (next !== 'more') {
+        stream.pause()
+        next.then(() => {
+          if (!settled) stream.resume()
+        }, settle)
+      }
+    }
+    const stopWatching = finished(stream, {writable: false}, (error) => settle(error ?? undefined))
+    stream.on('data', onData)
+    source.attached()
+    stream.resume()
+  })
+}
+
+/** A program decompressing a file for {@link openTarFast}: pigz for gzip, zstd for zstd. */
+export interface Decoder {
+  program: string
+  args: string[]
+  kind: 'gzip' | 'zstd'
+}
+
+/**
+ * The program that decompresses `file` itself (reading it from its stdin, an open file), or undefined where Node
+ * reads it (gzip without pigz: zlib; no compression; a zstd file with the old missing-bytes defect, which openTar
+ * mends on the way). For zstd, its absence is the error openTar gives (ENOZSTD).
+ */
+export async function decoderFor(file: string, compression: Compression): Promise<Decoder | undefined> {
+  if (compression === 'gzip') {
+    const program = await pigz()
+    return program ? {program, args: ['-d', '-c', '-v'], kind: 'gzip'} : undefined
+  }
+  if (compression !== 'zstd') return undefined
+  await requireZstd(file)
+  if ((await missingHeadBytes(file)) !== undefined) return undefined
+  return {program: 'zstd', args: ['-d', '-c', '-q'], kind: 'zstd'}
+}
+
+/**
+ * The decompressed bytes of `file` as openTar gives them, but by `decoder` where there is one (see decoderFor: its
+ * own threads read, inflate and check; the file goes to it directly unless `onRaw` must see its bytes: `input` when
+ * given, an open file the caller keeps and closes). Bytes after the last gzip member, and any other complaint of
+ * pigz, fail the verdict as corrupt data (Z_DATA_ERROR), as with zlib; zstd's failures are named as zstd's.
  */
 export async function openTarFast(
   file: string,
+  decoder: Decoder | undefined,
   onRaw?: (chunk: Buffer) => void,
   input?: FileHandle,
-): Promise<Readable> {
-  const program = (await sniffCompression(file)) === 'gzip' ? await pigz() : undefined
-  if (!program) return openTar(file, onRaw)
+): Promise<TarSource> {
+  if (!decoder) {
+    const stream = await openTar(file, onRaw)
+    return {stream, verdict: async () => {}, close: () => stream.destroy(), attached: () => {}}
+  }
+  const {program, args, kind} = decoder
   const handle = onRaw ? undefined : (input ?? (await open(file, 'r')))
   let child: ChildProcess
   try {
-    child = spawnTied(program, ['-d', '-c', '-v'], {stdio: [handle ? handle.fd : 'pipe', 'pipe', 'pipe']})
+    child = spawnTied(program, args, {stdio: [handle ? handle.fd : 'pipe', 'pipe', 'pipe']})
+    // claimed before any await (the close below): unclaimed, Node drops a fast child's output once it exits
     keepOutput(child)
   } finally {
     if (handle !== input) await handle?.close()
@@ -206,12 +309,15 @@ export async function openTarFast(
   child.stderr?.on('data', (t: string) => {
     if (stderr.length < 65536) stderr += t
   })
+  let gone = false
   const exited = new Promise<{status: number | null; signal: string | null; error?: Error}>((resolve) => {
     child.once('error', (error) => resolve({status: null, signal: null, error}))
     child.once('close', (status, signal) => resolve({status, signal}))
+  }).finally(() => {
+    gone = true
   })
   if (onRaw && child.stdin) {
-    child.stdin.on('error', () => {}) // EPIPE when pigz stops early: its exit status tells why
+    child.stdin.on('error', () => {}) // EPIPE when the decoder stops early: its exit status tells why
     const hashing = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         onRaw(chunk)
@@ -221,14 +327,22 @@ export async function openTarFast(
     pipeline(createReadStream(file, {highWaterMark: 1024 * 1024}), hashing, child.stdin, () => {})
   }
   const stdout = child.stdout as Readable
-  async function* output(): AsyncGenerator<Buffer> {
-    let finished = false
-    try {
-      for await (const chunk of stdout as AsyncIterable<Buffer>) yield chunk
+  return {
+    stream: stdout,
+    attached() {
+      // keepOutput's listener, whose only work was to keep the bytes until now: with it, 'data' would not flow
+      stdout.removeAllListeners('readable')
+    },
+    async verdict() {
       const {status, signal, error} = await exited
-      finished = true
-      if (error) throw error
-      const junk = trailingJunk(program as string, stderr)
+      if (error) throw kind === 'zstd' ? Object.assign(error, {command: 'zstd -d'}) : error
+      const how = signal ? `was killed by ${signal}` : `exited with status ${status}`
+      if (kind === 'zstd') {
+        if (status === 0) return
+        const last = stderr.trim().split('\n').at(-1)?.trim()
+        throw Object.assign(new Error(`${basename(program)} ${how}${last ? `: ${last}` : ''}`), {command: 'zstd -d'})
+      }
+      const junk = trailingJunk(program, stderr)
       if (status === 0 && !junk) return
       const last = stderr
         .trim()
@@ -236,12 +350,12 @@ export async function openTarFast(
         .filter((l) => !/ to <stdout>\s*$/.test(l))
         .at(-1)
         ?.trim()
-      const why =
-        junk?.message ?? `pigz ${signal ? `was killed by ${signal}` : `exited with status ${status}`}: ${last}`
+      const why = junk?.message ?? `pigz ${how}: ${last}`
       throw Object.assign(new Error(`incorrect data: ${why}`), {code: 'Z_DATA_ERROR'})
-    } finally {
-      if (!finished) child.kill('SIGKILL')
-    }
+    },
+    close() {
+      if (!gone) child.kill('SIGKILL')
+      stdout.destroy()
+    },
   }
-  return Readable.from(output(), {objectMode: false})
 }

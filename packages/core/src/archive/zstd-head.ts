@@ -8,6 +8,7 @@
  * then proves the repair, so nothing is ever guessed.
  */
 import {execFile} from 'node:child_process'
+import {readSync} from 'node:fs'
 import type {FileHandle} from 'node:fs/promises'
 import {open} from 'node:fs/promises'
 
@@ -24,14 +25,16 @@ export interface MissingHead {
 }
 
 /** Offset just past the first zstd frame of the file (with its checksum), or undefined if it does not parse. */
-async function firstFrameEnd(handle: FileHandle, size: number): Promise<{end: number; checksum: boolean} | undefined> {
+function firstFrameEnd(handle: FileHandle, size: number): {end: number; checksum: boolean} | undefined {
   const buf = Buffer.alloc(18)
-  const at = async (pos: number, n: number) => {
+  // positioned reads on the calling thread: a tar --zstd archive's one frame is walked through ~8 block headers a
+  // MiB (2000 for 250 MB), and a thread-pool round trip for each cost 0.3-0.9 s before extraction began
+  const at = (pos: number, n: number) => {
     if (pos + n > size) return undefined
-    const {bytesRead} = await handle.read(buf, 0, n, pos)
+    const bytesRead = readSync(handle.fd, buf, 0, n, pos)
     return bytesRead === n ? buf : undefined
   }
-  const head = await at(0, 5)
+  const head = at(0, 5)
   if (!head || head.readUInt32LE(0) !== MAGIC) return undefined
   const fhd = head[4] as number
   if (fhd & 0x08) return undefined // reserved bit
@@ -42,7 +45,7 @@ async function firstFrameEnd(handle: FileHandle, size: number): Promise<{end: nu
   const fcsBytes = [singleSegment ? 1 : 0, 2, 4, 8][fcsFlag] as number
   let pos = 5 + (singleSegment ? 0 : 1) + dictIdBytes + fcsBytes
   for (;;) {
-    const block = await at(pos, 3)
+    const block = at(pos, 3)
     if (!block) return undefined
     const header = block.readUIntLE(0, 3)
     const last = header & 1
@@ -65,7 +68,7 @@ export async function missingHeadBytes(file: string): Promise<MissingHead | unde
   const handle = await open(file, 'r')
   try {
     const {size} = await handle.stat()
-    const frame = await firstFrameEnd(handle, size)
+    const frame = firstFrameEnd(handle, size)
     if (!frame?.checksum || frame.end < 9 || frame.end > size) return undefined
     const next = Buffer.alloc(4)
     const read = async (pos: number) => (await handle.read(next, 0, 4, pos)).bytesRead === 4
