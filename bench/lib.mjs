@@ -79,7 +79,9 @@ export const median = (values) => {
 
 /**
  * Paired runs on a loaded machine: each round runs the anchor and every contender back to back (order rotated per
- * round), after `prepare()` (untimed: remove outputs, drop nothing else). Returns one row per tool with the median
+ * round), after `prepare()` (untimed: remove outputs, drop nothing else) and a `sync` (untimed: each run starts with no
+ * dirty page of an earlier run to flush, so a tool that fsyncs never pays for the writeback of one that does not, and
+ * a run's time does not depend on which ran before it). Returns one row per tool with the median
  * time, the median of the per-round ratios to the anchor, the largest peak RSS and the spread (max/min of the
  * anchor's times, as a noise figure).
  */
@@ -92,6 +94,7 @@ export function paired(label, anchor, contenders, prepare = () => {}) {
     for (let k = 0; k < r % all.length; k++) order.push(order.shift())
     for (const i of order) {
       prepare()
+      spawnSync('sync', {stdio: 'ignore'})
       const m = measure(all[i].argv, all[i].options ?? {})
       times[i].push(m.seconds)
       rss[i] = Math.max(rss[i], m.peakRssMB)

@@ -4,12 +4,12 @@
  * Read inside one read transaction, so the export is a consistent snapshot of a live tracker.
  */
 
-import {closeSync, openSync, statSync, writeSync} from 'node:fs'
+import {closeSync, openSync, statSync} from 'node:fs'
 import {mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {setImmediate as nextTurn} from 'node:timers/promises'
 import {BkError} from '@bkcli/core/errors'
-import {copyLiveFile, copyTreeInThread, type ThreadCopy} from '@bkcli/core/fs'
+import {copyLiveFile, copyTreeInThread, type ThreadCopy, writeAllSync} from '@bkcli/core/fs'
 import {csvLine} from './csv.js'
 import {loadSchema, selectClasses} from './dbschema.js'
 import {ExportThread, SnapshotProbe} from './export-thread.js'
@@ -87,7 +87,7 @@ class LineWriter {
     this.pending = ''
     if (text === '') return
     const data = Buffer.from(text, 'utf8')
-    for (let w = 0; w < data.length; ) w += writeSync(this.fd, data, w, data.length - w)
+    writeAllSync(this.fd, data)
     this.bytes += data.length
     this.sinceTurn += data.length
     if (this.sinceTurn >= 1 << 20) {

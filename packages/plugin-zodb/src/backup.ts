@@ -13,14 +13,13 @@
 // breaks these checks — then bk makes a full backup, as repozo does. Only complete, committed transactions
 // are copied: the scan stops before a voted-but-unfinished or half-written tail.
 import {createHash} from 'node:crypto'
-import {createWriteStream} from 'node:fs'
 import {type FileHandle, open, readFile, writeFile} from 'node:fs/promises'
 import {Readable, Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {createGzip} from 'node:zlib'
 import {BkError} from '@bkcli/core/errors'
-import {fsyncPath} from '@bkcli/core/fs'
+import {fileSink, fsyncPath, writeAll} from '@bkcli/core/fs'
 import {atomicFile, crashPoint} from '@bkcli/core/safety'
 import {readRepoFile, repoFileHead} from './chain-reader.js'
 import {
@@ -553,9 +552,7 @@ async function copyPlain(
         parser.push(chunk)
         options.onProgress?.(at - start, end - start)
       },
-      write: async (chunk) => {
-        for (let w = 0; w < chunk.length; ) w += (await out.write(chunk, w, chunk.length - w)).bytesWritten
-      },
+      write: (chunk) => writeAll(out, chunk),
       writeback: () => out.datasync(),
       md5: true,
       sha256: true,
@@ -603,19 +600,23 @@ async function copyGzip(
       cb(null, chunk)
     },
   })
-  const output = createWriteStream(tmp, {highWaterMark: CHUNK})
+  const output = await open(tmp, 'w')
   const gzip = createGzip({level: options.level, chunkSize: CHUNK})
   // Not fh.createReadStream: when the pipeline fails (the parser found damage), it destroys its streams, and a file
   // stream closes its descriptor on destroy even with autoClose: false — the fallback scan after a quick copy must
   // go on reading the same descriptor. A byte stream with a 1 MiB mark: one chunk read ahead, as before (an object
   // stream would read 16 ahead of a slow gzip).
-  await pipeline([
-    Readable.from(rangeOf(fh, start, end), {objectMode: false, highWaterMark: CHUNK}),
-    tap,
-    gzip,
-    count,
-    output,
-  ])
+  try {
+    await pipeline([
+      Readable.from(rangeOf(fh, start, end), {objectMode: false, highWaterMark: CHUNK}),
+      tap,
+      gzip,
+      count,
+      fileSink(output),
+    ])
+  } finally {
+    await output.close()
+  }
   if (done !== end - start)
     throw new BkError(`read ${done} bytes of Data.fs, expected ${end - start}; nothing was written`)
   return {md5: md5.digest('hex'), sha256: sha.digest('hex'), written}

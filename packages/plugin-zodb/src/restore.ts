@@ -9,7 +9,7 @@ import {copyFile, type FileHandle, mkdir, open, rm, stat} from 'node:fs/promises
 import {basename, dirname, join} from 'node:path'
 import type {CommitPart} from '@bkcli/core'
 import {BkError} from '@bkcli/core/errors'
-import {fsyncPath} from '@bkcli/core/fs'
+import {fsyncPath, writeAll} from '@bkcli/core/fs'
 import {onInterrupt} from '@bkcli/core/safety'
 import {commitParts, journalPathFor} from '@bkcli/core/workflow'
 import {readChain} from './chain-reader.js'
@@ -164,8 +164,7 @@ export async function stageFileStorage(
     const result = await readChain(plan.chain, {
       sink: async (chunk) => {
         parser?.push(chunk)
-        // a full disk shows first as a short write: finish it, so the next write reports ENOSPC
-        for (let at = 0; at < chunk.length; ) at += (await out.write(chunk, at, chunk.length - at)).bytesWritten
+        await writeAll(out, chunk)
         sinceSync += chunk.length
         if (sinceSync >= WRITEBACK) {
           sinceSync = 0

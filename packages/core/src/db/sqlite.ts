@@ -1,11 +1,12 @@
 import {createHash} from 'node:crypto'
-import {closeSync, fdatasync, fstatSync, ftruncateSync, openSync, readSync, writeSync} from 'node:fs'
+import {closeSync, fdatasync, fstatSync, ftruncateSync, openSync, readSync} from 'node:fs'
 import {chmod, stat} from 'node:fs/promises'
 import {basename} from 'node:path'
 import type Database from 'better-sqlite3'
 import {BkError, messageOf} from '../errors.js'
 import {sha256File} from '../fs/hash.js'
 import {fsyncPath} from '../fs/paths.js'
+import {writeAllSync} from '../fs/write-all.js'
 import {atomicFile} from '../safety/index.js'
 import {stepProgress} from '../ui/progress.js'
 import {warn} from '../ui/warn.js'
@@ -265,7 +266,7 @@ async function copyUnderReadLock(
           verify &&
           readFully(output, copied, want, pos) === want &&
           buffer.subarray(0, want).equals(copied.subarray(0, want))
-        if (!same) writeFully(output, buffer.subarray(0, want), want, pos)
+        if (!same) writeAllSync(output, buffer.subarray(0, want), pos)
         if (hash && hashedTo === pos) {
           hash.update(buffer.subarray(0, want))
           hashedTo += want
@@ -328,11 +329,6 @@ function readFully(fd: number, buffer: Buffer, length: number, position: number)
     done += read
   }
   return done
-}
-
-function writeFully(fd: number, buffer: Buffer, length: number, position: number): void {
-  let done = 0
-  while (done < length) done += writeSync(fd, buffer, done, length - done, position + done)
 }
 
 /**

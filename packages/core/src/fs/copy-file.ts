@@ -40,6 +40,7 @@ import {
 import {open, rm} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {messageOf} from '../errors.js'
+import {writeAll} from './write-all.js'
 
 /** How often (ms) a running copy is checked for being stuck at the source's end. */
 const POLL_MS = 100
@@ -327,7 +328,7 @@ async function userspaceCopy(src: string, dest: string, flag: number, from = src
       while (done < st.size) {
         const {bytesRead} = await input.read(buffer, 0, Math.min(BLOCK, st.size - done), done)
         if (bytesRead === 0) break
-        for (let w = 0; w < bytesRead; ) w += (await output.write(buffer, w, bytesRead - w)).bytesWritten
+        await writeAll(output, buffer.subarray(0, bytesRead))
         done += bytesRead
       }
       await output.chmod(st.mode & 0o7777)

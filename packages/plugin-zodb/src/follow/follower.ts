@@ -19,6 +19,7 @@ import {createGzip} from 'node:zlib'
 import type {Plan} from '@bkcli/core'
 import {BkError} from '@bkcli/core/errors'
 import {StopSignal} from '@bkcli/core/follow'
+import {writeAll} from '@bkcli/core/fs'
 import {atomicFile, crashPoint} from '@bkcli/core/safety'
 import {step} from '@bkcli/core/workflow'
 import {repoFileHead} from '../chain-reader.js'
@@ -464,7 +465,7 @@ export class Follower {
     const gzip = this.options.gzip && out ? createGzip({level: 6}) : undefined
     const gzipDone = gzip
       ? (async () => {
-          for await (const chunk of gzip as AsyncIterable<Buffer>) await out!.write(chunk)
+          for await (const chunk of gzip as AsyncIterable<Buffer>) await writeAll(out!, chunk)
         })()
       : undefined
     try {
@@ -476,7 +477,7 @@ export class Follower {
         md5.update(chunk)
         if (gzip) {
           if (!gzip.write(chunk)) await new Promise((r) => gzip.once('drain', r))
-        } else await out?.write(chunk)
+        } else if (out) await writeAll(out, chunk)
         at += n
       }
       parser.end()
