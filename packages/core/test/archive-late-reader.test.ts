@@ -1,8 +1,9 @@
 // A decompressor's output read only after it has exited: Node resumes (and so discards) a child's unread stdout on
 // the tick after the child exits, so a reader that attaches after an await lost a small archive's whole output. Under
 // load that left extraction waiting for ever (a CI timeout). Each reader here attaches only once the program is gone.
+import {execFileSync} from 'node:child_process'
 import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 import type {Readable} from 'node:stream'
 import {gzipSync} from 'node:zlib'
 import {afterAll, describe, expect, it} from 'vitest'
@@ -41,48 +42,52 @@ async function readAll(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-describe('a program output read after the program exited', () => {
-  const tar = rawTar(members)
+/** Every byte of the stream `start` opens, read only once the programs it started have exited. */
+async function readAfterExit(start: () => Promise<Readable>): Promise<Buffer> {
+  const before = children()
+  const stream = await start()
+  await programsGone(before)
+  return readAll(stream)
+}
 
+const tar = rawTar(members)
+
+/** `tar` compressed (zlib for gzip, the zstd program) into a fresh folder: the file's path. */
+function smallArchive(kind: 'gzip' | 'zstd'): string {
+  const plain = join(temp(), 'small.tar')
+  if (kind === 'gzip') {
+    writeFileSync(`${plain}.gz`, gzipSync(tar))
+    return `${plain}.gz`
+  }
+  writeFileSync(plain, tar)
+  execFileSync('zstd', ['-q', plain, '-o', `${plain}.zst`])
+  return `${plain}.zst`
+}
+
+describe('a program output read after the program exited', () => {
   it('gzip through pigz (openTarFast): every byte', async () => {
-    const file = join(temp(), 'small.tar.gz')
-    writeFileSync(file, gzipSync(tar))
-    const before = children()
-    const {stream} = await openTarFast(file, await decoderFor(file, 'gzip'))
-    await programsGone(before)
-    expect((await readAll(stream)).equals(tar)).toBe(true)
+    const file = smallArchive('gzip')
+    const out = await readAfterExit(async () => (await openTarFast(file, await decoderFor(file, 'gzip'))).stream)
+    expect(out.equals(tar)).toBe(true)
   }, 20_000)
 
   it('zstd reading the open file (openTarFast): every byte', async () => {
-    const dir = temp()
-    const plain = join(dir, 'small.tar')
-    writeFileSync(plain, tar)
-    const {execFileSync} = await import('node:child_process')
-    execFileSync('zstd', ['-q', plain, '-o', `${plain}.zst`])
-    const decoder = await decoderFor(`${plain}.zst`, 'zstd')
+    const file = smallArchive('zstd')
+    const decoder = await decoderFor(file, 'zstd')
     expect(decoder?.kind).toBe('zstd')
-    const before = children()
-    const {stream} = await openTarFast(`${plain}.zst`, decoder)
-    await programsGone(before)
-    expect((await readAll(stream)).equals(tar)).toBe(true)
+    const out = await readAfterExit(async () => (await openTarFast(file, decoder)).stream)
+    expect(out.equals(tar)).toBe(true)
   }, 20_000)
 
   for (const kind of ['gzip', 'zstd'] as const)
     it(`${kind}: GNU tar fed by data events (gnuUnpack) after the decoder exited: every byte`, async () => {
       const tarProgram = await gnuTar()
       if (!tarProgram) return
-      const dir = temp()
-      const file = join(dir, `small.tar.${kind === 'gzip' ? 'gz' : 'zst'}`)
-      if (kind === 'gzip') writeFileSync(file, gzipSync(tar))
-      else {
-        writeFileSync(join(dir, 'small.tar'), tar)
-        const {execFileSync} = await import('node:child_process')
-        execFileSync('zstd', ['-q', join(dir, 'small.tar'), '-o', file])
-      }
+      const file = smallArchive(kind)
       const before = children()
       const source = await openTarFast(file, await decoderFor(file, kind))
       await programsGone(before)
-      const dest = join(dir, 'out')
+      const dest = join(dirname(file), 'out')
       mkdirSync(dest)
       const result = await gnuUnpack(tarProgram, source, dest, new EntryChecker(undefined, 0), false, undefined)
       expect(result).toEqual({entries: 2, bytes: 3000})
@@ -90,24 +95,16 @@ describe('a program output read after the program exited', () => {
     }, 20_000)
 
   it('zstd reading the file itself (openTar): every byte', async () => {
-    const dir = temp()
-    const plain = join(dir, 'small.tar')
-    writeFileSync(plain, tar)
-    const {execFileSync} = await import('node:child_process')
-    execFileSync('zstd', ['-q', plain, '-o', `${plain}.zst`])
-    const before = children()
-    const stream = await openTar(`${plain}.zst`)
-    await programsGone(before)
-    expect((await readAll(stream)).equals(tar)).toBe(true)
+    const file = smallArchive('zstd')
+    expect((await readAfterExit(() => openTar(file))).equals(tar)).toBe(true)
   }, 20_000)
 
   it('a compressor fed and ended before its output is read (programDuplex): every byte', async () => {
-    const before = children()
-    const duplex = programDuplex('zstd', ['-q', '-c'])
-    duplex.end(tar)
-    await programsGone(before)
-    const out = await readAll(duplex)
-    const {execFileSync} = await import('node:child_process')
+    const out = await readAfterExit(async () => {
+      const duplex = programDuplex('zstd', ['-q', '-c'])
+      duplex.end(tar)
+      return duplex
+    })
     expect(execFileSync('zstd', ['-d', '-c', '-q'], {input: out}).equals(tar)).toBe(true)
   }, 20_000)
 })

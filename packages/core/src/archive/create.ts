@@ -367,17 +367,7 @@ async function writeTarTo(
     // straight into the compressor, and the manifest lists what the file decodes to
     const decoder = plain && hooks.tap && hooks.verify ? await decoderCommand(compression) : undefined
     const direct = plain && (!hooks.tap || decoder !== undefined)
-    // zstd decodes several times faster than it compresses: its decoder reads the finished file itself, after the
-    // compressor (a short tail), instead of Node relaying every compressed byte into it while both compete for the
-    // cores (-17% CPU for a 256 MiB IOTstack backup). pigz -d is too slow for that tail: it runs alongside, fed by Node.
-    const after = decoder !== undefined && compression === 'zstd'
-    const check = after
-      ? undefined
-      : decoder && hooks.tap
-        ? decodeInto(decoder, hooks.tap)
-        : hooks.verify
-          ? await decodeCheck(compression)
-          : undefined
+    const check = await decodeCheckFor(compression, decoder, hooks)
     let written: {bytes: number; sha256: string}
     try {
       written = await compressIntoFile(
@@ -389,12 +379,7 @@ async function writeTarTo(
           : {kind: 'node', chunks: tarBytes(), tap: decoder ? undefined : hooks.tap},
         {
           hash: !hooks.skipHash,
-          onFile: check
-            ? decoder
-              ? (chunk) => check.write(chunk) ?? Promise.resolve()
-              : // decodeCheck may keep a chunk queued after it returns: give it its own copy
-                (chunk) => check.write(Buffer.from(chunk)) ?? Promise.resolve()
-            : undefined,
+          onFile: check.during?.write,
           // without Node in the tar stream, progress counts the archive's bytes
           onProgress: direct
             ? (done) => {
@@ -405,16 +390,11 @@ async function writeTarTo(
         },
       )
     } catch (error) {
-      await check?.done().catch(() => {}) // the checker sees a cut stream; the write's error is the one to tell
+      await check.during?.done().catch(() => {}) // the checker sees a cut stream; the write's error is the one to tell
       throw error
     }
-    if (check) await checked(check, options)
-    if (after && decoder && hooks.tap) {
-      // the same proof as the read-back's decoder: the file itself decodes (every frame's checksum) to the tar stream
-      // the manifest hashes
-      const tap = hooks.tap
-      await checked({done: () => decodeFileInto(decoder, path, written.bytes, tap)}, options)
-    }
+    if (check.during) await checked(check.during.done(), options)
+    if (check.after) await checked(check.after(path, written.bytes), options)
     step.done()
     return {bytes: written.bytes, entries, sha256: written.sha256, skipped}
   }
@@ -462,14 +442,48 @@ async function writeTarTo(
     await check?.done().catch(() => {}) // the checker sees a cut stream; the pipeline's error is the one to tell
     throw error
   }
-  if (check) await checked(check, options)
+  if (check) await checked(check.done(), options)
   step.done()
   return {bytes, entries, sha256: hashing ? hash.digest('hex') : '', skipped}
 }
 
+/**
+ * The decode check of a file a compressor writes into (compressIntoFile): `during`, fed every byte of the file as it
+ * is read back, or `after`, run on the finished file (of `bytes` bytes). With a `decoder` (hooks with both a tap and
+ * a check, tar writing straight into the compressor) the check is that decompressor, and the tap gets the tar stream
+ * it decodes: the manifest then lists what the file decodes to. Else decodeCheck when hooks.verify asks for one.
+ */
+async function decodeCheckFor(
+  compression: Compression,
+  decoder: {program: string; args: string[]} | undefined,
+  hooks: WriteHooks,
+): Promise<{
+  during?: {write(chunk: Buffer): Promise<void>; done(): Promise<void>}
+  after?: (path: string, bytes: number) => Promise<void>
+}> {
+  const tap = hooks.tap
+  if (decoder && tap) {
+    // zstd decodes several times faster than it compresses: its decoder reads the finished file itself, after the
+    // compressor (a short tail), instead of Node relaying every compressed byte into it while both compete for the
+    // cores (-17% CPU for a 256 MiB IOTstack backup). pigz -d is too slow for that tail: it runs alongside, fed by
+    // Node. Either way it verifies every gzip member's / zstd frame's checksum, as decodeCheck does.
+    if (compression === 'zstd') return {after: (path, bytes) => decodeFileInto(decoder, path, bytes, tap)}
+    return {during: decodeInto(decoder, tap)}
+  }
+  if (!hooks.verify) return {}
+  const check = await decodeCheck(compression)
+  return {
+    during: {
+      // decodeCheck may keep a chunk queued after it returns: give it its own copy
+      write: (chunk) => check.write(Buffer.from(chunk)) ?? Promise.resolve(),
+      done: () => check.done(),
+    },
+  }
+}
+
 /** The decode check's verdict on the whole file: a refusal is ECORRUPT (nothing is kept). */
-async function checked(check: {done(): Promise<void>}, options: CreateArchiveOptions): Promise<void> {
-  await check.done().catch((error) => {
+async function checked(verdict: Promise<void>, options: CreateArchiveOptions): Promise<void> {
+  await verdict.catch((error) => {
     throw new BkError(
       `${options.file} does not read back as it was written (${messageOf(error)}); nothing was kept, run it again`,
       {cause: error, code: 'ECORRUPT'},

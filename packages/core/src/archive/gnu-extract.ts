@@ -14,11 +14,10 @@
 import type {ChildProcess} from 'node:child_process'
 import {createReadStream} from 'node:fs'
 import {type FileHandle, open} from 'node:fs/promises'
-import {basename} from 'node:path'
 import {finished, pipeline, type Readable, Transform, type Writable} from 'node:stream'
 import {openTar, requireZstd} from './compression.js'
 import {type EntryChecker, UnsafeEntry} from './entry-check.js'
-import {drainedOrClosed, keepOutput, pigz, trailingJunk} from './native.js'
+import {drainedOrClosed, howItEnded, keepOutput, keepStderr, lastLine, pigz, run, trailingJunk} from './native.js'
 import {FILE_TYPES, NativeFallback, TarFramer, ZEROS} from './tar-framer.js'
 import {spawnTied} from './tied.js'
 import type {Compression} from './types.js'
@@ -50,11 +49,7 @@ export function startGnuExtract(tar: string, dest: string, preserveOwner: boolea
   // --keep-old-files...): a tree other than the one checked
   const env: NodeJS.ProcessEnv = {...process.env, LC_ALL: 'C'}
   const child: ChildProcess = spawnTied(tar, args, {stdio: ['pipe', 'ignore', 'pipe'], env})
-  let stderr = ''
-  child.stderr?.setEncoding('utf8')
-  child.stderr?.on('data', (t: string) => {
-    if (stderr.length < 65536) stderr += t
-  })
+  const stderr = keepStderr(child)
   const stdin = child.stdin as Writable
   stdin.on('error', () => {}) // EPIPE when tar stops early: its exit status tells why
   const exited = new Promise<{status: number | null; signal: string | null; error?: Error}>((resolve) => {
@@ -87,7 +82,7 @@ export function startGnuExtract(tar: string, dest: string, preserveOwner: boolea
       const {status, signal, error} = await exited
       if (error) return error
       if (status === 0) return undefined
-      const lines = stderr
+      const lines = stderr()
         .split('\n')
         .map((l) => l.trim())
         .filter((l) => l && !/Exiting with failure status|Error is not recoverable/.test(l))
@@ -296,28 +291,21 @@ export async function openTarFast(
   }
   const {program, args, kind} = decoder
   const handle = onRaw ? undefined : (input ?? (await open(file, 'r')))
-  let child: ChildProcess
+  let started: ReturnType<typeof run>
+  let release: () => void
   try {
-    child = spawnTied(program, args, {stdio: [handle ? handle.fd : 'pipe', 'pipe', 'pipe']})
+    started = run(program, args, 'pipe', handle ? handle.fd : 'pipe')
     // claimed before any await (the close below): unclaimed, Node drops a fast child's output once it exits
-    keepOutput(child)
+    release = keepOutput(started.child)
   } finally {
     if (handle !== input) await handle?.close()
   }
-  let stderr = ''
-  child.stderr?.setEncoding('utf8')
-  child.stderr?.on('data', (t: string) => {
-    if (stderr.length < 65536) stderr += t
-  })
+  const {child, ended, exited, stderr} = started
   let gone = false
-  const exited = new Promise<{status: number | null; signal: string | null; error?: Error}>((resolve) => {
-    child.once('error', (error) => resolve({status: null, signal: null, error}))
-    child.once('close', (status, signal) => resolve({status, signal}))
-  }).finally(() => {
+  void ended.then(() => {
     gone = true
   })
   if (onRaw && child.stdin) {
-    child.stdin.on('error', () => {}) // EPIPE when the decoder stops early: its exit status tells why
     const hashing = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         onRaw(chunk)
@@ -331,26 +319,19 @@ export async function openTarFast(
     stream: stdout,
     attached() {
       // keepOutput's listener, whose only work was to keep the bytes until now: with it, 'data' would not flow
-      stdout.removeAllListeners('readable')
+      release()
     },
     async verdict() {
-      const {status, signal, error} = await exited
-      if (error) throw kind === 'zstd' ? Object.assign(error, {command: 'zstd -d'}) : error
-      const how = signal ? `was killed by ${signal}` : `exited with status ${status}`
       if (kind === 'zstd') {
-        if (status === 0) return
-        const last = stderr.trim().split('\n').at(-1)?.trim()
-        throw Object.assign(new Error(`${basename(program)} ${how}${last ? `: ${last}` : ''}`), {command: 'zstd -d'})
+        const failure = await exited
+        if (failure) throw Object.assign(failure, {command: 'zstd -d'})
+        return
       }
-      const junk = trailingJunk(program, stderr)
-      if (status === 0 && !junk) return
-      const last = stderr
-        .trim()
-        .split('\n')
-        .filter((l) => !/ to <stdout>\s*$/.test(l))
-        .at(-1)
-        ?.trim()
-      const why = junk?.message ?? `pigz ${how}: ${last}`
+      const end = await ended
+      if (end.error) throw end.error
+      const junk = trailingJunk(program, stderr())
+      if (end.status === 0 && !junk) return
+      const why = junk?.message ?? `pigz ${howItEnded(end)}: ${lastLine(stderr(), / to <stdout>\s*$/)}`
       throw Object.assign(new Error(`incorrect data: ${why}`), {code: 'Z_DATA_ERROR'})
     },
     close() {

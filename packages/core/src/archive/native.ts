@@ -102,28 +102,64 @@ export async function compressorCommand(
   return {program: 'zstd', args: ['-q', '-c', `-${level ?? 3}`, '-T0', '--no-sparse']}
 }
 
+/** How a program ended: its exit status, or the signal that killed it, or the error that kept it from starting. */
+export interface ProgramEnd {
+  status: number | null
+  signal: NodeJS.Signals | null
+  error?: Error
+}
+
+/** 'exited with status N' or 'was killed by SIG…', for a program's failure. */
+export function howItEnded(end: ProgramEnd): string {
+  return end.signal ? `was killed by ${end.signal}` : `exited with status ${end.status}`
+}
+
+/** The last line of a program's stderr, trimmed (lines `skip` matches passed over), or undefined / '' when none. */
+export function lastLine(stderr: string, skip?: RegExp): string | undefined {
+  const lines = stderr.trim().split('\n')
+  return (skip ? lines.filter((line) => !skip.test(line)) : lines).at(-1)?.trim()
+}
+
 /**
- * A started program: its exit as an Error (status, signal and the last line of its stderr) or undefined. `stdout`
- * may be a file descriptor (the program then writes there itself).
+ * A program's end as an Error: the one that kept it from starting, or its status or signal and the last line of its
+ * stderr; undefined when it exited with status 0.
  */
-export function run(program: string, args: string[], stdout: 'pipe' | 'ignore' | number) {
-  const child = spawnTied(program, args, {stdio: ['pipe', stdout, 'pipe']})
+function exitFailure(program: string, end: ProgramEnd, stderr: string): Error | undefined {
+  if (end.error) return end.error
+  if (end.status === 0) return undefined
+  const last = lastLine(stderr)
+  return new Error(`${basename(program)} ${howItEnded(end)}${last ? `: ${last}` : ''}`)
+}
+
+/** Keeps what a child writes to its stderr (piped), up to 64 KiB or so: its complaint, for the error it fails with. */
+export function keepStderr(child: ChildProcess): () => string {
   let stderr = ''
   child.stderr?.setEncoding('utf8')
   child.stderr?.on('data', (text: string) => {
     if (stderr.length < 65536) stderr += text
   })
+  return () => stderr
+}
+
+/**
+ * A started program: `ended` tells how it ended, `exited` the same as an Error or undefined (see exitFailure).
+ * `stdout` may be a file descriptor (the program then writes there itself), `stdin` too (an open file it reads).
+ */
+export function run(
+  program: string,
+  args: string[],
+  stdout: 'pipe' | 'ignore' | number,
+  stdin: 'pipe' | number = 'pipe',
+) {
+  const child = spawnTied(program, args, {stdio: [stdin, stdout, 'pipe']})
+  const stderr = keepStderr(child)
   child.stdin?.on('error', () => {}) // EPIPE when the program stops early: its exit status tells why
-  const exited = new Promise<Error | undefined>((resolve) => {
-    child.once('error', (error) => resolve(error))
-    child.once('close', (status, signal) => {
-      if (status === 0) return resolve(undefined)
-      const last = stderr.trim().split('\n').at(-1)?.trim()
-      const how = signal ? `was killed by ${signal}` : `exited with status ${status}`
-      resolve(new Error(`${basename(program)} ${how}${last ? `: ${last}` : ''}`))
-    })
+  const ended = new Promise<ProgramEnd>((resolve) => {
+    child.once('error', (error) => resolve({status: null, signal: null, error}))
+    child.once('close', (status, signal) => resolve({status, signal}))
   })
-  return {child, exited, stderr: () => stderr}
+  const exited = ended.then((end) => exitFailure(program, end, stderr()))
+  return {child, ended, exited, stderr}
 }
 
 /**
@@ -131,10 +167,15 @@ export function run(program: string, args: string[], stdout: 'pipe' | 'ignore' |
  * if nothing reads it, and the bytes flow to no one: a decompressor given a small file exits before the reader comes
  * (an await later) and its whole output is lost. resume() does nothing while a 'readable' listener is attached
  * (documented), so this one, which reads nothing, keeps the bytes buffered, with backpressure, until they are read.
- * Only for output that will be read: unread, it is never drained, and the child's 'close' never comes.
+ * Only for output that will be read: unread, it is never drained, and the child's 'close' never comes. Returns the
+ * release: it takes that listener away again, for a reader by 'data' events (which do not flow while it is there).
  */
-export function keepOutput(child: ChildProcess): void {
-  child.stdout?.on('readable', () => {})
+export function keepOutput(child: ChildProcess): () => void {
+  const keep = () => {}
+  child.stdout?.on('readable', keep)
+  return () => {
+    child.stdout?.off('readable', keep)
+  }
 }
 
 /**
@@ -368,11 +409,7 @@ export function startGnuTar(
     env: {...process.env, LC_ALL: 'C'},
   })
   keepOutput(child)
-  let stderr = ''
-  child.stderr?.setEncoding('utf8')
-  child.stderr?.on('data', (text: string) => {
-    if (stderr.length < 65536) stderr += text
-  })
+  const stderr = keepStderr(child)
   const exited = new Promise<{status: number | null; signal: string | null}>((resolve, reject) => {
     child.once('error', reject)
     child.once('close', (status, signal) => resolve({status, signal}))
@@ -420,8 +457,8 @@ export function startGnuTar(
     if (feedError) throw feedError
     const {status, signal} = await exited
     // with --warning=no-file-changed, status 1 and a quiet stderr is only "file changed as we read it"
-    if (status === 0 || (status === 1 && stderr.trim() === '')) return
-    throw tarFailure(stderr, status, signal)
+    if (status === 0 || (status === 1 && stderr().trim() === '')) return
+    throw tarFailure(stderr(), status, signal)
   })()
   finished.catch(() => {})
   return {

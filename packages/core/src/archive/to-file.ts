@@ -14,7 +14,6 @@ import {Worker} from 'node:worker_threads'
 import {writeBehind} from '../fs/write-behind.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {drainedOrClosed, pigz, run, startGnuTar, trailingJunk} from './native.js'
-import {spawnTied} from './tied.js'
 
 /** Bytes per read-back of the growing file (from the page cache). */
 const READ_BACK = 2 * 1024 * 1024
@@ -334,14 +333,9 @@ export async function decodeFileInto(
   try {
     const st = await input.stat()
     if (st.size !== size) throw new Error(`${path}: ${st.size} bytes to decode, ${size} written`)
-    const child = spawnTied(command.program, command.args, {stdio: [input.fd, 'pipe', 'pipe']})
+    const {child, exited, stderr} = run(command.program, command.args, 'pipe', input.fd)
     const unregister = onInterrupt(() => child.kill('SIGKILL'))
     try {
-      let stderr = ''
-      child.stderr?.setEncoding('utf8')
-      child.stderr?.on('data', (text: string) => {
-        if (stderr.length < 65536) stderr += text
-      })
       let tapFailure: unknown
       // 'data' events, not an async iterator: one call per pipe read, nothing else per chunk
       child.stdout?.on('data', (chunk: Buffer) => {
@@ -352,16 +346,7 @@ export async function decodeFileInto(
           tapFailure = error
         }
       })
-      const failure = await new Promise<Error | undefined>((resolve) => {
-        child.once('error', (error) => resolve(error))
-        child.once('close', (status, signal) => {
-          if (status === 0) return resolve(undefined)
-          const last = stderr.trim().split('\n').at(-1)?.trim()
-          const how = signal ? `was killed by ${signal}` : `exited with status ${status}`
-          resolve(new Error(`${basename(command.program)} ${how}${last ? `: ${last}` : ''}`))
-        })
-      })
-      const refused = failure ?? trailingJunk(command.program, stderr)
+      const refused = (await exited) ?? trailingJunk(command.program, stderr())
       if (refused) throw refused
       if (tapFailure !== undefined) throw tapFailure
     } finally {
