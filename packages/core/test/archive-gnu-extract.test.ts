@@ -234,3 +234,23 @@ t.close()`,
     expect(readdirSync(target)).toEqual([])
   })
 })
+
+describe('openTarFast: a decoder that fails without a word', () => {
+  it('names the status alone, with no empty or "undefined" reason after it', async () => {
+    const {openTarFast} = await import('../src/archive/gnu-extract.js')
+    const dir = temp('bk-mute-')
+    const mute = join(dir, 'mute-pigz')
+    writeFileSync(mute, '#!/bin/sh\nexit 3\n', {mode: 0o755})
+    const file = join(dir, 'a.tar.gz')
+    writeFileSync(file, Buffer.from([0x1f, 0x8b, 8, 0]))
+    const source = await openTarFast(file, {program: mute, args: [], kind: 'gzip'})
+    source.attached()
+    for await (const _ of source.stream) void _
+    const failure = await source.verdict().then(
+      () => undefined,
+      (error: Error & {code?: string}) => error,
+    )
+    expect(failure?.message).toBe('incorrect data: pigz exited with status 3')
+    expect(failure?.code).toBe('Z_DATA_ERROR')
+  })
+})

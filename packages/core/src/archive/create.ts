@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 import type {Stats} from 'node:fs'
-import {createReadStream, createWriteStream} from 'node:fs'
+import {createReadStream} from 'node:fs'
 import {type FileHandle, lstat, open, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 import {Readable, type Transform} from 'node:stream'
@@ -8,6 +8,7 @@ import {pipeline} from 'node:stream/promises'
 import {BkError, isBkError, messageOf} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
 import {walk} from '../fs/walk.js'
+import {fileSink} from '../fs/write-all.js'
 import {writeBehind} from '../fs/write-behind.js'
 import {atomicFile} from '../safety/atomic.js'
 import {pidAlive} from '../safety/pid.js'
@@ -269,18 +270,11 @@ async function writeTarOwned(
 ): Promise<WrittenTar> {
   // pigz / zstd: they write the file themselves (compressIntoFile); else Node writes it (zlib, or no compression)
   const command = await compressorCommand(compression, options.level)
-  const handle = command ? await open(path, 'w', 0o600) : undefined
+  const handle = await open(path, 'w', 0o600)
   try {
-    return await writeTarTo(
-      path,
-      options,
-      compression,
-      hooks,
-      prefix,
-      command && handle ? {command, handle} : undefined,
-    )
+    return await writeTarTo(path, options, compression, hooks, prefix, handle, command)
   } finally {
-    await handle?.close()
+    await handle.close()
   }
 }
 
@@ -290,10 +284,10 @@ async function writeTarTo(
   compression: Compression,
   hooks: WriteHooks,
   prefix: string | undefined,
-  program: {command: {program: string; args: string[]}; handle: FileHandle} | undefined,
+  handle: FileHandle,
+  /** pigz or zstd, writing `handle` itself; undefined: Node writes it */
+  command: {program: string; args: string[]} | undefined,
 ): Promise<WrittenTar> {
-  const out = program ? undefined : createWriteStream(path, {flags: 'w', mode: 0o600})
-  if (out) await new Promise<void>((res, rej) => out.once('open', () => res()).once('error', rej))
   // never archive the archive itself (when it is written inside cwd)
   const own = await stat(path)
   // by identity (dev:ino), looked up by name: the fast listing lstats only entries that bear one of these names
@@ -359,7 +353,7 @@ async function writeTarTo(
     }
   }
 
-  if (program) {
+  if (command) {
     // GNU tar straight into the compressor when Node need not see the tar bytes: no hook reading them, nothing to
     // put before them
     const plain = tar !== undefined && !options.prepend?.length && prefix === undefined
@@ -372,8 +366,8 @@ async function writeTarTo(
     try {
       written = await compressIntoFile(
         path,
-        program.handle,
-        program.command,
+        handle,
+        command,
         direct
           ? {kind: 'gnu-tar', tar, cwd: resolve(options.cwd), names: accepted(), portable}
           : {kind: 'node', chunks: tarBytes(), tap: decoder ? undefined : hooks.tap},
@@ -398,8 +392,6 @@ async function writeTarTo(
     step.done()
     return {bytes: written.bytes, entries, sha256: written.sha256, skipped}
   }
-  if (!out) throw new Error('writeTar: no output')
-
   const stages: (
     | NodeJS.ReadableStream
     | NodeJS.WritableStream
@@ -418,7 +410,7 @@ async function writeTarTo(
   const zip = await fastCompressor(compression, options.level)
   if (zip) stages.push(zip)
   const hashing = !hooks.skipHash
-  const flusher = writeBehind(() => (out as unknown as {fd?: number}).fd)
+  const flusher = writeBehind(() => handle.fd)
   const check = hooks.verify ? await decodeCheck(compression) : undefined
   stages.push(async function* (src: AsyncIterable<Buffer>) {
     try {
@@ -434,7 +426,7 @@ async function writeTarTo(
       await flusher.settle()
     }
   })
-  stages.push(out)
+  stages.push(fileSink(handle))
   try {
     // biome-ignore lint/suspicious/noExplicitAny: pipeline's overloads do not take a computed list of stages
     await (pipeline as any)(...stages)
@@ -693,23 +685,27 @@ export async function writeConcatenated(
     yield head
     yield* createReadStream(bodyPath, {highWaterMark: 1024 * 1024}) as AsyncIterable<Buffer>
   }
-  const out = createWriteStream(path, {flags: 'w', mode: 0o600})
-  const flusher = writeBehind(() => (out as unknown as {fd?: number}).fd)
-  await pipeline(
-    all(),
-    async function* (src: AsyncIterable<Buffer>) {
-      try {
-        for await (const chunk of src) {
-          hash.update(chunk)
-          bytes += chunk.length
-          flusher.wrote(chunk.length)
-          yield chunk
+  const out = await open(path, 'w', 0o600)
+  const flusher = writeBehind(() => out.fd)
+  try {
+    await pipeline(
+      all(),
+      async function* (src: AsyncIterable<Buffer>) {
+        try {
+          for await (const chunk of src) {
+            hash.update(chunk)
+            bytes += chunk.length
+            flusher.wrote(chunk.length)
+            yield chunk
+          }
+        } finally {
+          await flusher.settle()
         }
-      } finally {
-        await flusher.settle()
-      }
-    },
-    out,
-  )
+      },
+      fileSink(out),
+    )
+  } finally {
+    await out.close()
+  }
   return {bytes, sha256: hash.digest('hex')}
 }

@@ -331,7 +331,8 @@ export async function openTarFast(
       if (end.error) throw end.error
       const junk = trailingJunk(program, stderr())
       if (end.status === 0 && !junk) return
-      const why = junk?.message ?? `pigz ${howItEnded(end)}: ${lastLine(stderr(), / to <stdout>\s*$/)}`
+      const last = lastLine(stderr(), / to <stdout>\s*$/)
+      const why = junk?.message ?? `pigz ${howItEnded(end)}${last ? `: ${last}` : ''}`
       throw Object.assign(new Error(`incorrect data: ${why}`), {code: 'Z_DATA_ERROR'})
     },
     close() {

@@ -1,9 +1,9 @@
-import {createWriteStream} from 'node:fs'
 import {open, stat} from 'node:fs/promises'
 import type {Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGzip} from 'node:zlib'
 import {BkError, messageOf} from '../errors.js'
+import {fileSink} from '../fs/write-all.js'
 import {atomicFile} from '../safety/index.js'
 import {progressOutput, stepProgress} from '../ui/progress.js'
 import {startClient} from './run-client.js'
@@ -105,7 +105,7 @@ export async function dumpDatabase(target: DbTarget, file: string, options: Dump
         if (direct) {
           await run.finish(`dumping ${database} from ${describeServer(target)}`, database)
         } else {
-          const out = createWriteStream('', {fd: handle.fd, autoClose: false})
+          const out = fileSink(handle)
           const copying = pipeline([run.subprocess.stdout!, ...transforms, out] as unknown as NodeJS.ReadWriteStream[])
           const [copied, finished] = await Promise.allSettled([
             copying,
