@@ -5,12 +5,14 @@ import {Writable} from 'node:stream'
 
 /**
  * The most bytes bk hands to one write(). A larger write makes Linux 6.x (ext4 and the other filesystems with large
- * folios) put the bytes in page-cache folios of 1 MiB and more: high-order allocations which, on a virtual machine
- * that hands free memory back to its host (virtio free page reporting), fault in every page again. Measured there,
- * 256 MiB into a new file: 4 MiB writes 0.55–0.60 s, 1 MiB writes 0.26–0.31 s, 512 KiB writes 0.055 s, as `cp`
- * and `tar`, which write smaller pieces. On any other host two calls instead of one per MiB cost nothing measurable.
+ * folios) put the bytes in page-cache folios as large as the write: high-order allocations which, on a virtual
+ * machine that hands free memory back to its host (virtio free page reporting), take blocks the host has reclaimed
+ * and fault in every page again. Measured on such a host, 256 MiB into a new file from Node, in two states of its
+ * memory: 1 MiB writes 0.26–0.70 s, 512 KiB 0.055–0.45 s, 256 KiB 0.06–0.13 s (128 KiB: more thread-pool round
+ * trips, 0.18 s); `cp` and `tar` write small pieces and never pay it. Elsewhere the extra calls cost nothing
+ * measurable.
  */
-export const WRITE_PIECE = 512 * 1024
+export const WRITE_PIECE = 256 * 1024
 
 /**
  * Writes all of `data` at `position` (at the file's offset when null), finishing short writes: a full disk shows
