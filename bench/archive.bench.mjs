@@ -3,9 +3,9 @@
 // incompressible, half text, 1 KiB to 8 MiB files) and 64k files of 2 KB. BK_CORE_BEFORE=<a core dist folder> adds
 // a "before" row (another build of core) to every case. Reports wall time and peak RSS (bound for bk: 200 MB).
 import {randomBytes} from 'node:crypto'
-import {closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync} from 'node:fs'
+import {closeSync, mkdirSync, openSync, writeFileSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
-import {benchDir, cleanup, paired, printTable, repoRoot, scale, sh} from './lib.mjs'
+import {benchDir, cleanup, discard, paired, printTable, repoRoot, scale, sh} from './lib.mjs'
 
 const totalBytes = Math.round(1024 * 1024 * 1024 * scale)
 const smallCount = Math.max(1000, Math.round(65536 * scale))
@@ -79,7 +79,7 @@ try {
   sh('sync')
   const out = (name) => join(work, name)
   const clean = () => {
-    for (const name of ['a.tar.gz', 'a.tar.zst', 'x']) rmSync(out(name), {recursive: true, force: true})
+    discard(...['a.tar.gz', 'a.tar.zst', 'x'].map(out))
   }
   const rows = []
   const gib = (totalBytes / 2 ** 30).toFixed(2)

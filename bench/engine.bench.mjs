@@ -4,7 +4,7 @@
 import {spawnSync} from 'node:child_process'
 import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {benchDir, cleanup, paired, printTable, repoRoot, scale, sh} from './lib.mjs'
+import {benchDir, cleanup, discard, paired, printTable, repoRoot, scale, sh} from './lib.mjs'
 
 const files = Math.max(1000, Math.round(20000 * scale))
 const dbBytes = Math.round(400 * 1024 * 1024 * scale)
@@ -28,7 +28,7 @@ try {
     writeFileSync(join(sub, `${n}.blob`), body.subarray(0, 1024 + ((n * 997) % (15 * 1024))))
   }
   const out = (name) => join(work, name)
-  const clean = () => rmSync(out('copy'), {recursive: true, force: true})
+  const clean = () => discard(out('copy'))
   const rows = []
   rows.push(
     ...paired(

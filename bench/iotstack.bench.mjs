@@ -4,7 +4,7 @@
 // Wall time, peak RSS, archive size. BK_BEFORE=<another checkout, built> adds its bk to the backup cases.
 import {readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {benchDir, bk, cleanup, measure, paired, printTable, repoRoot, scale, sh} from './lib.mjs'
+import {benchDir, bk, cleanup, discard, measure, paired, printTable, repoRoot, scale, sh} from './lib.mjs'
 
 const {makeExampleStack, STACK_MEMBERS} = await import(join(repoRoot, 'packages/plugin-iotstack/dist/index.js'))
 const volumeBytes = Math.round(1024 * 1024 * 1024 * scale)
@@ -95,8 +95,7 @@ try {
         },
       ],
       () => {
-        rmSync(untarDir, {recursive: true, force: true})
-        rmSync(restoredDir, {recursive: true, force: true})
+        discard(untarDir, restoredDir)
       },
     ),
   )

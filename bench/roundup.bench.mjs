@@ -10,7 +10,7 @@
 import {execFileSync} from 'node:child_process'
 import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {benchDir, bk, cleanup, measure, paired, printTable, repoRoot, rounds, scale, sh} from './lib.mjs'
+import {benchDir, bk, cleanup, discard, measure, paired, printTable, repoRoot, rounds, scale, sh} from './lib.mjs'
 
 const {makeExampleTracker} = await import(join(repoRoot, 'packages/plugin-roundup/dist/index.js'))
 
@@ -34,7 +34,7 @@ try {
     `generated a tracker in ${((Date.now() - started) / 1000).toFixed(0)} s: ${made.issues} issues, ${made.messages} messages, ${made.files} files; database ${dbMB} MB, db/files ${filesMB} MB`,
   )
   const fresh = (...dirs) => {
-    for (const d of dirs) cleanup(join(work, d))
+    discard(...dirs.map((d) => join(work, d)))
     sh('sync')
   }
   const ours = (tool, argv, note) => ({tool, argv, note})

@@ -10,7 +10,7 @@
 import {randomBytes} from 'node:crypto'
 import {mkdirSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {benchDir, cleanup, measure, paired, printTable, repoRoot, scale, sh} from './lib.mjs'
+import {benchDir, cleanup, discard, measure, paired, printTable, repoRoot, scale, sh} from './lib.mjs'
 
 const {SyntheticStorage} = await import(join(repoRoot, 'packages/plugin-zodb/dist/synthetic-storage.js'))
 
@@ -74,7 +74,7 @@ try {
   const size = statSync(datafs).size
   const out = (name) => join(work, name)
   const reset = (...names) => {
-    for (const n of names) rmSync(out(n), {recursive: true, force: true})
+    discard(...names.map(out))
   }
   const fsOnly = ['--datafs', datafs, '--no-backup-blobs', '-q', '--keep', '0', '--no-gzip']
   const runRepozo = (...a) => [...repozo, ...a]
