@@ -11,7 +11,7 @@ import {spawn} from 'node:child_process'
 import {readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {join} from 'node:path'
-import {benchDir, bk, cleanup, measure, paired, printTable, repoRoot, scale, sh} from './lib.mjs'
+import {benchDir, bk, cleanup, discard, measure, paired, printTable, repoRoot, scale, sh} from './lib.mjs'
 
 const {makeExampleEnvironment} = await import(join(repoRoot, 'packages/plugin-trac/dist/index.js'))
 const requireFromPlugin = createRequire(join(repoRoot, 'packages/plugin-trac/package.json'))
@@ -118,9 +118,10 @@ try {
       options: {env: {BK_DATA_DIR: join(before, '.bk-dev')}},
     })
   }
-  // untimed between runs: the previous copy removed and its dirty pages written, so no run pays for another's
+  // untimed between runs: the previous copy moved aside (see discard) and its dirty pages written, so no run pays
+  // for another's
   const prepare = () => {
-    cleanup(dest)
+    discard(dest)
     sh('sync')
   }
   const rows = paired('idle env', {tool: base.tool, argv: base.argv, options: {shell: true}}, contenders, prepare)
