@@ -229,3 +229,24 @@ describe('fileSink as a WriteStream stand-in', () => {
     expect(unhandled).toEqual([])
   })
 })
+
+describe('fileSink: a failing onWritten', () => {
+  it('fails the pipeline with its error, not an unhandled rejection and a stream that never ends', async () => {
+    const file = join(temp(), 'cb')
+    const handle = await open(file, 'w')
+    try {
+      const sink = fileSink(handle, () => {
+        throw new Error('progress callback failed')
+      })
+      const result = await Promise.race([
+        failure(pipeline(Readable.from([Buffer.from('abc'), Buffer.from('def')]), sink)),
+        new Promise((r) => setTimeout(() => r('still running'), 2000)),
+      ])
+      await settle()
+      expect((result as Error | undefined)?.message ?? result).toBe('progress callback failed')
+      expect(unhandled).toEqual([])
+    } finally {
+      await handle.close()
+    }
+  })
+})
