@@ -169,7 +169,13 @@ async function backupFrom(fh: FileHandle, datafs: string, options: BackupOptions
           onProgress: options.onProgress,
         }),
       {mode: 0o600, syncDir: false},
-    )
+    ).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOSPC' && e.code !== 'EDQUOT') throw e
+      throw new BkError(
+        `no space left in ${options.repository} for the backup ${name} (${end - decision.start} bytes of Data.fs); nothing was written, free space and run the backup again`,
+        {code: 'ENOSPC', cause: e},
+      )
+    })
   let copy: CopyResult
   if (quick) {
     try {

@@ -106,18 +106,28 @@ export async function dumpDatabase(target: DbTarget, file: string, options: Dump
           await run.finish(`dumping ${database} from ${describeServer(target)}`, database)
         } else {
           const out = fileSink(handle)
+          // a write that fails (a full disk) cuts the pipe: the client then dies of it, and its failure (a broken
+          // pipe) would hide the one to tell
+          let writeFailed = false
+          out.once('error', () => {
+            writeFailed = true
+          })
           const copying = pipeline([run.subprocess.stdout!, ...transforms, out] as unknown as NodeJS.ReadWriteStream[])
           const [copied, finished] = await Promise.allSettled([
             copying,
             run.finish(`dumping ${database} from ${describeServer(target)}`, database),
           ])
-          if (finished.status === 'rejected') throw finished.reason
+          if (finished.status === 'rejected' && !writeFailed) throw finished.reason
           if (copied.status === 'rejected') {
-            throw new BkError(`cannot write the dump ${file}: ${messageOf(copied.reason)}`, {
-              code: 'EDUMPWRITE',
-              cause: copied.reason,
-            })
+            const full = (copied.reason as NodeJS.ErrnoException).code === 'ENOSPC'
+            throw new BkError(
+              full
+                ? `no space left writing the dump ${file}; nothing was written, free some space and run it again`
+                : `cannot write the dump ${file}: ${messageOf(copied.reason)}`,
+              {code: 'EDUMPWRITE', cause: copied.reason},
+            )
           }
+          if (finished.status === 'rejected') throw finished.reason
         }
       } finally {
         await handle.close()

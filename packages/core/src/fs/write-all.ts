@@ -43,10 +43,10 @@ export function fileSink(handle: FileHandle, onWritten?: (bytes: number) => void
   return new Writable({
     highWaterMark: 1024 * 1024,
     write(chunk: Buffer, _encoding, done) {
-      writeAll(handle, chunk).then(() => {
-        onWritten?.(chunk.length)
-        done()
-      }, done)
+      // a throwing onWritten fails the stream (else: an unhandled rejection, and a write that never completes)
+      writeAll(handle, chunk)
+        .then(() => onWritten?.(chunk.length))
+        .then(() => done(), done)
     },
   })
 }

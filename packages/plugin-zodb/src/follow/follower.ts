@@ -468,6 +468,9 @@ export class Follower {
           for await (const chunk of gzip as AsyncIterable<Buffer>) await writeAll(out!, chunk)
         })()
       : undefined
+    // awaited once the copy is fed; a write that fails before (a full disk) ends the wait for a drain that would
+    // never come, and must not go unhandled meanwhile
+    gzipDone?.catch(() => {})
     try {
       for (let at = start; at < end; ) {
         const n = Math.min(CHUNK, end - at)
@@ -476,7 +479,7 @@ export class Follower {
         parser.push(chunk)
         md5.update(chunk)
         if (gzip) {
-          if (!gzip.write(chunk)) await new Promise((r) => gzip.once('drain', r))
+          if (!gzip.write(chunk)) await Promise.race([new Promise((r) => gzip.once('drain', r)), gzipDone])
         } else if (out) await writeAll(out, chunk)
         at += n
       }
