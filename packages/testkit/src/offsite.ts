@@ -1,5 +1,5 @@
 import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
-import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {join} from 'node:path'
 import {tempDir} from './tmp.js'
@@ -90,6 +90,7 @@ export interface SftpServer {
  */
 export async function startSftpServer(): Promise<SftpServer> {
   requireTool('rclone')
+  if (!existsSync('/usr/sbin/sshd')) throw new Error('sshd is not installed (apt-get install openssh-server)')
   const root = tempDir('bk-sshd-')
   const dir = join(root, 'data')
   mkdirSync(dir)
