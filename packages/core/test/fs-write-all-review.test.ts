@@ -3,11 +3,12 @@
 // through Node; the offsets of short writes at a position.
 import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {chmodSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {type FileHandle, open} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
+import {openFds} from '@bkcli/testkit'
 import {afterAll, afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {createArchive} from '../src/archive/index.js'
 import {dumpDatabase, parseDbUrl} from '../src/db/index.js'
@@ -17,14 +18,6 @@ import {cleanupTemp, temp} from './archive-helpers.js'
 
 afterAll(cleanupTemp)
 
-const fdList = () =>
-  readdirSync('/proc/self/fd').map((fd) => {
-    try {
-      return `${fd} ${readlinkSync(`/proc/self/fd/${fd}`)}`
-    } catch {
-      return fd
-    }
-  })
 const unhandled: unknown[] = []
 const onUnhandled = (reason: unknown) => unhandled.push(reason)
 beforeEach(() => {
@@ -78,13 +71,13 @@ describe('a full disk while Node writes the file', () => {
       try {
         if (engine) process.env.BK_ARCHIVE_ENGINE = engine
         const file = join(small, name)
-        const before = fdList()
+        const before = openFds()
         const error = await failure(createArchive({cwd: src, file}))
         await settle()
         expect(error?.message).toBe(`no space left writing ${file}; nothing was written`)
         expect((error?.cause as NodeJS.ErrnoException | undefined)?.code).toBe('ENOSPC')
         expect(readdirSync(small)).toEqual([])
-        const opened = fdList().filter((fd) => !before.includes(fd))
+        const opened = openFds().filter((fd) => !before.includes(fd))
         // node-tar, cut off mid-way, keeps the source files it had open (as before fileSink): only the output's
         // descriptor is ours to check there
         expect(engine === 'node' ? opened.filter((fd) => fd.includes(small)) : opened).toEqual([])
@@ -116,7 +109,7 @@ describe('a full disk while Node writes the file', () => {
       expect(error?.message).toBe(`no space left writing ${file}; nothing was written`)
       expect((error?.cause as NodeJS.ErrnoException | undefined)?.code).toBe('ENOSPC')
       expect(readdirSync(small)).toEqual([])
-      expect(fdList().filter((fd) => fd.includes(small))).toEqual([])
+      expect(openFds().filter((fd) => fd.includes(small))).toEqual([])
       expect(unhandled).toEqual([])
     } finally {
       execFileSync('umount', [small])
@@ -135,7 +128,7 @@ describe('a full disk while Node writes the file', () => {
       try {
         const dest = join(small, 'dump.sql')
         const pg = parseDbUrl('postgres://root@127.0.0.1:5432/postgres')
-        const before = fdList()
+        const before = openFds()
         const error = await failure(dumpDatabase(pg, dest, {clientPath: fake, gzip, onProgress: () => {}}))
         await settle()
         expect(error?.message).toBe(
@@ -144,7 +137,7 @@ describe('a full disk while Node writes the file', () => {
         expect(((error as Error).cause as NodeJS.ErrnoException).code).toBe('ENOSPC')
         expect((error as NodeJS.ErrnoException | undefined)?.code).toBe('EDUMPWRITE')
         expect(readdirSync(small)).toEqual([])
-        expect(fdList().filter((fd) => !before.includes(fd))).toEqual([])
+        expect(openFds().filter((fd) => !before.includes(fd))).toEqual([])
         expect(unhandled).toEqual([])
       } finally {
         execFileSync('umount', [small])
@@ -225,7 +218,7 @@ describe('fileSink as a WriteStream stand-in', () => {
     await handle.close()
     await settle()
     expect(error?.message).toBe('upstream failed')
-    expect(fdList().filter((fd) => fd.endsWith(file))).toEqual([])
+    expect(openFds().filter((fd) => fd.endsWith(file))).toEqual([])
     expect(unhandled).toEqual([])
   })
 })

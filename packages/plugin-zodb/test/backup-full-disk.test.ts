@@ -1,21 +1,12 @@
 // A full disk while `bk zodb backup` writes the data file (plain: writeAll per chunk; gzip: the compressor's
 // output through fileSink): one line naming the repository and what to do, nothing left, no descriptor kept.
 import {spawnSync} from 'node:child_process'
-import {mkdirSync, readdirSync, readlinkSync} from 'node:fs'
+import {mkdirSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
-import {tempDir} from '@bkcli/testkit'
+import {openFds, tempDir} from '@bkcli/testkit'
 import {expect, it} from 'vitest'
 import {backupFileStorage} from '../src/backup.js'
 import {SyntheticStorage} from '../src/synthetic-storage.js'
-
-const fdList = () =>
-  readdirSync('/proc/self/fd').map((fd) => {
-    try {
-      return `${fd} ${readlinkSync(`/proc/self/fd/${fd}`)}`
-    } catch {
-      return fd
-    }
-  })
 
 for (const gzip of [false, true]) {
   it(`a full disk during a ${gzip ? 'gzip' : 'plain'} backup says so, naming the repository`, async (ctx) => {
@@ -32,7 +23,7 @@ for (const gzip of [false, true]) {
       return
     }
     try {
-      const before = fdList()
+      const before = openFds()
       const error = await backupFileStorage(datafs, {repository: repo, gzip}).then(
         () => undefined,
         (e: Error) => e,
@@ -44,7 +35,7 @@ for (const gzip of [false, true]) {
       )
       expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC')
       expect(readdirSync(repo)).toEqual([])
-      expect(fdList().filter((fd) => !before.includes(fd))).toEqual([])
+      expect(openFds().filter((fd) => !before.includes(fd))).toEqual([])
     } finally {
       spawnSync('umount', [repo])
     }

@@ -2,21 +2,14 @@
 // incremental ones restore byte for byte; a full disk while the copy loop feeds the compressor stops the follower
 // with the one-line error, not a hang on a drain that never comes nor an unhandled rejection.
 import {spawnSync} from 'node:child_process'
-import {mkdirSync, readdirSync, readFileSync} from 'node:fs'
+import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
-import {tempDir} from '@bkcli/testkit'
 import {expect, it} from 'vitest'
-import {SyntheticStorage} from '../src/synthetic-storage.js'
-import {FollowProcess, restored, sleep} from './follow-helpers.js'
+import {FollowProcess, followWorkspace, restored, sleep, tinyLocation} from './follow-helpers.js'
 
 it('ships gzip files that restore to the Data.fs byte for byte', async () => {
-  const work = tempDir('bk-follow-')
-  const datafs = join(work, 'Data.fs')
-  const repo = join(work, 'repo')
-  const env = {BK_LOCK_DIR: join(work, 'locks')}
-  mkdirSync(env.BK_LOCK_DIR)
-  const db = SyntheticStorage.open(datafs)
+  const {datafs, repo, env, db} = followWorkspace()
   // more than one 256 KiB write piece of compressed (random) bytes in the full backup
   for (let i = 0; i < 12; i++) db.commit({oids: [0, 1, 2 + i], size: 64 * 1024})
   const f = new FollowProcess([datafs, '--location', repo, '--gzip', '--json'], env)
@@ -41,18 +34,10 @@ it('ships gzip files that restore to the Data.fs byte for byte', async () => {
 }, 60_000)
 
 it('a full disk during a gzip shipment stops the follower with a clear error', async (ctx) => {
-  const work = tempDir('bk-follow-')
-  const datafs = join(work, 'Data.fs')
-  const repo = join(work, 'repo')
-  const env = {BK_LOCK_DIR: join(work, 'locks')}
-  mkdirSync(env.BK_LOCK_DIR)
-  const db = SyntheticStorage.open(datafs)
+  const {datafs, repo, env, db} = followWorkspace()
   // 3 MiB of random pickles: the full backup's gzip does not fit in 1 MiB
   for (let i = 0; i < 48; i++) db.commit({oids: [0, 1, 2 + i], size: 64 * 1024})
-  mkdirSync(repo)
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', repo])
-  if (mounted.status !== 0) {
-    console.log('skipped: cannot mount a tmpfs here (not permitted)')
+  if (!tinyLocation(repo)) {
     ctx.skip()
     return
   }

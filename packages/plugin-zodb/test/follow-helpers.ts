@@ -1,10 +1,32 @@
 // Test helpers for `bk zodb follow`: the follower as a real process (the built bk), polling for what it shipped,
 // and restores of the location through bk's own restore code.
-import {type ChildProcess, spawn} from 'node:child_process'
-import {readdirSync, readFileSync} from 'node:fs'
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
+import {mkdirSync, readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {repoRoot, tempDir} from '@bkcli/testkit'
 import {planRestore, restoreFileStorage} from '../src/restore.js'
+import {SyntheticStorage} from '../src/synthetic-storage.js'
+
+/**
+ * Makes `repo` a 1 MiB tmpfs, for a full disk mid-backup; false (the skip said on stdout) where mounting is not
+ * permitted. The caller unmounts it (`umount`).
+ */
+export function tinyLocation(repo: string): boolean {
+  mkdirSync(repo)
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', repo]).status === 0) return true
+  console.log('skipped: cannot mount a tmpfs here (not permitted)')
+  return false
+}
+
+/** A temp folder with a new Data.fs, the location path (not made) and a lock dir of its own for the follower. */
+export function followWorkspace(prefix = 'bk-follow-') {
+  const work = tempDir(prefix)
+  const datafs = join(work, 'Data.fs')
+  const repo = join(work, 'repo')
+  const env = {BK_LOCK_DIR: join(work, 'locks')}
+  mkdirSync(env.BK_LOCK_DIR)
+  return {work, datafs, repo, env, db: SyntheticStorage.open(datafs)}
+}
 
 export interface ShipLine {
   shipped: string

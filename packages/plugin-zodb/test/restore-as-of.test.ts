@@ -12,7 +12,7 @@ import {RecordParser} from '../src/record-parser.js'
 import {resolveSite} from '../src/settings.js'
 import {backupSite, restoreSite} from '../src/site.js'
 import {SyntheticStorage} from '../src/synthetic-storage.js'
-import {FollowProcess, sleep} from './follow-helpers.js'
+import {FollowProcess, followWorkspace, sleep} from './follow-helpers.js'
 
 interface Logged {
   time: Date
@@ -104,12 +104,7 @@ describe('bk zodb restore --as-of', () => {
   })
 
   it('restores the location `bk zodb follow` writes, through the CLI, to moments of a live writer', async () => {
-    const work = tempDir('bk-asof-follow-')
-    const datafs = join(work, 'Data.fs')
-    const repo = join(work, 'repo')
-    const env = {BK_LOCK_DIR: join(work, 'locks')}
-    mkdirSync(env.BK_LOCK_DIR)
-    const db = SyntheticStorage.open(datafs)
+    const {datafs, repo, env, db} = followWorkspace('bk-asof-follow-')
     const log: Logged[] = []
     for (let i = 0; i < 5; i++) commit(db, datafs, log, [0, i + 1])
     const f = new FollowProcess([datafs, '--location', repo, '--json'], env)

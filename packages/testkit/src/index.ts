@@ -16,6 +16,7 @@ export {
   withTestDatabase,
 } from './db.js'
 export type {DryRunCase, DryRunSetup} from './dry-run.js'
+export {openFds} from './fds.js'
 export {copyFixture, extractFixture} from './fixtures.js'
 export {
   freePort,
