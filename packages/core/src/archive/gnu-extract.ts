@@ -15,9 +15,10 @@ import type {ChildProcess} from 'node:child_process'
 import {createReadStream} from 'node:fs'
 import {type FileHandle, open} from 'node:fs/promises'
 import {finished, pipeline, type Readable, Transform, type Writable} from 'node:stream'
+import {lastLine} from '../process/tool.js'
 import {openTar, requireZstd} from './compression.js'
 import {type EntryChecker, UnsafeEntry} from './entry-check.js'
-import {drainedOrClosed, howItEnded, keepOutput, keepStderr, lastLine, pigz, run, trailingJunk} from './native.js'
+import {drainedOrClosed, howItEnded, keepOutput, keepStderr, pigz, run, trailingJunk} from './native.js'
 import {FILE_TYPES, NativeFallback, TarFramer, ZEROS} from './tar-framer.js'
 import {spawnTied} from './tied.js'
 import type {Compression} from './types.js'
@@ -331,7 +332,13 @@ export async function openTarFast(
       if (end.error) throw end.error
       const junk = trailingJunk(program, stderr())
       if (end.status === 0 && !junk) return
-      const last = lastLine(stderr(), / to <stdout>\s*$/)
+      // pigz -v names its output on lines of their own: not a reason
+      const last = lastLine(
+        stderr()
+          .split('\n')
+          .filter((line) => !/ to <stdout>\s*$/.test(line))
+          .join('\n'),
+      )
       const why = junk?.message ?? `pigz ${howItEnded(end)}${last ? `: ${last}` : ''}`
       throw Object.assign(new Error(`incorrect data: ${why}`), {code: 'Z_DATA_ERROR'})
     },

@@ -10,6 +10,7 @@ import {basename} from 'node:path'
 import {Duplex, Readable, Writable} from 'node:stream'
 import {createGunzip, createGzip} from 'node:zlib'
 import {whichProgram} from '../process/program.js'
+import {lastLine} from '../process/tool.js'
 import {spawnTied} from './tied.js'
 import type {Compression} from './types.js'
 
@@ -112,12 +113,6 @@ export interface ProgramEnd {
 /** 'exited with status N' or 'was killed by SIG…', for a program's failure. */
 export function howItEnded(end: ProgramEnd): string {
   return end.signal ? `was killed by ${end.signal}` : `exited with status ${end.status}`
-}
-
-/** The last line of a program's stderr, trimmed (lines `skip` matches passed over), or undefined / '' when none. */
-export function lastLine(stderr: string, skip?: RegExp): string | undefined {
-  const lines = stderr.trim().split('\n')
-  return (skip ? lines.filter((line) => !skip.test(line)) : lines).at(-1)?.trim()
 }
 
 /**
