@@ -2,7 +2,7 @@ import {lstat, readdir, readFile, stat} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
 import {BkError} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
-import {readManifest} from '../manifest/index.js'
+import {readManifest} from '../manifest/io.js'
 import type {Naming} from './naming.js'
 
 /** One artifact of a backup location. */
