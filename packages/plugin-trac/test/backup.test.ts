@@ -2,6 +2,7 @@ import {readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {runBk, tempDir} from '@bkcli/testkit'
 import {afterAll, describe, expect, it} from 'vitest'
+import {makeExampleEnvironment} from '../src/example.js'
 import {dbName, dropPg, fixtureEnv, PG_URL, pgAdmin, sqliteDump} from './helpers.js'
 
 const pgDbs: string[] = []
@@ -10,6 +11,25 @@ afterAll(async () => {
 })
 
 describe('bk trac backup / list / verify', () => {
+  it('refuses a location under a file in one line naming that file; the file and the env are untouched', async () => {
+    const dir = tempDir()
+    const env = join(dir, 'env')
+    await makeExampleEnvironment(env, {tickets: 2, wikiPages: 1, attachments: 0})
+    const file = join(dir, 'not-a-folder')
+    writeFileSync(file, 'keep me')
+    const before = readdirSync(dir).sort()
+    const r = await runBk(['trac', 'backup', env, '--location', join(file, 'backups'), '--json'])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).toContain(`${file} is a file, not a folder; give a path under a folder`)
+    expect(r.json<{ok: boolean; error: {code: string}}>().error.code).toBe('ENOTDIR')
+    expect(readFileSync(file, 'utf8')).toBe('keep me')
+    expect(readdirSync(dir).sort()).toEqual(before)
+    const hot = await runBk(['trac', 'hotcopy', env, join(file, 'hot')])
+    expect(hot.exitCode).toBe(1)
+    expect(hot.stderr).toBe(`bk: ${join(file, 'hot')}: ${file} is a file, not a folder; give a path under a folder\n`)
+  })
+
   it('archives an SQLite env (0600, manifest first), lists it, verifies it, restores from it', async () => {
     const env = fixtureEnv('sqlite-env')
     const location = join(tempDir(), 'backups')

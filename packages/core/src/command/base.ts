@@ -15,6 +15,7 @@ import type {Plan} from '../workflow/plan.js'
 import {formatPlan} from '../workflow/plan.js'
 import type {PruneOutcome} from '../workflow/prune.js'
 import type {ResultKind} from '../workflow/results.js'
+import {systemErrorMessage} from './system-error.js'
 
 /** The parsed flags of a command class, the shared base flags included. */
 export type BkFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BkCommand)['baseFlags'] & T['flags']>
@@ -329,9 +330,12 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     let exit = 1
     let message = messageOf(error)
     let code = 'EBK'
+    const system = isBkError(error) ? undefined : systemErrorMessage(error)
     if (isBkError(error)) {
       exit = error.exit
       code = error.code
+    } else if (system) {
+      ;({code, message} = system)
     } else if (oclifExit !== undefined) {
       // oclif parse errors (unknown flag, missing argument): usage errors, exit 2.
       exit = oclifExit || 2
