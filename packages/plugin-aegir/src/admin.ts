@@ -1,9 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import {type DbTarget, parseDbUrl, passwordFromEnv} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
-
-/** Aegir's db server record on this machine: root on the local MariaDB. */
-export const DEFAULT_ADMIN_URL = 'mysql://root@127.0.0.1:3306/'
+import {DEFAULT_ADMIN_URL} from './naming.js'
 
 export interface AdminSource {
   url?: string

@@ -9,14 +9,10 @@ import {crashPoint, onInterrupt} from '@bkcli/core/safety'
 import {lockTargets} from '@bkcli/core/workflow'
 import {SiteJournal} from './journal.js'
 import {writeBackupSidecar} from './manifest.js'
-import {siteCatalog} from './naming.js'
+import {REASON_ON_REQUEST, siteCatalog} from './naming.js'
 import {recoverSite} from './recover.js'
 import type {AegirSite} from './site.js'
 import {siteTarget} from './target.js'
-
-/** Aegir's reasons, as its frontend records them. */
-export const REASON_ON_REQUEST = 'Generated on request'
-export const REASON_PRE_RESTORE = 'Generated before being restored to a previous version'
 
 /** provision refuses a dump under 1024 bytes (an empty or failed dump), unless forced. */
 export const MIN_DUMP_BYTES = 1024

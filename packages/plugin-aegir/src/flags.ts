@@ -1,7 +1,6 @@
 import {locationFlag as coreLocationFlag} from '@bkcli/core/command'
 import {Flags} from '@oclif/core'
-import {DEFAULT_ADMIN_URL} from './admin.js'
-import {DEFAULT_LOCATION} from './naming.js'
+import {DEFAULT_ADMIN_URL, DEFAULT_LOCATION} from './naming.js'
 
 /** Flags several aegir commands share: core's --location (old spelling --backups-dir kept as an alias). */
 export const locationFlag = coreLocationFlag(`provision's backups folder (default ${DEFAULT_LOCATION}).`, {

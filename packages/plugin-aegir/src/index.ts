@@ -1,5 +1,5 @@
 // The domain API of bk aegir, for programmatic use; the commands are thin wrappers around these.
-export {type BackupOptions, type BackupResult, backupSite, REASON_ON_REQUEST, REASON_PRE_RESTORE} from './backup.js'
+export {type BackupOptions, type BackupResult, backupSite} from './backup.js'
 export {type BulkResult, backupAll} from './backup-all.js'
 export {type CloneResult, cloneSite, type MigrateResult, migrateSite} from './clone-migrate.js'
 export {readSiteDatabase, type SiteDatabase} from './drupal/credentials.js'
@@ -7,6 +7,7 @@ export {rewriteDrushrcCredentials, rewriteSettingsCredentials} from './drupal/re
 export {rewriteDumpFile, sitePathLineRewriter} from './dump/rewrite-dump.js'
 export {rewriteSerialized} from './dump/serialized.js'
 export {type BackupListing, listBackups, listingLine} from './list.js'
+export {REASON_ON_REQUEST, REASON_PRE_RESTORE} from './naming.js'
 export {parseKeepPer, planAegirPrune, pruneSiteBackups} from './prune.js'
 export {type RestoreOptions, type RestoreResult, restoreSite} from './restore.js'
 export {type AegirSite, discoverSites, openSite} from './site.js'

@@ -1,7 +1,6 @@
 import {basename, resolve} from 'node:path'
-import {REASON_ON_REQUEST} from './backup.js'
 import {readBackupSidecar} from './manifest.js'
-import {siteCatalog} from './naming.js'
+import {REASON_ON_REQUEST, siteCatalog} from './naming.js'
 
 export interface BackupListing {
   name: string

@@ -1,6 +1,5 @@
 import type {Artifact, ArtifactStore} from '@bkcli/core/workflow'
-import {REASON_ON_REQUEST} from './backup.js'
-import {siteCatalog} from './naming.js'
+import {REASON_ON_REQUEST, siteCatalog} from './naming.js'
 
 /** A site's backups in a backup location (Aegir keeps every site's in one folder), as core lists and prunes them. */
 export function siteStore(location: string, uri: string): ArtifactStore {

@@ -8,23 +8,13 @@
 import {existsSync, rmSync} from 'node:fs'
 import {mkdir, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, relative, resolve} from 'node:path'
-import {
-  Catalog,
-  type CatalogEntry,
-  datedNaming,
-  hasRetention,
-  type RetentionPolicy,
-  sortNewestFirst,
-} from '@bkcli/core/catalog'
+import {type Catalog, hasRetention, type RetentionPolicy} from '@bkcli/core/catalog'
 import {type DbTarget, dumpDatabase, sqliteBackup} from '@bkcli/core/db'
-import {BkError} from '@bkcli/core/errors'
 import {copyTree} from '@bkcli/core/fs'
 import {type Component, createBkArchive, type Manifest, pluginIdentity} from '@bkcli/core/manifest'
 import {type Frontend, type FrontendReport, frontendSteps, withFrontendsStopped} from '@bkcli/core/process'
 import {crashPoint, onInterrupt} from '@bkcli/core/safety'
 import {
-  type Artifact,
-  type ArtifactStore,
   journalPathFor,
   lockTargets,
   type Plan,
@@ -35,6 +25,7 @@ import {
 } from '@bkcli/core/workflow'
 import {dropOrphanDatabases} from './created-database.js'
 import {loadSchema, readStoredSchemaText} from './dbschema.js'
+import {defaultLocation, roundupCatalog, roundupStore} from './store.js'
 import {describeDatabase, openTracker, type Tracker} from './tracker.js'
 import {connect, sqlitePath} from './tracker-db.js'
 
@@ -65,18 +56,6 @@ export interface BackupResult {
 export const LIVE_DB_FILES =
   /^(db|db-wal|db-shm|db-journal|db-session|db-session-wal|db-session-shm|db-session-journal|db-otk|db-otk-wal|db-otk-shm|db-otk-journal|lock)$/
 const SESSION_FILES = ['db-session', 'db-otk']
-
-export function defaultLocation(home: string): string {
-  return join(dirname(resolve(home)), `${basename(resolve(home))}.backups`)
-}
-
-export function roundupCatalog(location: string, name?: string): Catalog {
-  return new Catalog(
-    location,
-    datedNaming({prefix: name ? `${name}-` : '', suffix: ['.tar.gz', '.tar.zst', '.tar'], clock: 'utc'}),
-    {filter: (n) => /\.tar(\.gz|\.zst)?$/.test(n)},
-  )
-}
 
 /** The core database target of a tracker (password from config.ini, never on argv). */
 export function dbTarget(t: Tracker, database = t.rdbms.name): DbTarget {
@@ -331,47 +310,4 @@ export async function backupTracker(homeArg: string, options: BackupOptions = {}
   } finally {
     await release()
   }
-}
-
-/** A location's Roundup backups as core's workflow lists and prunes them (retention per tracker name). */
-export function roundupStore(locationArg: string): ArtifactStore {
-  const location = resolve(locationArg)
-  return {
-    location,
-    clock: 'utc',
-    async list(): Promise<Artifact[]> {
-      if (!existsSync(location)) return []
-      return (await listBackups(location)).map((e) => ({
-        name: e.name,
-        path: e.path,
-        kind: e.kind ?? 'full',
-        date: e.date,
-        bytes: e.size,
-        group: BACKUP_NAME.exec(e.name)?.[1],
-        description: e.description,
-        madeBy: 'bk',
-      }))
-    },
-  }
-}
-
-const BACKUP_NAME = /^(.+)-\d{4}-\d\d-\d\d_\d{6}(?:_\d+)?\.tar(?:\.gz|\.zst)?$/
-
-/** Every tracker's backups in a location (names are `<home name>-<UTC stamp>.tar.gz`), newest first. */
-export async function listBackups(locationArg: string): Promise<CatalogEntry[]> {
-  const location = resolve(locationArg)
-  let names: string[] = []
-  try {
-    names = await readdir(location)
-  } catch {
-    throw new BkError(`${locationArg} is not a readable backup location`)
-  }
-  const prefixes = new Set<string>()
-  for (const n of names) {
-    const m = BACKUP_NAME.exec(n)
-    if (m && !n.startsWith('.')) prefixes.add(m[1] as string)
-  }
-  const all: CatalogEntry[] = []
-  for (const p of prefixes) all.push(...(await roundupCatalog(location, p).list()))
-  return sortNewestFirst(all)
 }

@@ -1,10 +1,11 @@
 /** @bkcli/plugin-roundup: the domain functions behind `bk roundup …`, for programmatic use and benchmarks. */
-export {backupTracker, listBackups, roundupStore, TrackerBackup} from './backup.js'
+export {backupTracker, TrackerBackup} from './backup.js'
 export {makeExampleTracker} from './example.js'
 export {exportTracker} from './export.js'
 export {importTracker} from './import.js'
 export {migrateBackend} from './migrate.js'
 export {moveTracker} from './move.js'
 export {restoreTracker, TrackerRestore} from './restore.js'
+export {listBackups, roundupStore} from './store.js'
 export {openTracker} from './tracker.js'
 export {verifyBackup} from './verify.js'

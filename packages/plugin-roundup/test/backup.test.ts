@@ -5,9 +5,10 @@ import {listArchive, readManifest} from '@bkcli/core'
 import {runBk, tempDir} from '@bkcli/testkit'
 import Database from 'better-sqlite3'
 import {afterAll, describe, expect, it} from 'vitest'
-import {backupTracker, listBackups} from '../src/backup.js'
+import {backupTracker} from '../src/backup.js'
 import {exportTracker} from '../src/export.js'
 import {restoreTracker} from '../src/restore.js'
+import {listBackups} from '../src/store.js'
 import {verifyBackup} from '../src/verify.js'
 import {
   createMyDb,

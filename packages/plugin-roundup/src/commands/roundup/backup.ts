@@ -5,7 +5,8 @@ import {offsiteFlags} from '@bkcli/core/offsite'
 import {frontendFlags, frontendLines, frontendsFromFlags, hookFlags} from '@bkcli/core/process'
 import {formatBytes} from '@bkcli/core/ui'
 import {Args, Flags} from '@oclif/core'
-import {roundupStore, TrackerBackup} from '../../backup.js'
+import {TrackerBackup} from '../../backup.js'
+import {roundupStore} from '../../store.js'
 
 export default class Backup extends BkCommand<typeof Backup> {
   static override summary = 'Back up a Roundup tracker: database snapshot first, then db/files and the home.'

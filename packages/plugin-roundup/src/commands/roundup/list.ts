@@ -2,7 +2,7 @@ import {ListCommand, locationFlag} from '@bkcli/core/command'
 import {BkError} from '@bkcli/core/errors'
 import type {ArtifactStore} from '@bkcli/core/workflow'
 import {Args} from '@oclif/core'
-import {roundupStore} from '../../backup.js'
+import {roundupStore} from '../../store.js'
 
 export default class List extends ListCommand<typeof List> {
   static override summary = 'List the Roundup backups in a backup location, newest first.'

@@ -1,6 +1,6 @@
 import {locationFlag, PruneCommand} from '@bkcli/core/command'
 import type {ArtifactStore} from '@bkcli/core/workflow'
-import {roundupStore} from '../../backup.js'
+import {roundupStore} from '../../store.js'
 
 export default class Prune extends PruneCommand<typeof Prune> {
   static override summary = 'Remove older Roundup backups from a location by the retention rules (per tracker).'

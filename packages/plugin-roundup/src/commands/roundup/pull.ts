@@ -1,7 +1,7 @@
 import {locationFlag, PullCommand} from '@bkcli/core/command'
 import {BkError} from '@bkcli/core/errors'
 import {Args} from '@oclif/core'
-import {roundupStore} from '../../backup.js'
+import {roundupStore} from '../../store.js'
 import {verifyBackup} from '../../verify.js'
 
 export default class Pull extends PullCommand<typeof Pull> {
