@@ -11,7 +11,7 @@ import {createHash} from 'node:crypto'
 import type {FileHandle} from 'node:fs/promises'
 import {open} from 'node:fs/promises'
 import {basename} from 'node:path'
-import type {Writable} from 'node:stream'
+import type {Readable, Writable} from 'node:stream'
 import {Worker} from 'node:worker_threads'
 import {writeBehind} from '../fs/write-behind.js'
 import {onInterrupt} from '../safety/interrupt.js'
@@ -336,17 +336,22 @@ export function decodeInto(
     }),
   )
   let tapFailure: unknown
-  const reading = (async () => {
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-      if (tapFailure !== undefined) continue // read on to the end: the decompressor must not block on its output
-      try {
-        onTar(chunk)
-      } catch (error) {
-        tapFailure = error
-      }
+  // 'data' events, not an async iterator: that one's read() joins whatever is buffered into a new Buffer (a copy of
+  // every byte and garbage to collect), this gives each pipe read as it came
+  const stdout = child.stdout as Readable
+  const reading = new Promise<void>((resolve) => {
+    stdout.once('end', () => resolve())
+    stdout.once('close', () => resolve())
+    stdout.once('error', () => resolve())
+  })
+  stdout.on('data', (chunk: Buffer) => {
+    if (tapFailure !== undefined) return // read on to the end: the decompressor must not block on its output
+    try {
+      onTar(chunk)
+    } catch (error) {
+      tapFailure = error
     }
-  })()
-  reading.catch(() => {})
+  })
   return {
     write(chunk) {
       if (closed) return Promise.resolve()
