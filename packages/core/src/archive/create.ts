@@ -325,7 +325,8 @@ async function writeTarTo(
     }
   }
 
-  async function* tarBytes(): AsyncGenerator<Buffer> {
+  /** The members Node makes, before the tree's: `prepend`'s, then the prefix directory. */
+  async function* headBytes(): AsyncGenerator<Buffer> {
     for (const member of options.prepend ?? []) {
       entries++
       for await (const block of prependBlocks(
@@ -342,6 +343,10 @@ async function writeTarTo(
       produced += block.length
       yield block
     }
+  }
+
+  async function* tarBytes(): AsyncGenerator<Buffer> {
+    yield* headBytes()
     const body = tar
       ? gnuTarStream(tar, resolve(options.cwd), accepted(), portable, prefix)
       : nodeTarStream(options, accepted() as AsyncIterable<string>) // raw names come only with GNU tar's lister
@@ -354,13 +359,13 @@ async function writeTarTo(
   }
 
   if (command) {
-    // GNU tar straight into the compressor when Node need not see the tar bytes: no hook reading them, nothing to
-    // put before them
-    const plain = tar !== undefined && !options.prepend?.length && prefix === undefined
-    // a tap and a decode check: both from the decompressed read-back (pigz -d / zstd -d), so tar still writes
-    // straight into the compressor, and the manifest lists what the file decodes to
-    const decoder = plain && hooks.tap && hooks.verify ? await decoderCommand(compression) : undefined
-    const direct = plain && (!hooks.tap || decoder !== undefined)
+    // GNU tar straight into the compressor: Node writes only the members it makes itself (prepend, the prefix
+    // directory) into the compressor first, then hands the compressor's stdin to tar as its stdout
+    const head = (options.prepend?.length ?? 0) > 0 || prefix !== undefined
+    // a tap (and with it a decode check, asked for or not): from the decompressed read-back (pigz -d / zstd -d), so
+    // tar still writes straight into the compressor, and the manifest lists what the file decodes to
+    const decoder = tar !== undefined && hooks.tap ? await decoderCommand(compression) : undefined
+    const direct = tar !== undefined && (!hooks.tap || decoder !== undefined)
     const check = await decodeCheckFor(compression, decoder, hooks)
     let written: {bytes: number; sha256: string}
     try {
@@ -369,7 +374,15 @@ async function writeTarTo(
         handle,
         command,
         direct
-          ? {kind: 'gnu-tar', tar, cwd: resolve(options.cwd), names: accepted(), portable}
+          ? {
+              kind: 'gnu-tar',
+              tar,
+              cwd: resolve(options.cwd),
+              names: accepted(),
+              portable,
+              prefix,
+              head: head ? headBytes() : undefined,
+            }
           : {kind: 'node', chunks: tarBytes(), tap: decoder ? undefined : hooks.tap},
         {
           hash: !hooks.skipHash,

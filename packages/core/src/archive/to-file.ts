@@ -5,11 +5,13 @@
  * back as it grows (from the page cache, in large reads) to hash it, start the disk's write-back, report progress
  * and feed the decode check: the sha256 and the check then cover the bytes of the file itself.
  */
+
+import type {ChildProcess} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import type {FileHandle} from 'node:fs/promises'
 import {open} from 'node:fs/promises'
 import {basename} from 'node:path'
-import type {Writable} from 'node:stream'
+import type {Readable, Writable} from 'node:stream'
 import {Worker} from 'node:worker_threads'
 import {writeBehind} from '../fs/write-behind.js'
 import {onInterrupt} from '../safety/interrupt.js'
@@ -30,6 +32,13 @@ export type TarSource =
       cwd: string
       names: AsyncIterable<string | Buffer>
       portable: boolean
+      /** names archived under '<prefix>/' (GNU tar's --transform) */
+      prefix?: string
+      /**
+       * Tar blocks Node writes into the compressor before tar starts (prepended members): once they are in the pipe,
+       * tar gets the compressor's stdin as its stdout and writes the rest straight into it.
+       */
+      head?: AsyncIterable<Buffer>
     }
   | {kind: 'node'; chunks: AsyncIterable<Buffer>; tap?: (chunk: Buffer) => void}
 
@@ -143,19 +152,40 @@ export async function compressIntoFile(
   let feeding: Promise<void> | undefined
   let threadedHash: ReturnType<typeof hashThread> | undefined
   try {
-    // inside the try: a tar that cannot start (spawn throws, e.g. EMFILE) must not leave the compressor running
-    tar =
-      source.kind === 'gnu-tar'
-        ? startGnuTar(source.tar, source.cwd, source.names, source.portable, undefined, stdin)
-        : undefined
-    feeding = (async () => {
-      if (tar) {
-        // tar holds its own copy of the compressor's stdin: ours must close for the compressor to see the end
+    const startTar = (gnu: Extract<TarSource, {kind: 'gnu-tar'}>) => {
+      try {
+        tar = startGnuTar(gnu.tar, gnu.cwd, gnu.names, gnu.portable, gnu.prefix, stdin)
+      } finally {
+        // tar holds its own copy of the compressor's stdin: ours must close for the compressor to see the end (and
+        // when tar could not start, so that the compressor ends and the read-back with it)
         stdin.destroy()
-        await tar.finished
-        return
       }
-      if (source.kind !== 'node') return
+      // a compressor that exited 0 early leaves tar writing into a closed pipe: say which of the two stopped
+      return tar.finished.catch(async (error: unknown) => {
+        if (/Broken pipe|SIGPIPE/i.test(String((error as Error)?.message)) && !(await zip.exited))
+          throw new Error(`${basename(command.program)} exited before it read all of its input`)
+        throw error
+      })
+    }
+    // inside the try: a tar that cannot start (spawn throws, e.g. EMFILE) must not leave the compressor running
+    const tarNow = source.kind === 'gnu-tar' && !source.head ? startTar(source) : undefined
+    feeding = (async () => {
+      if (tarNow) return await tarNow
+      if (source.kind === 'gnu-tar') {
+        // the head through Node, every byte of it in the pipe before tar writes the first of its own
+        try {
+          await writeHead(source.head as AsyncIterable<Buffer>, stdin, zip.child)
+        } catch (error) {
+          stdin.end() // the compressor ends (status 0, a cut archive): the head's error is the one to tell
+          throw error
+        }
+        if (zipGone || stdin.destroyed) {
+          stdin.end()
+          await zip.exited
+          throw new Error(`${basename(command.program)} exited before it read all of its input`)
+        }
+        return await startTar(source)
+      }
       // bytes the compressor never took: a failing one tells why by its status (checked first), one that exits 0
       // early would leave a well-formed archive of part of the tar stream
       let cut = false
@@ -253,6 +283,27 @@ export async function compressIntoFile(
 }
 
 /**
+ * Writes `head` into a compressor's stdin and resolves once all of it went into the pipe (Node holds none of it:
+ * another writer of the same pipe, started now, comes after it), or the compressor is gone.
+ */
+async function writeHead(head: AsyncIterable<Buffer>, stdin: Writable, child: ChildProcess): Promise<void> {
+  let flushed: Promise<void> = Promise.resolve()
+  for await (const chunk of head) {
+    if (stdin.destroyed || child.exitCode !== null || child.signalCode !== null) return
+    // write callbacks come in order: the last one's means every earlier chunk left Node
+    flushed = new Promise<void>((resolve) => stdin.write(chunk, () => resolve()))
+    if (stdin.writableNeedDrain) await drainedOrClosed(stdin, child)
+  }
+  let gone = () => {}
+  const closed = new Promise<void>((resolve) => {
+    gone = resolve
+    child.once('close', gone)
+  })
+  await Promise.race([flushed, closed])
+  child.off('close', gone)
+}
+
+/**
  * The program that decompresses `compression` to stdout (pigz -v: see trailingJunk; zstd), or undefined (zlib, or
  * 'none'). Not `gzip -d`: it lets trailing zeros pass.
  */
@@ -285,17 +336,22 @@ export function decodeInto(
     }),
   )
   let tapFailure: unknown
-  const reading = (async () => {
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-      if (tapFailure !== undefined) continue // read on to the end: the decompressor must not block on its output
-      try {
-        onTar(chunk)
-      } catch (error) {
-        tapFailure = error
-      }
+  // 'data' events, not an async iterator: that one's read() joins whatever is buffered into a new Buffer (a copy of
+  // every byte and garbage to collect), this gives each pipe read as it came
+  const stdout = child.stdout as Readable
+  const reading = new Promise<void>((resolve) => {
+    stdout.once('end', () => resolve())
+    stdout.once('close', () => resolve())
+    stdout.once('error', () => resolve())
+  })
+  stdout.on('data', (chunk: Buffer) => {
+    if (tapFailure !== undefined) return // read on to the end: the decompressor must not block on its output
+    try {
+      onTar(chunk)
+    } catch (error) {
+      tapFailure = error
     }
-  })()
-  reading.catch(() => {})
+  })
   return {
     write(chunk) {
       if (closed) return Promise.resolve()

@@ -1,10 +1,8 @@
-import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
-import {acceptEmptyArchive} from '../archive/empty.js'
-import {hashArchiveMembers, normalizeName} from '../archive/read.js'
-import {nodeTar} from '../archive/tar-lib.js'
+import {hashArchiveMembers} from '../archive/read.js'
 import {sha256File} from '../fs/hash.js'
 import {walk} from '../fs/walk.js'
+import {tarMembers} from './tar-members.js'
 import {MANIFEST_NAME, type Manifest, type ManifestFile, type ManifestMeta} from './types.js'
 
 let coreVersion: string | undefined
@@ -91,50 +89,35 @@ export interface ArchiveManifestCollector {
 export function manifestForArchive(meta: ManifestMeta): ArchiveManifestCollector {
   const files: ManifestFile[] = []
   const digests = new Map<string, ManifestFile>()
-  let failure: unknown
-  const parser = acceptEmptyArchive(
-    new (nodeTar().Parser)({
-      strict: true,
-      onReadEntry: (entry) => {
-        const path = normalizeName(entry.path)
-        if (entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile') {
-          const hash = createHash('sha256')
-          let size = 0
-          entry.on('data', (chunk: Buffer) => {
-            hash.update(chunk)
-            size += chunk.length
-          })
-          entry.on('end', () => {
-            if (path === MANIFEST_NAME) return
-            const file = {path, size, sha256: hash.digest('hex')}
-            digests.set(path, file)
-            files.push(file)
-          })
-        } else if (entry.type === 'Link' && entry.linkpath) {
-          const target = digests.get(normalizeName(entry.linkpath))
-          if (target) {
-            const file = {...target, path}
-            digests.set(path, file)
-            files.push(file)
-          }
-        }
-        entry.resume()
-      },
-    }),
-  )
-  parser.on('error', (error) => {
-    failure ??= error
+  const members = tarMembers({
+    file(path, size, sha256) {
+      if (path === MANIFEST_NAME) return
+      const file = {path, size, sha256}
+      digests.set(path, file)
+      files.push(file)
+    },
+    link(path, target) {
+      const known = digests.get(target)
+      if (!known) return
+      const file = {...known, path}
+      digests.set(path, file)
+      files.push(file)
+    },
   })
-  const closed = new Promise<void>((resolve) => parser.on('close', () => resolve()))
+  let failure: unknown
   return {
     write(chunk) {
       if (failure) throw failure
-      parser.write(chunk)
+      try {
+        members.write(chunk)
+      } catch (error) {
+        failure = error
+        throw error
+      }
     },
     async finish() {
-      parser.end()
-      await closed
       if (failure) throw failure
+      await members.end()
       return completeManifest(meta, files)
     },
   }
