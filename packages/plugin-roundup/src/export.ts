@@ -4,7 +4,7 @@
  * Read inside one read transaction, so the export is a consistent snapshot of a live tracker.
  */
 
-import {closeSync, openSync, statSync} from 'node:fs'
+import {closeSync, openSync, readdirSync, renameSync, rmdirSync, statSync, utimesSync} from 'node:fs'
 import {mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {setImmediate as nextTurn} from 'node:timers/promises'
@@ -37,6 +37,8 @@ export interface ExportOptions {
    * here must not reach the export).
    */
   afterSnapshot?: () => void | Promise<void>
+  /** Testing: file contents per copy thread (default {@link COPY_CHUNK}). */
+  copyChunk?: number
 }
 
 /** The threads a sqlite export writes its CSVs with (the machine's cores are shared with the file copies). */
@@ -63,6 +65,9 @@ export interface ExportResult {
 }
 
 const BATCH = 500
+
+/** File contents per copy thread: a thread's list of paths is ~0.1 KB a content (its heap is capped at 32 MiB). */
+const COPY_CHUNK = 1 << 16
 
 /**
  * Lines gathered into ~64 KiB writes, written with synchronous calls (into the page cache: cheaper than a
@@ -162,7 +167,7 @@ export async function exportFromConnection(
   const defs = names.map((name) => schema.classes.find((c) => c.name === name) as ClassDef)
   const classes: ClassExport[] = defs.map((c) => ({name: c.name, items: 0, journals: 0, files: 0, bytes: 0}))
   await writeDirAtomically(dest, async (stage) => {
-    const copies = options.files !== false ? new BlobCopier(tracker, stage) : undefined
+    const copies = options.files !== false ? new BlobCopier(tracker, stage, options.copyChunk ?? COPY_CHUNK) : undefined
     try {
       // every file copy is queued first, so the copies run (in the background) while the tables are written
       const fileIds = new Map<string, number[]>()
@@ -403,6 +408,8 @@ class BlobCopier {
   constructor(
     private readonly tracker: Tracker,
     private readonly dir: string,
+    /** contents per copy thread (whole folders: a chunk may hold up to 999 more) */
+    private readonly chunk: number,
   ) {}
 
   /** Throws the first copy failure, if any (so a missing content stops the export early). */
@@ -429,31 +436,27 @@ class BlobCopier {
 
   private async copyClass(cls: string, ids: number[]): Promise<void> {
     if (ids.length === 0) return
-    let pending = ids
+    const pending: number[] = []
     const source = join(this.tracker.dbDir, 'files', cls)
     const dest = join(this.dir, `${cls}-files`)
-    if (statSync(source, {throwIfNoEntry: false})?.isDirectory()) {
-      // `<id//1000>/<class><id>`: where roundup keeps a node's content. The list is the thread's once it starts:
-      // no map of paths is kept here (it was the main thread's largest heap, growing with the files).
-      const copy = copyTreeInThread(source, dest, {
-        stage: false,
-        only: ids.map((id) => `${Math.floor(id / 1000)}/${cls}${id}`),
-      })
-      this.running = copy
-      try {
-        const {copied, bytes} = await copy.done
-        this.count(cls, bytes)
-        // each listed path is copied at most once: as many copied as listed is all of them (the usual case)
-        if (copied.length === ids.length) pending = []
-        else {
-          const idOf = (path: string) => Number(path.slice(path.indexOf('/') + 1 + cls.length))
-          const done = new Set(copied.map(idOf))
-          pending = ids.filter((id) => !done.has(id))
-        }
-      } finally {
-        this.running = undefined
+    const sourceStat = statSync(source, {throwIfNoEntry: false})
+    if (sourceStat?.isDirectory()) {
+      // `<id//1000>/<class><id>`: where roundup keeps a node's content. Whole folders at a time, at most about
+      // `chunk` contents per copy thread: the paths listed (in this thread and the copy's) stay bounded however
+      // many contents there are (a single list of 600k paths ran the copy thread out of its heap).
+      const sorted = Float64Array.from(ids).sort()
+      let chunks = 0
+      for (let from = 0; from < sorted.length; ) {
+        let to = Math.min(from + this.chunk, sorted.length)
+        const folder = Math.floor((sorted[to - 1] as number) / 1000)
+        while (to < sorted.length && Math.floor((sorted[to] as number) / 1000) === folder) to++
+        await this.copyChunk(cls, source, dest, chunks++, sorted.subarray(from, to), pending)
+        from = to
+        if (this.stopped) return
       }
-    }
+      // the later chunks' folders were moved in: the folder's times as one copy leaves them, the source's
+      if (chunks > 1) utimesSync(dest, Math.trunc(sourceStat.atimeMs) / 1000, Math.trunc(sourceStat.mtimeMs) / 1000)
+    } else pending.push(...ids)
     for (const id of pending) {
       if (this.stopped) return
       const places = blobPlaces(this.tracker, cls, id)
@@ -469,6 +472,41 @@ class BlobCopier {
       }
       this.count(cls, statSync(target).size)
     }
+  }
+
+  /**
+   * Copies the contents of `ids` (whole folders) from `source` into `dest` in a thread; the first chunk makes
+   * `dest`, a later one is copied beside it (a folder of its own in the export's stage) and its folders moved in.
+   * Ids whose content is not a lone regular file in its usual place go to `pending`.
+   */
+  private async copyChunk(
+    cls: string,
+    source: string,
+    dest: string,
+    n: number,
+    ids: Float64Array,
+    pending: number[],
+  ): Promise<void> {
+    const into = n === 0 ? dest : `${dest}.${n}`
+    const only: string[] = []
+    for (const id of ids) only.push(`${Math.floor(id / 1000)}/${cls}${id}`)
+    const copy = copyTreeInThread(source, into, {stage: false, only})
+    only.length = 0 // the thread has its own copy of the list
+    this.running = copy
+    try {
+      const {copied, bytes} = await copy.done
+      this.count(cls, bytes)
+      // each listed path is copied at most once: as many copied as listed is all of them (the usual case)
+      if (copied.length !== ids.length) {
+        const done = new Set(copied.map((path) => Number(path.slice(path.indexOf('/') + 1 + cls.length))))
+        for (const id of ids) if (!done.has(id)) pending.push(id)
+      }
+    } finally {
+      this.running = undefined
+    }
+    if (into === dest) return
+    for (const folder of readdirSync(into)) renameSync(join(into, folder), join(dest, folder))
+    rmdirSync(into)
   }
 
   /** Waits for every queued copy; throws the first failure. */

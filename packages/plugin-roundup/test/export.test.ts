@@ -15,6 +15,7 @@ import {join} from 'node:path'
 import {runBk, tempDir} from '@bkcli/testkit'
 import Database from 'better-sqlite3'
 import {afterAll, describe, expect, it} from 'vitest'
+import {makeExampleTracker} from '../src/example.js'
 import {exportTracker} from '../src/export.js'
 import {
   createMyDb,
@@ -172,6 +173,23 @@ describe('bk roundup export from the sqlite fixture', () => {
     expect(treeDifferences(out, exportFixture)).toEqual([])
     expect(parts.filter((p) => !p.startsWith('main '))).toEqual([])
     expect(parts).toHaveLength(16)
+  })
+
+  it('file contents copied a few folders per thread give the same export as one thread for them all', async () => {
+    const home = join(tempDir(), 'tracker')
+    // 900 issues: 2700 messages in db/files/msg/0..2, 180 files in db/files/file/0
+    await makeExampleTracker(home, {issues: 900})
+    const one = join(tempDir(), 'one')
+    const many = join(tempDir(), 'many')
+    const a = await exportTracker(home, one)
+    const b = await exportTracker(home, many, {copyChunk: 1})
+    expect(readdirSync(join(many, 'msg-files')).sort()).toEqual(['0', '1', '2'])
+    expect(treeDifferences(many, one)).toEqual([])
+    expect(readdirSync(many).sort()).toEqual(readdirSync(one).sort())
+    expect(b.files).toBe(a.files)
+    expect(b.bytes).toBe(a.bytes)
+    expect(b.bytes).toBe(sizes(many))
+    expect(statSync(join(many, 'msg-files')).mtimeMs).toBe(statSync(join(one, 'msg-files')).mtimeMs)
   })
 
   it('journals: per node in getnodeids() order, ties within one date in the order sqlite gives roundup', async () => {
