@@ -1,8 +1,9 @@
 /**
- * A second thread for a sqlite export: a connection of its own, reading the very snapshot of the export's
- * connection (checked, see SnapshotProbe), writes some of the export's CSVs (a class's table or journals) while the
- * main thread writes others. Encoding rows as roundup-admin does (pyRepr, dates, CSV quoting) is CPU: two cores
- * do it in about half the time.
+ * The threads of a sqlite export: each has a connection of its own, reads the very snapshot of the export's
+ * connection (checked, see SnapshotProbe) and writes the export's CSVs (a class's table or journals) one at a time.
+ * Encoding rows as roundup-admin does (pyRepr, dates, CSV quoting) is CPU: two threads do it in about half the time
+ * on two cores. The main thread writes none of them while a thread can: its heap (which, unlike a thread's, nothing
+ * bk's bin can portably pass would cap) then holds no rows and lines (when it wrote parts, it grew to 56 MiB).
  */
 import {Worker} from 'node:worker_threads'
 import {BkError} from '@bkcli/core/errors'
@@ -68,6 +69,7 @@ export class ExportThread {
   private readonly worker: Worker
   private take: (() => Part | undefined) | undefined
   private record: ((part: Part, result: PartResult) => void) | undefined
+  private wake: () => void = () => {}
   private ready = false
   private usable = true
   private running: {part: Part; resolve: () => void; reject: (error: Error) => void} | undefined
@@ -97,11 +99,20 @@ export class ExportThread {
     return new ExportThread(path, probe)
   }
 
-  /** The thread takes parts with `take` (undefined: none left) and hands each result to `record`. */
-  work(take: () => Part | undefined, record: (part: Part, result: PartResult) => void): void {
+  /**
+   * The thread takes parts with `take` (undefined: none left) and hands each result to `record`; `wake` is called
+   * whenever it may have changed: a part written or failed, its snapshot checked, the thread gone.
+   */
+  work(take: () => Part | undefined, record: (part: Part, result: PartResult) => void, wake: () => void): void {
     this.take = take
     this.record = record
+    this.wake = wake
     if (this.ready) this.next()
+  }
+
+  /** Writes parts, or may still (its snapshot not checked yet). */
+  get helping(): boolean {
+    return this.usable
   }
 
   /** Resolves once the thread's snapshot is taken and checked, or the thread cannot help. */
@@ -131,10 +142,12 @@ export class ExportThread {
     const running = this.running
     this.usable = false
     this.settle?.()
-    if (!running) return // not writing anything: the main thread does the rest
-    this.running = undefined
-    this.failure ??= error
-    running.reject(error)
+    if (running) {
+      this.running = undefined
+      this.failure ??= error
+      running.reject(error)
+    } // else not writing anything: the other threads (or the main one) do the rest
+    this.wake()
   }
 
   private onMessage(m: WorkerReply): void {
@@ -145,15 +158,18 @@ export class ExportThread {
           this.usable &&= same
           this.settle?.()
           if (this.take) this.next()
+          this.wake()
         },
         () => {
           this.usable = false
           this.settle?.()
+          this.wake()
         },
       )
     } else if ('unusable' in m) {
       this.usable = false
       this.settle?.()
+      this.wake()
     } else {
       const running = this.running
       if (!running) return
@@ -162,11 +178,13 @@ export class ExportThread {
         this.failure ??= new BkError(m.error)
         this.usable = false
         running.reject(this.failure)
+        this.wake()
         return
       }
       this.record?.(running.part, m.result)
       running.resolve()
       this.next()
+      this.wake()
     }
   }
 
@@ -176,7 +194,8 @@ export class ExportThread {
     try {
       part = this.take()
     } catch {
-      return // the export is failing (the main thread sees it too)
+      this.usable = false
+      return // the export is failing (the main thread sees it too, once woken)
     }
     if (!part) return
     this.inFlight = new Promise<void>((resolve, reject) => {

@@ -6,7 +6,7 @@ import {parentPort, workerData} from 'node:worker_threads'
 import {messageOf} from '@bkcli/core/errors'
 import {exportPart, type PartJob} from './export.js'
 import type {WorkerReply} from './export-thread.js'
-import {openSqlite, type SqlConn} from './tracker-db.js'
+import {openSqlite, type SqlConn, scanCache} from './tracker-db.js'
 
 const {path} = workerData as {path: string}
 const port = parentPort as NonNullable<typeof parentPort>
@@ -17,6 +17,7 @@ try {
   // a short wait for a lock (a rollback-journal database with a writer about to commit): the main thread is not
   // waiting for this one, it exports alone meanwhile
   conn = await openSqlite(path, {readonly: true, busyTimeout: 1000})
+  await scanCache(conn)
   await conn.begin(true)
   reply({ready: true})
 } catch (error) {

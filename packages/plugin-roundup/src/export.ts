@@ -4,7 +4,7 @@
  * Read inside one read transaction, so the export is a consistent snapshot of a live tracker.
  */
 
-import {closeSync, openSync, statSync} from 'node:fs'
+import {closeSync, openSync, readdirSync, renameSync, rmdirSync, statSync, utimesSync} from 'node:fs'
 import {mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {setImmediate as nextTurn} from 'node:timers/promises'
@@ -17,7 +17,7 @@ import {compareCodePoints} from './pyrepr.js'
 import {allProps, type ClassDef, type PropDef, type TrackerSchema} from './schema.js'
 import {writeDirAtomically} from './staging.js'
 import {blobPlaces, openTracker, type Tracker} from './tracker.js'
-import {connect, type SqlConn, sqlitePath} from './tracker-db.js'
+import {connect, type SqlConn, scanCache, sqlitePath} from './tracker-db.js'
 import {exportField, exportJournalLine, multilinkField} from './values.js'
 
 export interface ExportOptions {
@@ -27,16 +27,22 @@ export interface ExportOptions {
   files?: boolean
   /** Called as each class's export starts (two threads may be writing two classes). */
   onClass?: (name: string) => void
-  /** Called as each part (a class's table or its journals) is written, with the thread that wrote it. */
-  onPart?: (cls: string, part: 'table' | 'journals', thread: 'main' | 'second') => void
   /**
-   * Testing: called once the export's read snapshot is taken, before its second thread takes its own (a commit made
+   * Called as each part (a class's table or its journals) is written, with the thread that wrote it: the main one,
+   * or one of the export's threads (1, 2).
+   */
+  onPart?: (cls: string, part: 'table' | 'journals', thread: 'main' | number) => void
+  /**
+   * Testing: called once the export's read snapshot is taken, before its threads take their own (a commit made
    * here must not reach the export).
    */
   afterSnapshot?: () => void | Promise<void>
-  /** Testing: the main thread waits for the second thread's snapshot (taken or refused) before taking parts. */
-  secondFirst?: boolean
+  /** Testing: file contents per copy thread (default {@link COPY_CHUNK}). */
+  copyChunk?: number
 }
+
+/** The threads a sqlite export writes its CSVs with (the machine's cores are shared with the file copies). */
+const THREADS = 2
 
 export interface ClassExport {
   name: string
@@ -59,6 +65,9 @@ export interface ExportResult {
 }
 
 const BATCH = 500
+
+/** File contents per copy thread: a thread's list of paths is ~0.1 KB a content (its heap is capped at 32 MiB). */
+const COPY_CHUNK = 1 << 16
 
 /**
  * Lines gathered into ~64 KiB writes, written with synchronous calls (into the page cache: cheaper than a
@@ -111,16 +120,17 @@ export async function exportTracker(
   options: ExportOptions = {},
 ): Promise<ExportResult> {
   const tracker = typeof home === 'string' ? await openTracker(home) : home
-  // sqlite: a second thread with a connection of its own writes some of the CSVs, if its snapshot is this one's
+  // sqlite: threads with connections of their own write the CSVs, if their snapshots are this one's
   const probe = tracker.backend === 'sqlite' ? await SnapshotProbe.open(sqlitePath(tracker)) : undefined
-  let helper: ExportThread | undefined
+  const helpers: ExportThread[] = []
   const conn = await connect(tracker, {readonly: true})
   try {
+    await scanCache(conn)
     await conn.begin(true)
     await options.afterSnapshot?.()
-    if (probe) helper = ExportThread.start(sqlitePath(tracker), probe)
+    if (probe) for (let i = 0; i < THREADS; i++) helpers.push(ExportThread.start(sqlitePath(tracker), probe))
     const {schema, warnings} = await loadSchema(conn, tracker)
-    const classes = await exportFromConnection(conn, tracker, schema, dest, options, warnings, helper)
+    const classes = await exportFromConnection(conn, tracker, schema, dest, options, warnings, helpers)
     await conn.commit()
     return {
       tracker: tracker.home,
@@ -132,7 +142,7 @@ export async function exportTracker(
       warnings,
     }
   } finally {
-    await helper?.close()
+    await Promise.all(helpers.map((h) => h.close()))
     await probe?.close()
     await conn.rollback().catch(() => {})
     await conn.close()
@@ -140,8 +150,9 @@ export async function exportTracker(
 }
 
 /**
- * Export through an open connection (inside the caller's read transaction: one consistent snapshot). `helper`: a
- * thread reading the same snapshot through a connection of its own, which takes some of the CSVs.
+ * Export through an open connection (inside the caller's read transaction: one consistent snapshot). `helpers`:
+ * threads reading the same snapshot through connections of their own, which write the CSVs; the main thread
+ * writes them only when no thread can.
  */
 export async function exportFromConnection(
   conn: SqlConn,
@@ -150,13 +161,13 @@ export async function exportFromConnection(
   dest: string,
   options: ExportOptions,
   warnings: string[],
-  helper?: ExportThread,
+  helpers: ExportThread[] = [],
 ): Promise<ClassExport[]> {
   const names = selectClasses(schema, options.classes)
   const defs = names.map((name) => schema.classes.find((c) => c.name === name) as ClassDef)
   const classes: ClassExport[] = defs.map((c) => ({name: c.name, items: 0, journals: 0, files: 0, bytes: 0}))
   await writeDirAtomically(dest, async (stage) => {
-    const copies = options.files !== false ? new BlobCopier(tracker, stage) : undefined
+    const copies = options.files !== false ? new BlobCopier(tracker, stage, options.copyChunk ?? COPY_CHUNK) : undefined
     try {
       // every file copy is queued first, so the copies run (in the background) while the tables are written
       const fileIds = new Map<string, number[]>()
@@ -176,7 +187,7 @@ export async function exportFromConnection(
           parts.push({at, job: {cls, kind, dir: stage, ...(ids ? {ids} : {})}, cost: 0})
         }
       }
-      if (helper) {
+      if (helpers.length > 0) {
         for (const part of parts) part.cost = await partCost(conn, part.job)
         parts.sort((a, b) => b.cost - a.cost)
       }
@@ -184,7 +195,7 @@ export async function exportFromConnection(
       const started = new Set<number>()
       const take = () => {
         copies?.check()
-        helper?.check()
+        for (const h of helpers) h.check()
         const part = parts.shift()
         if (part && !started.has(part.at)) {
           started.add(part.at)
@@ -192,7 +203,7 @@ export async function exportFromConnection(
         }
         return part
       }
-      const record = (part: {at: number; job: PartJob}, r: PartResult, thread: 'main' | 'second') => {
+      const record = (part: {at: number; job: PartJob}, r: PartResult, thread: 'main' | number) => {
         options.onPart?.(part.job.cls.name, part.job.kind, thread)
         const c = classes[part.at] as ClassExport
         if (part.job.kind === 'table') c.items = r.count
@@ -200,14 +211,33 @@ export async function exportFromConnection(
         c.bytes += r.bytes
         partWarnings.set(part.job, r.warnings)
       }
-      helper?.work(take, (part, r) => record(part, r, 'second'))
-      if (options.secondFirst) await helper?.settled()
+      // woken by a thread when it may have changed (a part written, its snapshot checked, the thread gone)
+      let woken: () => void = () => {}
+      const wake = () => woken()
+      for (const [i, h] of helpers.entries()) h.work(take, (part, r) => record(part, r, i + 1), wake)
       try {
-        for (let part = take(); part; part = take()) record(part, await exportPart(conn, part.job), 'main')
+        await Promise.all(helpers.map((h) => h.settled()))
+        for (;;) {
+          copies?.check()
+          for (const h of helpers) h.check()
+          if (parts.length === 0) break
+          if (helpers.some((h) => h.helping)) {
+            await new Promise<void>((resolve) => {
+              woken = resolve
+            })
+            continue
+          }
+          const part = take()
+          if (!part) break
+          record(part, await exportPart(conn, part.job), 'main')
+        }
       } finally {
-        // the helper's part under way is written (or failed) before the stage can go
-        await helper?.idle()
+        // the threads' parts under way are written (or failed) before the stage can go
+        await Promise.all(helpers.map((h) => h.idle().catch(() => {})))
       }
+      for (const h of helpers) h.check()
+      // their heaps go now, not after the file copies
+      await Promise.all(helpers.map((h) => h.close()))
       await copies?.finish()
       for (const c of classes) c.bytes += copies?.bytes.get(c.name) ?? 0
       // in class order, as one thread would have met them
@@ -221,10 +251,15 @@ export async function exportFromConnection(
   return classes
 }
 
-/** getnodeids(): `select id from _<class>` in the database's own order (sqlite: the __retired__ index). */
+/**
+ * getnodeids(): `select id from _<class>` in the database's own order (sqlite: the __retired__ index). Read in
+ * batches: the ids are kept (small integers, 8 bytes each), their rows die young.
+ */
 async function nodeIds(conn: SqlConn, cls: ClassDef): Promise<number[]> {
-  const rows = await conn.all(`select id from _${cls.name}`)
-  return rows.map((r) => Number(r[0]))
+  const ids: number[] = []
+  for await (const rows of conn.cursor(`select id from _${cls.name}`, 4096))
+    for (const r of rows) ids.push(Number(r[0]))
+  return ids
 }
 
 function exportPropnames(cls: ClassDef): string[] {
@@ -373,6 +408,8 @@ class BlobCopier {
   constructor(
     private readonly tracker: Tracker,
     private readonly dir: string,
+    /** contents per copy thread (whole folders: a chunk may hold up to 999 more) */
+    private readonly chunk: number,
   ) {}
 
   /** Throws the first copy failure, if any (so a missing content stops the export early). */
@@ -399,22 +436,27 @@ class BlobCopier {
 
   private async copyClass(cls: string, ids: number[]): Promise<void> {
     if (ids.length === 0) return
-    const pending = new Set(ids)
+    const pending: number[] = []
     const source = join(this.tracker.dbDir, 'files', cls)
     const dest = join(this.dir, `${cls}-files`)
-    if (statSync(source, {throwIfNoEntry: false})?.isDirectory()) {
-      // `<id//1000>/<class><id>`: where roundup keeps a node's content
-      const paths = new Map(ids.map((id) => [`${Math.floor(id / 1000)}/${cls}${id}`, id]))
-      const copy = copyTreeInThread(source, dest, {stage: false, only: [...paths.keys()]})
-      this.running = copy
-      try {
-        const {copied, bytes} = await copy.done
-        for (const path of copied) pending.delete(paths.get(path) as number)
-        this.count(cls, bytes)
-      } finally {
-        this.running = undefined
+    const sourceStat = statSync(source, {throwIfNoEntry: false})
+    if (sourceStat?.isDirectory()) {
+      // `<id//1000>/<class><id>`: where roundup keeps a node's content. Whole folders at a time, at most about
+      // `chunk` contents per copy thread: the paths listed (in this thread and the copy's) stay bounded however
+      // many contents there are (a single list of 600k paths ran the copy thread out of its heap).
+      const sorted = Float64Array.from(ids).sort()
+      let chunks = 0
+      for (let from = 0; from < sorted.length; ) {
+        let to = Math.min(from + this.chunk, sorted.length)
+        const folder = Math.floor((sorted[to - 1] as number) / 1000)
+        while (to < sorted.length && Math.floor((sorted[to] as number) / 1000) === folder) to++
+        await this.copyChunk(cls, source, dest, chunks++, sorted.subarray(from, to), pending)
+        from = to
+        if (this.stopped) return
       }
-    }
+      // the later chunks' folders were moved in: the folder's times as one copy leaves them, the source's
+      if (chunks > 1) utimesSync(dest, Math.trunc(sourceStat.atimeMs) / 1000, Math.trunc(sourceStat.mtimeMs) / 1000)
+    } else pending.push(...ids)
     for (const id of pending) {
       if (this.stopped) return
       const places = blobPlaces(this.tracker, cls, id)
@@ -430,6 +472,41 @@ class BlobCopier {
       }
       this.count(cls, statSync(target).size)
     }
+  }
+
+  /**
+   * Copies the contents of `ids` (whole folders) from `source` into `dest` in a thread; the first chunk makes
+   * `dest`, a later one is copied beside it (a folder of its own in the export's stage) and its folders moved in.
+   * Ids whose content is not a lone regular file in its usual place go to `pending`.
+   */
+  private async copyChunk(
+    cls: string,
+    source: string,
+    dest: string,
+    n: number,
+    ids: Float64Array,
+    pending: number[],
+  ): Promise<void> {
+    const into = n === 0 ? dest : `${dest}.${n}`
+    const only: string[] = []
+    for (const id of ids) only.push(`${Math.floor(id / 1000)}/${cls}${id}`)
+    const copy = copyTreeInThread(source, into, {stage: false, only})
+    only.length = 0 // the thread has its own copy of the list
+    this.running = copy
+    try {
+      const {copied, bytes} = await copy.done
+      this.count(cls, bytes)
+      // each listed path is copied at most once: as many copied as listed is all of them (the usual case)
+      if (copied.length !== ids.length) {
+        const done = new Set(copied.map((path) => Number(path.slice(path.indexOf('/') + 1 + cls.length))))
+        for (const id of ids) if (!done.has(id)) pending.push(id)
+      }
+    } finally {
+      this.running = undefined
+    }
+    if (into === dest) return
+    for (const folder of readdirSync(into)) renameSync(join(into, folder), join(dest, folder))
+    rmdirSync(into)
   }
 
   /** Waits for every queued copy; throws the first failure. */

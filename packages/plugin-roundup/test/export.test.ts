@@ -15,6 +15,7 @@ import {join} from 'node:path'
 import {runBk, tempDir} from '@bkcli/testkit'
 import Database from 'better-sqlite3'
 import {afterAll, describe, expect, it} from 'vitest'
+import {makeExampleTracker} from '../src/example.js'
 import {exportTracker} from '../src/export.js'
 import {
   createMyDb,
@@ -124,23 +125,23 @@ describe('bk roundup export from the sqlite fixture', () => {
     expect(readFileSync(join(out, 'user.csv'), 'utf8')).toContain("'In WAL only'")
   })
 
-  it('two threads share the parts (each a table or journals) and the export stays byte-identical', async () => {
+  it('two threads share the parts (each a table or journals), the main thread writes none, the export stays byte-identical', async () => {
     const home = fixtureTree('sqlite-home')
     const out = join(tempDir(), 'export')
     const parts: string[] = []
     const result = await exportTracker(home, out, {
-      secondFirst: true,
       onPart: (cls, part, thread) => parts.push(`${thread} ${cls} ${part}`),
     })
     expect(treeDifferences(out, exportFixture)).toEqual([])
     expect(result.files).toBe(66)
     expect(result.bytes).toBe(sizes(exportFixture))
     expect(parts).toHaveLength(16)
-    expect(parts.filter((p) => p.startsWith('second ')).length).toBeGreaterThan(0)
-    expect(parts.filter((p) => p.startsWith('main ')).length).toBeGreaterThan(0)
+    expect(parts.filter((p) => p.startsWith('1 ')).length).toBeGreaterThan(0)
+    expect(parts.filter((p) => p.startsWith('2 ')).length).toBeGreaterThan(0)
+    expect(parts.filter((p) => p.startsWith('main ')).length).toBe(0)
   })
 
-  it('a commit between its snapshot and the second thread’s: the second thread writes nothing, the export is the snapshot', async () => {
+  it('a commit between its snapshot and its threads’: the threads write nothing, the export is the snapshot', async () => {
     const home = fixtureTree('sqlite-home')
     const db = new Database(join(home, 'db', 'db'))
     db.pragma('journal_mode = WAL')
@@ -154,7 +155,6 @@ describe('bk roundup export from the sqlite fixture', () => {
     const parts: string[] = []
     try {
       await exportTracker(home, out, {
-        secondFirst: true,
         onPart: (cls, part, thread) => parts.push(`${thread} ${cls} ${part}`),
         // every class's rows and journals change: whichever part a thread reading the new state wrote would show it
         afterSnapshot: () => {
@@ -171,8 +171,25 @@ describe('bk roundup export from the sqlite fixture', () => {
     }
     expect(classes.length).toBe(8)
     expect(treeDifferences(out, exportFixture)).toEqual([])
-    expect(parts.filter((p) => p.startsWith('second '))).toEqual([])
+    expect(parts.filter((p) => !p.startsWith('main '))).toEqual([])
     expect(parts).toHaveLength(16)
+  })
+
+  it('file contents copied a few folders per thread give the same export as one thread for them all', async () => {
+    const home = join(tempDir(), 'tracker')
+    // 900 issues: 2700 messages in db/files/msg/0..2, 180 files in db/files/file/0
+    await makeExampleTracker(home, {issues: 900})
+    const one = join(tempDir(), 'one')
+    const many = join(tempDir(), 'many')
+    const a = await exportTracker(home, one)
+    const b = await exportTracker(home, many, {copyChunk: 1})
+    expect(readdirSync(join(many, 'msg-files')).sort()).toEqual(['0', '1', '2'])
+    expect(treeDifferences(many, one)).toEqual([])
+    expect(readdirSync(many).sort()).toEqual(readdirSync(one).sort())
+    expect(b.files).toBe(a.files)
+    expect(b.bytes).toBe(a.bytes)
+    expect(b.bytes).toBe(sizes(many))
+    expect(statSync(join(many, 'msg-files')).mtimeMs).toBe(statSync(join(one, 'msg-files')).mtimeMs)
   })
 
   it('journals: per node in getnodeids() order, ties within one date in the order sqlite gives roundup', async () => {
