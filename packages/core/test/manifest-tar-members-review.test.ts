@@ -134,7 +134,19 @@ describe('the fast tar header reader against node-tar alone', () => {
     execFileSync('tar', ['--format=gnu', '-cf', file, '-C', src, 'd', 'd/e', 'd/e/f', 'mid', 'exact', 'empty'], {
       stdio: 'ignore',
     })
-    execFileSync('tar', ['--format=gnu', '--no-recursion', '-rf', file, '-C', src, 'hard', 'sym', 'z'])
+    // a uid past 8 octal digits: GNU tar writes it in base-256, which node-tar reads
+    execFileSync('tar', [
+      '--format=gnu',
+      '--no-recursion',
+      '--owner=+3000000',
+      '-rf',
+      file,
+      '-C',
+      src,
+      'hard',
+      'sym',
+      'z',
+    ])
     const tar = readFileSync(file)
     const cuts = new Set<number>()
     for (let at = 0; at <= tar.length; at += 512)

@@ -170,12 +170,15 @@ function resumeBlock(): Buffer {
 
 const USTAR = Buffer.from('ustar\x0000')
 const GNU = Buffer.from('ustar  \x00')
+/** Where the number fields node-tar decodes (besides size and checksum) start. */
+const NUMBERS = [100, 108, 116, 136]
+const NUMBERS_USTAR = [...NUMBERS, 329, 337]
 
 /**
  * A header node-tar would read as a plain member, with exactly these fields; undefined for anything else (it then
  * reads it itself). Names: printable ASCII, then only NULs (node-tar's field decoding keeps bytes after a NUL that
- * follow a newline); the ustar prefix field empty; a checksum that verifies; an octal size; types 0, 1, 2, 5 with
- * a name and linkname as node-tar requires them.
+ * follow a newline); the ustar prefix field empty; a checksum that verifies; an octal size; no base-256 number
+ * (node-tar's verdict on those); types 0, 1, 2, 5 with a name and linkname as node-tar requires them.
  */
 function plainHeader(block: Buffer): {type: string; path: string; linkpath: string; size: number} | undefined {
   const type = String.fromCharCode(block[156] as number)
@@ -194,6 +197,8 @@ function plainHeader(block: Buffer): {type: string; path: string; linkpath: stri
   const sum = octal(block, 148, 8)
   if (size === undefined || sum === undefined) return undefined
   if (type !== '0' && size !== 0) return undefined // a body node-tar would skip: let it
+  // mode, uid, gid, mtime (and ustar's device numbers) in base-256: node-tar refuses one it cannot read, so let it
+  for (const at of ustar ? NUMBERS_USTAR : NUMBERS) if ((block[at] as number) & 0x80) return undefined
   let computed = 8 * 0x20
   for (let i = 0; i < 148; i++) computed += block[i] as number
   for (let i = 156; i < BLOCK; i++) computed += block[i] as number
