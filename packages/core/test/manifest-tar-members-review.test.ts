@@ -52,10 +52,15 @@ async function byNodeTar(data: Buffer): Promise<unknown> {
   parser.on('error', (e) => {
     failure ??= e
   })
+  // manifestForArchive also refuses a stream without its end-of-archive blocks (a cut one: node-tar lets it pass)
+  let sawEnd = false
+  parser.on('eof', () => {
+    sawEnd = true
+  })
   const closed = new Promise<void>((r) => parser.on('close', () => r()))
   parser.end(data)
   await closed
-  return failure ? 'refused' : files
+  return failure || !sawEnd ? 'refused' : files
 }
 
 /** manifestForArchive's files, fed `data` in chunks of the given sizes (cycled), or 'refused'. */
