@@ -52,11 +52,18 @@ async function byNodeTar(data: Buffer): Promise<unknown> {
   parser.on('error', (e) => {
     failure ??= e
   })
+  // manifestForArchive also refuses a stream without its end-of-archive blocks (a cut one: node-tar lets it pass)
+  let sawEnd = false
+  parser.on('eof', () => {
+    sawEnd = true
+  })
   const closed = new Promise<void>((r) => parser.on('close', () => r()))
   parser.end(data)
   await closed
-  return failure ? `error: ${failure.message}` : files
+  return failure ? `error: ${failure.message}` : sawEnd ? files : CUT
 }
+
+const CUT = 'error: TAR_BAD_ARCHIVE: Truncated input (the tar stream ends without its end-of-archive blocks)'
 
 /** node-tar's counts in a truncation's message depend on how its input was cut into chunks: not compared. */
 const counts = (outcome: unknown) =>

@@ -329,10 +329,13 @@ function tarFailure(stderr: string, status: number | null, signal: string | null
     .map((l) => l.trim())
     .filter((l) => l && !/Exiting with failure status/.test(l))
   const first = lines[0] ?? `tar exited with ${signal ?? `status ${status}`}`
-  const m = /^tar: (.*?): (.*)$/.exec(first)
+  // GNU tar starts each complaint with its argv[0]: the path bk ran it by ('/usr/bin/tar: '), or 'tar: '
+  const prefix = /^(?:[^:]*\/)?tar: /.exec(first)?.[0]
+  const own = prefix === undefined ? undefined : first.slice(prefix.length)
+  const m = own === undefined ? null : /^(.*?): (.*)$/.exec(own)
   const path = m?.[1]
   const what = m?.[2] ?? first
-  const error = new Error(first.replace(/^tar: /, '')) as NodeJS.ErrnoException
+  const error = new Error(own ?? first) as NodeJS.ErrnoException
   if (path) {
     error.path = path
     if (/File shrank/i.test(what)) error.code = 'EOF'

@@ -20,7 +20,8 @@ export interface TarMemberSink {
   link(path: string, target: string): void
 }
 
-/** Feed every byte of the tar stream, in order, to `write`; `end()` rejects as node-tar's strict Parser would. */
+/** Feed every byte of the tar stream, in order, to `write`; `end()` rejects as node-tar's strict Parser would, and
+ * also when the stream lacks its end-of-archive blocks (see cut). */
 export function tarMembers(sink: TarMemberSink): {write(chunk: Buffer): void; end(): Promise<void>} {
   let parser: ReturnType<typeof nodeParser> | undefined
   let entries = 0
@@ -106,6 +107,7 @@ export function tarMembers(sink: TarMemberSink): {write(chunk: Buffer): void; en
         parser.parser.end()
         await parser.closed
         if (parser.failure()) throw parser.failure()
+        if (!parser.sawEnd()) throw cut()
         return
       }
       // node-tar's refusal of a stream that stops inside a member (a bare partial header it lets pass); it counts
@@ -119,8 +121,22 @@ export function tarMembers(sink: TarMemberSink): {write(chunk: Buffer): void; en
         error.code = 'TAR_BAD_ARCHIVE'
         throw error
       }
+      throw cut()
     },
   }
+}
+
+/**
+ * A stream that stops between members, before the end-of-archive blocks: node-tar lets it pass, but the stream a
+ * manifest is made of is one bk just wrote (GNU tar and node-tar always end it so), and one cut there is an archive
+ * that lost its last members without a word (a compressor that exited 0 before it read all of its input).
+ */
+function cut(): NodeJS.ErrnoException {
+  const error = new Error(
+    'TAR_BAD_ARCHIVE: Truncated input (the tar stream ends without its end-of-archive blocks)',
+  ) as NodeJS.ErrnoException
+  error.code = 'TAR_BAD_ARCHIVE'
+  return error
 }
 
 /** node-tar's strict Parser, its members to `sink` (a first dummy member skipped when `skipFirst`). */
@@ -153,8 +169,12 @@ function nodeParser(sink: TarMemberSink, skipFirst: boolean) {
   parser.on('error', (error) => {
     failure ??= error
   })
+  let sawEnd = false
+  parser.on('eof', () => {
+    sawEnd = true
+  })
   const closed = new Promise<void>((resolve) => parser.on('close', () => resolve()))
-  return {parser, closed, failure: () => failure}
+  return {parser, closed, failure: () => failure, sawEnd: () => sawEnd}
 }
 
 let resume: Buffer | undefined
@@ -170,12 +190,15 @@ function resumeBlock(): Buffer {
 
 const USTAR = Buffer.from('ustar\x0000')
 const GNU = Buffer.from('ustar  \x00')
+/** Where the number fields node-tar decodes (besides size and checksum) start. */
+const NUMBERS = [100, 108, 116, 136]
+const NUMBERS_USTAR = [...NUMBERS, 329, 337]
 
 /**
  * A header node-tar would read as a plain member, with exactly these fields; undefined for anything else (it then
  * reads it itself). Names: printable ASCII, then only NULs (node-tar's field decoding keeps bytes after a NUL that
- * follow a newline); the ustar prefix field empty; a checksum that verifies; an octal size; types 0, 1, 2, 5 with
- * a name and linkname as node-tar requires them.
+ * follow a newline); the ustar prefix field empty; a checksum that verifies; an octal size; no base-256 number
+ * (node-tar's verdict on those); types 0, 1, 2, 5 with a name and linkname as node-tar requires them.
  */
 function plainHeader(block: Buffer): {type: string; path: string; linkpath: string; size: number} | undefined {
   const type = String.fromCharCode(block[156] as number)
@@ -194,6 +217,8 @@ function plainHeader(block: Buffer): {type: string; path: string; linkpath: stri
   const sum = octal(block, 148, 8)
   if (size === undefined || sum === undefined) return undefined
   if (type !== '0' && size !== 0) return undefined // a body node-tar would skip: let it
+  // mode, uid, gid, mtime (and ustar's device numbers) in base-256: node-tar refuses one it cannot read, so let it
+  for (const at of ustar ? NUMBERS_USTAR : NUMBERS) if ((block[at] as number) & 0x80) return undefined
   let computed = 8 * 0x20
   for (let i = 0; i < 148; i++) computed += block[i] as number
   for (let i = 156; i < BLOCK; i++) computed += block[i] as number
