@@ -68,8 +68,9 @@ export const manifestSchema = {
         required: ['path', 'size', 'sha256'],
         additionalProperties: false,
         properties: {
-          // relative, '/'-separated, no '.' or '..' components
-          path: {type: 'string', pattern: '^(?!/)(?!.*(^|/)\\.\\.?(/|$))(?!.*//).+$'},
+          // relative, '/'-separated, no '.' or '..' components; any other byte a file name can hold, a newline too
+          // ([\s\S], not '.', which stops at one)
+          path: {type: 'string', pattern: '^(?!/)(?![\\s\\S]*(^|/)\\.\\.?(/|$))(?![\\s\\S]*//)[\\s\\S]+$'},
           size: count,
           sha256: {type: 'string', pattern: '^[0-9a-f]{64}$'},
         },
