@@ -23,6 +23,7 @@ import {BkError, messageOf} from '../errors.js'
 import {atomicDir} from '../safety/atomic.js'
 import {stepProgress} from '../ui/progress.js'
 import {copyLiveFile} from './copy-file.js'
+import {type CopyLane, copyLane, type LaneFile} from './copy-lane.js'
 import {pathExists, sameOrInside} from './paths.js'
 import {walkSync} from './walk-sync.js'
 
@@ -117,11 +118,18 @@ const TURN_EVERY = 256
 const SLOW_COPY_MS = 2
 const SLOW_RUN = 256
 
-/** libuv's thread pool: while fewer copies run there, a small file goes to it rather than to the main thread. */
-const POOL_THREADS = Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4)
-
 /** Synchronous steps between two turns of the event loop while the pool has copies running. */
 const TURN_BUSY = 8
+
+/**
+ * Small files copied on this thread before the rest go to a copy lane (copy-lane.ts): a tree this small is copied
+ * before a thread would have started (~30 ms); a larger one gets a second core.
+ */
+const LANE_AFTER = 256
+
+/** Small files per batch sent to the lane, and batches in flight (one being copied, one queued behind it). */
+const LANE_BATCH = 64
+const LANE_DEPTH = 2
 
 async function copyInto(
   srcAbs: string,
@@ -212,24 +220,83 @@ async function copyInto(
     return true
   }
 
-  // small files left to the thread pool after a slow synchronous copy
+  // small files left to the thread pool after a slow (cold) copy: their reads overlap there
   let asyncRun = 0
-  // whether the main thread copies this small file itself: not while the thread pool has a free thread (both
-  // work, the pool's copies and the main thread's overlap), nor during a run after a slow (cold) copy
-  const syncTurn = () => {
-    if (asyncRun > 0) {
-      asyncRun--
-      return false
-    }
-    return running.size >= POOL_THREADS
+  const poolTurn = () => {
+    if (asyncRun === 0) return false
+    asyncRun--
+    return true
   }
-  // completions of the pool's copies are taken in (and its threads given new files) at each turn of the event loop
+  // completions of the pool's copies are taken in at each turn of the event loop
   const turnEvery = () => (running.size > 0 ? TURN_BUSY : TURN_EVERY)
   const copiedSmallTimed = (abs: string, path: string, st: Stats, target: string): boolean => {
     const started = performance.now()
     const copied = copiedSmall(abs, path, st, target)
     if (performance.now() - started >= SLOW_COPY_MS) asyncRun = SLOW_RUN
     return copied
+  }
+
+  // where a regular file is copied: in the lane or on this thread (small), else by copyFile in the thread pool
+  // (large, or during a run after a cold copy); a file with other links stays on this thread, whose copy exists
+  // before its next link is made
+  const smallWay = (st: Stats): 'lane' | 'here' | 'pool' => {
+    if (st.size >= SMALL_FILE || poolTurn()) return 'pool'
+    return lane && st.nlink === 1 ? 'lane' : 'here'
+  }
+
+  // the copy lane: started after LANE_AFTER small files; batches of files and their paths, oldest first
+  let lane: CopyLane | undefined
+  let smallSeen = 0
+  let batch: LaneFile[] = []
+  let batchEntries: {path: string; st: Stats}[] = []
+  const inLane: Promise<void>[] = []
+  const sendBatch = () => {
+    if (batch.length === 0 || !lane) return
+    const files = batch
+    const entries = batchEntries
+    batch = []
+    batchEntries = []
+    const settled = lane.copy(files).then(({sizes, slow}) => {
+      if (slow) asyncRun = SLOW_RUN
+      for (let i = 0; i < sizes.length; i++) {
+        const file = files[i]!
+        const {path, st} = entries[i]!
+        const size = sizes[i]!
+        if (size < 0) {
+          // grew past the small size since the walk: copyFile takes it whole
+          launch(copyOne(file.src, path, st, file.dest))
+          continue
+        }
+        result.bytes += size
+        const held = options.onFile?.(path, file.dest, size)
+        if (held) launch(held)
+        options.onProgress?.(result.bytes)
+        step.update(result.bytes)
+      }
+    })
+    settled.catch(() => {}) // reported where it is awaited
+    inLane.push(settled)
+  }
+  // queues a small file for the lane; resolves once the lane has room for more
+  const toLane = async (abs: string, path: string, st: Stats, target: string) => {
+    const mode = st.mode & 0o7777
+    const chown = needsChown(st)
+    batch.push({
+      src: abs,
+      dest: target,
+      size: st.size,
+      mode,
+      exact: (mode & 0o7000) === 0 && (mode & umask) === 0 && !chown,
+      uid: chown ? st.uid : -1,
+      gid: st.gid,
+      // seconds of the Dates the synchronous copy gives futimes: the same times
+      atime: st.atime.getTime() / 1000,
+      mtime: st.mtime.getTime() / 1000,
+    })
+    batchEntries.push({path, st})
+    if (batch.length < LANE_BATCH) return
+    sendBatch()
+    while (inLane.length >= LANE_DEPTH) await inLane.shift()
   }
 
   // a reflink is tried only where the stage's file system may have them: on ext4 and tmpfs every try is a failed
@@ -294,16 +361,25 @@ async function copyInto(
           if (st.nlink > 1) inodes.set(key, Promise.resolve(target))
           if (++synced % turnEvery() === 0) await nextTurn()
           continue
-        } else if (st.size < SMALL_FILE && syncTurn() && copiedSmallTimed(entry.abs, entry.path, st, target)) {
-          if (st.nlink > 1) inodes.set(key, Promise.resolve(target))
-          if (held) {
-            const wait = held
-            held = undefined
-            await wait
-          }
-          if (++synced % turnEvery() === 0) await nextTurn()
-          continue
         } else {
+          const way = smallWay(st)
+          if (way === 'lane') {
+            await toLane(entry.abs, entry.path, st, target)
+            if (++synced % turnEvery() === 0) await nextTurn()
+            continue
+          }
+          if (way === 'here' && copiedSmallTimed(entry.abs, entry.path, st, target)) {
+            if (st.nlink > 1) inodes.set(key, Promise.resolve(target))
+            if (held) {
+              const wait = held
+              held = undefined
+              await wait
+            }
+            // a tree of many small files: the next go to the lane, beside the walk
+            if (++smallSeen === LANE_AFTER) lane = copyLane(SMALL_FILE, SLOW_COPY_MS)
+            if (++synced % turnEvery() === 0) await nextTurn()
+            continue
+          }
           const copied = copyOne(entry.abs, entry.path, st, target).then(() => target)
           if (st.nlink > 1) {
             copied.catch(() => {}) // reported through launch
@@ -317,9 +393,12 @@ async function copyInto(
       }
       while (running.size >= IN_FLIGHT) await Promise.race(running)
     }
+    sendBatch()
   } finally {
     // also when the walk fails: nothing may still be writing into the stage when it is removed
+    for (const settled of inLane) await settled.catch((error) => (failure ??= error))
     await Promise.all(running)
+    await lane?.close()
     step.done()
   }
   if (failure) throw failure
