@@ -24,6 +24,7 @@ import {atomicDir} from '../safety/atomic.js'
 import {stepProgress} from '../ui/progress.js'
 import {copyLiveFile} from './copy-file.js'
 import {type CopyLane, copyLane, type LaneFile} from './copy-lane.js'
+import {startWriteback} from './fsync-tree.js'
 import {pathExists, sameOrInside} from './paths.js'
 import {walkSync} from './walk-sync.js'
 
@@ -130,6 +131,13 @@ const LANE_AFTER = 256
 /** Small files per batch sent to the lane, and batches in flight (one being copied, one queued behind it). */
 const LANE_BATCH = 64
 const LANE_DEPTH = 2
+
+/**
+ * Files sent to the lane between two background syncfs: every copy is flushed before it is published (atomicDir),
+ * and 20k small files' inodes and blocks take that flush ~0.3-0.5 s after the last file. Started while the copy goes
+ * on, the disk writes them back beside it and the publishing flush has less left to wait for.
+ */
+const WRITEBACK_FILES = 6000
 
 async function copyInto(
   srcAbs: string,
@@ -250,6 +258,8 @@ async function copyInto(
   let batch: LaneFile[] = []
   let batchEntries: {path: string; st: Stats}[] = []
   const inLane: Promise<void>[] = []
+  let laneFiles = 0
+  let writingBack = false
   const sendBatch = () => {
     if (batch.length === 0 || !lane) return
     const files = batch
@@ -294,6 +304,12 @@ async function copyInto(
       mtime: st.mtime.getTime() / 1000,
     })
     batchEntries.push({path, st})
+    if (++laneFiles % WRITEBACK_FILES === 0 && !writingBack) {
+      writingBack = true
+      startWriteback(destAbs).then(() => {
+        writingBack = false
+      })
+    }
     if (batch.length < LANE_BATCH) return
     sendBatch()
     while (inLane.length >= LANE_DEPTH) await inLane.shift()
