@@ -26,6 +26,14 @@ function makeBlobs(root: string, n: number): Map<string, number> {
     utimesSync(join(root, rel), 1_600_000_000 + i + 0.123, 1_500_000_000 + i + 0.456)
     sizes.set(rel, body.length)
   }
+  // the folders: odd modes (setgid, one the umask would narrow), owners, and times set after their contents
+  for (let i = 0; i < n; i++) {
+    const leaf = join(root, `0x${(i >> 8).toString(16)}/0x${(i & 255).toString(16)}`)
+    if (i % 5 === 0) chmodSync(leaf, 0o750)
+    if (i % 9 === 0) chmodSync(leaf, 0o2775)
+    if (isRoot && i % 19 === 0) chownSync(leaf, 4321, 8765)
+    utimesSync(leaf, 1_400_000_000 + i + 0.789, 1_300_000_000 + i + 0.321)
+  }
   return sizes
 }
 
@@ -53,10 +61,14 @@ describe('copyTree of many small files (copy lane)', () => {
     expect(result.files).toBe(1500)
     expect(result.bytes).toBe(total)
     expect(last).toBe(total)
+    // files and their folders (whose metadata is set in two halves, one by each thread) to the millisecond
     for (const rel of [...sizes.keys()].filter((_, k) => k % 97 === 0)) {
-      const a = lstatSync(join(src, rel))
-      const b = lstatSync(join(dir, 'dest', rel))
-      expect(Math.round(b.mtimeMs)).toBe(Math.round(a.mtimeMs))
+      for (const path of [rel, join(rel, '..')]) {
+        const a = lstatSync(join(src, path))
+        const b = lstatSync(join(dir, 'dest', path))
+        expect(Math.round(b.mtimeMs)).toBe(Math.round(a.mtimeMs))
+        expect(b.mode).toBe(a.mode)
+      }
     }
   })
 

@@ -10,11 +10,26 @@ import {Worker} from 'node:worker_threads'
 /** The thread: copies each batch's files in order, answers with each file's copied size or the first failure. */
 const LANE_THREAD = `
 const {parentPort, workerData} = require('node:worker_threads')
-const {closeSync, constants, fchmodSync, fchownSync, futimesSync, openSync, readSync, writeSync} = require('node:fs')
+const {chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, openSync, readSync, utimesSync, writeSync} = require('node:fs')
 const {small, slowMs} = workerData
 const buffer = Buffer.allocUnsafe(small)
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL
-parentPort.on('message', ({id, files}) => {
+/** Folders' metadata, once every entry is in them: chown (clears setgid), then the mode, then the times. */
+function setDirs(id, dirs) {
+  try {
+    for (const d of dirs) {
+      if (d.uid >= 0) chownSync(d.path, d.uid, d.gid)
+      if (d.mode >= 0) chmodSync(d.path, d.mode)
+      utimesSync(d.path, d.atime, d.mtime)
+    }
+  } catch (error) {
+    parentPort.postMessage({id, sizes: [], error: {message: String(error && error.message || error), code: error && error.code}})
+    return
+  }
+  parentPort.postMessage({id, sizes: []})
+}
+parentPort.on('message', ({id, files, dirs}) => {
+  if (dirs) return setDirs(id, dirs)
   const sizes = []
   let slowOnes = 0
   for (const f of files) {
@@ -72,6 +87,16 @@ export interface LaneFile {
   mtime: number
 }
 
+/** A folder's metadata for the lane: mode -1 (no chmod), uid -1 (no chown), times in s. */
+export interface LaneDir {
+  path: string
+  mode: number
+  uid: number
+  gid: number
+  atime: number
+  mtime: number
+}
+
 /** A batch's answer: each file's copied size (-1: it grew past the small size, copy it another way). */
 export interface LaneReply {
   sizes: number[]
@@ -79,9 +104,10 @@ export interface LaneReply {
   slow: boolean
 }
 
-/** The lane: `copy` a batch (files in order), `close` when done. */
+/** The lane: `copy` a batch (files in order), `setDirs` (folders' metadata), `close` when done. */
 export interface CopyLane {
   copy(files: LaneFile[]): Promise<LaneReply>
+  setDirs(dirs: LaneDir[]): Promise<void>
   close(): Promise<void>
 }
 
@@ -108,13 +134,17 @@ export function copyLane(small: number, slowMs: number): CopyLane {
   })
   worker.on('error', (error) => failAll(error))
   worker.on('exit', (code) => failAll(new Error(`the copy thread stopped (exit code ${code})`)))
+  const ask = (message: {files: LaneFile[]} | {dirs: LaneDir[]}) => {
+    if (failure) return Promise.reject(failure)
+    const id = nextId++
+    const reply = new Promise<LaneReply>((resolve, reject) => pending.set(id, {resolve, reject}))
+    worker.postMessage({id, ...message})
+    return reply
+  }
   return {
-    copy(files) {
-      if (failure) return Promise.reject(failure)
-      const id = nextId++
-      const reply = new Promise<LaneReply>((resolve, reject) => pending.set(id, {resolve, reject}))
-      worker.postMessage({id, files})
-      return reply
+    copy: (files) => ask({files}),
+    async setDirs(dirs) {
+      await ask({dirs})
     },
     async close() {
       failure ??= new Error('the copy thread is closed')
