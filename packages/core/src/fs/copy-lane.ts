@@ -114,31 +114,44 @@ export interface CopyLane {
 /** A copy thread's JavaScript heap holds a batch of paths and one small buffer. */
 const LIMITS = {maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4}
 
-/** Starts the lane's thread (buffer of `small` bytes: larger files are not sent to it). */
-export function copyLane(small: number, slowMs: number): CopyLane {
-  const worker = new Worker(LANE_THREAD, {eval: true, workerData: {small, slowMs}, resourceLimits: LIMITS})
+/** Starts the lane's `threads` threads (buffers of `small` bytes: larger files are not sent to them). */
+export function copyLane(small: number, slowMs: number, threads: number): CopyLane {
+  const workers = Array.from(
+    {length: Math.max(1, threads)},
+    () => new Worker(LANE_THREAD, {eval: true, workerData: {small, slowMs}, resourceLimits: LIMITS}),
+  )
+  // each thread's batches not yet answered: a batch goes to the least busy
+  const busy = workers.map(() => 0)
   let nextId = 0
   let failure: Error | undefined
-  const pending = new Map<number, {resolve: (r: LaneReply) => void; reject: (e: Error) => void}>()
+  const pending = new Map<number, {resolve: (r: LaneReply) => void; reject: (e: Error) => void; thread: number}>()
   const failAll = (error: Error) => {
     failure ??= error
     for (const p of pending.values()) p.reject(error)
     pending.clear()
   }
-  worker.on('message', (m: {id: number; sizes: number[]; slow?: boolean; error?: {message: string; code?: string}}) => {
-    const p = pending.get(m.id)
-    if (!p) return
-    pending.delete(m.id)
-    if (m.error) p.reject(Object.assign(new Error(m.error.message), m.error.code ? {code: m.error.code} : {}))
-    else p.resolve({sizes: m.sizes, slow: m.slow === true})
-  })
-  worker.on('error', (error) => failAll(error))
-  worker.on('exit', (code) => failAll(new Error(`the copy thread stopped (exit code ${code})`)))
+  for (const worker of workers) {
+    worker.on(
+      'message',
+      (m: {id: number; sizes: number[]; slow?: boolean; error?: {message: string; code?: string}}) => {
+        const p = pending.get(m.id)
+        if (!p) return
+        pending.delete(m.id)
+        busy[p.thread]!--
+        if (m.error) p.reject(Object.assign(new Error(m.error.message), m.error.code ? {code: m.error.code} : {}))
+        else p.resolve({sizes: m.sizes, slow: m.slow === true})
+      },
+    )
+    worker.on('error', (error) => failAll(error))
+    worker.on('exit', (code) => failAll(new Error(`the copy thread stopped (exit code ${code})`)))
+  }
   const ask = (message: {files: LaneFile[]} | {dirs: LaneDir[]}) => {
     if (failure) return Promise.reject(failure)
     const id = nextId++
-    const reply = new Promise<LaneReply>((resolve, reject) => pending.set(id, {resolve, reject}))
-    worker.postMessage({id, ...message})
+    const thread = busy.indexOf(Math.min(...busy))
+    busy[thread]!++
+    const reply = new Promise<LaneReply>((resolve, reject) => pending.set(id, {resolve, reject, thread}))
+    workers[thread]!.postMessage({id, ...message})
     return reply
   }
   return {
@@ -148,7 +161,7 @@ export function copyLane(small: number, slowMs: number): CopyLane {
     },
     async close() {
       failure ??= new Error('the copy thread is closed')
-      await worker.terminate()
+      await Promise.all(workers.map((w) => w.terminate()))
     },
   }
 }

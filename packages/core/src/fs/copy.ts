@@ -119,8 +119,9 @@ const TURN_EVERY = 256
 const SLOW_COPY_MS = 2
 const SLOW_RUN = 256
 
-/** Synchronous steps between two turns of the event loop while the pool has copies running. */
+/** Synchronous steps between two turns of the event loop while the pool has copies running, or the lane a batch. */
 const TURN_BUSY = 8
+const TURN_LANE = 32
 
 /**
  * Small files copied on this thread before the rest go to a copy lane (copy-lane.ts): a tree this small is copied
@@ -128,9 +129,16 @@ const TURN_BUSY = 8
  */
 const LANE_AFTER = 256
 
-/** Small files per batch sent to the lane, and batches in flight (one being copied, one queued behind it). */
+/**
+ * The lane's threads: two, beside the walk. On an idle machine one already keeps the second core busy; on a busy
+ * one the scheduler shares the cores per thread, and a copy with one thread of its own got less than the old
+ * thread-pool copies (five threads) and finished later for less CPU.
+ */
+const LANE_THREADS = 2
+
+/** Small files per batch sent to the lane, and batches in flight (one being copied, one queued, per thread). */
 const LANE_BATCH = 64
-const LANE_DEPTH = 2
+const LANE_DEPTH = 2 * LANE_THREADS
 
 /** Folders per message when the lane sets folders' metadata. */
 const LANE_DIRS = 2048
@@ -238,8 +246,9 @@ async function copyInto(
     asyncRun--
     return true
   }
-  // completions of the pool's copies are taken in at each turn of the event loop
-  const turnEvery = () => (running.size > 0 ? TURN_BUSY : TURN_EVERY)
+  // completions of the pool's copies are taken in at each turn of the event loop (and the lane's answers, which
+  // free it for the next batch: a batch of 64 takes a few ms)
+  const turnEvery = () => (running.size > 0 ? TURN_BUSY : laneBusy > 0 ? TURN_LANE : TURN_EVERY)
   const copiedSmallTimed = (abs: string, path: string, st: Stats, target: string): boolean => {
     const started = performance.now()
     const copied = copiedSmall(abs, path, st, target)
@@ -249,10 +258,11 @@ async function copyInto(
 
   // where a regular file is copied: in the lane or on this thread (small), else by copyFile in the thread pool
   // (large, or during a run after a cold copy); a file with other links stays on this thread, whose copy exists
-  // before its next link is made
+  // before its next link is made. While the lane is full this thread copies too rather than wait: on a busy
+  // machine the lane's thread gets less than a core, and waiting for it made the copy slower than the pool's
   const smallWay = (st: Stats): 'lane' | 'here' | 'pool' => {
     if (st.size >= SMALL_FILE || poolTurn()) return 'pool'
-    return lane && st.nlink === 1 ? 'lane' : 'here'
+    return lane && st.nlink === 1 && (batch.length < LANE_BATCH || laneBusy < LANE_DEPTH) ? 'lane' : 'here'
   }
 
   // the copy lane: started after LANE_AFTER small files; batches of files and their paths, oldest first
@@ -261,6 +271,8 @@ async function copyInto(
   let batch: LaneFile[] = []
   let batchEntries: {path: string; st: Stats}[] = []
   const inLane: Promise<void>[] = []
+  // batches sent and not yet answered
+  let laneBusy = 0
   let laneFiles = 0
   let writingBack = false
   let walked = false
@@ -270,7 +282,9 @@ async function copyInto(
     const entries = batchEntries
     batch = []
     batchEntries = []
+    laneBusy++
     const settled = lane.copy(files).then(({sizes, slow}) => {
+      laneBusy--
       if (slow) asyncRun = SLOW_RUN
       for (let i = 0; i < sizes.length; i++) {
         const file = files[i]!
@@ -287,12 +301,14 @@ async function copyInto(
         options.onProgress?.(result.bytes)
         step.update(result.bytes)
       }
+      // the next batch, filled while this one was copied, goes at once
+      if (batch.length >= LANE_BATCH) sendBatch()
     })
-    settled.catch(() => {}) // reported where it is awaited
-    inLane.push(settled)
+    // a failure stops the walk at its next entry
+    inLane.push(settled.catch((error) => (failure ??= error)))
   }
-  // queues a small file for the lane; resolves once the lane has room for more
-  const toLane = async (abs: string, path: string, st: Stats, target: string) => {
+  // queues a small file for the lane; a full batch is sent when the lane has room (else when a batch returns)
+  const toLane = (abs: string, path: string, st: Stats, target: string) => {
     const mode = st.mode & 0o7777
     const chown = needsChown(st)
     batch.push({
@@ -314,9 +330,7 @@ async function copyInto(
         writingBack = false
       })
     }
-    if (batch.length < LANE_BATCH) return
-    sendBatch()
-    while (inLane.length >= LANE_DEPTH) await inLane.shift()
+    if (batch.length >= LANE_BATCH && laneBusy < LANE_DEPTH) sendBatch()
   }
 
   // a reflink is tried only where the stage's file system may have them: on ext4 and tmpfs every try is a failed
@@ -384,7 +398,7 @@ async function copyInto(
         } else {
           const way = smallWay(st)
           if (way === 'lane') {
-            await toLane(entry.abs, entry.path, st, target)
+            toLane(entry.abs, entry.path, st, target)
             if (++synced % turnEvery() === 0) await nextTurn()
             continue
           }
@@ -396,7 +410,7 @@ async function copyInto(
               await wait
             }
             // a tree of many small files: the next go to the lane, beside the walk
-            if (++smallSeen === LANE_AFTER) lane = copyLane(SMALL_FILE, SLOW_COPY_MS)
+            if (++smallSeen === LANE_AFTER) lane = copyLane(SMALL_FILE, SLOW_COPY_MS, LANE_THREADS)
             if (++synced % turnEvery() === 0) await nextTurn()
             continue
           }
@@ -417,7 +431,8 @@ async function copyInto(
     walked = true
   } finally {
     // also when the walk fails: nothing may still be writing into the stage when it is removed
-    for (const settled of inLane) await settled.catch((error) => (failure ??= error))
+    // every batch's answer (an answer may send the batch held behind it, which this loop then awaits too)
+    for (let i = 0; i < inLane.length; i++) await inLane[i]
     await Promise.all(running)
     // the lane stays for the folders' metadata, unless the copy failed
     if (!walked || failure) await lane?.close()
