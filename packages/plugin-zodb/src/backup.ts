@@ -532,8 +532,8 @@ async function copyRange(
 
 /**
  * Uncompressed: the file's bytes are Data.fs's, so the md5 (.dat) and the sha256 (manifest) are of the same
- * buffers; for a large range the sha256 runs in a worker beside the md5 and the parse (pump.ts). The output is pushed to disk
- * as it goes, so atomicFile's fsync at the end has little left to write.
+ * buffers; for a large range each runs in a worker of its own beside the parse (pump.ts). The output is pushed to
+ * disk as it goes, so atomicFile's fsync at the end has little left to write.
  */
 async function copyPlain(
   fh: FileHandle,
@@ -562,7 +562,7 @@ async function copyPlain(
       writeback: () => out.datasync(),
       md5: true,
       sha256: true,
-      offload: end - start >= OFFLOAD_MIN ? 'sha256' : undefined,
+      offload: end - start >= OFFLOAD_MIN ? 'both' : undefined,
     })
     if (r.bytes !== end - start) {
       throw new BkError(`read ${r.bytes} bytes of Data.fs, expected ${end - start}; nothing was written`)

@@ -59,6 +59,20 @@ export async function syncTree(root: string): Promise<void> {
   await fsyncPath(root)
 }
 
+/**
+ * Starts writing back what is dirty on `root`'s file system (one syncfs through `sync -f`, in the background) and
+ * resolves when it ends, whatever its outcome: the flush that publishes a tree (syncTree, fsyncTree) still runs
+ * and reports failures, with less left to wait for. Without a `sync` that takes -f, nothing is started.
+ */
+export async function startWriteback(root: string): Promise<void> {
+  const path = process.env.PATH ?? ''
+  const sync = noSyncfs.has(path) ? undefined : await findProgram('sync')
+  if (!sync) return
+  await new Promise<void>((resolve) => {
+    execFile(sync, ['-f', '--', root], {timeout: 600_000}, () => resolve())
+  })
+}
+
 /** What a `sync` without -f (old coreutils, busybox) prints: not an I/O error, so fall back rather than fail. */
 const REFUSES_F = /invalid option|unrecognized option|unknown option|usage:/i
 
