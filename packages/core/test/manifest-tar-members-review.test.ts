@@ -2,64 +2,18 @@
 // every block boundary and at odd offsets, single bytes changed in headers with and without a fixed-up checksum),
 // in odd chunkings, it must give exactly what node-tar's strict Parser alone gives (the members, or a refusal).
 import {execFileSync} from 'node:child_process'
-import {createHash} from 'node:crypto'
 import {linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {Parser} from 'tar'
 import {afterAll, describe, expect, it} from 'vitest'
-import {acceptEmptyArchive} from '../src/archive/empty.js'
-import {normalizeName} from '../src/archive/read.js'
 import {manifestForArchive} from '../src/manifest/build.js'
 import {cleanupTemp, temp, testMeta} from './archive-helpers.js'
+import {nodeTarReading} from './tar-members-reference.js'
 
 afterAll(() => cleanupTemp())
 
-/** The members by node-tar's strict Parser alone (manifestForArchive before the fast reader), or its refusal. */
+/** node-tar's strict Parser alone: the members, or 'refused' (manifestForArchive also refuses a cut stream). */
 async function byNodeTar(data: Buffer): Promise<unknown> {
-  const files: {path: string; size: number; sha256: string}[] = []
-  const digests = new Map<string, (typeof files)[number]>()
-  let failure: Error | undefined
-  const parser = acceptEmptyArchive(
-    new Parser({
-      strict: true,
-      onReadEntry: (entry) => {
-        const path = normalizeName(entry.path)
-        if (entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile') {
-          const hash = createHash('sha256')
-          let size = 0
-          entry.on('data', (c: Buffer) => {
-            hash.update(c)
-            size += c.length
-          })
-          entry.on('end', () => {
-            if (path === 'bk-manifest.json') return
-            const f = {path, size, sha256: hash.digest('hex')}
-            digests.set(path, f)
-            files.push(f)
-          })
-        } else if (entry.type === 'Link' && entry.linkpath) {
-          const t = digests.get(normalizeName(entry.linkpath))
-          if (t) {
-            const f = {...t, path}
-            digests.set(path, f)
-            files.push(f)
-          }
-        }
-        entry.resume()
-      },
-    }),
-  )
-  parser.on('error', (e) => {
-    failure ??= e
-  })
-  // manifestForArchive also refuses a stream without its end-of-archive blocks (a cut one: node-tar lets it pass)
-  let sawEnd = false
-  parser.on('eof', () => {
-    sawEnd = true
-  })
-  const closed = new Promise<void>((r) => parser.on('close', () => r()))
-  parser.end(data)
-  await closed
+  const {files, failure, sawEnd} = await nodeTarReading(data)
   return failure || !sawEnd ? 'refused' : files
 }
 
