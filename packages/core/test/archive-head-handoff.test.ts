@@ -4,12 +4,12 @@
 // mid-stream must leave no archive, no temp file, no child and no descriptor behind.
 import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {extractArchive} from '../src/archive/index.js'
 import {createBkArchive, readManifest, verifyManifest} from '../src/manifest/index.js'
-import {cleanupTemp, snapshot, temp, testMeta} from './archive-helpers.js'
+import {cleanupTemp, holdersOf, snapshot, temp, testMeta} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
 
 const savedPath = process.env.PATH
@@ -63,22 +63,7 @@ const creating = (script: string) => `case "$1" in --version) exec "$REAL" "$@";
 const ownFds = () => readdirSync('/proc/self/fd').length
 
 /** Processes other than this one holding a file under `dir` open. */
-function holders(dir: string): number[] {
-  const found: number[] = []
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    if (Number(pid) === process.pid) continue
-    let fds: string[] = []
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`)
-    } catch {}
-    for (const fd of fds) {
-      try {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(`${dir}/`)) found.push(Number(pid))
-      } catch {}
-    }
-  }
-  return found
-}
+const holders = (dir: string) => holdersOf((target) => target.startsWith(`${dir}/`))
 
 describe('prepended members, then GNU tar writing straight into the compressor', () => {
   for (const suffix of ['tar.gz', 'tar.zst'] as const)

@@ -179,3 +179,21 @@ export function smallTree(): string {
 export function gnuTarNames(file: string): string[] {
   return execFileSync('tar', ['-tzf', file]).toString().trim().split('\n').sort()
 }
+
+/** Processes other than this one holding open a file whose path passes `test` (from /proc/<pid>/fd). */
+export function holdersOf(test: (target: string) => boolean): number[] {
+  const found: number[] = []
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    if (Number(pid) === process.pid) continue
+    let fds: string[] = []
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`)
+    } catch {}
+    for (const fd of fds) {
+      try {
+        if (test(readlinkSync(`/proc/${pid}/fd/${fd}`))) found.push(Number(pid))
+      } catch {}
+    }
+  }
+  return found
+}

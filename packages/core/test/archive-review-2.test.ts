@@ -9,7 +9,6 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
-  readlinkSync,
   symlinkSync,
   truncateSync,
   writeFileSync,
@@ -19,7 +18,7 @@ import {openFds} from '@bkcli/testkit'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {createArchive, extractArchive} from '../src/archive/index.js'
 import {createBkArchive, verifyManifest} from '../src/manifest/index.js'
-import {cleanupTemp, snapshot, temp, testMeta} from './archive-helpers.js'
+import {cleanupTemp, holdersOf, snapshot, temp, testMeta} from './archive-helpers.js'
 
 const savedPath = process.env.PATH
 afterEach(() => {
@@ -42,22 +41,7 @@ const compressing = (script: string) =>
   `for a in "$@"; do case "$a" in -t|-d) exec "$REAL" "$@";; esac; done\n${script}`
 
 /** Processes other than this one holding a file under `dir` open. */
-function holders(dir: string): number[] {
-  const found: number[] = []
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    if (Number(pid) === process.pid) continue
-    let fds: string[] = []
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`)
-    } catch {}
-    for (const fd of fds) {
-      try {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(`${dir}/`)) found.push(Number(pid))
-      } catch {}
-    }
-  }
-  return found
-}
+const holders = (dir: string) => holdersOf((target) => target.startsWith(`${dir}/`))
 
 const failure = (p: Promise<unknown>) =>
   p.then(

@@ -3,14 +3,14 @@
 // check, and a compressor that dies mid-way, fills the disk or meets a failing tar leaves nothing behind.
 import {execFileSync} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
-import {mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {open} from 'node:fs/promises'
 import {join} from 'node:path'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {createArchive, listArchive} from '../src/archive/index.js'
 import {compressIntoFile} from '../src/archive/to-file.js'
 import {createArchiveWithManifest, createBkArchive} from '../src/manifest/bk-archive.js'
-import {cleanupTemp, temp, testMeta} from './archive-helpers.js'
+import {cleanupTemp, holdersOf, temp, testMeta} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
 
 const meta = testMeta
@@ -157,23 +157,8 @@ describe('a compressor that stops mid-way', () => {
   })
 })
 
-/** Processes other than this one holding `path` open (from /proc/<pid>/fd). */
-function holders(path: string): number[] {
-  const found: number[] = []
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    if (Number(pid) === process.pid) continue
-    let fds: string[] = []
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`)
-    } catch {}
-    for (const fd of fds) {
-      try {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === path) found.push(Number(pid))
-      } catch {}
-    }
-  }
-  return found
-}
+/** Processes other than this one holding `path` open. */
+const holders = (path: string) => holdersOf((target) => target === path)
 
 describe('tar that cannot be started', () => {
   it('leaves no compressor holding the temp file (spawn throwing at once, as with EMFILE)', async () => {
