@@ -125,7 +125,9 @@ describe('bk roundup export from the sqlite fixture', () => {
     expect(readFileSync(join(out, 'user.csv'), 'utf8')).toContain("'In WAL only'")
   })
 
-  it('two threads share the parts (each a table or journals), the main thread writes none, the export stays byte-identical', async () => {
+  // which thread takes which part is the scheduler's choice (under load one thread may take all 16 before the
+  // other has checked its snapshot), so the test asserts who may write, not how the parts were shared
+  it('the export’s threads write every part (each a table or journals) once, the main thread none, the export stays byte-identical', async () => {
     const home = fixtureTree('sqlite-home')
     const out = join(tempDir(), 'export')
     const parts: string[] = []
@@ -136,9 +138,8 @@ describe('bk roundup export from the sqlite fixture', () => {
     expect(result.files).toBe(66)
     expect(result.bytes).toBe(sizes(exportFixture))
     expect(parts).toHaveLength(16)
-    expect(parts.filter((p) => p.startsWith('1 ')).length).toBeGreaterThan(0)
-    expect(parts.filter((p) => p.startsWith('2 ')).length).toBeGreaterThan(0)
-    expect(parts.filter((p) => p.startsWith('main ')).length).toBe(0)
+    expect(new Set(parts.map((p) => p.split(' ').slice(1).join(' '))).size).toBe(16)
+    expect(parts.filter((p) => !p.startsWith('1 ') && !p.startsWith('2 '))).toEqual([])
   })
 
   it('a commit between its snapshot and its threads’: the threads write nothing, the export is the snapshot', async () => {
