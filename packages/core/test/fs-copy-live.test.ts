@@ -15,6 +15,7 @@ import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {copyLooksStuck} from '../src/fs/copy-file.js'
 import {copyLiveFile} from '../src/fs/index.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -251,5 +252,40 @@ describe('copyLiveFile as copyFile', () => {
     } finally {
       rmSync(other, {recursive: true, force: true})
     }
+  })
+})
+
+describe('telling a stuck copy from a finished one not yet reported', () => {
+  const poll = (r: {still: number; last: number; largest: number}, source: number, dest: number, times: number) => {
+    let stuck = false
+    for (let i = 0; i < times && !stuck; i++) stuck = copyLooksStuck(r, source, dest)
+    return stuck
+  }
+
+  it('a copy at the end of a source cut short is stuck after three still polls', () => {
+    const r = {still: 0, last: -1, largest: 10_000}
+    expect(copyLooksStuck(r, 4000, 4000)).toBe(false) // first look: not yet still
+    expect(copyLooksStuck(r, 4000, 4000)).toBe(false)
+    expect(copyLooksStuck(r, 4000, 4000)).toBe(false)
+    expect(copyLooksStuck(r, 4000, 4000)).toBe(true)
+  })
+
+  it('a finished copy whose end libuv has not reported yet is not stuck for 99 polls (a loaded machine)', () => {
+    // taken for stuck, its file-size limit window failed the process's other writes past 10 000 bytes with EFBIG
+    const r = {still: 0, last: -1, largest: 10_000}
+    expect(poll(r, 10_000, 10_000, 100)).toBe(false)
+    expect(copyLooksStuck(r, 10_000, 10_000)).toBe(true) // …but a copy can never hang for ever
+  })
+
+  it('a source that shrank during earlier polls counts, even when the copy was not yet at its end then', () => {
+    const r = {still: 0, last: -1, largest: -1}
+    expect(poll(r, 10_000, 3000, 5)).toBe(false) // copying, the source whole
+    expect(poll(r, 6000, 6000, 3)).toBe(false)
+    expect(copyLooksStuck(r, 6000, 6000)).toBe(true)
+  })
+
+  it('a copy still moving is never stuck, whatever the source did', () => {
+    const r = {still: 0, last: -1, largest: 10_000}
+    for (let d = 1000; d <= 200_000; d += 1000) expect(copyLooksStuck(r, 500, d)).toBe(false)
   })
 })

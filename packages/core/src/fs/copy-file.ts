@@ -8,7 +8,8 @@
  *
  * {@link copyLiveFile} keeps copyFile (reflinks, the kernel's in-kernel copy: a userspace copy costs 1.4–2× the CPU
  * of copy_file_range) and watches a copy that is still running after {@link POLL_MS}: when the copy has reached
- * the source's current end and has not moved for {@link STILL_POLLS} polls, it is stuck. The stuck thread is ended
+ * the source's current end and has not moved for {@link STILL_POLLS} polls, and the source is smaller than it was
+ * (see {@link copyLooksStuck}), it is stuck. The stuck thread is ended
  * from our side, never the user's file and never an fd we did not open: the process's file-size limit
  * (RLIMIT_FSIZE, soft, through util-linux prlimit) is lowered to the copy's position for the moment it takes
  * copy_file_range to fail with EFBIG, then restored; libuv then removes its partial copy. The file is then copied
@@ -45,8 +46,16 @@ import {writeAll} from './write-all.js'
 /** How often (ms) a running copy is checked for being stuck at the source's end. */
 const POLL_MS = 100
 
-/** Polls in a row with the copy at the source's end and not moving: stuck (a finished copy is reported sooner). */
+/** Polls in a row with the copy at the source's end and not moving, the source smaller than it was: stuck. */
 const STILL_POLLS = 3
+
+/**
+ * Polls in a row at the source's end, the source never seen smaller than at the start, after which the copy is
+ * taken for stuck all the same (a source that grew before libuv took its size and shrank back before the first
+ * poll). A finished copy looks the same until libuv reports it, which a loaded machine can delay for several polls:
+ * taken for stuck, its limit window failed other writes of the process with EFBIG.
+ */
+const STILL_POLLS_UNSHRUNK = 100
 
 /** How long (ms) a stuck copy is given to fail once the file-size limit is lowered. */
 const RELEASE_MS = 2000
@@ -92,6 +101,7 @@ export function copyLiveFile(src: string, dest: string, mode = 0): Promise<numbe
       since: performance.now(),
       last: -1,
       still: 0,
+      largest: from?.size ?? -1,
       windows: windowsOpened,
     }
     running.stuck = () => {
@@ -149,6 +159,8 @@ interface Running {
   last: number
   /** Polls in a row at the source's end without moving. */
   still: number
+  /** The largest size the source was seen with (at the start, at each poll; -1: not known). */
+  largest: number
   /** Set by the watcher when the copy is stuck. */
   stuck?: () => void
   /** {@link windowsOpened} at its start: a later EFBIG may be the limit lowered for another copy. */
@@ -223,16 +235,30 @@ function poll(): void {
     // in a timer, it would end the process while the copy (on its open fds) goes on
     if (r.fd === undefined) r.fd = openWatchFd(r)
     const s = r.fd === null ? statOrNot(r.src) : fstatSync(r.fd)
-    const d = statOrNot(r.dest)
-    // the copy is at (or past) the source's end and has not moved: copy_file_range returns 0 for ever
-    if (s && d && d.size >= s.size && d.size === r.last) r.still++
-    else r.still = 0
-    r.last = d?.size ?? -1
-    if (r.still >= STILL_POLLS) {
+    if (copyLooksStuck(r, s?.size, statOrNot(r.dest)?.size)) {
       inFlight.delete(r) // its fd stays open: redo() copies the file through it, wherever it was renamed
       r.stuck?.()
     }
   }
+}
+
+/**
+ * One poll of a running copy (updates `r`): stuck when it is at (or past) the source's end and has not moved for
+ * {@link STILL_POLLS} polls (copy_file_range returns 0 for ever) and the source is smaller than it was seen before:
+ * only a source cut short leaves libuv short of the size it took. A copy at the end of a source that never shrank
+ * is a finished copy not yet reported, given {@link STILL_POLLS_UNSHRUNK} polls. Exported for its test.
+ */
+export function copyLooksStuck(
+  r: {still: number; last: number; largest: number},
+  source: number | undefined,
+  dest: number | undefined,
+): boolean {
+  if (source !== undefined && dest !== undefined && dest >= source && dest === r.last) r.still++
+  else r.still = 0
+  r.last = dest ?? -1
+  const shrank = source !== undefined && source < r.largest
+  if (source !== undefined) r.largest = Math.max(r.largest, source)
+  return r.still >= (shrank ? STILL_POLLS : STILL_POLLS_UNSHRUNK)
 }
 
 /** The path's stat, or undefined when it cannot be had. */
