@@ -190,6 +190,66 @@ describe('SqliteFollower in process', () => {
     r.close()
     keep.close()
   })
+
+  it('a WAL restarted over a tail never shipped: the tail is read under the write lock, no writer can overwrite it first', async () => {
+    // The follower resumes at frame P; the log got frames P+1…M while nobody followed, a checkpoint copied them into
+    // the database, and a writer restarted the log (a new log's first frames at 1…k, k ≤ P, the old tail still past
+    // them). A writer appending to the new log while the follower reads the old tail would overwrite it: its
+    // commits (rows tail-1…3) would be lost to the location, and every restore from then on broken.
+    const {dir, db, conn} = walDb(1)
+    // a connection that has read keeps the log from being removed when the others close
+    const keep = new Database(db, {readonly: true})
+    keep.prepare('SELECT count(*) FROM t').get()
+    conn.close()
+    const location = join(dir, 'follow')
+    const other = (sql: string) =>
+      run(process.execPath, [
+        '-e',
+        `const D = require(${JSON.stringify(sqliteModule)}); const c = new D(${JSON.stringify(db)}, {timeout: 30000}); c.pragma('wal_autocheckpoint = 0'); ${sql}`,
+      ])
+    const rows = (names: string[]) =>
+      `c.transaction(() => { for (const n of ${JSON.stringify(names)}) c.prepare('INSERT INTO t (pad) VALUES (?)').run(n + ' ' + 'x'.repeat(3000)) })()`
+    const first = new SqliteFollower({app: 'test', db}, {location, pollMs: 5, checkpointFrames: 100_000}, quiet)
+    const firstRun = first.run()
+    await other(rows(['one', 'two', 'three', 'four', 'five', 'six']))
+    first.stop('done') // a clean stop ships everything committed
+    await firstRun
+    // while nobody follows: the tail, then a checkpoint that copies all of it into the database (no restart yet)
+    await other(`${rows(['tail-1', 'tail-2', 'tail-3'])}; c.pragma('wal_checkpoint(PASSIVE)')`)
+    let resumed = false
+    let late: Promise<unknown> | undefined
+    const second = new SqliteFollower(
+      {app: 'test', db},
+      {
+        location,
+        pollMs: 600_000, // only the final poll of stop() reads the log
+        checkpointFrames: 100_000,
+        onRestartSeen: async () => {
+          // a writer appending ~100 frames to the new log, past frame P+1, while the old tail is still to be read
+          late = other(`c.prepare('INSERT INTO t (pad) VALUES (?)').run('late ' + 'y'.repeat(400_000))`)
+          await Promise.race([late, new Promise((r) => setTimeout(r, 2000))])
+        },
+      },
+      {info: (m) => (resumed ||= m.startsWith('resuming generation')), note() {}},
+    )
+    const secondRun = second.run()
+    while (!resumed) await new Promise((r) => setTimeout(r, 5))
+    await other(rows(['restart'])) // the log restarts: its first frames overwrite the start of the old one
+    second.stop('done')
+    const result = await secondRun
+    await late
+    expect(late).toBeDefined() // the restarted log was seen
+    expect(result.snapshots).toBe(0) // resumed and followed, no new generation
+    const dest = join(dir, 'newest.db')
+    await (await SqliteFollowRestore.open(location, {db: dest})).run()
+    const r = new Database(dest, {readonly: true})
+    const names = (r.prepare('SELECT pad FROM t WHERE id > 1 ORDER BY id').all() as {pad: string}[]).map(
+      (x) => x.pad.split(' ')[0],
+    )
+    r.close()
+    keep.close()
+    expect(names).toEqual(['one', 'two', 'three', 'four', 'five', 'six', 'tail-1', 'tail-2', 'tail-3', 'restart'])
+  })
 })
 
 const quiet = {info() {}, note() {}}

@@ -6,8 +6,8 @@
 // one segment file; the manifest beside it records when each commit was seen (for --as-of). Then it moves its
 // read transaction forward. Now and then it checkpoints itself: holding the write lock (connection `writer`) it
 // ships the rest, lets a PASSIVE checkpoint copy every frame into the database and releases — the next write
-// of the application then restarts the WAL, which the follower recognises as the continuation (salt1 + 1, and
-// no frame of the old log after the shipped end). A WAL reset any other way, a replaced database file, or a
+// of the application then restarts the WAL, which the follower recognises, under the write lock, as the
+// continuation (salt1 + 1, and every frame of the old log after the shipped end shipped first). A WAL reset any other way, a replaced database file, or a
 // resume that cannot prove continuity starts a new generation with a snapshot (the online backup API, taken
 // inside the read transaction pinned at a known WAL position). Snapshots are also taken every
 // `snapshotInterval`.
@@ -61,6 +61,8 @@ export interface SqliteFollowOptions {
   filesInterval?: number
   /** keep only the newest N generations (≥ 1; the current one always stays); undefined keeps all */
   keepGenerations?: number
+  /** Testing: called when a restarted WAL is seen, before the old log's tail is read from it */
+  onRestartSeen?: () => Promise<void>
 }
 
 /** One shipment, for the --json status line. */
@@ -268,7 +270,7 @@ export class SqliteFollower {
     w.exec('BEGIN IMMEDIATE')
     try {
       // everything before the snapshot stays in its segments; a broken continuity makes it a new generation
-      if (mode === 'same' && (await this.ship(polled))) mode = 'new'
+      if (mode === 'same' && (await this.ship(polled, true))) mode = 'new'
       const fh = await openWal(this.target.db)
       try {
         header = fh ? await readWalHeader(fh) : undefined
@@ -384,9 +386,10 @@ export class SqliteFollower {
 
   /**
    * Read the WAL and ship its new commits (a restart of the log is followed when it provably continues).
-   * Returns why a new generation is needed, when the WAL no longer continues what was shipped.
+   * Returns why a new generation is needed, when the WAL no longer continues what was shipped. `locked`: the
+   * caller holds the write lock (connection `writer`).
    */
-  private async ship(polled: number): Promise<string | undefined> {
+  private async ship(polled: number, locked = false): Promise<string | undefined> {
     const fh = await openWal(this.target.db)
     try {
       const header = fh ? await readWalHeader(fh) : undefined
@@ -403,7 +406,12 @@ export class SqliteFollower {
         // the log was empty at our position: this is its first epoch
         this.pos = {...pos, salt1: header.salt1, salt2: header.salt2, frame: 0, cksum: header.cksum, sealed: false}
       } else if (header.salt1 !== pos.salt1 || header.salt2 !== pos.salt2) {
+        // A restarted log is read under the write lock: the old log's tail (frames past ours, copied into the
+        // database by a checkpoint but never shipped) lies past the new log's frames, and a writer appending to the
+        // new log between the reads below would overwrite it unseen: its commits would be lost to the location.
+        if (!locked) return await this.underWriteLock(() => this.ship(polled, true))
         const fresh = await scanAll(fh, header, 0, header.cksum)
+        await this.options.onRestartSeen?.()
         const k = fresh.end + fresh.pending
         const size = (await fh.stat()).size
         const oldVisible = pos.frame + 1 > k && size >= frameOffset(pos.frame + 2, header.pageSize)
@@ -411,10 +419,14 @@ export class SqliteFollower {
           return 'the WAL was restarted by another process before all of it was shipped'
         }
         if (oldVisible) {
-          // frames the old log got after our end are still there, past the new log's frames: ship them first
+          // frames the old log got after our end are still there, past the new log's frames: ship them first, all
+          // of them (a scan reads at most 64 MiB: a long tail is more than one segment)
           const old: WalHeader = {...header, salt1: pos.salt1, salt2: pos.salt2!, cksum: pos.cksum}
-          const rest = await scanAll(fh, old, pos.frame, pos.cksum)
-          if (rest.commits.length > 0) await this.writeSegment(rest, polled)
+          for (;;) {
+            const rest = await scanAll(fh, old, this.pos!.frame, this.pos!.cksum)
+            if (rest.commits.length === 0) break
+            await this.writeSegment(rest, polled)
+          }
         }
         this.pos = {
           ...this.pos!,
@@ -481,6 +493,25 @@ export class SqliteFollower {
     })
   }
 
+  /**
+   * Runs `work` holding the write lock (BEGIN IMMEDIATE on `writer`, waiting up to its busy timeout); undefined,
+   * and nothing done, when the lock cannot be had: the next poll tries again.
+   */
+  private async underWriteLock(work: () => Promise<string | undefined>): Promise<string | undefined> {
+    const w = this.writer!
+    try {
+      w.exec('BEGIN IMMEDIATE')
+    } catch (error) {
+      if ((error as {code?: string}).code === 'SQLITE_BUSY') return undefined
+      throw error
+    }
+    try {
+      return await work()
+    } finally {
+      w.exec('ROLLBACK')
+    }
+  }
+
   /** Checkpoint the whole WAL under the write lock, after shipping all of it, so its restart continues ours. */
   private async checkpoint(): Promise<void> {
     const w = this.writer!
@@ -491,7 +522,7 @@ export class SqliteFollower {
     }
     let broken: string | undefined
     try {
-      broken = await this.ship(Date.now())
+      broken = await this.ship(Date.now(), true)
       if (broken) return
       this.endRead()
       const [r] = this.reader!.pragma('wal_checkpoint(PASSIVE)') as {busy: number; log: number; checkpointed: number}[]
