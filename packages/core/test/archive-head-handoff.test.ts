@@ -2,23 +2,27 @@
 // stdin as its stdout and writes the tree straight into it (no byte of the tree crosses Node), while the manifest
 // comes from the decompressed read-back. The archive must read back byte for byte, and a tar or compressor dying
 // mid-stream must leave no archive, no temp file, no child and no descriptor behind.
-import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {extractArchive} from '../src/archive/index.js'
 import {createBkArchive, readManifest, verifyManifest} from '../src/manifest/index.js'
-import {cleanupTemp, holdersOf, snapshot, temp, testMeta} from './archive-helpers.js'
+import {
+  cleanupTemp,
+  compressing,
+  creating,
+  holdersOf,
+  onPath,
+  restorePath,
+  snapshot,
+  temp,
+  testMeta,
+} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
 
-const savedPath = process.env.PATH
-afterEach(() => {
-  process.env.PATH = savedPath
-})
+afterEach(restorePath)
 afterAll(() => cleanupTemp())
-
-const real = (name: string) => execFileSync('sh', ['-c', `command -v ${name}`], {encoding: 'utf8'}).trim()
 
 /** A tree of a few MiB (incompressible: tar's stream spans many pipe buffers) and a staged file to prepend. */
 function setUp(root: string) {
@@ -44,20 +48,6 @@ function setUp(root: string) {
     },
   }
 }
-
-/** Puts sh scripts on PATH; "$REAL" in each is the real program of that name. */
-function onPath(root: string, scripts: Record<string, string>): void {
-  const bin = join(root, 'bin')
-  mkdirSync(bin, {recursive: true})
-  for (const [name, script] of Object.entries(scripts))
-    writeFileSync(join(bin, name), `#!/bin/sh\nREAL=${real(name)}\n${script}\n`, {mode: 0o755})
-  process.env.PATH = `${bin}:${savedPath}`
-}
-/** The compressor's wrapper: the decompressor (-d/-t) runs as it is; compressing runs `script`. */
-const compressing = (script: string) =>
-  `for a in "$@"; do case "$a" in -t|-d) exec "$REAL" "$@";; esac; done\n${script}`
-/** tar's wrapper: `tar --version` as it is (bk asks it, a script not being an ELF binary); creating runs `script`. */
-const creating = (script: string) => `case "$1" in --version) exec "$REAL" "$@";; esac\n${script}`
 
 /** This process's open descriptors. */
 const ownFds = () => readdirSync('/proc/self/fd').length

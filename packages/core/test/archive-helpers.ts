@@ -197,3 +197,55 @@ export function holdersOf(test: (target: string) => boolean): number[] {
   }
   return found
 }
+
+/** PATH as it was before any test put stand-ins on it. */
+const basePath = process.env.PATH
+
+/** Where `name` is on PATH (the real program, not a stand-in: looked up on the PATH a test started with). */
+export function realProgram(name: string): string {
+  return execFileSync('sh', ['-c', `command -v ${name}`], {
+    encoding: 'utf8',
+    env: {...process.env, PATH: basePath},
+  }).trim()
+}
+
+/**
+ * Writes sh stand-ins (`<root>/bin/<name>`, "$REAL" in each the real program of that name) and returns a PATH that
+ * finds them first (for a child's env).
+ */
+export function standInPath(root: string, scripts: Record<string, string>): string {
+  const bin = join(root, 'bin')
+  mkdirSync(bin, {recursive: true})
+  for (const [name, script] of Object.entries(scripts))
+    writeFileSync(join(bin, name), `#!/bin/sh\nREAL=${realProgram(name)}\n${script}\n`, {mode: 0o755})
+  return `${bin}:${basePath}`
+}
+
+/** Puts sh stand-ins on this process's PATH (see standInPath); restorePath() (afterEach) takes them off. */
+export function onPath(root: string, scripts: Record<string, string>): void {
+  process.env.PATH = standInPath(root, scripts)
+}
+
+export function restorePath(): void {
+  process.env.PATH = basePath
+}
+
+/** A compressor's stand-in: the decompressor (-d/-t) runs as it is; compressing runs `script`. */
+export const compressing = (script: string): string =>
+  `for a in "$@"; do case "$a" in -t|-d) exec "$REAL" "$@";; esac; done\n${script}`
+
+/** tar's stand-in: `tar --version` as it is (bk asks it, a script not being an ELF binary); creating runs `script`. */
+export const creating = (script: string): string => `case "$1" in --version) exec "$REAL" "$@";; esac\n${script}`
+
+/** A tmpfs of `size` at a new folder `small` of `dir`, or undefined where mounting is not permitted (umount it). */
+export function smallDisk(dir: string, size: string): string | undefined {
+  const small = join(dir, 'small')
+  mkdirSync(small)
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', small], {stdio: 'ignore'})
+    return small
+  } catch {
+    console.log('skipped: mounting a tmpfs is not permitted here')
+    return undefined
+  }
+}

@@ -18,27 +18,21 @@ import {openFds} from '@bkcli/testkit'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {createArchive, extractArchive} from '../src/archive/index.js'
 import {createBkArchive, verifyManifest} from '../src/manifest/index.js'
-import {cleanupTemp, holdersOf, snapshot, temp, testMeta} from './archive-helpers.js'
+import {
+  cleanupTemp,
+  compressing,
+  creating,
+  holdersOf,
+  onPath,
+  restorePath,
+  smallDisk,
+  snapshot,
+  temp,
+  testMeta,
+} from './archive-helpers.js'
 
-const savedPath = process.env.PATH
-afterEach(() => {
-  process.env.PATH = savedPath
-})
+afterEach(restorePath)
 afterAll(() => cleanupTemp())
-
-const real = (name: string) => execFileSync('sh', ['-c', `command -v ${name}`], {encoding: 'utf8'}).trim()
-
-/** Puts sh scripts on PATH; "$REAL" in each is the real program of that name. */
-function onPath(root: string, scripts: Record<string, string>): void {
-  const bin = join(root, 'bin')
-  mkdirSync(bin, {recursive: true})
-  for (const [name, script] of Object.entries(scripts))
-    writeFileSync(join(bin, name), `#!/bin/sh\nREAL=${real(name)}\n${script}\n`, {mode: 0o755})
-  process.env.PATH = `${bin}:${savedPath}`
-}
-/** The compressor's wrapper: the decompressor (-d/-t) runs as it is; compressing runs `script`. */
-const compressing = (script: string) =>
-  `for a in "$@"; do case "$a" in -t|-d) exec "$REAL" "$@";; esac; done\n${script}`
 
 /** Processes other than this one holding a file under `dir` open. */
 const holders = (dir: string) => holdersOf((target) => target.startsWith(`${dir}/`))
@@ -125,19 +119,6 @@ function bigSetUp(root: string, mib: number, treeMib: number) {
   }
 }
 
-/** A tmpfs of `size` at a new folder of `dir`, or undefined where mounting is not permitted. */
-function smallDisk(dir: string, size: string): string | undefined {
-  const small = join(dir, 'small')
-  mkdirSync(small)
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', small], {stdio: 'ignore'})
-    return small
-  } catch {
-    console.log('skipped: mounting a tmpfs is not permitted here')
-    return undefined
-  }
-}
-
 describe('a full disk while the head or the tree goes in', () => {
   for (const suffix of ['tar.gz', 'tar.zst'] as const)
     for (const [stage, mib, treeMib] of [
@@ -174,7 +155,7 @@ describe('a compressor killed while the head goes in', () => {
     const before = openFds()
     onPath(root, {
       pigz: compressing(`"$REAL" "$@" | head -c 100000 >/dev/null\nkill -9 $$`),
-      tar: `case "$1" in --version) exec ${real('tar')} "$@";; esac\ntouch ${root}/tar-ran\nexec ${real('tar')} "$@"`,
+      tar: creating(`touch ${root}/tar-ran\nexec "$REAL" "$@"`),
     })
     await expect(createBkArchive({...options, file})).rejects.toThrow(/pigz was killed by SIGKILL/)
     // tar never started: the compressor was gone before the hand-off
@@ -278,7 +259,7 @@ describe('bk signalled at each stage of the hand-off', () => {
       const file = join(root, 'bk.tar.gz')
       onPath(root, {
         pigz: compressing(`[ -e ${root}/zip-ran ] || touch ${root}/zip-ran\nexec "$REAL" "$@"`),
-        tar: `case "$1" in --version) exec ${real('tar')} "$@";; esac\ntouch ${root}/tar-ran\nexec ${real('tar')} "$@"`,
+        tar: creating(`touch ${root}/tar-ran\nexec "$REAL" "$@"`),
       })
       const {child, ended} = inChild(root, options, file)
       expect(await until(() => existsSync(join(root, stage === 'head' ? 'zip-ran' : 'tar-ran')))).toBe(true)
@@ -295,7 +276,7 @@ describe('bk signalled at each stage of the hand-off', () => {
       )
       if (signal === 'SIGTERM') expect(left).toEqual([])
       else for (const name of left) expect(name).toMatch(/^\.bk\.tar\.gz\.bk-partial-\d+-/) // never the archive
-      process.env.PATH = savedPath
+      restorePath()
       const again = await createBkArchive({...options, file})
       expect(again.manifest.files.length).toBeGreaterThan(0)
       expect(readdirSync(root).filter((n) => n.includes('bk-partial'))).toEqual([])

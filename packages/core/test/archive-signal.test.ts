@@ -5,11 +5,13 @@ import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {createArchive} from '../src/archive/index.js'
-import {cleanupTemp, temp} from './archive-helpers.js'
+import {cleanupTemp, compressing, standInPath, temp} from './archive-helpers.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 let src = ''
 let bigArchive = ''
+/** A compressor that would hold its file open for a minute after its work, unless bk kills it (or it dies with bk). */
+const lingering = compressing('"$REAL" "$@"\nexec sleep 60')
 
 afterAll(cleanupTemp)
 beforeAll(async () => {
@@ -88,17 +90,8 @@ describe('an interrupted archive leaves nothing that looks complete', () => {
   it('createArchiveWithManifest killed by SIGTERM (its compressor writing the file, its decompressor reading it)', async () => {
     const dir = temp()
     const file = join(dir, 'backup.tar.zst')
-    // a compressor that would hold the file open for a minute after its work, unless bk kills it
-    const bin = join(temp(), 'bin')
-    mkdirSync(bin)
-    const real = execFileSync('sh', ['-c', 'command -v zstd'], {encoding: 'utf8'}).trim()
-    writeFileSync(
-      join(bin, 'zstd'),
-      `#!/bin/sh\nfor a in "$@"; do case "$a" in -d|-t) exec ${real} "$@";; esac; done\n${real} "$@"\nexec sleep 60\n`,
-      {mode: 0o755},
-    )
     const savedPath = process.env.PATH
-    process.env.PATH = `${bin}:${savedPath}`
+    process.env.PATH = standInPath(temp(), {zstd: lingering})
     let r: Awaited<ReturnType<typeof interrupt>>
     try {
       r = await interrupt(['create-manifested', src, file], 'SIGTERM')
@@ -123,18 +116,9 @@ describe('an interrupted archive leaves nothing that looks complete', () => {
 })
 
 /** A PATH with `name` replaced by a shell script (`body` after the shebang; REAL is the real program's path). */
-function pathWith(name: string, body: string): string {
-  const bin = join(temp(), 'bin')
-  mkdirSync(bin)
-  const real = execFileSync('sh', ['-c', `command -v ${name}`], {encoding: 'utf8'}).trim()
-  writeFileSync(join(bin, name), `#!/bin/sh\nREAL=${real}\n${body}\n`, {mode: 0o755})
-  return `${bin}:${process.env.PATH}`
-}
+const pathWith = (name: string, body: string) => standInPath(temp(), {[name]: body})
 
 describe('kill -9 of bk while it archives', () => {
-  // a compressor that would hold the partial file open for a minute after its work, unless it dies with bk
-  const lingering = 'for a in "$@"; do case "$a" in -d|-t) exec $REAL "$@";; esac; done\n$REAL "$@"\nexec sleep 60'
-
   async function killed(path: string) {
     const dir = temp()
     const file = join(dir, 'backup.tar.zst')

@@ -14,7 +14,7 @@ import {createArchive} from '../src/archive/index.js'
 import {dumpDatabase, parseDbUrl} from '../src/db/index.js'
 import {fileSink, WRITE_PIECE, writeAll} from '../src/fs/index.js'
 import {createBkArchive} from '../src/manifest/index.js'
-import {cleanupTemp, temp} from './archive-helpers.js'
+import {cleanupTemp, smallDisk, temp} from './archive-helpers.js'
 
 afterAll(cleanupTemp)
 
@@ -28,19 +28,6 @@ afterEach(() => {
   process.off('unhandledRejection', onUnhandled)
   delete process.env.BK_ARCHIVE_ENGINE
 })
-
-/** A tmpfs of `size` at a new folder of `dir`, or undefined where mounting is not permitted. */
-function smallDisk(dir: string, size: string): string | undefined {
-  const small = join(dir, 'small')
-  mkdirSync(small)
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', small], {stdio: 'ignore'})
-    return small
-  } catch {
-    console.log('skipped: mounting a tmpfs is not permitted here')
-    return undefined
-  }
-}
 
 /** A source folder of incompressible files, `mib` MiB in all. */
 function source(dir: string, mib: number): string {

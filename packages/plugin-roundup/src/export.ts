@@ -10,6 +10,7 @@ import {join} from 'node:path'
 import {setImmediate as nextTurn} from 'node:timers/promises'
 import {BkError} from '@bkcli/core/errors'
 import {copyLiveFile, copyTreeInThread, type ThreadCopy, writeAllSync} from '@bkcli/core/fs'
+import {crashPoint} from '@bkcli/core/safety'
 import {csvLine} from './csv.js'
 import {loadSchema, selectClasses} from './dbschema.js'
 import {ExportThread, SnapshotProbe} from './export-thread.js'
@@ -37,7 +38,7 @@ export interface ExportOptions {
    * here must not reach the export).
    */
   afterSnapshot?: () => void | Promise<void>
-  /** Testing: file contents per copy thread (default {@link COPY_CHUNK}). */
+  /** Testing: file contents per copy thread (default BK_ROUNDUP_COPY_CHUNK, else {@link COPY_CHUNK}). */
   copyChunk?: number
 }
 
@@ -68,6 +69,12 @@ const BATCH = 500
 
 /** File contents per copy thread: a thread's list of paths is ~0.1 KB a content (its heap is capped at 32 MiB). */
 const COPY_CHUNK = 1 << 16
+
+/** BK_ROUNDUP_COPY_CHUNK makes the copy chunks small (tests of a whole `bk roundup export` run on small data). */
+function copyChunkSize(): number {
+  const v = Number(process.env.BK_ROUNDUP_COPY_CHUNK)
+  return Number.isInteger(v) && v > 0 ? v : COPY_CHUNK
+}
 
 /**
  * Lines gathered into ~64 KiB writes, written with synchronous calls (into the page cache: cheaper than a
@@ -167,7 +174,8 @@ export async function exportFromConnection(
   const defs = names.map((name) => schema.classes.find((c) => c.name === name) as ClassDef)
   const classes: ClassExport[] = defs.map((c) => ({name: c.name, items: 0, journals: 0, files: 0, bytes: 0}))
   await writeDirAtomically(dest, async (stage) => {
-    const copies = options.files !== false ? new BlobCopier(tracker, stage, options.copyChunk ?? COPY_CHUNK) : undefined
+    const copies =
+      options.files !== false ? new BlobCopier(tracker, stage, options.copyChunk ?? copyChunkSize()) : undefined
     try {
       // every file copy is queued first, so the copies run (in the background) while the tables are written
       const fileIds = new Map<string, number[]>()
@@ -505,7 +513,10 @@ class BlobCopier {
       this.running = undefined
     }
     if (into === dest) return
-    for (const folder of readdirSync(into)) renameSync(join(into, folder), join(dest, folder))
+    for (const folder of readdirSync(into)) {
+      renameSync(join(into, folder), join(dest, folder))
+      crashPoint('roundup-export:chunk-rename')
+    }
     rmdirSync(into)
   }
 

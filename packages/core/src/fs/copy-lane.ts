@@ -1,78 +1,20 @@
 /**
- * A second lane for copyTree's small files: a worker thread that copies them in batches with synchronous calls
- * (open, read, close, open, write, futimes, close), while the walk goes on (lstat, readdir, mkdir) on the thread
- * that runs copyTree. A tree of many small files (a blob storage: 20k one-file folders) then uses two cores, and no
- * file takes a thread-pool round trip: libuv's copyFile cost ~12 syscalls and two thread hand-offs a file, twice the
- * CPU of these seven calls (measured: 20k blobs, 4.4 → 2.9 s of CPU).
+ * A second lane for copyTree's small files: a worker thread (copy-lane-worker.ts) that copies them in batches with
+ * synchronous calls (open, read, close, open, write, futimes, close), while the walk goes on (lstat, readdir, mkdir)
+ * on the thread that runs copyTree. A tree of many small files (a blob storage: 20k one-file folders) then uses two
+ * cores, and no file takes a thread-pool round trip: libuv's copyFile cost ~12 syscalls and two thread hand-offs a
+ * file, twice the CPU of these seven calls (measured: 20k blobs, 4.4 → 2.9 s of CPU).
  */
 import {Worker} from 'node:worker_threads'
+import type {DirMeta} from './copy-small.js'
+import {threadExecArgv} from './copy-thread.js'
 
-/** The thread: copies each batch's files in order, answers with each file's copied size or the first failure. */
-const LANE_THREAD = `
-const {parentPort, workerData} = require('node:worker_threads')
-const {chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, openSync, readSync, utimesSync, writeSync} = require('node:fs')
-const {small, slowMs} = workerData
-const buffer = Buffer.allocUnsafe(small)
-const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL
-/** Folders' metadata, once every entry is in them: chown (clears setgid), then the mode, then the times. */
-function setDirs(id, dirs) {
-  try {
-    for (const d of dirs) {
-      if (d.uid >= 0) chownSync(d.path, d.uid, d.gid)
-      if (d.mode >= 0) chmodSync(d.path, d.mode)
-      utimesSync(d.path, d.atime, d.mtime)
-    }
-  } catch (error) {
-    parentPort.postMessage({id, sizes: [], error: {message: String(error && error.message || error), code: error && error.code}})
-    return
-  }
-  parentPort.postMessage({id, sizes: []})
-}
-parentPort.on('message', ({id, files, dirs}) => {
-  if (dirs) return setDirs(id, dirs)
-  const sizes = []
-  let slowOnes = 0
-  for (const f of files) {
-    const started = performance.now()
-    try {
-      let length = 0
-      const input = openSync(f.src, constants.O_RDONLY)
-      try {
-        // a read shorter than asked that ends at the size the walk saw is the end: no second read to see 0
-        for (let n = 1; n > 0 && length < small; ) {
-          const want = small - length
-          n = readSync(input, buffer, length, want, null)
-          length += n
-          if (n < want && length === f.size) break
-        }
-      } finally {
-        closeSync(input)
-      }
-      if (length >= small) {
-        sizes.push(-1) // grew since the walk: copied another way
-        continue
-      }
-      const output = openSync(f.dest, CREATE, f.exact ? f.mode : 0o600)
-      try {
-        for (let w = 0; w < length; ) w += writeSync(output, buffer, w, length - w)
-        // chown clears setuid/setgid: the mode is set after it
-        if (f.uid >= 0) fchownSync(output, f.uid, f.gid)
-        if (!f.exact) fchmodSync(output, f.mode)
-        futimesSync(output, f.atime, f.mtime)
-      } finally {
-        closeSync(output)
-      }
-      sizes.push(length)
-    } catch (error) {
-      parentPort.postMessage({id, sizes, error: {message: String(error && error.message || error), code: error && error.code}})
-      return
-    }
-    if (performance.now() - started >= slowMs) slowOnes++
-  }
-  // one slow copy is this thread being preempted on a busy machine; a quarter of the batch is the disk
-  parentPort.postMessage({id, sizes, slow: slowOnes * 4 >= files.length})
-})
-`
+/**
+ * The thread's script, beside this module once built (dist/fs/); run from the sources (tests), the built one.
+ */
+const LANE_THREAD = import.meta.url.endsWith('.ts')
+  ? new URL('../../dist/fs/copy-lane-worker.js', import.meta.url)
+  : new URL('./copy-lane-worker.js', import.meta.url)
 
 /** One small file for the lane: paths, mode (exact: given at creation), owner (uid -1: no chown), times in s. */
 export interface LaneFile {
@@ -88,14 +30,7 @@ export interface LaneFile {
 }
 
 /** A folder's metadata for the lane: mode -1 (no chmod), uid -1 (no chown), times in s. */
-export interface LaneDir {
-  path: string
-  mode: number
-  uid: number
-  gid: number
-  atime: number
-  mtime: number
-}
+export type LaneDir = DirMeta
 
 /** A batch's answer: each file's copied size (-1: it grew past the small size, copy it another way). */
 export interface LaneReply {
@@ -118,7 +53,7 @@ const LIMITS = {maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4}
 export function copyLane(small: number, slowMs: number, threads: number): CopyLane {
   const workers = Array.from(
     {length: Math.max(1, threads)},
-    () => new Worker(LANE_THREAD, {eval: true, workerData: {small, slowMs}, resourceLimits: LIMITS}),
+    () => new Worker(LANE_THREAD, {workerData: {small, slowMs}, resourceLimits: LIMITS, execArgv: threadExecArgv()}),
   )
   // each thread's batches not yet answered: a batch goes to the least busy
   const busy = workers.map(() => 0)

@@ -3,14 +3,10 @@ import {
   chownSync,
   closeSync,
   constants,
-  fchmodSync,
-  fchownSync,
-  futimesSync,
   linkSync,
   lstatSync,
   mkdirSync,
   openSync,
-  readSync,
   type Stats,
   statfsSync,
   utimesSync,
@@ -24,6 +20,7 @@ import {atomicDir} from '../safety/atomic.js'
 import {stepProgress} from '../ui/progress.js'
 import {copyLiveFile} from './copy-file.js'
 import {type CopyLane, copyLane, type LaneDir, type LaneFile} from './copy-lane.js'
+import {readSmall, setDirMeta, setFileMeta} from './copy-small.js'
 import {startWriteback} from './fsync-tree.js'
 import {pathExists, sameOrInside} from './paths.js'
 import {walkSync} from './walk-sync.js'
@@ -208,27 +205,12 @@ async function copyInto(
   const copiedSmall = (abs: string, path: string, st: Stats, target: string): boolean => {
     const mode = st.mode & 0o7777
     const exact = (mode & 0o7000) === 0 && (mode & umask) === 0 && !needsChown(st)
-    let length = 0
-    const input = openSync(abs, constants.O_RDONLY)
-    try {
-      // a read shorter than asked that ends at the size the walk saw is the end: no second read to see 0
-      for (let n = 1; n > 0 && length < SMALL_FILE; ) {
-        const want = SMALL_FILE - length
-        n = readSync(input, small, length, want, null)
-        length += n
-        if (n < want && length === st.size) break
-      }
-    } finally {
-      closeSync(input)
-    }
+    const length = readSmall(abs, small, st.size)
     if (length >= SMALL_FILE) return false // grew since the walk's lstat: copyFile takes it whole
     const output = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, exact ? mode : 0o600)
     try {
       for (let w = 0; w < length; ) w += writeSync(output, small, w, length - w)
-      // chown clears setuid/setgid: the mode is set after it
-      if (needsChown(st)) fchownSync(output, st.uid, st.gid)
-      if (!exact) fchmodSync(output, mode)
-      futimesSync(output, st.atime, st.mtime)
+      setFileMeta(output, needsChown(st) ? st.uid : -1, st.gid, mode, exact, st.atime, st.mtime)
     } finally {
       closeSync(output)
     }
@@ -473,11 +455,7 @@ async function copyInto(
       }
     }
     for (let i = split - 1; i >= 0; i--) {
-      const d = dirJob(i)
-      // chown clears setgid: the mode after it
-      if (d.uid >= 0) chownSync(d.path, d.uid, d.gid)
-      if (d.mode >= 0) chmodSync(d.path, d.mode)
-      utimesSync(d.path, d.atime, d.mtime)
+      setDirMeta(dirJob(i))
     }
     await Promise.all(handedOver)
   } finally {
