@@ -150,3 +150,78 @@ describe('the fast tar header reader against node-tar alone', () => {
     expect(mismatches.map((m) => JSON.stringify({...(m as object), got: undefined}))).toEqual([])
   })
 })
+
+describe('the end-of-archive blocks, read without node-tar', () => {
+  it('a byte set anywhere from the first zero block on, or a zero block between members: node-tar’s verdict', async () => {
+    const root = temp()
+    const src = tree(root)
+    const file = join(root, 'a.tar')
+    execFileSync('tar', ['--format=gnu', '-cf', file, '-C', src, 'd', 'd/e', 'd/e/f', 'mid', 'z'], {stdio: 'ignore'})
+    const tar = readFileSync(file)
+    const headers = headerOffsets(tar)
+    const end = (() => {
+      const last = headers.at(-1) as number
+      const size = Number.parseInt(tar.toString('latin1', last + 124, last + 135).trim(), 8)
+      return last + 512 + Math.ceil(size / 512) * 512
+    })()
+    const cases: {name: string; data: Buffer}[] = []
+    // every byte of the two end blocks and a few of the padding after them, set to a non-zero value
+    for (let pos = end; pos < Math.min(tar.length, end + 1536); pos += 37) {
+      const data = Buffer.from(tar)
+      data[pos] = 0x41
+      cases.push({name: `byte at ${pos - end} past the members`, data})
+    }
+    // one zero block between two members, then the rest as it was
+    const between = headers[2] as number
+    cases.push({
+      name: 'a zero block between members',
+      data: Buffer.concat([tar.subarray(0, between), Buffer.alloc(512), tar.subarray(between)]),
+    })
+    // a zero block between members, its next block a header cut short
+    cases.push({
+      name: 'a zero block, then a cut header',
+      data: Buffer.concat([tar.subarray(0, between), Buffer.alloc(512), tar.subarray(between, between + 300)]),
+    })
+    // the members and exactly one, exactly two, or two and some junk of end blocks
+    for (const [name, tail] of [
+      ['one end block', Buffer.alloc(512)],
+      ['two end blocks', Buffer.alloc(1024)],
+      ['two end blocks and junk', Buffer.concat([Buffer.alloc(1024), Buffer.from('junk after the end')])],
+      ['two end blocks and half a block', Buffer.alloc(1024 + 256)],
+    ] as const)
+      cases.push({name, data: Buffer.concat([tar.subarray(0, end), tail])})
+    const mismatches: unknown[] = []
+    for (const {name, data} of cases) {
+      const expected = await byNodeTar(data)
+      for (const steps of CHUNKINGS) {
+        const got = await byManifest(data, steps)
+        if (JSON.stringify(got) !== JSON.stringify(expected)) mismatches.push({name, steps, got, expected})
+      }
+    }
+    expect(cases.length).toBeGreaterThan(40)
+    expect(mismatches).toEqual([])
+  })
+
+  it('a GNU tar stream of plain members is read to its end without loading node-tar', () => {
+    const root = temp()
+    const src = tree(root)
+    const file = join(root, 'plain.tar')
+    execFileSync('tar', ['--format=gnu', '-cf', file, '-C', src, 'd', 'd/e', 'd/e/f', 'mid', 'exact', 'z'], {
+      stdio: 'ignore',
+    })
+    // a fresh process (this one has node-tar loaded already): the members, and whether node-tar was required
+    const script = `
+      import {readFileSync} from 'node:fs'
+      import {createRequire} from 'node:module'
+      const {tarMembers} = await import(${JSON.stringify(new URL('../dist/manifest/tar-members.js', import.meta.url).href)})
+      const files = []
+      const reader = tarMembers({file: (path, size) => files.push(path + ':' + size), link() {}})
+      reader.write(readFileSync(${JSON.stringify(file)}))
+      await reader.end()
+      const loaded = Object.keys(createRequire(import.meta.url).cache).some((k) => /[\\\\/]tar[\\\\/]dist[\\\\/]/.test(k))
+      console.log(JSON.stringify({files, loaded}))
+    `
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {encoding: 'utf8'})
+    expect(JSON.parse(out)).toEqual({files: ['d/e/f:6', 'mid:1500', 'exact:1024', 'z:5'], loaded: false})
+  })
+})

@@ -34,17 +34,30 @@ export function tarMembers(sink: TarMemberSink): {write(chunk: Buffer): void; en
   // a header cut by a chunk boundary
   const partial = Buffer.alloc(BLOCK)
   let partialLength = 0
+  // all-zero blocks in a row after the members: two are the end of the archive, which node-tar would read the same way
+  // (after them it reads nothing more), and reading them here spares a command the loading of node-tar
+  let zeroBlocks = 0
 
   /** node-tar from here on; after members read here, first a dummy member (skipped) so that it starts in the middle
    * of an archive as it would have been: past its start (no compression sniffed) and with a valid member seen. */
   const handOff = (rest: Buffer[]) => {
     parser = nodeParser(sink, entries > 0)
     if (entries > 0) parser.parser.write(resumeBlock())
+    if (zeroBlocks === 1) parser.parser.write(Buffer.alloc(BLOCK)) // a lone zero block, then something else
     for (const chunk of rest) if (chunk.length) parser.parser.write(chunk)
   }
 
   /** Reads a plain header; false (nothing consumed) when node-tar must read it. */
   const header = (block: Buffer): boolean => {
+    if (entries > 0 && zeroBlocks === 0 && isZero(block)) {
+      zeroBlocks = 1
+      return true
+    }
+    if (zeroBlocks === 1) {
+      if (!isZero(block)) return false
+      zeroBlocks = 2
+      return true
+    }
     const plain = plainHeader(block)
     if (!plain) return false
     entries++
@@ -72,7 +85,7 @@ export function tarMembers(sink: TarMemberSink): {write(chunk: Buffer): void; en
         return
       }
       let off = 0
-      while (off < chunk.length) {
+      while (off < chunk.length && zeroBlocks < 2) {
         if (remain > 0) {
           const n = Math.min(remain, chunk.length - off)
           hash?.update(chunk.subarray(off, off + n))
@@ -102,6 +115,8 @@ export function tarMembers(sink: TarMemberSink): {write(chunk: Buffer): void; en
       }
     },
     async end() {
+      if (!parser && zeroBlocks === 2) return // the end-of-archive blocks: whatever followed them is not read
+      if (!parser && zeroBlocks === 1) handOff([partial.subarray(0, partialLength)]) // node-tar's verdict on a lone one
       if (!parser && entries === 0) handOff([partial.subarray(0, partialLength)]) // node-tar's verdict on so little
       if (parser) {
         parser.parser.end()
@@ -175,6 +190,12 @@ function nodeParser(sink: TarMemberSink, skipFirst: boolean) {
   })
   const closed = new Promise<void>((resolve) => parser.on('close', () => resolve()))
   return {parser, closed, failure: () => failure, sawEnd: () => sawEnd}
+}
+
+/** True when every byte of the block is zero (what both tars write as the end of an archive). */
+function isZero(block: Buffer): boolean {
+  for (let i = 0; i < BLOCK; i++) if (block[i] !== 0) return false
+  return true
 }
 
 let resume: Buffer | undefined
