@@ -19,6 +19,7 @@ import {normalizeName} from './read.js'
 import {nodeTar} from './tar-lib.js'
 import {compressIntoFile, decodeFileInto, decodeInto, decoderCommand} from './to-file.js'
 import type {ArchiveResult, Compression, CreateArchiveOptions, PrependMember} from './types.js'
+import {plainHeaderBlock} from './ustar-header.js'
 
 /** Paths queued in node-tar's Pack but not yet turned into entries: bounds memory on huge trees. */
 const MAX_QUEUED = 256
@@ -157,6 +158,8 @@ function headerBlock(
   name: string,
   fields: {mode: number; size: number; mtime: Date; type: 'File' | 'Directory'; uid: number; gid: number},
 ): Buffer {
+  const plain = plainHeaderBlock(name, fields)
+  if (plain) return plain
   const header = new (nodeTar().Header)({path: name, ...fields})
   if (header.encode() || !header.block) throw new BkError(`prepended member name too long: ${name}`)
   return header.block
