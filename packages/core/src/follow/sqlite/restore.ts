@@ -22,6 +22,7 @@ import {pidAlive} from '../../safety/pid.js'
 import {commitParts, journalPathFor, recoverCommit} from '../../workflow/commit.js'
 import type {Operation} from '../../workflow/operation.js'
 import {type Plan, step} from '../../workflow/plan.js'
+import {chainBreak} from './chain.js'
 import type {FollowedFolder} from './files.js'
 import {filesAsOf, objectPath, readFilesLogs} from './files.js'
 import {readMarker} from './follower.js'
@@ -79,10 +80,18 @@ export async function chooseFollowState(location: string, asOf?: Date): Promise<
     const segments: Chosen['segments'] = []
     let commits = 0
     let restoredTo = snapshot.time
+    let prev = snapshot
     for (const m of manifests) {
-      if (m.kind !== 'wal' || m.seq <= snapshot.seq) continue
+      if (m.seq <= snapshot.seq) continue
+      if (m.kind !== 'wal') break // a later snapshot: what follows continues it, not the one chosen
       const n = (m.commits ?? []).filter((c) => Date.parse(c.time) <= limit).length
       if (n === 0) break
+      const broken = chainBreak(prev, m)
+      if (broken)
+        throw new BkError(
+          `${dir}: ${broken}; the location lost commits there (run --verify). --as-of ${restoredTo} restores up to the last commit before the gap`,
+        )
+      prev = m
       segments.push({manifest: m, commits: n})
       commits += n
       restoredTo = m.commits![n - 1]!.time

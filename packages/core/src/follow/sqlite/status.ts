@@ -4,6 +4,7 @@ import {readFile, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {BkError} from '../../errors.js'
 import {sha256File} from '../../fs/hash.js'
+import {chainBreaks} from './chain.js'
 import {filesAsOf, objectPath, readFilesLogs} from './files.js'
 import {readMarker} from './follower.js'
 import {generationsDir, listGenerations, readManifests} from './location.js'
@@ -88,7 +89,9 @@ export async function verifySqliteFollow(
   let checked = 0
   for (const gen of await listGenerations(location)) {
     const dir = join(generationsDir(location), gen)
-    for (const m of await readManifests(dir)) {
+    const manifests = await readManifests(dir)
+    for (const problem of chainBreaks(manifests)) problems.push(`${dir}: ${problem}`)
+    for (const m of manifests) {
       const path = join(dir, m.file)
       checked++
       const exists = await stat(path).catch(() => undefined)
