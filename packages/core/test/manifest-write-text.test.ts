@@ -1,8 +1,13 @@
+import {execFileSync} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {gunzipSync, gzipSync} from 'node:zlib'
 import {tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
+import {compressBuffer} from '../src/archive/compression.js'
+import {memberBlocks, memberPieces} from '../src/archive/create.js'
 import {completeManifest, type ManifestFile, serializeManifest, writeManifestText} from '../src/manifest/index.js'
+import {manifestTextChunks} from '../src/manifest/io.js'
 
 const meta = {
   plugin: {name: '@bkcli/plugin-trac', version: '1.0.0'},
@@ -35,5 +40,39 @@ describe('writeManifestText', () => {
     const file = join(dir, 'bk-manifest.json')
     await expect(writeManifestText(file, completeManifest(meta, files), 'in a test')).rejects.toThrow(/in a test/)
     expect(() => readFileSync(file)).toThrow()
+  })
+})
+
+describe('the manifest member in pieces (createBkArchive)', () => {
+  const files: ManifestFile[] = Array.from({length: 5000}, (_, i) => ({
+    path: i % 9 === 0 ? `n\u00e9-${i}` : `db/files/msg/${i >> 8}/msg${i}`,
+    size: i,
+    sha256: i.toString(16).padStart(64, '0'),
+  }))
+  const manifest = completeManifest(meta, files)
+
+  it('pieces that join to serializeManifest’s text, a member that joins to memberBlocks’ bytes', () => {
+    const chunks = manifestTextChunks(manifest, 'in a test')
+    expect(chunks.length).toBeGreaterThan(2)
+    const text = serializeManifest(manifest, 'in a test')
+    expect(Buffer.concat(chunks).toString('utf8')).toBe(text)
+    const pieces = memberPieces('bk-manifest.json', chunks)
+    const whole = memberBlocks({name: 'bk-manifest.json', content: text, mode: 0o644})
+    // the header's mtime is the time of the call: equal but for the seconds of that field and the checksum
+    const joined = Buffer.concat(pieces)
+    expect(joined.length).toBe(whole.length)
+    expect(joined.subarray(512).equals(whole.subarray(512))).toBe(true)
+    expect(joined.subarray(0, 124).equals(whole.subarray(0, 124))).toBe(true)
+  })
+
+  it('compressed from its pieces: the same gzip member as from one buffer, a zstd frame that decodes to it', async () => {
+    const pieces = memberPieces('bk-manifest.json', manifestTextChunks(manifest, 'in a test'))
+    const joined = Buffer.concat(pieces)
+    const gz = await compressBuffer(pieces, 'gzip')
+    expect(gz.equals(gzipSync(joined, {level: 6}))).toBe(true)
+    expect(gunzipSync(gz).equals(joined)).toBe(true)
+    const zst = await compressBuffer(pieces, 'zstd')
+    expect(execFileSync('zstd', ['-d', '-c', '-q'], {input: zst, maxBuffer: 64 << 20}).equals(joined)).toBe(true)
+    expect((await compressBuffer(pieces, 'none')).equals(joined)).toBe(true)
   })
 })

@@ -1,6 +1,7 @@
 import {createReadStream} from 'node:fs'
 import {open} from 'node:fs/promises'
-import {type Duplex, pipeline, type Readable, Transform} from 'node:stream'
+import {type Duplex, pipeline, Readable, Transform} from 'node:stream'
+import {pipeline as pipeAll} from 'node:stream/promises'
 import {createGunzip, createGzip} from 'node:zlib'
 import {BkError} from '../errors.js'
 import {warn} from '../ui/warn.js'
@@ -129,15 +130,28 @@ export function compressor(compression: Compression, level?: number): Duplex | u
   return programDuplex('zstd', ['-q', '-c', `-${level ?? 3}`])
 }
 
-/** Compress a small buffer completely (one gzip member / zstd frame), e.g. a manifest member. */
-export async function compressBuffer(data: Buffer, compression: Compression, level?: number): Promise<Buffer> {
-  if (compression === 'none') return data
-  const {gzipSync} = await import('node:zlib')
-  if (compression === 'gzip') return gzipSync(data, {level: level ?? 6})
+/**
+ * Compress bytes completely (one gzip member / zstd frame), e.g. a manifest member. Given as pieces, they are never
+ * joined into one buffer: a manifest of many files is tens of MB, and each copy of it was a run's peak.
+ */
+export async function compressBuffer(
+  data: Buffer | readonly Buffer[],
+  compression: Compression,
+  level?: number,
+): Promise<Buffer> {
+  const pieces = Buffer.isBuffer(data) ? [data] : data
+  if (compression === 'none') return pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces)
+  if (compression === 'gzip') {
+    const out: Buffer[] = []
+    await pipeAll(Readable.from(pieces), createGzip({level: level ?? 6}), async (compressed: AsyncIterable<Buffer>) => {
+      for await (const chunk of compressed) out.push(chunk)
+    })
+    return Buffer.concat(out)
+  }
   const {execa} = await import('execa')
   // stripFinalNewline defaults to true even for bytes: a frame whose last byte was 0x0a lost it (1 archive in 256)
   const result = await execa('zstd', ['-q', '-c', `-${level ?? 3}`], {
-    input: data,
+    input: Readable.from(pieces),
     encoding: 'buffer',
     stripFinalNewline: false,
   })

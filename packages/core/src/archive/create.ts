@@ -142,16 +142,21 @@ class ForgetfulMap<K, V> extends Map<K, V> {
 /** One regular-file member as raw tar blocks (header, content, padding), for `prepend`. */
 export function memberBlocks(member: PrependMember): Buffer {
   const content = typeof member.content === 'string' ? Buffer.from(member.content) : (member.content ?? Buffer.alloc(0))
-  const header = headerBlock(member.name, {
-    mode: member.mode ?? 0o644,
-    size: content.length,
+  return Buffer.concat(memberPieces(member.name, [content], member.mode ?? 0o644))
+}
+
+/** One regular-file member as tar blocks in pieces: its header, the content's own pieces (not copied), padding. */
+export function memberPieces(name: string, content: readonly Buffer[], mode = 0o644): Buffer[] {
+  const size = content.reduce((sum, piece) => sum + piece.length, 0)
+  const header = headerBlock(name, {
+    mode,
+    size,
     mtime: new Date(),
     type: 'File',
     uid: process.getuid?.() ?? 0,
     gid: process.getgid?.() ?? 0,
   })
-  const pad = (512 - (content.length % 512)) % 512
-  return Buffer.concat([header, content, Buffer.alloc(pad)])
+  return [header, ...content, Buffer.alloc((512 - (size % 512)) % 512)]
 }
 
 function headerBlock(

@@ -1,11 +1,11 @@
 import {rmSync} from 'node:fs'
 import {compressBuffer} from '../archive/compression.js'
-import {archiveMode, checkCreate, createError, memberBlocks, writeConcatenated, writeTar} from '../archive/create.js'
+import {archiveMode, checkCreate, createError, memberPieces, writeConcatenated, writeTar} from '../archive/create.js'
 import type {ArchiveResult, CreateArchiveOptions} from '../archive/types.js'
 import {atomicFile} from '../safety/atomic.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {manifestForArchive} from './build.js'
-import {serializeManifest} from './io.js'
+import {manifestTextChunks} from './io.js'
 import {MANIFEST_NAME, type Manifest, type ManifestMeta} from './types.js'
 
 /** Options of an archive that carries its own manifest as its first member. */
@@ -81,11 +81,8 @@ export async function createBkArchive(options: BkArchiveOptions): Promise<Archiv
           )
           const manifest = await collector.finish()
           options.complete?.(manifest)
-          const member = memberBlocks({
-            name: MANIFEST_NAME,
-            content: serializeManifest(manifest, `for ${options.file}`),
-            mode: 0o644,
-          })
+          // the manifest's text in pieces, compressed as they are: no one copy of all of it (tens of MB for many files)
+          const member = memberPieces(MANIFEST_NAME, manifestTextChunks(manifest, `for ${options.file}`))
           const head = await compressBuffer(member, compression, options.level)
           const whole = await writeConcatenated(tmp, head, body)
           return {

@@ -22,27 +22,32 @@ export function serializeManifest(manifest: Manifest, where = 'being written'): 
 const MANIFEST_CHUNK = 2048
 
 /**
- * Writes serializeManifest's text (validated, the same bytes) a few thousand files at a time: the whole text of 80k
- * files at once was a 20 MB string, its 20 MB Buffer and JSON.stringify's growing copies, the run's peak.
+ * serializeManifest's text (validated, the same bytes) as UTF-8 pieces of a few thousand files each: the whole text
+ * of 80k files at once was a 20 MB string, its 20 MB Buffer and JSON.stringify's growing copies, a run's peak.
  */
-export async function writeManifestText(file: string, manifest: Manifest, where: string): Promise<void> {
+export function manifestTextChunks(manifest: Manifest, where: string): Buffer[] {
   const {files} = manifest
   const head = JSON.stringify({...manifest, files: []}, null, 2)
   const tail = '"files": []\n}'
-  if (files.length <= MANIFEST_CHUNK || Object.keys(manifest).at(-1) !== 'files' || !head.endsWith(tail)) {
-    await writeFile(file, serializeManifest(manifest, where), {mode: 0o644})
-    return
-  }
+  if (files.length <= MANIFEST_CHUNK || Object.keys(manifest).at(-1) !== 'files' || !head.endsWith(tail))
+    return [Buffer.from(serializeManifest(manifest, where))]
   validateManifest(manifest, where)
+  const out = [Buffer.from(`${head.slice(0, -tail.length)}"files": [\n`)]
+  for (let from = 0; from < files.length; from += MANIFEST_CHUNK) {
+    const chunk = files.slice(from, from + MANIFEST_CHUNK)
+    // each entry as JSON.stringify(manifest, null, 2) writes it, two levels deep
+    const text = chunk.map((f) => `    ${JSON.stringify(f, null, 2).replaceAll('\n', '\n    ')}`).join(',\n')
+    out.push(Buffer.from(from + MANIFEST_CHUNK < files.length ? `${text},\n` : `${text}\n  ]\n}\n`))
+  }
+  return out
+}
+
+/** Writes serializeManifest's text (validated, the same bytes) from manifestTextChunks. */
+export async function writeManifestText(file: string, manifest: Manifest, where: string): Promise<void> {
+  const chunks = manifestTextChunks(manifest, where)
   const out = await open(file, 'w', 0o644)
   try {
-    await out.writeFile(`${head.slice(0, -tail.length)}"files": [\n`)
-    for (let from = 0; from < files.length; from += MANIFEST_CHUNK) {
-      const chunk = files.slice(from, from + MANIFEST_CHUNK)
-      // each entry as JSON.stringify(manifest, null, 2) writes it, two levels deep
-      const text = chunk.map((f) => `    ${JSON.stringify(f, null, 2).replaceAll('\n', '\n    ')}`).join(',\n')
-      await out.writeFile(from + MANIFEST_CHUNK < files.length ? `${text},\n` : `${text}\n  ]\n}\n`)
-    }
+    for (const chunk of chunks) await out.writeFile(chunk)
   } finally {
     await out.close()
   }
