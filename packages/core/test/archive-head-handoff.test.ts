@@ -5,24 +5,22 @@
 import {randomBytes} from 'node:crypto'
 import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {afterAll, afterEach, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 import {extractArchive} from '../src/archive/index.js'
 import {createBkArchive, readManifest, verifyManifest} from '../src/manifest/index.js'
 import {
-  cleanupTemp,
   compressing,
   creating,
-  holdersOf,
+  holdersUnder as holders,
   onPath,
-  restorePath,
+  roundupShaped,
   snapshot,
   temp,
-  testMeta,
+  useTempDirs,
 } from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
 
-afterEach(restorePath)
-afterAll(() => cleanupTemp())
+useTempDirs()
 
 /** A tree of a few MiB (incompressible: tar's stream spans many pipe buffers) and a staged file to prepend. */
 function setUp(root: string) {
@@ -34,26 +32,11 @@ function setUp(root: string) {
   mkdirSync(stage)
   const db = randomBytes(3 * 1024 * 1024 + 7)
   writeFileSync(join(stage, 'db'), db)
-  return {
-    src,
-    db,
-    options: {
-      cwd: src,
-      prefix: 'home',
-      prepend: [
-        {name: 'database', directory: true, mode: 0o700},
-        {name: 'database/db', source: join(stage, 'db')},
-      ],
-      meta: testMeta,
-    },
-  }
+  return {src, db, options: roundupShaped(src, join(stage, 'db'))}
 }
 
 /** This process's open descriptors. */
 const ownFds = () => readdirSync('/proc/self/fd').length
-
-/** Processes other than this one holding a file under `dir` open. */
-const holders = (dir: string) => holdersOf((target) => target.startsWith(`${dir}/`))
 
 describe('prepended members, then GNU tar writing straight into the compressor', () => {
   for (const suffix of ['tar.gz', 'tar.zst'] as const)

@@ -15,8 +15,9 @@ import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {gzipSync} from 'node:zlib'
 import {Header} from 'tar'
-import {expect} from 'vitest'
+import {afterAll, afterEach, expect} from 'vitest'
 import {listArchive} from '../src/archive/index.js'
+import type {PrependMember} from '../src/archive/types.js'
 import {BkError} from '../src/errors.js'
 import type {ManifestMeta} from '../src/manifest/types.js'
 
@@ -31,6 +32,12 @@ export function temp(prefix = 'bk-core-'): string {
 
 export function cleanupTemp(): void {
   for (const dir of made.splice(0)) rmSync(dir, {recursive: true, force: true})
+}
+
+/** Registers a test file's hooks: PATH as it was after each test (onPath), the temp dirs removed after all (temp). */
+export function useTempDirs(): void {
+  afterEach(restorePath)
+  afterAll(() => cleanupTemp())
 }
 
 /** The shared fixtures folder: ../shared/fixtures beside the repository (BK_FIXTURES overrides). */
@@ -159,6 +166,18 @@ export const testMeta: ManifestMeta = {
   components: [],
 }
 
+/**
+ * The options of a Roundup-shaped archive (`file` still to add): the staged database `db` as 'database/db' in a
+ * 0700 'database/', then the tree `cwd` under 'home/'.
+ */
+export function roundupShaped(cwd: string, db: string) {
+  const prepend: PrependMember[] = [
+    {name: 'database', directory: true, mode: 0o700},
+    {name: 'database/db', source: db},
+  ]
+  return {cwd, prefix: 'home', prepend, meta: testMeta}
+}
+
 /** The member paths of an archive, in order. */
 export async function listed(file: string): Promise<string[]> {
   const paths: string[] = []
@@ -197,6 +216,9 @@ export function holdersOf(test: (target: string) => boolean): number[] {
   }
   return found
 }
+
+/** Processes other than this one holding a file under `dir` open. */
+export const holdersUnder = (dir: string): number[] => holdersOf((target) => target.startsWith(`${dir}/`))
 
 /** PATH as it was before any test put stand-ins on it. */
 const basePath = process.env.PATH

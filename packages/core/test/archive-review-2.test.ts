@@ -15,27 +15,24 @@ import {
 } from 'node:fs'
 import {join, resolve} from 'node:path'
 import {openFds} from '@bkcli/testkit'
-import {afterAll, afterEach, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 import {createArchive, extractArchive} from '../src/archive/index.js'
 import {createBkArchive, verifyManifest} from '../src/manifest/index.js'
 import {
-  cleanupTemp,
   compressing,
   creating,
-  holdersOf,
+  holdersUnder as holders,
   onPath,
   restorePath,
+  roundupShaped,
   smallDisk,
   snapshot,
   temp,
   testMeta,
+  useTempDirs,
 } from './archive-helpers.js'
 
-afterEach(restorePath)
-afterAll(() => cleanupTemp())
-
-/** Processes other than this one holding a file under `dir` open. */
-const holders = (dir: string) => holdersOf((target) => target.startsWith(`${dir}/`))
+useTempDirs()
 
 const failure = (p: Promise<unknown>) =>
   p.then(
@@ -69,16 +66,7 @@ describe('a compressor that stops early', () => {
       // into the socket's buffer and exited 0 too, so nobody saw a broken pipe
       onPath(root, {[zipper]: compressing(`head -c ${head} | "$REAL" "$@"\nsleep 1`)})
       const file = join(root, `bk.${suffix}`)
-      const options = {
-        cwd: src,
-        prefix: 'home',
-        prepend: [
-          {name: 'database', directory: true, mode: 0o700},
-          {name: 'database/db', source: join(stage, 'db')},
-        ],
-        meta: testMeta,
-      }
-      const error = await failure(createBkArchive({...options, file}))
+      const error = await failure(createBkArchive({...roundupShaped(src, join(stage, 'db')), file}))
       const listed = existsSync(file) ? execFileSync('tar', ['-tf', file], {encoding: 'utf8'}) : ''
       // what a restore would get: the database and none of the home
       expect({error: error?.message ?? 'none', listed}).toMatchObject({error: expect.stringMatching(file), listed: ''})
@@ -108,15 +96,7 @@ function bigSetUp(root: string, mib: number, treeMib: number) {
   const stage = join(root, 'stage')
   mkdirSync(stage)
   writeFileSync(join(stage, 'db'), randomBytes(mib * 1024 * 1024 + 5))
-  return {
-    cwd: src,
-    prefix: 'home',
-    prepend: [
-      {name: 'database', directory: true, mode: 0o700},
-      {name: 'database/db', source: join(stage, 'db')},
-    ],
-    meta: testMeta,
-  }
+  return roundupShaped(src, join(stage, 'db'))
 }
 
 describe('a full disk while the head or the tree goes in', () => {

@@ -250,6 +250,43 @@ describe('SqliteFollower in process', () => {
     keep.close()
     expect(names).toEqual(['one', 'two', 'three', 'four', 'five', 'six', 'tail-1', 'tail-2', 'tail-3', 'restart'])
   })
+
+  it('a checkpoint whose write lock fails other than busy (a read-only handle) stops the follower with that error', async () => {
+    // only SQLITE_BUSY means "try at the next poll"; anything else of BEGIN IMMEDIATE is not swallowed
+    const {dir, db, conn} = walDb(1)
+    conn.close() // the log is checkpointed and removed: no checkpoint is due before the first shipment
+    const keep = new Database(db, {readonly: true})
+    const seen: {kind: string; commits: number}[] = []
+    const follower = new SqliteFollower(
+      {app: 'test', db},
+      {location: join(dir, 'follow'), pollMs: 5, checkpointFrames: 1},
+      {
+        info() {},
+        note() {},
+        shipped: (s) => {
+          seen.push(s)
+          // the poll that shipped this goes on to its checkpoint; a swallowed error would end the run cleanly
+          if (s.kind === 'wal') follower.stop('done')
+        },
+      },
+    )
+    const running = follower.run().then(
+      () => 'no error',
+      (e: {code?: string}) => e.code,
+    )
+    while (!seen.some((s) => s.kind === 'snapshot')) await new Promise((r) => setTimeout(r, 5))
+    // the follower's write connection turns read-only: its BEGIN IMMEDIATE fails with SQLITE_READONLY
+    const writer = (follower as unknown as {writer: Database.Database}).writer
+    writer.pragma('query_only = ON')
+    await run(process.execPath, [
+      '-e',
+      `const D = require(${JSON.stringify(sqliteModule)}); new D(${JSON.stringify(db)}, {timeout: 30000}).prepare('INSERT INTO t (pad) VALUES (?)').run('one')`,
+    ])
+    expect(await running).toBe('SQLITE_READONLY')
+    expect(seen.map((s) => s.kind)).toEqual(['snapshot', 'wal'])
+    expect(seen[1]?.commits).toBe(1)
+    keep.close()
+  })
 })
 
 const quiet = {info() {}, note() {}}

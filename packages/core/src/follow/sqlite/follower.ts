@@ -512,27 +512,22 @@ export class SqliteFollower {
     }
   }
 
-  /** Checkpoint the whole WAL under the write lock, after shipping all of it, so its restart continues ours. */
+  /**
+   * Checkpoint the whole WAL under the write lock, after shipping all of it, so its restart continues ours. A busy
+   * lock waits for the next poll; any other error of the lock propagates (underWriteLock).
+   */
   private async checkpoint(): Promise<void> {
-    const w = this.writer!
-    try {
-      w.exec('BEGIN IMMEDIATE')
-    } catch {
-      return // busy: next time
-    }
-    let broken: string | undefined
-    try {
-      broken = await this.ship(Date.now(), true)
-      if (broken) return
+    const broken = await this.underWriteLock(async () => {
+      const reason = await this.ship(Date.now(), true)
+      if (reason) return reason
       this.endRead()
       const [r] = this.reader!.pragma('wal_checkpoint(PASSIVE)') as {busy: number; log: number; checkpointed: number}[]
       const pos = this.pos!
       if (r && r.busy === 0 && r.log === r.checkpointed && r.log === pos.frame) this.pos = {...pos, sealed: true}
       this.beginRead()
-    } finally {
-      w.exec('ROLLBACK')
-      if (broken) await this.snapshot('new', broken)
-    }
+      return undefined
+    })
+    if (broken) await this.snapshot('new', broken)
   }
 }
 
