@@ -161,6 +161,56 @@ describe('atomicDir', () => {
     await expect(atomicDir(join(dir, 'x'), async () => {})).rejects.toThrow(/already exists/)
   })
 
+  it('replaceEmpty: an existing empty folder stays until the finished stage replaces it; a full one is refused', async () => {
+    const dir = tempDir()
+    const dest = join(dir, 'out')
+    mkdirSync(dest)
+    // without the option an existing folder, empty or not, is refused
+    await expect(atomicDir(dest, async () => {})).rejects.toThrow(/already exists/)
+    const seen = await atomicDir(
+      dest,
+      async (stage) => {
+        // while building, dest is the empty folder as it was
+        expect(readdirSync(dest)).toEqual([])
+        await writeFile(join(stage, 'a'), 'A')
+        return readdirSync(dir).filter((n) => n.includes('bk-partial')).length
+      },
+      {replaceEmpty: true},
+    )
+    expect(seen).toBe(1)
+    expect(readFileSync(join(dest, 'a'), 'utf8')).toBe('A')
+    expect(readdirSync(dir)).toEqual(['out'])
+    // not empty at the start: refused before anything is built
+    let built = false
+    await expect(
+      atomicDir(
+        dest,
+        async () => {
+          built = true
+        },
+        {replaceEmpty: true},
+      ),
+    ).rejects.toThrow(/already exists/)
+    expect(built).toBe(false)
+    // emptied again, then written into by someone else while building: refused at the rename, theirs kept
+    const other = join(dir, 'other')
+    mkdirSync(other)
+    const failure = await atomicDir(
+      other,
+      async (stage) => {
+        writeFileSync(join(other, 'theirs'), 'T')
+        await writeFile(join(stage, 'ours'), 'O')
+      },
+      {replaceEmpty: true},
+    ).catch((error: unknown) => error)
+    expect(failure).toBeInstanceOf(BkError)
+    expect(String((failure as Error).message)).toBe(
+      `${other} is no longer an empty folder; nothing was put there (run again into an empty one)`,
+    )
+    expect(readdirSync(other)).toEqual(['theirs'])
+    expect(readdirSync(dir).sort()).toEqual(['other', 'out'])
+  })
+
   it('removes stages left by dead processes first', async () => {
     const dir = tempDir()
     const stale = join(dir, `.x.bk-partial-${await deadPid()}`)

@@ -99,6 +99,12 @@ export interface AtomicDirOptions {
    * big files already passes fsyncTree: one fsync per file and folder, none of them waiting for others' data.
    */
   flush?: (stage: string) => Promise<void>
+  /**
+   * `dest` may already be an empty folder (a tool's habit of writing into one, e.g. roundup-admin export): it stays
+   * as it is, empty, until the finished stage replaces it in one rename (a directory renames onto an empty one), so
+   * a killed run leaves it in place. Refused when it is not empty, at the start or by the time of the rename.
+   */
+  replaceEmpty?: boolean
 }
 
 const partialName = (base: string, pid: number | string) => `.${base}.bk-partial-${pid}`
@@ -136,7 +142,8 @@ export async function atomicDir<T>(
   const target = resolve(dest)
   const dir = dirname(target)
   const base = basename(target)
-  if (await pathExists(target)) throw alreadyExists(dest)
+  const replaceable = async () => options.replaceEmpty === true && (await readdir(target)).length === 0
+  if ((await pathExists(target)) && !(await replaceable().catch(() => false))) throw alreadyExists(dest)
   await checkFolder(dir, dest)
   await removeStalePartials(dir, base)
   const stage = join(dir, partialName(base, process.pid))
@@ -148,8 +155,15 @@ export async function atomicDir<T>(
     const result = await build(stage)
     // the files' data too, not only the folder: a renamed stage must not hold empty files after a power cut
     await (options.flush ?? syncTree)(stage)
-    if (await pathExists(target)) throw alreadyExists(dest)
-    await rename(stage, target)
+    if (!options.replaceEmpty && (await pathExists(target))) throw alreadyExists(dest)
+    await rename(stage, target).catch((error: unknown) => {
+      const code = errnoOf(error)
+      if (options.replaceEmpty && (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOTDIR'))
+        throw new BkError(`${dest} is no longer an empty folder; nothing was put there (run again into an empty one)`, {
+          cause: error,
+        })
+      throw error
+    })
     await fsyncPath(dir)
     return result
   } catch (error) {
