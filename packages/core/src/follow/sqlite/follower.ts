@@ -502,7 +502,8 @@ export class SqliteFollower {
     try {
       w.exec('BEGIN IMMEDIATE')
     } catch (error) {
-      if ((error as {code?: string}).code === 'SQLITE_BUSY') return undefined
+      // busy, or one of its extended codes (another connection recovering the WAL: SQLITE_BUSY_RECOVERY)
+      if (String((error as {code?: string}).code).startsWith('SQLITE_BUSY')) return undefined
       throw error
     }
     try {
