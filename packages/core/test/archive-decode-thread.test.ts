@@ -1,0 +1,130 @@
+// The zstd read-back in a thread (decode-thread.ts: `zstd -d` into a FIFO, the members read and hashed in a worker
+// thread): for intact and damaged tar streams it gives exactly what the read-back on the main thread gives
+// (decodeFileInto feeding manifestForArchive): the same members, or the same refusal at the same step; a decoder that
+// fails or stops early is refused; the FIFO is gone afterwards, and one a killed run left is swept.
+import {execFileSync} from 'node:child_process'
+import {mkdirSync, readdirSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {afterAll, describe, expect, it} from 'vitest'
+import {membersThread} from '../src/archive/decode-thread.js'
+import {decodeFileInto} from '../src/archive/to-file.js'
+import {createArchiveWithManifest} from '../src/manifest/bk-archive.js'
+import {manifestForArchive} from '../src/manifest/build.js'
+import {cleanupTemp, temp, testMeta} from './archive-helpers.js'
+import {makeTree} from './archive-tree.js'
+
+afterAll(() => cleanupTemp())
+
+const ZSTD = {program: 'zstd', args: ['-d', '-c', '-q']}
+
+type Outcome = {files: unknown} | {step: 'decode' | 'finish'; message: string}
+
+/** The read-back as it is on the main thread: decodeFileInto's chunks to the collector. */
+async function onMainThread(file: string, size: number, command = ZSTD): Promise<Outcome> {
+  const collector = manifestForArchive({...testMeta, created: 'x'})
+  try {
+    await decodeFileInto(command, file, size, (chunk) => collector.write(chunk))
+  } catch (error) {
+    return {step: 'decode', message: (error as Error).message}
+  }
+  try {
+    return {files: (await collector.finish()).files}
+  } catch (error) {
+    return {step: 'finish', message: (error as Error).message}
+  }
+}
+
+/** The same read-back in the thread. */
+async function inThread(file: string, size: number, command = ZSTD): Promise<Outcome> {
+  const collector = manifestForArchive({...testMeta, created: 'x'})
+  try {
+    await membersThread().decode(command, file, size, collector.members)
+  } catch (error) {
+    return {step: 'decode', message: (error as Error).message}
+  }
+  try {
+    return {files: (await collector.finish()).files}
+  } catch (error) {
+    return {step: 'finish', message: (error as Error).message}
+  }
+}
+
+/** A tar stream of a tree with long names (pax / GNU long-name members) and files larger than a pipe's 64 KiB. */
+function tarOf(root: string): Buffer {
+  const src = join(root, 'src')
+  makeTree(src)
+  mkdirSync(join(src, 'big'))
+  writeFileSync(join(src, 'big', 'a.bin'), Buffer.alloc(300_000, 'abcdefg'))
+  writeFileSync(join(src, 'big', 'b.bin'), Buffer.alloc(70_001, 'x'))
+  return execFileSync('tar', ['-cf', '-', '-C', src, '.'], {maxBuffer: 64 * 1024 * 1024})
+}
+
+describe('the zstd read-back in a thread', () => {
+  it('gives what the main-thread read-back gives, for intact and damaged tar streams', async () => {
+    const root = temp()
+    const tar = tarOf(root)
+    const header = tar.indexOf(Buffer.from('big/b.bin')) // a header in the middle of the stream
+    expect(header).toBeGreaterThan(0)
+    const badSum = Buffer.from(tar)
+    badSum[header + 3] = 0x5a // its name changed, its checksum not: node-tar refuses it
+    const garbage = Buffer.concat([tar.subarray(0, header), Buffer.alloc(1536, 'garbage!')])
+    const cases: [string, Buffer][] = [
+      ['intact', tar],
+      ['cut inside a member', tar.subarray(0, header + 512 + 20_000)],
+      ['cut between members', tar.subarray(0, header)],
+      ['a header with a bad checksum', badSum],
+      ['garbage for a header', garbage],
+      ['empty', Buffer.alloc(0)],
+    ]
+    for (const [what, bytes] of cases) {
+      const file = join(root, `${what.replaceAll(' ', '-')}.zst`)
+      writeFileSync(file, execFileSync('zstd', ['-q', '-c'], {input: bytes, maxBuffer: 64 * 1024 * 1024}))
+      const size = execFileSync('stat', ['-c', '%s', file]).toString().trim()
+      const main = await onMainThread(file, Number(size))
+      expect({what, outcome: await inThread(file, Number(size))}).toEqual({what, outcome: main})
+      if (what === 'intact') expect((main as {files: unknown[]}).files.length).toBeGreaterThan(5)
+      else expect('step' in main).toBe(true)
+    }
+    expect(readdirSync(root).filter((n) => n.endsWith('-decoded'))).toEqual([])
+  })
+
+  for (const [what, script] of [
+    ['exits 0 before it read all of its input', 'head -c 1000 >/dev/null; exit 0'],
+    ['exits 0 having written part of the stream', 'zstd -d -c -q | head -c 200000; exit 0'],
+    ['fails', 'cat >/dev/null; echo "zstd: out of luck" >&2; exit 2'],
+    ['fails having written part of the stream', 'zstd -d -c -q | head -c 100000; exit 3'],
+  ] as const) {
+    it(`refuses as the main thread does when the decoder ${what}, and leaves no FIFO`, async () => {
+      const root = temp()
+      const file = join(root, 'a.zst')
+      writeFileSync(file, execFileSync('zstd', ['-q', '-c'], {input: tarOf(root), maxBuffer: 64 * 1024 * 1024}))
+      const size = Number(execFileSync('stat', ['-c', '%s', file]).toString().trim())
+      const command = {program: 'sh', args: ['-c', script]}
+      const main = await onMainThread(file, size, command)
+      expect('step' in main).toBe(true)
+      expect(await inThread(file, size, command)).toEqual(main)
+      expect(readdirSync(root).sort()).toEqual(['a.zst', 'src'])
+    })
+  }
+
+  it('refuses a file of another size before it decodes it', async () => {
+    const root = temp()
+    const file = join(root, 'a.zst')
+    writeFileSync(file, execFileSync('zstd', ['-q', '-c'], {input: Buffer.alloc(10_240)}))
+    const outcome = await inThread(file, 1)
+    expect(outcome).toMatchObject({step: 'decode', message: expect.stringMatching(/bytes to decode, 1 written/)})
+  })
+
+  it('a FIFO a killed run left beside the archive is swept by the next run', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    makeTree(src)
+    const out = join(root, 'out')
+    mkdirSync(out)
+    // what a run killed (kill -9) in its read-back left: the FIFO under its temp name (a pid no process has)
+    execFileSync('mkfifo', [join(out, '.a.tar.zst.bk-partial-99999999-AbCdEf-decoded')])
+    execFileSync('mkfifo', [join(out, '.a.tar.zst.bk-partial-99999999-AbCdEf-body-decoded')])
+    await createArchiveWithManifest({cwd: src, file: join(out, 'a.tar.zst'), meta: testMeta})
+    expect(readdirSync(out).sort()).toEqual(['a.tar.zst'])
+  })
+})
