@@ -6,7 +6,7 @@
  * and the main thread sat idle half of the tail while the decoder waited on it.
  */
 import {spawnSync} from 'node:child_process'
-import {closeSync, openSync, rmSync} from 'node:fs'
+import {closeSync, fstatSync, openSync, rmSync} from 'node:fs'
 import {open} from 'node:fs/promises'
 import {Worker} from 'node:worker_threads'
 import {threadExecArgv} from '../fs/copy-thread.js'
@@ -42,10 +42,20 @@ export interface MembersThread {
   stop(): void
 }
 
-/** Makes a FIFO at `path`; false where the file system has none (the read-back then goes through Node's pipe). */
-function mkfifo(path: string): boolean {
-  const made = spawnSync('mkfifo', ['-m', '600', '--', path], {stdio: 'ignore'})
-  return made.status === 0
+/**
+ * Makes a FIFO at `path` and opens it O_RDWR (no wait for a reader; and the thread's open, for reading, does not wait
+ * for a writer while this end is open); undefined where the file system has none, or one that does not open as such
+ * (the read-back then goes through Node's pipe, as it did).
+ */
+function openFifo(path: string): number | undefined {
+  if (spawnSync('mkfifo', ['-m', '600', '--', path], {stdio: 'ignore'}).status !== 0) return undefined
+  let fd: number | undefined
+  try {
+    fd = openSync(path, 'r+')
+    if (fstatSync(fd).isFIFO()) return fd
+  } catch {}
+  if (fd !== undefined) closeSync(fd)
+  return undefined
 }
 
 const rebuilt = (e: {message: string; code?: string; tarCode?: string}): Error =>
@@ -88,7 +98,8 @@ export function membersThread(): MembersThread {
           const removeFifo = () => rmSync(fifo, {force: true})
           const unregisterFifo = onInterrupt(removeFifo, {sweep: true})
           try {
-            if (gone || !mkfifo(fifo)) {
+            const ours = gone ? undefined : openFifo(fifo)
+            if (ours === undefined) {
               // no thread, or no FIFO here: the members read on this thread, as they were
               const members = tarMembers(sink)
               await decodeFileInto(command, path, size, (chunk) => members.write(chunk))
@@ -99,7 +110,7 @@ export function membersThread(): MembersThread {
               sink.read(refused)
               return
             }
-            await decodeThrough(fifo, input.fd)
+            await decodeThrough(fifo, ours, input.fd)
           } finally {
             removeFifo()
             unregisterFifo()
@@ -111,9 +122,8 @@ export function membersThread(): MembersThread {
         void worker.terminate()
       }
 
-      async function decodeThrough(fifo: string, fd: number): Promise<void> {
-        // O_RDWR: no wait for a reader, and the thread's open does not wait for a writer while this end is open
-        let ours = openSync(fifo, 'r+')
+      async function decodeThrough(fifo: string, fifoFd: number, fd: number): Promise<void> {
+        let ours = fifoFd
         /**
          * Closes our end of the FIFO, once the thread opened it or never will: an open without a writer would wait
          * for good (and a thread blocked in a system call keeps the process from exiting).
