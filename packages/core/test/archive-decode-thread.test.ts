@@ -2,15 +2,16 @@
 // thread): for intact and damaged tar streams it gives exactly what the read-back on the main thread gives
 // (decodeFileInto feeding manifestForArchive): the same members, or the same refusal; a decoder that
 // fails or stops early is refused; the FIFO is gone afterwards, and one a killed run left is swept.
-import {execFileSync} from 'node:child_process'
-import {mkdirSync, readdirSync, writeFileSync} from 'node:fs'
-import {join} from 'node:path'
+import {execFileSync, spawn} from 'node:child_process'
+import {existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {afterAll, describe, expect, it} from 'vitest'
 import {membersThread} from '../src/archive/decode-thread.js'
 import {decodeFileInto} from '../src/archive/to-file.js'
 import {createArchiveWithManifest} from '../src/manifest/bk-archive.js'
 import {manifestForArchive} from '../src/manifest/build.js'
-import {cleanupTemp, temp, testMeta} from './archive-helpers.js'
+import {cleanupTemp, standInPath, temp, testMeta} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
 
 afterAll(() => cleanupTemp())
@@ -156,5 +157,48 @@ describe('the zstd read-back in a thread', () => {
     execFileSync('mkfifo', [join(out, '.a.tar.zst.bk-partial-99999999-AbCdEf-body-decoded')])
     await createArchiveWithManifest({cwd: src, file: join(out, 'a.tar.zst'), meta: testMeta})
     expect(readdirSync(out).sort()).toEqual(['a.tar.zst'])
+  })
+
+  it('a signal during the read-back ends the process, even with the FIFO still held open, and leaves nothing', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    makeTree(src)
+    const out = join(root, 'out')
+    mkdirSync(out)
+    const marks = join(root, 'marks')
+    mkdirSync(marks)
+    // `zstd -d`: a shell whose child holds its stdout (the FIFO) open, and outlives the shell's SIGKILL
+    const path = standInPath(root, {
+      zstd: `case "$1" in -d) sleep 600 & echo $! > ${marks}/sleeper; touch ${marks}/decoding; wait; exit 0;; esac\nexec "$REAL" "$@"`,
+    })
+    const here = dirname(fileURLToPath(import.meta.url))
+    const file = join(out, 'a.tar.zst')
+    const child = spawn(process.execPath, [join(here, 'archive-child.mjs'), 'create-manifested', src, file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {...process.env, PATH: path},
+    })
+    let told = ''
+    child.stdout.on('data', (d) => {
+      told += d
+    })
+    child.stderr.on('data', (d) => {
+      told += d
+    })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    try {
+      while (!existsSync(join(marks, 'decoding'))) {
+        if (child.exitCode !== null) throw new Error(`ended before its read-back: ${told}`)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300)) // (its thread then waits in its read)
+      child.kill('SIGTERM')
+      expect(await exited).toBe(143)
+      expect(told).not.toContain('done')
+      expect(readdirSync(out)).toEqual([]) // no archive, no partial file, no FIFO
+    } finally {
+      child.kill('SIGKILL')
+      const sleeper = Number(readFileSync(join(marks, 'sleeper'), 'utf8'))
+      if (sleeper > 0) process.kill(sleeper, 'SIGKILL')
+    }
   })
 })

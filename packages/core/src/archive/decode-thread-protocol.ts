@@ -5,6 +5,8 @@ export const IDLE = 0
 export const OPENING = 1
 export const OPENED = 2
 export const CANCELLED = 3
+/** `state[1]`: 1 once the process is about to exit (a signal): the thread stops after its current read. */
+export const STOP = 1
 
 /** A regular file (path, size, sha256) or a hard link (path, target), in the order of the tar stream. */
 export type MemberRecord = [string, number, string] | [string, string]

@@ -7,12 +7,14 @@
  * `state` (shared with the main thread) says where the FIFO's open stands: the main thread must not close its own
  * end of the FIFO while this thread may still open it (an open without a writer waits for good, and a thread blocked
  * in a system call keeps the process from exiting). IDLE -> OPENING (this thread, about to open) -> OPENED; or
- * IDLE -> CANCELLED (the main thread: this thread then never opens it).
+ * IDLE -> CANCELLED (the main thread: this thread then never opens it). On a signal the main thread sets `state[1]`
+ * and writes a byte into the FIFO: the read returns (whoever else still holds the FIFO open) and the thread ends, so
+ * that the process's exit, which waits for its threads, does not wait on a read.
  */
 import {closeSync, openSync, readSync} from 'node:fs'
 import {parentPort, workerData} from 'node:worker_threads'
 import {tarMembers} from '../manifest/tar-members.js'
-import {IDLE, type MemberRecord, OPENED, OPENING, type ThreadReply} from './decode-thread-protocol.js'
+import {IDLE, type MemberRecord, OPENED, OPENING, STOP, type ThreadReply} from './decode-thread-protocol.js'
 
 /** Bytes per read (a pipe gives at most what it holds: 64 KiB, unless its size was raised). */
 const READ = 1024 * 1024
@@ -68,6 +70,7 @@ async function decode(fifo: string): Promise<void> {
   try {
     for (;;) {
       const n = readSync(fd, buffer, 0, READ, null)
+      if (Atomics.load(state, 1) === STOP) return // the process exits: no answer is awaited
       if (n === 0) break
       if (failure !== undefined) continue // read on to the end: the decompressor must not block on its output
       try {

@@ -6,13 +6,13 @@
  * and the main thread sat idle half of the tail while the decoder waited on it.
  */
 import {spawnSync} from 'node:child_process'
-import {closeSync, fstatSync, openSync, rmSync} from 'node:fs'
+import {closeSync, constants, fstatSync, openSync, rmSync, writeSync} from 'node:fs'
 import {open} from 'node:fs/promises'
 import {Worker} from 'node:worker_threads'
 import {threadExecArgv} from '../fs/copy-thread.js'
 import {type TarMembersReadElsewhere, tarMembers} from '../manifest/tar-members.js'
 import {onInterrupt} from '../safety/interrupt.js'
-import {CANCELLED, IDLE, OPENING, type ThreadReply} from './decode-thread-protocol.js'
+import {CANCELLED, IDLE, OPENING, STOP, type ThreadReply} from './decode-thread-protocol.js'
 import {run, trailingJunk} from './native.js'
 import {decodeFileInto} from './to-file.js'
 
@@ -58,6 +58,25 @@ function openFifo(path: string): number | undefined {
   return undefined
 }
 
+/**
+ * Before the process exits on a signal: the thread stops after its current read, and a byte in the FIFO ends a read
+ * that waits (a killed decoder's own child, a wrapper script's, may hold the FIFO open: no end of file would come).
+ */
+function wakeFor(state: Int32Array): (fifo: string) => void {
+  return (fifo) => {
+    Atomics.store(state, 1, STOP)
+    try {
+      // no reader: ENXIO (the thread is not reading); a full FIFO: EAGAIN (the thread is not waiting)
+      const fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)
+      try {
+        writeSync(fd, Buffer.alloc(1))
+      } finally {
+        closeSync(fd)
+      }
+    } catch {}
+  }
+}
+
 const rebuilt = (e: {message: string; code?: string; tarCode?: string}): Error =>
   Object.assign(
     new Error(e.message),
@@ -67,8 +86,9 @@ const rebuilt = (e: {message: string; code?: string; tarCode?: string}): Error =
 
 /** Starts the thread; it waits (not keeping the process alive) for decode() or stop(). */
 export function membersThread(): MembersThread {
-  const shared = new SharedArrayBuffer(4)
+  const shared = new SharedArrayBuffer(8)
   const state = new Int32Array(shared)
+  const wake = wakeFor(state)
   const worker = new Worker(THREAD, {workerData: {state: shared}, execArgv: threadExecArgv()})
   worker.unref()
   let gone: Error | undefined
@@ -171,6 +191,7 @@ export function membersThread(): MembersThread {
           const unregister = onInterrupt(() => {
             started.child.kill('SIGKILL')
             release()
+            wake(fifo)
           })
           try {
             worker.ref()
