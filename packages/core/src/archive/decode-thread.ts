@@ -24,7 +24,7 @@ const THREAD = import.meta.url.endsWith('.ts')
 /** The FIFO of a file's read-back: a name under the file's own (a temp's), which the partial-file sweep removes. */
 export const fifoOf = (path: string) => `${path}-decoded`
 
-/** A thread started ahead (while the archive is still written), for one read-back. */
+/** A thread for one read-back. */
 export interface MembersThread {
   /**
    * As decodeFileInto with tarMembers(sink) as its tap, the members read in the thread: rejects when the file is not
@@ -38,8 +38,8 @@ export interface MembersThread {
     size: number,
     sink: TarMembersReadElsewhere,
   ): Promise<void>
-  /** The thread is not needed (the write failed before its read-back). */
-  stop(): void
+  /** The thread is not needed (the write failed before its read-back): resolves once it is gone. */
+  stop(): Promise<void>
 }
 
 /**
@@ -91,6 +91,11 @@ export function membersThread(): MembersThread {
   const wake = wakeFor(state)
   const worker = new Worker(THREAD, {workerData: {state: shared}, execArgv: threadExecArgv()})
   worker.unref()
+  // a thread terminated while it starts may still open its event loop's descriptors after: stopped once it runs
+  const running = new Promise<void>((resolve) => {
+    worker.once('online', () => resolve())
+    worker.once('exit', () => resolve())
+  })
   let gone: Error | undefined
   let onReply: ((m: ThreadReply) => void) | undefined
   let onGone: ((error: Error) => void) | undefined
@@ -105,8 +110,9 @@ export function membersThread(): MembersThread {
     onGone?.(error)
   })
   return {
-    stop() {
-      void worker.terminate()
+    async stop() {
+      await running
+      await worker.terminate()
     },
     async decode(command, path, size, sink) {
       try {
@@ -139,7 +145,7 @@ export function membersThread(): MembersThread {
           await input.close()
         }
       } finally {
-        void worker.terminate()
+        await worker.terminate() // (its files gone too: its event loop's own descriptors)
       }
 
       async function decodeThrough(fifo: string, fifoFd: number, fd: number): Promise<void> {
