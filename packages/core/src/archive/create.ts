@@ -10,10 +10,12 @@ import {pathExists} from '../fs/paths.js'
 import {walk} from '../fs/walk.js'
 import {fileSink} from '../fs/write-all.js'
 import {writeBehind} from '../fs/write-behind.js'
+import type {TarMembersReadElsewhere} from '../manifest/tar-members.js'
 import {atomicFile} from '../safety/atomic.js'
 import {pidAlive} from '../safety/pid.js'
 import {stepProgress} from '../ui/progress.js'
 import {compressionOf, requireZstd} from './compression.js'
+import {membersThread} from './decode-thread.js'
 import {compressorCommand, decodeCheck, fastCompressor, gnuTar, gnuTarStream} from './native.js'
 import {normalizeName} from './read.js'
 import {nodeTar} from './tar-lib.js'
@@ -36,6 +38,11 @@ export interface WrittenTar {
 /** Extra stages for createBkArchive: `tap` sees every uncompressed tar byte, in order. */
 export interface WriteHooks {
   tap?: (chunk: Buffer) => void
+  /**
+   * The tap's members, for a read-back that reads the tar stream in a thread of its own (zstd's: decode-thread.ts)
+   * instead of calling `tap`: it gives them here, then its verdict on the whole stream. With a tap only.
+   */
+  members?: TarMembersReadElsewhere
   /** Other files of ours that may sit inside cwd (temp files) and must not be archived. */
   exclude?: string[]
   /** The caller hashes the output itself (createBkArchive copies it once more): `sha256` comes back ''. */
@@ -89,7 +96,7 @@ export async function checkCreate(options: CreateArchiveOptions): Promise<Compre
 const writing = new Set<string>()
 
 /**
- * Remove the partial files of `file` (`.<name>.bk-partial-<pid>-…`, regular files) that killed runs left: those of a
+ * Remove the partial files of `file` (`.<name>.bk-partial-<pid>-…`, regular files and FIFOs) that killed runs left: those of a
  * process that is gone, and those of this very pid that this process is not writing. A run killed the hard way
  * (kill -9, the OOM killer, a power cut) removes nothing, and bk as a container's main process has the same pid in
  * every run: a sweep that passed over its own pid's names would keep such a file for good.
@@ -111,7 +118,8 @@ async function sweepPartials(file: string): Promise<void> {
     const path = join(dir, name)
     if (pid === process.pid ? [...writing].some((own) => path.startsWith(own)) : pidAlive(pid)) continue
     const st = await lstat(path).catch(() => undefined)
-    if (st?.isFile()) await rm(path, {force: true})
+    // (a FIFO: a zstd read-back's, decode-thread.ts)
+    if (st?.isFile() || st?.isFIFO()) await rm(path, {force: true})
   }
 }
 
@@ -480,7 +488,13 @@ async function decodeCheckFor(
     // compressor (a short tail), instead of Node relaying every compressed byte into it while both compete for the
     // cores (-17% CPU for a 256 MiB IOTstack backup). pigz -d is too slow for that tail: it runs alongside, fed by
     // Node. Either way it verifies every gzip member's / zstd frame's checksum, as decodeCheck does.
-    if (compression === 'zstd') return {after: (path, bytes) => decodeFileInto(decoder, path, bytes, tap)}
+    if (compression === 'zstd') {
+      const members = hooks.members
+      if (!members) return {after: (path, bytes) => decodeFileInto(decoder, path, bytes, tap)}
+      // (a thread started ahead, while the archive is written, would save ~0.1 s of the tail; but one stopped while
+      // it starts may leave its event loop's descriptors open a moment after the write failed)
+      return {after: (path, bytes) => membersThread().decode(decoder, path, bytes, members)}
+    }
     return {during: decodeInto(decoder, tap)}
   }
   if (!hooks.verify) return {}

@@ -37,6 +37,7 @@ export async function createArchiveWithManifest(
         const collector = manifestForArchive(options.meta)
         const written = await writeTar(tmp, options, compression, {
           tap: (chunk) => collector.write(chunk),
+          members: collector.members,
           verify: true,
         })
         const manifest = await collector.finish()
@@ -77,7 +78,7 @@ export async function createBkArchive(options: BkArchiveOptions): Promise<Archiv
                 (options.prefix !== undefined || path !== MANIFEST_NAME) && (userFilter ? userFilter(path) : true),
             },
             compression,
-            {tap: (chunk) => collector.write(chunk), exclude: [tmp], skipHash: true},
+            {tap: (chunk) => collector.write(chunk), members: collector.members, exclude: [tmp], skipHash: true},
           )
           const manifest = await collector.finish()
           options.complete?.(manifest)

@@ -2,7 +2,7 @@ import {readFileSync} from 'node:fs'
 import {hashArchiveMembers} from '../archive/read.js'
 import {sha256File} from '../fs/hash.js'
 import {walk} from '../fs/walk.js'
-import {tarMembers} from './tar-members.js'
+import {type TarMembersReadElsewhere, tarMembers} from './tar-members.js'
 import {MANIFEST_NAME, type Manifest, type ManifestFile, type ManifestMeta} from './types.js'
 
 let coreVersion: string | undefined
@@ -78,6 +78,11 @@ export async function buildArchiveManifest(file: string, meta: ManifestMeta): Pr
 export interface ArchiveManifestCollector {
   /** Feed every uncompressed tar byte, in order. */
   write(chunk: Buffer): void
+  /**
+   * Instead of `write`: the members as a reader of the tar stream in another thread found them (WriteHooks.members),
+   * then its verdict on the whole stream (`read`), which `finish()` gives.
+   */
+  members: TarMembersReadElsewhere
   /** After the last byte: the manifest of the members seen. */
   finish(): Promise<Manifest>
 }
@@ -89,23 +94,31 @@ export interface ArchiveManifestCollector {
 export function manifestForArchive(meta: ManifestMeta): ArchiveManifestCollector {
   const files: ManifestFile[] = []
   const digests = new Map<string, ManifestFile>()
-  const members = tarMembers({
-    file(path, size, sha256) {
+  const sink = {
+    file(path: string, size: number, sha256: string) {
       if (path === MANIFEST_NAME) return
       const file = {path, size, sha256}
       digests.set(path, file)
       files.push(file)
     },
-    link(path, target) {
+    link(path: string, target: string) {
       const known = digests.get(target)
       if (!known) return
       const file = {...known, path}
       digests.set(path, file)
       files.push(file)
     },
-  })
+  }
+  const members = tarMembers(sink)
   let failure: unknown
+  let readElsewhere: {refusal: unknown} | undefined
   return {
+    members: {
+      ...sink,
+      read(refusal) {
+        readElsewhere = {refusal}
+      },
+    },
     write(chunk) {
       if (failure) throw failure
       try {
@@ -117,6 +130,10 @@ export function manifestForArchive(meta: ManifestMeta): ArchiveManifestCollector
     },
     async finish() {
       if (failure) throw failure
+      if (readElsewhere) {
+        if (readElsewhere.refusal !== undefined) throw readElsewhere.refusal
+        return completeManifest(meta, files)
+      }
       await members.end()
       return completeManifest(meta, files)
     },

@@ -19,6 +19,7 @@ export {
   writeSidecar,
 } from './io.js'
 export {validateManifest} from './schema.js'
+export type {TarMemberSink, TarMembersReadElsewhere} from './tar-members.js'
 export {
   type Component,
   type DatabaseComponent,

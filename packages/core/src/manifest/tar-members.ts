@@ -13,6 +13,7 @@ import {nodeTar} from '../archive/tar-lib.js'
 
 const BLOCK = 512
 
+/** Where tarMembers gives the members it read, in the order of the stream. */
 export interface TarMemberSink {
   /** A regular file's path (as in the archive, normalized), size and sha256, once its last byte went by. */
   file(path: string, size: number, sha256: string): void
@@ -20,9 +21,24 @@ export interface TarMemberSink {
   link(path: string, target: string): void
 }
 
-/** Feed every byte of the tar stream, in order, to `write`; `end()` rejects as node-tar's strict Parser would, and
- * also when the stream lacks its end-of-archive blocks (see cut). */
-export function tarMembers(sink: TarMemberSink): {write(chunk: Buffer): void; end(): Promise<void>} {
+/**
+ * A sink fed by a reader of the tar stream elsewhere (decode-thread.ts: tarMembers in a thread): `read()` once that
+ * reader took the whole stream, with end()'s refusal if it refused it (undefined: it passed).
+ */
+export interface TarMembersReadElsewhere extends TarMemberSink {
+  read(refusal: unknown): void
+}
+
+/**
+ * Feed every byte of the tar stream, in order, to `write`; `end()` rejects as node-tar's strict Parser would, and
+ * also when the stream lacks its end-of-archive blocks (see cut). `reused`: the caller reuses a chunk's buffer once
+ * `write` returned (a thread's read buffer); node-tar's Parser, which may keep part of a chunk, then gets copies.
+ */
+export function tarMembers(
+  sink: TarMemberSink,
+  options: {reused?: boolean} = {},
+): {write(chunk: Buffer): void; end(): Promise<void>} {
+  const own = (chunk: Buffer) => (options.reused ? Buffer.from(chunk) : chunk)
   let parser: ReturnType<typeof nodeParser> | undefined
   let entries = 0
   // the current regular file
@@ -44,7 +60,7 @@ export function tarMembers(sink: TarMemberSink): {write(chunk: Buffer): void; en
     parser = nodeParser(sink, entries > 0)
     if (entries > 0) parser.parser.write(resumeBlock())
     if (zeroBlocks === 1) parser.parser.write(Buffer.alloc(BLOCK)) // a lone zero block, then something else
-    for (const chunk of rest) if (chunk.length) parser.parser.write(chunk)
+    for (const chunk of rest) if (chunk.length) parser.parser.write(own(chunk))
   }
 
   /** Reads a plain header; false (nothing consumed) when node-tar must read it. */
@@ -81,7 +97,7 @@ export function tarMembers(sink: TarMemberSink): {write(chunk: Buffer): void; en
       if (parser) {
         const failure = parser.failure()
         if (failure) throw failure
-        parser.parser.write(chunk)
+        parser.parser.write(own(chunk))
         return
       }
       let off = 0

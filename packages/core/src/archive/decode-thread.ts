@@ -1,0 +1,225 @@
+/**
+ * The zstd read-back of a finished archive (decodeFileInto's work) with the tar stream kept off the main thread:
+ * `zstd -d` reads the file and writes into a FIFO beside it, and a thread (decode-thread-worker.ts) reads that FIFO
+ * with blocking reads and hashes the members itself (tarMembers); only the members and the verdicts come back.
+ * Through Node's own pipe reading, each 64 KiB pipe read was an event-loop turn and a new Buffer on the main thread,
+ * and the main thread sat idle half of the tail while the decoder waited on it.
+ */
+import {spawnSync} from 'node:child_process'
+import {closeSync, constants, fstatSync, openSync, rmSync, writeSync} from 'node:fs'
+import {open} from 'node:fs/promises'
+import {Worker} from 'node:worker_threads'
+import {threadExecArgv} from '../fs/copy-thread.js'
+import {type TarMembersReadElsewhere, tarMembers} from '../manifest/tar-members.js'
+import {onInterrupt} from '../safety/interrupt.js'
+import {CANCELLED, IDLE, OPENING, STOP, type ThreadReply} from './decode-thread-protocol.js'
+import {run, trailingJunk} from './native.js'
+import {decodeFileInto} from './to-file.js'
+
+/** The thread's script, beside this module once built (dist/archive/); run from the sources (tests), the built one. */
+const THREAD = import.meta.url.endsWith('.ts')
+  ? new URL('../../dist/archive/decode-thread-worker.js', import.meta.url)
+  : new URL('./decode-thread-worker.js', import.meta.url)
+
+/** The FIFO of a file's read-back: a name under the file's own (a temp's), which the partial-file sweep removes. */
+export const fifoOf = (path: string) => `${path}-decoded`
+
+/** A thread for one read-back. */
+export interface MembersThread {
+  /**
+   * As decodeFileInto with tarMembers(sink) as its tap, the members read in the thread: rejects when the file is not
+   * `size` bytes, the decoder fails (exit status, trailing junk) or the members' reader refused a chunk (in that
+   * order); then `sink.read()` gets end()'s refusal, if any (a stream cut short). The decoder and the thread are
+   * gone, and the FIFO removed, when it settles.
+   */
+  decode(
+    command: {program: string; args: string[]},
+    path: string,
+    size: number,
+    sink: TarMembersReadElsewhere,
+  ): Promise<void>
+  /** The thread is not needed (the write failed before its read-back): resolves once it is gone. */
+  stop(): Promise<void>
+}
+
+/**
+ * Makes a FIFO at `path` and opens it O_RDWR (no wait for a reader; and the thread's open, for reading, does not wait
+ * for a writer while this end is open); undefined where the file system has none, or one that does not open as such
+ * (the read-back then goes through Node's pipe, as it did).
+ */
+function openFifo(path: string): number | undefined {
+  if (spawnSync('mkfifo', ['-m', '600', '--', path], {stdio: 'ignore'}).status !== 0) return undefined
+  let fd: number | undefined
+  try {
+    fd = openSync(path, 'r+')
+    if (fstatSync(fd).isFIFO()) return fd
+  } catch {}
+  if (fd !== undefined) closeSync(fd)
+  return undefined
+}
+
+/**
+ * Before the process exits on a signal: the thread stops after its current read, and a byte in the FIFO ends a read
+ * that waits (a killed decoder's own child, a wrapper script's, may hold the FIFO open: no end of file would come).
+ */
+function wakeFor(state: Int32Array): (fifo: string) => void {
+  return (fifo) => {
+    Atomics.store(state, 1, STOP)
+    try {
+      // no reader: ENXIO (the thread is not reading); a full FIFO: EAGAIN (the thread is not waiting)
+      const fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)
+      try {
+        writeSync(fd, Buffer.alloc(1))
+      } finally {
+        closeSync(fd)
+      }
+    } catch {}
+  }
+}
+
+const rebuilt = (e: {message: string; code?: string; tarCode?: string}): Error =>
+  Object.assign(
+    new Error(e.message),
+    e.code === undefined ? {} : {code: e.code},
+    e.tarCode === undefined ? {} : {tarCode: e.tarCode},
+  )
+
+/** Starts the thread; it waits (not keeping the process alive) for decode() or stop(). */
+export function membersThread(): MembersThread {
+  const shared = new SharedArrayBuffer(8)
+  const state = new Int32Array(shared)
+  const wake = wakeFor(state)
+  const worker = new Worker(THREAD, {workerData: {state: shared}, execArgv: threadExecArgv()})
+  worker.unref()
+  // a thread terminated while it starts may still open its event loop's descriptors after: stopped once it runs
+  const running = new Promise<void>((resolve) => {
+    worker.once('online', () => resolve())
+    worker.once('exit', () => resolve())
+  })
+  let gone: Error | undefined
+  let onReply: ((m: ThreadReply) => void) | undefined
+  let onGone: ((error: Error) => void) | undefined
+  worker.on('message', (m: ThreadReply) => onReply?.(m))
+  worker.on('error', (error) => {
+    gone ??= error
+    onGone?.(error)
+  })
+  worker.on('exit', (code) => {
+    const error = new Error(`the decode thread stopped (exit code ${code})`)
+    gone ??= error
+    onGone?.(error)
+  })
+  return {
+    async stop() {
+      await running
+      await worker.terminate()
+    },
+    async decode(command, path, size, sink) {
+      try {
+        const input = await open(path, 'r')
+        try {
+          const st = await input.stat()
+          if (st.size !== size) throw new Error(`${path}: ${st.size} bytes to decode, ${size} written`)
+          const fifo = fifoOf(path)
+          const removeFifo = () => rmSync(fifo, {force: true})
+          const unregisterFifo = onInterrupt(removeFifo, {sweep: true})
+          try {
+            const ours = gone ? undefined : openFifo(fifo)
+            if (ours === undefined) {
+              // no thread, or no FIFO here: the members read on this thread, as they were
+              const members = tarMembers(sink)
+              await decodeFileInto(command, path, size, (chunk) => members.write(chunk))
+              let refused: unknown
+              await members.end().catch((error: unknown) => {
+                refused = error ?? new Error('refused')
+              })
+              sink.read(refused)
+              return
+            }
+            await decodeThrough(fifo, ours, input.fd)
+          } finally {
+            removeFifo()
+            unregisterFifo()
+          }
+        } finally {
+          await input.close()
+        }
+      } finally {
+        await worker.terminate() // (its files gone too: its event loop's own descriptors)
+      }
+
+      async function decodeThrough(fifo: string, fifoFd: number, fd: number): Promise<void> {
+        let ours = fifoFd
+        /**
+         * Closes our end of the FIFO, once the thread opened it or never will: an open without a writer would wait
+         * for good (and a thread blocked in a system call keeps the process from exiting).
+         */
+        const release = () => {
+          if (ours < 0) return
+          if (Atomics.compareExchange(state, 0, IDLE, CANCELLED) === OPENING) Atomics.wait(state, 0, OPENING, 1000)
+          closeSync(ours)
+          ours = -1
+        }
+        let endRefusal: unknown
+        let threadRefusal: unknown
+        let threadGone: Error | undefined
+        let settle = () => {}
+        const finished = new Promise<void>((resolve) => {
+          settle = resolve
+        })
+        let child: ReturnType<typeof run>['child'] | undefined
+        let answered = false
+        onGone = (error) => {
+          if (answered) return // its exit after its answer
+          threadGone ??= error
+          release()
+          // its read end may stay open (a thread does not close its files): the decoder would block on a full pipe
+          child?.kill('SIGKILL')
+          settle()
+        }
+        onReply = (m) => {
+          if ('opened' in m) release()
+          else if ('members' in m) {
+            for (const r of m.members) r.length === 3 ? sink.file(r[0], r[1], r[2]) : sink.link(r[0], r[1])
+          } else if ('done' in m) {
+            answered = true
+            settle()
+          } else if ('error' in m) {
+            answered = true
+            if (m.error.ended) endRefusal = rebuilt(m.error)
+            else threadRefusal = rebuilt(m.error)
+            settle()
+          }
+        }
+        try {
+          const started = run(command.program, command.args, ours, fd)
+          child = started.child
+          const unregister = onInterrupt(() => {
+            started.child.kill('SIGKILL')
+            release()
+            wake(fifo)
+          })
+          try {
+            worker.ref()
+            worker.postMessage({fifo})
+            const refused = (await started.exited) ?? trailingJunk(command.program, started.stderr())
+            // the decoder is gone (its end of the FIFO closed), ours closes once the thread opened it: the thread
+            // reads to the end and answers
+            await finished
+            if (threadGone) throw threadGone
+            if (refused) throw refused
+            if (threadRefusal !== undefined) throw threadRefusal
+            sink.read(endRefusal)
+          } finally {
+            unregister()
+            if (started.child.exitCode === null && started.child.signalCode === null) started.child.kill('SIGKILL')
+          }
+        } finally {
+          release()
+          onReply = undefined
+          onGone = undefined
+        }
+      }
+    },
+  }
+}
