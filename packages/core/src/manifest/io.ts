@@ -35,8 +35,13 @@ export function manifestTextChunks(manifest: Manifest, where: string): Buffer[] 
   const out = [Buffer.from(`${head.slice(0, -tail.length)}"files": [\n`)]
   for (let from = 0; from < files.length; from += MANIFEST_CHUNK) {
     const chunk = files.slice(from, from + MANIFEST_CHUNK)
-    // each entry as JSON.stringify(manifest, null, 2) writes it, two levels deep
-    const text = chunk.map((f) => `    ${JSON.stringify(f, null, 2).replaceAll('\n', '\n    ')}`).join(',\n')
+    // the entries as JSON.stringify(manifest, null, 2) writes them, two levels deep: the same call on a manifest
+    // of this chunk alone, its two first and two last lines cut (one native call, not one per entry)
+    const whole = JSON.stringify({files: chunk}, null, 2)
+    const text = whole.slice(
+      whole.indexOf('\n', whole.indexOf('\n') + 1) + 1,
+      whole.lastIndexOf('\n', whole.lastIndexOf('\n') - 1),
+    )
     out.push(Buffer.from(from + MANIFEST_CHUNK < files.length ? `${text},\n` : `${text}\n  ]\n}\n`))
   }
   return out
