@@ -26,35 +26,26 @@ const ZSTD = {program: 'zstd', args: ['-d', '-c', '-q']}
 type Outcome = {files: unknown} | {refused: string}
 const refusal = (error: unknown) => ({refused: (error as Error).message.replace(/\d+/g, 'N')})
 
-/** The read-back as it is on the main thread: decodeFileInto's chunks to the collector. */
-async function onMainThread(file: string, size: number, command = ZSTD): Promise<Outcome> {
+type Collector = ReturnType<typeof manifestForArchive>
+
+/** A read-back of `file` into a collector by `decode`: the members it lists, or the refusal (the decode's or finish's). */
+async function readBack(decode: (collector: Collector) => Promise<void>): Promise<Outcome> {
   const collector = manifestForArchive({...testMeta, created: 'x'})
   try {
-    await decodeFileInto(command, file, size, (chunk) => collector.write(chunk))
-  } catch (error) {
-    return refusal(error)
-  }
-  try {
+    await decode(collector)
     return {files: (await collector.finish()).files}
   } catch (error) {
     return refusal(error)
   }
 }
 
+/** The read-back as it is on the main thread: decodeFileInto's chunks to the collector. */
+const onMainThread = (file: string, size: number, command = ZSTD) =>
+  readBack((collector) => decodeFileInto(command, file, size, (chunk) => collector.write(chunk)))
+
 /** The same read-back in the thread. */
-async function inThread(file: string, size: number, command = ZSTD): Promise<Outcome> {
-  const collector = manifestForArchive({...testMeta, created: 'x'})
-  try {
-    await membersThread().decode(command, file, size, collector.members)
-  } catch (error) {
-    return refusal(error)
-  }
-  try {
-    return {files: (await collector.finish()).files}
-  } catch (error) {
-    return refusal(error)
-  }
-}
+const inThread = (file: string, size: number, command = ZSTD) =>
+  readBack((collector) => membersThread().decode(command, file, size, collector.members))
 
 /** A tar stream of a tree with long names (pax / GNU long-name members) and files larger than a pipe's 64 KiB. */
 function tarOf(root: string): Buffer {
