@@ -5,7 +5,7 @@
 // replaced ones are kept as <path>.old-<time>); a stale -wal/-shm of the target is moved away with them.
 import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {copyFile, mkdir, open, readdir, readFile, rm, stat} from 'node:fs/promises'
+import {copyFile, mkdir, open, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 import {loadSqlite} from '../../db/drivers.js'
 import {BkError} from '../../errors.js'
@@ -27,7 +27,7 @@ import type {FollowedFolder} from './files.js'
 import {filesAsOf, objectPath, readFilesLogs} from './files.js'
 import {readMarker} from './follower.js'
 import {FOLLOW_MARKER, type FollowManifest, generationsDir, listGenerations, readManifests} from './location.js'
-import {FRAME_HEADER_LEN} from './wal.js'
+import {replayFrames} from './replay.js'
 
 /** What to restore: the database file and the followed folders, and to when. */
 export interface SqliteFollowRestoreOptions {
@@ -113,22 +113,20 @@ export async function buildFollowedDb(chosen: Chosen, dest: string): Promise<str
   await copyFile(snap, dest)
   const fh = await open(dest, 'r+')
   try {
+    let size = (await fh.stat()).size
+    // one buffer for every segment, as large as the largest (64 MiB at most): one per segment, or one grown from
+    // segment to segment, kept the last one alive beside the next until a collection
+    let buffer = Buffer.allocUnsafeSlow(Math.max(0, ...chosen.segments.map((s) => s.manifest.bytes)))
     for (const {manifest: m, commits} of chosen.segments) {
       const path = join(chosen.dir, m.file)
-      const data = await readFile(path)
+      const data = await readWhole(path, (bytes) => {
+        if (buffer.length < bytes) buffer = Buffer.allocUnsafeSlow(bytes)
+        return buffer.subarray(0, bytes)
+      })
       if (createHash('sha256').update(data).digest('hex') !== m.sha256) {
         throw new BkError(`${path} does not match its manifest's sha256; the location is damaged (run --verify)`)
       }
-      const ps = m.pageSize
-      const frameLen = FRAME_HEADER_LEN + ps
-      const lastFrame = m.commits![commits - 1]!.frame
-      for (let i = 0; i <= lastFrame; i++) {
-        const frame = data.subarray(i * frameLen, (i + 1) * frameLen)
-        const pgno = frame.readUInt32BE(0)
-        await fh.write(frame, FRAME_HEADER_LEN, ps, (pgno - 1) * ps)
-        const size = frame.readUInt32BE(4)
-        if (size > 0) await fh.truncate(size * ps)
-      }
+      size = replayFrames(fh.fd, size, data, m.pageSize, m.commits![commits - 1]!.frame, path)
     }
     await fh.sync()
   } finally {
@@ -145,6 +143,23 @@ export async function buildFollowedDb(chosen: Chosen, dest: string): Promise<str
     return answer
   } finally {
     db.close()
+  }
+}
+
+/** A file's bytes, read into the buffer `into` gives for its size. */
+async function readWhole(path: string, into: (size: number) => Buffer): Promise<Buffer> {
+  const fh = await open(path, 'r')
+  try {
+    const data = into((await fh.stat()).size)
+    for (let at = 0; at < data.length; ) {
+      const {bytesRead} = await fh.read(data, at, data.length - at, at)
+      if (bytesRead === 0)
+        throw new BkError(`${path} is shorter than it was a moment ago; the location changed under the restore`)
+      at += bytesRead
+    }
+    return data
+  } finally {
+    await fh.close()
   }
 }
 

@@ -1,0 +1,106 @@
+import {randomBytes} from 'node:crypto'
+import {closeSync, ftruncateSync, openSync, readFileSync, writeFileSync, writeSync} from 'node:fs'
+import {join} from 'node:path'
+import {tempDir} from '@bkcli/testkit'
+import {describe, expect, it} from 'vitest'
+import {replayFrames} from '../src/follow/sqlite/replay.js'
+import {FRAME_HEADER_LEN} from '../src/follow/sqlite/wal.js'
+
+const PAGE = 512
+
+/** A seeded generator (mulberry32): a failing case can be run again. */
+function random(seed: number): (n: number) => number {
+  let a = seed >>> 0
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n)
+  }
+}
+
+/** Frames (header: page number, commit size; then the page) as a segment holds them. */
+function segment(frames: {page: number; commit: number}[]): Buffer {
+  return Buffer.concat(
+    frames.map(({page, commit}) => {
+      const header = Buffer.alloc(FRAME_HEADER_LEN)
+      header.writeUInt32BE(page, 0)
+      header.writeUInt32BE(commit, 4)
+      return Buffer.concat([header, randomBytes(PAGE)])
+    }),
+  )
+}
+
+/** The replay as restore did it before: every frame in order, written, and truncated at each commit. */
+function replayInOrder(fd: number, frames: Buffer, last: number): void {
+  const frameLen = FRAME_HEADER_LEN + PAGE
+  for (let i = 0; i <= last; i++) {
+    const at = i * frameLen
+    writeSync(fd, frames, at + FRAME_HEADER_LEN, PAGE, (frames.readUInt32BE(at) - 1) * PAGE)
+    const size = frames.readUInt32BE(at + 4)
+    if (size > 0) ftruncateSync(fd, size * PAGE)
+  }
+}
+
+describe('replayFrames', () => {
+  it('leaves the bytes a replay of every frame in order leaves: rewrites, shrinking and growing commits', () => {
+    const dir = tempDir()
+    let rewritten = 0
+    for (let seed = 1; seed <= 400; seed++) {
+      const r = random(seed)
+      const initial = randomBytes(r(24) * PAGE)
+      const count = 1 + r(60)
+      const frames = Array.from({length: count}, (_, i) => ({
+        // a few hot pages and a wide range: rewrites, holes, pages past a later commit's size
+        page: r(3) === 0 ? 1 + r(3) : 1 + r(32),
+        commit: i === count - 1 || r(4) === 0 ? 1 + r(32) : 0,
+      }))
+      if (new Set(frames.map((f) => f.page)).size < frames.length) rewritten++
+      const data = segment(frames)
+      // a manifest may replay up to an earlier commit (--as-of): the frames after it are not applied
+      const commits = frames.flatMap((f, i) => (f.commit > 0 ? [i] : []))
+      const last = commits[r(commits.length)]!
+      const expected = join(dir, `${seed}.expected`)
+      const actual = join(dir, `${seed}.actual`)
+      writeFileSync(expected, initial)
+      writeFileSync(actual, initial)
+      const e = openSync(expected, 'r+')
+      const a = openSync(actual, 'r+')
+      let size: number
+      try {
+        replayInOrder(e, data, last)
+        size = replayFrames(a, initial.length, data, PAGE, last, actual)
+      } finally {
+        closeSync(e)
+        closeSync(a)
+      }
+      const want = readFileSync(expected)
+      expect({seed, size, bytes: readFileSync(actual).equals(want)}).toEqual({seed, size: want.length, bytes: true})
+    }
+    expect(rewritten).toBeGreaterThan(300) // most cases rewrite a page: the newest image is what counts
+  })
+
+  it('refuses a last commit that is not a commit frame, or past the segment, before writing anything', () => {
+    const dir = tempDir()
+    const file = join(dir, 'db')
+    const initial = randomBytes(4 * PAGE)
+    writeFileSync(file, initial)
+    const data = segment([
+      {page: 1, commit: 0},
+      {page: 2, commit: 3},
+    ])
+    const fd = openSync(file, 'r+')
+    try {
+      expect(() => replayFrames(fd, initial.length, data, PAGE, 0, 'seg-1.wal')).toThrow(
+        "seg-1.wal: its manifest's last commit (frame 0) is not a commit frame; the location is damaged (run --verify)",
+      )
+      expect(() => replayFrames(fd, initial.length, data, PAGE, 2, 'seg-1.wal')).toThrow(
+        "seg-1.wal: its manifest's last commit (frame 2) is past its end; the location is damaged (run --verify)",
+      )
+    } finally {
+      closeSync(fd)
+    }
+    expect(readFileSync(file).equals(initial)).toBe(true)
+  })
+})
