@@ -98,6 +98,12 @@ describe('SqliteFollower in process', () => {
       {info() {}, note() {}, shipped: (s) => seen.push(s)},
     )
     const running = follower.run()
+    // a follower that stopped early fails the test with its reason, not a wait for a shipment that never comes
+    let ended: unknown
+    running.then(
+      (r) => (ended = r),
+      (error) => (ended = error),
+    )
     // one insert per shipment: wait for each to be shipped before the next
     for (let i = 0; i < 40; i++) {
       const before = seen.filter((s) => s.kind === 'wal').length
@@ -106,7 +112,10 @@ describe('SqliteFollower in process', () => {
         '-e',
         `const D = require(${JSON.stringify(sqliteModule)}); new D(${JSON.stringify(db)}, {timeout: 30000}).prepare('INSERT INTO t (pad) VALUES (?)').run('row ${i}')`,
       ])
-      while (seen.filter((s) => s.kind === 'wal').length === before) await new Promise((r) => setTimeout(r, 2))
+      while (seen.filter((s) => s.kind === 'wal').length === before) {
+        expect({insert: i, followerEnded: ended}).toEqual({insert: i, followerEnded: undefined})
+        await new Promise((r) => setTimeout(r, 2))
+      }
     }
     follower.stop('done')
     const result = await running
