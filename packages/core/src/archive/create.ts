@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import type {Stats} from 'node:fs'
+import type {Dirent, Stats} from 'node:fs'
 import {createReadStream} from 'node:fs'
 import {type FileHandle, lstat, open, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
@@ -656,44 +656,78 @@ async function* listedSources(
     if (!st || excluded(name, st)) return undefined
     return kindOf(st) ?? 'other'
   }
-  async function* below(abs: Buffer | string, rel: string, relRaw: Buffer | undefined): AsyncGenerator<Source> {
+  /** A folder's listing, sorted, and how far the walk has taken it. */
+  interface Level {
+    abs: string | Buffer
+    rel: string
+    relRaw: Buffer | undefined
+    /** listed as strings (several times faster than as bytes, for a folder of many small files) */
+    named?: Dirent[]
+    /** listed as bytes: a name may be lossy (U+FFFD) or sort differently by UTF-16 units than by UTF-8 bytes */
+    listing?: Dirent<Buffer>[]
+    next: number
+  }
+  const levelOf = async (abs: Buffer | string, rel: string, relRaw: Buffer | undefined): Promise<Level> => {
     if (typeof abs === 'string') {
-      // listed as strings (several times faster than as bytes, for a folder of many small files), unless a name
-      // may be lossy (U+FFFD) or sorts differently by UTF-16 units than by UTF-8 bytes (U+D800 and up): then
-      // that folder is listed again as bytes, below
+      // listed as strings unless a name may be lossy (U+FFFD) or sorts differently by UTF-16 units than by UTF-8
+      // bytes (U+D800 and up): then that folder is listed again as bytes
       const named = await readdir(abs, {withFileTypes: true})
       if (!named.some((dirent) => /[\uD800-\uFFFF]/.test(dirent.name))) {
         named.sort(byName)
-        for (const dirent of named) {
-          const name = dirent.name
-          const path = rel === '' ? name : `${rel}/${name}`
-          if (filter && !filter(path)) continue
-          const child = `${abs}/${name}`
-          const kind = await kindOfListed(dirent, name, child)
-          if (kind === undefined) continue
-          yield {path, kind}
-          if (kind === 'directory') yield* below(child, path, undefined)
-        }
-        return
+        return {abs, rel, relRaw, named, next: 0}
       }
       abs = Buffer.from(abs)
     }
     const listing = await readdir(abs, {withFileTypes: true, encoding: 'buffer'})
     listing.sort((a, b) => Buffer.compare(a.name, b.name))
-    for (const dirent of listing) {
+    return {abs, rel, relRaw, listing, next: 0}
+  }
+  /**
+   * The tree below `abs`, depth first, each folder's entries in name order, a folder before its contents: one
+   * generator with a stack of listings rather than one generator per folder (every entry went through each
+   * enclosing folder's generator, a promise and an event-loop turn per level), and no await where the listing
+   * tells the entry's kind.
+   */
+  async function* below(abs: Buffer | string, rel: string, relRaw: Buffer | undefined): AsyncGenerator<Source> {
+    const stack = [await levelOf(abs, rel, relRaw)]
+    while (stack.length > 0) {
+      const level = stack[stack.length - 1] as Level
+      if (level.named) {
+        const dirent = level.named[level.next++]
+        if (dirent === undefined) {
+          stack.pop()
+          continue
+        }
+        const name = dirent.name
+        const path = level.rel === '' ? name : `${level.rel}/${name}`
+        if (filter && !filter(path)) continue
+        const child = `${level.abs}/${name}`
+        const listed = kindOf(dirent)
+        const kind = listed !== undefined && !exclude.has(name) ? listed : await kindOfListed(dirent, name, child)
+        if (kind === undefined) continue
+        yield {path, kind}
+        if (kind === 'directory') stack.push(await levelOf(child, path, undefined))
+        continue
+      }
+      const dirent = (level.listing as Dirent<Buffer>[])[level.next++]
+      if (dirent === undefined) {
+        stack.pop()
+        continue
+      }
       const bytes = dirent.name
       const name = bytes.toString('utf8')
       const lossy = name.includes('\uFFFD') && !Buffer.from(name).equals(bytes)
-      const path = rel === '' ? name : `${rel}/${name}`
+      const {rel: at, relRaw: atRaw} = level
+      const path = at === '' ? name : `${at}/${name}`
       const raw =
-        lossy || relRaw ? Buffer.concat(rel === '' ? [bytes] : [relRaw ?? Buffer.from(rel), SLASH, bytes]) : undefined
+        lossy || atRaw ? Buffer.concat(at === '' ? [bytes] : [atRaw ?? Buffer.from(at), SLASH, bytes]) : undefined
       if (filter && !filter(path)) continue
-      const child = Buffer.concat([abs, SLASH, bytes])
+      const child = Buffer.concat([level.abs as Buffer, SLASH, bytes])
       const kind = await kindOfListed(dirent, name, child)
       if (kind === undefined) continue
       yield raw ? {path, kind, raw} : {path, kind}
       // below a name that is not valid UTF-8, paths stay bytes
-      if (kind === 'directory') yield* below(raw ? child : child.toString(), path, raw)
+      if (kind === 'directory') stack.push(await levelOf(raw ? child : child.toString(), path, raw))
     }
   }
   if (options.dotSlash) yield {path: '.', kind: 'directory'}

@@ -27,8 +27,13 @@ export function entryType(tarType: string): ArchiveEntry['type'] {
   }
 }
 
+/** A part of a '/'-separated name that is empty ('//', a leading or trailing '/', '') or '.'. */
+const HAS_EMPTY_OR_DOT_PART = /(?:^|\/)\.?(?:\/|$)/
+
 /** Archive path without './' prefixes or trailing '/' ('.' for the root entry). Not a safety check. */
 export function normalizeName(path: string): string {
+  // most names have no empty or '.' part: the name itself (no split and join per member of a large archive)
+  if (!HAS_EMPTY_OR_DOT_PART.test(path)) return path
   const parts = path.split('/').filter((p) => p !== '' && p !== '.')
   return parts.length === 0 ? '.' : parts.join('/')
 }
