@@ -8,8 +8,9 @@
 // the main thread's md5 was the critical path, behind the parse and the dispatch of every read and write; with
 // both in workers (each ~30-50 ms and ~10 MB to start) a 1 GiB full backup took 10-30 % less wall time for the
 // same CPU (paired, loaded 2-core VM). With a single digest (a restore's sha256 or md5) the worker still takes it off
-// the main thread, which parses and dispatches the I/O meanwhile: a 256 MiB restore took ~9 % less wall time for
-// ~9 % more CPU (paired, loaded 2-core VM), so chain-reader offloads it only for large files.
+// the main thread, which parses and dispatches the I/O meanwhile: a 256 MiB restore took 3-9 % less wall time for
+// 6-9 % more CPU (paired, loaded 2-core VM; within noise when it is saturated), so a restore offloads it only for
+// large files.
 import {createHash, type Hash} from 'node:crypto'
 import {Worker} from 'node:worker_threads'
 
