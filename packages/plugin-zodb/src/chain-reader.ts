@@ -36,6 +36,11 @@ export interface ChainReadOptions {
    * when the sha256 does not match, so a damaged sidecar costs a second read, never a false verdict. Default: md5.
    */
   sidecarDigest?: boolean
+  /**
+   * Compute the digest of an uncompressed file at least this large in a worker thread, beside the structure check and
+   * the dispatch of the reads and writes on this one (a restore: OFFLOAD_MIN). Default: never, on this thread.
+   */
+  offloadMin?: number
 }
 
 export interface ChainReadResult {
@@ -103,10 +108,14 @@ export async function readChain(chain: CheckedChain, options: ChainReadOptions =
               options.onProgress?.(total + n)
             },
             write: options.sink ? async (chunk) => options.sink!(chunk) : undefined,
-            // on this thread, with the structure check: a worker would add its start-up and a message per buffer to
-            // the one digest there is, and the reads and writes already run in the thread pool
             md5: sha256 === undefined,
             sha256: sha256 !== undefined,
+            offload:
+              options.offloadMin !== undefined && line.end - line.start >= options.offloadMin
+                ? sha256 !== undefined
+                  ? 'sha256'
+                  : 'md5'
+                : undefined,
           })
           sum = r.md5 ?? line.md5
           // the sidecar's sha256 stands for the .dat's md5 only when it matches; else the md5 decides

@@ -4,7 +4,6 @@
 // 64 KiB of the backed-up prefix and the tid of the transaction that ends it.
 import {readFile} from 'node:fs/promises'
 import {basename} from 'node:path'
-import {completeManifest, pluginIdentity, writeSidecar as writeCoreSidecar} from '@bkcli/core/manifest'
 
 export interface Sidecar {
   name: string
@@ -33,6 +32,8 @@ export function sidecarPathOf(file: string): string {
  * `syncDir: false`: the caller fsyncs the folder (once for several files) before its commit point.
  */
 export async function writeSidecar(file: string, s: Sidecar, options: {syncDir?: boolean} = {}): Promise<void> {
+  // loaded here: a restore or a listing only reads sidecars, and core's manifest code brings its archive reader along
+  const {completeManifest, pluginIdentity, writeSidecar: writeCoreSidecar} = await import('@bkcli/core/manifest')
   const manifest = completeManifest(
     {
       plugin: pluginIdentity(import.meta.url).plugin,

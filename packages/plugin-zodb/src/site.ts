@@ -11,7 +11,7 @@ import {BkError} from '@bkcli/core/errors'
 import {pathExists} from '@bkcli/core/fs'
 import {crashPoint, removeStalePartials} from '@bkcli/core/safety'
 import {commitParts, journalPathFor, pruneStore, recoverCommit, step, sweepLeftovers} from '@bkcli/core/workflow'
-import {type BackupResult, backupFileStorage} from './backup.js'
+import type {BackupResult} from './backup.js'
 import {
   type BlobBackupEntry,
   type BlobBackupResult,
@@ -165,6 +165,8 @@ async function backupStorage(
     log(`Backing up ${storage.datafs} to ${repo.abs}`)
     const bar = context.progress?.(`backing up ${storage.name}`)
     try {
+      // loaded here: a restore never needs the backup code
+      const {backupFileStorage} = await import('./backup.js')
       result.filestorage = await backupFileStorage(storage.datafs, {
         repository: repo.abs,
         datPrefix: repo.written,

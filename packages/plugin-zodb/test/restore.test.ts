@@ -126,6 +126,51 @@ describe('the check of each backup file', () => {
     )
   })
 
+  it('a digest computed in a worker thread checks the same bytes, and refuses a damaged file', async () => {
+    const work = tempDir()
+    const {mkdirSync} = await import('node:fs')
+    const datafs = join(work, 'Data.fs')
+    const db = SyntheticStorage.open(datafs)
+    for (let i = 0; i < 40; i++) db.commit({oids: [i, i + 50], size: 40_000})
+    const repo = join(work, 'repo')
+    mkdirSync(repo)
+    let second = 0
+    const now = () => new Date(Date.UTC(2026, 0, 1, 0, 0, second))
+    await backupFileStorage(datafs, {repository: repo, now})
+    db.commit({oids: [3], size: 3000})
+    second = 1
+    await backupFileStorage(datafs, {repository: repo, now})
+    const plan = await planRestore(repo)
+    // offloadMin 0: every plain file's digest in a worker (a restore offloads only files of OFFLOAD_MIN or more)
+    for (const sidecarDigest of [true, false]) {
+      const chunks: Buffer[] = []
+      const r = await readChain(plan.chain, {
+        sidecarDigest,
+        offloadMin: 0,
+        sink: (chunk) => {
+          chunks.push(Buffer.from(chunk))
+        },
+      })
+      expect(r.checkedBy).toEqual(sidecarDigest ? ['sha256', 'sha256'] : ['md5', 'md5'])
+      expect(Buffer.concat(chunks).equals(readFileSync(datafs))).toBe(true)
+    }
+    // repozo's own plain files (no sidecar): the md5, in a worker
+    const fixtures = extractFixture('zodb', 'repo-plain')
+    const rz = await planRestore(join(fixtures, 'repo-plain'))
+    const rzRead = await readChain(rz.chain, {sidecarDigest: true, offloadMin: 0})
+    expect(rzRead.checkedBy.every((c) => c === 'md5')).toBe(true)
+    expect(rzRead.bytes).toBe(rz.chain.size)
+    // a flipped byte inside a pickle, sidecar intact: the worker's sha256 differs, the md5 refuses it
+    const full = plan.chain.files[0]!.path
+    const bytes = readFileSync(full)
+    bytes[bytes.length - 5000] = bytes.readUInt8(bytes.length - 5000) ^ 1
+    writeFileSync(full, bytes)
+    await expect(readChain(plan.chain, {sidecarDigest: true, offloadMin: 0})).rejects.toThrow(
+      /has checksum .* instead of/,
+    )
+    await expect(readChain(plan.chain, {offloadMin: 0})).rejects.toThrow(/has checksum .* instead of/)
+  })
+
   it("repozo's files (no sidecar), plain and gzip: the .dat's md5", async () => {
     const root = extractFixture('zodb', 'repo-plain')
     extractFixture('zodb', 'repo-gzip', root)

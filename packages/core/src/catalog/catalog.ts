@@ -2,7 +2,6 @@ import {lstat, readdir, readFile, stat} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
 import {BkError} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
-import {readManifest} from '../manifest/io.js'
 import type {Naming} from './naming.js'
 
 /** One artifact of a backup location. */
@@ -74,6 +73,8 @@ async function manifestOf(path: string, type: 'file' | 'dir', sidecar: string | 
   if (sidecar) return readJson(sidecar)
   if (ARCHIVE.test(path)) {
     try {
+      // loaded here: the manifest module brings the archive reader, which a command that lists no archive never needs
+      const {readManifest} = await import('../manifest/io.js')
       return await readManifest(path)
     } catch {
       return undefined // a foreign archive (IOTstack, provision) has none

@@ -1,10 +1,15 @@
 import {execFile} from 'node:child_process'
 import {readdirSync} from 'node:fs'
 import {join} from 'node:path'
-import {findProgram} from '../archive/native.js'
 import {BkError} from '../errors.js'
 import {fsyncPath} from './paths.js'
 import {WorkQueue} from './work-queue.js'
+
+/** sync(1) on PATH; its lookup is loaded when first needed (the fs barrel is imported by every command). */
+async function findSync(): Promise<string | undefined> {
+  const {findProgram} = await import('../archive/native.js')
+  return findProgram('sync')
+}
 
 /**
  * fsync every file and directory under `root` (and `root` itself), so a staged tree is on disk before it is renamed
@@ -44,7 +49,7 @@ function* treePaths(root: string): Generator<string> {
  */
 export async function syncTree(root: string): Promise<void> {
   const path = process.env.PATH ?? ''
-  const sync = noSyncfs.has(path) ? undefined : await findProgram('sync')
+  const sync = noSyncfs.has(path) ? undefined : await findSync()
   if (!sync) return fsyncTree(root)
   const failure = await new Promise<string | undefined>((resolve) => {
     execFile(sync, ['-f', '--', root], {timeout: 600_000}, (error, _stdout, stderr) =>
@@ -66,7 +71,7 @@ export async function syncTree(root: string): Promise<void> {
  */
 export async function startWriteback(root: string): Promise<void> {
   const path = process.env.PATH ?? ''
-  const sync = noSyncfs.has(path) ? undefined : await findProgram('sync')
+  const sync = noSyncfs.has(path) ? undefined : await findSync()
   if (!sync) return
   await new Promise<void>((resolve) => {
     execFile(sync, ['-f', '--', root], {timeout: 600_000}, () => resolve())
