@@ -103,4 +103,25 @@ describe('replayFrames', () => {
     }
     expect(readFileSync(file).equals(initial)).toBe(true)
   })
+
+  it('refuses a frame of page 0 (no page of SQLite): a write at a negative offset lands at the file position', () => {
+    const dir = tempDir()
+    const file = join(dir, 'db')
+    const initial = randomBytes(4 * PAGE)
+    writeFileSync(file, initial)
+    const data = segment([
+      {page: 2, commit: 0},
+      {page: 0, commit: 0},
+      {page: 3, commit: 4},
+    ])
+    const fd = openSync(file, 'r+')
+    try {
+      expect(() => replayFrames(fd, initial.length, data, PAGE, 2, 'seg-1.wal')).toThrow(
+        'seg-1.wal: its frame 1 names page 0; the location is damaged (run --verify)',
+      )
+    } finally {
+      closeSync(fd)
+    }
+    expect(readFileSync(file).equals(initial)).toBe(true)
+  })
 })
