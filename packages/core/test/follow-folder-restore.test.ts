@@ -1,6 +1,6 @@
 // A restore from a follow location builds each followed folder from its objects: every content checked against the
 // sha256 it was shipped with, its mtime given back, and the folder flushed to disk before the commit renames it in.
-import {createHash} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
 import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {SqliteFollower, SqliteFollowRestore, type SqliteShipment} from '@bkcli/core'
@@ -92,6 +92,35 @@ describe('restore of a followed folder', () => {
     await expect((await open()).run()).rejects.toThrow(
       `${notes} is missing (the content of b/notes.md); the location is damaged (run --verify)`,
     )
+    expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
+  })
+
+  it('lets the copies under way end before a failure outside them removes the stage', async () => {
+    const {dir, location} = await followed()
+    // a later scan: files being copied when the folder of the last one cannot be made (a name too long)
+    const entries = []
+    for (let i = 0; i < 24; i++) {
+      const body = randomBytes(2 * 1024 * 1024)
+      const sha256 = createHash('sha256').update(body).digest('hex')
+      writeFileSync(join(location, 'files', 'att', 'objects', sha256), body)
+      entries.push({path: `big/${i}.bin`, sha256, bytes: body.length})
+    }
+    entries.push({...entries[0]!, path: `${'n'.repeat(300)}/last.bin`})
+    const logs = join(location, 'files', 'att', 'log')
+    const seq = readdirSync(logs).length + 1
+    writeFileSync(
+      join(logs, `${String(seq).padStart(8, '0')}.json`),
+      JSON.stringify({seq, time: new Date().toISOString(), entries}),
+    )
+    const target = join(dir, 'restored')
+    const restore = await SqliteFollowRestore.open(location, {
+      db: join(target, 'app.db'),
+      folders: [{name: 'att', dir: join(target, 'att')}],
+    })
+    await expect(restore.run()).rejects.toThrow(/ENAMETOOLONG/)
+    // the failure itself, not the removal of a stage a copy was still writing into (ENOTEMPTY, the stage left)
+    expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
+    await new Promise((r) => setTimeout(r, 200))
     expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
   })
 })

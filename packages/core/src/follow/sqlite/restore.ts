@@ -183,23 +183,34 @@ async function stageFolder(
   const queue = new WorkQueue(FILES_IN_FLIGHT, FILES_IN_FLIGHT * 4)
   const damaged = (object: string, path: string, what: string) =>
     new BkError(`${object} ${what} (the content of ${path}); the location is damaged (run --verify)`)
-  for (const [path, e] of state) {
-    const dest = join(stage, path)
-    const dir = dirname(dest)
-    if (!made.has(dir)) {
-      await mkdir(dir, {recursive: true})
-      made.add(dir)
-    }
-    const object = objectPath(location, name, e.sha256!)
-    const full = queue.push(async () => {
-      await copyFile(object, dest).catch((error: NodeJS.ErrnoException) => {
-        throw error.code === 'ENOENT' ? damaged(object, path, 'is missing') : error
+  // a failure outside the queue (a folder that cannot be made) waits for the copies under way and starts no more:
+  // the caller removes the stage once this throws, and a copy still going would write into it (its rm then failed
+  // with ENOTEMPTY, the stage left behind and the real error lost)
+  let stopped = false
+  try {
+    for (const [path, e] of state) {
+      const dest = join(stage, path)
+      const dir = dirname(dest)
+      if (!made.has(dir)) {
+        await mkdir(dir, {recursive: true})
+        made.add(dir)
+      }
+      const object = objectPath(location, name, e.sha256!)
+      const full = queue.push(async () => {
+        if (stopped) return
+        await copyFile(object, dest).catch((error: NodeJS.ErrnoException) => {
+          throw error.code === 'ENOENT' ? damaged(object, path, 'is missing') : error
+        })
+        if ((await sha256File(dest)) !== e.sha256) throw damaged(object, path, 'does not match its sha256')
+        if (e.mtimeMs !== undefined) await utimes(dest, new Date(e.mtimeMs), new Date(e.mtimeMs))
       })
-      if ((await sha256File(dest)) !== e.sha256) throw damaged(object, path, 'does not match its sha256')
-      if (e.mtimeMs !== undefined) await utimes(dest, new Date(e.mtimeMs), new Date(e.mtimeMs))
-    })
-    if (full) await full
-    if (queue.failed) break
+      if (full) await full
+      if (queue.failed) break
+    }
+  } catch (error) {
+    stopped = true
+    await queue.settled()
+    throw error
   }
   await queue.done()
   await syncTree(stage)
