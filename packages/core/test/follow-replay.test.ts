@@ -81,6 +81,41 @@ describe('replayFrames', () => {
     expect(rewritten).toBeGreaterThan(300) // most cases rewrite a page: the newest image is what counts
   })
 
+  it('leaves the same bytes over several segments in a row, the size carried from one to the next', () => {
+    const dir = tempDir()
+    for (let seed = 1; seed <= 150; seed++) {
+      const r = random(seed * 7919)
+      const initial = randomBytes(r(16) * PAGE)
+      const expected = join(dir, `${seed}.expected`)
+      const actual = join(dir, `${seed}.actual`)
+      writeFileSync(expected, initial)
+      writeFileSync(actual, initial)
+      const e = openSync(expected, 'r+')
+      const a = openSync(actual, 'r+')
+      let size = initial.length
+      try {
+        for (let s = 1 + r(4); s > 0; s--) {
+          const count = 1 + r(20)
+          const frames = Array.from({length: count}, (_, i) => ({
+            page: 1 + r(20),
+            commit: i === count - 1 || r(3) === 0 ? 1 + r(20) : 0,
+          }))
+          // frames after the last commit replayed (a transaction not committed yet, or past --as-of) are left out
+          const commits = frames.flatMap((f, i) => (f.commit > 0 ? [i] : []))
+          const last = commits[r(commits.length)]!
+          const data = segment(frames)
+          replayInOrder(e, data, last)
+          size = replayFrames(a, size, data, PAGE, last, actual)
+        }
+      } finally {
+        closeSync(e)
+        closeSync(a)
+      }
+      const want = readFileSync(expected)
+      expect({seed, size, bytes: readFileSync(actual).equals(want)}).toEqual({seed, size: want.length, bytes: true})
+    }
+  })
+
   it('refuses a last commit that is not a commit frame, or past the segment, before writing anything', () => {
     const dir = tempDir()
     const file = join(dir, 'db')
