@@ -1,9 +1,10 @@
-import {randomBytes} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
 import {closeSync, ftruncateSync, openSync, readFileSync, writeFileSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 import {tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
 import {replayFrames} from '../src/follow/sqlite/replay.js'
+import {buildFollowedDb} from '../src/follow/sqlite/restore.js'
 import {FRAME_HEADER_LEN} from '../src/follow/sqlite/wal.js'
 
 const PAGE = 512
@@ -158,5 +159,26 @@ describe('replayFrames', () => {
       closeSync(fd)
     }
     expect(readFileSync(file).equals(initial)).toBe(true)
+  })
+
+  it('restore goes through a generation of more segments than a call takes arguments (a busy day)', async () => {
+    const dir = tempDir()
+    const snapshot = randomBytes(2 * PAGE)
+    writeFileSync(join(dir, 'snapshot.db'), snapshot)
+    writeFileSync(join(dir, 'seg.wal'), '')
+    const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
+    // every one of them empty, its manifest's commit past its end: the first is refused as damaged
+    const manifest = {file: 'seg.wal', sha256: sha256(''), bytes: 0, pageSize: PAGE, commits: [{frame: 0}]}
+    const chosen = {
+      generation: 'g',
+      dir,
+      snapshot: {file: 'snapshot.db', sha256: sha256(snapshot), bytes: snapshot.length},
+      segments: Array.from({length: 300_000}, () => ({manifest, commits: 1})),
+      commits: 300_000,
+      restoredTo: '',
+    }
+    await expect(buildFollowedDb(chosen as never, join(dir, 'restored.db'))).rejects.toThrow(
+      `${join(dir, 'seg.wal')}: its manifest's last commit (frame 0) is past its end; the location is damaged (run --verify)`,
+    )
   })
 })

@@ -117,8 +117,11 @@ export async function buildFollowedDb(chosen: Chosen, dest: string): Promise<str
   try {
     let size = (await fh.stat()).size
     // one buffer for every segment, as large as the largest (64 MiB at most): one per segment, or one grown from
-    // segment to segment, kept the last one alive beside the next until a collection
-    let buffer = Buffer.allocUnsafeSlow(Math.max(0, ...chosen.segments.map((s) => s.manifest.bytes)))
+    // segment to segment, kept the last one alive beside the next until a collection. A loop, not Math.max(...): a
+    // day of a busy database is hundreds of thousands of segments, past the arguments a call can take
+    let largest = 0
+    for (const s of chosen.segments) largest = Math.max(largest, s.manifest.bytes)
+    let buffer = Buffer.allocUnsafeSlow(largest)
     for (const {manifest: m, commits} of chosen.segments) {
       const path = join(chosen.dir, m.file)
       const data = await readWhole(path, (bytes) => {
