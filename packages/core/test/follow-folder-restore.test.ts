@@ -123,4 +123,26 @@ describe('restore of a followed folder', () => {
     await new Promise((r) => setTimeout(r, 200))
     expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
   })
+
+  it('refuses a log naming a path outside the folder before writing anything', async () => {
+    const {dir, location} = await followed()
+    const sha256 = createHash('sha256').update(FILES['b/notes.md']!).digest('hex')
+    const logs = join(location, 'files', 'att', 'log')
+    for (const path of ['../escaped.txt', '/abs.txt', 'a/../../up.txt']) {
+      const seq = readdirSync(logs).length + 1
+      const log = join(logs, `${String(seq).padStart(8, '0')}.json`)
+      writeFileSync(log, JSON.stringify({seq, time: new Date().toISOString(), entries: [{path, sha256, bytes: 8}]}))
+      const target = join(dir, 'restored')
+      const restore = await SqliteFollowRestore.open(location, {
+        db: join(target, 'app.db'),
+        folders: [{name: 'att', dir: join(target, 'att')}],
+      })
+      await expect(restore.run()).rejects.toThrow(
+        `${logs} names ${JSON.stringify(path)}, not a file inside the folder; the location is damaged (run --verify)`,
+      )
+      expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
+      expect(existsSync(join(dir, 'up.txt'))).toBe(false)
+      rmSync(log)
+    }
+  })
 })

@@ -171,6 +171,10 @@ async function readWhole(path: string, into: (size: number) => Buffer): Promise<
 /** Files of a followed folder copied at once by a restore. */
 const FILES_IN_FLIGHT = 8
 
+/** A followed file's path as the manifest's schema takes one: relative, '/'-separated, no '', '.' or '..' part. */
+const PLAIN_PATH = /^(?!\/)(?![\s\S]*(^|\/)\.\.?(\/|$))(?![\s\S]*\/\/)[\s\S]+$/
+const SHA256 = /^[0-9a-f]{64}$/
+
 /**
  * Builds a followed folder's files as of the chosen time in `stage`: each content copied from its object, checked
  * against the sha256 it was shipped with (a damaged object refuses the restore, naming it), given its mtime, several
@@ -186,6 +190,14 @@ async function stageFolder(
   const queue = new WorkQueue(FILES_IN_FLIGHT, FILES_IN_FLIGHT * 4)
   const damaged = (object: string, path: string, what: string) =>
     new BkError(`${object} ${what} (the content of ${path}); the location is damaged (run --verify)`)
+  // every path a plain relative one inside the folder, every content a sha256, before anything is written: a log
+  // naming '../x' (or '/x') wrote outside the stage, where no failure removes it and no commit is needed to land
+  for (const [path, e] of state) {
+    if (!PLAIN_PATH.test(path) || !SHA256.test(e.sha256 ?? ''))
+      throw new BkError(
+        `${join(location, 'files', name, 'log')} names ${JSON.stringify(path)}${PLAIN_PATH.test(path) ? ` with the content ${JSON.stringify(e.sha256)}` : ''}, not a file inside the folder; the location is damaged (run --verify)`,
+      )
+  }
   // a failure outside the queue (a folder that cannot be made) waits for the copies under way and starts no more:
   // the caller removes the stage once this throws, and a copy still going would write into it (its rm then failed
   // with ENOTEMPTY, the stage left behind and the real error lost)
