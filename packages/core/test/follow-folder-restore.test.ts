@@ -1,6 +1,6 @@
 // A restore from a follow location builds each followed folder from its objects: every content checked against the
 // sha256 it was shipped with, its mtime given back, and the folder flushed to disk before the commit renames it in.
-import {createHash} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
 import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {SqliteFollower, SqliteFollowRestore, type SqliteShipment} from '@bkcli/core'
@@ -93,5 +93,56 @@ describe('restore of a followed folder', () => {
       `${notes} is missing (the content of b/notes.md); the location is damaged (run --verify)`,
     )
     expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
+  })
+
+  it('lets the copies under way end before a failure outside them removes the stage', async () => {
+    const {dir, location} = await followed()
+    // a later scan: files being copied when the folder of the last one cannot be made (a name too long)
+    const entries = []
+    for (let i = 0; i < 24; i++) {
+      const body = randomBytes(2 * 1024 * 1024)
+      const sha256 = createHash('sha256').update(body).digest('hex')
+      writeFileSync(join(location, 'files', 'att', 'objects', sha256), body)
+      entries.push({path: `big/${i}.bin`, sha256, bytes: body.length})
+    }
+    entries.push({...entries[0]!, path: `${'n'.repeat(300)}/last.bin`})
+    const logs = join(location, 'files', 'att', 'log')
+    const seq = readdirSync(logs).length + 1
+    writeFileSync(
+      join(logs, `${String(seq).padStart(8, '0')}.json`),
+      JSON.stringify({seq, time: new Date().toISOString(), entries}),
+    )
+    const target = join(dir, 'restored')
+    const restore = await SqliteFollowRestore.open(location, {
+      db: join(target, 'app.db'),
+      folders: [{name: 'att', dir: join(target, 'att')}],
+    })
+    await expect(restore.run()).rejects.toThrow(/ENAMETOOLONG/)
+    // the failure itself, not the removal of a stage a copy was still writing into (ENOTEMPTY, the stage left)
+    expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
+    await new Promise((r) => setTimeout(r, 200))
+    expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
+  })
+
+  it('refuses a log naming a path outside the folder before writing anything', async () => {
+    const {dir, location} = await followed()
+    const sha256 = createHash('sha256').update(FILES['b/notes.md']!).digest('hex')
+    const logs = join(location, 'files', 'att', 'log')
+    for (const path of ['../escaped.txt', '/abs.txt', 'a/../../up.txt']) {
+      const seq = readdirSync(logs).length + 1
+      const log = join(logs, `${String(seq).padStart(8, '0')}.json`)
+      writeFileSync(log, JSON.stringify({seq, time: new Date().toISOString(), entries: [{path, sha256, bytes: 8}]}))
+      const target = join(dir, 'restored')
+      const restore = await SqliteFollowRestore.open(location, {
+        db: join(target, 'app.db'),
+        folders: [{name: 'att', dir: join(target, 'att')}],
+      })
+      await expect(restore.run()).rejects.toThrow(
+        `${logs} names ${JSON.stringify(path)}, not a file inside the folder; the location is damaged (run --verify)`,
+      )
+      expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
+      expect(existsSync(join(dir, 'up.txt'))).toBe(false)
+      rmSync(log)
+    }
   })
 })

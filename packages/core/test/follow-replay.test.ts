@@ -1,9 +1,10 @@
-import {randomBytes} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
 import {closeSync, ftruncateSync, openSync, readFileSync, writeFileSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 import {tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
 import {replayFrames} from '../src/follow/sqlite/replay.js'
+import {buildFollowedDb} from '../src/follow/sqlite/restore.js'
 import {FRAME_HEADER_LEN} from '../src/follow/sqlite/wal.js'
 
 const PAGE = 512
@@ -81,6 +82,41 @@ describe('replayFrames', () => {
     expect(rewritten).toBeGreaterThan(300) // most cases rewrite a page: the newest image is what counts
   })
 
+  it('leaves the same bytes over several segments in a row, the size carried from one to the next', () => {
+    const dir = tempDir()
+    for (let seed = 1; seed <= 150; seed++) {
+      const r = random(seed * 7919)
+      const initial = randomBytes(r(16) * PAGE)
+      const expected = join(dir, `${seed}.expected`)
+      const actual = join(dir, `${seed}.actual`)
+      writeFileSync(expected, initial)
+      writeFileSync(actual, initial)
+      const e = openSync(expected, 'r+')
+      const a = openSync(actual, 'r+')
+      let size = initial.length
+      try {
+        for (let s = 1 + r(4); s > 0; s--) {
+          const count = 1 + r(20)
+          const frames = Array.from({length: count}, (_, i) => ({
+            page: 1 + r(20),
+            commit: i === count - 1 || r(3) === 0 ? 1 + r(20) : 0,
+          }))
+          // frames after the last commit replayed (a transaction not committed yet, or past --as-of) are left out
+          const commits = frames.flatMap((f, i) => (f.commit > 0 ? [i] : []))
+          const last = commits[r(commits.length)]!
+          const data = segment(frames)
+          replayInOrder(e, data, last)
+          size = replayFrames(a, size, data, PAGE, last, actual)
+        }
+      } finally {
+        closeSync(e)
+        closeSync(a)
+      }
+      const want = readFileSync(expected)
+      expect({seed, size, bytes: readFileSync(actual).equals(want)}).toEqual({seed, size: want.length, bytes: true})
+    }
+  })
+
   it('refuses a last commit that is not a commit frame, or past the segment, before writing anything', () => {
     const dir = tempDir()
     const file = join(dir, 'db')
@@ -102,5 +138,47 @@ describe('replayFrames', () => {
       closeSync(fd)
     }
     expect(readFileSync(file).equals(initial)).toBe(true)
+  })
+
+  it('refuses a frame of page 0 (no page of SQLite): a write at a negative offset lands at the file position', () => {
+    const dir = tempDir()
+    const file = join(dir, 'db')
+    const initial = randomBytes(4 * PAGE)
+    writeFileSync(file, initial)
+    const data = segment([
+      {page: 2, commit: 0},
+      {page: 0, commit: 0},
+      {page: 3, commit: 4},
+    ])
+    const fd = openSync(file, 'r+')
+    try {
+      expect(() => replayFrames(fd, initial.length, data, PAGE, 2, 'seg-1.wal')).toThrow(
+        'seg-1.wal: its frame 1 names page 0; the location is damaged (run --verify)',
+      )
+    } finally {
+      closeSync(fd)
+    }
+    expect(readFileSync(file).equals(initial)).toBe(true)
+  })
+
+  it('restore goes through a generation of more segments than a call takes arguments (a busy day)', async () => {
+    const dir = tempDir()
+    const snapshot = randomBytes(2 * PAGE)
+    writeFileSync(join(dir, 'snapshot.db'), snapshot)
+    writeFileSync(join(dir, 'seg.wal'), '')
+    const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
+    // every one of them empty, its manifest's commit past its end: the first is refused as damaged
+    const manifest = {file: 'seg.wal', sha256: sha256(''), bytes: 0, pageSize: PAGE, commits: [{frame: 0}]}
+    const chosen = {
+      generation: 'g',
+      dir,
+      snapshot: {file: 'snapshot.db', sha256: sha256(snapshot), bytes: snapshot.length},
+      segments: Array.from({length: 300_000}, () => ({manifest, commits: 1})),
+      commits: 300_000,
+      restoredTo: '',
+    }
+    await expect(buildFollowedDb(chosen as never, join(dir, 'restored.db'))).rejects.toThrow(
+      `${join(dir, 'seg.wal')}: its manifest's last commit (frame 0) is past its end; the location is damaged (run --verify)`,
+    )
   })
 })

@@ -35,7 +35,11 @@ export function replayFrames(
   const newest = new Map<number, number>()
   const commits: number[] = []
   for (let i = 0; i <= last; i++) {
-    newest.set(frames.readUInt32BE(i * frameLen), i)
+    const page = frames.readUInt32BE(i * frameLen)
+    // no page of SQLite is 0: its write, at a negative offset, would land at the file's position (libuv writes
+    // there for any offset below 0), silently over another page
+    if (page === 0) throw damaged(`its frame ${i} names page 0`)
+    newest.set(page, i)
     if (commitSize(i) > 0) commits.push(i)
   }
   // the smallest size (pages) any commit at or after commits[k] truncated the file to

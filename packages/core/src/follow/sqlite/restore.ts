@@ -117,8 +117,11 @@ export async function buildFollowedDb(chosen: Chosen, dest: string): Promise<str
   try {
     let size = (await fh.stat()).size
     // one buffer for every segment, as large as the largest (64 MiB at most): one per segment, or one grown from
-    // segment to segment, kept the last one alive beside the next until a collection
-    let buffer = Buffer.allocUnsafeSlow(Math.max(0, ...chosen.segments.map((s) => s.manifest.bytes)))
+    // segment to segment, kept the last one alive beside the next until a collection. A loop, not Math.max(...): a
+    // day of a busy database is hundreds of thousands of segments, past the arguments a call can take
+    let largest = 0
+    for (const s of chosen.segments) largest = Math.max(largest, s.manifest.bytes)
+    let buffer = Buffer.allocUnsafeSlow(largest)
     for (const {manifest: m, commits} of chosen.segments) {
       const path = join(chosen.dir, m.file)
       const data = await readWhole(path, (bytes) => {
@@ -168,6 +171,10 @@ async function readWhole(path: string, into: (size: number) => Buffer): Promise<
 /** Files of a followed folder copied at once by a restore. */
 const FILES_IN_FLIGHT = 8
 
+/** A followed file's path as the manifest's schema takes one: relative, '/'-separated, no '', '.' or '..' part. */
+const PLAIN_PATH = /^(?!\/)(?![\s\S]*(^|\/)\.\.?(\/|$))(?![\s\S]*\/\/)[\s\S]+$/
+const SHA256 = /^[0-9a-f]{64}$/
+
 /**
  * Builds a followed folder's files as of the chosen time in `stage`: each content copied from its object, checked
  * against the sha256 it was shipped with (a damaged object refuses the restore, naming it), given its mtime, several
@@ -183,23 +190,42 @@ async function stageFolder(
   const queue = new WorkQueue(FILES_IN_FLIGHT, FILES_IN_FLIGHT * 4)
   const damaged = (object: string, path: string, what: string) =>
     new BkError(`${object} ${what} (the content of ${path}); the location is damaged (run --verify)`)
+  // every path a plain relative one inside the folder, every content a sha256, before anything is written: a log
+  // naming '../x' (or '/x') wrote outside the stage, where no failure removes it and no commit is needed to land
   for (const [path, e] of state) {
-    const dest = join(stage, path)
-    const dir = dirname(dest)
-    if (!made.has(dir)) {
-      await mkdir(dir, {recursive: true})
-      made.add(dir)
-    }
-    const object = objectPath(location, name, e.sha256!)
-    const full = queue.push(async () => {
-      await copyFile(object, dest).catch((error: NodeJS.ErrnoException) => {
-        throw error.code === 'ENOENT' ? damaged(object, path, 'is missing') : error
+    if (!PLAIN_PATH.test(path) || !SHA256.test(e.sha256 ?? ''))
+      throw new BkError(
+        `${join(location, 'files', name, 'log')} names ${JSON.stringify(path)}${PLAIN_PATH.test(path) ? ` with the content ${JSON.stringify(e.sha256)}` : ''}, not a file inside the folder; the location is damaged (run --verify)`,
+      )
+  }
+  // a failure outside the queue (a folder that cannot be made) waits for the copies under way and starts no more:
+  // the caller removes the stage once this throws, and a copy still going would write into it (its rm then failed
+  // with ENOTEMPTY, the stage left behind and the real error lost)
+  let stopped = false
+  try {
+    for (const [path, e] of state) {
+      const dest = join(stage, path)
+      const dir = dirname(dest)
+      if (!made.has(dir)) {
+        await mkdir(dir, {recursive: true})
+        made.add(dir)
+      }
+      const object = objectPath(location, name, e.sha256!)
+      const full = queue.push(async () => {
+        if (stopped) return
+        await copyFile(object, dest).catch((error: NodeJS.ErrnoException) => {
+          throw error.code === 'ENOENT' ? damaged(object, path, 'is missing') : error
+        })
+        if ((await sha256File(dest)) !== e.sha256) throw damaged(object, path, 'does not match its sha256')
+        if (e.mtimeMs !== undefined) await utimes(dest, new Date(e.mtimeMs), new Date(e.mtimeMs))
       })
-      if ((await sha256File(dest)) !== e.sha256) throw damaged(object, path, 'does not match its sha256')
-      if (e.mtimeMs !== undefined) await utimes(dest, new Date(e.mtimeMs), new Date(e.mtimeMs))
-    })
-    if (full) await full
-    if (queue.failed) break
+      if (full) await full
+      if (queue.failed) break
+    }
+  } catch (error) {
+    stopped = true
+    await queue.settled()
+    throw error
   }
   await queue.done()
   await syncTree(stage)
