@@ -44,6 +44,33 @@ function replayInOrder(fd: number, frames: Buffer, last: number): void {
   }
 }
 
+/**
+ * Two copies of `initial` (seed `seed` in `dir`), one replayed frame by frame and one by replayFrames (`replay` gets
+ * their descriptors and returns replayFrames' size): the same bytes, and that size the file's.
+ */
+function sameBytes(
+  dir: string,
+  seed: number,
+  initial: Buffer,
+  replay: (inOrder: number, ours: number) => number,
+): void {
+  const expected = join(dir, `${seed}.expected`)
+  const actual = join(dir, `${seed}.actual`)
+  writeFileSync(expected, initial)
+  writeFileSync(actual, initial)
+  const e = openSync(expected, 'r+')
+  const a = openSync(actual, 'r+')
+  let size: number
+  try {
+    size = replay(e, a)
+  } finally {
+    closeSync(e)
+    closeSync(a)
+  }
+  const want = readFileSync(expected)
+  expect({seed, size, bytes: readFileSync(actual).equals(want)}).toEqual({seed, size: want.length, bytes: true})
+}
+
 describe('replayFrames', () => {
   it('leaves the bytes a replay of every frame in order leaves: rewrites, shrinking and growing commits', () => {
     const dir = tempDir()
@@ -62,22 +89,10 @@ describe('replayFrames', () => {
       // a manifest may replay up to an earlier commit (--as-of): the frames after it are not applied
       const commits = frames.flatMap((f, i) => (f.commit > 0 ? [i] : []))
       const last = commits[r(commits.length)]!
-      const expected = join(dir, `${seed}.expected`)
-      const actual = join(dir, `${seed}.actual`)
-      writeFileSync(expected, initial)
-      writeFileSync(actual, initial)
-      const e = openSync(expected, 'r+')
-      const a = openSync(actual, 'r+')
-      let size: number
-      try {
+      sameBytes(dir, seed, initial, (e, a) => {
         replayInOrder(e, data, last)
-        size = replayFrames(a, initial.length, data, PAGE, last, actual)
-      } finally {
-        closeSync(e)
-        closeSync(a)
-      }
-      const want = readFileSync(expected)
-      expect({seed, size, bytes: readFileSync(actual).equals(want)}).toEqual({seed, size: want.length, bytes: true})
+        return replayFrames(a, initial.length, data, PAGE, last, `${seed}.actual`)
+      })
     }
     expect(rewritten).toBeGreaterThan(300) // most cases rewrite a page: the newest image is what counts
   })
@@ -87,14 +102,8 @@ describe('replayFrames', () => {
     for (let seed = 1; seed <= 150; seed++) {
       const r = random(seed * 7919)
       const initial = randomBytes(r(16) * PAGE)
-      const expected = join(dir, `${seed}.expected`)
-      const actual = join(dir, `${seed}.actual`)
-      writeFileSync(expected, initial)
-      writeFileSync(actual, initial)
-      const e = openSync(expected, 'r+')
-      const a = openSync(actual, 'r+')
-      let size = initial.length
-      try {
+      sameBytes(dir, seed, initial, (e, a) => {
+        let size = initial.length
         for (let s = 1 + r(4); s > 0; s--) {
           const count = 1 + r(20)
           const frames = Array.from({length: count}, (_, i) => ({
@@ -106,59 +115,45 @@ describe('replayFrames', () => {
           const last = commits[r(commits.length)]!
           const data = segment(frames)
           replayInOrder(e, data, last)
-          size = replayFrames(a, size, data, PAGE, last, actual)
+          size = replayFrames(a, size, data, PAGE, last, `${seed}.actual`)
         }
-      } finally {
-        closeSync(e)
-        closeSync(a)
-      }
-      const want = readFileSync(expected)
-      expect({seed, size, bytes: readFileSync(actual).equals(want)}).toEqual({seed, size: want.length, bytes: true})
+        return size
+      })
     }
   })
 
-  it('refuses a last commit that is not a commit frame, or past the segment, before writing anything', () => {
-    const dir = tempDir()
-    const file = join(dir, 'db')
+  /** replayFrames on a 4-page file refuses `frames` up to `last` with `message`, the file left as it was. */
+  function refused(frames: {page: number; commit: number}[], last: number, message: string): void {
+    const file = join(tempDir(), 'db')
     const initial = randomBytes(4 * PAGE)
     writeFileSync(file, initial)
-    const data = segment([
-      {page: 1, commit: 0},
-      {page: 2, commit: 3},
-    ])
     const fd = openSync(file, 'r+')
     try {
-      expect(() => replayFrames(fd, initial.length, data, PAGE, 0, 'seg-1.wal')).toThrow(
-        "seg-1.wal: its manifest's last commit (frame 0) is not a commit frame; the location is damaged (run --verify)",
-      )
-      expect(() => replayFrames(fd, initial.length, data, PAGE, 2, 'seg-1.wal')).toThrow(
-        "seg-1.wal: its manifest's last commit (frame 2) is past its end; the location is damaged (run --verify)",
+      expect(() => replayFrames(fd, initial.length, segment(frames), PAGE, last, 'seg-1.wal')).toThrow(
+        `seg-1.wal: ${message}; the location is damaged (run --verify)`,
       )
     } finally {
       closeSync(fd)
     }
     expect(readFileSync(file).equals(initial)).toBe(true)
+  }
+
+  it('refuses a last commit that is not a commit frame, or past the segment, before writing anything', () => {
+    const frames = [
+      {page: 1, commit: 0},
+      {page: 2, commit: 3},
+    ]
+    refused(frames, 0, "its manifest's last commit (frame 0) is not a commit frame")
+    refused(frames, 2, "its manifest's last commit (frame 2) is past its end")
   })
 
   it('refuses a frame of page 0 (no page of SQLite): a write at a negative offset lands at the file position', () => {
-    const dir = tempDir()
-    const file = join(dir, 'db')
-    const initial = randomBytes(4 * PAGE)
-    writeFileSync(file, initial)
-    const data = segment([
+    const frames = [
       {page: 2, commit: 0},
       {page: 0, commit: 0},
       {page: 3, commit: 4},
-    ])
-    const fd = openSync(file, 'r+')
-    try {
-      expect(() => replayFrames(fd, initial.length, data, PAGE, 2, 'seg-1.wal')).toThrow(
-        'seg-1.wal: its frame 1 names page 0; the location is damaged (run --verify)',
-      )
-    } finally {
-      closeSync(fd)
-    }
-    expect(readFileSync(file).equals(initial)).toBe(true)
+    ]
+    refused(frames, 2, 'its frame 1 names page 0')
   })
 
   it('restore goes through a generation of more segments than a call takes arguments (a busy day)', async () => {
