@@ -341,8 +341,9 @@ export class SqliteFollowRestore {
         integrity,
       }
     } catch (error) {
+      // the failure is what to tell: a stage that cannot be removed now is recover()'s on the next run
       for (const p of [dbStage, ...(this.options.folders ?? []).map((f) => stageOf(f.dir))])
-        await rm(p, {recursive: true, force: true})
+        await rm(p, {recursive: true, force: true}).catch(() => {})
       throw error
     }
   }
