@@ -1,7 +1,6 @@
 import {createReadStream} from 'node:fs'
 import {open} from 'node:fs/promises'
 import {type Duplex, pipeline, Readable, Transform} from 'node:stream'
-import {pipeline as pipeAll} from 'node:stream/promises'
 import {createGunzip, createGzip} from 'node:zlib'
 import {BkError} from '../errors.js'
 import {warn} from '../ui/warn.js'
@@ -132,7 +131,7 @@ export function compressor(compression: Compression, level?: number): Duplex | u
 
 /**
  * Compress bytes completely (one gzip member / zstd frame), e.g. a manifest member. Given as pieces, they are never
- * joined into one buffer: a manifest of many files is tens of MB, and each copy of it was a run's peak.
+ * joined into one buffer before compression (compressStream).
  */
 export async function compressBuffer(
   data: Buffer | readonly Buffer[],
@@ -141,21 +140,25 @@ export async function compressBuffer(
 ): Promise<Buffer> {
   const pieces = Buffer.isBuffer(data) ? [data] : data
   if (compression === 'none') return pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces)
-  if (compression === 'gzip') {
-    const out: Buffer[] = []
-    await pipeAll(Readable.from(pieces), createGzip({level: level ?? 6}), async (compressed: AsyncIterable<Buffer>) => {
-      for await (const chunk of compressed) out.push(chunk)
-    })
-    return Buffer.concat(out)
-  }
-  const {execa} = await import('execa')
-  // stripFinalNewline defaults to true even for bytes: a frame whose last byte was 0x0a lost it (1 archive in 256)
-  const result = await execa('zstd', ['-q', '-c', `-${level ?? 3}`], {
-    input: Readable.from(pieces),
-    encoding: 'buffer',
-    stripFinalNewline: false,
-  })
-  return Buffer.from(result.stdout)
+  const out: Buffer[] = []
+  for await (const chunk of compressStream(pieces, compression, level)) out.push(chunk)
+  return Buffer.concat(out)
+}
+
+/**
+ * `pieces` compressed as one gzip member / zstd frame, streamed: each piece is taken when the compressor can take
+ * it, and the output comes as it is made, so neither is ever held whole (a manifest of many files is tens of MB).
+ */
+export function compressStream(
+  pieces: Iterable<Buffer>,
+  compression: Compression,
+  level?: number,
+): AsyncIterable<Buffer> {
+  const source = Readable.from(pieces, {objectMode: false})
+  const coder = compressor(compression, level)
+  if (!coder) return source
+  // an error anywhere (a piece that throws, the compressor failing) destroys both: the output's reader sees it
+  return pipeline(source, coder, () => {})
 }
 
 /** Passes bytes through, with `bytes` inserted so that they land at `offset` of the output. */

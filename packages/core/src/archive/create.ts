@@ -167,6 +167,29 @@ export function memberPieces(name: string, content: readonly Buffer[], mode = 0o
   return [header, ...content, Buffer.alloc((512 - (size % 512)) % 512)]
 }
 
+/**
+ * One regular-file member of `size` bytes as tar blocks, its content streamed from `content` as it is taken (the
+ * header needs the size first); content of another size fails the stream rather than make a member that lies.
+ */
+export function* memberStream(name: string, size: number, content: Iterable<Buffer>, mode = 0o644): Generator<Buffer> {
+  yield headerBlock(name, {
+    mode,
+    size,
+    mtime: new Date(),
+    type: 'File',
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+  })
+  let seen = 0
+  for (const piece of content) {
+    seen += piece.length
+    if (seen > size) break
+    yield piece
+  }
+  if (seen !== size) throw new Error(`${name}: its content came to ${seen} bytes, its header says ${size}`)
+  yield Buffer.alloc((512 - (size % 512)) % 512)
+}
+
 function headerBlock(
   name: string,
   fields: {mode: number; size: number; mtime: Date; type: 'File' | 'Directory'; uid: number; gid: number},
@@ -742,16 +765,20 @@ async function* listedSources(
   }
 }
 
-/** Write `head` then the bytes of `bodyPath` into `path` (truncated); returns size and sha256 of the result. */
+/**
+ * Write `head` (bytes, or pieces streamed as they come) then the bytes of `bodyPath` into `path` (truncated); returns
+ * size and sha256 of the result.
+ */
 export async function writeConcatenated(
   path: string,
-  head: Buffer,
+  head: Buffer | AsyncIterable<Buffer>,
   bodyPath: string,
 ): Promise<{bytes: number; sha256: string}> {
   const hash = createHash('sha256')
   let bytes = 0
   async function* all(): AsyncGenerator<Buffer> {
-    yield head
+    if (Buffer.isBuffer(head)) yield head
+    else yield* head
     yield* createReadStream(bodyPath, {highWaterMark: 1024 * 1024}) as AsyncIterable<Buffer>
   }
   const out = await open(path, 'w', 0o600)

@@ -1,11 +1,11 @@
 import {rmSync} from 'node:fs'
-import {compressBuffer} from '../archive/compression.js'
-import {archiveMode, checkCreate, createError, memberPieces, writeConcatenated, writeTar} from '../archive/create.js'
+import {compressStream} from '../archive/compression.js'
+import {archiveMode, checkCreate, createError, memberStream, writeConcatenated, writeTar} from '../archive/create.js'
 import type {ArchiveResult, CreateArchiveOptions} from '../archive/types.js'
 import {atomicFile} from '../safety/atomic.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {manifestForArchive} from './build.js'
-import {manifestTextChunks} from './io.js'
+import {manifestText} from './io.js'
 import {MANIFEST_NAME, type Manifest, type ManifestMeta} from './types.js'
 
 /** Options of an archive that carries its own manifest as its first member. */
@@ -82,10 +82,11 @@ export async function createBkArchive(options: BkArchiveOptions): Promise<Archiv
           )
           const manifest = await collector.finish()
           options.complete?.(manifest)
-          // the manifest's text in pieces, compressed as they are: no one copy of all of it (tens of MB for many files)
-          const member = memberPieces(MANIFEST_NAME, manifestTextChunks(manifest, `for ${options.file}`))
-          const head = await compressBuffer(member, compression, options.level)
-          const whole = await writeConcatenated(tmp, head, body)
+          // the manifest's text made, compressed and written a piece at a time: no copy of all of it, plain or
+          // compressed, is ever held (tens of MB for many files, at the end of the run: its peak of memory)
+          const text = manifestText(manifest, `for ${options.file}`)
+          const member = memberStream(MANIFEST_NAME, text.size, text.pieces())
+          const whole = await writeConcatenated(tmp, compressStream(member, compression, options.level), body)
           return {
             file: options.file,
             bytes: whole.bytes,

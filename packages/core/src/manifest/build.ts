@@ -93,19 +93,22 @@ export interface ArchiveManifestCollector {
  */
 export function manifestForArchive(meta: ManifestMeta): ArchiveManifestCollector {
   const files: ManifestFile[] = []
-  const digests = new Map<string, ManifestFile>()
+  // a hard link's target by path, made at the first link: most trees have none, and a Map entry per file of a large
+  // tree (128k files: ~8 MB, and the time to grow it) would be held to the end for nothing
+  let byPath: Map<string, ManifestFile> | undefined
   const sink = {
     file(path: string, size: number, sha256: string) {
       if (path === MANIFEST_NAME) return
       const file = {path, size, sha256}
-      digests.set(path, file)
+      byPath?.set(path, file)
       files.push(file)
     },
     link(path: string, target: string) {
-      const known = digests.get(target)
+      byPath ??= new Map(files.map((file) => [file.path, file]))
+      const known = byPath.get(target)
       if (!known) return
       const file = {...known, path}
-      digests.set(path, file)
+      byPath.set(path, file)
       files.push(file)
     },
   }
