@@ -13,6 +13,7 @@ import {syncTree} from '../../fs/fsync-tree.js'
 import {sha256File} from '../../fs/hash.js'
 import {fsyncPath} from '../../fs/paths.js'
 import {WorkQueue} from '../../fs/work-queue.js'
+import {isPlainRelativePath} from '../../manifest/schema.js'
 import {
   type Frontend,
   type FrontendReport,
@@ -171,8 +172,6 @@ async function readWhole(path: string, into: (size: number) => Buffer): Promise<
 /** Files of a followed folder copied at once by a restore. */
 const FILES_IN_FLIGHT = 8
 
-/** A followed file's path as the manifest's schema takes one: relative, '/'-separated, no '', '.' or '..' part. */
-const PLAIN_PATH = /^(?!\/)(?![\s\S]*(^|\/)\.\.?(\/|$))(?![\s\S]*\/\/)[\s\S]+$/
 const SHA256 = /^[0-9a-f]{64}$/
 
 /**
@@ -193,9 +192,9 @@ async function stageFolder(
   // every path a plain relative one inside the folder, every content a sha256, before anything is written: a log
   // naming '../x' (or '/x') wrote outside the stage, where no failure removes it and no commit is needed to land
   for (const [path, e] of state) {
-    if (!PLAIN_PATH.test(path) || !SHA256.test(e.sha256 ?? ''))
+    if (!isPlainRelativePath(path) || !SHA256.test(e.sha256 ?? ''))
       throw new BkError(
-        `${join(location, 'files', name, 'log')} names ${JSON.stringify(path)}${PLAIN_PATH.test(path) ? ` with the content ${JSON.stringify(e.sha256)}` : ''}, not a file inside the folder; the location is damaged (run --verify)`,
+        `${join(location, 'files', name, 'log')} names ${JSON.stringify(path)}${isPlainRelativePath(path) ? ` with the content ${JSON.stringify(e.sha256)}` : ''}, not a file inside the folder; the location is damaged (run --verify)`,
       )
   }
   // a failure outside the queue (a folder that cannot be made) waits for the copies under way and starts no more:
