@@ -6,11 +6,9 @@
 // A scan compares the folder with what the log says was shipped (path → size and mtime); each new or changed
 // file is copied (atomically, hashed while copied: a file changing under the copy is caught on the next scan), a
 // vanished one is logged as deleted. The log file is the commit point; objects no log names are removed by recover.
-import {createHash} from 'node:crypto'
-import {createReadStream} from 'node:fs'
 import {mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {copyLiveFile} from '../../fs/copy-file.js'
+import {copyHashed} from '../../fs/copy-file.js'
 import {fsyncDir, fsyncPath} from '../../fs/paths.js'
 import {walk} from '../../fs/walk.js'
 import {atomicFile} from '../../safety/index.js'
@@ -156,24 +154,20 @@ export class FilesFollower {
     return out
   }
 
-  /** Copy a file into the objects (hashing the copy); undefined when it vanished. */
+  /** Copy a file into the objects (hashed as it is read); undefined when it vanished. */
   private async copyIn(f: FollowedFolder, abs: string): Promise<{sha256: string; bytes: number} | undefined> {
     const objects = join(this.location, 'files', f.name, 'objects')
     await mkdir(objects, {recursive: true})
     const tmp = join(objects, `.incoming.bk-partial-${process.pid}`)
+    let copied: {sha256: string; bytes: number}
     try {
-      await copyLiveFile(abs, tmp)
+      // hashed as it is read: the hash is of the bytes copied, whatever the file does meanwhile
+      copied = await copyHashed(abs, tmp)
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw error
     }
-    const hash = createHash('sha256')
-    let bytes = 0
-    for await (const chunk of createReadStream(tmp)) {
-      hash.update(chunk as Buffer)
-      bytes += (chunk as Buffer).length
-    }
-    const sha256 = hash.digest('hex')
+    const {sha256, bytes} = copied
     const dest = objectPath(this.location, f.name, sha256)
     if (await stat(dest).catch(() => undefined)) await rm(tmp, {force: true})
     else {

@@ -5,12 +5,12 @@
 // replaced ones are kept as <path>.old-<time>); a stale -wal/-shm of the target is moved away with them.
 import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {copyFile, mkdir, open, readdir, rm, stat, utimes} from 'node:fs/promises'
+import {mkdir, open, readdir, rm, stat, utimes} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 import {loadSqlite} from '../../db/drivers.js'
 import {BkError} from '../../errors.js'
+import {copyHashed} from '../../fs/copy-file.js'
 import {syncTree} from '../../fs/fsync-tree.js'
-import {sha256File} from '../../fs/hash.js'
 import {fsyncPath} from '../../fs/paths.js'
 import {WorkQueue} from '../../fs/work-queue.js'
 import {isPlainRelativePath} from '../../manifest/schema.js'
@@ -110,10 +110,11 @@ export async function chooseFollowState(location: string, asOf?: Date): Promise<
 /** Build the database as of the chosen state into `dest` (a new file); returns integrity_check's answer. */
 export async function buildFollowedDb(chosen: Chosen, dest: string): Promise<string> {
   const snap = join(chosen.dir, chosen.snapshot.file)
-  if ((await sha256File(snap)) !== chosen.snapshot.sha256) {
+  // one read of the snapshot: the copy and its hash
+  if ((await copyHashed(snap, dest)).sha256 !== chosen.snapshot.sha256) {
+    await rm(dest, {force: true})
     throw new BkError(`${snap} does not match its manifest's sha256; the location is damaged (run --verify)`)
   }
-  await copyFile(snap, dest)
   const fh = await open(dest, 'r+')
   try {
     let size = (await fh.stat()).size
@@ -175,8 +176,8 @@ const FILES_IN_FLIGHT = 8
 const SHA256 = /^[0-9a-f]{64}$/
 
 /**
- * Builds a followed folder's files as of the chosen time in `stage`: each content copied from its object, checked
- * against the sha256 it was shipped with (a damaged object refuses the restore, naming it), given its mtime, several
+ * Builds a followed folder's files as of the chosen time in `stage`: each content copied from its object, hashed as
+ * it is read and checked against the sha256 it was shipped with (a damaged object refuses the restore, naming it), given its mtime, several
  * at once; then the stage is flushed to disk, as every part must be before the commit renames it into place.
  */
 async function stageFolder(
@@ -212,10 +213,13 @@ async function stageFolder(
       const object = objectPath(location, name, e.sha256!)
       const full = queue.push(async () => {
         if (stopped) return
-        await copyFile(object, dest).catch((error: NodeJS.ErrnoException) => {
-          throw error.code === 'ENOENT' ? damaged(object, path, 'is missing') : error
+        // one read of the object: the copy and its hash (the stage, this copy in it, is removed on a refusal)
+        const {sha256} = await copyHashed(object, dest).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT') throw damaged(object, path, 'is missing')
+          if (error.code === 'EISDIR') throw damaged(object, path, 'is not a file')
+          throw error
         })
-        if ((await sha256File(dest)) !== e.sha256) throw damaged(object, path, 'does not match its sha256')
+        if (sha256 !== e.sha256) throw damaged(object, path, 'does not match its sha256')
         if (e.mtimeMs !== undefined) await utimes(dest, new Date(e.mtimeMs), new Date(e.mtimeMs))
       })
       if (full) await full
