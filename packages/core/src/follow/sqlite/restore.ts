@@ -12,6 +12,7 @@ import {BkError} from '../../errors.js'
 import {copyHashed} from '../../fs/copy-file.js'
 import {syncTree} from '../../fs/fsync-tree.js'
 import {fsyncPath} from '../../fs/paths.js'
+import {readWholeFile, reusedBuffer} from '../../fs/read-whole.js'
 import {WorkQueue} from '../../fs/work-queue.js'
 import {isPlainRelativePath} from '../../manifest/schema.js'
 import {
@@ -123,13 +124,10 @@ export async function buildFollowedDb(chosen: Chosen, dest: string): Promise<str
     // day of a busy database is hundreds of thousands of segments, past the arguments a call can take
     let largest = 0
     for (const s of chosen.segments) largest = Math.max(largest, s.manifest.bytes)
-    let buffer = Buffer.allocUnsafeSlow(largest)
+    const into = reusedBuffer(largest)
     for (const {manifest: m, commits} of chosen.segments) {
       const path = join(chosen.dir, m.file)
-      const data = await readWhole(path, (bytes) => {
-        if (buffer.length < bytes) buffer = Buffer.allocUnsafeSlow(bytes)
-        return buffer.subarray(0, bytes)
-      })
+      const data = await readWholeFile(path, into)
       if (createHash('sha256').update(data).digest('hex') !== m.sha256) {
         throw new BkError(`${path} does not match its manifest's sha256; the location is damaged (run --verify)`)
       }
@@ -150,23 +148,6 @@ export async function buildFollowedDb(chosen: Chosen, dest: string): Promise<str
     return answer
   } finally {
     db.close()
-  }
-}
-
-/** A file's bytes, read into the buffer `into` gives for its size. */
-async function readWhole(path: string, into: (size: number) => Buffer): Promise<Buffer> {
-  const fh = await open(path, 'r')
-  try {
-    const data = into((await fh.stat()).size)
-    for (let at = 0; at < data.length; ) {
-      const {bytesRead} = await fh.read(data, at, data.length - at, at)
-      if (bytesRead === 0)
-        throw new BkError(`${path} is shorter than it was a moment ago; the location changed under the restore`)
-      at += bytesRead
-    }
-    return data
-  } finally {
-    await fh.close()
   }
 }
 
