@@ -161,9 +161,11 @@ describe('restore of a followed folder', () => {
         db: join(target, 'app.db'),
         folders: [{name: 'att', dir: join(target, 'att')}],
       })
-      await expect(restore.run()).rejects.toThrow(
-        `${logs} names ${JSON.stringify(path)}, not a file inside the folder; the location is damaged (run --verify)`,
-      )
+      const refusal = `${logs} names ${JSON.stringify(path)}, not a file inside the folder; the location is damaged (run --verify)`
+      // --dry-run's plan refuses as the run does
+      await expect(restore.plan()).rejects.toThrow(refusal)
+      expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
+      await expect(restore.run()).rejects.toThrow(refusal)
       expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
       expect(existsSync(join(dir, 'up.txt'))).toBe(false)
       rmSync(log)

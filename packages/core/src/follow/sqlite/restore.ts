@@ -157,6 +157,20 @@ const FILES_IN_FLIGHT = 8
 const SHA256 = /^[0-9a-f]{64}$/
 
 /**
+ * Every path of a followed folder's state a plain relative one inside the folder, every content a sha256: checked
+ * before anything is written (a log naming '../x' or '/x' wrote outside the stage, where no failure removes it and no
+ * commit is needed to land), and by the plan, so --dry-run refuses what the run would.
+ */
+function checkFolderState(location: string, name: string, state: Map<string, FileEntry>): void {
+  for (const [path, e] of state) {
+    if (!isPlainRelativePath(path) || !SHA256.test(e.sha256 ?? ''))
+      throw new BkError(
+        `${join(location, 'files', name, 'log')} names ${JSON.stringify(path)}${isPlainRelativePath(path) ? ` with the content ${JSON.stringify(e.sha256)}` : ''}, not a file inside the folder; the location is damaged (run --verify)`,
+      )
+  }
+}
+
+/**
  * Builds a followed folder's files as of the chosen time in `stage`: each content copied from its object, hashed as
  * it is read and checked against the sha256 it was shipped with (a damaged object refuses the restore, naming it), given its mtime, several
  * at once; then the stage is flushed to disk, as every part must be before the commit renames it into place.
@@ -171,14 +185,7 @@ async function stageFolder(
   const queue = new WorkQueue(FILES_IN_FLIGHT, FILES_IN_FLIGHT * 4)
   const damaged = (object: string, path: string, what: string) =>
     new BkError(`${object} ${what} (the content of ${path}); the location is damaged (run --verify)`)
-  // every path a plain relative one inside the folder, every content a sha256, before anything is written: a log
-  // naming '../x' (or '/x') wrote outside the stage, where no failure removes it and no commit is needed to land
-  for (const [path, e] of state) {
-    if (!isPlainRelativePath(path) || !SHA256.test(e.sha256 ?? ''))
-      throw new BkError(
-        `${join(location, 'files', name, 'log')} names ${JSON.stringify(path)}${isPlainRelativePath(path) ? ` with the content ${JSON.stringify(e.sha256)}` : ''}, not a file inside the folder; the location is damaged (run --verify)`,
-      )
-  }
+  checkFolderState(location, name, state)
   // a failure outside the queue (a folder that cannot be made) waits for the copies under way and starts no more:
   // the caller removes the stage once this throws, and a copy still going would write into it (its rm then failed
   // with ENOTEMPTY, the stage left behind and the real error lost)
@@ -256,6 +263,7 @@ export class SqliteFollowRestore {
     ]
     for (const f of this.options.folders ?? []) {
       const files = filesAsOf(await readFilesLogs(this.location, f.name), this.options.asOf?.getTime())
+      checkFolderState(this.location, f.name, files)
       steps.push(
         step((await stat(f.dir).catch(() => undefined)) ? 'replace' : 'create', f.dir, `${files.size} file(s)`),
       )
