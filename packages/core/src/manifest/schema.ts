@@ -4,11 +4,13 @@ import {BkError} from '../errors.js'
 import type {Manifest} from './types.js'
 
 const nonEmpty = {type: 'string', minLength: 1}
+const count = {type: 'integer', minimum: 0}
 
 /**
- * A file's path as a manifest holds one: relative, '/'-separated, no '.', '..' or empty part (a trailing '/' gets through); any other byte a file name
- * can hold, a newline too ([\s\S], not '.', which stops at one). The schema's pattern: {@link isPlainRelativePath}
- * is its check for code that takes paths from elsewhere (a follow location's logs).
+ * A file's path as a manifest holds one: relative, '/'-separated, no '.', '..' or empty part (a trailing '/' gets
+ * through); any other byte a file name can hold, a newline too ([\s\S], not '.', which stops at one). The schema's
+ * pattern: {@link isPlainRelativePath} is its check for code that takes paths from elsewhere (a follow location's
+ * logs).
  */
 const PLAIN_RELATIVE_PATH = '^(?!/)(?![\\s\\S]*(^|/)\\.\\.?(/|$))(?![\\s\\S]*//)[\\s\\S]+$'
 const plainRelativePath = new RegExp(PLAIN_RELATIVE_PATH)
@@ -17,7 +19,6 @@ const plainRelativePath = new RegExp(PLAIN_RELATIVE_PATH)
 export function isPlainRelativePath(path: string): boolean {
   return plainRelativePath.test(path)
 }
-const count = {type: 'integer', minimum: 0}
 
 /** The JSON Schema of `bk-manifest.json`. */
 export const manifestSchema = {

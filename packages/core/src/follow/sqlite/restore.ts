@@ -172,8 +172,9 @@ function checkFolderState(location: string, name: string, state: Map<string, Fil
 
 /**
  * Builds a followed folder's files as of the chosen time in `stage`: each content copied from its object, hashed as
- * it is read and checked against the sha256 it was shipped with (a damaged object refuses the restore, naming it), given its mtime, several
- * at once; then the stage is flushed to disk, as every part must be before the commit renames it into place.
+ * it is read and checked against the sha256 it was shipped with (a damaged object refuses the restore, naming it),
+ * given its mtime, several at once; then the stage is flushed to disk, as every part must be before the commit
+ * renames it into place.
  */
 async function stageFolder(
   location: string,
