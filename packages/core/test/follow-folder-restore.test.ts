@@ -93,6 +93,30 @@ describe('restore of a followed folder', () => {
       `${notes} is missing (the content of b/notes.md); the location is damaged (run --verify)`,
     )
     expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
+    // a folder where the object should be: damaged as well, not a raw EISDIR
+    mkdirSync(notes)
+    await expect((await open()).run()).rejects.toThrow(
+      `${notes} is not a file (the content of b/notes.md); the location is damaged (run --verify)`,
+    )
+    expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
+  })
+
+  it('refuses a damaged snapshot, naming it, and leaves nothing behind', async () => {
+    const {dir, location} = await followed()
+    const gens = join(location, 'generations')
+    const snapshot = join(gens, readdirSync(gens)[0]!, '00000000.snapshot.db')
+    const bytes = readFileSync(snapshot)
+    bytes.writeUInt8(bytes.readUInt8(100) ^ 1, 100)
+    writeFileSync(snapshot, bytes)
+    const target = join(dir, 'restored')
+    const restore = await SqliteFollowRestore.open(location, {
+      db: join(target, 'app.db'),
+      folders: [{name: 'att', dir: join(target, 'att')}],
+    })
+    await expect(restore.run()).rejects.toThrow(
+      `${snapshot} does not match its manifest's sha256; the location is damaged (run --verify)`,
+    )
+    expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
   })
 
   it('lets the copies under way end before a failure outside them removes the stage', async () => {
@@ -137,9 +161,11 @@ describe('restore of a followed folder', () => {
         db: join(target, 'app.db'),
         folders: [{name: 'att', dir: join(target, 'att')}],
       })
-      await expect(restore.run()).rejects.toThrow(
-        `${logs} names ${JSON.stringify(path)}, not a file inside the folder; the location is damaged (run --verify)`,
-      )
+      const refusal = `${logs} names ${JSON.stringify(path)}, not a file inside the folder; the location is damaged (run --verify)`
+      // --dry-run's plan refuses as the run does
+      await expect(restore.plan()).rejects.toThrow(refusal)
+      expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
+      await expect(restore.run()).rejects.toThrow(refusal)
       expect(existsSync(target) ? readdirSync(target) : []).toEqual([])
       expect(existsSync(join(dir, 'up.txt'))).toBe(false)
       rmSync(log)

@@ -19,7 +19,7 @@ import {
   writeManifest,
   writeSidecar,
 } from '../src/manifest/index.js'
-import {manifestAjvOptions, manifestSchema} from '../src/manifest/schema.js'
+import {isPlainRelativePath, manifestAjvOptions, manifestSchema} from '../src/manifest/schema.js'
 import {cleanupTemp, fixture, rejection, snapshot, temp} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
 
@@ -297,6 +297,39 @@ describe('schema', () => {
         delete (m.components as Record<string, unknown>[])[1]!.engine
       }),
     ).toMatch(/field 'components\[1\]\.engine' is missing/)
+  })
+
+  it('isPlainRelativePath takes the paths the schema takes, and only those', async () => {
+    const require = createRequire(import.meta.url)
+    const {Ajv} = require('ajv') as typeof import('ajv')
+    const compiled = new Ajv(manifestAjvOptions).compile(manifestSchema)
+    const dir = smallTree()
+    const good = (await buildManifest(dir, meta(dir))) as unknown as Record<string, unknown>
+    const paths = {
+      'a.txt': true,
+      'a/b/c.txt': true,
+      '.hidden': true,
+      'a/..b/c': true,
+      'line\nbreak': true,
+      '...': true,
+      '': false,
+      '.': false,
+      '..': false,
+      '../x': false,
+      '/x': false,
+      'a/../../up.txt': false,
+      'a/./b': false,
+      'a//b': false,
+      // the pattern has always let a trailing '/' through (it is kept as it was)
+      'a/': true,
+      'a/..': false,
+    }
+    for (const [path, plain] of Object.entries(paths)) {
+      const m = structuredClone(good)
+      ;(m.files as {path: string}[])[0]!.path = path
+      expect([path, compiled(m)]).toEqual([path, plain])
+      expect([path, isPlainRelativePath(path)]).toEqual([path, plain])
+    }
   })
 
   it('the validator generated at build time is made from this schema and judges as the ajv compile does', async () => {

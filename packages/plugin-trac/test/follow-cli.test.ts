@@ -126,6 +126,22 @@ describe('bk trac follow: flags and failures', () => {
     const restore = await runBk(['trac', 'restore', location, join(tempDir(), 'env'), '--yes'])
     expect(restore.exitCode).toBe(1)
     expect(restore.stderr).toContain(`${segment} does not match its manifest's sha256`)
+
+    // a folder log naming a path outside the folder: --dry-run refuses as the restore would, creating nothing
+    const logs = join(location, 'files', 'attachments', 'log')
+    const sha256 = JSON.parse(readFileSync(join(logs, readdirSync(logs)[0]!), 'utf8')).entries[0].sha256
+    const seq = readdirSync(logs).length
+    writeFileSync(
+      join(logs, `${String(seq).padStart(8, '0')}.json`),
+      JSON.stringify({seq, time: new Date().toISOString(), entries: [{path: '../escaped.txt', sha256, bytes: 1}]}),
+    )
+    const target = join(tempDir(), 'env')
+    const dry = await runBk(['trac', 'restore', location, target, '--dry-run'])
+    expect(dry.exitCode).toBe(1)
+    expect(dry.stderr).toContain(
+      `${logs} names "../escaped.txt", not a file inside the folder; the location is damaged (run --verify)`,
+    )
+    expect(readdirSync(join(target, '..'))).toEqual([])
   }, 120_000)
 
   it('--as-of before anything shipped, or with something not a follow location, is refused', async () => {

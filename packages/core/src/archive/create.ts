@@ -705,6 +705,13 @@ async function* listedSources(
     listing.sort((a, b) => Buffer.compare(a.name, b.name))
     return {abs, rel, relRaw, listing, next: 0}
   }
+  /** A folder's listing read before the folder is yielded: undefined when it was removed since its parent was
+   * listed (a live application's temp folder), which leaves it out as a file removed before its lstat is. */
+  const levelOrGone = (abs: Buffer | string, rel: string, relRaw: Buffer | undefined) =>
+    levelOf(abs, rel, relRaw).catch((error) => {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw error
+    })
   /**
    * The tree below `abs`, depth first, each folder's entries in name order, a folder before its contents: one
    * generator with a stack of listings rather than one generator per folder (every entry went through each
@@ -728,8 +735,14 @@ async function* listedSources(
         const listed = kindOf(dirent)
         const kind = listed !== undefined && !exclude.has(name) ? listed : await kindOfListed(dirent, name, child)
         if (kind === undefined) continue
+        if (kind !== 'directory') {
+          yield {path, kind}
+          continue
+        }
+        const below = await levelOrGone(child, path, undefined)
+        if (!below) continue
         yield {path, kind}
-        if (kind === 'directory') stack.push(await levelOf(child, path, undefined))
+        stack.push(below)
         continue
       }
       const dirent = (level.listing as Dirent<Buffer>[])[level.next++]
@@ -748,9 +761,11 @@ async function* listedSources(
       const child = Buffer.concat([level.abs as Buffer, SLASH, bytes])
       const kind = await kindOfListed(dirent, name, child)
       if (kind === undefined) continue
-      yield raw ? {path, kind, raw} : {path, kind}
       // below a name that is not valid UTF-8, paths stay bytes
-      if (kind === 'directory') stack.push(await levelOf(raw ? child : child.toString(), path, raw))
+      const below = kind === 'directory' ? await levelOrGone(raw ? child : child.toString(), path, raw) : undefined
+      if (kind === 'directory' && !below) continue
+      yield raw ? {path, kind, raw} : {path, kind}
+      if (below) stack.push(below)
     }
   }
   if (options.dotSlash) yield {path: '.', kind: 'directory'}

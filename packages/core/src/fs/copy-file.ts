@@ -27,6 +27,7 @@
  * by copyLiveFile itself are then made again in userspace).
  */
 import {spawnSync} from 'node:child_process'
+import {createHash} from 'node:crypto'
 import {
   closeSync,
   constants,
@@ -339,21 +340,43 @@ function release(at: number, ms: number): void {
 }
 
 /**
+ * Copies `src` to `dest` (created, or replaced when it exists; the source's mode bits) with reads and writes, hashing
+ * what it reads: the copy and its sha256 from one read of the source, where a copy read back for its hash reads the
+ * bytes twice. Up to the source's end (at most its size at open): `bytes` is the copy's size. Errors keep their
+ * code (ENOENT: no source; EISDIR: a folder, refused before `dest` is made); no partial copy is left.
+ */
+export async function copyHashed(src: string, dest: string): Promise<{bytes: number; sha256: string}> {
+  const hash = createHash('sha256')
+  const bytes = await userspaceCopy(src, dest, constants.O_TRUNC, src, (piece) => hash.update(piece))
+  return {bytes, sha256: hash.digest('hex')}
+}
+
+/**
  * Copies `src` to `dest` with reads and writes, up to its end (at most its size at open); returns the size. `flag`:
  * O_EXCL (a new `dest`) or O_TRUNC (one that may exist is replaced). `from`: the path opened (default `src`).
+ * `read`: given each piece read, before it is written.
  */
-async function userspaceCopy(src: string, dest: string, flag: number, from = src): Promise<number> {
+async function userspaceCopy(
+  src: string,
+  dest: string,
+  flag: number,
+  from = src,
+  read?: (piece: Buffer) => void,
+): Promise<number> {
   const input = await open(from, constants.O_RDONLY)
   try {
     const st = await input.stat()
+    if (st.isDirectory()) throw copyError(src, dest, 'it is a folder', 'EISDIR')
     const output = await open(dest, constants.O_WRONLY | constants.O_CREAT | flag, 0o600)
     let done = 0
     let whole = false
     try {
-      const buffer = Buffer.allocUnsafe(BLOCK)
+      // no more than the file needs: a restore copies thousands of small files
+      const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(BLOCK, st.size)))
       while (done < st.size) {
-        const {bytesRead} = await input.read(buffer, 0, Math.min(BLOCK, st.size - done), done)
+        const {bytesRead} = await input.read(buffer, 0, Math.min(buffer.length, st.size - done), done)
         if (bytesRead === 0) break
+        read?.(buffer.subarray(0, bytesRead))
         await writeAll(output, buffer.subarray(0, bytesRead))
         done += bytesRead
       }

@@ -93,6 +93,16 @@ function statBatch(abs: string, names: string[], from: number, sync?: boolean): 
   return Promise.all(batch.map((n) => lstatOrGone(childPath(abs, n))))
 }
 
+/** A folder's listing; undefined when the folder is gone (ENOENT). */
+async function listedOrGone(listing: Promise<Listing>): Promise<Listing | undefined> {
+  try {
+    return await listing
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+}
+
 async function listDir(abs: string, sync?: boolean): Promise<Listing> {
   const names = (sync ? readdirSync(abs) : await readdir(abs)).sort(compareNames)
   return {names, first: await statBatch(abs, names, 0, sync)}
@@ -126,12 +136,18 @@ async function* walkDir(
       }
     }
     for (const entry of entries) {
-      yield entry
-      if (entry.stat.isDirectory()) {
-        const started = ahead.get(entry.abs)
-        ahead.delete(entry.abs)
-        yield* walkDir(entry.abs, entry.path, state, started ?? listDir(entry.abs, options.sync))
+      if (!entry.stat.isDirectory()) {
+        yield entry
+        continue
       }
+      const started = ahead.get(entry.abs)
+      ahead.delete(entry.abs)
+      // listed before it is yielded: a folder removed between its parent's listing and its own (a live
+      // application's temp folder) is left out, as a file removed before its lstat is
+      const listed = await listedOrGone(started ?? listDir(entry.abs, options.sync))
+      if (!listed) continue
+      yield entry
+      yield* walkDir(entry.abs, entry.path, state, Promise.resolve(listed))
     }
     if (next) stats = await next
   }

@@ -6,6 +6,20 @@ import type {Manifest} from './types.js'
 const nonEmpty = {type: 'string', minLength: 1}
 const count = {type: 'integer', minimum: 0}
 
+/**
+ * A file's path as a manifest holds one: relative, '/'-separated, no '.', '..' or empty part (a trailing '/' gets
+ * through); any other byte a file name can hold, a newline too ([\s\S], not '.', which stops at one). The schema's
+ * pattern: {@link isPlainRelativePath} is its check for code that takes paths from elsewhere (a follow location's
+ * logs).
+ */
+const PLAIN_RELATIVE_PATH = '^(?!/)(?![\\s\\S]*(^|/)\\.\\.?(/|$))(?![\\s\\S]*//)[\\s\\S]+$'
+const plainRelativePath = new RegExp(PLAIN_RELATIVE_PATH)
+
+/** Whether `path` is a plain relative path inside a folder, as a manifest's `files[].path` must be. */
+export function isPlainRelativePath(path: string): boolean {
+  return plainRelativePath.test(path)
+}
+
 /** The JSON Schema of `bk-manifest.json`. */
 export const manifestSchema = {
   $id: 'https://bkcli.dev/schema/bk-manifest-1.json',
@@ -68,9 +82,7 @@ export const manifestSchema = {
         required: ['path', 'size', 'sha256'],
         additionalProperties: false,
         properties: {
-          // relative, '/'-separated, no '.' or '..' components; any other byte a file name can hold, a newline too
-          // ([\s\S], not '.', which stops at one)
-          path: {type: 'string', pattern: '^(?!/)(?![\\s\\S]*(^|/)\\.\\.?(/|$))(?![\\s\\S]*//)[\\s\\S]+$'},
+          path: {type: 'string', pattern: PLAIN_RELATIVE_PATH},
           size: count,
           sha256: {type: 'string', pattern: '^[0-9a-f]{64}$'},
         },

@@ -6,13 +6,12 @@
 // A scan compares the folder with what the log says was shipped (path → size and mtime); each new or changed
 // file is copied (atomically, hashed while copied: a file changing under the copy is caught on the next scan), a
 // vanished one is logged as deleted. The log file is the commit point; objects no log names are removed by recover.
-import {createHash} from 'node:crypto'
-import {createReadStream} from 'node:fs'
 import {mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {copyLiveFile} from '../../fs/copy-file.js'
+import {copyHashed} from '../../fs/copy-file.js'
 import {fsyncDir, fsyncPath} from '../../fs/paths.js'
 import {walk} from '../../fs/walk.js'
+import {WorkQueue} from '../../fs/work-queue.js'
 import {atomicFile} from '../../safety/index.js'
 import {seqName} from './location.js'
 
@@ -60,6 +59,9 @@ export function filesAsOf(logs: FilesLog[], asOf?: number): Map<string, FileEntr
   return state
 }
 
+/** Files of a followed folder copied at once by a scan. */
+const FILES_IN_FLIGHT = 8
+
 /** The object file of a content. */
 export function objectPath(location: string, name: string, sha256: string): string {
   return join(location, 'files', name, 'objects', sha256)
@@ -68,6 +70,8 @@ export function objectPath(location: string, name: string, sha256: string): stri
 export class FilesFollower {
   private readonly known = new Map<string, Map<string, FileEntry>>()
   private readonly seq = new Map<string, number>()
+  /** Copies into the objects so far: each its own temporary name (several run at once). */
+  private incoming = 0
 
   constructor(
     private readonly location: string,
@@ -114,18 +118,37 @@ export class FilesFollower {
       const entries: FileEntry[] = []
       const exists = await stat(f.dir).catch(() => undefined)
       if (exists?.isDirectory()) {
-        for await (const e of walk(f.dir)) {
-          if (!e.stat.isFile()) continue
-          seen.add(e.path)
-          const k = known.get(e.path)
-          if (k && k.bytes === e.stat.size && k.mtimeMs === e.stat.mtimeMs) continue
-          const shipped = await this.copyIn(f, e.abs)
+        // the changed files copied several at once (a first scan copies the whole folder), their entries then
+        // taken in the walk's order: the log lists them as a one-at-a-time scan did
+        const changed: {path: string; mtimeMs: number; k?: FileEntry; shipped?: {sha256: string; bytes: number}}[] = []
+        const queue = new WorkQueue(FILES_IN_FLIGHT, FILES_IN_FLIGHT * 4)
+        try {
+          for await (const e of walk(f.dir)) {
+            if (!e.stat.isFile()) continue
+            seen.add(e.path)
+            const k = known.get(e.path)
+            if (k && k.bytes === e.stat.size && k.mtimeMs === e.stat.mtimeMs) continue
+            const c: (typeof changed)[number] = {path: e.path, mtimeMs: e.stat.mtimeMs, k}
+            changed.push(c)
+            const full = queue.push(async () => {
+              c.shipped = await this.copyIn(f, e.abs)
+            })
+            if (full) await full
+            if (queue.failed) break
+          }
+        } catch (error) {
+          // no copy left writing into the objects once the failure is told
+          await queue.settled()
+          throw error
+        }
+        await queue.done()
+        for (const {path, mtimeMs, k, shipped} of changed) {
           if (!shipped) continue // vanished meanwhile
           if (k && k.sha256 === shipped.sha256) {
-            known.set(e.path, {...k, mtimeMs: e.stat.mtimeMs})
+            known.set(path, {...k, mtimeMs})
             continue
           }
-          entries.push({path: e.path, sha256: shipped.sha256, bytes: shipped.bytes, mtimeMs: e.stat.mtimeMs})
+          entries.push({path, sha256: shipped.sha256, bytes: shipped.bytes, mtimeMs})
         }
       }
       for (const path of known.keys()) if (!seen.has(path)) entries.push({path, bytes: 0, deleted: true})
@@ -156,24 +179,20 @@ export class FilesFollower {
     return out
   }
 
-  /** Copy a file into the objects (hashing the copy); undefined when it vanished. */
+  /** Copy a file into the objects (hashed as it is read); undefined when it vanished. */
   private async copyIn(f: FollowedFolder, abs: string): Promise<{sha256: string; bytes: number} | undefined> {
     const objects = join(this.location, 'files', f.name, 'objects')
     await mkdir(objects, {recursive: true})
-    const tmp = join(objects, `.incoming.bk-partial-${process.pid}`)
+    const tmp = join(objects, `.incoming.bk-partial-${process.pid}-${this.incoming++}`)
+    let copied: {sha256: string; bytes: number}
     try {
-      await copyLiveFile(abs, tmp)
+      // hashed as it is read: the hash is of the bytes copied, whatever the file does meanwhile
+      copied = await copyHashed(abs, tmp)
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw error
     }
-    const hash = createHash('sha256')
-    let bytes = 0
-    for await (const chunk of createReadStream(tmp)) {
-      hash.update(chunk as Buffer)
-      bytes += (chunk as Buffer).length
-    }
-    const sha256 = hash.digest('hex')
+    const {sha256, bytes} = copied
     const dest = objectPath(this.location, f.name, sha256)
     if (await stat(dest).catch(() => undefined)) await rm(tmp, {force: true})
     else {

@@ -5,14 +5,16 @@
 // replaced ones are kept as <path>.old-<time>); a stale -wal/-shm of the target is moved away with them.
 import {createHash} from 'node:crypto'
 import {existsSync} from 'node:fs'
-import {copyFile, mkdir, open, readdir, rm, stat, utimes} from 'node:fs/promises'
+import {mkdir, open, readdir, rm, stat, utimes} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 import {loadSqlite} from '../../db/drivers.js'
 import {BkError} from '../../errors.js'
+import {copyHashed} from '../../fs/copy-file.js'
 import {syncTree} from '../../fs/fsync-tree.js'
-import {sha256File} from '../../fs/hash.js'
 import {fsyncPath} from '../../fs/paths.js'
+import {readWholeFile, reusedBuffer} from '../../fs/read-whole.js'
 import {WorkQueue} from '../../fs/work-queue.js'
+import {isPlainRelativePath} from '../../manifest/schema.js'
 import {
   type Frontend,
   type FrontendReport,
@@ -109,10 +111,11 @@ export async function chooseFollowState(location: string, asOf?: Date): Promise<
 /** Build the database as of the chosen state into `dest` (a new file); returns integrity_check's answer. */
 export async function buildFollowedDb(chosen: Chosen, dest: string): Promise<string> {
   const snap = join(chosen.dir, chosen.snapshot.file)
-  if ((await sha256File(snap)) !== chosen.snapshot.sha256) {
+  // one read of the snapshot: the copy and its hash
+  if ((await copyHashed(snap, dest)).sha256 !== chosen.snapshot.sha256) {
+    await rm(dest, {force: true})
     throw new BkError(`${snap} does not match its manifest's sha256; the location is damaged (run --verify)`)
   }
-  await copyFile(snap, dest)
   const fh = await open(dest, 'r+')
   try {
     let size = (await fh.stat()).size
@@ -121,13 +124,10 @@ export async function buildFollowedDb(chosen: Chosen, dest: string): Promise<str
     // day of a busy database is hundreds of thousands of segments, past the arguments a call can take
     let largest = 0
     for (const s of chosen.segments) largest = Math.max(largest, s.manifest.bytes)
-    let buffer = Buffer.allocUnsafeSlow(largest)
+    const into = reusedBuffer(largest)
     for (const {manifest: m, commits} of chosen.segments) {
       const path = join(chosen.dir, m.file)
-      const data = await readWhole(path, (bytes) => {
-        if (buffer.length < bytes) buffer = Buffer.allocUnsafeSlow(bytes)
-        return buffer.subarray(0, bytes)
-      })
+      const data = await readWholeFile(path, into)
       if (createHash('sha256').update(data).digest('hex') !== m.sha256) {
         throw new BkError(`${path} does not match its manifest's sha256; the location is damaged (run --verify)`)
       }
@@ -151,34 +151,30 @@ export async function buildFollowedDb(chosen: Chosen, dest: string): Promise<str
   }
 }
 
-/** A file's bytes, read into the buffer `into` gives for its size. */
-async function readWhole(path: string, into: (size: number) => Buffer): Promise<Buffer> {
-  const fh = await open(path, 'r')
-  try {
-    const data = into((await fh.stat()).size)
-    for (let at = 0; at < data.length; ) {
-      const {bytesRead} = await fh.read(data, at, data.length - at, at)
-      if (bytesRead === 0)
-        throw new BkError(`${path} is shorter than it was a moment ago; the location changed under the restore`)
-      at += bytesRead
-    }
-    return data
-  } finally {
-    await fh.close()
-  }
-}
-
 /** Files of a followed folder copied at once by a restore. */
 const FILES_IN_FLIGHT = 8
 
-/** A followed file's path as the manifest's schema takes one: relative, '/'-separated, no '', '.' or '..' part. */
-const PLAIN_PATH = /^(?!\/)(?![\s\S]*(^|\/)\.\.?(\/|$))(?![\s\S]*\/\/)[\s\S]+$/
 const SHA256 = /^[0-9a-f]{64}$/
 
 /**
- * Builds a followed folder's files as of the chosen time in `stage`: each content copied from its object, checked
- * against the sha256 it was shipped with (a damaged object refuses the restore, naming it), given its mtime, several
- * at once; then the stage is flushed to disk, as every part must be before the commit renames it into place.
+ * Every path of a followed folder's state a plain relative one inside the folder, every content a sha256: checked
+ * before anything is written (a log naming '../x' or '/x' wrote outside the stage, where no failure removes it and no
+ * commit is needed to land), and by the plan, so --dry-run refuses what the run would.
+ */
+function checkFolderState(location: string, name: string, state: Map<string, FileEntry>): void {
+  for (const [path, e] of state) {
+    if (!isPlainRelativePath(path) || !SHA256.test(e.sha256 ?? ''))
+      throw new BkError(
+        `${join(location, 'files', name, 'log')} names ${JSON.stringify(path)}${isPlainRelativePath(path) ? ` with the content ${JSON.stringify(e.sha256)}` : ''}, not a file inside the folder; the location is damaged (run --verify)`,
+      )
+  }
+}
+
+/**
+ * Builds a followed folder's files as of the chosen time in `stage`: each content copied from its object, hashed as
+ * it is read and checked against the sha256 it was shipped with (a damaged object refuses the restore, naming it),
+ * given its mtime, several at once; then the stage is flushed to disk, as every part must be before the commit
+ * renames it into place.
  */
 async function stageFolder(
   location: string,
@@ -190,14 +186,7 @@ async function stageFolder(
   const queue = new WorkQueue(FILES_IN_FLIGHT, FILES_IN_FLIGHT * 4)
   const damaged = (object: string, path: string, what: string) =>
     new BkError(`${object} ${what} (the content of ${path}); the location is damaged (run --verify)`)
-  // every path a plain relative one inside the folder, every content a sha256, before anything is written: a log
-  // naming '../x' (or '/x') wrote outside the stage, where no failure removes it and no commit is needed to land
-  for (const [path, e] of state) {
-    if (!PLAIN_PATH.test(path) || !SHA256.test(e.sha256 ?? ''))
-      throw new BkError(
-        `${join(location, 'files', name, 'log')} names ${JSON.stringify(path)}${PLAIN_PATH.test(path) ? ` with the content ${JSON.stringify(e.sha256)}` : ''}, not a file inside the folder; the location is damaged (run --verify)`,
-      )
-  }
+  checkFolderState(location, name, state)
   // a failure outside the queue (a folder that cannot be made) waits for the copies under way and starts no more:
   // the caller removes the stage once this throws, and a copy still going would write into it (its rm then failed
   // with ENOTEMPTY, the stage left behind and the real error lost)
@@ -213,10 +202,13 @@ async function stageFolder(
       const object = objectPath(location, name, e.sha256!)
       const full = queue.push(async () => {
         if (stopped) return
-        await copyFile(object, dest).catch((error: NodeJS.ErrnoException) => {
-          throw error.code === 'ENOENT' ? damaged(object, path, 'is missing') : error
+        // one read of the object: the copy and its hash (the stage, this copy in it, is removed on a refusal)
+        const {sha256} = await copyHashed(object, dest).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'ENOENT') throw damaged(object, path, 'is missing')
+          if (error.code === 'EISDIR') throw damaged(object, path, 'is not a file')
+          throw error
         })
-        if ((await sha256File(dest)) !== e.sha256) throw damaged(object, path, 'does not match its sha256')
+        if (sha256 !== e.sha256) throw damaged(object, path, 'does not match its sha256')
         if (e.mtimeMs !== undefined) await utimes(dest, new Date(e.mtimeMs), new Date(e.mtimeMs))
       })
       if (full) await full
@@ -272,6 +264,7 @@ export class SqliteFollowRestore {
     ]
     for (const f of this.options.folders ?? []) {
       const files = filesAsOf(await readFilesLogs(this.location, f.name), this.options.asOf?.getTime())
+      checkFolderState(this.location, f.name, files)
       steps.push(
         step((await stat(f.dir).catch(() => undefined)) ? 'replace' : 'create', f.dir, `${files.size} file(s)`),
       )

@@ -1,9 +1,10 @@
 // `follow --status` and `follow --verify` for an SQLite follow location: read only.
 import {createHash} from 'node:crypto'
-import {readFile, stat} from 'node:fs/promises'
+import {stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {BkError} from '../../errors.js'
 import {sha256File} from '../../fs/hash.js'
+import {readWholeFile, reusedBuffer} from '../../fs/read-whole.js'
 import {chainBreaks} from './chain.js'
 import {filesAsOf, objectPath, readFilesLogs} from './files.js'
 import {readMarker} from './follower.js'
@@ -87,6 +88,8 @@ export async function verifySqliteFollow(
     throw new BkError(`${location} is not a follow location; check --location`)
   const problems: string[] = []
   let checked = 0
+  // one buffer for the segments, as a restore reads them (a location holds hundreds of thousands)
+  const into = reusedBuffer()
   for (const gen of await listGenerations(location)) {
     const dir = join(generationsDir(location), gen)
     const manifests = await readManifests(dir)
@@ -103,7 +106,7 @@ export async function verifySqliteFollow(
         if ((await sha256File(path)) !== m.sha256) problems.push(`${path}: sha256 does not match its manifest`)
         continue
       }
-      const data = await readFile(path)
+      const data = await readWholeFile(path, into)
       if (createHash('sha256').update(data).digest('hex') !== m.sha256) {
         problems.push(`${path}: sha256 does not match its manifest`)
         continue

@@ -4,6 +4,7 @@
 // frame that is not. Only frames up to the last commit frame (non-zero "database size" field) are part of a
 // committed transaction. See https://www.sqlite.org/fileformat2.html#walformat.
 import type {FileHandle} from 'node:fs/promises'
+import {readAt} from '../../fs/read-whole.js'
 
 /** Size of the WAL header and of one frame's header. */
 export const WAL_HEADER_LEN = 32
@@ -122,12 +123,7 @@ export async function scanWal(
   const available = Math.max(0, Math.floor((size - frameOffset(from + 1, header.pageSize)) / frameLen))
   const wanted = Math.min(available, Math.max(1, Math.floor((options.maxBytes ?? 64 << 20) / frameLen)))
   const buf = Buffer.alloc(wanted * frameLen)
-  let got = 0
-  while (got < buf.length) {
-    const {bytesRead} = await fh.read(buf, got, buf.length - got, frameOffset(from + 1, header.pageSize) + got)
-    if (bytesRead === 0) break
-    got += bytesRead
-  }
+  const got = await readAt(fh, buf, frameOffset(from + 1, header.pageSize))
   const count = Math.floor(got / frameLen)
   const commits: WalCommit[] = []
   let s = chain
