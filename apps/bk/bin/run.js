@@ -1,14 +1,7 @@
 #!/usr/bin/env node
 import module from 'node:module'
 import {fileURLToPath} from 'node:url'
-import v8 from 'node:v8'
 import {replay, startRecording} from '../dist/startup-cache.js'
-
-// Peak memory stays bounded whatever the data: V8 doubles its young generation (up to 2 × 16 MiB on 64-bit) while
-// many objects survive, as a backup's per-file manifest entries do, and never gives it back; kept at its first size,
-// a 128 000-file Roundup backup peaks ~40 MB lower for the same CPU. Read by V8 at each growth, so it holds when set
-// now (the maximum size flag is read only at start-up, which an npm bin cannot pass); 0 is not a valid value.
-v8.setFlagsFromString('--semi-space-growth-factor=1')
 
 // Node >= 22.1 keeps compiled code on disk between runs; absent on Node 20 (nothing happens).
 module.enableCompileCache?.()

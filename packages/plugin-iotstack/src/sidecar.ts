@@ -3,6 +3,7 @@ import {BkError} from '@bkcli/core/errors'
 import {
   type Manifest,
   type ManifestMeta,
+  manifestFiles,
   pluginIdentity,
   readManifest,
   sidecarPath,
@@ -54,11 +55,18 @@ export async function writeSidecar(
     includesEnv: info.members.includes('.env'),
   }
   manifest.extra = Object.assign(manifest.extra ?? {}, extra)
+  // one pass over the files (a compact list: its array is never made), each counted in every member it is under
+  const counts = info.members.map(() => ({count: 0, bytes: 0}))
+  for (const f of manifestFiles(manifest)) {
+    for (const [i, member] of info.members.entries()) {
+      if (f.path !== member && !f.path.startsWith(`${member}/`)) continue
+      const c = counts[i] as {count: number; bytes: number}
+      c.count++
+      c.bytes += f.size
+    }
+  }
   manifest.components = [
-    ...info.members.map((member) => {
-      const files = manifest.files.filter((f) => f.path === member || f.path.startsWith(`${member}/`))
-      return {type: 'files', path: member, count: files.length, bytes: files.reduce((n, f) => n + f.size, 0)}
-    }),
+    ...info.members.map((member, i) => ({type: 'files', path: member, ...counts[i]})),
     ...info.dumps.map((d) => ({
       type: 'database',
       engine: d.engine,

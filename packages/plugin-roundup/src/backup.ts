@@ -11,7 +11,7 @@ import {basename, dirname, join, relative, resolve} from 'node:path'
 import {type Catalog, hasRetention, type RetentionPolicy} from '@bkcli/core/catalog'
 import {type DbTarget, dumpDatabase, sqliteBackup} from '@bkcli/core/db'
 import {copyTree} from '@bkcli/core/fs'
-import {type Component, createBkArchive, type Manifest, pluginIdentity} from '@bkcli/core/manifest'
+import {type Component, createBkArchive, type Manifest, manifestFiles, pluginIdentity} from '@bkcli/core/manifest'
 import {type Frontend, type FrontendReport, frontendSteps, withFrontendsStopped} from '@bkcli/core/process'
 import {crashPoint, onInterrupt} from '@bkcli/core/safety'
 import {
@@ -247,7 +247,7 @@ export class TrackerBackup {
               complete: (manifest: Manifest) => {
                 let count = 0
                 let bytes = 0
-                for (const f of manifest.files) {
+                for (const f of manifestFiles(manifest)) {
                   if (!f.path.startsWith('home/')) continue
                   count++
                   bytes += f.size

@@ -2,6 +2,7 @@ import {readFileSync} from 'node:fs'
 import {hashArchiveMembers} from '../archive/read.js'
 import {sha256File} from '../fs/hash.js'
 import {walk} from '../fs/walk.js'
+import {CompactFiles, withCompactFiles} from './compact-files.js'
 import {type TarMembersReadElsewhere, tarMembers} from './tar-members.js'
 import {MANIFEST_NAME, type Manifest, type ManifestFile, type ManifestMeta} from './types.js'
 
@@ -92,24 +93,13 @@ export interface ArchiveManifestCollector {
  * describes exactly the bytes that went into the archive (a file changing meanwhile cannot make them disagree).
  */
 export function manifestForArchive(meta: ManifestMeta): ArchiveManifestCollector {
-  const files: ManifestFile[] = []
-  // a hard link's target by path, made at the first link: most trees have none, and a Map entry per file of a large
-  // tree (128k files: ~8 MB, and the time to grow it) would be held to the end for nothing
-  let byPath: Map<string, ManifestFile> | undefined
+  const files = new CompactFiles()
   const sink = {
     file(path: string, size: number, sha256: string) {
-      if (path === MANIFEST_NAME) return
-      const file = {path, size, sha256}
-      byPath?.set(path, file)
-      files.push(file)
+      if (path !== MANIFEST_NAME) files.add(path, size, sha256)
     },
     link(path: string, target: string) {
-      byPath ??= new Map(files.map((file) => [file.path, file]))
-      const known = byPath.get(target)
-      if (!known) return
-      const file = {...known, path}
-      byPath.set(path, file)
-      files.push(file)
+      files.link(path, target)
     },
   }
   const members = tarMembers(sink)
@@ -135,10 +125,10 @@ export function manifestForArchive(meta: ManifestMeta): ArchiveManifestCollector
       if (failure) throw failure
       if (readElsewhere) {
         if (readElsewhere.refusal !== undefined) throw readElsewhere.refusal
-        return completeManifest(meta, files)
+        return withCompactFiles(completeManifest(meta, []), files)
       }
       await members.end()
-      return completeManifest(meta, files)
+      return withCompactFiles(completeManifest(meta, []), files)
     },
   }
 }

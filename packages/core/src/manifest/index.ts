@@ -7,6 +7,7 @@ export {
   completeManifest,
   manifestForArchive,
 } from './build.js'
+export {manifestFileCount, manifestFiles} from './compact-files.js'
 export {type PluginIdentity, pluginIdentity} from './identity.js'
 export {
   locateManifest,

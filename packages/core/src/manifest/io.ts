@@ -1,11 +1,12 @@
-import {open, readFile, stat, writeFile} from 'node:fs/promises'
+import {open, readFile, stat} from 'node:fs/promises'
 import {basename, join} from 'node:path'
 import {readArchiveMember} from '../archive/read.js'
 import {BkError} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
 import {atomicFile} from '../safety/atomic.js'
-import {validateManifest} from './schema.js'
-import {MANIFEST_NAME, type Manifest} from './types.js'
+import {compactFilesOf} from './compact-files.js'
+import {isValidManifest, validateManifest} from './schema.js'
+import {MANIFEST_NAME, type Manifest, type ManifestFile} from './types.js'
 
 /** Sidecar of an artifact that must stay in a foreign format byte for byte. */
 export function sidecarPath(artifact: string): string {
@@ -21,61 +22,109 @@ export function serializeManifest(manifest: Manifest, where = 'being written'): 
 /** Entries of the manifest's files list serialized and written at a time. */
 const MANIFEST_CHUNK = 512
 
-/**
- * serializeManifest's text (validated, the same bytes) as UTF-8 pieces of a few thousand files each: the whole text
- * of 80k files at once was a 20 MB string, its 20 MB Buffer and JSON.stringify's growing copies, a run's peak.
- */
 export function manifestTextChunks(manifest: Manifest, where: string): Buffer[] {
-  validateManifest(manifest, where)
-  return Array.from(textPieces(manifest), (piece) => Buffer.from(piece))
+  const text = manifestText(manifest, where)
+  return Array.from(text.pieces())
 }
 
 /**
  * serializeManifest's text (validated, the same bytes) by its size in bytes and its pieces, made anew at each call
  * of `pieces()` as they are taken: a caller that needs the size first (a tar header) then streams the text never
- * holds all of it (128 000 files: 21 MB of text, and its compressed copy, at the end of a backup).
+ * holds all of it (128 000 files: 21 MB of text, and its compressed copy, at the end of a backup). A manifest whose
+ * files are a compact list (manifestForArchive's) is read from it a slice at a time: its array is never made.
  */
 export function manifestText(manifest: Manifest, where: string): {size: number; pieces(): Generator<Buffer>} {
-  validateManifest(manifest, where)
-  let size = 0
-  for (const piece of textPieces(manifest)) size += Buffer.byteLength(piece)
+  const layout = textLayout(manifest)
+  if (!layout) {
+    const whole = Buffer.from(serializeManifest(manifest, where))
+    return {
+      size: whole.length,
+      *pieces() {
+        yield whole
+      },
+    }
+  }
+  // the head validated with no files, each slice of files in a manifest of that head: the same verdict as the whole
+  validateManifest(layout.empty, where)
+  let size = Buffer.byteLength(layout.start) + Buffer.byteLength(TEXT_END)
+  let first = true
+  for (const slice of layout.slices()) {
+    // a refusal names its entry by its index in the whole list: told by the whole manifest (a failure path only)
+    if (!isValidManifest({...layout.empty, files: slice})) validateManifest(manifest, where)
+    size += Buffer.byteLength(entriesText(slice)) + (first ? 0 : ENTRY_SEPARATOR.length)
+    first = false
+  }
   return {
     size,
     *pieces() {
-      for (const piece of textPieces(manifest)) yield Buffer.from(piece)
+      yield Buffer.from(layout.start)
+      let first = true
+      for (const slice of layout.slices()) {
+        yield Buffer.from(first ? entriesText(slice) : `${ENTRY_SEPARATOR}${entriesText(slice)}`)
+        first = false
+      }
+      yield Buffer.from(TEXT_END)
     },
   }
 }
 
-/** The text of a validated manifest, as JSON.stringify(manifest, null, 2) and a newline, a few thousand files a piece. */
-function* textPieces(manifest: Manifest): Generator<string> {
-  const {files} = manifest
-  const head = JSON.stringify({...manifest, files: []}, null, 2)
+const ENTRY_SEPARATOR = ',\n'
+const TEXT_END = '\n  ]\n}\n'
+
+/**
+ * How JSON.stringify(manifest, null, 2) lays out a manifest of many files whose `files` comes last: the text before
+ * the first entry, the manifest with no files, and the files a slice at a time; undefined for any other (written
+ * whole by serializeManifest).
+ */
+function textLayout(
+  manifest: Manifest,
+): {start: string; empty: Manifest; slices(): Iterable<ManifestFile[]>} | undefined {
+  const keys = Object.keys(manifest)
+  if (keys.at(-1) !== 'files') return undefined
+  const compact = compactFilesOf(manifest)
+  const count = compact?.length ?? manifest.files.length
+  if (count <= MANIFEST_CHUNK) return undefined
+  // the manifest's own fields in their order, `files` read from nothing (its getter would make the whole array)
+  const empty = {} as Record<string, unknown>
+  for (const key of keys) empty[key] = key === 'files' ? [] : (manifest as unknown as Record<string, unknown>)[key]
+  const head = JSON.stringify(empty, null, 2)
   const tail = '"files": []\n}'
-  if (files.length <= MANIFEST_CHUNK || Object.keys(manifest).at(-1) !== 'files' || !head.endsWith(tail)) {
-    yield `${JSON.stringify(manifest, null, 2)}\n`
-    return
-  }
-  yield `${head.slice(0, -tail.length)}"files": [\n`
-  for (let from = 0; from < files.length; from += MANIFEST_CHUNK) {
-    const chunk = files.slice(from, from + MANIFEST_CHUNK)
-    // the entries as JSON.stringify(manifest, null, 2) writes them, two levels deep: the same call on a manifest
-    // of this chunk alone, its two first and two last lines cut (one native call, not one per entry)
-    const whole = JSON.stringify({files: chunk}, null, 2)
-    const text = whole.slice(
-      whole.indexOf('\n', whole.indexOf('\n') + 1) + 1,
-      whole.lastIndexOf('\n', whole.lastIndexOf('\n') - 1),
-    )
-    yield from + MANIFEST_CHUNK < files.length ? `${text},\n` : `${text}\n  ]\n}\n`
+  if (!head.endsWith(tail)) return undefined
+  const files = compact ? undefined : manifest.files
+  return {
+    start: `${head.slice(0, -tail.length)}"files": [\n`,
+    empty: empty as unknown as Manifest,
+    *slices() {
+      if (compact) yield* compact.slices(MANIFEST_CHUNK)
+      else
+        for (let from = 0; from < count; from += MANIFEST_CHUNK)
+          yield (files as ManifestFile[]).slice(from, from + MANIFEST_CHUNK)
+    },
   }
 }
 
-/** Writes serializeManifest's text (validated, the same bytes) from manifestTextChunks. */
+/**
+ * Entries as JSON.stringify(manifest, null, 2) writes them, two levels deep, without the separator after the last:
+ * the same call on a manifest of these alone, its two first and two last lines cut (one native call, not one per
+ * entry).
+ */
+function entriesText(files: ManifestFile[]): string {
+  const whole = JSON.stringify({files}, null, 2)
+  return whole.slice(
+    whole.indexOf('\n', whole.indexOf('\n') + 1) + 1,
+    whole.lastIndexOf('\n', whole.lastIndexOf('\n') - 1),
+  )
+}
+
+/** Writes serializeManifest's text (validated, the same bytes), a piece at a time. */
 export async function writeManifestText(file: string, manifest: Manifest, where: string): Promise<void> {
-  const chunks = manifestTextChunks(manifest, where)
+  await writePieces(file, manifestText(manifest, where).pieces())
+}
+
+async function writePieces(file: string, pieces: Iterable<Buffer>): Promise<void> {
   const out = await open(file, 'w', 0o644)
   try {
-    for (const chunk of chunks) await out.writeFile(chunk)
+    for (const piece of pieces) await out.writeFile(piece)
   } finally {
     await out.close()
   }
@@ -96,8 +145,8 @@ export function parseManifest(text: string, where: string): Manifest {
 /** Write `<dir>/bk-manifest.json` atomically (validated first). */
 export async function writeManifest(dir: string, manifest: Manifest): Promise<string> {
   const file = join(dir, MANIFEST_NAME)
-  const text = serializeManifest(manifest, `for ${dir}`)
-  await atomicFile(file, (tmp) => writeFile(tmp, text), {mode: 0o644, overwrite: true})
+  const text = manifestText(manifest, `for ${dir}`)
+  await atomicFile(file, (tmp) => writePieces(tmp, text.pieces()), {mode: 0o644, overwrite: true})
   return file
 }
 
@@ -108,8 +157,12 @@ export async function writeSidecar(
   options: {syncDir?: boolean} = {},
 ): Promise<string> {
   const file = sidecarPath(artifact)
-  const text = serializeManifest(manifest, `for ${artifact}`)
-  await atomicFile(file, (tmp) => writeFile(tmp, text), {mode: 0o644, overwrite: true, syncDir: options.syncDir})
+  const text = manifestText(manifest, `for ${artifact}`)
+  await atomicFile(file, (tmp) => writePieces(tmp, text.pieces()), {
+    mode: 0o644,
+    overwrite: true,
+    syncDir: options.syncDir,
+  })
   return file
 }
 

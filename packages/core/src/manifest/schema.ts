@@ -146,6 +146,12 @@ function loadValidator(): ValidateFunction {
   return new (require('ajv') as typeof import('ajv')).Ajv(manifestAjvOptions).compile(manifestSchema)
 }
 
+/** Whether `data` is a valid manifest (validateManifest's verdict, without its message). */
+export function isValidManifest(data: unknown): boolean {
+  validator ??= loadValidator()
+  return validator(data) as boolean
+}
+
 /** Throws a BkError naming the first bad field ("bk-manifest.json in <where>: field 'files[3].sha256' …"). */
 export function validateManifest(data: unknown, where: string): asserts data is Manifest {
   validator ??= loadValidator()

@@ -1,0 +1,106 @@
+import {describe, expect, it} from 'vitest'
+import {
+  CompactFiles,
+  compactFilesOf,
+  manifestFileCount,
+  manifestFiles,
+  withCompactFiles,
+} from '../src/manifest/compact-files.js'
+import {completeManifest, type ManifestFile, serializeManifest} from '../src/manifest/index.js'
+import {manifestText} from '../src/manifest/io.js'
+
+const meta = {
+  plugin: {name: '@bkcli/plugin-roundup', version: '1.0.0'},
+  application: 'roundup',
+  kind: 'full',
+  source: '/srv/roundup/t',
+  components: [{type: 'files' as const, path: 'home', count: 1, bytes: 2}],
+  created: '2026-01-01T00:00:00.000Z',
+}
+
+/** Paths of every kind a tree holds: plain, long, JSON-escaped, non-ASCII, a surrogate pair, a lone surrogate. */
+function entries(count: number): ManifestFile[] {
+  return Array.from({length: count}, (_, i) => {
+    const kinds = [
+      `db/files/msg/${i >> 10}/msg${i}`,
+      `${'deep/'.repeat(60)}f${i}`,
+      `we"ird\\t\t-é-${i}`,
+      `emoji-\u{1f600}-${i}`,
+      `lone-\ud800-${i}`,
+    ]
+    return {
+      path: kinds[i % kinds.length] as string,
+      size: i * 7,
+      sha256: (i * 2654435761).toString(16).padStart(64, '0'),
+    }
+  })
+}
+
+function compactOf(files: ManifestFile[]): CompactFiles {
+  const list = new CompactFiles()
+  for (const f of files) list.add(f.path, f.size, f.sha256)
+  return list
+}
+
+describe('CompactFiles', () => {
+  it('gives back every entry as it was added, past its buffers’ first sizes', () => {
+    const files = entries(5000)
+    // digests it cannot keep as 32 bytes come back as given too
+    files.push({path: 'upper', size: 1, sha256: 'A'.repeat(64)}, {path: 'short', size: 2, sha256: 'abc'})
+    const list = compactOf(files)
+    expect(list.length).toBe(files.length)
+    expect([...list]).toEqual(files)
+    expect([...list.slices(512)].flat()).toEqual(files)
+    expect(list.at(4)).toEqual(files[4])
+  })
+
+  it('adds a hard link with its target’s size and digest, and nothing for an unknown target', () => {
+    const list = compactOf(entries(3))
+    const target = list.at(1)
+    expect(list.link('linked', 'nowhere')).toBe(false)
+    expect(list.length).toBe(3)
+    expect(list.link('linked', target.path)).toBe(true)
+    expect(list.at(3)).toEqual({path: 'linked', size: target.size, sha256: target.sha256})
+    // a file added after the index was made is found too
+    list.add('later', 5, 'f'.repeat(64))
+    expect(list.link('linked2', 'later')).toBe(true)
+    expect(list.at(5)).toEqual({path: 'linked2', size: 5, sha256: 'f'.repeat(64)})
+  })
+})
+
+describe('a manifest with compact files', () => {
+  it('reads as a plain manifest; its array is made only when `files` is read', () => {
+    const files = entries(700)
+    const manifest = withCompactFiles(completeManifest(meta, []), compactOf(files))
+    expect(manifestFileCount(manifest)).toBe(700)
+    expect([...manifestFiles(manifest)]).toEqual(files)
+    expect(compactFilesOf(manifest)).toBeDefined()
+    expect(manifest.files).toEqual(files)
+    expect(compactFilesOf(manifest)).toBeUndefined()
+    // from then on the array is the truth, as on any manifest
+    manifest.files.push({path: 'added', size: 0, sha256: '0'.repeat(64)})
+    expect(manifestFileCount(manifest)).toBe(701)
+    expect(JSON.parse(JSON.stringify(manifest)).files).toHaveLength(701)
+  })
+
+  it.each([0, 3, 640, 642, 1500])(
+    'its text is serializeManifest’s, bytes for bytes, for %i files, no array made',
+    (n) => {
+      const files = entries(n).filter((f) => !f.path.startsWith('lone-'))
+      const manifest = withCompactFiles(completeManifest(meta, []), compactOf(files))
+      const text = manifestText(manifest, 'in a test')
+      const joined = Buffer.concat([...text.pieces()])
+      if (files.length > 512) expect(compactFilesOf(manifest)).toBeDefined()
+      const expected = Buffer.from(serializeManifest(completeManifest(meta, files), 'in a test'))
+      expect(text.size).toBe(expected.length)
+      expect(joined.equals(expected)).toBe(true)
+    },
+  )
+
+  it('a bad entry deep in the list is named by its place in the whole list', () => {
+    const files = entries(1500).filter((f) => !f.path.startsWith('lone-'))
+    ;(files[1100] as ManifestFile).path = '../escape'
+    const manifest = withCompactFiles(completeManifest(meta, []), compactOf(files))
+    expect(() => manifestText(manifest, 'in a test')).toThrow(/invalid manifest in a test: field 'files\[1100\]\.path'/)
+  })
+})
