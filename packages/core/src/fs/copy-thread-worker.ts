@@ -22,22 +22,22 @@ function foldersOf(paths: Iterable<string>): Set<string> {
 }
 
 try {
-  const copied: string[] = []
   const options = {stage: job.stage, preserveOwners: job.preserveOwners, hardlinkFrom: job.hardlinkFrom}
   let result: ThreadCopyResult
   if (job.only) {
     const files = new Set(job.only)
     const folders = foldersOf(files)
+    const copied = new Set<string>()
     const tree = await copyTree(job.src, job.dest, {
       ...options,
       skip: (path, st) => (st.isDirectory() ? !folders.has(path) : !(st.isFile() && st.nlink === 1 && files.has(path))),
       onFile: (path) => {
-        copied.push(path)
+        copied.add(path)
       },
     })
-    result = {...tree, copied}
+    result = {...tree, missed: copied.size === files.size ? [] : [...files].filter((path) => !copied.has(path))}
   } else {
-    result = {...(await copyTree(job.src, job.dest, options)), copied}
+    result = {...(await copyTree(job.src, job.dest, options)), missed: []}
   }
   reply({result})
 } catch (error) {

@@ -18,14 +18,17 @@ export interface ThreadCopyOptions {
   /**
    * Only these regular files (paths relative to `src`, '/'-separated) and the folders on their way. A listed path
    * that is missing or not a regular file with one link (a symlink, a folder, a hard-linked file) is left out, for
-   * the caller to copy its own way: `copied` says which were copied.
+   * the caller to copy its own way: `missed` says which.
    */
   only?: string[]
 }
 
-/** copyTree's result, and with `only` the listed paths copied (in copy order). */
+/**
+ * copyTree's result, and with `only` the listed paths not copied, in their order there (usually none: a list of
+ * every path copied, tens of thousands of strings, was a run's peak in the caller's heap).
+ */
 export interface ThreadCopyResult extends CopyTreeResult {
-  copied: string[]
+  missed: string[]
 }
 
 /** A copy under way in its thread. */
