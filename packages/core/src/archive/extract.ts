@@ -13,6 +13,7 @@ import {feedTar} from './drive.js'
 import {acceptEmptyArchive} from './empty.js'
 import {EntryChecker, type EntryCheckOptions, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
+import {gnuUnpackInThread} from './extract-thread.js'
 import {decoderFor, gnuUnpack, NativeFallback, openTarFast} from './gnu-extract.js'
 import {hashAside} from './hash-aside.js'
 import {gnuTar} from './native.js'
@@ -203,26 +204,37 @@ async function unpackWithGnuTar(tar: string, file: string, dest: string, options
   try {
     const sum = checksum(file, aside ? undefined : options.sha256)
     const step = stepProgress('extracting', {total: (await stat(file)).size})
-    const source = await openTarFast(file, decoder, archiveTap(sum, step, showProgress), aside?.handle)
+    const onRaw = archiveTap(sum, step, showProgress)
     let progress = 0
     const onProgress = options.onProgress
-    const result = await gnuUnpack(
-      tar,
-      source,
-      dest,
-      checker,
-      options.preserveOwners ?? isRoot(),
-      options.filter,
-      onProgress
-        ? (size) => {
-            progress += size
-            onProgress(progress)
-          }
-        : undefined,
-    )
+    const onFileDone = onProgress
+      ? (size: number) => {
+          progress += size
+          onProgress(progress)
+        }
+      : undefined
+    const preserveOwner = options.preserveOwners ?? isRoot()
+    // the stream read and checked in a thread (the caller's filter is a function: it stays on this one)
+    const threaded =
+      decoder && !options.filter
+        ? await gnuUnpackInThread(tar, file, decoder, dest, {
+            preserveOwner,
+            outsideSymlinks: options.outsideSymlinks ?? false,
+            onFileDone,
+            onRaw,
+            input: aside?.handle,
+          })
+        : undefined
+    let result: ExtractResult
+    if (threaded) result = {entries: threaded.entries, bytes: threaded.bytes}
+    else {
+      const source = await openTarFast(file, decoder, onRaw, aside?.handle)
+      result = await gnuUnpack(tar, source, dest, checker, preserveOwner, options.filter, onFileDone)
+    }
     step.done()
     sum.verify()
     if (aside && options.sha256) await aside.verify(options.sha256)
+    if (threaded?.late) throw threaded.late
     return finishGnuUnpack(checker, dest, result)
   } finally {
     await aside?.close()
