@@ -313,7 +313,9 @@ export async function decoderCommand(
   if (compression === 'none') return undefined
   if (compression === 'zstd') return {program: 'zstd', args: ['-d', '-c', '-q']}
   const program = await pigz()
-  return program ? {program, args: ['-d', '-c', '-v']} : undefined
+  // -p 1: inflating is one thread's work; pigz -d's other threads only hand each piece on (see decoderFor), and
+  // here they took CPU from the compressor running beside it
+  return program ? {program, args: ['-d', '-c', '-v', '-p', '1']} : undefined
 }
 
 /**
