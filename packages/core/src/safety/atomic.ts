@@ -167,7 +167,10 @@ export async function atomicDir<T>(
     await fsyncPath(dir)
     return result
   } catch (error) {
-    await rm(stage, {recursive: true, force: true})
+    // a failed build may still have writes of its own under way (node-tar making the entries before a corrupt
+    // header): a removal that meets a folder filled meanwhile (ENOTEMPTY) tries again, so neither the stage stays
+    // nor its failure hides the build's
+    await rm(stage, {recursive: true, force: true, maxRetries: 10, retryDelay: 20})
     throw error
   } finally {
     unregister()
