@@ -156,15 +156,7 @@ export function memberBlocks(member: PrependMember): Buffer {
 /** One regular-file member as tar blocks in pieces: its header, the content's own pieces (not copied), padding. */
 export function memberPieces(name: string, content: readonly Buffer[], mode = 0o644): Buffer[] {
   const size = content.reduce((sum, piece) => sum + piece.length, 0)
-  const header = headerBlock(name, {
-    mode,
-    size,
-    mtime: new Date(),
-    type: 'File',
-    uid: process.getuid?.() ?? 0,
-    gid: process.getgid?.() ?? 0,
-  })
-  return [header, ...content, Buffer.alloc((512 - (size % 512)) % 512)]
+  return [...memberStream(name, size, content, mode)]
 }
 
 /**
