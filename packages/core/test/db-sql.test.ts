@@ -67,6 +67,19 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('openSql on %s', (engine
         'row 7',
       ])
       expect(objects).toEqual([{v: 'row 7'}])
+
+      // column(): the first column of each row, in the query's order, params bound; then all() still gives arrays
+      const values = await db.column(
+        `SELECT v, id FROM ${db.quoteIdent(t)} WHERE v <> ${db.param(1)} ORDER BY id DESC`,
+        ['row 2'],
+      )
+      expect(values).toEqual(
+        rows
+          .filter((r) => r[1] !== 'row 2')
+          .map((r) => r[1])
+          .reverse(),
+      )
+      expect(await db.all(`SELECT v FROM ${db.quoteIdent(t)} WHERE v = ${db.param(1)}`, ['row 3'])).toEqual([['row 3']])
     } finally {
       await db.close()
       await db.close()

@@ -1,7 +1,8 @@
 // copyTree's copy lane (a worker thread that copies small files in batches once a tree has more than a few hundred):
 // every file's bytes, mode, owner and mtime as the source's, onFile once per file with its size, and a failure
 // there fails the whole copy and leaves nothing behind. Contents asserted, never timings.
-import {chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, utimesSync, writeFileSync} from 'node:fs'
+import {chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {copyTree} from '../src/fs/index.js'
@@ -70,6 +71,32 @@ describe('copyTree of many small files (copy lane)', () => {
         expect(b.mode).toBe(a.mode)
       }
     }
+  })
+
+  it('laneThreads: 0 copies the same tree with no lane thread (the process gains none while it copies)', async () => {
+    const dir = temp()
+    const src = join(dir, 'src')
+    makeBlobs(src, 1200)
+    const threads = () => Number(/^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1])
+    const gained = async (dest: string, laneThreads?: number) => {
+      let first = 0
+      let most = 0
+      await copyTree(src, dest, {
+        preserveOwners: isRoot,
+        ...(laneThreads === undefined ? {} : {laneThreads}),
+        onFile: () => {
+          if (first === 0) first = threads()
+          most = Math.max(most, threads())
+        },
+      })
+      expect(snapshot(dest)).toEqual(snapshot(src))
+      return most - first
+    }
+    // the thread pool's threads exist before the copy (a slow run of copies goes there); with the default lane the
+    // same copy gains its two threads once a few hundred files are copied (not asserted: a loaded machine's slow
+    // copies may go to the pool instead)
+    await readFile(join(src, '0x0/0x0/0.blob'))
+    expect(await gained(join(dir, 'no-lane'), 0)).toBe(0)
   })
 
   it('a file the lane cannot write fails the whole copy with its name, and nothing is left', async () => {

@@ -181,7 +181,7 @@ export async function exportFromConnection(
       options.files !== false ? new BlobCopier(tracker, stage, options.copyChunk ?? copyChunkSize()) : undefined
     try {
       // every file copy is queued first, so the copies run (in the background) while the tables are written
-      const fileIds = new Map<string, number[]>()
+      const fileIds = new Map<string, Float64Array>()
       for (const cls of defs) {
         if (cls.kind !== 'FileClass' || !copies) continue
         const ids = await nodeIds(conn, cls)
@@ -202,6 +202,9 @@ export async function exportFromConnection(
         for (const part of parts) part.cost = await partCost(conn, part.job)
         parts.sort((a, b) => b.cost - a.cost)
       }
+      // while the threads write the CSVs they keep both cores busy: the copies go without lane threads of their own
+      // (an isolate each: with them the export's peak was five threads' heaps at once)
+      if (copies && helpers.length > 0) copies.sharingCores = true
       const partWarnings = new Map<PartJob, string[]>()
       const started = new Set<number>()
       const take = () => {
@@ -249,6 +252,7 @@ export async function exportFromConnection(
       for (const h of helpers) h.check()
       // their heaps go now, not after the file copies
       await Promise.all(helpers.map((h) => h.close()))
+      if (copies) copies.sharingCores = false
       await copies?.finish()
       for (const c of classes) c.bytes += copies?.bytes.get(c.name) ?? 0
       // in class order, as one thread would have met them
@@ -263,14 +267,16 @@ export async function exportFromConnection(
 }
 
 /**
- * getnodeids(): `select id from _<class>` in the database's own order (sqlite: the __retired__ index). Read in
- * batches: the ids are kept (small integers, 8 bytes each), their rows die young.
+ * getnodeids(): `select id from _<class>` in the database's own order (sqlite: the __retired__ index), as a typed
+ * array: the ids are kept for the whole export and sent to the threads. Read as one column (no array per row) into a
+ * store outside the JavaScript heap: 120 000 rows read as arrays, kept in an array of numbers, survived scavenge after
+ * scavenge and grew the main thread's young generation to its largest (32 MiB).
  */
-async function nodeIds(conn: SqlConn, cls: ClassDef): Promise<number[]> {
-  const ids: number[] = []
-  for await (const rows of conn.cursor(`select id from _${cls.name}`, 4096))
-    for (const r of rows) ids.push(Number(r[0]))
-  return ids
+async function nodeIds(conn: SqlConn, cls: ClassDef): Promise<Float64Array> {
+  const ids = await conn.column(`select id from _${cls.name}`)
+  const out = new Float64Array(ids.length)
+  for (let i = 0; i < ids.length; i++) out[i] = Number(ids[i])
+  return out
 }
 
 function exportPropnames(cls: ClassDef): string[] {
@@ -285,7 +291,7 @@ export interface PartJob {
   /** the export's folder */
   dir: string
   /** the class's node ids in getnodeids() order, when the caller has them already */
-  ids?: number[]
+  ids?: Float64Array
 }
 
 /** What a part wrote: its rows (nodes or journal entries), bytes and warnings. */
@@ -297,7 +303,7 @@ export interface PartResult {
 
 /** Writes one part of an export through `conn` (inside its read transaction). */
 export async function exportPart(conn: SqlConn, job: PartJob): Promise<PartResult> {
-  const ids = job.ids ?? (await nodeIds(conn, job.cls))
+  const ids = Array.from(job.ids ?? (await nodeIds(conn, job.cls)))
   const warnings: string[] = []
   if (job.kind === 'table') return {...(await exportTable(conn, job.cls, job.dir, ids)), warnings}
   return {...(await exportJournals(conn, job.cls, ids, allProps(job.cls), job.dir, warnings)), warnings}
@@ -416,6 +422,8 @@ class BlobCopier {
   private running: ThreadCopy | undefined
   /** bytes copied per class */
   readonly bytes = new Map<string, number>()
+  /** Other threads keep the cores busy: the chunks copied meanwhile use no lane threads (core copyTree's). */
+  sharingCores = false
   constructor(
     private readonly tracker: Tracker,
     private readonly dir: string,
@@ -429,7 +437,7 @@ class BlobCopier {
   }
 
   /** Queues the contents of `ids` (copied after the classes queued before). */
-  add(cls: string, ids: number[]): void {
+  add(cls: string, ids: Float64Array): void {
     this.check()
     this.chain = this.chain.then(async () => {
       if (this.stopped || this.failure) return
@@ -445,7 +453,7 @@ class BlobCopier {
     this.bytes.set(cls, (this.bytes.get(cls) ?? 0) + size)
   }
 
-  private async copyClass(cls: string, ids: number[]): Promise<void> {
+  private async copyClass(cls: string, ids: Float64Array): Promise<void> {
     if (ids.length === 0) return
     const pending: number[] = []
     const source = join(this.tracker.dbDir, 'files', cls)
@@ -455,7 +463,7 @@ class BlobCopier {
       // `<id//1000>/<class><id>`: where roundup keeps a node's content. Whole folders at a time, at most about
       // `chunk` contents per copy thread: the paths listed (in this thread and the copy's) stay bounded however
       // many contents there are (a single list of 600k paths ran the copy thread out of its heap).
-      const sorted = Float64Array.from(ids).sort()
+      const sorted = ids.slice().sort()
       let chunks = 0
       for (let from = 0; from < sorted.length; ) {
         let to = Math.min(from + this.chunk, sorted.length)
@@ -465,9 +473,10 @@ class BlobCopier {
         from = to
         if (this.stopped) return
       }
-      // the later chunks' folders were moved in: the folder's times as one copy leaves them, the source's
-      if (chunks > 1) utimesSync(dest, Math.trunc(sourceStat.atimeMs) / 1000, Math.trunc(sourceStat.mtimeMs) / 1000)
-    } else pending.push(...ids)
+      // the later chunks' folders were moved in: the folder's times as one copy leaves them, the source's (its
+      // Dates, rounded to the millisecond as copyTree's are: truncated, one run in two differed by 1 ms)
+      if (chunks > 1) utimesSync(dest, sourceStat.atime, sourceStat.mtime)
+    } else for (const id of ids) pending.push(id)
     for (const id of pending) {
       if (this.stopped) return
       const places = blobPlaces(this.tracker, cls, id)
@@ -501,7 +510,7 @@ class BlobCopier {
     const into = n === 0 ? dest : `${dest}.${n}`
     const only: string[] = []
     for (const id of ids) only.push(`${Math.floor(id / 1000)}/${cls}${id}`)
-    const copy = copyTreeInThread(source, into, {stage: false, only})
+    const copy = copyTreeInThread(source, into, {stage: false, only, ...(this.sharingCores ? {laneThreads: 0} : {})})
     only.length = 0 // the thread has its own copy of the list
     this.running = copy
     try {

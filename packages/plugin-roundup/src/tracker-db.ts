@@ -17,6 +17,8 @@ export interface SqlConn {
   /** placeholder for parameter i (1-based) */
   arg(i: number): string
   all(sql: string, params?: unknown[]): Promise<Row[]>
+  /** the first column of every row (sqlite: no array per row) */
+  column(sql: string, params?: unknown[]): Promise<unknown[]>
   run(sql: string, params?: unknown[]): Promise<void>
   /** a large result in batches (one statement or server-side cursor, not one query per page) */
   cursor(sql: string, batchSize: number, params?: unknown[]): AsyncIterable<Row[]>
@@ -67,6 +69,7 @@ function adapt(c: SqlConnection, backend: Backend, failure: (error: unknown) => 
     arg: (i) => c.param(i),
     q: (n) => c.quoteIdent(n),
     all: (sql, params = []) => wrap(() => c.all(sql, params)),
+    column: (sql, params = []) => wrap(() => c.column(sql, params)),
     run: (sql, params = []) => wrap(() => c.run(sql, params)),
     cursor: (sql, batchSize, params) => ({
       async *[Symbol.asyncIterator]() {

@@ -22,7 +22,12 @@ function foldersOf(paths: Iterable<string>): Set<string> {
 }
 
 try {
-  const options = {stage: job.stage, preserveOwners: job.preserveOwners, hardlinkFrom: job.hardlinkFrom}
+  const options = {
+    stage: job.stage,
+    preserveOwners: job.preserveOwners,
+    hardlinkFrom: job.hardlinkFrom,
+    laneThreads: job.laneThreads,
+  }
   let result: ThreadCopyResult
   if (job.only) {
     const files = new Set(job.only)

@@ -21,6 +21,8 @@ export interface ThreadCopyOptions {
    * the caller to copy its own way: `missed` says which.
    */
   only?: string[]
+  /** copyTree's `laneThreads`. */
+  laneThreads?: number
 }
 
 /**

@@ -46,6 +46,12 @@ export interface CopyTreeOptions {
    * still removes what it made. Default true.
    */
   stage?: boolean
+  /**
+   * Threads of the small-file lane (copy-lane.ts) beside the walk: default two; 0 copies every small file on the
+   * walk's own thread (a caller whose other threads already keep the cores busy: each lane thread is an isolate,
+   * ~15 MB, and more threads than cores only take turns).
+   */
+  laneThreads?: number
 }
 
 /** What a tree copy did: files, bytes, folders, symlinks, links and what it skipped. */
@@ -133,9 +139,8 @@ const LANE_AFTER = 256
  */
 const LANE_THREADS = 2
 
-/** Small files per batch sent to the lane, and batches in flight (one being copied, one queued, per thread). */
+/** Small files per batch sent to the lane; batches in flight: one being copied and one queued per thread. */
 const LANE_BATCH = 64
-const LANE_DEPTH = 2 * LANE_THREADS
 
 /** Folders per message when the lane sets folders' metadata. */
 const LANE_DIRS = 2048
@@ -244,10 +249,12 @@ async function copyInto(
   // machine the lane's thread gets less than a core, and waiting for it made the copy slower than the pool's
   const smallWay = (st: Stats): 'lane' | 'here' | 'pool' => {
     if (st.size >= SMALL_FILE || poolTurn()) return 'pool'
-    return lane && st.nlink === 1 && (batch.length < LANE_BATCH || laneBusy < LANE_DEPTH) ? 'lane' : 'here'
+    return lane && st.nlink === 1 && (batch.length < LANE_BATCH || laneBusy < laneDepth) ? 'lane' : 'here'
   }
 
   // the copy lane: started after LANE_AFTER small files; batches of files and their paths, oldest first
+  const laneThreads = options.laneThreads ?? LANE_THREADS
+  const laneDepth = 2 * laneThreads
   let lane: CopyLane | undefined
   let smallSeen = 0
   let batch: LaneFile[] = []
@@ -312,7 +319,7 @@ async function copyInto(
         writingBack = false
       })
     }
-    if (batch.length >= LANE_BATCH && laneBusy < LANE_DEPTH) sendBatch()
+    if (batch.length >= LANE_BATCH && laneBusy < laneDepth) sendBatch()
   }
 
   // a reflink is tried only where the stage's file system may have them: on ext4 and tmpfs every try is a failed
@@ -392,7 +399,7 @@ async function copyInto(
               await wait
             }
             // a tree of many small files: the next go to the lane, beside the walk
-            if (++smallSeen === LANE_AFTER) lane = copyLane(SMALL_FILE, SLOW_COPY_MS, LANE_THREADS)
+            if (++smallSeen === LANE_AFTER && laneThreads > 0) lane = copyLane(SMALL_FILE, SLOW_COPY_MS, laneThreads)
             if (++synced % turnEvery() === 0) await nextTurn()
             continue
           }

@@ -35,6 +35,9 @@ export async function openMysqlConnection(target: DbTarget, options: OpenSqlOpti
     async all(sql, params = []) {
       return (await query(sql, params, true)) as SqlRow[]
     },
+    async column(sql, params = []) {
+      return ((await query(sql, params, true)) as SqlRow[]).map((row) => row[0])
+    },
     async objects<T>(sql: string, params: unknown[] = []) {
       return (await query(sql, params)) as T[]
     },

@@ -44,6 +44,9 @@ export async function openPostgresConnection(target: DbTarget, options: OpenSqlO
     async all(sql, params = []) {
       return (await query({text: sql, values: params, rowMode: 'array'})).rows as SqlRow[]
     },
+    async column(sql, params = []) {
+      return ((await query({text: sql, values: params, rowMode: 'array'})).rows as SqlRow[]).map((row) => row[0])
+    },
     async objects<T>(sql: string, params: unknown[] = []) {
       return (await query({text: sql, values: params})).rows as T[]
     },

@@ -47,6 +47,14 @@ export function openSqliteConnection(Driver: SqliteDriver, path: string, options
         return fail(sql, error)
       }
     },
+    async column(sql, params = []) {
+      try {
+        // a statement of its own: pluck and raw are modes of the statement, and the cached one's is raw
+        return db.prepare(sql).pluck(true).all(norm(params)) as unknown[]
+      } catch (error) {
+        return fail(sql, error)
+      }
+    },
     async objects<T>(sql: string, params: unknown[] = []) {
       try {
         return prepare(sql).raw(false).all(norm(params)) as T[]

@@ -18,6 +18,11 @@ export interface SqlConnection {
   quoteIdent(name: string): string
   /** Every row of a query, each as an array. */
   all(sql: string, params?: unknown[]): Promise<SqlRow[]>
+  /**
+   * The first column of every row of a query, as one array (SQLite makes no array per row: a long list of ids is one
+   * allocation instead of one per row).
+   */
+  column(sql: string, params?: unknown[]): Promise<unknown[]>
   /** Every row of a query, each as an object keyed by column name. */
   objects<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
   /** A statement whose rows are not wanted (DDL, INSERT, PRAGMA, SET…). SQLite: several statements allowed without params. */
