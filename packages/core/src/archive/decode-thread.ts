@@ -5,11 +5,11 @@
  * Through Node's own pipe reading, each 64 KiB pipe read was an event-loop turn and a new Buffer on the main thread,
  * and the main thread sat idle half of the tail while the decoder waited on it.
  */
-import {spawnSync} from 'node:child_process'
-import {closeSync, constants, fstatSync, openSync, rmSync, writeSync} from 'node:fs'
+import {closeSync} from 'node:fs'
 import {open} from 'node:fs/promises'
 import {Worker} from 'node:worker_threads'
 import {threadExecArgv} from '../fs/copy-thread.js'
+import {makeFifos, openBoth, removeFifo as unlinkFifo, wakePath} from '../fs/fifo.js'
 import {type TarMembersReadElsewhere, tarMembers} from '../manifest/tar-members.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {CANCELLED, IDLE, OPENING, STOP, type ThreadReply} from './decode-thread-protocol.js'
@@ -47,16 +47,7 @@ export interface MembersThread {
  * for a writer while this end is open); undefined where the file system has none, or one that does not open as such
  * (the read-back then goes through Node's pipe, as it did).
  */
-function openFifo(path: string): number | undefined {
-  if (spawnSync('mkfifo', ['-m', '600', '--', path], {stdio: 'ignore'}).status !== 0) return undefined
-  let fd: number | undefined
-  try {
-    fd = openSync(path, 'r+')
-    if (fstatSync(fd).isFIFO()) return fd
-  } catch {}
-  if (fd !== undefined) closeSync(fd)
-  return undefined
-}
+const openFifo = (path: string): number | undefined => (makeFifos(path) ? openBoth(path) : undefined)
 
 /**
  * Before the process exits on a signal: the thread stops after its current read, and a byte in the FIFO ends a read
@@ -65,15 +56,7 @@ function openFifo(path: string): number | undefined {
 function wakeFor(state: Int32Array): (fifo: string) => void {
   return (fifo) => {
     Atomics.store(state, 1, STOP)
-    try {
-      // no reader: ENXIO (the thread is not reading); a full FIFO: EAGAIN (the thread is not waiting)
-      const fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)
-      try {
-        writeSync(fd, Buffer.alloc(1))
-      } finally {
-        closeSync(fd)
-      }
-    } catch {}
+    wakePath(fifo)
   }
 }
 
@@ -121,7 +104,7 @@ export function membersThread(): MembersThread {
           const st = await input.stat()
           if (st.size !== size) throw new Error(`${path}: ${st.size} bytes to decode, ${size} written`)
           const fifo = fifoOf(path)
-          const removeFifo = () => rmSync(fifo, {force: true})
+          const removeFifo = () => unlinkFifo(fifo)
           const unregisterFifo = onInterrupt(removeFifo, {sweep: true})
           try {
             const ours = gone ? undefined : openFifo(fifo)
