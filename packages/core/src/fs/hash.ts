@@ -17,7 +17,8 @@ export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256')
   const handle = await open(path, 'r')
   try {
-    const buffer = Buffer.allocUnsafe(1024 * 1024)
+    // no more than the file needs: a follower hashes thousands of small files
+    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(1024 * 1024, (await handle.stat()).size)))
     for (let position = 0; ; ) {
       const got = await readAt(handle, buffer, position)
       hash.update(buffer.subarray(0, got))
