@@ -303,4 +303,47 @@ describe('the gzip read-back in a thread', () => {
     }
     expect(readFileSync(made, 'utf8')).toMatch(/\.a\.tar\.gz\.bk-partial-.*-decoded/)
   })
+
+  it('a signal while pigz -d holds the FIFO open ends the process, and leaves nothing', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    makeTree(src)
+    const out = join(root, 'out')
+    mkdirSync(out)
+    const marks = join(root, 'marks')
+    mkdirSync(marks)
+    // `pigz -d`: a shell whose child holds its stdout (the FIFO) open, and outlives the shell's SIGKILL
+    const path = standInPath(root, {
+      pigz: `case "$1" in -d) sleep 600 & echo $! > ${marks}/sleeper; touch ${marks}/decoding; cat >/dev/null; wait; exit 0;; esac\nexec "$REAL" "$@"`,
+    })
+    const here = dirname(fileURLToPath(import.meta.url))
+    const file = join(out, 'a.tar.gz')
+    const child = spawn(process.execPath, [join(here, 'archive-child.mjs'), 'create-manifested', src, file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {...process.env, PATH: path},
+    })
+    let told = ''
+    child.stdout.on('data', (d) => {
+      told += d
+    })
+    child.stderr.on('data', (d) => {
+      told += d
+    })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    try {
+      while (!existsSync(join(marks, 'decoding'))) {
+        if (child.exitCode !== null) throw new Error(`ended before its read-back: ${told}`)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300)) // (its thread then waits in its read)
+      child.kill('SIGTERM')
+      expect(await exited).toBe(143)
+      expect(told).not.toContain('done')
+      expect(readdirSync(out)).toEqual([]) // no archive, no partial file, no FIFO
+    } finally {
+      child.kill('SIGKILL')
+      const sleeper = Number(readFileSync(join(marks, 'sleeper'), 'utf8'))
+      if (sleeper > 0) process.kill(sleeper, 'SIGKILL')
+    }
+  })
 })
