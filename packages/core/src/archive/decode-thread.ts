@@ -81,7 +81,7 @@ const rebuilt = (e: {message: string; code?: string; tarCode?: string}): Error =
     e.tarCode === undefined ? {} : {tarCode: e.tarCode},
   )
 
-/** Starts the thread; it waits (not keeping the process alive) for decode() or stop(). */
+/** Starts the thread; it waits (not keeping the process alive) for decode(), alongside() or stop(). */
 export function membersThread(): MembersThread {
   const shared = new SharedArrayBuffer(8)
   const state = new Int32Array(shared)
