@@ -6,9 +6,10 @@ import {execFileSync, spawn} from 'node:child_process'
 import {existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {gzipSync} from 'node:zlib'
 import {afterAll, describe, expect, it} from 'vitest'
 import {membersThread} from '../src/archive/decode-thread.js'
-import {decodeFileInto} from '../src/archive/to-file.js'
+import {decodeFileInto, decodeInto, decoderCommand} from '../src/archive/to-file.js'
 import {createArchiveWithManifest} from '../src/manifest/bk-archive.js'
 import {manifestForArchive} from '../src/manifest/build.js'
 import {cleanupTemp, standInPath, temp, testMeta} from './archive-helpers.js'
@@ -164,6 +165,159 @@ describe('the zstd read-back in a thread', () => {
     })
     const here = dirname(fileURLToPath(import.meta.url))
     const file = join(out, 'a.tar.zst')
+    const child = spawn(process.execPath, [join(here, 'archive-child.mjs'), 'create-manifested', src, file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {...process.env, PATH: path},
+    })
+    let told = ''
+    child.stdout.on('data', (d) => {
+      told += d
+    })
+    child.stderr.on('data', (d) => {
+      told += d
+    })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    try {
+      while (!existsSync(join(marks, 'decoding'))) {
+        if (child.exitCode !== null) throw new Error(`ended before its read-back: ${told}`)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300)) // (its thread then waits in its read)
+      child.kill('SIGTERM')
+      expect(await exited).toBe(143)
+      expect(told).not.toContain('done')
+      expect(readdirSync(out)).toEqual([]) // no archive, no partial file, no FIFO
+    } finally {
+      child.kill('SIGKILL')
+      const sleeper = Number(readFileSync(join(marks, 'sleeper'), 'utf8'))
+      if (sleeper > 0) process.kill(sleeper, 'SIGKILL')
+    }
+  })
+})
+
+// gzip's check runs alongside its compressor, fed by Node as the file is read back (decodeInto): the thread's
+// version (membersThread().alongside) gives the same members or the same refusal, whatever the damage.
+describe('the gzip read-back in a thread', () => {
+  /** Feeds `bytes` in pieces of `piece` bytes, as compressIntoFile's read-back does, then ends. */
+  async function feed(
+    check: {write(chunk: Buffer): Promise<void>; done(): Promise<void>},
+    bytes: Buffer,
+    piece = 40_000,
+  ) {
+    try {
+      for (let at = 0; at < bytes.length; at += piece) await check.write(Buffer.from(bytes.subarray(at, at + piece)))
+    } finally {
+      await check.done()
+    }
+  }
+
+  async function outcomes(file: string, bytes: Buffer) {
+    const command = (await decoderCommand('gzip')) as {program: string; args: string[]}
+    const main = await readBack((collector) =>
+      feed(
+        decodeInto(command, (chunk) => collector.write(chunk)),
+        bytes,
+      ),
+    )
+    let threaded = false
+    const thread = await readBack((collector) => {
+      const check = membersThread().alongside(command, file, collector.members)
+      threaded = check !== undefined
+      return check ? feed(check, bytes) : Promise.reject(new Error('no thread'))
+    })
+    return {main, thread, threaded}
+  }
+
+  it('gives what the main-thread check gives, for intact and damaged .tar.gz files', async () => {
+    const root = temp()
+    const tar = tarOf(root)
+    const gz = gzipSync(tar)
+    // the CRC-32 in the trailer (8 bytes from the end) flipped; the body intact
+    const badCrc = Buffer.from(gz)
+    badCrc[gz.length - 8] = (badCrc[gz.length - 8] as number) ^ 0xff
+    const badBody = Buffer.from(gz)
+    badBody[Math.floor(gz.length / 2)] = (badBody[Math.floor(gz.length / 2)] as number) ^ 0x55
+    let header = -1
+    for (let at = 512; at < tar.length && header < 0; at += 512)
+      if (tar.subarray(at, at + 12).equals(Buffer.from('./big/b.bin\0'))) header = at
+    const cases: [string, Buffer][] = [
+      ['intact', gz],
+      ['a bad CRC', badCrc],
+      ['a damaged body', badBody],
+      ['cut', gz.subarray(0, Math.floor(gz.length * 0.6))],
+      ['trailing junk', Buffer.concat([gz, Buffer.from('trailing garbage')])],
+      ['trailing zeros', Buffer.concat([gz, Buffer.alloc(100)])],
+      ['a tar stream cut between members', gzipSync(tar.subarray(0, header))],
+      ['two gzip members', Buffer.concat([gzipSync(tar.subarray(0, 700)), gzipSync(tar.subarray(700))])],
+    ]
+    for (const [what, bytes] of cases) {
+      const file = join(root, `${what.replaceAll(' ', '-')}.tar.gz`)
+      writeFileSync(file, bytes)
+      const {main, thread, threaded} = await outcomes(file, bytes)
+      expect({what, threaded, outcome: thread}).toEqual({what, threaded: true, outcome: main})
+      if (what === 'intact' || what === 'two gzip members')
+        expect((main as {files: unknown[]}).files.length).toBeGreaterThan(5)
+      else expect('refused' in main, what).toBe(true)
+    }
+    expect(readdirSync(root).filter((n) => n.endsWith('-decoded'))).toEqual([])
+  })
+
+  it('where no FIFO can be made, gives no thread and leaves nothing', async () => {
+    const root = temp()
+    const bin = join(root, 'bin')
+    mkdirSync(bin)
+    writeFileSync(join(bin, 'mkfifo'), '#!/bin/sh\nexit 1\n', {mode: 0o755})
+    const saved = process.env.PATH
+    process.env.PATH = `${bin}:${saved}`
+    try {
+      const command = (await decoderCommand('gzip')) as {program: string; args: string[]}
+      const collector = manifestForArchive({...testMeta, created: 'x'})
+      expect(membersThread().alongside(command, join(root, 'a.tar.gz'), collector.members)).toBeUndefined()
+    } finally {
+      process.env.PATH = saved
+    }
+    expect(readdirSync(root)).toEqual(['bin'])
+  })
+
+  it('a .tar.gz written with a manifest reads its members through the FIFO, and lists what it decodes to', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    makeTree(src)
+    writeFileSync(join(src, 'big.bin'), Buffer.alloc(300_000, 'abcdefg'))
+    const out = join(root, 'out')
+    mkdirSync(out)
+    const made = join(root, 'made')
+    const saved = process.env.PATH
+    process.env.PATH = standInPath(root, {mkfifo: `echo "$@" >> ${made}\nexec "$REAL" "$@"`})
+    try {
+      const file = join(out, 'a.tar.gz')
+      const written = await createArchiveWithManifest({cwd: src, file, meta: testMeta})
+      const big = written.manifest.files.find((f) => f.path === 'big.bin')
+      const sha256 = execFileSync('sha256sum', [join(src, 'big.bin')])
+        .toString()
+        .split(' ')[0]
+      expect(big).toMatchObject({size: 300_000, sha256})
+      expect(readdirSync(out)).toEqual(['a.tar.gz'])
+    } finally {
+      process.env.PATH = saved
+    }
+    expect(readFileSync(made, 'utf8')).toMatch(/\.a\.tar\.gz\.bk-partial-.*-decoded/)
+  })
+
+  it('a signal while pigz -d holds the FIFO open ends the process, and leaves nothing', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    makeTree(src)
+    const out = join(root, 'out')
+    mkdirSync(out)
+    const marks = join(root, 'marks')
+    mkdirSync(marks)
+    // `pigz -d`: a shell whose child holds its stdout (the FIFO) open, and outlives the shell's SIGKILL
+    const path = standInPath(root, {
+      pigz: `case "$1" in -d) sleep 600 & echo $! > ${marks}/sleeper; touch ${marks}/decoding; cat >/dev/null; wait; exit 0;; esac\nexec "$REAL" "$@"`,
+    })
+    const here = dirname(fileURLToPath(import.meta.url))
+    const file = join(out, 'a.tar.gz')
     const child = spawn(process.execPath, [join(here, 'archive-child.mjs'), 'create-manifested', src, file], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {...process.env, PATH: path},

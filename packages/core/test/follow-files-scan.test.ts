@@ -1,7 +1,8 @@
 // A followed folder's scan copies the changed files several at once; its log lists them in the walk's order all the
 // same (the order a one-at-a-time scan wrote), each with the sha256 of its content, its object holding that content.
+import {spawn} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
-import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
@@ -50,5 +51,50 @@ describe('a scan of a followed folder', () => {
     expect(objects.sort()).toEqual([...new Set([...bodies.values()].map(sha))].sort())
     // a second scan with nothing changed ships nothing
     expect(await follower.scan()).toEqual([])
+  })
+
+  it('copies a file that grows during the copy as a whole prefix of it, its object holding what its sha256 names', async () => {
+    const dir = tempDir()
+    const folder = join(dir, 'att')
+    mkdirSync(folder)
+    const file = join(folder, 'growing.log')
+    const line = (i: number) => `${String(i).padStart(9, '0')} ${'z'.repeat(500)}\n`
+    // 64 MiB to start with (a copy long enough to grow under), then another process appends line after line
+    const start = 120_000
+    writeFileSync(file, Array.from({length: start}, (_, i) => line(i)).join(''))
+    const stop = join(dir, 'stop')
+    const writer = spawn(process.execPath, [
+      '-e',
+      `const fs = require('node:fs')
+       const fd = fs.openSync(${JSON.stringify(file)}, 'a')
+       const line = ${line.toString()}
+       let i = ${start}
+       while (!fs.existsSync(${JSON.stringify(stop)})) for (let n = 0; n < 200; n++) fs.writeSync(fd, line(i++))
+       fs.closeSync(fd)`,
+    ])
+    const exited = new Promise((resolve) => writer.on('exit', resolve))
+    try {
+      const location = join(dir, 'follow')
+      const follower = new FilesFollower(location, [{name: 'att', dir: folder}])
+      await follower.start()
+      for (let scan = 0; scan < 3; scan++) await follower.scan()
+    } finally {
+      writeFileSync(stop, '')
+      await exited
+    }
+    expect(existsSync(stop)).toBe(true)
+    const final = readFileSync(file)
+    const logs = await readFilesLogs(join(dir, 'follow'), 'att')
+    expect(logs.length).toBeGreaterThan(0)
+    for (const log of logs)
+      for (const e of log.entries) {
+        const object = readFileSync(objectPath(join(dir, 'follow'), 'att', e.sha256!))
+        // the object is what its name and the log say, and a prefix of the file (the copy of what it held then)
+        expect([sha(object), object.length]).toEqual([e.sha256, e.bytes])
+        expect(object.length).toBeGreaterThanOrEqual(start * line(0).length)
+        expect(object.equals(final.subarray(0, object.length))).toBe(true)
+      }
+    expect(statSync(file).size).toBe(final.length)
+    expect(readdirSync(join(dir, 'follow', 'files', 'att', 'objects')).filter((n) => n.startsWith('.'))).toEqual([])
   })
 })

@@ -1,8 +1,9 @@
 import {createHash} from 'node:crypto'
-import {writeFileSync} from 'node:fs'
+import {appendFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
+import {growingFileHash} from '../src/fs/hash-thread.js'
 import {fileHasher} from '../src/fs/index.js'
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
@@ -32,5 +33,26 @@ describe('fileHasher', () => {
     expect((await hasher.sha256(join(dir, 'present'))).sha256).toBe(sha256(Buffer.from('x')))
     await hasher.close()
     await expect(hasher.sha256(join(dir, 'present'))).rejects.toThrow(/closed/)
+  })
+})
+
+describe('growingFileHash', () => {
+  it('hashes a file its writer still appends to, to the end once the writer is gone', async () => {
+    const dir = tempDir()
+    const path = join(dir, 'growing')
+    const pieces = [Buffer.alloc(3 * 1024 * 1024 + 5, 1), Buffer.from('middle'), Buffer.alloc(2 * 1024 * 1024, 2)]
+    writeFileSync(path, pieces[0] as Buffer)
+    const hash = growingFileHash(path)
+    for (const piece of pieces.slice(1)) {
+      await new Promise((resolve) => setTimeout(resolve, 20)) // (the thread catches up and waits)
+      appendFileSync(path, piece)
+    }
+    const all = Buffer.concat(pieces)
+    expect(await hash.finish()).toEqual({bytes: all.length, sha256: sha256(all)})
+  })
+
+  it('names the file when it cannot be read', async () => {
+    const path = join(tempDir(), 'missing')
+    await expect(growingFileHash(path).finish()).rejects.toThrow(`hashing ${path}: ENOENT`)
   })
 })

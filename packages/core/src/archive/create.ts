@@ -39,7 +39,7 @@ export interface WrittenTar {
 export interface WriteHooks {
   tap?: (chunk: Buffer) => void
   /**
-   * The tap's members, for a read-back that reads the tar stream in a thread of its own (zstd's: decode-thread.ts)
+   * The tap's members, for a read-back that reads the tar stream in a thread of its own (decode-thread.ts)
    * instead of calling `tap`: it gives them here, then its verdict on the whole stream. With a tap only.
    */
   members?: TarMembersReadElsewhere
@@ -397,7 +397,7 @@ async function writeTarTo(
     // tar still writes straight into the compressor, and the manifest lists what the file decodes to
     const decoder = tar !== undefined && hooks.tap ? await decoderCommand(compression) : undefined
     const direct = tar !== undefined && (!hooks.tap || decoder !== undefined)
-    const check = await decodeCheckFor(compression, decoder, hooks)
+    const check = await decodeCheckFor(compression, decoder, hooks, path)
     let written: {bytes: number; sha256: string}
     try {
       written = await compressIntoFile(
@@ -488,11 +488,13 @@ async function writeTarTo(
  * is read back, or `after`, run on the finished file (of `bytes` bytes). With a `decoder` (hooks with both a tap and
  * a check, tar writing straight into the compressor) the check is that decompressor, and the tap gets the tar stream
  * it decodes: the manifest then lists what the file decodes to. Else decodeCheck when hooks.verify asks for one.
+ * `path`: the file's, beside which a read-back's FIFO is made.
  */
 async function decodeCheckFor(
   compression: Compression,
   decoder: {program: string; args: string[]} | undefined,
   hooks: WriteHooks,
+  path: string,
 ): Promise<{
   during?: {write(chunk: Buffer): Promise<void>; done(): Promise<void>}
   after?: (path: string, bytes: number) => Promise<void>
@@ -510,7 +512,9 @@ async function decodeCheckFor(
       // it starts may leave its event loop's descriptors open a moment after the write failed)
       return {after: (path, bytes) => membersThread().decode(decoder, path, bytes, members)}
     }
-    return {during: decodeInto(decoder, tap)}
+    // the members read in a thread where a FIFO can be made beside the file (else Node's pipe, on this thread)
+    const alongside = hooks.members ? membersThread().alongside(decoder, path, hooks.members) : undefined
+    return {during: alongside ?? decodeInto(decoder, tap)}
   }
   if (!hooks.verify) return {}
   const check = await decodeCheck(compression)

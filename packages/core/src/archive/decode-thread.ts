@@ -1,15 +1,18 @@
 /**
- * The zstd read-back of a finished archive (decodeFileInto's work) with the tar stream kept off the main thread:
- * `zstd -d` reads the file and writes into a FIFO beside it, and a thread (decode-thread-worker.ts) reads that FIFO
- * with blocking reads and hashes the members itself (tarMembers); only the members and the verdicts come back.
+ * The read-back of an archive (decodeFileInto's work for zstd, decodeInto's for gzip) with the tar stream kept off
+ * the main thread: the decompressor (`zstd -d` reading the finished file; `pigz -d` fed by Node as the file is read
+ * back, alongside its compressor) writes into a FIFO beside the file, and a thread (decode-thread-worker.ts) reads
+ * that FIFO with blocking reads and hashes the members itself (tarMembers); only the members and the verdicts come
+ * back.
  * Through Node's own pipe reading, each 64 KiB pipe read was an event-loop turn and a new Buffer on the main thread,
  * and the main thread sat idle half of the tail while the decoder waited on it.
  */
-import {spawnSync} from 'node:child_process'
-import {closeSync, constants, fstatSync, openSync, rmSync, writeSync} from 'node:fs'
+import {closeSync} from 'node:fs'
 import {open} from 'node:fs/promises'
+import type {Writable} from 'node:stream'
 import {Worker} from 'node:worker_threads'
 import {threadExecArgv} from '../fs/copy-thread.js'
+import {makeFifos, openBoth, removeFifo as unlinkFifo, wakePath} from '../fs/fifo.js'
 import {type TarMembersReadElsewhere, tarMembers} from '../manifest/tar-members.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {CANCELLED, IDLE, OPENING, STOP, type ThreadReply} from './decode-thread-protocol.js'
@@ -38,6 +41,17 @@ export interface MembersThread {
     size: number,
     sink: TarMembersReadElsewhere,
   ): Promise<void>
+  /**
+   * As decodeInto with tarMembers(sink) as its tap, the members read in the thread: the decompressor, started now,
+   * is fed each chunk of the file by `write` as it is read back (gzip's check, which runs alongside the compressor);
+   * `done()` ends its input and settles as decode does. Undefined, the thread stopped, where no FIFO can be made
+   * beside `path` (the caller then uses decodeInto).
+   */
+  alongside(
+    command: {program: string; args: string[]},
+    path: string,
+    sink: TarMembersReadElsewhere,
+  ): {write(chunk: Buffer): Promise<void>; done(): Promise<void>} | undefined
   /** The thread is not needed (the write failed before its read-back): resolves once it is gone. */
   stop(): Promise<void>
 }
@@ -47,16 +61,7 @@ export interface MembersThread {
  * for a writer while this end is open); undefined where the file system has none, or one that does not open as such
  * (the read-back then goes through Node's pipe, as it did).
  */
-function openFifo(path: string): number | undefined {
-  if (spawnSync('mkfifo', ['-m', '600', '--', path], {stdio: 'ignore'}).status !== 0) return undefined
-  let fd: number | undefined
-  try {
-    fd = openSync(path, 'r+')
-    if (fstatSync(fd).isFIFO()) return fd
-  } catch {}
-  if (fd !== undefined) closeSync(fd)
-  return undefined
-}
+const openFifo = (path: string): number | undefined => (makeFifos(path) ? openBoth(path) : undefined)
 
 /**
  * Before the process exits on a signal: the thread stops after its current read, and a byte in the FIFO ends a read
@@ -65,15 +70,7 @@ function openFifo(path: string): number | undefined {
 function wakeFor(state: Int32Array): (fifo: string) => void {
   return (fifo) => {
     Atomics.store(state, 1, STOP)
-    try {
-      // no reader: ENXIO (the thread is not reading); a full FIFO: EAGAIN (the thread is not waiting)
-      const fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)
-      try {
-        writeSync(fd, Buffer.alloc(1))
-      } finally {
-        closeSync(fd)
-      }
-    } catch {}
+    wakePath(fifo)
   }
 }
 
@@ -84,7 +81,7 @@ const rebuilt = (e: {message: string; code?: string; tarCode?: string}): Error =
     e.tarCode === undefined ? {} : {tarCode: e.tarCode},
   )
 
-/** Starts the thread; it waits (not keeping the process alive) for decode() or stop(). */
+/** Starts the thread; it waits (not keeping the process alive) for decode(), alongside() or stop(). */
 export function membersThread(): MembersThread {
   const shared = new SharedArrayBuffer(8)
   const state = new Int32Array(shared)
@@ -109,22 +106,137 @@ export function membersThread(): MembersThread {
     gone ??= error
     onGone?.(error)
   })
+  /**
+   * Starts `command` writing into the FIFO at `fifo` (`ours`: our O_RDWR end), its stdin `stdin`, and the thread
+   * reading it; `settled` as decode's verdict once the decoder exited and the thread answered (or died). The decoder
+   * is gone, and our end closed, when it settles.
+   */
+  function through(
+    command: {program: string; args: string[]},
+    fifo: string,
+    ours: number,
+    stdin: number | 'pipe',
+    sink: TarMembersReadElsewhere,
+  ): {child: ReturnType<typeof run>['child']; settled: Promise<void>} {
+    let fd = ours
+    /**
+     * Closes our end of the FIFO, once the thread opened it or never will: an open without a writer would wait
+     * for good (and a thread blocked in a system call keeps the process from exiting).
+     */
+    const release = () => {
+      if (fd < 0) return
+      if (Atomics.compareExchange(state, 0, IDLE, CANCELLED) === OPENING) Atomics.wait(state, 0, OPENING, 1000)
+      closeSync(fd)
+      fd = -1
+    }
+    let endRefusal: unknown
+    let threadRefusal: unknown
+    let threadGone: Error | undefined
+    let settle = () => {}
+    const finished = new Promise<void>((resolve) => {
+      settle = resolve
+    })
+    let child: ReturnType<typeof run>['child'] | undefined
+    let answered = false
+    const cleanUp = () => {
+      release()
+      onReply = undefined
+      onGone = undefined
+    }
+    onGone = (error) => {
+      if (answered) return // its exit after its answer
+      threadGone ??= error
+      release()
+      // its read end may stay open (a thread does not close its files): the decoder would block on a full pipe
+      child?.kill('SIGKILL')
+      settle()
+    }
+    onReply = (m) => {
+      if ('opened' in m) release()
+      else if ('members' in m) {
+        for (const r of m.members) r.length === 3 ? sink.file(r[0], r[1], r[2]) : sink.link(r[0], r[1])
+      } else if ('done' in m) {
+        answered = true
+        settle()
+      } else if ('error' in m) {
+        answered = true
+        if (m.error.ended) endRefusal = rebuilt(m.error)
+        else threadRefusal = rebuilt(m.error)
+        settle()
+      }
+    }
+    let started: ReturnType<typeof run>
+    try {
+      started = run(command.program, command.args, fd, stdin)
+    } catch (error) {
+      cleanUp()
+      throw error
+    }
+    child = started.child
+    const unregister = onInterrupt(() => {
+      started.child.kill('SIGKILL')
+      release()
+      wake(fifo)
+    })
+    worker.ref()
+    worker.postMessage({fifo})
+    const settled = (async () => {
+      try {
+        const refused = (await started.exited) ?? trailingJunk(command.program, started.stderr())
+        // the decoder is gone (its end of the FIFO closed), ours closes once the thread opened it: the thread
+        // reads to the end and answers
+        await finished
+        if (threadGone) throw threadGone
+        if (refused) throw refused
+        if (threadRefusal !== undefined) throw threadRefusal
+        sink.read(endRefusal)
+      } finally {
+        unregister()
+        if (started.child.exitCode === null && started.child.signalCode === null) started.child.kill('SIGKILL')
+        cleanUp()
+      }
+    })()
+    return {child: started.child, settled}
+  }
+
+  /** The FIFO of a read-back of `path`, made and opened (undefined where it cannot be), and removed by `remove`. */
+  function fifoFor(path: string): {fifo: string; ours: number | undefined; remove(): void} {
+    const fifo = fifoOf(path)
+    const removeFifo = () => unlinkFifo(fifo)
+    const unregisterFifo = onInterrupt(removeFifo, {sweep: true})
+    let ours: number | undefined
+    try {
+      ours = gone ? undefined : openFifo(fifo)
+    } catch (error) {
+      removeFifo()
+      unregisterFifo()
+      throw error
+    }
+    return {
+      fifo,
+      ours,
+      remove() {
+        removeFifo()
+        unregisterFifo()
+      },
+    }
+  }
+
+  const stop = async () => {
+    await running
+    await worker.terminate()
+  }
+
   return {
-    async stop() {
-      await running
-      await worker.terminate()
-    },
+    stop,
     async decode(command, path, size, sink) {
       try {
         const input = await open(path, 'r')
         try {
           const st = await input.stat()
           if (st.size !== size) throw new Error(`${path}: ${st.size} bytes to decode, ${size} written`)
-          const fifo = fifoOf(path)
-          const removeFifo = () => rmSync(fifo, {force: true})
-          const unregisterFifo = onInterrupt(removeFifo, {sweep: true})
+          const {fifo, ours, remove} = fifoFor(path)
           try {
-            const ours = gone ? undefined : openFifo(fifo)
             if (ours === undefined) {
               // no thread, or no FIFO here: the members read on this thread, as they were
               const members = tarMembers(sink)
@@ -136,10 +248,9 @@ export function membersThread(): MembersThread {
               sink.read(refused)
               return
             }
-            await decodeThrough(fifo, ours, input.fd)
+            await through(command, fifo, ours, input.fd, sink).settled
           } finally {
-            removeFifo()
-            unregisterFifo()
+            remove()
           }
         } finally {
           await input.close()
@@ -147,78 +258,49 @@ export function membersThread(): MembersThread {
       } finally {
         await worker.terminate() // (its files gone too: its event loop's own descriptors)
       }
-
-      async function decodeThrough(fifo: string, fifoFd: number, fd: number): Promise<void> {
-        let ours = fifoFd
-        /**
-         * Closes our end of the FIFO, once the thread opened it or never will: an open without a writer would wait
-         * for good (and a thread blocked in a system call keeps the process from exiting).
-         */
-        const release = () => {
-          if (ours < 0) return
-          if (Atomics.compareExchange(state, 0, IDLE, CANCELLED) === OPENING) Atomics.wait(state, 0, OPENING, 1000)
-          closeSync(ours)
-          ours = -1
+    },
+    alongside(command, path, sink) {
+      let fifo: ReturnType<typeof fifoFor> | undefined
+      let started: ReturnType<typeof through> | undefined
+      try {
+        fifo = fifoFor(path)
+        if (fifo.ours !== undefined) started = through(command, fifo.fifo, fifo.ours, 'pipe', sink)
+      } finally {
+        if (!started) {
+          fifo?.remove()
+          void stop()
         }
-        let endRefusal: unknown
-        let threadRefusal: unknown
-        let threadGone: Error | undefined
-        let settle = () => {}
-        const finished = new Promise<void>((resolve) => {
-          settle = resolve
-        })
-        let child: ReturnType<typeof run>['child'] | undefined
-        let answered = false
-        onGone = (error) => {
-          if (answered) return // its exit after its answer
-          threadGone ??= error
-          release()
-          // its read end may stay open (a thread does not close its files): the decoder would block on a full pipe
-          child?.kill('SIGKILL')
-          settle()
-        }
-        onReply = (m) => {
-          if ('opened' in m) release()
-          else if ('members' in m) {
-            for (const r of m.members) r.length === 3 ? sink.file(r[0], r[1], r[2]) : sink.link(r[0], r[1])
-          } else if ('done' in m) {
-            answered = true
-            settle()
-          } else if ('error' in m) {
-            answered = true
-            if (m.error.ended) endRefusal = rebuilt(m.error)
-            else threadRefusal = rebuilt(m.error)
-            settle()
-          }
-        }
-        try {
-          const started = run(command.program, command.args, ours, fd)
-          child = started.child
-          const unregister = onInterrupt(() => {
-            started.child.kill('SIGKILL')
-            release()
-            wake(fifo)
+      }
+      if (!started) return undefined
+      const {child, settled} = started
+      const remove = fifo.remove
+      settled.catch(() => {})
+      const stdin = child.stdin as Writable
+      let closed = false
+      const gone = new Promise<void>((resolve) =>
+        child.once('close', () => {
+          closed = true
+          resolve()
+        }),
+      )
+      return {
+        write(chunk) {
+          if (closed) return Promise.resolve()
+          // resolves when the chunk went to the pipe (its buffer is then free) or the decompressor is gone
+          const written = new Promise<void>((resolve) => {
+            stdin.write(chunk, () => resolve())
           })
+          return Promise.race([written, gone])
+        },
+        async done() {
+          stdin.end()
           try {
-            worker.ref()
-            worker.postMessage({fifo})
-            const refused = (await started.exited) ?? trailingJunk(command.program, started.stderr())
-            // the decoder is gone (its end of the FIFO closed), ours closes once the thread opened it: the thread
-            // reads to the end and answers
-            await finished
-            if (threadGone) throw threadGone
-            if (refused) throw refused
-            if (threadRefusal !== undefined) throw threadRefusal
-            sink.read(endRefusal)
+            await settled
           } finally {
-            unregister()
-            if (started.child.exitCode === null && started.child.signalCode === null) started.child.kill('SIGKILL')
+            remove()
+            await stop()
           }
-        } finally {
-          release()
-          onReply = undefined
-          onGone = undefined
-        }
+        },
       }
     },
   }

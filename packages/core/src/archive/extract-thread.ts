@@ -10,12 +10,11 @@
  * The descriptors are the main thread's: it closes them once the thread is done with them. The thread never waits
  * for good: killing the decompressor ends its read (end of file), killing tar its write (EPIPE).
  */
-import {spawnSync} from 'node:child_process'
-import {closeSync, constants, fstatSync, openSync, rmSync, writeSync} from 'node:fs'
 import type {FileHandle} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Worker} from 'node:worker_threads'
 import {threadExecArgv} from '../fs/copy-thread.js'
+import {closeAll, type FifoEnds, makeFifos, openEnds, removeFifo, wake as wakeUp} from '../fs/fifo.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {UnsafeEntry} from './entry-check.js'
 import {type CrossedError, type ExtractJob, type ExtractReply, STOP} from './extract-thread-protocol.js'
@@ -27,46 +26,11 @@ const THREAD = import.meta.url.endsWith('.ts')
   ? new URL('../../dist/archive/extract-thread-worker.js', import.meta.url)
   : new URL('./extract-thread-worker.js', import.meta.url)
 
-/** Both ends of a FIFO, opened without waiting: `read` and `write`; `wake`, another write end that never blocks. */
-interface FifoEnds {
-  read: number
-  write: number
-  wake: number
-}
-
-function closeAll(fds: (number | undefined)[]): void {
-  for (const fd of fds)
-    if (fd !== undefined)
-      try {
-        closeSync(fd)
-      } catch {}
-}
-
-/**
- * Opens the FIFO at `path` for reading and for writing, neither open waiting for the other side: a first O_RDWR open
- * is both sides while the others are made, then closed. Undefined when it is no FIFO once open.
- */
-function openEnds(path: string): FifoEnds | undefined {
-  const both = openSync(path, 'r+')
-  const fds: number[] = []
-  try {
-    if (!fstatSync(both).isFIFO()) return undefined
-    fds.push(openSync(path, 'r'))
-    fds.push(openSync(path, 'w'))
-    fds.push(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK))
-    const [read, write, wake] = fds as [number, number, number]
-    fds.length = 0
-    return {read, write, wake}
-  } finally {
-    closeAll([both, ...fds])
-  }
-}
-
 /** Two FIFOs made in `dir`, opened and removed again; undefined where they cannot be made. */
 function fifoPair(dir: string): [FifoEnds, FifoEnds] | undefined {
   const names = ['in', 'out'].map((n) => join(dir, `.bk-fifo-${process.pid}-${n}`))
   try {
-    if (spawnSync('mkfifo', ['-m', '600', '--', ...names], {stdio: 'ignore'}).status !== 0) return undefined
+    if (!makeFifos(...names)) return undefined
     const first = openEnds(names[0] as string)
     if (!first) return undefined
     let second: FifoEnds | undefined
@@ -80,7 +44,7 @@ function fifoPair(dir: string): [FifoEnds, FifoEnds] | undefined {
   } catch {
     return undefined
   } finally {
-    for (const name of names) rmSync(name, {force: true})
+    for (const name of names) removeFifo(name)
   }
 }
 
@@ -133,11 +97,7 @@ export async function gnuUnpackInThread(
    */
   const stop = () => {
     Atomics.store(state, 0, STOP)
-    if (wake !== undefined)
-      try {
-        // a full FIFO (EAGAIN): the thread is not waiting for a read
-        writeSync(wake, Buffer.alloc(1))
-      } catch {}
+    if (wake !== undefined) wakeUp(wake)
     decoding?.close()
     gnu?.child.kill('SIGKILL')
   }

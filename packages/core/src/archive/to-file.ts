@@ -12,7 +12,7 @@ import type {FileHandle} from 'node:fs/promises'
 import {open} from 'node:fs/promises'
 import {basename} from 'node:path'
 import type {Readable, Writable} from 'node:stream'
-import {Worker} from 'node:worker_threads'
+import {type GrowingHash, growingFileHash} from '../fs/hash-thread.js'
 import {writeBehind} from '../fs/write-behind.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {drainedOrClosed, pigz, run, startGnuTar, trailingJunk} from './native.js'
@@ -41,69 +41,6 @@ export type TarSource =
       head?: AsyncIterable<Buffer>
     }
   | {kind: 'node'; chunks: AsyncIterable<Buffer>; tap?: (chunk: Buffer) => void}
-
-/**
- * A thread that hashes the growing file by its own reads (from the page cache) while the main thread feeds the
- * decompressor and hashes the members: the archive's sha256 leaves the main thread's path. `state[0]` turns 1 once
- * the writer is gone (then one last read to the end); the thread answers {bytes, sha256} or {error}.
- */
-const HASH_THREAD = `
-const {parentPort, workerData} = require('node:worker_threads')
-const {openSync, readSync, closeSync} = require('node:fs')
-const {createHash} = require('node:crypto')
-const state = new Int32Array(workerData.state)
-try {
-  const fd = openSync(workerData.path, 'r')
-  const hash = createHash('sha256')
-  const buffer = Buffer.allocUnsafe(${READ_BACK})
-  let bytes = 0
-  let last = false
-  try {
-    for (;;) {
-      const ended = Atomics.load(state, 0) === 1
-      const n = readSync(fd, buffer, 0, buffer.length, bytes)
-      if (n > 0) {
-        hash.update(buffer.subarray(0, n))
-        bytes += n
-        last = false
-        continue
-      }
-      if (last) break
-      if (ended) last = true
-      else Atomics.wait(state, 0, 0, ${CAUGHT_UP_MS})
-    }
-  } finally {
-    closeSync(fd)
-  }
-  parentPort.postMessage({bytes, sha256: hash.digest('hex')})
-} catch (error) {
-  parentPort.postMessage({error: String(error && error.message || error)})
-}
-`
-
-/** Hashes `path` in a thread as it grows; `finish()` (after the writer is gone) gives its size and sha256. */
-function hashThread(path: string): {finish(): Promise<{bytes: number; sha256: string}>; stop(): void} {
-  const state = new SharedArrayBuffer(4)
-  const worker = new Worker(HASH_THREAD, {eval: true, workerData: {path, state}})
-  const answer = new Promise<{bytes: number; sha256: string}>((resolve, reject) => {
-    worker.once('message', (m: {bytes: number; sha256: string} | {error: string}) =>
-      'error' in m ? reject(new Error(`hashing ${path}: ${m.error}`)) : resolve(m),
-    )
-    worker.once('error', reject)
-    worker.once('exit', (code) => reject(new Error(`hashing ${path}: thread exited with ${code}`)))
-  })
-  answer.catch(() => {})
-  return {
-    finish() {
-      Atomics.store(new Int32Array(state), 0, 1)
-      Atomics.notify(new Int32Array(state), 0)
-      return answer
-    },
-    stop() {
-      void worker.terminate()
-    },
-  }
-}
 
 export interface CompressedWrite {
   bytes: number
@@ -150,7 +87,7 @@ export async function compressIntoFile(
   })
   let settled = false
   let feeding: Promise<void> | undefined
-  let threadedHash: ReturnType<typeof hashThread> | undefined
+  let threadedHash: GrowingHash | undefined
   try {
     const startTar = (gnu: Extract<TarSource, {kind: 'gnu-tar'}>) => {
       try {
@@ -211,7 +148,7 @@ export async function compressIntoFile(
     feeding.catch(() => {})
     const hash = createHash('sha256')
     // the main thread busy with the read-back's consumer (a decompressor and the manifest): hash in a thread
-    const threaded = (hooks.hash ?? true) && hooks.onFile ? hashThread(path) : undefined
+    const threaded = (hooks.hash ?? true) && hooks.onFile ? growingFileHash(path) : undefined
     threadedHash = threaded
     const hashing = (hooks.hash ?? true) && !threaded
     const reader = await open(path, 'r')

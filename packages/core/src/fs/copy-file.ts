@@ -42,6 +42,7 @@ import {
 import {open, rm} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {messageOf} from '../errors.js'
+import {sha256File} from './hash.js'
 import {writeAll} from './write-all.js'
 
 /** How often (ms) a running copy is checked for being stuck at the source's end. */
@@ -336,6 +337,25 @@ function release(at: number, ms: number): void {
   for (let tries = 0; softFsizeLimit() !== soft; tries++) {
     if (tries === 3) throw new Error(`the file-size limit could not be restored to ${soft} (prlimit failed)`)
     spawnSync('prlimit', ['--pid', pid, `--fsize=${soft}:`], {stdio: 'ignore'})
+  }
+}
+
+/**
+ * copyLiveFile (`dest` created, or replaced when it exists), then the copy's size and sha256, read back from the copy
+ * just written: the hash is of the bytes the copy holds, whatever the source did meanwhile (grew, shrank, was
+ * renamed). The read-back comes from the page cache, the copy's pages still there: the source is read from disk at
+ * most once, by the kernel's copy (or not at all: a reflink). For a source itself in the page cache (a file just
+ * written) the kernel's copy and that read cost less than {@link copyHashed}'s reads and writes (bench/follow-restore:
+ * its snapshot). Errors keep their code (ENOENT; EISDIR: a folder), and no partial copy is left.
+ */
+export async function copyLiveHashed(src: string, dest: string): Promise<{bytes: number; sha256: string}> {
+  const bytes = await copyLiveFile(src, dest)
+  try {
+    const sha256 = await sha256File(dest)
+    return {bytes, sha256}
+  } catch (error) {
+    await rm(dest, {force: true})
+    throw error
   }
 }
 

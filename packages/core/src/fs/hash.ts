@@ -2,6 +2,7 @@ import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {open} from 'node:fs/promises'
 import type {Readable} from 'node:stream'
+import {readAt} from './read-whole.js'
 
 /** Hex digest of everything a stream yields (consumes the stream). */
 export async function hashStream(stream: Readable | AsyncIterable<Buffer | string>, algo = 'sha256'): Promise<string> {
@@ -16,11 +17,13 @@ export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256')
   const handle = await open(path, 'r')
   try {
-    const buffer = Buffer.allocUnsafe(1024 * 1024)
-    for (;;) {
-      const {bytesRead} = await handle.read(buffer, 0, buffer.length, null)
-      if (bytesRead === 0) break
-      hash.update(buffer.subarray(0, bytesRead))
+    // no more than the file needs: a follower hashes thousands of small files
+    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(1024 * 1024, (await handle.stat()).size)))
+    for (let position = 0; ; ) {
+      const got = await readAt(handle, buffer, position)
+      hash.update(buffer.subarray(0, got))
+      position += got
+      if (got < buffer.length) break
     }
   } finally {
     await handle.close()

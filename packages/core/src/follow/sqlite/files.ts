@@ -8,7 +8,7 @@
 // vanished one is logged as deleted. The log file is the commit point; objects no log names are removed by recover.
 import {mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
-import {copyHashed} from '../../fs/copy-file.js'
+import {copyLiveHashed} from '../../fs/copy-file.js'
 import {fsyncDir, fsyncPath} from '../../fs/paths.js'
 import {walk} from '../../fs/walk.js'
 import {WorkQueue} from '../../fs/work-queue.js'
@@ -179,15 +179,16 @@ export class FilesFollower {
     return out
   }
 
-  /** Copy a file into the objects (hashed as it is read); undefined when it vanished. */
+  /** Copy a file into the objects (the copy hashed); undefined when it vanished. */
   private async copyIn(f: FollowedFolder, abs: string): Promise<{sha256: string; bytes: number} | undefined> {
     const objects = join(this.location, 'files', f.name, 'objects')
     await mkdir(objects, {recursive: true})
     const tmp = join(objects, `.incoming.bk-partial-${process.pid}-${this.incoming++}`)
     let copied: {sha256: string; bytes: number}
     try {
-      // hashed as it is read: the hash is of the bytes copied, whatever the file does meanwhile
-      copied = await copyHashed(abs, tmp)
+      // a live file (it may grow, shrink or be renamed under the copy): copyLiveFile's copy, which cannot hang,
+      // then the copy hashed: the hash is of the bytes copied, whatever the file does meanwhile
+      copied = await copyLiveHashed(abs, tmp)
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw error
