@@ -51,6 +51,10 @@ async function commandRunOptions() {
         return plugin
       }),
     )
+    // bk's init hook serves help (a hint for a plugin that is not installed) and the recordings, none of which a run
+    // from the index does: oclif need not import it
+    const [root] = plugins
+    root.hooks = {...root.hooks, init: []}
     // the marker tells @bkcli/core's BkCommand that other plugins were left out (a bk.yml is checked against all)
     return {root: plan.root, plugins: new Map(plugins.map((p) => [p.name, p])), [Symbol.for('bkcli.somePlugins')]: true}
   } catch {

@@ -9,6 +9,7 @@ import {join} from 'node:path'
 import {repoRoot, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
 import {commandId} from '../src/command-index.js'
+import {moduleProbe} from './module-probe.js'
 
 const root = repoRoot()
 
@@ -121,6 +122,22 @@ describe('bk command runs with the command index', {timeout: 240_000}, () => {
       expect(got.exitCode, argv.join(' ')).toBe(expected.exitCode)
       expect(got.exitCode).not.toBe(0)
     }
+  })
+
+  it('a run from the index does not import bk’s init hook (it serves help and the recordings only)', async () => {
+    const env = dirs(join(root, '.bk-dev'))
+    const probe = moduleProbe()
+    const argv = ['zodb', 'list', '--location', tempDir('bk-index-empty-')]
+    const loaded = async () => {
+      const out = probe.out()
+      const result = await runBk(argv, {env: {...env, NODE_OPTIONS: probe.nodeOptions, MODULE_PROBE_OUT: out}})
+      expect(result.exitCode).toBe(0)
+      const files = probe.loaded(out)
+      expect(files.some((file) => /plugin-zodb[\\/]dist[\\/]commands[\\/]zodb[\\/]list\.js$/.test(file))).toBe(true)
+      return files.filter((file) => /apps[\\/]bk[\\/]dist[\\/]hooks[\\/]init\.js$/.test(file))
+    }
+    expect(await loaded()).toHaveLength(1) // the full start runs it (and so records the index)
+    expect(await loaded()).toEqual([])
   })
 
   it('help, bk’s own commands and oclif’s plugin commands load every plugin, as before', async () => {
