@@ -24,7 +24,11 @@ const commands = (root, label, env) =>
     {tool: `bk trac list <empty>${label}`, argv: bk(root, 'trac', 'list', '--location', empty)},
     {tool: `bk roundup list <empty> --json${label}`, argv: bk(root, 'roundup', 'list', '--location', empty, '--json')},
     {tool: `bk zodb list <empty>${label}`, argv: bk(root, 'zodb', 'list', '--location', empty)},
-  ].map((c) => ({...c, options: {env}, note: 'a command run: bk and the plugin (command index), module graph'}))
+  ].map((c) => ({
+    ...c,
+    options: {env},
+    note: label ? 'same rounds' : 'a command run: bk and the plugin (command index)',
+  }))
 
 /** Node importing one module and exiting: the parts of a command run, with no oclif config and no command run. */
 const importOnly = (file) => [process.execPath, '--input-type=module', '-e', `await import('${pathToFileURL(file)}')`]
