@@ -4,7 +4,9 @@
 // once untimed first, so the timed runs replay the start-up cache as every run but a user's first does; the
 // `BK_STARTUP_CACHE=off` line is oclif rendering it (the first run, and any run after a plugin changed).
 // The `list` lines are real command runs on an empty backup location: what every command pays before its own work
-// (oclif's config and every plugin manifest, the command's module graph, flag parsing, the output).
+// (oclif's config of bk and the command's plugin, from the command index the untimed run wrote; the command's module
+// graph, flag parsing, the output). The `BK_STARTUP_CACHE=off` one loads every plugin's manifest, as the first run
+// and any run after a plugin changed do.
 // BENCH_BK_BEFORE=<checkout> adds that checkout's lines (built, with its own .bk-dev) to the same rounds.
 import {createRequire} from 'node:module'
 import {join} from 'node:path'
@@ -22,7 +24,11 @@ const commands = (root, label, env) =>
     {tool: `bk trac list <empty>${label}`, argv: bk(root, 'trac', 'list', '--location', empty)},
     {tool: `bk roundup list <empty> --json${label}`, argv: bk(root, 'roundup', 'list', '--location', empty, '--json')},
     {tool: `bk zodb list <empty>${label}`, argv: bk(root, 'zodb', 'list', '--location', empty)},
-  ].map((c) => ({...c, options: {env}, note: 'a command run: config, plugin manifests, module graph'}))
+  ].map((c) => ({
+    ...c,
+    options: {env},
+    note: label ? 'same rounds' : 'a command run: bk and the plugin (command index)',
+  }))
 
 /** Node importing one module and exiting: the parts of a command run, with no oclif config and no command run. */
 const importOnly = (file) => [process.execPath, '--input-type=module', '-e', `await import('${pathToFileURL(file)}')`]
@@ -53,6 +59,12 @@ const contenders = [
     note: 'oclif reads every plugin manifest; no command module is imported',
   },
   ...commands(repoRoot, '', {}),
+  {
+    tool: 'bk trac list <empty>, BK_STARTUP_CACHE=off',
+    argv: bk(repoRoot, 'trac', 'list', '--location', empty),
+    options: {env: {BK_STARTUP_CACHE: 'off'}},
+    note: 'a command run with every plugin loaded (no command index)',
+  },
   ...parts,
 ]
 const before = process.env.BENCH_BK_BEFORE

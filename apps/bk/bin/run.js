@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import module from 'node:module'
 import {fileURLToPath} from 'node:url'
+import {planRun, recordIndex} from '../dist/command-index.js'
 import {replay, startRecording} from '../dist/startup-cache.js'
 
 // Node >= 22.1 keeps compiled code on disk between runs; absent on Node 20 (nothing happens).
@@ -29,5 +30,35 @@ if (!replay(argv, runJs)) {
   // Always the compiled dist/: never let oclif look for a tsconfig.json and register ts-node/tsx (NODE_ENV=development,
   // linked plugins), which would slow every start and compile sources an installed package does not ship.
   settings.enableAutoTranspile = false
-  await execute({dir: import.meta.url})
+  await execute({dir: import.meta.url, loadOptions: await commandRunOptions()})
+}
+
+/**
+ * A command of one of bk's application plugins, with the command index fresh (see dist/command-index.js): oclif's
+ * config made of bk and that plugin only, loaded as oclif would load them. Otherwise (or if loading them fails)
+ * undefined, and oclif loads every plugin.
+ */
+async function commandRunOptions() {
+  const {plan, record} = planRun(argv, runJs)
+  if (record) recordIndex(runJs)
+  if (!plan) return undefined
+  try {
+    const {Plugin} = await import('@oclif/core/config')
+    const plugins = await Promise.all(
+      plan.plugins.map(async (options) => {
+        const plugin = new Plugin(options)
+        await plugin.load()
+        return plugin
+      }),
+    )
+    // bk's init hook serves help (a hint for a plugin that is not installed) and the recordings, none of which a run
+    // from the index does: oclif need not import it
+    const [root] = plugins
+    root.hooks = {...root.hooks, init: []}
+    // the marker tells @bkcli/core's BkCommand that other plugins were left out (a bk.yml is checked against all)
+    return {root: plan.root, plugins: new Map(plugins.map((p) => [p.name, p])), [Symbol.for('bkcli.somePlugins')]: true}
+  } catch {
+    recordIndex(runJs)
+    return undefined
+  }
 }

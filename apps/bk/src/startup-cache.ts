@@ -92,21 +92,29 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex')
 
-/** The entry's file: one per bk install, argument list, Node, platform, terminal and relevant environment. */
-function entryPath(argv: readonly string[], runJs: string, env: NodeJS.ProcessEnv): string {
-  const vars = Object.keys(env)
+/** The environment variables that go into an entry's key: what oclif may read, never a secret. */
+export function keyVars(env: NodeJS.ProcessEnv): Array<[string, string | undefined]> {
+  return Object.keys(env)
     .filter((name) => ENV_NAMES.includes(name) || ENV_PREFIXES.some((prefix) => name.startsWith(prefix)))
     .filter((name) => !SECRET.test(name))
     .sort()
     .map((name) => [name, env[name]])
+}
+
+/** The file of the entry whose key is `key`, in `folder` of the cache folder. */
+export function entryFile(key: unknown[], env: NodeJS.ProcessEnv, folder = 'startup'): string {
+  return join(cacheDir(env), folder, `${sha256(JSON.stringify(key))}.json`)
+}
+
+/** The entry's file: one per bk install, argument list, Node, platform, terminal and relevant environment. */
+function entryPath(argv: readonly string[], runJs: string, env: NodeJS.ProcessEnv): string {
   const out = process.stdout
   const terminal = out.isTTY ? out.columns : 'not a tty'
-  const key = JSON.stringify([FORMAT, runJs, argv, process.version, process.platform, process.arch, terminal, vars])
-  return join(cacheDir(env), 'startup', `${sha256(key)}.json`)
+  return entryFile([FORMAT, runJs, argv, process.version, process.platform, process.arch, terminal, keyVars(env)], env)
 }
 
 /** A file's sha256, null when it does not exist (a file that appears later changes the fingerprint too). */
-function digest(file: string): string | null {
+export function digest(file: string): string | null {
   // stat first: an absent file costs no thrown error (a stack trace each)
   return statSync(file, {throwIfNoEntry: false}) ? sha256(readFileSync(file)) : null
 }
@@ -143,7 +151,7 @@ export function replay(argv: readonly string[], runJs: string, env: NodeJS.Proce
  * the files it is checked against, so one written by another user (a shared or group-writable BK_CACHE_DIR, `sudo`
  * keeping the caller's HOME) could make bk print anything, terminal escape sequences included.
  */
-function readTrusted(file: string): string {
+export function readTrusted(file: string): string {
   const fd = openSync(file, 'r')
   try {
     const {uid, mode} = fstatSync(fd)
@@ -185,32 +193,53 @@ export function startRecording(argv: readonly string[], runJs: string, env: Node
   process.once('exit', (code) => {
     const config = noted
     if (!quiet || code !== 0 || !config) return
-    const temp = `${file}.${process.pid}.tmp`
     try {
       const files = fingerprint(config, runJs)
       if (!files) return
       const entry: Entry = {format: FORMAT, files, stdout: Buffer.concat(chunks).toString('base64')}
-      const dir = dirname(file)
-      mkdirSync(dir, {recursive: true, mode: 0o700})
-      if (readdirSync(dir).length > MAX_ENTRIES) rmSync(dir, {recursive: true, force: true})
-      mkdirSync(dir, {recursive: true, mode: 0o700})
-      // only this user may read or replace it; 'wx' never follows a link planted at the temporary name
-      rmSync(temp, {force: true})
-      writeFileSync(temp, JSON.stringify(entry), {mode: 0o600, flag: 'wx'})
-      renameSync(temp, file)
+      writeEntry(file, JSON.stringify(entry))
     } catch {
-      // a read-only or full cache folder: the next start renders with oclif again (and no partial file is left)
-      try {
-        rmSync(temp, {force: true})
-      } catch {}
+      // the fingerprint could not be taken: nothing is recorded
     }
   })
+}
+
+/**
+ * Writes an entry atomically, readable and replaceable by this user only. A read-only or full cache folder leaves
+ * no partial file (the next start renders with oclif again).
+ */
+export function writeEntry(file: string, text: string): void {
+  const temp = `${file}.${process.pid}.tmp`
+  try {
+    const dir = dirname(file)
+    mkdirSync(dir, {recursive: true, mode: 0o700})
+    if (readdirSync(dir).length > MAX_ENTRIES) rmSync(dir, {recursive: true, force: true})
+    mkdirSync(dir, {recursive: true, mode: 0o700})
+    // 'wx' never follows a link planted at the temporary name
+    rmSync(temp, {force: true})
+    writeFileSync(temp, text, {mode: 0o600, flag: 'wx'})
+    renameSync(temp, file)
+  } catch {
+    try {
+      rmSync(temp, {force: true})
+    } catch {}
+  }
 }
 
 /** Every file the recorded output was rendered from, with its sha256; undefined when that set is not known. */
 function fingerprint(config: StartupConfig, runJs: string): Array<[string, string | null]> | undefined {
   // a theme colours the output by terminal; dynamic help imports the command module to render it
   if (config.theme !== undefined || config.commands.some((command) => command.hasDynamicHelp)) return undefined
+  return sourceFiles(config, runJs)?.map((file) => [file, digest(file)])
+}
+
+/**
+ * The files that decide which plugins, commands and hooks oclif loads (bk's run.js and its own code but the commands,
+ * oclif's version, the plugin list, every plugin's package.json and manifest, the theme); undefined when they do not
+ * decide it alone: a plugin without a manifest (its commands are found by listing its folder), a linked plugin, or a
+ * plugin other than bk with hooks that run on every start.
+ */
+export function sourceFiles(config: StartupConfig, runJs: string): string[] | undefined {
   const files = [runJs, join(config.dataDir, 'package.json'), join(config.configDir, 'theme.json')]
   files.push(createRequire(runJs).resolve('@oclif/core/package.json'))
   for (const plugin of config.getPluginsList()) {
@@ -221,10 +250,10 @@ function fingerprint(config: StartupConfig, runJs: string): Array<[string, strin
     files.push(join(plugin.root, 'package.json'), manifest)
     if (!existsSync(manifest)) files.push(join(plugin.root, '.oclif.manifest.json'))
   }
-  // bk's own code on these paths: the help class, the init hook and what they import (dist/ but the commands).
+  // bk's own code on these paths: the help class, the hooks and what they import (dist/ but the commands).
   const dist = join(config.root, 'dist')
   for (const name of readdirSync(dist, {recursive: true, encoding: 'utf8'}).sort()) {
     if (name.endsWith('.js') && !name.startsWith(`commands`)) files.push(join(dist, name))
   }
-  return files.map((file) => [file, digest(file)])
+  return files
 }

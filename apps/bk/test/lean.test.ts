@@ -84,6 +84,26 @@ describe('lean dependency graph', () => {
       expect(packagesOf(files).filter((name) => heavy.includes(name))).toEqual([])
     },
   )
+
+  it.each([['roundup'], ['iotstack'], ['trac']])(
+    'bk %s backup that fails at once loads no driver, no engine’s SQL connection module and no decode thread',
+    async (plugin) => {
+      const probe = moduleProbe()
+      const out = probe.out()
+      const env = {NODE_OPTIONS: probe.nodeOptions, MODULE_PROBE_OUT: out}
+      const result = await runBk([plugin, 'backup', '/nonexistent', '-q'], {env})
+      expect(result.exitCode).toBe(1)
+      expect(result.stderr).toContain('/nonexistent')
+      const files = probe.loaded(out)
+      expect(files.some((file) => /[\\/]packages[\\/]core[\\/]dist[\\/]/.test(file))).toBe(true)
+      const heavy = ['pg', 'mysql2', 'better-sqlite3', 'ajv', 'tar', 'execa', 'yaml']
+      expect(packagesOf(files).filter((name) => heavy.includes(name))).toEqual([])
+      // each loads when a connection of its engine is opened, or a zstd archive's members are checked
+      const lazy =
+        /[\\/]core[\\/]dist[\\/](db[\\/]sql[\\/](mysql|postgres|pg-copy|sqlite)|archive[\\/]decode-thread)\.js$/
+      expect(files.filter((file) => lazy.test(file))).toEqual([])
+    },
+  )
 })
 
 describe('releases cannot ship a stale manifest', () => {

@@ -1,14 +1,17 @@
 import type {Hook} from '@oclif/core'
+import {noteRunConfig} from '../command-index.js'
 import {missingPluginHint} from '../plugins.js'
 import {noteConfig} from '../startup-cache.js'
 
 /**
  * `bk zodb --help`, `bk zodb backup --help` and `bk help zodb backup` with the zodb plugin not installed: oclif's
  * help would answer "Command zodb not found"; say how to install it instead, like command_not_found does (exit 127).
- * It also hands the loaded config to the start-up cache, which records which files `bk --help` was rendered from.
+ * It also hands the loaded config to the start-up cache, which records which files `bk --help` was rendered from,
+ * and to the command index, which records which plugin answers to which command.
  */
 const hook: Hook<'init'> = async function ({id, argv, config}) {
   noteConfig(config)
+  noteRunConfig(config)
   const words = id === 'help' ? argv : argv.some((a) => a === '--help' || a === '-h') ? [id ?? '', ...argv] : []
   const asked = words.filter((word) => word && !word.startsWith('-'))
   if (asked.length === 0) return

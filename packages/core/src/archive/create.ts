@@ -15,7 +15,6 @@ import {atomicFile} from '../safety/atomic.js'
 import {pidAlive} from '../safety/pid.js'
 import {stepProgress} from '../ui/progress.js'
 import {compressionOf, requireZstd} from './compression.js'
-import {membersThread} from './decode-thread.js'
 import {compressorCommand, decodeCheck, fastCompressor, gnuTar, gnuTarStream} from './native.js'
 import {normalizeName} from './read.js'
 import {nodeTar} from './tar-lib.js'
@@ -510,7 +509,11 @@ async function decodeCheckFor(
       if (!members) return {after: (path, bytes) => decodeFileInto(decoder, path, bytes, tap)}
       // (a thread started ahead, while the archive is written, would save ~0.1 s of the tail; but one stopped while
       // it starts may leave its event loop's descriptors open a moment after the write failed)
-      return {after: (path, bytes) => membersThread().decode(decoder, path, bytes, members)}
+      // (its module, and the thread's, load only on this path)
+      return {
+        after: async (path, bytes) =>
+          (await import('./decode-thread.js')).membersThread().decode(decoder, path, bytes, members),
+      }
     }
     // the members read in a thread where a FIFO can be made beside the file (else Node's pipe, on this thread)
     const alongside = hooks.members ? membersThread().alongside(decoder, path, hooks.members) : undefined

@@ -109,6 +109,7 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
     const loaded = await loadConfigFile(flags.config)
     this.loadedConfig = loaded
     if (!loaded.file) return {argv: []}
+    await loadEveryPlugin(this.config)
     const given = new Set(
       first.raw.filter((token) => token.type === 'flag').map((token) => (token as {flag: string}).flag),
     )
@@ -394,6 +395,21 @@ function flagShapes(flags: Record<string, unknown>): Record<string, FlagShape> {
 }
 
 const PLUGIN_SECTIONS = new Set(['trac', 'roundup', 'zodb', 'aegir', 'iotstack'])
+/** Set by bk's bin/run.js on oclif's load options when it loaded only the command's plugin (its start-up fast path). */
+const SOME_PLUGINS = Symbol.for('bkcli.somePlugins')
+const completed = new WeakSet<object>()
+
+/**
+ * A config file is checked against every plugin's commands and topics (its sections and core keys): when bk started
+ * with the command's plugin only, the others are loaded now, as oclif would have at start (loaded ones are skipped).
+ */
+async function loadEveryPlugin(config: Command['config']): Promise<void> {
+  const options = config.options as object
+  if (!(SOME_PLUGINS in options) || completed.has(config)) return
+  completed.add(config)
+  await config.loadPluginsAndCommands({force: true})
+}
+
 function knownPluginSection(name: string): boolean {
   return PLUGIN_SECTIONS.has(name)
 }

@@ -1,9 +1,6 @@
 import {BkError} from '../../errors.js'
 import {loadSqlite} from '../drivers.js'
 import {type DbTarget, parseDbUrl} from '../url.js'
-import {openMysqlConnection} from './mysql.js'
-import {openPostgresConnection} from './postgres.js'
-import {openSqliteConnection} from './sqlite.js'
 import type {OpenSqlOptions, SqlConnection} from './types.js'
 
 /**
@@ -14,12 +11,14 @@ import type {OpenSqlOptions, SqlConnection} from './types.js'
  */
 export async function openSql(target: DbTarget | string, options: OpenSqlOptions = {}): Promise<SqlConnection> {
   const resolved = typeof target === 'string' ? parseTarget(target) : target
+  // each engine's connection module loads when a connection of that engine is opened, not with every command
   if (resolved.engine === 'sqlite') {
     if (!resolved.path) throw new BkError('an SQLite target needs a file path', {code: 'EDBURL'})
+    const {openSqliteConnection} = await import('./sqlite.js')
     return openSqliteConnection(await loadSqlite(), resolved.path, options)
   }
-  if (resolved.engine === 'postgres') return openPostgresConnection(resolved, options)
-  return openMysqlConnection(resolved, options)
+  if (resolved.engine === 'postgres') return (await import('./postgres.js')).openPostgresConnection(resolved, options)
+  return (await import('./mysql.js')).openMysqlConnection(resolved, options)
 }
 
 function parseTarget(text: string): DbTarget {
