@@ -509,14 +509,16 @@ async function decodeCheckFor(
       if (!members) return {after: (path, bytes) => decodeFileInto(decoder, path, bytes, tap)}
       // (a thread started ahead, while the archive is written, would save ~0.1 s of the tail; but one stopped while
       // it starts may leave its event loop's descriptors open a moment after the write failed)
-      // (its module, and the thread's, load only on this path)
+      // (its module, and the thread's, load only where a read-back needs them)
       return {
         after: async (path, bytes) =>
           (await import('./decode-thread.js')).membersThread().decode(decoder, path, bytes, members),
       }
     }
     // the members read in a thread where a FIFO can be made beside the file (else Node's pipe, on this thread)
-    const alongside = hooks.members ? membersThread().alongside(decoder, path, hooks.members) : undefined
+    const alongside = hooks.members
+      ? (await import('./decode-thread.js')).membersThread().alongside(decoder, path, hooks.members)
+      : undefined
     return {during: alongside ?? decodeInto(decoder, tap)}
   }
   if (!hooks.verify) return {}
