@@ -83,7 +83,7 @@ export function planRun(
   let entry: IndexEntry
   try {
     entry = JSON.parse(readTrusted(entryFile(key(runJs, env), env, FOLDER))) as IndexEntry
-    if (entry.format !== FORMAT || !Array.isArray(entry.files) || entry.files.length === 0) return {record: true}
+    if (entry?.format !== FORMAT || !wellFormed(entry)) return {record: true}
   } catch {
     return {record: true}
   }
@@ -91,6 +91,33 @@ export function planRun(
   if (!entry.files.every(([file, sum]) => digest(file) === sum)) return {record: true}
   const plan = choose(argv, entry)
   return plan ? {plan, record: false} : {record: false}
+}
+
+const isObject = (value: unknown): value is object => typeof value === 'object' && value !== null
+const strings = (value: unknown): boolean => Array.isArray(value) && value.every((item) => typeof item === 'string')
+
+/**
+ * The entry has the shape this bk writes: one edited by hand, or damaged yet still JSON, is written again by a full
+ * start (choose() would throw on it, or plan from it).
+ */
+function wellFormed(entry: IndexEntry): boolean {
+  return (
+    Array.isArray(entry.files) &&
+    entry.files.length > 0 &&
+    entry.files.every(
+      (f) => Array.isArray(f) && typeof f[0] === 'string' && (typeof f[1] === 'string' || f[1] === null),
+    ) &&
+    typeof entry.root === 'string' &&
+    typeof entry.rootName === 'string' &&
+    isObject(entry.plugins) &&
+    Object.values(entry.plugins).every((options) => isObject(options) && typeof options.root === 'string') &&
+    isObject(entry.owners) &&
+    !Array.isArray(entry.owners) &&
+    Object.values(entry.owners).every((name) => typeof name === 'string') &&
+    strings(entry.withArgs) &&
+    strings(entry.helpFlags) &&
+    strings(entry.versionFlags)
+  )
 }
 
 /** The plan for `argv` when oclif, given only bk and the command's plugin, reads the same command from it. */

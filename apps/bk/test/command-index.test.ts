@@ -245,6 +245,36 @@ describe('bk command runs with the command index', {timeout: 240_000}, () => {
     expect(entries(env)).toEqual([])
   })
 
+  it('an index of another shape (hand-edited, or damaged yet still JSON): the full start answers, and records again', async () => {
+    const env = dirs(join(root, '.bk-dev'))
+    const location = tempDir('bk-index-empty-')
+    const argv = ['trac', 'list', '--location', location]
+    await runBk(argv, {env})
+    const [name] = entries(env)
+    const file = join(env.BK_CACHE_DIR, 'commands', name as string)
+    const good = JSON.parse(readFileSync(file, 'utf8'))
+    for (const damaged of [
+      {...good, versionFlags: undefined},
+      {...good, plugins: null},
+      {...good, owners: 'trac:list'},
+      {...good, helpFlags: 7},
+    ]) {
+      writeFileSync(file, JSON.stringify(damaged), {mode: 0o600})
+      const run = await traced(argv, env)
+      expect(run.stderr).toBe('')
+      expect(run.stdout).toBe(`No backups in ${location}.\n`)
+      expect(run.exitCode).toBe(0)
+      expect(run.manifests).toHaveLength(9)
+      // written again by that run (oclif loads the plugins in no fixed order: the lists' order may differ)
+      const sorted = (e: {files: string[][]; withArgs: string[]}) => ({
+        ...e,
+        files: [...e.files].sort(),
+        withArgs: [...e.withArgs].sort(),
+      })
+      expect(sorted(JSON.parse(readFileSync(file, 'utf8')))).toEqual(sorted(good))
+    }
+  })
+
   it('a bk.yml is checked against every plugin, also when bk started with one', async () => {
     const env = dirs(join(root, '.bk-dev'))
     const cwd = tempDir('bk-index-cwd-')
