@@ -1,6 +1,7 @@
 import {execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
+import {open} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {afterAll, describe, expect, it} from 'vitest'
@@ -46,6 +47,32 @@ describe('walk', () => {
 })
 
 describe('hashes', () => {
+  it('sha256File of a file that grew after its open reads in large blocks, not one byte at a time', async () => {
+    const dir = temp()
+    const file = join(dir, 'grown')
+    const data = Buffer.from(Array.from({length: 400_000}, (_, i) => (i * 7) % 251))
+    writeFileSync(file, data)
+    // the file as a writer leaves it: empty when sha256File opened it, grown by the time it reads
+    const probe = await open(file, 'r')
+    const proto = Object.getPrototypeOf(probe) as Record<'read' | 'stat', (...args: unknown[]) => Promise<unknown>>
+    await probe.close()
+    const {read, stat} = proto
+    let reads = 0
+    proto.read = function (this: unknown, ...args: unknown[]) {
+      reads++
+      return read.apply(this, args)
+    }
+    proto.stat = async function (this: unknown, ...args: unknown[]) {
+      return {...((await stat.apply(this, args)) as object), size: 0}
+    }
+    try {
+      expect(await sha256File(file)).toBe(digest('sha256', data))
+    } finally {
+      Object.assign(proto, {read, stat})
+    }
+    expect(reads).toBeLessThan(100) // one byte at a time: 400 000
+  })
+
   it('sha256File, md5File over ranges [start, end), hashStream', async () => {
     const dir = temp()
     const data = Buffer.from(Array.from({length: 3 * 1024 * 1024 + 5}, (_, i) => (i * 31) % 256))

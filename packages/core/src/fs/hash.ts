@@ -11,6 +11,9 @@ export async function hashStream(stream: Readable | AsyncIterable<Buffer | strin
   return hash.digest('hex')
 }
 
+/** Bytes per read of sha256File. */
+const PIECE = 1024 * 1024
+
 /** sha256 (hex) of a file, read in 1 MiB pieces into one buffer (a read stream allocates a buffer per piece: half
  * the speed, much of it garbage collection, for the hundreds of MB a hotcopy hashes). */
 export async function sha256File(path: string): Promise<string> {
@@ -18,12 +21,15 @@ export async function sha256File(path: string): Promise<string> {
   const handle = await open(path, 'r')
   try {
     // no more than the file needs: a follower hashes thousands of small files
-    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(1024 * 1024, (await handle.stat()).size)))
+    let buffer = Buffer.allocUnsafe(Math.max(1, Math.min(PIECE, (await handle.stat()).size)))
     for (let position = 0; ; ) {
       const got = await readAt(handle, buffer, position)
       hash.update(buffer.subarray(0, got))
       position += got
       if (got < buffer.length) break
+      // more than its size at the open (it grew since): whole pieces from here, not the size it had (0 bytes: a
+      // byte per read, which a file growing faster than that never let finish)
+      if (buffer.length < PIECE) buffer = Buffer.allocUnsafe(PIECE)
     }
   } finally {
     await handle.close()
