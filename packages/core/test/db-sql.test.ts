@@ -80,6 +80,9 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('openSql on %s', (engine
           .reverse(),
       )
       expect(await db.all(`SELECT v FROM ${db.quoteIdent(t)} WHERE v = ${db.param(1)}`, ['row 3'])).toEqual([['row 3']])
+      // exactIntegers holds for column() as for all() and cursor(): ids past 2^53 exact
+      const ids = await db.column(`SELECT id FROM ${db.quoteIdent(t)} ORDER BY id`)
+      expect(ids.map(String)).toEqual(rows.map((r) => r[0]))
     } finally {
       await db.close()
       await db.close()

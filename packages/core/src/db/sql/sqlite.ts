@@ -50,7 +50,9 @@ export function openSqliteConnection(Driver: SqliteDriver, path: string, options
     async column(sql, params = []) {
       try {
         // a statement of its own: pluck and raw are modes of the statement, and the cached one's is raw
-        return db.prepare(sql).pluck(true).all(norm(params)) as unknown[]
+        const statement = db.prepare(sql).pluck(true)
+        if (exact) statement.safeIntegers(true)
+        return statement.all(norm(params)) as unknown[]
       } catch (error) {
         return fail(sql, error)
       }
