@@ -1,7 +1,18 @@
 // copyTree's copy lane (a worker thread that copies small files in batches once a tree has more than a few hundred):
 // every file's bytes, mode, owner and mtime as the source's, onFile once per file with its size, and a failure
 // there fails the whole copy and leaves nothing behind. Contents asserted, never timings.
-import {chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync} from 'node:fs'
+import {
+  chmodSync,
+  chownSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
@@ -97,6 +108,30 @@ describe('copyTree of many small files (copy lane)', () => {
     // copies may go to the pool instead)
     await readFile(join(src, '0x0/0x0/0.blob'))
     expect(await gained(join(dir, 'no-lane'), 0)).toBe(0)
+  })
+
+  it('times are kept to the microsecond on every path, never rounded into the next second', async () => {
+    // 0.4 ms before a second's end: a Date (whole milliseconds, rounded) made the copies a second newer
+    const when = 1_700_000_000.9996
+    const dir = temp()
+    const src = join(dir, 'src')
+    mkdirSync(join(src, 'many'), {recursive: true})
+    // enough small files for the lane, one large file (the thread pool's copy), a folder and a symlink
+    for (let i = 0; i < 400; i++) writeFileSync(join(src, 'many', `f${i}`), `${i}`)
+    writeFileSync(join(src, 'large'), Buffer.alloc(256 * 1024, 7))
+    symlinkSync('large', join(src, 'link'))
+    for (const name of readdirSync(join(src, 'many'))) utimesSync(join(src, 'many', name), when, when)
+    utimesSync(join(src, 'large'), when, when)
+    lutimesSync(join(src, 'link'), when, when)
+    utimesSync(join(src, 'many'), when, when)
+    await copyTree(src, join(dir, 'dest'))
+    const paths = ['many', 'large', 'link', ...readdirSync(join(src, 'many')).map((n) => `many/${n}`)]
+    for (const path of paths) {
+      const a = lstatSync(join(src, path)).mtimeMs
+      const b = lstatSync(join(dir, 'dest', path)).mtimeMs
+      expect(Math.floor(b / 1000), path).toBe(Math.floor(a / 1000))
+      expect(Math.abs(b - a), path).toBeLessThan(0.001)
+    }
   })
 
   it('a file the lane cannot write fails the whole copy with its name, and nothing is left', async () => {

@@ -473,9 +473,9 @@ class BlobCopier {
         from = to
         if (this.stopped) return
       }
-      // the later chunks' folders were moved in: the folder's times as one copy leaves them, the source's (its
-      // Dates, rounded to the millisecond as copyTree's are: truncated, one run in two differed by 1 ms)
-      if (chunks > 1) utimesSync(dest, sourceStat.atime, sourceStat.mtime)
+      // the later chunks' folders were moved in: the folder's times as one copy leaves them (copyTree's: the
+      // source's to the microsecond; from whole milliseconds they differed by 1 ms one run in two)
+      if (chunks > 1) utimesSync(dest, sourceStat.atimeMs / 1000, sourceStat.mtimeMs / 1000)
     } else for (const id of ids) pending.push(id)
     for (const id of pending) {
       if (this.stopped) return

@@ -69,6 +69,12 @@ export interface CopyTreeResult {
 const isRoot = () => process.getuid?.() === 0
 
 /**
+ * A time for utimes from a Stats' milliseconds (fractional: microseconds kept), not its Date: a Date rounds to the
+ * millisecond, and a time 0.5 ms or less before a second's end became the next second (a copy newer than its source).
+ */
+const seconds = (ms: number) => ms / 1000
+
+/**
  * Copy a tree like `cp -a`: modes, mtimes (directories' set after their contents), owners when root, symlinks as
  * symlinks, hard links within the source kept, empty dirs kept. `dest` must not exist; the copy is built in a stage
  * beside it (safety's atomicDir) and renamed into place, so a failed or interrupted copy never stays behind.
@@ -98,7 +104,7 @@ export async function copyTree(src: string, dest: string, options: CopyTreeOptio
   }
 }
 
-/** Numbers kept per copied folder until its metadata is set: mode, uid, gid, atime and mtime (ms, as Dates hold). */
+/** Numbers kept per copied folder until its metadata is set: mode, uid, gid, atime and mtime (ms, as Stats hold). */
 const DIR_FIELDS = 5
 
 /** Files copied at once: enough to keep the thread pool and the disk queue busy, bounded for memory and fds. */
@@ -165,7 +171,7 @@ async function copyInto(
   const dirPaths: string[] = ['']
   const dirMeta: number[] = []
   const keepDir = (st: Stats) => {
-    dirMeta.push(st.mode, st.uid, st.gid, st.atime.getTime(), st.mtime.getTime())
+    dirMeta.push(st.mode, st.uid, st.gid, st.atimeMs, st.mtimeMs)
   }
   keepDir(srcStat)
   // dev:ino of multiply-linked source files -> first copy (a promise: linking waits until that copy exists)
@@ -215,7 +221,7 @@ async function copyInto(
     const output = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, exact ? mode : 0o600)
     try {
       for (let w = 0; w < length; ) w += writeSync(output, small, w, length - w)
-      setFileMeta(output, needsChown(st) ? st.uid : -1, st.gid, mode, exact, st.atime, st.mtime)
+      setFileMeta(output, needsChown(st) ? st.uid : -1, st.gid, mode, exact, seconds(st.atimeMs), seconds(st.mtimeMs))
     } finally {
       closeSync(output)
     }
@@ -309,8 +315,8 @@ async function copyInto(
       uid: chown ? st.uid : -1,
       gid: st.gid,
       // seconds of the Dates the synchronous copy gives futimes: the same times
-      atime: st.atime.getTime() / 1000,
-      mtime: st.mtime.getTime() / 1000,
+      atime: seconds(st.atimeMs),
+      mtime: seconds(st.mtimeMs),
     })
     batchEntries.push({path, st})
     if (++laneFiles % WRITEBACK_FILES === 0 && !writingBack) {
@@ -334,7 +340,7 @@ async function copyInto(
       chownSync(target, st.uid, st.gid)
       if (st.mode & 0o6000) chmodSync(target, st.mode & 0o7777)
     }
-    utimesSync(target, st.atime, st.mtime)
+    utimesSync(target, seconds(st.atimeMs), seconds(st.mtimeMs))
     result.bytes += size
     await options.onFile?.(path, target, size)
     options.onProgress?.(result.bytes)
@@ -364,7 +370,7 @@ async function copyInto(
           (async () => {
             await symlink(await readlink(abs), target)
             if (owners) await lchown(target, st.uid, st.gid)
-            await lutimes(target, st.atime, st.mtime)
+            await lutimes(target, seconds(st.atimeMs), seconds(st.mtimeMs))
             result.symlinks++
           })(),
         )
