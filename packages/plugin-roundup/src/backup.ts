@@ -244,6 +244,9 @@ export class TrackerBackup {
               prefix: 'home',
               filter: (path: string) => !skipHome(path),
               prepend: [{name: 'database', directory: true, mode: 0o700}, ...staged],
+              // the snapshot at gzip -1, in a member of its own: at -6 it took 3x the CPU (0.75 s of 30 MB at 20 000
+              // issues) for 7% less of its size; the home's files keep the default level
+              prependLevel: 1,
               complete: (manifest: Manifest) => {
                 let count = 0
                 let bytes = 0

@@ -18,7 +18,7 @@ import {compressionOf, requireZstd} from './compression.js'
 import {compressorCommand, decodeCheck, fastCompressor, gnuTar, gnuTarStream} from './native.js'
 import {normalizeName} from './read.js'
 import {nodeTar} from './tar-lib.js'
-import {compressIntoFile, decodeFileInto, decodeInto, decoderCommand} from './to-file.js'
+import {compressIntoFile, compressPartInto, decodeFileInto, decodeInto, decoderCommand} from './to-file.js'
 import type {ArchiveResult, Compression, CreateArchiveOptions, PrependMember} from './types.js'
 import {plainHeaderBlock} from './ustar-header.js'
 
@@ -397,8 +397,14 @@ async function writeTarTo(
     const decoder = tar !== undefined && hooks.tap ? await decoderCommand(compression) : undefined
     const direct = tar !== undefined && (!hooks.tap || decoder !== undefined)
     const check = await decodeCheckFor(compression, decoder, hooks, path)
+    // the head at a level of its own: its own member, written before the tree's compressor starts
+    const apart =
+      direct && head && options.prependLevel !== undefined
+        ? await compressorCommand(compression, options.prependLevel)
+        : undefined
     let written: {bytes: number; sha256: string}
     try {
+      if (apart) await compressPartInto(handle, apart, headBytes())
       written = await compressIntoFile(
         path,
         handle,
@@ -411,7 +417,7 @@ async function writeTarTo(
               names: accepted(),
               portable,
               prefix,
-              head: head ? headBytes() : undefined,
+              head: head && !apart ? headBytes() : undefined,
             }
           : {kind: 'node', chunks: tarBytes(), tap: decoder ? undefined : hooks.tap},
         {

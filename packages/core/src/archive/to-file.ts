@@ -220,6 +220,42 @@ export async function compressIntoFile(
 }
 
 /**
+ * Compress `chunks` with `command` into `handle` from its current offset, to their end: a gzip member / zstd frame of
+ * their own, the compressor gone when this resolves (a compressor started on the same descriptor next writes after
+ * it: they share the offset). Rejects, the compressor killed, if it fails or `chunks` throws.
+ */
+export async function compressPartInto(
+  handle: FileHandle,
+  command: {program: string; args: string[]},
+  chunks: AsyncIterable<Buffer>,
+): Promise<void> {
+  const zip = run(command.program, command.args, handle.fd)
+  const unregister = onInterrupt(() => zip.child.kill('SIGKILL'))
+  let done = false
+  try {
+    const stdin = zip.child.stdin as Writable
+    let cut = false
+    try {
+      await writeHead(chunks, stdin, zip.child)
+      // (writeHead stops early only when the compressor is gone: before its end of input, it cannot have finished)
+      cut = stdin.destroyed || zip.child.exitCode !== null || zip.child.signalCode !== null
+    } finally {
+      stdin.end()
+    }
+    const failure = await zip.exited
+    if (failure) throw withErrno(failure)
+    if (cut) throw new Error(`${basename(command.program)} exited before it read all of its input`)
+    done = true
+  } finally {
+    if (!done) {
+      zip.child.kill('SIGKILL')
+      await zip.ended
+    }
+    unregister()
+  }
+}
+
+/**
  * Writes `head` into a compressor's stdin and resolves once all of it went into the pipe (Node holds none of it:
  * another writer of the same pipe, started now, comes after it), or the compressor is gone.
  */

@@ -50,6 +50,13 @@ export interface CreateArchiveOptions {
   /** zstd/gzip level (default: gzip 6, zstd 3). */
   level?: number
   /**
+   * A level for the `prepend` members (and the prefix directory) alone: where pigz or zstd and GNU tar write the
+   * archive, they are compressed first as a gzip member / zstd frame of their own at this level, the tree after it
+   * at `level` (one valid stream to every reader). E.g. 1 for a staged database, which costs several times the CPU
+   * of a tree of text at gzip's default level for a few per cent of size. Ignored elsewhere.
+   */
+  prependLevel?: number
+  /**
    * Called with the bytes produced so far: the uncompressed tar bytes, or the archive's own bytes where GNU tar
    * writes straight into the compressor (nothing in bk reading the tar stream).
    */
