@@ -3,7 +3,7 @@
 import {execFileSync} from 'node:child_process'
 import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {inflateRawSync} from 'node:zlib'
+import {gzipMembers} from '@bkcli/testkit'
 import {afterAll, describe, expect, it} from 'vitest'
 import {extractArchive} from '../src/archive/index.js'
 import {pigz} from '../src/archive/native.js'
@@ -12,29 +12,6 @@ import {cleanupTemp, temp} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
 
 afterAll(cleanupTemp)
-
-/** The gzip members of a file: each one's XFL byte (2: slowest level, 4: fastest) and what it decodes to. */
-function gzipMembers(file: Buffer): {xfl: number; data: Buffer}[] {
-  const members: {xfl: number; data: Buffer}[] = []
-  let at = 0
-  while (at < file.length) {
-    expect([file[at], file[at + 1], file[at + 2]]).toEqual([0x1f, 0x8b, 8])
-    const flags = file[at + 3] as number
-    const xfl = file[at + 8] as number
-    let p = at + 10
-    if (flags & 4) p += 2 + (file.readUInt16LE(p) as number)
-    if (flags & 8) p = file.indexOf(0, p) + 1
-    if (flags & 16) p = file.indexOf(0, p) + 1
-    if (flags & 2) p += 2
-    const {buffer, engine} = inflateRawSync(file.subarray(p), {info: true}) as unknown as {
-      buffer: Buffer
-      engine: {bytesWritten: number}
-    }
-    members.push({xfl, data: buffer})
-    at = p + engine.bytesWritten + 8
-  }
-  return members
-}
 
 describe('prepended members at a level of their own', () => {
   it.runIf(process.env.BK_ARCHIVE_ENGINE !== 'node')(

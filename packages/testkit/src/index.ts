@@ -18,6 +18,7 @@ export {
 export type {DryRunCase, DryRunSetup} from './dry-run.js'
 export {openFds} from './fds.js'
 export {copyFixture, extractFixture} from './fixtures.js'
+export {type GzipMember, gzipMembers} from './gzip.js'
 export {
   freePort,
   OFFSITE_KINDS,

@@ -9,7 +9,6 @@
  */
 import {closeSync} from 'node:fs'
 import {open} from 'node:fs/promises'
-import type {Writable} from 'node:stream'
 import {Worker} from 'node:worker_threads'
 import {threadExecArgv} from '../fs/copy-thread.js'
 import {makeFifos, openBoth, removeFifo as unlinkFifo, wakePath} from '../fs/fifo.js'
@@ -17,7 +16,7 @@ import {type TarMembersReadElsewhere, tarMembers} from '../manifest/tar-members.
 import {onInterrupt} from '../safety/interrupt.js'
 import {CANCELLED, IDLE, OPENING, STOP, type ThreadReply} from './decode-thread-protocol.js'
 import {run, trailingJunk} from './native.js'
-import {decodeFileInto} from './to-file.js'
+import {decodeFileInto, feederOf} from './to-file.js'
 
 /** The thread's script, beside this module once built (dist/archive/); run from the sources (tests), the built one. */
 const THREAD = import.meta.url.endsWith('.ts')
@@ -275,25 +274,11 @@ export function membersThread(): MembersThread {
       const {child, settled} = started
       const remove = fifo.remove
       settled.catch(() => {})
-      const stdin = child.stdin as Writable
-      let closed = false
-      const gone = new Promise<void>((resolve) =>
-        child.once('close', () => {
-          closed = true
-          resolve()
-        }),
-      )
+      const feed = feederOf(child)
       return {
-        write(chunk) {
-          if (closed) return Promise.resolve()
-          // resolves when the chunk went to the pipe (its buffer is then free) or the decompressor is gone
-          const written = new Promise<void>((resolve) => {
-            stdin.write(chunk, () => resolve())
-          })
-          return Promise.race([written, gone])
-        },
+        write: feed.write,
         async done() {
-          stdin.end()
+          feed.end()
           try {
             await settled
           } finally {

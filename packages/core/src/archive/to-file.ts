@@ -292,6 +292,31 @@ export async function decoderCommand(
 }
 
 /**
+ * A child's stdin fed chunk by chunk: `write` resolves when the chunk went to the pipe (its buffer is then free) or the
+ * child is gone (its exit status, not the write, then tells what happened).
+ */
+export function feederOf(child: ChildProcess): {write(chunk: Buffer): Promise<void>; end(): void} {
+  const stdin = child.stdin as Writable
+  let closed = false
+  const gone = new Promise<void>((resolve) =>
+    child.once('close', () => {
+      closed = true
+      resolve()
+    }),
+  )
+  return {
+    write(chunk) {
+      if (closed) return Promise.resolve()
+      const written = new Promise<void>((resolve) => {
+        stdin.write(chunk, () => resolve())
+      })
+      return Promise.race([written, gone])
+    },
+    end: () => stdin.end(),
+  }
+}
+
+/**
  * The decode check and the tar bytes in one: a decompressor (pigz -d, zstd -d) fed the archive's bytes as they are
  * read back, which verifies every gzip member's CRC-32 and length / zstd frame's checksum as decodeCheck does, and
  * gives the tar stream it decoded to `onTar` (the manifest's hashes: they then describe what the file decodes to).
@@ -302,14 +327,7 @@ export function decodeInto(
   onTar: (chunk: Buffer) => void,
 ): {write(chunk: Buffer): Promise<void>; done(): Promise<void>} {
   const {child, exited, stderr} = run(command.program, command.args, 'pipe')
-  const stdin = child.stdin as Writable
-  let closed = false
-  const gone = new Promise<void>((resolve) =>
-    child.once('close', () => {
-      closed = true
-      resolve()
-    }),
-  )
+  const feed = feederOf(child)
   let tapFailure: unknown
   // 'data' events, not an async iterator: that one's read() joins whatever is buffered into a new Buffer (a copy of
   // every byte and garbage to collect), this gives each pipe read as it came
@@ -328,16 +346,9 @@ export function decodeInto(
     }
   })
   return {
-    write(chunk) {
-      if (closed) return Promise.resolve()
-      // resolves when the chunk went to the pipe (its buffer is then free) or the decompressor is gone
-      const written = new Promise<void>((resolve) => {
-        stdin.write(chunk, () => resolve())
-      })
-      return Promise.race([written, gone])
-    },
+    write: feed.write,
     async done() {
-      stdin.end()
+      feed.end()
       const failure = (await exited) ?? trailingJunk(command.program, stderr())
       await reading
       if (failure) throw failure
