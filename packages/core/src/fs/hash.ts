@@ -21,15 +21,18 @@ export async function sha256File(path: string): Promise<string> {
   const handle = await open(path, 'r')
   try {
     // no more than the file needs: a follower hashes thousands of small files
-    let buffer = Buffer.allocUnsafe(Math.max(1, Math.min(PIECE, (await handle.stat()).size)))
+    const size = (await handle.stat()).size
+    let buffer = Buffer.allocUnsafe(Math.max(1, Math.min(PIECE, size)))
     for (let position = 0; ; ) {
       const got = await readAt(handle, buffer, position)
+      if (got === 0) break
       hash.update(buffer.subarray(0, got))
       position += got
       if (got < buffer.length) break
-      // more than its size at the open (it grew since): whole pieces from here, not the size it had (0 bytes: a
-      // byte per read, which a file growing faster than that never let finish)
-      if (buffer.length < PIECE) buffer = Buffer.allocUnsafe(PIECE)
+      // past its size at the open (it grew since): whole pieces from here, not the size it had (0 bytes: a byte per
+      // read, which a file growing faster than that never let finish). A file that did not grow ends with an empty
+      // read into the same small buffer: no 1 MiB allocation per small file.
+      if (position > size && buffer.length < PIECE) buffer = Buffer.allocUnsafe(PIECE)
     }
   } finally {
     await handle.close()
