@@ -7,7 +7,7 @@ import {pathToFileURL} from 'node:url'
 
 const core = process.env.BK_CORE
   ? await import(pathToFileURL(join(process.env.BK_CORE, 'follow/index.js')).href)
-  : await import('@bkcli/core')
+  : await import('@bkcli/core/follow')
 const [location, db] = process.argv.slice(2)
 const result = await (await core.SqliteFollowRestore.open(location, {db})).run()
 console.log(JSON.stringify({commits: result.commits, integrity: result.integrity}))
