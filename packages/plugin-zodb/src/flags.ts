@@ -197,3 +197,14 @@ export const restoreFlags = {
   }),
   ...recipeHookFlags,
 }
+
+/** zipbackup's and ziprestore's switch (the recipe's `enable_zipbackup`). */
+export const enableZipbackupFlag = {
+  'enable-zipbackup': Flags.boolean({
+    description:
+      "Allow zipbackup and ziprestore (the recipe's enable_zipbackup); `enable_zipbackup: false` in bk.yml makes them refuse.",
+    allowNo: true,
+    default: true,
+    aliases: ['enable_zipbackup'],
+  }),
+}

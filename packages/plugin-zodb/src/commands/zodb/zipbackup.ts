@@ -1,5 +1,5 @@
-import {Flags} from '@oclif/core'
 import {BackupCommand, backupExamples} from '../../command-families.js'
+import {enableZipbackupFlag} from '../../flags.js'
 
 export default class Zipbackup extends BackupCommand {
   static override summary =
@@ -7,13 +7,7 @@ export default class Zipbackup extends BackupCommand {
   static override examples = backupExamples
   static override flags = {
     ...BackupCommand.flags,
-    'enable-zipbackup': Flags.boolean({
-      description:
-        "Allow zipbackup and ziprestore (the recipe's enable_zipbackup); `enable_zipbackup: false` in bk.yml makes them refuse.",
-      allowNo: true,
-      default: true,
-      aliases: ['enable_zipbackup'],
-    }),
+    ...enableZipbackupFlag,
   }
   protected readonly mode = 'zip'
 

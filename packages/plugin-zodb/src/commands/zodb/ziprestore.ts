@@ -1,5 +1,5 @@
-import {Flags} from '@oclif/core'
 import {RestoreCommand, restoreDescription, restoreExamples} from '../../command-families.js'
+import {enableZipbackupFlag} from '../../flags.js'
 
 export default class Ziprestore extends RestoreCommand {
   static override summary = 'Restore from the zip locations (bin/ziprestore).'
@@ -7,13 +7,7 @@ export default class Ziprestore extends RestoreCommand {
   static override examples = restoreExamples
   static override flags = {
     ...RestoreCommand.flags,
-    'enable-zipbackup': Flags.boolean({
-      description:
-        "Allow zipbackup and ziprestore (the recipe's enable_zipbackup); `enable_zipbackup: false` in bk.yml makes them refuse.",
-      allowNo: true,
-      default: true,
-      aliases: ['enable_zipbackup'],
-    }),
+    ...enableZipbackupFlag,
   }
   protected readonly mode = 'zip'
 
