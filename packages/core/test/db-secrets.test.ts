@@ -164,12 +164,32 @@ describe('secrets never reach argv', () => {
   })
 })
 
+/**
+ * How long one call of these tests may wait before it is taken for hung (a bound naming the call, not a speed
+ * check: each fails in well under a second, and a loaded CI machine is given 20× more than its slowest run).
+ */
+const CALL_BOUND_MS = 20_000
+
 describe('failures are one-line BkErrors and leave no file', () => {
-  async function failure(promise: Promise<unknown>): Promise<Error & {code: string}> {
-    const error = await promise.then(
-      () => undefined,
-      (e: unknown) => e,
-    )
+  /** The error `promise` rejects with; fails naming `call` when it has not settled within {@link CALL_BOUND_MS}. */
+  async function failure(promise: Promise<unknown>, call = 'the call'): Promise<Error & {code: string}> {
+    let timer: NodeJS.Timeout | undefined
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(`${call} still waits after ${CALL_BOUND_MS / 1000} s: hung (a client or socket left open?)`),
+          ),
+        CALL_BOUND_MS,
+      )
+    })
+    const error = await Promise.race([
+      promise.then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+      bound,
+    ]).finally(() => clearTimeout(timer))
     expect(error, 'expected a failure').toBeDefined()
     expect((error as Error).name).toBe('BkError')
     expect((error as Error).message).not.toContain('\n')
@@ -184,15 +204,17 @@ describe('failures are one-line BkErrors and leave no file', () => {
       maria: 'cannot connect to MariaDB at 127.0.0.1:1 (connection refused); is the server running?',
       pg: 'cannot connect to PostgreSQL at 127.0.0.1:1 (connection refused); is the server running?',
     }
-    expect((await failure(dbClient(maria).tableCounts())).message).toBe(expected.maria)
-    expect((await failure(dbClient(pg).serverVersion())).message).toBe(expected.pg)
-    expect((await failure(dumpDatabase(maria, join(dir, 'm.sql')))).message).toBe(expected.maria)
-    expect((await failure(dumpDatabase(pg, join(dir, 'p.sql')))).message).toBe(expected.pg)
+    expect((await failure(dbClient(maria).tableCounts(), 'MariaDB tableCounts()')).message).toBe(expected.maria)
+    expect((await failure(dbClient(pg).serverVersion(), 'PostgreSQL serverVersion()')).message).toBe(expected.pg)
+    expect((await failure(dumpDatabase(maria, join(dir, 'm.sql')), 'MariaDB dumpDatabase()')).message).toBe(
+      expected.maria,
+    )
+    expect((await failure(dumpDatabase(pg, join(dir, 'p.sql')), 'PostgreSQL dumpDatabase()')).message).toBe(expected.pg)
     writeFileSync(join(dir, 'in.sql'), 'SELECT 1;\n')
-    expect((await failure(loadDump(pg, join(dir, 'in.sql')))).message).toBe(expected.pg)
-    expect((await failure(loadDump(maria, join(dir, 'in.sql')))).message).toBe(expected.maria)
+    expect((await failure(loadDump(pg, join(dir, 'in.sql')), 'PostgreSQL loadDump()')).message).toBe(expected.pg)
+    expect((await failure(loadDump(maria, join(dir, 'in.sql')), 'MariaDB loadDump()')).message).toBe(expected.maria)
     const sock = parseDbUrl('postgres://root@/nothing?host=/nonexistent-dir')
-    expect((await failure(dbClient(sock).serverVersion())).message).toMatch(
+    expect((await failure(dbClient(sock).serverVersion(), 'PostgreSQL serverVersion() on a socket')).message).toMatch(
       /^cannot connect to PostgreSQL at \/nonexistent-dir\/\.s\.PGSQL\.5432 .*is the server running\?$/,
     )
     expect(readdirSync(dir)).toEqual(['in.sql'])
@@ -225,7 +247,7 @@ describe('failures are one-line BkErrors and leave no file', () => {
     writeFileSync(dump, 'SELECT 1;\n'.repeat(100_000))
     const target = parseDbUrl('mysql://root@127.0.0.1:1/bkt_x')
     for (let i = 0; i < 20; i++) {
-      expect((await failure(loadDump(target, dump))).message).toBe(
+      expect((await failure(loadDump(target, dump), `loadDump() #${i + 1} of a big dump`)).message).toBe(
         'cannot connect to MySQL/MariaDB at 127.0.0.1:1 (connection refused); is the server running?',
       )
     }

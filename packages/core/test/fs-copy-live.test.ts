@@ -150,6 +150,86 @@ describe('copying a file that shrinks during the copy', () => {
     expect(readFileSync(join(dir, 'other-copy')).equals(readFileSync(other))).toBe(true)
   }, 120_000)
 
+  /** Runs the child's `trio`: `long` copied while two files are cut short one after the other; checks the copies. */
+  async function trio(long: string): Promise<void> {
+    const src = join(dir, 'src')
+    const second = join(dir, 'second')
+    writeBig(src)
+    writeBig(second)
+    for (let i = 0; i < 2; i++) appendFileSync(long, readFileSync(src))
+    appendFileSync(long, 'end')
+    // a `sleep` that holds each limit window open for 100 ms: the long copy's slow write (see the child) is then
+    // surely in it, where on this machine a window of a few milliseconds falls between two of its pieces
+    const bin = join(dir, 'bin')
+    mkdirSync(bin)
+    const sleep = ['/usr/bin/sleep', '/bin/sleep'].find((p) => existsSync(p))
+    writeFileSync(join(bin, 'sleep'), `#!/bin/sh\nexec ${sleep} 0.1\n`)
+    chmodSync(join(bin, 'sleep'), 0o755)
+    const env = {...process.env, PATH: `${bin}:${process.env.PATH}`}
+    const args = ['trio', long, join(dir, 'long-copy'), src, join(dir, 'copy'), String(KEEP), second]
+    const run = await runChild([...args, join(dir, 'second-copy')], 90_000, env)
+    expect(run.killed, `still running after 90 s: ${run.out}${run.err}`).toBe(false)
+    expect(run.code, run.err).toBe(0)
+    const done = doneOf(run.out)
+    expect(done, run.out + run.err).not.toBeNull()
+    const [a, b] = [readFileSync(src), readFileSync(second)]
+    expect(done.sizes).toEqual([2 * BIG + 3, a.length, b.length])
+    expect(readFileSync(join(dir, 'long-copy')).equals(readFileSync(long))).toBe(true)
+    expect(readFileSync(join(dir, 'copy')).equals(a)).toBe(true)
+    expect(readFileSync(join(dir, 'second-copy')).equals(b)).toBe(true)
+    if (run.out.includes('truncated second')) expect(done.windows).toBeGreaterThan(done.windowsBeforeSecond)
+  }
+
+  it('a long copy hit by two limit windows (its kernel copy, then its copy again in userspace) ends whole', async () => {
+    await trio(join(dir, 'long'))
+  }, 180_000)
+
+  it.skipIf(!crossFs)(
+    'a long copy across file systems (userspace) hit by two limit windows ends whole',
+    async () => {
+      const long = join(mkdtempSync(join(shm, 'bk-copy-live-')), 'long')
+      try {
+        await trio(long)
+      } finally {
+        rmSync(dirname(long), {recursive: true, force: true})
+      }
+    },
+    180_000,
+  )
+
+  it('a copy past a file-size limit the user set fails with a one-line error naming the file, no copy left', async () => {
+    const prlimit = ['/usr/bin/prlimit', '/bin/prlimit'].find((p) => existsSync(p))
+    if (!prlimit) return
+    const shmDir = crossFs ? mkdtempSync(join(shm, 'bk-copy-live-')) : undefined
+    try {
+      // the kernel's copy (same file system) and the userspace one (across file systems)
+      for (const src of [join(dir, 'src'), ...(shmDir ? [join(shmDir, 'src')] : [])]) {
+        writeFileSync(src, Buffer.alloc(2 * MiB, 5))
+        const copy = join(dir, 'copy')
+        const run = await new Promise<Run>((resolve) => {
+          const child = spawn(
+            prlimit,
+            [`--fsize=${MiB}`, process.execPath, join(here, 'copy-live-child.mjs')].concat(['plain', src, copy]),
+          )
+          let out = ''
+          let err = ''
+          child.stdout.on('data', (d) => (out += d))
+          child.stderr.on('data', (d) => (err += d))
+          child.on('close', (code, signal) => resolve({code, signal, out, err, killed: false}))
+        })
+        expect(run.code, run.err).toBe(0)
+        const done = doneOf(run.out)
+        expect(done?.code, run.out + run.err).toBe('EFBIG')
+        expect(done.message).toBe(
+          `copying ${src} to ${copy} failed: the copy would pass this process's file-size limit (ulimit -f): raise it`,
+        )
+        expect(existsSync(copy)).toBe(false)
+      }
+    } finally {
+      if (shmDir) rmSync(shmDir, {recursive: true, force: true})
+    }
+  }, 60_000)
+
   it('a source whose path stops resolving during the copy (ELOOP) is still copied whole', async () => {
     mkdirSync(join(dir, 'in'))
     const src = join(dir, 'in', 'src')

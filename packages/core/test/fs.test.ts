@@ -1,4 +1,4 @@
-import {execFileSync} from 'node:child_process'
+import {execFileSync, spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {open} from 'node:fs/promises'
@@ -95,6 +95,30 @@ describe('hashes', () => {
     // the whole file, then the empty read that finds its end, both into the same 3000-byte buffer (a 1 MiB buffer
     // for the last read cost a follow restore, which hashes thousands of small segments, 12 %)
     expect(sizes).toEqual([3000, 3000])
+  })
+
+  it('sha256File refuses a FIFO (no position to read at) with one line naming it, without waiting for a writer', async () => {
+    const dir = temp()
+    const fifo = join(dir, 'fifo')
+    execFileSync('mkfifo', [fifo])
+    // a writer, so that a blocking open of the FIFO returns and the read by position is reached (ESPIPE before)
+    const writer = spawn('sh', ['-c', `printf 'some bytes' > '${fifo}'`])
+    const closed = new Promise((resolve) => writer.once('close', resolve))
+    try {
+      const error = await sha256File(fifo).then(
+        () => undefined,
+        (e: NodeJS.ErrnoException) => e,
+      )
+      expect(error?.message).toBe(`cannot hash ${fifo}: it is a FIFO, not a regular file`)
+      expect(error?.code).toBe('EINVAL')
+      // and with no writer at all: refused, not waiting for one
+      writer.kill()
+      await closed
+      await expect(sha256File(fifo)).rejects.toThrow(`cannot hash ${fifo}: it is a FIFO, not a regular file`)
+    } finally {
+      writer.kill()
+    }
+    await expect(sha256File('/dev/zero')).rejects.toThrow('cannot hash /dev/zero: it is a character device')
   })
 
   it('sha256File, md5File over ranges [start, end), hashStream', async () => {

@@ -48,12 +48,15 @@ export function startGnuExtract(tar: string, dest: string, preserveOwner: boolea
     // unless outsideSymlinks): symlinks are made at once, as node-tar does, not as placeholders replaced at the end
     // (a placeholder's inode, reused by a folder made in its place, fails tar's last step)
     '--absolute-names',
+    // tar's own word that it read the archive to its end-of-archive blocks (checked in finish())
+    '--totals',
   ]
   // spawnTied leaves out TAR_OPTIONS, which tar would read as options (--strip-components, --transform,
   // --keep-old-files...): a tree other than the one checked
   const env: NodeJS.ProcessEnv = {...process.env, LC_ALL: 'C'}
   const child: ChildProcess = spawnTied(tar, args, {stdio: [input ?? 'pipe', 'ignore', 'pipe'], env})
   const stderr = keepStderr(child)
+  const totals = keepTotals(child)
   const stdin = child.stdin as Writable
   stdin?.on('error', () => {}) // EPIPE when tar stops early: its exit status tells why
   const exited = new Promise<{status: number | null; signal: string | null; error?: Error}>((resolve) => {
@@ -80,16 +83,28 @@ export function startGnuExtract(tar: string, dest: string, preserveOwner: boolea
     drained(): Promise<void> {
       return drainedOrClosed(stdin, child)
     },
-    /** Ends the stream and waits for tar: an Error when it did not exit 0 (its first complaint). */
-    async finish(): Promise<Error | undefined> {
+    /**
+     * Ends the stream and waits for tar: an Error when it did not exit 0 (its first complaint), or exited 0 without
+     * saying it read the archive to its end, or having read fewer than `sent` bytes (what it was given before the
+     * end-of-archive blocks): a tar stopped early would leave members out, unnoticed.
+     */
+    async finish(sent = 0): Promise<Error | undefined> {
       stdin?.end()
       const {status, signal, error} = await exited
       if (error) return error
-      if (status === 0) return undefined
+      if (status === 0) {
+        const read = totals()
+        if (read !== undefined && read >= sent) return undefined
+        const what =
+          read === undefined ? 'without saying it read the archive to its end' : `having read ${read} bytes of ${sent}`
+        return Object.assign(new Error(`tar exited 0 ${what}: members may be missing (is ${tar} GNU tar?)`), {
+          code: 'TAR_INCOMPLETE',
+        })
+      }
       const lines = stderr()
         .split('\n')
         .map((l) => l.trim())
-        .filter((l) => l && !/Exiting with failure status|Error is not recoverable/.test(l))
+        .filter((l) => l && !/Exiting with failure status|Error is not recoverable|^Total bytes read/.test(l))
       // tar names itself as started (its full path): the line without it
       const first = (lines[0] ?? `tar ${signal ? `was killed by ${signal}` : `exited with status ${status}`}`).replace(
         /^\S*tar: /,
@@ -106,6 +121,21 @@ export function startGnuExtract(tar: string, dest: string, preserveOwner: boolea
       await exited
     },
   }
+}
+
+/** The byte count of tar's --totals line ("Total bytes read: N ..."), once said, or undefined. */
+function keepTotals(child: ChildProcess): () => number | undefined {
+  let tail = ''
+  let total: number | undefined
+  child.stderr?.on('data', (text: string | Buffer) => {
+    tail = (tail + String(text)).slice(-4096)
+    const m = /Total bytes read: (\d+)/.exec(tail)
+    if (m) {
+      total = Number(m[1])
+      tail = ''
+    }
+  })
+  return () => total
 }
 
 export interface GnuUnpackResult {
@@ -171,6 +201,8 @@ export async function gnuUnpack(
   let failed = true
   try {
     let endSent = false
+    // bytes given to tar before the end of the archive (the chunk holding its end not counted): tar must read them
+    let sent = 0
     await pump(source, (chunk, out) => {
       try {
         framer.push(chunk, out)
@@ -184,6 +216,7 @@ export async function gnuUnpack(
         endSent = true
         out.push(ZEROS)
       }
+      if (!framer.ended) for (const piece of out) sent += piece.length
       return gnu.send(out) ? 'more' : gnu.drained()
     })
     await source.verdict()
@@ -195,7 +228,7 @@ export async function gnuUnpack(
     if (framer.entries === 0 && !framer.ended)
       throw Object.assign(new Error('Unrecognized archive format'), {code: 'TAR_BAD_ARCHIVE'})
     if (!endSent && !gnu.send([ZEROS])) await gnu.drained()
-    const failure = await gnu.finish()
+    const failure = await gnu.finish(sent)
     if (failure) throw failure
     failed = false
     return result

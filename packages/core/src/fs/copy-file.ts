@@ -24,7 +24,7 @@
  * Limits: without prlimit (util-linux) the copy fails with a one-line error after
  * {@link RELEASE_MS}, but its thread keeps spinning and the process cannot exit; writes of this process past the stuck
  * copy's position during the few milliseconds the limit is low fail with EFBIG (loudly, in their callers; copies made
- * by copyLiveFile itself are then made again in userspace).
+ * by copyLiveFile itself are then made again in userspace, as often as windows hit them, up to a bound).
  */
 import {spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
@@ -65,12 +65,24 @@ const RELEASE_MS = 2000
 /** Block size of the userspace copy of a file that shrank. */
 const BLOCK = 1024 * 1024
 
+/**
+ * Attempts of a userspace copy failed with EFBIG by limit windows opened for stuck copies while it ran. Each stuck
+ * copy opens one window (a few tries on a busy machine): a follower copies 8 files at a time, so a long copy may see
+ * several; past this many, the EFBIG is reported.
+ */
+const USERSPACE_ATTEMPTS = 8
+
 /** Testing: the poll interval in ms (default {@link POLL_MS}). */
 let pollMs = POLL_MS
 export function setCopyPollMs(ms: number | undefined): void {
   pollMs = ms ?? POLL_MS
   clearInterval(watcher)
   watcher = undefined
+}
+
+/** Testing: how many times the file-size limit was lowered so far (see {@link release}). */
+export function copyWindowsOpened(): number {
+  return windowsOpened
 }
 
 /** A one-line error naming the file, with the errno code kept (callers test ENOENT, EEXIST). */
@@ -124,7 +136,8 @@ export function copyLiveFile(src: string, dest: string, mode = 0): Promise<numbe
           resolve,
           reject,
         )
-      } else if (error) reject(error)
+      } else if (error?.code === 'EFBIG') reject(tooBig(src, dest))
+      else if (error) reject(error)
       else {
         try {
           resolve(statSync(dest).size)
@@ -144,6 +157,11 @@ export function copyLiveFile(src: string, dest: string, mode = 0): Promise<numbe
 function sameFileSystem(from: Stats | undefined, dest: string): boolean {
   const to = statOrNot(dirname(dest))
   return !from || !to || from.dev === to.dev
+}
+
+/** The one-line error of a copy failed by the file-size limit the process was given (not one of our windows). */
+function tooBig(src: string, dest: string): NodeJS.ErrnoException {
+  return copyError(src, dest, "the copy would pass this process's file-size limit (ulimit -f): raise it", 'EFBIG')
 }
 
 /** A copy in the thread pool, as the watcher sees it. */
@@ -366,21 +384,55 @@ export async function copyLiveHashed(src: string, dest: string): Promise<{bytes:
  * code (ENOENT: no source; EISDIR: a folder, refused before `dest` is made); no partial copy is left.
  */
 export async function copyHashed(src: string, dest: string): Promise<{bytes: number; sha256: string}> {
-  const hash = createHash('sha256')
-  const bytes = await userspaceCopy(src, dest, constants.O_TRUNC, src, (piece) => hash.update(piece))
+  let hash = createHash('sha256')
+  const bytes = await userspaceCopy(src, dest, constants.O_TRUNC, src, () => {
+    hash = createHash('sha256') // each attempt hashes what it copies from the start
+    return (piece) => hash.update(piece)
+  })
   return {bytes, sha256: hash.digest('hex')}
 }
 
 /**
  * Copies `src` to `dest` with reads and writes, up to its end (at most its size at open); returns the size. `flag`:
  * O_EXCL (a new `dest`) or O_TRUNC (one that may exist is replaced). `from`: the path opened (default `src`).
- * `read`: given each piece read, before it is written.
+ * `reader`: called at each attempt, gives the function given each piece read, before it is written.
+ *
+ * A write failed with EFBIG while a limit window was opened for a stuck copy (in this process, see {@link release})
+ * is that window's doing, not the file's: the partial copy is removed and the copy made again, up to
+ * {@link USERSPACE_ATTEMPTS} times. An EFBIG with no window opened meanwhile is the user's limit: a one-line error.
  */
 async function userspaceCopy(
   src: string,
   dest: string,
   flag: number,
   from = src,
+  reader?: () => (piece: Buffer) => void,
+): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    const windows = windowsOpened
+    try {
+      return await userspaceCopyOnce(src, dest, flag, from, reader?.())
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EFBIG') throw error
+      if (windowsOpened === windows) throw tooBig(src, dest)
+      if (attempt === USERSPACE_ATTEMPTS) {
+        throw copyError(
+          src,
+          dest,
+          `cut short ${attempt} times by the limit lowered to end stuck copies: try again`,
+          'EFBIG',
+        )
+      }
+    }
+  }
+}
+
+/** One attempt of {@link userspaceCopy}; no partial copy left when it fails. */
+async function userspaceCopyOnce(
+  src: string,
+  dest: string,
+  flag: number,
+  from: string,
   read?: (piece: Buffer) => void,
 ): Promise<number> {
   const input = await open(from, constants.O_RDONLY)

@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {createReadStream} from 'node:fs'
+import {constants, createReadStream} from 'node:fs'
 import {open} from 'node:fs/promises'
 import type {Readable} from 'node:stream'
 import {readAt} from './read-whole.js'
@@ -15,13 +15,23 @@ export async function hashStream(stream: Readable | AsyncIterable<Buffer | strin
 const PIECE = 1024 * 1024
 
 /** sha256 (hex) of a file, read in 1 MiB pieces into one buffer (a read stream allocates a buffer per piece: half
- * the speed, much of it garbage collection, for the hundreds of MB a hotcopy hashes). */
+ * the speed, much of it garbage collection, for the hundreds of MB a hotcopy hashes). Reads by position: a FIFO, a
+ * socket or a character device (no position, or no end) is refused with a one-line error naming it (code EINVAL). */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256')
-  const handle = await open(path, 'r')
+  // O_NONBLOCK: a FIFO without a writer would hold the open (and a thread-pool thread) for ever; no effect on files
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
   try {
+    const st = await handle.stat()
+    // by the mode's type bits; a folder fails its read as before (EISDIR, which callers test)
+    const type = st.mode & constants.S_IFMT
+    if (type === constants.S_IFIFO || type === constants.S_IFSOCK || type === constants.S_IFCHR) {
+      const kind =
+        type === constants.S_IFIFO ? 'a FIFO' : type === constants.S_IFSOCK ? 'a socket' : 'a character device'
+      throw Object.assign(new Error(`cannot hash ${path}: it is ${kind}, not a regular file`), {code: 'EINVAL'})
+    }
     // no more than the file needs: a follower hashes thousands of small files
-    const size = (await handle.stat()).size
+    const size = st.size
     let buffer = Buffer.allocUnsafe(Math.max(1, Math.min(PIECE, size)))
     for (let position = 0; ; ) {
       const got = await readAt(handle, buffer, position)
