@@ -15,6 +15,7 @@ import {atomicFile} from '../safety/atomic.js'
 import {pidAlive} from '../safety/pid.js'
 import {stepProgress} from '../ui/progress.js'
 import {compressionOf, requireZstd} from './compression.js'
+import type {MembersThread} from './decode-thread.js'
 import {compressorCommand, decodeCheck, fastCompressor, gnuTar, gnuTarStream} from './native.js'
 import {normalizeName} from './read.js'
 import {nodeTar} from './tar-lib.js'
@@ -396,12 +397,12 @@ async function writeTarTo(
     // tar still writes straight into the compressor, and the manifest lists what the file decodes to
     const decoder = tar !== undefined && hooks.tap ? await decoderCommand(compression) : undefined
     const direct = tar !== undefined && (!hooks.tap || decoder !== undefined)
-    const check = await decodeCheckFor(compression, decoder, hooks, path)
     // the head at a level of its own: its own member, written before the tree's compressor starts
     const apart =
       direct && head && options.prependLevel !== undefined
         ? await compressorCommand(compression, options.prependLevel)
         : undefined
+    const check = await decodeCheckFor(compression, decoder, hooks, path)
     let written: {bytes: number; sha256: string}
     try {
       if (apart) await compressPartInto(handle, apart, headBytes())
@@ -434,6 +435,7 @@ async function writeTarTo(
       )
     } catch (error) {
       await check.during?.done().catch(() => {}) // the checker sees a cut stream; the write's error is the one to tell
+      await check.abandon?.().catch(() => {})
       throw error
     }
     if (check.during) await checked(check.during.done(), options)
@@ -503,6 +505,8 @@ async function decodeCheckFor(
 ): Promise<{
   during?: {write(chunk: Buffer): Promise<void>; done(): Promise<void>}
   after?: (path: string, bytes: number) => Promise<void>
+  /** The write failed: what `after` would have used, released. */
+  abandon?: () => Promise<void>
 }> {
   const tap = hooks.tap
   if (decoder && tap) {
@@ -513,12 +517,22 @@ async function decodeCheckFor(
     if (compression === 'zstd') {
       const members = hooks.members
       if (!members) return {after: (path, bytes) => decodeFileInto(decoder, path, bytes, tap)}
-      // (a thread started ahead, while the archive is written, would save ~0.1 s of the tail; but one stopped while
-      // it starts may leave its event loop's descriptors open a moment after the write failed)
       // (its module, and the thread's, load only where a read-back needs them)
+      const {membersThread} = await import('./decode-thread.js')
+      // The thread and the read-back's FIFO are made while the archive is written, not in the tail after it (the
+      // decoder's output waited on the thread's start-up: ~0.1-0.3 s). On the next turn of the event loop: the
+      // compressor and tar are spawned first (a spawn copies this process's memory map, a thread's too).
+      const thread = new Promise<MembersThread>((resolve) =>
+        setImmediate(() => {
+          const started = membersThread()
+          started.prepare(path)
+          resolve(started)
+        }),
+      )
       return {
-        after: async (path, bytes) =>
-          (await import('./decode-thread.js')).membersThread().decode(decoder, path, bytes, members),
+        after: async (path, bytes) => (await thread).decode(decoder, path, bytes, members),
+        // a write that failed: the thread gone (its descriptors closed) and the FIFO removed before the error is told
+        abandon: async () => (await thread).stop(),
       }
     }
     // the members read in a thread where a FIFO can be made beside the file (else Node's pipe, on this thread)
