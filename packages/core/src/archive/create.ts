@@ -19,6 +19,7 @@ import type {MembersThread} from './decode-thread.js'
 import {compressorCommand, decodeCheck, fastCompressor, gnuTar, gnuTarStream} from './native.js'
 import {normalizeName} from './read.js'
 import {nodeTar} from './tar-lib.js'
+import {tiedReady} from './tied.js'
 import {compressIntoFile, compressPartInto, decodeFileInto, decodeInto, decoderCommand} from './to-file.js'
 import type {ArchiveResult, Compression, CreateArchiveOptions, PrependMember} from './types.js'
 import {plainHeaderBlock} from './ustar-header.js'
@@ -79,6 +80,8 @@ export function archiveMode(options: CreateArchiveOptions): number {
 
 /** Validate the options; returns the compression to use. */
 export async function checkCreate(options: CreateArchiveOptions): Promise<Compression> {
+  // setpriv's answer found while the checks and the listing's start run (awaited before the first spawn)
+  tiedReady().catch(() => {})
   const cwdStat = await stat(options.cwd).catch(() => undefined)
   if (!cwdStat?.isDirectory()) throw new BkError(`cannot archive ${options.cwd}: not a directory`)
   if (!options.overwrite && (await pathExists(options.file)))
@@ -301,6 +304,7 @@ async function writeTarOwned(
 ): Promise<WrittenTar> {
   // pigz / zstd: they write the file themselves (compressIntoFile); else Node writes it (zlib, or no compression)
   const command = await compressorCommand(compression, options.level)
+  await tiedReady()
   const handle = await open(path, 'w', 0o600)
   try {
     return await writeTarTo(path, options, compression, hooks, prefix, handle, command)
