@@ -3,7 +3,7 @@ import {join} from 'node:path'
 import {afterAll, afterEach, describe, expect, it, vi} from 'vitest'
 import {createArchive, extractArchive} from '../src/archive/index.js'
 import {run} from '../src/archive/native.js'
-import {seccomp} from '../src/archive/tied.js'
+import {seccomp, tiedReady} from '../src/archive/tied.js'
 import {cleanupTemp, gnuTarNames, smallTree, snapshot, temp} from './archive-helpers.js'
 
 afterAll(cleanupTemp)
@@ -82,5 +82,28 @@ describe('where no seccomp filter applies', () => {
     const calls = readFileSync(log, 'utf8').trim().split('\n')
     expect(calls.some((c) => /\bzstd\b/.test(c))).toBe(true)
     expect(calls.filter((c) => c.endsWith('--version'))).toEqual([])
+  })
+})
+
+describe('where a seccomp filter applies', () => {
+  it('setpriv is asked once, ahead of the first spawn (tiedReady), and the archive programs run through it', async () => {
+    vi.spyOn(seccomp, 'filtered').mockReturnValue(true)
+    const {bin, log} = loggingSetpriv()
+    process.env.PATH = `${bin}:${savedPath}`
+    await tiedReady()
+    const probes = () =>
+      readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .filter((c) => c.startsWith('--pdeathsig') && c.endsWith('--version'))
+    // the answer is in before any archive program starts: spawnTied need not ask it again (a spawnSync)
+    expect(probes()).toEqual([`--pdeathsig KILL -- ${join(bin, 'setpriv')} --version`])
+    const src = smallTree()
+    const dir = temp()
+    await createArchive({cwd: src, file: join(dir, 'a.tar.zst')})
+    await extractArchive({file: join(dir, 'a.tar.zst'), target: join(dir, 'x')})
+    expect(snapshot(join(dir, 'x'), {owners: false})).toEqual(snapshot(src, {owners: false}))
+    expect(readFileSync(log, 'utf8').includes('zstd')).toBe(true)
+    expect(probes()).toHaveLength(1)
   })
 })

@@ -99,4 +99,23 @@ describe('createArchiveWithManifest .tar.zst: the manifest of what the file deco
       expect(readdirSync(root).sort()).toEqual(['bin', 'src'])
     })
   }
+
+  it('leaves nothing when the compressor fails (the read-back FIFO, made while it wrote, removed too)', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    bigTree(src)
+    const real = execFileSync('sh', ['-c', 'command -v zstd']).toString().trim()
+    const bin = join(root, 'bin')
+    mkdirSync(bin)
+    // `zstd -d` is the real one; the compressor reads a while (the read-back's FIFO is made meanwhile), then fails
+    writeFileSync(
+      join(bin, 'zstd'),
+      `#!/bin/sh\nif [ "$1" != "-d" ]; then head -c 100000 >/dev/null; sleep 0.3; echo "zstd: disk on fire" >&2; exit 1; fi\nexec ${real} "$@"\n`,
+      {mode: 0o755},
+    )
+    process.env.PATH = `${bin}:${savedPath}`
+    const file = join(root, 'a.tar.zst')
+    await expect(createArchiveWithManifest({cwd: src, file, meta: testMeta})).rejects.toThrow(/disk on fire/)
+    expect(readdirSync(root).sort()).toEqual(['bin', 'src'])
+  })
 })

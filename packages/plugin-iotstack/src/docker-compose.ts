@@ -1,6 +1,6 @@
 import type {Readable} from 'node:stream'
 import {BkError, isBkError} from '@bkcli/core/errors'
-import {runTool, runToolSync, startTool} from '@bkcli/core/process'
+import {runTool, runToolSync, startTool, whichProgram} from '@bkcli/core/process'
 
 /**
  * Drives `docker compose` for a stack folder (IOTstack runs compose from the stack root, so compose finds
@@ -16,7 +16,12 @@ export class ComposeDriver {
 
   /** `docker compose` when the plugin answers, else `docker-compose`, else a BkError saying what to install. */
   static async open(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<ComposeDriver> {
+    // (the PATH the probe would run with; execvp's own default where none is set)
+    const path = env.PATH ?? process.env.PATH ?? '/usr/bin:/bin'
     for (const command of [['docker', 'compose'], ['docker-compose']] as const) {
+      // a program not on PATH is not started only to fail: a spawn copies bk's memory map (tens of ms), and
+      // docker-compose v1 is missing on most machines that have docker without the compose plugin
+      if (!(await whichProgram(command[0], path))) continue
       const probe = await runTool(command[0], [...command.slice(1), 'version'], {
         cwd: dir,
         env,

@@ -15,9 +15,11 @@ import {atomicFile} from '../safety/atomic.js'
 import {pidAlive} from '../safety/pid.js'
 import {stepProgress} from '../ui/progress.js'
 import {compressionOf, requireZstd} from './compression.js'
+import type {MembersThread} from './decode-thread.js'
 import {compressorCommand, decodeCheck, fastCompressor, gnuTar, gnuTarStream} from './native.js'
 import {normalizeName} from './read.js'
 import {nodeTar} from './tar-lib.js'
+import {tiedReady} from './tied.js'
 import {compressIntoFile, compressPartInto, decodeFileInto, decodeInto, decoderCommand} from './to-file.js'
 import type {ArchiveResult, Compression, CreateArchiveOptions, PrependMember} from './types.js'
 import {plainHeaderBlock} from './ustar-header.js'
@@ -78,6 +80,8 @@ export function archiveMode(options: CreateArchiveOptions): number {
 
 /** Validate the options; returns the compression to use. */
 export async function checkCreate(options: CreateArchiveOptions): Promise<Compression> {
+  // setpriv's answer found while the checks and the listing's start run (awaited before the first spawn)
+  tiedReady().catch(() => {})
   const cwdStat = await stat(options.cwd).catch(() => undefined)
   if (!cwdStat?.isDirectory()) throw new BkError(`cannot archive ${options.cwd}: not a directory`)
   if (!options.overwrite && (await pathExists(options.file)))
@@ -300,6 +304,7 @@ async function writeTarOwned(
 ): Promise<WrittenTar> {
   // pigz / zstd: they write the file themselves (compressIntoFile); else Node writes it (zlib, or no compression)
   const command = await compressorCommand(compression, options.level)
+  await tiedReady()
   const handle = await open(path, 'w', 0o600)
   try {
     return await writeTarTo(path, options, compression, hooks, prefix, handle, command)
@@ -396,12 +401,12 @@ async function writeTarTo(
     // tar still writes straight into the compressor, and the manifest lists what the file decodes to
     const decoder = tar !== undefined && hooks.tap ? await decoderCommand(compression) : undefined
     const direct = tar !== undefined && (!hooks.tap || decoder !== undefined)
-    const check = await decodeCheckFor(compression, decoder, hooks, path)
     // the head at a level of its own: its own member, written before the tree's compressor starts
     const apart =
       direct && head && options.prependLevel !== undefined
         ? await compressorCommand(compression, options.prependLevel)
         : undefined
+    const check = await decodeCheckFor(compression, decoder, hooks, path)
     let written: {bytes: number; sha256: string}
     try {
       if (apart) await compressPartInto(handle, apart, headBytes())
@@ -434,6 +439,7 @@ async function writeTarTo(
       )
     } catch (error) {
       await check.during?.done().catch(() => {}) // the checker sees a cut stream; the write's error is the one to tell
+      await check.abandon?.().catch(() => {})
       throw error
     }
     if (check.during) await checked(check.during.done(), options)
@@ -503,6 +509,8 @@ async function decodeCheckFor(
 ): Promise<{
   during?: {write(chunk: Buffer): Promise<void>; done(): Promise<void>}
   after?: (path: string, bytes: number) => Promise<void>
+  /** The write failed: what `after` would have used, released. */
+  abandon?: () => Promise<void>
 }> {
   const tap = hooks.tap
   if (decoder && tap) {
@@ -513,12 +521,22 @@ async function decodeCheckFor(
     if (compression === 'zstd') {
       const members = hooks.members
       if (!members) return {after: (path, bytes) => decodeFileInto(decoder, path, bytes, tap)}
-      // (a thread started ahead, while the archive is written, would save ~0.1 s of the tail; but one stopped while
-      // it starts may leave its event loop's descriptors open a moment after the write failed)
       // (its module, and the thread's, load only where a read-back needs them)
+      const {membersThread} = await import('./decode-thread.js')
+      // The thread and the read-back's FIFO are made while the archive is written, not in the tail after it (the
+      // decoder's output waited on the thread's start-up: ~0.1-0.3 s). On the next turn of the event loop: the
+      // compressor and tar are spawned first (a spawn copies this process's memory map, a thread's too).
+      const thread = new Promise<MembersThread>((resolve) =>
+        setImmediate(() => {
+          const started = membersThread()
+          started.prepare(path)
+          resolve(started)
+        }),
+      )
       return {
-        after: async (path, bytes) =>
-          (await import('./decode-thread.js')).membersThread().decode(decoder, path, bytes, members),
+        after: async (path, bytes) => (await thread).decode(decoder, path, bytes, members),
+        // a write that failed: the thread gone (its descriptors closed) and the FIFO removed before the error is told
+        abandon: async () => (await thread).stop(),
       }
     }
     // the members read in a thread where a FIFO can be made beside the file (else Node's pipe, on this thread)

@@ -11,7 +11,7 @@ import {closeSync} from 'node:fs'
 import {open} from 'node:fs/promises'
 import {Worker} from 'node:worker_threads'
 import {threadExecArgv} from '../fs/copy-thread.js'
-import {makeFifos, openBoth, removeFifo as unlinkFifo, wakePath} from '../fs/fifo.js'
+import {makeFifos, makeFifosLater, openBoth, removeFifo as unlinkFifo, wakePath} from '../fs/fifo.js'
 import {type TarMembersReadElsewhere, tarMembers} from '../manifest/tar-members.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {CANCELLED, IDLE, OPENING, STOP, type ThreadReply} from './decode-thread-protocol.js'
@@ -51,7 +51,12 @@ export interface MembersThread {
     path: string,
     sink: TarMembersReadElsewhere,
   ): {write(chunk: Buffer): Promise<void>; done(): Promise<void>} | undefined
-  /** The thread is not needed (the write failed before its read-back): resolves once it is gone. */
+  /**
+   * Makes the FIFO of a later decode() of `path` now, while the archive is written (mkfifo waited for off the main
+   * thread): the read-back then starts at once. stop() removes it when no decode() comes.
+   */
+  prepare(path: string): void
+  /** The thread is not needed (the write failed before its read-back): resolves once it is gone (and its FIFO). */
   stop(): Promise<void>
 }
 
@@ -61,6 +66,13 @@ export interface MembersThread {
  * (the read-back then goes through Node's pipe, as it did).
  */
 const openFifo = (path: string): number | undefined => (makeFifos(path) ? openBoth(path) : undefined)
+
+/** A read-back's FIFO: its path, our O_RDWR end (undefined where none could be made) and its removal. */
+interface ReadBackFifo {
+  fifo: string
+  ours: number | undefined
+  remove(): void
+}
 
 /**
  * Before the process exits on a signal: the thread stops after its current read, and a byte in the FIFO ends a read
@@ -198,43 +210,86 @@ export function membersThread(): MembersThread {
     return {child: started.child, settled}
   }
 
-  /** The FIFO of a read-back of `path`, made and opened (undefined where it cannot be), and removed by `remove`. */
-  function fifoFor(path: string): {fifo: string; ours: number | undefined; remove(): void} {
-    const fifo = fifoOf(path)
+  /** The removal of a read-back's FIFO, also done on a signal. */
+  function removalOf(fifo: string): () => void {
     const removeFifo = () => unlinkFifo(fifo)
     const unregisterFifo = onInterrupt(removeFifo, {sweep: true})
-    let ours: number | undefined
-    try {
-      ours = gone ? undefined : openFifo(fifo)
-    } catch (error) {
+    return () => {
       removeFifo()
       unregisterFifo()
-      throw error
-    }
-    return {
-      fifo,
-      ours,
-      remove() {
-        removeFifo()
-        unregisterFifo()
-      },
     }
   }
 
+  /** The FIFO of a read-back of `path`, made and opened (undefined where it cannot be), and removed by `remove`. */
+  function fifoFor(path: string): ReadBackFifo {
+    const fifo = fifoOf(path)
+    const remove = removalOf(fifo)
+    try {
+      return {fifo, ours: gone ? undefined : openFifo(fifo), remove}
+    } catch (error) {
+      remove()
+      throw error
+    }
+  }
+
+  /** fifoFor, mkfifo waited for off the main thread. */
+  async function fifoLater(path: string): Promise<ReadBackFifo> {
+    const fifo = fifoOf(path)
+    const remove = removalOf(fifo)
+    try {
+      const made = await makeFifosLater(fifo)
+      return {fifo, ours: gone || !made ? undefined : openBoth(fifo), remove}
+    } catch (error) {
+      remove()
+      throw error
+    }
+  }
+
+  /** The FIFO prepare() is making, for decode() of its path. */
+  let prepared: {path: string; fifo: Promise<ReadBackFifo>} | undefined
+  /** The prepared FIFO of `path` (our end still open), taken: decode() now owns it. */
+  const takePrepared = (path: string) => {
+    if (prepared?.path !== path) return undefined
+    const {fifo} = prepared
+    prepared = undefined
+    return fifo
+  }
+  /** The prepared FIFO of `path`, if any, for decode(); our end closed if the thread died since (no one would read). */
+  const preparedFor = async (path: string): Promise<ReadBackFifo | undefined> => {
+    const made = await takePrepared(path)?.catch(() => undefined)
+    if (made?.ours === undefined || !gone) return made
+    closeSync(made.ours)
+    return {...made, ours: undefined}
+  }
+  /** A prepared FIFO no decode() took: our end closed, the FIFO removed. */
+  const dropPrepared = async () => {
+    const fifo = prepared?.fifo
+    prepared = undefined
+    const made = await fifo?.catch(() => undefined)
+    if (made?.ours !== undefined) closeSync(made.ours)
+    made?.remove()
+  }
+
   const stop = async () => {
+    await dropPrepared()
     await running
     await worker.terminate()
   }
 
   return {
     stop,
+    prepare(path) {
+      void dropPrepared()
+      prepared = {path, fifo: fifoLater(path)}
+      prepared.fifo.catch(() => {})
+    },
     async decode(command, path, size, sink) {
       try {
         const input = await open(path, 'r')
         try {
           const st = await input.stat()
           if (st.size !== size) throw new Error(`${path}: ${st.size} bytes to decode, ${size} written`)
-          const {fifo, ours, remove} = fifoFor(path)
+          const {fifo, ours, remove} = (await preparedFor(path)) ?? fifoFor(path)
           try {
             if (ours === undefined) {
               // no thread, or no FIFO here: the members read on this thread, as they were
@@ -255,6 +310,7 @@ export function membersThread(): MembersThread {
           await input.close()
         }
       } finally {
+        await dropPrepared() // (one decode() never took: it failed before)
         await worker.terminate() // (its files gone too: its event loop's own descriptors)
       }
     },

@@ -8,6 +8,7 @@
  */
 import {type ChildProcess, type SpawnOptions, spawn, spawnSync} from 'node:child_process'
 import {readFileSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
 import {whichProgramSync} from '../process/program.js'
 
 /** Per PATH value: setpriv's path when it sets a parent-death signal, '' when not. */
@@ -60,13 +61,52 @@ export const seccomp = {
   },
 }
 
-/** True when `setpriv --pdeathsig KILL` can run a program here (it runs itself: nothing else need exist). */
+/** The arguments of the probe: setpriv sets the signal and runs itself (nothing else need exist). */
+const probeArgs = (setpriv: string) => ['--pdeathsig', 'KILL', '--', setpriv, '--version']
+
+/** True when `setpriv --pdeathsig KILL` can run a program here. */
 function setsDeathSignal(setpriv: string): boolean {
-  const probe = spawnSync(setpriv, ['--pdeathsig', 'KILL', '--', setpriv, '--version'], {
-    stdio: ['ignore', 'ignore', 'ignore'],
-    timeout: 10_000,
-  })
+  const probe = spawnSync(setpriv, probeArgs(setpriv), {stdio: ['ignore', 'ignore', 'ignore'], timeout: 10_000})
   return probe.error === undefined && probe.status === 0
+}
+
+/** setsDeathSignal, its answer waited for off the main thread. */
+function setsDeathSignalLater(setpriv: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const probe = spawn(setpriv, probeArgs(setpriv), {stdio: ['ignore', 'ignore', 'ignore'], timeout: 10_000})
+    probe.once('error', () => resolve(false))
+    probe.once('close', (status) => resolve(status === 0))
+  })
+}
+
+/** Answers in the making (per PATH value), by tiedReady(). */
+const answering = new Map<string, Promise<void>>()
+
+/**
+ * deathSignalWrapper's answer, found without blocking the main thread (its probe spawned, not waited for there), so
+ * that spawnTied has it at hand. Archive creation starts it on entry and awaits it before its first spawn: the
+ * probe's run (5-50 ms) overlaps the work in between.
+ */
+export function tiedReady(): Promise<void> {
+  if (process.platform !== 'linux') return Promise.resolve()
+  const key = process.env.PATH ?? ''
+  if (wrappers.has(key)) return Promise.resolve()
+  let ready = answering.get(key)
+  if (!ready) {
+    ready = (async () => {
+      const setpriv = onPath('setpriv')
+      let works = false
+      try {
+        works =
+          setpriv !== undefined &&
+          (await readFile(setpriv)).includes('--pdeathsig') &&
+          (!seccomp.filtered() || (await setsDeathSignalLater(setpriv)))
+      } catch {}
+      if (!wrappers.has(key)) wrappers.set(key, works && setpriv ? setpriv : '')
+    })().finally(() => answering.delete(key))
+    answering.set(key, ready)
+  }
+  return ready
 }
 
 /**

@@ -4,12 +4,21 @@
  * never blocks, whose one byte ends a thread's read on a signal (a child's own child may hold the FIFO open: no end
  * of file would come). A file system without FIFOs answers false / undefined: the caller keeps Node's pipe.
  */
-import {spawnSync} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import {closeSync, constants, fstatSync, openSync, rmSync, writeSync} from 'node:fs'
 
 /** Makes a FIFO (mode 600) at each of `paths`, in one mkfifo; false where any cannot be made. */
 export function makeFifos(...paths: string[]): boolean {
   return spawnSync('mkfifo', ['-m', '600', '--', ...paths], {stdio: 'ignore'}).status === 0
+}
+
+/** makeFifos without waiting for mkfifo on the main thread (a read-back's FIFO made while the archive is written). */
+export function makeFifosLater(...paths: string[]): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const child = spawn('mkfifo', ['-m', '600', '--', ...paths], {stdio: 'ignore'})
+    child.once('error', () => resolve(false))
+    child.once('close', (status) => resolve(status === 0))
+  })
 }
 
 /** Removes the FIFO at `path`, if any. */

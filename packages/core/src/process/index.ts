@@ -13,6 +13,7 @@ export {
   withFrontendsStopped,
 } from './frontends.js'
 export {type HookOptions, type Hooks, hookFlags, hooksFromFlags, runHook, withHooks} from './hooks.js'
+export {whichProgram} from './program.js'
 export {
   type ExtraFd,
   lastLine,
