@@ -104,4 +104,30 @@ describe('the walk that feeds GNU tar its names', () => {
       expect(f.size).toBe(content.length)
     }
   })
+
+  it('keeps order and every entry across its batches: a folder of more names than one batch, folders among them', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    // 2600 files in one folder (more than two batches of names: one cut mid-folder), two folders among them with one
+    // more level below, and a last file after the last folder
+    mkdirSync(join(src, 'big'), {recursive: true})
+    for (let i = 0; i < 2600; i++) {
+      const name = `n${String(i).padStart(4, '0')}`
+      if (i === 1500 || i === 2500) {
+        mkdirSync(join(src, 'big', `${name}.d`, 'inner'), {recursive: true})
+        writeFileSync(join(src, 'big', `${name}.d`, 'inner', 'x'), `${i}\n`)
+        writeFileSync(join(src, 'big', `${name}.d`, 'y'), `${i}\n`)
+      }
+      writeFileSync(join(src, 'big', name), `${i}\n`)
+    }
+    writeFileSync(join(src, 'z-last'), 'last\n')
+    const expected = expectedOrder(Buffer.from(src), () => false)
+    expect(expected.length).toBe(1 + 2600 + 2 * 4 + 1)
+    const out = join(root, 'out.tar.gz')
+    const {manifest, entries} = await createArchiveWithManifest({cwd: src, file: out, meta: testMeta})
+    const members = membersOf(out).filter((name) => name.toString() !== 'bk-manifest.json')
+    expect(members.map((m) => m.toString())).toEqual(expected.map((m) => m.toString()))
+    expect(entries).toBe(expected.length)
+    expect(manifest.files.length).toBe(2600 + 2 * 2 + 1)
+  })
 })

@@ -347,16 +347,32 @@ async function writeTarTo(
 
   const portable = options.portable ?? false
   const tar = await gnuTar()
-  const accepted = async function* (): AsyncGenerator<string | Buffer> {
-    // GNU tar lstats every entry itself: bk's own list then needs only the directory listings' types
-    for await (const entry of tar ? listedSources(options, exclude, excluded) : sources(options, excluded)) {
-      if (entry.kind === 'other') {
-        skipped.push(entry.path)
-        continue
+  /** An entry's archive name, or undefined for one left out (listed in `skipped`). */
+  const nameOf = (entry: Source): string | Buffer | undefined => {
+    if (entry.kind === 'other') {
+      skipped.push(entry.path)
+      return undefined
+    }
+    entries++
+    if (entry.raw) return options.dotSlash ? Buffer.concat([Buffer.from('./'), entry.raw]) : entry.raw
+    return options.dotSlash ? dotSlashName(entry.path) : entry.path
+  }
+  /** GNU tar's names, a batch at a time (it lstats every entry itself: the listings' types are all bk needs). */
+  const acceptedBatches = async function* (): AsyncGenerator<(string | Buffer)[]> {
+    for await (const batch of listedSources(options, exclude, excluded)) {
+      const names: (string | Buffer)[] = []
+      for (const entry of batch) {
+        const name = nameOf(entry)
+        if (name !== undefined) names.push(name)
       }
-      entries++
-      if (entry.raw) yield options.dotSlash ? Buffer.concat([Buffer.from('./'), entry.raw]) : entry.raw
-      else yield options.dotSlash ? dotSlashName(entry.path) : entry.path
+      if (names.length > 0) yield names
+    }
+  }
+  /** node-tar's names, one at a time, each lstat-ed (no raw names: those come only with GNU tar's lister). */
+  const accepted = async function* (): AsyncGenerator<string> {
+    for await (const entry of sources(options, excluded)) {
+      const name = nameOf(entry)
+      if (name !== undefined) yield name as string
     }
   }
 
@@ -383,8 +399,8 @@ async function writeTarTo(
   async function* tarBytes(): AsyncGenerator<Buffer> {
     yield* headBytes()
     const body = tar
-      ? gnuTarStream(tar, resolve(options.cwd), accepted(), portable, prefix)
-      : nodeTarStream(options, accepted() as AsyncIterable<string>) // raw names come only with GNU tar's lister
+      ? gnuTarStream(tar, resolve(options.cwd), acceptedBatches(), portable, prefix)
+      : nodeTarStream(options, accepted())
     for await (const chunk of body) {
       produced += chunk.length
       options.onProgress?.(produced)
@@ -419,7 +435,7 @@ async function writeTarTo(
               kind: 'gnu-tar',
               tar,
               cwd: resolve(options.cwd),
-              names: accepted(),
+              names: acceptedBatches(),
               portable,
               prefix,
               head: head && !apart ? headBytes() : undefined,
@@ -672,16 +688,20 @@ async function* sources(
   }
 }
 
+/** Most entries listedSources gives in one batch. */
+const LISTED_BATCH = 1024
+
 /**
  * The same entries, in the same order, from directory listings alone (for GNU tar, which lstats each entry itself):
  * an lstat only where the listing does not give the type or the name is one of ours to exclude. Saves one
- * thread-pool lstat per entry (most of the time of a tree of many small files).
+ * thread-pool lstat per entry (most of the time of a tree of many small files). In batches (up to a folder's
+ * listing, handed on before the next folder is read): a generator's yield per entry cost more than the listing.
  */
 async function* listedSources(
   options: CreateArchiveOptions,
   exclude: Map<string, Set<string>>,
   excluded: (name: string, st: Stats) => boolean,
-): AsyncGenerator<Source> {
+): AsyncGenerator<Source[]> {
   const cwd = resolve(options.cwd)
   const filter = options.filter
   // listings are read as bytes: a name that is not valid UTF-8 (an old Latin-1 file name) must reach GNU tar as it
@@ -743,9 +763,14 @@ async function* listedSources(
    * enclosing folder's generator, a promise and an event-loop turn per level), and no await where the listing
    * tells the entry's kind.
    */
-  async function* below(abs: Buffer | string, rel: string, relRaw: Buffer | undefined): AsyncGenerator<Source> {
+  async function* below(abs: Buffer | string, rel: string, relRaw: Buffer | undefined): AsyncGenerator<Source[]> {
     const stack = [await levelOf(abs, rel, relRaw)]
+    let out: Source[] = []
     while (stack.length > 0) {
+      if (out.length >= LISTED_BATCH) {
+        yield out
+        out = []
+      }
       const level = stack[stack.length - 1] as Level
       if (level.named) {
         const dirent = level.named[level.next++]
@@ -761,12 +786,17 @@ async function* listedSources(
         const kind = listed !== undefined && !exclude.has(name) ? listed : await kindOfListed(dirent, name, child)
         if (kind === undefined) continue
         if (kind !== 'directory') {
-          yield {path, kind}
+          out.push({path, kind})
           continue
+        }
+        // what is listed so far goes to tar while this folder is read
+        if (out.length > 0) {
+          yield out
+          out = []
         }
         const below = await levelOrGone(child, path, undefined)
         if (!below) continue
-        yield {path, kind}
+        out.push({path, kind})
         stack.push(below)
         continue
       }
@@ -789,18 +819,19 @@ async function* listedSources(
       // below a name that is not valid UTF-8, paths stay bytes
       const below = kind === 'directory' ? await levelOrGone(raw ? child : child.toString(), path, raw) : undefined
       if (kind === 'directory' && !below) continue
-      yield raw ? {path, kind, raw} : {path, kind}
+      out.push(raw ? {path, kind, raw} : {path, kind})
       if (below) stack.push(below)
     }
+    if (out.length > 0) yield out
   }
-  if (options.dotSlash) yield {path: '.', kind: 'directory'}
+  if (options.dotSlash) yield [{path: '.', kind: 'directory'}]
   if (!options.entries) {
     yield* below(cwd, '', undefined)
     return
   }
   for await (const {rel, stat: st} of listedEntries(options)) {
     if (excluded(basename(rel), st)) continue
-    yield {path: rel, kind: kindOf(st) ?? 'other'}
+    yield [{path: rel, kind: kindOf(st) ?? 'other'}]
     if (st.isDirectory()) yield* below(join(cwd, rel), rel, undefined)
   }
 }

@@ -319,8 +319,14 @@ export async function decodeCheck(compression: Compression): Promise<{
 
 export interface GnuTarSource {
   /** Archive names, in order ('.' for cwd itself); bytes for a name that is not valid UTF-8. */
-  names: AsyncIterable<string | Buffer>
+  names: TarNames
 }
+
+/**
+ * Archive names for GNU tar, in order: one at a time, or in batches (a folder's listing at once: one await per
+ * folder rather than one per name, which was most of the listing's cost for a tree of many small files).
+ */
+export type TarNames = AsyncIterable<string | Buffer | readonly (string | Buffer)[]>
 
 /** GNU tar's complaint about one path, turned into the errno node-tar would have given (for createError). */
 function tarFailure(stderr: string, status: number | null, signal: string | null): Error {
@@ -354,7 +360,7 @@ function tarFailure(stderr: string, status: number | null, signal: string | null
 export async function* gnuTarStream(
   tar: string,
   cwd: string,
-  names: AsyncIterable<string | Buffer>,
+  names: TarNames,
   portable: boolean,
   prefix?: string,
 ): AsyncGenerator<Buffer> {
@@ -379,7 +385,7 @@ export async function* gnuTarStream(
 export function startGnuTar(
   tar: string,
   cwd: string,
-  names: AsyncIterable<string | Buffer>,
+  names: TarNames,
   portable: boolean,
   prefix: string | undefined,
   stdout: 'pipe' | number | Writable,
@@ -433,14 +439,21 @@ export function startGnuTar(
       size = 0
       if (!ok) await drainedOrClosed(stdin, child)
     }
+    // the first names go at once: tar waits for them (a folder's listing, not 64 KiB of them)
+    let started = false
     try {
-      for await (const name of names) {
+      for await (const some of names) {
         if (child.exitCode !== null || child.signalCode !== null) break // tar is gone: its status tells why
-        const item = typeof name === 'string' ? `${name}\0` : Buffer.concat([name, Buffer.from([0])])
-        if (typeof item !== 'string') bytes = true
-        batch.push(item)
-        size += item.length
-        if (size >= 64 * 1024) await flush()
+        for (const name of Array.isArray(some) ? (some as readonly (string | Buffer)[]) : [some as string | Buffer]) {
+          const item = typeof name === 'string' ? `${name}\0` : Buffer.concat([name, Buffer.from([0])])
+          if (typeof item !== 'string') bytes = true
+          batch.push(item)
+          size += item.length
+        }
+        if (size >= 64 * 1024 || !started) {
+          started = true
+          await flush()
+        }
       }
       await flush()
     } catch (error) {

@@ -15,7 +15,7 @@ import type {Readable, Writable} from 'node:stream'
 import {type GrowingHash, growingFileHash} from '../fs/hash-thread.js'
 import {writeBehind} from '../fs/write-behind.js'
 import {onInterrupt} from '../safety/interrupt.js'
-import {drainedOrClosed, pigz, run, startGnuTar, trailingJunk} from './native.js'
+import {drainedOrClosed, pigz, run, startGnuTar, type TarNames, trailingJunk} from './native.js'
 
 /** Bytes per read-back of the growing file (from the page cache). */
 const READ_BACK = 2 * 1024 * 1024
@@ -30,7 +30,7 @@ export type TarSource =
       kind: 'gnu-tar'
       tar: string
       cwd: string
-      names: AsyncIterable<string | Buffer>
+      names: TarNames
       portable: boolean
       /** names archived under '<prefix>/' (GNU tar's --transform) */
       prefix?: string
