@@ -118,6 +118,28 @@ describe('copyTreeInThread', () => {
     expect(treeOf(join(dir, 'dest'))).toEqual(treeOf(src))
   })
 
+  it("a process started with V8's options (node --max-semi-space-size, --stack-size) starts its threads", () => {
+    const dir = tempDir()
+    const src = join(dir, 'src')
+    makeTree(src)
+    const script = join(dir, 'copy.mjs')
+    writeFileSync(
+      script,
+      `import {copyTreeInThread} from ${JSON.stringify(built)}
+      const r = await copyTreeInThread(process.argv[2], process.argv[3]).done
+      console.log(r.files)
+    `,
+    )
+    // a thread given them by name refuses to start ("invalid execArgv flags"); inherited, they apply to it
+    const out = execFileSync(
+      process.execPath,
+      ['--max-semi-space-size=16', '--stack-size=2000', script, src, join(dir, 'dest')],
+      {encoding: 'utf8', timeout: 60_000},
+    )
+    expect(out.trim()).toBe('122')
+    expect(treeOf(join(dir, 'dest'))).toEqual(treeOf(src))
+  })
+
   it('stop() ends the thread and the copy rejects as stopped', async () => {
     const dir = tempDir()
     const src = join(dir, 'src')

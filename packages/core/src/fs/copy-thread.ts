@@ -68,10 +68,13 @@ const THREAD = import.meta.url.endsWith('.ts')
   : new URL('./copy-thread-worker.js', import.meta.url)
 
 /**
- * The process's Node options for a worker thread (`execArgv`), but `--input-type` (bk run from
- * `node --input-type=module -e`): a thread given it refuses to start, as the option is for a string's code only.
+ * A worker thread's Node options (`execArgv`): the process's own, inherited (undefined), which also carries V8's and
+ * other process-wide options (`node --trace-gc`, `--max-semi-space-size`: a list naming them is refused, "invalid
+ * execArgv flags"). Only a process started with `--input-type` (`node --input-type=module -e`) gets its options
+ * without it: a thread given it, inherited too, refuses to start, as the option is for a string's code only.
  */
-export function threadExecArgv(): string[] {
+export function threadExecArgv(): string[] | undefined {
+  if (!process.execArgv.some((arg) => arg === '--input-type' || arg.startsWith('--input-type='))) return undefined
   const argv: string[] = []
   for (let i = 0; i < process.execArgv.length; i++) {
     const arg = process.execArgv[i] as string
