@@ -140,6 +140,30 @@ describe('copyTreeInThread', () => {
     expect(treeOf(join(dir, 'dest'))).toEqual(treeOf(src))
   })
 
+  for (const v8 of [[], ['--max-semi-space-size=16']])
+    it(`node --input-type=module -e ${v8.join(' ')}: the copy thread and the hashing thread start`, () => {
+      const dir = tempDir()
+      const src = join(dir, 'src')
+      makeTree(src)
+      const file = join(src, 'one')
+      writeFileSync(file, 'one\n')
+      // the hashing thread's code is a string: given --input-type=module, it was read as a module (no require);
+      // given V8's option by name, every thread refused to start
+      const code = `import {copyTreeInThread, fileHasher} from ${JSON.stringify(built)}
+        const r = await copyTreeInThread(process.argv[1], process.argv[2]).done
+        const h = fileHasher()
+        const d = await h.sha256(process.argv[3])
+        await h.close()
+        console.log(r.files, d.sha256)`
+      const out = execFileSync(
+        process.execPath,
+        ['--input-type=module', ...v8, '-e', code, src, join(dir, 'dest'), file],
+        {encoding: 'utf8', timeout: 60_000},
+      )
+      expect(out.trim()).toBe(`123 ${createHash('sha256').update('one\n').digest('hex')}`)
+      expect(treeOf(join(dir, 'dest'))).toEqual(treeOf(src))
+    })
+
   it('stop() ends the thread and the copy rejects as stopped', async () => {
     const dir = tempDir()
     const src = join(dir, 'src')

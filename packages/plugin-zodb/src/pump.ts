@@ -13,6 +13,7 @@
 // large files.
 import {createHash, type Hash} from 'node:crypto'
 import {Worker} from 'node:worker_threads'
+import {threadExecArgv} from '@bkcli/core/fs'
 
 /**
  * Bytes per buffer, and buffers in flight (read ahead, being hashed, being written). 1 MiB, not 4: each fresh page a
@@ -128,7 +129,7 @@ class HashWorker {
   private failure: Error | undefined
 
   constructor(shared: SharedArrayBuffer, algorithm: string) {
-    this.worker = new Worker(HASH_WORKER, {workerData: {shared, algorithm}})
+    this.worker = new Worker(HASH_WORKER, {workerData: {shared, algorithm}, execArgv: threadExecArgv()})
     this.worker.on('message', (m: {digest?: string}) => this.waiting.shift()?.resolve(m))
     const fail = (e: Error) => {
       this.failure ??= e

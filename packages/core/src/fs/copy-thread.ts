@@ -71,17 +71,44 @@ const THREAD = import.meta.url.endsWith('.ts')
  * A worker thread's Node options (`execArgv`): the process's own, inherited (undefined), which also carries V8's and
  * other process-wide options (`node --trace-gc`, `--max-semi-space-size`: a list naming them is refused, "invalid
  * execArgv flags"). Only a process started with `--input-type` (`node --input-type=module -e`) gets its options
- * without it: a thread given it, inherited too, refuses to start, as the option is for a string's code only.
+ * without it: a thread given it, inherited too, refuses to start, as the option is for a string's code only (and a
+ * thread whose code is a string reads it as a module). That list also leaves out what a thread refuses (V8's options:
+ * they apply to the whole process anyway), found once.
  */
 export function threadExecArgv(): string[] | undefined {
   if (!process.execArgv.some((arg) => arg === '--input-type' || arg.startsWith('--input-type='))) return undefined
+  if (accepted) return [...accepted]
   const argv: string[] = []
   for (let i = 0; i < process.execArgv.length; i++) {
     const arg = process.execArgv[i] as string
     if (arg === '--input-type') i++
     else if (!arg.startsWith('--input-type=')) argv.push(arg)
   }
-  return argv
+  accepted = acceptedByThreads(argv)
+  return [...accepted]
+}
+
+/** threadExecArgv's list, once found. */
+let accepted: string[] | undefined
+
+/**
+ * `argv` less the options a thread refuses: a Worker given them throws at once, naming them
+ * (ERR_WORKER_INVALID_EXEC_ARGV); given none, an empty thread started and ended at once (once per process).
+ */
+function acceptedByThreads(argv: string[]): string[] {
+  try {
+    const probe = new Worker('', {eval: true, execArgv: argv})
+    probe.unref()
+    void probe.terminate()
+    return argv
+  } catch (error) {
+    const named = /invalid execArgv flags: (.*)$/s.exec((error as Error).message)?.[1]
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || named === undefined) return []
+    const refused = new Set(named.split(', '))
+    const kept = argv.filter((arg) => !refused.has(arg))
+    // what is kept must start a thread: else none of the options
+    return kept.length < argv.length ? acceptedByThreads(kept) : []
+  }
 }
 
 /**

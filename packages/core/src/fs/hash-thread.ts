@@ -1,4 +1,5 @@
 import {Worker} from 'node:worker_threads'
+import {threadExecArgv} from './copy-thread.js'
 
 /** Bytes per read (from the page cache, mostly: a file just written, or one being written). */
 const READ = 2 * 1024 * 1024
@@ -81,7 +82,8 @@ function startHasher(): FileHasher & {growing(path: string, state: SharedArrayBu
     pending.clear()
   }
   const start = (): Worker => {
-    const w = new Worker(HASH_THREAD, {eval: true})
+    // (its code is CommonJS: a process's --input-type=module left out)
+    const w = new Worker(HASH_THREAD, {eval: true, execArgv: threadExecArgv()})
     w.unref()
     w.on('message', (m: {id: number; bytes: number; sha256: string} | {id: number; error: string; code?: string}) => {
       const p = pending.get(m.id)
