@@ -138,6 +138,19 @@ describe('the zstd read-back in a thread', () => {
     expect(outcome).toMatchObject({refused: expect.stringMatching(/bytes to decode, N written/)})
   })
 
+  it('a thread stopped while it loads its modules leaves no descriptor open', () => {
+    // the thread pool kept busy: the thread's reads of its module files wait there, and a stop once it was 'online'
+    // landed in the middle (the module file's descriptor left open for good: 4 in 120 before)
+    const child = join(dirname(fileURLToPath(import.meta.url)), 'decode-thread-stop-child.mjs')
+    const built = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'archive', 'decode-thread.js')
+    const out = execFileSync(process.execPath, [child, built, '60'], {
+      encoding: 'utf8',
+      env: {...process.env, UV_THREADPOOL_SIZE: '2'},
+      timeout: 110_000,
+    })
+    expect(JSON.parse(out)).toEqual([])
+  })
+
   it('a FIFO a killed run left beside the archive is swept by the next run', async () => {
     const root = temp()
     const src = join(root, 'src')

@@ -99,11 +99,20 @@ export function membersThread(): MembersThread {
   const wake = wakeFor(state)
   const worker = new Worker(THREAD, {workerData: {state: shared}, execArgv: threadExecArgv()})
   worker.unref()
-  // a thread terminated while it starts may still open its event loop's descriptors after: stopped once it runs
+  // a thread terminated while it starts, even once 'online', may leave open a descriptor of a module file it was
+  // reading (for good: seen with a busy thread pool): stopped once it said all its modules are loaded, or died
   const running = new Promise<void>((resolve) => {
-    worker.once('online', () => resolve())
+    worker.on('message', (m: ThreadReply) => {
+      if ('ready' in m) resolve()
+    })
     worker.once('exit', () => resolve())
   })
+  /** Ends the thread once it is ready (kept referenced meanwhile: the caller's error is still to be told). */
+  const end = async () => {
+    worker.ref()
+    await running
+    await worker.terminate()
+  }
   let gone: Error | undefined
   let onReply: ((m: ThreadReply) => void) | undefined
   let onGone: ((error: Error) => void) | undefined
@@ -272,8 +281,7 @@ export function membersThread(): MembersThread {
 
   const stop = async () => {
     await dropPrepared()
-    await running
-    await worker.terminate()
+    await end()
   }
 
   return {
@@ -311,7 +319,7 @@ export function membersThread(): MembersThread {
         }
       } finally {
         await dropPrepared() // (one decode() never took: it failed before)
-        await worker.terminate() // (its files gone too: its event loop's own descriptors)
+        await end() // (its files gone too: its event loop's own descriptors)
       }
     },
     alongside(command, path, sink) {
