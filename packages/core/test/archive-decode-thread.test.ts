@@ -2,10 +2,11 @@
 // thread): for intact and damaged tar streams it gives exactly what the read-back on the main thread gives
 // (decodeFileInto feeding manifestForArchive): the same members, or the same refusal; a decoder that
 // fails or stops early is refused; the FIFO is gone afterwards, and one a killed run left is swept.
-import {execFileSync, spawn} from 'node:child_process'
+import {execFile, execFileSync, spawn} from 'node:child_process'
 import {existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {promisify} from 'node:util'
 import {gzipSync} from 'node:zlib'
 import {afterAll, describe, expect, it} from 'vitest'
 import {membersThread} from '../src/archive/decode-thread.js'
@@ -138,12 +139,13 @@ describe('the zstd read-back in a thread', () => {
     expect(outcome).toMatchObject({refused: expect.stringMatching(/bytes to decode, N written/)})
   })
 
-  it('a thread stopped while it loads its modules leaves no descriptor open', () => {
+  it('a thread stopped while it loads its modules leaves no descriptor open', async () => {
     // the thread pool kept busy: the thread's reads of its module files wait there, and a stop once it was 'online'
     // landed in the middle (the module file's descriptor left open for good: 4 in 120 before)
     const child = join(dirname(fileURLToPath(import.meta.url)), 'decode-thread-stop-child.mjs')
     const built = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'archive', 'decode-thread.js')
-    const out = execFileSync(process.execPath, [child, built, '60'], {
+    // (not execFileSync: a minute blocking this process times out the test runner's own calls)
+    const {stdout: out} = await promisify(execFile)(process.execPath, [child, built, '60'], {
       encoding: 'utf8',
       env: {...process.env, UV_THREADPOOL_SIZE: '2'},
       timeout: 110_000,
