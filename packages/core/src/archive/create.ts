@@ -542,13 +542,19 @@ async function decodeCheckFor(
       // The thread and the read-back's FIFO are made while the archive is written, not in the tail after it (the
       // decoder's output waited on the thread's start-up: ~0.1-0.3 s). On the next turn of the event loop: the
       // compressor and tar are spawned first (a spawn copies this process's memory map, a thread's too).
-      const thread = new Promise<MembersThread>((resolve) =>
+      // (a thread that cannot be made rejects: thrown on that turn, it was uncaught, and after/abandon waited for good)
+      const thread = new Promise<MembersThread>((resolve, reject) =>
         setImmediate(() => {
-          const started = membersThread()
-          started.prepare(path)
-          resolve(started)
+          try {
+            const started = membersThread()
+            started.prepare(path)
+            resolve(started)
+          } catch (error) {
+            reject(error)
+          }
         }),
       )
+      thread.catch(() => {}) // told by after(), or the write's own error is
       return {
         after: async (path, bytes) => (await thread).decode(decoder, path, bytes, members),
         // a write that failed: the thread gone (its descriptors closed) and the FIFO removed before the error is told
