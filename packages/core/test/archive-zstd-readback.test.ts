@@ -14,6 +14,16 @@ import {cleanupTemp, temp, testMeta} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
 
 const savedPath = process.env.PATH
+
+/** `<root>/bin/zstd`, first on PATH: a shell script whose body `body` writes, given the system's zstd. */
+function standInZstd(root: string, body: (real: string) => string): void {
+  const real = execFileSync('sh', ['-c', 'command -v zstd']).toString().trim()
+  const bin = join(root, 'bin')
+  mkdirSync(bin)
+  writeFileSync(join(bin, 'zstd'), `#!/bin/sh\n${body(real)}`, {mode: 0o755})
+  process.env.PATH = `${bin}:${savedPath}`
+}
+
 afterEach(() => {
   process.env.PATH = savedPath
 })
@@ -82,16 +92,8 @@ describe('createArchiveWithManifest .tar.zst: the manifest of what the file deco
       const root = temp()
       const src = join(root, 'src')
       bigTree(src)
-      const real = execFileSync('sh', ['-c', 'command -v zstd']).toString().trim()
-      const bin = join(root, 'bin')
-      mkdirSync(bin)
       // the compressor is the real zstd; `zstd -d` is this script
-      writeFileSync(
-        join(bin, 'zstd'),
-        `#!/bin/sh\nREAL=${real}\nif [ "$1" = "-d" ]; then ${script}; fi\nexec "$REAL" "$@"\n`,
-        {mode: 0o755},
-      )
-      process.env.PATH = `${bin}:${savedPath}`
+      standInZstd(root, (real) => `REAL=${real}\nif [ "$1" = "-d" ]; then ${script}; fi\nexec "$REAL" "$@"\n`)
       const file = join(root, 'a.tar.zst')
       // refused by the decoder's status, or by the members' reader (what it decoded is not a whole tar stream)
       await expect(createArchiveWithManifest({cwd: src, file, meta: testMeta})).rejects.toThrow(
@@ -105,16 +107,12 @@ describe('createArchiveWithManifest .tar.zst: the manifest of what the file deco
     const root = temp()
     const src = join(root, 'src')
     bigTree(src)
-    const real = execFileSync('sh', ['-c', 'command -v zstd']).toString().trim()
-    const bin = join(root, 'bin')
-    mkdirSync(bin)
     // `zstd -d` is the real one; the compressor reads a while (the read-back's FIFO is made meanwhile), then fails
-    writeFileSync(
-      join(bin, 'zstd'),
-      `#!/bin/sh\nif [ "$1" != "-d" ]; then head -c 100000 >/dev/null; sleep 0.3; echo "zstd: disk on fire" >&2; exit 1; fi\nexec ${real} "$@"\n`,
-      {mode: 0o755},
+    standInZstd(
+      root,
+      (real) =>
+        `if [ "$1" != "-d" ]; then head -c 100000 >/dev/null; sleep 0.3; echo "zstd: disk on fire" >&2; exit 1; fi\nexec ${real} "$@"\n`,
     )
-    process.env.PATH = `${bin}:${savedPath}`
     const file = join(root, 'a.tar.zst')
     await expect(createArchiveWithManifest({cwd: src, file, meta: testMeta})).rejects.toThrow(/disk on fire/)
     expect(readdirSync(root).sort()).toEqual(['bin', 'src'])
@@ -124,16 +122,12 @@ describe('createArchiveWithManifest .tar.zst: the manifest of what the file deco
     const root = temp()
     const src = join(root, 'src')
     makeTree(src)
-    const real = execFileSync('sh', ['-c', 'command -v zstd']).toString().trim()
-    const bin = join(root, 'bin')
-    mkdirSync(bin)
     await createArchiveWithManifest({cwd: src, file: join(root, 'warm.tar.zst'), meta: testMeta})
-    writeFileSync(
-      join(bin, 'zstd'),
-      `#!/bin/sh\nif [ "$1" != "-d" ]; then sleep $(cat ${root}/delay); echo "zstd: disk on fire" >&2; exit 1; fi\nexec ${real} "$@"\n`,
-      {mode: 0o755},
+    standInZstd(
+      root,
+      (real) =>
+        `if [ "$1" != "-d" ]; then sleep $(cat ${root}/delay); echo "zstd: disk on fire" >&2; exit 1; fi\nexec ${real} "$@"\n`,
     )
-    process.env.PATH = `${bin}:${savedPath}`
     const before = openFds()
     // the thread was stopped once 'online', before it had loaded its modules: a file of dist/ open after the error
     // (about 1 run in 4 under load); several runs here
