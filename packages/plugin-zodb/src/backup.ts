@@ -534,6 +534,15 @@ async function copyRange(
  * Uncompressed: the file's bytes are Data.fs's, so the md5 (.dat) and the sha256 (manifest) are of the same
  * buffers; for a large range each runs in a worker of its own beside the parse (pump.ts). The output is pushed to
  * disk as it goes, so atomicFile's fsync at the end has little left to write.
+ *
+ * Where a 1 GiB copy's CPU goes, per thread: md5 worker ~1.7 s, sha256 worker ~0.8 s, thread-pool reads and writes
+ * ~1.0 s (mostly the kernel filling fresh page-cache pages), main thread ~0.9 s of which ~0.45 s is start-up (it is
+ * otherwise mostly idle); writeback runs in kernel threads on top. Both digests run all through the copy, but the
+ * rest (~2.9 s) is more than the md5's 1.7 s, so on 2 cores the wall time follows the total CPU, not the md5 alone.
+ * Tried and not kept: O_DIRECT writes (no page cache, no writeback) cut the CPU of a bare 1 GiB copy + fsync to
+ * ~0.5× but made it 2.4× slower in wall time with one write in flight and 3.5× with four (paired n = 8): the shared
+ * virtual disk is slow for direct I/O. A kernel copy (copy_file_range) fills the same fresh pages (ext4 has no
+ * reflink), so it would save only the copy into these buffers, which the parse and the digests need anyway.
  */
 async function copyPlain(
   fh: FileHandle,
