@@ -444,6 +444,7 @@ async function writeTarTo(
         {
           hash: !hooks.skipHash,
           onFile: check.during?.write,
+          onFileLight: check.light,
           // without Node in the tar stream, progress counts the archive's bytes
           onProgress: direct
             ? (done) => {
@@ -524,6 +525,8 @@ async function decodeCheckFor(
   path: string,
 ): Promise<{
   during?: {write(chunk: Buffer): Promise<void>; done(): Promise<void>}
+  /** `during` only hands the bytes on (its decoder's output read in a thread): the file is hashed as it is read back */
+  light?: boolean
   after?: (path: string, bytes: number) => Promise<void>
   /** The write failed: what `after` would have used, released. */
   abandon?: () => Promise<void>
@@ -565,7 +568,9 @@ async function decodeCheckFor(
     const alongside = hooks.members
       ? (await import('./decode-thread.js')).membersThread().alongside(decoder, path, hooks.members)
       : undefined
-    return {during: alongside ?? decodeInto(decoder, tap)}
+    // (through the thread, this one only relays the file's bytes into the decoder: it hashes them too, rather than a
+    // hashing thread of its own started and reading the file a second time)
+    return alongside ? {during: alongside, light: true} : {during: decodeInto(decoder, tap)}
   }
   if (!hooks.verify) return {}
   const check = await decodeCheck(compression)
