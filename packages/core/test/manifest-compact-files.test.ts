@@ -1,3 +1,5 @@
+import {setFlagsFromString} from 'node:v8'
+import {runInNewContext} from 'node:vm'
 import {describe, expect, it} from 'vitest'
 import {
   CompactFiles,
@@ -43,8 +45,8 @@ function compactOf(files: ManifestFile[]): CompactFiles {
 }
 
 describe('CompactFiles', () => {
-  it('gives back every entry as it was added, past its buffers’ first sizes', () => {
-    const files = entries(5000)
+  it('gives back every entry as it was added, past its buffers’ first sizes and across its blocks', () => {
+    const files = entries(9000)
     // digests it cannot keep as 32 bytes come back as given too
     files.push({path: 'upper', size: 1, sha256: 'A'.repeat(64)}, {path: 'short', size: 2, sha256: 'abc'})
     const list = compactOf(files)
@@ -52,6 +54,38 @@ describe('CompactFiles', () => {
     expect([...list]).toEqual(files)
     expect([...list.slices(512)].flat()).toEqual(files)
     expect(list.at(4)).toEqual(files[4])
+    // the first entries of the second and third blocks, and the last of the first (its text cut to size)
+    for (const i of [4095, 4096, 8192]) expect(list.at(i)).toEqual(files[i])
+  })
+
+  it('holds about what it lists: no array grown by doubling (at 270 000 files: 1.8 times as much)', () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    gc()
+    const before = process.memoryUsage().arrayBuffers
+    const list = new CompactFiles()
+    let pathBytes = 0
+    for (let i = 0; i < 270_000; i++) {
+      const path = `db/files/msg/${i >> 10}/msg${i}`
+      pathBytes += path.length
+      list.add(path, i, (i * 2654435761).toString(16).padStart(64, '0'))
+    }
+    gc()
+    const held = process.memoryUsage().arrayBuffers - before
+    // a digest's 32 bytes, a size's 8 and a path's end 4, and the path itself
+    const exact = 270_000 * (32 + 8 + 4) + pathBytes
+    expect(held).toBeGreaterThan(exact * 0.9)
+    expect(held).toBeLessThan(exact * 1.15)
+    expect(list.at(269_999).path).toBe(`db/files/msg/${269_999 >> 10}/msg269999`)
+  })
+
+  it('links a file added blocks earlier, and keeps adding past the link', () => {
+    const files = entries(5000)
+    const list = compactOf(files)
+    expect(list.link('linked', files[7]?.path as string)).toBe(true)
+    list.add('after', 9, 'e'.repeat(64))
+    expect(list.at(5000)).toEqual({path: 'linked', size: files[7]?.size, sha256: files[7]?.sha256})
+    expect(list.at(5001)).toEqual({path: 'after', size: 9, sha256: 'e'.repeat(64)})
   })
 
   it('adds a hard link with its target’s size and digest, and nothing for an unknown target', () => {

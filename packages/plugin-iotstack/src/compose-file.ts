@@ -1,8 +1,9 @@
 import {readFile} from 'node:fs/promises'
-import {createRequire} from 'node:module'
 import {join} from 'node:path'
 import {BkError} from '@bkcli/core/errors'
-import type * as Yaml from 'yaml'
+// (yaml loads on the first compose file read, not with every command that imports this module: `bk iotstack
+// verify` reaches it through restore.js and never parses YAML)
+import {yaml} from '@bkcli/core/yaml'
 import {readDotenv, type Variables} from './dotenv.js'
 
 /**
@@ -56,14 +57,6 @@ export async function loadComposeProject(dir: string, env: NodeJS.ProcessEnv = p
   const variables: Variables = {...dotenv}
   for (const [key, value] of Object.entries(env)) if (value !== undefined) variables[key] = value
   return {dir, files, services: [...services.values()], variables}
-}
-
-let yamlModule: typeof Yaml | undefined
-/** yaml (~70 modules, CommonJS) loads on the first compose file read, not with every command that imports this
- * module (`bk iotstack verify` reaches it through restore.js and never parses YAML). */
-function yaml(): typeof Yaml {
-  yamlModule ??= createRequire(import.meta.url)('yaml') as typeof Yaml
-  return yamlModule
 }
 
 /** Parses one compose file's services; BkError naming the file on invalid YAML. */

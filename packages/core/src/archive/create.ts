@@ -1,6 +1,5 @@
 import {createHash} from 'node:crypto'
 import type {Dirent, Stats} from 'node:fs'
-import {createReadStream} from 'node:fs'
 import {type FileHandle, lstat, open, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, join, resolve} from 'node:path'
 import {Readable, type Transform} from 'node:stream'
@@ -8,7 +7,7 @@ import {pipeline} from 'node:stream/promises'
 import {BkError, isBkError, messageOf} from '../errors.js'
 import {pathExists} from '../fs/paths.js'
 import {walk} from '../fs/walk.js'
-import {fileSink} from '../fs/write-all.js'
+import {fileSink, writeAll} from '../fs/write-all.js'
 import {writeBehind} from '../fs/write-behind.js'
 import type {TarMembersReadElsewhere} from '../manifest/tar-members.js'
 import {atomicFile} from '../safety/atomic.js'
@@ -444,6 +443,7 @@ async function writeTarTo(
         {
           hash: !hooks.skipHash,
           onFile: check.during?.write,
+          onFileLight: check.light,
           // without Node in the tar stream, progress counts the archive's bytes
           onProgress: direct
             ? (done) => {
@@ -524,6 +524,8 @@ async function decodeCheckFor(
   path: string,
 ): Promise<{
   during?: {write(chunk: Buffer): Promise<void>; done(): Promise<void>}
+  /** `during` only hands the bytes on (its decoder's output read in a thread): the file is hashed as it is read back */
+  light?: boolean
   after?: (path: string, bytes: number) => Promise<void>
   /** The write failed: what `after` would have used, released. */
   abandon?: () => Promise<void>
@@ -565,7 +567,9 @@ async function decodeCheckFor(
     const alongside = hooks.members
       ? (await import('./decode-thread.js')).membersThread().alongside(decoder, path, hooks.members)
       : undefined
-    return {during: alongside ?? decodeInto(decoder, tap)}
+    // (through the thread, this one only relays the file's bytes into the decoder: it hashes them too, rather than a
+    // hashing thread of its own started and reading the file a second time)
+    return alongside ? {during: alongside, light: true} : {during: decodeInto(decoder, tap)}
   }
   if (!hooks.verify) return {}
   const check = await decodeCheck(compression)
@@ -842,9 +846,13 @@ async function* listedSources(
   }
 }
 
+/** Bytes of the body read at a time by writeConcatenated (two such buffers: one read while the other is written). */
+const BODY_READ = 1024 * 1024
+
 /**
  * Write `head` (bytes, or pieces streamed as they come) then the bytes of `bodyPath` into `path` (truncated); returns
- * size and sha256 of the result.
+ * size and sha256 of the result. At most two buffers of the body are held: through a stream pipeline each stage
+ * queued up to 16 chunks of 1 MiB, ~20 MB more at the end of a backup (its peak of memory).
  */
 export async function writeConcatenated(
   path: string,
@@ -853,31 +861,36 @@ export async function writeConcatenated(
 ): Promise<{bytes: number; sha256: string}> {
   const hash = createHash('sha256')
   let bytes = 0
-  async function* all(): AsyncGenerator<Buffer> {
-    if (Buffer.isBuffer(head)) yield head
-    else yield* head
-    yield* createReadStream(bodyPath, {highWaterMark: 1024 * 1024}) as AsyncIterable<Buffer>
-  }
   const out = await open(path, 'w', 0o600)
   const flusher = writeBehind(() => out.fd)
+  const put = async (chunk: Buffer) => {
+    hash.update(chunk)
+    bytes += chunk.length
+    flusher.wrote(chunk.length)
+    await writeAll(out, chunk)
+  }
   try {
-    await pipeline(
-      all(),
-      async function* (src: AsyncIterable<Buffer>) {
-        try {
-          for await (const chunk of src) {
-            hash.update(chunk)
-            bytes += chunk.length
-            flusher.wrote(chunk.length)
-            yield chunk
-          }
-        } finally {
-          await flusher.settle()
-        }
-      },
-      fileSink(out),
-    )
+    if (Buffer.isBuffer(head)) await put(head)
+    else for await (const piece of head) await put(piece)
+    const body = await open(bodyPath, 'r')
+    let [filling, spare] = [Buffer.allocUnsafe(BODY_READ), Buffer.allocUnsafe(BODY_READ)]
+    let reading = body.read(filling, 0, BODY_READ, null)
+    try {
+      for (;;) {
+        const {bytesRead} = await reading
+        if (bytesRead === 0) break
+        const chunk = filling.subarray(0, bytesRead)
+        ;[filling, spare] = [spare, filling]
+        reading = body.read(filling, 0, BODY_READ, null)
+        await put(chunk)
+      }
+    } finally {
+      // a read still under way when a write failed: done before its file closes
+      await reading.catch(() => {})
+      await body.close()
+    }
   } finally {
+    await flusher.settle()
     await out.close()
   }
   return {bytes, sha256: hash.digest('hex')}

@@ -70,6 +70,12 @@ export async function compressIntoFile(
     onFile?: (chunk: Buffer) => Promise<void>
     onProgress?: (bytes: number) => void
     hash?: boolean
+    /**
+     * Whether `onFile` leaves this thread free (it only hands each chunk on, e.g. to a decompressor whose output a
+     * thread reads): the file's sha256 is then taken here from the chunks already read, not by a thread of its own
+     * reading the file once more. Otherwise (default) a thread hashes while `onFile`'s work keeps this one busy.
+     */
+    onFileLight?: boolean
   } = {},
 ): Promise<CompressedWrite> {
   const zip = run(command.program, command.args, handle.fd)
@@ -148,7 +154,7 @@ export async function compressIntoFile(
     feeding.catch(() => {})
     const hash = createHash('sha256')
     // the main thread busy with the read-back's consumer (a decompressor and the manifest): hash in a thread
-    const threaded = (hooks.hash ?? true) && hooks.onFile ? growingFileHash(path) : undefined
+    const threaded = (hooks.hash ?? true) && hooks.onFile && !hooks.onFileLight ? growingFileHash(path) : undefined
     threadedHash = threaded
     const hashing = (hooks.hash ?? true) && !threaded
     const reader = await open(path, 'r')

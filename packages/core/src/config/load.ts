@@ -2,6 +2,7 @@ import {existsSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import {resolve} from 'node:path'
 import {BkError, messageOf} from '../errors.js'
+import {yaml} from '../yaml.js'
 
 /** bk.yml: `core:` plus one section per plugin; each section maps long-flag names to values. */
 export type ConfigSections = Record<string, Record<string, unknown>>
@@ -31,9 +32,8 @@ export async function loadConfigFile(explicit?: string, cwd = process.cwd()): Pr
   }
   let data: unknown
   try {
-    // yaml (70 modules) loads only when there is a bk.yml to read, not with every command that imports core
-    const {parse} = await import('yaml')
-    data = parse(await readFile(file, 'utf8'))
+    // yaml loads only when there is a bk.yml to read, not with every command that imports core
+    data = yaml().parse(await readFile(file, 'utf8'))
   } catch (error) {
     throw new BkError(`${file}: not valid YAML: ${messageOf(error).split('\n')[0]}`, {code: 'ECONFIG'})
   }
