@@ -88,6 +88,21 @@ describe('CompactFiles', () => {
     expect(list.at(5001)).toEqual({path: 'after', size: 9, sha256: 'e'.repeat(64)})
   })
 
+  it('links to an entry kept aside (a lone surrogate) by its own path, not the one UTF-8 gives back', () => {
+    const list = new CompactFiles()
+    // both would come back from UTF-8 as 'lone-\ufffd'
+    list.add('lone-\ud800', 3, 'a'.repeat(64))
+    list.add('lone-\udfff', 4, 'b'.repeat(64))
+    list.add('plain', 5, 'c'.repeat(64))
+    expect(list.link('to-first', 'lone-\ud800')).toBe(true)
+    expect(list.link('to-second', 'lone-\udfff')).toBe(true)
+    expect(list.link('to-neither', 'lone-\ufffd')).toBe(false)
+    expect([...list].slice(3)).toEqual([
+      {path: 'to-first', size: 3, sha256: 'a'.repeat(64)},
+      {path: 'to-second', size: 4, sha256: 'b'.repeat(64)},
+    ])
+  })
+
   it('adds a hard link with its target’s size and digest, and nothing for an unknown target', () => {
     const list = compactOf(entries(3))
     const target = list.at(1)

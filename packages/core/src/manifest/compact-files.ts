@@ -69,7 +69,8 @@ export class CompactFiles {
   link(path: string, target: string): boolean {
     if (!this.byPath) {
       this.byPath = new Map()
-      for (let i = 0; i < this.length; i++) this.byPath.set(this.pathAt(i), i)
+      // an entry kept aside by its own path: its text would come back changed (a lone surrogate as U+FFFD)
+      for (let i = 0; i < this.length; i++) this.byPath.set(this.odd?.get(i)?.path ?? this.pathAt(i), i)
     }
     const known = this.byPath.get(target)
     if (known === undefined) return false
