@@ -30,10 +30,18 @@ export async function loadConfigFile(explicit?: string, cwd = process.cwd()): Pr
     if (explicit) throw new BkError(`config file ${explicit} does not exist`, {code: 'ECONFIG'})
     return {sections: {}}
   }
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    throw new BkError(`${file}: cannot be read (${messageOf(error)})`, {code: 'ECONFIG', cause: error})
+  }
+  // yaml loads only when there is a bk.yml to read, not with every command that imports core; outside the try: a
+  // module that does not load (a cut dist/vendor/yaml.cjs) is no fault of the file's YAML
+  const {parse} = yaml()
   let data: unknown
   try {
-    // yaml loads only when there is a bk.yml to read, not with every command that imports core
-    data = yaml().parse(await readFile(file, 'utf8'))
+    data = parse(text)
   } catch (error) {
     throw new BkError(`${file}: not valid YAML: ${messageOf(error).split('\n')[0]}`, {code: 'ECONFIG'})
   }
