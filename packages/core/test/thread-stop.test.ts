@@ -14,7 +14,7 @@ async function leftOpen(kind: string, rounds: number, ...args: string[]): Promis
   const {stdout} = await promisify(execFile)(process.execPath, [child, kind, String(rounds), ...args], {
     encoding: 'utf8',
     env: {...process.env, UV_THREADPOOL_SIZE: '2'},
-    timeout: 110_000,
+    timeout: 170_000,
   })
   return JSON.parse(stdout) as string[]
 }
@@ -28,5 +28,5 @@ describe('a thread stopped while it loads its modules leaves no descriptor open'
   for (const kind of ['extract', 'lane', 'hash'])
     it(kind, async () => {
       expect(await leftOpen(kind, 60)).toEqual([])
-    }, 120_000)
+    }, 180_000)
 })

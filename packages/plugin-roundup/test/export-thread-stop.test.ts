@@ -21,7 +21,7 @@ it("an export's thread closed at once leaves no descriptor open", async () => {
   const {stdout} = await promisify(execFile)(process.execPath, [child, 'export', '60', built, db], {
     encoding: 'utf8',
     env: {...process.env, UV_THREADPOOL_SIZE: '2'},
-    timeout: 110_000,
+    timeout: 170_000,
   })
   expect(JSON.parse(stdout)).toEqual([])
-}, 120_000)
+}, 180_000)

@@ -15,7 +15,7 @@ it("pump's threads closed after an early failure leave no descriptor open", asyn
   const {stdout} = await promisify(execFile)(process.execPath, [child, 'pump', '60', built], {
     encoding: 'utf8',
     env: {...process.env, UV_THREADPOOL_SIZE: '2'},
-    timeout: 110_000,
+    timeout: 170_000,
   })
   expect(JSON.parse(stdout)).toEqual([])
-}, 120_000)
+}, 180_000)
