@@ -3,6 +3,9 @@
  * synchronous calls, while the thread that started it goes on with its own work.
  */
 import {parentPort, workerData} from 'node:worker_threads'
+// loaded with the thread's own modules, before it is ready: a staged copy's syncTree imports it on first use (sync's
+// lookup), and a stop landing in that import left its module files' descriptors open (4 in 60 stops at once)
+import '../archive/native.js'
 import {messageOf} from '../errors.js'
 import {copyTree} from './copy.js'
 import type {ThreadCopyJob, ThreadCopyReply, ThreadCopyResult} from './copy-thread.js'
