@@ -3,6 +3,9 @@
  * synchronous calls, while the thread that started it goes on with its own work.
  */
 import {parentPort, workerData} from 'node:worker_threads'
+// loaded with the thread's own modules, before it is ready: a staged copy's syncTree imports it on first use (sync's
+// lookup), and a stop landing in that import left its module files' descriptors open (4 in 60 stops at once)
+import '../archive/native.js'
 import {messageOf} from '../errors.js'
 import {copyTree} from './copy.js'
 import type {ThreadCopyJob, ThreadCopyReply, ThreadCopyResult} from './copy-thread.js'
@@ -21,32 +24,39 @@ function foldersOf(paths: Iterable<string>): Set<string> {
   return folders
 }
 
-try {
-  const options = {
-    stage: job.stage,
-    preserveOwners: job.preserveOwners,
-    hardlinkFrom: job.hardlinkFrom,
-    laneThreads: job.laneThreads,
+/** The copy and its answer. */
+async function copy(): Promise<void> {
+  try {
+    const options = {
+      stage: job.stage,
+      preserveOwners: job.preserveOwners,
+      hardlinkFrom: job.hardlinkFrom,
+      laneThreads: job.laneThreads,
+    }
+    let result: ThreadCopyResult
+    if (job.only) {
+      const files = new Set(job.only)
+      const folders = foldersOf(files)
+      const copied = new Set<string>()
+      const tree = await copyTree(job.src, job.dest, {
+        ...options,
+        skip: (path, st) =>
+          st.isDirectory() ? !folders.has(path) : !(st.isFile() && st.nlink === 1 && files.has(path)),
+        onFile: (path) => {
+          copied.add(path)
+        },
+      })
+      result = {...tree, missed: copied.size === files.size ? [] : [...files].filter((path) => !copied.has(path))}
+    } else {
+      result = {...(await copyTree(job.src, job.dest, options)), missed: []}
+    }
+    reply({result})
+  } catch (error) {
+    // copyTree wraps a system call's failure in a BkError; the errno code is its cause's
+    const code = (error as {cause?: {code?: unknown}} | undefined)?.cause?.code
+    reply({error: messageOf(error), ...(typeof code === 'string' ? {code} : {})})
   }
-  let result: ThreadCopyResult
-  if (job.only) {
-    const files = new Set(job.only)
-    const folders = foldersOf(files)
-    const copied = new Set<string>()
-    const tree = await copyTree(job.src, job.dest, {
-      ...options,
-      skip: (path, st) => (st.isDirectory() ? !folders.has(path) : !(st.isFile() && st.nlink === 1 && files.has(path))),
-      onFile: (path) => {
-        copied.add(path)
-      },
-    })
-    result = {...tree, missed: copied.size === files.size ? [] : [...files].filter((path) => !copied.has(path))}
-  } else {
-    result = {...(await copyTree(job.src, job.dest, options)), missed: []}
-  }
-  reply({result})
-} catch (error) {
-  // copyTree wraps a system call's failure in a BkError; the errno code is its cause's
-  const code = (error as {cause?: {code?: unknown}} | undefined)?.cause?.code
-  reply({error: messageOf(error), ...(typeof code === 'string' ? {code} : {})})
 }
+
+// not awaited here: the thread's top level ends once its modules are loaded (its start's ready), the copy goes on
+void copy()
