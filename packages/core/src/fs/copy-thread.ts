@@ -48,7 +48,20 @@ export interface ThreadCopy {
 export interface ThreadCopyJob extends ThreadCopyOptions {
   src: string
   dest: string
+  /** Set to 1 by stop(): the copy fails at its next entry (STOPPED_BY_CALLER). */
+  stop: SharedArrayBuffer
 }
+
+/** The thread's error message of a copy ended by stop(). */
+export const STOPPED_BY_CALLER = 'stopped by its caller'
+
+/**
+ * How long stop() waits for the copy to end by itself (it does at its next entry) before the thread is terminated:
+ * Node 20 may abort the whole process when a thread is terminated in the middle of an fs.promises call (`RealPath:
+ * Assertion (req_wrap_async) != nullptr`, 1 in 180 stops at once), so termination is the last resort for a copy
+ * stuck in one call.
+ */
+const STOP_GRACE_MS = 10_000
 
 /** The thread's answer; a failure's `code` is its cause's errno code (ENOSPC, EACCES, …). */
 export type ThreadCopyReply = {result: ThreadCopyResult} | {error: string; code?: string}
@@ -72,7 +85,8 @@ const THREAD = import.meta.url.endsWith('.ts')
  * `done`. The thread ends when its copy does (it keeps the process alive only until then).
  */
 export function copyTreeInThread(src: string, dest: string, options: ThreadCopyOptions = {}): ThreadCopy {
-  const job: ThreadCopyJob = {src, dest, ...options}
+  const stopFlag = new SharedArrayBuffer(4)
+  const job: ThreadCopyJob = {src, dest, ...options, stop: stopFlag}
   const thread = startThread(THREAD, {workerData: job, resourceLimits: LIMITS})
   const worker = thread.worker
   let stopped = false
@@ -88,9 +102,10 @@ export function copyTreeInThread(src: string, dest: string, options: ThreadCopyO
     // settled on exit, so that an awaited copy is one whose thread is gone
     worker.once('exit', (code) => {
       if (reply && 'result' in reply) resolve(reply.result)
+      else if (stopped && (!reply || reply.error === STOPPED_BY_CALLER))
+        reject(new BkError(`copying ${src} to ${dest} was stopped`))
       else if (reply)
         reject(new BkError(reply.error, {cause: reply.code ? errnoError(reply.error, reply.code) : undefined}))
-      else if (stopped) reject(new BkError(`copying ${src} to ${dest} was stopped`))
       else reject(new BkError(`copying ${src} to ${dest} failed: ${crash?.message ?? `thread exit ${code}`}`))
     })
   })
@@ -99,7 +114,18 @@ export function copyTreeInThread(src: string, dest: string, options: ThreadCopyO
     done,
     async stop() {
       stopped = true
-      await thread.stop()
+      // the copy ends itself at its next entry, its thread then exits; terminated only if it does not in time
+      Atomics.store(new Int32Array(stopFlag), 0, 1)
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), STOP_GRACE_MS)
+      })
+      const ended = done.then(
+        () => false,
+        () => false,
+      )
+      if (await Promise.race([ended, late])) await thread.stop()
+      clearTimeout(timer)
       await done.catch(() => {})
     },
   }
