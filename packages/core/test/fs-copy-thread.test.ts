@@ -174,4 +174,30 @@ describe('copyTreeInThread', () => {
     await expect(copy.done).rejects.toThrow(/was stopped/)
     expect(existsSync(join(dir, 'dest'))).toBe(false)
   })
+
+  it('stop() at any point of a copy: stopped, or done whole; a stopped staged copy leaves nothing', async () => {
+    const dir = tempDir()
+    const src = join(dir, 'src')
+    mkdirSync(src)
+    for (let i = 0; i < 3000; i++) writeFileSync(join(src, `f${i}`), String(i))
+    for (let delay = 0; delay < 200; delay += 10) {
+      const dest = join(dir, `dest${delay}`)
+      const copy = copyTreeInThread(src, dest)
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      await copy.stop()
+      const outcome = await copy.done.then(
+        (r) => r.files,
+        (e: Error) => e.message,
+      )
+      if (typeof outcome === 'number') {
+        expect(outcome).toBe(3000)
+        expect(treeOf(dest)).toEqual(treeOf(src))
+      } else {
+        expect(outcome).toBe(`copying ${src} to ${dest} was stopped`)
+        expect(existsSync(dest)).toBe(false)
+      }
+    }
+    // nothing of a stage left beside the copies
+    expect(readdirSync(dir).filter((n) => !n.startsWith('dest') && n !== 'src')).toEqual([])
+  })
 })

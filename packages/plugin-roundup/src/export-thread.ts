@@ -5,9 +5,9 @@
  * on two cores. The main thread writes none of them while a thread can: its heap (which, unlike a thread's, nothing
  * bk's bin can portably pass would cap) then holds no rows and lines (when it wrote parts, it grew to 56 MiB).
  */
-import {Worker} from 'node:worker_threads'
+import type {Worker} from 'node:worker_threads'
 import {BkError} from '@bkcli/core/errors'
-import {threadExecArgv} from '@bkcli/core/fs'
+import {type StartedThread, startThread} from '@bkcli/core/fs'
 import type {PartJob, PartResult} from './export.js'
 import {openSqlite, type SqlConn} from './tracker-db.js'
 
@@ -66,6 +66,7 @@ type Part = {at: number; job: PartJob}
  * thread writes every part.
  */
 export class ExportThread {
+  private readonly thread: StartedThread
   private readonly worker: Worker
   private take: (() => Part | undefined) | undefined
   private record: ((part: Part, result: PartResult) => void) | undefined
@@ -85,7 +86,8 @@ export class ExportThread {
     path: string,
     private readonly probe: SnapshotProbe,
   ) {
-    this.worker = new Worker(THREAD, {workerData: {path}, resourceLimits: LIMITS, execArgv: threadExecArgv()})
+    this.thread = startThread(THREAD, {workerData: {path}, resourceLimits: LIMITS})
+    this.worker = this.thread.worker
     this.worker.on('message', (m: WorkerReply) => this.onMessage(m))
     this.worker.on('error', (error) => this.fail(new BkError(`the export's second thread failed: ${error.message}`)))
     this.worker.on('exit', (code) => {
@@ -135,7 +137,8 @@ export class ExportThread {
   async close(): Promise<void> {
     this.usable = false
     this.settle?.()
-    if (!this.exited) await this.worker.terminate()
+    // (once its modules are loaded: a thread terminated while it starts may leave a module file's descriptor open)
+    if (!this.exited) await this.thread.stop()
   }
 
   private fail(error: Error): void {

@@ -12,8 +12,8 @@
 // 6-9 % more CPU (paired, loaded 2-core VM; within noise when it is saturated), so a restore offloads it only for
 // large files.
 import {createHash, type Hash} from 'node:crypto'
-import {Worker} from 'node:worker_threads'
-import {threadExecArgv} from '@bkcli/core/fs'
+import type {Worker} from 'node:worker_threads'
+import {type StartedThread, startThread} from '@bkcli/core/fs'
 
 /**
  * Bytes per buffer, and buffers in flight (read ahead, being hashed, being written). 1 MiB, not 4: each fresh page a
@@ -126,12 +126,14 @@ const HASH_WORKER = import.meta.url.endsWith('.ts')
 
 /** One digest computed by a worker thread over ranges of a SharedArrayBuffer, in the order they are given. */
 class HashWorker {
+  private readonly thread: StartedThread
   private readonly worker: Worker
   private readonly waiting: {resolve: (m: {digest?: string}) => void; reject: (e: Error) => void}[] = []
   private failure: Error | undefined
 
   constructor(shared: SharedArrayBuffer, algorithm: string) {
-    this.worker = new Worker(HASH_WORKER, {workerData: {shared, algorithm}, execArgv: threadExecArgv()})
+    this.thread = startThread(HASH_WORKER, {workerData: {shared, algorithm}})
+    this.worker = this.thread.worker
     this.worker.on('message', (m: {digest?: string}) => this.waiting.shift()?.resolve(m))
     const fail = (e: Error) => {
       this.failure ??= e
@@ -160,6 +162,7 @@ class HashWorker {
 
   async close(): Promise<void> {
     this.failure ??= new Error('closed')
-    await this.worker.terminate()
+    // (once its modules are loaded: a thread terminated while it starts may leave a module file's descriptor open)
+    await this.thread.stop()
   }
 }

@@ -11,10 +11,9 @@ export const STOP = 1
 /** A regular file (path, size, sha256) or a hard link (path, target), in the order of the tar stream. */
 export type MemberRecord = [string, number, string] | [string, string]
 
-/** The thread's messages: ready; the FIFO open; members (in batches); then done, or the error that ended it. */
+/** The thread's messages: the FIFO open; members (in batches); then done, or the error that ended it. */
 export type ThreadReply =
   /** its modules loaded (posted first, once): a thread terminated before leaves a module file's descriptor open */
-  | {ready: true}
   | {opened: true}
   | {members: MemberRecord[]}
   | {done: true}

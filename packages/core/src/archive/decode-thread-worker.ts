@@ -95,5 +95,3 @@ async function decode(fifo: string): Promise<void> {
 parentPort?.once('message', (m: {fifo: string}) => {
   decode(m.fifo).catch((error: unknown) => reply(errorReply(error)))
 })
-// every module loaded (this runs after them): the thread may now be terminated without a file left open
-reply({ready: true})

@@ -9,9 +9,8 @@
  */
 import {closeSync} from 'node:fs'
 import {open} from 'node:fs/promises'
-import {Worker} from 'node:worker_threads'
-import {threadExecArgv} from '../fs/copy-thread.js'
 import {makeFifos, makeFifosLater, openBoth, removeFifo as unlinkFifo, wakePath} from '../fs/fifo.js'
+import {startThread} from '../fs/start-thread.js'
 import {type TarMembersReadElsewhere, tarMembers} from '../manifest/tar-members.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {CANCELLED, IDLE, OPENING, STOP, type ThreadReply} from './decode-thread-protocol.js'
@@ -97,22 +96,13 @@ export function membersThread(): MembersThread {
   const shared = new SharedArrayBuffer(8)
   const state = new Int32Array(shared)
   const wake = wakeFor(state)
-  const worker = new Worker(THREAD, {workerData: {state: shared}, execArgv: threadExecArgv()})
+  // stopped once its modules are loaded (startThread): a thread terminated while it starts may leave a module
+  // file's descriptor open
+  const thread = startThread(THREAD, {workerData: {state: shared}})
+  const worker = thread.worker
   worker.unref()
-  // a thread terminated while it starts, even once 'online', may leave open a descriptor of a module file it was
-  // reading (for good: seen with a busy thread pool): stopped once it said all its modules are loaded, or died
-  const running = new Promise<void>((resolve) => {
-    worker.on('message', (m: ThreadReply) => {
-      if ('ready' in m) resolve()
-    })
-    worker.once('exit', () => resolve())
-  })
   /** Ends the thread once it is ready (kept referenced meanwhile: the caller's error is still to be told). */
-  const end = async () => {
-    worker.ref()
-    await running
-    await worker.terminate()
-  }
+  const end = () => thread.stop()
   let gone: Error | undefined
   let onReply: ((m: ThreadReply) => void) | undefined
   let onGone: ((error: Error) => void) | undefined

@@ -12,9 +12,8 @@
  */
 import type {FileHandle} from 'node:fs/promises'
 import {join} from 'node:path'
-import {Worker} from 'node:worker_threads'
-import {threadExecArgv} from '../fs/copy-thread.js'
 import {closeAll, type FifoEnds, makeFifos, openEnds, removeFifo, wake as wakeUp} from '../fs/fifo.js'
+import {type StartedThread, startThread} from '../fs/start-thread.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {UnsafeEntry} from './entry-check.js'
 import {type CrossedError, type ExtractJob, type ExtractReply, STOP} from './extract-thread-protocol.js'
@@ -87,7 +86,7 @@ export async function gnuUnpackInThread(
   let wake: number | undefined = decoded.wake
   const shared = new SharedArrayBuffer(4)
   const state = new Int32Array(shared)
-  let worker: Worker | undefined
+  let started: StartedThread | undefined
   let decoding: Awaited<ReturnType<typeof startDecoder>> | undefined
   let gnu: ReturnType<typeof startGnuExtract> | undefined
   /**
@@ -109,8 +108,8 @@ export async function gnuUnpackInThread(
   const unregister = onInterrupt(stop)
   let failed = true
   try {
-    worker = new Worker(THREAD, {workerData: {state: shared}, execArgv: threadExecArgv()})
-    const thread = worker
+    started = startThread(THREAD, {workerData: {state: shared}})
+    const thread = started.worker
     let last = 0
     const answer = new Promise<Extract<ExtractReply, {done: unknown}>['done']>((resolve, reject) => {
       thread.on('message', (m: ExtractReply) => {
@@ -154,8 +153,9 @@ export async function gnuUnpackInThread(
     return result
   } finally {
     if (failed) stop()
-    // the thread's reads and writes have ended (or end now): then its descriptors can close
-    await worker?.terminate()
+    // the thread's reads and writes have ended (or end now): then its descriptors can close (stopped once its
+    // modules are loaded: a thread terminated while it starts may leave a module file's descriptor open)
+    await started?.stop()
     closeWake()
     closeAll(open)
     if (failed) await gnu?.kill()

@@ -92,20 +92,50 @@ function writeSize(header: Buffer, size: number): void {
   }
 }
 
-function sums(header: Buffer): {unsigned: number; signed: number} {
-  let unsigned = 0
-  let signed = 0
+/** The header's checksum as tar computes it: every byte unsigned, the checksum field taken as 8 spaces. */
+function unsignedSum(header: Buffer): number {
+  let sum = 8 * 0x20
+  for (let i = 0; i < 148; i++) sum += header[i]!
+  for (let i = 156; i < BLOCK; i++) sum += header[i]!
+  return sum
+}
+
+/** The same with every byte signed (what some old tars wrote): only asked for when the unsigned sum does not match. */
+function signedSum(header: Buffer): number {
+  let sum = 0
   for (let i = 0; i < BLOCK; i++) {
     const b = i >= 148 && i < 156 ? 0x20 : header[i]!
-    unsigned += b
-    signed += b > 127 ? b - 256 : b
+    sum += b > 127 ? b - 256 : b
   }
-  return {unsigned, signed}
+  return sum
 }
 
 function writeChecksum(header: Buffer): void {
-  const {unsigned} = sums(header)
-  header.write(`${unsigned.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1')
+  header.write(`${unsignedSum(header).toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1')
+}
+
+/** True when `len` bytes at `off` are all octal digits. */
+function octalDigits(buf: Buffer, off: number, len: number): boolean {
+  for (let i = off; i < off + len; i++) if (buf[i]! < 0x30 || buf[i]! > 0x37) return false
+  return true
+}
+
+/**
+ * True when the size and checksum fields hold already what writeSize and writeChecksum would write (`size` as 11 octal
+ * digits and a NUL; the checksum, `sum`, as 6 octal digits, a NUL and a space: GNU tar's own spelling), so the header
+ * can be passed on as it is, byte for byte the same as rewritten.
+ */
+function canonical(header: Buffer, size: number, recordedSize: number, sum: number, recordedSum: number): boolean {
+  return (
+    size === recordedSize &&
+    sum === recordedSum &&
+    size < 8 ** 11 &&
+    header[135] === 0 &&
+    octalDigits(header, 124, 11) &&
+    header[154] === 0 &&
+    header[155] === 0x20 &&
+    octalDigits(header, 148, 6)
+  )
 }
 
 function corrupt(message: string): Error {
@@ -235,8 +265,9 @@ export class TarFramer {
     if (entry && this.passBody) this.onEntryDone?.(entry)
   }
 
+  /** `block`: the header as read, a piece of the caller's chunk or this.head (reused for the next header). */
   private header(block: Buffer, out: Buffer[]): void {
-    const {unsigned, signed} = sums(block)
+    const unsigned = unsignedSum(block)
     if (unsigned === 8 * 0x20 && block.every((b) => b === 0)) {
       if (this.held.length > 0) throw corrupt('a zero block after an extended header')
       this.zeroBlocks++
@@ -246,14 +277,16 @@ export class TarFramer {
     }
     if (this.zeroBlocks > 0) throw new NativeFallback('entries after a lone zero block')
     const recorded = numField(block, 148, 8)
-    if (recorded === undefined || (recorded !== unsigned && recorded !== signed))
+    if (recorded === undefined || (recorded !== unsigned && recorded !== signedSum(block)))
       throw corrupt('invalid entry: checksum failure')
-    const header = Buffer.from(block)
-    const flag = String.fromCharCode(header[156]!)
-    let size = numField(header, 124, 12)
-    if (size === undefined) throw corrupt('invalid entry: bad size field')
+    const flag = String.fromCharCode(block[156]!)
+    const recordedSize = numField(block, 124, 12)
+    if (recordedSize === undefined) throw corrupt('invalid entry: bad size field')
+    let size = recordedSize
     if (flag === 'L' || flag === 'K' || flag === 'x') {
       if (size > MAX_META) throw new NativeFallback('an oversized extended header')
+      // held until its entry's header comes, maybe after the caller's chunk was reused: a copy
+      const header = Buffer.from(block)
       writeSize(header, size)
       writeChecksum(header)
       this.held.push(header)
@@ -267,7 +300,7 @@ export class TarFramer {
     // an entry's mode, owner or time GNU tar would not read (an error failing the whole extract, or a blank mode taken as 0);
     // node-tar reads them leniently
     for (const [off, len] of NUMERIC)
-      if (header[off] !== 0xff && numField(header, off, len) === undefined)
+      if (block[off] !== 0xff && numField(block, off, len) === undefined)
         throw new NativeFallback('a malformed numeric field')
     const pax = this.pax
     let path: string
@@ -288,16 +321,16 @@ export class TarFramer {
     if (paxPath !== undefined) path = text(paxPath)
     else if (this.longName !== undefined) path = this.longName
     else {
-      const name = cField(header, 0, 100)
-      const prefix = cField(header, 345, 155)
-      const posix = header.toString('latin1', 257, 263) === 'ustar\0'
+      const name = cField(block, 0, 100)
+      const prefix = cField(block, 345, 155)
+      const posix = block.toString('latin1', 257, 263) === 'ustar\0'
       path = posix && prefix.length > 0 ? `${text(prefix)}/${text(name)}` : text(name)
     }
     const paxLink = pax?.get('linkpath')
     if (paxLink !== undefined && this.longLink !== undefined) throw new NativeFallback('a long link name twice')
     if (paxLink !== undefined) linkpath = text(paxLink)
     else if (this.longLink !== undefined) linkpath = this.longLink
-    else linkpath = text(cField(header, 157, 100))
+    else linkpath = text(cField(block, 157, 100))
     if (path === '') throw corrupt('invalid entry: path is required')
     if (!FILE_TYPES.has(type) && size !== 0) throw new NativeFallback(`a ${type} entry with data`)
     if (FILE_TYPES.has(type) && path.endsWith('/')) throw new NativeFallback('a file entry named like a folder')
@@ -305,8 +338,14 @@ export class TarFramer {
     // 'f/' a hard link's target
     if (type !== 'Directory' && /\/\.\/*$/.test(path)) throw new NativeFallback("a name ending in '/.'")
     if (type === 'Link' && /\/\.?\/*$/.test(linkpath)) throw new NativeFallback("a link target ending in '/' or '/.'")
-    writeSize(header, size)
-    writeChecksum(header)
+    // passed on as read when its fields are canonical already (GNU tar's own archives: every header); else a copy
+    // rewritten. this.head is filled again by the next header: never passed on itself.
+    let header = block
+    if (!canonical(block, size, recordedSize, unsigned, recorded)) {
+      header = Buffer.from(block)
+      writeSize(header, size)
+      writeChecksum(header)
+    } else if (block === this.head) header = Buffer.from(block)
     const entry: FramedEntry = {path, type, size}
     if (type === 'Link' || type === 'SymbolicLink') entry.linkpath = linkpath
     const held = this.held

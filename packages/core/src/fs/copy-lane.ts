@@ -5,9 +5,8 @@
  * cores, and no file takes a thread-pool round trip: libuv's copyFile cost ~12 syscalls and two thread hand-offs a
  * file, twice the CPU of these seven calls (measured: 20k blobs, 4.4 → 2.9 s of CPU).
  */
-import {Worker} from 'node:worker_threads'
 import type {DirMeta} from './copy-small.js'
-import {threadExecArgv} from './copy-thread.js'
+import {startThread} from './start-thread.js'
 
 /**
  * The thread's script, beside this module once built (dist/fs/); run from the sources (tests), the built one.
@@ -51,10 +50,10 @@ const LIMITS = {maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4}
 
 /** Starts the lane's `threads` threads (buffers of `small` bytes: larger files are not sent to them). */
 export function copyLane(small: number, slowMs: number, threads: number): CopyLane {
-  const workers = Array.from(
-    {length: Math.max(1, threads)},
-    () => new Worker(LANE_THREAD, {workerData: {small, slowMs}, resourceLimits: LIMITS, execArgv: threadExecArgv()}),
+  const started = Array.from({length: Math.max(1, threads)}, () =>
+    startThread(LANE_THREAD, {workerData: {small, slowMs}, resourceLimits: LIMITS}),
   )
+  const workers = started.map((t) => t.worker)
   // each thread's batches not yet answered: a batch goes to the least busy
   const busy = workers.map(() => 0)
   let nextId = 0
@@ -96,7 +95,7 @@ export function copyLane(small: number, slowMs: number, threads: number): CopyLa
     },
     async close() {
       failure ??= new Error('the copy thread is closed')
-      await Promise.all(workers.map((w) => w.terminate()))
+      await Promise.all(started.map((t) => t.stop()))
     },
   }
 }

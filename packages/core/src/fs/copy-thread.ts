@@ -3,9 +3,9 @@
  * another core instead of taking turns with the caller's work on the main thread (rows read and written, a
  * database's pages, hashes). Whoever copies a tree while doing something else with the CPU uses this.
  */
-import {Worker} from 'node:worker_threads'
 import {BkError} from '../errors.js'
 import type {CopyTreeResult} from './copy.js'
+import {startThread} from './start-thread.js'
 
 /** What the thread's copyTree is given (structured-cloned to it: no callbacks). */
 export interface ThreadCopyOptions {
@@ -48,7 +48,20 @@ export interface ThreadCopy {
 export interface ThreadCopyJob extends ThreadCopyOptions {
   src: string
   dest: string
+  /** Set to 1 by stop(): the copy fails at its next entry (STOPPED_BY_CALLER). */
+  stop: SharedArrayBuffer
 }
+
+/** The thread's error message of a copy ended by stop(). */
+export const STOPPED_BY_CALLER = 'stopped by its caller'
+
+/**
+ * How long stop() waits for the copy to end by itself (it does at its next entry) before the thread is terminated:
+ * Node 20 may abort the whole process when a thread is terminated in the middle of an fs.promises call (`RealPath:
+ * Assertion (req_wrap_async) != nullptr`, 1 in 180 stops at once), so termination is the last resort for a copy
+ * stuck in one call.
+ */
+const STOP_GRACE_MS = 10_000
 
 /** The thread's answer; a failure's `code` is its cause's errno code (ENOSPC, EACCES, …). */
 export type ThreadCopyReply = {result: ThreadCopyResult} | {error: string; code?: string}
@@ -68,56 +81,14 @@ const THREAD = import.meta.url.endsWith('.ts')
   : new URL('./copy-thread-worker.js', import.meta.url)
 
 /**
- * A worker thread's Node options (`execArgv`): the process's own, inherited (undefined), which also carries V8's and
- * other process-wide options (`node --trace-gc`, `--max-semi-space-size`: a list naming them is refused, "invalid
- * execArgv flags"). Only a process started with `--input-type` (`node --input-type=module -e`) gets its options
- * without it: a thread given it, inherited too, refuses to start, as the option is for a string's code only (and a
- * thread whose code is a string reads it as a module). That list also leaves out what a thread refuses (V8's options:
- * they apply to the whole process anyway), found once.
- */
-export function threadExecArgv(): string[] | undefined {
-  if (!process.execArgv.some((arg) => arg === '--input-type' || arg.startsWith('--input-type='))) return undefined
-  if (accepted) return [...accepted]
-  const argv: string[] = []
-  for (let i = 0; i < process.execArgv.length; i++) {
-    const arg = process.execArgv[i] as string
-    if (arg === '--input-type') i++
-    else if (!arg.startsWith('--input-type=')) argv.push(arg)
-  }
-  accepted = acceptedByThreads(argv)
-  return [...accepted]
-}
-
-/** threadExecArgv's list, once found. */
-let accepted: string[] | undefined
-
-/**
- * `argv` less the options a thread refuses: a Worker given them throws at once, naming them
- * (ERR_WORKER_INVALID_EXEC_ARGV); given none, an empty thread started and ended at once (once per process).
- */
-function acceptedByThreads(argv: string[]): string[] {
-  try {
-    const probe = new Worker('', {eval: true, execArgv: argv})
-    probe.unref()
-    void probe.terminate()
-    return argv
-  } catch (error) {
-    const named = /invalid execArgv flags: (.*)$/s.exec((error as Error).message)?.[1]
-    if ((error as NodeJS.ErrnoException).code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || named === undefined) return []
-    const refused = new Set(named.split(', '))
-    const kept = argv.filter((arg) => !refused.has(arg))
-    // what is kept must start a thread: else none of the options
-    return kept.length < argv.length ? acceptedByThreads(kept) : []
-  }
-}
-
-/**
  * Copies `src` to `dest` as copyTree does, in a worker thread started at once; the caller goes on and awaits
  * `done`. The thread ends when its copy does (it keeps the process alive only until then).
  */
 export function copyTreeInThread(src: string, dest: string, options: ThreadCopyOptions = {}): ThreadCopy {
-  const job: ThreadCopyJob = {src, dest, ...options}
-  const worker = new Worker(THREAD, {workerData: job, resourceLimits: LIMITS, execArgv: threadExecArgv()})
+  const stopFlag = new SharedArrayBuffer(4)
+  const job: ThreadCopyJob = {src, dest, ...options, stop: stopFlag}
+  const thread = startThread(THREAD, {workerData: job, resourceLimits: LIMITS})
+  const worker = thread.worker
   let stopped = false
   const done = new Promise<ThreadCopyResult>((resolve, reject) => {
     let reply: ThreadCopyReply | undefined
@@ -131,9 +102,10 @@ export function copyTreeInThread(src: string, dest: string, options: ThreadCopyO
     // settled on exit, so that an awaited copy is one whose thread is gone
     worker.once('exit', (code) => {
       if (reply && 'result' in reply) resolve(reply.result)
+      else if (stopped && (!reply || reply.error === STOPPED_BY_CALLER))
+        reject(new BkError(`copying ${src} to ${dest} was stopped`))
       else if (reply)
         reject(new BkError(reply.error, {cause: reply.code ? errnoError(reply.error, reply.code) : undefined}))
-      else if (stopped) reject(new BkError(`copying ${src} to ${dest} was stopped`))
       else reject(new BkError(`copying ${src} to ${dest} failed: ${crash?.message ?? `thread exit ${code}`}`))
     })
   })
@@ -142,7 +114,18 @@ export function copyTreeInThread(src: string, dest: string, options: ThreadCopyO
     done,
     async stop() {
       stopped = true
-      await worker.terminate()
+      // the copy ends itself at its next entry, its thread then exits; terminated only if it does not in time
+      Atomics.store(new Int32Array(stopFlag), 0, 1)
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), STOP_GRACE_MS)
+      })
+      const ended = done.then(
+        () => false,
+        () => false,
+      )
+      if (await Promise.race([ended, late])) await thread.stop()
+      clearTimeout(timer)
       await done.catch(() => {})
     },
   }

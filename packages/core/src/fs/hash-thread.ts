@@ -1,5 +1,4 @@
-import {Worker} from 'node:worker_threads'
-import {threadExecArgv} from './copy-thread.js'
+import {type StartedThread, startThread} from './start-thread.js'
 
 /** Bytes per read (from the page cache, mostly: a file just written, or one being written). */
 const READ = 2 * 1024 * 1024
@@ -81,9 +80,10 @@ function startHasher(): FileHasher & {growing(path: string, state: SharedArrayBu
     for (const p of pending.values()) p.reject(error)
     pending.clear()
   }
-  const start = (): Worker => {
+  const start = (): StartedThread => {
     // (its code is CommonJS: a process's --input-type=module left out)
-    const w = new Worker(HASH_THREAD, {eval: true, execArgv: threadExecArgv()})
+    const thread = startThread(HASH_THREAD, {eval: true})
+    const w = thread.worker
     w.unref()
     w.on('message', (m: {id: number; bytes: number; sha256: string} | {id: number; error: string; code?: string}) => {
       const p = pending.get(m.id)
@@ -95,25 +95,25 @@ function startHasher(): FileHasher & {growing(path: string, state: SharedArrayBu
     })
     w.on('error', (error) => failAll(error))
     w.on('exit', () => failAll(new Error('the hashing thread stopped')))
-    return w
+    return thread
   }
-  let worker: Worker | undefined = start()
+  let thread: StartedThread | undefined = start()
   const send = (path: string, growing?: SharedArrayBuffer): Promise<FileDigest> => {
-    if (failure || !worker) return Promise.reject(failure)
+    if (failure || !thread) return Promise.reject(failure)
     const id = nextId++
     const digest = new Promise<FileDigest>((resolve, reject) => pending.set(id, {resolve, reject}))
-    worker.ref()
-    worker.postMessage({id, path, growing})
+    thread.worker.ref()
+    thread.worker.postMessage({id, path, growing})
     return digest
   }
   return {
     sha256: (path) => send(path),
     growing: (path, state) => send(path, state),
     async close() {
-      const w = worker
-      worker = undefined
+      const t = thread
+      thread = undefined
       failure ??= new Error('the hasher is closed')
-      if (w) await w.terminate()
+      if (t) await t.stop()
       failAll(failure)
     },
   }
