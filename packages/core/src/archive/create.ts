@@ -582,9 +582,13 @@ async function decodeCheckFor(
   }
 }
 
-/** The decode check's verdict on the whole file: a refusal is ECORRUPT (nothing is kept). */
+/**
+ * The decode check's verdict on the whole file: a refusal is ECORRUPT (nothing is kept). The decode thread's own
+ * death (ETHREAD: e.g. it could not start) says nothing about the file: it fails the write as itself.
+ */
 async function checked(verdict: Promise<void>, options: CreateArchiveOptions): Promise<void> {
   await verdict.catch((error) => {
+    if ((error as NodeJS.ErrnoException)?.code === 'ETHREAD') throw error
     throw new BkError(
       `${options.file} does not read back as it was written (${messageOf(error)}); nothing was kept, run it again`,
       {cause: error, code: 'ECORRUPT'},

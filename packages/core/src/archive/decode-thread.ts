@@ -22,6 +22,9 @@ const THREAD = import.meta.url.endsWith('.ts')
   ? new URL('../../dist/archive/decode-thread-worker.js', import.meta.url)
   : new URL('./decode-thread-worker.js', import.meta.url)
 
+/** The `code` of decode's / alongside's error when the thread itself died (it could not start, …). */
+export const THREAD_GONE = 'ETHREAD'
+
 /** The FIFO of a file's read-back: a name under the file's own (a temp's), which the partial-file sweep removes. */
 export const fifoOf = (path: string) => `${path}-decoded`
 
@@ -196,7 +199,12 @@ export function membersThread(): MembersThread {
         // the decoder is gone (its end of the FIFO closed), ours closes once the thread opened it: the thread
         // reads to the end and answers
         await finished
-        if (threadGone) throw threadGone
+        // (the thread's own failure, which says nothing about the archive: not a decode check's refusal)
+        if (threadGone)
+          throw Object.assign(new Error(`the decode thread failed: ${threadGone.message}`), {
+            code: THREAD_GONE,
+            cause: threadGone,
+          })
         if (refused) throw refused
         if (threadRefusal !== undefined) throw threadRefusal
         sink.read(endRefusal)
