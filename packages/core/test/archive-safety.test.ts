@@ -439,3 +439,47 @@ describe('zstd missing from PATH', () => {
     expect(names(dir)).toEqual(['a', 'real.tar.zst'])
   })
 })
+
+describe('names with a NUL byte (node-tar keeps what follows a NUL and a newline)', () => {
+  /** A ustar header with `name` and `link` written as given (NULs included). */
+  function header(name: string, type: string, link: string): Buffer {
+    const h = Buffer.alloc(512)
+    h.write(name, 0, 'latin1')
+    h.write('0000644\0', 100)
+    h.write('0000000\0', 108)
+    h.write('0000000\0', 116)
+    h.write('00000000000\0', 124)
+    h.write('14500000000\0', 136)
+    h.write(type, 156)
+    h.write(link, 157, 'latin1')
+    h.write('ustar\u000000', 257, 'latin1')
+    h.fill(0x20, 148, 156)
+    let sum = 0
+    for (const b of h) sum += b
+    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1')
+    return h
+  }
+
+  it('are refused (the engine writing them threw out of its file calls: the process died)', async () => {
+    const archives: Record<string, Buffer[]> = {
+      name: [header('f\0\n\0', '0', '')],
+      symlink: [header('s', '2', 'a\0\n\0')],
+      hardlink: [header('f', '0', ''), header('h', '1', 'f\0\n\0')],
+    }
+    for (const [kind, headers] of Object.entries(archives)) {
+      const {box, target} = sandbox()
+      const file = join(box, 'x.tar')
+      writeFileSync(file, Buffer.concat([...headers, Buffer.alloc(1024)]))
+      process.env.BK_ARCHIVE_ENGINE = 'node'
+      try {
+        const error = await rejection(extractArchive({file, target}))
+        expect(error, kind).toMatchObject({code: 'EUNSAFE'})
+        expect(String(error), kind).toMatch(/NUL byte/)
+      } finally {
+        delete process.env.BK_ARCHIVE_ENGINE
+      }
+      expect(names(box), kind).toEqual(['area', 'outside', 'x.tar'])
+      expect(names(join(box, 'area')), kind).toEqual([])
+    }
+  })
+})

@@ -86,4 +86,32 @@ describe('startThread', () => {
     })
     expect(out.trim()).toBe('file eval')
   })
+  it('two copies of this module in one process (a plugin with its own core): each ready is its own thread', () => {
+    // the first thread's top level waits until told; the second's boots at once. Its ready signal must not settle
+    // the first's ready (both copies number their channels from 0 in the same thread).
+    const slow = script(
+      "import {workerData} from 'node:worker_threads'\nconst gate = new Int32Array(workerData)\nwhile (Atomics.load(gate, 0) === 0) await new Promise((resolve) => setTimeout(resolve, 5))\n",
+    )
+    const fast = script('')
+    const start = pathToFileURL(join(dirname(built), 'start-thread.js')).href
+    const code = `const one = await import(${JSON.stringify(`${start}?one`)})
+      const two = await import(${JSON.stringify(`${start}?two`)})
+      const gate = new SharedArrayBuffer(4)
+      const a = one.startThread(new URL(${JSON.stringify(slow.href)}), {workerData: gate})
+      let early = false
+      void a.ready.then(() => { early = Atomics.load(new Int32Array(gate), 0) === 0 })
+      const b = two.startThread(new URL(${JSON.stringify(fast.href)}))
+      await b.ready
+      // the second's signal has been posted and delivered to every channel of its name
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      Atomics.store(new Int32Array(gate), 0, 1)
+      await a.ready
+      await Promise.all([a.stop(), b.stop()])
+      console.log(early ? 'ready before its top level ran' : 'ready after its top level ran')`
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', code], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    expect(out.trim()).toBe('ready after its top level ran')
+  })
 })

@@ -71,6 +71,10 @@ export class EntryChecker {
    * caller's filter; an entry it leaves out is checked but replaces nothing (a symlink on disk stays one).
    */
   check(entry: RawEntry, keep?: (path: string) => boolean): CheckedEntry | undefined {
+    // no file's name: node-tar cuts a name at its first NUL only up to a newline ('f\0\n\0' is 'f\n\0'), and its
+    // file calls then threw out of their callbacks (the process died)
+    if (entry.path.includes('\0') || entry.linkpath?.includes('\0'))
+      throw new UnsafeEntry(entry.path, 'a name with a NUL byte')
     let parts = splitSafe(entry.path)
     if (this.strip > 0) {
       if (parts.length <= this.strip) return undefined

@@ -13,6 +13,7 @@
  * CPU 1.01 and wall 1.08 of raw Workers; a one-file copyTreeInThread per run CPU 1.02, wall 0.97; a fileHasher
  * started, used and closed CPU 1.00, wall 0.90; spreads of ±20-50 %).
  */
+import {randomUUID} from 'node:crypto'
 import {BroadcastChannel, type ResourceLimits, threadId, Worker} from 'node:worker_threads'
 
 /** The boot script, beside this module once built (dist/fs/); run from the sources (tests), the built one. */
@@ -48,7 +49,12 @@ export interface StartedThread {
   stop(): Promise<void>
 }
 
-/** Names of the ready channels: one per thread. */
+/**
+ * Names of the ready channels: one per thread. A BroadcastChannel reaches every channel of its name in the process,
+ * and a second copy of this module there (a plugin with a core of its own) counts from 0 too: a random part, once
+ * per copy, keeps its names apart (else its thread's signal settled this copy's thread's `ready` early).
+ */
+const CHANNELS = `bk-thread-ready-${process.pid}-${threadId}-${randomUUID()}`
 let started = 0
 
 /**
@@ -56,7 +62,7 @@ let started = 0
  * ({@link threadExecArgv}); see {@link StartedThread}. Throws as `new Worker` does.
  */
 export function startThread(script: URL | string, options: StartThreadOptions = {}): StartedThread {
-  const name = `bk-thread-ready-${process.pid}-${threadId}-${started++}`
+  const name = `${CHANNELS}-${started++}`
   const channel = new BroadcastChannel(name)
   channel.unref()
   const common = {workerData: options.workerData, resourceLimits: options.resourceLimits, execArgv: threadExecArgv()}
