@@ -142,10 +142,10 @@ describe('the zstd read-back in a thread', () => {
   it('a thread stopped while it loads its modules leaves no descriptor open', async () => {
     // the thread pool kept busy: the thread's reads of its module files wait there, and a stop once it was 'online'
     // landed in the middle (the module file's descriptor left open for good: 4 in 120 before)
-    const child = join(dirname(fileURLToPath(import.meta.url)), 'decode-thread-stop-child.mjs')
-    const built = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'archive', 'decode-thread.js')
+    // (the child runs the built core, dist/)
+    const child = join(dirname(fileURLToPath(import.meta.url)), 'thread-stop-child.mjs')
     // (not execFileSync: a minute blocking this process times out the test runner's own calls)
-    const {stdout: out} = await promisify(execFile)(process.execPath, [child, built, '60'], {
+    const {stdout: out} = await promisify(execFile)(process.execPath, [child, 'decode', '60'], {
       encoding: 'utf8',
       env: {...process.env, UV_THREADPOOL_SIZE: '2'},
       timeout: 110_000,

@@ -1,9 +1,10 @@
 // Starts and at once stops one kind of worker thread (argv[2]), argv[3] times, while the thread pool is kept busy
 // (run with UV_THREADPOOL_SIZE=2): a thread terminated while it still loads its modules, even once 'online', left
 // the descriptor of a module file open for good. Prints the descriptors left open by any start and stop, as JSON.
-// Kinds: extract (a decoder that fails to start), lane (copyLane closed at once), copy (copyTreeInThread stopped),
-// hash (fileHasher closed), pump <plugin-zodb's built pump.js> (a read that fails at once, both digests offloaded),
-// export <plugin-roundup's built export-thread.js> <sqlite file> (ExportThread closed at once).
+// Kinds: decode (a read-back thread stopped), extract (a decoder that fails to start), lane (copyLane closed at once),
+// copy (copyTreeInThread stopped), hash (fileHasher closed), pump <plugin-zodb's built pump.js> (a read that fails at
+// once, both digests offloaded), export <plugin-roundup's built export-thread.js> <sqlite file> (ExportThread closed at
+// once).
 import {pbkdf2} from 'node:crypto'
 import {mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -19,7 +20,12 @@ const pause = (i) => new Promise((resolve) => setTimeout(resolve, Math.max(0, i)
 
 /** One start and stop of the kind's thread(s). */
 async function cycle(i) {
-  if (kind === 'extract') {
+  if (kind === 'decode') {
+    const {membersThread} = await import(new URL('archive/decode-thread.js', dist).href)
+    const thread = membersThread()
+    await pause(i)
+    await thread.stop()
+  } else if (kind === 'extract') {
     const {gnuUnpackInThread} = await import(new URL('archive/extract-thread.js', dist).href)
     const dest = join(root, `x${i}`)
     mkdirSync(dest)
