@@ -108,9 +108,10 @@ describe('lean dependency graph', () => {
 
 describe('releases cannot ship a stale manifest', () => {
   it('every published package builds in prepack; oclif packages regenerate their manifest and ship it', () => {
-    // core's prepack is its build: the compiled code and the manifest validator generated from the schema
+    // core's prepack is its build: the compiled code, the manifest validator generated from the schema and the
+    // one-file yaml (dist/vendor/yaml.cjs) bundled from the installed package
     const core = pkg('packages/core').scripts
-    expect(core.prepack).toBe('tsc -b && node scripts/manifest-validator.mjs')
+    expect(core.prepack).toBe('tsc -b && node scripts/manifest-validator.mjs && node scripts/yaml-bundle.mjs')
     expect(core.prepack).toBe(core.build)
     for (const dir of ['apps/bk', ...PLUGINS.map((plugin) => `packages/plugin-${plugin}`)]) {
       const json = pkg(dir)
