@@ -1,4 +1,16 @@
-import {chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
 import {join} from 'node:path'
 import {
   createTestDatabase,
@@ -268,6 +280,34 @@ describe('failures are one-line BkErrors and leave no file', () => {
       expect((await failure(loadDump(target, join(dir, 'in.sql')))).message).toBe(expected)
     }
     expect(readdirSync(dir)).toEqual(['in.sql'])
+  })
+
+  it('a client that exits before the end of its input reaches it: its own error, never a hang', async () => {
+    // The race behind a load that hung: the client (here a stand-in psql that reads one byte and fails) exits and
+    // Node destroys its stdin, then the dump's last bytes arrive and the feed ends that stdin. A FIFO held open by
+    // the test orders the two: the end of input comes only once the client's exit has been handled.
+    const dir = tempDir()
+    const fake = join(dir, 'psql')
+    writeFileSync(fake, '#!/bin/sh\nhead -c 1 >/dev/null\necho "psql: error: stand-in gone" >&2\nexit 2\n')
+    chmodSync(fake, 0o755)
+    const fifo = join(dir, 'dump.sql')
+    execFileSync('mkfifo', [fifo])
+    const writer = openSync(fifo, 'r+') // read-write: opening never blocks, and it keeps the pipe's writer side
+    writeSync(writer, 'SELECT 1;\n')
+    let pid: number | undefined
+    const loading = failure(
+      loadDump(parseDbUrl('postgres://root@127.0.0.1:5432/postgres'), fifo, {
+        clientPath: fake,
+        onSpawn: (p) => {
+          pid = p
+        },
+      }),
+      'loadDump() fed after the client exited',
+    )
+    while (pid === undefined || existsSync(`/proc/${pid}`)) await new Promise((resolve) => setTimeout(resolve, 10))
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    closeSync(writer) // end of input, after the client is gone
+    expect((await loading).message).toMatch(/psql exit 2: .*stand-in gone/)
   })
 
   it('client program missing', async () => {

@@ -1,4 +1,4 @@
-import {execFileSync} from 'node:child_process'
+import {execFileSync, spawn} from 'node:child_process'
 import {readdirSync, readFileSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 import {gunzipSync} from 'node:zlib'
@@ -138,6 +138,26 @@ for (const engine of ['postgres', 'mysql'] as const) {
         }
       })
     }
+
+    it('loads a gzip dump given as a pipe (<(cat dump.sql.gz)): the format is sniffed from the bytes fed', async () => {
+      const dir = tempDir()
+      const file = join(dir, 'dump.sql.gz')
+      await dumpDatabase(source.target, file, {gzip: true})
+      const fifo = join(dir, 'pipe')
+      execFileSync('mkfifo', [fifo])
+      const writer = spawn('sh', ['-c', 'cat "$0" > "$1"', file, fifo], {stdio: 'ignore'})
+      const copy = await createTestDatabase(engine)
+      const copyClient = dbClient(copy.target)
+      try {
+        await loadDump(copy.target, fifo)
+        expect(await copyClient.tableCounts()).toEqual(await client.tableCounts())
+        expect(await contents(copyClient, 'Mixed Case', engine)).toBe(await contents(client, 'Mixed Case', engine))
+      } finally {
+        writer.kill()
+        await copyClient.close()
+        await copy.drop()
+      }
+    })
 
     it('dumps with CREATE DATABASE and loads it under another name (skip and rewrite)', async () => {
       const dir = tempDir()

@@ -9,6 +9,7 @@ import {readFile} from 'node:fs/promises'
 import {basename} from 'node:path'
 import {Duplex, Readable, Writable} from 'node:stream'
 import {createGunzip, createGzip} from 'node:zlib'
+import {endInput} from '../process/end-input.js'
 import {whichProgram} from '../process/program.js'
 import {lastLine} from '../process/tool.js'
 import {spawnTied} from './tied.js'
@@ -210,8 +211,8 @@ export function programDuplex(program: string, args: string[]): Duplex {
     },
     final(done) {
       // a program that died while fed: its exit (killed, status, stderr) says why, not the closed pipe
-      stdin.end((error?: Error | null) => {
-        if (!error) return done()
+      endInput(stdin, (error) => {
+        if (!error && stdin.writableFinished) return done()
         void exited.then((failure) => done(failure ?? error))
       })
     },

@@ -1,10 +1,11 @@
 import {createReadStream} from 'node:fs'
-import {open, stat} from 'node:fs/promises'
-import {type Transform, Writable} from 'node:stream'
+import {stat} from 'node:fs/promises'
+import {type Readable, type Transform, Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
 import type {ResultPromise} from 'execa'
 import {BkError, messageOf} from '../errors.js'
+import {endInput} from '../process/end-input.js'
 import {progressOutput, stepProgress} from '../ui/progress.js'
 import {startClient} from './run-client.js'
 import {byteCounter, type CreateStatements, createStatementsFilter} from './sql-stream.js'
@@ -48,12 +49,19 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
       code: 'EDBMISSING',
     })
   }
+  const unreadable = (error: unknown) =>
+    new BkError(`cannot read the dump ${file}: ${messageOf(error)}`, {code: 'ENOENT', cause: error})
   const size = await stat(file).then(
     (s) => s.size,
     (error) => {
-      throw new BkError(`cannot read the dump ${file}: ${messageOf(error)}`, {code: 'ENOENT', cause: error})
+      throw unreadable(error)
     },
   )
+  const source = createReadStream(file)
+  const head = await peek(source, 2).catch((error) => {
+    source.destroy()
+    throw unreadable(error)
+  })
   const mode = options.createStatements ?? 'skip'
   const stop = (options.onError ?? 'stop') === 'stop'
   let tool: 'psql' | 'mysql'
@@ -74,7 +82,7 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
   }
 
   const transforms: Transform[] = []
-  const step = stepProgress(`loading ${database}`, {total: size})
+  const step = stepProgress(`loading ${database}`, {total: size || undefined}) // a pipe has no size
   if (options.onProgress || progressOutput() !== 'off') {
     transforms.push(
       byteCounter((bytes) => {
@@ -83,7 +91,7 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
       }),
     )
   }
-  if (await isGzip(file)) transforms.push(createGunzip())
+  if (head[0] === 0x1f && head[1] === 0x8b) transforms.push(createGunzip())
   transforms.push(createStatementsFilter(target.engine, mode, database))
 
   const run = await startClient({
@@ -95,12 +103,11 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
     stdout: 'ignore',
     secretChannel: options.secretChannel,
     onSpawn: options.onSpawn,
+  }).catch((error) => {
+    source.destroy()
+    throw error
   })
-  const feeding = pipeline([
-    createReadStream(file),
-    ...transforms,
-    intoClient(run.subprocess),
-  ] as unknown as NodeJS.ReadWriteStream[])
+  const feeding = pipeline([source, ...transforms, intoClient(run.subprocess)] as unknown as NodeJS.ReadWriteStream[])
   const [fed, finished] = await Promise.allSettled([
     feeding,
     run.finish(`loading ${file} into ${database} on ${describeServer(target)}`, database),
@@ -134,7 +141,7 @@ function intoClient(subprocess: ResultPromise): Writable {
       stdin.write(chunk, (error) => callback(error ?? undefined))
     },
     final(callback) {
-      stdin.end(() => callback())
+      endInput(stdin, () => callback())
     },
     destroy(error, callback) {
       if (error) subprocess.kill('SIGKILL')
@@ -143,12 +150,34 @@ function intoClient(subprocess: ResultPromise): Writable {
   })
 }
 
-async function isGzip(file: string): Promise<boolean> {
-  const handle = await open(file, 'r')
-  try {
-    const {bytesRead, buffer} = await handle.read(Buffer.alloc(2), 0, 2, 0)
-    return bytesRead === 2 && buffer[0] === 0x1f && buffer[1] === 0x8b
-  } finally {
-    await handle.close()
-  }
+/**
+ * The first `count` bytes of `stream` (fewer at its end), put back to be read again: the dump's format is sniffed
+ * from the bytes that are fed, so a pipe, which cannot be read twice, works too.
+ */
+function peek(stream: Readable, count: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = []
+    let length = 0
+    const onReadable = () => {
+      while (length < count) {
+        const chunk = stream.read() as Buffer | null
+        if (chunk === null) break
+        parts.push(chunk)
+        length += chunk.length
+      }
+      if (length >= count) settle()
+    }
+    const settle = (error?: Error) => {
+      stream.off('readable', onReadable)
+      stream.off('end', settle)
+      stream.off('error', settle)
+      if (error) return reject(error)
+      const head = Buffer.concat(parts)
+      if (head.length > 0) stream.unshift(head)
+      resolve(head)
+    }
+    stream.on('readable', onReadable)
+    stream.once('end', settle)
+    stream.once('error', settle)
+  })
 }
