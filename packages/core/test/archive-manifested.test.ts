@@ -3,7 +3,8 @@
 // is fed from directory entries (no lstat of ours): same members, order, exclusions and skipped entries.
 import {execFileSync} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
-import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {linkSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {writeFile} from 'node:fs/promises'
 import {createServer} from 'node:net'
 import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
@@ -13,6 +14,7 @@ import {decodeCheck} from '../src/archive/native.js'
 import {decodeFileInto, decodeInto, decoderCommand} from '../src/archive/to-file.js'
 import {createArchiveWithManifest} from '../src/manifest/bk-archive.js'
 import {buildArchiveManifest} from '../src/manifest/build.js'
+import {compactFilesOf} from '../src/manifest/compact-files.js'
 import {MANIFEST_NAME} from '../src/manifest/types.js'
 import {cleanupTemp, listed, temp, testMeta} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
@@ -53,6 +55,35 @@ describe('createArchiveWithManifest', () => {
       expect(r.bytes).toBe(readFileSync(file).length)
     })
   }
+})
+
+describe('a tree past the files a manifest keeps in memory', () => {
+  it('lists its 70 000 files and hard links from blocks spilled beside the archive, and leaves nothing there', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    for (let d = 0; d < 70; d++) {
+      mkdirSync(join(src, `d${d}`), {recursive: true})
+      // a folder at a time, awaited: a blocked worker would miss vitest's own calls
+      await Promise.all(Array.from({length: 1000}, (_, f) => writeFile(join(src, `d${d}`, `f${f}`), `${d}/${f}`)))
+    }
+    // links to a file in the first block (in memory) and in the last ones (spilled); GNU tar stores the second name
+    // of each pair as a link to the first it met
+    linkSync(join(src, 'd0', 'f1'), join(src, 'zz-early-link'))
+    linkSync(join(src, 'd69', 'f998'), join(src, 'zz-late-link'))
+    const file = join(root, 'a.tar.gz')
+    const r = await createArchiveWithManifest({cwd: src, file, meta})
+    expect(compactFilesOf(r.manifest)?.spilled).toBe(true)
+    expect(readdirSync(root).sort()).toEqual(['a.tar.gz', 'src'])
+    const readBack = await buildArchiveManifest(file, meta)
+    expect(r.manifest.files).toHaveLength(70_002)
+    // as text: a deep comparison of 70 000 objects takes vitest minutes
+    expect(JSON.stringify(r.manifest)).toBe(JSON.stringify(readBack))
+    const digest = (text: string) => createHash('sha256').update(text).digest('hex')
+    const byPath = new Map(r.manifest.files.map((f) => [f.path, f.sha256]))
+    expect(byPath.get('zz-early-link')).toBe(digest('0/1'))
+    expect(byPath.get('zz-late-link')).toBe(digest('69/998'))
+    expect(byPath.get('d42/f7')).toBe(digest('42/7'))
+  })
 })
 
 describe('a compressor that fails', () => {

@@ -1,3 +1,6 @@
+import {mkdtempSync, readdirSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {setFlagsFromString} from 'node:v8'
 import {runInNewContext} from 'node:vm'
 import {describe, expect, it} from 'vitest'
@@ -114,6 +117,66 @@ describe('CompactFiles', () => {
     list.add('later', 5, 'f'.repeat(64))
     expect(list.link('linked2', 'later')).toBe(true)
     expect(list.at(5)).toEqual({path: 'linked2', size: 5, sha256: 'f'.repeat(64)})
+  })
+})
+
+describe('CompactFiles given a folder to spill to', () => {
+  it('gives back every entry, links included, from blocks written to an unnamed file there', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bk-spill-'))
+    const files = entries(20_000)
+    files.push({path: 'upper', size: 1, sha256: 'A'.repeat(64)})
+    const list = new CompactFiles({spillDir: dir, memoryBlocks: 1})
+    for (const f of files) list.add(f.path, f.size, f.sha256)
+    expect(list.spilled).toBe(true)
+    expect(readdirSync(dir)).toEqual([]) // nothing named is left, whatever ends the process
+    const expected = [...files]
+    // links to entries in memory, spilled, kept aside (a lone surrogate), the block being filled, a duplicate path
+    for (const i of [0, 4095, 4096, 12_345, 19_999, 9]) {
+      const target = files[i] as ManifestFile
+      expect(list.link(`link-to-${i}`, target.path)).toBe(true)
+      expected.push({...target, path: `link-to-${i}`})
+    }
+    list.add(files[12_345]?.path as string, 77, '7'.repeat(64))
+    expected.push({path: files[12_345]?.path as string, size: 77, sha256: '7'.repeat(64)})
+    expect(list.link('to-the-later-duplicate', files[12_345]?.path as string)).toBe(true)
+    expected.push({path: 'to-the-later-duplicate', size: 77, sha256: '7'.repeat(64)})
+    expect(list.link('to-nothing', 'not/there')).toBe(false)
+    expect(list.length).toBe(expected.length)
+    expect([...list]).toEqual(expected)
+    expect([...list.slices(1000)].flat()).toEqual(expected)
+    for (const i of [20_000, 4096, 17, 8191, 8192, 19_999, 5000]) expect(list.at(i)).toEqual(expected[i])
+  })
+
+  it('holds what its memory blocks hold, however many files; a hard link adds an index, not every path again', () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const dir = mkdtempSync(join(tmpdir(), 'bk-spill-'))
+    gc()
+    const heap = () => process.memoryUsage().arrayBuffers + process.memoryUsage().heapUsed
+    const before = heap()
+    const list = new CompactFiles({spillDir: dir, memoryBlocks: 4})
+    let pathBytes = 0
+    for (let i = 0; i < 270_000; i++) {
+      const path = `db/files/msg/${i >> 10}/msg${i}`
+      pathBytes += path.length
+      list.add(path, i, (i * 2654435761).toString(16).padStart(64, '0'))
+    }
+    expect(list.link('linked', 'db/files/msg/0/msg5')).toBe(true)
+    gc()
+    const held = heap() - before
+    // in memory before: every entry (a digest's 32 bytes, a size's 8, a path's end 4 and the path), and at the
+    // first link a Map of every path on the heap
+    const all = 270_000 * (32 + 8 + 4) + pathBytes
+    expect(held).toBeLessThan(all * 0.6) // 2.4 times as much before
+    expect(list.at(270_000)).toEqual({path: 'linked', size: 5, sha256: (5 * 2654435761).toString(16).padStart(64, '0')})
+  })
+
+  it('a folder it cannot write to fails as one line naming it', () => {
+    const list = new CompactFiles({spillDir: '/nonexistent/bk-spill', memoryBlocks: 0})
+    for (let i = 0; i < 4096; i++) list.add(`f${i}`, i, 'a'.repeat(64))
+    expect(() => list.add('one more', 1, 'a'.repeat(64))).toThrow(
+      /^cannot keep the list of files in \/nonexistent\/bk-spill: .*ENOENT.*; free some space there$/,
+    )
   })
 })
 

@@ -1,4 +1,5 @@
 import {rmSync} from 'node:fs'
+import {dirname} from 'node:path'
 import {compressStream} from '../archive/compression.js'
 import {archiveMode, checkCreate, createError, memberStream, writeConcatenated, writeTar} from '../archive/create.js'
 import type {ArchiveResult, CreateArchiveOptions} from '../archive/types.js'
@@ -34,7 +35,7 @@ export async function createArchiveWithManifest(
     return await atomicFile(
       options.file,
       async (tmp) => {
-        const collector = manifestForArchive(options.meta)
+        const collector = manifestForArchive(options.meta, {spillDir: dirname(tmp)})
         const written = await writeTar(tmp, options, compression, {
           tap: (chunk) => collector.write(chunk),
           members: collector.members,
@@ -67,7 +68,7 @@ export async function createBkArchive(options: BkArchiveOptions): Promise<Archiv
         const body = `${tmp}-body`
         const unregister = onInterrupt(() => rmSync(body, {force: true}), {sweep: true})
         try {
-          const collector = manifestForArchive(options.meta)
+          const collector = manifestForArchive(options.meta, {spillDir: dirname(tmp)})
           const userFilter = options.filter
           const written = await writeTar(
             body,

@@ -91,9 +91,10 @@ export interface ArchiveManifestCollector {
 /**
  * Hash the members of a tar stream while it is being written, so a big source is read once and the manifest
  * describes exactly the bytes that went into the archive (a file changing meanwhile cannot make them disagree).
+ * `spillDir`: where the list of files goes past what it keeps in memory (beside the archive), so memory stays flat.
  */
-export function manifestForArchive(meta: ManifestMeta): ArchiveManifestCollector {
-  const files = new CompactFiles()
+export function manifestForArchive(meta: ManifestMeta, options: {spillDir?: string} = {}): ArchiveManifestCollector {
+  const files = new CompactFiles({spillDir: options.spillDir})
   const sink = {
     file(path: string, size: number, sha256: string) {
       if (path !== MANIFEST_NAME) files.add(path, size, sha256)
