@@ -7,14 +7,16 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
-import {copyTreeInThread} from '../src/fs/index.js'
+import {copyTree, copyTreeInThread} from '../src/fs/index.js'
 
 // the thread runs the built worker (dist/fs/copy-thread-worker.js): build core first
 const built = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'fs', 'index.js')
@@ -163,6 +165,42 @@ describe('copyTreeInThread', () => {
       expect(out.trim()).toBe(`123 ${createHash('sha256').update('one\n').digest('hex')}`)
       expect(treeOf(join(dir, 'dest'))).toEqual(treeOf(src))
     })
+
+  it('a file of more than 8 MiB (copied by the MiB, so that a stop lands within it) is copied whole: bytes, mode, mtime', async () => {
+    const dir = tempDir()
+    const src = join(dir, 'src')
+    mkdirSync(src)
+    // not a multiple of the MiB, a different byte at each offset mod 251
+    const big = Buffer.alloc(9 * 1024 * 1024 + 5)
+    for (let i = 0; i < big.length; i++) big[i] = i % 251
+    writeFileSync(join(src, 'big'), big, {mode: 0o640})
+    utimesSync(join(src, 'big'), 1_000_000, 1_234_567.5)
+    const r = await copyTreeInThread(src, join(dir, 'dest')).done
+    expect(treeOf(join(dir, 'dest'))).toEqual(treeOf(src))
+    expect(r.bytes).toBe(big.length)
+    const [from, to] = [statSync(join(src, 'big')), statSync(join(dir, 'dest', 'big'))]
+    expect([to.mode & 0o7777, to.mtimeMs]).toEqual([from.mode & 0o7777, from.mtimeMs])
+  })
+
+  it('copyTree `stopped`: asked within a big file, the copy fails as stopped and leaves nothing', async () => {
+    const dir = tempDir()
+    const src = join(dir, 'src')
+    mkdirSync(src)
+    writeFileSync(join(src, 'big'), Buffer.alloc(12 * 1024 * 1024, 7))
+    for (const stage of [true, false]) {
+      const dest = join(dir, `dest-${stage}`)
+      // asked at the file's entry, then before each MiB of it: stopped before its fifth
+      let asked = 0
+      const error = await copyTree(src, dest, {stage, stopped: () => ++asked > 5}).then(
+        () => undefined,
+        (e: Error & {cause?: {code?: string}}) => e,
+      )
+      expect(error?.message).toMatch(/stopped by its caller/)
+      expect(error?.cause?.code).toBe('ESTOPPED')
+      expect(asked).toBe(6)
+      expect(readdirSync(dir).sort()).toEqual(['src'])
+    }
+  })
 
   it('stop() ends the thread and the copy rejects as stopped', async () => {
     const dir = tempDir()

@@ -2,11 +2,23 @@
 // (run with UV_THREADPOOL_SIZE=2): a thread terminated while it still loads its modules, even once 'online', left
 // the descriptor of a module file open for good. Prints the descriptors left open by any start and stop, as JSON.
 // Kinds: decode (a read-back thread stopped), extract (a decoder that fails to start), lane (copyLane closed at once),
-// copy (copyTreeInThread stopped), hash (fileHasher closed), pump <plugin-zodb's built pump.js> (a read that fails at
+// copy (copyTreeInThread stopped), copy-big (copyTreeInThread stopped once the first bytes of a 200 MB file landed:
+// besides descriptors, prints a stop that terminated the thread, did not land within the file, or left the copy), hash (fileHasher closed), pump <plugin-zodb's built pump.js> (a read that fails at
 // once, both digests offloaded), export <plugin-roundup's built export-thread.js> <sqlite file> (ExportThread closed at
 // once).
 import {pbkdf2} from 'node:crypto'
-import {mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync} from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -49,6 +61,27 @@ async function cycle(i) {
     const copy = copyTreeInThread(join(root, 'src'), join(root, `c${i}`))
     await pause(i)
     await copy.stop()
+  } else if (kind === 'copy-big') {
+    const {copyTreeInThread} = await import(new URL('fs/copy-thread.js', dist).href)
+    const dest = join(root, `b${i}`)
+    const before = written()
+    const copy = copyTreeInThread(join(root, 'big'), dest, {stage: false})
+    let settled = false
+    copy.done.then(
+      () => {
+        settled = true
+      },
+      () => {
+        settled = true
+      },
+    )
+    // stopped once the file's first bytes landed
+    while (!settled && !(statSync(join(dest, 'big'), {throwIfNoEntry: false})?.size > 0)) await pause(1)
+    const how = await copy.stop()
+    const wrote = written() - before
+    if (how !== 'ended') problems.push(`round ${i}: the copy's thread ${how ?? 'ended (no answer)'}`)
+    if (wrote >= BIG / 2) problems.push(`round ${i}: ${wrote} of the file's ${BIG} bytes written after the stop`)
+    if (existsSync(dest)) problems.push(`round ${i}: ${readdirSync(dest).join(', ') || 'its folder'} left in ${dest}`)
   } else if (kind === 'hash') {
     const {fileHasher} = await import(new URL('fs/hash-thread.js', dist).href)
     const hasher = fileHasher()
@@ -86,6 +119,16 @@ const fds = () =>
   })
 mkdirSync(join(root, 'src'))
 writeFileSync(join(root, 'src', 'a'), 'a')
+/** copy-big's file (sparse: no disk used) and what went wrong, besides descriptors. */
+const BIG = 200 * 1024 * 1024
+const problems = []
+/** Bytes this process wrote so far (write and copy_file_range alike; its threads' too). */
+const written = () => Number(/^wchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))?.[1])
+if (kind === 'copy-big') {
+  mkdirSync(join(root, 'big'))
+  writeFileSync(join(root, 'big', 'big'), '')
+  truncateSync(join(root, 'big', 'big'), BIG)
+}
 let busy = true
 const spin = () => {
   if (busy) pbkdf2('x', 'y', 20000, 32, 'sha256', spin)
@@ -103,4 +146,4 @@ for (let i = 0; i < rounds; i++) {
 }
 busy = false
 rmSync(root, {recursive: true, force: true})
-console.log(JSON.stringify(left))
+console.log(JSON.stringify([...left, ...problems]))

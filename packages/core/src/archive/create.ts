@@ -458,7 +458,8 @@ async function writeTarTo(
       await check.abandon?.().catch(() => {})
       throw error
     }
-    if (check.during) await checked(check.during.done(), options)
+    // (given the file's size, a check whose thread died reads the whole file again)
+    if (check.during) await checked(check.during.done(written.bytes), options)
     if (check.after) await checked(check.after(path, written.bytes), options)
     step.done()
     return {bytes: written.bytes, entries, sha256: written.sha256, skipped}
@@ -523,7 +524,8 @@ async function decodeCheckFor(
   hooks: WriteHooks,
   path: string,
 ): Promise<{
-  during?: {write(chunk: Buffer): Promise<void>; done(): Promise<void>}
+  /** `done(bytes)`: the whole file is written, of `bytes` bytes; `done()`: the write failed, the check only ends */
+  during?: {write(chunk: Buffer): Promise<void>; done(bytes?: number): Promise<void>}
   /** `during` only hands the bytes on (its decoder's output read in a thread): the file is hashed as it is read back */
   light?: boolean
   after?: (path: string, bytes: number) => Promise<void>
@@ -584,7 +586,8 @@ async function decodeCheckFor(
 
 /**
  * The decode check's verdict on the whole file: a refusal is ECORRUPT (nothing is kept). The decode thread's own
- * death (ETHREAD: e.g. it could not start) says nothing about the file: it fails the write as itself.
+ * death (ETHREAD) says nothing about the file: the read-back then reads it again on this thread (decode-thread.ts),
+ * and an ETHREAD that still gets here fails the write as itself.
  */
 async function checked(verdict: Promise<void>, options: CreateArchiveOptions): Promise<void> {
   await verdict.catch((error) => {

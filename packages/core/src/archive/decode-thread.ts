@@ -7,6 +7,7 @@
  * Through Node's own pipe reading, each 64 KiB pipe read was an event-loop turn and a new Buffer on the main thread,
  * and the main thread sat idle half of the tail while the decoder waited on it.
  */
+import {createHash} from 'node:crypto'
 import {closeSync} from 'node:fs'
 import {open} from 'node:fs/promises'
 import {makeFifos, makeFifosLater, openBoth, removeFifo as unlinkFifo, wakePath} from '../fs/fifo.js'
@@ -22,7 +23,10 @@ const THREAD = import.meta.url.endsWith('.ts')
   ? new URL('../../dist/archive/decode-thread-worker.js', import.meta.url)
   : new URL('./decode-thread-worker.js', import.meta.url)
 
-/** The `code` of decode's / alongside's error when the thread itself died (it could not start, …). */
+/**
+ * The `code` of the error `through` settles with when the thread itself died (it could not start, its heap, …);
+ * decode() and alongside() then read the finished file again on this thread ({@link readAgain}).
+ */
 export const THREAD_GONE = 'ETHREAD'
 
 /** The FIFO of a file's read-back: a name under the file's own (a temp's), which the partial-file sweep removes. */
@@ -33,8 +37,9 @@ export interface MembersThread {
   /**
    * As decodeFileInto with tarMembers(sink) as its tap, the members read in the thread: rejects when the file is not
    * `size` bytes, the decoder fails (exit status, trailing junk) or the members' reader refused a chunk (in that
-   * order); then `sink.read()` gets end()'s refusal, if any (a stream cut short). The decoder and the thread are
-   * gone, and the FIFO removed, when it settles.
+   * order); then `sink.read()` gets end()'s refusal, if any (a stream cut short). A thread that dies on the way
+   * (ETHREAD) says nothing about the file: it is decoded again on this thread, with the same checks (readAgain). The
+   * decoder and the thread are gone, and the FIFO removed, when it settles.
    */
   decode(
     command: {program: string; args: string[]},
@@ -45,14 +50,16 @@ export interface MembersThread {
   /**
    * As decodeInto with tarMembers(sink) as its tap, the members read in the thread: the decompressor, started now,
    * is fed each chunk of the file by `write` as it is read back (gzip's check, which runs alongside the compressor);
-   * `done()` ends its input and settles as decode does. Undefined, the thread stopped, where no FIFO can be made
-   * beside `path` (the caller then uses decodeInto).
+   * `done(bytes)` ends its input and settles as decode does, `bytes` the size of the whole file now at `path` (none:
+   * the write failed, the check only ends). A thread that died on the way (ETHREAD) says nothing about the file:
+   * given `bytes`, the finished file is decoded again on this thread, with the same checks (readAgain). Undefined,
+   * the thread stopped, where no FIFO can be made beside `path` (the caller then uses decodeInto).
    */
   alongside(
     command: {program: string; args: string[]},
     path: string,
     sink: TarMembersReadElsewhere,
-  ): {write(chunk: Buffer): Promise<void>; done(): Promise<void>} | undefined
+  ): {write(chunk: Buffer): Promise<void>; done(bytes?: number): Promise<void>} | undefined
   /**
    * Makes the FIFO of a later decode() of `path` now, while the archive is written (mkfifo waited for off the main
    * thread): the read-back then starts at once. stop() removes it when no decode() comes.
@@ -93,6 +100,91 @@ const rebuilt = (e: {message: string; code?: string; tarCode?: string}): Error =
     e.code === undefined ? {} : {code: e.code},
     e.tarCode === undefined ? {} : {tarCode: e.tarCode},
   )
+
+/** A member as {@link tally} and {@link readAgain} record it: one line each, in the stream's order. */
+const fileLine = (path: string, size: number, sha256: string) => `${JSON.stringify([path, size, sha256])}\n`
+const linkLine = (path: string, target: string) => `${JSON.stringify([path, target])}\n`
+
+/** What a thread gave a sink before it died: how many members, and the sha256 of their lines. */
+interface Given {
+  count: number
+  digest(): string
+}
+
+/** `sink`, with what it was given counted and hashed (see {@link Given}). */
+function tally(sink: TarMembersReadElsewhere): {sink: TarMembersReadElsewhere; given: Given} {
+  let count = 0
+  const hash = createHash('sha256')
+  return {
+    sink: {
+      file(path, size, sha256) {
+        count++
+        hash.update(fileLine(path, size, sha256))
+        sink.file(path, size, sha256)
+      },
+      link(path, target) {
+        count++
+        hash.update(linkLine(path, target))
+        sink.link(path, target)
+      },
+      read: (refusal) => sink.read(refusal),
+    },
+    given: {
+      get count() {
+        return count
+      },
+      digest: () => hash.copy().digest('hex'),
+    },
+  }
+}
+
+/**
+ * The read-back of the finished file (`size` bytes at `path`) on this thread, after the thread died on the way: the
+ * decoder's verdict (its exit status, trailing junk: every gzip member's CRC-32 and length, every zstd frame's
+ * checksum) and the members' reader's (tarMembers: each member hashed, node-tar's strict parse, the end of the
+ * archive) are the thread's read-back's, on the same bytes. The members the thread already gave `sink` are not given
+ * again: they must be the first ones this read-back finds, the same (else it is refused); the rest then go to `sink`,
+ * and `sink.read()` gets end()'s refusal, as from the thread.
+ */
+async function readAgain(
+  command: {program: string; args: string[]},
+  path: string,
+  size: number,
+  sink: TarMembersReadElsewhere,
+  given: Given,
+): Promise<void> {
+  let seen = 0
+  const hash = createHash('sha256')
+  const check = () => {
+    if (hash.digest('hex') !== given.digest())
+      throw new Error(`the decode thread gave ${given.count} members that ${path} does not decode to`)
+  }
+  /** Whether the member is past those the thread gave (else it is hashed, to be checked against them). */
+  const past = (line: string) => {
+    if (seen === given.count) return true
+    hash.update(line)
+    if (++seen === given.count) check()
+    return false
+  }
+  const members = tarMembers({
+    file(path, size, sha256) {
+      if (past(fileLine(path, size, sha256))) sink.file(path, size, sha256)
+    },
+    link(path, target) {
+      if (past(linkLine(path, target))) sink.link(path, target)
+    },
+  })
+  await decodeFileInto(command, path, size, (chunk) => members.write(chunk))
+  let refused: unknown
+  await members.end().catch((error: unknown) => {
+    refused = error ?? new Error('refused')
+  })
+  if (seen < given.count) check() // fewer members than the thread gave: refused (the digests differ)
+  sink.read(refused)
+}
+
+/** Whether `error` is the thread's own death (see {@link THREAD_GONE}), not a verdict on the file. */
+const isThreadGone = (error: unknown) => (error as {code?: unknown} | undefined)?.code === THREAD_GONE
 
 /** Starts the thread; it waits (not keeping the process alive) for decode(), alongside() or stop(). */
 export function membersThread(): MembersThread {
@@ -308,7 +400,13 @@ export function membersThread(): MembersThread {
               sink.read(refused)
               return
             }
-            await through(command, fifo, ours, input.fd, sink).settled
+            const {sink: counted, given} = tally(sink)
+            try {
+              await through(command, fifo, ours, input.fd, counted).settled
+            } catch (error) {
+              if (!isThreadGone(error)) throw error
+              await readAgain(command, path, size, sink, given)
+            }
           } finally {
             remove()
           }
@@ -323,9 +421,10 @@ export function membersThread(): MembersThread {
     alongside(command, path, sink) {
       let fifo: ReturnType<typeof fifoFor> | undefined
       let started: ReturnType<typeof through> | undefined
+      const {sink: counted, given} = tally(sink)
       try {
         fifo = fifoFor(path)
-        if (fifo.ours !== undefined) started = through(command, fifo.fifo, fifo.ours, 'pipe', sink)
+        if (fifo.ours !== undefined) started = through(command, fifo.fifo, fifo.ours, 'pipe', counted)
       } finally {
         if (!started) {
           fifo?.remove()
@@ -339,14 +438,20 @@ export function membersThread(): MembersThread {
       const feed = feederOf(child)
       return {
         write: feed.write,
-        async done() {
+        async done(bytes) {
           feed.end()
+          let again: number | undefined
           try {
             await settled
+          } catch (error) {
+            if (bytes === undefined || !isThreadGone(error)) throw error
+            again = bytes
           } finally {
             remove()
             await stop()
           }
+          // (after the thread and the FIFO are gone: the file is read again from its start)
+          if (again !== undefined) await readAgain(command, path, again, sink, given)
         },
       }
     },

@@ -66,6 +66,13 @@ const RELEASE_MS = 2000
 const BLOCK = 1024 * 1024
 
 /**
+ * The largest file a stoppable copy (copyStoppable) leaves to the kernel's copy in one call: at a slow disk's 10 MB/s,
+ * a stop waits under a second for it. The kernel's copy costs less CPU than reads and writes (1.4-2x), so files up to
+ * this size, the most of a tree's, keep it.
+ */
+const STOPPABLE_WHOLE = 8 * 1024 * 1024
+
+/**
  * Attempts of a userspace copy failed with EFBIG by limit windows opened for stuck copies while it ran. Each stuck
  * copy opens one window (a few tries on a busy machine): a follower copies 8 files at a time, so a long copy may see
  * several; past this many, the EFBIG is reported.
@@ -358,6 +365,30 @@ function release(at: number, ms: number): void {
   }
 }
 
+/** The `code` of a {@link copyStoppable} stopped by its caller. */
+export const COPY_STOPPED = 'ESTOPPED'
+
+/**
+ * As {@link copyLiveFile} (`mode`: 0 or COPYFILE_FICLONE; `dest` created or replaced), for a copy its caller may stop
+ * while it runs: `stopped` is asked before each {@link BLOCK} of a file of more than {@link STOPPABLE_WHOLE} bytes,
+ * copied with reads and writes (a stop then lands within one block, where the kernel's copy of a big file on a slow
+ * disk, one call, could take many seconds), unless a reflink (asked for by `mode`) makes it at once. Smaller files
+ * are copyLiveFile's. A stopped copy fails with code {@link COPY_STOPPED} and leaves no partial file.
+ */
+export async function copyStoppable(src: string, dest: string, mode: number, stopped: () => boolean): Promise<number> {
+  const size = statOrNot(src)?.size ?? 0
+  if (size <= STOPPABLE_WHOLE) return copyLiveFile(src, dest, mode)
+  if (mode & constants.COPYFILE_FICLONE) {
+    // a reflink or nothing (libuv removes what it made when it fails): any failure, a real one too (ENOENT), goes
+    // on to the copy below, which reports it
+    const cloned = await new Promise<boolean>((resolve) =>
+      copyFileCb(src, dest, constants.COPYFILE_FICLONE_FORCE, (error) => resolve(!error)),
+    )
+    if (cloned) return statSync(dest).size
+  }
+  return userspaceCopy(src, dest, constants.O_TRUNC, src, undefined, stopped)
+}
+
 /**
  * copyLiveFile (`dest` created, or replaced when it exists), then the copy's size and sha256, read back from the copy
  * just written: the hash is of the bytes the copy holds, whatever the source did meanwhile (grew, shrank, was
@@ -407,11 +438,12 @@ async function userspaceCopy(
   flag: number,
   from = src,
   reader?: () => (piece: Buffer) => void,
+  stopped?: () => boolean,
 ): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     const windows = windowsOpened
     try {
-      return await userspaceCopyOnce(src, dest, flag, from, reader?.())
+      return await userspaceCopyOnce(src, dest, flag, from, reader?.(), stopped)
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EFBIG') throw error
       if (windowsOpened === windows) throw tooBig(src, dest)
@@ -427,13 +459,17 @@ async function userspaceCopy(
   }
 }
 
-/** One attempt of {@link userspaceCopy}; no partial copy left when it fails. */
+/**
+ * One attempt of {@link userspaceCopy}; no partial copy left when it fails. `stopped`: asked before each block, the
+ * copy fails ({@link COPY_STOPPED}) once it says true.
+ */
 async function userspaceCopyOnce(
   src: string,
   dest: string,
   flag: number,
   from: string,
   read?: (piece: Buffer) => void,
+  stopped?: () => boolean,
 ): Promise<number> {
   const input = await open(from, constants.O_RDONLY)
   try {
@@ -446,6 +482,7 @@ async function userspaceCopyOnce(
       // no more than the file needs: a restore copies thousands of small files
       const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(BLOCK, st.size)))
       while (done < st.size) {
+        if (stopped?.()) throw copyError(src, dest, 'stopped by its caller', COPY_STOPPED)
         const {bytesRead} = await input.read(buffer, 0, Math.min(buffer.length, st.size - done), done)
         if (bytesRead === 0) break
         read?.(buffer.subarray(0, bytesRead))

@@ -2,7 +2,6 @@
  * The thread of copyTreeInThread (copy-thread.ts): one copyTree, its small files copied with this thread's
  * synchronous calls, while the thread that started it goes on with its own work.
  */
-import type {Stats} from 'node:fs'
 import {parentPort, workerData} from 'node:worker_threads'
 // loaded with the thread's own modules, before it is ready: a staged copy's syncTree imports it on first use (sync's
 // lookup), and a stop landing in that import left its module files' descriptors open (4 in 60 stops at once)
@@ -14,20 +13,8 @@ import {STOPPED_BY_CALLER, type ThreadCopyJob, type ThreadCopyReply, type Thread
 const job = workerData as ThreadCopyJob
 const stopFlag = new Int32Array(job.stop)
 
-/** Thrown at the next entry once the caller asked the copy to stop: copyTree then fails as on any error. */
-class Stopped extends Error {
-  constructor() {
-    super(STOPPED_BY_CALLER)
-  }
-}
-
-/** `skip`, checking first whether the caller asked the copy to stop. */
-const stoppable =
-  (skip: (path: string, st: Stats) => boolean = () => false) =>
-  (path: string, st: Stats) => {
-    if (Atomics.load(stopFlag, 0) === 1) throw new Stopped()
-    return skip(path, st)
-  }
+/** Asked by copyTree at each entry and before each MiB of a big file: the caller asked the copy to stop. */
+const stopped = () => Atomics.load(stopFlag, 0) === 1
 const reply = (m: ThreadCopyReply) => parentPort?.postMessage(m)
 
 /** The folders on the way to `paths` ('a', 'a/b' for 'a/b/c'). */
@@ -49,6 +36,7 @@ async function copy(): Promise<void> {
       preserveOwners: job.preserveOwners,
       hardlinkFrom: job.hardlinkFrom,
       laneThreads: job.laneThreads,
+      stopped,
     }
     let result: ThreadCopyResult
     if (job.only) {
@@ -57,20 +45,19 @@ async function copy(): Promise<void> {
       const copied = new Set<string>()
       const tree = await copyTree(job.src, job.dest, {
         ...options,
-        skip: stoppable((path, st) =>
+        skip: (path, st) =>
           st.isDirectory() ? !folders.has(path) : !(st.isFile() && st.nlink === 1 && files.has(path)),
-        ),
         onFile: (path) => {
           copied.add(path)
         },
       })
       result = {...tree, missed: copied.size === files.size ? [] : [...files].filter((path) => !copied.has(path))}
     } else {
-      result = {...(await copyTree(job.src, job.dest, {...options, skip: stoppable()})), missed: []}
+      result = {...(await copyTree(job.src, job.dest, options)), missed: []}
     }
     reply({result})
   } catch (error) {
-    if (Atomics.load(stopFlag, 0) === 1) return reply({error: STOPPED_BY_CALLER})
+    if (stopped()) return reply({error: STOPPED_BY_CALLER})
     // copyTree wraps a system call's failure in a BkError; the errno code is its cause's
     const code = (error as {cause?: {code?: unknown}} | undefined)?.cause?.code
     reply({error: messageOf(error), ...(typeof code === 'string' ? {code} : {})})

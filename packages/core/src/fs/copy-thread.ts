@@ -3,6 +3,7 @@
  * another core instead of taking turns with the caller's work on the main thread (rows read and written, a
  * database's pages, hashes). Whoever copies a tree while doing something else with the CPU uses this.
  */
+import {setTimeout as sleep} from 'node:timers/promises'
 import {BkError} from '../errors.js'
 import type {CopyTreeResult} from './copy.js'
 import {startThread} from './start-thread.js'
@@ -40,15 +41,23 @@ export interface ThreadCopy {
    * that failed named in it); a failed copy leaves nothing of `dest` behind, as copyTree does.
    */
   done: Promise<ThreadCopyResult>
-  /** Stops the copy and waits for the thread to end: with `stage: false`, what it wrote stays, for the caller. */
-  stop(): Promise<void>
+  /**
+   * Stops the copy and waits for the thread to end; the copy removes what it made, as on any failure (the file being
+   * written included: a stop lands between entries and within a MiB of a big file). Resolves with how the thread
+   * ended: 'ended' (by itself, the copy stopped or already done), or 'terminated', the last resort for a copy stuck
+   * in one system call for {@link STOP_GRACE_MS} (what it wrote then stays, for the caller or the next run's sweep).
+   */
+  stop(): Promise<ThreadCopyStop>
 }
+
+/** How a stopped copy's thread ended: by itself, or terminated after the grace (see ThreadCopy.stop). */
+export type ThreadCopyStop = 'ended' | 'terminated'
 
 /** The job sent to the thread. */
 export interface ThreadCopyJob extends ThreadCopyOptions {
   src: string
   dest: string
-  /** Set to 1 by stop(): the copy fails at its next entry (STOPPED_BY_CALLER). */
+  /** Set to 1 by stop(): the copy fails at its next entry or MiB (STOPPED_BY_CALLER). */
   stop: SharedArrayBuffer
 }
 
@@ -56,10 +65,10 @@ export interface ThreadCopyJob extends ThreadCopyOptions {
 export const STOPPED_BY_CALLER = 'stopped by its caller'
 
 /**
- * How long stop() waits for the copy to end by itself (it does at its next entry) before the thread is terminated:
- * Node 20 may abort the whole process when a thread is terminated in the middle of an fs.promises call (`RealPath:
- * Assertion (req_wrap_async) != nullptr`, 1 in 180 stops at once), so termination is the last resort for a copy
- * stuck in one call.
+ * How long stop() waits for the copy to end by itself (it does at its next entry, or within a MiB of a big file)
+ * before the thread is terminated: Node 20 may abort the whole process when a thread is terminated in the middle of
+ * an fs.promises call (`RealPath: Assertion (req_wrap_async) != nullptr`, 1 in 180 stops at once), so termination is
+ * the last resort for a copy stuck in one call (a hung network file system).
  */
 const STOP_GRACE_MS = 10_000
 
@@ -114,19 +123,19 @@ export function copyTreeInThread(src: string, dest: string, options: ThreadCopyO
     done,
     async stop() {
       stopped = true
-      // the copy ends itself at its next entry, its thread then exits; terminated only if it does not in time
+      // the copy ends itself at its next entry or MiB, its thread then exits; terminated only if it does not in time
       Atomics.store(new Int32Array(stopFlag), 0, 1)
-      let timer: NodeJS.Timeout | undefined
-      const late = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), STOP_GRACE_MS)
-      })
+      const grace = new AbortController()
+      const late = sleep(STOP_GRACE_MS, true, {signal: grace.signal}).catch(() => false)
       const ended = done.then(
         () => false,
         () => false,
       )
-      if (await Promise.race([ended, late])) await thread.stop()
-      clearTimeout(timer)
+      const terminate = await Promise.race([ended, late])
+      grace.abort()
+      if (terminate) await thread.stop()
       await done.catch(() => {})
+      return terminate ? 'terminated' : 'ended'
     },
   }
 }

@@ -18,7 +18,7 @@ import {setImmediate as nextTurn} from 'node:timers/promises'
 import {BkError, messageOf} from '../errors.js'
 import {atomicDir} from '../safety/atomic.js'
 import {stepProgress} from '../ui/progress.js'
-import {copyLiveFile} from './copy-file.js'
+import {COPY_STOPPED, copyLiveFile, copyStoppable} from './copy-file.js'
 import {type CopyLane, copyLane, type LaneDir, type LaneFile} from './copy-lane.js'
 import {readSmall, setDirMeta, setFileMeta} from './copy-small.js'
 import {startWriteback} from './fsync-tree.js'
@@ -52,6 +52,14 @@ export interface CopyTreeOptions {
    * ~15 MB, and more threads than cores only take turns).
    */
   laneThreads?: number
+  /**
+   * Asked at each entry and, for a file of more than 8 MiB, before each MiB of it (such files are then copied with
+   * reads and writes instead of the kernel's copy in one call, unless a reflink makes them at once): once it returns
+   * true the copy fails ("… stopped by its caller", code ESTOPPED in its cause) and removes what it made, as on any
+   * failure.
+   * For a caller that must be able to stop a copy under way (copyTreeInThread's stop()).
+   */
+  stopped?: () => boolean
 }
 
 /** What a tree copy did: files, bytes, folders, symlinks, links and what it skipped. */
@@ -177,6 +185,7 @@ async function copyInto(
   // dev:ino of multiply-linked source files -> first copy (a promise: linking waits until that copy exists)
   const inodes = new Map<string, Promise<string>>()
   const skip = options.skip
+  const stopped = options.stopped
   const step = stepProgress('copying files')
   const running = new Set<Promise<void>>()
   let failure: unknown
@@ -333,7 +342,8 @@ async function copyInto(
   const clone = mayReflink(destAbs) ? constants.COPYFILE_FICLONE : 0
   const copyOne = async (abs: string, path: string, st: Stats, target: string) => {
     // copyFile gives the copy the source's mode (setuid/setgid bits included, umask ignored)
-    const size = await copyLiveFile(abs, target, clone) // the copy's size: less than st.size if it shrank meanwhile
+    // the copy's size: less than st.size if it shrank meanwhile
+    const size = stopped ? await copyStoppable(abs, target, clone, stopped) : await copyLiveFile(abs, target, clone)
     // then synchronously, on the copy's cached inode: a syscall each, cheaper than more thread-pool round trips.
     // chown clears setuid/setgid: set the mode again after it; utimes is independent of both
     if (needsChown(st)) {
@@ -349,7 +359,14 @@ async function copyInto(
 
   try {
     // synchronous listing and lstat, as rsync and cp do: cached metadata, no thread-pool round trip per folder
-    for (const entry of walkSync(srcAbs, skip ? (p, s) => !skip(p, s) : undefined)) {
+    const keep =
+      skip || stopped
+        ? (p: string, s: Stats) => {
+            if (stopped?.()) throw Object.assign(new Error('stopped by its caller'), {code: COPY_STOPPED})
+            return !skip?.(p, s)
+          }
+        : undefined
+    for (const entry of walkSync(srcAbs, keep)) {
       if (failure) break
       const target = `${destAbs}/${entry.path}`
       const st = entry.stat

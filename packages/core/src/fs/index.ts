@@ -5,6 +5,7 @@ export {
   type ThreadCopy,
   type ThreadCopyOptions,
   type ThreadCopyResult,
+  type ThreadCopyStop,
 } from './copy-thread.js'
 export {fsyncTree, syncTree} from './fsync-tree.js'
 export {hashStream, md5File, type RangeOptions, sha256File} from './hash.js'
