@@ -207,7 +207,8 @@ async function readHead(file: string, max: number): Promise<string> {
 async function treeTotals(dir: string): Promise<{count: number; bytes: number}> {
   let count = 0
   let bytes = 0
-  for await (const entry of walk(dir)) {
+  // GNU tar archived a name that is not UTF-8 as its bytes (no manifest names the site's files): only a tally here
+  for await (const entry of walk(dir, {notUtf8: 'skip'})) {
     if (!entry.stat.isFile()) continue
     count++
     bytes += entry.stat.size

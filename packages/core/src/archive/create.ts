@@ -5,6 +5,7 @@ import {basename, dirname, join, resolve} from 'node:path'
 import {Readable, type Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {BkError, isBkError, messageOf} from '../errors.js'
+import {notUtf8Error} from '../fs/names.js'
 import {pathExists} from '../fs/paths.js'
 import {walk} from '../fs/walk.js'
 import {fileSink, writeAll} from '../fs/write-all.js'
@@ -52,6 +53,12 @@ export interface WriteHooks {
    * frame, in another process): the proof a read-back gave, without reading the file again.
    */
   verify?: boolean
+  /**
+   * Every member's name must be valid UTF-8 (the archive gets a manifest naming each file): a name that is not
+   * (an old Latin-1 name) is refused before anything is written (fs/names.ts). Without it, GNU tar archives such a
+   * name as its bytes.
+   */
+  utf8Names?: boolean
 }
 
 /**
@@ -358,7 +365,7 @@ async function writeTarTo(
   }
   /** GNU tar's names, a batch at a time (it lstats every entry itself: the listings' types are all bk needs). */
   const acceptedBatches = async function* (): AsyncGenerator<(string | Buffer)[]> {
-    for await (const batch of listedSources(options, exclude, excluded)) {
+    for await (const batch of listedSources(options, exclude, excluded, hooks.utf8Names ?? false)) {
       const names: (string | Buffer)[] = []
       for (const entry of batch) {
         const name = nameOf(entry)
@@ -715,11 +722,12 @@ async function* listedSources(
   options: CreateArchiveOptions,
   exclude: Map<string, Set<string>>,
   excluded: (name: string, st: Stats) => boolean,
+  utf8Names: boolean,
 ): AsyncGenerator<Source[]> {
   const cwd = resolve(options.cwd)
   const filter = options.filter
   // listings are read as bytes: a name that is not valid UTF-8 (an old Latin-1 file name) must reach GNU tar as it
-  // is, not as the lossy string readdir would give (which names no file)
+  // is, not as the lossy string readdir would give (which names no file); refused where a manifest would name it
   const SLASH = Buffer.from('/')
   const byName = (a: {name: string}, b: {name: string}) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
   /** A listed entry's kind: from the listing, or an lstat where it does not tell or the name may be ours to leave
@@ -828,6 +836,8 @@ async function* listedSources(
         lossy || atRaw ? Buffer.concat(at === '' ? [bytes] : [atRaw ?? Buffer.from(at), SLASH, bytes]) : undefined
       if (filter && !filter(path)) continue
       const child = Buffer.concat([level.abs as Buffer, SLASH, bytes])
+      // two such names would be one path of the manifest, naming neither file: refused before anything is written
+      if (lossy && utf8Names) throw notUtf8Error(child)
       const kind = await kindOfListed(dirent, name, child)
       if (kind === undefined) continue
       // below a name that is not valid UTF-8, paths stay bytes

@@ -1,0 +1,170 @@
+// File names that are not valid UTF-8 (old Latin-1 names): readdir as strings gives U+FFFD for their bytes, so two
+// such names collapsed into one manifest path (and a hard link to one got the other's digest), and a fresh backup
+// failed its own verify. bk refuses them when it lists the tree (archive engines, manifest, copy), before anything
+// is written, naming the path with its bytes escaped; valid UTF-8 names that look like an escape (a backslash, or
+// U+FFFD itself) are backed up, verified and restored byte-exact.
+
+import {execFileSync} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {existsSync, linkSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {afterEach, describe, expect, it} from 'vitest'
+import {createArchive, extractArchive} from '../src/archive/index.js'
+import {BkError} from '../src/errors.js'
+import {copyTree} from '../src/fs/copy.js'
+import {dirSize} from '../src/fs/paths.js'
+import {createArchiveWithManifest, createBkArchive} from '../src/manifest/bk-archive.js'
+import {buildManifest} from '../src/manifest/build.js'
+import {manifestFiles} from '../src/manifest/compact-files.js'
+import {verifyManifest} from '../src/manifest/verify.js'
+import {temp, testMeta, useTempDirs} from './archive-helpers.js'
+
+useTempDirs()
+const savedEngine = process.env.BK_ARCHIVE_ENGINE
+afterEach(() => {
+  if (savedEngine === undefined) delete process.env.BK_ARCHIVE_ENGINE
+  else process.env.BK_ARCHIVE_ENGINE = savedEngine
+})
+
+const sha = (text: string) => createHash('sha256').update(text).digest('hex')
+const bytes = (...parts: (string | number[] | Buffer)[]) =>
+  Buffer.concat(parts.map((p) => (Buffer.isBuffer(p) ? p : typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))))
+
+/** src/ with `caf\xe8` (A), `caf\xe9` (B) in a folder, a hard link `link` to the first, and an ordinary file. */
+function latin1Tree(root: string): string {
+  const src = join(root, 'src')
+  mkdirSync(join(src, 'docs'), {recursive: true})
+  const dir = bytes(`${src}/docs/`)
+  writeFileSync(bytes(dir, 'caf', [0xe8]), 'A')
+  writeFileSync(bytes(dir, 'caf', [0xe9]), 'B')
+  linkSync(bytes(dir, 'caf', [0xe8]), bytes(dir, 'link'))
+  writeFileSync(join(src, 'plain.txt'), 'plain')
+  return src
+}
+
+const refusal = /docs\/caf\\xe8: the file name is not valid UTF-8.*rename it.*convmv/
+
+describe('a name that is not valid UTF-8', () => {
+  for (const engine of ['system', 'node'] as const) {
+    for (const [what, make] of [
+      ['createBkArchive', createBkArchive],
+      ['createArchiveWithManifest', createArchiveWithManifest],
+    ] as const) {
+      it(`${what} (${engine} engine) refuses it, names it escaped, leaves no archive`, async () => {
+        if (engine === 'node') process.env.BK_ARCHIVE_ENGINE = 'node'
+        const root = temp()
+        const src = latin1Tree(root)
+        const file = join(root, 'out', 'b.tar.gz')
+        mkdirSync(join(root, 'out'))
+        const made = make({cwd: src, file, meta: testMeta})
+        await expect(made).rejects.toBeInstanceOf(BkError)
+        await expect(made).rejects.toThrow(refusal)
+        expect(readdirSync(join(root, 'out'))).toEqual([])
+        // the source untouched
+        expect(readFileSync(bytes(`${src}/docs/caf`, [0xe8]), 'utf8')).toBe('A')
+        expect(readFileSync(bytes(`${src}/docs/caf`, [0xe9]), 'utf8')).toBe('B')
+      })
+    }
+  }
+
+  it('a folder of that name is refused too (its contents are not silently left out)', async () => {
+    const root = temp()
+    const src = join(root, 'src')
+    mkdirSync(src)
+    mkdirSync(bytes(`${src}/`, [0xe8, 0x74, 0xe9]))
+    writeFileSync(bytes(`${src}/`, [0xe8, 0x74, 0xe9], '/inside'), 'x')
+    for (const engine of ['system', 'node']) {
+      process.env.BK_ARCHIVE_ENGINE = engine
+      const file = join(root, `${engine}.tar.gz`)
+      await expect(createBkArchive({cwd: src, file, meta: testMeta})).rejects.toThrow(/\\xe8t\\xe9: the file name/)
+      expect(existsSync(file)).toBe(false)
+    }
+  })
+
+  it('buildManifest and copyTree refuse it with the same one line', async () => {
+    const root = temp()
+    const src = latin1Tree(root)
+    await expect(buildManifest(src, testMeta)).rejects.toThrow(refusal)
+    await expect(buildManifest(src, testMeta, {sync: true})).rejects.toThrow(refusal)
+    const dest = join(root, 'copy')
+    const copied = copyTree(src, dest)
+    await expect(copied).rejects.toBeInstanceOf(BkError)
+    await expect(copied).rejects.toThrow(refusal)
+    expect(existsSync(dest)).toBe(false)
+  })
+})
+
+describe('a plain archive (no manifest names its files)', () => {
+  it('GNU tar archives such names as their bytes, the hard link too; node-tar, which cannot, refuses them', async () => {
+    const root = temp()
+    const src = latin1Tree(root)
+    const file = join(root, 'plain.tar.gz')
+    await createArchive({cwd: src, file})
+    const out = join(root, 'out')
+    mkdirSync(out)
+    execFileSync('tar', ['-xzf', file, '-C', out])
+    const docs = readdirSync(join(out, 'docs'), {encoding: 'buffer'}).map((n) => n.toString('hex'))
+    expect(docs.sort()).toEqual(
+      [bytes('caf', [0xe8]), bytes('caf', [0xe9]), bytes('link')].map((b) => b.toString('hex')),
+    )
+    expect(readFileSync(bytes(`${out}/docs/caf`, [0xe8]), 'utf8')).toBe('A')
+    expect(readFileSync(bytes(`${out}/docs/caf`, [0xe9]), 'utf8')).toBe('B')
+    expect(readFileSync(join(out, 'docs', 'link'), 'utf8')).toBe('A')
+    process.env.BK_ARCHIVE_ENGINE = 'node'
+    const byNode = join(root, 'node.tar.gz')
+    await expect(createArchive({cwd: src, file: byNode})).rejects.toThrow(refusal)
+    expect(existsSync(byNode)).toBe(false)
+    // a size leaves such a name out rather than failing
+    expect(await dirSize(src)).toBe(1 + 5) // link, plain.txt
+  })
+})
+
+describe('valid UTF-8 names that look like an escape', () => {
+  for (const engine of ['system', 'node'] as const) {
+    it(`are backed up, verified and restored byte-exact, each with its own digest (${engine} engine)`, async () => {
+      if (engine === 'node') process.env.BK_ARCHIVE_ENGINE = 'node'
+      const root = temp()
+      const src = join(root, 'src')
+      mkdirSync(src)
+      const names = [
+        'caf\\xe8', // a backslash, x, e, 8: what the refusal would print for the Latin-1 name
+        'caf\uFFFD', // U+FFFD itself (EF BF BD), what a lossy listing gives
+        'café', // the UTF-8 spelling
+        'cafe',
+      ]
+      names.forEach((name, i) => {
+        writeFileSync(join(src, name), `content ${i}`)
+      })
+      linkSync(join(src, 'caf\uFFFD'), join(src, 'link'))
+      const file = join(root, 'b.tar.gz')
+      const made = await createBkArchive({cwd: src, file, meta: testMeta})
+      const listed = new Map([...manifestFiles(made.manifest)].map((f) => [f.path, f.sha256]))
+      expect(listed).toEqual(
+        new Map([
+          ['caf\\xe8', sha('content 0')],
+          ['caf\uFFFD', sha('content 1')],
+          ['café', sha('content 2')],
+          ['cafe', sha('content 3')],
+          ['link', sha('content 1')],
+        ]),
+      )
+      const verified = await verifyManifest(file)
+      expect({ok: verified.ok, changed: verified.changed, missing: verified.missing}).toEqual({
+        ok: true,
+        changed: [],
+        missing: [],
+      })
+      const target = join(root, 'restored')
+      await extractArchive({file, target})
+      const restored = readdirSync(target, {encoding: 'buffer'})
+        .filter((n) => n.toString() !== 'bk-manifest.json')
+        .map((n) => n.toString('hex'))
+        .sort()
+      expect(restored).toEqual([...names, 'link'].map((n) => Buffer.from(n).toString('hex')).sort())
+      names.forEach((name, i) => {
+        expect(readFileSync(join(target, name), 'utf8')).toBe(`content ${i}`)
+      })
+      expect(readFileSync(join(target, 'link'), 'utf8')).toBe('content 1')
+    })
+  }
+})
