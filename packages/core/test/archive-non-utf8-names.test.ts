@@ -94,28 +94,37 @@ describe('a name that is not valid UTF-8', () => {
   })
 })
 
-describe('a plain archive (no manifest names its files)', () => {
-  it('GNU tar archives such names as their bytes, the hard link too; node-tar, which cannot, refuses them', async () => {
+describe('a plain archive (createArchive: Aegir, ZODB blobs)', () => {
+  // GNU tar archived such a name as its bytes, but bk's restore of it merged it with its lossy namesakes (both
+  // files restored as caf\uFFFD, one lost): refused at backup time as well, by either engine
+  for (const engine of ['system', 'node'] as const)
+    it(`refuses it too (${engine} engine), no archive left; a size leaves it out`, async () => {
+      process.env.BK_ARCHIVE_ENGINE = engine
+      const root = temp()
+      const src = latin1Tree(root)
+      const file = join(root, 'plain.tar.gz')
+      const made = createArchive({cwd: src, file})
+      await expect(made).rejects.toBeInstanceOf(BkError)
+      await expect(made).rejects.toThrow(refusal)
+      expect(readdirSync(root)).toEqual(['src'])
+      expect(await dirSize(src)).toBe(1 + 5) // link, plain.txt
+    })
+})
+
+describe('an archive made elsewhere holding such names (GNU tar engine)', () => {
+  // read with U+FFFD, both were restored as one caf\uFFFD (content B), the hard link to A holding B: file A lost
+  it('is refused, naming the entry escaped; nothing is extracted', async () => {
     const root = temp()
     const src = latin1Tree(root)
-    const file = join(root, 'plain.tar.gz')
-    await createArchive({cwd: src, file})
-    const out = join(root, 'out')
-    mkdirSync(out)
-    execFileSync('tar', ['-xzf', file, '-C', out])
-    const docs = readdirSync(join(out, 'docs'), {encoding: 'buffer'}).map((n) => n.toString('hex'))
-    expect(docs.sort()).toEqual(
-      [bytes('caf', [0xe8]), bytes('caf', [0xe9]), bytes('link')].map((b) => b.toString('hex')),
+    const file = join(root, 'foreign.tar.gz')
+    execFileSync('tar', ['-czf', file, '-C', src, '.'])
+    const target = join(root, 'restored')
+    const extracted = extractArchive({file, target})
+    await expect(extracted).rejects.toBeInstanceOf(BkError)
+    await expect(extracted).rejects.toThrow(
+      /refusing to extract .*foreign\.tar\.gz: unsafe entry '\.\/docs\/caf\\xe[89]' \(a name that is not valid UTF-8.*tar -xf.*convmv\); nothing was extracted$/,
     )
-    expect(readFileSync(bytes(`${out}/docs/caf`, [0xe8]), 'utf8')).toBe('A')
-    expect(readFileSync(bytes(`${out}/docs/caf`, [0xe9]), 'utf8')).toBe('B')
-    expect(readFileSync(join(out, 'docs', 'link'), 'utf8')).toBe('A')
-    process.env.BK_ARCHIVE_ENGINE = 'node'
-    const byNode = join(root, 'node.tar.gz')
-    await expect(createArchive({cwd: src, file: byNode})).rejects.toThrow(refusal)
-    expect(existsSync(byNode)).toBe(false)
-    // a size leaves such a name out rather than failing
-    expect(await dirSize(src)).toBe(1 + 5) // link, plain.txt
+    expect(readdirSync(root).sort()).toEqual(['foreign.tar.gz', 'src'])
   })
 })
 

@@ -207,8 +207,7 @@ async function readHead(file: string, max: number): Promise<string> {
 async function treeTotals(dir: string): Promise<{count: number; bytes: number}> {
   let count = 0
   let bytes = 0
-  // GNU tar archived a name that is not UTF-8 as its bytes (no manifest names the site's files): only a tally here
-  for await (const entry of walk(dir, {notUtf8: 'skip'})) {
+  for await (const entry of walk(dir)) {
     if (!entry.stat.isFile()) continue
     count++
     bytes += entry.stat.size

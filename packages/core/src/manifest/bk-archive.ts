@@ -39,7 +39,6 @@ export async function createArchiveWithManifest(
           tap: (chunk) => collector.write(chunk),
           members: collector.members,
           verify: true,
-          utf8Names: true,
         })
         const manifest = await collector.finish()
         return {file: options.file, ...written, manifest}
@@ -79,13 +78,7 @@ export async function createBkArchive(options: BkArchiveOptions): Promise<Archiv
                 (options.prefix !== undefined || path !== MANIFEST_NAME) && (userFilter ? userFilter(path) : true),
             },
             compression,
-            {
-              tap: (chunk) => collector.write(chunk),
-              members: collector.members,
-              exclude: [tmp],
-              skipHash: true,
-              utf8Names: true,
-            },
+            {tap: (chunk) => collector.write(chunk), members: collector.members, exclude: [tmp], skipHash: true},
           )
           const manifest = await collector.finish()
           options.complete?.(manifest)
