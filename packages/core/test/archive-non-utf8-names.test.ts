@@ -128,6 +128,24 @@ describe('an archive made elsewhere holding such names (GNU tar engine)', () => 
   })
 })
 
+describe('an archive made elsewhere holding such names (node-tar engine)', () => {
+  // node-tar gives no bytes to tell them by: the second entry read as the same U+FFFD name is refused
+  it('is refused when two names read the same; nothing is extracted', async () => {
+    process.env.BK_ARCHIVE_ENGINE = 'node'
+    const root = temp()
+    const src = latin1Tree(root)
+    const file = join(root, 'foreign.tar.gz')
+    execFileSync('tar', ['-czf', file, '-C', src, '.'])
+    const target = join(root, 'restored')
+    const extracted = extractArchive({file, target})
+    await expect(extracted).rejects.toBeInstanceOf(BkError)
+    await expect(extracted).rejects.toThrow(
+      /refusing to extract .*foreign\.tar\.gz: unsafe entry '\.\/docs\/caf\uFFFD' \(two entries read as this name.*tar -xf.*convmv\); nothing was extracted$/,
+    )
+    expect(readdirSync(root).sort()).toEqual(['foreign.tar.gz', 'src'])
+  })
+})
+
 describe('valid UTF-8 names that look like an escape', () => {
   for (const engine of ['system', 'node'] as const) {
     it(`are backed up, verified and restored byte-exact, each with its own digest (${engine} engine)`, async () => {
