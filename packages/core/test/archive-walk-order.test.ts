@@ -1,6 +1,6 @@
 // The listing GNU tar is fed (create.ts, listedSources): one walk with a stack of folder listings. Its members must
 // come in the order of a plain recursive walk (depth first, each folder's entries by their bytes, a folder before its
-// contents), through folders listed as strings and as bytes (a name at U+D800 and up, a name that is not UTF-8),
+// contents), through folders listed as strings and as bytes (a name at U+D800 and up, U+FFFD itself),
 // with the filter and the archive's own file left out, and the manifest's sha256 of every file its content.
 import {execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
@@ -74,11 +74,12 @@ describe('the walk that feeds GNU tar its names', () => {
     file(Buffer.concat([emoji, SLASH, Buffer.from('\uFB01')])) // U+FB01 sorts before U+1F600 by UTF-16, after by bytes
     file(Buffer.concat([emoji, SLASH, Buffer.from('\u{1F600}/inner/more/end')]))
     file(Buffer.concat([emoji, SLASH, Buffer.from('plain')]))
-    // a folder whose name is not UTF-8, with folders below it (their paths stay bytes)
-    const latin = bytesOf(src, '/z/caf', [0xe9])
-    dir(Buffer.concat([latin, SLASH, Buffer.from('sub/subsub')]))
-    file(Buffer.concat([latin, SLASH, Buffer.from('sub/subsub/one')]))
-    file(Buffer.concat([latin, SLASH, bytesOf('r', [0xe9, 0xff])]))
+    // a folder named with U+FFFD itself (valid UTF-8, listed as bytes), with folders below it; a name that is not
+    // UTF-8 is refused (archive-non-utf8-names.test.ts)
+    const replacement = bytesOf(src, '/z/caf\uFFFD')
+    dir(Buffer.concat([replacement, SLASH, Buffer.from('sub/subsub')]))
+    file(Buffer.concat([replacement, SLASH, Buffer.from('sub/subsub/one')]))
+    file(Buffer.concat([replacement, SLASH, Buffer.from('r\u00e9\uFFFD')]))
     // left out: by the filter (a whole folder and a file), and the archive itself, written inside the tree
     const skip = (rel: string) => rel === 'a.b/m2' || rel === 'B/m1/f' || rel === 'out.tar.gz'
     const out = join(src, 'out.tar.gz')

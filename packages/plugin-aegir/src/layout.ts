@@ -57,7 +57,8 @@ export async function applyProvisionLayout(siteDir: string, webGroup: number | u
   for (const tree of WEB_TREES) {
     const root = join(siteDir, tree)
     if (!(await isDir(root))) continue
-    for await (const entry of walk(root)) await chgrp(entry.abs)
+    // a name that is not UTF-8 (lchown cannot reach it by its lossy name) is left as it is, not a failed restore
+    for await (const entry of walk(root, {notUtf8: 'skip'})) await chgrp(entry.abs)
     await chgrp(root)
   }
   for (const dir of WEB_DIRS) {
@@ -118,6 +119,6 @@ export async function chownTree(dir: string, owner: Owner): Promise<void> {
     const info = await lstat(path)
     if (info.uid !== owner.uid || info.gid !== owner.gid) await lchown(path, owner.uid, owner.gid)
   }
-  for await (const entry of walk(dir)) await set(entry.abs)
+  for await (const entry of walk(dir, {notUtf8: 'skip'})) await set(entry.abs)
   await set(dir)
 }

@@ -5,6 +5,7 @@ import {basename, dirname, join, resolve} from 'node:path'
 import {Readable, type Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {BkError, isBkError, messageOf} from '../errors.js'
+import {notUtf8Error} from '../fs/names.js'
 import {pathExists} from '../fs/paths.js'
 import {walk} from '../fs/walk.js'
 import {fileSink, writeAll} from '../fs/write-all.js'
@@ -353,7 +354,6 @@ async function writeTarTo(
       return undefined
     }
     entries++
-    if (entry.raw) return options.dotSlash ? Buffer.concat([Buffer.from('./'), entry.raw]) : entry.raw
     return options.dotSlash ? dotSlashName(entry.path) : entry.path
   }
   /** GNU tar's names, a batch at a time (it lstats every entry itself: the listings' types are all bk needs). */
@@ -367,7 +367,7 @@ async function writeTarTo(
       if (names.length > 0) yield names
     }
   }
-  /** node-tar's names, one at a time, each lstat-ed (no raw names: those come only with GNU tar's lister). */
+  /** node-tar's names, one at a time, each lstat-ed. */
   const accepted = async function* (): AsyncGenerator<string> {
     for await (const entry of sources(options, excluded)) {
       const name = nameOf(entry)
@@ -650,8 +650,6 @@ type SourceKind = 'file' | 'directory' | 'symlink' | 'other'
 interface Source {
   path: string
   kind: SourceKind
-  /** The path's bytes when a name in it is not valid UTF-8 (`path` is then lossy); GNU tar is given these */
-  raw?: Buffer
 }
 
 function kindOf(
@@ -721,8 +719,9 @@ async function* listedSources(
 ): AsyncGenerator<Source[]> {
   const cwd = resolve(options.cwd)
   const filter = options.filter
-  // listings are read as bytes: a name that is not valid UTF-8 (an old Latin-1 file name) must reach GNU tar as it
-  // is, not as the lossy string readdir would give (which names no file)
+  // a folder holding a name that may be lossy is listed again as bytes: a name that is not valid UTF-8 (an old
+  // Latin-1 file name) is refused (fs/names.ts), never archived under the lossy string readdir gives, nor as its
+  // bytes (a manifest would name it lossily, and a restore by bk would merge it with its lossy namesakes)
   const SLASH = Buffer.from('/')
   const byName = (a: {name: string}, b: {name: string}) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
   /** A listed entry's kind: from the listing, or an lstat where it does not tell or the name may be ours to leave
@@ -745,32 +744,31 @@ async function* listedSources(
   interface Level {
     abs: string | Buffer
     rel: string
-    relRaw: Buffer | undefined
     /** listed as strings (several times faster than as bytes, for a folder of many small files) */
     named?: Dirent[]
     /** listed as bytes: a name may be lossy (U+FFFD) or sort differently by UTF-16 units than by UTF-8 bytes */
     listing?: Dirent<Buffer>[]
     next: number
   }
-  const levelOf = async (abs: Buffer | string, rel: string, relRaw: Buffer | undefined): Promise<Level> => {
+  const levelOf = async (abs: Buffer | string, rel: string): Promise<Level> => {
     if (typeof abs === 'string') {
       // listed as strings unless a name may be lossy (U+FFFD) or sorts differently by UTF-16 units than by UTF-8
       // bytes (U+D800 and up): then that folder is listed again as bytes
       const named = await readdir(abs, {withFileTypes: true})
       if (!named.some((dirent) => /[\uD800-\uFFFF]/.test(dirent.name))) {
         named.sort(byName)
-        return {abs, rel, relRaw, named, next: 0}
+        return {abs, rel, named, next: 0}
       }
       abs = Buffer.from(abs)
     }
     const listing = await readdir(abs, {withFileTypes: true, encoding: 'buffer'})
     listing.sort((a, b) => Buffer.compare(a.name, b.name))
-    return {abs, rel, relRaw, listing, next: 0}
+    return {abs, rel, listing, next: 0}
   }
   /** A folder's listing read before the folder is yielded: undefined when it was removed since its parent was
    * listed (a live application's temp folder), which leaves it out as a file removed before its lstat is. */
-  const levelOrGone = (abs: Buffer | string, rel: string, relRaw: Buffer | undefined) =>
-    levelOf(abs, rel, relRaw).catch((error) => {
+  const levelOrGone = (abs: Buffer | string, rel: string) =>
+    levelOf(abs, rel).catch((error) => {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw error
     })
@@ -780,8 +778,8 @@ async function* listedSources(
    * enclosing folder's generator, a promise and an event-loop turn per level), and no await where the listing
    * tells the entry's kind.
    */
-  async function* below(abs: Buffer | string, rel: string, relRaw: Buffer | undefined): AsyncGenerator<Source[]> {
-    const stack = [await levelOf(abs, rel, relRaw)]
+  async function* below(abs: Buffer | string, rel: string): AsyncGenerator<Source[]> {
+    const stack = [await levelOf(abs, rel)]
     let out: Source[] = []
     while (stack.length > 0) {
       if (out.length >= LISTED_BATCH) {
@@ -811,7 +809,7 @@ async function* listedSources(
           yield out
           out = []
         }
-        const below = await levelOrGone(child, path, undefined)
+        const below = await levelOrGone(child, path)
         if (!below) continue
         out.push({path, kind})
         stack.push(below)
@@ -824,32 +822,30 @@ async function* listedSources(
       }
       const bytes = dirent.name
       const name = bytes.toString('utf8')
-      const lossy = name.includes('\uFFFD') && !Buffer.from(name).equals(bytes)
-      const {rel: at, relRaw: atRaw} = level
+      const at = level.rel
       const path = at === '' ? name : `${at}/${name}`
-      const raw =
-        lossy || atRaw ? Buffer.concat(at === '' ? [bytes] : [atRaw ?? Buffer.from(at), SLASH, bytes]) : undefined
       if (filter && !filter(path)) continue
       const child = Buffer.concat([level.abs as Buffer, SLASH, bytes])
+      // two such names would be one path of the manifest, naming neither file: refused before anything is written
+      if (name.includes('\uFFFD') && !Buffer.from(name).equals(bytes)) throw notUtf8Error(child)
       const kind = await kindOfListed(dirent, name, child)
       if (kind === undefined) continue
-      // below a name that is not valid UTF-8, paths stay bytes
-      const below = kind === 'directory' ? await levelOrGone(raw ? child : child.toString(), path, raw) : undefined
+      const below = kind === 'directory' ? await levelOrGone(child.toString(), path) : undefined
       if (kind === 'directory' && !below) continue
-      out.push(raw ? {path, kind, raw} : {path, kind})
+      out.push({path, kind})
       if (below) stack.push(below)
     }
     if (out.length > 0) yield out
   }
   if (options.dotSlash) yield [{path: '.', kind: 'directory'}]
   if (!options.entries) {
-    yield* below(cwd, '', undefined)
+    yield* below(cwd, '')
     return
   }
   for await (const {rel, stat: st} of listedEntries(options)) {
     if (excluded(basename(rel), st)) continue
     yield [{path: rel, kind: kindOf(st) ?? 'other'}]
-    if (st.isDirectory()) yield* below(join(cwd, rel), rel, undefined)
+    if (st.isDirectory()) yield* below(join(cwd, rel), rel)
   }
 }
 

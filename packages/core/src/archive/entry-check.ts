@@ -58,6 +58,8 @@ export class EntryChecker {
   private readonly links = new Map<string, string>()
   /** archive paths that are folders: folder entries and the parents of every entry */
   private readonly dirs = new Set<string>()
+  /** Paths seen holding U+FFFD: what node-tar reads a name that is not valid UTF-8 as (several names, one path). */
+  private readonly replacement = new Set<string>()
 
   /** `root`: the extraction directory, consulted for symlinks that exist before extraction (optional). */
   constructor(
@@ -82,6 +84,16 @@ export class EntryChecker {
     }
     const path = parts.length === 0 ? '.' : parts.join('/')
     const type = entry.type
+    // caf\xe8 and caf\xe9 both read as caf\uFFFD: restored as one file, the other lost (the GNU tar engine's reader
+    // refuses such a name itself; node-tar gives no bytes to tell by, so a second entry of that path is refused)
+    if (path.includes('\uFFFD')) {
+      if (this.replacement.has(path))
+        throw new UnsafeEntry(
+          entry.path,
+          'two entries read as this name, names that are not valid UTF-8, which bk would restore merged; extract this archive with GNU tar (tar -xf) and rename them, e.g. with convmv',
+        )
+      this.replacement.add(path)
+    }
     if (path === '.' && !DIR_TYPES.has(type)) throw new UnsafeEntry(entry.path, 'replaces the target directory itself')
     const through = this.firstLinkIn(parts.slice(0, -1))
     if (through !== undefined) throw new UnsafeEntry(entry.path, `is written through the symlink ${through}`)

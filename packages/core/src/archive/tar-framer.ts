@@ -4,6 +4,9 @@
 // rewritten canonically so that tar frames the stream exactly as it was read here. What it does not model exactly
 // throws NativeFallback.
 
+import {escapedName} from '../fs/names.js'
+import {UnsafeEntry} from './entry-check.js'
+
 /** The archive holds something this reader does not model: extract it with node-tar. */
 export class NativeFallback extends Error {}
 
@@ -45,7 +48,12 @@ function text(bytes: Buffer): string {
   try {
     return utf8.decode(bytes)
   } catch {
-    throw new NativeFallback('a name that is not UTF-8')
+    // node-tar would read it with U+FFFD in place of its bytes: two such names (caf\xe8, caf\xe9) one file, the
+    // other lost. Refused; GNU tar by hand restores it as its bytes.
+    throw new UnsafeEntry(
+      escapedName(bytes),
+      'a name that is not valid UTF-8, which bk would restore merged with its namesakes; extract this archive with GNU tar (tar -xf) and rename it, e.g. with convmv',
+    )
   }
 }
 

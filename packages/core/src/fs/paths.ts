@@ -78,7 +78,8 @@ export async function dirSize(path: string): Promise<number> {
   const st = await lstat(path)
   if (!st.isDirectory()) return st.isFile() ? st.size : 0
   let bytes = 0
-  for await (const entry of walk(path)) if (entry.stat.isFile()) bytes += entry.stat.size
+  // a size: a name that is not UTF-8 is left out, not refused
+  for await (const entry of walk(path, {notUtf8: 'skip'})) if (entry.stat.isFile()) bytes += entry.stat.size
   return bytes
 }
 

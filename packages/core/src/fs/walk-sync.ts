@@ -1,5 +1,6 @@
 import {lstatSync, readdirSync} from 'node:fs'
 import {normalize} from 'node:path'
+import {refuseNotUtf8} from './names.js'
 import {compareNames, type WalkEntry} from './walk.js'
 
 /**
@@ -28,8 +29,6 @@ export function* walkSync(
     const abs = top.abs === '.' ? name : top.abs.endsWith('/') ? top.abs + name : `${top.abs}/${name}`
     const stat = lstatSync(abs, {throwIfNoEntry: false})
     if (!stat) {
-      // a name that is not UTF-8 is listed with U+FFFD in place of its bytes: not gone, unreachable by that name
-      if (name.includes('\uFFFD')) throw new Error(`${abs}: the file name is not valid UTF-8 (rename it)`)
       continue // removed between readdir and lstat (a live application's temp file)
     }
     const path = top.rel === '' ? name : `${top.rel}/${name}`
@@ -44,5 +43,7 @@ const PRINTABLE_ASCII = /^[ -~]*$/
 
 function sortedNames(dir: string): string[] {
   const names = readdirSync(dir)
+  // a name that is not valid UTF-8 is listed with U+FFFD in place of its bytes: refused (names.ts)
+  refuseNotUtf8(dir, names)
   return names.every((n) => PRINTABLE_ASCII.test(n)) ? names.sort() : names.sort(compareNames)
 }

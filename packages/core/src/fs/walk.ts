@@ -2,6 +2,7 @@ import type {Stats} from 'node:fs'
 import {lstatSync, readdirSync} from 'node:fs'
 import {lstat, readdir} from 'node:fs/promises'
 import {normalize} from 'node:path'
+import {refuseNotUtf8} from './names.js'
 
 /** One entry of a walked tree: its relative and absolute path and its lstat. */
 export interface WalkEntry {
@@ -22,6 +23,12 @@ export interface WalkOptions {
    * flight, which helps a cold disk.
    */
   sync?: boolean
+  /**
+   * A name that is not valid UTF-8 (an old Latin-1 name) is listed with U+FFFD in place of its bytes, a path that
+   * names no file (and two such names one path): 'refuse' (the default) throws notUtf8Error (names.ts) naming it;
+   * 'skip' leaves it out, for a caller that only tallies or adjusts what it can reach (a size, owners).
+   */
+  notUtf8?: 'refuse' | 'skip'
 }
 
 /** Byte-wise name order (stable across locales), so archives and manifests list files the same way everywhere. */
@@ -38,7 +45,7 @@ export async function* walk(root: string, options: WalkOptions = {}): AsyncGener
   const base = normalize(root)
   const start = base.length > 1 && base.endsWith('/') ? base.slice(0, -1) : base
   try {
-    yield* walkDir(start, '', state, listDir(start, options.sync))
+    yield* walkDir(start, '', state, listDir(start, options))
   } finally {
     // a consumer that stops early leaves look-ahead listings running: observe them so nothing is unhandled
     for (const listing of state.ahead.values()) listing.catch(() => {})
@@ -103,8 +110,10 @@ async function listedOrGone(listing: Promise<Listing>): Promise<Listing | undefi
   }
 }
 
-async function listDir(abs: string, sync?: boolean): Promise<Listing> {
+async function listDir(abs: string, options: WalkOptions): Promise<Listing> {
+  const sync = options.sync
   const names = (sync ? readdirSync(abs) : await readdir(abs)).sort(compareNames)
+  if (options.notUtf8 !== 'skip') refuseNotUtf8(abs, names)
   return {names, first: await statBatch(abs, names, 0, sync)}
 }
 
@@ -130,7 +139,7 @@ async function* walkDir(
       const childAbs = childPath(abs, name)
       entries.push({path: childRel, abs: childAbs, stat})
       if (stat.isDirectory() && !options.sync && ahead.size < LIST_AHEAD) {
-        const started = listDir(childAbs)
+        const started = listDir(childAbs, {...options, sync: false})
         started.catch(() => {}) // observed when its folder is walked
         ahead.set(childAbs, started)
       }
@@ -144,7 +153,7 @@ async function* walkDir(
       ahead.delete(entry.abs)
       // listed before it is yielded: a folder removed between its parent's listing and its own (a live
       // application's temp folder) is left out, as a file removed before its lstat is
-      const listed = await listedOrGone(started ?? listDir(entry.abs, options.sync))
+      const listed = await listedOrGone(started ?? listDir(entry.abs, options))
       if (!listed) continue
       yield entry
       yield* walkDir(entry.abs, entry.path, state, Promise.resolve(listed))
