@@ -62,6 +62,9 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
     reading.destroy()
     throw unreadable(error)
   })
+  // it reads ahead while the client starts: a read error then (a failing disk) is the feed's to report, once it
+  // starts (the pipeline sees a stream that failed), not an uncaught one
+  source.on('error', () => {})
   const mode = options.createStatements ?? 'skip'
   const stop = (options.onError ?? 'stop') === 'stop'
   let tool: 'psql' | 'mysql'
