@@ -13,7 +13,7 @@ import {createArchiveWithManifest} from '../src/manifest/bk-archive.js'
 import {cleanupTemp, compressing, onPath, restorePath, temp, testMeta} from './archive-helpers.js'
 
 /** How the next decode threads die: 'start' (their script missing), after their first members, or lying in them. */
-let dying: 'start' | 'after-members' | 'lies' = 'start'
+let dying: 'start' | 'after-members' | 'at-end' | 'lies' = 'start'
 /** Decode threads started. */
 let started = 0
 
@@ -62,8 +62,8 @@ for (const [ext, compression] of [
   ['tar.zst', 'zstd'],
 ] as const) {
   describe(`a .${ext} whose decode thread dies`, () => {
-    for (const when of ['start', 'after-members'] as const)
-      it(`${when === 'start' ? 'as it starts' : 'after its first members'}: the archive is read back again on the main thread, kept, its manifest exact`, async () => {
+    for (const when of ['start', 'after-members', 'at-end'] as const)
+      it(`${{start: 'as it starts', 'after-members': 'after its first members', 'at-end': 'after all its members, before its answer'}[when]}: the archive is read back again on the main thread, kept, its manifest exact`, async () => {
         dying = when
         started = 0
         const root = temp()

@@ -412,3 +412,27 @@ describe('the temp options file (secretChannel file) on a signal', () => {
     expect(existsSync(file)).toBe(false)
   })
 })
+
+describe('a dump shorter than the gzip magic', () => {
+  it('is fed as it is, from a file or a pipe (not put back after its end: a crash)', async () => {
+    const dir = tempDir()
+    const fed = join(dir, 'fed')
+    const fake = join(dir, 'psql')
+    writeFileSync(fake, `#!/bin/sh\ncat > '${fed}'\n`)
+    chmodSync(fake, 0o755)
+    const pg = parseDbUrl('postgres://root@127.0.0.1:5432/postgres')
+    const one = join(dir, 'one.sql')
+    writeFileSync(one, ';')
+    await loadDump(pg, one, {clientPath: fake})
+    expect(readFileSync(fed, 'utf8')).toBe(';')
+    const fifo = join(dir, 'pipe')
+    execFileSync('mkfifo', [fifo])
+    const writer = openSync(fifo, 'r+')
+    writeSync(writer, ';')
+    const loading = loadDump(pg, fifo, {clientPath: fake})
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    closeSync(writer)
+    await loading
+    expect(readFileSync(fed, 'utf8')).toBe(';')
+  })
+})

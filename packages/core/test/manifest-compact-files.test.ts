@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import {setFlagsFromString} from 'node:v8'
 import {runInNewContext} from 'node:vm'
 import {describe, expect, it} from 'vitest'
+import {manifestForArchive} from '../src/manifest/build.js'
 import {
   CompactFiles,
   compactFilesOf,
@@ -214,5 +215,21 @@ describe('a manifest with compact files', () => {
     ;(files[1100] as ManifestFile).path = '../escape'
     const manifest = withCompactFiles(completeManifest(meta, []), compactOf(files))
     expect(() => manifestText(manifest, 'in a test')).toThrow(/invalid manifest in a test: field 'files\[1100\]\.path'/)
+  })
+})
+
+describe('the members of an archive whose list of files cannot spill', () => {
+  it('take every member without throwing (a decode thread hands them over: a throw there killed bk); finish() fails', async () => {
+    const collector = manifestForArchive(completeManifest({} as never, []), {spillDir: '/nonexistent/bk-spill'})
+    const handOver = () => {
+      for (let i = 0; i < 17 * 4096 + 1; i++) collector.members.file(`f${i}`, i, 'a'.repeat(64))
+      collector.members.link('l', 'f1')
+    }
+    expect(handOver).not.toThrow()
+    collector.members.read(undefined)
+    await expect(collector.finish()).rejects.toThrow(
+      /^cannot keep the list of files in \/nonexistent\/bk-spill: .*ENOENT/,
+    )
+    expect(() => collector.write(Buffer.alloc(512))).toThrow(/cannot keep the list of files/)
   })
 })

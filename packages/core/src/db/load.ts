@@ -1,6 +1,6 @@
 import {createReadStream} from 'node:fs'
 import {stat} from 'node:fs/promises'
-import {type Readable, type Transform, Writable} from 'node:stream'
+import {Readable, type Transform, Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
 import type {ResultPromise} from 'execa'
@@ -57,11 +57,14 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
       throw unreadable(error)
     },
   )
-  const source = createReadStream(file)
-  const head = await peek(source, 2).catch((error) => {
-    source.destroy()
+  const reading = createReadStream(file)
+  const {head, stream: source} = await peek(reading, 2).catch((error) => {
+    reading.destroy()
     throw unreadable(error)
   })
+  // it reads ahead while the client starts: a read error then (a failing disk) is the feed's to report, once it
+  // starts (the pipeline sees a stream that failed), not an uncaught one
+  source.on('error', () => {})
   const mode = options.createStatements ?? 'skip'
   const stop = (options.onError ?? 'stop') === 'stop'
   let tool: 'psql' | 'mysql'
@@ -151,10 +154,11 @@ function intoClient(subprocess: ResultPromise): Writable {
 }
 
 /**
- * The first `count` bytes of `stream` (fewer at its end), put back to be read again: the dump's format is sniffed
+ * The first `count` bytes of `stream` (fewer at its end), and the stream to read instead: `stream` with them put back,
+ * or, when it ended first (a stream takes nothing back after its end), a stream of them. The dump's format is sniffed
  * from the bytes that are fed, so a pipe, which cannot be read twice, works too.
  */
-function peek(stream: Readable, count: number): Promise<Buffer> {
+function peek(stream: Readable, count: number): Promise<{head: Buffer; stream: Readable}> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = []
     let length = 0
@@ -173,8 +177,9 @@ function peek(stream: Readable, count: number): Promise<Buffer> {
       stream.off('error', settle)
       if (error) return reject(error)
       const head = Buffer.concat(parts)
+      if (stream.readableEnded) return resolve({head, stream: Readable.from([head], {objectMode: false})})
       if (head.length > 0) stream.unshift(head)
-      resolve(head)
+      resolve({head, stream})
     }
     stream.on('readable', onReadable)
     stream.once('end', settle)

@@ -95,16 +95,26 @@ export interface ArchiveManifestCollector {
  */
 export function manifestForArchive(meta: ManifestMeta, options: {spillDir?: string} = {}): ArchiveManifestCollector {
   const files = new CompactFiles({spillDir: options.spillDir})
+  let failure: unknown
+  // the list fails to spill (a full disk): kept for write() and finish(), never thrown at whoever hands a member over
+  // (a decode thread's message handler, where a throw is uncaught and kills the process)
+  const keep = (add: () => void) => {
+    if (failure) return
+    try {
+      add()
+    } catch (error) {
+      failure = error
+    }
+  }
   const sink = {
     file(path: string, size: number, sha256: string) {
-      if (path !== MANIFEST_NAME) files.add(path, size, sha256)
+      if (path !== MANIFEST_NAME) keep(() => files.add(path, size, sha256))
     },
     link(path: string, target: string) {
-      files.link(path, target)
+      keep(() => files.link(path, target))
     },
   }
   const members = tarMembers(sink)
-  let failure: unknown
   let readElsewhere: {refusal: unknown} | undefined
   return {
     members: {
