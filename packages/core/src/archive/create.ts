@@ -532,12 +532,36 @@ async function decodeCheckFor(
     // on a busy 2-core machine, paired.) Either way it verifies every gzip member's / zstd
     // frame's checksum, as decodeCheck does.
     // the members read in a thread where a FIFO can be made beside the file (else Node's pipe, on this thread)
-    const alongside = hooks.members
-      ? (await import('./decode-thread.js')).membersThread().alongside(decoder, path, hooks.members)
-      : undefined
-    // (through the thread, this one only relays the file's bytes into the decoder: it hashes them too, rather than a
-    // hashing thread of its own started and reading the file a second time)
-    return alongside ? {during: alongside, light: true} : {during: decodeInto(decoder, tap)}
+    const members = hooks.members
+    if (!members) return {during: decodeInto(decoder, tap)}
+    // (its module, and the thread's, load only where a read-back needs them)
+    const {membersThread} = await import('./decode-thread.js')
+    // The thread, its FIFO and the decoder are made on the next turn of the event loop: the compressor and tar are
+    // spawned first (a spawn copies this process's memory map, a thread's too; ~50 ms less before tar starts).
+    // Where no FIFO can be made, decodeInto on this thread. A thread that cannot be made fails the first write.
+    const made = new Promise<{write(chunk: Buffer): Promise<void>; done(): Promise<void>}>((resolve, reject) =>
+      setImmediate(() => {
+        try {
+          resolve(membersThread().alongside(decoder, path, members) ?? decodeInto(decoder, tap))
+        } catch (error) {
+          reject(error)
+        }
+      }),
+    )
+    made.catch(() => {}) // told by the first write or by done()
+    return {
+      during: {
+        write: (chunk) => {
+          const written = made.then((check) => check.write(chunk))
+          written.catch(() => {}) // (the read-back awaits it later, or never once the write failed)
+          return written
+        },
+        done: async () => (await made).done(),
+      },
+      // (through the thread, this one only relays the file's bytes into the decoder: it hashes them too, rather than
+      // a hashing thread of its own started and reading the file a second time)
+      light: true,
+    }
   }
   if (!hooks.verify) return {}
   const check = await decodeCheck(compression)
