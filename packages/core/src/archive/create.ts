@@ -528,8 +528,8 @@ async function decodeCheckFor(
   if (decoder && tap) {
     // The decompressor runs alongside the compressor, fed by Node with each chunk of the file as it is read back,
     // so the check ends with the write. (zstd's used to read the finished file itself, after the compressor: a
-    // serial tail of ~40% of the compression's time, 256 MiB backed up; alongside, 6-17% less wall for ~5% more CPU
-    // on a busy 2-core machine, paired.) Either way it verifies every gzip member's / zstd
+    // serial tail of ~40% of the compression's time, 256 MiB backed up; alongside, ~6% less wall for ~5-9% more CPU
+    // on a busy 2-core machine, paired: the compressor now shares the cores with the check.) Either way it verifies every gzip member's / zstd
     // frame's checksum, as decodeCheck does.
     // the members read in a thread where a FIFO can be made beside the file (else Node's pipe, on this thread)
     const members = hooks.members
