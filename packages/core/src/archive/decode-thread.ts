@@ -1,7 +1,7 @@
 /**
- * The read-back of an archive (decodeFileInto's work for zstd, decodeInto's for gzip) with the tar stream kept off
- * the main thread: the decompressor (`zstd -d` reading the finished file; `pigz -d` fed by Node as the file is read
- * back, alongside its compressor) writes into a FIFO beside the file, and a thread (decode-thread-worker.ts) reads
+ * The read-back of an archive (decodeInto's work) with the tar stream kept off the main thread: the decompressor
+ * (`pigz -d`, `zstd -d`, fed by Node as the file is read back, alongside its compressor; or, decode(), reading a
+ * finished file itself) writes into a FIFO beside the file, and a thread (decode-thread-worker.ts) reads
  * that FIFO with blocking reads and hashes the members itself (tarMembers); only the members and the verdicts come
  * back.
  * Through Node's own pipe reading, each 64 KiB pipe read was an event-loop turn and a new Buffer on the main thread,

@@ -4,6 +4,7 @@ import {chmod, lchown, lstat, lutimes, mkdir, stat, utimes} from 'node:fs/promis
 import {dirname, join, resolve} from 'node:path'
 import type {ReadEntry} from 'tar'
 import {BkError, isBkError, messageOf} from '../errors.js'
+import {writebackWhile} from '../fs/fsync-tree.js'
 import {isEmptyDir, pathExists} from '../fs/paths.js'
 import {atomicDir} from '../safety/atomic.js'
 import {onInterrupt} from '../safety/interrupt.js'
@@ -58,7 +59,10 @@ export async function extractArchive(options: ExtractOptions): Promise<ExtractRe
     if (verifyFirst) options = {...options, sha256: undefined}
     if (!existing) {
       await mkdir(dirname(target), {recursive: true})
-      return await atomicDir(target, (stage) => unpackInto(file, stage, undefined, options))
+      // the stage written back to disk while it is extracted: atomicDir's flush before the rename then waits less
+      return await atomicDir(target, (stage) =>
+        writebackWhile(stage, () => unpackInto(file, stage, undefined, options)),
+      )
     }
     if (hasContent) return await unpackInto(file, target, target, options)
     // an empty directory (maybe a mount point, which cannot be renamed over): fill it, empty it again on failure

@@ -78,6 +78,33 @@ export async function startWriteback(root: string): Promise<void> {
   })
 }
 
+/** Time between the start of one background writeback of writebackWhile and the start of the next (at least). */
+const WRITEBACK_EVERY_MS = 250
+
+/**
+ * `work()` (e.g. an extraction into a stage that syncTree will flush) with the disk writing back beside it: every
+ * WRITEBACK_EVERY_MS a background syncfs of `root`'s file system (startWriteback), never two at once. The flush that
+ * publishes the tree then has only the last moments' data left to wait for, instead of all of it after the last byte
+ * (256 MiB restored: ~1 s of a 3 s restore). Durability is still that flush's alone: nothing here is awaited or
+ * checked, and a run killed at any point leaves exactly what it would have left without it.
+ */
+export async function writebackWhile<T>(root: string, work: () => Promise<T>): Promise<T> {
+  let running = false
+  const timer = setInterval(() => {
+    if (running) return
+    running = true
+    void startWriteback(root).finally(() => {
+      running = false
+    })
+  }, WRITEBACK_EVERY_MS)
+  timer.unref()
+  try {
+    return await work()
+  } finally {
+    clearInterval(timer)
+  }
+}
+
 /** What a `sync` without -f (old coreutils, busybox) prints: not an I/O error, so fall back rather than fail. */
 const REFUSES_F = /invalid option|unrecognized option|unknown option|usage:/i
 
