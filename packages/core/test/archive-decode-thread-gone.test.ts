@@ -7,10 +7,10 @@
 import {execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
-import {join, relative} from 'node:path'
+import {join} from 'node:path'
 import {afterAll, afterEach, describe, expect, it, vi} from 'vitest'
 import {createArchiveWithManifest} from '../src/manifest/bk-archive.js'
-import {cleanupTemp, compressing, onPath, restorePath, temp, testMeta} from './archive-helpers.js'
+import {cleanupTemp, compressing, digestsOf, onPath, restorePath, temp, testMeta} from './archive-helpers.js'
 
 /** How the next decode threads die: 'start' (their script missing), after their first members, or lying in them. */
 let dying: 'start' | 'after-members' | 'at-end' | 'lies' = 'start'
@@ -41,20 +41,6 @@ function bigTree(src: string): void {
     for (let f = 0; f < 100; f++) writeFileSync(join(src, `d${d}`, `f${f}`), `file ${d}/${f}\n`.repeat(f))
   }
   writeFileSync(join(src, 'big.log'), Buffer.alloc(3 * 1024 * 1024 + 7, 'a log line\n'))
-}
-
-/** path -> sha256 of every regular file under `dir` (what `tar -x` wrote). */
-function digestsOf(dir: string): Map<string, string> {
-  const out = new Map<string, string>()
-  const visit = (d: string) => {
-    for (const name of readdirSync(d, {withFileTypes: true})) {
-      const abs = join(d, name.name)
-      if (name.isDirectory()) visit(abs)
-      else if (name.isFile()) out.set(relative(dir, abs), createHash('sha256').update(readFileSync(abs)).digest('hex'))
-    }
-  }
-  visit(dir)
-  return out
 }
 
 for (const [ext, compression] of [

@@ -11,7 +11,7 @@ import {
   writeFileSync,
 } from 'node:fs'
 import {tmpdir} from 'node:os'
-import {dirname, join, resolve} from 'node:path'
+import {dirname, join, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {gzipSync} from 'node:zlib'
 import {Header} from 'tar'
@@ -22,6 +22,20 @@ import {BkError} from '../src/errors.js'
 import type {ManifestMeta} from '../src/manifest/types.js'
 
 const made: string[] = []
+
+/** path -> sha256 of every regular file under `dir` (what `tar -x` wrote). */
+export function digestsOf(dir: string): Map<string, string> {
+  const out = new Map<string, string>()
+  const visit = (d: string) => {
+    for (const name of readdirSync(d, {withFileTypes: true})) {
+      const abs = join(d, name.name)
+      if (name.isDirectory()) visit(abs)
+      else if (name.isFile()) out.set(relative(dir, abs), createHash('sha256').update(readFileSync(abs)).digest('hex'))
+    }
+  }
+  visit(dir)
+  return out
+}
 
 /** A fresh temp dir, removed by cleanupTemp() (afterAll). */
 export function temp(prefix = 'bk-core-'): string {

@@ -5,12 +5,12 @@
 import {execFileSync} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
 import {mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
-import {join, relative} from 'node:path'
+import {join} from 'node:path'
 import {openFds} from '@bkcli/testkit'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 import {createArchiveWithManifest, createBkArchive} from '../src/manifest/bk-archive.js'
 import {MANIFEST_NAME} from '../src/manifest/types.js'
-import {cleanupTemp, temp, testMeta} from './archive-helpers.js'
+import {cleanupTemp, digestsOf, temp, testMeta} from './archive-helpers.js'
 import {makeTree} from './archive-tree.js'
 
 const savedPath = process.env.PATH
@@ -28,20 +28,6 @@ afterEach(() => {
   process.env.PATH = savedPath
 })
 afterAll(() => cleanupTemp())
-
-/** path -> sha256 of every regular file under `dir` (what `tar -x` wrote). */
-function digestsOf(dir: string): Map<string, string> {
-  const out = new Map<string, string>()
-  const visit = (d: string) => {
-    for (const name of readdirSync(d, {withFileTypes: true})) {
-      const abs = join(d, name.name)
-      if (name.isDirectory()) visit(abs)
-      else if (name.isFile()) out.set(relative(dir, abs), createHash('sha256').update(readFileSync(abs)).digest('hex'))
-    }
-  }
-  visit(dir)
-  return out
-}
 
 /** A tree with files bigger than the FIFOs and the read-back's chunks, some compressible, some not. */
 function bigTree(src: string): void {
