@@ -103,9 +103,13 @@ export async function compressIntoFile(
         // when tar could not start, so that the compressor ends and the read-back with it)
         stdin.destroy()
       }
-      // a compressor that exited 0 early leaves tar writing into a closed pipe: say which of the two stopped
+      // a compressor that exited 0 early leaves tar writing into a closed pipe: say which of the two stopped (Node's
+      // stdio pipes are socket pairs: tar may see ECONNRESET, "Connection reset by peer", instead of EPIPE)
       return tar.finished.catch(async (error: unknown) => {
-        if (/Broken pipe|SIGPIPE/i.test(String((error as Error)?.message)) && !(await zip.exited))
+        if (
+          /Broken pipe|SIGPIPE|Connection reset by peer/i.test(String((error as Error)?.message)) &&
+          !(await zip.exited)
+        )
           throw new Error(`${basename(command.program)} exited before it read all of its input`)
         throw error
       })
