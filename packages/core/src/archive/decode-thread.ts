@@ -101,9 +101,16 @@ const rebuilt = (e: {message: string; code?: string; tarCode?: string}): Error =
     e.tarCode === undefined ? {} : {tarCode: e.tarCode},
   )
 
-/** A member as {@link tally} and {@link readAgain} record it: one line each, in the stream's order. */
-const fileLine = (path: string, size: number, sha256: string) => `${JSON.stringify([path, size, sha256])}\n`
-const linkLine = (path: string, target: string) => `${JSON.stringify([path, target])}\n`
+/**
+ * A member as {@link tally} and {@link readAgain} record it: one line each, in the stream's order, each name after its
+ * length (one reading whatever its characters). Not JSON.stringify per member: that, and a hash update per member,
+ * took ~60-90 ms of the main thread for 64k members (a 20 000-issue Roundup backup).
+ */
+export const fileLine = (path: string, size: number, sha256: string) => `f${path.length}:${path}${size}:${sha256}\n`
+export const linkLine = (path: string, target: string) => `l${path.length}:${path}${target.length}:${target}\n`
+
+/** Characters of member lines {@link tally} gathers before it hashes them, in one update. */
+const TALLY_PENDING = 64 * 1024
 
 /** What a thread gave a sink before it died: how many members, and the sha256 of their lines. */
 interface Given {
@@ -111,20 +118,26 @@ interface Given {
   digest(): string
 }
 
-/** `sink`, with what it was given counted and hashed (see {@link Given}). */
-function tally(sink: TarMembersReadElsewhere): {sink: TarMembersReadElsewhere; given: Given} {
+/** `sink`, with what it was given counted and hashed (see {@link Given}); the lines hashed a batch at a time. */
+export function tally(sink: TarMembersReadElsewhere): {sink: TarMembersReadElsewhere; given: Given} {
   let count = 0
   const hash = createHash('sha256')
+  let pending = ''
+  const add = (line: string) => {
+    count++
+    pending += line
+    if (pending.length < TALLY_PENDING) return
+    hash.update(pending)
+    pending = ''
+  }
   return {
     sink: {
       file(path, size, sha256) {
-        count++
-        hash.update(fileLine(path, size, sha256))
+        add(fileLine(path, size, sha256))
         sink.file(path, size, sha256)
       },
       link(path, target) {
-        count++
-        hash.update(linkLine(path, target))
+        add(linkLine(path, target))
         sink.link(path, target)
       },
       read: (refusal) => sink.read(refusal),
@@ -133,7 +146,11 @@ function tally(sink: TarMembersReadElsewhere): {sink: TarMembersReadElsewhere; g
       get count() {
         return count
       },
-      digest: () => hash.copy().digest('hex'),
+      digest: () => {
+        hash.update(pending)
+        pending = ''
+        return hash.copy().digest('hex')
+      },
     },
   }
 }
