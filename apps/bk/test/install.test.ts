@@ -311,6 +311,13 @@ describe('install through a registry', {timeout: 600_000}, () => {
     expect(root.stdout).toContain('  trac      not installed: bk plugins install trac')
     expect(root.stderr).toBe('')
 
+    // The plugin runs on the @oclif/core installed with it, bk on its own: an error still ends as one line and its exit
+    // code (not with the other copy's 'Error: EEXIT: 2' under it, which oclif's handler prints for an exit it cannot
+    // tell is one).
+    const usage = await runBk(['zodb', 'list', '--bogus'])
+    expect(usage.exitCode).toBe(2)
+    expect(usage.stderr).toBe("bk: Nonexistent flag: --bogus See more help with --help (see 'bk zodb list --help')\n")
+
     // The core installed with zodb has no SQLite driver: asking for one is the one-line EDRIVER error.
     const core = pathToFileURL(join(data, 'node_modules/@bkcli/core/dist/index.js')).href
     const probe = await run(process.execPath, [
