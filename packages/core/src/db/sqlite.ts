@@ -133,6 +133,9 @@ export async function sqliteBackup(
   }
 }
 
+/** The source's page cache during a backup API copy, in KiB (SQLite's own default is 2000). */
+const BACKUP_CACHE_KIB = 2000
+
 /** Backup API: steps restarted this often (the source changed under a stepwise copy) → the rest in one step. */
 const MAX_RESTARTS = 3
 
@@ -349,6 +352,10 @@ async function backupApi(
   let lastAt = performance.now()
   let restarts = 0
   let lastRemaining = Number.POSITIVE_INFINITY
+  // each page is read once: the source's page cache only holds memory (better-sqlite3's default, 16 MB, filled on
+  // any database larger than that; the C allocator kept it for the rest of the run: a Roundup backup of 80 000
+  // issues, 121 MB of database, +30 MiB of peak)
+  source.pragma(`cache_size = -${BACKUP_CACHE_KIB}`)
   const result = await source.backup(tmp, {
     progress({totalPages, remainingPages}) {
       if (remainingPages > lastRemaining) restarts++
