@@ -19,7 +19,7 @@ import {
 import {runTool} from '@bkcli/core/process'
 import {atomicFile} from '@bkcli/core/safety'
 import {type Plan, step} from '@bkcli/core/workflow'
-import {Flags} from '@oclif/core'
+import {Flags} from '@bkcli/core/oclif'
 
 export const scheduleFlags = {
   scheduler: Flags.option({

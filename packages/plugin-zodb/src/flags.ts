@@ -6,7 +6,7 @@
 import {retentionFlags} from '@bkcli/core/catalog'
 import {locationFlag} from '@bkcli/core/command'
 import {hookFlags} from '@bkcli/core/process'
-import {Args, Flags} from '@oclif/core'
+import {Args, Flags} from '@bkcli/core/oclif'
 
 const STORAGE = 'STORAGE'
 const LOCATIONS = 'LOCATIONS'

@@ -4,7 +4,7 @@ import {dryRunFlag} from '@bkcli/core/command'
 import {jobStatuses, readRuns, renderReport} from '@bkcli/core/jobs'
 import {atomicFile} from '@bkcli/core/safety'
 import {step} from '@bkcli/core/workflow'
-import {Flags} from '@oclif/core'
+import {Flags} from '@bkcli/core/oclif'
 import {JobsCommand} from '../jobs-command.js'
 
 export default class Report extends JobsCommand<typeof Report> {

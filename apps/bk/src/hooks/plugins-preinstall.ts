@@ -1,5 +1,5 @@
 import {runTool} from '@bkcli/core/process'
-import type {Hook} from '@oclif/core'
+import type {Hook} from '@bkcli/core/oclif'
 import {type PackageInfo, resolvePluginInstall} from '../plugins.js'
 
 /**

@@ -4,7 +4,7 @@ import {BkCommand, dryRunFlag, locationFlag} from '@bkcli/core/command'
 import {offsiteFlags} from '@bkcli/core/offsite'
 import {frontendFlags, frontendLines, frontendsFromFlags, hookFlags} from '@bkcli/core/process'
 import {formatBytes} from '@bkcli/core/ui'
-import {Args, Flags} from '@oclif/core'
+import {Args, Flags} from '@bkcli/core/oclif'
 import {TrackerBackup} from '../../backup.js'
 import {roundupStore} from '../../store.js'
 

@@ -10,7 +10,7 @@ import {
   hookFlags,
   withFrontendsStopped,
 } from '@bkcli/core/process'
-import {Args, Flags} from '@oclif/core'
+import {Args, Flags} from '@bkcli/core/oclif'
 import {roundupFollowRestoreTarget} from '../../follow.js'
 import {TrackerRestore} from '../../restore.js'
 
