@@ -26,7 +26,10 @@ if (!replay(argv, runJs)) {
   // semver, about 15 ms of loading on each command; bk's engines (>=20) already say more, so the check can never warn.
   process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1'
   // the subpaths, not the '@oclif/core' barrel: help and version need neither its parser nor its Node version check
-  const [{execute}, {settings}] = await Promise.all([import('@bkcli/core/oclif/execute'), import('@bkcli/core/oclif/settings')])
+  const [{execute}, {settings}] = await Promise.all([
+    import('@bkcli/core/oclif/execute'),
+    import('@bkcli/core/oclif/settings'),
+  ])
   // Always the compiled dist/: never let oclif look for a tsconfig.json and register ts-node/tsx (NODE_ENV=development,
   // linked plugins), which would slow every start and compile sources an installed package does not ship.
   settings.enableAutoTranspile = false

@@ -21,6 +21,7 @@ import {
 import {createRequire} from 'node:module'
 import {homedir} from 'node:os'
 import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 /** Bump when the entry format or what goes into the key changes. */
 const FORMAT = 1

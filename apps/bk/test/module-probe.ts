@@ -69,5 +69,7 @@ export function packagesOf(files: string[]): string[] {
 
 /** Files of @bkcli/core's own code among `files` (its dist/, but the bundled @oclif/core). */
 export function coreFiles(files: string[]): string[] {
-  return files.filter((file) => /[\\/]packages[\\/]core[\\/]dist[\\/]|@bkcli[\\/]core[\\/]/.test(file) && !OCLIF_BUNDLE.test(file))
+  return files.filter(
+    (file) => /[\\/]packages[\\/]core[\\/]dist[\\/]|@bkcli[\\/]core[\\/]/.test(file) && !OCLIF_BUNDLE.test(file),
+  )
 }

@@ -18,12 +18,20 @@ process.env.OCLIF_DISABLE_ENGINE_WARNING = '1'
 
 // The subpaths are CommonJS: an ES-module bundle of one exports only its default, so each entry names the exports of
 // the subpath as it loads here (the names Node's own ESM-from-CommonJS import would give).
-const subpaths = {index: '@oclif/core', execute: '@oclif/core/execute', settings: '@oclif/core/settings', config: '@oclif/core/config', help: '@oclif/core/help'}
+const subpaths = {
+  index: '@oclif/core',
+  execute: '@oclif/core/execute',
+  settings: '@oclif/core/settings',
+  config: '@oclif/core/config',
+  help: '@oclif/core/help',
+}
 const dir = mkdtempSync(join(tmpdir(), 'bk-oclif-bundle-'))
 try {
   const entryPoints = {}
   for (const [name, spec] of Object.entries(subpaths)) {
-    const names = Object.keys(require(spec)).filter((n) => n !== 'default' && n !== '__esModule' && /^[A-Za-z_$][\w$]*$/.test(n))
+    const names = Object.keys(require(spec)).filter(
+      (n) => n !== 'default' && n !== '__esModule' && /^[A-Za-z_$][\w$]*$/.test(n),
+    )
     const file = join(dir, `${name}.mjs`)
     writeFileSync(
       file,

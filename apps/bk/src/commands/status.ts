@@ -1,6 +1,6 @@
 import {jobStatuses, selectJobs} from '@bkcli/core/jobs'
-import {formatBytes} from '@bkcli/core/ui'
 import {Args} from '@bkcli/core/oclif'
+import {formatBytes} from '@bkcli/core/ui'
 import {JobsCommand} from '../jobs-command.js'
 
 export default class Status extends JobsCommand<typeof Status> {
