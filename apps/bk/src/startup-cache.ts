@@ -21,7 +21,6 @@ import {
 import {createRequire} from 'node:module'
 import {homedir} from 'node:os'
 import {dirname, join} from 'node:path'
-import {fileURLToPath} from 'node:url'
 
 /** Bump when the entry format or what goes into the key changes. */
 const FORMAT = 1
@@ -245,7 +244,12 @@ export function sourceFiles(config: StartupConfig, runJs: string): string[] | un
   // oclif as bk runs it (@bkcli/core's one-file build of it, whose entry names its version) and as oclif's own plugins
   // (help, plugins) import it
   const require = createRequire(runJs)
-  files.push(require.resolve('@oclif/core/package.json'), fileURLToPath(import.meta.resolve('@bkcli/core/oclif')))
+  files.push(require.resolve('@oclif/core/package.json'))
+  // where Node finds @bkcli/core from run.js (its exports name no package.json and no require condition to resolve)
+  const bundle = (require.resolve.paths('@bkcli/core') ?? [])
+    .map((dir) => join(dir, '@bkcli', 'core', 'dist', 'vendor', 'oclif', 'index.js'))
+    .find((file) => existsSync(file))
+  if (bundle) files.push(bundle)
   for (const plugin of config.getPluginsList()) {
     if (!plugin.hasManifest || plugin.type === 'link') return undefined
     if (!plugin.isRoot && RUN_HOOKS.some((event) => (plugin.hooks[event]?.length ?? 0) > 0)) return undefined
