@@ -25,8 +25,13 @@ if (!replay(argv, runJs)) {
   // @oclif/core's barrel (which every command imports) checks the running Node against its own engines (>=18) with
   // semver, about 15 ms of loading on each command; bk's engines (>=20) already say more, so the check can never warn.
   process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1'
-  // the subpaths, not the '@oclif/core' barrel: help and version need neither its parser nor its Node version check
-  const [{execute}, {settings}] = await Promise.all([import('@oclif/core/execute'), import('@oclif/core/settings')])
+  // the subpaths, not the '@oclif/core' barrel: help and version need neither its parser nor its Node version check.
+  // @oclif/core as @bkcli/core bundles it (one ES module for each subpath over shared chunks, scripts/oclif-bundle.mjs):
+  // the same copy bk's commands and plugins import, a handful of files instead of its ~65 CommonJS modules.
+  const [{execute}, {settings}] = await Promise.all([
+    import('@bkcli/core/oclif/execute'),
+    import('@bkcli/core/oclif/settings'),
+  ])
   // Always the compiled dist/: never let oclif look for a tsconfig.json and register ts-node/tsx (NODE_ENV=development,
   // linked plugins), which would slow every start and compile sources an installed package does not ship.
   settings.enableAutoTranspile = false
@@ -43,7 +48,7 @@ async function commandRunOptions() {
   if (record) recordIndex(runJs)
   if (!plan) return undefined
   try {
-    const {Plugin} = await import('@oclif/core/config')
+    const {Plugin} = await import('@bkcli/core/oclif/config')
     const plugins = await Promise.all(
       plan.plugins.map(async (options) => {
         const plugin = new Plugin(options)

@@ -1,4 +1,4 @@
-import {Help} from '@oclif/core/help'
+import {Help} from '@bkcli/core/oclif/help'
 import {KNOWN_PLUGINS} from './plugins.js'
 
 /** oclif's help, with the application plugins (installed or not, and how to install) at the end of `bk --help`. */

@@ -2,7 +2,7 @@ import {resolve} from 'node:path'
 import {BkCommand} from '@bkcli/core/command'
 import {BkError} from '@bkcli/core/errors'
 import {type BkInvocation, type JobsConfig, parseJobs} from '@bkcli/core/jobs'
-import type {Command} from '@oclif/core'
+import type {Command} from '@bkcli/core/oclif'
 
 /** bk's settings that a timer must see as this shell does (where plugins, state and locks live). */
 const CARRIED = ['BK_DATA_DIR', 'BK_STATE_DIR', 'BK_LOCK_DIR', 'BK_CONFIG_DIR', 'BK_CACHE_DIR']

@@ -16,10 +16,10 @@ import {
   systemdUnits,
   unitName,
 } from '@bkcli/core/jobs'
+import {Flags} from '@bkcli/core/oclif'
 import {runTool} from '@bkcli/core/process'
 import {atomicFile} from '@bkcli/core/safety'
 import {type Plan, step} from '@bkcli/core/workflow'
-import {Flags} from '@oclif/core'
 
 export const scheduleFlags = {
   scheduler: Flags.option({

@@ -241,7 +241,15 @@ function fingerprint(config: StartupConfig, runJs: string): Array<[string, strin
  */
 export function sourceFiles(config: StartupConfig, runJs: string): string[] | undefined {
   const files = [runJs, join(config.dataDir, 'package.json'), join(config.configDir, 'theme.json')]
-  files.push(createRequire(runJs).resolve('@oclif/core/package.json'))
+  // oclif as bk runs it (@bkcli/core's one-file build of it, whose entry names its version) and as oclif's own plugins
+  // (help, plugins) import it
+  const require = createRequire(runJs)
+  files.push(require.resolve('@oclif/core/package.json'))
+  // where Node finds @bkcli/core from run.js (its exports name no package.json and no require condition to resolve)
+  const bundle = (require.resolve.paths('@bkcli/core') ?? [])
+    .map((dir) => join(dir, '@bkcli', 'core', 'dist', 'vendor', 'oclif', 'index.js'))
+    .find((file) => existsSync(file))
+  if (bundle) files.push(bundle)
   for (const plugin of config.getPluginsList()) {
     if (!plugin.hasManifest || plugin.type === 'link') return undefined
     if (!plugin.isRoot && RUN_HOOKS.some((event) => (plugin.hooks[event]?.length ?? 0) > 0)) return undefined

@@ -2,10 +2,11 @@ import {type ChildProcess, spawn} from 'node:child_process'
 import {existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {createServer} from 'node:net'
-import {join} from 'node:path'
+import {basename, join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 import {repoRoot, tempDir} from '@bkcli/testkit'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {moduleProbe, OCLIF_BUNDLE} from './module-probe.js'
 
 /**
  * A new user's install, through a registry: every workspace package is packed (prepack builds it and regenerates its
@@ -254,6 +255,36 @@ describe('install through a registry', {timeout: 600_000}, () => {
     }
   })
 
+  it('packs @bkcli/core with @oclif/core bundled in it, the one copy the installed CLI runs on', async () => {
+    const meta = (await fetch(`${registry}@bkcli%2fcore`).then((r) => r.json())) as {
+      'dist-tags': {latest: string}
+      versions: Record<string, {dist: {tarball: string}}>
+    }
+    const tarball = meta.versions[meta['dist-tags'].latest]?.dist.tarball ?? ''
+    const listing = await run('tar', ['-tzf', '-'], {input: Buffer.from(await (await fetch(tarball)).arrayBuffer())})
+    const packed = listing.stdout.split('\n')
+    for (const name of ['index', 'execute', 'settings', 'config', 'help']) {
+      expect(packed, name).toContain(`package/dist/vendor/oclif/${name}.js`)
+      expect(packed, name).toContain(`package/dist/oclif/${name}.d.ts`)
+    }
+    // oclif as the installed CLI loads it: the bundle in its @bkcli/core, none of @oclif/core's own modules
+    const probe = moduleProbe()
+    const out = probe.out()
+    const help = await run(bk, ['--help'], {
+      check: false,
+      env: {...env, BK_STARTUP_CACHE: 'off', NODE_OPTIONS: probe.nodeOptions, MODULE_PROBE_OUT: out},
+    })
+    expect(help.exitCode, help.stderr).toBe(0)
+    const files = probe.loaded(out)
+    expect(files.filter((file) => OCLIF_BUNDLE.test(file)).map((file) => basename(file))).toEqual(
+      expect.arrayContaining(['execute.js', 'settings.js', 'help.js']),
+    )
+    expect(
+      files.filter((file) => /[\\/]@bkcli[\\/]core[\\/]dist[\\/]vendor[\\/]oclif[\\/]/.test(file)).length,
+    ).toBeGreaterThan(0)
+    expect(files.filter((file) => /[\\/]node_modules[\\/]@oclif[\\/]core[\\/]/.test(file))).toEqual([])
+  })
+
   it('installs the CLI without compiling anything', async () => {
     const prefix = join(work, 'prefix')
     expect(findNamed(prefix, 'better-sqlite3')).toEqual([])
@@ -311,9 +342,9 @@ describe('install through a registry', {timeout: 600_000}, () => {
     expect(root.stdout).toContain('  trac      not installed: bk plugins install trac')
     expect(root.stderr).toBe('')
 
-    // The plugin runs on the @oclif/core installed with it, bk on its own: an error still ends as one line and its exit
-    // code (not with the other copy's 'Error: EEXIT: 2' under it, which oclif's handler prints for an exit it cannot
-    // tell is one).
+    // The plugin runs on the @oclif/core bundled in the @bkcli/core installed with it, bk on its own: an error still
+    // ends as one line and its exit code (not with the other copy's 'Error: EEXIT: 2' under it, which oclif's handler
+    // prints for an exit it cannot tell is one).
     const usage = await runBk(['zodb', 'list', '--bogus'])
     expect(usage.exitCode).toBe(2)
     expect(usage.stderr).toBe("bk: Nonexistent flag: --bogus See more help with --help (see 'bk zodb list --help')\n")

@@ -1,8 +1,8 @@
 import {readFileSync} from 'node:fs'
-import {join} from 'node:path'
+import {basename, join} from 'node:path'
 import {repoRoot, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
-import {moduleProbe, packagesOf} from './module-probe.js'
+import {coreFiles, moduleProbe, OCLIF_BUNDLE, packagesOf} from './module-probe.js'
 
 const root = repoRoot()
 const pkg = (dir: string) => JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8'))
@@ -60,11 +60,13 @@ describe('lean dependency graph', () => {
       expect(result.exitCode).toBe(0)
       expect(result.stderr).toBe('')
       const files = probe.loaded(out)
-      expect(packagesOf(files)).toContain('@oclif/core') // the probe sees CommonJS
+      expect(packagesOf(files)).toContain('@oclif/core') // the probe sees oclif (bundled in @bkcli/core)
       expect(files.some((file) => /[\\/]bin[\\/]run\.js$/.test(file))).toBe(true) // and ES modules
       const heavy = ['pg', 'mysql2', 'better-sqlite3', 'ajv', 'tar', 'execa', 'yaml']
       expect(packagesOf(files).filter((name) => heavy.includes(name))).toEqual([])
-      expect(files.filter((file) => /[\\/]packages[\\/]core[\\/]dist[\\/]/.test(file))).toEqual([])
+      expect(coreFiles(files)).toEqual([])
+      // one copy of oclif: the bundle, never the package's own CommonJS modules beside it
+      expect(files.filter((file) => /node_modules[\\/]@oclif[\\/]core[\\/]/.test(file))).toEqual([])
     },
   )
 
@@ -82,6 +84,13 @@ describe('lean dependency graph', () => {
       expect(files.some((file) => /[\\/]packages[\\/]core[\\/]dist[\\/]/.test(file))).toBe(true) // the probe sees core
       const heavy = ['pg', 'mysql2', 'better-sqlite3', 'ajv', 'tar', 'execa', 'yaml']
       expect(packagesOf(files).filter((name) => heavy.includes(name))).toEqual([])
+      // one copy of oclif for bk, the plugin and core's BkCommand: @bkcli/core's bundle of it, whose entry and chunks
+      // are ES modules, and not one of the package's own CommonJS modules (nor any CommonJS module at all)
+      expect(files.filter((file) => OCLIF_BUNDLE.test(file)).map((file) => basename(file))).toEqual(
+        expect.arrayContaining(['index.js', 'execute.js', 'settings.js']),
+      )
+      expect(files.filter((file) => /[\\/]@oclif[\\/]core[\\/]/.test(file))).toEqual([])
+      expect(files.filter((file) => file.endsWith('.cjs') || /[\\/]node_modules[\\/].*\.js$/.test(file))).toEqual([])
     },
   )
 
@@ -109,9 +118,12 @@ describe('lean dependency graph', () => {
 describe('releases cannot ship a stale manifest', () => {
   it('every published package builds in prepack; oclif packages regenerate their manifest and ship it', () => {
     // core's prepack is its build: the compiled code, the manifest validator generated from the schema and the
-    // one-file yaml (dist/vendor/yaml.cjs) bundled from the installed package
+    // one-file yaml (dist/vendor/yaml.cjs) and the ES-module @oclif/core (dist/vendor/oclif/) bundled from the installed
+    // packages
     const core = pkg('packages/core').scripts
-    expect(core.prepack).toBe('tsc -b && node scripts/manifest-validator.mjs && node scripts/yaml-bundle.mjs')
+    expect(core.prepack).toBe(
+      'tsc -b && node scripts/manifest-validator.mjs && node scripts/yaml-bundle.mjs && node scripts/oclif-bundle.mjs',
+    )
     expect(core.prepack).toBe(core.build)
     for (const dir of ['apps/bk', ...PLUGINS.map((plugin) => `packages/plugin-${plugin}`)]) {
       const json = pkg(dir)

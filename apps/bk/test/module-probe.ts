@@ -50,8 +50,26 @@ process.on('exit', () => {
   }
 }
 
-/** The packages among `files` (node_modules/<name> or node_modules/@scope/<name>), once each, sorted. */
+/**
+ * @oclif/core as bk loads it: @bkcli/core's one-file build of it (dist/vendor/oclif/, scripts/oclif-bundle.mjs), in the
+ * workspace or installed.
+ */
+export const OCLIF_BUNDLE = /(?:[\\/]packages[\\/]core|@bkcli[\\/]core)[\\/]dist[\\/]vendor[\\/]oclif[\\/]/
+
+/**
+ * The packages among `files` (node_modules/<name> or node_modules/@scope/<name>), once each, sorted. The bundled
+ * @oclif/core counts as '@oclif/core': the same code, loaded from @bkcli/core.
+ */
 export function packagesOf(files: string[]): string[] {
-  const names = files.map((file) => /.*node_modules[\\/]((?:@[^\\/]+[\\/])?[^\\/]+)/.exec(file)?.[1]).filter(Boolean)
-  return [...new Set(names as string[])].map((name) => name.replace('\\', '/')).sort()
+  const names = files.map((file) =>
+    OCLIF_BUNDLE.test(file) ? '@oclif/core' : /.*node_modules[\\/]((?:@[^\\/]+[\\/])?[^\\/]+)/.exec(file)?.[1],
+  )
+  return [...new Set(names.filter(Boolean) as string[])].map((name) => name.replace('\\', '/')).sort()
+}
+
+/** Files of @bkcli/core's own code among `files` (its dist/, but the bundled @oclif/core). */
+export function coreFiles(files: string[]): string[] {
+  return files.filter(
+    (file) => /[\\/]packages[\\/]core[\\/]dist[\\/]|@bkcli[\\/]core[\\/]/.test(file) && !OCLIF_BUNDLE.test(file),
+  )
 }

@@ -19,7 +19,7 @@ import {join} from 'node:path'
 import {repoRoot, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
 import {isCacheable} from '../src/startup-cache.js'
-import {moduleProbe, packagesOf} from './module-probe.js'
+import {coreFiles, moduleProbe, packagesOf} from './module-probe.js'
 
 const root = repoRoot()
 const probe = moduleProbe()
@@ -51,7 +51,7 @@ async function probed(args: string[], env: Record<string, string>) {
   const out = probe.out()
   const result = await runBk(args, {env: {...env, NODE_OPTIONS: probe.nodeOptions, MODULE_PROBE_OUT: out}})
   const files = probe.loaded(out)
-  const core = files.filter((file) => /[\\/]packages[\\/]core[\\/]dist[\\/]|@bkcli[\\/]core[\\/]/.test(file))
+  const core = coreFiles(files)
   return {result, packages: packagesOf(files), core}
 }
 

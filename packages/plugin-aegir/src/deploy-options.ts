@@ -1,6 +1,6 @@
 import {BkCommand, dryRunFlag} from '@bkcli/core/command'
+import type {Command} from '@bkcli/core/oclif'
 import {hookFlags} from '@bkcli/core/process'
-import type {Command} from '@oclif/core'
 import {adminTarget} from './admin.js'
 import {overridesFromUrl} from './db-overrides.js'
 import {adminFlags, dumpFlags, locationFlag, locationOf, siteDbFlags, webGroupFlag} from './flags.js'

@@ -1,5 +1,5 @@
 import {locationFlag as coreLocationFlag} from '@bkcli/core/command'
-import {Flags} from '@oclif/core'
+import {Flags} from '@bkcli/core/oclif'
 import {DEFAULT_ADMIN_URL, DEFAULT_LOCATION} from './naming.js'
 
 /** Flags several aegir commands share: core's --location (old spelling --backups-dir kept as an alias). */

@@ -5,8 +5,8 @@
 
 import {retentionFlags} from '@bkcli/core/catalog'
 import {locationFlag} from '@bkcli/core/command'
+import {Args, Flags} from '@bkcli/core/oclif'
 import {hookFlags} from '@bkcli/core/process'
-import {Args, Flags} from '@oclif/core'
 
 const STORAGE = 'STORAGE'
 const LOCATIONS = 'LOCATIONS'

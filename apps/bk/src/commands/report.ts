@@ -2,9 +2,9 @@ import {writeFile} from 'node:fs/promises'
 import {resolve} from 'node:path'
 import {dryRunFlag} from '@bkcli/core/command'
 import {jobStatuses, readRuns, renderReport} from '@bkcli/core/jobs'
+import {Flags} from '@bkcli/core/oclif'
 import {atomicFile} from '@bkcli/core/safety'
 import {step} from '@bkcli/core/workflow'
-import {Flags} from '@oclif/core'
 import {JobsCommand} from '../jobs-command.js'
 
 export default class Report extends JobsCommand<typeof Report> {

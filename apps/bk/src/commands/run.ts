@@ -1,8 +1,8 @@
 import {dryRunFlag} from '@bkcli/core/command'
 import {BkError} from '@bkcli/core/errors'
 import {type RunRecord, runJob, selectJobs} from '@bkcli/core/jobs'
+import {Args} from '@bkcli/core/oclif'
 import {step} from '@bkcli/core/workflow'
-import {Args} from '@oclif/core'
 import {JobsCommand} from '../jobs-command.js'
 
 export default class Run extends JobsCommand<typeof Run> {

@@ -1,6 +1,6 @@
 import {jobStatuses, selectJobs} from '@bkcli/core/jobs'
+import {Args} from '@bkcli/core/oclif'
 import {formatBytes} from '@bkcli/core/ui'
-import {Args} from '@oclif/core'
 import {JobsCommand} from '../jobs-command.js'
 
 export default class Status extends JobsCommand<typeof Status> {

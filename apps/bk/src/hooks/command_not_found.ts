@@ -1,4 +1,4 @@
-import type {Hook} from '@oclif/core'
+import type {Hook} from '@bkcli/core/oclif'
 import {missingPluginHint} from '../plugins.js'
 
 /**

@@ -1,4 +1,4 @@
-import type {Hook} from '@oclif/core'
+import type {Hook} from '@bkcli/core/oclif'
 import {noteRunConfig} from '../command-index.js'
 import {missingPluginHint} from '../plugins.js'
 import {noteConfig} from '../startup-cache.js'

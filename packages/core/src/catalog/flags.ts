@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import {Flags} from '@bkcli/core/oclif'
 import type {RetentionPolicy} from './retention.js'
 
 const group = 'RETENTION'

@@ -1,5 +1,5 @@
 import {stat} from 'node:fs/promises'
-import {Command, Flags, type Interfaces} from '@oclif/core'
+import {Command, Flags, type Interfaces} from '@bkcli/core/oclif'
 import {hasRetention, type RetentionFlagValues, retentionFromFlags} from '../catalog/flags.js'
 import {CONFIG_ONLY_KEYS, configToArgv, type FlagShape, normalizeBooleanArgv} from '../config/flags.js'
 import {type ConfigSections, type LoadedConfig, loadConfigFile} from '../config/load.js'

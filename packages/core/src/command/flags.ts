@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import {Flags} from '@bkcli/core/oclif'
 
 /** `--dry-run`, offered only by commands that run through `execute()` (and so can show a plan). */
 export const dryRunFlag = {

@@ -1,5 +1,5 @@
 import {resolve} from 'node:path'
-import {type Command, Flags} from '@oclif/core'
+import {type Command, Flags} from '@bkcli/core/oclif'
 import {BkError} from '../errors.js'
 import type {FollowedFolder} from '../follow/sqlite/files.js'
 import type {SqliteFollowResult, SqliteFollowTarget, SqliteShipment} from '../follow/sqlite/follower.js'

@@ -1,4 +1,4 @@
-import type {Command} from '@oclif/core'
+import type {Command} from '@bkcli/core/oclif'
 import {type ArtifactStore, artifactRow, formatArtifacts, newestFirst} from '../workflow/artifacts.js'
 import {BkCommand} from './base.js'
 

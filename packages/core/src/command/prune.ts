@@ -1,4 +1,4 @@
-import type {Command} from '@oclif/core'
+import type {Command} from '@bkcli/core/oclif'
 import {retentionFlags, retentionFromFlags} from '../catalog/flags.js'
 import type {RetentionPolicy} from '../catalog/retention.js'
 import type {Artifact, ArtifactStore} from '../workflow/artifacts.js'

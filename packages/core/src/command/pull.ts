@@ -1,4 +1,4 @@
-import {Args, type Command, Flags} from '@oclif/core'
+import {Args, type Command, Flags} from '@bkcli/core/oclif'
 import {BkError} from '../errors.js'
 import {listOffsite, type PullOutput, planPullSteps, pullEntries, recoverPull} from '../offsite/copy.js'
 import {formatBytes} from '../ui/progress.js'

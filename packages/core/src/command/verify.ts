@@ -1,4 +1,4 @@
-import {type Command, Flags} from '@oclif/core'
+import {type Command, Flags} from '@bkcli/core/oclif'
 import {withFetched} from '../offsite/copy.js'
 import type {VerifyOutput} from '../workflow/results.js'
 import {BkCommand} from './base.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import {Flags} from '@bkcli/core/oclif'
 
 /** `--copy-to` and `--allow-unencrypted`, the same on every backup command (see BkCommand.offsite()). */
 export const offsiteFlags = {

@@ -7,7 +7,7 @@
 import {spawn} from 'node:child_process'
 import {readdirSync, readFileSync, readlinkSync} from 'node:fs'
 import {setTimeout as sleep} from 'node:timers/promises'
-import {Flags} from '@oclif/core'
+import {Flags} from '@bkcli/core/oclif'
 import {BkError, messageOf} from '../errors.js'
 import {pidAlive} from '../safety/pid.js'
 import {type PlanStep, step} from '../workflow/plan.js'

@@ -1,5 +1,5 @@
 import {spawn, spawnSync} from 'node:child_process'
-import {Flags} from '@oclif/core'
+import {Flags} from '@bkcli/core/oclif'
 import {BkError, isBkError, messageOf} from '../errors.js'
 import {onInterrupt} from '../safety/interrupt.js'
 import {redactText} from '../ui/redact.js'

@@ -1,6 +1,6 @@
 import {dryRunFlag} from '@bkcli/core/command'
 import {selectJobs} from '@bkcli/core/jobs'
-import {Args} from '@oclif/core'
+import {Args} from '@bkcli/core/oclif'
 import {JobsCommand} from '../../jobs-command.js'
 import {installSchedule, scheduleFlags, schedulePlan, scheduleTarget} from '../../schedule.js'
 

@@ -1,6 +1,6 @@
 import {BkCommand, dryRunFlag} from '@bkcli/core/command'
+import {Args} from '@bkcli/core/oclif'
 import {pruneOutcome, pruneSteps, removeArtifacts} from '@bkcli/core/workflow'
-import {Args} from '@oclif/core'
 import {chooseBackups} from '../../backup-delete.js'
 import {locationFlag, locationOf} from '../../flags.js'
 import {sweepLocation} from '../../recover.js'

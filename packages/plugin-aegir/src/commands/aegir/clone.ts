@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import {Args} from '@bkcli/core/oclif'
 import {SiteClone} from '../../clone-migrate.js'
 import {DeployCommand, deployFlags, deployOptions, openSiteFromFlags} from '../../deploy-options.js'
 

@@ -1,6 +1,6 @@
 import {dryRunFlag} from '@bkcli/core/command'
+import {Args, Flags} from '@bkcli/core/oclif'
 import {hookFlags} from '@bkcli/core/process'
-import {Args, Flags} from '@oclif/core'
 import {BackupDeploy} from '../../deploy-backup.js'
 import {DeployCommand, deployOptions} from '../../deploy-options.js'
 import {adminFlags, locationFlag} from '../../flags.js'

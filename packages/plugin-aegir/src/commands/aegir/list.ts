@@ -1,6 +1,6 @@
 import {basename, resolve} from 'node:path'
 import {ListCommand} from '@bkcli/core/command'
-import {Args} from '@oclif/core'
+import {Args} from '@bkcli/core/oclif'
 import {locationFlag, locationOf} from '../../flags.js'
 import {siteStore} from '../../store.js'
 

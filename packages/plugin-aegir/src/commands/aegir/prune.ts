@@ -1,7 +1,7 @@
 import {basename, resolve} from 'node:path'
 import {PruneCommand} from '@bkcli/core/command'
+import {Args, Flags} from '@bkcli/core/oclif'
 import type {Artifact, ArtifactStore, PruneDecision} from '@bkcli/core/workflow'
-import {Args, Flags} from '@oclif/core'
 import {locationFlag, locationOf} from '../../flags.js'
 import {parseKeepPer, planAegirPrune} from '../../prune.js'
 import {siteStore} from '../../store.js'

@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import {Args} from '@bkcli/core/oclif'
 import {DeployCommand, deployFlags, deployOptions, openSiteFromFlags} from '../../deploy-options.js'
 import {SiteRestore} from '../../restore.js'
 

@@ -1,6 +1,6 @@
 import {ListCommand, locationFlag} from '@bkcli/core/command'
+import {Args} from '@bkcli/core/oclif'
 import type {ArtifactStore} from '@bkcli/core/workflow'
-import {Args} from '@oclif/core'
 import {pendingCommits, stackStore} from '../../list.js'
 
 export default class List extends ListCommand<typeof List> {

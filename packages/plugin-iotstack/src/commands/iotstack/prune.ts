@@ -1,8 +1,8 @@
 import {hasRetention, type RetentionPolicy} from '@bkcli/core/catalog'
 import {locationFlag, PruneCommand} from '@bkcli/core/command'
 import {BkError} from '@bkcli/core/errors'
+import {Args} from '@bkcli/core/oclif'
 import type {ArtifactStore} from '@bkcli/core/workflow'
-import {Args} from '@oclif/core'
 import {stackStore} from '../../list.js'
 
 export default class Prune extends PruneCommand<typeof Prune> {

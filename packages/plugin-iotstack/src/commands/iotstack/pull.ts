@@ -1,5 +1,5 @@
 import {locationFlag, PullCommand} from '@bkcli/core/command'
-import {Args} from '@oclif/core'
+import {Args} from '@bkcli/core/oclif'
 import {stackStore} from '../../list.js'
 import {checkBackup} from '../../verify.js'
 

@@ -1,6 +1,6 @@
 import {BkCommand, dryRunFlag, locationFlag} from '@bkcli/core/command'
+import {Args, Flags} from '@bkcli/core/oclif'
 import {hookFlags} from '@bkcli/core/process'
-import {Args, Flags} from '@oclif/core'
 import {restoreWords} from '../../command-line.js'
 import {shown} from '../../display.js'
 import {recoverStack} from '../../recover.js'

@@ -1,10 +1,10 @@
 import {basename} from 'node:path'
 import {retentionFlags} from '@bkcli/core/catalog'
 import {BkCommand, dryRunFlag, locationFlag} from '@bkcli/core/command'
+import {Args, Flags} from '@bkcli/core/oclif'
 import {offsiteFlags} from '@bkcli/core/offsite'
 import {frontendFlags, frontendLines, frontendsFromFlags, hookFlags} from '@bkcli/core/process'
 import {formatBytes} from '@bkcli/core/ui'
-import {Args, Flags} from '@oclif/core'
 import {TrackerBackup} from '../../backup.js'
 import {roundupStore} from '../../store.js'
 

@@ -1,7 +1,7 @@
 import {resolve} from 'node:path'
 import {BkCommand, dryRunFlag} from '@bkcli/core/command'
+import {Args, Flags} from '@bkcli/core/oclif'
 import {step} from '@bkcli/core/workflow'
-import {Args, Flags} from '@oclif/core'
 import {selectClasses} from '../../dbschema.js'
 import {exportTracker} from '../../export.js'
 import {assertEmptyTarget} from '../../staging.js'

@@ -1,6 +1,6 @@
 import {SqliteFollowCommand} from '@bkcli/core/command'
 import {BkError} from '@bkcli/core/errors'
-import {Args} from '@oclif/core'
+import {Args} from '@bkcli/core/oclif'
 import {FILES, roundupFollowTarget} from '../../follow.js'
 
 export default class Follow extends SqliteFollowCommand<typeof Follow> {

@@ -1,6 +1,6 @@
 import {BkCommand, dryRunFlag} from '@bkcli/core/command'
+import {Args, Flags} from '@bkcli/core/oclif'
 import {sweepLeftovers} from '@bkcli/core/workflow'
-import {Args, Flags} from '@oclif/core'
 import {importPlan, importTracker} from '../../import.js'
 import {openTracker} from '../../tracker.js'
 

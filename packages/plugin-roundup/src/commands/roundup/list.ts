@@ -1,7 +1,7 @@
 import {ListCommand, locationFlag} from '@bkcli/core/command'
 import {BkError} from '@bkcli/core/errors'
+import {Args} from '@bkcli/core/oclif'
 import type {ArtifactStore} from '@bkcli/core/workflow'
-import {Args} from '@oclif/core'
 import {roundupStore} from '../../store.js'
 
 export default class List extends ListCommand<typeof List> {

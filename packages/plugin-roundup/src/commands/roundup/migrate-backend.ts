@@ -1,5 +1,5 @@
 import {BkCommand, dryRunFlag} from '@bkcli/core/command'
-import {Args, Flags} from '@oclif/core'
+import {Args, Flags} from '@bkcli/core/oclif'
 import {type MigrateOptions, migrateBackend, migratePlan, migrateTarget, recoverMigrate} from '../../migrate.js'
 
 export default class MigrateBackend extends BkCommand<typeof MigrateBackend> {

@@ -1,6 +1,6 @@
 import {resolve} from 'node:path'
 import {BkCommand, dryRunFlag} from '@bkcli/core/command'
-import {Args, Flags} from '@oclif/core'
+import {Args, Flags} from '@bkcli/core/oclif'
 import {recoverMigrate} from '../../migrate.js'
 import {movePlan, moveTracker} from '../../move.js'
 

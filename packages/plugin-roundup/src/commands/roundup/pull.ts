@@ -1,6 +1,6 @@
 import {locationFlag, PullCommand} from '@bkcli/core/command'
 import {BkError} from '@bkcli/core/errors'
-import {Args} from '@oclif/core'
+import {Args} from '@bkcli/core/oclif'
 import {roundupStore} from '../../store.js'
 import {verifyBackup} from '../../verify.js'
 

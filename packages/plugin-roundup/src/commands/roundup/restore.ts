@@ -2,6 +2,7 @@ import {parseAsOf} from '@bkcli/core/catalog'
 import {BkCommand, dryRunFlag} from '@bkcli/core/command'
 import {BkError} from '@bkcli/core/errors'
 import {followRestoreOperation, isFollowLocation} from '@bkcli/core/follow'
+import {Args, Flags} from '@bkcli/core/oclif'
 import {
   frontendFlags,
   frontendLines,
@@ -10,7 +11,6 @@ import {
   hookFlags,
   withFrontendsStopped,
 } from '@bkcli/core/process'
-import {Args, Flags} from '@oclif/core'
 import {roundupFollowRestoreTarget} from '../../follow.js'
 import {TrackerRestore} from '../../restore.js'
 

@@ -1,6 +1,6 @@
 import {VerifyCommand} from '@bkcli/core/command'
+import {Args} from '@bkcli/core/oclif'
 import type {VerifyOutput} from '@bkcli/core/workflow'
-import {Args} from '@oclif/core'
 import {verifyBackup} from '../../verify.js'
 
 export default class Verify extends VerifyCommand<typeof Verify> {

@@ -1,7 +1,7 @@
 import {BkCommand, dryRunFlag} from '@bkcli/core/command'
 import {warnIfPasswordInArgv} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
-import {Args, Flags} from '@oclif/core'
+import {Args, Flags} from '@bkcli/core/oclif'
 import {TracConvert} from '../../convert/convert.js'
 import {resolveTracDbUrl} from '../../db-url.js'
 import {TracEnvironment} from '../../environment.js'

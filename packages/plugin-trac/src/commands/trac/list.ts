@@ -1,6 +1,6 @@
 import {ListCommand, locationFlag} from '@bkcli/core/command'
 import {BkError} from '@bkcli/core/errors'
-import {Args} from '@oclif/core'
+import {Args} from '@bkcli/core/oclif'
 import {tracStore} from '../../store.js'
 
 export default class List extends ListCommand<typeof List> {

@@ -1,6 +1,6 @@
 import {locationFlag, PruneCommand} from '@bkcli/core/command'
 import {BkError} from '@bkcli/core/errors'
-import {Args} from '@oclif/core'
+import {Args} from '@bkcli/core/oclif'
 import {tracStore} from '../../store.js'
 
 export default class Prune extends PruneCommand<typeof Prune> {

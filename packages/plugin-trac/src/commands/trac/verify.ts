@@ -1,5 +1,5 @@
 import {VerifyCommand} from '@bkcli/core/command'
-import {Args, Flags} from '@oclif/core'
+import {Args, Flags} from '@bkcli/core/oclif'
 import {resolveTracDbUrl} from '../../db-url.js'
 import {type VerifyResult, verifyBackup} from '../../verify.js'
 

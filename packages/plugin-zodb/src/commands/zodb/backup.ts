@@ -1,7 +1,7 @@
 import type {BkFlags} from '@bkcli/core'
 import {dryRunFlag} from '@bkcli/core/command'
+import {Flags} from '@bkcli/core/oclif'
 import {offsiteFlags} from '@bkcli/core/offsite'
-import {Flags} from '@oclif/core'
 import {BackupCommand} from '../../command-families.js'
 import {backupFlags} from '../../flags.js'
 

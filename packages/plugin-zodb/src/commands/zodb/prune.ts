@@ -1,5 +1,5 @@
 import {PruneCommand} from '@bkcli/core/command'
-import {Flags} from '@oclif/core'
+import {Flags} from '@bkcli/core/oclif'
 import {keepBlobDaysFlag, siteFlags} from '../../flags.js'
 import {type Mode, resolveSite, type Site} from '../../settings.js'
 import {retentionOf} from '../../site.js'

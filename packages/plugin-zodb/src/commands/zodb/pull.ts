@@ -1,5 +1,5 @@
 import {PullCommand} from '@bkcli/core/command'
-import {Flags} from '@oclif/core'
+import {Flags} from '@bkcli/core/oclif'
 import {siteFlags} from '../../flags.js'
 import {resolveSite} from '../../settings.js'
 import {siteStore} from '../../store.js'

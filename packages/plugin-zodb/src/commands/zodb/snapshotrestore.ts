@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import {Flags} from '@bkcli/core/oclif'
 import {RestoreCommand, restoreDescription, restoreExamples} from '../../command-families.js'
 
 export default class Snapshotrestore extends RestoreCommand {

@@ -1,5 +1,5 @@
 import {VerifyCommand} from '@bkcli/core/command'
-import {Flags} from '@oclif/core'
+import {Flags} from '@bkcli/core/oclif'
 import {siteFlags} from '../../flags.js'
 import {verifySite, verifyText} from '../../inspect.js'
 import {resolveSite} from '../../settings.js'
