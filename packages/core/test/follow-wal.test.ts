@@ -104,6 +104,12 @@ describe('SqliteFollower in process', () => {
       (r) => (ended = r),
       (error) => (ended = error),
     )
+    // the first generation's snapshot before any insert: a commit made while it is taken is in the snapshot, never
+    // shipped as WAL (a loaded machine once started the follower after the first insert, and the wait below hung)
+    while (!seen.some((s) => s.kind === 'snapshot')) {
+      expect({followerEnded: ended}).toEqual({followerEnded: undefined})
+      await new Promise((r) => setTimeout(r, 2))
+    }
     // one insert per shipment: wait for each to be shipped before the next
     for (let i = 0; i < 40; i++) {
       const before = seen.filter((s) => s.kind === 'wal').length
@@ -153,16 +159,23 @@ describe('SqliteFollower in process', () => {
         {info() {}, note() {}, shipped: (x) => seen.push(x)},
       )
       const running = follower.run()
-      return {
-        seen,
-        follower,
-        running,
-        wait: async () => {
-          while (!until(seen)) await new Promise((r) => setTimeout(r, 5))
-        },
+      // a follower that stopped early fails the test with its reason, not a wait for a shipment that never comes
+      let ended: unknown
+      running.then(
+        (r) => (ended = r),
+        (error) => (ended = error),
+      )
+      const waitFor = async (done: (s: {kind: string; reason?: string}[]) => boolean) => {
+        while (!done(seen)) {
+          expect({followerEnded: ended}).toEqual({followerEnded: undefined})
+          await new Promise((r) => setTimeout(r, 5))
+        }
       }
+      return {seen, follower, running, waitFor, wait: () => waitFor(until)}
     }
     const first = await follow((s) => s.some((x) => x.kind === 'wal'))
+    // its snapshot first: a commit made while it is taken is in the snapshot, never shipped as WAL
+    await first.waitFor((s) => s.some((x) => x.kind === 'snapshot'))
     await insert(`c.prepare("INSERT INTO t (pad) VALUES ('a')").run()`)
     await first.wait()
     first.follower.stop('done')
@@ -183,8 +196,7 @@ describe('SqliteFollower in process', () => {
     )
     const {renameSync} = await import('node:fs')
     renameSync(copy, db)
-    while (!second.seen.some((x) => x.reason === 'the database file was replaced'))
-      await new Promise((r) => setTimeout(r, 5))
+    await second.waitFor((s) => s.some((x) => x.reason === 'the database file was replaced'))
     second.follower.stop('done')
     await second.running
     const dest = join(dir, 'newest.db')
