@@ -3,9 +3,8 @@
 // command loads a handful of files instead of resolving, reading and compiling each module: `bk zodb list` measured
 // 0.166 -> 0.103 CPU-s. Every bk import of oclif goes through @bkcli/core/oclif (package.json's exports), so one process
 // holds one copy. Same code, same version: the package installed here, bundled as it is.
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {readFileSync, rmSync} from 'node:fs'
 import {createRequire} from 'node:module'
-import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {build} from 'esbuild'
@@ -25,21 +24,38 @@ const subpaths = {
   config: '@oclif/core/config',
   help: '@oclif/core/help',
 }
-const dir = mkdtempSync(join(tmpdir(), 'bk-oclif-bundle-'))
-try {
-  const entryPoints = {}
-  for (const [name, spec] of Object.entries(subpaths)) {
-    const names = Object.keys(require(spec)).filter(
-      (n) => n !== 'default' && n !== '__esModule' && /^[A-Za-z_$][\w$]*$/.test(n),
-    )
-    const file = join(dir, `${name}.mjs`)
-    writeFileSync(
-      file,
-      `import m from ${JSON.stringify(require.resolve(spec))}\n` +
-        names.map((n) => `export const ${n} = m[${JSON.stringify(n)}]\n`).join(''),
-    )
-    entryPoints[name] = file
-  }
+// The entries are virtual modules (no temporary folder): the bundle names each as `bk-oclif:<name>`, so two builds of
+// the same oclif write the same bytes (a temporary folder's random name was written into every entry, changing the
+// digest the start-up cache checks on each build and naming the build machine's temporary folder)
+const entries = {}
+for (const [name, spec] of Object.entries(subpaths)) {
+  const names = Object.keys(require(spec)).filter(
+    (n) => n !== 'default' && n !== '__esModule' && /^[A-Za-z_$][\w$]*$/.test(n),
+  )
+  entries[name] =
+    `import m from ${JSON.stringify(require.resolve(spec))}\n` +
+    names.map((n) => `export const ${n} = m[${JSON.stringify(n)}]\n`).join('')
+}
+const virtual = {
+  name: 'bk-oclif-entries',
+  setup(b) {
+    b.onResolve({filter: /^bk-oclif:/}, (args) => ({
+      path: `${args.path.slice('bk-oclif:'.length)}.mjs`,
+      namespace: 'bk-oclif',
+    }))
+    b.onLoad({filter: /.*/, namespace: 'bk-oclif'}, (args) => ({
+      contents: entries[args.path.slice(0, -'.mjs'.length)],
+      loader: 'js',
+      resolveDir: dirname(fileURLToPath(import.meta.url)),
+    }))
+  },
+}
+// the chunks' names are their hashes: a build after an oclif upgrade would otherwise leave the old chunks beside the new
+// ones, and npm pack would ship them
+const outdir = fileURLToPath(new URL('../dist/vendor/oclif', import.meta.url))
+rmSync(outdir, {recursive: true, force: true})
+{
+  const entryPoints = Object.fromEntries(Object.keys(entries).map((name) => [name, `bk-oclif:${name}`]))
   await build({
     entryPoints,
     // CommonJS inside an ES module: `require` of Node's built-ins and oclif's own require.resolve need one, and
@@ -51,7 +67,7 @@ try {
         "import {dirname as __bkDir} from 'node:path';const require = __bkRequire(import.meta.url);" +
         'const __filename = __bkPath(import.meta.url);const __dirname = __bkDir(__filename);',
     },
-    outdir: fileURLToPath(new URL('../dist/vendor/oclif', import.meta.url)),
+    outdir,
     entryNames: '[name]',
     chunkNames: 'chunk-[hash]',
     // read only to transpile a linked plugin's TypeScript, which bk never does (settings.enableAutoTranspile = false)
@@ -63,7 +79,6 @@ try {
     target: 'node20',
     legalComments: 'inline',
     logLevel: 'warning',
+    plugins: [virtual],
   })
-} finally {
-  rmSync(dir, {recursive: true, force: true})
 }
