@@ -21,6 +21,7 @@ import {gnuTar} from './native.js'
 import {scanArchive} from './read.js'
 import {nodeTar} from './tar-lib.js'
 import type {ExtractOptions, ExtractResult} from './types.js'
+import {boundReservations} from './unpack-reservations.js'
 
 const isRoot = () => process.getuid?.() === 0
 
@@ -313,24 +314,24 @@ async function unpackWithNodeTar(
     return true
   }
 
-  const unpack = acceptEmptyArchive(
-    new (nodeTar().Unpack)({
-      cwd: dest,
-      strict: true,
-      preserveOwner,
-      chmod: true,
-      processUmask: umask,
-      // replace existing files instead of rewriting them in place: an in-place rewrite keeps the old mode and owner,
-      // and would change the content of every other hard link to them
-      unlink: true,
-      maxDepth: 4096,
-      // node-tar rewrites a link text that is absolute or leaves the target: with outsideSymlinks the text is kept as
-      // stored. The checker above still admits no entry below a symlink (nor a hard link through one), so nothing is
-      // written through a link; node-tar's own path checks are redundant with it for the clean paths it receives.
-      ...(options.outsideSymlinks ? {preservePaths: true} : {}),
-      filter: (_path, entry) => admit(entry as ReadEntry),
-    }),
-  )
+  const tarUnpack = new (nodeTar().Unpack)({
+    cwd: dest,
+    strict: true,
+    preserveOwner,
+    chmod: true,
+    processUmask: umask,
+    // replace existing files instead of rewriting them in place: an in-place rewrite keeps the old mode and owner,
+    // and would change the content of every other hard link to them
+    unlink: true,
+    maxDepth: 4096,
+    // node-tar rewrites a link text that is absolute or leaves the target: with outsideSymlinks the text is kept as
+    // stored. The checker above still admits no entry below a symlink (nor a hard link through one), so nothing is
+    // written through a link; node-tar's own path checks are redundant with it for the clean paths it receives.
+    ...(options.outsideSymlinks ? {preservePaths: true} : {}),
+    filter: (_path, entry) => admit(entry as ReadEntry),
+  })
+  boundReservations(tarUnpack)
+  const unpack = acceptEmptyArchive(tarUnpack)
   const sum = checksum(file, options.sha256)
   // progress counts the archive's own (compressed) bytes read, so its size gives the ETA
   const step = stepProgress('extracting', {total: (await stat(file)).size})
