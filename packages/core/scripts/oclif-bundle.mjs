@@ -3,9 +3,9 @@
 // command loads a handful of files instead of resolving, reading and compiling each module: `bk zodb list` measured
 // 0.166 -> 0.103 CPU-s. Every bk import of oclif goes through @bkcli/core/oclif (package.json's exports), so one process
 // holds one copy. Same code, same version: the package installed here, bundled as it is.
-import {readFileSync, rmSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
-import {dirname, join} from 'node:path'
+import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {build} from 'esbuild'
 
@@ -56,13 +56,14 @@ const outdir = fileURLToPath(new URL('../dist/vendor/oclif', import.meta.url))
 rmSync(outdir, {recursive: true, force: true})
 {
   const entryPoints = Object.fromEntries(Object.keys(entries).map((name) => [name, `bk-oclif:${name}`]))
-  await build({
+  const {metafile} = await build({
     entryPoints,
     // CommonJS inside an ES module: `require` of Node's built-ins and oclif's own require.resolve need one, and
     // oclif's fallbacks name __dirname/__filename (only ever reached when no root is given, which bk always gives)
     banner: {
       js:
-        `/*! @oclif/core ${version} (https://github.com/oclif/core), bundled by bk's build.\n${license}\n*/\n` +
+        `/*! @oclif/core ${version} (https://github.com/oclif/core), bundled by bk's build; the licences of every package\n` +
+        `bundled here are in THIRD-PARTY-LICENSES.txt beside this file.\n${license}\n*/\n` +
         "import {createRequire as __bkRequire} from 'node:module';import {fileURLToPath as __bkPath} from 'node:url';" +
         "import {dirname as __bkDir} from 'node:path';const require = __bkRequire(import.meta.url);" +
         'const __filename = __bkPath(import.meta.url);const __dirname = __bkDir(__filename);',
@@ -79,6 +80,56 @@ rmSync(outdir, {recursive: true, force: true})
     target: 'node20',
     legalComments: 'inline',
     logLevel: 'warning',
+    metafile: true,
     plugins: [virtual],
   })
+  writeFileSync(join(outdir, 'THIRD-PARTY-LICENSES.txt'), thirdPartyLicenses(Object.keys(metafile.inputs)))
+}
+
+/**
+ * The notices of every package whose code went into the bundle (oclif's dependencies too: ansis, ejs, semver, …).
+ * Their licences (MIT, ISC, Apache-2.0, BSD) ask that the notice travel with every copy, and the bundle is one.
+ * Sorted by name, no paths: the same text on every build.
+ */
+function thirdPartyLicenses(inputs) {
+  const packages = new Map()
+  for (const input of inputs) {
+    if (input.startsWith('bk-oclif:')) continue
+    const root = packageRoot(resolve(input))
+    if (!root) continue
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+    packages.set(`${manifest.name}@${manifest.version}`, {root, manifest})
+  }
+  const sections = [...packages.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([id, {root, manifest}]) => {
+      const file = readdirSync(root)
+        .filter((name) => /^(licen[sc]e|copying)(\b|[.-])/i.test(name))
+        .sort()[0]
+      const text = file ? readFileSync(join(root, file), 'utf8').trim() : `License: ${licenseName(manifest)}`
+      const home = manifest.homepage ?? repository(manifest)
+      return `${id}${home ? ` (${home})` : ''}\nLicense: ${licenseName(manifest)}\n\n${text}\n`
+    })
+  return `Packages bundled into this folder by bk's build (scripts/oclif-bundle.mjs of @bkcli/core), with their licences.\n\n${sections.join('\n---\n\n')}`
+}
+
+/** The folder of the package holding `file`: the nearest one up with a package.json that has a name. */
+function packageRoot(file) {
+  for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json')
+    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name) return dir
+  }
+  return undefined
+}
+
+function licenseName(manifest) {
+  const license = manifest.license ?? manifest.licenses
+  if (typeof license === 'string') return license
+  if (Array.isArray(license)) return license.map((l) => l.type ?? l).join(' OR ')
+  return license?.type ?? 'see the package'
+}
+
+function repository(manifest) {
+  const repo = manifest.repository
+  return typeof repo === 'string' ? repo : repo?.url
 }

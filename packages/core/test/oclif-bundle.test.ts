@@ -40,6 +40,15 @@ describe('scripts/oclif-bundle.mjs', () => {
       expect(second).not.toContain('chunk-STALE000.js')
       expect(second).not.toContain('temporary')
       expect(second).toBe(first)
+      // the notices of what was bundled travel with it: oclif's and its dependencies', each with its licence text
+      const notices = readFileSync(join(dir, 'dist', 'vendor', 'oclif', 'THIRD-PARTY-LICENSES.txt'), 'utf8')
+      const sections = notices.split('\n---\n')
+      const ids = sections.map((s) => /^(?:.*\n\n)?(@?[^@\s]+)@\d/.exec(s.trimStart())?.[1])
+      expect(ids).toContain('@oclif/core')
+      expect(ids).toContain('semver')
+      expect(ids).toContain('ejs')
+      for (const section of sections) expect(section).toMatch(/\nLicense: \S+\n\n[\s\S]*(Copyright|Permission|Apache)/i)
+      expect(notices).not.toMatch(/node_modules|\/tmp\//)
       // and what it writes loads: every entry's every export defined (a virtual entry not in Node's mode read the
       // CommonJS module's exports from an undefined default)
       const probe = `const names = ['index', 'execute', 'settings', 'config', 'help']
