@@ -2,46 +2,15 @@
 // the start-up cache on and off; unlink removes them; a checkout that is not built is refused with one line; a data
 // folder whose package.json has no `oclif` key is taken as listing no plugins.
 
-import {existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {join} from 'node:path'
 import {repoRoot, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
 import {oclifBundleEntry} from '../src/startup-cache.js'
+import {build, checkout, NAME} from './link-fixture.js'
 
 const root = repoRoot()
-const NAME = 'bk-plugin-hello'
-
-/** A plugin checkout in a temp folder: package.json and, when `built`, its compiled command; @bkcli/core linked in. */
-function checkout(built = true): string {
-  const dir = join(tempDir('bk-link-'), 'hello')
-  mkdirSync(join(dir, 'node_modules', '@bkcli'), {recursive: true})
-  symlinkSync(join(root, 'packages', 'core'), join(dir, 'node_modules', '@bkcli', 'core'))
-  const oclif = {commands: './dist/commands', topicSeparator: ' ', topics: {hello: {description: 'Greets.'}}}
-  const pjson = {name: NAME, version: '1.0.0', type: 'module', dependencies: {'@bkcli/core': '^0.1.0'}, oclif}
-  writeFileSync(join(dir, 'package.json'), JSON.stringify(pjson, null, 2))
-  if (built) build(dir)
-  return dir
-}
-
-function build(dir: string): void {
-  mkdirSync(join(dir, 'dist', 'commands', 'hello'), {recursive: true})
-  writeFileSync(
-    join(dir, 'dist', 'commands', 'hello', 'world.js'),
-    [
-      "import {Command, Flags} from '@bkcli/core/oclif'",
-      'export default class World extends Command {',
-      "  static description = 'Say hello.'",
-      "  static flags = {name: Flags.string({default: 'world'})}",
-      '  async run() {',
-      '    const {flags} = await this.parse(World)',
-      "    this.log('hello ' + flags.name)",
-      '  }',
-      '}',
-      '',
-    ].join('\n'),
-  )
-}
 
 /** Fixed folders for one test (the start-up cache's key covers BK_* variables). */
 function dirs() {
