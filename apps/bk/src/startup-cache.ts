@@ -226,6 +226,19 @@ export function writeEntry(file: string, text: string): void {
   }
 }
 
+/**
+ * The entry file of the oclif that bk runs: `@bkcli/core/oclif` as Node resolves it from run.js, read from core's
+ * own exports map (core exports its package.json for this; its other subpaths have only an import condition, which
+ * require.resolve cannot follow). The same in the workspace and in an install from a registry.
+ */
+export function oclifBundleEntry(require: NodeJS.Require): string {
+  const pkgFile = require.resolve('@bkcli/core/package.json')
+  const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as {exports: Record<string, {import?: string}>}
+  const entry = pkg.exports['./oclif']?.import
+  if (!entry) throw new Error('@bkcli/core exports no ./oclif')
+  return join(dirname(pkgFile), entry)
+}
+
 /** Every file the recorded output was rendered from, with its sha256; undefined when that set is not known. */
 function fingerprint(config: StartupConfig, runJs: string): Array<[string, string | null]> | undefined {
   // a theme colours the output by terminal; dynamic help imports the command module to render it
@@ -245,11 +258,7 @@ export function sourceFiles(config: StartupConfig, runJs: string): string[] | un
   // (help, plugins) import it
   const require = createRequire(runJs)
   files.push(require.resolve('@oclif/core/package.json'))
-  // where Node finds @bkcli/core from run.js (its exports name no package.json and no require condition to resolve)
-  const bundle = (require.resolve.paths('@bkcli/core') ?? [])
-    .map((dir) => join(dir, '@bkcli', 'core', 'dist', 'vendor', 'oclif', 'index.js'))
-    .find((file) => existsSync(file))
-  if (bundle) files.push(bundle)
+  files.push(oclifBundleEntry(require))
   for (const plugin of config.getPluginsList()) {
     if (!plugin.hasManifest || plugin.type === 'link') return undefined
     if (!plugin.isRoot && RUN_HOOKS.some((event) => (plugin.hooks[event]?.length ?? 0) > 0)) return undefined

@@ -2,10 +2,11 @@ import {type ChildProcess, spawn} from 'node:child_process'
 import {existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {createServer} from 'node:net'
-import {basename, join} from 'node:path'
+import {basename, dirname, join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 import {repoRoot, tempDir} from '@bkcli/testkit'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {checkout, NAME} from './link-fixture.js'
 import {moduleProbe, OCLIF_BUNDLE} from './module-probe.js'
 
 /**
@@ -375,6 +376,23 @@ describe('install through a registry', {timeout: 600_000}, () => {
       expect(help.stdout).toContain(`${topic} backup`)
       expect(help.stderr).toBe('')
     }
+  })
+
+  it('bk plugins link of a built checkout: its command runs with the start-up cache on and off; unlink removes it', async () => {
+    // built on the @bkcli/core installed with the CLI, found through core's exports (its package.json)
+    const cli = join(work, 'prefix', 'lib', 'node_modules', '@bkcli', 'cli', 'package.json')
+    const plugin = checkout(true, dirname(createRequire(cli).resolve('@bkcli/core/package.json')))
+    const link = await runBk(['plugins', 'link', '--no-install', plugin])
+    expect(link.exitCode, link.stderr).toBe(0)
+    for (const run of [runBk, oclifRendering, runBk]) {
+      const hello = await run(['hello', 'world', '--name', 'bk'])
+      expect(hello.stderr).toBe('')
+      expect(hello.stdout).toBe('hello bk\n')
+    }
+    expect((await runBk(['plugins', 'unlink', NAME])).exitCode).toBe(0)
+    const gone = await runBk(['hello', 'world'])
+    expect(gone.exitCode).toBe(2)
+    expect(gone.stderr).toBe("bk: command hello world not found; run 'bk --help' for the list\n")
   })
 
   it('bk plugins uninstall zodb brings the hint back', async () => {

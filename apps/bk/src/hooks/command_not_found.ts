@@ -1,4 +1,5 @@
 import type {Hook} from '@bkcli/core/oclif'
+import {pluginTopics, unbuiltPluginProblem} from '../plugin-link.js'
 import {missingPluginHint} from '../plugins.js'
 
 /**
@@ -12,6 +13,16 @@ const hook: Hook<'command_not_found'> = async function (options) {
   if (hint) {
     process.stderr.write(`${hint}\n`)
     this.exit(127)
+  }
+  // a command of a linked plugin checkout that has not been built (or was cleaned) since it was linked
+  const topic = id.split(/[: ]/)[0] ?? ''
+  for (const plugin of config.getPluginsList()) {
+    if (plugin.type !== 'link' || !pluginTopics(plugin.root).includes(topic)) continue
+    const unbuilt = unbuiltPluginProblem(plugin.root, config.bin)
+    if (unbuilt) {
+      process.stderr.write(`${unbuilt}\n`)
+      this.exit(2)
+    }
   }
   process.stderr.write(
     `${config.bin}: command ${id.replaceAll(':', ' ')} not found; run '${config.bin} --help' for the list\n`,

@@ -1,3 +1,4 @@
+import {quietExit} from '@bkcli/core/command'
 import type {Hook} from '@bkcli/core/oclif'
 import {runTool} from '@bkcli/core/process'
 import {type PackageInfo, resolvePluginInstall} from '../plugins.js'
@@ -13,8 +14,8 @@ const hook: Hook<'plugins:preinstall'> = async function ({plugin, config}) {
     process.stderr.write(
       `${config.bin}: install plugins by package name from the registry; for a local checkout use: ${config.bin} plugins link <path>\n`,
     )
+    // @oclif/plugin-plugins runs this hook from its own @oclif/core: see quietExit
     quietExit(this, 2)
-    return
   }
   const decision = await resolvePluginInstall(
     plugin.name,
@@ -24,24 +25,9 @@ const hook: Hook<'plugins:preinstall'> = async function ({plugin, config}) {
   if ('refuse' in decision) {
     process.stderr.write(`${config.bin}: ${decision.refuse}\n`)
     quietExit(this, 2)
-    return
   }
   // plugins:install reads plugin.name after this hook.
   plugin.name = decision.install
-}
-
-/**
- * Ends the install with `code`, printing nothing more. `bk plugins install` is @oclif/plugin-plugins' command, built on
- * @oclif/core itself, which runs this hook from a config of its own: its ExitError is not the class bk's handler (the
- * copy bundled in @bkcli/core) knows, which would print it as 'Error: EEXIT: 2' under the line already written.
- */
-function quietExit(context: {exit(code: number): void}, code: number): void {
-  try {
-    context.exit(code)
-  } catch (error) {
-    if (error && typeof error === 'object') (error as {skipOclifErrorHandling?: boolean}).skipOclifErrorHandling = true
-    throw error
-  }
 }
 
 /** The registry's metadata of `pkg@tag` (npm view: metadata only, nothing downloaded); undefined when there is none. */

@@ -15,6 +15,7 @@ import type {Plan} from '../workflow/plan.js'
 import {formatPlan} from '../workflow/plan.js'
 import type {PruneOutcome} from '../workflow/prune.js'
 import type {ResultKind} from '../workflow/results.js'
+import {markQuiet, quietExit} from './quiet-exit.js'
 import {systemErrorMessage} from './system-error.js'
 
 /** The parsed flags of a command class, the shared base flags included. */
@@ -325,7 +326,7 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
   protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
     // oclif's own exit (this.exit) passes through, printing nothing.
     const oclifExit = (error as unknown as {oclif?: {exit?: number}}).oclif?.exit
-    if (oclifExit !== undefined && (error as unknown as {code?: string}).code === 'EEXIT') throw quietExit(error)
+    if (oclifExit !== undefined && (error as unknown as {code?: string}).code === 'EEXIT') throw markQuiet(error)
     const verbose = this.flags?.verbose ?? this.argv.some((a) => a === '--verbose' || a === '-v')
     const json = this.flags?.json ?? this.argv.includes('--json')
     let exit = 1
@@ -351,22 +352,8 @@ export abstract class BkCommand<T extends typeof Command> extends Command {
       process.stderr.write(`${redactText(error.stack)}\n`)
     }
     if (json) process.stdout.write(`${JSON.stringify({ok: false, error: {code, message}}, null, 2)}\n`)
-    try {
-      return this.exit(exit)
-    } catch (exitError) {
-      throw quietExit(exitError)
-    }
+    return quietExit(this, exit)
   }
-}
-
-/**
- * The exit oclif's error handler ends the process with, printing nothing, whichever copy of @oclif/core threw it. The
- * handler tells its own ExitError by instanceof; a plugin installed by `bk plugins install` brings its own copy of
- * @oclif/core, whose ExitError bk's handler would print as 'Error: EEXIT: 2' under the message already written.
- */
-function quietExit(error: unknown): unknown {
-  if (error && typeof error === 'object') (error as {skipOclifErrorHandling?: boolean}).skipOclifErrorHandling = true
-  return error
 }
 
 /** --progress=json always (stderr); otherwise a terminal line unless --quiet, --json or no terminal. */
