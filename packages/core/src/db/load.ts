@@ -1,12 +1,14 @@
+import {randomBytes} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {stat} from 'node:fs/promises'
-import {Readable, type Transform, Writable} from 'node:stream'
+import {Readable, Transform, Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
 import type {ResultPromise} from 'execa'
 import {BkError, messageOf} from '../errors.js'
 import {endInput} from '../process/end-input.js'
 import {progressOutput, stepProgress} from '../ui/progress.js'
+import {createDumpGuard, type DumpGuard} from './dump-guard.js'
 import {startClient} from './run-client.js'
 import {byteCounter, type CreateStatements, createStatementsFilter} from './sql-stream.js'
 import {pgDbnameArg, type SecretChannel} from './tools.js'
@@ -27,7 +29,10 @@ export interface LoadOptions {
    * `target.database` itself; 'keep' runs them as they are.
    */
   createStatements?: CreateStatements
-  /** psql `--single-transaction` (default true, except when the dump creates its database: it cannot run in one). */
+  /**
+   * psql: load in one transaction that bk commits only after the dump's last byte was read (default true, except
+   * when the dump creates its database: it cannot run in one).
+   */
   singleTransaction?: boolean
   /** More arguments for the client. */
   extraArgs?: string[]
@@ -51,12 +56,19 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
   }
   const unreadable = (error: unknown) =>
     new BkError(`cannot read the dump ${file}: ${messageOf(error)}`, {code: 'ENOENT', cause: error})
-  const size = await stat(file).then(
-    (s) => s.size,
-    (error) => {
-      throw unreadable(error)
-    },
-  )
+  const info = await stat(file).catch((error) => {
+    throw unreadable(error)
+  })
+  const size = info.size
+  const mode = options.createStatements ?? 'skip'
+  const stop = (options.onError ?? 'stop') === 'stop'
+  // psql's --single-transaction COMMITs whatever it read when its input stops early (a `\q`, the end of the file
+  // inside a COPY block): bk opens the transaction itself and puts the COMMIT after the dump's last byte.
+  const transaction = target.engine === 'postgres' && stop && (options.singleTransaction ?? mode === 'skip')
+  // Without a transaction to roll back, a refused command must be found before the client runs anything: read the
+  // dump once more first (a pipe cannot be read twice: there, the guard stops the feed at the command's line).
+  const prescanned = !transaction && info.isFile()
+  if (prescanned) await prescan(target.engine, file, database)
   const reading = createReadStream(file)
   const {head, stream: source} = await peek(reading, 2).catch((error) => {
     reading.destroy()
@@ -65,8 +77,6 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
   // it reads ahead while the client starts: a read error then (a failing disk) is the feed's to report, once it
   // starts (the pipeline sees a stream that failed), not an uncaught one
   source.on('error', () => {})
-  const mode = options.createStatements ?? 'skip'
-  const stop = (options.onError ?? 'stop') === 'stop'
   let tool: 'psql' | 'mysql'
   let args: string[]
   if (target.engine === 'postgres') {
@@ -74,11 +84,11 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
     // With 'rewrite'/'keep' the dump creates the database and \connects to it: start from the maintenance database.
     const connectTo = mode === 'skip' ? database : (target.params.maintenance_db ?? 'postgres')
     args = ['-X', '-q', '-v', `ON_ERROR_STOP=${stop ? 1 : 0}`]
-    if ((options.singleTransaction ?? mode === 'skip') && stop) args.push('--single-transaction')
     args.push(...(options.extraArgs ?? []), pgDbnameArg(connectTo))
   } else {
     tool = 'mysql'
-    args = ['--default-character-set=utf8mb4', '--batch']
+    // --local-infile=0: a LOAD DATA LOCAL INFILE in the dump must not read the restoring machine's files
+    args = ['--default-character-set=utf8mb4', '--batch', '--local-infile=0']
     if (!stop) args.push('--force')
     args.push(...(options.extraArgs ?? []))
     if (mode === 'skip') args.push(`--database=${database}`)
@@ -95,7 +105,13 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
     )
   }
   if (head[0] === 0x1f && head[1] === 0x8b) transforms.push(createGunzip())
-  transforms.push(createStatementsFilter(target.engine, mode, database))
+  const guard = createDumpGuard(target.engine, file)
+  const nonce = `bk-end-${randomBytes(12).toString('hex')}`
+  transforms.push(
+    guard.filter,
+    createStatementsFilter(target.engine, mode, database),
+    framed(transaction ? 'BEGIN;\n' : '', endOfInput(target.engine, transaction, nonce)),
+  )
 
   const run = await startClient({
     tool,
@@ -103,13 +119,14 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
     args,
     clientPath: options.clientPath,
     stdin: 'pipe',
-    stdout: 'ignore',
+    stdout: 'pipe',
     secretChannel: options.secretChannel,
     onSpawn: options.onSpawn,
   }).catch((error) => {
     source.destroy()
     throw error
   })
+  const output = outputTail(run.subprocess)
   const feeding = pipeline([source, ...transforms, intoClient(run.subprocess)] as unknown as NodeJS.ReadWriteStream[])
   const [fed, finished] = await Promise.allSettled([
     feeding,
@@ -119,6 +136,11 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
   const feedError = fed.status === 'rejected' ? (fed.reason as {code?: string}) : undefined
   // The client's own error explains its stdin going away (EPIPE, or a stdin already destroyed when it exited first:
   // which one is a race) better; anything else on our side comes first.
+  if (feedError && (feedError as BkError).code === 'EDUMPCOMMAND') {
+    throw new BkError(`${(feedError as BkError).message}; ${loadedBefore(target.engine, transaction, database)}`, {
+      code: 'EDUMPCOMMAND',
+    })
+  }
   if (finished.status === 'rejected' && (!feedError || CLIENT_GONE.has(feedError.code ?? ''))) throw finished.reason
   if (feedError) {
     const corrupt = feedError.code === 'Z_DATA_ERROR' || feedError.code === 'Z_BUF_ERROR'
@@ -130,6 +152,95 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
     )
   }
   if (finished.status === 'rejected') throw finished.reason
+  if (!output.endsWith(nonce)) throw stoppedEarly(tool, file, database, guard, transaction)
+}
+
+/** The line the client prints once it has read, and (in bk's transaction) committed, the whole dump. */
+function endOfInput(engine: 'postgres' | 'mysql', transaction: boolean, nonce: string): string {
+  // A newline first: the dump's last line may lack one.
+  if (engine === 'mysql') return `\nSELECT '${nonce}' AS bk_end;\n`
+  return `\n${transaction ? 'COMMIT;\n' : ''}\\echo ${nonce}\n`
+}
+
+/** What a refused dump left in the database (a pipe, loaded without a transaction: the part before the command). */
+function loadedBefore(engine: 'postgres' | 'mysql', transaction: boolean, database: string): string {
+  const client = engine === 'postgres' ? 'psql' : 'mysql'
+  const state = transaction
+    ? 'nothing was committed'
+    : `${database} may hold part of what ${client} ran before that line`
+  return `${state} — ${FIX}`
+}
+
+const FIX = 'inspect the dump, and remove that line if you trust it'
+
+/** Run the dump through the guard alone, before any client starts: a refused command means nothing was loaded. */
+async function prescan(engine: 'postgres' | 'mysql', file: string, database: string): Promise<void> {
+  const reading = createReadStream(file)
+  const {head, stream} = await peek(reading, 2)
+  const guard = createDumpGuard(engine, file)
+  const parts: NodeJS.ReadWriteStream[] = []
+  if (head[0] === 0x1f && head[1] === 0x8b) parts.push(createGunzip())
+  const discard = new Writable({write: (_chunk, _encoding, callback) => callback()})
+  await pipeline([stream, ...parts, guard.filter, discard] as unknown as NodeJS.ReadWriteStream[]).catch((error) => {
+    reading.destroy()
+    if ((error as BkError).code === 'EDUMPCOMMAND') {
+      throw new BkError(`${(error as BkError).message}; nothing was loaded into ${database} — ${FIX}`, {
+        code: 'EDUMPCOMMAND',
+      })
+    }
+    // a read or gzip error: the load itself reports it, the way it always has
+  })
+}
+
+function stoppedEarly(
+  tool: 'psql' | 'mysql',
+  file: string,
+  database: string,
+  guard: DumpGuard,
+  transaction: boolean,
+): BkError {
+  const open = guard.openAtEnd()
+  const why = open
+    ? `it ends inside ${open}`
+    : tool === 'psql'
+      ? 'a \\q in it, or it ends inside a COPY block or a quoted string'
+      : 'a quit in it, or it ends inside a quoted string'
+  const state = transaction
+    ? 'nothing was committed'
+    : `${database} holds only what ${tool} ran before it stopped — load a complete dump into an empty database`
+  return new BkError(`${tool} stopped reading ${file} before its end (${why}); ${state}`, {code: 'EDUMPEARLY'})
+}
+
+/** `before` ahead of the stream's bytes and `after` behind them. */
+function framed(before: string, after: string): Transform {
+  let started = false
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (!started && before) this.push(before)
+      started = true
+      callback(null, chunk)
+    },
+    flush(callback) {
+      if (!started && before) this.push(before)
+      callback(null, after)
+    },
+  })
+}
+
+/** The client's stdout, drained as it comes (a dump's SELECTs print), keeping only its last bytes. */
+function outputTail(subprocess: ResultPromise): {endsWith(line: string): boolean} {
+  const KEEP = 4096
+  let tail = Buffer.alloc(0)
+  subprocess.stdout?.on('data', (chunk: Buffer) => {
+    tail = Buffer.concat([tail, chunk])
+    if (tail.length > KEEP) tail = tail.subarray(tail.length - KEEP)
+  })
+  return {
+    endsWith: (line) => {
+      const text = tail.toString('latin1').replace(/\s+$/, '')
+      return text === line || text.endsWith(`\n${line}`)
+    },
+  }
 }
 
 /**
