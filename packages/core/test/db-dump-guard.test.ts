@@ -166,9 +166,22 @@ describe('mysql commands in a dump', () => {
     expect(out.equals(Buffer.from(dump))).toBe(true)
   })
 
-  it('follows NO_BACKSLASH_ESCAPES', async () => {
+  it('takes a named command only where mysql does: its statement buffer empty (comments and blank lines aside)', async () => {
+    const sql = 'SELECT 1;\n  \n-- c\n/* c */\nsystem echo ran\n'
+    expect((await verdict('mysql', sql)).error).toMatch(/command 'system echo ran' at line 5,/)
+    expect((await verdict('mysql', 'SELECT 2 \\g\nsystem echo ran\n')).error).toMatch(/at line 2,/)
+    const oracle = 'CREATE PROCEDURE p()\nBEGIN\n  LOOP\n    EXIT WHEN 1;\n  END LOOP;\nEND;\n'
+    expect((await verdict('mysql', oracle)).error).toBeUndefined()
+    expect((await verdict('mysql', '/*!99999 x */\nsystem echo sql\n;\n')).error).toBeUndefined()
+  })
+
+  it('follows NO_BACKSLASH_ESCAPES and ANSI_QUOTES', async () => {
     const dump = "SET sql_mode = 'NO_BACKSLASH_ESCAPES';\nSELECT 'a\\';\n\\! touch /tmp/x\n"
     expect((await verdict('mysql', dump)).error).toMatch(/command \\! at line 3,/)
+    const ansi = 'SET sql_mode = \'ANSI_QUOTES\';\nSELECT "a\\";\n\\! touch /tmp/x\n'
+    expect((await verdict('mysql', ansi)).error).toMatch(/command \\! at line 3,/)
+    expect((await verdict('mysql', 'INSERT INTO t VALUES (\\N);\n')).error).toBeUndefined()
+    expect((await verdict('mysql', '\\C gbk\n')).error).toMatch(/command \\C at line 1,/)
   })
 })
 

@@ -89,6 +89,19 @@ describe('PostgreSQL: a load that stops early fails, and commits nothing', () =>
     })
   })
 
+  it('a COMMIT that fails (a deferred constraint) fails the load, with nothing committed', async () => {
+    await withDb('postgres', async (db, dir) => {
+      const file = join(dir, 'deferred.sql')
+      writeFileSync(
+        file,
+        'CREATE TABLE p (id int PRIMARY KEY);\nCREATE TABLE c (p int REFERENCES p DEFERRABLE INITIALLY DEFERRED);\nINSERT INTO c VALUES (1);\n',
+      )
+      const error = await failure(loadDump(db.target, file))
+      expect(error.message).toMatch(/violates foreign key constraint/)
+      expect(await tables(db)).toEqual([])
+    })
+  })
+
   it('without a transaction (onError continue) the message says what stays', async () => {
     await withDb('postgres', async (db, dir) => {
       const file = join(dir, 'copy.sql')

@@ -19,8 +19,11 @@ export interface DumpGuard {
 const PSQL_ALLOWED = new Set(['c', 'connect', 'restrict', 'unrestrict', 'encoding', 'echo', 'qecho', 'warn'])
 /** psql meta-commands allowed only without arguments (with one they write to a file or a pipe). */
 const PSQL_ALLOWED_BARE = new Set(['g', 'gx'])
-/** mysql one-letter commands that stay inside the session (sandbox, go, use, delimiter, charset, clear, warnings). */
-const MYSQL_ALLOWED_LETTERS = new Set(['-', 'g', 'G', 'u', 'd', 'C', 'c', 'W', 'w'])
+/**
+ * mysql one-letter commands that stay inside the session: sandbox, go, use, delimiter, clear, warnings; `\N` is NULL.
+ * Not `\C` (charset): the guard lexes as utf8mb4, which bk's mysql is started with.
+ */
+const MYSQL_ALLOWED_LETTERS = new Set(['-', 'g', 'G', 'u', 'd', 'c', 'W', 'w', 'N'])
 /** mysql named commands (at the start of a line) that reach outside the database or end the input. */
 const MYSQL_REFUSED_WORDS = new Set(['system', 'source', 'tee', 'pager', 'quit', 'exit', 'connect', 'edit'])
 
@@ -51,7 +54,7 @@ enum S {
 }
 
 /** Bytes of a statement's text kept to recognize COPY … FROM stdin and sql_mode / standard_conforming_strings. */
-const STATEMENT_TEXT_LIMIT = 64 * 1024
+const STATEMENT_TEXT_LIMIT = 1024 * 1024 // a COPY of 1600 quoted column names fits
 /** Bytes a client command may need to be judged (its name and arguments stay on one line). */
 const LOOKAHEAD = 256
 
@@ -95,6 +98,8 @@ class Lexer {
   private parenDepth = 0
   private copyNext = false // psql: COPY … FROM stdin ran; its rows start at the next line
   private escapeStrings = false // psql standard_conforming_strings = off / mysql backslash escapes
+  private mysqlPending = false // mysql: its statement buffer holds text (comments and blank lines do not count)
+  private ansiQuotes = false // mysql sql_mode ANSI_QUOTES: "…" is a name, without backslash escapes
   private delimiter = ';'
   private meta: {name: string; line: number; args: boolean; quote: number} | undefined
   private before: (number | undefined)[] = [undefined, undefined]
@@ -155,7 +160,10 @@ class Lexer {
         case S.Backtick: {
           const close = this.state === S.DQuote ? DQUOTE : this.state === S.Backtick ? BACKTICK : SQUOTE
           const escapes =
-            this.state === S.EQuote || (this.engine === 'mysql' && this.state !== S.Backtick && this.escapeStrings)
+            this.state === S.EQuote ||
+            (this.engine === 'mysql' &&
+              this.escapeStrings &&
+              (this.state === S.Quote || (this.state === S.DQuote && !this.ansiQuotes)))
           if (c === NL) {
             i = this.newline(i)
           } else if (escapes && c === BACKSLASH) {
@@ -277,8 +285,12 @@ class Lexer {
       )
       const word = /^\s*([A-Za-z]+)(?=$|[\s;])/.exec(text)?.[1]?.toLowerCase()
       const mode = /\bsql_mode\s*:?=\s*([^;]*)/i.exec(text)
-      if (mode) this.escapeStrings = !/NO_BACKSLASH_ESCAPES/i.test(mode[1]!)
-      if (word && MYSQL_REFUSED_WORDS.has(word) && !this.execComment)
+      if (mode) {
+        this.escapeStrings = !/NO_BACKSLASH_ESCAPES/i.test(mode[1]!)
+        this.ansiQuotes = /ANSI_QUOTES|\bANSI\b/i.test(mode[1]!)
+      }
+      // mysql takes a named command only where its statement buffer is empty (so `EXIT WHEN …` in a routine is SQL)
+      if (word && MYSQL_REFUSED_WORDS.has(word) && !this.mysqlPending)
         this.refuse(`'${text.trim().slice(0, 60)}'`, 'mysql')
       if (word === 'delimiter') {
         const next = /^\s*delimiter\s+(\S+)/i.exec(text)?.[1]
@@ -339,6 +351,7 @@ class Lexer {
         const marker = /^\/\*M?!\d*/.exec(data.toString('latin1', i, Math.min(n, i + 12)))
         if (marker) {
           this.execComment = true // /*!50003 … */ and MariaDB's /*M!100100 … */ are code
+          this.mysqlPending = true
           return i + marker[0].length
         }
       }
@@ -392,13 +405,17 @@ class Lexer {
 
   /** psql: keep the text of statements that set a mode the lexer follows (COPY rows, escape strings). */
   private noteStatement(c: number): void {
+    if (this.engine === 'mysql') {
+      if (c > 0x20) this.mysqlPending = true
+      return
+    }
     if (this.statement === 'other') return
     if (this.statement === 'collect') {
       if (this.statementText.length < STATEMENT_TEXT_LIMIT) this.statementText.push(c)
       return
     }
     if (this.statement === 'none') {
-      if (c <= 0x20 || this.engine === 'mysql') return
+      if (c <= 0x20) return
       this.statement = 'word'
       this.statementText = []
     }
@@ -422,6 +439,7 @@ class Lexer {
     this.statement = 'none'
     this.statementText = []
     this.parenDepth = 0
+    this.mysqlPending = false
   }
 
   /** psql: a backslash in code starts a meta-command; its name runs to whitespace or a backslash. */
@@ -467,6 +485,9 @@ class Lexer {
   private mysqlCommand(data: Buffer, i: number): number {
     const letter = String.fromCharCode(data[i + 1]!)
     if (!MYSQL_ALLOWED_LETTERS.has(letter)) this.refuse(`\\${letter}`, 'mysql')
+    if (letter === 'g' || letter === 'G' || letter === 'c')
+      this.mysqlPending = false // sent or cleared
+    else this.mysqlPending = true
     return i + 2
   }
 

@@ -34,6 +34,11 @@ export interface LoadOptions {
    * when the dump creates its database: it cannot run in one).
    */
   singleTransaction?: boolean
+  /**
+   * How messages name the dump, when `file` is a scratch copy (extracted from a backup, rewritten): the user must
+   * be able to find it. Default: `file`.
+   */
+  dumpName?: string
   /** More arguments for the client. */
   extraArgs?: string[]
   /** Bytes of the file read so far, and its size. */
@@ -54,6 +59,7 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
       code: 'EDBMISSING',
     })
   }
+  const dumpName = options.dumpName ?? file
   const unreadable = (error: unknown) =>
     new BkError(`cannot read the dump ${file}: ${messageOf(error)}`, {code: 'ENOENT', cause: error})
   const info = await stat(file).catch((error) => {
@@ -67,8 +73,8 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
   const transaction = target.engine === 'postgres' && stop && (options.singleTransaction ?? mode === 'skip')
   // Without a transaction to roll back, a refused command must be found before the client runs anything: read the
   // dump once more first (a pipe cannot be read twice: there, the guard stops the feed at the command's line).
-  const prescanned = !transaction && info.isFile()
-  if (prescanned) await prescan(target.engine, file, database)
+  // The feed then needs no second look: the client's read of it is proven by the end-of-input line.
+  const prescanned = !transaction && info.isFile() ? await prescan(target.engine, file, dumpName, database) : undefined
   const reading = createReadStream(file)
   const {head, stream: source} = await peek(reading, 2).catch((error) => {
     reading.destroy()
@@ -105,12 +111,12 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
     )
   }
   if (head[0] === 0x1f && head[1] === 0x8b) transforms.push(createGunzip())
-  const guard = createDumpGuard(target.engine, file)
+  const guard = prescanned ?? createDumpGuard(target.engine, dumpName)
   const nonce = `bk-end-${randomBytes(12).toString('hex')}`
+  if (!prescanned) transforms.push(guard.filter)
   transforms.push(
-    guard.filter,
     createStatementsFilter(target.engine, mode, database),
-    framed(transaction ? 'BEGIN;\n' : '', endOfInput(target.engine, transaction, nonce)),
+    framed(transaction ? 'BEGIN;\n' : '', endOfInput(transaction, nonce)),
   )
 
   const run = await startClient({
@@ -152,14 +158,17 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
     )
   }
   if (finished.status === 'rejected') throw finished.reason
-  if (!output.endsWith(nonce)) throw stoppedEarly(tool, file, database, guard, transaction)
+  if (!output.hasLine(nonce)) throw stoppedEarly(tool, dumpName, database, guard, transaction)
 }
 
-/** The line the client prints once it has read, and (in bk's transaction) committed, the whole dump. */
-function endOfInput(engine: 'postgres' | 'mysql', transaction: boolean, nonce: string): string {
-  // A newline first: the dump's last line may lack one.
-  if (engine === 'mysql') return `\nSELECT '${nonce}' AS bk_end;\n`
-  return `\n${transaction ? 'COMMIT;\n' : ''}\\echo ${nonce}\n`
+/**
+ * What bk feeds after the dump's last byte: a SELECT of a value only this load knows (SQL, not psql's `\echo`: a dump
+ * cut short inside pg_dump's `\restrict` would refuse a meta-command), then, in bk's transaction, the COMMIT. The
+ * value printed proves the client read to here; an ON_ERROR_STOP on the COMMIT fails the load by its exit status.
+ */
+function endOfInput(transaction: boolean, nonce: string): string {
+  // a newline first: the dump's last line may lack one
+  return `\nSELECT '${nonce}' AS bk_end;\n${transaction ? 'COMMIT;\n' : ''}`
 }
 
 /** What a refused dump left in the database (a pipe, loaded without a transaction: the part before the command). */
@@ -174,13 +183,19 @@ function loadedBefore(engine: 'postgres' | 'mysql', transaction: boolean, databa
 const FIX = 'inspect the dump, and remove that line if you trust it'
 
 /** Run the dump through the guard alone, before any client starts: a refused command means nothing was loaded. */
-async function prescan(engine: 'postgres' | 'mysql', file: string, database: string): Promise<void> {
+async function prescan(
+  engine: 'postgres' | 'mysql',
+  file: string,
+  dumpName: string,
+  database: string,
+): Promise<DumpGuard | undefined> {
   const reading = createReadStream(file)
   const {head, stream} = await peek(reading, 2)
-  const guard = createDumpGuard(engine, file)
+  const guard = createDumpGuard(engine, dumpName)
   const parts: NodeJS.ReadWriteStream[] = []
   if (head[0] === 0x1f && head[1] === 0x8b) parts.push(createGunzip())
   const discard = new Writable({write: (_chunk, _encoding, callback) => callback()})
+  let failed = false
   await pipeline([stream, ...parts, guard.filter, discard] as unknown as NodeJS.ReadWriteStream[]).catch((error) => {
     reading.destroy()
     if ((error as BkError).code === 'EDUMPCOMMAND') {
@@ -189,7 +204,9 @@ async function prescan(engine: 'postgres' | 'mysql', file: string, database: str
       })
     }
     // a read or gzip error: the load itself reports it, the way it always has
+    failed = true
   })
+  return failed ? undefined : guard
 }
 
 function stoppedEarly(
@@ -228,7 +245,7 @@ function framed(before: string, after: string): Transform {
 }
 
 /** The client's stdout, drained as it comes (a dump's SELECTs print), keeping only its last bytes. */
-function outputTail(subprocess: ResultPromise): {endsWith(line: string): boolean} {
+function outputTail(subprocess: ResultPromise): {hasLine(line: string): boolean} {
   const KEEP = 4096
   let tail = Buffer.alloc(0)
   subprocess.stdout?.on('data', (chunk: Buffer) => {
@@ -236,10 +253,11 @@ function outputTail(subprocess: ResultPromise): {endsWith(line: string): boolean
     if (tail.length > KEEP) tail = tail.subarray(tail.length - KEEP)
   })
   return {
-    endsWith: (line) => {
-      const text = tail.toString('latin1').replace(/\s+$/, '')
-      return text === line || text.endsWith(`\n${line}`)
-    },
+    hasLine: (line) =>
+      tail
+        .toString('latin1')
+        .split('\n')
+        .some((printed) => printed.trim() === line),
   }
 }
 
