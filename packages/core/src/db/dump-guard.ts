@@ -103,6 +103,7 @@ class Lexer {
   private delimiter = ';'
   private meta: {name: string; line: number; args: boolean; quote: number} | undefined
   private before: (number | undefined)[] = [undefined, undefined]
+  private readonly next = new NextByte()
   openAtEnd: string | undefined
 
   constructor(
@@ -174,7 +175,7 @@ class Lexer {
             this.state = S.Code
             i++
           } else {
-            const end = nextOf(data, i + 1, close, escapes ? BACKSLASH : NL, NL)
+            const end = this.next.of(data, i + 1, close, escapes ? BACKSLASH : NL, NL)
             if (this.statement === 'collect') for (let k = i; k < end; k++) this.noteStatement(data[k]!)
             i = end
           }
@@ -193,7 +194,7 @@ class Lexer {
               continue
             }
           }
-          i = nextOf(data, i + 1, DOLLAR, NL, NL)
+          i = this.next.of(data, i + 1, DOLLAR, NL, NL)
           continue
         }
         case S.BlockComment: {
@@ -209,7 +210,7 @@ class Lexer {
               this.blockDepth++ // PostgreSQL comments nest
               i += 2
             } else i++
-          } else i = nextOf(data, i + 1, STAR, SLASH, NL)
+          } else i = this.next.of(data, i + 1, STAR, SLASH, NL)
           continue
         }
         case S.Meta: {
@@ -512,11 +513,30 @@ function isWordByte(c: number | undefined): boolean {
   )
 }
 
-/** The first position at or after `from` of any of three bytes, or the end. */
-function nextOf(data: Buffer, from: number, a: number, b: number, c: number): number {
-  for (let i = from; i < data.length; i++) {
-    const x = data[i]
-    if (x === a || x === b || x === c) return i
+/**
+ * The first position at or after `from` of any of three bytes, or the end: by the native indexOf, each byte's next
+ * position remembered until the scan passes it (a string runs to its quote without a byte-by-byte loop in JS, and a
+ * long line is not searched again for its newline at every string).
+ */
+class NextByte {
+  private data: Buffer | undefined
+  private readonly at = new Float64Array(256).fill(-1)
+
+  of(data: Buffer, from: number, a: number, b: number, c: number): number {
+    if (data !== this.data) {
+      this.data = data
+      this.at.fill(-1)
+    }
+    return Math.min(this.find(data, from, a), this.find(data, from, b), this.find(data, from, c))
   }
-  return data.length
+
+  private find(data: Buffer, from: number, byte: number): number {
+    let at = this.at[byte]!
+    if (at < from) {
+      at = data.indexOf(byte, from)
+      if (at < 0) at = data.length
+      this.at[byte] = at
+    }
+    return at
+  }
 }

@@ -249,8 +249,9 @@ function outputTail(subprocess: ResultPromise): {hasLine(line: string): boolean}
   const KEEP = 4096
   let tail = Buffer.alloc(0)
   subprocess.stdout?.on('data', (chunk: Buffer) => {
-    tail = Buffer.concat([tail, chunk])
-    if (tail.length > KEEP) tail = tail.subarray(tail.length - KEEP)
+    // a copy of at most KEEP bytes: holding a slice would hold its whole chunk
+    const joined = chunk.length >= KEEP ? chunk.subarray(chunk.length - KEEP) : Buffer.concat([tail, chunk])
+    tail = Buffer.from(joined.subarray(Math.max(0, joined.length - KEEP)))
   })
   return {
     hasLine: (line) =>
