@@ -418,13 +418,19 @@ describe('a dump shorter than the gzip magic', () => {
     const dir = tempDir()
     const fed = join(dir, 'fed')
     const fake = join(dir, 'psql')
-    writeFileSync(fake, `#!/bin/sh\ncat > '${fed}'\n`)
+    // like psql, it prints the value of bk's closing SELECT (the proof it read to the end)
+    writeFileSync(
+      fake,
+      `#!/bin/sh\ncat > '${fed}'\nsed -n "s/^SELECT '\\(bk-end-[0-9a-f]*\\)' AS bk_end;$/\\1/p" '${fed}'\n`,
+    )
     chmodSync(fake, 0o755)
     const pg = parseDbUrl('postgres://root@127.0.0.1:5432/postgres')
+    // the dump's byte, as it is, inside bk's transaction
+    const asFed = /^BEGIN;\n;\nSELECT 'bk-end-[0-9a-f]{24}' AS bk_end;\nCOMMIT;\n$/
     const one = join(dir, 'one.sql')
     writeFileSync(one, ';')
     await loadDump(pg, one, {clientPath: fake})
-    expect(readFileSync(fed, 'utf8')).toBe(';')
+    expect(readFileSync(fed, 'utf8')).toMatch(asFed)
     const fifo = join(dir, 'pipe')
     execFileSync('mkfifo', [fifo])
     const writer = openSync(fifo, 'r+')
@@ -433,6 +439,6 @@ describe('a dump shorter than the gzip magic', () => {
     await new Promise((resolve) => setTimeout(resolve, 100))
     closeSync(writer)
     await loading
-    expect(readFileSync(fed, 'utf8')).toBe(';')
+    expect(readFileSync(fed, 'utf8')).toMatch(asFed)
   })
 })

@@ -145,7 +145,9 @@ export async function deploySite(plan: DeployPlan): Promise<DeployResult> {
       rewrittenValues = stats.changed
     }
     step('importing the database')
-    await loadDump(siteTarget(newDb), load, {onSpawn: plan.onSpawn})
+    // the staged copy is gone when the user reads a message: name it inside the backup
+    const dumpName = `database.sql in ${plan.backupFile}${load === dump ? '' : ' (with its paths rewritten)'}`
+    await loadDump(siteTarget(newDb), load, {onSpawn: plan.onSpawn, dumpName})
     crashPoint('aegir:db-loaded')
     await rm(dump, {force: true})
     await rm(join(stage, '.database.rewritten.sql'), {force: true})

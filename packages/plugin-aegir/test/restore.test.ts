@@ -251,6 +251,34 @@ describe('restoreSite', () => {
     expect(JSON.parse(readFileSync(join(t.location, kept[0]!), 'utf8')).kind).toBe('pre-restore')
   })
 
+  it('a dump with a client command (system) is refused before mysql runs; the command never runs', async () => {
+    const {t, admin} = await setup()
+    const work = tempDir()
+    const marker = join(work, 'ran')
+    execFileSync('tar', ['-xzpf', join(t.location, FIXTURE_BACKUP), '-C', work])
+    const dump = readFileSync(join(work, 'database.sql'), 'utf8')
+    writeFileSync(join(work, 'database.sql'), `${dump}\nsystem touch ${marker}\n`)
+    const broken = join(t.location, 'example.com-20261120.090000.tar.gz')
+    execFileSync('tar', ['-czpf', broken, '-C', work, '.'])
+    const before = treeState(t.site)
+    const dbsBefore = databases()
+    const site = await openSite(t.site)
+    const error = await restoreSite(site, broken, {location: t.location, admin, dbName: uniqueDbName()}).catch(
+      (e) => e as Error,
+    )
+    const line = dump.split('\n').length + 1
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `has the mysql command 'system touch .*' at line ${line}, .*nothing was loaded into .*pre-restore backup is kept`,
+      ),
+    )
+    expect((error as Error).message).not.toContain('\n')
+    expect(existsSync(marker)).toBe(false)
+    expect(treeState(t.site)).toEqual(before)
+    expect(databases()).toEqual(dbsBefore)
+    expect(tableCounts(t.database).cache).toBe(2)
+  })
+
   it('a database server that refuses the admin account changes nothing', async () => {
     const {t} = await setup()
     const before = treeState(t.site)

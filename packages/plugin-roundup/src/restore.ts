@@ -267,7 +267,9 @@ export class TrackerRestore {
           marker = markCreatedDatabase(home, staged)
         }
         crashPoint('roundup-restore:database-created')
-        await loadDump(dbTarget(staged), join(work.extract, 'database', 'dump.sql'))
+        await loadDump(dbTarget(staged), join(work.extract, 'database', 'dump.sql'), {
+          dumpName: `database/dump.sql in ${this.backup}`,
+        })
         const conn = await connect(staged)
         try {
           checkSchema(stage, await readStoredSchemaText(conn), 'the restored database')

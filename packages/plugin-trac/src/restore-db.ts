@@ -107,7 +107,12 @@ async function loadPgDump(target: TracDbUrl, dumpFile: string, env: string): Pro
       NodeJS.ReadableStream,
       NodeJS.WritableStream,
     ])
-    await loadDump(target, rewritten, {onError: 'stop', createStatements: 'skip'})
+    // the scratch file is gone when the user reads the message: name the dump, and that lines moved
+    await loadDump(target, rewritten, {
+      onError: 'stop',
+      createStatements: 'skip',
+      dumpName: `${dumpFile} (as rewritten for loading: its line numbers differ)`,
+    })
   } finally {
     await rm(scratch, {recursive: true, force: true})
   }

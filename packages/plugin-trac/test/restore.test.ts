@@ -1,5 +1,6 @@
 import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
+import {gunzipSync, gzipSync} from 'node:zlib'
 import {runBk, tempDir} from '@bkcli/testkit'
 import Database from 'better-sqlite3'
 import {afterAll, describe, expect, it} from 'vitest'
@@ -92,6 +93,26 @@ describe('bk trac restore of the trac-admin fixture hotcopies', () => {
     expect(r.stderr).toMatch(/^bk: database '.*' on PostgreSQL at 127\.0\.0\.1:5432 already has tables \(precious/)
     expect(readdirSync(parent)).toEqual([])
     expect((await pgDump(name)).precious).toEqual(['42'])
+  })
+})
+
+describe('bk trac restore of a dump with a client command', () => {
+  it('refuses it in one line, runs nothing, and leaves no database behind', async () => {
+    const name = dbName()
+    pgDbs.push(name)
+    const hot = fixtureEnv('postgres-hotcopy')
+    const marker = join(tempDir(), 'ran')
+    const dumpFile = join(hot, 'db', 'postgres-db-backup.sql.gz')
+    const dump = gunzipSync(readFileSync(dumpFile)).toString('utf8')
+    writeFileSync(dumpFile, gzipSync(`${dump}\\! touch ${marker}\n`))
+    const r = await runBk(['trac', 'restore', hot, join(tempDir(), 'env'), '--db', `${PG_URL}/${name}`])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(
+      /^bk: the dump .* has the psql command \\! at line \d+, which pg_dump never writes .*; nothing was committed — inspect the dump, and remove that line if you trust it\n?$/,
+    )
+    expect(existsSync(marker)).toBe(false)
+    const left = await pgAdmin((c) => c.query('SELECT datname FROM pg_database WHERE datname = $1', [name]))
+    expect(left.rows).toEqual([])
   })
 })
 

@@ -1,12 +1,14 @@
+import {randomBytes} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {stat} from 'node:fs/promises'
-import {Readable, type Transform, Writable} from 'node:stream'
+import {Readable, Transform, Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
 import type {ResultPromise} from 'execa'
 import {BkError, messageOf} from '../errors.js'
 import {endInput} from '../process/end-input.js'
 import {progressOutput, stepProgress} from '../ui/progress.js'
+import {createDumpGuard, type DumpGuard} from './dump-guard.js'
 import {startClient} from './run-client.js'
 import {byteCounter, type CreateStatements, createStatementsFilter} from './sql-stream.js'
 import {pgDbnameArg, type SecretChannel} from './tools.js'
@@ -27,8 +29,16 @@ export interface LoadOptions {
    * `target.database` itself; 'keep' runs them as they are.
    */
   createStatements?: CreateStatements
-  /** psql `--single-transaction` (default true, except when the dump creates its database: it cannot run in one). */
+  /**
+   * psql: load in one transaction that bk commits only after the dump's last byte was read (default true, except
+   * when the dump creates its database: it cannot run in one).
+   */
   singleTransaction?: boolean
+  /**
+   * How messages name the dump, when `file` is a scratch copy (extracted from a backup, rewritten): the user must
+   * be able to find it. Default: `file`.
+   */
+  dumpName?: string
   /** More arguments for the client. */
   extraArgs?: string[]
   /** Bytes of the file read so far, and its size. */
@@ -49,14 +59,22 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
       code: 'EDBMISSING',
     })
   }
+  const dumpName = options.dumpName ?? file
   const unreadable = (error: unknown) =>
     new BkError(`cannot read the dump ${file}: ${messageOf(error)}`, {code: 'ENOENT', cause: error})
-  const size = await stat(file).then(
-    (s) => s.size,
-    (error) => {
-      throw unreadable(error)
-    },
-  )
+  const info = await stat(file).catch((error) => {
+    throw unreadable(error)
+  })
+  const size = info.size
+  const mode = options.createStatements ?? 'skip'
+  const stop = (options.onError ?? 'stop') === 'stop'
+  // psql's --single-transaction COMMITs whatever it read when its input stops early (a `\q`, the end of the file
+  // inside a COPY block): bk opens the transaction itself and puts the COMMIT after the dump's last byte.
+  const transaction = target.engine === 'postgres' && stop && (options.singleTransaction ?? mode === 'skip')
+  // Without a transaction to roll back, a refused command must be found before the client runs anything: read the
+  // dump once more first (a pipe cannot be read twice: there, the guard stops the feed at the command's line).
+  // The feed then needs no second look: the client's read of it is proven by the end-of-input line.
+  const prescanned = !transaction && info.isFile() ? await prescan(target.engine, file, dumpName, database) : undefined
   const reading = createReadStream(file)
   const {head, stream: source} = await peek(reading, 2).catch((error) => {
     reading.destroy()
@@ -65,8 +83,6 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
   // it reads ahead while the client starts: a read error then (a failing disk) is the feed's to report, once it
   // starts (the pipeline sees a stream that failed), not an uncaught one
   source.on('error', () => {})
-  const mode = options.createStatements ?? 'skip'
-  const stop = (options.onError ?? 'stop') === 'stop'
   let tool: 'psql' | 'mysql'
   let args: string[]
   if (target.engine === 'postgres') {
@@ -74,11 +90,11 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
     // With 'rewrite'/'keep' the dump creates the database and \connects to it: start from the maintenance database.
     const connectTo = mode === 'skip' ? database : (target.params.maintenance_db ?? 'postgres')
     args = ['-X', '-q', '-v', `ON_ERROR_STOP=${stop ? 1 : 0}`]
-    if ((options.singleTransaction ?? mode === 'skip') && stop) args.push('--single-transaction')
     args.push(...(options.extraArgs ?? []), pgDbnameArg(connectTo))
   } else {
     tool = 'mysql'
-    args = ['--default-character-set=utf8mb4', '--batch']
+    // --local-infile=0: a LOAD DATA LOCAL INFILE in the dump must not read the restoring machine's files
+    args = ['--default-character-set=utf8mb4', '--batch', '--local-infile=0']
     if (!stop) args.push('--force')
     args.push(...(options.extraArgs ?? []))
     if (mode === 'skip') args.push(`--database=${database}`)
@@ -95,7 +111,13 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
     )
   }
   if (head[0] === 0x1f && head[1] === 0x8b) transforms.push(createGunzip())
-  transforms.push(createStatementsFilter(target.engine, mode, database))
+  const guard = prescanned ?? createDumpGuard(target.engine, dumpName)
+  const nonce = `bk-end-${randomBytes(12).toString('hex')}`
+  if (!prescanned) transforms.push(guard.filter)
+  transforms.push(
+    createStatementsFilter(target.engine, mode, database),
+    framed(transaction ? 'BEGIN;\n' : '', endOfInput(transaction, nonce)),
+  )
 
   const run = await startClient({
     tool,
@@ -103,13 +125,14 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
     args,
     clientPath: options.clientPath,
     stdin: 'pipe',
-    stdout: 'ignore',
+    stdout: 'pipe',
     secretChannel: options.secretChannel,
     onSpawn: options.onSpawn,
   }).catch((error) => {
     source.destroy()
     throw error
   })
+  const output = outputTail(run.subprocess)
   const feeding = pipeline([source, ...transforms, intoClient(run.subprocess)] as unknown as NodeJS.ReadWriteStream[])
   const [fed, finished] = await Promise.allSettled([
     feeding,
@@ -119,6 +142,11 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
   const feedError = fed.status === 'rejected' ? (fed.reason as {code?: string}) : undefined
   // The client's own error explains its stdin going away (EPIPE, or a stdin already destroyed when it exited first:
   // which one is a race) better; anything else on our side comes first.
+  if (feedError && (feedError as BkError).code === 'EDUMPCOMMAND') {
+    throw new BkError(`${(feedError as BkError).message}; ${loadedBefore(target.engine, transaction, database)}`, {
+      code: 'EDUMPCOMMAND',
+    })
+  }
   if (finished.status === 'rejected' && (!feedError || CLIENT_GONE.has(feedError.code ?? ''))) throw finished.reason
   if (feedError) {
     const corrupt = feedError.code === 'Z_DATA_ERROR' || feedError.code === 'Z_BUF_ERROR'
@@ -130,6 +158,108 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
     )
   }
   if (finished.status === 'rejected') throw finished.reason
+  if (!output.hasLine(nonce)) throw stoppedEarly(tool, dumpName, database, guard, transaction)
+}
+
+/**
+ * What bk feeds after the dump's last byte: a SELECT of a value only this load knows (SQL, not psql's `\echo`: a dump
+ * cut short inside pg_dump's `\restrict` would refuse a meta-command), then, in bk's transaction, the COMMIT. The
+ * value printed proves the client read to here; an ON_ERROR_STOP on the COMMIT fails the load by its exit status.
+ */
+function endOfInput(transaction: boolean, nonce: string): string {
+  // a newline first: the dump's last line may lack one
+  return `\nSELECT '${nonce}' AS bk_end;\n${transaction ? 'COMMIT;\n' : ''}`
+}
+
+/** What a refused dump left in the database (a pipe, loaded without a transaction: the part before the command). */
+function loadedBefore(engine: 'postgres' | 'mysql', transaction: boolean, database: string): string {
+  const client = engine === 'postgres' ? 'psql' : 'mysql'
+  const state = transaction
+    ? 'nothing was committed'
+    : `${database} may hold part of what ${client} ran before that line`
+  return `${state} — ${FIX}`
+}
+
+const FIX = 'inspect the dump, and remove that line if you trust it'
+
+/** Run the dump through the guard alone, before any client starts: a refused command means nothing was loaded. */
+async function prescan(
+  engine: 'postgres' | 'mysql',
+  file: string,
+  dumpName: string,
+  database: string,
+): Promise<DumpGuard | undefined> {
+  const reading = createReadStream(file)
+  const {head, stream} = await peek(reading, 2)
+  const guard = createDumpGuard(engine, dumpName)
+  const parts: NodeJS.ReadWriteStream[] = []
+  if (head[0] === 0x1f && head[1] === 0x8b) parts.push(createGunzip())
+  const discard = new Writable({write: (_chunk, _encoding, callback) => callback()})
+  let failed = false
+  await pipeline([stream, ...parts, guard.filter, discard] as unknown as NodeJS.ReadWriteStream[]).catch((error) => {
+    reading.destroy()
+    if ((error as BkError).code === 'EDUMPCOMMAND') {
+      throw new BkError(`${(error as BkError).message}; nothing was loaded into ${database} — ${FIX}`, {
+        code: 'EDUMPCOMMAND',
+      })
+    }
+    // a read or gzip error: the load itself reports it, the way it always has
+    failed = true
+  })
+  return failed ? undefined : guard
+}
+
+function stoppedEarly(
+  tool: 'psql' | 'mysql',
+  file: string,
+  database: string,
+  guard: DumpGuard,
+  transaction: boolean,
+): BkError {
+  const open = guard.openAtEnd()
+  const why = open
+    ? `it ends inside ${open}`
+    : tool === 'psql'
+      ? 'a \\q in it, or it ends inside a COPY block or a quoted string'
+      : 'a quit in it, or it ends inside a quoted string'
+  const state = transaction
+    ? 'nothing was committed'
+    : `${database} holds only what ${tool} ran before it stopped — load a complete dump into an empty database`
+  return new BkError(`${tool} stopped reading ${file} before its end (${why}); ${state}`, {code: 'EDUMPEARLY'})
+}
+
+/** `before` ahead of the stream's bytes and `after` behind them. */
+function framed(before: string, after: string): Transform {
+  let started = false
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (!started && before) this.push(before)
+      started = true
+      callback(null, chunk)
+    },
+    flush(callback) {
+      if (!started && before) this.push(before)
+      callback(null, after)
+    },
+  })
+}
+
+/** The client's stdout, drained as it comes (a dump's SELECTs print), keeping only its last bytes. */
+function outputTail(subprocess: ResultPromise): {hasLine(line: string): boolean} {
+  const KEEP = 4096
+  let tail = Buffer.alloc(0)
+  subprocess.stdout?.on('data', (chunk: Buffer) => {
+    // a copy of at most KEEP bytes: holding a slice would hold its whole chunk
+    const joined = chunk.length >= KEEP ? chunk.subarray(chunk.length - KEEP) : Buffer.concat([tail, chunk])
+    tail = Buffer.from(joined.subarray(Math.max(0, joined.length - KEEP)))
+  })
+  return {
+    hasLine: (line) =>
+      tail
+        .toString('latin1')
+        .split('\n')
+        .some((printed) => printed.trim() === line),
+  }
 }
 
 /**
