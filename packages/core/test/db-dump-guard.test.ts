@@ -183,6 +183,14 @@ describe('mysql commands in a dump', () => {
     expect((await verdict('mysql', 'INSERT INTO t VALUES (\\N);\n')).error).toBeUndefined()
     expect((await verdict('mysql', '\\C gbk\n')).error).toMatch(/command \\C at line 1,/)
   })
+
+  it('takes sql_mode from a SET statement only, not from a row that mentions it', async () => {
+    // mariadb-dump writes each row of an extended INSERT at a line's start
+    const rows = "INSERT INTO `t` VALUES\n(1,'sql_mode=NO_BACKSLASH_ESCAPES'),\n(2,'it\\'s\\nsystem\\n');\n"
+    expect((await verdict('mysql', rows)).error).toBeUndefined()
+    const routine = "/*!50003 SET sql_mode = 'NO_BACKSLASH_ESCAPES' */ ;\nSELECT 'a\\';\n\\! touch /tmp/x\n"
+    expect((await verdict('mysql', routine)).error).toMatch(/command \\! at line 3,/)
+  })
 })
 
 describe.runIf(fixtureTestsRun())('real dumps pass the guard unchanged', () => {

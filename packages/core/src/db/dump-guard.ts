@@ -285,7 +285,10 @@ class Lexer {
         end < 0 ? Math.min(data.length, i + LOOKAHEAD) : Math.min(end, i + LOOKAHEAD),
       )
       const word = /^\s*([A-Za-z]+)(?=$|[\s;])/.exec(text)?.[1]?.toLowerCase()
-      const mode = /\bsql_mode\s*:?=\s*([^;]*)/i.exec(text)
+      // only a SET statement's own text: a row of data may well read `sql_mode=…` (mariadb-dump puts each row at a
+      // line's start)
+      const setStatement = !this.mysqlPending && /^\s*(?:\/\*M?!\d*\s*)?SET\s/i.test(text)
+      const mode = setStatement ? /\bsql_mode\s*:?=\s*([^;]*)/i.exec(text) : null
       if (mode) {
         this.escapeStrings = !/NO_BACKSLASH_ESCAPES/i.test(mode[1]!)
         this.ansiQuotes = /ANSI_QUOTES|\bANSI\b/i.test(mode[1]!)
