@@ -110,6 +110,12 @@ describe('psql commands in a dump', () => {
     expect((await verdict('postgres', on)).error).toMatch(/command \\! at line 3,/)
   })
 
+  it("keeps an E'…' string an escape string past a doubled quote", async () => {
+    // psql reads one string `a'b' ; ` here, then runs the \! line
+    const doubled = "SELECT E'a''b\\' ; ' AS x;\n\\! touch /tmp/x #'\n;\n"
+    expect((await verdict('postgres', doubled)).error).toMatch(/command \\! at line 2,/)
+  })
+
   it('notes a dump ending inside COPY rows or a string', async () => {
     expect((await verdict('postgres', 'SELECT 1;\nCOPY t (a) FROM stdin;\n1\n2\n')).open).toBe(
       'a COPY block begun at line 3',

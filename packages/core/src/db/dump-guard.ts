@@ -172,6 +172,12 @@ class Lexer {
             if (data[i + 1] === NL) this.line++
             i += 2
           } else if (c === close) {
+            if (i + 1 >= n && !final) return i
+            // a doubled quote is one quote inside the string: E'a''b\'…' is still an escape string after it
+            if (data[i + 1] === close) {
+              i += 2
+              continue
+            }
             this.state = S.Code
             i++
           } else {
