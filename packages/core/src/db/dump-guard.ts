@@ -101,7 +101,7 @@ class Lexer {
   private mysqlPending = false // mysql: its statement buffer holds text (comments and blank lines do not count)
   private ansiQuotes = false // mysql sql_mode ANSI_QUOTES: "…" is a name, without backslash escapes
   private delimiter = ';'
-  private meta: {name: string; line: number; args: boolean; quote: number} | undefined
+  private meta: {name: string; line: number; args: boolean; quote: number; text: string} | undefined
   private before: (number | undefined)[] = [undefined, undefined]
   private readonly next = new NextByte()
   openAtEnd: string | undefined
@@ -172,6 +172,12 @@ class Lexer {
             if (data[i + 1] === NL) this.line++
             i += 2
           } else if (c === close) {
+            if (i + 1 >= n && !final) return i
+            // a doubled quote is one quote inside the string: E'a''b\'…' is still an escape string after it
+            if (data[i + 1] === close) {
+              i += 2
+              continue
+            }
             this.state = S.Code
             i++
           } else {
@@ -285,7 +291,10 @@ class Lexer {
         end < 0 ? Math.min(data.length, i + LOOKAHEAD) : Math.min(end, i + LOOKAHEAD),
       )
       const word = /^\s*([A-Za-z]+)(?=$|[\s;])/.exec(text)?.[1]?.toLowerCase()
-      const mode = /\bsql_mode\s*:?=\s*([^;]*)/i.exec(text)
+      // only a SET statement's own text: a row of data may well read `sql_mode=…` (mariadb-dump puts each row at a
+      // line's start)
+      const setStatement = !this.mysqlPending && /^\s*(?:\/\*M?!\d*\s*)?SET\s/i.test(text)
+      const mode = setStatement ? /\bsql_mode\s*:?=\s*([^;]*)/i.exec(text) : null
       if (mode) {
         this.escapeStrings = !/NO_BACKSLASH_ESCAPES/i.test(mode[1]!)
         this.ansiQuotes = /ANSI_QUOTES|\bANSI\b/i.test(mode[1]!)
@@ -449,7 +458,7 @@ class Lexer {
     while (end < data.length && data[end]! > 0x20 && data[end] !== BACKSLASH) end++
     if (end >= data.length && !final) return -1
     if (end === i + 1 && data[end] === BACKSLASH) return i + 2 // `\\`: a separator
-    this.meta = {name: data.toString('latin1', i + 1, end), line: this.line, args: false, quote: 0}
+    this.meta = {name: data.toString('latin1', i + 1, end), line: this.line, args: false, quote: 0, text: ''}
     this.state = S.Meta
     return end
   }
@@ -466,17 +475,24 @@ class Lexer {
       return data[i + 1] === BACKSLASH ? i + 2 : i // `\\` ends it; another `\` starts the next command
     }
     if (meta.quote) {
-      if (c === BACKSLASH && meta.quote === SQUOTE) return i + 2
+      if (c === BACKSLASH && meta.quote === SQUOTE) {
+        if (i + 1 >= data.length && !final) return -1
+        meta.text += data.toString('latin1', i, i + 2)
+        return i + 2
+      }
       if (c === meta.quote) meta.quote = 0
     } else if (c === SQUOTE || c === DQUOTE) meta.quote = c
     else if (c === BACKTICK) this.refuse(`\\${meta.name} with a \`command\` in its arguments`, 'psql', meta.line)
     if (c > 0x20) meta.args = true
+    if (CONNECT.has(meta.name) && meta.text.length < CONNECT_TEXT_LIMIT) meta.text += String.fromCharCode(c)
     return i + 1
   }
 
   private judgeMeta(): void {
     const meta = this.meta!
     this.meta = undefined
+    if (CONNECT.has(meta.name) && !connectsAsPgDump(meta.text))
+      this.refuse(`\\${meta.name} to a server or with options pg_dump never names`, 'psql', meta.line)
     if (PSQL_ALLOWED.has(meta.name)) return
     if (PSQL_ALLOWED_BARE.has(meta.name) && !meta.args) return
     this.refuse(`\\${meta.name}`, 'psql', meta.line)
@@ -499,6 +515,43 @@ class Lexer {
       {code: 'EDUMPCOMMAND'},
     )
   }
+}
+
+const CONNECT = new Set(['c', 'connect'])
+/** Bytes of a `\\connect` line kept to judge it: a name is at most 63 bytes, quoted twice. */
+const CONNECT_TEXT_LIMIT = 1024
+
+/**
+ * pg_dump / pg_dumpall write `\connect name` or `\connect -reuse-previous=on "dbname='…'"`; an old dump may add a
+ * user (`\connect - user`). A host, port or other option would send the restore's PGPASSWORD to that server.
+ */
+function connectsAsPgDump(text: string): boolean {
+  const words = metaWords(text)
+  if (words === undefined) return false
+  if (/^-reuse-previous=(on|off)$/i.test(words[0] ?? '')) words.shift()
+  if (words.length > 2) return false // a third word is a host
+  const dbname = words[0] ?? ''
+  // psql takes a first word with `=` or a URI as a connection string: pg_dump's holds dbname alone
+  if (!dbname.includes('=') && !/^postgres(ql)?:/i.test(dbname)) return true
+  return /^dbname=(?:[A-Za-z0-9_.]+|'(?:[^'\\]|\\[\s\S])*')$/.test(dbname)
+}
+
+/** psql's split of meta-command arguments: "…" with "" for a quote, '…' with backslash escapes; undefined if cut. */
+function metaWords(text: string): string[] | undefined {
+  const words: string[] = []
+  const pattern = /\s*((?:"(?:[^"]|"")*"|'(?:[^'\\]|\\[\s\S])*'|[^\s"'])+)/y
+  let at = 0
+  while (at < text.length) {
+    const match = pattern.exec(text)
+    if (!match) break
+    at = pattern.lastIndex
+    words.push(
+      match[1]!.replace(/"((?:[^"]|"")*)"|'((?:[^'\\]|\\[\s\S])*)'/g, (_m, dq?: string, sq?: string) =>
+        dq !== undefined ? dq.replace(/""/g, '"') : sq!.replace(/\\([\s\S])/g, '$1'),
+      ),
+    )
+  }
+  return text.slice(at).trim() ? undefined : words
 }
 
 function isWordByte(c: number | undefined): boolean {
