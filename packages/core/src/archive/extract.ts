@@ -285,10 +285,13 @@ async function unpackWithNodeTar(
     if (entry.type === 'SymbolicLink' || entry.type === 'Link') forgetFixups(fix, checked.path)
     entry.path = checked.path
     if (entry.type === 'Link') entry.linkpath = checked.linkpath
+    // A GNU incremental archive's folder entry (its body lists the folder's names) is a folder to node-tar, except
+    // where it meets a folder already there: UnpackSync then removes that folder, the target itself included (the
+    // first entry of an incremental archive is '.'), and writes into nothing. As 'Directory' it is kept.
+    if (entry.type === 'GNUDumpDir') entry.type = 'Directory'
     const mode = (entry.mode ?? 0) & 0o7777
     switch (entry.type) {
       case 'Directory':
-      case 'GNUDumpDir':
         // node-tar forces u+rwx on directories so it can fill them: the real mode is put back afterwards
         if (entry.mode !== undefined) fix.dirs.push({path: checked.path, mode, mtime: entry.mtime})
         break
