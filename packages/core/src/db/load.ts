@@ -75,9 +75,7 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
   // dump once more first (a pipe cannot be read twice: there, the guard stops the feed at the command's line).
   // The feed then needs no second look: the client's read of it is proven by the end-of-input line.
   const prescanned = !transaction && info.isFile() ? await prescan(target.engine, file, dumpName, database) : undefined
-  const reading = createReadStream(file)
-  const {head, stream: source} = await peek(reading, 2).catch((error) => {
-    reading.destroy()
+  const {raw: source, decode} = await openDump(file).catch((error) => {
     throw unreadable(error)
   })
   // it reads ahead while the client starts: a read error then (a failing disk) is the feed's to report, once it
@@ -110,7 +108,7 @@ export async function loadDump(target: DbTarget, file: string, options: LoadOpti
       }),
     )
   }
-  if (head[0] === 0x1f && head[1] === 0x8b) transforms.push(createGunzip())
+  transforms.push(...decode)
   const guard = prescanned ?? createDumpGuard(target.engine, dumpName)
   const nonce = `bk-end-${randomBytes(12).toString('hex')}`
   if (!prescanned) transforms.push(guard.filter)
@@ -189,15 +187,13 @@ async function prescan(
   dumpName: string,
   database: string,
 ): Promise<DumpGuard | undefined> {
-  const reading = createReadStream(file)
-  const {head, stream} = await peek(reading, 2)
   const guard = createDumpGuard(engine, dumpName)
-  const parts: NodeJS.ReadWriteStream[] = []
-  if (head[0] === 0x1f && head[1] === 0x8b) parts.push(createGunzip())
   const discard = new Writable({write: (_chunk, _encoding, callback) => callback()})
   let failed = false
-  await pipeline([stream, ...parts, guard.filter, discard] as unknown as NodeJS.ReadWriteStream[]).catch((error) => {
-    reading.destroy()
+  const scanned = openDump(file).then(({raw, decode}) =>
+    pipeline([raw, ...decode, guard.filter, discard] as unknown as NodeJS.ReadWriteStream[]),
+  )
+  await scanned.catch((error) => {
     if ((error as BkError).code === 'EDUMPCOMMAND') {
       throw new BkError(`${(error as BkError).message}; nothing was loaded into ${database} — ${FIX}`, {
         code: 'EDUMPCOMMAND',
@@ -281,6 +277,19 @@ function intoClient(subprocess: ResultPromise): Writable {
       callback(error)
     },
   })
+}
+
+/**
+ * The dump's bytes as read from `file` (what progress counts), and what turns them into SQL: a gunzip when its first
+ * bytes say gzip, nothing otherwise. Shared by the prescan and the feed, so both read the dump the same way.
+ */
+async function openDump(file: string): Promise<{raw: Readable; decode: Transform[]}> {
+  const reading = createReadStream(file)
+  const {head, stream} = await peek(reading, 2).catch((error) => {
+    reading.destroy()
+    throw error
+  })
+  return {raw: stream, decode: head[0] === 0x1f && head[1] === 0x8b ? [createGunzip()] : []}
 }
 
 /**
