@@ -32,8 +32,24 @@ export async function ensurePluginList(dataDir: string): Promise<boolean> {
   return true
 }
 
-/** `bk plugins <subcommand> …` (oclif hands the init hook the first word as the id), not the bare list. */
-export function isPluginsSubcommand(id: string | undefined, argv: readonly string[]): boolean {
-  if (id?.startsWith('plugins:')) return true
-  return id === 'plugins' && /^[a-z]/.test(argv[0] ?? '')
+/** The subcommand of `bk plugins <subcommand> …` (oclif hands the init hook `plugins:<x>`, or the first word as the id). */
+export function pluginsSubcommand(id: string | undefined, argv: readonly string[]): string | undefined {
+  if (id?.startsWith('plugins:')) return id.slice('plugins:'.length)
+  return id === 'plugins' && /^[a-z]/.test(argv[0] ?? '') ? argv[0] : undefined
 }
+
+/**
+ * The subcommands (and their aliases) that read the plugin list unguarded and write it: only these need
+ * ensurePluginList, so a read-only `bk plugins inspect` never writes the data folder.
+ */
+export const WRITES_PLUGIN_LIST: ReadonlySet<string> = new Set([
+  'install',
+  'add',
+  'link',
+  'uninstall',
+  'unlink',
+  'remove',
+  'rm',
+  'update',
+  'reset',
+])

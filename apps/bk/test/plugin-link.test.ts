@@ -1,6 +1,7 @@
 // `bk plugins link <path>` of a plugin checkout (a third-party plugin built on @bkcli/core): its commands run, with
 // the start-up cache on and off; unlink removes them; a checkout that is not built is refused with one line; a data
-// folder whose package.json has no `oclif` key is taken as listing no plugins.
+// folder whose package.json has no `oclif` key is taken as listing no plugins (and only the subcommands that write
+// the list give it one).
 
 import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
@@ -88,6 +89,10 @@ describe('bk plugins link', {timeout: 240_000}, () => {
     const list = await runBk(['plugins'], {env})
     expect(list.stdout).toBe('No plugins installed.\n')
     expect(readFileSync(file, 'utf8')).toBe(bare) // the bare list reads it, and leaves it as it was
+    const inspect = await runBk(['plugins', 'inspect', NAME], {env})
+    expect(inspect.stderr).toContain(`${NAME} not installed`)
+    expect(inspect.stderr).not.toContain('TypeError')
+    expect(readFileSync(file, 'utf8')).toBe(bare) // so does inspect, which writes nothing
 
     const link = await runBk(['plugins', 'link', plugin], {env})
     expect(link.stderr).not.toContain('TypeError')

@@ -1,7 +1,7 @@
 import type {Hook} from '@bkcli/core/oclif'
 import {noteRunConfig} from '../command-index.js'
 import {linkPath, unbuiltPluginProblem} from '../plugin-link.js'
-import {ensurePluginList, isPluginsSubcommand} from '../plugin-list.js'
+import {ensurePluginList, pluginsSubcommand, WRITES_PLUGIN_LIST} from '../plugin-list.js'
 import {missingPluginHint} from '../plugins.js'
 import {noteConfig} from '../startup-cache.js'
 
@@ -9,14 +9,16 @@ import {noteConfig} from '../startup-cache.js'
  * `bk zodb --help`, `bk zodb backup --help` and `bk help zodb backup` with the zodb plugin not installed: oclif's
  * help would answer "Command zodb not found"; say how to install it instead, like command_not_found does (exit 127).
  * It also hands the loaded config to the start-up cache, which records which files `bk --help` was rendered from,
- * and to the command index, which records which plugin answers to which command. Before `bk plugins install|link|…`
- * it gives a data folder package.json without a plugin list an empty one (see ensurePluginList), and it refuses to
- * link a plugin checkout that is not built (whose commands would all be "not found").
+ * and to the command index, which records which plugin answers to which command. Before the `bk plugins` subcommands
+ * that write the plugin list (install, link, uninstall, …; not `inspect`) it gives a data folder package.json without
+ * one an empty one (see ensurePluginList), and it refuses to link a plugin checkout that is not built (whose commands
+ * would all be "not found").
  */
 const hook: Hook<'init'> = async function ({id, argv, config}) {
   noteConfig(config)
   noteRunConfig(config)
-  if (isPluginsSubcommand(id, argv)) {
+  const subcommand = pluginsSubcommand(id, argv)
+  if (subcommand && WRITES_PLUGIN_LIST.has(subcommand)) {
     await ensurePluginList(config.dataDir).catch((error: Error) => {
       process.stderr.write(
         `${config.bin}: cannot add a plugin list to ${config.dataDir}/package.json: ${error.message}\n`,
