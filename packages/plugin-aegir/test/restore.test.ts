@@ -85,6 +85,16 @@ function siblings(t: TestSite): string[] {
   return readdirSync(join(t.platform, 'sites')).sort()
 }
 
+/** The fixture backup with its database.sql rewritten by `edit`, as a newer backup in `location`; its path. */
+function brokenBackup(location: string, edit: (dump: string) => string): string {
+  const work = tempDir()
+  execFileSync('tar', ['-xzpf', join(location, FIXTURE_BACKUP), '-C', work])
+  writeFileSync(join(work, 'database.sql'), edit(readFileSync(join(work, 'database.sql'), 'utf8')))
+  const broken = join(location, 'example.com-20261120.090000.tar.gz')
+  execFileSync('tar', ['-czpf', broken, '-C', work, '.'])
+  return broken
+}
+
 describe('restoreSite', () => {
   it('restores the fixture backup: files and modes as the platform fixture, rows as counts.tsv, new db, old one gone', async () => {
     const {t, admin} = await setup()
@@ -228,11 +238,7 @@ describe('restoreSite', () => {
   it('an import error leaves the live site and database as they were, drops the new db, keeps the pre-restore backup', async () => {
     const {t, admin} = await setup()
     // a backup whose dump fails half-way
-    const work = tempDir()
-    execFileSync('tar', ['-xzpf', join(t.location, FIXTURE_BACKUP), '-C', work])
-    writeFileSync(join(work, 'database.sql'), `${readFileSync(join(work, 'database.sql'), 'utf8')}\nTHIS IS NOT SQL;\n`)
-    const broken = join(t.location, 'example.com-20261120.090000.tar.gz')
-    execFileSync('tar', ['-czpf', broken, '-C', work, '.'])
+    const broken = brokenBackup(t.location, (dump) => `${dump}\nTHIS IS NOT SQL;\n`)
     const before = treeState(t.site)
     const dbsBefore = databases()
     const site = await openSite(t.site)
@@ -253,13 +259,12 @@ describe('restoreSite', () => {
 
   it('a dump with a client command (system) is refused before mysql runs; the command never runs', async () => {
     const {t, admin} = await setup()
-    const work = tempDir()
-    const marker = join(work, 'ran')
-    execFileSync('tar', ['-xzpf', join(t.location, FIXTURE_BACKUP), '-C', work])
-    const dump = readFileSync(join(work, 'database.sql'), 'utf8')
-    writeFileSync(join(work, 'database.sql'), `${dump}\nsystem touch ${marker}\n`)
-    const broken = join(t.location, 'example.com-20261120.090000.tar.gz')
-    execFileSync('tar', ['-czpf', broken, '-C', work, '.'])
+    const marker = join(tempDir(), 'ran')
+    let dump = ''
+    const broken = brokenBackup(t.location, (original) => {
+      dump = original
+      return `${original}\nsystem touch ${marker}\n`
+    })
     const before = treeState(t.site)
     const dbsBefore = databases()
     const site = await openSite(t.site)
