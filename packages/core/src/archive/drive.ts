@@ -6,7 +6,7 @@ import {openTar} from './compression.js'
 /**
  * Feed the decompressed bytes of `file` into a node-tar Parser/Unpack with backpressure, and wait until it has
  * processed everything ('close': for an Unpack, every file is written). Rejects with the first error of either side,
- * and when the archive lacks its end-of-archive blocks (truncated).
+ * without reading further, and when the archive lacks its end-of-archive blocks (truncated).
  */
 export async function feedTar(
   file: string,
@@ -20,8 +20,14 @@ export async function feedTar(
   sink.on('nullBlock', () => {
     sawEndMarker = true
   })
+  // The sink's first error ends the feed at the next block: a sink that failed (a full disk) still takes writes
+  // without pushing back, and feeding it the rest of a large archive would only make the user wait for the error.
+  let failure: {error: unknown} | undefined
   const done = new Promise<void>((resolve, reject) => {
-    sink.on('error', reject)
+    sink.on('error', (error) => {
+      failure ??= {error}
+      reject(error)
+    })
     sink.on('close', () => resolve())
   })
   done.catch(() => {}) // observed below; avoid an unhandled rejection while the loop is still running
@@ -30,6 +36,7 @@ export async function feedTar(
     for await (const block of readAhead(source)) {
       if (stopEarly?.aborted) break
       if (!sink.write(block)) await Promise.race([once(sink, 'drain'), done])
+      if (failure) throw failure.error
       if (stopEarly?.aborted) break
     }
   } catch (error) {
