@@ -9,8 +9,7 @@
  * or left beside it with --no-swap. The source database is never written.
  */
 import {existsSync, rmSync} from 'node:fs'
-import {lstat, mkdir, mkdtemp, rename, rm, stat, utimes} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {lstat, mkdir, rename, rm, stat, utimes} from 'node:fs/promises'
 import {basename, dirname, isAbsolute, join, relative, resolve} from 'node:path'
 import {parseDbUrl, redactUrl} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
@@ -114,7 +113,11 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
   const notes: string[] = []
   const stage = join(dirname(home), `.${basename(home)}.bk-stage-${process.pid}`)
   await rm(stage, {recursive: true, force: true})
-  const scratch = await mkdtemp(join(tmpdir(), 'bk-roundup-migrate-'))
+  // The verification exports (every row of the tracker) go beside the home, not into the temp folder: a run killed
+  // before it removes them leaves them where the next run on this home sweeps them (sweepLeftovers: `.bk-stage-`).
+  const scratch = `${stage}-verify`
+  await rm(scratch, {recursive: true, force: true})
+  await mkdir(scratch, {mode: 0o700})
   // Synchronous: a signal exits right after its cleanups (an async rm would never finish).
   const unregister = onInterrupt(
     () => {
@@ -241,6 +244,8 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
     }
     const verifiedFiles = (await listFilesSorted(a)).length
     await src.rollback()
+    // no copy of the rows outlives the check: a kill from here on finds no scratch to leave behind
+    await rm(scratch, {recursive: true, force: true})
 
     let oldHome: string | undefined
     // every file of the stage on disk before it is published: one syncfs (fsync per file where there is none)
