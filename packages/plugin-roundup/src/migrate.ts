@@ -100,9 +100,33 @@ export async function migratePlan(homeArg: string, options: MigrateOptions): Pro
   return {summary: `${options.sameBackend ? 'copy' : 'migrate'} ${home} to ${options.to}`, steps}
 }
 
+/**
+ * A run killed inside its swap left the commit journal: the home may be at its kept name, and the new one (checked
+ * before the journal was written) at its stage. Such a home is not checked as a source: the next run finishes the
+ * swap under the lock (recoverMigrate) and reports where the home now is.
+ */
+export function swapPending(homeArg: string): boolean {
+  return existsSync(journalPathFor(resolve(homeArg)))
+}
+
+/** The plan of finishing a swap a killed run left (reads only). */
+export function finishSwapPlan(homeArg: string): Plan {
+  const home = resolve(homeArg)
+  return {
+    summary: `finish the swap of ${home} that a killed run left`,
+    steps: [step('replace', home, 'with the copy that run staged and checked; the old home stays kept')],
+  }
+}
+
+/** After recoverMigrate finished a pending swap: what the home is now. */
+export async function finishedSwap(homeArg: string): Promise<{home: string; backend: Backend; database: string}> {
+  const t = await openTracker(homeArg)
+  return {home: t.home, backend: t.backend, database: describeDatabase(t)}
+}
+
 /** Under the home's lock: finish a swap a killed run left, drop its orphan database, sweep its stages. */
 export async function recoverMigrate(home: string): Promise<string[]> {
-  const lines = await recoverCommit(journalPathFor(home))
+  const lines = await recoverCommit(journalPathFor(home), 'swap') // a migration's or a restore's: both swap the home
   lines.push(...(await dropOrphanDatabases(home)))
   lines.push(...(await sweepLeftovers(dirname(resolve(home)), basename(resolve(home)))))
   return lines

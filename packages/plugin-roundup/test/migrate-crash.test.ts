@@ -6,7 +6,7 @@
  * database of its own, no scratch copy of the tracker's rows.
  */
 import {createHash} from 'node:crypto'
-import {lstatSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, lstatSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {runBk, tempDir} from '@bkcli/testkit'
 import Database from 'better-sqlite3'
@@ -171,5 +171,48 @@ describe('bk roundup migrate-backend killed at each crash point', () => {
         expect(readdirSync(tmp)).toEqual([])
       }, 60_000)
     }
+  }
+})
+
+describe('bk roundup migrate-backend killed inside its swap (core commit points)', () => {
+  const server = SERVERS[0] as Server
+  const prefixes: string[] = []
+  afterAll(() => {
+    for (const prefix of prefixes) for (const db of server.list(prefix)) server.drop(db)
+  })
+
+  for (const point of ['commit:journal', 'commit:aside']) {
+    it(`→ postgresql, ${point}: the same command run again finishes the swap and says so`, async () => {
+      const home = fixtureTree('sqlite-home')
+      const oldDigest = digest(home)
+      const rows = sqliteCounts(join(home, 'db', 'db'))
+      const prefix = uniqueName('bkmc')
+      prefixes.push(prefix)
+      const db = `${prefix}_a`
+      const argv = ['roundup', 'migrate-backend', home, '--to', 'postgresql', '--url', server.url(db), '--yes']
+      const crashed = await runBk(argv, {env: {BK_CRASH_AT: point}})
+      expect(crashed.signal, crashed.stderr).toBe('SIGKILL')
+      expect(existsSync(join(home, '..', '.sqlite-home.bk-commit.json'))).toBe(true)
+      if (point === 'commit:aside') {
+        // between the two renames: the old home already at its kept name, no home at the path
+        expect(existsSync(home)).toBe(false)
+        expect(keptCopies(home).map(digest)).toEqual([oldDigest])
+      } else expect(digest(home)).toBe(oldDigest)
+
+      const next = await runBk(argv)
+      expect(next.exitCode, next.stderr).toBe(0)
+      expect(next.stderr).toMatch(/warning: finished a swap interrupted at its commit/)
+      expect(next.stdout).toContain(`Finished the migration a killed run left: ${home} uses postgresql`)
+      expect(readFileSync(join(home, 'config.ini'), 'utf8')).toMatch(
+        new RegExp(`\\nbackend = postgresql\\n[^[]*\\nname = ${db}\\n`),
+      )
+      expect(server.counts(db)).toEqual(rows)
+      expect(keptCopies(home).map(digest)).toEqual([oldDigest])
+      expect(server.list(prefix)).toEqual([db])
+      expect(strays(home)).toEqual([])
+      const again = await runBk(argv)
+      expect(again.exitCode).toBe(1)
+      expect(again.stderr).toContain('already uses the postgresql backend')
+    }, 60_000)
   }
 })
