@@ -198,6 +198,12 @@ describe('bk roundup migrate-backend killed inside its swap (core commit points)
         expect(existsSync(home)).toBe(false)
         expect(keptCopies(home).map(digest)).toEqual([oldDigest])
       } else expect(digest(home)).toBe(oldDigest)
+      // --dry-run shows the finishing swap and changes nothing
+      const dry = await runBk([...argv, '--dry-run'])
+      expect(dry.exitCode, dry.stderr).toBe(0)
+      expect(dry.stdout).toContain(`finish the swap of ${home} that a killed run left`)
+      expect(existsSync(join(home, '..', '.sqlite-home.bk-commit.json'))).toBe(true)
+      expect(existsSync(home)).toBe(point === 'commit:journal')
 
       const next = await runBk(argv)
       expect(next.exitCode, next.stderr).toBe(0)
