@@ -9,8 +9,7 @@
  * or left beside it with --no-swap. The source database is never written.
  */
 import {existsSync, rmSync} from 'node:fs'
-import {lstat, mkdir, mkdtemp, rename, rm, stat, utimes} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {lstat, mkdir, rename, rm, stat, utimes} from 'node:fs/promises'
 import {basename, dirname, isAbsolute, join, relative, resolve} from 'node:path'
 import {parseDbUrl, redactUrl} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
@@ -101,9 +100,33 @@ export async function migratePlan(homeArg: string, options: MigrateOptions): Pro
   return {summary: `${options.sameBackend ? 'copy' : 'migrate'} ${home} to ${options.to}`, steps}
 }
 
+/**
+ * A run killed inside its swap left the commit journal: the home may be at its kept name, and the new one (checked
+ * before the journal was written) at its stage. Such a home is not checked as a source: the next run finishes the
+ * swap under the lock (recoverMigrate) and reports where the home now is.
+ */
+export function swapPending(homeArg: string): boolean {
+  return existsSync(journalPathFor(resolve(homeArg)))
+}
+
+/** The plan of finishing a swap a killed run left (reads only). */
+export function finishSwapPlan(homeArg: string): Plan {
+  const home = resolve(homeArg)
+  return {
+    summary: `finish the swap of ${home} that a killed run left`,
+    steps: [step('replace', home, 'with the copy that run staged and checked; the old home stays kept')],
+  }
+}
+
+/** After recoverMigrate finished a pending swap: what the home is now. */
+export async function finishedSwap(homeArg: string): Promise<{home: string; backend: Backend; database: string}> {
+  const t = await openTracker(homeArg)
+  return {home: t.home, backend: t.backend, database: describeDatabase(t)}
+}
+
 /** Under the home's lock: finish a swap a killed run left, drop its orphan database, sweep its stages. */
 export async function recoverMigrate(home: string): Promise<string[]> {
-  const lines = await recoverCommit(journalPathFor(home))
+  const lines = await recoverCommit(journalPathFor(home), 'swap') // a migration's or a restore's: both swap the home
   lines.push(...(await dropOrphanDatabases(home)))
   lines.push(...(await sweepLeftovers(dirname(resolve(home)), basename(resolve(home)))))
   return lines
@@ -114,7 +137,11 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
   const notes: string[] = []
   const stage = join(dirname(home), `.${basename(home)}.bk-stage-${process.pid}`)
   await rm(stage, {recursive: true, force: true})
-  const scratch = await mkdtemp(join(tmpdir(), 'bk-roundup-migrate-'))
+  // The verification exports (every row of the tracker) go beside the home, not into the temp folder: a run killed
+  // before it removes them leaves them where the next run on this home sweeps them (sweepLeftovers: `.bk-stage-`).
+  const scratch = `${stage}-verify`
+  await rm(scratch, {recursive: true, force: true})
+  await mkdir(scratch, {mode: 0o700})
   // Synchronous: a signal exits right after its cleanups (an async rm would never finish).
   const unregister = onInterrupt(
     () => {
@@ -241,6 +268,8 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
     }
     const verifiedFiles = (await listFilesSorted(a)).length
     await src.rollback()
+    // no copy of the rows outlives the check: a kill from here on finds no scratch to leave behind
+    await rm(scratch, {recursive: true, force: true})
 
     let oldHome: string | undefined
     // every file of the stage on disk before it is published: one syncfs (fsync per file where there is none)

@@ -30,7 +30,14 @@ import {chainBreak} from './chain.js'
 import type {FileEntry, FollowedFolder} from './files.js'
 import {filesAsOf, objectPath, readFilesLogs} from './files.js'
 import {readMarker} from './follower.js'
-import {FOLLOW_MARKER, type FollowManifest, generationsDir, listGenerations, readManifests} from './location.js'
+import {
+  completeGenerations,
+  FOLLOW_MARKER,
+  type FollowManifest,
+  generationsDir,
+  listGenerations,
+  readManifests,
+} from './location.js'
 import {replayFrames} from './replay.js'
 
 /** What to restore: the database file and the followed folders, and to when. */
@@ -103,7 +110,9 @@ export async function chooseFollowState(location: string, asOf?: Date): Promise<
     }
     return {generation: gens[g]!, dir, snapshot, segments, commits, restoredTo}
   }
-  if (gens.length === 0)
+  // without --as-of only a location with no complete generation gets here: an incomplete one (a first snapshot a
+  // killed run never recorded) holds no shipped database either, and "nothing as old as undefined" misled
+  if (!asOf || (await completeGenerations(location)).length === 0)
     throw new BkError(`${location} holds no shipped database yet; check the path, or let follow run`)
   throw new BkError(`${location} holds nothing as old as ${asOf?.toISOString()}; give a later --as-of`)
 }

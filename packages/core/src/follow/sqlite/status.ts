@@ -8,7 +8,7 @@ import {readWholeFile, reusedBuffer} from '../../fs/read-whole.js'
 import {chainBreaks} from './chain.js'
 import {filesAsOf, objectPath, readFilesLogs} from './files.js'
 import {readMarker} from './follower.js'
-import {generationsDir, listGenerations, readManifests} from './location.js'
+import {completeGenerations, generationsDir, listGenerations, readManifests} from './location.js'
 import {checkFrame, FRAME_HEADER_LEN} from './wal.js'
 
 /** What a follow location holds. */
@@ -17,6 +17,7 @@ export interface SqliteFollowStatus {
   app?: string
   /** false when nothing was shipped yet */
   ok: boolean
+  /** complete generations (their first snapshot recorded): what a restore can start from */
   generations: number
   generation?: string
   snapshots: number
@@ -36,7 +37,9 @@ export async function sqliteFollowStatus(location: string, folders: string[] = [
   const marker = await readMarker(location)
   if (marker === undefined)
     throw new BkError(`${location} is not a follow location (nothing shipped there); check --location`)
-  const gens = await listGenerations(location)
+  // complete generations only: a folder whose first snapshot a killed run never recorded holds nothing to restore
+  // (the next follow removes it), and counting it told a monitor a generation existed when none did
+  const gens = await completeGenerations(location)
   const status: SqliteFollowStatus = {
     location,
     app: marker.app,

@@ -1,6 +1,16 @@
+import {resolve} from 'node:path'
 import {BkCommand, dryRunFlag} from '@bkcli/core/command'
 import {Args, Flags} from '@bkcli/core/oclif'
-import {type MigrateOptions, migrateBackend, migratePlan, migrateTarget, recoverMigrate} from '../../migrate.js'
+import {
+  finishedSwap,
+  finishSwapPlan,
+  type MigrateOptions,
+  migrateBackend,
+  migratePlan,
+  migrateTarget,
+  recoverMigrate,
+  swapPending,
+} from '../../migrate.js'
 
 export default class MigrateBackend extends BkCommand<typeof MigrateBackend> {
   static override summary = 'Move a tracker to another backend (sqlite, postgresql, mysql), verified, natively.'
@@ -38,6 +48,9 @@ export default class MigrateBackend extends BkCommand<typeof MigrateBackend> {
       newHome: flags['new-home'],
       onStep: (s) => this.info(`… ${s}`),
     }
+    // killed inside its swap, the last run left the home possibly at its kept name: finish that first (checking the
+    // home as a source would refuse it as missing, or as already on the new backend, and never recover it)
+    if (swapPending(args.home)) return this.finishSwap(args.home, options.to)
     const {home, finalHome} = await migrateTarget(args.home, options)
     return this.execute(
       {
@@ -62,6 +75,24 @@ export default class MigrateBackend extends BkCommand<typeof MigrateBackend> {
           ? `The new home is ${r.newHome}; the old one is kept as ${r.oldHome}.`
           : `The new home is ${r.newHome}; ${r.home} is unchanged.`,
       ],
+    )
+  }
+
+  private async finishSwap(homeArg: string, to: MigrateOptions['to']) {
+    const home = resolve(homeArg)
+    return this.execute(
+      {
+        kind: 'restore',
+        plan: async () => finishSwapPlan(home),
+        confirm: () => ({question: `Finish swapping ${home} for the copy a killed run staged?`, action: 'swap'}),
+        locks: [home],
+        recover: () => recoverMigrate(home),
+        act: async () => ({source: home, target: home, ...(await finishedSwap(home))}),
+      },
+      (r) =>
+        r.backend === to
+          ? `Finished the migration a killed run left: ${r.home} uses ${r.backend} (${r.database}).`
+          : `Finished the swap a killed run left: ${r.home} uses ${r.backend} (${r.database}); run the command again to migrate it to ${to}.`,
     )
   }
 }
