@@ -9,7 +9,8 @@ import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
 import {dbClient, describeServer, formatDbUrl, loadDump, parseDbUrl, resolvePassword} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
-import {crashPoint, pidAlive} from '@bkcli/core/safety'
+import {pathExists} from '@bkcli/core/fs'
+import {atomicFile, crashPoint, pidAlive} from '@bkcli/core/safety'
 import type {TracDbUrl} from './db-url.js'
 import {TracEnvironment} from './environment.js'
 import {PgDumpRewriter} from './pg-dump-rewrite.js'
@@ -134,13 +135,44 @@ export function createdDatabaseMarker(env: string): string {
 
 interface Marker {
   pid: number
-  /** The database's URL without its password. */
-  url: string
+  /** What the run created: a database's URL without its password, or `sqlite:<absolute path>`; absent: nothing. */
+  url?: string
+  /** The copy of trac.ini a conversion in place made (`path`, a copy of `of`), before it rewrote `of`. */
+  config?: {path: string; of: string}
+}
+
+async function readMarker(marker: string): Promise<Marker | undefined> {
+  try {
+    return JSON.parse(await readFile(marker, 'utf8')) as Marker
+  } catch {
+    return undefined
+  }
+}
+
+/** Replaces the note whole (temp + fsync + rename): a kill while it is written leaves the old note or the new. */
+async function saveMarker(marker: string, doc: Marker): Promise<void> {
+  await atomicFile(marker, (tmp) => writeFile(tmp, `${JSON.stringify(doc)}\n`), {overwrite: true, mode: 0o600})
 }
 
 async function writeMarker(marker: string, target: TracDbUrl): Promise<void> {
-  const doc: Marker = {pid: process.pid, url: formatDbUrl(target)}
-  await writeFile(marker, `${JSON.stringify(doc)}\n`, {mode: 0o600, flush: true})
+  await saveMarker(marker, {pid: process.pid, url: formatDbUrl(target)})
+}
+
+/** Notes an SQLite file the run is about to move into place, so that a killed run's file is removed, not reused. */
+export async function markCreatedSqlite(marker: string, file: string): Promise<void> {
+  await saveMarker(marker, {pid: process.pid, url: `sqlite:${file}`})
+}
+
+/** Adds to the run's note the copy of trac.ini it is about to make (kept only if the conversion commits). */
+export async function markConfigCopy(marker: string, config: {path: string; of: string}): Promise<void> {
+  const doc = await readMarker(marker)
+  await saveMarker(marker, {...(doc?.pid === process.pid ? doc : {}), pid: process.pid, config})
+}
+
+/** Whether `file` is the SQLite file of a run that was killed before its commit (the next run removes it). */
+export async function sqliteLeftByKilledRun(marker: string, file: string): Promise<boolean> {
+  const doc = await readMarker(marker)
+  return Boolean(doc && doc.pid !== process.pid && !pidAlive(doc.pid) && doc.url === `sqlite:${file}`)
 }
 
 /**
@@ -152,19 +184,20 @@ export async function dropCreatedDatabase(
   known?: TracDbUrl,
   inUseBy: string[] = [],
 ): Promise<string[]> {
-  let doc: Marker
-  try {
-    doc = JSON.parse(await readFile(marker, 'utf8')) as Marker
-  } catch {
+  const doc = await readMarker(marker)
+  if (!doc) {
     await rm(marker, {force: true})
     return []
   }
   if (doc.pid !== process.pid && pidAlive(doc.pid)) return []
-  const parsed = parseDbUrl(doc.url)
+  const parsed = doc.url ? parseDbUrl(doc.url) : undefined
   for (const env of inUseBy) {
     // the run was killed after its commit point: the env uses the database now, only the note is left
     const uses = await TracEnvironment.open(env).then(
-      (e) => sameDatabase(e.database, parsed),
+      (e) =>
+        parsed?.engine === 'sqlite'
+          ? e.sqlitePath === parsed.path
+          : Boolean(parsed && sameDatabase(e.database, parsed)),
       () => false,
     )
     if (uses) {
@@ -172,16 +205,39 @@ export async function dropCreatedDatabase(
       return []
     }
   }
-  const same = known && formatDbUrl(known) === doc.url
-  const password = same ? known.password : await resolvePassword(parsed, {})
-  const target = {...parsed, password}
-  const name = target.database as string
-  const admin = dbClient({...target, database: target.engine === 'postgres' ? 'postgres' : undefined})
-  try {
-    if (await admin.databaseExists(name)) await admin.dropDatabase(name, {force: true})
-  } finally {
-    await admin.close()
+  const lines: string[] = []
+  if (parsed?.engine === 'sqlite') {
+    const file = parsed.path as string
+    const existed = await pathExists(file)
+    for (const suffix of ['', '-journal', '-wal', '-shm']) await rm(file + suffix, {force: true})
+    if (existed) lines.push(`removed ${file}, created by an interrupted run (pid ${doc.pid}) and never used`)
+  } else if (parsed) {
+    const same = known && formatDbUrl(known) === doc.url
+    const password = same ? known.password : await resolvePassword(parsed, {})
+    const target = {...parsed, password}
+    const name = target.database as string
+    const admin = dbClient({...target, database: target.engine === 'postgres' ? 'postgres' : undefined})
+    try {
+      // killed between the note and CREATE DATABASE: there is nothing to drop, and saying so would mislead
+      if (await admin.databaseExists(name)) {
+        await admin.dropDatabase(name, {force: true})
+        lines.push(`dropped the database ${doc.url}, created by an interrupted run (pid ${doc.pid}) and never used`)
+      }
+    } finally {
+      await admin.close()
+    }
+  }
+  // the conversion never rewrote trac.ini: its copy is a duplicate that would suggest a conversion took place
+  const config = doc.config
+  if (config && (await sameBytes(config.path, config.of))) {
+    await rm(config.path, {force: true})
+    lines.push(`removed ${config.path}, a copy of trac.ini made by an interrupted conversion (pid ${doc.pid})`)
   }
   await rm(marker, {force: true})
-  return [`dropped the database ${doc.url}, created by an interrupted run (pid ${doc.pid}) and never used`]
+  return lines
+}
+
+async function sameBytes(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([readFile(a).catch(() => undefined), readFile(b).catch(() => undefined)])
+  return Boolean(x && y && x.equals(y))
 }
