@@ -1,13 +1,23 @@
 /**
  * Loading a hotcopy's dump into a PostgreSQL or MySQL/MariaDB database that is new or empty — never over
- * a database that has tables. A database bk created is dropped again when the load fails.
+ * a database that has tables. A database bk created is dropped again when the load fails; the tables loaded into
+ * one that was empty are dropped.
  */
 import {createReadStream, createWriteStream} from 'node:fs'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
-import {dbClient, describeServer, formatDbUrl, loadDump, parseDbUrl, resolvePassword} from '@bkcli/core/db'
+import {
+  dbClient,
+  describeServer,
+  formatDbUrl,
+  loadDump,
+  parseDbUrl,
+  quoteMysqlIdent,
+  quotePgIdent,
+  resolvePassword,
+} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
 import {pathExists} from '@bkcli/core/fs'
 import {atomicFile, crashPoint, pidAlive} from '@bkcli/core/safety'
@@ -51,6 +61,8 @@ export async function prepareEmptyDatabase(target: TracDbUrl, marker?: string): 
           {code: 'ETARGETNOTEMPTY'},
         )
       }
+      // the user's empty database: a killed run's tables in it are dropped again, so that a rerun is not refused
+      if (marker) await saveMarker(marker, {pid: process.pid, url: formatDbUrl(target), existed: true})
     } else {
       // Written (fsynced) before the database exists: a killed run leaves the note that lets the next run drop it.
       if (marker) await writeMarker(marker, target)
@@ -62,10 +74,16 @@ export async function prepareEmptyDatabase(target: TracDbUrl, marker?: string): 
   } finally {
     await admin.close()
   }
+  const existed = !created
   return {
     created,
     undo: async () => {
-      if (!created) return
+      if (existed) {
+        // it was empty: what this run loaded into it goes (a load that failed half-way leaves tables otherwise)
+        await dropTables(target)
+        if (marker) await rm(marker, {force: true})
+        return
+      }
       const again = maintenance()
       try {
         await again.dropDatabase(name, {force: true})
@@ -137,6 +155,8 @@ interface Marker {
   pid: number
   /** What the run created: a database's URL without its password, or `sqlite:<absolute path>`; absent: nothing. */
   url?: string
+  /** The database existed (empty) before the run: its tables are dropped, not the database. */
+  existed?: boolean
   /** The copy of trac.ini a conversion in place made (`path`, a copy of `of`), before it rewrote `of`. */
   config?: {path: string; of: string}
 }
@@ -211,6 +231,14 @@ export async function dropCreatedDatabase(
     const existed = await pathExists(file)
     for (const suffix of ['', '-journal', '-wal', '-shm']) await rm(file + suffix, {force: true})
     if (existed) lines.push(`removed ${file}, created by an interrupted run (pid ${doc.pid}) and never used`)
+  } else if (parsed && doc.existed) {
+    const same = known && formatDbUrl(known) === doc.url
+    const password = same ? known.password : await resolvePassword(parsed, {})
+    const dropped = await dropTables({...parsed, password})
+    if (dropped > 0)
+      lines.push(
+        `dropped the ${dropped} tables an interrupted run (pid ${doc.pid}) loaded into ${doc.url}, empty before it and never used`,
+      )
   } else if (parsed) {
     const same = known && formatDbUrl(known) === doc.url
     const password = same ? known.password : await resolvePassword(parsed, {})
@@ -235,6 +263,22 @@ export async function dropCreatedDatabase(
   }
   await rm(marker, {force: true})
   return lines
+}
+
+/** Drops every table of `target.database` (a database that was empty before this run or a killed one). */
+async function dropTables(target: TracDbUrl): Promise<number> {
+  const client = dbClient(target)
+  try {
+    const tables = await client.listTables()
+    for (const table of tables) {
+      // listTables names tables outside the default schema `schema.table` (postgres)
+      const name = target.engine === 'postgres' ? table.split('.').map(quotePgIdent).join('.') : quoteMysqlIdent(table)
+      await client.query(`DROP TABLE IF EXISTS ${name}${target.engine === 'postgres' ? ' CASCADE' : ''}`)
+    }
+    return tables.length
+  } finally {
+    await client.close()
+  }
 }
 
 async function sameBytes(a: string, b: string): Promise<boolean> {

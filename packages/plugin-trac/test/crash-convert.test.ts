@@ -10,7 +10,18 @@ import {runBk, tempDir} from '@bkcli/testkit'
 import Database from 'better-sqlite3'
 import {describe, expect, it} from 'vitest'
 import {makeExampleEnvironment} from '../src/example.js'
-import {databases, dbName, dropMy, dropPg, type Engine, MY_URL, PG_URL, ticketRows} from './helpers.js'
+import {
+  databases,
+  dbName,
+  dropMy,
+  dropPg,
+  type Engine,
+  MY_URL,
+  myAdmin,
+  PG_URL,
+  pgAdmin,
+  ticketRows,
+} from './helpers.js'
 
 const TICKETS = 4
 
@@ -122,6 +133,43 @@ describe('bk trac convert --in-place, killed before trac.ini is rewritten', () =
         expect(copies).toHaveLength(1)
         expect(readFileSync(join(s.env, 'conf', copies[0]!)).equals(s.oldIni)).toBe(true)
         expect(leftovers(s.parent, join(s.env, 'conf'))).toEqual([])
+      } finally {
+        await drop(engine, name)
+      }
+    })
+  }
+})
+
+describe('bk trac convert --in-place into an empty database the user made, killed before trac.ini is rewritten', () => {
+  for (const engine of ['postgres', 'mysql'] as const) {
+    it(`trac-convert:before-ini (${engine}): the next bk drops the tables it loaded, keeps the database; the rerun converts`, async () => {
+      const s = await scene()
+      const prefix = dbName('bk_trac_cc')
+      const name = `${prefix}_db`
+      const create = engine === 'postgres' ? `CREATE DATABASE "${name}"` : `CREATE DATABASE \`${name}\``
+      await (engine === 'postgres' ? pgAdmin((c) => c.query(create)) : myAdmin((c) => c.query(create)))
+      const argv = ['trac', 'convert', s.env, '--in-place', '--to', urlOf(engine, name)]
+      try {
+        const killed = await runBk(argv, {env: {BK_LOCK_DIR: s.locks, BK_CRASH_AT: 'trac-convert:before-ini'}})
+        expect(killed.signal, killed.stderr).toBe('SIGKILL')
+        expect(readFileSync(s.ini).equals(s.oldIni)).toBe(true)
+        expect(await ticketRows(engine, name)).toBe(TICKETS)
+
+        const next = await runBk(['trac', 'backup', s.env, '--location', join(s.parent, 'backups')], {
+          env: {BK_LOCK_DIR: s.locks},
+        })
+        expect(next.exitCode, next.stderr).toBe(0)
+        expect(next.stderr).toMatch(/^bk: warning: dropped the \d+ tables an interrupted run \(pid \d+\) loaded into /m)
+        expect(await databases(engine, prefix)).toEqual([name]) // the user's database stays, empty again
+        await expect(ticketRows(engine, name)).rejects.toThrow()
+        expect(configCopies(s.env)).toEqual([])
+        expect(leftovers(s.parent)).toEqual([])
+
+        const rerun = await runBk(argv, {env: {BK_LOCK_DIR: s.locks}})
+        expect(rerun.exitCode, rerun.stderr).toBe(0)
+        expect(readFileSync(s.ini, 'utf8')).toContain(`database = ${iniUrl(engine, name)}`)
+        expect(await ticketRows(engine, name)).toBe(TICKETS)
+        expect(leftovers(s.parent)).toEqual([])
       } finally {
         await drop(engine, name)
       }

@@ -142,3 +142,38 @@ describe('bk trac restore of an archive, killed after it extracted it', () => {
     }
   })
 })
+
+describe('bk trac restore into an empty database the user made, killed after it loaded it', () => {
+  for (const engine of ['mysql', 'postgres'] as const) {
+    it(`trac-restore:db-loaded (${engine}): the next bk drops the loaded tables, keeps the database; the rerun restores`, async () => {
+      const s = await scene(engine)
+      const name = `${s.prefix}_new`
+      const create = engine === 'postgres' ? `CREATE DATABASE "${name}"` : `CREATE DATABASE \`${name}\``
+      await (engine === 'postgres' ? pgAdmin((c) => c.query(create)) : myAdmin((c) => c.query(create)))
+      const argv = ['trac', 'restore', s.hot, s.env, '--db', urlOf(engine, name), '--yes']
+      try {
+        const killed = await runBk(argv, {env: {BK_LOCK_DIR: s.locks, BK_CRASH_AT: 'trac-restore:db-loaded'}})
+        expect(killed.signal, killed.stderr).toBe('SIGKILL')
+        await expectOld(engine, s)
+        expect(await ticketRows(engine, name)).toBe(s.oldTickets - 1)
+
+        const next = await backup(s)
+        expect(next.exitCode, next.stderr).toBe(0)
+        expect(next.stderr).toMatch(/^bk: warning: dropped the \d+ tables an interrupted run \(pid \d+\) loaded into /m)
+        await expectOld(engine, s)
+        expect(await databases(engine, s.prefix)).toEqual([name, s.old].sort())
+        await expect(ticketRows(engine, name)).rejects.toThrow()
+        expect(leftovers(s.parent)).toEqual([])
+
+        const rerun = await runBk(argv, {env: {BK_LOCK_DIR: s.locks}})
+        expect(rerun.exitCode, rerun.stderr).toBe(0)
+        expect(readFileSync(join(s.env, 'conf', 'trac.ini'), 'utf8')).toContain(`database = ${iniUrl(engine, name)}`)
+        expect(await ticketRows(engine, name)).toBe(s.oldTickets - 1)
+        expect(leftovers(s.parent)).toEqual([])
+      } finally {
+        await drop(engine, name)
+        await drop(engine, s.old)
+      }
+    })
+  }
+})
