@@ -1,15 +1,26 @@
 /**
  * Loading a hotcopy's dump into a PostgreSQL or MySQL/MariaDB database that is new or empty — never over
- * a database that has tables. A database bk created is dropped again when the load fails.
+ * a database that has tables. A database bk created is dropped again when the load fails; the tables loaded into
+ * one that was empty are dropped.
  */
 import {createReadStream, createWriteStream} from 'node:fs'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {createGunzip} from 'node:zlib'
-import {dbClient, describeServer, formatDbUrl, loadDump, parseDbUrl, resolvePassword} from '@bkcli/core/db'
+import {
+  dbClient,
+  describeServer,
+  formatDbUrl,
+  loadDump,
+  parseDbUrl,
+  quoteMysqlIdent,
+  quotePgIdent,
+  resolvePassword,
+} from '@bkcli/core/db'
 import {BkError} from '@bkcli/core/errors'
-import {crashPoint, pidAlive} from '@bkcli/core/safety'
+import {pathExists} from '@bkcli/core/fs'
+import {atomicFile, crashPoint, pidAlive} from '@bkcli/core/safety'
 import type {TracDbUrl} from './db-url.js'
 import {TracEnvironment} from './environment.js'
 import {PgDumpRewriter} from './pg-dump-rewrite.js'
@@ -50,6 +61,8 @@ export async function prepareEmptyDatabase(target: TracDbUrl, marker?: string): 
           {code: 'ETARGETNOTEMPTY'},
         )
       }
+      // the user's empty database: a killed run's tables in it are dropped again, so that a rerun is not refused
+      if (marker) await saveMarker(marker, {pid: process.pid, url: formatDbUrl(target), existed: true})
     } else {
       // Written (fsynced) before the database exists: a killed run leaves the note that lets the next run drop it.
       if (marker) await writeMarker(marker, target)
@@ -61,10 +74,16 @@ export async function prepareEmptyDatabase(target: TracDbUrl, marker?: string): 
   } finally {
     await admin.close()
   }
+  const existed = !created
   return {
     created,
     undo: async () => {
-      if (!created) return
+      if (existed) {
+        // it was empty: what this run loaded into it goes (a load that failed half-way leaves tables otherwise)
+        await dropTables(target)
+        if (marker) await rm(marker, {force: true})
+        return
+      }
       const again = maintenance()
       try {
         await again.dropDatabase(name, {force: true})
@@ -134,13 +153,46 @@ export function createdDatabaseMarker(env: string): string {
 
 interface Marker {
   pid: number
-  /** The database's URL without its password. */
-  url: string
+  /** What the run created: a database's URL without its password, or `sqlite:<absolute path>`; absent: nothing. */
+  url?: string
+  /** The database existed (empty) before the run: its tables are dropped, not the database. */
+  existed?: boolean
+  /** The copy of trac.ini a conversion in place made (`path`, a copy of `of`), before it rewrote `of`. */
+  config?: {path: string; of: string}
+}
+
+async function readMarker(marker: string): Promise<Marker | undefined> {
+  try {
+    return JSON.parse(await readFile(marker, 'utf8')) as Marker
+  } catch {
+    return undefined
+  }
+}
+
+/** Replaces the note whole (temp + fsync + rename): a kill while it is written leaves the old note or the new. */
+async function saveMarker(marker: string, doc: Marker): Promise<void> {
+  await atomicFile(marker, (tmp) => writeFile(tmp, `${JSON.stringify(doc)}\n`), {overwrite: true, mode: 0o600})
 }
 
 async function writeMarker(marker: string, target: TracDbUrl): Promise<void> {
-  const doc: Marker = {pid: process.pid, url: formatDbUrl(target)}
-  await writeFile(marker, `${JSON.stringify(doc)}\n`, {mode: 0o600, flush: true})
+  await saveMarker(marker, {pid: process.pid, url: formatDbUrl(target)})
+}
+
+/** Notes an SQLite file the run is about to move into place, so that a killed run's file is removed, not reused. */
+export async function markCreatedSqlite(marker: string, file: string): Promise<void> {
+  await saveMarker(marker, {pid: process.pid, url: `sqlite:${file}`})
+}
+
+/** Adds to the run's note the copy of trac.ini it is about to make (kept only if the conversion commits). */
+export async function markConfigCopy(marker: string, config: {path: string; of: string}): Promise<void> {
+  const doc = await readMarker(marker)
+  await saveMarker(marker, {...(doc?.pid === process.pid ? doc : {}), pid: process.pid, config})
+}
+
+/** Whether `file` is the SQLite file of a run that was killed before its commit (the next run removes it). */
+export async function sqliteLeftByKilledRun(marker: string, file: string): Promise<boolean> {
+  const doc = await readMarker(marker)
+  return Boolean(doc && doc.pid !== process.pid && !pidAlive(doc.pid) && doc.url === `sqlite:${file}`)
 }
 
 /**
@@ -152,19 +204,20 @@ export async function dropCreatedDatabase(
   known?: TracDbUrl,
   inUseBy: string[] = [],
 ): Promise<string[]> {
-  let doc: Marker
-  try {
-    doc = JSON.parse(await readFile(marker, 'utf8')) as Marker
-  } catch {
+  const doc = await readMarker(marker)
+  if (!doc) {
     await rm(marker, {force: true})
     return []
   }
   if (doc.pid !== process.pid && pidAlive(doc.pid)) return []
-  const parsed = parseDbUrl(doc.url)
+  const parsed = doc.url ? parseDbUrl(doc.url) : undefined
   for (const env of inUseBy) {
     // the run was killed after its commit point: the env uses the database now, only the note is left
     const uses = await TracEnvironment.open(env).then(
-      (e) => sameDatabase(e.database, parsed),
+      (e) =>
+        parsed?.engine === 'sqlite'
+          ? e.sqlitePath === parsed.path
+          : Boolean(parsed && sameDatabase(e.database, parsed)),
       () => false,
     )
     if (uses) {
@@ -172,16 +225,63 @@ export async function dropCreatedDatabase(
       return []
     }
   }
-  const same = known && formatDbUrl(known) === doc.url
-  const password = same ? known.password : await resolvePassword(parsed, {})
-  const target = {...parsed, password}
-  const name = target.database as string
-  const admin = dbClient({...target, database: target.engine === 'postgres' ? 'postgres' : undefined})
-  try {
-    if (await admin.databaseExists(name)) await admin.dropDatabase(name, {force: true})
-  } finally {
-    await admin.close()
+  const lines: string[] = []
+  if (parsed?.engine === 'sqlite') {
+    const file = parsed.path as string
+    const existed = await pathExists(file)
+    for (const suffix of ['', '-journal', '-wal', '-shm']) await rm(file + suffix, {force: true})
+    if (existed) lines.push(`removed ${file}, created by an interrupted run (pid ${doc.pid}) and never used`)
+  } else if (parsed && doc.existed) {
+    const same = known && formatDbUrl(known) === doc.url
+    const password = same ? known.password : await resolvePassword(parsed, {})
+    const dropped = await dropTables({...parsed, password})
+    if (dropped > 0)
+      lines.push(
+        `dropped the ${dropped} tables an interrupted run (pid ${doc.pid}) loaded into ${doc.url}, empty before it and never used`,
+      )
+  } else if (parsed) {
+    const same = known && formatDbUrl(known) === doc.url
+    const password = same ? known.password : await resolvePassword(parsed, {})
+    const target = {...parsed, password}
+    const name = target.database as string
+    const admin = dbClient({...target, database: target.engine === 'postgres' ? 'postgres' : undefined})
+    try {
+      // killed between the note and CREATE DATABASE: there is nothing to drop, and saying so would mislead
+      if (await admin.databaseExists(name)) {
+        await admin.dropDatabase(name, {force: true})
+        lines.push(`dropped the database ${doc.url}, created by an interrupted run (pid ${doc.pid}) and never used`)
+      }
+    } finally {
+      await admin.close()
+    }
+  }
+  // the conversion never rewrote trac.ini: its copy is a duplicate that would suggest a conversion took place
+  const config = doc.config
+  if (config && (await sameBytes(config.path, config.of))) {
+    await rm(config.path, {force: true})
+    lines.push(`removed ${config.path}, a copy of trac.ini made by an interrupted conversion (pid ${doc.pid})`)
   }
   await rm(marker, {force: true})
-  return [`dropped the database ${doc.url}, created by an interrupted run (pid ${doc.pid}) and never used`]
+  return lines
+}
+
+/** Drops every table of `target.database` (a database that was empty before this run or a killed one). */
+async function dropTables(target: TracDbUrl): Promise<number> {
+  const client = dbClient(target)
+  try {
+    const tables = await client.listTables()
+    for (const table of tables) {
+      // listTables names tables outside the default schema `schema.table` (postgres)
+      const name = target.engine === 'postgres' ? table.split('.').map(quotePgIdent).join('.') : quoteMysqlIdent(table)
+      await client.query(`DROP TABLE IF EXISTS ${name}${target.engine === 'postgres' ? ' CASCADE' : ''}`)
+    }
+    return tables.length
+  } finally {
+    await client.close()
+  }
+}
+
+async function sameBytes(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([readFile(a).catch(() => undefined), readFile(b).catch(() => undefined)])
+  return Boolean(x && y && x.equals(y))
 }

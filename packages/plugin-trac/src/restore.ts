@@ -6,7 +6,7 @@
  * state or the new one, never a mix, and the next bk on the env finishes or cleans up. The replaced env and
  * database (with its -wal/-shm) are kept under new dated names, never overwritten. A PostgreSQL/MySQL dump goes
  * into a new or empty database; one bk created is dropped again when the restore fails or was killed before
- * its commit.
+ * its commit (one that was empty before is emptied again).
  */
 import {rmSync} from 'node:fs'
 import {chmod, copyFile, mkdir, mkdtemp, readdir, rm, stat} from 'node:fs/promises'

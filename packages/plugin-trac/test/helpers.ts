@@ -46,6 +46,35 @@ export async function myAdmin<T>(fn: (c: mysql.Connection) => Promise<T>, databa
   }
 }
 
+export type Engine = 'postgres' | 'mysql'
+
+/** The databases on the server whose names start with `prefix` (this test's own). */
+export async function databases(engine: Engine, prefix: string): Promise<string[]> {
+  if (engine === 'postgres') {
+    return pgAdmin(async (c) =>
+      (await c.query<{n: string}>('SELECT datname AS n FROM pg_database WHERE starts_with(datname, $1)', [prefix])).rows
+        .map((r) => r.n)
+        .sort(),
+    )
+  }
+  return myAdmin(async (c) => {
+    const [rows] = (await c.query('SELECT SCHEMA_NAME AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ?', [
+      `${prefix}%`,
+    ])) as unknown as [{n: string}[]]
+    return rows.map((r) => r.n).sort()
+  })
+}
+
+export async function ticketRows(engine: Engine, name: string): Promise<number> {
+  if (engine === 'postgres') {
+    return pgAdmin(async (c) => Number((await c.query('SELECT COUNT(*) AS n FROM ticket')).rows[0].n), name)
+  }
+  return myAdmin(async (c) => {
+    const [rows] = (await c.query('SELECT COUNT(*) AS n FROM ticket')) as unknown as [{n: number}[]]
+    return Number(rows[0]!.n)
+  }, name)
+}
+
 export async function dropPg(name: string): Promise<void> {
   await pgAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))
 }

@@ -12,6 +12,7 @@ import {
   fixtureCounts,
   fixtureEnv,
   MY_URL,
+  myAdmin,
   myDump,
   PG_URL,
   pgAdmin,
@@ -113,6 +114,22 @@ describe('bk trac restore of a dump with a client command', () => {
     expect(existsSync(marker)).toBe(false)
     const left = await pgAdmin((c) => c.query('SELECT datname FROM pg_database WHERE datname = $1', [name]))
     expect(left.rows).toEqual([])
+  })
+})
+
+describe('bk trac restore into an empty database the user made, when the load fails half-way', () => {
+  it('drops the tables it loaded and keeps the database, empty as it was (MySQL: DDL is not transactional)', async () => {
+    const name = dbName()
+    myDbs.push(name)
+    await myAdmin((c) => c.query(`CREATE DATABASE \`${name}\``))
+    const hot = fixtureEnv('mysql-hotcopy')
+    const dumpFile = join(hot, 'db', 'mysql-db-backup.sql')
+    writeFileSync(dumpFile, `${readFileSync(dumpFile, 'utf8')}\nINSERT INTO no_such_table VALUES (1);\n`)
+    const r = await runBk(['trac', 'restore', hot, join(tempDir(), 'env'), '--db', `${MY_URL}/${name}`])
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr).toMatch(/no_such_table/)
+    const [tables] = await myAdmin((c) => c.query('SHOW TABLES'), name)
+    expect(tables).toEqual([])
   })
 })
 

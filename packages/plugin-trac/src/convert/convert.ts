@@ -15,7 +15,14 @@ import {atomicDir, crashPoint, onInterrupt} from '@bkcli/core/safety'
 import {type Plan, type PlanStep, step, sweepLeftovers} from '@bkcli/core/workflow'
 import {formatTracDbUrl, sqlitePathIn, type TracDbUrl} from '../db-url.js'
 import type {TracEnvironment} from '../environment.js'
-import {createdDatabaseMarker, dropCreatedDatabase, prepareEmptyDatabase} from '../restore-db.js'
+import {
+  createdDatabaseMarker,
+  dropCreatedDatabase,
+  markConfigCopy,
+  markCreatedSqlite,
+  prepareEmptyDatabase,
+  sqliteLeftByKilledRun,
+} from '../restore-db.js'
 import {copyTables, type TableCopy} from './copy-tables.js'
 import {openSource} from './source.js'
 import {openTarget} from './target.js'
@@ -87,7 +94,13 @@ export class TracConvert {
         throw new BkError(`the new environment ${this.dest} is inside ${env.path}; give a path outside it`)
     }
     const sqlite = this.sqliteTarget
-    if (sqlite && this.inPlace && (await pathExists(sqlite))) {
+    // a file a killed conversion moved into place and never committed is not the user's: recover() removes it
+    if (
+      sqlite &&
+      this.inPlace &&
+      (await pathExists(sqlite)) &&
+      !(await sqliteLeftByKilledRun(createdDatabaseMarker(this.dest), sqlite))
+    ) {
       throw new BkError(`the target SQLite database ${sqlite} already exists; give a new file`, {
         code: 'ETARGETNOTEMPTY',
       })
@@ -140,7 +153,8 @@ async function copyDatabase(
   env: TracEnvironment,
   to: TracDbUrl,
   sqliteFile: string | undefined,
-  marker: string,
+  /** The note of what the run created; omitted for an SQLite file inside the new env's stage (swept with it). */
+  marker: string | undefined,
   options: ConvertOptions,
 ) {
   let partial: string | undefined
@@ -166,7 +180,11 @@ async function copyDatabase(
       const tables = await copyTables(source, target, {batchSize: options.batchSize, onTable: options.onTable})
       await target.close()
       crashPoint('trac-convert:copied')
-      if (partial) await rename(partial, sqliteFile!)
+      if (partial) {
+        // noted first: a run killed after this rename but before its commit leaves a file the next run removes
+        if (marker) await markCreatedSqlite(marker, sqliteFile!)
+        await rename(partial, sqliteFile!)
+      }
       return tables
     } catch (error) {
       await target.close().catch(() => {})
@@ -193,7 +211,8 @@ async function intoNewEnv(env: TracEnvironment, dest: string, options: ConvertOp
       await copyTree(env.path, stage, {skip: (path) => skip.has(path)})
       // a relative sqlite target lives in the new env: build it in the stage
       const file = options.to.engine === 'sqlite' ? sqlitePathIn(stage, options.to) : undefined
-      const tables = await copyDatabase(env, options.to, file, createdDatabaseMarker(dest), options)
+      const marker = file && isInside(file, stage) ? undefined : createdDatabaseMarker(dest)
+      const tables = await copyDatabase(env, options.to, file, marker, options)
       if (options.to.engine !== 'sqlite')
         undo = () => dropCreatedDatabase(createdDatabaseMarker(dest), options.to).then(() => {})
       const ini = await IniFile.read(join(stage, 'conf', 'trac.ini'))
@@ -215,6 +234,8 @@ async function inPlace(env: TracEnvironment, options: ConvertOptions) {
   const tables = await copyDatabase(env, options.to, file, marker, options)
   const iniPath = env.config.file
   const configBackup = await uniqueName(`${iniPath}.convert_db-${Math.floor(Date.now() / 1000)}`)
+  // noted first: a run killed before it rewrote trac.ini leaves a copy the next run removes (it copies nothing)
+  await markConfigCopy(marker, {path: configBackup, of: iniPath})
   await copyFile(iniPath, configBackup)
   const ini = await IniFile.read(iniPath)
   ini.set('trac', 'database', formatTracDbUrl(options.to, {withPassword: true}))

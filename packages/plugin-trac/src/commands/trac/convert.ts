@@ -9,7 +9,7 @@ import {TracEnvironment} from '../../environment.js'
 export default class Convert extends BkCommand<typeof Convert> {
   static override summary = "Move a Trac environment's database to SQLite, PostgreSQL or MySQL/MariaDB."
   static override description =
-    `What trac-admin convert_db does, natively: every table — plugin tables included, which convert_db drops — is copied in batches inside one transaction on the target, each table's row count checked before commit, PostgreSQL sequences reset. The target database must be empty (it is created when missing, and dropped again when the conversion fails or is killed). Into a new environment (a copy of the whole env), or --in-place (trac.ini saved as trac.ini.convert_db-<time>, then [trac] database changed, comments kept). Stop Trac first: the source is read in one snapshot, but writes after it are not copied.`
+    `What trac-admin convert_db does, natively: every table — plugin tables included, which convert_db drops — is copied in batches inside one transaction on the target, each table's row count checked before commit, PostgreSQL sequences reset. The target database must be empty (it is created when missing, and dropped again when the conversion fails or is killed; one that was empty is emptied again). Into a new environment (a copy of the whole env), or --in-place (trac.ini saved as trac.ini.convert_db-<time>, then [trac] database changed, comments kept). Stop Trac first: the source is read in one snapshot, but writes after it are not copied.`
   /** trac-admin's spelling */
   static override aliases = ['trac:convert_db']
   static override examples = [
