@@ -12,7 +12,7 @@ import {progressOutput, stepProgress} from '../ui/progress.js'
 import {sniffCompression} from './compression.js'
 import {feedTar} from './drive.js'
 import {acceptEmptyArchive} from './empty.js'
-import {EntryChecker, type EntryCheckOptions, UnsafeEntry} from './entry-check.js'
+import {EntryChecker, type EntryCheckOptions, skippedEntry, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
 import {gnuUnpackInThread} from './extract-thread.js'
 import {decoderFor, gnuUnpack, NativeFallback, openTarFast} from './gnu-extract.js'
@@ -212,6 +212,10 @@ async function precheck(
       }
     },
     sum.onRaw,
+    (skipped, stop) => {
+      refusal ??= skipped
+      stop()
+    },
   )
   if (refusal) throw refusal
   // extraction never empties a folder: node-tar would fail there, after the entries before it were written
@@ -318,7 +322,9 @@ async function unpackWithNodeTar(
   let progress = 0
   const folders = new Set<string>()
 
+  const admitted = new WeakSet<ReadEntry>()
   const admit = (entry: ReadEntry): boolean => {
+    admitted.add(entry)
     if (refusal) return false
     let checked: ReturnType<EntryChecker['check']>
     try {
@@ -393,6 +399,10 @@ async function unpackWithNodeTar(
     filter: (_path, entry) => admit(entry as ReadEntry),
   })
   const unpack = acceptEmptyArchive(tarUnpack)
+  // a type node-tar does not know (a GNU sparse file) is skipped before the filter: it refuses, as a missing file
+  unpack.on('ignoredEntry', (entry: ReadEntry) => {
+    if (!admitted.has(entry)) refusal ??= skippedEntry(entry)
+  })
   const sum = checksum(file, options.sha256)
   // progress counts the archive's own (compressed) bytes read, so its size gives the ETA
   const step = stepProgress('extracting', {total: (await stat(file)).size})
