@@ -38,6 +38,22 @@ export class UnsafeEntry extends Error {
   }
 }
 
+/** A GNU tar PAX sparse file's stored name: `GNUSparseFile.<pid>/<name>`, its body a map and the data blocks. */
+const PAX_SPARSE = /(^|\/)GNUSparseFile\.\d+\//
+
+/**
+ * The refusal for an entry node-tar's reader skips before any filter sees it (a type it does not know), or undefined
+ * for one that is rightly skipped (a tape volume label). A skipped sparse file was a file missing, silently.
+ */
+export function skippedEntry(entry: RawEntry): UnsafeEntry | undefined {
+  if (entry.type === 'TapeVolumeHeader') return undefined
+  if (entry.type === 'SparseFile') return new UnsafeEntry(entry.path, sparseReason)
+  return new UnsafeEntry(entry.path, `unsupported entry type ${entry.type}`)
+}
+
+const sparseReason =
+  'a sparse file (tar --sparse), which bk cannot restore; extract this archive with GNU tar (tar -xf)'
+
 /** Split an archive path into clean components; throws UnsafeEntry for absolute paths and '..'. */
 export function splitSafe(raw: string, what = 'path'): string[] {
   if (raw.startsWith('/') || /^[a-zA-Z]:[\\/]/.test(raw) || raw.startsWith('\\'))
@@ -77,6 +93,8 @@ export class EntryChecker {
     // file calls then threw out of their callbacks (the process died)
     if (entry.path.includes('\0') || entry.linkpath?.includes('\0'))
       throw new UnsafeEntry(entry.path, 'a name with a NUL byte')
+    // node-tar reads such a file as a plain one: a folder GNUSparseFile.N holding the file's map and data blocks
+    if (PAX_SPARSE.test(entry.path)) throw new UnsafeEntry(entry.path, sparseReason)
     let parts = splitSafe(entry.path)
     if (this.strip > 0) {
       if (parts.length <= this.strip) return undefined

@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {readdirSync, rmSync} from 'node:fs'
+import {lstatSync, opendirSync, readdirSync, rmSync, unlinkSync} from 'node:fs'
 import {chmod, lchown, lstat, lutimes, mkdir, stat, utimes} from 'node:fs/promises'
 import {dirname, join, resolve} from 'node:path'
 import type {ReadEntry} from 'tar'
@@ -12,7 +12,7 @@ import {progressOutput, stepProgress} from '../ui/progress.js'
 import {sniffCompression} from './compression.js'
 import {feedTar} from './drive.js'
 import {acceptEmptyArchive} from './empty.js'
-import {EntryChecker, type EntryCheckOptions, UnsafeEntry} from './entry-check.js'
+import {EntryChecker, type EntryCheckOptions, skippedEntry, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
 import {gnuUnpackInThread} from './extract-thread.js'
 import {decoderFor, gnuUnpack, NativeFallback, openTarFast} from './gnu-extract.js'
@@ -106,6 +106,46 @@ async function isNoLink(dest: string, path: string): Promise<boolean> {
   return true
 }
 
+/**
+ * Makes way for the folders above `path` (relative to `dest`): a file there (an old tree's, or an earlier entry's) is
+ * removed, as the archive says a folder is there. node-tar's mkdir without its path rules (preservePaths) would fail
+ * on it. `folders`: those known to be folders already (no syscall for them: an archive lists a folder before its
+ * content). The checker admits no entry below a symlink, so none is met here.
+ */
+function clearWay(dest: string, path: string, type: string, folders: Set<string>): void {
+  if (type === 'Directory') folders.add(path)
+  else folders.delete(path)
+  const parts = path.split('/')
+  for (let i = 1; i < parts.length; i++) {
+    const dir = parts.slice(0, i).join('/')
+    if (folders.has(dir)) continue
+    try {
+      const st = lstatSync(join(dest, dir))
+      if (!st.isDirectory()) unlinkSync(join(dest, dir))
+      else folders.add(dir)
+    } catch {
+      return // missing: node-tar makes it and those below it; not removable: node-tar's mkdir says why
+    }
+  }
+}
+
+const isFolderType = (type: string) => type === 'Directory' || type === 'GNUDumpDir'
+
+/** True when `path` is a folder (not a symlink to one) that is not empty. */
+function isFullFolder(path: string): boolean {
+  try {
+    if (!lstatSync(path).isDirectory()) return false
+    const dir = opendirSync(path)
+    try {
+      return dir.readSync() !== null
+    } finally {
+      dir.closeSync()
+    }
+  } catch {
+    return false
+  }
+}
+
 function emptyDirSync(dir: string): void {
   for (const name of readdirSync(dir)) rmSync(join(dir, name), {recursive: true, force: true})
 }
@@ -154,12 +194,17 @@ async function precheck(
   const checker = new EntryChecker(root, strip, checks)
   const sum = checksum(file, sha256)
   let refusal: UnsafeEntry | undefined
+  let blocked: string | undefined
   await scanArchive(
     file,
     (entry, stop) => {
       try {
         const checked = checker.check(entry, filter)
-        if (checked && filter && !filter(checked.path)) return
+        if (!checked || (filter && !filter(checked.path))) return
+        if (root && !isFolderType(entry.type) && isFullFolder(join(root, checked.path))) {
+          blocked = checked.path
+          stop()
+        }
       } catch (error) {
         if (!(error instanceof UnsafeEntry)) throw error
         refusal = error
@@ -167,8 +212,18 @@ async function precheck(
       }
     },
     sum.onRaw,
+    (skipped, stop) => {
+      refusal ??= skipped
+      stop()
+    },
   )
   if (refusal) throw refusal
+  // extraction never empties a folder: node-tar would fail there, after the entries before it were written
+  if (blocked !== undefined)
+    throw new BkError(
+      `cannot extract ${file} into ${root}: '${blocked}' is a folder with content there, the archive has a file or link in its place; move it away and run again (nothing was extracted)`,
+      {code: 'EEXIST'},
+    )
   sum.verify()
   const late = checker.finish()
   if (late[0]) throw late[0]
@@ -265,8 +320,11 @@ async function unpackWithNodeTar(
   const result: ExtractResult = {entries: 0, bytes: 0}
   let refusal: UnsafeEntry | undefined
   let progress = 0
+  const folders = new Set<string>()
 
+  const admitted = new WeakSet<ReadEntry>()
   const admit = (entry: ReadEntry): boolean => {
+    admitted.add(entry)
     if (refusal) return false
     let checked: ReturnType<EntryChecker['check']>
     try {
@@ -285,6 +343,7 @@ async function unpackWithNodeTar(
     if (entry.type === 'SymbolicLink' || entry.type === 'Link') forgetFixups(fix, checked.path)
     entry.path = checked.path
     if (entry.type === 'Link') entry.linkpath = checked.linkpath
+    clearWay(dest, checked.path, entry.type, folders)
     // A GNU incremental archive's folder entry (its body lists the folder's names) is a folder to node-tar, except
     // where it meets a folder already there: UnpackSync then removes that folder, the target itself included (the
     // first entry of an incremental archive is '.'), and writes into nothing. As 'Directory' it is kept.
@@ -330,13 +389,20 @@ async function unpackWithNodeTar(
     // and would change the content of every other hard link to them
     unlink: true,
     maxDepth: 4096,
-    // node-tar rewrites a link text that is absolute or leaves the target: with outsideSymlinks the text is kept as
-    // stored. The checker above still admits no entry below a symlink (nor a hard link through one), so nothing is
-    // written through a link; node-tar's own path checks are redundant with it for the clean paths it receives.
-    ...(options.outsideSymlinks ? {preservePaths: true} : {}),
+    // node-tar's own path rules are off: the checker above is the one guard (no absolute path, no '..', no entry
+    // below a symlink, no hard link through one, symlinks inside unless outsideSymlinks), and node-tar's rules differ
+    // from it on names that are sound here. They read a name as Windows would ('c:foo' was written as 'foo', over the
+    // archive's own 'foo'; 'a\..\b' failed as holding '..'), rewrote link texts ('c:x' became 'x'), and refused
+    // a symlink whose target passes through another symlink (bin -> cur/bin, cur -> releases/2), after the entries
+    // before it were written.
+    preservePaths: true,
     filter: (_path, entry) => admit(entry as ReadEntry),
   })
   const unpack = acceptEmptyArchive(tarUnpack)
+  // a type node-tar does not know (a GNU sparse file) is skipped before the filter: it refuses, as a missing file
+  unpack.on('ignoredEntry', (entry: ReadEntry) => {
+    if (!admitted.has(entry)) refusal ??= skippedEntry(entry)
+  })
   const sum = checksum(file, options.sha256)
   // progress counts the archive's own (compressed) bytes read, so its size gives the ETA
   const step = stepProgress('extracting', {total: (await stat(file)).size})

@@ -4,7 +4,7 @@ import type {ReadEntry} from 'tar'
 import {stepProgress} from '../ui/progress.js'
 import {feedTar} from './drive.js'
 import {acceptEmptyArchive} from './empty.js'
-import {EntryChecker, type EntryCheckOptions, UnsafeEntry} from './entry-check.js'
+import {EntryChecker, type EntryCheckOptions, skippedEntry, UnsafeEntry} from './entry-check.js'
 import {readError} from './errors.js'
 import {nodeTar} from './tar-lib.js'
 import type {ArchiveEntry, CheckResult} from './types.js'
@@ -61,6 +61,7 @@ export async function scanArchive(
   file: string,
   onEntry: (entry: ReadEntry, stop: () => void) => void,
   onRaw?: (chunk: Buffer) => void,
+  onSkipped?: (refusal: UnsafeEntry, stop: () => void) => void,
 ): Promise<void> {
   const stop = new AbortController()
   const parser = acceptEmptyArchive(
@@ -73,6 +74,12 @@ export async function scanArchive(
       },
     }),
   )
+  // a type node-tar does not know is skipped before onReadEntry: a check of every entry would miss it
+  if (onSkipped)
+    parser.on('ignoredEntry', (entry: ReadEntry) => {
+      const refusal = stop.signal.aborted ? undefined : skippedEntry(entry)
+      if (refusal) onSkipped(refusal, () => stop.abort())
+    })
   try {
     await feedTar(file, parser, stop.signal, onRaw)
   } catch (error) {
@@ -259,6 +266,10 @@ export async function checkArchive(
       hash.update(chunk)
       read += chunk.length
       step.update(read)
+    },
+    (refusal) => {
+      result.entries++
+      result.unsafe.push(refusal.message)
     },
   )
   step.done()
