@@ -6,6 +6,7 @@
 import {retentionFlags} from '@bkcli/core/catalog'
 import {locationFlag} from '@bkcli/core/command'
 import {Args, Flags} from '@bkcli/core/oclif'
+import {offsiteFlags as coreOffsiteFlags} from '@bkcli/core/offsite'
 import {hookFlags} from '@bkcli/core/process'
 
 const STORAGE = 'STORAGE'
@@ -238,3 +239,9 @@ export const enableZipbackupFlag = {
     aliases: ['enable_zipbackup'],
   }),
 }
+
+/**
+ * --copy-to without --allow-unencrypted: bk declares no secret in a ZODB backup (no credentials file is part of
+ * it), so no target is refused and the flag would change nothing. Still accepted, for a shared bk.yml.
+ */
+export const offsiteFlags = hideFlags(coreOffsiteFlags, 'allow-unencrypted')

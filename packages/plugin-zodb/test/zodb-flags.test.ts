@@ -12,6 +12,8 @@ import {SyntheticStorage} from '../src/synthetic-storage.js'
 const SNAPSHOT = ['--snapshot-location', '--blob-snapshot-location']
 const ZIP = ['--zip-location', '--blob-zip-location']
 const BACKUP = ['--blob-backup-location']
+const UNENC = '--allow-unencrypted'
+const COPY = '--copy-to'
 const FORMAT_AND_RETENTION = [
   '--gzip',
   '--archive-blob',
@@ -22,11 +24,16 @@ const FORMAT_AND_RETENTION = [
 ]
 
 /** Flags a command's --help must not show, and some it must. */
+// --allow-unencrypted: a ZODB backup declares no secret, so no --copy-to target is ever refused
 const HELP: [command: string, hidden: string[], shown: string[]][] = [
-  ['backup', [...SNAPSHOT, ...ZIP], ['--location', ...BACKUP, '--incremental-blobs', '--keep-daily']],
-  ['fullbackup', [...SNAPSHOT, ...ZIP], [...BACKUP, '--incremental-blobs', '--keep-daily']],
-  ['snapshotbackup', [...BACKUP, ...ZIP, '--incremental-blobs'], [...SNAPSHOT, '--keep-daily', '--archive-blob']],
-  ['zipbackup', [...BACKUP, ...SNAPSHOT, ...FORMAT_AND_RETENTION, '--keep-blob-days'], [...ZIP, '--compress-blob']],
+  ['backup', [...SNAPSHOT, ...ZIP, UNENC], ['--location', ...BACKUP, '--incremental-blobs', '--keep-daily', COPY]],
+  ['fullbackup', [...SNAPSHOT, ...ZIP, UNENC], [...BACKUP, '--incremental-blobs', '--keep-daily', COPY]],
+  [
+    'snapshotbackup',
+    [...BACKUP, ...ZIP, '--incremental-blobs', UNENC],
+    [...SNAPSHOT, '--keep-daily', '--archive-blob'],
+  ],
+  ['zipbackup', [...BACKUP, ...SNAPSHOT, ...FORMAT_AND_RETENTION, '--keep-blob-days', UNENC], [...ZIP, COPY]],
   ['restore', [...SNAPSHOT, ...ZIP], BACKUP],
   ['snapshotrestore', [...BACKUP, ...ZIP], SNAPSHOT],
   ['ziprestore', [...BACKUP, ...SNAPSHOT], ZIP],

@@ -1,9 +1,8 @@
 import type {BkFlags} from '@bkcli/core'
 import {dryRunFlag} from '@bkcli/core/command'
 import {Flags} from '@bkcli/core/oclif'
-import {offsiteFlags} from '@bkcli/core/offsite'
 import {BackupCommand} from '../../command-families.js'
-import {backupFlags, hideFlags, snapshotLocationFlags, zipLocationFlags} from '../../flags.js'
+import {backupFlags, hideFlags, offsiteFlags, snapshotLocationFlags, zipLocationFlags} from '../../flags.js'
 
 export default class Backup extends BackupCommand {
   static override summary = 'Back up the filestorage and its blobs: incremental when possible, else full (bin/backup).'

@@ -1,7 +1,6 @@
 import {dryRunFlag} from '@bkcli/core/command'
-import {offsiteFlags} from '@bkcli/core/offsite'
 import {BackupCommand, backupExamples} from '../../command-families.js'
-import {backupFlags, hideFlags, snapshotLocationFlags, zipLocationFlags} from '../../flags.js'
+import {backupFlags, hideFlags, offsiteFlags, snapshotLocationFlags, zipLocationFlags} from '../../flags.js'
 
 export default class Fullbackup extends BackupCommand {
   static override summary = 'Make a full backup of the filestorage and its blobs (bin/backup with full = true).'

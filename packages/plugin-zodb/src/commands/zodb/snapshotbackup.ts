@@ -1,7 +1,6 @@
 import {dryRunFlag} from '@bkcli/core/command'
-import {offsiteFlags} from '@bkcli/core/offsite'
 import {BackupCommand, backupExamples} from '../../command-families.js'
-import {backupLocationFlags, hideFlags, snapshotbackupFlags, zipLocationFlags} from '../../flags.js'
+import {backupLocationFlags, hideFlags, offsiteFlags, snapshotbackupFlags, zipLocationFlags} from '../../flags.js'
 
 export default class Snapshotbackup extends BackupCommand {
   static override summary = 'Make a full backup into the snapshot locations (bin/snapshotbackup).'
