@@ -7,7 +7,7 @@ import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {chmodSync, existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {runBk, tempDir} from '@bkcli/testkit'
+import {offsiteTargets, runBk, tempDir} from '@bkcli/testkit'
 import {afterAll, describe, expect, it} from 'vitest'
 import {dbExists, makeTestSite, mysqlRoot, type TestSite, uniqueDbName} from './helpers.js'
 
@@ -86,5 +86,21 @@ describe('bk aegir database flags', () => {
     expect(dumps['--strip-definer']).toContain('bk_flags_view')
     expect(dumps['--strip-definer']).not.toMatch(/DEFINER\s*=/i)
     expect(dumps['--no-strip-definer']).toMatch(/DEFINER\s*=\s*`root`@/i)
+  })
+  it('verify --from checks the copy on the remote, and fails once that copy is damaged', async () => {
+    const t = makeTestSite()
+    sites.push(t)
+    const targets = offsiteTargets()
+    const remote = targets.plain('aegir')
+    const argv = ['aegir', 'backup', t.site, '--location', t.location, '--copy-to', remote, '--allow-unencrypted']
+    const r = await runBk(argv, {env: targets.env})
+    expect(r.exitCode, r.stderr).toBe(0)
+    const name = readdirSync(join(targets.dir, 'aegir')).find((n) => n.endsWith('.tar.gz'))!
+    const ok = await runBk(['aegir', 'verify', name, '--from', remote, '--json'], {env: targets.env})
+    expect(ok.exitCode, ok.stderr).toBe(0)
+    expect(ok.json<{ok: boolean}>()).toMatchObject({ok: true})
+    writeFileSync(join(targets.dir, 'aegir', name), 'damaged')
+    const bad = await runBk(['aegir', 'verify', name, '--from', remote], {env: targets.env})
+    expect(bad.exitCode).toBe(1)
   })
 })
