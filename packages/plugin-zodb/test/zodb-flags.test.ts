@@ -87,4 +87,29 @@ describe('bk zodb shows only the flags each command honours', () => {
     expect(pruned.exitCode, pruned.stderr).toBe(0)
     expect(readdirSync(zips).sort()).toEqual(before.filter((n) => !n.startsWith('2029-')))
   })
+  it('--no-enable-zipbackup and --no-enable-snapshotrestore make those commands refuse, touching nothing', async () => {
+    const root = tempDir('bk-zodb-enable-')
+    const datafs = join(root, 'var', 'filestorage', 'Data.fs')
+    mkdirSync(join(root, 'var', 'filestorage'), {recursive: true})
+    SyntheticStorage.open(datafs).commit({oids: [0, 1], size: 100})
+    const site = await resolveSite({datafs: [datafs]}, root)
+    for (const mode of ['zip', 'snapshot'] as const) {
+      await backupSite(site, {mode, full: true, now: () => new Date(Date.UTC(2025, 0, 1))})
+    }
+    const before = readdirSync(join(root, 'var'), {recursive: true}).map(String).sort()
+    const cases: [string, string, RegExp][] = [
+      ['zipbackup', '--no-enable-zipbackup', /^bk: zipbackup is disabled by enable_zipbackup = false/],
+      ['ziprestore', '--no-enable-zipbackup', /^bk: ziprestore is disabled by enable_zipbackup = false/],
+      ['snapshotrestore', '--no-enable-snapshotrestore', /^bk: snapshotrestore is disabled by enable_snapshotrestore/],
+    ]
+    for (const [command, flag, message] of cases) {
+      const r = await runBk(['zodb', command, '--datafs', datafs, flag, '--yes'])
+      expect(r.exitCode, command).not.toBe(0)
+      expect(r.stderr, command).toMatch(message)
+    }
+    expect(readdirSync(join(root, 'var'), {recursive: true}).map(String).sort()).toEqual(before)
+    // and enabled (the default), the same zipbackup runs
+    const ok = await runBk(['zodb', 'zipbackup', '--datafs', datafs, '--yes'])
+    expect(ok.exitCode, ok.stderr).toBe(0)
+  })
 })
