@@ -6,8 +6,8 @@
 import {retentionFromFlags} from '@bkcli/core/catalog'
 import {BkCommand, dryRunFlag} from '@bkcli/core/command'
 import {BkError} from '@bkcli/core/errors'
-import {offsiteFlags} from '@bkcli/core/offsite'
-import {backupFlags, restoreArgs, restoreFlags} from './flags.js'
+import type {Interfaces} from '@bkcli/core/oclif'
+import {type backupFlags, offsiteFlags, restoreArgs, restoreFlags, zipbackupFlags} from './flags.js'
 import {parseAsOf} from './follow/as-of.js'
 import {backupOutput, backupText, damageOf, restoreText} from './render.js'
 import {parseRestoreDate} from './repozo-date.js'
@@ -77,7 +77,8 @@ export const backupExamples = ['<%= config.bin %> <%= command.id %>', '<%= confi
 
 /** Backs up a site into the repositories of `mode`; exits 1 after reporting when the source looks damaged. */
 export abstract class BackupCommand extends BkCommand<typeof BackupCommand> {
-  static override flags = {...dryRunFlag, ...backupFlags, ...offsiteFlags}
+  // the flags all four honour; each command adds what it honours beyond them (a flag shown is a flag obeyed)
+  static override flags = {...dryRunFlag, ...zipbackupFlags, ...offsiteFlags}
 
   /** Which locations (backup, snapshot or zip) this command writes to. */
   protected abstract readonly mode: Mode
@@ -93,7 +94,8 @@ export abstract class BackupCommand extends BkCommand<typeof BackupCommand> {
   }
 
   async run() {
-    const {flags, mode} = this
+    const {mode} = this
+    const flags = this.flags as typeof this.flags & Partial<Interfaces.InferredFlags<typeof backupFlags>>
     const off = this.disabled()
     if (off) throw new BkError(off)
     const site = await resolveSite(flags)

@@ -6,6 +6,7 @@
 import {retentionFlags} from '@bkcli/core/catalog'
 import {locationFlag} from '@bkcli/core/command'
 import {Args, Flags} from '@bkcli/core/oclif'
+import {offsiteFlags as coreOffsiteFlags} from '@bkcli/core/offsite'
 import {hookFlags} from '@bkcli/core/process'
 
 const STORAGE = 'STORAGE'
@@ -128,34 +129,35 @@ export const keepBlobDaysFlag = Flags.integer({
   helpGroup: 'RETENTION',
 })
 
-export const backupFlags = {
+/** The flags every backup-like command honours, zipbackup included (it always gzips and archives, keeping one). */
+export const zipbackupFlags = {
   ...siteFlags,
-  gzip: Flags.boolean({
-    description:
-      'Write .fsz/.deltafsz (gzip) files, as the recipe always does (--gzip=false or --no-gzip: .fs/.deltafs).',
-    allowNo: true,
-    default: true,
-  }),
   quick: Flags.boolean({
     description:
       "The recipe's `quick` (repozo -Q), accepted for old configs: bk's incremental check is always as cheap as quick mode and checks more, so this changes nothing.",
     allowNo: true,
     hidden: true,
   }),
-  'archive-blob': Flags.boolean({
-    description: 'Blob backups as tar archives instead of directories.',
-    aliases: ['archive_blob', 'gzip_blob'],
-    helpGroup: BLOBS,
-  }),
   'compress-blob': Flags.boolean({
     description: 'gzip the blob tar archives (.tar.gz).',
     aliases: ['compress_blob'],
     helpGroup: BLOBS,
   }),
-  'incremental-blobs': Flags.boolean({
+  ...recipeHookFlags,
+}
+
+/** snapshotbackup's flags: zipbackup's plus the file formats and the retention. */
+export const snapshotbackupFlags = {
+  ...zipbackupFlags,
+  gzip: Flags.boolean({
     description:
-      "With --archive-blob, on `backup`: GNU tar incremental archives (<base>.<stamp>.delta.tar after a full <base>.<full stamp>.tar, with its .snar), as the recipe's incremental_blobs writes them. Needs GNU tar.",
-    aliases: ['incremental_blobs'],
+      'Write .fsz/.deltafsz (gzip) files, as the recipe always does (--gzip=false or --no-gzip: .fs/.deltafs).',
+    allowNo: true,
+    default: true,
+  }),
+  'archive-blob': Flags.boolean({
+    description: 'Blob backups as tar archives instead of directories.',
+    aliases: ['archive_blob', 'gzip_blob'],
     helpGroup: BLOBS,
   }),
   'hard-links': Flags.boolean({
@@ -174,7 +176,17 @@ export const backupFlags = {
     helpGroup: 'RETENTION',
   }),
   'keep-blob-days': keepBlobDaysFlag,
-  ...recipeHookFlags,
+}
+
+/** `backup`'s and fullbackup's flags (bin/backup): they start or extend the incremental blob archive chains. */
+export const backupFlags = {
+  ...snapshotbackupFlags,
+  'incremental-blobs': Flags.boolean({
+    description:
+      "With --archive-blob, on `backup` and `fullbackup`: GNU tar incremental archives (<base>.<stamp>.delta.tar after a full <base>.<full stamp>.tar, with its .snar), as the recipe's incremental_blobs writes them. Needs GNU tar.",
+    aliases: ['incremental_blobs'],
+    helpGroup: BLOBS,
+  }),
 }
 
 export const restoreArgs = {
@@ -198,6 +210,25 @@ export const restoreFlags = {
   ...recipeHookFlags,
 }
 
+/** A flag set with the named flags hidden from --help (still accepted: one bk.yml section serves every command). */
+export function hideFlags<F extends Record<string, object>>(flags: F, ...names: (keyof F)[]): F {
+  const out = {...flags}
+  for (const name of names) out[name] = {...out[name], hidden: true}
+  return out
+}
+
+/** A flag set without the named flags (a command that cannot honour them must refuse them, not ignore them). */
+export function omitFlags<F extends Record<string, object>, K extends keyof F>(flags: F, ...names: K[]): Omit<F, K> {
+  const out = {...flags}
+  for (const name of names) delete out[name]
+  return out
+}
+
+/** The locations of snapshotbackup and zipbackup, which `backup`/`restore` only check for overlaps. */
+export const snapshotLocationFlags = ['snapshot-location', 'blob-snapshot-location'] as const
+export const zipLocationFlags = ['zip-location', 'blob-zip-location'] as const
+export const backupLocationFlags = ['blob-backup-location'] as const
+
 /** zipbackup's and ziprestore's switch (the recipe's `enable_zipbackup`). */
 export const enableZipbackupFlag = {
   'enable-zipbackup': Flags.boolean({
@@ -208,3 +239,9 @@ export const enableZipbackupFlag = {
     aliases: ['enable_zipbackup'],
   }),
 }
+
+/**
+ * --copy-to without --allow-unencrypted: bk declares no secret in a ZODB backup (no credentials file is part of
+ * it), so no target is refused and the flag would change nothing. Still accepted, for a shared bk.yml.
+ */
+export const offsiteFlags = hideFlags(coreOffsiteFlags, 'allow-unencrypted')

@@ -30,6 +30,7 @@ export {
   startSftpServer,
 } from './offsite.js'
 export {fixturePath, fixturesDir, fixtureTestsRun, isMissingFixtures, repoRoot} from './paths.js'
+export type {RetentionCase, RetentionSetup} from './retention.js'
 export {
   FollowerProcess,
   followManifestTimes,

@@ -1,9 +1,8 @@
 import type {BkFlags} from '@bkcli/core'
 import {dryRunFlag} from '@bkcli/core/command'
 import {Flags} from '@bkcli/core/oclif'
-import {offsiteFlags} from '@bkcli/core/offsite'
 import {BackupCommand} from '../../command-families.js'
-import {backupFlags} from '../../flags.js'
+import {backupFlags, hideFlags, offsiteFlags, snapshotLocationFlags, zipLocationFlags} from '../../flags.js'
 
 export default class Backup extends BackupCommand {
   static override summary = 'Back up the filestorage and its blobs: incremental when possible, else full (bin/backup).'
@@ -17,7 +16,7 @@ header, tid, redundant length, first and last 64 KiB); a pack or a truncation ma
   ]
   static override flags = {
     ...dryRunFlag,
-    ...backupFlags,
+    ...hideFlags(backupFlags, ...snapshotLocationFlags, ...zipLocationFlags),
     ...offsiteFlags,
     full: Flags.boolean({description: "Always make a full backup (the recipe's `full` option)."}),
   }

@@ -1,4 +1,5 @@
 import {PruneCommand} from '@bkcli/core/command'
+import {BkError} from '@bkcli/core/errors'
 import {Flags} from '@bkcli/core/oclif'
 import {keepBlobDaysFlag, siteFlags} from '../../flags.js'
 import {type Mode, resolveSite, type Site} from '../../settings.js'
@@ -17,7 +18,9 @@ interrupted (partial) backups. Backups apply the same retention after each run; 
     ...siteFlags,
     'keep-blob-days': keepBlobDaysFlag,
     snapshot: Flags.boolean({description: 'Prune the snapshot locations.', exclusive: ['zip']}),
-    zip: Flags.boolean({description: 'Prune the zip locations.'}),
+    zip: Flags.boolean({
+      description: 'Prune the zip locations to their one newest backup (as zipbackup does; no retention flags).',
+    }),
   }
 
   private site?: Site
@@ -32,6 +35,16 @@ interrupted (partial) backups. Backups apply the same retention after each run; 
   }
 
   protected override policy() {
+    // the zip locations always keep exactly one backup: a retention flag there would be silently ignored
+    const given = (
+      ['keep', 'keep-days', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-blob-days'] as const
+    ).filter((name) => this.flags[name] !== undefined)
+    if (this.mode === 'zip' && given.length > 0) {
+      throw new BkError(
+        `--zip keeps the one newest zip backup, so --${given[0]} does not apply there; drop it (or prune without --zip)`,
+        {code: 'EUSAGE', exit: 2},
+      )
+    }
     return retentionOf(this.site!, this.mode, super.policy(), this.flags['keep-blob-days'])
   }
 }

@@ -1,12 +1,13 @@
 import {Flags} from '@bkcli/core/oclif'
 import {RestoreCommand, restoreDescription, restoreExamples} from '../../command-families.js'
+import {backupLocationFlags, hideFlags, zipLocationFlags} from '../../flags.js'
 
 export default class Snapshotrestore extends RestoreCommand {
   static override summary = 'Restore from the snapshot locations (bin/snapshotrestore).'
   static override description = restoreDescription
   static override examples = restoreExamples
   static override flags = {
-    ...RestoreCommand.flags,
+    ...hideFlags(RestoreCommand.flags, ...backupLocationFlags, ...zipLocationFlags),
     'enable-snapshotrestore': Flags.boolean({
       description:
         "Allow snapshotrestore (the recipe's enable_snapshotrestore); --no-enable-snapshotrestore (or `enable_snapshotrestore: false` in bk.yml) makes it refuse, for production sites.",

@@ -1,12 +1,13 @@
 import {BackupCommand, backupExamples} from '../../command-families.js'
-import {enableZipbackupFlag} from '../../flags.js'
+import {backupLocationFlags, enableZipbackupFlag, hideFlags, snapshotLocationFlags} from '../../flags.js'
 
 export default class Zipbackup extends BackupCommand {
   static override summary =
     'Make a gzipped full backup and a blob tar archive into the zip locations, keeping one (bin/zipbackup).'
   static override examples = backupExamples
   static override flags = {
-    ...BackupCommand.flags,
+    // no --gzip, --archive-blob, --hard-links, retention: a zip backup is always gzipped, archived, and alone
+    ...hideFlags(BackupCommand.flags, ...backupLocationFlags, ...snapshotLocationFlags),
     ...enableZipbackupFlag,
   }
   protected readonly mode = 'zip'

@@ -1,12 +1,12 @@
 import {RestoreCommand, restoreDescription, restoreExamples} from '../../command-families.js'
-import {enableZipbackupFlag} from '../../flags.js'
+import {backupLocationFlags, enableZipbackupFlag, hideFlags, snapshotLocationFlags} from '../../flags.js'
 
 export default class Ziprestore extends RestoreCommand {
   static override summary = 'Restore from the zip locations (bin/ziprestore).'
   static override description = restoreDescription
   static override examples = restoreExamples
   static override flags = {
-    ...RestoreCommand.flags,
+    ...hideFlags(RestoreCommand.flags, ...backupLocationFlags, ...snapshotLocationFlags),
     ...enableZipbackupFlag,
   }
   protected readonly mode = 'zip'
