@@ -21,6 +21,7 @@ import {
 import {BkError} from '@bkcli/core/errors'
 import {pathExists} from '@bkcli/core/fs'
 import {atomicFile, crashPoint, pidAlive} from '@bkcli/core/safety'
+import {sweepLeftovers} from '@bkcli/core/workflow'
 import type {TracDbUrl} from './db-url.js'
 import {TracEnvironment} from './environment.js'
 import {PgDumpRewriter} from './pg-dump-rewrite.js'
@@ -198,12 +199,19 @@ export async function sqliteLeftByKilledRun(marker: string, file: string): Promi
 /**
  * Under the env's lock: a database that a killed restore or convert created and never committed is dropped
  * (its password from `known` when it is the same database, else from BK_DB_PASSWORD/PGPASSWORD/MYSQL_PWD).
+ * A note a run was killed while writing (atomicFile's temp beside it) is removed too: the note it would have
+ * replaced, if any, is the one read.
  */
 export async function dropCreatedDatabase(
   marker: string,
   known?: TracDbUrl,
   inUseBy: string[] = [],
 ): Promise<string[]> {
+  const partials = await sweepLeftovers(dirname(marker), basename(marker))
+  return [...partials, ...(await dropNoted(marker, known, inUseBy))]
+}
+
+async function dropNoted(marker: string, known: TracDbUrl | undefined, inUseBy: string[]): Promise<string[]> {
   const doc = await readMarker(marker)
   if (!doc) {
     await rm(marker, {force: true})

@@ -8,6 +8,7 @@ import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
+import {makeExampleEnvironment} from '../src/example.js'
 import {
   databases,
   dbName,
@@ -176,4 +177,21 @@ describe('bk trac restore into an empty database the user made, killed after it 
       }
     })
   }
+})
+
+describe('a note of a created database that a killed run was still writing', () => {
+  it('is removed by the next bk on the env, which says so', async () => {
+    const parent = tempDir('bk-trac-note-')
+    const env = join(parent, 'env')
+    await makeExampleEnvironment(env, {tickets: 1, wikiPages: 1, attachments: 0})
+    // atomicFile's temp of the note, as a run killed inside saveMarker leaves it (pid 2^22 + 1: above pid_max)
+    const partial = join(parent, '..env.bk-created-db.json.bk-partial-4194305-x1')
+    writeFileSync(partial, '{"pid":4194305,"url":"postgres://root@127.0.0.1/bk_tr')
+    const next = await runBk(['trac', 'backup', env, '--location', join(parent, 'backups')], {
+      env: {BK_LOCK_DIR: tempDir('bk-trac-note-locks-')},
+    })
+    expect(next.exitCode, next.stderr).toBe(0)
+    expect(next.stderr).toContain(`removed ${partial}, left by an interrupted run`)
+    expect(leftovers(parent)).toEqual([])
+  })
 })
