@@ -202,6 +202,27 @@ describe('bk zodb flags, proven through the CLI', () => {
     expect(back.exitCode, back.stderr).toBe(0)
     expect(readFileSync(catalog).equals(backedUp)).toBe(true)
   })
+
+  it('prune --snapshot --only-blobs --keep-blob-days: blob backups younger than that many days stay', async () => {
+    const s = makeSite(true)
+    const site = await resolveSite({datafs: [s.datafs]}, s.root)
+    const day = 24 * 3600 * 1000
+    for (const age of [20, 5, 1]) {
+      writeFileSync(join(s.blobs, '0x00', 'a.blob'), `A${age}`)
+      await backupSite(site, {mode: 'snapshot', full: true, now: () => new Date(Date.now() - age * day)})
+    }
+    const kept = () =>
+      blobFiles(join(s.root, 'var', 'blobstoragesnapshots'), 'a.blob').map((f) => readFileSync(f, 'utf8'))
+    expect(kept()).toEqual(['A20', 'A5', 'A1'])
+    const prune = ['zodb', 'prune', '--datafs', s.datafs, '--snapshot', '--only-blobs', '-y']
+    // 25 days keeps what the default (14) would remove; 3 days keeps only the newest
+    const wide = await runBk([...prune, '--keep-blob-days', '25'])
+    expect(wide.exitCode, wide.stderr).toBe(0)
+    expect(kept()).toEqual(['A20', 'A5', 'A1'])
+    const narrow = await runBk([...prune, '--keep-blob-days', '3'])
+    expect(narrow.exitCode, narrow.stderr).toBe(0)
+    expect(kept()).toEqual(['A1'])
+  })
 })
 
 /** Every file named `name` under `dir` (not through the `latest` link), sorted by path. */
