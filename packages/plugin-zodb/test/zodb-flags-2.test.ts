@@ -223,6 +223,21 @@ describe('bk zodb flags, proven through the CLI', () => {
     expect(narrow.exitCode, narrow.stderr).toBe(0)
     expect(kept()).toEqual(['A1'])
   })
+
+  it('ziprestore --date: the one zip backup when it is at or before the date; refused before it, untouched', async () => {
+    const s = makeSite()
+    await backupSite(await resolveSite({datafs: [s.datafs]}, s.root), {mode: 'zip', full: true, now: at(2)})
+    const backedUp = readFileSync(s.datafs)
+    s.db.commit({oids: [2], size: 50})
+    const current = readFileSync(s.datafs)
+    const early = await runBk(['zodb', 'ziprestore', '--datafs', s.datafs, '--date', '2020-01-01', '-y'])
+    expect(early.exitCode).not.toBe(0)
+    expect(early.stderr).toMatch(/^bk: .*2020-01-01/)
+    expect(readFileSync(s.datafs).equals(current)).toBe(true)
+    const r = await runBk(['zodb', 'ziprestore', '--datafs', s.datafs, '--date', '2020-01-03', '-y'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(readFileSync(s.datafs).equals(backedUp)).toBe(true)
+  })
 })
 
 /** Every file named `name` under `dir` (not through the `latest` link), sorted by path. */
