@@ -1,11 +1,14 @@
 // trac pull --all fetches every off-site backup not here yet, byte for byte; verify --from checks a copy on the
 // remote (and fails for a damaged one). Off-site target: a plain rclone local remote (testkit).
+import {spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {findProcesses} from '@bkcli/core'
 import {offsiteTargets, runBk, tempDir} from '@bkcli/testkit'
-import {describe, expect, it} from 'vitest'
+import {afterEach, describe, expect, it} from 'vitest'
 import {makeExampleEnvironment} from '../src/example.js'
+import {fixtureEnv, sqliteDump} from './helpers.js'
 
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
 const hashes = (dir: string) =>
@@ -46,5 +49,63 @@ describe('bk trac pull --all, verify --from', () => {
     writeFileSync(join(targets.dir, 'trac', first!), 'damaged')
     const bad = await runBk(['trac', 'verify', first!, '--from', remote], {env: targets.env})
     expect(bad.exitCode).toBe(1)
+  })
+})
+
+// Stand-in tracd: a node script named tracd that logs its argv when it starts and writes its pid to --pidfile.
+const started: string[] = []
+afterEach(() => {
+  for (const script of started.splice(0))
+    for (const p of findProcesses((x) => x.argv[1] === script)) {
+      try {
+        process.kill(p.pid, 'SIGTERM')
+      } catch {}
+    }
+})
+
+async function standInTracd(args: string[]): Promise<{script: string; log: string}> {
+  const dir = tempDir('bk-trac-standin-')
+  const script = join(dir, 'tracd')
+  const log = join(dir, 'argv.log')
+  writeFileSync(
+    script,
+    "const fs = require('node:fs'); const a = process.argv.slice(2)\n" +
+      `fs.appendFileSync(${JSON.stringify(log)}, a.join(' ') + '\\n')\n` +
+      "const i = a.indexOf('--pidfile'); if (i >= 0) fs.writeFileSync(a[i + 1], String(process.pid))\n" +
+      "process.on('SIGTERM', () => process.exit(0)); setTimeout(() => process.exit(0), 60000)\n",
+  )
+  writeFileSync(join(dir, 'package.json'), '{"type": "commonjs"}')
+  started.push(script)
+  spawn(process.execPath, [script, ...args], {stdio: 'ignore', detached: true}).unref()
+  while (!existsSync(log)) await new Promise((res) => setTimeout(res, 20))
+  return {script, log}
+}
+const pidsOf = (script: string) => findProcesses((x) => x.argv[1] === script).map((p) => p.pid)
+
+describe('bk trac restore --stop-server, --stop-tracd', () => {
+  it('stops the pidfile tracd and the one found serving the env, restores, starts both again', async () => {
+    const hot = fixtureEnv('sqlite-hotcopy')
+    const env = fixtureEnv('sqlite-env')
+    const pidfile = join(tempDir(), 'tracd.pid')
+    // served by its pidfile only (its command line names another folder, so no scan would find it)
+    const byPidfile = await standInTracd(['-p', '8131', '--pidfile', pidfile, '-e', '/nonexistent-parent'])
+    // found by --stop-tracd: its command line names the environment
+    const byScan = await standInTracd(['-p', '8132', env])
+    const before = [...pidsOf(byPidfile.script), ...pidsOf(byScan.script)]
+    expect(before).toHaveLength(2)
+    const r = await runBk(['trac', 'restore', hot, env, '--yes', '--stop-tracd', '--stop-server', pidfile])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(sqliteDump(join(env, 'db/trac.db'))).toEqual(sqliteDump(join(hot, 'db/trac.db')))
+    expect(r.stdout).toContain(`Stopped tracd pid ${before[0]} and started it again.`)
+    expect(r.stdout).toContain(`Stopped tracd pid ${before[1]} and started it again.`)
+    // each started twice with the same argv, now under new pids (started detached: wait for them to log)
+    for (const {log} of [byPidfile, byScan])
+      for (let i = 0; i < 250 && readFileSync(log, 'utf8').split('\n').length < 3; i++)
+        await new Promise((res) => setTimeout(res, 20))
+    expect(readFileSync(byPidfile.log, 'utf8')).toBe(`-p 8131 --pidfile ${pidfile} -e /nonexistent-parent\n`.repeat(2))
+    expect(readFileSync(byScan.log, 'utf8')).toBe(`-p 8132 ${env}\n`.repeat(2))
+    const after = [...pidsOf(byPidfile.script), ...pidsOf(byScan.script)]
+    expect(after).toHaveLength(2)
+    expect(after.some((p) => before.includes(p))).toBe(false)
   })
 })
