@@ -8,7 +8,7 @@ import {findProcesses} from '@bkcli/core'
 import {offsiteTargets, runBk, tempDir} from '@bkcli/testkit'
 import {afterEach, describe, expect, it} from 'vitest'
 import {makeExampleEnvironment} from '../src/example.js'
-import {fixtureEnv, sqliteDump} from './helpers.js'
+import {dbName, dropPg, fixtureCounts, fixtureEnv, PG_URL, pgAdmin, pgDump, sqliteDump} from './helpers.js'
 
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
 const hashes = (dir: string) =>
@@ -109,3 +109,83 @@ describe('bk trac restore --stop-server, --stop-tracd', () => {
     expect(after.some((p) => before.includes(p))).toBe(false)
   })
 })
+
+describe('bk trac verify --scratch-db', () => {
+  it('loads the dump into a scratch database as the --scratch-db user (dropped after), never the database it names', async () => {
+    // a bk backup of a PostgreSQL env (its own server: root@127.0.0.1)
+    const own = dbName()
+    const live = dbName('bk_trac_live')
+    const role = dbName('bk_trac_role')
+    const env = join(tempDir(), 'env')
+    const location = join(env, '..', 'backups')
+    try {
+      const restored = await runBk(['trac', 'restore', fixtureEnv('postgres-hotcopy'), env, '--db', `${PG_URL}/${own}`])
+      expect(restored.exitCode, restored.stderr).toBe(0)
+      const backup = await runBk(['trac', 'backup', env, '--location', location, '--json'])
+      expect(backup.exitCode, backup.stderr).toBe(0)
+      const [archive] = readdirSync(location).filter((n) => n.endsWith('.tar.gz'))
+      // --scratch-db as a user who may not create databases: refused, so it is that server and user that is used
+      await pgAdmin(async (c) => {
+        await c.query(`CREATE ROLE "${role}" LOGIN`)
+        await c.query(`CREATE DATABASE "${live}" OWNER "${role}"`)
+      })
+      await pgAdmin((c) => c.query('CREATE TABLE marker (v text); INSERT INTO marker VALUES ($$kept$$)'), live)
+      const scratch = `postgres://${role}@127.0.0.1:5432/${live}`
+      const refused = await runBk(['trac', 'verify', join(location, archive!), '--scratch-db', scratch])
+      expect(refused.exitCode).not.toBe(0)
+      expect(refused.stderr).toMatch(/permission denied to create database/)
+      await pgAdmin((c) => c.query(`ALTER ROLE "${role}" CREATEDB`))
+      const before = await scratchDbs()
+      const r = await runBk(['trac', 'verify', join(location, archive!), '--scratch-db', scratch, '--json'])
+      expect(r.exitCode, r.stderr).toBe(0)
+      const out = r.json<{ok: boolean; engine: string; tables: Record<string, number>}>()
+      expect(out).toMatchObject({ok: true, engine: 'postgres'})
+      expect(out.tables.ticket).toBe(fixtureCounts('postgres').ticket)
+      // the named database untouched (its one table, its one row), and no scratch database left behind
+      expect(await pgDump(live)).toEqual({marker: ['"kept"']})
+      expect((await scratchDbs()).filter((n) => !before.includes(n))).toEqual([])
+    } finally {
+      await dropPg(own)
+      await dropPg(live)
+      await pgAdmin((c) => c.query(`DROP ROLE IF EXISTS "${role}"`))
+    }
+  })
+})
+
+describe('bk trac backup --allow-unencrypted', () => {
+  it('a plain off-site target is refused while trac.ini holds a database password, nothing written; allowed with it', async () => {
+    const targets = offsiteTargets()
+    const own = dbName()
+    const env = join(tempDir(), 'env')
+    const location = join(env, '..', 'backups')
+    try {
+      const restored = await runBk(['trac', 'restore', fixtureEnv('postgres-hotcopy'), env, '--db', `${PG_URL}/${own}`])
+      expect(restored.exitCode, restored.stderr).toBe(0)
+      // a password in trac.ini's database URL (the server trusts 127.0.0.1, so any password works)
+      const ini = join(env, 'conf/trac.ini')
+      writeFileSync(ini, readFileSync(ini, 'utf8').replace('postgres://root@', 'postgres://root:s3cret@'))
+      const remote = targets.plain('trac')
+      const backup = ['trac', 'backup', env, '--location', location, '--copy-to', remote]
+      const refused = await runBk(backup, {env: targets.env})
+      expect(refused.exitCode).not.toBe(0)
+      expect(refused.stderr).toMatch(/does not encrypt and the backup holds the database password of trac\.ini/)
+      expect(existsSync(location) ? readdirSync(location) : []).toEqual([])
+      expect(existsSync(join(targets.dir, 'trac'))).toBe(false)
+      const r = await runBk([...backup, '--allow-unencrypted'], {env: targets.env})
+      expect(r.exitCode, r.stderr).toBe(0)
+      const made = hashes(location)
+      expect(Object.keys(made)).toHaveLength(1)
+      expect(hashes(join(targets.dir, 'trac'))).toEqual(made)
+    } finally {
+      await dropPg(own)
+    }
+  })
+})
+
+// verify names its scratch databases bk_verify_<its pid>_…; runBk's bk is a child of this process
+const scratchDbs = () =>
+  pgAdmin(async (c) =>
+    (await c.query<{n: string}>("SELECT datname AS n FROM pg_database WHERE datname LIKE 'bk\\_verify\\_%'")).rows.map(
+      (r) => r.n,
+    ),
+  )
