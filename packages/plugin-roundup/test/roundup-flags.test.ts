@@ -6,7 +6,7 @@ import {existsSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import {offsiteTargets, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
-import {fixtureTree} from './helpers.js'
+import {dropPgDb, fixtureTree, keptCopies, listFiles, psql, uniqueName} from './helpers.js'
 
 describe('bk roundup backup flags', () => {
   it('--description is stored in the manifest and shown by list', async () => {
@@ -59,5 +59,51 @@ describe('bk roundup backup flags', () => {
     const all = await runBk(['roundup', 'pull', remote, location, '--all'], {env: targets.env})
     expect(all.exitCode, all.stderr).toBe(0)
     expect(hashes()).toEqual(made)
+  })
+})
+
+describe('bk roundup migrate-backend --new-home', () => {
+  it('with --no-swap the new tracker lands at --new-home; the old home is untouched, byte for byte', async () => {
+    const home = fixtureTree('sqlite-home')
+    const tree = (dir: string) =>
+      Object.fromEntries(
+        // SQLite's -wal/-shm sidecars of a reader are not the tracker's contents (db/db itself is compared)
+        listFiles(dir)
+          .filter((f) => !/-(wal|shm)$/.test(f))
+          .map((f) => [
+            f,
+            createHash('sha256')
+              .update(readFileSync(join(dir, f)))
+              .digest('hex'),
+          ]),
+      )
+    const before = tree(home)
+    const name = uniqueName()
+    const newHome = join(tempDir('bk-roundup-newhome-'), 'elsewhere', 'tracker')
+    try {
+      const r = await runBk([
+        'roundup',
+        'migrate-backend',
+        home,
+        '--to',
+        'postgresql',
+        '--url',
+        `postgresql://root@127.0.0.1:5432/${name}`,
+        '--no-swap',
+        '--new-home',
+        newHome,
+        '--yes',
+      ])
+      expect(r.exitCode, r.stderr).toBe(0)
+      expect(readFileSync(join(newHome, 'config.ini'), 'utf8')).toMatch(/\nbackend = postgresql\n/)
+      expect(readFileSync(join(newHome, 'config.ini'), 'utf8')).toContain(`name = ${name}`)
+      // the issues are in the new database, the old home is as it was, and nothing went to the default place
+      expect(Number(psql('select count(*) from _issue', name))).toBeGreaterThan(0)
+      expect(tree(home)).toEqual(before)
+      expect(keptCopies(home)).toEqual([])
+      expect(existsSync(`${home}-postgresql`)).toBe(false)
+    } finally {
+      dropPgDb(name)
+    }
   })
 })
