@@ -1,10 +1,10 @@
 // roundup backup --description: the note is stored in the archive's manifest (read back by bk roundup list,
 // which reads it from the archive). pull --all: every off-site copy not here yet comes back, byte for byte.
-import {execFileSync} from 'node:child_process'
+import {execFileSync, spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {existsSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
-import {offsiteTargets, runBk, tempDir} from '@bkcli/testkit'
+import {offsiteTargets, repoRoot, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
 import {dropPgDb, fixtureTree, keptCopies, listFiles, psql, uniqueName} from './helpers.js'
 
@@ -105,5 +105,57 @@ describe('bk roundup migrate-backend --new-home', () => {
     } finally {
       dropPgDb(name)
     }
+  })
+})
+
+describe('bk roundup follow --print-unit', () => {
+  it('prints a systemd service unit whose ExecStart is this same follow (it runs, and prints the same unit)', async () => {
+    const home = fixtureTree('sqlite-home')
+    const location = join(tempDir('bk-roundup-unit-'), 'follow')
+    const r = await runBk([
+      'roundup',
+      'follow',
+      home,
+      '--location',
+      location,
+      '--snapshot-interval',
+      '60',
+      '--print-unit',
+    ])
+    expect(r.exitCode, r.stderr).toBe(0)
+    // every line a [Section] or Key=value, in the three sections a service needs
+    const sections: Record<string, Record<string, string>> = {}
+    let section = ''
+    for (const line of r.stdout.split('\n').filter((l) => l !== '')) {
+      const head = /^\[(\w+)\]$/.exec(line)
+      if (head) sections[(section = head[1]!)] = {}
+      else {
+        const kv = /^([A-Za-z]+)=(.+)$/.exec(line)
+        expect(kv, line).not.toBeNull()
+        sections[section]![kv![1]!] = kv![2]!
+      }
+    }
+    expect(Object.keys(sections)).toEqual(['Unit', 'Service', 'Install'])
+    expect(sections.Service).toMatchObject({Type: 'simple', KillSignal: 'SIGTERM', Restart: 'always'})
+    const exec = sections.Service!.ExecStart!.split(' ')
+    expect(exec.slice(2)).toEqual([
+      'roundup',
+      'follow',
+      home,
+      '--location',
+      location,
+      '--snapshot-interval',
+      '60',
+      '--quiet',
+    ])
+    // the command it names is a working bk (with the test's plugins, as runBk has them): asked for its unit, it
+    // prints the same one; nothing was created
+    const again = spawnSync(exec[0]!, [...exec.slice(1), '--print-unit'], {
+      encoding: 'utf8',
+      env: {...process.env, BK_DATA_DIR: join(repoRoot(), '.bk-dev')},
+    })
+    expect(again.status, again.stderr).toBe(0)
+    expect(again.stdout).toBe(r.stdout)
+    expect(existsSync(location)).toBe(false)
   })
 })
