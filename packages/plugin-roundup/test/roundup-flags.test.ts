@@ -4,7 +4,8 @@ import {execFileSync, spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {existsSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
-import {offsiteTargets, repoRoot, runBk, tempDir} from '@bkcli/testkit'
+import {FollowerProcess, offsiteTargets, repoRoot, runBk, tempDir} from '@bkcli/testkit'
+import Database from 'better-sqlite3'
 import {describe, expect, it} from 'vitest'
 import {dropPgDb, fixtureTree, keptCopies, listFiles, psql, uniqueName} from './helpers.js'
 
@@ -158,4 +159,58 @@ describe('bk roundup follow --print-unit', () => {
     expect(again.stdout).toBe(r.stdout)
     expect(existsSync(location)).toBe(false)
   })
+})
+
+describe('bk roundup follow --snapshot-interval, restore --as-of', () => {
+  it('a short interval ships a second snapshot; --as-of the first brings back the tracker as it was then', async () => {
+    const home = fixtureTree('sqlite-home')
+    const db = join(home, 'db', 'db')
+    const issues = (file: string) => {
+      const c = new Database(file, {readonly: true})
+      try {
+        return (c.prepare('SELECT count(*) AS n FROM _issue').get() as {n: number}).n
+      } finally {
+        c.close()
+      }
+    }
+    const at0 = issues(db)
+    const location = join(tempDir('bk-roundup-asof-'), 'follow')
+    const f = new FollowerProcess([
+      'roundup',
+      'follow',
+      home,
+      '--location',
+      location,
+      '--json',
+      '--interval',
+      '0.02',
+      '--snapshot-interval',
+      '0.2',
+    ])
+    await f.until(() => f.shipments.some((s) => s.kind === 'snapshot'), 'the first snapshot')
+    const conn = new Database(db)
+    let n = 0
+    // commits keep coming until the interval has made the follower ship a second snapshot (default: one a day)
+    await f.until(
+      () => {
+        conn.prepare(`INSERT INTO _issue (id, _title) VALUES (${900_000 + ++n}, 'as-of ${n}')`).run()
+        return f.shipments.filter((s) => s.kind === 'snapshot').length >= 2
+      },
+      'a second snapshot',
+      20_000,
+    )
+    conn.close()
+    // SIGTERM: the follower ships every complete commit before it exits
+    expect((await f.stop()).code, f.stderr).toBe(0)
+    const first = f.shipments.find((s) => s.kind === 'snapshot')!.time
+    const early = join(tempDir(), 'home')
+    const r = await runBk(['roundup', 'restore', location, early, '--as-of', first, '--json'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.json<{asOf: string}>()).toMatchObject({asOf: first})
+    expect(issues(join(early, 'db', 'db'))).toBe(at0)
+    const newest = join(tempDir(), 'home')
+    const all = await runBk(['roundup', 'restore', location, newest])
+    expect(all.exitCode, all.stderr).toBe(0)
+    expect(issues(join(newest, 'db', 'db'))).toBe(at0 + n)
+  }, 60_000)
 })
