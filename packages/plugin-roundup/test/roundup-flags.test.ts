@@ -129,8 +129,10 @@ describe('bk roundup follow --print-unit', () => {
     let section = ''
     for (const line of r.stdout.split('\n').filter((l) => l !== '')) {
       const head = /^\[(\w+)\]$/.exec(line)
-      if (head) sections[(section = head[1]!)] = {}
-      else {
+      if (head) {
+        section = head[1]!
+        sections[section] = {}
+      } else {
         const kv = /^([A-Za-z]+)=(.+)$/.exec(line)
         expect(kv, line).not.toBeNull()
         sections[section]![kv![1]!] = kv![2]!
