@@ -5,11 +5,21 @@
 // view from the dump in the backup tarball, and --no-strip-definer keeps it.
 import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {chmodSync, existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {offsiteTargets, runBk, tempDir} from '@bkcli/testkit'
+import {fixturePath, offsiteTargets, runBk, tempDir} from '@bkcli/testkit'
 import {afterAll, describe, expect, it} from 'vitest'
-import {dbExists, makeTestSite, mysqlRoot, type TestSite, uniqueDbName} from './helpers.js'
+import {
+  dbExists,
+  FIXTURE_BACKUP,
+  fixtureCounts,
+  freshPlatform,
+  makeTestSite,
+  mysqlRoot,
+  type TestSite,
+  tableCounts,
+  uniqueDbName,
+} from './helpers.js'
 
 const sites: TestSite[] = []
 const cleanups: string[] = []
@@ -102,5 +112,62 @@ describe('bk aegir database flags', () => {
     writeFileSync(join(targets.dir, 'aegir', name), 'damaged')
     const bad = await runBk(['aegir', 'verify', name, '--from', remote], {env: targets.env})
     expect(bad.exitCode).toBe(1)
+  })
+})
+
+describe('bk aegir migrate --new-uri', () => {
+  it('the site lands on the new platform under the new uri, its paths rewritten; the old site retired', async () => {
+    const t = makeTestSite()
+    sites.push(t)
+    const target = join(t.root, 'platforms', 'drupal-7.2')
+    mkdirSync(join(target, 'sites', 'all'), {recursive: true})
+    const db = uniqueDbName()
+    cleanups.push(`DROP DATABASE IF EXISTS \`${db}\`; DROP USER IF EXISTS '${db}'@'%';`)
+    const r = await runBk([
+      'aegir',
+      'migrate',
+      t.site,
+      target,
+      '--new-uri',
+      'www.example.net',
+      '--location',
+      t.location,
+      '--db-name',
+      db,
+      '--db-admin-url',
+      'mysql://root@127.0.0.1:3306',
+      '--yes',
+    ])
+    expect(r.exitCode, r.stderr).toBe(0)
+    const site = join(target, 'sites', 'www.example.net')
+    expect(readFileSync(join(site, 'drushrc.php'), 'utf8')).toContain("$options['uri'] = 'www.example.net';")
+    expect(readFileSync(join(site, 'settings.php'), 'utf8')).toContain(
+      `'${target}/sites/www.example.net/local.settings.php'`,
+    )
+    expect(mysqlRoot("SELECT value FROM variable WHERE name = 'file_public_path'", db).trim()).toBe(
+      's:27:"sites/www.example.net/files";',
+    )
+    expect(tableCounts(db)).toEqual(fixtureCounts())
+    expect(existsSync(t.site)).toBe(false)
+    expect(dbExists(t.database)).toBe(false)
+  })
+})
+
+describe('bk aegir deploy --uri', () => {
+  it('puts the backup of example.com on the platform as the uri given, drushrc and files path naming it', async () => {
+    const p = freshPlatform()
+    const db = uniqueDbName()
+    cleanups.push(`DROP DATABASE IF EXISTS \`${db}\`; DROP USER IF EXISTS '${db}'@'%';`)
+    const backup = fixturePath('aegir', 'backups', FIXTURE_BACKUP)
+    const argv = ['aegir', 'deploy', backup, p.platform, '--location', p.location, '--db-name', db]
+    const r = await runBk([...argv, '--uri', 'deployed.example.org', '--yes'], {env: {BK_DB_ADMIN_PASSWORD: ''}})
+    expect(r.exitCode, r.stderr).toBe(0)
+    const site = join(p.platform, 'sites', 'deployed.example.org')
+    expect(readFileSync(join(site, 'drushrc.php'), 'utf8')).toContain("$options['uri'] = 'deployed.example.org';")
+    expect(mysqlRoot("SELECT value FROM variable WHERE name = 'file_public_path'", db).trim()).toBe(
+      's:32:"sites/deployed.example.org/files";',
+    )
+    expect(tableCounts(db)).toEqual(fixtureCounts())
+    expect(existsSync(join(p.platform, 'sites', 'example.com'))).toBe(false)
   })
 })

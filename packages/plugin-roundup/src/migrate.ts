@@ -276,6 +276,8 @@ export async function migrateBackend(homeArg: string, options: MigrateOptions): 
     await syncTree(stage)
     crashPoint('roundup-migrate:staged')
     if (options.noSwap) {
+      // --new-home may name a folder not made yet: its parents are created, as for any new home
+      await mkdir(dirname(finalHome), {recursive: true})
       await rename(stage, finalHome)
       if (options.to === 'sqlite') await pointConfigAt(finalHome, 'sqlite:')
     } else {
