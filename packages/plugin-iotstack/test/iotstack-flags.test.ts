@@ -1,21 +1,9 @@
-// iotstack pull --all fetches every off-site archive not here yet, byte for byte; verify --from checks the copy on
-// the remote (and fails for a damaged one). Off-site: a plain rclone local remote; docker: the stand-in.
-import {createHash} from 'node:crypto'
-import {readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {offsiteTargets, runBk, tempDir} from '@bkcli/testkit'
+import {archiveDigests, offsiteTargets, runBk, tempDir} from '@bkcli/testkit'
 import {describe, expect, it} from 'vitest'
 import {makeExampleStack} from '../src/example.js'
 import {fakeDocker} from './fake-docker.js'
-
-const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
-const hashes = (dir: string) =>
-  Object.fromEntries(
-    readdirSync(dir)
-      .filter((n) => n.endsWith('.tar.gz'))
-      .sort()
-      .map((n) => [n, sha(join(dir, n))]),
-  )
 
 describe('bk iotstack pull --all, verify --from', () => {
   it('pull --all brings back every copy; verify --from checks one on the remote', async () => {
@@ -32,16 +20,16 @@ describe('bk iotstack pull --all, verify --from', () => {
       expect(r.exitCode, r.stderr).toBe(0)
     }
     const dated = join(stack, 'backups', 'backup')
-    const made = hashes(dated)
+    const made = archiveDigests(dated)
     expect(Object.keys(made)).toHaveLength(2)
     rmSync(dated, {recursive: true})
 
     const one = await runBk(['iotstack', 'pull', remote, stack], {env})
     expect(one.exitCode, one.stderr).toBe(0)
-    expect(Object.keys(hashes(dated))).toHaveLength(1)
+    expect(Object.keys(archiveDigests(dated))).toHaveLength(1)
     const all = await runBk(['iotstack', 'pull', remote, stack, '--all'], {env})
     expect(all.exitCode, all.stderr).toBe(0)
-    expect(hashes(dated)).toEqual(made)
+    expect(archiveDigests(dated)).toEqual(made)
 
     const [first] = Object.keys(made)
     const ok = await runBk(['iotstack', 'verify', first!, stack, '--from', remote, '--json'], {env})

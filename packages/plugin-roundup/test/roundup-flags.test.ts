@@ -4,7 +4,7 @@ import {execFileSync, spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {existsSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
-import {FollowerProcess, offsiteTargets, repoRoot, runBk, tempDir} from '@bkcli/testkit'
+import {archiveDigests, FollowerProcess, offsiteTargets, repoRoot, runBk, tempDir} from '@bkcli/testkit'
 import Database from 'better-sqlite3'
 import {describe, expect, it} from 'vitest'
 import {dropPgDb, fixtureTree, keptCopies, listFiles, psql, uniqueName} from './helpers.js'
@@ -40,26 +40,15 @@ describe('bk roundup backup flags', () => {
       const r = await runBk([...backup, '--allow-unencrypted'], {env: targets.env})
       expect(r.exitCode, r.stderr).toBe(0)
     }
-    const sha = (n: string) =>
-      createHash('sha256')
-        .update(readFileSync(join(location, n)))
-        .digest('hex')
-    const hashes = () =>
-      Object.fromEntries(
-        readdirSync(location)
-          .filter((n) => n.endsWith('.tar.gz'))
-          .sort()
-          .map((n) => [n, sha(n)]),
-      )
-    const made = hashes()
+    const made = archiveDigests(location)
     expect(Object.keys(made)).toHaveLength(2)
     rmSync(location, {recursive: true})
     const one = await runBk(['roundup', 'pull', remote, location], {env: targets.env})
     expect(one.exitCode, one.stderr).toBe(0)
-    expect(Object.keys(hashes())).toHaveLength(1)
+    expect(Object.keys(archiveDigests(location))).toHaveLength(1)
     const all = await runBk(['roundup', 'pull', remote, location, '--all'], {env: targets.env})
     expect(all.exitCode, all.stderr).toBe(0)
-    expect(hashes()).toEqual(made)
+    expect(archiveDigests(location)).toEqual(made)
   })
 })
 

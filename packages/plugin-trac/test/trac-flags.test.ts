@@ -1,23 +1,13 @@
 // trac pull --all fetches every off-site backup not here yet, byte for byte; verify --from checks a copy on the
 // remote (and fails for a damaged one). Off-site target: a plain rclone local remote (testkit).
 import {spawn} from 'node:child_process'
-import {createHash} from 'node:crypto'
 import {existsSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {findProcesses} from '@bkcli/core'
-import {offsiteTargets, runBk, tempDir} from '@bkcli/testkit'
+import {archiveDigests, offsiteTargets, runBk, tempDir} from '@bkcli/testkit'
 import {afterEach, describe, expect, it} from 'vitest'
 import {makeExampleEnvironment} from '../src/example.js'
 import {dbName, dropPg, fixtureCounts, fixtureEnv, PG_URL, pgAdmin, pgDump, sqliteDump} from './helpers.js'
-
-const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
-const hashes = (dir: string) =>
-  Object.fromEntries(
-    readdirSync(dir)
-      .filter((n) => n.endsWith('.tar.gz'))
-      .sort()
-      .map((n) => [n, sha(join(dir, n))]),
-  )
 
 describe('bk trac pull --all, verify --from', () => {
   it('pull --all brings back every copy; verify --from checks one on the remote', async () => {
@@ -30,16 +20,16 @@ describe('bk trac pull --all, verify --from', () => {
       const r = await runBk(['trac', 'backup', env, '--location', location, '--copy-to', remote], {env: targets.env})
       expect(r.exitCode, r.stderr).toBe(0)
     }
-    const made = hashes(location)
+    const made = archiveDigests(location)
     expect(Object.keys(made)).toHaveLength(2)
     rmSync(location, {recursive: true})
 
     const one = await runBk(['trac', 'pull', remote, '--location', location], {env: targets.env})
     expect(one.exitCode, one.stderr).toBe(0)
-    expect(Object.keys(hashes(location))).toHaveLength(1)
+    expect(Object.keys(archiveDigests(location))).toHaveLength(1)
     const all = await runBk(['trac', 'pull', remote, '--location', location, '--all'], {env: targets.env})
     expect(all.exitCode, all.stderr).toBe(0)
-    expect(hashes(location)).toEqual(made)
+    expect(archiveDigests(location)).toEqual(made)
 
     const [first] = Object.keys(made)
     const ok = await runBk(['trac', 'verify', first!, '--from', remote, '--json'], {env: targets.env})
@@ -173,9 +163,9 @@ describe('bk trac backup --allow-unencrypted', () => {
       expect(existsSync(join(targets.dir, 'trac'))).toBe(false)
       const r = await runBk([...backup, '--allow-unencrypted'], {env: targets.env})
       expect(r.exitCode, r.stderr).toBe(0)
-      const made = hashes(location)
+      const made = archiveDigests(location)
       expect(Object.keys(made)).toHaveLength(1)
-      expect(hashes(join(targets.dir, 'trac'))).toEqual(made)
+      expect(archiveDigests(join(targets.dir, 'trac'))).toEqual(made)
     } finally {
       await dropPg(own)
     }

@@ -15,6 +15,7 @@ export {
   uniqueDbName,
   withTestDatabase,
 } from './db.js'
+export {archiveDigests} from './digests.js'
 export type {DryRunCase, DryRunSetup} from './dry-run.js'
 export {openFds} from './fds.js'
 export {copyFixture, extractFixture} from './fixtures.js'
